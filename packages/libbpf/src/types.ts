@@ -1,0 +1,116 @@
+/**
+ * Plain data types of the binding: what the kernel or the ELF says about an object, kept apart
+ * from the live handles (`BpfObject`, `BpfProgram`, `BpfMap`, `BpfLink`) that own file
+ * descriptors.
+ */
+
+/** A program as the ELF declares it (before or after load). */
+export interface ProgramSpec {
+  /** The C function name. */
+  name: string;
+  /** The ELF section, e.g. `kprobe/sys_execve`. Informational: the agent attaches by spec. */
+  sectionName: string;
+  /** libbpf's name of the program type, e.g. `kprobe`, `tracepoint`, `xdp`, `unspec`. */
+  type: string;
+  autoload: boolean;
+}
+
+/** A map as the ELF declares it (before load). */
+export interface MapSpec {
+  name: string;
+  /** libbpf's name of the map type, e.g. `hash`, `percpu_array`. */
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+/** What the kernel reports about a loaded map (`bpf_map_info`). */
+export interface MapInfo {
+  id: number;
+  name: string;
+  /** libbpf's name of the map type, e.g. `hash`, `percpu_hash`, `array`. */
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  /** Kernel BTF object id; 0 when the map has no BTF. */
+  btfId: number;
+  btfKeyTypeId: number;
+  btfValueTypeId: number;
+}
+
+/** What the kernel reports about a loaded program (`bpf_prog_info`). */
+export interface ProgramInfo {
+  id: number;
+  name: string;
+  /** libbpf's name of the program type. */
+  type: string;
+  /** The program tag as 16 hex digits. */
+  tag: string;
+  /** Times the program ran; counted only while BPF stats are enabled (see `enableStats`). */
+  runCount: bigint;
+  /** Total nanoseconds the program ran; counted only while BPF stats are enabled. */
+  runTimeNs: bigint;
+  /** Ids of the maps the program uses. */
+  mapIds: number[];
+  btfId: number;
+}
+
+/** What the kernel reports about a link (`bpf_link_info`). */
+export interface LinkInfo {
+  id: number;
+  /** libbpf's name of the link type, e.g. `perf_event`, `xdp`, `cgroup`. */
+  type: string;
+  programId: number;
+}
+
+/** All entries of a map, read in one go. Keys and values are packed back to back. */
+export interface MapEntries {
+  count: number;
+  keySize: number;
+  /**
+   * Bytes per value slot. For per-CPU maps this is `roundUp(valueSize, 8) * possibleCpus`:
+   * one 8-byte-aligned slot per possible CPU, as the kernel lays them out.
+   */
+  valueStride: number;
+  keys: Buffer;
+  values: Buffer;
+  /** How the entries were read: one batch syscall per chunk, or get-next-key + lookup per key. */
+  method: "batch" | "iterate";
+  /** Number of bpf() syscalls issued. */
+  syscalls: number;
+}
+
+/** A BTF type, resolved through typedefs and const/volatile/restrict modifiers. */
+export type BtfType =
+  | { kind: "int"; name: string; size: number; signed: boolean; char: boolean; bool: boolean }
+  | { kind: "struct" | "union"; name: string; size: number; members: BtfMember[] }
+  | { kind: "array"; size: number; length: number; elementType: BtfType }
+  | { kind: "enum"; name: string; size: number; signed: boolean; values: BtfEnumValue[] }
+  | { kind: "float"; name: string; size: number }
+  | { kind: "pointer"; size: number }
+  | { kind: "unknown"; name: string; size: number; btfKind: string };
+
+export interface BtfMember {
+  name: string;
+  /** Byte offset of the member within its struct (bit offset / 8, rounded down). */
+  offset: number;
+  /** Bit offset within the struct; for bit fields, with `bitSize` > 0. */
+  bitOffset: number;
+  /** Bit-field width, 0 for ordinary members. */
+  bitSize: number;
+  type: BtfType;
+}
+
+export interface BtfEnumValue {
+  name: string;
+  value: bigint;
+}
+
+/** XDP attach mode. `auto` lets the kernel choose (native when the driver supports it). */
+export type XdpMode = "auto" | "native" | "generic" | "offload";
+
+/** Flags for `BpfMap.update`. */
+export type UpdateFlag = "any" | "noexist" | "exist";
