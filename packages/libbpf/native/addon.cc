@@ -1,0 +1,35 @@
+// Module init for ebpf_libbpf.node.
+#include <napi.h>
+
+#include "btf.h"
+#include "errors.h"
+#include "fd_handle.h"
+#include "link.h"
+#include "log_capture.h"
+#include "map.h"
+#include "object.h"
+#include "program.h"
+
+namespace {
+
+Napi::Value RegisterErrorFactory(const Napi::CallbackInfo& info) {
+  ebpf::RegisterErrorFactory(info);
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new ebpf::AddonData());
+  ebpf::InstallPrintHook();
+  exports.Set("registerErrorFactory", Napi::Function::New<RegisterErrorFactory>(env, "registerErrorFactory"));
+  ebpf::FdHandle::Init(env, exports);
+  ebpf::InitObject(env, exports);
+  ebpf::InitProgram(env, exports);
+  ebpf::InitMap(env, exports);
+  ebpf::InitLink(env, exports);
+  ebpf::InitBtf(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ebpf_libbpf, Init)

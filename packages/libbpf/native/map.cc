@@ -1,0 +1,344 @@
+// Map operations on a map fd. readAll runs on the libuv thread pool.
+#include "map.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "errors.h"
+#include "fd_handle.h"
+#include "log_capture.h"
+
+#ifndef ENOTSUPP
+#define ENOTSUPP 524
+#endif
+
+namespace ebpf {
+
+namespace {
+
+int ArgInt(const Napi::Value& v) { return v.As<Napi::Number>().Int32Value(); }
+
+Napi::Value MapInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_map_info mi;
+  memset(&mi, 0, sizeof(mi));
+  uint32_t len = sizeof(mi);
+  LogCapture cap;
+  int err = bpf_obj_get_info_by_fd(ArgInt(info[0]), &mi, &len);
+  if (err) ThrowErrno(env, "bpf_obj_get_info_by_fd(map)", err, cap.text());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", mi.id);
+  o.Set("name", std::string(mi.name, strnlen(mi.name, sizeof(mi.name))));
+  const char* t = libbpf_bpf_map_type_str(static_cast<bpf_map_type>(mi.type));
+  o.Set("type", t ? std::string(t) : "unknown(" + std::to_string(mi.type) + ")");
+  o.Set("keySize", mi.key_size);
+  o.Set("valueSize", mi.value_size);
+  o.Set("maxEntries", mi.max_entries);
+  o.Set("flags", mi.map_flags);
+  o.Set("btfId", mi.btf_id);
+  o.Set("btfKeyTypeId", mi.btf_key_type_id);
+  o.Set("btfValueTypeId", mi.btf_value_type_id);
+  return o;
+}
+
+// lookup(fd, key, valueLen) -> Buffer | undefined
+Napi::Value Lookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array key = info[1].As<Napi::Uint8Array>();
+  size_t len = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
+  std::vector<uint8_t> value(len);
+  int err = bpf_map_lookup_elem(ArgInt(info[0]), key.Data(), value.data());
+  if (err == -ENOENT) return env.Undefined();
+  if (err) ThrowErrno(env, "bpf_map_lookup_elem", err);
+  return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
+}
+
+// update(fd, key, value, flags)
+Napi::Value Update(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array key = info[1].As<Napi::Uint8Array>();
+  Napi::Uint8Array value = info[2].As<Napi::Uint8Array>();
+  int err = bpf_map_update_elem(ArgInt(info[0]), key.Data(), value.Data(), info[3].As<Napi::Number>().Uint32Value());
+  if (err) ThrowErrno(env, "bpf_map_update_elem", err);
+  return env.Undefined();
+}
+
+// delete(fd, key) -> boolean
+Napi::Value Delete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Uint8Array key = info[1].As<Napi::Uint8Array>();
+  int err = bpf_map_delete_elem(ArgInt(info[0]), key.Data());
+  if (err == -ENOENT) return Napi::Boolean::New(env, false);
+  if (err) ThrowErrno(env, "bpf_map_delete_elem", err);
+  return Napi::Boolean::New(env, true);
+}
+
+// nextKey(fd, key | null, keySize) -> Buffer | undefined
+Napi::Value NextKey(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t keySize = static_cast<size_t>(info[2].As<Napi::Number>().Int64Value());
+  std::vector<uint8_t> next(keySize);
+  const void* cur = info[1].IsTypedArray() ? static_cast<const void*>(info[1].As<Napi::Uint8Array>().Data()) : nullptr;
+  int err = bpf_map_get_next_key(ArgInt(info[0]), cur, next.data());
+  if (err == -ENOENT) return env.Undefined();
+  if (err) ThrowErrno(env, "bpf_map_get_next_key", err);
+  return Napi::Buffer<uint8_t>::Copy(env, next.data(), next.size());
+}
+
+// fromId(id) -> FdHandle
+Napi::Value GetFdById(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  LogCapture cap;
+  int fd = bpf_map_get_fd_by_id(id);
+  if (fd < 0) ThrowErrno(env, "bpf_map_get_fd_by_id(" + std::to_string(id) + ")", fd, cap.text());
+  return FdHandle::New(env, fd);
+}
+
+Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int n = libbpf_num_possible_cpus();
+  if (n < 0) ThrowErrno(env, "libbpf_num_possible_cpus", n);
+  return Napi::Number::New(env, n);
+}
+
+Napi::Value ProbeMapType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LogCapture cap;
+  int r = libbpf_probe_bpf_map_type(static_cast<bpf_map_type>(ArgInt(info[0])), nullptr);
+  if (r == -EOPNOTSUPP) return Napi::Boolean::New(env, false);
+  if (r < 0) ThrowErrno(env, "libbpf_probe_bpf_map_type", r, cap.text());
+  return Napi::Boolean::New(env, r > 0);
+}
+
+enum class ReadMethod { Auto = 0, Batch = 1, Iterate = 2 };
+
+// Reads every entry of a map off the JS thread. Holds a reference on the FdHandle (Acquire) so a
+// concurrent close() is deferred until the read finishes.
+class ReadAllWorker : public Napi::AsyncWorker {
+ public:
+  ReadAllWorker(Napi::Env env, Napi::Object handleObj, FdHandle* handle, size_t keySize, size_t valueStride,
+                uint32_t maxEntries, uint32_t batchSize, ReadMethod method)
+      : Napi::AsyncWorker(env, "ebpf:readAll"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        handle_(handle),
+        keySize_(keySize),
+        valueStride_(valueStride),
+        maxEntries_(maxEntries),
+        batchSize_(batchSize),
+        method_(method) {
+    handleRef_ = Napi::Persistent(handleObj);
+    handle_->Acquire();
+    fd_ = handle_->rawFd();
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    if (method_ != ReadMethod::Iterate) {
+      bool unsupported = false;
+      ReadBatch(unsupported);
+      if (!unsupported || method_ == ReadMethod::Batch || err_ != 0) return;
+      count_ = 0;
+      keys_.clear();
+      values_.clear();
+    }
+    ReadIterate();
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    handle_->Release();
+    if (err_ != 0) {
+      deferred_.Reject(MakeErrnoError(env, op_, err_));
+      return;
+    }
+    keys_.resize(count_ * keySize_);
+    values_.resize(count_ * valueStride_);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("count", Napi::Number::New(env, static_cast<double>(count_)));
+    out.Set("keySize", Napi::Number::New(env, static_cast<double>(keySize_)));
+    out.Set("valueStride", Napi::Number::New(env, static_cast<double>(valueStride_)));
+    out.Set("keys", ToBuffer(env, std::move(keys_)));
+    out.Set("values", ToBuffer(env, std::move(values_)));
+    out.Set("method", usedBatch_ ? "batch" : "iterate");
+    out.Set("syscalls", Napi::Number::New(env, static_cast<double>(syscalls_)));
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    handle_->Release();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  static Napi::Buffer<uint8_t> ToBuffer(Napi::Env env, std::vector<uint8_t>&& v) {
+    if (v.empty()) return Napi::Buffer<uint8_t>::New(env, 0);
+    auto* heap = new std::vector<uint8_t>(std::move(v));
+    return Napi::Buffer<uint8_t>::NewOrCopy(env, heap->data(), heap->size(),
+                                            [heap](Napi::Env, uint8_t*) { delete heap; });
+  }
+
+  void Reserve(size_t entries) {
+    if (keys_.size() < entries * keySize_) keys_.resize(entries * keySize_);
+    if (values_.size() < entries * valueStride_) values_.resize(entries * valueStride_);
+  }
+
+  // Batch lookup in chunks. Sets unsupported when the kernel rejects batch ops for this map type
+  // before anything was read.
+  void ReadBatch(bool& unsupported) {
+    uint32_t chunk = batchSize_;
+    std::vector<uint8_t> inBatch(std::max<size_t>(keySize_, 8));
+    std::vector<uint8_t> outBatch(std::max<size_t>(keySize_, 8));
+    bool first = true;
+    usedBatch_ = true;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    for (;;) {
+      Reserve(count_ + chunk);
+      uint32_t n = chunk;
+      int r = bpf_map_lookup_batch(fd_, first ? nullptr : inBatch.data(), outBatch.data(),
+                                   keys_.data() + count_ * keySize_, values_.data() + count_ * valueStride_, &n,
+                                   &opts);
+      syscalls_++;
+      int e = r < 0 ? -r : 0;
+      if (e == 0 || e == ENOENT) {
+        count_ += n;
+        if (e == ENOENT) return;
+        std::swap(inBatch, outBatch);
+        first = false;
+        continue;
+      }
+      if (e == ENOSPC) {
+        // A hash bucket holds more entries than fit in this chunk: grow and retry.
+        if (chunk >= (1u << 24)) {
+          err_ = e;
+          op_ = "bpf_map_lookup_batch";
+          return;
+        }
+        chunk *= 2;
+        continue;
+      }
+      if (first && (e == EINVAL || e == ENOTSUPP || e == EOPNOTSUPP)) {
+        unsupported = true;
+        if (method_ == ReadMethod::Batch) {
+          err_ = e;
+          op_ = "bpf_map_lookup_batch";
+        }
+        usedBatch_ = false;
+        return;
+      }
+      err_ = e;
+      op_ = "bpf_map_lookup_batch";
+      return;
+    }
+  }
+
+  // get_next_key + lookup per key. Keys deleted between the two calls are skipped; a restart
+  // from the first key (get_next_key on a vanished key) cannot double count thanks to `seen`.
+  void ReadIterate() {
+    usedBatch_ = false;
+    std::vector<uint8_t> prev(keySize_), next(keySize_);
+    std::unordered_set<std::string> seen;
+    bool havePrev = false;
+    // Bound the walk in case of constant churn.
+    uint64_t budget = static_cast<uint64_t>(maxEntries_) * 4 + 1024;
+    while (budget-- > 0) {
+      int r = bpf_map_get_next_key(fd_, havePrev ? prev.data() : nullptr, next.data());
+      syscalls_++;
+      if (r == -ENOENT) return;
+      if (r < 0) {
+        err_ = -r;
+        op_ = "bpf_map_get_next_key";
+        return;
+      }
+      std::string k(reinterpret_cast<const char*>(next.data()), keySize_);
+      if (seen.count(k) != 0) {
+        // The walk restarted (the previous key vanished): keep going from here.
+        prev.swap(next);
+        havePrev = true;
+        continue;
+      }
+      Reserve(count_ + 1);
+      r = bpf_map_lookup_elem(fd_, next.data(), values_.data() + count_ * valueStride_);
+      syscalls_++;
+      if (r == -ENOENT) {
+        // Deleted after get_next_key: skip it but continue from the last key that existed.
+        if (!havePrev) {
+          // It was the first key: continue from it anyway (get_next_key restarts on a missing key).
+          prev.swap(next);
+          havePrev = true;
+        }
+        seen.insert(std::move(k));
+        continue;
+      }
+      if (r < 0) {
+        err_ = -r;
+        op_ = "bpf_map_lookup_elem";
+        return;
+      }
+      memcpy(keys_.data() + count_ * keySize_, next.data(), keySize_);
+      count_++;
+      seen.insert(std::move(k));
+      prev.swap(next);
+      havePrev = true;
+    }
+    err_ = EAGAIN;
+    op_ = "map iteration (entries kept changing)";
+  }
+
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference handleRef_;
+  FdHandle* handle_;
+  int fd_ = -1;
+  size_t keySize_;
+  size_t valueStride_;
+  uint32_t maxEntries_;
+  uint32_t batchSize_;
+  ReadMethod method_;
+
+  std::vector<uint8_t> keys_;
+  std::vector<uint8_t> values_;
+  size_t count_ = 0;
+  uint64_t syscalls_ = 0;
+  bool usedBatch_ = false;
+  int err_ = 0;
+  std::string op_;
+};
+
+// readAll(handle, keySize, valueStride, maxEntries, batchSize, method) -> Promise<MapEntries>
+Napi::Value ReadAll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FdHandle* h = FdHandle::From(env, info[0]);
+  if (h->fd() < 0) ThrowErrno(env, "readAll", EBADF);
+  auto* w = new ReadAllWorker(env, info[0].As<Napi::Object>(), h,
+                              static_cast<size_t>(info[1].As<Napi::Number>().Int64Value()),
+                              static_cast<size_t>(info[2].As<Napi::Number>().Int64Value()),
+                              info[3].As<Napi::Number>().Uint32Value(), info[4].As<Napi::Number>().Uint32Value(),
+                              static_cast<ReadMethod>(info[5].As<Napi::Number>().Int32Value()));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace
+
+void InitMap(Napi::Env env, Napi::Object exports) {
+  exports.Set("mapInfo", Napi::Function::New<MapInfo>(env, "mapInfo"));
+  exports.Set("mapLookup", Napi::Function::New<Lookup>(env, "mapLookup"));
+  exports.Set("mapUpdate", Napi::Function::New<Update>(env, "mapUpdate"));
+  exports.Set("mapDelete", Napi::Function::New<Delete>(env, "mapDelete"));
+  exports.Set("mapNextKey", Napi::Function::New<NextKey>(env, "mapNextKey"));
+  exports.Set("mapGetFdById", Napi::Function::New<GetFdById>(env, "mapGetFdById"));
+  exports.Set("mapReadAll", Napi::Function::New<ReadAll>(env, "mapReadAll"));
+  exports.Set("possibleCpus", Napi::Function::New<PossibleCpus>(env, "possibleCpus"));
+  exports.Set("probeMapType", Napi::Function::New<ProbeMapType>(env, "probeMapType"));
+}
+
+}  // namespace ebpf
