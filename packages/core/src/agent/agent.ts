@@ -1,0 +1,264 @@
+/**
+ * The agent's reconciler: given the desired EbpfMaps, make the kernel and `/metrics` match.
+ * Work on one resource is serialized (a promise chain per namespace/name); different resources
+ * proceed independently, and a failure in one only ever changes that resource's status.
+ *
+ * A changed resource is loaded beside the running one and swapped in only when it is fully
+ * attached, so a bad edit leaves the previous program running (phase Degraded) and a good edit
+ * replaces it without a gap.
+ */
+import { createHash } from "node:crypto";
+import { refKey, type ManifestProblem, type ParsedManifest, type ResourceRef } from "../api/manifest.js";
+import type { EbpfMap } from "../api/schema.js";
+import { checkFlatMap, flatMetricConfig, type FlatMetricConfig } from "../collector/flat-metric.js";
+import type { AgentMetrics } from "../collector/agent-metrics.js";
+import type { MapCollector } from "../collector/collector.js";
+import type { BpfCompiler } from "../compiler/index.js";
+import { describeError, errorCode } from "../errors.js";
+import { resourceLogger, type Logger } from "../logger.js";
+import { loadKeyOf, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
+import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "./status.js";
+
+interface ManagedResource {
+  ref: ResourceRef;
+  status: ResourceStatus;
+  /** Hash of the spec last applied successfully. */
+  appliedSpecHash?: string;
+  /** Hash of the spec last attempted (successfully or not). */
+  attemptedSpecHash?: string;
+  loaded?: LoadedProgram;
+  metric?: FlatMetricConfig;
+  queue: Promise<void>;
+}
+
+export interface AgentDependencies {
+  compiler: BpfCompiler;
+  loader: ProgramLoader;
+  collector: MapCollector;
+  metrics: AgentMetrics;
+  logger: Logger;
+}
+
+export class Agent {
+  private readonly resources = new Map<string, ManagedResource>();
+  private readonly fileProblems = new Map<string, ManifestProblem[]>();
+
+  constructor(private readonly deps: AgentDependencies) {}
+
+  /** Brings the agent to exactly the given set of resources. */
+  async sync(desired: ParsedManifest[], problems: ManifestProblem[] = []): Promise<void> {
+    this.fileProblems.clear();
+    for (const problem of problems) {
+      const list = this.fileProblems.get(problem.source) ?? [];
+      list.push(problem);
+      this.fileProblems.set(problem.source, list);
+      this.deps.logger.error({ code: problem.code, source: problem.source, line: problem.line }, problem.message);
+    }
+    const wanted = new Map(desired.map((d) => [refKey(d.ref), d]));
+    // A resource whose manifest became invalid keeps running its last good spec (Degraded).
+    const invalid = new Map(problems.filter((p) => p.ref).map((p) => [refKey(p.ref!), p]));
+    const work: Promise<void>[] = [];
+    for (const [key, managed] of this.resources) {
+      if (!wanted.has(key) && !invalid.has(key)) work.push(this.remove(managed.ref));
+    }
+    for (const [key, problem] of invalid) {
+      if (!wanted.has(key)) work.push(this.reportInvalid(problem));
+    }
+    for (const manifest of wanted.values()) work.push(this.apply(manifest));
+    await Promise.all(work);
+    this.updateGauges();
+  }
+
+  apply(manifest: ParsedManifest): Promise<void> {
+    return this.enqueue(manifest.ref, manifest.source, (managed) => this.reconcile(managed, manifest.resource, manifest.source));
+  }
+
+  remove(ref: ResourceRef): Promise<void> {
+    const managed = this.resources.get(refKey(ref));
+    if (!managed) return Promise.resolve();
+    const run = managed.queue.then(async () => {
+      const log = resourceLogger(this.deps.logger, ref);
+      this.deps.collector.remove(ref);
+      if (managed.loaded) await this.deps.loader.unload(managed.loaded);
+      this.deps.metrics.attached.remove({ namespace: ref.namespace, ebpfmap: ref.name });
+      this.resources.delete(refKey(ref));
+      log.info({}, "resource removed: program detached and unpinned");
+      this.updateGauges();
+    });
+    managed.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  statuses(): ResourceStatus[] {
+    return [...this.resources.values()].map((m) => m.status).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  }
+
+  problems(): ManifestProblem[] {
+    return [...this.fileProblems.values()].flat();
+  }
+
+  /** Removes pinned generations that no resource of this agent holds (deleted while we were down). */
+  async collectGarbage(): Promise<void> {
+    const held = new Set([...this.resources.values()].map((m) => m.loaded?.dir).filter((d): d is string => d !== undefined));
+    for (const generation of await this.deps.loader.listPinned()) {
+      if (held.has(generation.dir)) continue;
+      // Wait for in-flight work on this resource: it may be about to pin this very directory.
+      await this.resources.get(refKey(generation.ref))?.queue;
+      if (this.resources.get(refKey(generation.ref))?.loaded?.dir === generation.dir) continue;
+      this.deps.logger.info({ namespace: generation.ref.namespace, ebpfmap: generation.ref.name, dir: generation.dir }, "removing pins no resource owns");
+      await this.deps.loader.removePinned(generation);
+    }
+  }
+
+  /** Closes our handles; pins stay so a restarted agent adopts the running programs. */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.resources.values()].map((m) => m.queue));
+    for (const managed of this.resources.values()) {
+      this.deps.collector.remove(managed.ref);
+      if (managed.loaded) await this.deps.loader.unload(managed.loaded, { keepPins: true });
+      managed.loaded = undefined;
+    }
+  }
+
+  private enqueue(ref: ResourceRef, source: string | undefined, work: (managed: ManagedResource) => Promise<void>): Promise<void> {
+    const key = refKey(ref);
+    let managed = this.resources.get(key);
+    if (!managed) {
+      managed = { ref, status: newStatus(ref, source), queue: Promise.resolve() };
+      this.resources.set(key, managed);
+    }
+    const target = managed;
+    const run = target.queue.then(() => work(target));
+    target.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reportInvalid(problem: ManifestProblem): Promise<void> {
+    await this.enqueue(problem.ref!, problem.source, async (managed) => {
+      managed.status.source = problem.source;
+      managed.attemptedSpecHash = undefined;
+      this.fail(managed, Reason.InvalidSpec, problem.code, problem.message);
+    });
+  }
+
+  private async reconcile(managed: ManagedResource, resource: EbpfMap, source: string | undefined): Promise<void> {
+    const { ref } = managed;
+    const spec = resource.spec;
+    const specHash = createHash("sha256").update(JSON.stringify(spec)).digest("hex");
+    managed.status.source = source;
+    if (specHash === managed.attemptedSpecHash) return; // nothing changed since the last attempt
+    managed.attemptedSpecHash = specHash;
+    const log = resourceLogger(this.deps.logger, ref);
+    const label = `${ref.namespace}/${ref.name}`;
+    const metric = flatMetricConfig(spec);
+
+    let step: "preflight" | "compile" | "load" = "preflight";
+    let newlyLoaded: LoadedProgram | undefined;
+    try {
+      await this.deps.loader.preflight(spec);
+      step = "compile";
+      const compiled = await this.deps.compiler.compile({ source: spec.code, label });
+      setCondition(managed.status.conditions, {
+        type: ConditionType.Compiled,
+        status: "True",
+        reason: Reason.Compiled,
+        message: compiled.cached ? `object ${compiled.hash.slice(0, 12)} (cached)` : `object ${compiled.hash.slice(0, 12)}`,
+      });
+      step = "load";
+      const loadKey = loadKeyOf(spec, compiled.hash);
+      if (managed.loaded?.loadKey === loadKey) {
+        // Same kernel program: only the metric mapping may have changed.
+        this.serve(managed, managed.loaded, metric);
+      } else {
+        newlyLoaded = await this.deps.loader.load({
+          ref,
+          spec,
+          object: { path: compiled.objectPath, hash: compiled.hash },
+          logger: log,
+          checkMaps: (maps) => checkFlatMap(maps.get(spec.map)!.info, metric, ref),
+        });
+        const previous = managed.loaded;
+        this.serve(managed, newlyLoaded, metric);
+        managed.loaded = newlyLoaded;
+        newlyLoaded = undefined;
+        if (previous) await this.deps.loader.unload(previous);
+      }
+      managed.appliedSpecHash = specHash;
+      const loaded = managed.loaded!;
+      managed.status.program = {
+        id: loaded.program.info().id,
+        loadKey: loaded.loadKey,
+        pinDir: loaded.dir,
+        adopted: loaded.adopted,
+        attachments: loaded.attachments.map((a) => a.description),
+      };
+      managed.status.metric = metric.name;
+      managed.status.lastError = undefined;
+      setCondition(managed.status.conditions, {
+        type: ConditionType.Loaded,
+        status: "True",
+        reason: loaded.adopted ? Reason.Adopted : Reason.Loaded,
+        message: `program ${managed.status.program.id} attached: ${managed.status.program.attachments.join(", ")}`,
+      });
+      setCondition(managed.status.conditions, { type: ConditionType.Ready, status: "True", reason: Reason.Serving, message: `serving ${metric.name}` });
+      this.setPhase(managed, "Running");
+      log.info({ metric: metric.name, adopted: loaded.adopted }, "resource ready");
+    } catch (error) {
+      if (newlyLoaded) await this.deps.loader.unload(newlyLoaded).catch(() => undefined);
+      const code = errorCode(error);
+      const reason =
+        code === "EOP_ERR_KERNEL_UNSUPPORTED" ? Reason.KernelUnsupported : step === "compile" ? Reason.CompileFailed : step === "preflight" ? Reason.InvalidSpec : Reason.LoadFailed;
+      if (step === "compile") setCondition(managed.status.conditions, { type: ConditionType.Compiled, status: "False", reason, message: describeError(error) });
+      this.fail(managed, reason, code, describeError(error));
+    } finally {
+      this.updateGauges();
+    }
+  }
+
+  /** Points the collector at a loaded program's map (replacing what the resource served). */
+  private serve(managed: ManagedResource, loaded: LoadedProgram, metric: FlatMetricConfig): void {
+    const map = loaded.maps.get(metric.map);
+    if (!map) throw new Error(`map "${metric.map}" missing from loaded program`);
+    const previousMetric = managed.metric;
+    const previousLoaded = managed.loaded;
+    this.deps.collector.remove(managed.ref);
+    try {
+      this.deps.collector.add({ ref: managed.ref, metric, map, logger: resourceLogger(this.deps.logger, managed.ref) });
+      managed.metric = metric;
+    } catch (error) {
+      // Put back what was served before, then report.
+      const previousMap = previousMetric && previousLoaded?.maps.get(previousMetric.map);
+      if (previousMetric && previousMap) {
+        this.deps.collector.add({ ref: managed.ref, metric: previousMetric, map: previousMap, logger: resourceLogger(this.deps.logger, managed.ref) });
+      }
+      throw error;
+    }
+  }
+
+  private fail(managed: ManagedResource, reason: string, code: string | undefined, message: string): void {
+    const { ref } = managed;
+    const running = managed.loaded !== undefined;
+    managed.status.lastError = { code, message, time: new Date().toISOString() };
+    setCondition(managed.status.conditions, {
+      type: ConditionType.Ready,
+      status: running ? "True" : "False",
+      reason: running ? Reason.RunningPreviousSpec : reason,
+      message: running ? `the latest spec failed (${message}); still running the previous one` : message,
+    });
+    if (!running) setCondition(managed.status.conditions, { type: ConditionType.Loaded, status: "False", reason, message });
+    this.setPhase(managed, running ? "Degraded" : reason === Reason.KernelUnsupported ? "Unsupported" : "Failed");
+    this.deps.metrics.attachFailures.inc({ namespace: ref.namespace, ebpfmap: ref.name, code: code ?? "unknown" });
+    resourceLogger(this.deps.logger, ref).error({ code, reason }, message);
+  }
+
+  private setPhase(managed: ManagedResource, phase: Phase): void {
+    managed.status.phase = phase;
+    this.deps.metrics.attached.set({ namespace: managed.ref.namespace, ebpfmap: managed.ref.name }, managed.loaded ? 1 : 0);
+  }
+
+  private updateGauges(): void {
+    const counts: Record<Phase, number> = { Pending: 0, Running: 0, Degraded: 0, Failed: 0, Unsupported: 0 };
+    for (const managed of this.resources.values()) counts[managed.status.phase]++;
+    for (const [phase, count] of Object.entries(counts)) this.deps.metrics.resources.set({ phase }, count);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The agent's dependency-injection container (inversify). Core services are bound once; every
+ * configured plugin package contributes a `PLUGIN` binding (multi-injection), and the plugin
+ * registry is built from all of them. Tests and embedders can rebind any service before
+ * resolving `AGENT`.
+ */
+import { Container, type ServiceIdentifier } from "inversify";
+import { Registry } from "prom-client";
+import { createAgentMetrics, type AgentMetrics } from "../collector/agent-metrics.js";
+import { MapCollector } from "../collector/collector.js";
+import { BpfCompiler } from "../compiler/index.js";
+import { ensureTracefs } from "../kernel/mounts.js";
+import type { Logger } from "../logger.js";
+import { ProgramLoader } from "../loader/program-loader.js";
+import { importPlugin } from "../plugin/plugin-import.js";
+import { PluginRegistry } from "../plugin/plugin-registry.js";
+import type { PluginHost } from "../plugin/sdk.js";
+import { PLUGIN } from "../plugin/tokens.js";
+import { Agent } from "./agent.js";
+
+export interface AgentSettings {
+  pinRoot: string;
+  cacheDir: string;
+  /** Plugin package names or paths. */
+  plugins: string[];
+}
+
+export const TOKENS = {
+  Settings: Symbol.for("ebpf-operator.AgentSettings") as ServiceIdentifier<AgentSettings>,
+  Logger: Symbol.for("ebpf-operator.Logger") as ServiceIdentifier<Logger>,
+  MetricsRegistry: Symbol.for("ebpf-operator.MetricsRegistry") as ServiceIdentifier<Registry>,
+  AgentMetrics: Symbol.for("ebpf-operator.AgentMetrics") as ServiceIdentifier<AgentMetrics>,
+  Compiler: Symbol.for("ebpf-operator.Compiler") as ServiceIdentifier<BpfCompiler>,
+  PluginRegistry: Symbol.for("ebpf-operator.PluginRegistry") as ServiceIdentifier<PluginRegistry>,
+  PluginHost: Symbol.for("ebpf-operator.PluginHost") as ServiceIdentifier<PluginHost>,
+  ProgramLoader: Symbol.for("ebpf-operator.ProgramLoader") as ServiceIdentifier<ProgramLoader>,
+  Collector: Symbol.for("ebpf-operator.Collector") as ServiceIdentifier<MapCollector>,
+  Agent: Symbol.for("ebpf-operator.Agent") as ServiceIdentifier<Agent>,
+} as const;
+
+/** Failures of plugin imports, kept for the registry's report. */
+const PLUGIN_IMPORT_FAILURES = Symbol.for("ebpf-operator.PluginImportFailures") as ServiceIdentifier<{ specifier: string; error: { code: string; message: string } }[]>;
+
+/** Builds the container; plugin packages are imported here, each failure isolated and reported. */
+export async function createAgentContainer(settings: AgentSettings, logger: Logger): Promise<Container> {
+  const container = new Container({ defaultScope: "Singleton" });
+  container.bind(TOKENS.Settings).toConstantValue(settings);
+  container.bind(TOKENS.Logger).toConstantValue(logger);
+  container.bind(TOKENS.MetricsRegistry).toConstantValue(new Registry());
+  container.bind(TOKENS.AgentMetrics).toDynamicValue((ctx) => createAgentMetrics(ctx.get(TOKENS.MetricsRegistry)));
+  container.bind(TOKENS.Compiler).toDynamicValue((ctx) => new BpfCompiler({ cacheDir: ctx.get(TOKENS.Settings).cacheDir }));
+  container.bind(TOKENS.PluginHost).toDynamicValue((ctx) => ({ logger: ctx.get(TOKENS.Logger), tracefs: ensureTracefs }));
+
+  const failures: { specifier: string; error: { code: string; message: string } }[] = [];
+  for (const specifier of settings.plugins) {
+    const outcome = await importPlugin(specifier);
+    if (outcome.plugin) container.bind(PLUGIN).toConstantValue(outcome.plugin);
+    else failures.push({ specifier, error: outcome.error! });
+  }
+  container.bind(PLUGIN_IMPORT_FAILURES).toConstantValue(failures);
+  container.bind(TOKENS.PluginRegistry).toDynamicValue((ctx) => {
+    const registry = new PluginRegistry();
+    for (const failure of ctx.get(PLUGIN_IMPORT_FAILURES)) registry.reportFailure(failure.specifier, failure.error);
+    const plugins = ctx.getAll(PLUGIN, { optional: true });
+    for (const plugin of plugins) registry.register(plugin);
+    return registry;
+  });
+  container.bind(TOKENS.ProgramLoader).toDynamicValue(
+    (ctx) => new ProgramLoader(ctx.get(TOKENS.Settings).pinRoot, ctx.get(TOKENS.PluginRegistry), ctx.get(TOKENS.PluginHost)),
+  );
+  container.bind(TOKENS.Collector).toDynamicValue((ctx) => new MapCollector(ctx.get(TOKENS.MetricsRegistry), ctx.get(TOKENS.AgentMetrics)));
+  container.bind(TOKENS.Agent).toDynamicValue(
+    (ctx) =>
+      new Agent({
+        compiler: ctx.get(TOKENS.Compiler),
+        loader: ctx.get(TOKENS.ProgramLoader),
+        collector: ctx.get(TOKENS.Collector),
+        metrics: ctx.get(TOKENS.AgentMetrics),
+        logger: ctx.get(TOKENS.Logger),
+      }),
+  );
+  return container;
+}

@@ -1,0 +1,70 @@
+/**
+ * Per-resource status as the agent reports it (`/status`, logs, and in cluster mode the per-node
+ * status object). Conditions follow apimachinery's rules: the transition time changes only when
+ * a condition's status does.
+ */
+import type { ResourceRef } from "../api/manifest.js";
+
+export type Phase = "Pending" | "Running" | "Degraded" | "Failed" | "Unsupported";
+
+export const ConditionType = {
+  Compiled: "Compiled",
+  Loaded: "Loaded",
+  Ready: "Ready",
+} as const;
+
+export const Reason = {
+  Pending: "Pending",
+  Compiled: "Compiled",
+  CompileFailed: "CompileFailed",
+  Loaded: "Loaded",
+  Adopted: "Adopted",
+  LoadFailed: "LoadFailed",
+  KernelUnsupported: "KernelUnsupported",
+  InvalidSpec: "InvalidSpec",
+  Serving: "Serving",
+  RunningPreviousSpec: "RunningPreviousSpec",
+} as const;
+
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+export interface ResourceStatus {
+  namespace: string;
+  name: string;
+  /** The file the resource came from (standalone mode). */
+  source?: string;
+  phase: Phase;
+  conditions: Condition[];
+  lastError?: { code?: string; message: string; time: string };
+  program?: { id: number; loadKey: string; pinDir: string; adopted: boolean; attachments: string[] };
+  metric?: string;
+}
+
+export function newStatus(ref: ResourceRef, source?: string): ResourceStatus {
+  return { namespace: ref.namespace, name: ref.name, source, phase: "Pending", conditions: [] };
+}
+
+/** Sets a condition; returns whether anything changed (so no-op updates can be skipped). */
+export function setCondition(
+  conditions: Condition[],
+  update: Omit<Condition, "lastTransitionTime">,
+  now: Date = new Date(),
+): boolean {
+  const existing = conditions.find((c) => c.type === update.type);
+  if (!existing) {
+    conditions.push({ ...update, lastTransitionTime: now.toISOString() });
+    return true;
+  }
+  const changed = existing.status !== update.status || existing.reason !== update.reason || existing.message !== update.message;
+  if (existing.status !== update.status) existing.lastTransitionTime = now.toISOString();
+  existing.status = update.status;
+  existing.reason = update.reason;
+  existing.message = update.message;
+  return changed;
+}

@@ -1,0 +1,30 @@
+/**
+ * Prometheus naming rules. `spec.name` is user text (`syscall-counter`); what we serve must be a
+ * valid metric name (`syscall_counter_total`), and every label name must be valid too.
+ */
+import type { PrometheusType } from "./schema.js";
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+export function isValidMetricName(name: string): boolean {
+  return METRIC_NAME.test(name);
+}
+
+/** Valid label names; `__` is reserved for Prometheus' own use. */
+export function isValidLabelName(name: string): boolean {
+  return LABEL_NAME.test(name) && !name.startsWith("__");
+}
+
+/** Replaces every character Prometheus does not allow with `_`; a leading digit gets a `_`. */
+export function sanitizeMetricName(name: string): string {
+  const replaced = name.replace(/[^a-zA-Z0-9_:]/g, "_");
+  return /^[0-9]/.test(replaced) ? `_${replaced}` : replaced;
+}
+
+/** The served name: sanitized, and counters end in `_total` (added once). */
+export function metricNameFor(specName: string, type: PrometheusType): string {
+  const base = sanitizeMetricName(specName);
+  if (type === "counter" && !base.endsWith("_total")) return `${base}_total`;
+  return base;
+}

@@ -1,0 +1,94 @@
+/**
+ * The EbpfMap API (`observability.cloud/v1`, kind `EbpfMap`), written once as a JSON Schema in
+ * TypeScript (TypeBox). The same schema gives the TS types (`Static<>`), the runtime validator
+ * (ajv) and, later, the CRD's `openAPIV3Schema`, so the three can never drift apart.
+ *
+ * The seed's flat spec — `name, target, type, code, program, help, prometheusType, map` — stays
+ * valid forever; richer fields are additive.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+
+export const API_GROUP = "observability.cloud";
+export const API_VERSION = "v1";
+export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
+export const KIND = "EbpfMap";
+
+/** A C identifier: the name of a program or a map in the user's code. */
+const CIdentifier = Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$", maxLength: 128 });
+
+/** Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label). */
+export const OBJECT_NAME_PATTERN = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
+export const NAMESPACE_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+export const PrometheusTypeSchema = Type.Union([Type.Literal("counter"), Type.Literal("gauge")], {
+  description: "Prometheus metric type of the exported map values.",
+  default: "counter",
+});
+
+export const EbpfMapSpecSchema = Type.Object(
+  {
+    name: Type.String({
+      description:
+        "Base name of the exported metric. Characters Prometheus does not allow become '_'; counters get '_total' (syscall-counter -> syscall_counter_total).",
+      pattern: "^[A-Za-z_:][A-Za-z0-9_:.-]*$",
+      maxLength: 200,
+    }),
+    type: Type.String({
+      description:
+        "Program type, handled by a plugin: kprobe, kretprobe, tracepoint, xdp, socket, cgroup, or a type a third-party plugin adds.",
+      pattern: "^[a-z][a-z0-9_-]*$",
+      maxLength: 63,
+    }),
+    target: Type.String({
+      description:
+        "Attach point in the syntax of the program type, e.g. sys_execve (kprobe), syscalls/sys_enter_execve (tracepoint). The SEC() name in the code does not override it.",
+      minLength: 1,
+      maxLength: 512,
+    }),
+    code: Type.String({
+      description: "eBPF C source. Compiled with clang -target bpf -O2 -g; kernel-style u32/u64 are predefined.",
+      minLength: 1,
+      maxLength: 1_000_000,
+    }),
+    program: { ...CIdentifier, description: "Name of the program (C function) to attach." },
+    map: { ...CIdentifier, description: "Name of the BPF map whose entries become samples." },
+    help: Type.Optional(Type.String({ description: "HELP text of the metric.", maxLength: 1024 })),
+    prometheusType: Type.Optional(PrometheusTypeSchema),
+    nodeSelector: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description: "Run only on nodes whose labels match (cluster mode). Default: every node.",
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ObjectMetaSchema = Type.Object(
+  {
+    name: Type.String({ pattern: OBJECT_NAME_PATTERN, minLength: 1, maxLength: 253 }),
+    namespace: Type.Optional(Type.String({ pattern: NAMESPACE_PATTERN, minLength: 1, maxLength: 63 })),
+    labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+    annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+    uid: Type.Optional(Type.String()),
+    generation: Type.Optional(Type.Integer()),
+    resourceVersion: Type.Optional(Type.String()),
+  },
+  // The API server adds more (managedFields, creationTimestamp...): accept and ignore them.
+  { additionalProperties: true },
+);
+
+export const EbpfMapSchema = Type.Object(
+  {
+    apiVersion: Type.Literal(API_GROUP_VERSION),
+    kind: Type.Literal(KIND),
+    metadata: ObjectMetaSchema,
+    spec: EbpfMapSpecSchema,
+    status: Type.Optional(Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+
+export type EbpfMapSpec = Static<typeof EbpfMapSpecSchema>;
+export type ObjectMeta = Static<typeof ObjectMetaSchema>;
+export type EbpfMap = Static<typeof EbpfMapSchema>;
+export type PrometheusType = Static<typeof PrometheusTypeSchema>;

@@ -1,0 +1,85 @@
+/**
+ * Runtime validation of EbpfMap objects with ajv, from the same schema as the types. Errors
+ * name the field (`spec.prometheusType`), what was wrong and what is allowed.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { EbpfMapSchema, type EbpfMap } from "./schema.js";
+
+export interface FieldError {
+  /** Dotted path of the field, e.g. `spec.program`; `""` for the object itself. */
+  field: string;
+  message: string;
+}
+
+export type ValidationResult = { ok: true; value: EbpfMap } | { ok: false; errors: FieldError[] };
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+const validateEbpfMap: ValidateFunction = ajv.compile(EbpfMapSchema);
+
+/**
+ * Validates (and fills defaults into) a parsed EbpfMap. The input is cloned, never mutated.
+ */
+export function validateEbpfMapObject(input: unknown): ValidationResult {
+  const value: unknown = structuredClone(input);
+  if (validateEbpfMap(value)) return { ok: true, value: value as EbpfMap };
+  return { ok: false, errors: formatAjvErrors(validateEbpfMap.errors ?? []) };
+}
+
+export function formatFieldErrors(errors: FieldError[]): string {
+  return errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join("; ");
+}
+
+function pathOf(instancePath: string): string {
+  return instancePath
+    .split("/")
+    .slice(1)
+    .map((segment) => segment.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((segment, index) => (/^\d+$/.test(segment) ? `[${segment}]` : index === 0 ? segment : `.${segment}`))
+    .join("");
+}
+
+function join(base: string, child: string): string {
+  return base ? `${base}.${child}` : child;
+}
+
+function formatAjvErrors(errors: ErrorObject[]): FieldError[] {
+  const out: FieldError[] = [];
+  const seen = new Set<string>();
+  for (const error of errors) {
+    const field = pathOf(error.instancePath);
+    let formatted: FieldError;
+    switch (error.keyword) {
+      case "required":
+        formatted = { field: join(field, String(error.params.missingProperty)), message: "required field is missing" };
+        break;
+      case "additionalProperties":
+        formatted = { field, message: `unknown field "${String(error.params.additionalProperty)}"` };
+        break;
+      case "const":
+        formatted = { field, message: `must be ${JSON.stringify(error.params.allowedValue)}` };
+        break;
+      case "enum":
+        formatted = { field, message: `must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}` };
+        break;
+      case "pattern":
+        formatted = { field, message: `does not match the pattern ${String(error.params.pattern)}` };
+        break;
+      case "anyOf": {
+        // TypeBox expresses literal unions as anyOf of consts: collect the allowed values.
+        const allowed = errors
+          .filter((e) => e.keyword === "const" && e.instancePath === error.instancePath)
+          .map((e) => JSON.stringify(e.params.allowedValue));
+        formatted = { field, message: allowed.length ? `must be one of ${allowed.join(", ")}` : (error.message ?? "is invalid") };
+        break;
+      }
+      default:
+        formatted = { field, message: error.message ?? "is invalid" };
+    }
+    const key = `${formatted.field}\u0000${formatted.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(formatted);
+  }
+  // A union's member consts are reported once via anyOf.
+  return out.filter((e, _i, all) => !(e.message.startsWith("must be \"") && all.some((o) => o.field === e.field && o.message.startsWith("must be one of"))));
+}

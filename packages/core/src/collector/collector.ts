@@ -1,0 +1,126 @@
+/**
+ * Serves eBPF maps as metrics. Nothing is accumulated: on each scrape every exported map is read
+ * (batch lookup, off the JS thread) and its current values are emitted. Resources that export the
+ * same metric name share one family (told apart by the `namespace` and `ebpfmap` labels); a
+ * resource that would change an existing family's type or help is refused with an error.
+ *
+ * Families are registered in prom-client's Registry as custom metric objects (prom-client's
+ * Counter cannot be set to a value the kernel counted), so one registry renders and escapes both
+ * the eBPF metrics and the agent's own.
+ */
+import { possibleCpus, type BpfMap } from "@ebpf-operator/libbpf";
+import type { Registry } from "prom-client";
+import { refKey, type ResourceRef } from "../api/manifest.js";
+import { describeError, operatorError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { AgentMetrics } from "./agent-metrics.js";
+import { flatSamples, type FlatMetricConfig, type Sample } from "./flat-metric.js";
+
+export interface MetricSource {
+  ref: ResourceRef;
+  metric: FlatMetricConfig;
+  map: BpfMap;
+  logger: Logger;
+}
+
+interface Family {
+  name: string;
+  help: string;
+  type: FlatMetricConfig["type"];
+  sources: Map<string, MetricSource>;
+  samples: Sample[];
+}
+
+/** The shape prom-client's Registry renders (see Registry#getMetricsAsString). */
+interface PromMetricObject {
+  name: string;
+  help: string;
+  type: string;
+  aggregator: "sum";
+  get(): Promise<{ name: string; help: string; type: string; aggregator: "sum"; values: { labels: Record<string, string>; value: number }[] }>;
+  reset(): void;
+}
+
+export class MapCollector {
+  private readonly families = new Map<string, Family>();
+  private readonly cpus = possibleCpus();
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly metrics: AgentMetrics,
+  ) {}
+
+  /** Starts serving a resource's map; throws EOP_ERR_METRIC_CONFLICT on a clash. */
+  add(source: MetricSource): void {
+    const { metric } = source;
+    const existing = this.families.get(metric.name);
+    if (existing) {
+      if (existing.type !== metric.type || existing.help !== metric.help) {
+        const other = [...existing.sources.values()][0]!.ref;
+        throw operatorError(
+          "EOP_ERR_METRIC_CONFLICT",
+          `metric "${metric.name}" of EbpfMap "${refKey(source.ref)}" is already served by EbpfMap "${refKey(other)}" as a ${existing.type} with help "${existing.help}"; use the same type and help, or another spec.name`,
+        );
+      }
+      existing.sources.set(refKey(source.ref), source);
+      return;
+    }
+    if (this.registry.getSingleMetric(metric.name)) {
+      throw operatorError("EOP_ERR_METRIC_CONFLICT", `metric name "${metric.name}" of EbpfMap "${refKey(source.ref)}" is reserved by the agent`);
+    }
+    const family: Family = { name: metric.name, help: metric.help, type: metric.type, sources: new Map([[refKey(source.ref), source]]), samples: [] };
+    this.families.set(metric.name, family);
+    // A structural metric object: see PromMetricObject. The cast is the registry's typing only.
+    this.registry.registerMetric(toPromMetric(family) as unknown as Parameters<Registry["registerMetric"]>[0]);
+  }
+
+  /** Stops serving a resource; its series disappear from the next scrape. */
+  remove(ref: ResourceRef): void {
+    for (const [name, family] of this.families) {
+      if (!family.sources.delete(refKey(ref))) continue;
+      if (family.sources.size === 0) {
+        this.families.delete(name);
+        this.registry.removeSingleMetric(name);
+      }
+    }
+  }
+
+  /** Reads every exported map once; call before rendering the registry. */
+  async refresh(): Promise<void> {
+    const end = this.metrics.scrapeDuration.startTimer();
+    await Promise.all(
+      [...this.families.values()].map(async (family) => {
+        const perSource = await Promise.all([...family.sources.values()].map((source) => this.read(source)));
+        family.samples = perSource.flat();
+      }),
+    );
+    end();
+  }
+
+  private async read(source: MetricSource): Promise<Sample[]> {
+    const started = process.hrtime.bigint();
+    try {
+      const entries = await source.map.readAll();
+      this.metrics.mapReadDuration.observe({ method: entries.method }, Number(process.hrtime.bigint() - started) / 1e9);
+      return flatSamples(entries, source.map.info, source.map.isPerCpu, this.cpus, {
+        namespace: source.ref.namespace,
+        ebpfmap: source.ref.name,
+      });
+    } catch (error) {
+      this.metrics.mapReadErrors.inc({ namespace: source.ref.namespace, ebpfmap: source.ref.name, map: source.metric.map });
+      source.logger.warn({ code: "EOP_ERR_MAP_READ", map: source.metric.map, error: describeError(error) }, "map read failed at scrape time");
+      return [];
+    }
+  }
+}
+
+function toPromMetric(family: Family): PromMetricObject {
+  return {
+    name: family.name,
+    help: family.help,
+    type: family.type,
+    aggregator: "sum",
+    get: async () => ({ name: family.name, help: family.help, type: family.type, aggregator: "sum", values: family.samples }),
+    reset: () => undefined,
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The seed's flat mapping: one map, one metric. Each entry's value (summed over CPUs for
+ * per-CPU maps) is one sample. A map whose only key is 0 (the usual single counter) gives one
+ * sample without a `key` label; any other key becomes a `key` label.
+ */
+import type { MapEntries, MapInfo } from "@ebpf-operator/libbpf";
+import type { ResourceRef } from "../api/manifest.js";
+import { metricNameFor } from "../api/metric-names.js";
+import type { EbpfMapSpec, PrometheusType } from "../api/schema.js";
+import { operatorError } from "../errors.js";
+import { INTEGER_SIZES, isZero, keyLabel, readValue } from "./map-values.js";
+
+export interface FlatMetricConfig {
+  /** The served metric name (`syscall_counter_total`). */
+  name: string;
+  help: string;
+  type: PrometheusType;
+  map: string;
+}
+
+export interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+export function flatMetricConfig(spec: EbpfMapSpec): FlatMetricConfig {
+  const type = spec.prometheusType ?? "counter";
+  return {
+    name: metricNameFor(spec.name, type),
+    help: spec.help ?? `eBPF map ${spec.map} of ${spec.type} program ${spec.program}`,
+    type,
+    map: spec.map,
+  };
+}
+
+/** Throws when the map's values cannot be exported as flat samples. */
+export function checkFlatMap(info: MapInfo, config: FlatMetricConfig, ref: ResourceRef): void {
+  if (!INTEGER_SIZES.has(info.valueSize)) {
+    throw operatorError(
+      "EOP_ERR_MAP_VALUE_UNSUPPORTED",
+      `map "${config.map}" of EbpfMap "${ref.namespace}/${ref.name}" has ${info.valueSize}-byte values; the flat spec exports 1-, 2-, 4- or 8-byte integers (a u64 counter, say)`,
+    );
+  }
+}
+
+export function flatSamples(
+  entries: MapEntries,
+  info: Pick<MapInfo, "valueSize" | "maxEntries">,
+  perCpu: boolean,
+  cpus: number,
+  baseLabels: Record<string, string>,
+): Sample[] {
+  const samples: Sample[] = [];
+  const singleZeroKey = info.maxEntries === 1 || (entries.count === 1 && isZero(entries.keys, 0, entries.keySize));
+  for (let i = 0; i < entries.count; i++) {
+    const value = readValue(entries.values, i * entries.valueStride, info.valueSize, perCpu, cpus);
+    const labels = singleZeroKey ? baseLabels : { ...baseLabels, key: keyLabel(entries.keys, i * entries.keySize, entries.keySize) };
+    samples.push({ labels, value });
+  }
+  return samples;
+}

@@ -1,0 +1,51 @@
+/**
+ * Pure helpers to turn raw map bytes into numbers: unsigned integers of 1-8 bytes in host byte
+ * order, summed over the per-CPU slots of per-CPU maps.
+ */
+import { endianness } from "node:os";
+
+const LITTLE_ENDIAN = endianness() === "LE";
+
+/** Value sizes the flat spec can export: the C integer types. */
+export const INTEGER_SIZES: ReadonlySet<number> = new Set([1, 2, 4, 8]);
+
+export function readUnsigned(buffer: Buffer, offset: number, size: number): number {
+  switch (size) {
+    case 1:
+      return buffer.readUInt8(offset);
+    case 2:
+      return LITTLE_ENDIAN ? buffer.readUInt16LE(offset) : buffer.readUInt16BE(offset);
+    case 4:
+      return LITTLE_ENDIAN ? buffer.readUInt32LE(offset) : buffer.readUInt32BE(offset);
+    case 8:
+      // Prometheus values are float64: beyond 2^53 precision is lost either way.
+      return Number(LITTLE_ENDIAN ? buffer.readBigUInt64LE(offset) : buffer.readBigUInt64BE(offset));
+    default:
+      throw new RangeError(`cannot read a ${size}-byte integer`);
+  }
+}
+
+/** Bytes per CPU slot in a per-CPU value: the kernel aligns each to 8 bytes. */
+export function perCpuSlotSize(valueSize: number): number {
+  return Math.ceil(valueSize / 8) * 8;
+}
+
+/** The value at `offset`: for per-CPU maps, the sum over `cpus` slots. */
+export function readValue(values: Buffer, offset: number, valueSize: number, perCpu: boolean, cpus: number): number {
+  if (!perCpu) return readUnsigned(values, offset, valueSize);
+  const slot = perCpuSlotSize(valueSize);
+  let sum = 0;
+  for (let cpu = 0; cpu < cpus; cpu++) sum += readUnsigned(values, offset + cpu * slot, valueSize);
+  return sum;
+}
+
+/** A key as label text: a decimal for integer-sized keys, hex bytes otherwise. */
+export function keyLabel(keys: Buffer, offset: number, keySize: number): string {
+  if (INTEGER_SIZES.has(keySize)) return String(readUnsigned(keys, offset, keySize));
+  return `0x${keys.subarray(offset, offset + keySize).toString("hex")}`;
+}
+
+export function isZero(buffer: Buffer, offset: number, size: number): boolean {
+  for (let i = offset; i < offset + size; i++) if (buffer[i] !== 0) return false;
+  return true;
+}

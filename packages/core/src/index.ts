@@ -1,0 +1,37 @@
+/**
+ * @ebpf-operator/core — the EbpfMap API, the plugin SDK and the agent runtime.
+ */
+export * from "./api/schema.js";
+export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
+export { parseManifests, refKey, DEFAULT_NAMESPACE, type ResourceRef, type ParsedManifest, type ManifestProblem, type ParseResult } from "./api/manifest.js";
+export { metricNameFor, sanitizeMetricName, isValidMetricName, isValidLabelName } from "./api/metric-names.js";
+export { EbpfOperatorError, ERROR_CODES, describeError, errorCode, type ErrorCode } from "./errors.js";
+export { createLogger, resourceLogger, type Logger, type LogLevel } from "./logger.js";
+export {
+  PLUGIN_API_VERSION,
+  PluginTargetError,
+  definePlugin,
+  type Attachment,
+  type AttachInput,
+  type JsonSchema,
+  type KernelSupport,
+  type PluginHost,
+  type PluginMeta,
+  type PrepareInput,
+  type ProgramTypePlugin,
+} from "./plugin/sdk.js";
+export { PLUGIN } from "./plugin/tokens.js";
+export { PluginRegistry, type PluginReport } from "./plugin/plugin-registry.js";
+export { importPlugin, type PluginLoadOutcome } from "./plugin/plugin-import.js";
+export { ensureBpffs, ensureTracefs } from "./kernel/mounts.js";
+export { ProgramLoader, loadKeyOf, type LoadedProgram, type LoadRequest } from "./loader/program-loader.js";
+export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
+export { MapCollector } from "./collector/collector.js";
+export { createAgentMetrics, type AgentMetrics } from "./collector/agent-metrics.js";
+export { Agent } from "./agent/agent.js";
+export { createAgentContainer, TOKENS, type AgentSettings } from "./agent/container.js";
+export { FileSource, readManifests } from "./agent/file-source.js";
+export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./agent/standalone.js";
+export type { ResourceStatus, Condition, Phase } from "./agent/status.js";
+export { BpfCompiler, CompileError } from "./compiler/index.js";
+export { closestNames, editDistance } from "./util/closest-names.js";

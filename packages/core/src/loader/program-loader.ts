@@ -1,0 +1,326 @@
+/**
+ * Turns a compiled object into running, pinned kernel state for one resource, and back:
+ *
+ *   plugin lookup -> target check -> kernel support -> open -> prepare -> load -> attach -> pin
+ *
+ * Loading is all-or-nothing: on any failure everything already created is closed and unpinned,
+ * and the error names the step and carries the real cause (verifier log tail, errno text).
+ * A complete pinned generation for the same resource and code is adopted instead of loaded, so
+ * a restarted agent neither resets counters nor attaches twice.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram } from "@ebpf-operator/libbpf";
+import type { ResourceRef } from "../api/manifest.js";
+import type { EbpfMapSpec } from "../api/schema.js";
+import { operatorError, withCode } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { PluginRegistry } from "../plugin/plugin-registry.js";
+import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
+import {
+  PROGRAM_PIN,
+  generationPinDir,
+  linkPinName,
+  listPinnedGenerations,
+  mapPinName,
+  type PinnedGeneration,
+} from "./pin-layout.js";
+
+export interface LoadRequest {
+  ref: ResourceRef;
+  spec: EbpfMapSpec;
+  object: { path: string; hash: string };
+  logger: Logger;
+  /** Checks the loaded maps before anything is attached (e.g. the exported map's value size). */
+  checkMaps?: (maps: ReadonlyMap<string, BpfMap>) => void;
+}
+
+export interface LoadedProgram {
+  ref: ResourceRef;
+  loadKey: string;
+  dir: string;
+  /** True when the program was found pinned and adopted rather than loaded. */
+  adopted: boolean;
+  program: BpfProgram;
+  maps: Map<string, BpfMap>;
+  attachments: Attachment[];
+}
+
+const VERIFIER_TAIL_LINES = 20;
+
+/** What the kernel sees of a resource: equal keys mean an adoptable pinned generation. */
+export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program">, objectHash: string): string {
+  return createHash("sha256")
+    .update(JSON.stringify([objectHash, spec.type, spec.target, spec.program]))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+export class ProgramLoader {
+  constructor(
+    private readonly pinRoot: string,
+    private readonly registry: PluginRegistry,
+    private readonly host: PluginHost,
+  ) {}
+
+  /**
+   * Checks what can be checked without the compiled object: a plugin handles the type, the
+   * target is valid and exists, the kernel supports the type. Returns the plugin and target.
+   */
+  async preflight(spec: EbpfMapSpec): Promise<{ plugin: ProgramTypePlugin; target: unknown }> {
+    const { plugin, validateTarget } = this.registry.forType(spec.type);
+    if (!validateTarget(spec.target)) {
+      const reasons = (validateTarget.errors ?? []).map((e) => e.message ?? e.keyword).join("; ");
+      throw operatorError("EOP_ERR_TARGET_INVALID", `spec.target "${spec.target}" is not a valid ${spec.type} target: ${reasons}`);
+    }
+    let target = await callPlugin(plugin, "parseTarget", () => plugin.parseTarget(spec.type, spec.target));
+    const support = await callPlugin(plugin, "detectSupport", () => plugin.detectSupport(spec.type, this.host, target));
+    if (!support.supported) {
+      const hint = support.hint ? ` (${support.hint})` : "";
+      throw operatorError("EOP_ERR_KERNEL_UNSUPPORTED", `program type "${spec.type}" is not supported by this kernel: ${support.reason}${hint}`);
+    }
+    if (plugin.resolveTarget) {
+      const resolve = plugin.resolveTarget.bind(plugin);
+      target = await callPlugin(plugin, "resolveTarget", () => resolve(spec.type, target, this.host));
+    }
+    return { plugin, target };
+  }
+
+  async load(request: LoadRequest): Promise<LoadedProgram> {
+    const { ref, spec } = request;
+    const { plugin, target } = await this.preflight(spec);
+    const loadKey = loadKeyOf(spec, request.object.hash);
+    const dir = generationPinDir(this.pinRoot, ref, loadKey);
+    const pinned = (await listPinnedGenerations(this.pinRoot)).find((g) => g.dir === dir);
+    if (pinned?.complete) {
+      request.logger.info({ loadKey, dir }, "adopting pinned program");
+      return this.adopt(request, plugin, target, loadKey, dir);
+    }
+    if (pinned) await removeGeneration(pinned); // an earlier run died half-way through pinning
+    return this.loadFresh(request, plugin, target, loadKey, dir);
+  }
+
+  /** Detaches and unpins a resource's generation; `keepPins` only closes our handles (shutdown). */
+  async unload(loaded: LoadedProgram, options: { keepPins?: boolean } = {}): Promise<void> {
+    for (const attachment of loaded.attachments) {
+      if (attachment.kind === "link") {
+        if (!options.keepPins) ignoreErrors(() => attachment.link.detach());
+        attachment.link.close();
+      } else {
+        ignoreErrors(() => attachment.close());
+      }
+    }
+    for (const map of loaded.maps.values()) map.close();
+    loaded.program.close();
+    if (!options.keepPins) await removeDirAndEmptyParents(loaded.dir, this.pinRoot);
+  }
+
+  /** Pinned generations under the root, for garbage collection of what no resource owns. */
+  listPinned(): Promise<PinnedGeneration[]> {
+    return listPinnedGenerations(this.pinRoot);
+  }
+
+  /** Detaches and removes a pinned generation that no loaded resource holds. */
+  async removePinned(generation: PinnedGeneration): Promise<void> {
+    await removeGeneration(generation);
+    await removeDirAndEmptyParents(generation.dir, this.pinRoot);
+  }
+
+  private async loadFresh(
+    request: LoadRequest,
+    plugin: ProgramTypePlugin,
+    target: unknown,
+    loadKey: string,
+    dir: string,
+  ): Promise<LoadedProgram> {
+    const { ref, spec } = request;
+    const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
+    const cleanup: (() => void)[] = [];
+    const maps = new Map<string, BpfMap>();
+    const attachments: Attachment[] = [];
+    let object: BpfObject | undefined;
+    try {
+      object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () => BpfObject.open({ path: request.object.path }));
+      const opened = object;
+      const programs = opened.programs();
+      if (!programs.some((p) => p.name === spec.program)) {
+        throw operatorError(
+          "EOP_ERR_PROGRAM_NOT_FOUND",
+          `spec.program "${spec.program}" is not a program in the code of ${label} (programs: ${programs.map((p) => p.name).join(", ") || "none"})`,
+        );
+      }
+      const mapSpecs = opened.maps();
+      if (!mapSpecs.some((m) => m.name === spec.map)) {
+        const userMaps = mapSpecs.filter((m) => !m.name.includes(".")).map((m) => m.name);
+        throw operatorError(
+          "EOP_ERR_MAP_NOT_FOUND",
+          `spec.map "${spec.map}" is not a map in the code of ${label} (maps: ${userMaps.join(", ") || "none"})`,
+        );
+      }
+      // Only the named program is loaded: others in the file may be of other types.
+      for (const other of programs) if (other.name !== spec.program) opened.setAutoload(other.name, false);
+      await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: spec.program, programType: spec.type, target }));
+      try {
+        opened.load();
+      } catch (error) {
+        if (error instanceof BpfLoadError) {
+          const tail = verifierTail(error.verifierLog);
+          throw operatorError("EOP_ERR_LOAD_VERIFIER", `load program "${spec.program}" for ${label}: the verifier rejected it${tail ? `:\n${tail}` : ""}`, error);
+        }
+        throw operatorError("EOP_ERR_LOAD_FAILED", `load program "${spec.program}" for ${label}`, error);
+      }
+      const program = opened.program(spec.program);
+      cleanup.push(() => program.close());
+      for (const mapSpec of mapSpecs) {
+        const map = opened.map(mapSpec.name);
+        maps.set(mapSpec.name, map);
+        cleanup.push(() => map.close());
+      }
+      request.checkMaps?.(maps);
+      const made = await callPlugin(
+        plugin,
+        "attach",
+        () => plugin.attach({ program, programType: spec.type, target, resource: ref, host: this.host }),
+        "EOP_ERR_ATTACH_FAILED",
+        `attach program "${spec.program}" of ${label} to ${spec.type} "${spec.target}"`,
+      );
+      attachments.push(...made);
+      for (const attachment of made) {
+        cleanup.push(() => (attachment.kind === "link" ? (ignoreErrors(() => attachment.link.detach()), attachment.link.close()) : attachment.close()));
+      }
+      await this.pinAll(dir, maps, attachments, program, label);
+      opened.close();
+      request.logger.info({ loadKey, dir, programId: program.info().id, attachments: attachments.map((a) => a.description) }, "program loaded and attached");
+      return { ref, loadKey, dir, adopted: false, program, maps, attachments };
+    } catch (error) {
+      for (const undo of cleanup.reverse()) ignoreErrors(undo);
+      object?.close();
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async pinAll(dir: string, maps: Map<string, BpfMap>, attachments: Attachment[], program: BpfProgram, label: string): Promise<void> {
+    try {
+      await mkdir(dir, { recursive: true });
+      for (const [name, map] of maps) map.pin(join(dir, mapPinName(name)));
+      attachments.forEach((attachment, index) => {
+        if (attachment.kind === "link") attachment.link.pin(join(dir, linkPinName(index)));
+      });
+      program.pin(join(dir, PROGRAM_PIN)); // last: marks the generation complete
+    } catch (error) {
+      throw operatorError("EOP_ERR_PIN_FAILED", `pin the objects of ${label} under ${dir}`, error);
+    }
+  }
+
+  private async adopt(request: LoadRequest, plugin: ProgramTypePlugin, target: unknown, loadKey: string, dir: string): Promise<LoadedProgram> {
+    const { ref, spec } = request;
+    const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
+    const maps = new Map<string, BpfMap>();
+    const attachments: Attachment[] = [];
+    let program: BpfProgram | undefined;
+    try {
+      program = BpfProgram.openPinned(join(dir, PROGRAM_PIN));
+      const entries = (await readdir(dir)).sort();
+      for (const entry of entries) {
+        if (entry.startsWith("map_")) maps.set(entry.slice("map_".length), BpfMap.openPinned(join(dir, entry)));
+      }
+      for (const entry of entries) {
+        if (entry.startsWith("link_")) {
+          const link = BpfLink.openPinned(join(dir, entry));
+          attachments.push({ kind: "link", link, description: `pinned ${entry}` });
+        }
+      }
+      if (!maps.has(spec.map)) throw operatorError("EOP_ERR_PIN_FAILED", `pinned generation ${dir} of ${label} lacks map "${spec.map}"`);
+      request.checkMaps?.(maps);
+      if (attachments.length === 0) {
+        // Attachments that cannot be pinned (socket filters held by a socket): attach again.
+        const adoptedProgram = program;
+        attachments.push(
+          ...(await callPlugin(
+            plugin,
+            "attach",
+            () => plugin.attach({ program: adoptedProgram, programType: spec.type, target, resource: ref, host: this.host }),
+            "EOP_ERR_ATTACH_FAILED",
+            `re-attach program "${spec.program}" of ${label}`,
+          )),
+        );
+      }
+      return { ref, loadKey, dir, adopted: true, program, maps, attachments };
+    } catch (error) {
+      for (const a of attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
+      for (const m of maps.values()) m.close();
+      program?.close();
+      throw withCode("EOP_ERR_PIN_FAILED", `adopt the pinned objects of ${label} in ${dir}`, error);
+    }
+  }
+}
+
+/** Calls into a plugin; its own coded errors pass through, anything else is wrapped. */
+async function callPlugin<T>(
+  plugin: ProgramTypePlugin,
+  step: string,
+  call: () => T | Promise<T>,
+  code: "EOP_ERR_PLUGIN_FAILED" | "EOP_ERR_ATTACH_FAILED" = "EOP_ERR_PLUGIN_FAILED",
+  message = `plugin "${plugin.meta.name}" failed in ${step}()`,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof PluginTargetError) throw error;
+    throw withCode(code, message, error);
+  }
+}
+
+function wrap<T>(code: "EOP_ERR_LOAD_FAILED", message: string, call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw operatorError(code, message, error);
+  }
+}
+
+function verifierTail(log: string): string {
+  const lines = log.split("\n").filter((line) => line.trim() !== "");
+  return lines.slice(-VERIFIER_TAIL_LINES).join("\n");
+}
+
+function ignoreErrors(call: () => void): void {
+  try {
+    call();
+  } catch {
+    // best effort: the object is being torn down anyway
+  }
+}
+
+async function removeGeneration(generation: PinnedGeneration): Promise<void> {
+  const entries = await readdir(generation.dir).catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!entry.startsWith("link_")) continue;
+    ignoreErrors(() => {
+      const link = BpfLink.openPinned(join(generation.dir, entry));
+      try {
+        link.detach();
+      } finally {
+        link.close();
+      }
+    });
+  }
+  await rm(generation.dir, { recursive: true, force: true });
+}
+
+/** Removes a generation directory and then its resource and namespace folders when empty. */
+async function removeDirAndEmptyParents(dir: string, root: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  let parent = dirname(dir);
+  while (parent.startsWith(`${root}/`)) {
+    try {
+      await rmdir(parent);
+    } catch {
+      return; // not empty: another generation or resource lives there
+    }
+    parent = dirname(parent);
+  }
+}
+

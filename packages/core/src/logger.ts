@@ -1,0 +1,29 @@
+/**
+ * Structured logging: JSON lines (pino), with the resource's `namespace` and `ebpfmap` on every
+ * line about a resource (see `resourceLogger`). Plugins receive the narrow `Logger` interface so
+ * they do not depend on pino.
+ */
+import { pino } from "pino";
+import type { ResourceRef } from "./api/manifest.js";
+
+export interface Logger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+  child(fields: object): Logger;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+export function createLogger(options: { level?: LogLevel; destination?: NodeJS.WritableStream } = {}): Logger {
+  return pino(
+    { level: options.level ?? "info", base: { component: "ebpf-agent" }, timestamp: pino.stdTimeFunctions.isoTime },
+    // Logs go to stderr so stdout stays free for command output.
+    options.destination ?? pino.destination({ fd: 2, sync: true }),
+  );
+}
+
+export function resourceLogger(logger: Logger, ref: ResourceRef): Logger {
+  return logger.child({ namespace: ref.namespace, ebpfmap: ref.name });
+}

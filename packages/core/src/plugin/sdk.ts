@@ -1,0 +1,109 @@
+/**
+ * The plugin contract. Every eBPF program type (kprobe, tracepoint, XDP, ...) is a package whose
+ * default export is a `ProgramTypePlugin`: it says which `spec.type`s it handles, how their
+ * `spec.target` reads, whether this kernel supports them, how to prepare the object before load
+ * and how to attach. Core never special-cases a program type; a third-party package that follows
+ * this contract adds a type without any change to core.
+ *
+ * Plugins reach the kernel only through `@ebpf-operator/libbpf`'s typed handles.
+ */
+import type { BpfLink, BpfObject, BpfProgram } from "@ebpf-operator/libbpf";
+import type { ResourceRef } from "../api/manifest.js";
+import type { Logger } from "../logger.js";
+
+/**
+ * The plugin-API version this core implements. A plugin declares the version it was written for
+ * in `meta.apiVersion`; the host refuses a plugin of another major version, with a clear error.
+ */
+export const PLUGIN_API_VERSION = 1;
+
+export interface PluginMeta {
+  /** The npm package name. */
+  name: string;
+  /** The package version (semver). */
+  version: string;
+  /** The plugin-API version the plugin implements (see `PLUGIN_API_VERSION`). */
+  apiVersion: number;
+  /** The `spec.type` values the plugin handles, e.g. `["kprobe", "kretprobe"]`. */
+  programTypes: readonly string[];
+  description?: string;
+}
+
+/** Whether this kernel can run a program type, and if not, why and what to use instead. */
+export type KernelSupport = { supported: true } | { supported: false; reason: string; hint?: string };
+
+/** What a plugin may ask of the host, beyond the BPF handles. */
+export interface PluginHost {
+  logger: Logger;
+  /** Mounts tracefs when missing and returns its path (tracepoint and kprobe plugins need it). */
+  tracefs(): Promise<string>;
+}
+
+export interface PrepareInput<TTarget> {
+  object: BpfObject;
+  /** The program named by `spec.program`. */
+  programName: string;
+  programType: string;
+  target: TTarget;
+}
+
+export interface AttachInput<TTarget> {
+  /** The loaded program; from a fresh load or reopened from its pin when re-attaching. */
+  program: BpfProgram;
+  programType: string;
+  target: TTarget;
+  resource: ResourceRef;
+  host: PluginHost;
+}
+
+/**
+ * What an attach produced. Links are pinned by the host so the program keeps running across an
+ * agent restart; a `handle` (a socket filter held by an open socket, say) cannot be pinned and is
+ * attached again when the agent adopts the resource.
+ */
+export type Attachment =
+  | { kind: "link"; link: BpfLink; description: string }
+  | { kind: "handle"; description: string; close(): void };
+
+/** A JSON Schema object (plain data; TypeBox schemas qualify). */
+export type JsonSchema = Record<string, unknown>;
+
+export interface ProgramTypePlugin<TTarget = unknown> {
+  readonly meta: PluginMeta;
+  /** JSON Schema of `spec.target` for this plugin's types (validated by the host with ajv). */
+  readonly targetSchema: JsonSchema;
+  /** Turns `spec.target` into the plugin's target; throws `PluginTargetError` when invalid. */
+  parseTarget(programType: string, target: string): TTarget;
+  /**
+   * Whether the running kernel supports the program type. Called before anything is compiled or
+   * loaded; the parsed target lets the plugin suggest an alternative in `hint`.
+   */
+  detectSupport(programType: string, host: PluginHost, target?: TTarget): Promise<KernelSupport>;
+  /**
+   * Checks that the attach point exists and resolves it (a syscall name to the kernel's symbol,
+   * say); throws `PluginTargetError` with code `EOP_ERR_TARGET_NOT_FOUND` naming what is missing.
+   */
+  resolveTarget?(programType: string, target: TTarget, host: PluginHost): Promise<TTarget>;
+  /** Before load: set the program type and expected attach type on the object. */
+  prepare(input: PrepareInput<TTarget>): void;
+  /** After load: attach the program. On failure, close whatever was already attached. */
+  attach(input: AttachInput<TTarget>): Promise<Attachment[]>;
+}
+
+/** An invalid or missing attach point: becomes the resource's error status. */
+export class PluginTargetError extends Error {
+  readonly code: "EOP_ERR_TARGET_INVALID" | "EOP_ERR_TARGET_NOT_FOUND";
+  constructor(code: "EOP_ERR_TARGET_INVALID" | "EOP_ERR_TARGET_NOT_FOUND", message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "PluginTargetError";
+    this.code = code;
+  }
+}
+
+/**
+ * Declares a plugin. The identity function keeps the plugin's target type inferred; the host
+ * checks the metadata when it registers the plugin.
+ */
+export function definePlugin<TTarget>(plugin: ProgramTypePlugin<TTarget>): ProgramTypePlugin<TTarget> {
+  return plugin;
+}

@@ -1,0 +1,82 @@
+/**
+ * The agent's HTTP endpoints: `/metrics` (Prometheus text), `/healthz` (the process serves),
+ * `/readyz` (the first sync is done), `/status` (JSON: every resource's phase, conditions and
+ * last error; plugins; manifest problems).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Registry } from "prom-client";
+import { describeError } from "../errors.js";
+import type { Logger } from "../logger.js";
+
+export interface HttpHandlers {
+  registry: Registry;
+  /** Reads the maps before the registry renders. */
+  refresh(): Promise<void>;
+  ready(): boolean;
+  status(): unknown;
+  logger: Logger;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export function parseListenAddress(text: string): ListenAddress {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new Error(`--listen "${text}" is not host:port (e.g. 127.0.0.1:9442)`);
+  return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
+}
+
+export async function startHttpServer(address: ListenAddress, handlers: HttpHandlers): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer((request, response) => {
+    handle(request, response, handlers).catch((error: unknown) => {
+      handlers.logger.error({ url: request.url, error: describeError(error) }, "request failed");
+      if (!response.headersSent) response.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+      response.end(`internal error: ${describeError(error)}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => resolve());
+  });
+  const bound = server.address() as AddressInfo;
+  const host = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
+  return {
+    server,
+    url: `http://${host}:${bound.port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse, handlers: HttpHandlers): Promise<void> {
+  const path = new URL(request.url ?? "/", "http://agent").pathname;
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    response.writeHead(405, { allow: "GET, HEAD" }).end();
+    return;
+  }
+  switch (path) {
+    case "/metrics": {
+      await handlers.refresh();
+      const body = await handlers.registry.metrics();
+      response.writeHead(200, { "content-type": handlers.registry.contentType });
+      response.end(body);
+      return;
+    }
+    case "/healthz":
+      response.writeHead(200, { "content-type": "text/plain; charset=utf-8" }).end("ok\n");
+      return;
+    case "/readyz": {
+      const ready = handlers.ready();
+      response.writeHead(ready ? 200 : 503, { "content-type": "text/plain; charset=utf-8" }).end(ready ? "ok\n" : "initial sync not done\n");
+      return;
+    }
+    case "/status":
+      response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(handlers.status(), null, 2)}\n`);
+      return;
+    default:
+      response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: try /metrics, /status, /healthz, /readyz\n");
+  }
+}

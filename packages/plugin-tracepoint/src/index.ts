@@ -1,0 +1,2 @@
+export { tracepointPlugin as default, tracepointPlugin } from "./tracepoint-plugin.js";
+export { parseTracepointTarget, type TracepointTarget } from "./tracepoint-target.js";

@@ -1,0 +1,51 @@
+/**
+ * Reading what the agent serves: Prometheus text samples, the /status document, and promtool's
+ * verdict on the exposition.
+ */
+import { spawnSync } from "node:child_process";
+
+export interface StatusDocument {
+  ready: boolean;
+  resources: {
+    namespace: string;
+    name: string;
+    phase: string;
+    lastError?: { code?: string; message: string };
+    program?: { id: number; pinDir: string; adopted: boolean; attachments: string[] };
+    conditions: { type: string; status: string; reason: string; message: string }[];
+  }[];
+  problems: { code: string; message: string; source: string }[];
+}
+
+export async function fetchText(url: string): Promise<{ status: number; contentType: string | null; body: string }> {
+  const response = await fetch(url);
+  return { status: response.status, contentType: response.headers.get("content-type"), body: await response.text() };
+}
+
+export async function fetchStatus(baseUrl: string): Promise<StatusDocument> {
+  return (await (await fetch(`${baseUrl}/status`)).json()) as StatusDocument;
+}
+
+/** The value of the one sample of `name` whose labels include `labels`; undefined when absent. */
+export function sampleValue(body: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of body.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const labelText = match[3] ?? "";
+    if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) return Number(match[4]);
+  }
+  return undefined;
+}
+
+export function promtoolCheck(body: string): { ok: boolean; output: string } {
+  const result = spawnSync("promtool", ["check", "metrics"], { input: body, encoding: "utf8" });
+  return { ok: result.status === 0, output: `${result.stdout}${result.stderr}` };
+}
+
+export function runTimes(command: string, times: number): void {
+  for (let i = 0; i < times; i++) {
+    const result = spawnSync(command, [], { stdio: "ignore" });
+    if (result.status !== 0) throw new Error(`${command} exited with ${result.status}`);
+  }
+}

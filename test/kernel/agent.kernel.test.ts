@@ -1,0 +1,180 @@
+/**
+ * The standalone agent end to end on the real kernel: the built CLI, real clang, real libbpf,
+ * real tracepoints, real pins, and promtool on what it serves.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createWorkspace, startAgent, waitFor, type AgentProcess, type AgentWorkspace } from "../helpers/agent-process.js";
+import { requireKernelCapabilities } from "../helpers/kernel.js";
+import { COUNTER_CODE, example, tracepointManifest } from "../helpers/manifests.js";
+import { fetchStatus, fetchText, promtoolCheck, runTimes, sampleValue } from "../helpers/metrics.js";
+
+requireKernelCapabilities();
+
+function linksOfProgram(programId: number): number {
+  const links = JSON.parse(execFileSync("bpftool", ["link", "list", "-j"], { encoding: "utf8" })) as { prog_id: number }[];
+  return links.filter((l) => l.prog_id === programId).length;
+}
+
+function programExists(programId: number): boolean {
+  const programs = JSON.parse(execFileSync("bpftool", ["prog", "list", "-j"], { encoding: "utf8" })) as { id: number }[];
+  return programs.some((p) => p.id === programId);
+}
+
+async function resourceStatus(agent: AgentProcess, name: string, namespace = "default") {
+  return (await fetchStatus(agent.url)).resources.find((r) => r.name === name && r.namespace === namespace);
+}
+
+async function waitForPhase(agent: AgentProcess, name: string, phase: string, namespace = "default") {
+  return waitFor(`${namespace}/${name} to be ${phase}`, async () => {
+    const status = await resourceStatus(agent, name, namespace);
+    return status?.phase === phase ? status : undefined;
+  });
+}
+
+async function metric(agent: AgentProcess, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  return sampleValue((await fetchText(`${agent.url}/metrics`)).body, name, labels);
+}
+
+describe("standalone agent with the bundled examples", () => {
+  let workspace: AgentWorkspace;
+  let agent: AgentProcess;
+
+  beforeAll(async () => {
+    workspace = createWorkspace("examples");
+    mkdirSync(workspace.configDir, { recursive: true });
+    writeFileSync(join(workspace.configDir, "quick-start.yaml"), example("quick-start.yaml"));
+    writeFileSync(join(workspace.configDir, "execve-tracepoint.yaml"), example("execve-tracepoint.yaml"));
+    agent = await startAgent(workspace);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    workspace?.cleanup();
+  });
+
+  it("counts execve through the tracepoint example as execve_counter_total", async () => {
+    await waitForPhase(agent, "execve-tracepoint", "Running");
+    const labels = { namespace: "default", ebpfmap: "execve-tracepoint" };
+    const before = (await metric(agent, "execve_counter_total", labels)) ?? 0;
+    runTimes("/bin/true", 20);
+    const after = await metric(agent, "execve_counter_total", labels);
+    expect(after! - before).toBeGreaterThanOrEqual(20);
+  });
+
+  it("reports that this kernel lacks kprobes for the quick-start manifest, with a tracepoint hint", async () => {
+    const status = await waitForPhase(agent, "syscall-monitor", "Unsupported");
+    expect(status.lastError?.code).toBe("EOP_ERR_KERNEL_UNSUPPORTED");
+    expect(status.lastError?.message).toMatch(/kprobe support/);
+    expect(status.lastError?.message).toContain("syscalls/sys_enter_execve");
+    expect(status.conditions).toContainEqual(expect.objectContaining({ type: "Ready", status: "False", reason: "KernelUnsupported" }));
+    const body = (await fetchText(`${agent.url}/metrics`)).body;
+    expect(sampleValue(body, "ebpf_operator_agent_attached", { ebpfmap: "syscall-monitor" })).toBe(0);
+    expect(sampleValue(body, "ebpf_operator_agent_attached", { ebpfmap: "execve-tracepoint" })).toBe(1);
+  });
+
+  it("serves /metrics that promtool accepts, with the Prometheus text content type", async () => {
+    const response = await fetchText(`${agent.url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
+    const check = promtoolCheck(response.body);
+    expect(check.output).toBe("");
+    expect(check.ok).toBe(true);
+  });
+
+  it("answers /healthz and /readyz", async () => {
+    expect((await fetchText(`${agent.url}/healthz`)).status).toBe(200);
+    expect((await fetchText(`${agent.url}/readyz`)).status).toBe(200);
+  });
+
+  it("pins maps, the link and the program under <root>/<namespace>/<name>/<loadKey>/", async () => {
+    const status = await resourceStatus(agent, "execve-tracepoint");
+    const dir = status!.program!.pinDir;
+    expect(dir.startsWith(join(workspace.pinRoot, "default", "execve-tracepoint"))).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(["link_0", "map_execve_count", "program"]);
+  });
+});
+
+describe("standalone agent lifecycle", () => {
+  let workspace: AgentWorkspace;
+  let agent: AgentProcess | undefined;
+  const file = () => join(workspace.configDir, "counter.yaml");
+  const labels = { namespace: "team-a", ebpfmap: "counter" };
+
+  beforeAll(() => {
+    workspace = createWorkspace("lifecycle");
+    mkdirSync(workspace.configDir, { recursive: true });
+    writeFileSync(file(), tracepointManifest({ name: "counter", namespace: "team-a", metric: "lifecycle-execs" }));
+  });
+
+  afterAll(async () => {
+    await agent?.stop("SIGKILL");
+    workspace?.cleanup();
+  });
+
+  it("adopts its pins after kill -9: same program, counter not reset, attached once", async () => {
+    agent = await startAgent(workspace);
+    const first = await waitForPhase(agent, "counter", "Running", "team-a");
+    runTimes("/bin/true", 5);
+    const before = (await metric(agent, "lifecycle_execs_total", labels))!;
+    expect(before).toBeGreaterThanOrEqual(5);
+
+    await agent.stop("SIGKILL");
+    // The program keeps counting while no agent runs.
+    runTimes("/bin/true", 5);
+    agent = await startAgent(workspace);
+    const second = await waitForPhase(agent, "counter", "Running", "team-a");
+    expect(second.program!.adopted).toBe(true);
+    expect(second.program!.id).toBe(first.program!.id);
+    expect(linksOfProgram(second.program!.id)).toBe(1);
+    const after = (await metric(agent, "lifecycle_execs_total", labels))!;
+    expect(after).toBeGreaterThanOrEqual(before + 5);
+  });
+
+  it("replaces the program when the code changes, detaching the old one", async () => {
+    const old = (await resourceStatus(agent!, "counter", "team-a"))!.program!;
+    writeFileSync(file(), tracepointManifest({ name: "counter", namespace: "team-a", metric: "lifecycle-execs", code: `${COUNTER_CODE}\n// changed\n` }));
+    const replaced = await waitFor("the new program", async () => {
+      const status = await resourceStatus(agent!, "counter", "team-a");
+      return status?.phase === "Running" && status.program!.id !== old.id ? status : undefined;
+    });
+    expect(replaced.program!.adopted).toBe(false);
+    expect(existsSync(old.pinDir)).toBe(false);
+    expect(programExists(old.id)).toBe(false);
+    expect(linksOfProgram(replaced.program!.id)).toBe(1);
+  });
+
+  it("keeps the running program when an edit breaks the code, and says so", async () => {
+    const running = (await resourceStatus(agent!, "counter", "team-a"))!.program!;
+    writeFileSync(file(), tracepointManifest({ name: "counter", namespace: "team-a", metric: "lifecycle-execs", code: `${COUNTER_CODE}\nint broken(void) { return undeclared; }\n` }));
+    const degraded = await waitForPhase(agent!, "counter", "Degraded", "team-a");
+    expect(degraded.program!.id).toBe(running.id);
+    expect(degraded.lastError?.code).toBe("EOP_ERR_COMPILE_FAILED");
+    expect(degraded.conditions).toContainEqual(expect.objectContaining({ type: "Ready", status: "True", reason: "RunningPreviousSpec" }));
+    expect(await metric(agent!, "lifecycle_execs_total", labels)).toBeGreaterThan(0);
+  });
+
+  it("detaches and unpins a resource whose file is deleted", async () => {
+    const last = (await resourceStatus(agent!, "counter", "team-a"))!.program!;
+    rmSync(file());
+    await waitFor("the resource to go", async () => ((await resourceStatus(agent!, "counter", "team-a")) ? undefined : true));
+    expect(existsSync(join(workspace.pinRoot, "team-a"))).toBe(false);
+    expect(programExists(last.id)).toBe(false);
+    expect(await metric(agent!, "lifecycle_execs_total", labels)).toBeUndefined();
+  });
+
+  it("removes at start-up the pins of a resource deleted while the agent was down", async () => {
+    writeFileSync(file(), tracepointManifest({ name: "counter", namespace: "team-a", metric: "lifecycle-execs" }));
+    const status = await waitForPhase(agent!, "counter", "Running", "team-a");
+    await agent!.stop("SIGTERM"); // a clean stop keeps the pins
+    expect(existsSync(status.program!.pinDir)).toBe(true);
+    expect(programExists(status.program!.id)).toBe(true);
+    rmSync(file());
+    agent = await startAgent(workspace);
+    await waitFor("the ready agent", async () => ((await fetchStatus(agent!.url)).ready ? true : undefined));
+    expect(existsSync(join(workspace.pinRoot, "team-a"))).toBe(false);
+    expect(programExists(status.program!.id)).toBe(false);
+  });
+});
