@@ -1,0 +1,19 @@
+/**
+ * `@ebpf-operator/libbpf`: a thin, typed Node-API binding over the system libbpf.
+ *
+ * Handles (`BpfObject`, `BpfProgram`, `BpfMap`, `BpfLink`) own kernel file descriptors: close
+ * them (or use `using`) when done; every method of a closed handle throws `ClosedError`.
+ * Failing libbpf / bpf() calls throw `LibbpfError` (or `BpfLoadError` from `BpfObject.load`).
+ */
+export { BpfObject } from "./object.js";
+export type { LoadOptions, ObjectSource } from "./object.js";
+export { BpfProgram } from "./program.js";
+export type { KprobeOptions, UprobeOptions, XdpOptions } from "./program.js";
+export { BpfMap } from "./map.js";
+export type { ReadAllOptions } from "./map.js";
+export { BpfLink } from "./link.js";
+export { enableStats, possibleCpus, probeMapType, probeProgramType } from "./stats.js";
+export type { StatsHandle } from "./stats.js";
+export { BpfLoadError, ClosedError, LibbpfError, errnoCode } from "./errors.js";
+export type { BpfLoadErrorOptions, LibbpfErrorOptions } from "./errors.js";
+export type * from "./types.js";

@@ -1,0 +1,298 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { compileFixture, makePinDir, makeTempDir, requireKernel, u32Key } from "./kernel-test-support.js";
+import { BpfMap, BpfObject, BpfProgram, ClosedError, LibbpfError, possibleCpus } from "./index.js";
+import type { MapEntries } from "./index.js";
+
+requireKernel();
+
+const COUNT = 3000;
+
+/** key hex -> value hex */
+function asMap(e: MapEntries): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < e.count; i++) {
+    const k = e.keys.subarray(i * e.keySize, (i + 1) * e.keySize).toString("hex");
+    expect(out.has(k), `duplicate key ${k}`).toBe(false);
+    out.set(k, e.values.subarray(i * e.valueStride, (i + 1) * e.valueStride).toString("hex"));
+  }
+  return out;
+}
+
+function u64Value(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+}
+
+/** A per-CPU value: slot c holds `base + c` as a u64 (or u32 padded to 8). */
+function perCpuValue(stride: number, base: number, cpus: number): Buffer {
+  const b = Buffer.alloc(stride);
+  const slot = stride / cpus;
+  for (let c = 0; c < cpus; c++) b.writeUInt32LE(base + c, c * slot);
+  return b;
+}
+
+describe("BpfMap", () => {
+  const tmp = makeTempDir();
+  const pins = makePinDir();
+  let obj: BpfObject;
+  const maps: Record<string, BpfMap> = {};
+  const cpus = possibleCpus();
+
+  beforeAll(() => {
+    obj = BpfObject.open({ path: compileFixture("maps", tmp.dir) });
+    obj.load();
+    for (const name of ["hash_map", "array_map", "percpu_hash_map", "percpu_array_map", "conn_map"]) {
+      maps[name] = obj.map(name);
+    }
+    const hash = maps.hash_map!;
+    const array = maps.array_map!;
+    const pcHash = maps.percpu_hash_map!;
+    const pcArray = maps.percpu_array_map!;
+    for (let i = 0; i < COUNT; i++) {
+      hash.update(u32Key(i + 1), u64Value(i * 3));
+      array.update(u32Key(i), u64Value(i * 7));
+      pcHash.update(u32Key(i + 1), perCpuValue(pcHash.valueStride, i, cpus));
+      pcArray.update(u32Key(i), perCpuValue(pcArray.valueStride, i * 2, cpus));
+    }
+  });
+
+  afterAll(() => {
+    for (const m of Object.values(maps)) m.close();
+    obj?.close();
+    pins.remove();
+    tmp.remove();
+  });
+
+  it("fetches the kernel's map info at construction", () => {
+    const info = maps.hash_map!.info;
+    expect(info).toMatchObject({ name: "hash_map", type: "hash", keySize: 4, valueSize: 8, maxEntries: 8192 });
+    expect(info.id).toBeGreaterThan(0);
+    expect(info.btfId).toBeGreaterThan(0);
+  });
+
+  it("updates, looks up, deletes and walks keys", () => {
+    using m = BpfMap.fromId(maps.hash_map!.info.id);
+    const key = u32Key(100_000);
+    expect(m.lookup(key)).toBeUndefined();
+    m.update(key, u64Value(42), "noexist");
+    expect(m.lookup(key)?.readBigUInt64LE(0)).toBe(42n);
+    expect(() => m.update(key, u64Value(1), "noexist")).toThrow(expect.objectContaining({ code: "EEXIST" }));
+    expect(() => m.update(u32Key(100_001), u64Value(1), "exist")).toThrow(LibbpfError);
+    m.update(key, u64Value(43), "exist");
+    expect(m.lookup(key)?.readBigUInt64LE(0)).toBe(43n);
+    expect(m.delete(key)).toBe(true);
+    expect(m.delete(key)).toBe(false);
+    expect(m.lookup(key)).toBeUndefined();
+
+    const first = m.nextKey();
+    expect(first).toBeDefined();
+    const second = m.nextKey(first);
+    expect(second).toBeDefined();
+    expect(second?.equals(first!)).toBe(false);
+  });
+
+  it("validates key and value lengths before calling the kernel", () => {
+    const m = maps.hash_map!;
+    expect(() => m.lookup(new Uint8Array(3))).toThrow(/key is 3 bytes.*keySize 4/);
+    expect(() => m.update(u32Key(1), new Uint8Array(4))).toThrow(/value is 4 bytes.*needs 8/);
+    expect(() => maps.percpu_hash_map!.update(u32Key(1), new Uint8Array(4))).toThrow(
+      new RegExp(`needs ${8 * cpus}`),
+    );
+  });
+
+  it("iterates entries synchronously", () => {
+    const seen = new Map<number, bigint>();
+    for (const [k, v] of maps.hash_map!.entries()) seen.set(k.readUInt32LE(0), v.readBigUInt64LE(0));
+    expect(seen.size).toBe(COUNT);
+    expect(seen.get(10)).toBe(27n);
+  });
+
+  it("keeps iterating without duplicates when the current key is deleted", () => {
+    // Deleting the key just yielded makes a hash walk restart from the first key; entries()
+    // must neither stop early nor yield a key twice.
+    const m = maps.conn_map!;
+    const key = (i: number): Buffer => {
+      const k = Buffer.alloc(24);
+      k.writeUInt32LE(i, 0);
+      k.write(`comm${i}`, 4);
+      k.writeUInt16LE(8000 + i, 20);
+      return k;
+    };
+    for (let i = 0; i < 16; i++) m.update(key(i), Buffer.alloc(m.valueStride, i));
+    const yielded: string[] = [];
+    for (const [k, v] of m.entries()) {
+      yielded.push(k.toString("hex"));
+      expect(v[0]).toBe(k.readUInt32LE(0));
+      if (yielded.length % 2 === 0) m.delete(k);
+    }
+    expect(new Set(yielded).size).toBe(16);
+    expect(yielded.length).toBe(16);
+    expect([...m.entries()].length).toBe(8);
+  });
+
+  it.each(["hash_map", "array_map", "percpu_hash_map", "percpu_array_map"])(
+    "reads %s the same way with batch and iterate",
+    async (name) => {
+      const m = maps[name]!;
+      const batch = await m.readAll({ method: "batch" });
+      const iterate = await m.readAll({ method: "iterate" });
+      const auto = await m.readAll();
+      expect(batch.method).toBe("batch");
+      expect(iterate.method).toBe("iterate");
+      expect(auto.method).toBe("batch");
+      expect(batch.count).toBe(COUNT);
+      expect(iterate.count).toBe(COUNT);
+      expect(batch.valueStride).toBe(m.valueStride);
+      expect(asMap(batch)).toEqual(asMap(iterate));
+      expect(asMap(auto)).toEqual(asMap(iterate));
+      expect(iterate.syscalls).toBeGreaterThanOrEqual(2 * COUNT);
+      expect(batch.syscalls).toBeLessThan(10);
+    },
+  );
+
+  it("grows the batch when a small batch size cannot hold a hash bucket", async () => {
+    const r = await maps.hash_map!.readAll({ method: "batch", batchSize: 1 });
+    expect(r.count).toBe(COUNT);
+    expect(asMap(r).size).toBe(COUNT);
+  });
+
+  it("lays per-CPU values out as one 8-byte slot per possible CPU", async () => {
+    const m = maps.percpu_hash_map!;
+    expect(m.isPerCpu).toBe(true);
+    expect(maps.hash_map!.isPerCpu).toBe(false);
+    expect(m.valueStride).toBe(8 * cpus); // valueSize 4 rounded up to 8
+    expect(maps.percpu_array_map!.valueStride).toBe(8 * cpus);
+    const v = m.lookup(u32Key(11))!;
+    expect(v.length).toBe(8 * cpus);
+    let sum = 0;
+    for (let c = 0; c < cpus; c++) sum += v.readUInt32LE(c * 8);
+    expect(sum).toBe(cpus * 10 + (cpus * (cpus - 1)) / 2);
+
+    const all = await maps.percpu_array_map!.readAll();
+    let total = 0n;
+    for (let i = 0; i < all.count; i++) {
+      for (let c = 0; c < cpus; c++) total += all.values.readBigUInt64LE(i * all.valueStride + c * 8);
+    }
+    // slot c of index i holds 2i + c
+    const expected = BigInt(cpus) * BigInt(COUNT * (COUNT - 1)) + BigInt(COUNT) * BigInt((cpus * (cpus - 1)) / 2);
+    expect(total).toBe(expected);
+  });
+
+  it("returns consistent entries while keys are deleted during a readAll", async () => {
+    using m = BpfMap.fromId(maps.hash_map!.info.id);
+    const pending = m.readAll({ method: "iterate" });
+    const deleted = new Set<number>();
+    for (let k = 1; k <= COUNT; k += 3) {
+      m.delete(u32Key(k));
+      deleted.add(k);
+    }
+    const r = await pending;
+    const got = asMap(r);
+    for (const [kHex, vHex] of got) {
+      const k = Buffer.from(kHex, "hex").readUInt32LE(0);
+      expect(Buffer.from(vHex, "hex").readBigUInt64LE(0)).toBe(BigInt((k - 1) * 3));
+    }
+    for (let k = 1; k <= COUNT; k++) {
+      if (!deleted.has(k)) expect(got.has(u32Key(k).toString("hex"))).toBe(true);
+    }
+    for (const k of deleted) m.update(u32Key(k), u64Value((k - 1) * 3));
+  });
+
+  it("defers close until an in-flight readAll finishes", async () => {
+    const m = BpfMap.fromId(maps.array_map!.info.id);
+    const pending = m.readAll({ method: "iterate" });
+    m.close();
+    expect(() => m.fd).toThrow(ClosedError);
+    const r = await pending;
+    expect(r.count).toBe(COUNT);
+  });
+
+  it("pins a map and reopens it from the pin and by id", () => {
+    const m = maps.hash_map!;
+    const path = `${pins.dir}/hash_map`;
+    m.pin(path);
+    using pinned = BpfMap.openPinned(path);
+    using byId = BpfMap.fromId(m.info.id);
+    expect(pinned.info.id).toBe(m.info.id);
+    expect(byId.info.id).toBe(m.info.id);
+    expect(pinned.fd).not.toBe(m.fd);
+    expect(pinned.lookup(u32Key(2))?.readBigUInt64LE(0)).toBe(3n);
+  });
+
+  it("refuses to open a pinned program as a map", () => {
+    using prog = obj.program("touch_maps");
+    const path = `${pins.dir}/touch_maps`;
+    prog.pin(path);
+    expect(() => BpfMap.openPinned(path)).toThrow(/pinned prog, not a map/);
+    using again = BpfProgram.openPinned(path);
+    expect(again.info().id).toBe(prog.info().id);
+  });
+
+  it("describes a struct key from the map's BTF", () => {
+    expect(maps.conn_map!.describeKey()).toEqual({
+      kind: "struct",
+      name: "conn_key",
+      size: 24,
+      members: [
+        {
+          name: "pid",
+          offset: 0,
+          bitOffset: 0,
+          bitSize: 0,
+          type: { kind: "int", name: "unsigned int", size: 4, signed: false, char: false, bool: false },
+        },
+        {
+          name: "comm",
+          offset: 4,
+          bitOffset: 32,
+          bitSize: 0,
+          type: {
+            kind: "array",
+            size: 16,
+            length: 16,
+            elementType: expect.objectContaining({ kind: "int", name: "char", size: 1 }),
+          },
+        },
+        {
+          name: "port",
+          offset: 20,
+          bitOffset: 160,
+          bitSize: 0,
+          type: { kind: "int", name: "unsigned short", size: 2, signed: false, char: false, bool: false },
+        },
+      ],
+    });
+  });
+
+  it("describes typedefs, enums, bit fields, bools and pointers in a value", () => {
+    const v = maps.conn_map!.describeValue();
+    expect(v?.kind).toBe("struct");
+    if (v?.kind !== "struct") return;
+    const byName = new Map(v.members.map((m) => [m.name, m]));
+    expect(byName.get("bytes")?.type).toMatchObject({ kind: "int", name: "unsigned long long", size: 8 });
+    const state = byName.get("state")?.type;
+    expect(state).toMatchObject({ kind: "enum", name: "conn_state", size: 4 });
+    if (state?.kind === "enum") {
+      const values = new Map(state.values.map((e) => [e.name, e.value]));
+      expect(values.get("CONN_NEW")).toBe(1n);
+      expect(values.get("CONN_ESTABLISHED")).toBe(2n);
+      expect(values.get("CONN_CLOSED")).toBe(state.signed ? -1n : 0xffffffffn);
+    }
+    expect(byName.get("flags")).toMatchObject({ bitSize: 3, offset: 12, bitOffset: 96 });
+    expect(byName.get("kind")).toMatchObject({ bitSize: 5, bitOffset: 99 });
+    expect(byName.get("open")?.type).toMatchObject({ kind: "int", bool: true, size: 1 });
+    expect(byName.get("next")?.type).toEqual({ kind: "pointer", size: 8 });
+  });
+
+  it("throws ClosedError after close and tolerates closing twice", async () => {
+    const m = BpfMap.fromId(maps.hash_map!.info.id);
+    m.close();
+    m.close();
+    expect(() => m.lookup(u32Key(1))).toThrow(ClosedError);
+    expect(() => m.readAll()).toThrow(ClosedError);
+    expect(() => m.describeKey()).toThrow(/is closed/);
+    expect(() => [...m.entries()]).toThrow(ClosedError);
+  });
+});

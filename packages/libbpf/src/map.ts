@@ -1,0 +1,250 @@
+import { describeBtfTypes } from "./btf.js";
+import { checkPath, checkUint, FdOwner } from "./handle.js";
+import { native } from "./native.js";
+import type { NativeFd, NativeReadMethod } from "./native.js";
+import type { BtfType, MapEntries, MapInfo, UpdateFlag } from "./types.js";
+
+/** Options for {@link BpfMap.readAll}. */
+export interface ReadAllOptions {
+  /** Entries per batch syscall. Default `min(4096, maxEntries)`; grown automatically if a hash bucket needs more. */
+  batchSize?: number;
+  /**
+   * `batch`: `bpf_map_lookup_batch` only (kernel 5.6+, not every map type). `iterate`:
+   * get-next-key + lookup per entry. `auto` (default): batch, falling back to iterate when the
+   * kernel does not support batch lookups for the map type.
+   */
+  method?: "auto" | "batch" | "iterate";
+}
+
+const PER_CPU_TYPES: ReadonlySet<string> = new Set([
+  "percpu_hash",
+  "percpu_array",
+  "lru_percpu_hash",
+  "percpu_cgroup_storage",
+]);
+
+const UPDATE_FLAGS: Record<UpdateFlag, number> = { any: 0, noexist: 1, exist: 2 };
+const READ_METHODS: Record<NonNullable<ReadAllOptions["method"]>, NativeReadMethod> = {
+  auto: 0,
+  batch: 1,
+  iterate: 2,
+};
+
+/** Whether a map type (libbpf name) stores one value per possible CPU. */
+export function isPerCpuMapType(type: string): boolean {
+  return PER_CPU_TYPES.has(type);
+}
+
+/**
+ * Bytes of one value as user space sees it: `valueSize`, or for per-CPU maps one slot of
+ * `roundUp(valueSize, 8)` bytes per possible CPU.
+ */
+export function valueStrideOf(valueSize: number, perCpu: boolean, cpus: number): number {
+  return perCpu ? Math.ceil(valueSize / 8) * 8 * cpus : valueSize;
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+}
+
+let construct: (handle: NativeFd, label: string) => BpfMap;
+
+/**
+ * A BPF map, held by its map file descriptor.
+ *
+ * Get one from {@link BpfObject.map} (a dup of the object's fd), {@link BpfMap.openPinned} or
+ * {@link BpfMap.fromId}. The handle owns its fd: `close()` is idempotent, every other method
+ * throws ClosedError afterwards, and garbage collection closes an unclosed handle. A close()
+ * while `readAll` is running is deferred until the read finishes.
+ *
+ * Keys and values are raw bytes in the kernel's layout (host endianness, C struct padding).
+ * Per-CPU maps (`percpu_hash`, `percpu_array`, `lru_percpu_hash`, `percpu_cgroup_storage`)
+ * read and write {@link valueStride} bytes per value: `roundUp(valueSize, 8)` bytes for each
+ * possible CPU, in CPU order.
+ */
+export class BpfMap implements Disposable {
+  readonly #owner: FdOwner;
+  /** What the kernel reported about the map when this handle was created. */
+  readonly info: MapInfo;
+  /** Whether values are per-CPU arrays of slots. */
+  readonly isPerCpu: boolean;
+  /** Bytes per value as read and written from user space. */
+  readonly valueStride: number;
+
+  private constructor(handle: NativeFd, label: string) {
+    let info: MapInfo;
+    try {
+      info = native().mapInfo(handle.fd);
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
+    this.#owner = new FdOwner(handle, info.name === "" ? label : `${label} (${info.name}, id ${info.id})`);
+    this.info = info;
+    this.isPerCpu = isPerCpuMapType(info.type);
+    this.valueStride = valueStrideOf(info.valueSize, this.isPerCpu, this.isPerCpu ? native().possibleCpus() : 1);
+  }
+
+  static {
+    construct = (handle, label) => new BpfMap(handle, label);
+  }
+
+  /** Opens a map pinned in bpffs (`bpf_obj_get`). The returned handle owns a new fd. */
+  static openPinned(path: string): BpfMap {
+    checkPath(path, "BpfMap.openPinned");
+    const handle = native().objGet(path);
+    const type = native().objType(handle.fd);
+    if (type !== "map") {
+      handle.close();
+      throw new TypeError(`BpfMap.openPinned: ${path} is a pinned ${type}, not a map`);
+    }
+    return new BpfMap(handle, `BpfMap pinned at ${path}`);
+  }
+
+  /** Opens a map by its kernel id (`bpf_map_get_fd_by_id`, needs CAP_SYS_ADMIN). */
+  static fromId(id: number): BpfMap {
+    checkUint(id, "BpfMap.fromId: id");
+    return new BpfMap(native().mapGetFdById(id), `BpfMap id ${id}`);
+  }
+
+  /** The map's file descriptor, owned by this handle. Throws ClosedError once closed. */
+  get fd(): number {
+    return this.#owner.fd;
+  }
+
+  /** Pins the map at `path` in bpffs (`bpf_obj_pin`). The pin outlives this process. */
+  pin(path: string): void {
+    checkPath(path, "BpfMap.pin");
+    native().objPin(this.#owner.fd, path);
+  }
+
+  #checkKey(key: unknown, what: string): asserts key is Uint8Array {
+    if (!(key instanceof Uint8Array)) throw new TypeError(`${what}: key must be a Uint8Array`);
+    if (key.byteLength !== this.info.keySize) {
+      throw new RangeError(`${what}: key is ${key.byteLength} bytes, map ${this.info.name} has keySize ${this.info.keySize}`);
+    }
+  }
+
+  /** The value stored under `key` (`valueStride` bytes), or undefined if there is none. */
+  lookup(key: Uint8Array): Buffer | undefined {
+    const fd = this.#owner.fd;
+    this.#checkKey(key, "BpfMap.lookup");
+    return native().mapLookup(fd, key, this.valueStride);
+  }
+
+  /**
+   * Stores `value` under `key`. `flag`: `any` (default) creates or replaces, `noexist` fails
+   * with EEXIST if the key exists, `exist` fails with ENOENT if it does not. Array maps cannot
+   * create keys (every index exists). `value` must be `valueStride` bytes.
+   */
+  update(key: Uint8Array, value: Uint8Array, flag: UpdateFlag = "any"): void {
+    const fd = this.#owner.fd;
+    this.#checkKey(key, "BpfMap.update");
+    if (!(value instanceof Uint8Array)) throw new TypeError("BpfMap.update: value must be a Uint8Array");
+    if (value.byteLength !== this.valueStride) {
+      const per = this.isPerCpu ? ` (${this.info.valueSize} rounded up to 8, times ${this.valueStride / (Math.ceil(this.info.valueSize / 8) * 8)} CPUs)` : "";
+      throw new RangeError(
+        `BpfMap.update: value is ${value.byteLength} bytes, map ${this.info.name} needs ${this.valueStride}${per}`,
+      );
+    }
+    const flags = UPDATE_FLAGS[flag];
+    if (flags === undefined) throw new TypeError(`BpfMap.update: unknown flag ${JSON.stringify(flag)}`);
+    native().mapUpdate(fd, key, value, flags);
+  }
+
+  /** Deletes `key`; false if it was not there. Array maps do not support deletion (EINVAL). */
+  delete(key: Uint8Array): boolean {
+    const fd = this.#owner.fd;
+    this.#checkKey(key, "BpfMap.delete");
+    return native().mapDelete(fd, key);
+  }
+
+  /**
+   * The key after `key` in the kernel's iteration order (`bpf_map_get_next_key`), the first key
+   * without an argument, undefined at the end. For hash maps, a key that no longer exists
+   * restarts the walk from the first key.
+   */
+  nextKey(key?: Uint8Array): Buffer | undefined {
+    const fd = this.#owner.fd;
+    if (key !== undefined) this.#checkKey(key, "BpfMap.nextKey");
+    return native().mapNextKey(fd, key ?? null, this.info.keySize);
+  }
+
+  /**
+   * Iterates over all entries synchronously with get-next-key + lookup. Entries deleted during
+   * the walk are skipped and none is returned twice. Prefer {@link readAll} for large maps.
+   */
+  *entries(): Generator<[Buffer, Buffer]> {
+    const seen = new Set<string>();
+    let prev: Buffer | undefined;
+    for (;;) {
+      const key = this.nextKey(prev);
+      if (key === undefined) return;
+      const k = hex(key);
+      if (seen.has(k)) {
+        prev = key;
+        continue;
+      }
+      seen.add(k);
+      const value = this.lookup(key);
+      if (value === undefined) {
+        // Deleted since get_next_key: skip it, continue from the last key that existed.
+        if (prev === undefined) prev = key;
+        continue;
+      }
+      prev = key;
+      yield [key, value];
+    }
+  }
+
+  /**
+   * Reads every entry off the JS thread (libuv pool). Keys and values come back packed in two
+   * buffers; `method` and `syscalls` tell how. The result is not an atomic snapshot: entries
+   * changed during the read may or may not be included, but none is included twice.
+   */
+  readAll(options: ReadAllOptions = {}): Promise<MapEntries> {
+    const handle = this.#owner.handle;
+    const method = READ_METHODS[options.method ?? "auto"];
+    if (method === undefined) {
+      return Promise.reject(new TypeError(`BpfMap.readAll: unknown method ${JSON.stringify(options.method)}`));
+    }
+    const batchSize = options.batchSize ?? Math.max(1, Math.min(4096, this.info.maxEntries));
+    try {
+      checkUint(batchSize, "BpfMap.readAll: batchSize", 1 << 24);
+      if (batchSize === 0) throw new RangeError("BpfMap.readAll: batchSize must be at least 1");
+      return native().mapReadAll(handle, this.info.keySize, this.valueStride, this.info.maxEntries, batchSize, method);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #describe(typeId: number): BtfType | undefined {
+    this.#owner.check();
+    if (this.info.btfId === 0 || typeId === 0) return undefined;
+    return describeBtfTypes(this.info.btfId, [typeId])[0];
+  }
+
+  /** The key's C type from the map's kernel BTF, or undefined for maps created without BTF. */
+  describeKey(): BtfType | undefined {
+    return this.#describe(this.info.btfKeyTypeId);
+  }
+
+  /** The value's C type from the map's kernel BTF, or undefined for maps created without BTF. */
+  describeValue(): BtfType | undefined {
+    return this.#describe(this.info.btfValueTypeId);
+  }
+
+  /** Closes this handle's fd (deferred while a readAll is running). Idempotent. */
+  close(): void {
+    this.#owner.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** @internal Wraps a native map handle. */
+export function wrapMap(handle: NativeFd, label: string): BpfMap {
+  return construct(handle, label);
+}

@@ -1,0 +1,114 @@
+/**
+ * Loads the native addon once and describes it with a narrow, hand-written interface.
+ * Internal: nothing here is part of the public API.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+import { createNativeError } from "./errors.js";
+import type { NativeErrorDetail } from "./errors.js";
+import type { BtfType, LinkInfo, MapEntries, MapInfo, MapSpec, ProgramInfo, ProgramSpec } from "./types.js";
+
+/** A native handle owning one file descriptor. `fd` is -1 once closed. */
+export interface NativeFd {
+  readonly fd: number;
+  /** Idempotent; defers the real close(2) while a readAll is in flight. */
+  close(): void;
+}
+
+/** A native handle owning one `struct bpf_object`. */
+export interface NativeObject {
+  name(): string;
+  programs(): ProgramSpec[];
+  maps(): MapSpec[];
+  setProgramType(program: string, type: number): void;
+  setExpectedAttachType(program: string, type: number): void;
+  setAutoload(program: string, autoload: boolean): void;
+  load(logLevel: number, logSize: number): void;
+  programFd(program: string): NativeFd;
+  mapFd(map: string): NativeFd;
+  close(): void;
+}
+
+export type EnumKind = "prog" | "attach" | "map" | "link";
+
+/** 0 = auto, 1 = batch, 2 = iterate. */
+export type NativeReadMethod = 0 | 1 | 2;
+
+export interface NativeAddon {
+  registerErrorFactory(factory: (detail: NativeErrorDetail) => Error): void;
+  openFile(path: string): NativeObject;
+  openMem(buffer: Uint8Array, name: string): NativeObject;
+  enumNames(kind: EnumKind): string[];
+
+  progInfo(fd: number): ProgramInfo;
+  attachTracepoint(progFd: number, category: string, name: string): NativeFd;
+  attachKprobe(progFd: number, func: string, retprobe: boolean, offset: number): NativeFd;
+  attachUprobe(
+    progFd: number,
+    binaryPath: string,
+    symbol: string | null,
+    offset: number,
+    pid: number,
+    retprobe: boolean,
+  ): NativeFd;
+  attachRawTracepoint(progFd: number, name: string): NativeFd;
+  attachXdp(progFd: number, ifindex: number, flags: number): NativeFd;
+  attachCgroup(progFd: number, cgroup: string | number, attachType: number): NativeFd;
+  attachSocket(socketFd: number, progFd: number): void;
+  detachSocket(socketFd: number): void;
+  probeProgType(type: number): boolean;
+  enableStats(): NativeFd;
+
+  mapInfo(fd: number): MapInfo;
+  mapLookup(fd: number, key: Uint8Array, valueLength: number): Buffer | undefined;
+  mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number): void;
+  mapDelete(fd: number, key: Uint8Array): boolean;
+  mapNextKey(fd: number, key: Uint8Array | null, keySize: number): Buffer | undefined;
+  mapGetFdById(id: number): NativeFd;
+  mapReadAll(
+    handle: NativeFd,
+    keySize: number,
+    valueStride: number,
+    maxEntries: number,
+    batchSize: number,
+    method: NativeReadMethod,
+  ): Promise<MapEntries>;
+  possibleCpus(): number;
+  probeMapType(type: number): boolean;
+
+  linkInfo(fd: number): LinkInfo;
+  linkDetach(fd: number): void;
+  objPin(fd: number, path: string): void;
+  objGet(path: string): NativeFd;
+  objType(fd: number): "prog" | "map" | "link" | "unknown";
+  unpin(path: string): void;
+
+  btfDescribe(btfId: number, typeIds: number[]): BtfType[];
+}
+
+const ADDON_FILE = "build/Release/ebpf_libbpf.node";
+
+let cached: NativeAddon | undefined;
+
+/**
+ * The addon, loaded on first use. Looked up relative to this module: `../build/Release` works
+ * both from `src/` (tests) and from `dist/` (published build).
+ */
+export function native(): NativeAddon {
+  if (cached !== undefined) return cached;
+  const candidates = [fileURLToPath(new URL(`../${ADDON_FILE}`, import.meta.url))];
+  const found = candidates.find((p) => existsSync(p));
+  if (found === undefined) {
+    throw new Error(
+      `@ebpf-operator/libbpf: native addon not built (looked for ${candidates.join(", ")}); ` +
+        "run `npm run build:native -w @ebpf-operator/libbpf`",
+    );
+  }
+  const require = createRequire(import.meta.url);
+  const addon = require(found) as NativeAddon;
+  addon.registerErrorFactory(createNativeError);
+  cached = addon;
+  return addon;
+}

@@ -1,0 +1,203 @@
+import { ClosedError } from "./errors.js";
+import { enumValue } from "./enums.js";
+import { checkPath, checkUint } from "./handle.js";
+import { wrapMap } from "./map.js";
+import type { BpfMap } from "./map.js";
+import { native } from "./native.js";
+import type { NativeObject } from "./native.js";
+import { wrapProgram } from "./program.js";
+import type { BpfProgram } from "./program.js";
+import type { MapSpec, ProgramSpec } from "./types.js";
+
+/** Where to read a BPF ELF object from. */
+export type ObjectSource = { path: string } | { buffer: Uint8Array; name: string };
+
+/** Options for {@link BpfObject.load}. */
+export interface LoadOptions {
+  /**
+   * Verifier log level for every program: 0 (default) logs nothing on success — libbpf then
+   * retries a failed load with level 1 to capture the reason; 1 = instruction trace on error,
+   * 2 = full trace, 4 = statistics (bit flags, may be combined).
+   */
+  logLevel?: number;
+  /**
+   * Bytes of verifier log kept per program, default 1 MiB. Kernels before 6.4 fail the load
+   * with ENOSPC if the log does not fit; newer kernels keep the tail.
+   */
+  logSize?: number;
+}
+
+const DEFAULT_LOG_SIZE = 1 << 20;
+
+/**
+ * A BPF ELF object as opened by libbpf (`struct bpf_object`): its programs and maps, first as
+ * specs, then — after {@link load} — loaded into the kernel.
+ *
+ * The object owns the libbpf state and every fd libbpf created for it; `close()`
+ * (`bpf_object__close`) releases them and is idempotent. Program and map handles taken with
+ * {@link program} and {@link map} hold their own dup'd fds and stay valid after the object is
+ * closed. Garbage collection closes an unclosed object.
+ *
+ * Loading needs CAP_BPF (plus CAP_PERFMON / CAP_NET_ADMIN for some program types) or root,
+ * and kernel BTF (`/sys/kernel/btf/vmlinux`) for CO-RE relocations.
+ */
+export class BpfObject implements Disposable {
+  #native: NativeObject | undefined;
+  #state: "open" | "loaded" | "failed" = "open";
+  /** The object name: from the file name (without `.o`) or the `name` given with a buffer. */
+  readonly name: string;
+
+  private constructor(handle: NativeObject) {
+    this.#native = handle;
+    this.name = handle.name();
+  }
+
+  /**
+   * Opens (parses) an ELF object without loading it: `bpf_object__open_file` for a path,
+   * `bpf_object__open_mem` for bytes (copied; `name` becomes the object name). Parse errors
+   * throw a LibbpfError whose message carries libbpf's explanation.
+   */
+  static open(source: ObjectSource): BpfObject {
+    if (typeof source !== "object" || source === null) throw new TypeError("BpfObject.open: expected a source");
+    if ("path" in source) {
+      checkPath(source.path, "BpfObject.open");
+      return new BpfObject(native().openFile(source.path));
+    }
+    if (!(source.buffer instanceof Uint8Array)) throw new TypeError("BpfObject.open: buffer must be a Uint8Array");
+    if (typeof source.name !== "string" || source.name === "") {
+      throw new TypeError("BpfObject.open: a non-empty name is required with a buffer");
+    }
+    return new BpfObject(native().openMem(source.buffer, source.name));
+  }
+
+  get #handle(): NativeObject {
+    if (this.#native === undefined) throw new ClosedError(`BpfObject ${this.name}`);
+    return this.#native;
+  }
+
+  /** The programs the ELF defines, with libbpf's view of their type and autoload flag. */
+  programs(): ProgramSpec[] {
+    return this.#handle.programs();
+  }
+
+  /**
+   * The maps the ELF defines, including libbpf's internal maps for global data
+   * (`<object>.bss`, `.data`, `.rodata`, `.kconfig`).
+   */
+  maps(): MapSpec[] {
+    return this.#handle.maps();
+  }
+
+  #checkProgram(program: string, what: string): void {
+    const names = this.#handle.programs().map((p) => p.name);
+    if (!names.includes(program)) {
+      throw new Error(
+        `${what}: object ${this.name} has no program ${JSON.stringify(program)}; it has: ${names.join(", ") || "(none)"}`,
+      );
+    }
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#state !== "open") throw new Error(`${what}: object ${this.name} was already loaded`);
+  }
+
+  /**
+   * Overrides a program's type before load, by libbpf name (`kprobe`, `tracepoint`, `xdp`,
+   * `socket_filter`, `cgroup_skb`, ...). Unknown names throw a TypeError listing libbpf's names.
+   */
+  setProgramType(program: string, type: string): void {
+    this.#checkOpen("setProgramType");
+    this.#checkProgram(program, "setProgramType");
+    this.#handle.setProgramType(program, enumValue("prog", type));
+  }
+
+  /**
+   * Overrides a program's expected attach type before load, by libbpf name
+   * (`cgroup_inet_egress`, `cgroup_inet4_connect`, ...). Some program types (e.g.
+   * `cgroup_sock_addr`) can only be attached to the type they were loaded for.
+   */
+  setExpectedAttachType(program: string, type: string): void {
+    this.#checkOpen("setExpectedAttachType");
+    this.#checkProgram(program, "setExpectedAttachType");
+    this.#handle.setExpectedAttachType(program, enumValue("attach", type));
+  }
+
+  /** Whether `load()` loads this program (default true). Unloaded programs have no fd. */
+  setAutoload(program: string, autoload: boolean): void {
+    this.#checkOpen("setAutoload");
+    this.#checkProgram(program, "setAutoload");
+    if (typeof autoload !== "boolean") throw new TypeError("setAutoload: autoload must be a boolean");
+    this.#handle.setAutoload(program, autoload);
+  }
+
+  /**
+   * Creates the maps and loads every autoload program (`bpf_object__load`). Can be attempted
+   * once: libbpf unloads everything after a failure and refuses a second load.
+   *
+   * Throws {@link BpfLoadError} on failure; when the verifier rejected a program,
+   * `verifierLog` holds its log and `program` its name. `libbpfLog` has libbpf's own messages
+   * (relocation failures, missing kernel features).
+   */
+  load(options: LoadOptions = {}): void {
+    const handle = this.#handle;
+    this.#checkOpen("load");
+    const logLevel = options.logLevel ?? 0;
+    const logSize = options.logSize ?? DEFAULT_LOG_SIZE;
+    checkUint(logLevel, "load: logLevel", 0xff);
+    checkUint(logSize, "load: logSize", 0x3fffffff);
+    if (logSize < 128) throw new RangeError("load: logSize must be at least 128 bytes");
+    try {
+      handle.load(logLevel, logSize);
+      this.#state = "loaded";
+    } catch (e) {
+      this.#state = "failed";
+      throw e;
+    }
+  }
+
+  #checkLoaded(what: string): NativeObject {
+    const handle = this.#handle;
+    if (this.#state !== "loaded") {
+      throw new Error(`${what}: object ${this.name} is not loaded${this.#state === "failed" ? " (load failed)" : ""}`);
+    }
+    return handle;
+  }
+
+  /**
+   * A handle on a loaded program. It owns a dup of the program fd: close it independently of
+   * the object. Throws if the program does not exist or was not loaded (autoload off).
+   */
+  program(name: string): BpfProgram {
+    const handle = this.#checkLoaded("program");
+    const spec = handle.programs().find((p) => p.name === name);
+    if (spec === undefined) this.#checkProgram(name, "program");
+    else if (!spec.autoload) throw new Error(`program: ${this.name}/${name} was not loaded (autoload is off)`);
+    return wrapProgram(handle.programFd(name), `BpfProgram ${this.name}/${name}`);
+  }
+
+  /** A handle on a created map. It owns a dup of the map fd: close it independently of the object. */
+  map(name: string): BpfMap {
+    const handle = this.#checkLoaded("map");
+    const names = handle.maps().map((m) => m.name);
+    if (!names.includes(name)) {
+      throw new Error(
+        `map: object ${this.name} has no map ${JSON.stringify(name)}; it has: ${names.join(", ") || "(none)"}`,
+      );
+    }
+    return wrapMap(handle.mapFd(name), `BpfMap ${this.name}/${name}`);
+  }
+
+  /**
+   * Closes the object (`bpf_object__close`): its program and map fds are released, so programs
+   * and maps not held by a handle, pin or link are freed. Idempotent.
+   */
+  close(): void {
+    const h = this.#native;
+    this.#native = undefined;
+    h?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

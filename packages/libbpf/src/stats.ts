@@ -1,0 +1,45 @@
+import { enumValue } from "./enums.js";
+import { native } from "./native.js";
+
+/**
+ * The number of possible CPUs (`libbpf_num_possible_cpus`), which is the number of value slots
+ * of per-CPU maps — possibly more than the online CPUs.
+ */
+export function possibleCpus(): number {
+  return native().possibleCpus();
+}
+
+/** Handle returned by {@link enableStats}. */
+export interface StatsHandle extends Disposable {
+  /** Stops this request for statistics. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Turns on run-time statistics for all BPF programs (`bpf_enable_stats(BPF_STATS_RUN_TIME)`,
+ * kernel 5.8+, needs CAP_SYS_ADMIN): `ProgramInfo.runCount`/`runTimeNs` grow while at least
+ * one returned handle is open anywhere on the system. Collecting stats costs a few ns per
+ * program run. The handle owns an fd; close it (or use `using`) when done.
+ */
+export function enableStats(): StatsHandle {
+  let handle: ReturnType<ReturnType<typeof native>["enableStats"]> | undefined = native().enableStats();
+  const close = (): void => {
+    handle?.close();
+    handle = undefined;
+  };
+  return { close, [Symbol.dispose]: close };
+}
+
+/**
+ * Whether the running kernel supports a program type (`libbpf_probe_bpf_prog_type`), named as
+ * libbpf names it (`xdp`, `kprobe`, `cgroup_skb`, ...). Types libbpf cannot probe (e.g.
+ * `tracing`, `lsm`, which need attach BTF) report false. Unknown names throw a TypeError.
+ */
+export function probeProgramType(type: string): boolean {
+  return native().probeProgType(enumValue("prog", type));
+}
+
+/** Whether the running kernel supports a map type (`libbpf_probe_bpf_map_type`), e.g. `ringbuf`. */
+export function probeMapType(type: string): boolean {
+  return native().probeMapType(enumValue("map", type));
+}
