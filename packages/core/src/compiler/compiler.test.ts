@@ -1,0 +1,288 @@
+// Runs the real clang and bpftool (no kernel privileges needed). Only the timeout test uses a
+// fake clang, a script that sleeps.
+import { chmod, mkdtemp, readFile, rm, symlink, writeFile, cp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { CompilerOptions } from "./index.js";
+import { BpfCompiler, CompileError, findDefaultIncludeDir } from "./index.js";
+
+const QUICK_START = `#include <linux/bpf.h>
+#include <linux/ptrace.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, u64);
+} execve_count SEC(".maps");
+
+SEC("kprobe/sys_execve")
+int count_execve(struct pt_regs *ctx) {
+  u32 key = 0;
+  u64 *val, init_val = 1;
+
+  val = bpf_map_lookup_elem(&execve_count, &key);
+  if (val) {
+    (*val)++;
+  } else {
+    bpf_map_update_elem(&execve_count, &key, &init_val, BPF_ANY);
+  }
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+const CORE_PROGRAM = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <ebpf-operator/metrics.h>
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, u32);
+  __type(value, u64);
+} by_parent SEC(".maps");
+
+SEC("kprobe/do_nanosleep")
+int probe(struct pt_regs *ctx) {
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
+  EOP_COUNTER_INC(by_parent, ppid);
+  EOP_COUNTER_ADD(by_parent, ppid, 2);
+  EOP_GAUGE_SET(by_parent, ppid, 7);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+const LABEL = "default/syscall-monitor";
+const SECRET = "TOP-SECRET-CONTENT-4711";
+
+let cacheDir: string;
+let scratch: string;
+
+beforeEach(async () => {
+  cacheDir = await mkdtemp(join(tmpdir(), "eop-compiler-cache-"));
+  scratch = await mkdtemp(join(tmpdir(), "eop-compiler-scratch-"));
+});
+afterEach(async () => {
+  await rm(cacheDir, { recursive: true, force: true });
+  await rm(scratch, { recursive: true, force: true });
+});
+
+function compiler(options: Partial<CompilerOptions> = {}): BpfCompiler {
+  return new BpfCompiler({ cacheDir, ...options });
+}
+
+async function compileError(promise: Promise<unknown>): Promise<CompileError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CompileError);
+  return error as CompileError;
+}
+
+async function expectBpfElf(path: string): Promise<void> {
+  const bytes = await readFile(path);
+  expect([...bytes.subarray(0, 4)]).toEqual([0x7f, 0x45, 0x4c, 0x46]);
+  expect(bytes.readUInt16LE(18)).toBe(247); // e_machine == EM_BPF
+}
+
+describe("BpfCompiler", () => {
+  it("compiles the README quick start as written into a BPF ELF object", async () => {
+    const result = await compiler().compile({ source: QUICK_START, label: LABEL });
+    expect(result.cached).toBe(false);
+    expect(result.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(result.objectPath).toBe(join(cacheDir, "objects", `${result.hash}.o`));
+    expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    await expectBpfElf(result.objectPath);
+  });
+
+  it("generates vmlinux.h and compiles a CO-RE program with BPF_CORE_READ and the metrics helpers", async () => {
+    const c = compiler();
+    const info = await c.toolchainInfo();
+    expect(info.clang).toMatch(/clang version/);
+    expect(info.vmlinux).toMatch(new RegExp(`^${cacheDir}/vmlinux/[0-9a-f]{16}/vmlinux\\.h$`));
+    expect(await readFile(info.vmlinux as string, "utf8")).toContain("struct task_struct {");
+    const result = await c.compile({ source: CORE_PROGRAM, label: LABEL });
+    await expectBpfElf(result.objectPath);
+    // CO-RE relocations land in .BTF.ext; the field name is in the BTF strings.
+    expect((await readFile(result.objectPath)).includes("real_parent")).toBe(true);
+  });
+
+  it("lets u32 from the prelude coexist with vmlinux.h's identical typedef", async () => {
+    const source = `#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\nSEC("xdp") int f(struct xdp_md *ctx) { u32 a = 1; __u32 b = a; s64 c = b; return c > 0 ? XDP_PASS : XDP_DROP; }\nchar LICENSE[] SEC("license") = "GPL";\n`;
+    const result = await compiler().compile({ source, label: LABEL });
+    expect(result.diagnostics).toEqual([]);
+  });
+
+  it("explains a missing vmlinux.h when the kernel BTF is unavailable, and still compiles other code", async () => {
+    const c = compiler({ btfPath: join(scratch, "no-btf") });
+    const error = await compileError(c.compile({ source: CORE_PROGRAM, label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_FAILED");
+    expect(error.message).toContain("vmlinux.h is not available on this node");
+    expect(error.message).toContain("CONFIG_DEBUG_INFO_BTF");
+    await expectBpfElf((await c.compile({ source: QUICK_START, label: LABEL })).objectPath);
+    expect((await c.toolchainInfo()).vmlinux).toBeUndefined();
+  });
+
+  it("reports a syntax error with its line and column, labelled with the resource", async () => {
+    const source = `#include <linux/bpf.h>\n\nint f(void) {\n  int x = 1;\n    foo = x;\n  bar();\n  return x\n}\n`;
+    const error = await compileError(compiler().compile({ source, label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_FAILED");
+    const first = error.diagnostics.find((d) => d.severity === "error");
+    expect(first).toMatchObject({ file: "<code>", line: 5, column: 5, message: "use of undeclared identifier 'foo'" });
+    expect(first?.snippet).toContain("foo = x;");
+    expect(error.message).toMatch(/^compile EbpfMap "default\/syscall-monitor": 5:5: error: use of undeclared identifier 'foo' \(and \d+ more errors?\)$/);
+    expect(JSON.stringify(error.diagnostics)).not.toContain(cacheDir);
+  });
+
+  it("returns warnings as diagnostics of a successful compile and replays them on a cache hit", async () => {
+    const source = `${QUICK_START}\nstatic int unused_fn(int a) { int b; return a; }\n#warning "from the program"\n`;
+    const c = compiler();
+    const first = await c.compile({ source, label: LABEL });
+    expect(first.diagnostics.some((d) => d.severity === "warning" && d.message === "\"from the program\" [-W#warnings]")).toBe(true);
+    const second = await c.compile({ source, label: LABEL });
+    expect(second.cached).toBe(true);
+    expect(second.diagnostics).toEqual(first.diagnostics);
+  });
+
+  it.each([
+    ["an absolute quoted include", `#include "/etc/passwd"\n`, 1],
+    ["an angle include climbing out with ..", `int x;\n#include <../../etc/passwd>\n`, 2],
+    ["a macro-expanded include", `#define OUTSIDE "/etc/passwd"\nint x;\n#include OUTSIDE\n`, 3],
+    ["a directive hidden by a line splice", `#inc\\\nlude "/etc/passwd"\n`, 1],
+    ["a directive hidden by a comment", `# /* x */ include /* y\n */ "/etc/passwd"\n`, 1],
+    ["a digraph directive", `%:include </etc/passwd>\n`, 1],
+    ["an absolute __has_include", `#if __has_include("/etc/shadow")\n#endif\n`, 1],
+    ["a #line directive", `#line 10 "/usr/include/linux/bpf.h"\n`, 1],
+  ])("refuses %s, naming the line, without reading the file", async (_name, source, line) => {
+    const error = await compileError(compiler().compile({ source, label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_INCLUDE_REFUSED");
+    expect(error.message).toContain(`compile EbpfMap "default/syscall-monitor": line ${line}: `);
+    expect(error.diagnostics[0]).toMatchObject({ severity: "error", file: "<code>", line });
+    expect(error.message).not.toContain("root:");
+  });
+
+  it.each([
+    ["a plain .incbin", `asm(".incbin \\"${"/etc/passwd"}\\"");\nint x;\n`],
+    ["an .incbin split across adjacent literals", `asm(".inc" "bin \\"/etc/passwd\\"");\nint x;\n`],
+    ["an .INCLUDE built by macros and escapes", `#define S(x) #x\n#define DIR S(.incl) "ude"\nvoid f(void) { asm volatile("\\x2e" "INCLUDE \\"/etc/passwd\\"" ::); }\nasm(DIR);\n`],
+  ])("refuses inline assembly reading a file: %s", async (_name, source) => {
+    const error = await compileError(compiler().compile({ source, label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_INCLUDE_REFUSED");
+    expect(error.message).toMatch(/inline assembly uses the '\.(incbin|include)' directive/);
+    expect(error.message).not.toContain("root:");
+  });
+
+  it("refuses a file reached through a symlink inside an include directory and withholds its content", async () => {
+    const secret = join(scratch, "secret.txt");
+    await writeFile(secret, `${SECRET} is not C\n`);
+    const includeDir = join(scratch, "include");
+    await cp(await findDefaultIncludeDir(), includeDir, { recursive: true });
+    await symlink(secret, join(includeDir, "ebpf-operator", "innocent.h"));
+    const c = compiler({ includeDir });
+
+    const error = await compileError(c.compile({ source: `int x;\n#include <ebpf-operator/innocent.h>\n`, label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_INCLUDE_REFUSED");
+    expect(error.message).toContain("innocent.h");
+    expect(error.message).toContain("included from <code>:2");
+    expect(error.diagnostics[0]).toMatchObject({ line: 2, file: "<code>" });
+    expect(JSON.stringify(error)).not.toContain(SECRET);
+    expect(error.message).not.toContain(SECRET);
+
+    // A preprocessor error inside the outside file: its diagnostic is withheld, not shown.
+    await writeFile(secret, `#error ${SECRET}\n`);
+    const withheld = await compileError(c.compile({ source: `#include <ebpf-operator/innocent.h>\n`, label: LABEL }));
+    expect(withheld.code).toBe("EOP_ERR_COMPILE_INCLUDE_REFUSED");
+    expect(withheld.diagnostics.some((d) => d.file === "<withheld>")).toBe(true);
+    expect(JSON.stringify(withheld.diagnostics)).not.toContain(SECRET);
+    expect(withheld.message).not.toContain(SECRET);
+  });
+
+  it("serves the second identical compile from the cache without running clang", async () => {
+    const log = join(scratch, "clang-runs.log");
+    const spy = join(scratch, "clang-spy");
+    await writeFile(spy, `#!/bin/sh\necho "$*" >> '${log}'\nexec clang "$@"\n`);
+    await chmod(spy, 0o755);
+    const c = compiler({ clangPath: spy });
+    const first = await c.compile({ source: QUICK_START, label: LABEL });
+    const runsAfterFirst = (await readFile(log, "utf8")).split("\n").filter(Boolean);
+    expect(runsAfterFirst.some((args) => args.includes(" -c "))).toBe(true);
+
+    const second = await c.compile({ source: QUICK_START, label: "other/label" });
+    expect(second).toMatchObject({ cached: true, hash: first.hash, objectPath: first.objectPath });
+    expect((await readFile(log, "utf8")).split("\n").filter(Boolean)).toEqual(runsAfterFirst);
+
+    // A fresh compiler over the same cache also hits (it only asks clang for its version).
+    const third = await compiler({ clangPath: spy }).compile({ source: QUICK_START, label: LABEL });
+    expect(third).toMatchObject({ cached: true, hash: first.hash });
+    const runs = (await readFile(log, "utf8")).split("\n").filter(Boolean);
+    expect(runs.filter((args) => args.includes(" -c ") || args.includes(" -E "))).toHaveLength(2);
+  });
+
+  it("gives different sources and different defines different hashes", async () => {
+    const a = await compiler().compile({ source: QUICK_START, label: LABEL });
+    const b = await compiler().compile({ source: QUICK_START.replace("max_entries, 1", "max_entries, 2"), label: LABEL });
+    const d = await compiler({ extraDefines: { EOP_TEST: 1 } }).compile({ source: QUICK_START, label: LABEL });
+    expect(new Set([a.hash, b.hash, d.hash]).size).toBe(3);
+    expect(b.cached).toBe(false);
+  });
+
+  it("produces byte-identical objects regardless of the build directory", async () => {
+    const first = await compiler().compile({ source: QUICK_START, label: LABEL });
+    const bytes = await readFile(first.objectPath);
+    await rm(join(cacheDir, "objects"), { recursive: true });
+    const again = await compiler().compile({ source: QUICK_START, label: LABEL });
+    expect(again.cached).toBe(false);
+    expect((await readFile(again.objectPath)).equals(bytes)).toBe(true);
+  });
+
+  it("kills clang when the wall-time limit expires", async () => {
+    const fake = join(scratch, "slow-clang");
+    // Answers the toolchain probes like clang, then hangs on the real work.
+    await writeFile(
+      fake,
+      `#!/bin/sh\ncase "$1" in --version|-print-resource-dir) exec clang "$1";; esac\nsleep 30\n`,
+    );
+    await chmod(fake, 0o755);
+    const c = compiler({ clangPath: fake, timeoutMs: 300 });
+    await c.toolchainInfo();
+    const started = Date.now();
+    const error = await compileError(c.compile({ source: QUICK_START, label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_TIMEOUT");
+    expect(error.message).toBe(`compile EbpfMap "${LABEL}": compilation exceeded the 300 ms time limit and was killed`);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it.each([
+    ["with prlimit", undefined],
+    ["without prlimit", false as const],
+  ])("enforces the object size limit %s", async (_name, prlimitPath) => {
+    const c = compiler({ maxObjectBytes: 512, ...(prlimitPath === false ? { prlimitPath } : {}) });
+    expect((await c.toolchainInfo()).resourceLimits).toBe(prlimitPath === false ? "none" : "prlimit");
+    const error = await compileError(c.compile({ source: QUICK_START, label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE");
+    expect(error.message).toContain("exceeds the 512-byte limit");
+  });
+
+  it("reports a missing clang as a toolchain error", async () => {
+    const error = await compileError(compiler({ clangPath: join(scratch, "no-clang") }).compile({ source: QUICK_START, label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_TOOLCHAIN_MISSING");
+  });
+
+  it("runs at most `concurrency` compiles at once and all of them succeed", async () => {
+    const c = compiler({ concurrency: 1 });
+    const sources = [1, 2, 3].map((n) => QUICK_START.replace("max_entries, 1", `max_entries, ${n + 10}`));
+    const results = await Promise.all(sources.map((source) => c.compile({ source, label: LABEL })));
+    expect(new Set(results.map((r) => r.hash)).size).toBe(3);
+    for (const r of results) await expectBpfElf(r.objectPath);
+  });
+});
