@@ -75,7 +75,10 @@ Napi::Value ObjType(const Napi::CallbackInfo& info) {
   buf[n] = '\0';
   if (strcmp(buf, "anon_inode:bpf-prog") == 0) return Napi::String::New(env, "prog");
   if (strcmp(buf, "anon_inode:bpf-map") == 0) return Napi::String::New(env, "map");
-  if (strcmp(buf, "anon_inode:bpf_link") == 0) return Napi::String::New(env, "link");
+  // bpf_link_prime() names new links "bpf_link", bpf_link_new_fd() (BPF_OBJ_GET, by id) "bpf-link".
+  if (strcmp(buf, "anon_inode:bpf_link") == 0 || strcmp(buf, "anon_inode:bpf-link") == 0) {
+    return Napi::String::New(env, "link");
+  }
   return Napi::String::New(env, "unknown");
 }
 

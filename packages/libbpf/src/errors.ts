@@ -1,7 +1,12 @@
 import { constants } from "node:os";
 
-/** Kernel-internal errno values that `os.constants.errno` does not name but bpf() returns. */
+/**
+ * Names preferred over Node's: kernel-internal errno values that `os.constants.errno` does not
+ * know but bpf() returns, and the kernel's spelling where Node has aliases (95 is EOPNOTSUPP).
+ */
 const KERNEL_ERRNO_NAMES: ReadonlyMap<number, string> = new Map([
+  [11, "EAGAIN"],
+  [95, "EOPNOTSUPP"],
   [512, "ERESTARTSYS"],
   [524, "ENOTSUPP"],
 ]);
@@ -16,12 +21,11 @@ export function errnoCode(errno: number): string {
   if (errnoNames === undefined) {
     errnoNames = new Map();
     for (const [name, value] of Object.entries(constants.errno)) {
-      // Prefer the first (canonical) name for aliases such as EWOULDBLOCK/EAGAIN.
       if (!errnoNames.has(value)) errnoNames.set(value, name);
     }
   }
   const n = Math.abs(errno);
-  return errnoNames.get(n) ?? KERNEL_ERRNO_NAMES.get(n) ?? `E${n}`;
+  return KERNEL_ERRNO_NAMES.get(n) ?? errnoNames.get(n) ?? `E${n}`;
 }
 
 /** The last non-empty line of a multi-line log, trimmed; `""` if there is none. */

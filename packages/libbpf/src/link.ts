@@ -70,6 +70,9 @@ export class BpfLink implements Disposable {
   /**
    * Detaches the program from its hook (`bpf_link_detach`, kernel 5.9+), even if the link is
    * pinned or held elsewhere. The fd stays open (and must still be closed) but is defunct.
+   * Only link types with a kernel detach operation support this (cgroup, XDP, netns, tcx, ...);
+   * `perf_event` (tracepoint, kprobe, uprobe) and `raw_tracepoint` links throw EOPNOTSUPP —
+   * unpin them and close every fd instead.
    */
   detach(): void {
     native().linkDetach(this.#owner.fd);
