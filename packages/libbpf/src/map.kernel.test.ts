@@ -152,6 +152,16 @@ describe("BpfMap", () => {
     },
   );
 
+  it("falls back to iteration for map types without batch lookups", async () => {
+    using m = obj.map("stack_map");
+    const r = await m.readAll();
+    expect(r).toMatchObject({ method: "iterate", count: 0, syscalls: 2 });
+    await expect(m.readAll({ method: "batch" })).rejects.toMatchObject({
+      name: "LibbpfError",
+      code: expect.stringMatching(/^(ENOTSUPP|EOPNOTSUPP|EINVAL)$/),
+    });
+  });
+
   it("grows the batch when a small batch size cannot hold a hash bucket", async () => {
     const r = await maps.hash_map!.readAll({ method: "batch", batchSize: 1 });
     expect(r.count).toBe(COUNT);

@@ -98,7 +98,11 @@ export class BpfObject implements Disposable {
   }
 
   #checkOpen(what: string): void {
-    if (this.#state !== "open") throw new Error(`${what}: object ${this.name} was already loaded`);
+    if (this.#state !== "open") {
+      throw new Error(
+        `${what}: object ${this.name} was already loaded${this.#state === "failed" ? " (and the load failed)" : ""}`,
+      );
+    }
   }
 
   /**
