@@ -105,6 +105,17 @@ describe("BpfCompiler", () => {
     await expectBpfElf(result.objectPath);
   });
 
+  it.each([
+    ["bpf/README.md's example", "bpf/README.md"],
+  ])("compiles %s (metrics.h with <linux/bpf.h>)", async (_name, file) => {
+    const readme = await readFile(join(await findDefaultIncludeDir(), "..", "..", file), "utf8");
+    const source = /```c\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(source).toContain("EOP_COUNTER_INC");
+    const result = await compiler().compile({ source: source as string, label: LABEL });
+    expect(result.diagnostics).toEqual([]);
+    await expectBpfElf(result.objectPath);
+  });
+
   it("generates vmlinux.h and compiles a CO-RE program with BPF_CORE_READ and the metrics helpers", async () => {
     const c = compiler();
     const info = await c.toolchainInfo();

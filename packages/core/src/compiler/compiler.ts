@@ -283,7 +283,7 @@ export class BpfCompiler {
     let prlimit: string | undefined;
     if (o.prlimitPath !== false) prlimit = o.prlimitPath ? await findExecutable(o.prlimitPath) : await findPrlimit();
     if (prlimit) limits = { prlimitPath: prlimit, addressSpaceBytes: this.#memoryLimitBytes };
-    else {
+    else if (o.prlimitPath !== false) {
       o.logger?.warn(
         { prlimitPath: o.prlimitPath },
         "prlimit (util-linux) not available: clang runs without memory and file-size limits; only the time limit and post-build size check apply",

@@ -17,6 +17,7 @@ describe("prescanSource", () => {
     ["#include <linux/bpf.h>\n#include \"vmlinux.h\"\n#include_next <bpf/bpf_helpers.h>\n"],
     ["#  include   <ebpf-operator/metrics.h>  // trailing comment\n"],
     ["#if __has_include(<linux/bpf.h>)\n#endif\n"],
+    ["#if defined(__has_include) && defined __has_include_next\n#endif\n"],
     ["const char *s = \"#include </etc/passwd>\";\n"],
     ["/* #include </etc/passwd> */\nint x;\n"],
     ["#define H(x) #x\n#pragma once\n"],
@@ -40,6 +41,7 @@ describe("prescanSource", () => {
     ['#pragma GCC dependency "/etc/passwd"', 1, /dependency/],
     ['#if __has_include("/etc/shadow")\n#endif', 1, /__has_include/],
     ["#define P <x.h>\n#if __has_include(P)\n#endif", 2, /literal path/],
+    ["#define HI __has_include\n#if HI(\"/etc/shadow\")\n#endif", 1, /literal path/],
     ['#include ""', 1, /empty/],
   ])("refuses %j at line %i", (source, line, reason) => {
     const violation = prescanSource(source);

@@ -122,7 +122,8 @@ export function checkIncludePath(path: string): string | undefined {
 
 const DIRECTIVE = /^\s*(?:#|%:)\s*([A-Za-z_]\w*|\d+)?(.*)$/;
 const LITERAL_ARGUMENT = /^\s*(<[^>]*>|"[^"]*")\s*$/;
-const HAS_INCLUDE = /\b__has_include(?:_next)?\b\s*(\(?)\s*(<[^>]*>|"[^"]*")?/g;
+// `defined(__has_include)` is the usual feature test and names no file; any other use must be a call.
+const HAS_INCLUDE = /(?<!\bdefined\s*\(?\s*)\b__has_include(?:_next)?\b\s*(\(?)\s*(<[^>]*>|"[^"]*")?/g;
 const INCLUDE_HINT =
   "only <...> or \"...\" paths relative to the compiler's include directories are allowed (see docs/compiler.md)";
 
