@@ -284,16 +284,34 @@ describe("BpfCompiler", () => {
     expect(error.message).toContain("exceeds the 512-byte limit");
   });
 
+  it("enforces the memory limit", async () => {
+    const error = await compileError(compiler({ memoryLimitBytes: 100 * 1024 * 1024 }).compile({ source: QUICK_START, label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_FAILED");
+    expect(error.message).toContain(`clang ran out of memory (limit ${100 * 1024 * 1024} bytes)`);
+  });
+
   it("reports a missing clang as a toolchain error", async () => {
     const error = await compileError(compiler({ clangPath: join(scratch, "no-clang") }).compile({ source: QUICK_START, label: LABEL }));
     expect(error.code).toBe("EOP_ERR_COMPILE_TOOLCHAIN_MISSING");
   });
 
   it("runs at most `concurrency` compiles at once and all of them succeed", async () => {
-    const c = compiler({ concurrency: 1 });
+    const log = join(scratch, "clang-runs.log");
+    const spy = join(scratch, "clang-spy");
+    // Logs start and end of every compile-stage run (not the -E run, which shares the slot).
+    await writeFile(
+      spy,
+      `#!/bin/sh
+case " $* " in *" -c "*) echo start >> '${log}'; clang "$@"; rc=$?; echo end >> '${log}'; exit $rc;; esac
+exec clang "$@"
+`,
+    );
+    await chmod(spy, 0o755);
+    const c = compiler({ concurrency: 1, clangPath: spy });
     const sources = [1, 2, 3].map((n) => QUICK_START.replace("max_entries, 1", `max_entries, ${n + 10}`));
     const results = await Promise.all(sources.map((source) => c.compile({ source, label: LABEL })));
     expect(new Set(results.map((r) => r.hash)).size).toBe(3);
     for (const r of results) await expectBpfElf(r.objectPath);
+    expect((await readFile(log, "utf8")).trim().split("\n")).toEqual(["start", "end", "start", "end", "start", "end"]);
   });
 });

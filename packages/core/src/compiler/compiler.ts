@@ -437,10 +437,12 @@ export class BpfCompiler {
   }
 
   #failureDetail(result: RunResult, diagnostics: Diagnostic[]): string {
-    if (/out of memory|Cannot allocate memory|std::bad_alloc/i.test(result.stderr)) {
+    // Below ~300 MB of address space clang cannot even map its shared libraries.
+    if (/out of memory|Cannot allocate memory|std::bad_alloc|failed to map segment/i.test(result.stderr)) {
       return `clang ran out of memory (limit ${this.#memoryLimitBytes} bytes)`;
     }
     if (diagnostics.some((d) => d.severity === "error")) return summarizeErrors(diagnostics);
-    return `clang failed (${result.signal ?? `exit code ${result.exitCode}`})`;
+    // Raw stderr is not echoed: a crash dump can quote tokens of the file being parsed.
+    return `clang failed without a diagnostic (${result.signal ?? `exit code ${result.exitCode}`})`;
   }
 }
