@@ -183,12 +183,14 @@ describe("BpfCompiler", () => {
   });
 
   it.each([
-    ["a plain .incbin", `asm(".incbin \\"${"/etc/passwd"}\\"");\nint x;\n`],
-    ["an .incbin split across adjacent literals", `asm(".inc" "bin \\"/etc/passwd\\"");\nint x;\n`],
-    ["an .INCLUDE built by macros and escapes", `#define S(x) #x\n#define DIR S(.incl) "ude"\nvoid f(void) { asm volatile("\\x2e" "INCLUDE \\"/etc/passwd\\"" ::); }\nasm(DIR);\n`],
-  ])("refuses inline assembly reading a file: %s", async (_name, source) => {
+    ["a plain .incbin", `asm(".incbin \\"${"/etc/passwd"}\\"");\nint x;\n`, 1],
+    ["an .incbin split across adjacent literals", `#include <linux/bpf.h>\nint x;\n\nasm(".inc" "bin \\"/etc/passwd\\"");\n`, 4],
+    ["an .INCLUDE built by macros and escapes", `#define S(x) #x\n#define DIR S(.incl) "ude"\nvoid f(void) { asm volatile("\\x2e" "INCLUDE \\"/etc/passwd\\"" ::); }\nasm(DIR);\n`, 3],
+  ])("refuses inline assembly reading a file: %s", async (_name, source, line) => {
     const error = await compileError(compiler().compile({ source, label: LABEL }));
     expect(error.code).toBe("EOP_ERR_COMPILE_INCLUDE_REFUSED");
+    expect(error.diagnostics[0]).toMatchObject({ file: "<code>", line });
+    expect(error.message).toContain(`: line ${line}: inline assembly`);
     expect(error.message).toMatch(/inline assembly uses the '\.(incbin|include)' directive/);
     expect(error.message).not.toContain("root:");
   });

@@ -409,7 +409,7 @@ export class BpfCompiler {
           { severity: "error", line, column: line ? 1 : 0, file: "<code>", message: detail },
         ]);
       }
-      const asm = findAsmFileInclusion(preprocessed);
+      const asm = findAsmFileInclusion(preprocessed, policy.sourcePaths);
       if (asm) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(asm));
 
       // Stage 2: compile the same source with the same flags.

@@ -265,7 +265,9 @@ export function decodeCString(body: string): string {
   });
 }
 
-type Token = { kind: "ident"; text: string } | { kind: "string"; value: string } | { kind: "punct"; text: string };
+type Token = ({ kind: "ident"; text: string } | { kind: "string"; value: string } | { kind: "punct"; text: string }) & {
+  index: number;
+};
 
 const TOKEN = /\s+|([A-Za-z_]\w*)|"((?:[^"\\\n]|\\.)*)"|'(?:[^'\\\n]|\\.)*'|(\d[\w.]*)|([()])|./gsy;
 
@@ -274,14 +276,16 @@ function tokenize(preprocessed: string): Token[] {
   const tokens: Token[] = [];
   // Line markers and pragmas left in -E output are not code. Anything else starting with `#`
   // stays: a stray `#` produced by a macro is code (a syntax error) and must not hide an asm.
-  const code = preprocessed.replace(/^[ \t]*#[ \t]*(?:\d+[ \t]+"|pragma\b|ident\b).*$/gm, "");
+  // They are blanked, not removed, so token indexes stay valid in `preprocessed`.
+  const code = preprocessed.replace(/^[ \t]*#[ \t]*(?:\d+[ \t]+"|pragma\b|ident\b).*$/gm, (line) => " ".repeat(line.length));
   TOKEN.lastIndex = 0;
   let m: RegExpExecArray | null;
   while ((m = TOKEN.exec(code)) !== null) {
-    if (m[1] !== undefined) tokens.push({ kind: "ident", text: m[1] });
-    else if (m[2] !== undefined) tokens.push({ kind: "string", value: decodeCString(m[2]) });
-    else if (m[4] !== undefined) tokens.push({ kind: "punct", text: m[4] });
-    else if (m[0].trim() !== "") tokens.push({ kind: "punct", text: m[0] });
+    const index = m.index;
+    if (m[1] !== undefined) tokens.push({ kind: "ident", text: m[1], index });
+    else if (m[2] !== undefined) tokens.push({ kind: "string", value: decodeCString(m[2]), index });
+    else if (m[4] !== undefined) tokens.push({ kind: "punct", text: m[4], index });
+    else if (m[0].trim() !== "") tokens.push({ kind: "punct", text: m[0], index });
   }
   return tokens;
 }
@@ -290,11 +294,24 @@ const ASM_KEYWORDS = new Set(["asm", "__asm", "__asm__"]);
 const ASM_QUALIFIERS = new Set(["volatile", "__volatile", "__volatile__", "inline", "__inline", "__inline__", "goto"]);
 const FILE_DIRECTIVE = /\.(incbin|include)\b/i;
 
+/** The file and line of an offset in -E output, from the last line marker before it. */
+export function locatePreprocessed(preprocessed: string, index: number): { file: string; line: number } | undefined {
+  const before = preprocessed.slice(0, index);
+  const markers = /^#\s*(\d+)\s+"((?:[^"\\]|\\.)*)".*$/gm;
+  let last: RegExpExecArray | undefined;
+  for (const m of before.matchAll(markers)) last = m;
+  if (last === undefined) return undefined;
+  const afterMarker = before.slice(last.index + last[0].length);
+  const newlines = afterMarker.split("\n").length - 1;
+  return { file: unescapeMarkerName(last[2] ?? ""), line: Number(last[1]) + newlines - 1 };
+}
+
 /**
  * Layer 3: refuses inline assembly that would make the assembler read a file. Adjacent string
  * literals are joined first (`".inc" "bin"` is one string to the assembler) and escapes decoded.
+ * `sourcePaths` name the user's program, so a violation in it carries the line.
  */
-export function findAsmFileInclusion(preprocessed: string): PolicyViolation | undefined {
+export function findAsmFileInclusion(preprocessed: string, sourcePaths: readonly string[] = []): PolicyViolation | undefined {
   if (!/\basm\b|__asm/.test(preprocessed)) return undefined;
   const tokens = tokenize(preprocessed);
   for (let i = 0; i < tokens.length; i++) {
@@ -315,7 +332,9 @@ export function findAsmFileInclusion(preprocessed: string): PolicyViolation | un
       }
       if (joined !== undefined && FILE_DIRECTIVE.test(joined)) {
         const directive = FILE_DIRECTIVE.exec(joined)?.[0].toLowerCase() ?? ".incbin";
+        const where = locatePreprocessed(preprocessed, t.index);
         return {
+          ...(where && sourcePaths.includes(where.file) ? { line: where.line } : {}),
           reason: `inline assembly uses the '${directive}' directive, which would read a file from the host; it is not allowed`,
         };
       }
