@@ -38,9 +38,18 @@ export function sampleValue(body: string, name: string, labels: Record<string, s
   return undefined;
 }
 
-export function promtoolCheck(body: string): { ok: boolean; output: string } {
+/**
+ * promtool's verdict. Exit 1 is a parse error; exit 3 lists lint findings. One finding is a style
+ * note about names users choose, not a defect: "metric name should not include type 'counter'"
+ * (the README's own `syscall_counter_total` earns it). Those are returned apart from problems.
+ */
+export function promtoolCheck(body: string): { problems: string[]; styleNotes: string[] } {
   const result = spawnSync("promtool", ["check", "metrics"], { input: body, encoding: "utf8" });
-  return { ok: result.status === 0, output: `${result.stdout}${result.stderr}` };
+  const lines = `${result.stdout}${result.stderr}`.split("\n").filter((l) => l.trim() !== "");
+  if (result.status === 0) return { problems: [], styleNotes: [] };
+  if (result.status !== 3) return { problems: [`promtool exited ${result.status}`, ...lines], styleNotes: [] };
+  const isStyleNote = (l: string) => /metric name should not include type '(counter|gauge)'/.test(l);
+  return { problems: lines.filter((l) => !isStyleNote(l)), styleNotes: lines.filter(isStyleNote) };
 }
 
 export function runTimes(command: string, times: number): void {

@@ -48,7 +48,9 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   container.bind(TOKENS.Logger).toConstantValue(logger);
   container.bind(TOKENS.MetricsRegistry).toConstantValue(new Registry());
   container.bind(TOKENS.AgentMetrics).toDynamicValue((ctx) => createAgentMetrics(ctx.get(TOKENS.MetricsRegistry)));
-  container.bind(TOKENS.Compiler).toDynamicValue((ctx) => new BpfCompiler({ cacheDir: ctx.get(TOKENS.Settings).cacheDir }));
+  container.bind(TOKENS.Compiler).toDynamicValue(
+    (ctx) => new BpfCompiler({ cacheDir: ctx.get(TOKENS.Settings).cacheDir, logger: ctx.get(TOKENS.Logger).child({ component: "compiler" }) }),
+  );
   container.bind(TOKENS.PluginHost).toDynamicValue((ctx) => ({ logger: ctx.get(TOKENS.Logger), tracefs: ensureTracefs }));
 
   const failures: { specifier: string; error: { code: string; message: string } }[] = [];

@@ -14,7 +14,7 @@ export const API_GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 export const KIND = "EbpfMap";
 
 /** A C identifier: the name of a program or a map in the user's code. */
-const CIdentifier = Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$", maxLength: 128 });
+const cIdentifier = (description: string) => Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$", maxLength: 128, description });
 
 /** Kubernetes object names (DNS-1123 subdomain) and namespaces (DNS-1123 label). */
 export const OBJECT_NAME_PATTERN = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
@@ -50,8 +50,8 @@ export const EbpfMapSpecSchema = Type.Object(
       minLength: 1,
       maxLength: 1_000_000,
     }),
-    program: { ...CIdentifier, description: "Name of the program (C function) to attach." },
-    map: { ...CIdentifier, description: "Name of the BPF map whose entries become samples." },
+    program: cIdentifier("Name of the program (C function) to attach."),
+    map: cIdentifier("Name of the BPF map whose entries become samples."),
     help: Type.Optional(Type.String({ description: "HELP text of the metric.", maxLength: 1024 })),
     prometheusType: Type.Optional(PrometheusTypeSchema),
     nodeSelector: Type.Optional(
