@@ -10,7 +10,9 @@ export { createLogger, resourceLogger, type Logger, type LogLevel } from "./logg
 export {
   PLUGIN_API_VERSION,
   PluginTargetError,
+  SKIP,
   definePlugin,
+  type Decoder,
   type Attachment,
   type AttachInput,
   type JsonSchema,

@@ -65,6 +65,21 @@ export type Attachment =
   | { kind: "link"; link: BpfLink; description: string }
   | { kind: "handle"; description: string; close(): void };
 
+/** Returned by a decoder to drop the row (e.g. a `regexp` that does not match). */
+export const SKIP: unique symbol = Symbol.for("ebpf-operator.decoder.skip");
+
+/**
+ * A label decoder: turns the bytes of a key field, or the previous decoder's output in a chain,
+ * into label text. Decoders chain per label (`uint` then `syscall`, say); the output of one is
+ * the input of the next (strings as UTF-8 bytes). This is the hot path of a scrape: no throwing
+ * for unknown input — return a readable fallback such as `unknown:<n>`, or `SKIP`.
+ */
+export interface Decoder {
+  /** The word users write in `labels[].decoders[].name`, e.g. `xdp_action`. */
+  readonly name: string;
+  decode(input: Buffer, options: Readonly<Record<string, unknown>>): string | Buffer | typeof SKIP;
+}
+
 /** A JSON Schema object (plain data; TypeBox schemas qualify). */
 export type JsonSchema = Record<string, unknown>;
 
@@ -88,6 +103,8 @@ export interface ProgramTypePlugin<TTarget = unknown> {
   prepare(input: PrepareInput<TTarget>): void;
   /** After load: attach the program. On failure, close whatever was already attached. */
   attach(input: AttachInput<TTarget>): Promise<Attachment[]>;
+  /** Label decoders this plugin contributes (XDP action names, say), usable by any resource. */
+  readonly decoders?: readonly Decoder[];
 }
 
 /** An invalid or missing attach point: becomes the resource's error status. */
