@@ -11,7 +11,8 @@
         "native/program.cc",
         "native/map.cc",
         "native/link.cc",
-        "native/btf.cc"
+        "native/btf.cc",
+        "native/socket.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

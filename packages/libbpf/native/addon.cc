@@ -10,6 +10,10 @@
 #include "object.h"
 #include "program.h"
 
+namespace ebpf {
+void InitSocket(Napi::Env env, Napi::Object exports);  // socket.cc
+}  // namespace ebpf
+
 namespace {
 
 Napi::Value RegisterErrorFactory(const Napi::CallbackInfo& info) {
@@ -27,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ebpf::InitMap(env, exports);
   ebpf::InitLink(env, exports);
   ebpf::InitBtf(env, exports);
+  ebpf::InitSocket(env, exports);
   return exports;
 }
 

@@ -12,6 +12,8 @@ export type { KprobeOptions, UprobeOptions, XdpOptions } from "./program.js";
 export { BpfMap } from "./map.js";
 export type { ReadAllOptions } from "./map.js";
 export { BpfLink } from "./link.js";
+export { PacketSocket, ETH_P_ALL } from "./socket.js";
+export type { PacketSocketOptions } from "./socket.js";
 export { enableStats, possibleCpus, probeMapType, probeProgramType } from "./stats.js";
 export type { StatsHandle } from "./stats.js";
 export { BpfLoadError, ClosedError, LibbpfError, errnoCode } from "./errors.js";

@@ -86,6 +86,8 @@ export interface NativeAddon {
   unpin(path: string): void;
 
   btfDescribe(btfId: number, typeIds: number[]): BtfType[];
+
+  openPacketSocket(ifindex: number, protocol: number): NativeFd;
 }
 
 const ADDON_FILE = "build/Release/ebpf_libbpf.node";
