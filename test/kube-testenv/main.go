@@ -33,6 +33,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: kube-testenv etcd|kube-apiserver|version [flags]")
 		os.Exit(2)
 	}
+	exitWithParent()
 	sub, args := os.Args[1], os.Args[2:]
 	switch sub {
 	case "kube-apiserver":
