@@ -2,6 +2,7 @@
  * @ebpf-operator/core — the EbpfMap API, the plugin SDK and the agent runtime.
  */
 export * from "./api/schema.js";
+export * from "./api/status-schema.js";
 export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
 export { parseManifests, refKey, DEFAULT_NAMESPACE, type ResourceRef, type ParsedManifest, type ManifestProblem, type ParseResult } from "./api/manifest.js";
 export { metricNameFor, sanitizeMetricName, isValidMetricName, isValidLabelName } from "./api/metric-names.js";
@@ -34,6 +35,6 @@ export { Agent } from "./agent/agent.js";
 export { createAgentContainer, TOKENS, type AgentSettings } from "./agent/container.js";
 export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./agent/standalone.js";
-export type { ResourceStatus, Condition, Phase } from "./agent/status.js";
+export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./agent/status.js";
 export { BpfCompiler, CompileError } from "./compiler/index.js";
 export { closestNames, editDistance } from "./util/closest-names.js";

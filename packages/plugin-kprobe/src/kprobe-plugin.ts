@@ -19,6 +19,7 @@ export const kprobePlugin = definePlugin<KprobeTarget>({
     name: "@ebpf-operator/plugin-kprobe",
     version: "0.1.0",
     apiVersion: 1,
+    kernelWide: true,
     programTypes: ["kprobe", "kretprobe"],
     description: "Attach to kernel function entry (kprobe) and return (kretprobe).",
   },

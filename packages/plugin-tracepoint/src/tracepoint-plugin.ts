@@ -14,6 +14,7 @@ export const tracepointPlugin = definePlugin<TracepointTarget>({
     name: "@ebpf-operator/plugin-tracepoint",
     version: "0.1.0",
     apiVersion: 1,
+    kernelWide: true,
     programTypes: ["tracepoint"],
     description: "Attach to kernel tracepoints (category/name).",
   },

@@ -32,6 +32,8 @@ export interface Condition {
   reason: string;
   message: string;
   lastTransitionTime: string;
+  /** The generation of the object the condition was computed from (cluster mode). */
+  observedGeneration?: number;
 }
 
 export interface ResourceStatus {
@@ -61,10 +63,16 @@ export function setCondition(
     conditions.push({ ...update, lastTransitionTime: now.toISOString() });
     return true;
   }
-  const changed = existing.status !== update.status || existing.reason !== update.reason || existing.message !== update.message;
+  const changed =
+    existing.status !== update.status ||
+    existing.reason !== update.reason ||
+    existing.message !== update.message ||
+    existing.observedGeneration !== update.observedGeneration;
   if (existing.status !== update.status) existing.lastTransitionTime = now.toISOString();
   existing.status = update.status;
   existing.reason = update.reason;
   existing.message = update.message;
+  if (update.observedGeneration === undefined) delete existing.observedGeneration;
+  else existing.observedGeneration = update.observedGeneration;
   return changed;
 }

@@ -27,6 +27,12 @@ export interface PluginMeta {
   /** The `spec.type` values the plugin handles, e.g. `["kprobe", "kretprobe"]`. */
   programTypes: readonly string[];
   description?: string;
+  /**
+   * True when the program types observe every process on the node (kprobes, tracepoints), not
+   * just what one namespace's pods do. The operator refuses such resources in a namespace the
+   * cluster admin has not allowed (see docs/tenancy.md).
+   */
+  kernelWide?: boolean;
 }
 
 /** Whether this kernel can run a program type, and if not, why and what to use instead. */

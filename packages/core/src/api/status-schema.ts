@@ -1,0 +1,70 @@
+/**
+ * Status shapes of the Kubernetes API (cluster mode), in the same TypeBox style as the spec:
+ * `EbpfMap.status` (written only by the operator) and the per-node `EbpfMapNodeStatus` objects
+ * (one per resource per node, written only by that node's agent, owner-referenced to the
+ * EbpfMap). No two writers share an object.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+
+export const NODE_STATUS_KIND = "EbpfMapNodeStatus";
+
+export const ConditionSchema = Type.Object({
+  type: Type.String({ maxLength: 316 }),
+  status: Type.Union([Type.Literal("True"), Type.Literal("False"), Type.Literal("Unknown")]),
+  reason: Type.String({ maxLength: 1024 }),
+  message: Type.String({ maxLength: 32768 }),
+  lastTransitionTime: Type.String({ format: "date-time" }),
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+export const NodeFailureSchema = Type.Object({
+  node: Type.String(),
+  phase: Type.String(),
+  code: Type.Optional(Type.String()),
+  message: Type.String({ maxLength: 4096 }),
+});
+
+export const EbpfMapStatusSchema = Type.Object({
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  conditions: Type.Optional(Type.Array(ConditionSchema, { maxItems: 16 })),
+  object: Type.Optional(
+    Type.Object({
+      hash: Type.String({ description: "Content hash of the compiled object." }),
+      configMap: Type.String({ description: "ConfigMap holding the object, in the operator's namespace." }),
+      namespace: Type.String(),
+      generation: Type.Integer({ description: "The EbpfMap generation the object was compiled from." }),
+    }),
+  ),
+  selectedNodes: Type.Optional(Type.Integer({ minimum: 0 })),
+  readyNodes: Type.Optional(Type.Integer({ minimum: 0 })),
+  failedNodes: Type.Optional(Type.Integer({ minimum: 0 })),
+  ready: Type.Optional(Type.String({ description: "ready/selected nodes, e.g. 1/1" })),
+  failures: Type.Optional(Type.Array(NodeFailureSchema, { maxItems: 5, description: "The first node failures." })),
+});
+
+export const NodeStatusSpecSchema = Type.Object({
+  ebpfMap: Type.String({ description: "Name of the EbpfMap (same namespace)." }),
+  nodeName: Type.String(),
+});
+
+export const NodeStatusStatusSchema = Type.Object({
+  phase: Type.String(),
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  objectHash: Type.Optional(Type.String()),
+  conditions: Type.Optional(Type.Array(ConditionSchema, { maxItems: 16 })),
+  lastError: Type.Optional(Type.Object({ code: Type.Optional(Type.String()), message: Type.String({ maxLength: 32768 }), time: Type.String() })),
+  program: Type.Optional(
+    Type.Object({
+      id: Type.Integer(),
+      loadKey: Type.String(),
+      adopted: Type.Boolean(),
+      attachments: Type.Array(Type.String()),
+    }),
+  ),
+  metrics: Type.Optional(Type.Array(Type.String())),
+});
+
+export type KubeCondition = Static<typeof ConditionSchema>;
+export type EbpfMapStatus = Static<typeof EbpfMapStatusSchema>;
+export type NodeStatusSpec = Static<typeof NodeStatusSpecSchema>;
+export type NodeStatusStatus = Static<typeof NodeStatusStatusSchema>;

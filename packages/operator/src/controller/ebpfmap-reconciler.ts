@@ -1,0 +1,258 @@
+/**
+ * The EbpfMap reconciler. Level-based: it reads the current state and writes the status that
+ * state implies, top to bottom in early-return steps:
+ *
+ *   get (gone -> done) -> deletion + finalizer -> ensure finalizer -> validate (schema, plugin
+ *   target, tenancy) -> compile once -> publish the object -> aggregate per-node statuses ->
+ *   patch /status (skipped when nothing changed)
+ *
+ * What retrying cannot fix (an invalid spec, a compile error) becomes a condition and an Event
+ * and is not retried until the spec changes; anything else is thrown and requeued with backoff.
+ */
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from "@kubernetes/client-node";
+import {
+  API_GROUP,
+  API_VERSION,
+  CompileError,
+  describeError,
+  errorCode,
+  setCondition,
+  validateEbpfMapObject,
+  formatFieldErrors,
+  type BpfCompiler,
+  type Condition,
+  type EbpfMapStatus,
+  type Logger,
+  type PluginRegistry,
+} from "@ebpf-operator/core";
+import { EBPFMAP_PLURAL } from "../crd/crds.js";
+import { isNotFound } from "../kube/api-errors.js";
+import type { EventRecorder } from "../kube/events.js";
+import type { Informer } from "../kube/informer.js";
+import { Conditions, Reasons } from "./conditions.js";
+import { nodeCounts, summarizeNodes } from "./node-selection.js";
+import type { ObjectStore } from "./object-store.js";
+import { ALLOW_KERNEL_WIDE_LABEL, FINALIZER, type EbpfMapObject, type NodeStatusObject } from "./types.js";
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+export interface ReconcilerDependencies {
+  kubeConfig: KubeConfig;
+  ebpfMaps: Informer<EbpfMapObject>;
+  nodeStatuses: Informer<NodeStatusObject>;
+  nodes: Informer<V1Node>;
+  compiler: BpfCompiler;
+  plugins: PluginRegistry;
+  objects: ObjectStore;
+  events: EventRecorder;
+  logger: Logger;
+  /** How long deletion waits for agents to confirm the unload before giving up. */
+  unloadTimeoutMs?: number;
+}
+
+/** Outcome of the validate/compile steps: either an object hash or a terminal condition. */
+type Failure = { ok: false; reason: string; message: string; compiled?: false };
+type Preparation = { ok: true; hash: string; configMap: string } | Failure;
+
+export class EbpfMapReconciler {
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+
+  constructor(private readonly deps: ReconcilerDependencies) {
+    this.custom = deps.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.core = deps.kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const resource = this.deps.ebpfMaps.get(key);
+    if (!resource) return {}; // deleted: nothing left to do
+    const log = this.deps.logger.child({ namespace: resource.metadata.namespace, ebpfmap: resource.metadata.name });
+
+    if (resource.metadata.deletionTimestamp) return this.finalize(resource, log);
+    if (!(resource.metadata.finalizers ?? []).includes(FINALIZER)) {
+      await this.patchMetadata(resource, { finalizers: [...(resource.metadata.finalizers ?? []), FINALIZER] });
+      return {}; // the update event brings us back
+    }
+
+    const generation = resource.metadata.generation ?? 0;
+    const status: EbpfMapStatus = structuredClone(resource.status ?? {});
+    const conditions = (status.conditions ?? []) as Condition[];
+    const prepared = await this.prepare(resource, status, log);
+    if (prepared.ok) {
+      setCondition(conditions, { type: Conditions.Compiled, status: "True", reason: Reasons.Compiled, message: `object ${prepared.hash.slice(0, 12)} published as ${prepared.configMap}`, observedGeneration: generation });
+      status.object = { hash: prepared.hash, configMap: prepared.configMap, namespace: this.deps.objects.namespace, generation };
+    } else {
+      if (prepared.compiled === false) {
+        setCondition(conditions, { type: Conditions.Compiled, status: "False", reason: prepared.reason, message: prepared.message, observedGeneration: generation });
+      }
+      delete status.object;
+    }
+
+    const summary = summarizeNodes(resource, this.deps.nodes.list(), this.deps.nodeStatuses.list(), prepared.ok ? prepared.hash : undefined);
+    Object.assign(status, nodeCounts(summary));
+    if (!prepared.ok) {
+      setCondition(conditions, { type: Conditions.Ready, status: "False", reason: prepared.reason, message: prepared.message, observedGeneration: generation });
+    } else if (summary.selected.length === 0) {
+      setCondition(conditions, {
+        type: Conditions.Ready,
+        status: "False",
+        reason: Reasons.NoNodesSelected,
+        message: `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} matches no node`,
+        observedGeneration: generation,
+      });
+    } else if (summary.ready.length === summary.selected.length) {
+      setCondition(conditions, { type: Conditions.Ready, status: "True", reason: Reasons.AllNodesReady, message: `running on ${summary.ready.length}/${summary.selected.length} nodes`, observedGeneration: generation });
+    } else {
+      const waiting = summary.pending.length ? `; waiting for ${summary.pending.slice(0, 5).join(", ")}` : "";
+      setCondition(conditions, {
+        type: Conditions.Ready,
+        status: "False",
+        reason: summary.failed.length ? Reasons.NodesFailed : Reasons.NodesNotReady,
+        message: `running on ${summary.ready.length}/${summary.selected.length} nodes${waiting}`,
+        observedGeneration: generation,
+      });
+    }
+    if (summary.failed.length > 0) {
+      const first = summary.failed[0]!;
+      setCondition(conditions, {
+        type: Conditions.Degraded,
+        status: "True",
+        reason: Reasons.NodesFailed,
+        message: `${summary.failed.length} node(s) failed; ${first.node}: ${first.message}`,
+        observedGeneration: generation,
+      });
+    } else {
+      setCondition(conditions, { type: Conditions.Degraded, status: "False", reason: Reasons.NoFailures, message: "no node reports a failure", observedGeneration: generation });
+    }
+    status.conditions = conditions;
+    status.observedGeneration = generation;
+
+    if (JSON.stringify(status) !== JSON.stringify(resource.status ?? {})) {
+      await this.patchStatus(resource, status);
+      log.debug({ ready: status.ready }, "status updated");
+    }
+    return {};
+  }
+
+  /** Validation, tenancy and compile+publish; failures here are terminal for this generation. */
+  private async prepare(resource: EbpfMapObject, status: EbpfMapStatus, log: Logger): Promise<Preparation> {
+    const generation = resource.metadata.generation ?? 0;
+    const validation = validateEbpfMapObject({ apiVersion: resource.apiVersion, kind: resource.kind, metadata: { name: resource.metadata.name, namespace: resource.metadata.namespace }, spec: resource.spec });
+    if (!validation.ok) return this.terminal(resource, Reasons.InvalidSpec, formatFieldErrors(validation.errors));
+    let registered;
+    try {
+      registered = this.deps.plugins.forType(resource.spec.type);
+    } catch (error) {
+      return this.terminal(resource, Reasons.UnknownProgramType, describeError(error));
+    }
+    if (!registered.validateTarget(resource.spec.target)) {
+      const reasons = (registered.validateTarget.errors ?? []).map((e) => e.message).join("; ");
+      return this.terminal(resource, Reasons.InvalidSpec, `spec.target "${resource.spec.target}" is not a valid ${resource.spec.type} target: ${reasons}`);
+    }
+    try {
+      registered.plugin.parseTarget(resource.spec.type, resource.spec.target);
+    } catch (error) {
+      return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
+    }
+    if (registered.plugin.meta.kernelWide && !(await this.kernelWideAllowed(resource.metadata.namespace))) {
+      return this.terminal(
+        resource,
+        Reasons.KernelWideNotAllowed,
+        `program type "${resource.spec.type}" observes every process on the node, not only this namespace's; a cluster admin allows it in namespace "${resource.metadata.namespace}" with the label ${ALLOW_KERNEL_WIDE_LABEL}=true`,
+      );
+    }
+    if (status.object && status.object.generation === generation) {
+      return { ok: true, hash: status.object.hash, configMap: status.object.configMap }; // compiled once per generation
+    }
+    const label = `${resource.metadata.namespace}/${resource.metadata.name}`;
+    let compiled;
+    try {
+      compiled = await this.deps.compiler.compile({ source: resource.spec.code, label });
+    } catch (error) {
+      if (error instanceof CompileError) {
+        const result = this.terminal(resource, Reasons.CompileFailed, describeError(error));
+        return { ...result, compiled: false };
+      }
+      throw error;
+    }
+    try {
+      const configMap = await this.deps.objects.publish(compiled.hash, compiled.objectPath);
+      log.info({ hash: compiled.hash.slice(0, 12), cached: compiled.cached, configMap }, "compiled and published");
+      void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${configMap}`);
+      return { ok: true, hash: compiled.hash, configMap };
+    } catch (error) {
+      if (errorCode(error) === undefined && /ConfigMaps, which hold at most/.test(String((error as Error).message))) {
+        return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
+      }
+      throw error;
+    }
+  }
+
+  private terminal(resource: EbpfMapObject, reason: string, message: string): Failure {
+    const previous = resource.status?.conditions?.find((c) => c.type === Conditions.Ready);
+    if (previous?.reason !== reason || previous.message !== message || previous.observedGeneration !== resource.metadata.generation) {
+      void this.deps.events.record(resource, "Warning", reason, message);
+    }
+    return { ok: false, reason, message };
+  }
+
+  private async kernelWideAllowed(namespace: string): Promise<boolean> {
+    try {
+      const ns = await this.core.readNamespace({ name: namespace });
+      return ns.metadata?.labels?.[ALLOW_KERNEL_WIDE_LABEL] === "true";
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Deletion: wait until no agent reports the resource any more, then drop the finalizer. */
+  private async finalize(resource: EbpfMapObject, log: Logger): Promise<ReconcileResult> {
+    if (!(resource.metadata.finalizers ?? []).includes(FINALIZER)) return {};
+    const remaining = this.deps.nodeStatuses
+      .list()
+      .filter((s) => s.metadata.namespace === resource.metadata.namespace && s.spec.ebpfMap === resource.metadata.name)
+      .map((s) => s.spec.nodeName);
+    const since = Date.now() - new Date(resource.metadata.deletionTimestamp!).getTime();
+    const timeout = this.deps.unloadTimeoutMs ?? 60_000;
+    if (remaining.length > 0 && since < timeout) return { requeueAfterMs: 2_000 };
+    if (remaining.length > 0) {
+      void this.deps.events.record(resource, "Warning", "UnloadUnconfirmed", `nodes did not confirm the unload within ${timeout / 1000}s: ${remaining.join(", ")}`);
+    }
+    await this.patchMetadata(resource, { finalizers: (resource.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) });
+    log.info({ unconfirmed: remaining }, "finalizer removed");
+    return {};
+  }
+
+  private async patchMetadata(resource: EbpfMapObject, metadata: { finalizers: string[] }): Promise<void> {
+    try {
+      await this.custom.patchNamespacedCustomObject(
+        {
+          group: API_GROUP,
+          version: API_VERSION,
+          namespace: resource.metadata.namespace,
+          plural: EBPFMAP_PLURAL,
+          name: resource.metadata.name,
+          // resourceVersion makes the merge patch conditional: no lost update of finalizers.
+          body: { metadata: { ...metadata, resourceVersion: resource.metadata.resourceVersion } },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  private async patchStatus(resource: EbpfMapObject, status: EbpfMapStatus): Promise<void> {
+    try {
+      await this.custom.patchNamespacedCustomObjectStatus(
+        { group: API_GROUP, version: API_VERSION, namespace: resource.metadata.namespace, plural: EBPFMAP_PLURAL, name: resource.metadata.name, body: { status } },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Where compiled objects are published for the agents: immutable ConfigMaps in the operator's
+ * namespace, named by content hash (`ebpf-object-<hash>`), the object in `binaryData`.
+ *
+ * Why a ConfigMap: every agent can already reach the API server (no extra service, port or
+ * credentials), RBAC scopes it (agents may only *get* ConfigMaps in the operator namespace;
+ * tenants cannot write there, so no tenant can swap another's object), content addressing makes
+ * it immutable and shared by equal code, and BPF objects are far below the 1 MiB limit (a larger
+ * one is refused with a clear condition). Unreferenced objects are garbage-collected.
+ */
+import { readFile } from "node:fs/promises";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { isConflict } from "../kube/api-errors.js";
+import { OBJECT_HASH_LABEL } from "./types.js";
+
+/** ConfigMaps are limited to 1 MiB in total; leave room for metadata. */
+export const MAX_OBJECT_BYTES = 1_000_000;
+const OBJECT_KEY = "object.o";
+
+export function objectConfigMapName(hash: string): string {
+  return `ebpf-object-${hash.slice(0, 40)}`;
+}
+
+export class ObjectStore {
+  private readonly core: CoreV1Api;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    readonly namespace: string,
+  ) {
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  /** Publishes an object file; a ConfigMap that already exists for the hash is left as it is. */
+  async publish(hash: string, objectPath: string): Promise<string> {
+    const bytes = await readFile(objectPath);
+    if (bytes.length > MAX_OBJECT_BYTES) {
+      throw new Error(`the compiled object is ${bytes.length} bytes; objects are published in ConfigMaps, which hold at most ${MAX_OBJECT_BYTES}`);
+    }
+    const name = objectConfigMapName(hash);
+    try {
+      await this.core.createNamespacedConfigMap({
+        namespace: this.namespace,
+        body: {
+          metadata: { name, namespace: this.namespace, labels: { [OBJECT_HASH_LABEL]: hash.slice(0, 63), "app.kubernetes.io/managed-by": "ebpf-operator" } },
+          immutable: true,
+          binaryData: { [OBJECT_KEY]: bytes.toString("base64") },
+        },
+      });
+    } catch (error) {
+      if (!isConflict(error)) throw error; // 409 AlreadyExists: the same content is there
+    }
+    return name;
+  }
+
+  /** Fetches an object's bytes (used by agents in cluster mode). */
+  async fetch(hash: string): Promise<Buffer> {
+    const configMap = await this.core.readNamespacedConfigMap({ name: objectConfigMapName(hash), namespace: this.namespace });
+    const data = configMap.binaryData?.[OBJECT_KEY];
+    if (!data) throw new Error(`ConfigMap ${this.namespace}/${objectConfigMapName(hash)} has no ${OBJECT_KEY}`);
+    return Buffer.from(data, "base64");
+  }
+
+  /** Deletes published objects no EbpfMap refers to any more and older than `minAgeMs`. */
+  async collectGarbage(referenced: Set<string>, minAgeMs = 10 * 60_000): Promise<string[]> {
+    const list = await this.core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector: OBJECT_HASH_LABEL });
+    const deleted: string[] = [];
+    for (const configMap of list.items) {
+      const name = configMap.metadata?.name;
+      const created = configMap.metadata?.creationTimestamp ? new Date(configMap.metadata.creationTimestamp).getTime() : 0;
+      if (!name || [...referenced].some((hash) => objectConfigMapName(hash) === name) || Date.now() - created < minAgeMs) continue;
+      await this.core.deleteNamespacedConfigMap({ name, namespace: this.namespace }).catch(() => undefined);
+      deleted.push(name);
+    }
+    return deleted;
+  }
+}

@@ -1,0 +1,14 @@
+/** @ebpf-operator/operator — the controller and the Kubernetes plumbing it is built on. */
+export { startOperator, type OperatorOptions, type RunningOperator } from "./operator.js";
+export { EbpfMapReconciler, type ReconcileResult } from "./controller/ebpfmap-reconciler.js";
+export { ObjectStore, objectConfigMapName } from "./controller/object-store.js";
+export { selectsNode, summarizeNodes } from "./controller/node-selection.js";
+export * from "./controller/types.js";
+export { Conditions, Reasons } from "./controller/conditions.js";
+export { ebpfMapCrd, nodeStatusCrd, EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
+export { renderCrds } from "./crd/generate.js";
+export { Informer, objectKey, type InformerEvent } from "./kube/informer.js";
+export { WorkQueue } from "./kube/work-queue.js";
+export { LeaderElector } from "./kube/leader-election.js";
+export { EventRecorder } from "./kube/events.js";
+export { isConflict, isGone, isNotFound, apiMessage } from "./kube/api-errors.js";

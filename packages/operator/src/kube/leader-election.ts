@@ -1,0 +1,121 @@
+/**
+ * Leader election on a coordination.k8s.io Lease, as client-go's leaderelection does it, so two
+ * operator replicas are safe: only the holder reconciles. The holder renews every `retryMs`;
+ * another candidate takes over once `renewTime + leaseDuration` has passed. Updates use the
+ * Lease's resourceVersion, so two candidates racing for an expired lease cannot both win (the
+ * loser gets 409 Conflict). Losing the lease calls `onLost` — the operator exits, as
+ * controller-runtime does, rather than risk two leaders.
+ */
+import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import type { Logger } from "@ebpf-operator/core";
+import { apiMessage, isConflict, isNotFound } from "./api-errors.js";
+
+export interface LeaderElectionOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationSeconds?: number;
+  retryMs?: number;
+  logger: Logger;
+}
+
+export class LeaderElector {
+  private readonly api: CoordinationV1Api;
+  private timer?: NodeJS.Timeout;
+  private leading = false;
+  private stopped = false;
+
+  constructor(private readonly options: LeaderElectionOptions) {
+    this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Resolves once this candidate leads; keeps renewing afterwards. */
+  async acquire(onLost: () => void): Promise<void> {
+    const retryMs = this.options.retryMs ?? 2_000;
+    for (;;) {
+      if (this.stopped) throw new Error("leader election stopped");
+      if (await this.tryAcquireOrRenew()) break;
+      await new Promise((r) => setTimeout(r, retryMs));
+    }
+    this.options.logger.info({ lease: this.options.name, identity: this.options.identity }, "became leader");
+    const renew = async () => {
+      if (this.stopped) return;
+      if (!(await this.tryAcquireOrRenew())) {
+        this.leading = false;
+        this.options.logger.error({ lease: this.options.name }, "lost the leader lease");
+        onLost();
+        return;
+      }
+      this.timer = setTimeout(() => void renew(), retryMs);
+    };
+    this.timer = setTimeout(() => void renew(), retryMs);
+  }
+
+  /** Gives the lease up (on graceful shutdown) so a standby takes over at once. */
+  async release(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (!this.leading) return;
+    try {
+      const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
+      if (lease.spec?.holderIdentity !== this.options.identity) return;
+      lease.spec.holderIdentity = undefined;
+      lease.spec.leaseDurationSeconds = 1;
+      await this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease });
+    } catch (error) {
+      this.options.logger.warn({ error: apiMessage(error) }, "releasing the leader lease failed");
+    }
+    this.leading = false;
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity } = this.options;
+    const duration = this.options.leaseDurationSeconds ?? 15;
+    const now = new Date();
+    try {
+      let lease: V1Lease;
+      try {
+        lease = await this.api.readNamespacedLease({ name, namespace });
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        await this.api.createNamespacedLease({
+          namespace,
+          body: {
+            metadata: { name, namespace },
+            spec: { holderIdentity: identity, leaseDurationSeconds: duration, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+          },
+        });
+        this.leading = true;
+        return true;
+      }
+      const spec = lease.spec ?? {};
+      const heldByUs = spec.holderIdentity === identity;
+      const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
+      const expired = !spec.holderIdentity || renewed + (spec.leaseDurationSeconds ?? duration) * 1000 < now.getTime();
+      if (!heldByUs && !expired) return false;
+      lease.spec = {
+        ...spec,
+        holderIdentity: identity,
+        leaseDurationSeconds: duration,
+        renewTime: now,
+        ...(heldByUs ? {} : { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
+      };
+      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      this.leading = true;
+      return true;
+    } catch (error) {
+      if (!isConflict(error)) this.options.logger.warn({ error: apiMessage(error) }, "leader election request failed");
+      return false;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+}

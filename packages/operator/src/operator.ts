@@ -1,0 +1,191 @@
+/**
+ * The operator process: informers on EbpfMaps, their per-node statuses and Nodes feed a work
+ * queue of EbpfMap keys; workers run the reconciler (never two for one key); a Lease makes only
+ * one replica reconcile; `/metrics`, `/healthz` and `/readyz` are served throughout.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
+import { KubeConfig, type V1Node } from "@kubernetes/client-node";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import {
+  API_GROUP,
+  API_GROUP_VERSION,
+  BpfCompiler,
+  KIND,
+  NODE_STATUS_KIND,
+  PluginRegistry,
+  describeError,
+  importPlugin,
+  type Logger,
+} from "@ebpf-operator/core";
+import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
+import { EbpfMapReconciler } from "./controller/ebpfmap-reconciler.js";
+import { ObjectStore } from "./controller/object-store.js";
+import type { EbpfMapObject, NodeStatusObject } from "./controller/types.js";
+import { EventRecorder } from "./kube/events.js";
+import { Informer, objectKey } from "./kube/informer.js";
+import { LeaderElector } from "./kube/leader-election.js";
+import { WorkQueue } from "./kube/work-queue.js";
+
+export interface OperatorOptions {
+  kubeConfig: KubeConfig;
+  /** Namespace of the operator: published objects and the leader Lease live here. */
+  namespace: string;
+  cacheDir: string;
+  plugins: string[];
+  listen: { host: string; port: number };
+  workers?: number;
+  leaderElection?: boolean;
+  identity?: string;
+  logger: Logger;
+  unloadTimeoutMs?: number;
+}
+
+export interface RunningOperator {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
+  const { kubeConfig, logger } = options;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "ebpf_operator_controller_process_" });
+  const reconciles = new Counter({ name: "ebpf_operator_controller_reconciles_total", help: "Reconciles by result.", labelNames: ["result"], registers: [registry] });
+  const reconcileDuration = new Histogram({ name: "ebpf_operator_controller_reconcile_duration_seconds", help: "Time per reconcile.", registers: [registry] });
+  const queueDepth = new Gauge({ name: "ebpf_operator_controller_queue_depth", help: "Keys waiting in the work queue.", registers: [registry] });
+  const leader = new Gauge({ name: "ebpf_operator_controller_leader", help: "1 while this replica holds the leader lease.", registers: [registry] });
+
+  const plugins = new PluginRegistry();
+  for (const specifier of options.plugins) {
+    const outcome = await importPlugin(specifier);
+    if (outcome.plugin) plugins.register(outcome.plugin, specifier);
+    else {
+      plugins.reportFailure(specifier, outcome.error!);
+      logger.error({ plugin: specifier, code: outcome.error!.code }, outcome.error!.message);
+    }
+  }
+
+  const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
+  const nodeStatuses = new Informer<NodeStatusObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: NODE_STATUS_KIND, path: `/apis/${API_GROUP_VERSION}/${NODE_STATUS_PLURAL}`, logger });
+  const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", logger });
+  const objects = new ObjectStore(kubeConfig, options.namespace);
+  const reconciler = new EbpfMapReconciler({
+    kubeConfig,
+    ebpfMaps,
+    nodeStatuses,
+    nodes,
+    compiler: new BpfCompiler({ cacheDir: options.cacheDir, logger }),
+    plugins,
+    objects,
+    events: new EventRecorder(kubeConfig, "ebpf-operator", logger),
+    logger,
+    unloadTimeoutMs: options.unloadTimeoutMs,
+  });
+
+  const queue = new WorkQueue();
+  ebpfMaps.on((_event, object) => queue.add(objectKey(object)));
+  nodeStatuses.on((_event, status) => queue.add(`${status.metadata.namespace}/${status.spec.ebpfMap}`));
+  // A node's labels decide selection: re-evaluate every resource.
+  nodes.on(() => {
+    for (const resource of ebpfMaps.list()) queue.add(objectKey(resource));
+  });
+
+  let ready = false;
+  let stopping = false;
+  const server = await listen(options.listen, registry, () => ready, logger);
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.address}:${address.port}`;
+  logger.info({ url }, "operator listening");
+
+  const elector = options.leaderElection === false ? undefined : new LeaderElector({ kubeConfig, namespace: options.namespace, name: "ebpf-operator-leader", identity: options.identity ?? `${hostname()}-${process.pid}`, logger });
+  const workers: Promise<void>[] = [];
+  let gcTimer: NodeJS.Timeout | undefined;
+
+  const run = async () => {
+    if (elector) {
+      await elector.acquire(() => {
+        // Two leaders must never reconcile at once: stop everything, the process exits.
+        leader.set(0);
+        void stop().then(() => process.exit(1));
+      });
+      leader.set(1);
+    }
+    if (stopping) return;
+    await Promise.all([ebpfMaps.start(), nodeStatuses.start(), nodes.start()]);
+    ready = true;
+    logger.info({ ebpfMaps: ebpfMaps.list().length, nodes: nodes.list().length }, "caches synced; reconciling");
+    for (let i = 0; i < (options.workers ?? 2); i++) workers.push(worker());
+    gcTimer = setInterval(() => {
+      const referenced = new Set(ebpfMaps.list().flatMap((m) => (m.status?.object ? [m.status.object.hash] : [])));
+      objects.collectGarbage(referenced).then(
+        (deleted) => deleted.length && logger.info({ deleted }, "removed unreferenced objects"),
+        (error: unknown) => logger.warn({ error: describeError(error) }, "object garbage collection failed"),
+      );
+    }, 5 * 60_000);
+    gcTimer.unref();
+  };
+
+  const worker = async () => {
+    for (;;) {
+      const key = await queue.get();
+      queueDepth.set(queue.length);
+      if (key === undefined) return;
+      const end = reconcileDuration.startTimer();
+      try {
+        const result = await reconciler.reconcile(key);
+        queue.forget(key);
+        if (result.requeueAfterMs) queue.addAfter(key, result.requeueAfterMs);
+        reconciles.inc({ result: result.requeueAfterMs ? "requeue" : "success" });
+      } catch (error) {
+        const delay = queue.addRateLimited(key);
+        reconciles.inc({ result: "error" });
+        logger.warn({ key, retryInMs: delay, error: describeError(error) }, "reconcile failed; requeued");
+      } finally {
+        end();
+        queue.done(key);
+      }
+    }
+  };
+
+  const started = run().catch((error: unknown) => {
+    if (!stopping) logger.error({ error: describeError(error) }, "operator failed to start");
+  });
+
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(gcTimer);
+    elector?.stop();
+    queue.shutDown();
+    ebpfMaps.stop();
+    nodeStatuses.stop();
+    nodes.stop();
+    await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 10_000))]);
+    await elector?.release();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    void started;
+  };
+  return { url, stop };
+}
+
+function listen(address: { host: string; port: number }, registry: Registry, ready: () => boolean, logger: Logger): Promise<Server> {
+  const server = createServer((request, response) => {
+    const path = new URL(request.url ?? "/", "http://operator").pathname;
+    if (path === "/metrics") {
+      registry.metrics().then(
+        (body) => response.writeHead(200, { "content-type": registry.contentType }).end(body),
+        (error: unknown) => response.writeHead(500).end(String(error)),
+      );
+    } else if (path === "/healthz") response.writeHead(200).end("ok\n");
+    else if (path === "/readyz") response.writeHead(ready() ? 200 : 503).end(ready() ? "ok\n" : "not ready\n");
+    else response.writeHead(404).end("not found\n");
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => {
+      logger.debug({ address }, "http server bound");
+      resolve(server);
+    });
+  });
+}
