@@ -9,7 +9,7 @@ import type { Agent } from "./agent.js";
 import { TOKENS, createAgentContainer, type AgentSettings } from "./container.js";
 import { FileSource } from "./file-source.js";
 
-export const BUILTIN_PLUGINS = ["@ebpf-operator/plugin-kprobe", "@ebpf-operator/plugin-tracepoint"];
+export const BUILTIN_PLUGINS = ["@ebpf-operator/plugin-kprobe", "@ebpf-operator/plugin-tracepoint", "@ebpf-operator/plugin-xdp", "@ebpf-operator/plugin-socket", "@ebpf-operator/plugin-cgroup"];
 export const DEFAULT_LISTEN = "127.0.0.1:9442";
 
 export interface StandaloneOptions extends AgentSettings {
