@@ -38,3 +38,19 @@ export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgen
 export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./agent/status.js";
 export { BpfCompiler, CompileError } from "./compiler/index.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
+export { BpfCompiler, CompileError } from "./compiler/index.js";
+export { closestNames, editDistance } from "./util/closest-names.js";
+export {
+  CORE_DECODERS,
+  DecoderRegistry,
+  runChain,
+  type CoreDecoderName,
+  type DecoderChain,
+  type DecoderConfig,
+  type DecoderConflict,
+} from "./decoders/registry.js";
+export type { CoreDecoder, DecoderOptions } from "./decoders/decoder.js";
+export { bucketLayout, histogramSeries, upperBound, type BucketLayout, type HistogramSeries } from "./collector/histogram.js";
+export { metricConfigs, type MetricConfig, type MetricKind } from "./collector/metric-config.js";
+export { checkMetricsSpec, servedMetricName, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
+export { RESERVED_LABEL_NAMES } from "./api/metric-names.js";

@@ -10,9 +10,11 @@
 import { createHash } from "node:crypto";
 import { refKey, type ManifestProblem, type ParsedManifest, type ResourceRef } from "../api/manifest.js";
 import type { EbpfMap } from "../api/schema.js";
-import { checkFlatMap, flatMetricConfig, type FlatMetricConfig } from "../collector/flat-metric.js";
 import type { AgentMetrics } from "../collector/agent-metrics.js";
 import type { MapCollector } from "../collector/collector.js";
+import { metricConfigs, type MetricConfig } from "../collector/metric-config.js";
+import { planMetrics, type PlannedMetric } from "../collector/metric-sources.js";
+import { DecoderRegistry } from "../decoders/registry.js";
 import type { BpfCompiler } from "../compiler/index.js";
 import { describeError, errorCode } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
@@ -27,7 +29,8 @@ interface ManagedResource {
   /** Hash of the spec last attempted (successfully or not). */
   attemptedSpecHash?: string;
   loaded?: LoadedProgram;
-  metric?: FlatMetricConfig;
+  /** What the collector serves for this resource (maps of `loaded`). */
+  served?: PlannedMetric[];
   queue: Promise<void>;
 }
 
@@ -37,13 +40,18 @@ export interface AgentDependencies {
   collector: MapCollector;
   metrics: AgentMetrics;
   logger: Logger;
+  /** Label decoders: core's plus the plugins' (default: core's only). */
+  decoders?: DecoderRegistry;
 }
 
 export class Agent {
   private readonly resources = new Map<string, ManagedResource>();
   private readonly fileProblems = new Map<string, ManifestProblem[]>();
+  private readonly decoders: DecoderRegistry;
 
-  constructor(private readonly deps: AgentDependencies) {}
+  constructor(private readonly deps: AgentDependencies) {
+    this.decoders = deps.decoders ?? new DecoderRegistry();
+  }
 
   /** Brings the agent to exactly the given set of resources. */
   async sync(desired: ParsedManifest[], problems: ManifestProblem[] = []): Promise<void> {
@@ -150,7 +158,9 @@ export class Agent {
     managed.attemptedSpecHash = specHash;
     const log = resourceLogger(this.deps.logger, ref);
     const label = `${ref.namespace}/${ref.name}`;
-    const metric = flatMetricConfig(spec);
+    // One resource serves the flat metric and/or each of spec.metrics[].
+    const metrics = metricConfigs(spec);
+    const names = metrics.map((m) => m.name).join(", ");
 
     let step: "preflight" | "compile" | "load" = "preflight";
     let newlyLoaded: LoadedProgram | undefined;
@@ -168,17 +178,18 @@ export class Agent {
       const loadKey = loadKeyOf(spec, compiled.hash);
       if (managed.loaded?.loadKey === loadKey) {
         // Same kernel program: only the metric mapping may have changed.
-        this.serve(managed, managed.loaded, metric);
+        this.serve(managed, managed.loaded, metrics);
       } else {
         newlyLoaded = await this.deps.loader.load({
           ref,
           spec,
           object: { path: compiled.objectPath, hash: compiled.hash },
           logger: log,
-          checkMaps: (maps) => checkFlatMap(maps.get(spec.map)!.info, metric, ref),
+          // Before attach: every metric's map exists and its BTF types fit the metric.
+          checkMaps: (maps) => void planMetrics(metrics, maps, this.decoders, ref),
         });
         const previous = managed.loaded;
-        this.serve(managed, newlyLoaded, metric);
+        this.serve(managed, newlyLoaded, metrics);
         managed.loaded = newlyLoaded;
         newlyLoaded = undefined;
         if (previous) await this.deps.loader.unload(previous);
@@ -192,7 +203,7 @@ export class Agent {
         adopted: loaded.adopted,
         attachments: loaded.attachments.map((a) => a.description),
       };
-      managed.status.metric = metric.name;
+      managed.status.metric = names;
       managed.status.lastError = undefined;
       setCondition(managed.status.conditions, {
         type: ConditionType.Loaded,
@@ -200,9 +211,9 @@ export class Agent {
         reason: loaded.adopted ? Reason.Adopted : Reason.Loaded,
         message: `program ${managed.status.program.id} attached: ${managed.status.program.attachments.join(", ")}`,
       });
-      setCondition(managed.status.conditions, { type: ConditionType.Ready, status: "True", reason: Reason.Serving, message: `serving ${metric.name}` });
+      setCondition(managed.status.conditions, { type: ConditionType.Ready, status: "True", reason: Reason.Serving, message: `serving ${names}` });
       this.setPhase(managed, "Running");
-      log.info({ metric: metric.name, adopted: loaded.adopted }, "resource ready");
+      log.info({ metric: names, adopted: loaded.adopted }, "resource ready");
     } catch (error) {
       if (newlyLoaded) await this.deps.loader.unload(newlyLoaded).catch(() => undefined);
       const code = errorCode(error);
@@ -215,22 +226,21 @@ export class Agent {
     }
   }
 
-  /** Points the collector at a loaded program's map (replacing what the resource served). */
-  private serve(managed: ManagedResource, loaded: LoadedProgram, metric: FlatMetricConfig): void {
-    const map = loaded.maps.get(metric.map);
-    if (!map) throw new Error(`map "${metric.map}" missing from loaded program`);
-    const previousMetric = managed.metric;
-    const previousLoaded = managed.loaded;
+  /**
+   * Points the collector at a loaded program's maps (replacing what the resource served). All
+   * or nothing: if any metric is refused (a name conflict), what was served before is put back.
+   */
+  private serve(managed: ManagedResource, loaded: LoadedProgram, metrics: readonly MetricConfig[]): void {
+    const planned = planMetrics(metrics, loaded.maps, this.decoders, managed.ref);
+    const previous = managed.served;
+    const logger = resourceLogger(this.deps.logger, managed.ref);
     this.deps.collector.remove(managed.ref);
     try {
-      this.deps.collector.add({ ref: managed.ref, metric, map, logger: resourceLogger(this.deps.logger, managed.ref) });
-      managed.metric = metric;
+      for (const p of planned) this.deps.collector.add({ ref: managed.ref, ...p, logger });
+      managed.served = planned;
     } catch (error) {
-      // Put back what was served before, then report.
-      const previousMap = previousMetric && previousLoaded?.maps.get(previousMetric.map);
-      if (previousMetric && previousMap) {
-        this.deps.collector.add({ ref: managed.ref, metric: previousMetric, map: previousMap, logger: resourceLogger(this.deps.logger, managed.ref) });
-      }
+      this.deps.collector.remove(managed.ref);
+      for (const p of previous ?? []) this.deps.collector.add({ ref: managed.ref, ...p, logger });
       throw error;
     }
   }

@@ -9,6 +9,7 @@ import { Registry } from "prom-client";
 import { createAgentMetrics, type AgentMetrics } from "../collector/agent-metrics.js";
 import { MapCollector } from "../collector/collector.js";
 import { BpfCompiler } from "../compiler/index.js";
+import { DecoderRegistry } from "../decoders/registry.js";
 import { ensureTracefs } from "../kernel/mounts.js";
 import type { Logger } from "../logger.js";
 import { ProgramLoader } from "../loader/program-loader.js";
@@ -35,6 +36,7 @@ export const TOKENS = {
   PluginHost: Symbol.for("ebpf-operator.PluginHost") as ServiceIdentifier<PluginHost>,
   ProgramLoader: Symbol.for("ebpf-operator.ProgramLoader") as ServiceIdentifier<ProgramLoader>,
   Collector: Symbol.for("ebpf-operator.Collector") as ServiceIdentifier<MapCollector>,
+  Decoders: Symbol.for("ebpf-operator.Decoders") as ServiceIdentifier<DecoderRegistry>,
   Agent: Symbol.for("ebpf-operator.Agent") as ServiceIdentifier<Agent>,
 } as const;
 
@@ -70,6 +72,19 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   container.bind(TOKENS.ProgramLoader).toDynamicValue(
     (ctx) => new ProgramLoader(ctx.get(TOKENS.Settings).pinRoot, ctx.get(TOKENS.PluginRegistry), ctx.get(TOKENS.PluginHost)),
   );
+  // Core decoders plus those of the plugins that registered; a plugin decoder taking a name
+  // already registered is refused and logged (EOP_ERR_DECODER_CONFLICT).
+  container.bind(TOKENS.Decoders).toDynamicValue((ctx) => {
+    const decoders = new DecoderRegistry();
+    const log = ctx.get(TOKENS.Logger);
+    for (const report of ctx.get(TOKENS.PluginRegistry).reports) {
+      const plugin = report.loaded ? ctx.getAll(PLUGIN, { optional: true }).find((p) => p.meta === report.meta) : undefined;
+      for (const conflict of decoders.registerPlugin(plugin?.meta.name ?? report.specifier, plugin?.decoders ?? [])) {
+        log.error({ code: conflict.code, plugin: conflict.plugin, decoder: conflict.decoder }, conflict.message);
+      }
+    }
+    return decoders;
+  });
   container.bind(TOKENS.Collector).toDynamicValue((ctx) => new MapCollector(ctx.get(TOKENS.MetricsRegistry), ctx.get(TOKENS.AgentMetrics)));
   container.bind(TOKENS.Agent).toDynamicValue(
     (ctx) =>
@@ -79,6 +94,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
         collector: ctx.get(TOKENS.Collector),
         metrics: ctx.get(TOKENS.AgentMetrics),
         logger: ctx.get(TOKENS.Logger),
+        decoders: ctx.get(TOKENS.Decoders),
       }),
   );
   return container;

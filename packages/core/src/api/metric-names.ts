@@ -11,6 +11,9 @@ export function isValidMetricName(name: string): boolean {
   return METRIC_NAME.test(name);
 }
 
+/** Labels the agent sets on every eBPF sample: users cannot define them. */
+export const RESERVED_LABEL_NAMES: ReadonlySet<string> = new Set(["namespace", "ebpfmap"]);
+
 /** Valid label names; `__` is reserved for Prometheus' own use. */
 export function isValidLabelName(name: string): boolean {
   return LABEL_NAME.test(name) && !name.startsWith("__");

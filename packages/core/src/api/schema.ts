@@ -4,9 +4,13 @@
  * (ajv) and, later, the CRD's `openAPIV3Schema`, so the three can never drift apart.
  *
  * The seed's flat spec — `name, target, type, code, program, help, prometheusType, map` — stays
- * valid forever; richer fields are additive.
+ * valid forever; richer fields are additive: `metrics` (see metrics-schema.ts) maps one or more
+ * maps to metrics with labels, decoders and histograms, and makes the flat `name`/`map` optional.
  */
 import { Type, type Static } from "@sinclair/typebox";
+import { MetricSpecSchema } from "./metrics-schema.js";
+
+export * from "./metrics-schema.js";
 
 export const API_GROUP = "observability.cloud";
 export const API_VERSION = "v1";
@@ -27,12 +31,14 @@ export const PrometheusTypeSchema = Type.Union([Type.Literal("counter"), Type.Li
 
 export const EbpfMapSpecSchema = Type.Object(
   {
-    name: Type.String({
-      description:
-        "Base name of the exported metric. Characters Prometheus does not allow become '_'; counters get '_total' (syscall-counter -> syscall_counter_total).",
-      pattern: "^[A-Za-z_:][A-Za-z0-9_:.-]*$",
-      maxLength: 200,
-    }),
+    name: Type.Optional(
+      Type.String({
+        description:
+          "Base name of the exported metric (flat spec). Characters Prometheus does not allow become '_'; counters get '_total' (syscall-counter -> syscall_counter_total).",
+        pattern: "^[A-Za-z_:][A-Za-z0-9_:.-]*$",
+        maxLength: 200,
+      }),
+    ),
     type: Type.String({
       description:
         "Program type, handled by a plugin: kprobe, kretprobe, tracepoint, xdp, socket, cgroup, or a type a third-party plugin adds.",
@@ -51,16 +57,27 @@ export const EbpfMapSpecSchema = Type.Object(
       maxLength: 1_000_000,
     }),
     program: cIdentifier("Name of the program (C function) to attach."),
-    map: cIdentifier("Name of the BPF map whose entries become samples."),
+    map: Type.Optional(cIdentifier("Name of the BPF map whose entries become samples (flat spec).")),
     help: Type.Optional(Type.String({ description: "HELP text of the metric.", maxLength: 1024 })),
     prometheusType: Type.Optional(PrometheusTypeSchema),
+    metrics: Type.Optional(
+      Type.Array(MetricSpecSchema, {
+        minItems: 1,
+        maxItems: 32,
+        description: "Metrics from the program's maps, with labels, decoders and histograms (docs/metrics.md). Served in addition to the flat metric when name and map are also set.",
+      }),
+    ),
     nodeSelector: Type.Optional(
       Type.Record(Type.String(), Type.String(), {
         description: "Run only on nodes whose labels match (cluster mode). Default: every node.",
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    // Structural-schema friendly: the branches hold only `required`, no types or properties.
+    anyOf: [{ required: ["name", "map"] }, { required: ["metrics"] }],
+  },
 );
 
 export const ObjectMetaSchema = Type.Object(

@@ -51,4 +51,85 @@ describe("validateEbpfMapObject", () => {
     if (result.ok) return;
     expect(result.errors.map((e) => e.field)).toEqual(expect.arrayContaining(["apiVersion", "metadata.name"]));
   });
+
+  const richSpec = {
+    name: undefined,
+    map: undefined,
+    prometheusType: undefined,
+    metrics: [
+      {
+        name: "syscalls",
+        map: "counts",
+        labels: [{ name: "syscall", decoders: [{ name: "uint" }, { name: "syscall" }] }],
+      },
+      {
+        name: "read_size_bytes",
+        type: "histogram",
+        map: "sizes",
+        help: "read sizes",
+        histogram: { bucketType: "exp2", bucketMin: 0, bucketMax: 32 },
+      },
+    ],
+  };
+
+  it("accepts spec.metrics without the flat name and map, filling type and bucket defaults", () => {
+    const result = validateEbpfMapObject(withSpec(richSpec));
+    expect(result.ok ? undefined : result.errors).toBeUndefined();
+    if (!result.ok) return;
+    expect(result.value.spec.metrics?.[0]?.type).toBe("counter");
+    expect(result.value.spec.metrics?.[1]?.histogram?.bucketMultiplier).toBe(1);
+  });
+
+  it("keeps decoder options it does not know (plugin decoders take their own)", () => {
+    const spec = structuredClone(richSpec);
+    spec.metrics[0]!.labels![0]!.decoders = [{ name: "xdp_action", flavour: "short" } as { name: string }];
+    const result = validateEbpfMapObject(withSpec(spec));
+    expect(result.ok && result.value.spec.metrics?.[0]?.labels?.[0]?.decoders?.[0]).toEqual({ name: "xdp_action", flavour: "short" });
+  });
+
+  it("asks for the flat name and map, or metrics, when neither is there", () => {
+    const result = validateEbpfMapObject(withSpec({ name: undefined, map: undefined }));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toEqual([{ field: "spec", message: "set name and map (the flat spec), or metrics" }]);
+  });
+
+  const metric = (patch: Record<string, unknown>) => withSpec({ ...richSpec, metrics: [{ ...richSpec.metrics[0], ...patch }] });
+  const histogram = (h: Record<string, unknown>, patch: Record<string, unknown> = {}) =>
+    withSpec({ ...richSpec, metrics: [{ name: "h", type: "histogram", map: "m", histogram: h, ...patch }] });
+
+  it.each([
+    ["a metric name with a dash", metric({ name: "sys-calls" }), "spec.metrics[0].name", "does not match the pattern"],
+    ["a metric name starting with __", metric({ name: "__x" }), "spec.metrics[0].name", "not a valid Prometheus metric name"],
+    ["a label named namespace", metric({ labels: [{ name: "namespace" }] }), "spec.metrics[0].labels[0].name", "set by the agent"],
+    ["a label named ebpfmap", metric({ labels: [{ name: "ebpfmap" }] }), "spec.metrics[0].labels[0].name", "set by the agent"],
+    ["a label starting with __", metric({ labels: [{ name: "__meta" }] }), "spec.metrics[0].labels[0].name", "not a valid Prometheus label name"],
+    ["a label name with a dot", metric({ labels: [{ name: "a.b" }] }), "spec.metrics[0].labels[0].name", "does not match the pattern"],
+    ["a label defined twice", metric({ labels: [{ name: "a" }, { name: "a" }] }), "spec.metrics[0].labels[1].name", "defined twice"],
+    ["a label with field and size", metric({ labels: [{ name: "a", field: "a", size: 4 }] }), "spec.metrics[0].labels[0]", "not both"],
+    ["padding without size", metric({ labels: [{ name: "a", padding: 4 }] }), "spec.metrics[0].labels[0].padding", "only to labels cut by size"],
+    ["sized and unsized labels mixed", metric({ labels: [{ name: "a", size: 4 }, { name: "b" }] }), "spec.metrics[0].labels", "every label by size, or none"],
+    ["an unknown label field", metric({ labels: [{ name: "a", colour: 1 }] }), "spec.metrics[0].labels[0]", 'unknown field "colour"'],
+    ["a summary", metric({ type: "summary" }), "spec.metrics[0].type", "must be one of"],
+    ["a decoder name in capitals", metric({ labels: [{ name: "a", decoders: [{ name: "UINT" }] }] }), "spec.metrics[0].labels[0].decoders[0].name", "does not match the pattern"],
+    ["a histogram without buckets", metric({ type: "histogram" }), "spec.metrics[0].histogram", "required for type histogram"],
+    ["buckets on a counter", metric({ histogram: { bucketType: "exp2", bucketMax: 3 } }), "spec.metrics[0].histogram", "only to type histogram"],
+    ["an exp2 histogram without bucketMax", histogram({ bucketType: "exp2" }), "spec.metrics[0].histogram.bucketMax", "required for bucketType exp2"],
+    ["bucketMax below bucketMin", histogram({ bucketType: "linear", bucketMin: 5, bucketMax: 2 }), "spec.metrics[0].histogram.bucketMax", "at least bucketMin (5)"],
+    ["too many buckets", histogram({ bucketType: "linear", bucketMax: 5000 }), "spec.metrics[0].histogram.bucketMax", "at most 4096 buckets"],
+    ["a fixed histogram without keys", histogram({ bucketType: "fixed" }), "spec.metrics[0].histogram.bucketKeys", "required for bucketType fixed"],
+    ["repeated fixed keys", histogram({ bucketType: "fixed", bucketKeys: [1, 1] }), "spec.metrics[0].histogram.bucketKeys", "must not repeat"],
+    ["a zero multiplier", histogram({ bucketType: "exp2", bucketMax: 3, bucketMultiplier: 0 }), "spec.metrics[0].histogram.bucketMultiplier", "must be > 0"],
+    ["a histogram named _count", histogram({ bucketType: "exp2", bucketMax: 3 }, { name: "x_count" }), "spec.metrics[0].name", "must not end in"],
+    ["a histogram label named le", histogram({ bucketType: "exp2", bucketMax: 3 }, { labels: [{ name: "le" }, { name: "bucket" }] }), "spec.metrics[0].labels[0].name", "reserved for histogram buckets"],
+    ["two metrics served under one name", withSpec({ ...richSpec, metrics: [richSpec.metrics[0], { ...richSpec.metrics[0], name: "syscalls_total" }] }), "spec.metrics[1].name", 'metric "syscalls_total" is also defined by spec.metrics[0].name'],
+    ["a metric clashing with the flat one", withSpec({ metrics: [{ name: "syscall_counter", map: "m" }] }), "spec.metrics[0].name", "also defined by spec.name"],
+    ["a flat name without a map", withSpec({ ...richSpec, name: "x" }), "spec.map", "needs both name and map"],
+    ["no metrics at all", withSpec({ ...richSpec, metrics: [] }), "spec.metrics", "must NOT have fewer than 1 items"],
+  ])("names the field for %s", (_what, input, field, message) => {
+    const result = validateEbpfMapObject(input);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toContainEqual({ field, message: expect.stringContaining(message) });
+  });
 });

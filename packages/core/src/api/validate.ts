@@ -3,6 +3,7 @@
  * name the field (`spec.prometheusType`), what was wrong and what is allowed.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { checkMetricsSpec } from "./metrics-check.js";
 import { EbpfMapSchema, type EbpfMap } from "./schema.js";
 
 export interface FieldError {
@@ -13,16 +14,23 @@ export interface FieldError {
 
 export type ValidationResult = { ok: true; value: EbpfMap } | { ok: false; errors: FieldError[] };
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+// strictRequired off: the spec's "flat or metrics" anyOf names properties declared beside it.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false });
+// A Kubernetes structural-schema marker (decoder options); meaningless to ajv.
+ajv.addKeyword({ keyword: "x-kubernetes-preserve-unknown-fields", schemaType: "boolean" });
 const validateEbpfMap: ValidateFunction = ajv.compile(EbpfMapSchema);
 
 /**
- * Validates (and fills defaults into) a parsed EbpfMap. The input is cloned, never mutated.
+ * Validates (and fills defaults into) a parsed EbpfMap: the schema, then the rules of
+ * `spec.metrics` JSON Schema cannot express (see metrics-check.ts). The input is cloned, never
+ * mutated.
  */
 export function validateEbpfMapObject(input: unknown): ValidationResult {
   const value: unknown = structuredClone(input);
-  if (validateEbpfMap(value)) return { ok: true, value: value as EbpfMap };
-  return { ok: false, errors: formatAjvErrors(validateEbpfMap.errors ?? []) };
+  if (!validateEbpfMap(value)) return { ok: false, errors: formatAjvErrors(validateEbpfMap.errors ?? []) };
+  const resource = value as EbpfMap;
+  const errors = checkMetricsSpec(resource.spec);
+  return errors.length === 0 ? { ok: true, value: resource } : { ok: false, errors };
 }
 
 export function formatFieldErrors(errors: FieldError[]): string {
@@ -47,6 +55,12 @@ function formatAjvErrors(errors: ErrorObject[]): FieldError[] {
   const seen = new Set<string>();
   for (const error of errors) {
     const field = pathOf(error.instancePath);
+    // The spec's "flat or metrics" anyOf: one message instead of three missing fields.
+    if (/\/anyOf\/\d+\/required$/.test(error.schemaPath)) continue;
+    if (error.keyword === "anyOf" && error.schemaPath === "#/properties/spec/anyOf") {
+      out.push({ field, message: "set name and map (the flat spec), or metrics" });
+      continue;
+    }
     let formatted: FieldError;
     switch (error.keyword) {
       case "required":

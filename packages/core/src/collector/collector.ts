@@ -5,8 +5,10 @@
  * resource that would change an existing family's type or help is refused with an error.
  *
  * Families are registered in prom-client's Registry as custom metric objects (prom-client's
- * Counter cannot be set to a value the kernel counted), so one registry renders and escapes both
- * the eBPF metrics and the agent's own.
+ * Counter cannot be set to a value the kernel counted, and its Histogram cannot take kernel
+ * buckets), so one registry renders and escapes both the eBPF metrics and the agent's own.
+ * Histogram series carry their `_bucket`/`_sum`/`_count` name in `metricName`, which the
+ * registry prints in place of the family name.
  */
 import { possibleCpus, type BpfMap } from "@ebpf-operator/libbpf";
 import type { Registry } from "prom-client";
@@ -14,21 +16,26 @@ import { refKey, type ResourceRef } from "../api/manifest.js";
 import { describeError, operatorError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { AgentMetrics } from "./agent-metrics.js";
-import { flatSamples, type FlatMetricConfig, type Sample } from "./flat-metric.js";
+import { flatSamples } from "./flat-metric.js";
+import type { MetricConfig, MetricKind } from "./metric-config.js";
+import type { MetricPlan } from "./metric-plan.js";
+import { planSamples, type PromValue } from "./plan-samples.js";
 
 export interface MetricSource {
   ref: ResourceRef;
-  metric: FlatMetricConfig;
+  metric: MetricConfig;
   map: BpfMap;
+  /** How `spec.metrics[]` rows become samples; absent for the flat metric. */
+  plan?: MetricPlan;
   logger: Logger;
 }
 
 interface Family {
   name: string;
   help: string;
-  type: FlatMetricConfig["type"];
+  type: MetricKind;
   sources: Map<string, MetricSource>;
-  samples: Sample[];
+  samples: PromValue[];
 }
 
 /** The shape prom-client's Registry renders (see Registry#getMetricsAsString). */
@@ -37,7 +44,7 @@ interface PromMetricObject {
   help: string;
   type: string;
   aggregator: "sum";
-  get(): Promise<{ name: string; help: string; type: string; aggregator: "sum"; values: { labels: Record<string, string>; value: number }[] }>;
+  get(): Promise<{ name: string; help: string; type: string; aggregator: "sum"; values: PromValue[] }>;
   reset(): void;
 }
 
@@ -97,15 +104,14 @@ export class MapCollector {
     end();
   }
 
-  private async read(source: MetricSource): Promise<Sample[]> {
+  private async read(source: MetricSource): Promise<PromValue[]> {
     const started = process.hrtime.bigint();
     try {
       const entries = await source.map.readAll();
       this.metrics.mapReadDuration.observe({ method: entries.method }, Number(process.hrtime.bigint() - started) / 1e9);
-      return flatSamples(entries, source.map.info, source.map.isPerCpu, this.cpus, {
-        namespace: source.ref.namespace,
-        ebpfmap: source.ref.name,
-      });
+      const base = { namespace: source.ref.namespace, ebpfmap: source.ref.name };
+      if (source.plan) return planSamples(entries, source.plan, this.cpus, base);
+      return flatSamples(entries, source.map.info, source.map.isPerCpu, this.cpus, base);
     } catch (error) {
       this.metrics.mapReadErrors.inc({ namespace: source.ref.namespace, ebpfmap: source.ref.name, map: source.metric.map });
       source.logger.warn({ code: "EOP_ERR_MAP_READ", map: source.metric.map, error: describeError(error) }, "map read failed at scrape time");

@@ -23,7 +23,8 @@ export interface Sample {
   value: number;
 }
 
-export function flatMetricConfig(spec: EbpfMapSpec): FlatMetricConfig {
+/** The flat metric of a spec that has `name` and `map`. */
+export function flatMetricConfig(spec: Omit<EbpfMapSpec, "name" | "map"> & { name: string; map: string }): FlatMetricConfig {
   const type = spec.prometheusType ?? "counter";
   return {
     name: metricNameFor(spec.name, type),
@@ -34,7 +35,7 @@ export function flatMetricConfig(spec: EbpfMapSpec): FlatMetricConfig {
 }
 
 /** Throws when the map's values cannot be exported as flat samples. */
-export function checkFlatMap(info: MapInfo, config: FlatMetricConfig, ref: ResourceRef): void {
+export function checkFlatMap(info: MapInfo, config: Pick<FlatMetricConfig, "map">, ref: ResourceRef): void {
   if (!INTEGER_SIZES.has(info.valueSize)) {
     throw operatorError(
       "EOP_ERR_MAP_VALUE_UNSUPPORTED",

@@ -49,3 +49,20 @@ export function isZero(buffer: Buffer, offset: number, size: number): boolean {
   for (let i = offset; i < offset + size; i++) if (buffer[i] !== 0) return false;
   return true;
 }
+
+/** A signed or unsigned integer of 1, 2, 4 or 8 bytes in host byte order, as a number. */
+export function readInteger(buffer: Buffer, offset: number, size: number, signed: boolean): number {
+  if (!signed) return readUnsigned(buffer, offset, size);
+  switch (size) {
+    case 1:
+      return buffer.readInt8(offset);
+    case 2:
+      return LITTLE_ENDIAN ? buffer.readInt16LE(offset) : buffer.readInt16BE(offset);
+    case 4:
+      return LITTLE_ENDIAN ? buffer.readInt32LE(offset) : buffer.readInt32BE(offset);
+    case 8:
+      return Number(LITTLE_ENDIAN ? buffer.readBigInt64LE(offset) : buffer.readBigInt64BE(offset));
+    default:
+      throw new RangeError(`cannot read a ${size}-byte integer`);
+  }
+}

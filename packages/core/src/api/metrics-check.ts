@@ -1,0 +1,82 @@
+/**
+ * Checks of `spec.metrics` that JSON Schema cannot express: Prometheus naming rules beyond the
+ * pattern, reserved and duplicate names, how labels address the key, and histogram settings.
+ * Checks that need the map's types (BTF) happen when the program is loaded (collector/metric-plan.ts).
+ */
+import { RESERVED_LABEL_NAMES, isValidLabelName, isValidMetricName, metricNameFor } from "./metric-names.js";
+import type { MetricSpec } from "./metrics-schema.js";
+import type { EbpfMapSpec } from "./schema.js";
+import type { FieldError } from "./validate.js";
+
+/** Most buckets one histogram may declare (bucketMax - bucketMin + 1). */
+export const MAX_HISTOGRAM_BUCKETS = 4096;
+
+/** The name a `spec.metrics[]` entry is served under: counters end in `_total`. */
+export function servedMetricName(metric: Pick<MetricSpec, "name" | "type">): string {
+  const type = metric.type ?? "counter";
+  return type === "counter" && !metric.name.endsWith("_total") ? `${metric.name}_total` : metric.name;
+}
+
+export function checkMetricsSpec(spec: EbpfMapSpec): FieldError[] {
+  const errors: FieldError[] = [];
+  if ((spec.name === undefined) !== (spec.map === undefined)) {
+    errors.push({ field: spec.name === undefined ? "spec.name" : "spec.map", message: "the flat spec needs both name and map (or leave both out and use metrics)" });
+  }
+  const served = new Map<string, string>();
+  if (spec.name !== undefined && spec.map !== undefined) served.set(metricNameFor(spec.name, spec.prometheusType ?? "counter"), "spec.name");
+  (spec.metrics ?? []).forEach((metric, i) => {
+    const at = `spec.metrics[${i}]`;
+    const name = servedMetricName(metric);
+    if (!isValidMetricName(name) || name.startsWith("__")) errors.push({ field: `${at}.name`, message: `"${name}" is not a valid Prometheus metric name` });
+    const other = served.get(name);
+    if (other) errors.push({ field: `${at}.name`, message: `metric "${name}" is also defined by ${other}` });
+    served.set(name, `${at}.name`);
+    errors.push(...checkMetric(metric, at));
+  });
+  return errors;
+}
+
+function checkMetric(metric: MetricSpec, at: string): FieldError[] {
+  const errors: FieldError[] = [];
+  const type = metric.type ?? "counter";
+  const labels = metric.labels ?? [];
+  const seen = new Set<string>();
+  labels.forEach((label, j) => {
+    const field = `${at}.labels[${j}]`;
+    if (!isValidLabelName(label.name)) errors.push({ field: `${field}.name`, message: `"${label.name}" is not a valid Prometheus label name (names starting with __ are reserved)` });
+    if (RESERVED_LABEL_NAMES.has(label.name)) errors.push({ field: `${field}.name`, message: `"${label.name}" is set by the agent on every sample; choose another name` });
+    // The last label of a histogram is the bucket index: it becomes `le`, never a label itself.
+    const isBucket = type === "histogram" && j === labels.length - 1;
+    if (type === "histogram" && !isBucket && (label.name === "le" || label.name === "quantile")) {
+      errors.push({ field: `${field}.name`, message: `"${label.name}" is reserved for histogram buckets` });
+    }
+    if (seen.has(label.name)) errors.push({ field: `${field}.name`, message: `label "${label.name}" is defined twice` });
+    seen.add(label.name);
+    if (label.field !== undefined && label.size !== undefined) errors.push({ field, message: "set either field (a BTF member) or size (key bytes), not both" });
+    if (label.padding !== undefined && label.size === undefined) errors.push({ field: `${field}.padding`, message: "padding applies only to labels cut by size" });
+  });
+  const sized = labels.filter((l) => l.size !== undefined).length;
+  if (sized > 0 && sized < labels.length) errors.push({ field: `${at}.labels`, message: "cut every label by size, or none: sized labels are laid out in order from the start of the key" });
+
+  const histogram = metric.histogram;
+  if (type === "histogram" && !histogram) errors.push({ field: `${at}.histogram`, message: "required for type histogram (bucketType, bucketMin, bucketMax)" });
+  if (type !== "histogram" && histogram) errors.push({ field: `${at}.histogram`, message: `applies only to type histogram, not ${type}` });
+  if (type === "histogram" && metric.name.match(/_(total|bucket|count|sum)$/)) {
+    errors.push({ field: `${at}.name`, message: "a histogram's name must not end in _total, _bucket, _count or _sum (the series get those suffixes)" });
+  }
+  if (histogram) {
+    const h = `${at}.histogram`;
+    if (histogram.bucketType === "fixed") {
+      const keys = histogram.bucketKeys ?? [];
+      if (keys.length === 0) errors.push({ field: `${h}.bucketKeys`, message: "required for bucketType fixed" });
+      if (new Set(keys).size !== keys.length) errors.push({ field: `${h}.bucketKeys`, message: "must not repeat a key" });
+    } else {
+      const min = histogram.bucketMin ?? 0;
+      if (histogram.bucketMax === undefined) errors.push({ field: `${h}.bucketMax`, message: `required for bucketType ${histogram.bucketType}` });
+      else if (histogram.bucketMax < min) errors.push({ field: `${h}.bucketMax`, message: `must be at least bucketMin (${min})` });
+      else if (histogram.bucketMax - min + 1 > MAX_HISTOGRAM_BUCKETS) errors.push({ field: `${h}.bucketMax`, message: `at most ${MAX_HISTOGRAM_BUCKETS} buckets per histogram` });
+      if (histogram.bucketKeys) errors.push({ field: `${h}.bucketKeys`, message: "applies only to bucketType fixed" });
+    }
+  }
+  return errors;
+}

@@ -1,0 +1,128 @@
+/**
+ * Histogram bucket maths, shared by the collector and documented in docs/metrics.md. The map's
+ * key ends with a bucket index; its value counts the observations in that bucket:
+ *
+ *   exp2      bucket i holds values <= 2^i * multiplier (the kernel helper rounds up to the next
+ *             power of two: EOP_HIST_LOG2_INC in bpf/include/ebpf-operator/histogram.h)
+ *   exp2zero  bucket 0 holds zeros; bucket i >= 1 holds values <= 2^(i-1) * multiplier
+ *   linear    bucket i holds values <= i * multiplier (EOP_HIST_LINEAR_INC: ceil(value / step))
+ *   fixed     the key is the bucket's upper bound itself (times multiplier), one of bucketKeys
+ *
+ * For exp2, exp2zero and linear, index bucketMax+1 holds the sum of the observed values (the
+ * kernel helpers add it there), so `_sum` is exact; without that key `_sum` is estimated from
+ * the buckets' upper bounds. An index below bucketMin counts in bucketMin's bucket (its values
+ * are below that bound too); an index above bucketMax+1 (the helpers' overflow) counts only in
+ * `+Inf` and `_count`.
+ */
+import type { HistogramSpec } from "../api/metrics-schema.js";
+
+export interface BucketLayout {
+  /** Bucket key indexes, ascending by upper bound. */
+  readonly indexes: readonly number[];
+  /** Upper bound of each bucket, in the same order. */
+  readonly bounds: readonly number[];
+  /** The key index that holds the sum of observed values, if the bucket type has one. */
+  readonly sumIndex: number | undefined;
+  readonly multiplier: number;
+}
+
+/** The upper bound of bucket `index` for exp2, exp2zero and linear histograms. */
+export function upperBound(type: "exp2" | "exp2zero" | "linear", index: number, multiplier: number): number {
+  switch (type) {
+    case "exp2":
+      return 2 ** index * multiplier;
+    case "exp2zero":
+      return index === 0 ? 0 : 2 ** (index - 1) * multiplier;
+    case "linear":
+      return index * multiplier;
+  }
+}
+
+export function bucketLayout(spec: HistogramSpec): BucketLayout {
+  const multiplier = spec.bucketMultiplier ?? 1;
+  if (spec.bucketType === "fixed") {
+    const keys = [...(spec.bucketKeys ?? [])].sort((a, b) => a - b);
+    return { indexes: keys, bounds: keys.map((k) => k * multiplier), sumIndex: undefined, multiplier };
+  }
+  const min = spec.bucketMin ?? 0;
+  const max = spec.bucketMax ?? min;
+  const indexes: number[] = [];
+  for (let i = min; i <= max; i++) indexes.push(i);
+  const type = spec.bucketType;
+  return { indexes, bounds: indexes.map((i) => upperBound(type, i, multiplier)), sumIndex: max + 1, multiplier };
+}
+
+/** One label set's observations: count per bucket key index (already summed over CPUs). */
+export interface BucketCounts {
+  counts: Map<number, number>;
+}
+
+export interface HistogramSeries {
+  /** `[le, cumulative count]`, ascending, ending with `+Inf`. */
+  buckets: [string, number][];
+  sum: number;
+  count: number;
+}
+
+/** Position of the bucket an index counts in: -1 for "+Inf only" (overflow). */
+export function bucketPosition(layout: BucketLayout, index: number): number {
+  const { indexes } = layout;
+  if (indexes.length === 0) return -1;
+  // Contiguous layouts (exp2, exp2zero, linear) index directly; fixed ones search.
+  if (layout.sumIndex !== undefined) {
+    const first = indexes[0]!;
+    if (index < first) return 0;
+    const position = index - first;
+    return position < indexes.length ? position : -1;
+  }
+  let lo = 0;
+  let hi = indexes.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (indexes[mid]! >= index) {
+      found = mid;
+      hi = mid - 1;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return found;
+}
+
+/**
+ * Turns bucket counts into Prometheus series: every bucket present (missing ones count 0),
+ * cumulative, `le` ascending, `+Inf` equal to `_count`.
+ */
+export function histogramSeries(layout: BucketLayout, counts: ReadonlyMap<number, number>): HistogramSeries {
+  const perBucket = new Array<number>(layout.indexes.length).fill(0);
+  let overflow = 0;
+  let exactSum: number | undefined;
+  for (const [index, value] of counts) {
+    if (index === layout.sumIndex) {
+      exactSum = value * layout.multiplier;
+      continue;
+    }
+    const position = bucketPosition(layout, index);
+    if (position === -1) overflow += value;
+    else perBucket[position]! += value;
+  }
+  const buckets: [string, number][] = [];
+  let cumulative = 0;
+  let estimate = 0;
+  for (let i = 0; i < perBucket.length; i++) {
+    cumulative += perBucket[i]!;
+    estimate += perBucket[i]! * layout.bounds[i]!;
+    buckets.push([formatLe(layout.bounds[i]!), cumulative]);
+  }
+  const count = cumulative + overflow;
+  // Overflowed observations are at least the highest bound: the estimate stays a lower bound for them.
+  estimate += overflow * (layout.bounds[layout.bounds.length - 1] ?? 0);
+  buckets.push(["+Inf", count]);
+  return { buckets, sum: exactSum ?? estimate, count };
+}
+
+/** `le` label text: shortest round-trip decimal, as Go's FormatFloat(v, 'g', -1) reads back. */
+export function formatLe(bound: number): string {
+  return Number.isFinite(bound) ? String(bound) : "+Inf";
+}

@@ -1,0 +1,185 @@
+/**
+ * Turns one `spec.metrics[]` entry and its map's types (BTF) into a plan the collector runs on
+ * every scrape: where each label is cut from the key and how it is decoded, where the bucket
+ * index and the value are. Built when the program is loaded — before it is attached — so a
+ * field that does not exist or a histogram without an integer bucket fails the resource with a
+ * message naming the spec field and listing what the map really has.
+ */
+import type { BtfMember, BtfType, MapInfo } from "@ebpf-operator/libbpf";
+import type { ResourceRef } from "../api/manifest.js";
+import { RESERVED_LABEL_NAMES, isValidLabelName } from "../api/metric-names.js";
+import type { LabelSpec, MetricSpec } from "../api/metrics-schema.js";
+import { runChain, type DecoderRegistry } from "../decoders/registry.js";
+import { operatorError } from "../errors.js";
+import type { SKIP } from "../plugin/sdk.js";
+import { defaultDecode, isInteger, isSigned, memberList, sizedDecode, typeName } from "./btf-fields.js";
+import { bucketLayout, type BucketLayout } from "./histogram.js";
+import type { MetricConfig } from "./metric-config.js";
+
+/** What the plan needs of a map: BpfMap fits. */
+export interface MapView {
+  readonly info: MapInfo;
+  readonly isPerCpu: boolean;
+  describeKey(): BtfType | undefined;
+  describeValue(): BtfType | undefined;
+}
+
+export interface Slice {
+  offset: number;
+  size: number;
+}
+
+export interface LabelPlan {
+  name: string;
+  slice: Slice;
+  decode: (bytes: Buffer) => string | typeof SKIP;
+}
+
+export interface NumberPlan {
+  slice: Slice;
+  signed: boolean;
+}
+
+export interface MetricPlan {
+  config: MetricConfig;
+  labels: LabelPlan[];
+  value: NumberPlan;
+  /** Histograms: where the bucket index is, and the buckets. */
+  bucket?: NumberPlan;
+  layout?: BucketLayout;
+  valueSize: number;
+  perCpu: boolean;
+}
+
+type Source = { slice: Slice; type?: BtfType };
+
+/** Builds the plan of a `spec.metrics[]` config; throws a coded error naming the field. */
+export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: DecoderRegistry, ref: ResourceRef): MetricPlan {
+  if (!config.rich) throw new TypeError("buildMetricPlan needs a spec.metrics entry");
+  const { spec, index } = config.rich;
+  const at = `spec.metrics[${index}]`;
+  const fail = (field: string, message: string): never => {
+    throw operatorError("EOP_ERR_METRIC_INVALID", `${field} of EbpfMap "${ref.namespace}/${ref.name}": ${message}`);
+  };
+  const info = map.info;
+  const keyType = map.describeKey();
+  const keyStruct = keyType?.kind === "struct" ? keyType : undefined;
+  const histogram = config.type === "histogram";
+
+  const labels: LabelPlan[] = [];
+  let bucketSource: Source | undefined;
+
+  const configured = spec.labels ?? [];
+  if (configured.length === 0) {
+    if (keyStruct) {
+      const members = keyStruct.members;
+      const labelMembers = histogram ? members.slice(0, -1) : members;
+      if (histogram) bucketSource = memberSource(members[members.length - 1]);
+      for (const member of labelMembers) {
+        const problem = labelNameProblem(member.name, histogram);
+        if (problem) fail(`${at}.labels`, `key member "${member.name}" of struct ${keyStruct.name} ${problem}; list spec.metrics[${index}].labels to name the labels yourself`);
+        if (member.bitSize > 0) fail(`${at}.labels`, `key member "${member.name}" is a bit field, which cannot be a label`);
+        labels.push({ name: member.name, slice: { offset: member.offset, size: member.type.size }, decode: defaultDecode(member.type) });
+      }
+    } else if (histogram) {
+      bucketSource = { slice: { offset: 0, size: info.keySize }, type: keyType };
+    } else if (info.maxEntries > 1) {
+      labels.push({ name: "key", slice: { offset: 0, size: info.keySize }, decode: keyType ? defaultDecode(keyType) : sizedDecode(info.keySize) });
+    }
+  } else {
+    const sources = labelSources(configured, at, keyType, info.keySize, fail);
+    configured.forEach((label, j) => {
+      const source = sources[j]!;
+      if (histogram && j === configured.length - 1) {
+        if (label.decoders?.length) fail(`${at}.labels[${j}].decoders`, "the last label of a histogram is the bucket index: it takes no decoders");
+        bucketSource = source;
+        return;
+      }
+      const chain = label.decoders?.length ? decoders.chain(label.decoders, `${at}.labels[${j}].decoders`) : undefined;
+      const fallback = source.type ? defaultDecode(source.type) : sizedDecode(source.slice.size);
+      labels.push({ name: label.name, slice: source.slice, decode: chain ? (bytes) => runChain(chain, bytes) : fallback });
+    });
+  }
+
+  let bucket: NumberPlan | undefined;
+  if (histogram) {
+    const where = configured.length > 0 ? `${at}.labels[${configured.length - 1}]` : `${at}.labels`;
+    const integral = bucketSource && (bucketSource.type ? isInteger(bucketSource.type) : bucketSource.slice.size >= 1 && bucketSource.slice.size <= 8);
+    if (!bucketSource || !integral) {
+      const what = bucketSource?.type ? typeName(bucketSource.type) : bucketSource ? `${bucketSource.slice.size} bytes` : "nothing";
+      fail(where, `a histogram needs an integer bucket index as the last key field (or last label), but it is ${what}${keyStruct ? ` (key members: ${memberList(keyStruct.members)})` : ""}`);
+    }
+    bucket = { slice: bucketSource!.slice, signed: isSigned(bucketSource!.type) };
+  }
+
+  const value = valuePlan(spec, at, map, fail);
+  return {
+    config,
+    labels,
+    value,
+    bucket,
+    layout: histogram ? bucketLayout(spec.histogram!) : undefined,
+    valueSize: info.valueSize,
+    perCpu: map.isPerCpu,
+  };
+}
+
+function memberSource(member: BtfMember | undefined): Source | undefined {
+  if (!member) return undefined;
+  return { slice: { offset: member.offset, size: member.type.size }, type: member.type };
+}
+
+/** Why a name cannot be a label, or undefined. */
+function labelNameProblem(name: string, histogram: boolean): string | undefined {
+  if (!isValidLabelName(name)) return "is not a valid Prometheus label name";
+  if (RESERVED_LABEL_NAMES.has(name)) return "is a label the agent sets itself";
+  if (histogram && name === "le") return "is reserved for histogram buckets";
+  return undefined;
+}
+
+function labelSources(configured: readonly LabelSpec[], at: string, keyType: BtfType | undefined, keySize: number, fail: (field: string, message: string) => never): Source[] {
+  if (configured[0]?.size !== undefined) {
+    // Cut by size, in order; the key type is not consulted.
+    let offset = 0;
+    const sources = configured.map((label) => {
+      const slice = { offset, size: label.size! };
+      offset += label.size! + (label.padding ?? 0);
+      return { slice };
+    });
+    const last = sources[sources.length - 1]!.slice;
+    if (last.offset + last.size > keySize) fail(`${at}.labels`, `the labels need ${last.offset + last.size} bytes but the key has ${keySize}`);
+    return sources;
+  }
+  if (keyType?.kind !== "struct") {
+    // One label over a scalar key: the whole key.
+    if (configured.length === 1 && configured[0]!.field === undefined) return [{ slice: { offset: 0, size: keySize }, type: keyType }];
+    const what = keyType ? `is ${typeName(keyType)}, not a struct` : "has no BTF type information";
+    return fail(`${at}.labels`, `the map's key ${what}, so labels cannot be taken from members; cut them by size instead`);
+  }
+  return configured.map((label, j) => {
+    const name = label.field ?? label.name;
+    const member = keyType.members.find((m) => m.name === name);
+    const field = `${at}.labels[${j}].${label.field !== undefined ? "field" : "name"}`;
+    if (!member) return fail(field, `the key struct ${keyType.name} has no member "${name}" (members: ${memberList(keyType.members)})`);
+    if (member.bitSize > 0) return fail(field, `key member "${name}" is a bit field, which cannot be a label`);
+    return memberSource(member)!;
+  });
+}
+
+function valuePlan(spec: MetricSpec, at: string, map: MapView, fail: (field: string, message: string) => never): NumberPlan {
+  const valueType = map.describeValue();
+  const valueSize = map.info.valueSize;
+  const fieldName = spec.value?.field;
+  if (fieldName !== undefined) {
+    if (valueType?.kind !== "struct") return fail(`${at}.value.field`, `the map's value ${valueType ? `is ${typeName(valueType)}, not a struct` : "has no BTF type information"}`);
+    const member = valueType.members.find((m) => m.name === fieldName);
+    if (!member) return fail(`${at}.value.field`, `the value struct ${valueType.name} has no member "${fieldName}" (members: ${memberList(valueType.members)})`);
+    if (!isInteger(member.type) || member.bitSize > 0) return fail(`${at}.value.field`, `value member "${fieldName}" is ${typeName(member.type)}; a 1-, 2-, 4- or 8-byte integer is needed`);
+    return { slice: { offset: member.offset, size: member.type.size }, signed: isSigned(member.type) };
+  }
+  if (valueType?.kind === "struct") return fail(`${at}.value.field`, `the map's value is struct ${valueType.name}: name the member to export (members: ${memberList(valueType.members)})`);
+  if (valueType ? !isInteger(valueType) : ![1, 2, 4, 8].includes(valueSize)) {
+    throw operatorError("EOP_ERR_MAP_VALUE_UNSUPPORTED", `${at}.map: the values of map "${spec.map}" are ${valueType ? typeName(valueType) : `${valueSize} bytes`}; a 1-, 2-, 4- or 8-byte integer (or a struct with value.field) is needed`);
+  }
+  return { slice: { offset: 0, size: valueSize }, signed: isSigned(valueType) };
+}
