@@ -38,8 +38,6 @@ export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgen
 export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./agent/status.js";
 export { BpfCompiler, CompileError } from "./compiler/index.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
-export { BpfCompiler, CompileError } from "./compiler/index.js";
-export { closestNames, editDistance } from "./util/closest-names.js";
 export {
   CORE_DECODERS,
   DecoderRegistry,
