@@ -1,6 +1,6 @@
 /**
  * examples/cgroup-egress.yaml end to end on the real kernel: the built agent attaches it to a
- * child cgroup made here (the example's root cgroup rewritten — tests never attach to the root),
+ * child cgroup made here (the example's /system.slice rewritten; tests never attach to the root),
  * a process placed in that cgroup sends UDP to a listener on 127.0.0.1, and /metrics must show
  * exactly the bytes of its IP packets under the cgroup's id.
  */
