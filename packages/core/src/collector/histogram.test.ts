@@ -20,14 +20,14 @@ describe("upperBound", () => {
 
 describe("bucketLayout", () => {
   it("lists exp2 buckets from bucketMin to bucketMax with the sum at bucketMax+1", () => {
-    expect(bucketLayout({ bucketType: "exp2", bucketMin: 2, bucketMax: 4 })).toEqual({ indexes: [2, 3, 4], bounds: [4, 8, 16], sumIndex: 5, multiplier: 1 });
+    expect(bucketLayout({ bucketType: "exp2", bucketMin: 2, bucketMax: 4 })).toEqual({ indexes: [2, 3, 4], bounds: [4, 8, 16], sumIndex: 5, sumScale: 1 });
   });
   it("sorts fixed keys and has no sum key", () => {
     expect(bucketLayout({ bucketType: "fixed", bucketKeys: [100, 10, 50], bucketMultiplier: 0.001 })).toEqual({
       indexes: [10, 50, 100],
       bounds: [0.01, 0.05, 0.1],
       sumIndex: undefined,
-      multiplier: 0.001,
+      sumScale: 0.001,
     });
   });
 });
@@ -73,9 +73,11 @@ describe("histogramSeries", () => {
     expect(series.count).toBe(7);
   });
 
-  it("scales the sum key by the multiplier like the bounds", () => {
+  it("scales an exp2 sum key by the multiplier like the bounds, and serves a linear one as counted", () => {
     const layout = bucketLayout({ bucketType: "exp2", bucketMax: 1, bucketMultiplier: 1e-3 });
     expect(histogramSeries(layout, new Map([[1, 1], [2, 1500]])).sum).toBeCloseTo(1.5);
+    const linear = bucketLayout({ bucketType: "linear", bucketMax: 1, bucketMultiplier: 100 });
+    expect(histogramSeries(linear, new Map([[1, 1], [2, 42]])).sum).toBe(42);
   });
 
   it("emits every bucket with zero counts for an empty histogram", () => {

@@ -10,7 +10,9 @@
  *
  * For exp2, exp2zero and linear, index bucketMax+1 holds the sum of the observed values (the
  * kernel helpers add it there), so `_sum` is exact; without that key `_sum` is estimated from
- * the buckets' upper bounds. An index below bucketMin counts in bucketMin's bucket (its values
+ * the buckets' upper bounds. exp2 multipliers convert units (1e-9: nanoseconds to seconds), so
+ * the sum key is scaled like the bounds; a linear multiplier is the bucket width in the value's
+ * own unit (the helper's step), so the sum is served as counted. An index below bucketMin counts in bucketMin's bucket (its values
  * are below that bound too); an index above bucketMax+1 (the helpers' overflow) counts only in
  * `+Inf` and `_count`.
  */
@@ -23,7 +25,8 @@ export interface BucketLayout {
   readonly bounds: readonly number[];
   /** The key index that holds the sum of observed values, if the bucket type has one. */
   readonly sumIndex: number | undefined;
-  readonly multiplier: number;
+  /** Converts the sum key's value to the bounds' unit. */
+  readonly sumScale: number;
 }
 
 /** The upper bound of bucket `index` for exp2, exp2zero and linear histograms. */
@@ -42,14 +45,14 @@ export function bucketLayout(spec: HistogramSpec): BucketLayout {
   const multiplier = spec.bucketMultiplier ?? 1;
   if (spec.bucketType === "fixed") {
     const keys = [...(spec.bucketKeys ?? [])].sort((a, b) => a - b);
-    return { indexes: keys, bounds: keys.map((k) => k * multiplier), sumIndex: undefined, multiplier };
+    return { indexes: keys, bounds: keys.map((k) => k * multiplier), sumIndex: undefined, sumScale: multiplier };
   }
   const min = spec.bucketMin ?? 0;
   const max = spec.bucketMax ?? min;
   const indexes: number[] = [];
   for (let i = min; i <= max; i++) indexes.push(i);
   const type = spec.bucketType;
-  return { indexes, bounds: indexes.map((i) => upperBound(type, i, multiplier)), sumIndex: max + 1, multiplier };
+  return { indexes, bounds: indexes.map((i) => upperBound(type, i, multiplier)), sumIndex: max + 1, sumScale: type === "linear" ? 1 : multiplier };
 }
 
 /** One label set's observations: count per bucket key index (already summed over CPUs). */
@@ -100,7 +103,7 @@ export function histogramSeries(layout: BucketLayout, counts: ReadonlyMap<number
   let exactSum: number | undefined;
   for (const [index, value] of counts) {
     if (index === layout.sumIndex) {
-      exactSum = value * layout.multiplier;
+      exactSum = value * layout.sumScale;
       continue;
     }
     const position = bucketPosition(layout, index);
