@@ -139,6 +139,7 @@ if [[ $force -eq 1 || ! -f "$initrd" || "$(cat "$initrd.stamp" 2>/dev/null)" != 
   trap 'rm -rf "$root"' EXIT
   mkdir -p "$root"/{bin,sbin,dev,proc,sys,newroot,lib/modules}
   cp "$busybox_bin" "$root/bin/busybox"
+  ln -s busybox "$root/bin/sh"  # for debugging by hand: rdinit=/bin/sh (docs/vm-tests.md)
   cp "$init_script" "$root/init"
   chmod 755 "$root/init" "$root/bin/busybox"
   for path in "${order[@]}"; do
