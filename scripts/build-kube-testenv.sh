@@ -75,13 +75,15 @@ if [[ $force == 0 ]] && fresh "$bin/kube-testenv" "$mod" && fresh "$bin/kubectl"
   log "kube-testenv and kubectl are up to date in ${bin#"$repo"/}"
 else
   kv="$(modversion "$mod" k8s.io/kubernetes)" # e.g. v1.37.2
+  # The tag's time as the proxy reports it, for a reproducible buildDate.
+  kdate="$(cd "$mod" && "$go_cmd" list -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes)"
   major="${kv#v}"; major="${major%%.*}"
   minor="${kv#v*.}"; minor="${minor%%.*}"
   # Without these, /version and `kubectl version` say v0.0.0-master.
   ld=""
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $pkg.gitVersion=$kv -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-    ld+=" -X $pkg.gitTreeState=clean"
+    ld+=" -X $pkg.gitTreeState=clean${kdate:+ -X $pkg.buildDate=$kdate}"
   done
   log "building kube-testenv + kubectl at k8s.io/kubernetes $kv"
   build "$mod" "$ld" . k8s.io/kubernetes/cmd/kubectl
@@ -92,9 +94,11 @@ if [[ $want_helm == 1 && -f "$helm_mod/go.mod" ]]; then
   if [[ $force == 0 ]] && fresh "$bin/helm" "$helm_mod"; then
     log "helm is up to date in ${bin#"$repo"/}"
   else
-    hv="$(modversion "$helm_mod" helm.sh/helm/v3)"
+    hv="$(modversion "$helm_mod" helm.sh/helm/v4)"
     log "building helm $hv"
-    build "$helm_mod" "-X helm.sh/helm/v3/internal/version.version=$hv" helm.sh/helm/v3/cmd/helm
+    hvpkg=helm.sh/helm/v4/internal/version
+    build "$helm_mod" "-X $hvpkg.version=$hv -X $hvpkg.metadata= -X $hvpkg.gitTreeState=clean" \
+      helm.sh/helm/v4/cmd/helm
   fi
 fi
 

@@ -118,4 +118,11 @@ spec:
     expect(write.stderr).toMatch(/forbidden/i);
     expect((await cp.kubectl(["get", "namespaces"], { kubeconfig: alice })).code).not.toBe(0);
   });
+
+  it("left nothing behind: the tests above cleaned up their CRD, objects and namespaces", async () => {
+    expect(await cp.kubectlOk(["get", "crd", "widgets.example.test", "--ignore-not-found", "-o", "name"])).toBe("");
+    const namespaces = (await cp.kubectlOk(["get", "namespaces", "-o", "name"])).split("\n").filter(Boolean);
+    expect(namespaces.filter((n) => n.startsWith("namespace/rbac-"))).toEqual([]);
+    expect(await cp.kubectlOk(["get", "roles,rolebindings", "-A", "-o", "name", "--field-selector", "metadata.namespace!=kube-system,metadata.namespace!=kube-public"])).toBe("");
+  });
 });

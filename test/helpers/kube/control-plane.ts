@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -416,6 +416,23 @@ async function waitFor(what: string, deadline: number, children: ChildProcess[],
   }
 }
 
+/** Removes temp dirs left by runs that were SIGKILLed (their owner.pid is no longer alive). */
+async function sweepStaleDirs(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    const pid = Number((await readFile(join(dir, "owner.pid"), "utf8").catch(() => "")).trim());
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ESRCH") await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+const DIR_PREFIX = "eop-kube-";
+
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const binDir = options.binDir ?? kubeBinDir();
   const testenv = join(binDir, "kube-testenv");
@@ -423,7 +440,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const keep = options.keepDir ?? process.env.EOP_TEST_KUBE_KEEP === "1";
   const deadline = Date.now() + (options.startTimeoutMs ?? 120_000);
 
-  const dir = await mkdtemp(join(tmpdir(), "eop-kube-"));
+  await sweepStaleDirs();
+  const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
+  await writeFile(join(dir, "owner.pid"), `${process.pid}\n`);
   const state = { children: [] as ChildProcess[], dir, keep };
   running.add(state);
   installExitHook();
