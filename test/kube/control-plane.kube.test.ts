@@ -4,8 +4,12 @@
  * kube-apiserver per run, from test/helpers/kube/global-setup.ts).
  */
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
+import { attachControlPlane, deleteNamespace, helm } from "../helpers/kube/control-plane.js";
 
 const cp = attachControlPlane();
 const suffix = () => randomBytes(3).toString("hex");
@@ -117,6 +121,33 @@ spec:
     expect(write.code).not.toBe(0);
     expect(write.stderr).toMatch(/forbidden/i);
     expect((await cp.kubectl(["get", "namespaces"], { kubeconfig: alice })).code).not.toBe(0);
+  });
+
+  // helm is optional in the build (scripts/build-kube-testenv.sh --no-helm skips it).
+  it.skipIf(!existsSync(join(cp.binDir, "helm")))("installs and uninstalls a chart with the real helm", async () => {
+    const chart = await mkdtemp(join(tmpdir(), "eop-chart-"));
+    cleanups.push(() => rm(chart, { recursive: true, force: true }));
+    await mkdir(join(chart, "templates"));
+    await writeFile(join(chart, "Chart.yaml"), "apiVersion: v2\nname: demo\nversion: 0.1.0\n");
+    await writeFile(join(chart, "values.yaml"), "greeting: hello\n");
+    await writeFile(
+      join(chart, "templates", "configmap.yaml"),
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
+    );
+    const release = `demo-${suffix()}`;
+    const ok = async (args: string[]) => {
+      const r = await helm(args, { kubeconfig: cp.kubeconfig, binDir: cp.binDir });
+      expect(r.stderr).not.toMatch(/Error/);
+      expect(r.code).toBe(0);
+      return r.stdout;
+    };
+    await ok(["install", release, chart, "-n", "default", "--set", "greeting=hi"]);
+    cleanups.push(() => helm(["uninstall", release, "-n", "default"], { kubeconfig: cp.kubeconfig, binDir: cp.binDir }));
+    expect(await cp.kubectlOk(["get", "configmap", `${release}-cm`, "-n", "default", "-o", "jsonpath={.data.greeting}"])).toBe("hi");
+    const releases = JSON.parse(await ok(["list", "-n", "default", "-o", "json"])) as { name: string; status: string }[];
+    expect(releases.find((r) => r.name === release)?.status).toBe("deployed");
+    await ok(["uninstall", release, "-n", "default"]);
+    expect(await cp.kubectlOk(["get", "configmap", `${release}-cm`, "-n", "default", "--ignore-not-found", "-o", "name"])).toBe("");
   });
 
   it("left nothing behind: the tests above cleaned up their CRD, objects and namespaces", async () => {

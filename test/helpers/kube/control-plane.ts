@@ -297,6 +297,28 @@ export async function kubectl(args: string[], options: KubectlOptions & { binDir
   return run(bin, ["--kubeconfig", kubeconfig, ...args], { env, timeoutMs: options.timeoutMs ?? 60_000, ...(input === undefined ? {} : { input }) });
 }
 
+/**
+ * Runs the real helm built by scripts/build-kube-testenv.sh (helm v4, test/kube-testenv/helm/)
+ * with `--kubeconfig` (default $EOP_TEST_KUBECONFIG). Helm's cache/config/data homes go into the
+ * control plane's dir (or a fresh temp dir), never the user's. Never throws on a non-zero exit.
+ */
+export async function helm(args: string[], options: KubectlOptions & { binDir?: string; homeDir?: string } = {}): Promise<KubectlResult> {
+  const kubeconfig = options.kubeconfig ?? process.env[ENV_KUBECONFIG];
+  if (!kubeconfig) throw new Error(`helm(): no kubeconfig given and $${ENV_KUBECONFIG} is not set (is the kube global setup on?)`);
+  const bin = join(options.binDir ?? kubeBinDir(), "helm");
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run scripts/build-kube-testenv.sh (without --no-helm)`);
+  const home = options.homeDir ?? (process.env[ENV_DIR] ? join(process.env[ENV_DIR], "helm") : await mkdtemp(join(tmpdir(), "eop-helm-")));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KUBECONFIG: kubeconfig,
+    HELM_CACHE_HOME: join(home, "cache"),
+    HELM_CONFIG_HOME: join(home, "config"),
+    HELM_DATA_HOME: join(home, "data"),
+  };
+  const input = options.input;
+  return run(bin, ["--kubeconfig", kubeconfig, ...args], { env, timeoutMs: options.timeoutMs ?? 120_000, ...(input === undefined ? {} : { input }) });
+}
+
 function ensureOk(args: string[], result: KubectlResult): string {
   if (result.code !== 0) throw new Error(`kubectl ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`);
   return result.stdout;
