@@ -32,6 +32,31 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        resolve: { alias },
+        test: {
+          name: "kube",
+          include: ["test/kube/**/*.kube.test.ts", "packages/*/src/**/*.kube.test.ts"],
+          // Builds (cached) and starts one real etcd + kube-apiserver for the run.
+          globalSetup: ["test/helpers/kube/global-setup.ts"],
+          // The files share one API server (and some the kernel): one at a time.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: "vm",
+          include: ["test/vm/**/*.vm.test.ts"],
+          // One qemu guest at a time: TCG is CPU-bound and the machine has 2 cores.
+          fileParallelism: false,
+          // Building the guest (first run: kernel download) and booting it under TCG take a while.
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+        },
+      },
     ],
   },
 });

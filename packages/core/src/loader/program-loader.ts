@@ -32,6 +32,8 @@ export interface LoadRequest {
   spec: EbpfMapSpec;
   object: { path: string; hash: string };
   logger: Logger;
+  /** Maps the resource's metrics read; each must exist in the object (default: `spec.map`). */
+  requiredMaps?: readonly string[];
   /** Checks the loaded maps before anything is attached (e.g. the exported map's value size). */
   checkMaps?: (maps: ReadonlyMap<string, BpfMap>) => void;
 }
@@ -151,11 +153,12 @@ export class ProgramLoader {
         );
       }
       const mapSpecs = opened.maps();
-      if (!mapSpecs.some((m) => m.name === spec.map)) {
+      const missing = requiredMaps(request).find((name) => !mapSpecs.some((m) => m.name === name));
+      if (missing !== undefined) {
         const userMaps = mapSpecs.filter((m) => !m.name.includes(".")).map((m) => m.name);
         throw operatorError(
           "EOP_ERR_MAP_NOT_FOUND",
-          `spec.map "${spec.map}" is not a map in the code of ${label} (maps: ${userMaps.join(", ") || "none"})`,
+          `spec.map "${missing}" is not a map in the code of ${label} (maps: ${userMaps.join(", ") || "none"})`,
         );
       }
       // Only the named program is loaded: others in the file may be of other types.
@@ -232,7 +235,8 @@ export class ProgramLoader {
           attachments.push({ kind: "link", link, description: `pinned ${entry}` });
         }
       }
-      if (!maps.has(spec.map)) throw operatorError("EOP_ERR_PIN_FAILED", `pinned generation ${dir} of ${label} lacks map "${spec.map}"`);
+      const missing = requiredMaps(request).find((name) => !maps.has(name));
+      if (missing !== undefined) throw operatorError("EOP_ERR_PIN_FAILED", `pinned generation ${dir} of ${label} lacks map "${missing}"`);
       request.checkMaps?.(maps);
       if (attachments.length === 0) {
         // Attachments that cannot be pinned (socket filters held by a socket): attach again.
@@ -255,6 +259,10 @@ export class ProgramLoader {
       throw withCode("EOP_ERR_PIN_FAILED", `adopt the pinned objects of ${label} in ${dir}`, error);
     }
   }
+}
+
+function requiredMaps(request: LoadRequest): readonly string[] {
+  return request.requiredMaps ?? (request.spec.map ? [request.spec.map] : []);
 }
 
 /** Calls into a plugin; its own coded errors pass through, anything else is wrapped. */

@@ -6,6 +6,7 @@
  *   - `additionalProperties: false`        -> dropped (the API server prunes and, with kubectl's
  *                                             strict field validation, rejects unknown fields)
  *   - `$id`, `$schema`, TypeBox metadata   -> dropped
+ *   - numeric `exclusiveMinimum: n`        -> `minimum: n, exclusiveMinimum: true` (OpenAPI v3)
  * Anything this converter does not understand throws, so an unsupported schema construct is a
  * build error rather than a CRD the API server silently reads differently.
  */
@@ -20,8 +21,6 @@ const PASS_THROUGH = new Set([
   "maxLength",
   "minimum",
   "maximum",
-  "exclusiveMinimum",
-  "exclusiveMaximum",
   "minItems",
   "maxItems",
   "uniqueItems",
@@ -87,7 +86,13 @@ export function toStructuralSchema(schema: unknown, path = "spec"): JsonObject {
 function passThrough(input: Record<string, unknown>, path: string): JsonObject {
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(input)) {
-    if (PASS_THROUGH.has(key)) out[key] = value as JsonValue;
+    if (key === "exclusiveMinimum" || key === "exclusiveMaximum") {
+      // JSON Schema 2019+ numbers become OpenAPI v3's bound + boolean flag.
+      if (typeof value === "number") {
+        out[key === "exclusiveMinimum" ? "minimum" : "maximum"] = value;
+        out[key] = true;
+      } else out[key] = value as JsonValue;
+    } else if (PASS_THROUGH.has(key)) out[key] = value as JsonValue;
     else if (!DROPPED.has(key) && !["properties", "patternProperties", "items", "anyOf", "oneOf", "const"].includes(key)) {
       throw new Error(`${path}: schema keyword "${key}" has no structural equivalent`);
     }

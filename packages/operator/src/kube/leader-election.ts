@@ -6,7 +6,7 @@
  * loser gets 409 Conflict). Losing the lease calls `onLost` — the operator exits, as
  * controller-runtime does, rather than risk two leaders.
  */
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "@ebpf-operator/core";
 import { apiMessage, isConflict, isNotFound } from "./api-errors.js";
 
@@ -76,7 +76,8 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.options;
     const duration = this.options.leaseDurationSeconds ?? 15;
-    const now = new Date();
+    // Lease times are MicroTime: the API server wants six fractional digits.
+    const now = new V1MicroTime();
     try {
       let lease: V1Lease;
       try {
@@ -100,6 +101,7 @@ export class LeaderElector {
       if (!heldByUs && !expired) return false;
       lease.spec = {
         ...spec,
+        acquireTime: spec.acquireTime ? new V1MicroTime(spec.acquireTime) : now,
         holderIdentity: identity,
         leaseDurationSeconds: duration,
         renewTime: now,
