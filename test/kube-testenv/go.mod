@@ -1,6 +1,6 @@
 // Wrapper module that builds a real kube-apiserver + etcd (and kubectl) for the
-// operator's tests. See docs/kube-testenv.md. Bump k8s.io/kubernetes and every
-// staging replace below together (scripts in docs/kube-testenv.md).
+// operator's tests. See docs/kube-testenv.md. Bump with ./bump-kubernetes.sh, which
+// rewrites the require and every staging replace below together.
 module ebpf-operator/test/kube-testenv
 
 go 1.26.0
