@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { attachControlPlane, deleteNamespace, helm } from "../helpers/kube/control-plane.js";
+import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
 
 const cp = attachControlPlane();
 const suffix = () => randomBytes(3).toString("hex");
@@ -136,13 +136,13 @@ spec:
     );
     const release = `demo-${suffix()}`;
     const ok = async (args: string[]) => {
-      const r = await helm(args, { kubeconfig: cp.kubeconfig, binDir: cp.binDir });
+      const r = await cp.helm(args);
       expect(r.stderr).not.toMatch(/Error/);
       expect(r.code).toBe(0);
       return r.stdout;
     };
     await ok(["install", release, chart, "-n", "default", "--set", "greeting=hi"]);
-    cleanups.push(() => helm(["uninstall", release, "-n", "default"], { kubeconfig: cp.kubeconfig, binDir: cp.binDir }));
+    cleanups.push(() => cp.helm(["uninstall", release, "-n", "default", "--ignore-not-found"]));
     expect(await cp.kubectlOk(["get", "configmap", `${release}-cm`, "-n", "default", "-o", "jsonpath={.data.greeting}"])).toBe("hi");
     const releases = JSON.parse(await ok(["list", "-n", "default", "-o", "json"])) as { name: string; status: string }[];
     expect(releases.find((r) => r.name === release)?.status).toBe("deployed");

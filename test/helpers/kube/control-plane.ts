@@ -78,6 +78,8 @@ export interface ControlPlaneHandle {
   kubectl(args: string[], options?: KubectlOptions): Promise<KubectlResult>;
   /** Like kubectl(), but throws with kubectl's stderr when it exits non-zero; returns stdout. */
   kubectlOk(args: string[], options?: KubectlOptions): Promise<string>;
+  /** Runs the real helm (see helm()); the admin kubeconfig unless options.kubeconfig. */
+  helm(args: string[], options?: KubectlOptions): Promise<KubectlResult>;
   /** A raw HTTPS request to the API server as admin, e.g. request("GET", "/version"). */
   request(method: string, path: string, body?: string): Promise<ApiResponse>;
 }
@@ -349,6 +351,8 @@ function makeHandle(dir: string, binDir: string, server: string): ControlPlaneHa
       return path;
     },
     kubectl: kc,
+    helm: (args: string[], options: KubectlOptions = {}) =>
+      helm(args, { kubeconfig, ...options, binDir, homeDir: join(dir, "helm") }),
     async kubectlOk(args: string[], options: KubectlOptions = {}): Promise<string> {
       return ensureOk(args, await kc(args, options));
     },
