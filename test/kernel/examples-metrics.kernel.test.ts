@@ -90,6 +90,24 @@ describe("spec.metrics examples on the real kernel", () => {
     expect(body).toContain("# TYPE read_size_bytes histogram");
   });
 
+  it("refuses a label field the key struct lacks before attaching, naming the field and the members", async () => {
+    const manifest = example("read-size-histogram.yaml")
+      .replace("name: read-size-histogram", "name: bad-label-field")
+      .replace("      histogram:\n", "      labels:\n        - name: command\n          field: command\n        - name: bucket\n      histogram:\n")
+      .replace("name: read_size_bytes\n", "name: bad_read_size_bytes\n");
+    writeFileSync(join(workspace.configDir, "bad-label-field.yaml"), manifest);
+    const status = await waitFor("bad-label-field to fail", async () => {
+      const s = (await fetchStatus(agent.url)).resources.find((r) => r.name === "bad-label-field");
+      return s?.phase === "Failed" ? s : undefined;
+    });
+    expect(status.lastError?.code).toBe("EOP_ERR_METRIC_INVALID");
+    expect(status.lastError?.message).toContain('spec.metrics[0].labels[0].field of EbpfMap "default/bad-label-field": the key struct read_key has no member "command"');
+    expect(status.lastError?.message).toContain("members: comm (char[16]), bucket (unsigned int)");
+    const body = await metrics(agent);
+    expect(sampleValue(body, "ebpf_operator_agent_attached", { ebpfmap: "bad-label-field" })).toBe(0);
+    expect(body).not.toContain("bad_read_size_bytes");
+  });
+
   it("passes promtool's exposition check", async () => {
     const { problems } = promtoolCheck(await metrics(agent));
     expect(problems).toEqual([]);
