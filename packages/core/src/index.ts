@@ -31,7 +31,8 @@ export { ProgramLoader, loadKeyOf, type LoadedProgram, type LoadRequest } from "
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
 export { MapCollector } from "./collector/collector.js";
 export { createAgentMetrics, type AgentMetrics } from "./collector/agent-metrics.js";
-export { Agent } from "./agent/agent.js";
+export { Agent, type AgentDependencies, type StatusListener } from "./agent/agent.js";
+export { CompilingObjectProvider, type ObjectProvider, type ObjectRequest, type ProvidedObject } from "./agent/object-provider.js";
 export { createAgentContainer, TOKENS, type AgentSettings } from "./agent/container.js";
 export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./agent/standalone.js";
@@ -52,3 +53,4 @@ export { bucketLayout, histogramSeries, upperBound, type BucketLayout, type Hist
 export { metricConfigs, type MetricConfig, type MetricKind } from "./collector/metric-config.js";
 export { checkMetricsSpec, servedMetricName, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
 export { RESERVED_LABEL_NAMES } from "./api/metric-names.js";
+export { startHttpServer, parseListenAddress, type HttpHandlers, type ListenAddress } from "./server/http-server.js";

@@ -12,3 +12,6 @@ export { WorkQueue } from "./kube/work-queue.js";
 export { LeaderElector } from "./kube/leader-election.js";
 export { EventRecorder } from "./kube/events.js";
 export { isConflict, isGone, isNotFound, apiMessage } from "./kube/api-errors.js";
+export { startClusterAgent, type ClusterAgentOptions, type RunningClusterAgent } from "./agent/cluster-agent.js";
+export { NodeStatusWriter, nodeStatusName } from "./agent/node-status-writer.js";
+export { FetchingObjectProvider } from "./agent/fetching-object-provider.js";

@@ -15,10 +15,10 @@ import type { MapCollector } from "../collector/collector.js";
 import { metricConfigs, type MetricConfig } from "../collector/metric-config.js";
 import { planMetrics, type PlannedMetric } from "../collector/metric-sources.js";
 import { DecoderRegistry } from "../decoders/registry.js";
-import type { BpfCompiler } from "../compiler/index.js";
 import { describeError, errorCode } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
 import { loadKeyOf, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
+import type { ObjectProvider } from "./object-provider.js";
 import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "./status.js";
 
 interface ManagedResource {
@@ -34,8 +34,12 @@ interface ManagedResource {
   queue: Promise<void>;
 }
 
+/** Called after every change of a resource's status; `undefined` when the resource is gone. */
+export type StatusListener = (ref: ResourceRef, status: ResourceStatus | undefined) => void;
+
 export interface AgentDependencies {
-  compiler: BpfCompiler;
+  /** Compiles (standalone) or fetches (cluster) the resource's object. */
+  objects: ObjectProvider;
   loader: ProgramLoader;
   collector: MapCollector;
   metrics: AgentMetrics;
@@ -48,9 +52,25 @@ export class Agent {
   private readonly resources = new Map<string, ManagedResource>();
   private readonly fileProblems = new Map<string, ManifestProblem[]>();
   private readonly decoders: DecoderRegistry;
+  private readonly listeners: StatusListener[] = [];
 
   constructor(private readonly deps: AgentDependencies) {
     this.decoders = deps.decoders ?? new DecoderRegistry();
+  }
+
+  /** Subscribes to status changes (cluster mode writes them to the per-node status objects). */
+  onStatus(listener: StatusListener): void {
+    this.listeners.push(listener);
+  }
+
+  private notify(ref: ResourceRef, status: ResourceStatus | undefined): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(ref, status);
+      } catch (error) {
+        this.deps.logger.error({ error: describeError(error) }, "status listener threw");
+      }
+    }
   }
 
   /** Brings the agent to exactly the given set of resources. */
@@ -92,6 +112,7 @@ export class Agent {
       this.resources.delete(refKey(ref));
       log.info({}, "resource removed: program detached and unpinned");
       this.updateGauges();
+      this.notify(ref, undefined);
     });
     managed.queue = run.catch(() => undefined);
     return run;
@@ -164,15 +185,17 @@ export class Agent {
 
     let step: "preflight" | "compile" | "load" = "preflight";
     let newlyLoaded: LoadedProgram | undefined;
+    managed.status.observedGeneration = resource.metadata.generation;
     try {
       await this.deps.loader.preflight(spec);
       step = "compile";
-      const compiled = await this.deps.compiler.compile({ source: spec.code, label });
+      const compiled = await this.deps.objects.obtain({ ref, resource, label });
+      managed.status.objectHash = compiled.hash;
       setCondition(managed.status.conditions, {
         type: ConditionType.Compiled,
         status: "True",
         reason: Reason.Compiled,
-        message: compiled.cached ? `object ${compiled.hash.slice(0, 12)} (cached)` : `object ${compiled.hash.slice(0, 12)}`,
+        message: `${this.deps.objects.step === "compile" ? "compiled to" : "fetched"} object ${compiled.hash.slice(0, 12)}${compiled.cached ? " (cached)" : ""}`,
       });
       step = "load";
       const loadKey = loadKeyOf(spec, compiled.hash);
@@ -264,6 +287,7 @@ export class Agent {
   private setPhase(managed: ManagedResource, phase: Phase): void {
     managed.status.phase = phase;
     this.deps.metrics.attached.set({ namespace: managed.ref.namespace, ebpfmap: managed.ref.name }, managed.loaded ? 1 : 0);
+    this.notify(managed.ref, managed.status);
   }
 
   private updateGauges(): void {

@@ -18,6 +18,7 @@ import { PluginRegistry } from "../plugin/plugin-registry.js";
 import type { PluginHost } from "../plugin/sdk.js";
 import { PLUGIN } from "../plugin/tokens.js";
 import { Agent } from "./agent.js";
+import { CompilingObjectProvider, type ObjectProvider } from "./object-provider.js";
 
 export interface AgentSettings {
   pinRoot: string;
@@ -32,6 +33,8 @@ export const TOKENS = {
   MetricsRegistry: Symbol.for("ebpf-operator.MetricsRegistry") as ServiceIdentifier<Registry>,
   AgentMetrics: Symbol.for("ebpf-operator.AgentMetrics") as ServiceIdentifier<AgentMetrics>,
   Compiler: Symbol.for("ebpf-operator.Compiler") as ServiceIdentifier<BpfCompiler>,
+  /** Compiles in standalone mode; cluster mode rebinds it to fetch the operator's objects. */
+  ObjectProvider: Symbol.for("ebpf-operator.ObjectProvider") as ServiceIdentifier<ObjectProvider>,
   PluginRegistry: Symbol.for("ebpf-operator.PluginRegistry") as ServiceIdentifier<PluginRegistry>,
   PluginHost: Symbol.for("ebpf-operator.PluginHost") as ServiceIdentifier<PluginHost>,
   ProgramLoader: Symbol.for("ebpf-operator.ProgramLoader") as ServiceIdentifier<ProgramLoader>,
@@ -53,6 +56,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   container.bind(TOKENS.Compiler).toDynamicValue(
     (ctx) => new BpfCompiler({ cacheDir: ctx.get(TOKENS.Settings).cacheDir, logger: ctx.get(TOKENS.Logger).child({ component: "compiler" }) }),
   );
+  container.bind(TOKENS.ObjectProvider).toDynamicValue((ctx) => new CompilingObjectProvider(ctx.get(TOKENS.Compiler)));
   container.bind(TOKENS.PluginHost).toDynamicValue((ctx) => ({ logger: ctx.get(TOKENS.Logger), tracefs: ensureTracefs }));
 
   const failures: { specifier: string; error: { code: string; message: string } }[] = [];
@@ -89,7 +93,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   container.bind(TOKENS.Agent).toDynamicValue(
     (ctx) =>
       new Agent({
-        compiler: ctx.get(TOKENS.Compiler),
+        objects: ctx.get(TOKENS.ObjectProvider),
         loader: ctx.get(TOKENS.ProgramLoader),
         collector: ctx.get(TOKENS.Collector),
         metrics: ctx.get(TOKENS.AgentMetrics),

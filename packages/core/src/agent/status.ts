@@ -45,6 +45,10 @@ export interface ResourceStatus {
   conditions: Condition[];
   lastError?: { code?: string; message: string; time: string };
   program?: { id: number; loadKey: string; pinDir: string; adopted: boolean; attachments: string[] };
+  /** `metadata.generation` of the spec last attempted (cluster mode). */
+  observedGeneration?: number;
+  /** Hash of the object last obtained for it. */
+  objectHash?: string;
   metric?: string;
 }
 

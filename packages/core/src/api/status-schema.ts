@@ -29,7 +29,8 @@ export const EbpfMapStatusSchema = Type.Object({
   conditions: Type.Optional(Type.Array(ConditionSchema, { maxItems: 16 })),
   object: Type.Optional(
     Type.Object({
-      hash: Type.String({ description: "Content hash of the compiled object." }),
+      hash: Type.String({ description: "Key of the compiled object: a hash of the source and the compiler's inputs." }),
+      sha256: Type.String({ description: "SHA-256 of the object's bytes; agents verify what they fetch against it." }),
       configMap: Type.String({ description: "ConfigMap holding the object, in the operator's namespace." }),
       namespace: Type.String(),
       generation: Type.Integer({ description: "The EbpfMap generation the object was compiled from." }),

@@ -54,7 +54,7 @@ export interface ReconcilerDependencies {
 
 /** Outcome of the validate/compile steps: either an object hash or a terminal condition. */
 type Failure = { ok: false; reason: string; message: string; compiled?: false };
-type Preparation = { ok: true; hash: string; configMap: string } | Failure;
+type Preparation = { ok: true; hash: string; sha256: string; configMap: string } | Failure;
 
 export class EbpfMapReconciler {
   private readonly custom: CustomObjectsApi;
@@ -82,7 +82,7 @@ export class EbpfMapReconciler {
     const prepared = await this.prepare(resource, status, log);
     if (prepared.ok) {
       setCondition(conditions, { type: Conditions.Compiled, status: "True", reason: Reasons.Compiled, message: `object ${prepared.hash.slice(0, 12)} published as ${prepared.configMap}`, observedGeneration: generation });
-      status.object = { hash: prepared.hash, configMap: prepared.configMap, namespace: this.deps.objects.namespace, generation };
+      status.object = { hash: prepared.hash, sha256: prepared.sha256, configMap: prepared.configMap, namespace: this.deps.objects.namespace, generation };
     } else {
       if (prepared.compiled === false) {
         setCondition(conditions, { type: Conditions.Compiled, status: "False", reason: prepared.reason, message: prepared.message, observedGeneration: generation });
@@ -164,7 +164,7 @@ export class EbpfMapReconciler {
       );
     }
     if (status.object && status.object.generation === generation) {
-      return { ok: true, hash: status.object.hash, configMap: status.object.configMap }; // compiled once per generation
+      return { ok: true, hash: status.object.hash, sha256: status.object.sha256, configMap: status.object.configMap }; // compiled once per generation
     }
     const label = `${resource.metadata.namespace}/${resource.metadata.name}`;
     let compiled;
@@ -178,10 +178,10 @@ export class EbpfMapReconciler {
       throw error;
     }
     try {
-      const configMap = await this.deps.objects.publish(compiled.hash, compiled.objectPath);
-      log.info({ hash: compiled.hash.slice(0, 12), cached: compiled.cached, configMap }, "compiled and published");
-      void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${configMap}`);
-      return { ok: true, hash: compiled.hash, configMap };
+      const published = await this.deps.objects.publish(compiled.hash, compiled.objectPath);
+      log.info({ hash: compiled.hash.slice(0, 12), cached: compiled.cached, configMap: published.name }, "compiled and published");
+      void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${published.name}`);
+      return { ok: true, hash: compiled.hash, sha256: published.sha256, configMap: published.name };
     } catch (error) {
       if (errorCode(error) === undefined && /ConfigMaps, which hold at most/.test(String((error as Error).message))) {
         return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };

@@ -8,6 +8,7 @@
  * it immutable and shared by equal code, and BPF objects are far below the 1 MiB limit (a larger
  * one is refused with a clear condition). Unreferenced objects are garbage-collected.
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { isConflict } from "../kube/api-errors.js";
@@ -31,8 +32,11 @@ export class ObjectStore {
     this.core = kubeConfig.makeApiClient(CoreV1Api);
   }
 
-  /** Publishes an object file; a ConfigMap that already exists for the hash is left as it is. */
-  async publish(hash: string, objectPath: string): Promise<string> {
+  /**
+   * Publishes an object file; a ConfigMap that already exists for the hash is left as it is.
+   * Returns its name and the SHA-256 of the bytes, which agents check what they fetch against.
+   */
+  async publish(hash: string, objectPath: string): Promise<{ name: string; sha256: string }> {
     const bytes = await readFile(objectPath);
     if (bytes.length > MAX_OBJECT_BYTES) {
       throw new Error(`the compiled object is ${bytes.length} bytes; objects are published in ConfigMaps, which hold at most ${MAX_OBJECT_BYTES}`);
@@ -50,15 +54,19 @@ export class ObjectStore {
     } catch (error) {
       if (!isConflict(error)) throw error; // 409 AlreadyExists: the same content is there
     }
-    return name;
+    return { name, sha256: createHash("sha256").update(bytes).digest("hex") };
   }
 
-  /** Fetches an object's bytes (used by agents in cluster mode). */
-  async fetch(hash: string): Promise<Buffer> {
-    const configMap = await this.core.readNamespacedConfigMap({ name: objectConfigMapName(hash), namespace: this.namespace });
+  /** Fetches an object's bytes (agents in cluster mode), checked against its SHA-256. */
+  async fetch(hash: string, sha256: string): Promise<Buffer> {
+    const name = objectConfigMapName(hash);
+    const configMap = await this.core.readNamespacedConfigMap({ name, namespace: this.namespace });
     const data = configMap.binaryData?.[OBJECT_KEY];
-    if (!data) throw new Error(`ConfigMap ${this.namespace}/${objectConfigMapName(hash)} has no ${OBJECT_KEY}`);
-    return Buffer.from(data, "base64");
+    if (!data) throw new Error(`ConfigMap ${this.namespace}/${name} has no ${OBJECT_KEY}`);
+    const bytes = Buffer.from(data, "base64");
+    const actual = createHash("sha256").update(bytes).digest("hex");
+    if (actual !== sha256) throw new Error(`object ${this.namespace}/${name} has SHA-256 ${actual}, but the EbpfMap's status says ${sha256}: refusing to load it`);
+    return bytes;
   }
 
   /** Deletes published objects no EbpfMap refers to any more and older than `minAgeMs`. */

@@ -1,0 +1,129 @@
+/**
+ * The agent in cluster mode: the same agent as standalone (loader, collector, plugins, pins,
+ * HTTP endpoints), with the API server as its source. It runs the EbpfMaps whose nodeSelector
+ * matches its own Node, once the operator has compiled the current generation; it fetches the
+ * published object instead of compiling, and writes its own per-node status objects.
+ *
+ * While the operator compiles an edit (or when the edit fails to compile) the node keeps
+ * running the last generation it loaded. A resource that is deleted, or stops selecting this
+ * node, is unloaded and unpinned. When the API server is away, the informers retry with
+ * backoff and `/metrics` keeps being served.
+ */
+import type { KubeConfig, V1Node } from "@kubernetes/client-node";
+import {
+  API_GROUP_VERSION,
+  KIND,
+  TOKENS,
+  createAgentContainer,
+  describeError,
+  ensureBpffs,
+  refKey,
+  startHttpServer,
+  parseListenAddress,
+  type EbpfMap,
+  type Logger,
+  type ParsedManifest,
+} from "@ebpf-operator/core";
+import { EBPFMAP_PLURAL } from "../crd/crds.js";
+import { selectsNode } from "../controller/node-selection.js";
+import { ObjectStore } from "../controller/object-store.js";
+import type { EbpfMapObject } from "../controller/types.js";
+import { Informer, objectKey } from "../kube/informer.js";
+import { FetchingObjectProvider } from "./fetching-object-provider.js";
+import { NodeStatusWriter } from "./node-status-writer.js";
+
+export interface ClusterAgentOptions {
+  kubeConfig: KubeConfig;
+  nodeName: string;
+  /** Namespace where the operator publishes compiled objects. */
+  objectNamespace: string;
+  pinRoot: string;
+  cacheDir: string;
+  plugins: string[];
+  listen: string;
+  logger: Logger;
+}
+
+export interface RunningClusterAgent {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startClusterAgent(options: ClusterAgentOptions): Promise<RunningClusterAgent> {
+  const { kubeConfig, nodeName, logger } = options;
+  await ensureBpffs(options.pinRoot);
+  const container = await createAgentContainer({ pinRoot: options.pinRoot, cacheDir: options.cacheDir, plugins: options.plugins }, logger);
+  container.rebind(TOKENS.ObjectProvider).toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir));
+  const agent = container.get(TOKENS.Agent);
+  const collector = container.get(TOKENS.Collector);
+  const plugins = container.get(TOKENS.PluginRegistry);
+  for (const report of plugins.reports) {
+    if (!report.loaded) logger.error({ plugin: report.specifier, code: report.error?.code }, report.error?.message ?? "plugin failed to load");
+  }
+
+  const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
+  const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", fieldSelector: `metadata.name=${nodeName}`, logger });
+  const writer = new NodeStatusWriter(kubeConfig, nodeName, logger);
+  agent.onStatus((ref, status) => writer.update(ref, status, ebpfMaps.get(refKey(ref))?.metadata.uid));
+
+  let ready = false;
+  const http = await startHttpServer(parseListenAddress(options.listen), {
+    registry: container.get(TOKENS.MetricsRegistry),
+    refresh: () => collector.refresh(),
+    ready: () => ready,
+    status: () => ({ mode: "cluster", node: nodeName, ready, plugins: plugins.reports, resources: agent.statuses() }),
+    logger,
+  });
+  logger.info({ url: http.url, node: nodeName }, "agent listening");
+
+  // The generation last handed to the agent per resource: kept while a newer one compiles.
+  const applied = new Map<string, EbpfMapObject>();
+  let syncing: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const desired = (): ParsedManifest[] => {
+    const node = nodes.get(nodeName);
+    const out: ParsedManifest[] = [];
+    const seen = new Set<string>();
+    for (const resource of ebpfMaps.list()) {
+      const key = objectKey(resource);
+      if (resource.metadata.deletionTimestamp || !node || !selectsNode(resource.spec.nodeSelector, node)) continue;
+      const current = resource.status?.object?.generation === resource.metadata.generation ? resource : applied.get(key);
+      if (!current) continue; // not compiled yet
+      applied.set(key, current);
+      seen.add(key);
+      out.push({ source: "kubernetes", document: 0, ref: { namespace: resource.metadata.namespace, name: resource.metadata.name }, resource: current as unknown as EbpfMap });
+    }
+    for (const key of [...applied.keys()]) if (!seen.has(key)) applied.delete(key);
+    return out;
+  };
+  const sync = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      syncing = syncing.then(() => agent.sync(desired())).catch((error: unknown) => logger.error({ error: describeError(error) }, "sync failed"));
+    }, 100);
+  };
+  ebpfMaps.on(sync);
+  nodes.on(sync);
+
+  await Promise.all([ebpfMaps.start(), nodes.start()]);
+  if (!nodes.get(nodeName)) logger.warn({ node: nodeName }, "this node's Node object does not exist: no EbpfMap is selected until it does");
+  await agent.sync(desired());
+  await agent.collectGarbage();
+  await writer.removeStale(new Set(agent.statuses().map((s) => `${s.namespace}/${s.name}`))).catch((error: unknown) =>
+    logger.warn({ error: describeError(error) }, "removing stale node statuses failed"),
+  );
+  ready = true;
+
+  return {
+    url: http.url,
+    stop: async () => {
+      clearTimeout(timer);
+      ebpfMaps.stop();
+      nodes.stop();
+      writer.stop();
+      await syncing;
+      await http.close();
+      await agent.shutdown(); // pins stay: a restarted agent adopts them
+    },
+  };
+}

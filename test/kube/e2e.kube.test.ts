@@ -1,0 +1,155 @@
+/**
+ * End to end on one machine: a real kube-apiserver + etcd, the operator and the agent as real
+ * processes (the agent's node name is this machine's, with a Node object created for it), the
+ * real kernel, and the real kubectl — as a platform team would run it.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
+import { condition, eventually, getEbpfMap } from "../helpers/kube/resources.js";
+import { requireKernelCapabilities } from "../helpers/kernel.js";
+import { COUNTER_CODE, tracepointManifest } from "../helpers/manifests.js";
+import { runTimes, sampleValue } from "../helpers/metrics.js";
+import { startLoggedProcess, type LoggedProcess } from "../helpers/node-process.js";
+
+requireKernelCapabilities();
+
+const cp = attachControlPlane();
+const repo = new URL("../../", import.meta.url).pathname;
+const cli = join(repo, "packages/operator/dist/cli.js");
+const SYSTEM = "eop-e2e-system";
+const APP = "eop-e2e";
+const NODE = hostname();
+const pinRoot = `/sys/fs/bpf/eop-test-e2e-${process.pid}`;
+
+interface NodeStatus {
+  status: { phase: string; observedGeneration: number; program?: { id: number; adopted: boolean } };
+}
+
+function programLinks(id: number): number {
+  const links = JSON.parse(execFileSync("bpftool", ["link", "list", "-j"], { encoding: "utf8" })) as { prog_id: number }[];
+  return links.filter((l) => l.prog_id === id).length;
+}
+
+function programExists(id: number): boolean {
+  return (JSON.parse(execFileSync("bpftool", ["prog", "list", "-j"], { encoding: "utf8" })) as { id: number }[]).some((p) => p.id === id);
+}
+
+describe("operator + agent + kubectl on one machine", () => {
+  let workDir: string;
+  let operator: LoggedProcess | undefined;
+  let agent: LoggedProcess | undefined;
+
+  const startOperatorProcess = () =>
+    startLoggedProcess([cli, "run", "--kubeconfig", cp.kubeconfig, "--namespace", SYSTEM, "--listen", "127.0.0.1:0", "--cache-dir", join(workDir, "operator-cache")], "operator listening");
+  const startAgentProcess = () =>
+    startLoggedProcess(
+      [cli, "agent", "--node-name", NODE, "--kubeconfig", cp.kubeconfig, "--namespace", SYSTEM, "--listen", "127.0.0.1:0", "--pin-root", pinRoot, "--cache-dir", join(workDir, "agent-cache")],
+      "agent listening",
+    );
+  const nodeStatus = async (name: string) => {
+    const result = await cp.kubectl(["get", "ebpfmapnodestatus", `${name}.${NODE}`, "-n", APP, "-o", "json"]);
+    return result.code === 0 ? (JSON.parse(result.stdout) as NodeStatus) : undefined;
+  };
+  const metrics = async () => (await fetch(`${agent!.url}/metrics`)).text();
+
+  beforeAll(async () => {
+    workDir = mkdtempSync(join(tmpdir(), "eop-e2e-"));
+    await cp.kubectlOk(["apply", "-f", join(repo, "deploy/crds")]);
+    await cp.kubectlOk(["wait", "--for", "condition=established", "crd/ebpfmaps.observability.cloud", "--timeout=60s"]);
+    await cp.kubectlOk(["create", "namespace", SYSTEM]);
+    await cp.kubectlOk(["create", "namespace", APP]);
+    await cp.kubectlOk(["label", "namespace", APP, "observability.cloud/allow-kernel-wide-programs=true"]);
+    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "kubernetes.io/hostname": NODE } } }) });
+    operator = await startOperatorProcess();
+    agent = await startAgentProcess();
+  });
+
+  afterAll(async () => {
+    if (process.env.EOP_TEST_DEBUG) {
+      for (const [who, p] of [["operator", operator], ["agent", agent]] as const) {
+        console.error(who, JSON.stringify(p?.logs.filter((l) => Number(l.level) >= 30).slice(-30), null, 1));
+      }
+    }
+    await agent?.stop("SIGKILL");
+    await operator?.stop();
+    await deleteNamespace(cp, APP).catch(() => undefined);
+    await deleteNamespace(cp, SYSTEM).catch(() => undefined);
+    await cp.kubectl(["delete", "node", NODE, "--ignore-not-found"]);
+    rmSync(pinRoot, { recursive: true, force: true });
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it("runs the tracepoint example on 1/1 nodes and serves its metric with the namespace label", async () => {
+    await cp.kubectlOk(["apply", "-n", APP, "-f", join(repo, "examples/execve-tracepoint.yaml")]);
+    await eventually("1/1 ready", async () => condition(await getEbpfMap(cp, APP, "execve-tracepoint"), "Ready")?.status === "True");
+    const table = await cp.kubectlOk(["get", "ebpfmap", "-n", APP]);
+    expect(table).toMatch(/execve-tracepoint\s+tracepoint\s+syscalls\/sys_enter_execve\s+1\/1\s+AllNodesReady/);
+    const labels = { namespace: APP, ebpfmap: "execve-tracepoint" };
+    const before = sampleValue(await metrics(), "execve_counter_total", labels) ?? 0;
+    runTimes("/bin/true", 20);
+    expect(sampleValue(await metrics(), "execve_counter_total", labels)! - before).toBeGreaterThanOrEqual(20);
+    expect(existsSync(join(pinRoot, APP, "execve-tracepoint"))).toBe(true);
+  });
+
+  it("replaces the program when the code is edited", async () => {
+    const old = (await nodeStatus("execve-tracepoint"))!.status.program!.id;
+    const manifest = readFileSync(join(repo, "examples/execve-tracepoint.yaml"), "utf8").replace("char LICENSE", "// edited\n    char LICENSE");
+    await cp.kubectlOk(["apply", "-n", APP, "-f", "-"], { input: manifest });
+    const replaced = await eventually("the new program", async () => {
+      const status = await nodeStatus("execve-tracepoint");
+      const resource = await getEbpfMap(cp, APP, "execve-tracepoint");
+      return status?.status.program && status.status.program.id !== old && resource?.status?.ready === "1/1" ? status : undefined;
+    });
+    expect(programLinks(replaced.status.program!.id)).toBe(1);
+    await eventually("the old program freed", async () => !programExists(old), 10_000);
+  });
+
+  it("shows a compile error in kubectl describe and keeps the node running the last good program", async () => {
+    const running = (await nodeStatus("execve-tracepoint"))!.status.program!.id;
+    const broken = readFileSync(join(repo, "examples/execve-tracepoint.yaml"), "utf8").replace("u32 key = 0;", "u32 key = ;");
+    await cp.kubectlOk(["apply", "-n", APP, "-f", "-"], { input: broken });
+    const describe = await eventually("CompileFailed in describe", async () => {
+      const out = await cp.kubectlOk(["describe", "ebpfmap", "execve-tracepoint", "-n", APP]);
+      return /Warning\s+CompileFailed/.test(out) ? out : undefined;
+    });
+    expect(describe).toMatch(/error: expected expression/);
+    expect((await nodeStatus("execve-tracepoint"))!.status.program!.id).toBe(running);
+    expect(programLinks(running)).toBe(1);
+    // Back to the good code.
+    await cp.kubectlOk(["apply", "-n", APP, "-f", join(repo, "examples/execve-tracepoint.yaml")]);
+    await eventually("ready again", async () => (await getEbpfMap(cp, APP, "execve-tracepoint"))?.status?.ready === "1/1");
+  });
+
+  it("loses nothing when the operator and the agent restart: same program, counter kept, attached once", async () => {
+    const labels = { namespace: APP, ebpfmap: "execve-tracepoint" };
+    const program = (await nodeStatus("execve-tracepoint"))!.status.program!.id;
+    const before = sampleValue(await metrics(), "execve_counter_total", labels)!;
+    await agent!.stop("SIGKILL");
+    await operator!.stop("SIGTERM");
+    runTimes("/bin/true", 5); // still counted: the program stays attached through its pins
+    operator = await startOperatorProcess();
+    agent = await startAgentProcess();
+    const adopted = await eventually("the agent to adopt", async () => {
+      const status = await nodeStatus("execve-tracepoint");
+      return status?.status.program?.adopted ? status : undefined;
+    });
+    expect(adopted.status.program!.id).toBe(program);
+    expect(programLinks(program)).toBe(1);
+    expect(sampleValue(await metrics(), "execve_counter_total", labels)).toBeGreaterThanOrEqual(before + 5);
+    await eventually("still 1/1", async () => (await getEbpfMap(cp, APP, "execve-tracepoint"))?.status?.ready === "1/1");
+  });
+
+  it("detaches and unpins on delete, and the finalizer lets go once the node confirms", async () => {
+    const program = (await nodeStatus("execve-tracepoint"))!.status.program!.id;
+    await cp.kubectlOk(["delete", "ebpfmap", "execve-tracepoint", "-n", APP, "--timeout=60s"]);
+    expect(await getEbpfMap(cp, APP, "execve-tracepoint")).toBeUndefined();
+    expect(await nodeStatus("execve-tracepoint")).toBeUndefined();
+    expect(existsSync(join(pinRoot, APP))).toBe(false);
+    await eventually("the program freed", async () => !programExists(program), 10_000);
+    expect(sampleValue(await metrics(), "execve_counter_total", { namespace: APP })).toBeUndefined();
+  });
+});
