@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
 import { condition, eventually, getEbpfMap } from "../helpers/kube/resources.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
-import { COUNTER_CODE, tracepointManifest } from "../helpers/manifests.js";
 import { runTimes, sampleValue } from "../helpers/metrics.js";
 import { startLoggedProcess, type LoggedProcess } from "../helpers/node-process.js";
 
