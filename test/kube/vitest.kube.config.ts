@@ -19,12 +19,12 @@ export default defineConfig({
   resolve: { alias },
   test: {
     name: "kube",
-    include: ["test/kube/**/*.kube.test.ts"],
+    include: ["test/kube/**/*.kube.test.ts", "packages/*/src/**/*.kube.test.ts"],
     // Builds the binaries (cached) and starts one control plane for the run.
     globalSetup: ["test/helpers/kube/global-setup.ts"],
     // Tests share one API server: run files one at a time.
     fileParallelism: false,
     testTimeout: 120_000,
-    hookTimeout: 120_000,
+    hookTimeout: 180_000,
   },
 });
