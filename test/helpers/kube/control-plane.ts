@@ -90,6 +90,11 @@ export interface ControlPlane extends ControlPlaneHandle {
   readonly etcdLog: string;
   /** Kills both processes and removes the temp dir. Safe to call more than once. */
   stop(): Promise<void>;
+  /**
+   * Stops kube-apiserver (etcd keeps the data), waits `downMs`, starts it again with the same
+   * flags and port, and waits until it is ready: an API-server restart as clients see it.
+   */
+  restartApiServer(downMs?: number): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,7 +552,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       throw new Error(`${(error as Error).message}\n--- ${apiServerLog} (tail) ---\n${tail(apiServerLog)}\n--- ${etcdLog} (tail) ---\n${tail(etcdLog, 10)}`);
     }
 
-    return { ...handle, etcdUrl, apiServerLog, etcdLog, stop };
+    const restartApiServer = async (downMs = 1_000): Promise<void> => {
+      const index = state.children.length - 1; // the API server is started last
+      await stopProcess(state.children[index]!);
+      await sleep(downMs);
+      state.children[index] = startProcess(testenv, ["kube-apiserver", ...flags], apiServerLog);
+      const restartDeadline = Date.now() + (options.startTimeoutMs ?? 120_000);
+      await waitFor("kube-apiserver /readyz after restart", restartDeadline, state.children, async () => {
+        const r = await handle.request("GET", "/readyz");
+        return r.status === 200 && r.body.trim() === "ok";
+      });
+    };
+    return { ...handle, etcdUrl, apiServerLog, etcdLog, stop, restartApiServer };
   } catch (error) {
     await stop();
     throw error;

@@ -7,7 +7,7 @@
  */
 import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "@ebpf-operator/core";
-import { apiMessage } from "./api-errors.js";
+import { apiMessage, isGone } from "./api-errors.js";
 
 export type InformerEvent = "add" | "update" | "delete" | "resync";
 export type InformerHandler<T> = (event: InformerEvent, object: T) => void;
@@ -40,6 +40,8 @@ export class Informer<T extends KubernetesObject> {
   private resyncTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private synced = false;
+  /** Counts for observability and tests: lists after 410 Gone or a lost resourceVersion, watch restarts. */
+  readonly stats = { relists: 0, watches: 0 };
 
   constructor(private readonly options: InformerOptions) {
     this.objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
@@ -121,11 +123,13 @@ export class Informer<T extends KubernetesObject> {
 
   private async watch(): Promise<void> {
     if (this.stopped) return;
+    this.stats.watches++;
     const watcher = new Watch(this.options.kubeConfig);
     let gone = false;
     const done = (error: unknown) => {
       if (this.stopped) return;
-      void this.reconnect(gone, error);
+      // 410 arrives as an ERROR event on an open watch, or as the status of the watch request.
+      void this.reconnect(gone || isGone(error) || /\b410\b/.test(String(error)), error);
     };
     try {
       this.abort = await watcher.watch(
@@ -167,6 +171,7 @@ export class Informer<T extends KubernetesObject> {
     if (this.stopped) return;
     if (gone || !this.resourceVersion) {
       // Our resourceVersion is too old: list again and emit what changed meanwhile.
+      this.stats.relists++;
       for (;;) {
         try {
           await this.relist();
