@@ -55,7 +55,7 @@ fi
 for package in packages/*/; do
   [ -f "$package/tsup.config.ts" ] || continue
   out="$package/dist/index.js"
-  if [ ! -f "$out" ] || [ -n "$(find "$package/src" "$package/tsup.config.ts" "$package/package.json" -newer "$out" 2>/dev/null | head -1)" ]; then
+  if [ ! -f "$out" ] || [ -n "$(find "$package/src" "$package/tsup.config.ts" "$package/package.json" tsup.base.ts -newer "$out" 2>/dev/null | head -1)" ]; then
     step "building $package"
     (cd "$package" && npx --no-install tsup --silent)
   fi

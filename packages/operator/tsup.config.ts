@@ -1,11 +1,3 @@
-import { defineConfig } from "tsup";
+import { packageConfig } from "../../tsup.base.js";
 
-export default defineConfig({
-  entry: ["src/index.ts", "src/cli.ts", "src/generate-crds.ts"],
-  format: ["esm"],
-  target: "node20",
-  dts: { entry: "src/index.ts" },
-  sourcemap: true,
-  clean: true,
-  external: [/^@ebpf-operator\//],
-});
+export default packageConfig(["src/index.ts", "src/cli.ts", "src/generate-crds.ts"]);

@@ -3,11 +3,10 @@
  * directory, pin root (below /sys/fs/bpf, removed afterwards) and compile cache, listening on a
  * free loopback port.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { startLoggedProcess, type LoggedProcess } from "./node-process.js";
 
 export const repoRoot = new URL("../../", import.meta.url).pathname;
 export const cliPath = join(repoRoot, "packages/core/dist/cli.js");
@@ -36,51 +35,13 @@ export function createWorkspace(label: string): AgentWorkspace {
   };
 }
 
-export interface AgentProcess {
-  url: string;
-  child: ChildProcess;
-  /** Every log line so far, parsed. */
-  logs: Record<string, unknown>[];
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
+export type AgentProcess = LoggedProcess;
 
-export async function startAgent(workspace: AgentWorkspace, extraArgs: string[] = []): Promise<AgentProcess> {
-  const child = spawn(
-    process.execPath,
+export function startAgent(workspace: AgentWorkspace, extraArgs: string[] = []): Promise<AgentProcess> {
+  return startLoggedProcess(
     [cliPath, "run", "--config", workspace.configDir, "--listen", "127.0.0.1:0", "--pin-root", workspace.pinRoot, "--cache-dir", workspace.cacheDir, ...extraArgs],
-    { stdio: ["ignore", "inherit", "pipe"] },
+    "agent listening",
   );
-  const logs: Record<string, unknown>[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent did not start listening in 60 s; logs:\n${JSON.stringify(logs, null, 1)}`)), 60_000);
-    createInterface({ input: child.stderr! }).on("line", (line) => {
-      let entry: Record<string, unknown>;
-      try {
-        entry = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        entry = { msg: line };
-      }
-      logs.push(entry);
-      if (entry.msg === "agent listening" && typeof entry.url === "string") {
-        clearTimeout(timer);
-        resolve(entry.url);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`agent exited with ${code} before listening; logs:\n${JSON.stringify(logs, null, 1)}`));
-    });
-  });
-  return {
-    url,
-    child,
-    logs,
-    stop: async (signal = "SIGTERM") => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
