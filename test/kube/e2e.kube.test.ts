@@ -142,6 +142,19 @@ describe("operator + agent + kubectl on one machine", () => {
     await eventually("still 1/1", async () => (await getEbpfMap(cp, APP, "execve-tracepoint"))?.status?.ready === "1/1");
   });
 
+  it("unloads from a node the resource stops selecting, and loads again when it selects it", async () => {
+    const program = (await nodeStatus("execve-tracepoint"))!.status.program!.id;
+    const elsewhere = readFileSync(join(repo, "examples/execve-tracepoint.yaml"), "utf8").replace("spec:\n", "spec:\n  nodeSelector:\n    eop-e2e/role: elsewhere\n");
+    await cp.kubectlOk(["apply", "-n", APP, "-f", "-"], { input: elsewhere });
+    await eventually("the node status gone", async () => (await nodeStatus("execve-tracepoint")) === undefined);
+    await eventually("the program freed", async () => !programExists(program), 10_000);
+    expect(existsSync(join(pinRoot, APP, "execve-tracepoint"))).toBe(false);
+    expect(condition(await getEbpfMap(cp, APP, "execve-tracepoint"), "Ready")?.reason).toBe("NoNodesSelected");
+    await cp.kubectlOk(["label", "node", NODE, "eop-e2e/role=elsewhere"]);
+    await eventually("loaded again", async () => (await nodeStatus("execve-tracepoint"))?.status.phase === "Running");
+    await eventually("1/1 again", async () => (await getEbpfMap(cp, APP, "execve-tracepoint"))?.status?.ready === "1/1");
+  });
+
   it("detaches and unpins on delete, and the finalizer lets go once the node confirms", async () => {
     const program = (await nodeStatus("execve-tracepoint"))!.status.program!.id;
     await cp.kubectlOk(["delete", "ebpfmap", "execve-tracepoint", "-n", APP, "--timeout=60s"]);
