@@ -134,6 +134,11 @@ describe("operator on a real API server", () => {
     expect(failed.status!.failures).toEqual([{ node: NODE, phase: "Failed", code: "EOP_ERR_ATTACH_FAILED", message: "attach failed: no such device" }]);
     expect(condition(failed, "Degraded")).toMatchObject({ status: "True", reason: "NodesFailed" });
     expect(condition(failed, "Ready")).toMatchObject({ status: "False", reason: "NodesFailed" });
+    const describe = await eventually("the node failure as an Event", async () => {
+      const out = await cp.kubectlOk(["describe", "ebpfmap", "execs", "-n", ALLOWED]);
+      return /Warning\s+NodesFailed/.test(out) ? out : undefined;
+    });
+    expect(describe).toContain("attach failed: no such device");
   });
 
   it("treats an agent report of an older generation as pending after an edit", async () => {
@@ -180,6 +185,7 @@ describe("operator on a real API server", () => {
       return condition(r, "Ready")?.reason === "NoNodesSelected" ? r : undefined;
     });
     expect(nowhere.status!.ready).toBe("0/0");
+    await eventually("the NoNodesSelected Event", async () => /Warning\s+NoNodesSelected/.test(await cp.kubectlOk(["describe", "ebpfmap", "nowhere", "-n", ALLOWED])));
     // Labelling the node makes it selected: the Node watch re-evaluates.
     await cp.kubectlOk(["label", "node", NODE, "eop-test/monitored=never", "--overwrite"]);
     await eventually("the node selected", async () => (await getEbpfMap(cp, ALLOWED, "nowhere"))?.status?.ready === "0/1");

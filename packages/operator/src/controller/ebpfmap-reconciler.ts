@@ -128,6 +128,7 @@ export class EbpfMapReconciler {
     }
     status.conditions = conditions;
     status.observedGeneration = generation;
+    this.recordTransitions(resource, conditions);
 
     if (JSON.stringify(status) !== JSON.stringify(resource.status ?? {})) {
       await this.patchStatus(resource, status);
@@ -196,6 +197,25 @@ export class EbpfMapReconciler {
       void this.deps.events.record(resource, "Warning", reason, message);
     }
     return { ok: false, reason, message };
+  }
+
+  /**
+   * Events for what the nodes report (terminal spec problems are recorded where they are found):
+   * a node selector that matches nothing, node failures with the first node's message, and
+   * becoming ready.
+   */
+  private recordTransitions(resource: EbpfMapObject, conditions: Condition[]): void {
+    const previous = new Map((resource.status?.conditions ?? []).map((c) => [c.type, c]));
+    const ready = conditions.find((c) => c.type === Conditions.Ready)!;
+    const degraded = conditions.find((c) => c.type === Conditions.Degraded)!;
+    const wasReady = previous.get(Conditions.Ready);
+    if (ready.reason !== wasReady?.reason) {
+      if (ready.reason === Reasons.NoNodesSelected) void this.deps.events.record(resource, "Warning", ready.reason, ready.message);
+      if (ready.reason === Reasons.AllNodesReady) void this.deps.events.record(resource, "Normal", "Ready", ready.message);
+    }
+    if (degraded.status === "True" && previous.get(Conditions.Degraded)?.message !== degraded.message) {
+      void this.deps.events.record(resource, "Warning", Reasons.NodesFailed, degraded.message);
+    }
   }
 
   private async kernelWideAllowed(namespace: string): Promise<boolean> {
