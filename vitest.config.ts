@@ -3,6 +3,11 @@ import { defineConfig } from "vitest/config";
 
 // Tests import workspace packages from their sources, so no build is needed before `vitest`.
 const alias = [
+  // Subpath exports (`@ebpf-operator/core/testing`): packages/<pkg>/src/<subpath>/index.ts.
+  {
+    find: /^@ebpf-operator\/([a-z0-9-]+)\/([a-z0-9-]+)$/,
+    replacement: fileURLToPath(new URL("./packages/$1/src/$2/index.ts", import.meta.url)),
+  },
   {
     find: /^@ebpf-operator\/([a-z0-9-]+)$/,
     replacement: fileURLToPath(new URL("./packages/$1/src/index.ts", import.meta.url)),
