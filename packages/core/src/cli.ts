@@ -3,7 +3,7 @@
  * `ebpf-agent`: the standalone agent.
  *
  *   ebpf-agent run --config <dir|file> [--listen 127.0.0.1:9442] [--pin-root DIR] [--cache-dir DIR]
- *                  [--plugin NAME]... [--log-level info]
+ *                  [--plugin NAME]... [--log-level info] [--bpf-stats true|false] [--remote-write-url URL ...]
  *   ebpf-agent validate <file|dir>...
  */
 import { homedir } from "node:os";
@@ -12,12 +12,14 @@ import { parseArgs } from "node:util";
 import { readManifests } from "./agent/file-source.js";
 import { BUILTIN_PLUGINS, DEFAULT_LISTEN, startStandaloneAgent } from "./agent/standalone.js";
 import { describeError, operatorError } from "./errors.js";
+import { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings } from "./forwarding/options.js";
 import { DEFAULT_PIN_ROOT } from "./loader/pin-layout.js";
 import type { LogLevel } from "./logger.js";
 
 const USAGE = `usage:
   ebpf-agent run --config <dir|file> [--listen host:port] [--pin-root dir] [--cache-dir dir]
                  [--plugin name-or-path]... [--log-level debug|info|warn|error]
+                 [--bpf-stats true|false] [--remote-write-url url [--remote-write-* ...]]
   ebpf-agent validate <file|dir>...
 
 run       load every EbpfMap in the YAML file or directory, attach, pin, and serve
@@ -25,7 +27,10 @@ run       load every EbpfMap in the YAML file or directory, attach, pin, and ser
 validate  check manifests against the EbpfMap schema and exit (non-zero on any problem)
 
 --plugin replaces the built-in plugin list (${BUILTIN_PLUGINS.join(", ")}); repeat it.
-Environment: EBPF_AGENT_PLUGINS (comma-separated) adds plugins.`;
+Environment: EBPF_AGENT_PLUGINS (comma-separated) adds plugins.
+
+Self-observability and forwarding (docs/prometheus-grafana.md):
+${OBSERVABILITY_USAGE}`;
 
 const LOG_LEVELS = new Set(["debug", "info", "warn", "error", "silent"]);
 
@@ -49,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
       "cache-dir": { type: "string", default: process.env.EBPF_AGENT_CACHE_DIR ?? join(homedir(), ".cache", "ebpf-operator") },
       plugin: { type: "string", multiple: true },
       "log-level": { type: "string", default: "info" },
+      ...OBSERVABILITY_OPTIONS,
     },
     strict: true,
   });
@@ -63,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
     cacheDir: values["cache-dir"],
     plugins: [...(values.plugin ?? BUILTIN_PLUGINS), ...extra],
     logLevel: logLevel as LogLevel,
+    ...observabilitySettings(values),
   });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

@@ -8,6 +8,7 @@ import { Container, type ServiceIdentifier } from "inversify";
 import { Registry } from "prom-client";
 import { createAgentMetrics, type AgentMetrics } from "../collector/agent-metrics.js";
 import { MapCollector } from "../collector/collector.js";
+import { SelfObservability, type ObservabilitySettings } from "../collector/self-observability.js";
 import { BpfCompiler } from "../compiler/index.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { ensureTracefs } from "../kernel/mounts.js";
@@ -20,7 +21,7 @@ import { PLUGIN } from "../plugin/tokens.js";
 import { Agent } from "./agent.js";
 import { CompilingObjectProvider, type ObjectProvider } from "./object-provider.js";
 
-export interface AgentSettings {
+export interface AgentSettings extends ObservabilitySettings {
   pinRoot: string;
   cacheDir: string;
   /** Plugin package names or paths. */
@@ -41,6 +42,8 @@ export const TOKENS = {
   Collector: Symbol.for("ebpf-operator.Collector") as ServiceIdentifier<MapCollector>,
   Decoders: Symbol.for("ebpf-operator.Decoders") as ServiceIdentifier<DecoderRegistry>,
   Agent: Symbol.for("ebpf-operator.Agent") as ServiceIdentifier<Agent>,
+  /** Program stats, resource metrics, remote-write; `start()` it beside the HTTP server. */
+  Observability: Symbol.for("ebpf-operator.Observability") as ServiceIdentifier<SelfObservability>,
 } as const;
 
 /** Failures of plugin imports, kept for the registry's report. */
@@ -101,5 +104,9 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
         decoders: ctx.get(TOKENS.Decoders),
       }),
   );
+  container.bind(TOKENS.Observability).toDynamicValue((ctx) => {
+    const agent = ctx.get(TOKENS.Agent);
+    return new SelfObservability(ctx.get(TOKENS.MetricsRegistry), ctx.get(TOKENS.Collector), () => agent.statuses(), ctx.get(TOKENS.Settings), ctx.get(TOKENS.Logger));
+  });
   return container;
 }

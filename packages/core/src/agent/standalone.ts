@@ -38,11 +38,11 @@ export async function startStandaloneAgent(options: StandaloneOptions): Promise<
     else logger.error({ plugin: report.specifier, code: report.error?.code }, report.error?.message ?? "plugin failed to load");
   }
   const agent = container.get(TOKENS.Agent);
-  const collector = container.get(TOKENS.Collector);
+  const observability = container.get(TOKENS.Observability);
   let ready = false;
   const http = await startHttpServer(listen, {
     registry: container.get(TOKENS.MetricsRegistry),
-    refresh: () => collector.refresh(),
+    refresh: observability.refresh,
     ready: () => ready,
     status: () => ({
       mode: "standalone",
@@ -55,6 +55,7 @@ export async function startStandaloneAgent(options: StandaloneOptions): Promise<
     }),
     logger,
   });
+  observability.start();
   logger.info({ url: http.url, config: options.configPath, pinRoot: options.pinRoot }, "agent listening");
   const source = new FileSource({ path: options.configPath, logger, onSync: (desired, problems) => agent.sync(desired, problems) });
   try {
@@ -62,6 +63,7 @@ export async function startStandaloneAgent(options: StandaloneOptions): Promise<
     await agent.collectGarbage();
   } catch (error) {
     await http.close();
+    await observability.stop();
     throw error;
   }
   ready = true;
@@ -70,6 +72,7 @@ export async function startStandaloneAgent(options: StandaloneOptions): Promise<
     agent,
     stop: async () => {
       await source.stop();
+      await observability.stop();
       await http.close();
       await agent.shutdown();
     },

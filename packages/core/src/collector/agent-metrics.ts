@@ -11,6 +11,8 @@ export interface AgentMetrics {
   mapReadErrors: Counter<"namespace" | "ebpfmap" | "map">;
   mapReadDuration: Histogram<"method">;
   plugins: Gauge<"plugin" | "version" | "loaded">;
+  mapEntries: Gauge<"namespace" | "ebpfmap" | "map">;
+  mapMaxEntries: Gauge<"namespace" | "ebpfmap" | "map">;
 }
 
 export function createAgentMetrics(registry: Registry): AgentMetrics {
@@ -52,6 +54,20 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
       name: "ebpf_operator_agent_plugins",
       help: "Configured program-type plugins; loaded=\"false\" when the plugin failed to load.",
       labelNames: ["plugin", "version", "loaded"],
+      registers,
+    }),
+    // Counted from each scrape's read of the exported maps (no extra syscalls). Arrays always
+    // hold max_entries; hash and LRU maps fill up, and a full hash map drops new keys.
+    mapEntries: new Gauge({
+      name: "ebpf_operator_map_entries",
+      help: "Entries in an exported BPF map at the last scrape; compare with ebpf_operator_map_max_entries.",
+      labelNames: ["namespace", "ebpfmap", "map"],
+      registers,
+    }),
+    mapMaxEntries: new Gauge({
+      name: "ebpf_operator_map_max_entries",
+      help: "The max_entries of an exported BPF map.",
+      labelNames: ["namespace", "ebpfmap", "map"],
       registers,
     }),
   };

@@ -84,7 +84,11 @@ export class MapCollector {
   /** Stops serving a resource; its series disappear from the next scrape. */
   remove(ref: ResourceRef): void {
     for (const [name, family] of this.families) {
-      if (!family.sources.delete(refKey(ref))) continue;
+      const source = family.sources.get(refKey(ref));
+      if (!source) continue;
+      family.sources.delete(refKey(ref));
+      this.metrics.mapEntries.remove(mapLabels(source));
+      this.metrics.mapMaxEntries.remove(mapLabels(source));
       if (family.sources.size === 0) {
         this.families.delete(name);
         this.registry.removeSingleMetric(name);
@@ -109,6 +113,8 @@ export class MapCollector {
     try {
       const entries = await source.map.readAll();
       this.metrics.mapReadDuration.observe({ method: entries.method }, Number(process.hrtime.bigint() - started) / 1e9);
+      this.metrics.mapEntries.set(mapLabels(source), entries.count);
+      this.metrics.mapMaxEntries.set(mapLabels(source), source.map.info.maxEntries);
       const base = { namespace: source.ref.namespace, ebpfmap: source.ref.name };
       if (source.plan) return planSamples(entries, source.plan, this.cpus, base);
       return flatSamples(entries, source.map.info, source.map.isPerCpu, this.cpus, base);
@@ -118,6 +124,10 @@ export class MapCollector {
       return [];
     }
   }
+}
+
+function mapLabels(source: MetricSource): { namespace: string; ebpfmap: string; map: string } {
+  return { namespace: source.ref.namespace, ebpfmap: source.ref.name, map: source.metric.map };
 }
 
 function toPromMetric(family: Family): PromMetricObject {

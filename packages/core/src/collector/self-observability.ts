@@ -1,0 +1,76 @@
+/**
+ * Wires the agent's self-observability around one Registry: kernel BPF run-time stats (a stats
+ * handle held while the agent runs), per-program and per-resource metrics, and the optional
+ * remote-write forwarder. `/metrics` and remote-write share one refresh: concurrent callers wait
+ * for the map reads already under way instead of reading every map again, and both then render
+ * the same samples from the same Registry.
+ */
+import { enableStats, type StatsHandle } from "@ebpf-operator/libbpf";
+import { hostname } from "node:os";
+import type { Registry } from "prom-client";
+import type { ResourceStatus } from "../agent/status.js";
+import { describeError } from "../errors.js";
+import { createRemoteWriteMetrics } from "../forwarding/remote-write-metrics.js";
+import { RemoteWriter, type RemoteWriteSettings } from "../forwarding/remote-write.js";
+import { gatherSeries } from "../forwarding/samples.js";
+import type { Logger } from "../logger.js";
+import type { MapCollector } from "./collector.js";
+import { ProgramStats } from "./program-stats.js";
+
+export interface ObservabilitySettings {
+  /**
+   * Hold BPF_STATS_RUN_TIME on while the agent runs (default true). The kernel then times every
+   * run of every BPF program on the node: two clock reads and two per-CPU adds, some tens of ns
+   * per run.
+   */
+  bpfStats?: boolean;
+  /** Forward the samples to a Prometheus remote-write receiver. */
+  remoteWrite?: RemoteWriteSettings;
+}
+
+export class SelfObservability {
+  /** Reads the maps, or waits for the read already in progress. */
+  readonly refresh: () => Promise<void>;
+  private readonly programStats: ProgramStats;
+  private readonly writer: RemoteWriter | undefined;
+  private stats: StatsHandle | undefined;
+
+  constructor(
+    registry: Registry,
+    collector: MapCollector,
+    statuses: () => ResourceStatus[],
+    private readonly settings: ObservabilitySettings,
+    private readonly logger: Logger,
+  ) {
+    let inFlight: Promise<void> | undefined;
+    this.refresh = () => (inFlight ??= collector.refresh().finally(() => (inFlight = undefined)));
+    this.programStats = new ProgramStats(registry, { statuses, statsEnabled: () => this.stats !== undefined });
+    const writeMetrics = createRemoteWriteMetrics(registry);
+    const remote = settings.remoteWrite;
+    if (remote) {
+      const labels = remote.labels ?? { job: "ebpf-agent", instance: hostname() };
+      this.writer = new RemoteWriter(remote, () => gatherSeries(registry, this.refresh, labels), writeMetrics, logger.child({ component: "remote-write" }));
+    }
+  }
+
+  start(): void {
+    if (this.settings.bpfStats !== false && !this.stats) {
+      try {
+        this.stats = enableStats();
+      } catch (error) {
+        this.logger.warn({ error: describeError(error) }, "BPF run-time stats unavailable: ebpf_operator_program_run_* stay 0");
+      }
+    }
+    if (this.writer) {
+      this.writer.start();
+      this.logger.info({ url: this.settings.remoteWrite!.url }, "remote-write enabled");
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.writer?.stop();
+    this.stats?.close();
+    this.stats = undefined;
+    this.programStats.close();
+  }
+}
