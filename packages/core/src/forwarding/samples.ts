@@ -1,34 +1,74 @@
 /**
- * The registry's current samples as remote-write series: the very values `/metrics` renders
- * (prom-client's JSON form of the same Registry), stamped with one gather time.
+ * The samples remote-write sends: the registry's text exposition — the very bytes `/metrics`
+ * serves — parsed back into series stamped with one gather time. Going through the text (rather
+ * than prom-client's JSON form) keeps remote-write independent of how the collector hands its
+ * families to the registry, and makes "the same samples as /metrics" true by construction.
  */
-import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import type { TimeSeries } from "./write-request.js";
 
+const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+
 /**
- * Turns `registry.getMetricsAsJSON()` output into series. Histogram values carry their
- * `_bucket`/`_sum`/`_count` name in `metricName`. `extraLabels` (job, instance) are added where
- * the sample has no label of that name: a sample's own labels win, as with `honor_labels`.
+ * Parses Prometheus text format 0.0.4 sample lines (comments skipped). `extraLabels` (job,
+ * instance) are added where a sample has no label of that name: its own labels win, as with
+ * `honor_labels`. Throws on a malformed line, naming it.
  */
-export function toTimeSeries(metrics: readonly MetricObjectWithValues<MetricValue<string>>[], timestampMs: number, extraLabels: Readonly<Record<string, string>> = {}): TimeSeries[] {
+export function parseExposition(text: string, timestampMs: number, extraLabels: Readonly<Record<string, string>> = {}): TimeSeries[] {
   const out: TimeSeries[] = [];
-  for (const metric of metrics) {
-    for (const value of metric.values) {
-      const name = (value as { metricName?: string }).metricName ?? metric.name;
-      const labels: Record<string, string> = { ...extraLabels };
-      for (const [key, labelValue] of Object.entries(value.labels)) {
-        if (labelValue !== undefined) labels[key] = String(labelValue);
-      }
-      labels.__name__ = name;
-      out.push({ labels, samples: [{ value: value.value, timestampMs }] });
-    }
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const parsed = parseLine(line);
+    if (!parsed) throw new Error(`unparsable exposition line: ${line.slice(0, 200)}`);
+    out.push({ labels: { ...extraLabels, ...parsed.labels, __name__: parsed.name }, samples: [{ value: parsed.value, timestampMs }] });
   }
   return out;
 }
 
-/** Gathers the registry (after `refresh`, which reads the maps) into series. */
+function parseLine(line: string): { name: string; labels: Record<string, string>; value: number } | undefined {
+  const name = NAME.exec(line)?.[0];
+  if (!name) return undefined;
+  let i = name.length;
+  const labels: Record<string, string> = {};
+  if (line[i] === "{") {
+    i++;
+    while (line[i] !== "}") {
+      const labelName = LABEL_NAME.exec(line.slice(i))?.[0];
+      if (!labelName || line[i + labelName.length] !== "=" || line[i + labelName.length + 1] !== '"') return undefined;
+      i += labelName.length + 2;
+      let value = "";
+      for (; i < line.length && line[i] !== '"'; i++) {
+        if (line[i] !== "\\") {
+          value += line[i];
+          continue;
+        }
+        const next = line[++i];
+        value += next === "n" ? "\n" : next; // \\ and \" stand for themselves
+      }
+      if (i >= line.length) return undefined;
+      labels[labelName] = value;
+      i++; // closing quote
+      if (line[i] === ",") i++;
+      else if (line[i] !== "}") return undefined;
+    }
+    i++;
+  }
+  if (line[i] !== " ") return undefined;
+  const value = parseValue(line.slice(i + 1).split(" ")[0]!);
+  return value === undefined ? undefined : { name, labels, value };
+}
+
+function parseValue(text: string): number | undefined {
+  if (/^[+-]?inf$/i.test(text)) return text.startsWith("-") ? -Infinity : Infinity;
+  if (/^nan$/i.test(text)) return NaN;
+  const value = Number(text);
+  return text !== "" && !Number.isNaN(value) ? value : undefined;
+}
+
+/** Reads the maps (`refresh`), renders the registry as `/metrics` does, and parses it. */
 export async function gatherSeries(registry: Registry, refresh: () => Promise<void>, extraLabels: Readonly<Record<string, string>>): Promise<TimeSeries[]> {
   await refresh();
   const timestampMs = Date.now();
-  return toTimeSeries(await registry.getMetricsAsJSON(), timestampMs, extraLabels);
+  return parseExposition(await registry.metrics(), timestampMs, extraLabels);
 }

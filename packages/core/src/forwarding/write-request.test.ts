@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { gatherSeries } from "./samples.js";
+import { gatherSeries, parseExposition } from "./samples.js";
 import { decodeWriteRequest, encodeWriteRequest } from "./write-request.js";
 
 describe("remote-write payloads", () => {
@@ -15,6 +15,33 @@ describe("remote-write payloads", () => {
       { labels: { __name__: "y" }, samples: [{ value: Number.POSITIVE_INFINITY, timestampMs: 1 }] },
     ]);
     expect(Object.keys(decoded[0]!.labels)).toEqual(["__name__", "a", "b"]);
+  });
+
+  it("parses exposition lines with escaped label values, special values and timestamps", () => {
+    const text = [
+      "# HELP a_total help with \\ backslash",
+      "# TYPE a_total counter",
+      'a_total{k="q\\"uo\\\\te\\nnl",e=""} 3',
+      "b +Inf",
+      "c{x=\"1\",} -Inf 1700000000000",
+      "d Nan",
+      "e 1.5e-7",
+    ].join("\n");
+    const series = parseExposition(text, 42, { job: "j" });
+    expect(series.map((s) => s.labels)).toEqual([
+      { job: "j", k: 'q"uo\\te\nnl', e: "", __name__: "a_total" },
+      { job: "j", __name__: "b" },
+      { job: "j", x: "1", __name__: "c" },
+      { job: "j", __name__: "d" },
+      { job: "j", __name__: "e" },
+    ]);
+    expect(series.map((s) => s.samples[0]!.value)).toEqual([3, Infinity, -Infinity, NaN, 1.5e-7]);
+    expect(series[0]!.samples[0]!.timestampMs).toBe(42);
+  });
+
+  it("refuses a malformed line, naming it", () => {
+    expect(() => parseExposition('x{a="1} 2', 0)).toThrow('unparsable exposition line: x{a="1} 2');
+    expect(() => parseExposition("x{} two", 0)).toThrow(/unparsable/);
   });
 
   it("gathers the registry's samples, histogram series by their own names, with job and instance unless a sample has them", async () => {
