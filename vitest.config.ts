@@ -22,7 +22,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: "unit",
-          include: ["packages/*/src/**/*.test.ts", "test/unit/**/*.test.ts"],
+          include: ["packages/*/src/**/*.test.ts", "examples/*/src/**/*.test.ts", "test/unit/**/*.test.ts"],
           exclude: ["**/*.kernel.test.ts", "**/node_modules/**"],
         },
       },
@@ -30,7 +30,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: "kernel",
-          include: ["packages/*/src/**/*.kernel.test.ts", "test/kernel/**/*.kernel.test.ts"],
+          include: ["packages/*/src/**/*.kernel.test.ts", "examples/*/src/**/*.kernel.test.ts", "test/kernel/**/*.kernel.test.ts"],
           // Kernel tests share bpffs, tracefs and the CPU: run files one at a time.
           fileParallelism: false,
           testTimeout: 60_000,
