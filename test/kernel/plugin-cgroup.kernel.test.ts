@@ -2,7 +2,8 @@
  * examples/cgroup-egress.yaml end to end on the real kernel: the built agent attaches it to a
  * child cgroup made here (the example's /system.slice rewritten; tests never attach to the root),
  * a process placed in that cgroup sends UDP to a listener on 127.0.0.1, and /metrics must show
- * exactly the bytes of its IP packets under the cgroup's id.
+ * exactly the bytes of its IP packets under the cgroup's path (core's uint -> cgroup decoders
+ * turn the cgroup id the program counts by into the path).
  */
 import { execFileSync } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
@@ -35,7 +36,8 @@ describe("cgroup plugin with examples/cgroup-egress.yaml", () => {
   let agent: AgentProcess;
   const file = () => join(workspace.configDir, "cgroup-egress.yaml");
   const status = async () => (await fetchStatus(agent.url)).resources.find((r) => r.name === "cgroup-egress");
-  const egressBytes = async () => sampleValue((await fetchText(`${agent.url}/metrics`)).body, "cgroup_egress_bytes_total", { ebpfmap: "cgroup-egress", key: cgroupId });
+  const metrics = async () => (await fetchText(`${agent.url}/metrics`)).body;
+  const egressBytes = async () => sampleValue(await metrics(), "cgroup_egress_bytes_total", { ebpfmap: "cgroup-egress", cgroup: `/${name}` });
 
   /** Runs a process in the test cgroup that sends `count` datagrams of `payload` bytes to the listener; resolves once all arrived. */
   async function sendFromCgroup(count: number, payload: number): Promise<void> {
@@ -95,9 +97,11 @@ describe("cgroup plugin with examples/cgroup-egress.yaml", () => {
     expect(attachedPrograms(directory)).toEqual([expect.objectContaining({ id: s.program!.id, attach_type: "cgroup_inet_egress" })]);
   });
 
-  it("counts exactly the bytes a process in the cgroup sends, under the cgroup's id", async () => {
+  it("counts exactly the bytes a process in the cgroup sends, under the cgroup's path", async () => {
     await sendFromCgroup(10, 100);
     expect(await egressBytes()).toBe(10 * packetBytes(100));
+    // The id the program counts by is shown as the path, never raw or as unknown:<id>.
+    expect(await metrics()).not.toMatch(new RegExp(`="(unknown:)?${cgroupId}"`));
     await sendFromCgroup(4, 1200);
     expect(await egressBytes()).toBe(10 * packetBytes(100) + 4 * packetBytes(1200));
   });

@@ -2,8 +2,9 @@
  * examples/socket-bytes.yaml end to end on the real kernel: the built agent opens an AF_PACKET
  * socket on the host end of a veth pair made here (the example's `lo` rewritten) and attaches
  * the filter; UDP comes in from the test's own network namespace, and /metrics must show
- * exactly its bytes. The attachment is a socket, not a pinnable link: a restarted agent must
- * attach the pinned program to a new socket.
+ * exactly its bytes under `protocol="udp"` (uint -> ip_proto, a decoder of plugin-xdp). The
+ * attachment is a socket, not a pinnable link: a restarted agent must attach the pinned
+ * program to a new socket.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -29,7 +30,7 @@ describe("socket plugin with examples/socket-bytes.yaml", () => {
   let workspace: AgentWorkspace;
   let agent: AgentProcess | undefined;
   const file = () => join(workspace.configDir, "socket-bytes.yaml");
-  const labels = { namespace: "default", ebpfmap: "socket-bytes", key: "17" };
+  const labels = { namespace: "default", ebpfmap: "socket-bytes", protocol: "udp" };
   const status = async () => (await fetchStatus(agent!.url)).resources.find((r) => r.name === "socket-bytes");
   const running = () =>
     waitFor("socket-bytes to be Running", async () => {

@@ -1,7 +1,8 @@
 /**
  * examples/xdp-packets.yaml end to end on the real kernel: the built agent attaches it to the
  * host end of a veth pair made here (the example's `lo` rewritten), UDP comes in from the
- * test's own network namespace, and /metrics must show exactly that many UDP packets.
+ * test's own network namespace, and /metrics must show exactly that many UDP packets, labelled
+ * `protocol="udp"` by the uint -> ip_proto decoder chain.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -15,8 +16,6 @@ import { fetchStatus, fetchText, sampleValue } from "../helpers/metrics.js";
 
 requireKernelCapabilities();
 
-const UDP = "17";
-
 /** The XDP programs bpftool sees on an interface. */
 function xdpPrograms(ifname: string): { id: number; mode: string }[] {
   const [dev] = JSON.parse(execFileSync("bpftool", ["net", "show", "dev", ifname, "-j"], { encoding: "utf8" })) as { xdp: { id: number; mode: string }[] }[];
@@ -28,7 +27,7 @@ describe("xdp plugin with examples/xdp-packets.yaml", () => {
   let workspace: AgentWorkspace;
   let agent: AgentProcess;
   const file = () => join(workspace.configDir, "xdp-packets.yaml");
-  const labels = { namespace: "default", ebpfmap: "xdp-packets", key: UDP };
+  const labels = { namespace: "default", ebpfmap: "xdp-packets", protocol: "udp" };
   const status = async () => (await fetchStatus(agent.url)).resources.find((r) => r.name === "xdp-packets");
   const udpPackets = async () => sampleValue((await fetchText(`${agent.url}/metrics`)).body, "xdp_packets_total", labels);
 
