@@ -23,8 +23,8 @@ export interface InvalidTargetCase extends TargetCase {
   /**
    * The target schema cannot tell this target is wrong (the rule depends on the program type,
    * say, and one schema serves all of the plugin's types): only parseTarget refuses it. Without
-   * this flag the schema must refuse it too, so `ebpf-agent validate` and the operator's
-   * admission catch it before any agent does.
+   * this flag the schema must refuse it too, so the operator refuses it before publishing it to
+   * any node.
    */
   schemaAccepts?: boolean;
   /**
@@ -136,7 +136,7 @@ export const TARGET_TIME_BUDGET_MS = 250;
  * parseTarget answers malformed input with a value or a PluginTargetError, never a crash; it
  * and the schema answer quickly. Targets come from users' manifests: a regular expression that
  * backtracks catastrophically (nested quantifiers such as `(a+/?)*`) lets one manifest stall
- * the agent, and the operator's admission through the schema.
+ * the agent, and the operator through the schema.
  */
 export function checkMalformedTarget(
   plugin: ProgramTypePlugin,
