@@ -6,7 +6,7 @@
  * cycle (load, attach, adopt, detach through the agent's loader).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +23,17 @@ import { uprobePlugin } from "./uprobe-plugin.js";
 requireKernelCapabilities();
 
 const pluginDir = fileURLToPath(new URL("..", import.meta.url));
+
+// The agent imports the built package (dist/): build it when missing or older than its sources,
+// as scripts/setup.sh does for packages/*.
+function ensureBuilt(): void {
+  const built = statSync(join(pluginDir, "dist/index.js"), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const sources = readdirSync(join(pluginDir, "src"), { recursive: true, encoding: "utf8" }).map((f) => statSync(join(pluginDir, "src", f)).mtimeMs);
+  if (Math.max(...sources, statSync(join(pluginDir, "package.json")).mtimeMs) > built) {
+    execFileSync("npx", ["--no-install", "tsup", "--silent"], { cwd: pluginDir, stdio: "pipe" });
+  }
+}
+ensureBuilt();
 const binDir = mkdtempSync(join(tmpdir(), "eop-uprobe-bin-"));
 const binary = compileProbeTarget(binDir);
 
