@@ -6,9 +6,9 @@
  *
  * Families are registered in prom-client's Registry as custom metric objects (prom-client's
  * Counter cannot be set to a value the kernel counted, and its Histogram cannot take kernel
- * buckets), so one registry renders and escapes both the eBPF metrics and the agent's own.
- * Histogram series carry their `_bucket`/`_sum`/`_count` name in `metricName`, which the
- * registry prints in place of the family name.
+ * buckets), so one registry serves both the eBPF metrics and the agent's own, with one content
+ * type. The eBPF samples themselves are rendered here, at refresh, in time slices
+ * (exposition.ts): the registry receives them as chunks of finished lines.
  */
 import { possibleCpus, type BpfMap } from "@ebpf-operator/libbpf";
 import type { Registry } from "prom-client";
@@ -16,10 +16,11 @@ import { refKey, type ResourceRef } from "../api/manifest.js";
 import { describeError, operatorError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { AgentMetrics } from "./agent-metrics.js";
-import { flatSamples } from "./flat-metric.js";
+import { LineWriter, Slicer, labelPairs, runSliced } from "./exposition.js";
+import { flatLines } from "./flat-metric.js";
 import type { MetricConfig, MetricKind } from "./metric-config.js";
 import type { MetricPlan } from "./metric-plan.js";
-import { planSamples, type PromValue } from "./plan-samples.js";
+import { planLines, type PromValue } from "./plan-samples.js";
 
 export interface MetricSource {
   ref: ResourceRef;
@@ -115,9 +116,14 @@ export class MapCollector {
       this.metrics.mapReadDuration.observe({ method: entries.method }, Number(process.hrtime.bigint() - started) / 1e9);
       this.metrics.mapEntries.set(mapLabels(source), entries.count);
       this.metrics.mapMaxEntries.set(mapLabels(source), source.map.info.maxEntries);
-      const base = { namespace: source.ref.namespace, ebpfmap: source.ref.name };
-      if (source.plan) return planSamples(entries, source.plan, this.cpus, base);
-      return flatSamples(entries, source.map.info, source.map.isPerCpu, this.cpus, base);
+      // Decode and render in slices of a few ms, so a large map does not stall the event loop.
+      const base = labelPairs({ namespace: source.ref.namespace, ebpfmap: source.ref.name });
+      const writer = new LineWriter();
+      const steps = source.plan
+        ? planLines(entries, source.plan, this.cpus, base, writer)
+        : flatLines(entries, source.map.info, source.map.isPerCpu, this.cpus, source.metric.name, base, writer);
+      await runSliced(steps, new Slicer());
+      return writer.finish();
     } catch (error) {
       this.metrics.mapReadErrors.inc({ namespace: source.ref.namespace, ebpfmap: source.ref.name, map: source.metric.map });
       source.logger.warn({ code: "EOP_ERR_MAP_READ", map: source.metric.map, error: describeError(error) }, "map read failed at scrape time");

@@ -8,7 +8,9 @@ import type { ResourceRef } from "../api/manifest.js";
 import { metricNameFor } from "../api/metric-names.js";
 import type { EbpfMapSpec, PrometheusType } from "../api/schema.js";
 import { operatorError } from "../errors.js";
+import type { LineWriter } from "./exposition.js";
 import { INTEGER_SIZES, isZero, keyLabel, readValue } from "./map-values.js";
+import { STEP_ROWS } from "./plan-samples.js";
 
 export interface FlatMetricConfig {
   /** The served metric name (`syscall_counter_total`). */
@@ -59,4 +61,27 @@ export function flatSamples(
     samples.push({ labels, value });
   }
   return samples;
+}
+
+/**
+ * The same samples rendered into `writer` as exposition lines, yielding every STEP_ROWS rows.
+ * `baseLabels` is the rendered text of the labels every series carries (exposition.labelPairs).
+ * Key labels are decimal or hex digits: nothing to escape.
+ */
+export function* flatLines(
+  entries: MapEntries,
+  info: Pick<MapInfo, "valueSize" | "maxEntries">,
+  perCpu: boolean,
+  cpus: number,
+  name: string,
+  baseLabels: string,
+  writer: LineWriter,
+): Generator<void, void, undefined> {
+  const singleZeroKey = info.maxEntries === 1 || (entries.count === 1 && isZero(entries.keys, 0, entries.keySize));
+  const keyPrefix = baseLabels === "" ? 'key="' : `${baseLabels},key="`;
+  for (let i = 0; i < entries.count; i++) {
+    if (i % STEP_ROWS === STEP_ROWS - 1) yield;
+    const value = readValue(entries.values, i * entries.valueStride, info.valueSize, perCpu, cpus);
+    writer.add(name, singleZeroKey ? baseLabels : `${keyPrefix}${keyLabel(entries.keys, i * entries.keySize, entries.keySize)}"`, value);
+  }
 }

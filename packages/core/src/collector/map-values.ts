@@ -18,8 +18,11 @@ export function readUnsigned(buffer: Buffer, offset: number, size: number): numb
     case 4:
       return LITTLE_ENDIAN ? buffer.readUInt32LE(offset) : buffer.readUInt32BE(offset);
     case 8:
-      // Prometheus values are float64: beyond 2^53 precision is lost either way.
-      return Number(LITTLE_ENDIAN ? buffer.readBigUInt64LE(offset) : buffer.readBigUInt64BE(offset));
+      // Prometheus values are float64: beyond 2^53 precision is lost either way. hi * 2^32 is
+      // exact, so the one rounding of the sum gives what Number(BigInt) gives, without a BigInt.
+      return LITTLE_ENDIAN
+        ? buffer.readUInt32LE(offset + 4) * 4294967296 + buffer.readUInt32LE(offset)
+        : buffer.readUInt32BE(offset) * 4294967296 + buffer.readUInt32BE(offset + 4);
     default:
       throw new RangeError(`cannot read a ${size}-byte integer`);
   }
@@ -61,7 +64,10 @@ export function readInteger(buffer: Buffer, offset: number, size: number, signed
     case 4:
       return LITTLE_ENDIAN ? buffer.readInt32LE(offset) : buffer.readInt32BE(offset);
     case 8:
-      return Number(LITTLE_ENDIAN ? buffer.readBigInt64LE(offset) : buffer.readBigInt64BE(offset));
+      // As readUnsigned: an exact high word (signed) plus the low word, rounded once.
+      return LITTLE_ENDIAN
+        ? buffer.readInt32LE(offset + 4) * 4294967296 + buffer.readUInt32LE(offset)
+        : buffer.readInt32BE(offset) * 4294967296 + buffer.readUInt32BE(offset + 4);
     default:
       throw new RangeError(`cannot read a ${size}-byte integer`);
   }

@@ -12,7 +12,7 @@ import type { LabelSpec, MetricSpec } from "../api/metrics-schema.js";
 import { runChain, type DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
 import type { SKIP } from "../plugin/sdk.js";
-import { defaultDecode, isInteger, isSigned, memberList, sizedDecode, typeName } from "./btf-fields.js";
+import { defaultDecode, defaultDecodeAt, isInteger, isSigned, memberList, sizedDecode, sizedDecodeAt, typeName, type FieldDecodeAt } from "./btf-fields.js";
 import { bucketLayout, type BucketLayout } from "./histogram.js";
 import type { MetricConfig } from "./metric-config.js";
 
@@ -33,6 +33,8 @@ export interface LabelPlan {
   name: string;
   slice: Slice;
   decode: (bytes: Buffer) => string | typeof SKIP;
+  /** The same as `decode`, read in place at `offset` of the keys buffer; set for the BTF defaults. */
+  decodeAt?: FieldDecodeAt;
 }
 
 export interface NumberPlan {
@@ -79,12 +81,17 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
         const problem = labelNameProblem(member.name, histogram);
         if (problem) fail(`${at}.labels`, `key member "${member.name}" of struct ${keyStruct.name} ${problem}; list spec.metrics[${index}].labels to name the labels yourself`);
         if (member.bitSize > 0) fail(`${at}.labels`, `key member "${member.name}" is a bit field, which cannot be a label`);
-        labels.push({ name: member.name, slice: { offset: member.offset, size: member.type.size }, decode: defaultDecode(member.type) });
+        labels.push({ name: member.name, slice: { offset: member.offset, size: member.type.size }, decode: defaultDecode(member.type), decodeAt: defaultDecodeAt(member.type) });
       }
     } else if (histogram) {
       bucketSource = { slice: { offset: 0, size: info.keySize }, type: keyType };
     } else if (info.maxEntries > 1) {
-      labels.push({ name: "key", slice: { offset: 0, size: info.keySize }, decode: keyType ? defaultDecode(keyType) : sizedDecode(info.keySize) });
+      labels.push({
+        name: "key",
+        slice: { offset: 0, size: info.keySize },
+        decode: keyType ? defaultDecode(keyType) : sizedDecode(info.keySize),
+        decodeAt: keyType ? defaultDecodeAt(keyType) : sizedDecodeAt(info.keySize),
+      });
     }
   } else {
     const sources = labelSources(configured, at, keyType, info.keySize, fail);
@@ -97,7 +104,8 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
       }
       const chain = label.decoders?.length ? decoders.chain(label.decoders, `${at}.labels[${j}].decoders`) : undefined;
       const fallback = source.type ? defaultDecode(source.type) : sizedDecode(source.slice.size);
-      labels.push({ name: label.name, slice: source.slice, decode: chain ? (bytes) => runChain(chain, bytes) : fallback });
+      const fallbackAt = source.type ? defaultDecodeAt(source.type) : sizedDecodeAt(source.slice.size);
+      labels.push({ name: label.name, slice: source.slice, decode: chain ? (bytes) => runChain(chain, bytes) : fallback, decodeAt: chain ? undefined : fallbackAt });
     });
   }
 

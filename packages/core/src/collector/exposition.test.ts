@@ -1,0 +1,123 @@
+import type { BtfMember, BtfType, MapEntries, MapInfo } from "@ebpf-operator/libbpf";
+import { Registry } from "prom-client";
+import { describe, expect, it } from "vitest";
+import type { MetricSpec } from "../api/metrics-schema.js";
+import { DecoderRegistry } from "../decoders/registry.js";
+import { LineWriter, Slicer, escapeLabelValue, formatValue, labelPairs, runAtOnce, runSliced } from "./exposition.js";
+import { flatLines, flatSamples } from "./flat-metric.js";
+import type { MetricConfig } from "./metric-config.js";
+import { buildMetricPlan, type MapView } from "./metric-plan.js";
+import { planLines, planSamples, type PromValue } from "./plan-samples.js";
+
+const ref = { namespace: "team \"a\"", name: "m\\1" };
+const base = { namespace: ref.namespace, ebpfmap: ref.name };
+const decoders = new DecoderRegistry();
+
+const u32: BtfType = { kind: "int", name: "unsigned int", size: 4, signed: false, char: false, bool: false };
+const s64: BtfType = { kind: "int", name: "long long", size: 8, signed: true, char: false, bool: false };
+const u64: BtfType = { kind: "int", name: "unsigned long long", size: 8, signed: false, char: false, bool: false };
+const comm: BtfType = { kind: "array", size: 16, length: 16, elementType: { kind: "int", name: "char", size: 1, signed: true, char: true, bool: false } };
+const member = (name: string, type: BtfType, offset: number): BtfMember => ({ name, type, offset, bitOffset: offset * 8, bitSize: 0 });
+const struct = (name: string, members: BtfMember[], size: number): BtfType => ({ kind: "struct", name, size, members });
+
+function mapView(key: BtfType, value: BtfType, isPerCpu = false): MapView {
+  const info: MapInfo = { id: 1, name: "x", type: isPerCpu ? "percpu_hash" : "hash", keySize: key.size, valueSize: value.size, maxEntries: 100_000, flags: 0, btfId: 1, btfKeyTypeId: 1, btfValueTypeId: 2 };
+  return { info, isPerCpu, describeKey: () => key, describeValue: () => value };
+}
+
+function config(spec: Partial<MetricSpec>): MetricConfig {
+  const full: MetricSpec = { name: "x", map: "x", ...spec };
+  const type = full.type ?? "counter";
+  return { name: type === "counter" ? `${full.name}_total` : full.name, help: "h", type, map: full.map, rich: { spec: full, index: 0 } };
+}
+
+function entries(keys: Buffer[], values: Buffer[]): MapEntries {
+  return { count: keys.length, keySize: keys[0]!.length, valueStride: values[0]!.length, keys: Buffer.concat(keys), values: Buffer.concat(values), method: "batch", syscalls: 1 };
+}
+
+const le = (value: number | bigint, size: number): Buffer => {
+  const b = Buffer.alloc(size);
+  if (size === 8) b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(value)));
+  else b.writeUIntLE(Number(value), 0, size);
+  return b;
+};
+
+/** What prom-client's registry prints for one family with these values. */
+async function render(name: string, type: string, values: PromValue[]): Promise<string> {
+  const registry = new Registry();
+  const metric = { name, help: "help \\ text", type, aggregator: "sum", get: async () => ({ name, help: "help \\ text", type, aggregator: "sum", values }), reset: () => undefined };
+  registry.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
+  return registry.metrics();
+}
+
+describe("the collector's own exposition", () => {
+  it("escapes and formats like prom-client", () => {
+    expect(escapeLabelValue('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
+    expect(escapeLabelValue("plain")).toBe("plain");
+    expect(labelPairs({ a: "1", b: 'x"' })).toBe('a="1",b="x\\""');
+    expect([formatValue(1.5), formatValue(NaN), formatValue(Infinity), formatValue(-Infinity)]).toEqual(["1.5", "Nan", "+Inf", "-Inf"]);
+  });
+
+  it("prints struct-key labels byte for byte as prom-client prints the samples, over several chunks", async () => {
+    const key = struct("task_key", [member("pid", u32, 0), member("big", u64, 8), member("neg", s64, 16), member("comm", comm, 24)], 40);
+    const plan = buildMetricPlan(config({ name: "tasks" }), mapView(key, u64, true), decoders, ref);
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    const names = ['sh"', "back\\slash", "new\nline", "bash", "\u00e9t\u00e9", "x".repeat(16)];
+    for (let i = 0; i < 6000; i++) {
+      const k = Buffer.alloc(40);
+      if (i >= 5000) {
+        // The last 1000 rows repeat earlier keys: their label sets are summed.
+        keys.push(keys[i - 5000]!);
+        values.push(values[i - 5000]!);
+        continue;
+      }
+      k.writeUInt32LE(i, 0);
+      k.writeBigUInt64LE(i % 3 === 0 ? 2n ** 63n + 5n : BigInt(i), 8);
+      k.writeBigInt64LE(i % 2 === 0 ? -(2n ** 60n) : BigInt(-i), 16);
+      k.write(names[i % names.length]!, 24, 16);
+      keys.push(k);
+      values.push(Buffer.concat([le(i, 8), le(2 ** 53 + 2 * i, 8)]));
+    }
+    const read = entries(keys, values);
+    const expected = await render("tasks_total", "counter", planSamples(read, plan, 2, base));
+    const writer = new LineWriter();
+    await runSliced(planLines(read, plan, 2, labelPairs(base), writer), new Slicer(0));
+    const chunks = writer.finish();
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(await render("tasks_total", "counter", chunks)).toBe(expected);
+    expect(expected.split("\n").filter((l) => l.startsWith("tasks_total{"))).toHaveLength(5000);
+  });
+
+  it("prints histograms and flat metrics like prom-client", async () => {
+    const key = struct("k", [member("comm", comm, 0), member("bucket", u32, 16)], 20);
+    const plan = buildMetricPlan(config({ name: "h", type: "histogram", histogram: { bucketType: "exp2", bucketMin: 0, bucketMax: 3 } }), mapView(key, u64), decoders, ref);
+    const rows = [
+      ["bash", 0, 2],
+      ["sh", 2, 1],
+      ["bash", 3, 4],
+      ["bash", 4, 100],
+      ["sh", 9, 1],
+    ] as const;
+    const read = entries(
+      rows.map(([c, b]) => {
+        const k = Buffer.alloc(20);
+        k.write(c, 0);
+        k.writeUInt32LE(b, 16);
+        return k;
+      }),
+      rows.map(([, , v]) => le(v, 8)),
+    );
+    const writer = new LineWriter();
+    runAtOnce(planLines(read, plan, 1, labelPairs(base), writer));
+    expect(await render("h", "histogram", writer.finish())).toBe(await render("h", "histogram", planSamples(read, plan, 1, base)));
+
+    const flat = entries([le(0, 4), le(7, 4), le(2 ** 32 - 1, 4)], [le(1, 8), le(2, 8), le(3, 8)]);
+    const flatWriter = new LineWriter();
+    runAtOnce(flatLines(flat, { valueSize: 8, maxEntries: 10 }, false, 1, "c_total", labelPairs(base), flatWriter));
+    expect(await render("c_total", "counter", flatWriter.finish())).toBe(await render("c_total", "counter", flatSamples(flat, { valueSize: 8, maxEntries: 10 }, false, 1, base)));
+
+    const empty = new LineWriter();
+    expect(await render("c_total", "counter", empty.finish())).toBe(await render("c_total", "counter", []));
+  });
+});
