@@ -1,0 +1,662 @@
+/**
+ * deploy/ on a real kube-apiserver + etcd, with the real kubectl and helm:
+ *
+ * - the generated files are up to date (operator.yaml, the chart's crds/), the Helm chart's RBAC
+ *   and pod specs equal the plain manifests', and the Dockerfiles are well-formed (no container
+ *   engine here: they are checked structurally, never built);
+ * - deploy/operator.yaml applies server-side as real objects (and the ServiceMonitors once a
+ *   minimal ServiceMonitor CRD is installed);
+ * - the RBAC lets the operator's and the agent's ServiceAccounts do what their code does and no
+ *   more (`kubectl auth can-i --as=system:serviceaccount:...`), and the operator's and agent's
+ *   own API code actually works with those ServiceAccounts' tokens;
+ * - the chart lints, renders with default and non-default values into objects the API server
+ *   accepts (--dry-run=server), and installs and uninstalls.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { KubeConfig, type V1Node } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { API_GROUP_VERSION, BUILTIN_PLUGINS, KIND, createLogger, type ResourceStatus } from "@ebpf-operator/core";
+import {
+  ALLOW_KERNEL_WIDE_LABEL,
+  EBPFMAP_PLURAL,
+  Informer,
+  NodeStatusWriter,
+  ObjectStore,
+  startOperator,
+  type EbpfMapObject,
+  type RunningOperator,
+} from "@ebpf-operator/operator";
+import { attachControlPlane, deleteNamespace, repoRoot } from "../helpers/kube/control-plane.js";
+import { condition, eventually, getEbpfMap } from "../helpers/kube/resources.js";
+import { tracepointManifest } from "../helpers/manifests.js";
+
+const execFileAsync = promisify(execFile);
+const cp = attachControlPlane();
+const deploy = join(repoRoot, "deploy");
+const chart = join(deploy, "helm", "ebpf-operator");
+const SYSTEM = "ebpf-operator-system";
+const OPERATOR_SA = `system:serviceaccount:${SYSTEM}:ebpf-operator`;
+const AGENT_SA = `system:serviceaccount:${SYSTEM}:ebpf-operator-agent`;
+const TENANT = "eop-deploy-tenant";
+const NODE = "eop-deploy-node";
+const logger = createLogger({ level: (process.env.EOP_TEST_LOG_LEVEL as "info" | undefined) ?? "silent" });
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+function documents(text: string): KubeObject[] {
+  return parseAllDocuments(text)
+    .map((doc) => doc.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => o !== null && typeof o === "object" && "kind" in o);
+}
+
+const byKindName = (objects: KubeObject[], kind: string, name: string): KubeObject => {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`no ${kind} ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(", ")}`);
+  return found;
+};
+
+const helmOk = async (args: string[], input?: string): Promise<string> => {
+  const result = await cp.helm(args, input === undefined ? {} : { input });
+  if (result.code !== 0) throw new Error(`helm ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`);
+  return result.stdout;
+};
+
+/** `kubectl auth can-i` as `user`: "yes" or "no". `target` is `resource`, `resource/name` or with `--subresource`. */
+async function canI(user: string, verb: string, target: string, namespace?: string, subresource?: string): Promise<string> {
+  const args = ["auth", "can-i", verb, target, `--as=${user}`, ...(namespace ? ["-n", namespace] : []), ...(subresource ? [`--subresource=${subresource}`] : [])];
+  const result = await cp.kubectl(args);
+  const answer = result.stdout.trim().split("\n")[0] ?? "";
+  if (answer !== "yes" && answer !== "no") throw new Error(`kubectl ${args.join(" ")}: ${result.stdout} ${result.stderr}`);
+  return answer;
+}
+
+type Check = [verb: string, target: string, namespace?: string, subresource?: string];
+
+/** Every check's answer, as "verb target [-n ns] [sub] -> yes|no" lines (readable diffs on failure). */
+async function answers(user: string, checks: Check[]): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < checks.length; i += 6) {
+    const chunk = checks.slice(i, i + 6);
+    const results = await Promise.all(chunk.map(([verb, target, ns, sub]) => canI(user, verb, target, ns, sub)));
+    chunk.forEach(([verb, target, ns, sub], j) => out.push(`${verb} ${target}${ns ? ` -n ${ns}` : ""}${sub ? ` sub=${sub}` : ""} -> ${results[j]}`));
+  }
+  return out;
+}
+
+const expectAll = async (user: string, checks: Check[], expected: "yes" | "no") => {
+  const got = await answers(user, checks);
+  expect(got).toEqual(got.map((line) => line.replace(/-> (yes|no)$/, `-> ${expected}`)));
+};
+
+/** A kubeconfig that authenticates with a token of the ServiceAccount (TokenRequest API). */
+async function serviceAccountKubeconfig(dir: string, name: string): Promise<string> {
+  const token = (await cp.kubectlOk(["create", "token", name, "-n", SYSTEM, "--duration=1h"])).trim();
+  const path = join(dir, `${name}.kubeconfig`);
+  writeFileSync(
+    path,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "testenv", cluster: { server: cp.server, "certificate-authority-data": readFileSync(cp.caFile).toString("base64") } }],
+      users: [{ name, user: { token } }],
+      contexts: [{ name, context: { cluster: "testenv", user: name } }],
+      "current-context": name,
+    }),
+    { mode: 0o600 },
+  );
+  return path;
+}
+
+function loadKubeConfig(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+/** The minimal ServiceMonitor CRD: the kind and its v1 version, fields kept as given. */
+const SERVICE_MONITOR_CRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: { kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              x-kubernetes-preserve-unknown-fields: true
+`;
+
+/** Cluster-scoped objects of a set of manifests (to delete them afterwards), CRDs excepted. */
+function clusterScoped(objects: KubeObject[]): string[] {
+  return objects
+    .filter((o) => !o.metadata.namespace && o.kind !== "CustomResourceDefinition" && o.kind !== "Namespace")
+    .map((o) => `${o.kind.toLowerCase()}.${o.apiVersion.includes("/") ? o.apiVersion.split("/")[0] : ""}/${o.metadata.name}`.replace("./", "/"));
+}
+
+const operatorYaml = () => readFileSync(join(deploy, "operator.yaml"), "utf8");
+
+beforeAll(async () => {
+  await cp.kubectlOk(["apply", "-f", "-"], { input: SERVICE_MONITOR_CRD });
+  await cp.kubectlOk(["wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s"]);
+});
+
+afterAll(async () => {
+  await cp.kubectl(["delete", "crd", "servicemonitors.monitoring.coreos.com", "--ignore-not-found", "--wait=true"]);
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("deploy/ files", () => {
+  it("operator.yaml and the chart's crds/ are up to date with deploy/crds and deploy/manifests", async () => {
+    const { stdout } = await execFileAsync(process.execPath, [join(deploy, "build-operator-yaml.mjs"), "--check"]);
+    expect(stdout).toContain("up to date");
+    const all = documents(operatorYaml());
+    // CRDs first (the rest may refer to them), then the namespace, then everything in it.
+    expect(all.slice(0, 2).map((o) => o.kind)).toEqual(["CustomResourceDefinition", "CustomResourceDefinition"]);
+    expect(all[2]).toMatchObject({ kind: "Namespace", metadata: { name: SYSTEM } });
+    for (const file of readdirSync(join(deploy, "crds"))) {
+      expect(readFileSync(join(chart, "crds", file), "utf8")).toBe(readFileSync(join(deploy, "crds", file), "utf8"));
+    }
+    // The ServiceMonitor needs the Prometheus Operator's CRD: kept out of the one-file install.
+    expect(all.some((o) => o.kind === "ServiceMonitor")).toBe(false);
+  });
+
+  it("the Helm chart renders the same RBAC rules and pod specs as the plain manifests", async () => {
+    const plain = documents(operatorYaml());
+    const rendered = documents(await helmOk(["template", "ebpf-operator", chart, "-n", SYSTEM]));
+    for (const [kind, name] of [
+      ["ClusterRole", "ebpf-operator"],
+      ["Role", "ebpf-operator"],
+      ["ClusterRole", "ebpf-operator-agent"],
+      ["Role", "ebpf-operator-agent"],
+      ["ClusterRole", "ebpf-operator-edit"],
+      ["ClusterRole", "ebpf-operator-view"],
+    ] as const) {
+      expect(byKindName(rendered, kind, name).rules, `${kind} ${name}`).toEqual(byKindName(plain, kind, name).rules);
+      expect(byKindName(rendered, kind, name).metadata.labels).toMatchObject(
+        Object.fromEntries(Object.entries(byKindName(plain, kind, name).metadata.labels ?? {}).filter(([k]) => k.startsWith("rbac."))),
+      );
+    }
+    for (const [kind, name] of [["ClusterRoleBinding", "ebpf-operator"], ["RoleBinding", "ebpf-operator"], ["ClusterRoleBinding", "ebpf-operator-agent"], ["RoleBinding", "ebpf-operator-agent"]] as const) {
+      const strip = (o: KubeObject) => ({ roleRef: o.roleRef, subjects: o.subjects });
+      expect(strip(byKindName(rendered, kind, name)), `${kind} ${name}`).toEqual(strip(byKindName(plain, kind, name)));
+    }
+    type PodSpec = { containers: Record<string, unknown>[]; initContainers?: unknown[]; affinity?: unknown } & Record<string, unknown>;
+    const podSpec = (o: KubeObject) => (o.spec as { template: { spec: PodSpec } }).template.spec;
+    // Equal but for labels (Helm adds its own) and the image (tag from the chart's appVersion).
+    const comparable = (spec: PodSpec) => ({ ...spec, affinity: undefined, containers: spec.containers.map((c) => ({ ...c, image: undefined })) });
+    for (const [kind, name] of [["Deployment", "ebpf-operator"], ["DaemonSet", "ebpf-operator-agent"]] as const) {
+      expect(comparable(podSpec(byKindName(rendered, kind, name))), `${kind} ${name}`).toEqual(comparable(podSpec(byKindName(plain, kind, name))));
+      expect(podSpec(byKindName(rendered, kind, name)).containers[0]!.image).toBe(podSpec(byKindName(plain, kind, name)).containers[0]!.image);
+    }
+  });
+
+  describe("Dockerfiles (checked structurally: no container engine on this machine)", () => {
+    interface Instruction { op: string; args: string }
+    const parse = (file: string): Instruction[] =>
+      readFileSync(file, "utf8")
+        .replace(/\\\n/g, " ")
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((line) => line !== "" && !line.startsWith("#"))
+        .map((line) => {
+          const [op, ...rest] = line.split(/\s+/);
+          return { op: op!.toUpperCase(), args: rest.join(" ") };
+        });
+    const ignored = (file: string) =>
+      readFileSync(`${file}.dockerignore`, "utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith("#"));
+    const operatorBin = (JSON.parse(readFileSync(join(repoRoot, "packages/operator/package.json"), "utf8")) as { bin: Record<string, string> }).bin["ebpf-operator"];
+
+    for (const [image, command] of [["operator", "run"], ["agent", "agent"]] as const) {
+      it(`${image}.Dockerfile: pinned Node LTS base, COPY sources in the context, runs \`ebpf-operator ${command}\``, () => {
+        const file = join(deploy, "docker", `${image}.Dockerfile`);
+        const steps = parse(file);
+        // Base image: an ARG default, pinned to a full Node 22/24 version on Debian bookworm.
+        const args = new Map(steps.filter((s) => s.op === "ARG" && s.args.includes("=")).map((s) => s.args.split("=", 2) as [string, string]));
+        const stages: string[] = [];
+        for (const from of steps.filter((s) => s.op === "FROM")) {
+          const [ref, as, name] = from.args.split(/\s+/);
+          const resolved = ref!.replace(/^\$\{(\w+)\}$/, (_, arg: string) => args.get(arg) ?? `unset ${arg}`);
+          expect(resolved).toMatch(/^node:(22|24)\.\d+\.\d+-bookworm-slim$/);
+          expect(as?.toUpperCase()).toBe("AS");
+          stages.push(name!);
+        }
+        expect(stages).toEqual(["build", "runtime"]);
+        // COPY: every context source exists and is not excluded by the .dockerignore;
+        // --from names a stage defined before.
+        const excluded = ignored(file);
+        for (const copy of steps.filter((s) => s.op === "COPY")) {
+          const parts = copy.args.split(/\s+/);
+          const from = parts.find((p) => p.startsWith("--from="));
+          const paths = parts.filter((p) => !p.startsWith("--"));
+          const sources = paths.slice(0, -1);
+          expect(sources.length).toBeGreaterThan(0);
+          if (from) {
+            expect(stages.slice(0, -1)).toContain(from.slice("--from=".length));
+            continue;
+          }
+          for (const source of sources) {
+            expect(existsSync(join(repoRoot, source)), `COPY ${source}`).toBe(true);
+            expect(excluded.filter((pattern) => pattern === source || pattern === `${source.split("/")[0]}`), `${source} is excluded by the .dockerignore`).toEqual([]);
+          }
+        }
+        // Built in the build stage: dependencies from the lock, the addon and the TypeScript.
+        const froms = steps.flatMap((s, i) => (s.op === "FROM" ? [i] : []));
+        const build = steps.slice(froms[0], froms[1]);
+        const runs = build.filter((s) => s.op === "RUN").map((s) => s.args).join("\n");
+        expect(runs).toContain("npm install --no-audit --no-fund");
+        expect(runs).toContain("npm run build");
+        expect(runs).toMatch(/libbpf-dev/);
+        // Runs the operator package's CLI with the right command.
+        const runtime = steps.slice(froms[1]);
+        const entrypoint = JSON.parse(runtime.find((s) => s.op === "ENTRYPOINT")!.args) as string[];
+        expect(entrypoint).toEqual(["node", join("/app/packages/operator", operatorBin!)]);
+        expect(JSON.parse(runtime.find((s) => s.op === "CMD")!.args)).toEqual([command]);
+        expect(existsSync(join(repoRoot, "packages/operator/src/cli.ts"))).toBe(true);
+        const installs = runtime.filter((s) => s.op === "RUN").map((s) => s.args).join("\n");
+        const user = runtime.filter((s) => s.op === "USER").at(-1)?.args;
+        if (image === "operator") {
+          // It compiles: clang, llvm, libbpf's and the kernel's headers, bpftool for vmlinux.h.
+          for (const pkg of ["clang", "llvm", "libbpf-dev", "linux-libc-dev", "bpftool"]) expect(installs).toMatch(new RegExp(`\\s${pkg}(\\s|$)`));
+          // Non-root, numerically (runAsNonRoot can check it), the uid the manifests use.
+          expect(user).toBe("65532:65532");
+          const deployment = byKindName(documents(operatorYaml()), "Deployment", "ebpf-operator");
+          expect(JSON.stringify(deployment)).toContain('"runAsUser":65532');
+        } else {
+          // Loads only: libbpf's runtime, no compiler.
+          for (const pkg of ["libbpf1", "libelf1", "zlib1g"]) expect(installs).toMatch(new RegExp(`\\s${pkg}(\\s|$)`));
+          expect(installs).not.toMatch(/\sclang(\s|$)/);
+          expect(user).toBe("0:0");
+        }
+      });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("the plain manifests on a real API server", () => {
+  let objects: KubeObject[];
+  let workDir: string;
+
+  beforeAll(async () => {
+    workDir = mkdtempSync(join(tmpdir(), "eop-deploy-"));
+    objects = documents(operatorYaml());
+    const out = await cp.kubectlOk(["apply", "--server-side", "--field-manager=eop-deploy-test", "-f", join(deploy, "operator.yaml")], { timeoutMs: 120_000 });
+    expect(out).toContain("deployment.apps/ebpf-operator serverside-applied");
+    await cp.kubectlOk(["wait", "--for=condition=Established", "crd/ebpfmaps.observability.cloud", "crd/ebpfmapnodestatuses.observability.cloud", "--timeout=60s"]);
+  });
+
+  afterAll(async () => {
+    await cp.kubectl(["delete", "servicemonitors", "--all", "-n", SYSTEM, "--ignore-not-found"]);
+    for (const ns of [TENANT, SYSTEM]) await deleteNamespace(cp, ns).catch(() => undefined);
+    // CRDs stay: the other kube test files apply and use them too.
+    await cp.kubectl(["delete", ...clusterScoped(objects), "--ignore-not-found"]);
+    await cp.kubectl(["delete", "node", NODE, "--ignore-not-found"]);
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it("creates every object of deploy/operator.yaml as it is written", async () => {
+    for (const object of objects) {
+      const args = ["get", `${object.kind.toLowerCase()}.${object.apiVersion.includes("/") ? object.apiVersion.split("/")[0] : ""}`.replace(/\.$/, ""), object.metadata.name, "-o", "json"];
+      const live = JSON.parse(await cp.kubectlOk(object.metadata.namespace ? [...args, "-n", object.metadata.namespace] : args)) as KubeObject;
+      expect(live.metadata.name).toBe(object.metadata.name);
+    }
+    const ds = JSON.parse(await cp.kubectlOk(["get", "daemonset", "ebpf-operator-agent", "-n", SYSTEM, "-o", "json"])) as {
+      spec: { template: { spec: { hostNetwork: boolean; containers: { securityContext: { capabilities: { add: string[]; drop: string[] }; privileged: boolean } }[] } } };
+    };
+    const container = ds.spec.template.spec.containers[0]!;
+    expect(container.securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["BPF", "PERFMON", "NET_ADMIN", "NET_RAW"] });
+    expect(container.securityContext.privileged).toBe(false);
+    expect(ds.spec.template.spec.hostNetwork).toBe(true);
+    // Applying again changes nothing: the manifests are what the server stores.
+    const again = await cp.kubectlOk(["apply", "--server-side", "--field-manager=eop-deploy-test", "-f", join(deploy, "operator.yaml")], { timeoutMs: 120_000 });
+    expect(again).not.toMatch(/ created$/m);
+  });
+
+  it("applies the ServiceMonitors (minimal ServiceMonitor CRD installed), honorLabels kept", async () => {
+    await cp.kubectlOk(["apply", "--server-side", "-f", join(deploy, "monitoring", "servicemonitor.yaml")]);
+    const monitor = JSON.parse(await cp.kubectlOk(["get", "servicemonitor", "ebpf-operator-agent", "-n", SYSTEM, "-o", "json"])) as {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; honorLabels: boolean }[] };
+    };
+    expect(monitor.spec.endpoints[0]).toMatchObject({ port: "metrics", honorLabels: true });
+    // It selects the agents' metrics Service, whose port it names.
+    const service = byKindName(objects, "Service", "ebpf-operator-agent-metrics") as KubeObject & { spec: { ports: { name: string; port: number }[] } };
+    expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+    expect(service.spec.ports).toContainEqual(expect.objectContaining({ name: "metrics", port: 9442 }));
+    expect(await cp.kubectlOk(["get", "servicemonitor", "ebpf-operator", "-n", SYSTEM, "-o", "name"])).toContain("ebpf-operator");
+  });
+
+  it("refuses Bidirectional propagation for an unprivileged container: why the agent mounts bpffs HostToContainer", async () => {
+    const ds = structuredClone(byKindName(objects, "DaemonSet", "ebpf-operator-agent")) as KubeObject & {
+      spec: { template: { spec: { containers: { volumeMounts: { name: string; mountPropagation?: string }[] }[] } } };
+    };
+    ds.spec.template.spec.containers[0]!.volumeMounts.find((m) => m.name === "bpffs")!.mountPropagation = "Bidirectional";
+    const refused = await cp.kubectl(["apply", "--dry-run=server", "-f", "-"], { input: JSON.stringify(ds) });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/Bidirectional mount propagation is available only to privileged containers/);
+  });
+
+  const operatorNeeds: Check[] = [
+    ...(["get", "list", "watch", "patch"].map((v) => [v, "ebpfmaps.observability.cloud", TENANT]) as Check[]),
+    ["list", "ebpfmaps.observability.cloud", "kube-system"],
+    ["patch", "ebpfmaps.observability.cloud", TENANT, "status"],
+    ...(["get", "list", "watch"].map((v) => [v, "ebpfmapnodestatuses.observability.cloud", TENANT]) as Check[]),
+    ["get", "namespaces"],
+    ["list", "nodes"],
+    ["watch", "nodes"],
+    ["create", "events", TENANT],
+    ["patch", "events", TENANT],
+    ...(["create", "get", "list", "delete"].map((v) => [v, "configmaps", SYSTEM]) as Check[]),
+    ["create", "leases.coordination.k8s.io", SYSTEM],
+    ["get", "leases.coordination.k8s.io/ebpf-operator-leader", SYSTEM],
+    ["update", "leases.coordination.k8s.io/ebpf-operator-leader", SYSTEM],
+  ];
+  const operatorMustNot: Check[] = [
+    ["create", "ebpfmaps.observability.cloud", TENANT],
+    ["update", "ebpfmaps.observability.cloud", TENANT],
+    ["delete", "ebpfmaps.observability.cloud", TENANT],
+    ["update", "ebpfmaps.observability.cloud", TENANT, "status"],
+    ["create", "ebpfmapnodestatuses.observability.cloud", TENANT],
+    ["patch", "ebpfmapnodestatuses.observability.cloud", TENANT],
+    ["delete", "ebpfmapnodestatuses.observability.cloud", TENANT],
+    ["get", "secrets", SYSTEM],
+    ["list", "secrets", TENANT],
+    ["get", "configmaps", TENANT],
+    ["create", "configmaps", "kube-system"],
+    ["update", "configmaps", SYSTEM],
+    ["patch", "namespaces"],
+    ["list", "namespaces"],
+    ["patch", "nodes"],
+    ["get", "leases.coordination.k8s.io/kube-controller-manager", SYSTEM],
+    ["update", "leases.coordination.k8s.io/some-other-lease", SYSTEM],
+    ["create", "leases.coordination.k8s.io", "kube-system"],
+    ["create", "pods", SYSTEM],
+    ["delete", "events", TENANT],
+  ];
+  const agentNeeds: Check[] = [
+    ...(["get", "list", "watch"].map((v) => [v, "ebpfmaps.observability.cloud", TENANT]) as Check[]),
+    ["watch", "ebpfmaps.observability.cloud", "kube-system"],
+    ...(["create", "patch", "delete", "list"].map((v) => [v, "ebpfmapnodestatuses.observability.cloud", TENANT]) as Check[]),
+    ["get", "nodes"],
+    ["list", "nodes"],
+    ["watch", "nodes"],
+    ["get", "configmaps", SYSTEM],
+  ];
+  const agentMustNot: Check[] = [
+    ["patch", "ebpfmaps.observability.cloud", TENANT, "status"],
+    ["update", "ebpfmaps.observability.cloud", TENANT, "status"],
+    ["patch", "ebpfmaps.observability.cloud", TENANT],
+    ["create", "ebpfmaps.observability.cloud", TENANT],
+    ["delete", "ebpfmaps.observability.cloud", TENANT],
+    ["get", "secrets", SYSTEM],
+    ["list", "secrets", TENANT],
+    ["get", "configmaps", TENANT],
+    ["get", "configmaps", "kube-system"],
+    ["list", "configmaps", SYSTEM],
+    ["create", "configmaps", SYSTEM],
+    ["delete", "configmaps", SYSTEM],
+    ["patch", "nodes"],
+    ["get", "namespaces"],
+    ["create", "events", TENANT],
+    ["get", "leases.coordination.k8s.io/ebpf-operator-leader", SYSTEM],
+    ["create", "pods", SYSTEM],
+  ];
+
+  it("lets the operator's ServiceAccount make every API call the operator makes", () => expectAll(OPERATOR_SA, operatorNeeds, "yes"));
+  it("denies the operator's ServiceAccount what it does not need", () => expectAll(OPERATOR_SA, operatorMustNot, "no"));
+  it("lets the agent's ServiceAccount make every API call the agent makes", () => expectAll(AGENT_SA, agentNeeds, "yes"));
+  it("denies the agent's ServiceAccount status writes, Secrets, ConfigMaps outside the operator namespace and more", () =>
+    expectAll(AGENT_SA, agentMustNot, "no"));
+
+  it("runs the operator's and the agent's own API code with the ServiceAccounts' tokens", async () => {
+    const operatorConfig = await serviceAccountKubeconfig(workDir, "ebpf-operator");
+    const agentConfig = await serviceAccountKubeconfig(workDir, "ebpf-operator-agent");
+    expect(await cp.kubectlOk(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"], { kubeconfig: agentConfig })).toBe(AGENT_SA);
+
+    await cp.kubectlOk(["create", "namespace", TENANT]);
+    await cp.kubectlOk(["label", "namespace", TENANT, `${ALLOW_KERNEL_WIDE_LABEL}=true`]);
+    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "eop-deploy/monitored": "yes" } } }) });
+
+    // The operator, as its ServiceAccount: leader election (Lease create/get/update), informers,
+    // finalizer patch, tenancy (namespace get), compile + publish (ConfigMap create), status
+    // patch, Events.
+    let operator: RunningOperator | undefined = await startOperator({
+      kubeConfig: loadKubeConfig(operatorConfig),
+      namespace: SYSTEM,
+      cacheDir: join(workDir, "operator-cache"),
+      plugins: BUILTIN_PLUGINS,
+      listen: { host: "127.0.0.1", port: 0 },
+      identity: "deploy-test",
+      logger,
+      unloadTimeoutMs: 20_000,
+    });
+    const agentKube = loadKubeConfig(agentConfig);
+    const writer = new NodeStatusWriter(agentKube, NODE, logger);
+    const informers: { stop(): void }[] = [];
+    try {
+      const manifest = tracepointManifest({ name: "rbac-check" }).replace(/\nspec:\n/, '\nspec:\n  nodeSelector:\n    eop-deploy/monitored: "yes"\n');
+      await cp.kubectlOk(["apply", "-n", TENANT, "-f", "-"], { input: manifest });
+      const compiled = await eventually(
+        "rbac-check compiled and published by the operator running as its ServiceAccount",
+        async () => {
+          const r = await getEbpfMap(cp, TENANT, "rbac-check");
+          return r?.status?.object && r.status.ready === "0/1" ? r : undefined;
+        },
+        90_000,
+      );
+      expect(compiled.metadata.finalizers).toContain("observability.cloud/unload");
+      expect(compiled.status!.object!.namespace).toBe(SYSTEM);
+      const lease = JSON.parse(await cp.kubectlOk(["get", "lease", "ebpf-operator-leader", "-n", SYSTEM, "-o", "json"])) as { spec: { holderIdentity: string } };
+      expect(lease.spec.holderIdentity).toBe("deploy-test");
+      await eventually("an Event from the operator", async () =>
+        (await cp.kubectlOk(["get", "events", "-n", TENANT, "--field-selector", "involvedObject.name=rbac-check", "-o", "jsonpath={.items[*].reason}"])).includes("Compiled"),
+      );
+
+      // The agent, as its ServiceAccount: informers on EbpfMaps and on its own Node (field
+      // selector), the published object (ConfigMap get), its node status (server-side apply).
+      const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig: agentKube, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
+      const nodes = new Informer<V1Node>({ kubeConfig: agentKube, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", fieldSelector: `metadata.name=${NODE}`, logger });
+      informers.push(ebpfMaps, nodes);
+      await Promise.all([ebpfMaps.start(), nodes.start()]);
+      expect(nodes.list().map((n) => n.metadata?.name)).toEqual([NODE]);
+      const seen = await eventually("the agent's informer sees rbac-check", async () => ebpfMaps.get(`${TENANT}/rbac-check`));
+      const object = compiled.status!.object! as unknown as { hash: string; sha256: string };
+      const bytes = await new ObjectStore(agentKube, SYSTEM).fetch(object.hash, object.sha256);
+      expect(bytes.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+
+      const status: ResourceStatus = {
+        namespace: TENANT,
+        name: "rbac-check",
+        phase: "Running",
+        conditions: [],
+        observedGeneration: compiled.metadata.generation,
+        objectHash: object.hash,
+      };
+      writer.update({ namespace: TENANT, name: "rbac-check" }, status, seen.metadata.uid);
+      const ready = await eventually("1/1 ready from the agent's report", async () => {
+        const r = await getEbpfMap(cp, TENANT, "rbac-check");
+        return condition(r, "Ready")?.status === "True" ? r : undefined;
+      });
+      expect(ready.status?.ready).toBe("1/1");
+
+      // Stale-report clean-up (list + delete), then deletion lets go of the finalizer.
+      await writer.removeStale(new Set());
+      await eventually("the node status deleted by the agent", async () =>
+        (await cp.kubectlOk(["get", "ebpfmapnodestatuses", "-n", TENANT, "-o", "name"])).trim() === "",
+      );
+      await cp.kubectlOk(["delete", "ebpfmap", "rbac-check", "-n", TENANT, "--wait=false"]);
+      await eventually("rbac-check gone once the operator dropped its finalizer", async () => (await getEbpfMap(cp, TENANT, "rbac-check")) === undefined, 60_000);
+
+      // Garbage collection of published objects (ConfigMap list + delete), as the operator.
+      const deleted = await new ObjectStore(loadKubeConfig(operatorConfig), SYSTEM).collectGarbage(new Set(), 0);
+      expect(deleted).toContain(compiled.status!.object!.configMap);
+
+      // Graceful stop releases the Lease (get + update).
+      await operator.stop();
+      operator = undefined;
+      const released = JSON.parse(await cp.kubectlOk(["get", "lease", "ebpf-operator-leader", "-n", SYSTEM, "-o", "json"])) as { spec: { holderIdentity?: string } };
+      expect(released.spec.holderIdentity).toBeUndefined();
+    } finally {
+      for (const informer of informers) informer.stop();
+      writer.stop();
+      await operator?.stop();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("the Helm chart with the real helm", () => {
+  const DRY_RUN_NS = "eop-helm-dryrun";
+  const INSTALL_NS = "eop-helm-install";
+  const RELEASE = "eop-helm";
+  let workDir: string;
+
+  const nonDefaults = `
+fullnameOverride: eop-custom
+commonLabels: { team: platform }
+operator:
+  image: { repository: registry.example/ebpf/operator, tag: "9.9.9", pullPolicy: Always }
+  replicas: 1
+  leaderElection: false
+  logLevel: debug
+  plugins: ["@ebpf-operator/plugin-tracepoint", "@example/plugin-custom"]
+  resources: { requests: { cpu: 250m, memory: 512Mi }, limits: { memory: 2Gi } }
+  nodeSelector: { node-role.kubernetes.io/control-plane: "" }
+  tolerations: [{ key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule }]
+  priorityClassName: system-cluster-critical
+agent:
+  image: { repository: registry.example/ebpf/agent, tag: "9.9.9" }
+  capabilities: [BPF, PERFMON, NET_ADMIN, NET_RAW, SYS_ADMIN, SYS_RESOURCE]
+  hostNetwork: false
+  port: 19442
+  mountBpffs: true
+  seccompProfile: Unconfined
+  nodeSelector: { ebpf: enabled }
+  tolerations: [{ key: dedicated, operator: Equal, value: monitoring, effect: NoExecute }]
+  resources: { requests: { cpu: 10m, memory: 64Mi } }
+serviceMonitor:
+  enabled: true
+  labels: { release: prometheus }
+  interval: 15s
+grafanaDashboards:
+  enabled: true
+rbac:
+  aggregateToDefaultRoles: false
+`;
+
+  beforeAll(async () => {
+    workDir = mkdtempSync(join(tmpdir(), "eop-helm-"));
+    writeFileSync(join(workDir, "non-defaults.yaml"), nonDefaults);
+    await cp.kubectlOk(["create", "namespace", DRY_RUN_NS]);
+  });
+
+  afterAll(async () => {
+    await cp.helm(["uninstall", RELEASE, "-n", INSTALL_NS, "--ignore-not-found"]);
+    for (const ns of [DRY_RUN_NS, INSTALL_NS]) await deleteNamespace(cp, ns).catch(() => undefined);
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it("lints, with the default and with non-default values", async () => {
+    expect(await helmOk(["lint", chart, "--strict"])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    expect(await helmOk(["lint", chart, "--strict", "-f", join(workDir, "non-defaults.yaml")])).toMatch(/0 chart\(s\) failed/);
+  });
+
+  it("renders the default values into objects the API server accepts (dry-run=server)", async () => {
+    const rendered = await helmOk(["template", "ebpf-operator", chart, "-n", DRY_RUN_NS]);
+    const objects = documents(rendered);
+    expect(objects.filter((o) => o.kind === "ServiceMonitor" || o.metadata.labels?.grafana_dashboard)).toEqual([]);
+    const out = await cp.kubectlOk(["apply", "--dry-run=server", "-n", DRY_RUN_NS, "-f", "-"], { input: rendered });
+    expect(out).toContain("daemonset.apps/ebpf-operator-agent created (server dry run)");
+    expect(out).toContain("deployment.apps/ebpf-operator created (server dry run)");
+    expect(out.trim().split("\n")).toHaveLength(objects.length);
+  });
+
+  it("renders non-default values (SYS_ADMIN, no host network, bpffs init container, ServiceMonitors, dashboards) the API server accepts", async () => {
+    const rendered = await helmOk(["template", "ebpf-operator", chart, "-n", DRY_RUN_NS, "-f", join(workDir, "non-defaults.yaml")]);
+    const objects = documents(rendered);
+    const ds = byKindName(objects, "DaemonSet", "eop-custom-agent") as KubeObject & {
+      spec: { template: { spec: { hostNetwork: boolean; initContainers: { name: string; securityContext: { privileged: boolean } }[]; containers: { image: string; args: string[]; securityContext: Record<string, unknown> }[] } } };
+    };
+    const pod = ds.spec.template.spec;
+    expect(pod.hostNetwork).toBe(false);
+    expect(pod.initContainers[0]).toMatchObject({ name: "mount-bpffs", securityContext: { privileged: true } });
+    expect(pod.containers[0]!.image).toBe("registry.example/ebpf/agent:9.9.9");
+    expect(pod.containers[0]!.args).toContain("--listen=0.0.0.0:19442");
+    // The API server refuses allowPrivilegeEscalation=false together with CAP_SYS_ADMIN.
+    expect(pod.containers[0]!.securityContext).toMatchObject({ allowPrivilegeEscalation: true, capabilities: { add: expect.arrayContaining(["SYS_ADMIN"]) } });
+    const deployment = byKindName(objects, "Deployment", "eop-custom") as KubeObject & { spec: { replicas: number; template: { spec: { containers: { args: string[] }[] } } } };
+    expect(deployment.spec.replicas).toBe(1);
+    expect(deployment.spec.template.spec.containers[0]!.args).toEqual(expect.arrayContaining(["--no-leader-elect", "--plugin=@example/plugin-custom", "--log-level=debug"]));
+    expect(byKindName(objects, "ServiceMonitor", "eop-custom-agent")).toMatchObject({ metadata: { labels: { release: "prometheus" } }, spec: { endpoints: [{ honorLabels: true, interval: "15s" }] } });
+    expect(byKindName(objects, "ClusterRole", "eop-custom-edit").metadata.labels).not.toHaveProperty(["rbac.authorization.k8s.io/aggregate-to-edit"]);
+    // One ConfigMap per dashboard file of the chart, labelled for the Grafana sidecar.
+    const files = readdirSync(join(chart, "dashboards")).filter((f) => !f.startsWith("."));
+    const dashboards = objects.filter((o) => o.kind === "ConfigMap" && o.metadata.labels?.grafana_dashboard === "1");
+    expect(dashboards).toHaveLength(files.length);
+    for (const file of files) {
+      const map = dashboards.find((d) => (d as KubeObject & { data: Record<string, string> }).data[file] !== undefined) as (KubeObject & { data: Record<string, string> }) | undefined;
+      expect(map, file).toBeDefined();
+      expect(JSON.parse(map!.data[file]!)).toEqual(JSON.parse(readFileSync(join(chart, "dashboards", file), "utf8")));
+    }
+    const out = await cp.kubectlOk(["apply", "--dry-run=server", "-n", DRY_RUN_NS, "-f", "-"], { input: rendered });
+    expect(out).toContain("servicemonitor.monitoring.coreos.com/eop-custom-agent created (server dry run)");
+    expect(out.trim().split("\n")).toHaveLength(objects.length);
+  });
+
+  it("refuses to render several replicas without leader election", async () => {
+    const result = await cp.helm(["template", "x", chart, "--set", "operator.leaderElection=false"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("operator.leaderElection=false needs operator.replicas=1");
+  });
+
+  it("installs (RBAC scoped to the release namespace) and uninstalls", async () => {
+    const out = await helmOk(["install", RELEASE, chart, "-n", INSTALL_NS, "--create-namespace", "--set", "serviceMonitor.enabled=true"]);
+    expect(out).toMatch(/STATUS: deployed/);
+    expect(out).toContain(`kubectl label namespace ${INSTALL_NS} pod-security.kubernetes.io/enforce=privileged`);
+    const fullname = `${RELEASE}-ebpf-operator`;
+    const names = await cp.kubectlOk(["get", "deployment,daemonset,serviceaccount,role,rolebinding,service,servicemonitor", "-n", INSTALL_NS, "-l", `app.kubernetes.io/instance=${RELEASE}`, "-o", "name"]);
+    for (const expected of [`deployment.apps/${fullname}`, `daemonset.apps/${fullname}-agent`, `serviceaccount/${fullname}-agent`, `role.rbac.authorization.k8s.io/${fullname}-agent`, `servicemonitor.monitoring.coreos.com/${fullname}-agent`]) {
+      expect(names).toContain(expected);
+    }
+    const agent = `system:serviceaccount:${INSTALL_NS}:${fullname}-agent`;
+    expect(await canI(agent, "get", "configmaps", INSTALL_NS)).toBe("yes");
+    expect(await canI(agent, "get", "configmaps", SYSTEM)).toBe("no");
+    expect(await canI(agent, "patch", "ebpfmaps.observability.cloud", TENANT, "status")).toBe("no");
+    expect(await canI(`system:serviceaccount:${INSTALL_NS}:${fullname}`, "patch", "ebpfmaps.observability.cloud", TENANT, "status")).toBe("yes");
+    const releases = JSON.parse(await helmOk(["list", "-n", INSTALL_NS, "-o", "json"])) as { name: string; status: string }[];
+    expect(releases.find((r) => r.name === RELEASE)?.status).toBe("deployed");
+
+    await helmOk(["uninstall", RELEASE, "-n", INSTALL_NS]);
+    expect(await cp.kubectlOk(["get", "deployment,daemonset,role,servicemonitor", "-n", INSTALL_NS, "-o", "name"])).toBe("");
+    expect(await cp.kubectlOk(["get", "clusterroles,clusterrolebindings", "-l", `app.kubernetes.io/instance=${RELEASE}`, "-o", "name"])).toBe("");
+    // Helm never deletes CRDs from crds/.
+    expect(await cp.kubectlOk(["get", "crd", "ebpfmaps.observability.cloud", "-o", "name"])).toContain("ebpfmaps");
+  });
+});
