@@ -1,0 +1,205 @@
+/**
+ * The operator at scale: its own control plane (etcd + kube-apiserver, test/helpers/kube), one
+ * Node object, no agent. N EbpfMaps are created through the API; the bench waits until every
+ * one is compiled and reported (status.object set, Ready=False reason NodesNotReady, ready
+ * "0/1"). Two scenarios, each on a fresh control plane with a fresh operator and compile cache:
+ * every EbpfMap with identical code (one compile: objects are content-addressed), and a mix of
+ * distinct programs shared by several EbpfMaps each. Measures the time to all reported, the
+ * operator's RSS, and the API requests it made: from the API server's audit log (every request
+ * with its user agent, at RequestReceived) and apiserver_request_total before/after.
+ * Writes bench/results/operator.json.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { COUNTER_CODE, tracepointManifest } from "../../test/helpers/manifests.js";
+import { startControlPlane, type ControlPlane } from "../../test/helpers/kube/control-plane.js";
+import { startLoggedProcess } from "../../test/helpers/node-process.js";
+import { log, machine, memoryOf, operatorCli, quick, repoRoot, sleep, writeResult } from "./common.js";
+
+const TOTAL = quick ? 200 : 1000;
+const DISTINCT = quick ? 20 : 100;
+const NS = "eop-bench";
+const OPERATOR_NS = "eop-bench-system";
+const NODE = "eop-bench-node";
+
+export interface OperatorRow {
+  scenario: "identical" | "mixed" | "distinct";
+  resources: number;
+  distinctPrograms: number;
+  createMs: number;
+  /** From the first create to every EbpfMap compiled and reported 0/1. */
+  allReportedMs: number;
+  rssMiB: { peak: number; end: number };
+  cpuSeconds: number;
+  requests: { operator: number; byVerb: Record<string, number>; bench: number; total: number; apiserverRequestTotalDelta: number };
+  userAgent: string;
+  configMaps: number;
+}
+
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["ResponseStarted", "ResponseComplete", "Panic"]
+rules:
+  - level: Metadata
+`;
+
+interface AuditEvent {
+  verb: string;
+  userAgent?: string;
+  requestURI: string;
+}
+
+function ebpfMap(index: number, distinct: number): string {
+  const program = distinct === 1 ? 0 : index % distinct;
+  const map = `count_${program}`;
+  const code = COUNTER_CODE.replaceAll("execve_count", map);
+  const text = tracepointManifest({ name: `m-${index}`, namespace: NS, metric: `bench-op-${index}`, map, code });
+  return text;
+}
+
+async function apiserverRequestTotal(cp: ControlPlane): Promise<number> {
+  const metrics = await cp.request("GET", "/metrics");
+  let sum = 0;
+  for (const line of metrics.body.split("\n")) if (line.startsWith("apiserver_request_total{")) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  return sum;
+}
+
+async function scenario(name: OperatorRow["scenario"], distinct: number): Promise<OperatorRow> {
+  const work = mkdtempSync(join(tmpdir(), "eop-bench-operator-"));
+  const policy = join(work, "audit-policy.yaml");
+  const auditLog = join(work, "audit.log");
+  writeFileSync(policy, AUDIT_POLICY);
+  const cp = await startControlPlane({
+    binDir: process.env.EOP_TEST_KUBE_BIN ?? join(repoRoot, ".cache/kube-testenv/bin"),
+    extraApiServerFlags: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, "--audit-log-format=json", "--audit-log-mode=batch"],
+  });
+  let operator: Awaited<ReturnType<typeof startLoggedProcess>> | undefined;
+  try {
+    await cp.kubectlOk(["apply", "-f", join(repoRoot, "deploy/crds")]);
+    await cp.kubectlOk(["wait", "--for", "condition=established", "crd/ebpfmaps.observability.cloud", "crd/ebpfmapnodestatuses.observability.cloud", "--timeout=60s"]);
+    for (const ns of [OPERATOR_NS, NS]) await cp.kubectlOk(["create", "namespace", ns]);
+    await cp.kubectlOk(["label", "namespace", NS, "observability.cloud/allow-kernel-wide-programs=true"]);
+    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE } }) });
+
+    const cache = join(work, "cache");
+    operator = await startLoggedProcess(
+      [operatorCli, "run", "--kubeconfig", cp.kubeconfig, "--namespace", OPERATOR_NS, "--listen", "127.0.0.1:0", "--cache-dir", cache, "--no-leader-elect", "--log-level", "info"],
+      "operator listening",
+    );
+    const pid = operator.child.pid!;
+    await sleep(2000);
+    const auditStart = readFileSync(auditLog, "utf8").length;
+    const requestsBefore = await apiserverRequestTotal(cp);
+    const cpu0 = cpuOf(pid);
+
+    // Created through the API, 16 at a time (kubectl would cost a process per object).
+    const t0 = performance.now();
+    const bodies = Array.from({ length: TOTAL }, (_, i) => JSON.stringify(parseYaml(ebpfMap(i, distinct))));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < bodies.length) {
+          const body = bodies[next++]!;
+          const r = await cp.request("POST", `/apis/observability.cloud/v1/namespaces/${NS}/ebpfmaps`, body);
+          if (r.status !== 201) throw new Error(`create: ${r.status} ${r.body.slice(0, 500)}`);
+        }
+      }),
+    );
+    const createMs = performance.now() - t0;
+
+    let peak = 0;
+    let allReportedMs = NaN;
+    for (;;) {
+      peak = Math.max(peak, memoryOf(pid).rssMiB);
+      const list = JSON.parse((await cp.request("GET", `/apis/observability.cloud/v1/namespaces/${NS}/ebpfmaps`)).body) as {
+        items: { status?: { object?: unknown; ready?: string; conditions?: { type: string; status: string; reason: string }[] } }[];
+      };
+      const done = list.items.filter((m) => m.status?.object && m.status.ready === "0/1" && m.status.conditions?.some((c) => c.type === "Ready" && c.status === "False" && c.reason === "NodesNotReady")).length;
+      if (done === TOTAL) {
+        allReportedMs = performance.now() - t0;
+        break;
+      }
+      if (performance.now() - t0 > 900_000) throw new Error(`${name}: only ${done}/${TOTAL} reported after 15 min`);
+      await sleep(500);
+    }
+    // Let trailing requests (status patches, events) land before counting.
+    await sleep(3000);
+    const requestsAfter = await apiserverRequestTotal(cp);
+    const cpuSeconds = cpuOf(pid) - cpu0;
+    const end = memoryOf(pid);
+    const configMaps = (JSON.parse((await cp.request("GET", `/api/v1/namespaces/${OPERATOR_NS}/configmaps`)).body) as { items: { metadata: { name: string } }[] }).items.filter((c) =>
+      c.metadata.name.startsWith("ebpf-object-"),
+    ).length;
+    await operator.stop();
+    operator = undefined;
+    await sleep(1500); // batch audit backend flushes every second
+
+    const events = readFileSync(auditLog, "utf8")
+      .slice(auditStart)
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditEvent);
+    const agents = new Map<string, number>();
+    for (const e of events) agents.set(e.userAgent ?? "", (agents.get(e.userAgent ?? "") ?? 0) + 1);
+    // The bench's requests are node's https without a User-Agent; kubectl's say kubectl.
+    const operatorAgent = [...agents.keys()].find((ua) => ua !== "" && !ua.startsWith("kubectl") && !ua.startsWith("kube-apiserver")) ?? "";
+    const byVerb: Record<string, number> = {};
+    for (const e of events) if ((e.userAgent ?? "") === operatorAgent) byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] = (byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] ?? 0) + 1;
+    const row: OperatorRow = {
+      scenario: name,
+      resources: TOTAL,
+      distinctPrograms: distinct,
+      createMs,
+      allReportedMs,
+      rssMiB: { peak: Math.max(peak, end.hwmMiB), end: end.rssMiB },
+      cpuSeconds,
+      requests: {
+        operator: agents.get(operatorAgent) ?? 0,
+        byVerb,
+        bench: agents.get("") ?? 0,
+        total: events.length,
+        apiserverRequestTotalDelta: requestsAfter - requestsBefore,
+      },
+      userAgent: operatorAgent,
+      configMaps,
+    };
+    log(`operator ${name}: ${TOTAL} EbpfMaps (${distinct} programs) reported in ${(allReportedMs / 1000).toFixed(1)} s, RSS peak ${row.rssMiB.peak.toFixed(0)} MiB, ${row.requests.operator} operator requests (${operatorAgent})`);
+    return row;
+  } finally {
+    await operator?.stop();
+    await cp.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function cpuOf(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** `POST ebpfmaps`, `PATCH ebpfmaps/status`, … from a request URI. */
+function resourceOf(uri: string): string {
+  const path = uri.split("?")[0]!.split("/").filter(Boolean);
+  const ns = path.indexOf("namespaces");
+  const rest = ns >= 0 && path.length > ns + 2 ? path.slice(ns + 2) : path.slice(path[0] === "api" ? 2 : 3);
+  const resource = rest[0] ?? "";
+  const sub = rest[2] ? `/${rest[2]}` : "";
+  const watch = uri.includes("watch=true") ? " (watch)" : "";
+  return `${resource}${sub}${watch}`;
+}
+
+async function main(): Promise<void> {
+  const rows: OperatorRow[] = [];
+  rows.push(await scenario("identical", 1));
+  rows.push(await scenario("mixed", DISTINCT));
+  if (!quick) rows.push(await scenario("distinct", TOTAL));
+  log(`wrote ${writeResult("operator", { when: new Date().toISOString(), quick, machine: machine(), rows })}`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

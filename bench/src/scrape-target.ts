@@ -1,0 +1,102 @@
+/**
+ * The process that is scraped in the scrape-path benchmark: the real standalone agent
+ * (`startStandaloneAgent`, as `ebpf-agent run` starts it) on a config dir holding one EbpfMap,
+ * plus an IPC channel to the orchestrator (scrape.ts) through which it measures itself around
+ * each scrape: CPU time (process.cpuUsage, every thread) and event-loop delay
+ * (monitorEventLoopDelay, 1 ms resolution) — the agent's own view, which a client cannot see.
+ * It also times readAll() on the pinned map directly: our read without decode or render.
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { BpfMap } from "@ebpf-operator/libbpf";
+import { startStandaloneAgent } from "@ebpf-operator/core";
+
+export type ToTarget = { type: "begin" } | { type: "end" } | { type: "readAll"; method: "batch" | "iterate"; runs: number } | { type: "stop" };
+
+export interface Measured {
+  cpuMs: number;
+  lagMaxMs: number;
+  lagP99Ms: number;
+}
+
+export interface ReadRun {
+  wallMs: number;
+  cpuMs: number;
+  syscalls: number;
+  count: number;
+  method: string;
+}
+
+export type FromTarget =
+  | { type: "ready"; url: string; pin: string; startMs: number }
+  | { type: "begun" }
+  | { type: "measured"; measured: Measured }
+  | { type: "read"; runs: ReadRun[] }
+  | { type: "error"; message: string };
+
+const [configPath, pinRoot, cacheDir, name, mapName] = process.argv.slice(2) as [string, string, string, string, string];
+
+function send(message: FromTarget): void {
+  process.send!(message);
+}
+
+const cpuMs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1000;
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const running = await startStandaloneAgent({ configPath, listen: "127.0.0.1:0", pinRoot, cacheDir, plugins: ["@ebpf-operator/plugin-tracepoint"], logLevel: "warn" });
+  for (let i = 0; i < 600; i++) {
+    const status = running.agent.statuses().find((s) => s.name === name);
+    if (status?.phase === "Running") break;
+    if (status && status.phase !== "Pending") throw new Error(`resource ${name} is ${status.phase}: ${JSON.stringify(status)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const dir = join(pinRoot, "default", name);
+  const generation = readdirSync(dir)[0]!;
+  const pin = join(dir, generation, `map_${mapName}`);
+  const map = BpfMap.openPinned(pin);
+  const lag = monitorEventLoopDelay({ resolution: 1 });
+  lag.enable();
+  let cpu0 = process.cpuUsage();
+
+  process.on("message", (message: ToTarget) => {
+    void (async () => {
+      switch (message.type) {
+        case "begin":
+          lag.reset();
+          cpu0 = process.cpuUsage();
+          send({ type: "begun" });
+          return;
+        case "end": {
+          const cpu = cpuMs(process.cpuUsage(cpu0));
+          send({ type: "measured", measured: { cpuMs: cpu, lagMaxMs: lag.max / 1e6, lagP99Ms: lag.percentile(99) / 1e6 } });
+          return;
+        }
+        case "readAll": {
+          const runs: ReadRun[] = [];
+          for (let i = 0; i < message.runs; i++) {
+            const c0 = process.cpuUsage();
+            const t0 = process.hrtime.bigint();
+            const entries = await map.readAll({ method: message.method });
+            const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+            runs.push({ wallMs, cpuMs: cpuMs(process.cpuUsage(c0)), syscalls: entries.syscalls, count: entries.count, method: entries.method });
+          }
+          send({ type: "read", runs });
+          return;
+        }
+        case "stop":
+          lag.disable();
+          map.close();
+          await running.stop();
+          process.exit(0);
+      }
+    })().catch((error: unknown) => send({ type: "error", message: String(error) }));
+  });
+  send({ type: "ready", url: running.url, pin, startMs: performance.now() - started });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`scrape-target: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

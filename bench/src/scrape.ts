@@ -1,0 +1,308 @@
+/**
+ * Scrape-path benchmark. For each map type × key kind × size: the real agent (scrape-target.ts,
+ * a child process) serves one EbpfMap whose map the bench fills from user space
+ * (bpf_map_update_batch, bench/c/batch-read.c); then, in the same run:
+ *
+ *   scrape    GET /metrics: read + decode + render (client wall time; the agent's CPU time and
+ *             event-loop delay; the agent's own read+decode time from its scrape histogram)
+ *   read      readAll() batch (our read alone), readAll({ method: "iterate" }) (key by key, the
+ *             way ebpf_exporter reads), both in the agent process
+ *   floor     batch-read (C, bpf_map_lookup_batch into preallocated buffers)
+ *   bpftool   `bpftool map dump pinned … -j` + JSON.parse: the original design's path
+ *
+ * Writes bench/results/scrape.json.
+ */
+import { fork } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { batchReadBin, cacheDir, log, machine, quick, run, stat, writeResult, type Stat } from "./common.js";
+import type { FromTarget, Measured, ReadRun, ToTarget } from "./scrape-target.js";
+
+export type MapKind = "hash" | "percpu_hash" | "array";
+export type KeyKind = "u64" | "struct" | "u32";
+
+export interface Variant {
+  map: MapKind;
+  key: KeyKind;
+  size: number;
+}
+
+export interface ScrapeRow extends Variant {
+  series: number;
+  bodyMiB: number;
+  startMs: number;
+  scrape: { wallMs: Stat; cpuMs: Stat; lagMaxMs: Stat; lagP99Ms: Stat; readDecodeMs: Stat };
+  /** Event-loop delay of the agent over as long a window with no scrape: the noise floor. */
+  idleLagMaxMs: Stat;
+  read: { wallMs: Stat; cpuMs: Stat; syscalls: number; method: string };
+  iterate: { wallMs: Stat; cpuMs: Stat; syscalls: number };
+  floor: { wallMs: Stat; cpuMs: Stat; syscalls: number };
+  bpftool?: { wallMs: Stat; cpuMs: Stat; parseMs: Stat; syscalls: number; outputMiB: number };
+}
+
+export interface ScrapeResults {
+  when: string;
+  quick: boolean;
+  machine: ReturnType<typeof machine>;
+  runs: number;
+  rows: ScrapeRow[];
+}
+
+const SIZES = quick ? [1_000, 10_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000];
+const VARIANTS: [MapKind, KeyKind][] = [
+  ["hash", "u64"],
+  ["hash", "struct"],
+  ["percpu_hash", "u64"],
+  ["percpu_hash", "struct"],
+  ["array", "u32"],
+];
+const only = process.env.EOP_BENCH_ONLY; // e.g. "hash/struct/100000", for profiling runs
+
+function runsFor(size: number): number {
+  if (quick) return 3;
+  return size >= 1_000_000 ? 3 : 5;
+}
+
+const MAP_TYPES: Record<MapKind, string> = { hash: "BPF_MAP_TYPE_HASH", percpu_hash: "BPF_MAP_TYPE_PERCPU_HASH", array: "BPF_MAP_TYPE_ARRAY" };
+const KEY_TYPES: Record<KeyKind, string> = { u64: "u64", u32: "u32", struct: "struct task_key" };
+
+function manifest(name: string, v: Variant): string {
+  const code = `#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct task_key {
+  u32 pid;
+  u32 cpu;
+  char comm[16];
+};
+
+struct {
+  __uint(type, ${MAP_TYPES[v.map]});
+  __uint(max_entries, ${v.size});
+  __type(key, ${KEY_TYPES[v.key]});
+  __type(value, u64);
+} bench_map SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_acct")
+int noop(void *ctx) {
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";`;
+  return `apiVersion: observability.cloud/v1
+kind: EbpfMap
+metadata:
+  name: ${name}
+spec:
+  type: tracepoint
+  target: syscalls/sys_enter_acct
+  program: noop
+  metrics:
+    - name: bench_entries
+      help: "Scrape benchmark map"
+      type: gauge
+      map: bench_map
+  code: |
+${code
+  .split("\n")
+  .map((l) => `    ${l}`)
+  .join("\n")}
+`;
+}
+
+class Target {
+  private waiting: ((m: FromTarget) => void) | undefined;
+  private constructor(
+    readonly child: ChildProcess,
+    readonly ready: Extract<FromTarget, { type: "ready" }>,
+  ) {}
+
+  static start(args: string[]): Promise<Target> {
+    const child = fork(new URL("./scrape-target.js", import.meta.url).pathname, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: process.env.EOP_BENCH_TARGET_ARGS?.split(" ").filter(Boolean) ?? [] });
+    return new Promise((resolve, reject) => {
+      let target: Target | undefined;
+      child.on("message", (m: FromTarget) => {
+        if (!target) {
+          if (m.type === "ready") {
+            target = new Target(child, m);
+            resolve(target);
+          } else reject(new Error(`scrape-target: ${JSON.stringify(m)}`));
+          return;
+        }
+        const waiting = target.waiting;
+        target.waiting = undefined;
+        waiting?.(m);
+      });
+      child.once("exit", (code) => reject(new Error(`scrape-target exited ${code}`)));
+    });
+  }
+
+  ask(message: ToTarget): Promise<FromTarget> {
+    return new Promise((resolve, reject) => {
+      this.waiting = (m) => (m.type === "error" ? reject(new Error(m.message)) : resolve(m));
+      this.child.send(message);
+    });
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    this.child.send({ type: "stop" } satisfies ToTarget);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+  }
+}
+
+function scrapeSum(body: string): number {
+  const marker = "\nebpf_operator_agent_scrape_duration_seconds_sum ";
+  const at = body.indexOf(marker);
+  if (at < 0) return NaN;
+  return Number(body.slice(at + marker.length, body.indexOf("\n", at + marker.length)));
+}
+
+/** `perf stat` of a command: its CPU time (task-clock) and bpf() syscalls. */
+async function perfStat(args: string[]): Promise<{ stdout: string; cpuMs: number; syscalls: number; wallMs: number }> {
+  const out = await run("perf", ["stat", "-x", ",", "-e", "task-clock,syscalls:sys_enter_bpf", "--", ...args]);
+  let cpuMs = NaN;
+  let syscalls = NaN;
+  for (const line of out.stderr.split("\n")) {
+    const fields = line.split(",");
+    if (fields[2] === "task-clock") cpuMs = Number(fields[0]);
+    if (fields[2] === "syscalls:sys_enter_bpf") syscalls = Number(fields[0]);
+  }
+  return { stdout: out.stdout, cpuMs, syscalls, wallMs: out.wallMs };
+}
+
+async function measureVariant(v: Variant): Promise<ScrapeRow> {
+  const name = `bench-${v.map.replace("_", "")}-${v.key}-${v.size}`;
+  const work = mkdtempSync(join(tmpdir(), "eop-bench-scrape-"));
+  const configDir = join(work, "config");
+  mkdirSync(configDir);
+  writeFileSync(join(configDir, `${name}.yaml`), manifest(name, v));
+  const pinRoot = `/sys/fs/bpf/eop-bench-${process.pid}-${name}`;
+  const runs = runsFor(v.size);
+  let target: Target | undefined;
+  try {
+    target = await Target.start([configDir, pinRoot, join(cacheDir, "compile"), name, "bench_map"]);
+    const { pin, url, startMs } = target.ready;
+    await run(batchReadBin, ["fill", pin, String(v.size), v.key]);
+
+    // One unrecorded scrape: JIT warm-up, first-scrape allocations.
+    const first = await (await fetch(`${url}/metrics`)).text();
+    const bodyMiB = Buffer.byteLength(first) / 2 ** 20;
+    const series = first.split("\n").filter((l) => l.startsWith("bench_entries{")).length;
+    if (series !== v.size) throw new Error(`${name}: ${series} series served, ${v.size} expected`);
+    let lastSum = scrapeSum(first);
+
+    const wall: number[] = [];
+    const measured: Measured[] = [];
+    const readDecode: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      await target.ask({ type: "begin" });
+      const t0 = process.hrtime.bigint();
+      const body = await (await fetch(`${url}/metrics`)).text();
+      wall.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const m = await target.ask({ type: "end" });
+      if (m.type === "measured") measured.push(m.measured);
+      const sum = scrapeSum(body);
+      readDecode.push((sum - lastSum) * 1000);
+      lastSum = sum;
+    }
+
+    // The same window length without a scrape: what the loop delay is when nothing is served.
+    const idleLag: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      await target.ask({ type: "begin" });
+      await new Promise((r) => setTimeout(r, Math.max(50, stat(wall).median)));
+      const m = await target.ask({ type: "end" });
+      if (m.type === "measured") idleLag.push(m.measured.lagMaxMs);
+    }
+
+    const reads = async (method: "batch" | "iterate"): Promise<ReadRun[]> => {
+      const r = await target!.ask({ type: "readAll", method, runs });
+      if (r.type !== "read") throw new Error(`unexpected ${r.type}`);
+      return r.runs;
+    };
+    const batch = await reads("batch");
+    const iterate = await reads("iterate");
+
+    const batchSize = Math.min(4096, v.size);
+    const floorRun = await perfStat([batchReadBin, "read", pin, String(runs), String(batchSize)]);
+    const floor = JSON.parse(floorRun.stdout) as { entries: number[]; syscalls: number[]; wallNs: number[]; cpuNs: number[] };
+    if (floor.entries[0] !== v.size) throw new Error(`${name}: the C reader saw ${floor.entries[0]} entries`);
+
+    // bpftool at 1M entries prints hundreds of MB of JSON: one run there.
+    let bpftool: ScrapeRow["bpftool"];
+    const bpftoolRuns = v.size >= 1_000_000 ? 1 : runs;
+    {
+      const wallMs: number[] = [];
+      const cpuMs: number[] = [];
+      const parseMs: number[] = [];
+      let syscalls = 0;
+      let outputMiB = 0;
+      for (let i = 0; i < bpftoolRuns; i++) {
+        const r = await perfStat(["bpftool", "map", "dump", "pinned", pin, "-j"]);
+        const c0 = process.cpuUsage();
+        const t0 = process.hrtime.bigint();
+        const parsed = JSON.parse(r.stdout) as unknown[];
+        const parse = Number(process.hrtime.bigint() - t0) / 1e6;
+        const parseCpu = (process.cpuUsage(c0).user + process.cpuUsage(c0).system) / 1000;
+        if (parsed.length !== v.size) throw new Error(`${name}: bpftool dumped ${parsed.length} entries`);
+        wallMs.push(r.wallMs + parse);
+        cpuMs.push(r.cpuMs + parseCpu);
+        parseMs.push(parse);
+        syscalls = r.syscalls;
+        outputMiB = Buffer.byteLength(r.stdout) / 2 ** 20;
+      }
+      bpftool = { wallMs: stat(wallMs), cpuMs: stat(cpuMs), parseMs: stat(parseMs), syscalls, outputMiB };
+    }
+
+    return {
+      ...v,
+      series,
+      bodyMiB,
+      startMs,
+      scrape: {
+        wallMs: stat(wall),
+        cpuMs: stat(measured.map((m) => m.cpuMs)),
+        lagMaxMs: stat(measured.map((m) => m.lagMaxMs)),
+        lagP99Ms: stat(measured.map((m) => m.lagP99Ms)),
+        readDecodeMs: stat(readDecode),
+      },
+      idleLagMaxMs: stat(idleLag),
+      read: { wallMs: stat(batch.map((r) => r.wallMs)), cpuMs: stat(batch.map((r) => r.cpuMs)), syscalls: batch[0]!.syscalls, method: batch[0]!.method },
+      iterate: { wallMs: stat(iterate.map((r) => r.wallMs)), cpuMs: stat(iterate.map((r) => r.cpuMs)), syscalls: iterate[0]!.syscalls },
+      floor: { wallMs: stat(floor.wallNs.map((n) => n / 1e6)), cpuMs: stat(floor.cpuNs.map((n) => n / 1e6)), syscalls: floor.syscalls[0]! },
+      bpftool,
+    };
+  } finally {
+    await target?.stop();
+    rmSync(pinRoot, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const rows: ScrapeRow[] = [];
+  for (const size of SIZES) {
+    for (const [map, key] of VARIANTS) {
+      const v: Variant = { map, key, size };
+      if (only && only !== `${map}/${key}/${size}`) continue;
+      const t0 = Date.now();
+      const row = await measureVariant(v);
+      rows.push(row);
+      log(
+        `scrape ${map}/${key}/${size}: scrape ${row.scrape.wallMs.median.toFixed(1)} ms (cpu ${row.scrape.cpuMs.median.toFixed(1)}, read+decode ${row.scrape.readDecodeMs.median.toFixed(1)}, lag max ${row.scrape.lagMaxMs.median.toFixed(1)}, idle ${row.idleLagMaxMs.median.toFixed(1)}), ` +
+          `read ${row.read.wallMs.median.toFixed(2)} ms vs floor ${row.floor.wallMs.median.toFixed(2)} ms, iterate ${row.iterate.wallMs.median.toFixed(1)} ms, bpftool ${row.bpftool?.wallMs.median.toFixed(0)} ms [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
+      );
+    }
+  }
+  const results: ScrapeResults = { when: new Date().toISOString(), quick, machine: machine(), runs: runsFor(1000), rows };
+  if (!only) log(`wrote ${writeResult("scrape", results)}`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
