@@ -6,8 +6,9 @@
  *   so `rate(run_time) / rate(run_count)` is the program's cost per event;
  * - per resource, its phase, and its last error as an info-style series with the error code.
  *
- * Programs are read through their `program` pin (one `bpf_obj_get` per generation, kept open
- * while the generation is served), so this needs nothing from the Agent but `statuses()`.
+ * Programs are read through their `program` pin, opened and closed at each render (a handle kept
+ * open would keep a replaced or deleted program alive in the kernel until the next scrape), so
+ * this needs nothing from the Agent but `statuses()`.
  */
 import { BpfProgram, type ProgramInfo } from "@ebpf-operator/libbpf";
 import type { Registry } from "prom-client";
@@ -27,14 +28,13 @@ export interface ProgramStatsOptions {
 }
 
 export class ProgramStats {
-  private readonly handles = new Map<string, { id: number; program: BpfProgram }>();
   private readonly readInfo: ProgramInfoReader;
 
   constructor(
     registry: Registry,
     private readonly options: ProgramStatsOptions,
   ) {
-    this.readInfo = options.readInfo ?? ((status) => this.readPinned(status));
+    this.readInfo = options.readInfo ?? readPinned;
     registerDynamicMetric(
       registry,
       "ebpf_operator_program_run_count_total",
@@ -68,49 +68,29 @@ export class ProgramStats {
     );
   }
 
-  /** Closes the program handles. */
-  close(): void {
-    for (const { program } of this.handles.values()) program.close();
-    this.handles.clear();
-  }
-
   private programSamples(pick: (info: ProgramInfo) => number): PromValue[] {
     const out: PromValue[] = [];
-    const live = new Set<string>();
     for (const status of this.options.statuses()) {
       const program = status.program;
       if (!program || (status.phase !== "Running" && status.phase !== "Degraded")) continue;
-      live.add(program.pinDir);
       const info = this.readInfo({ ...status, program });
       if (info) out.push({ labels: { namespace: status.namespace, ebpfmap: status.name, program: info.name }, value: pick(info) });
     }
-    this.prune(live);
     return out;
   }
+}
 
-  private readPinned(status: Parameters<ProgramInfoReader>[0]): ProgramInfo | undefined {
-    const { pinDir, id } = status.program;
-    let handle = this.handles.get(pinDir);
-    try {
-      if (!handle || handle.id !== id) {
-        handle?.program.close();
-        handle = { id, program: BpfProgram.openPinned(`${pinDir}/${PROGRAM_PIN}`) };
-        this.handles.set(pinDir, handle);
-      }
-      return handle.program.info();
-    } catch {
-      // Unpinned between the status and the read (a swap in progress): no sample this time.
-      handle?.program.close();
-      this.handles.delete(pinDir);
-      return undefined;
-    }
-  }
-
-  private prune(live: ReadonlySet<string>): void {
-    for (const [dir, handle] of this.handles) {
-      if (live.has(dir)) continue;
-      handle.program.close();
-      this.handles.delete(dir);
-    }
+function readPinned(status: Parameters<ProgramInfoReader>[0]): ProgramInfo | undefined {
+  let program: BpfProgram | undefined;
+  try {
+    program = BpfProgram.openPinned(`${status.program.pinDir}/${PROGRAM_PIN}`);
+    const info = program.info();
+    // Only the program the status names (a re-created pin may hold another).
+    return info.id === status.program.id ? info : undefined;
+  } catch {
+    // Unpinned between the status and the read (a swap or removal in progress): no sample this time.
+    return undefined;
+  } finally {
+    program?.close();
   }
 }

@@ -31,7 +31,6 @@ export interface ObservabilitySettings {
 export class SelfObservability {
   /** Reads the maps, or waits for the read already in progress. */
   readonly refresh: () => Promise<void>;
-  private readonly programStats: ProgramStats;
   private readonly writer: RemoteWriter | undefined;
   private stats: StatsHandle | undefined;
 
@@ -44,7 +43,7 @@ export class SelfObservability {
   ) {
     let inFlight: Promise<void> | undefined;
     this.refresh = () => (inFlight ??= collector.refresh().finally(() => (inFlight = undefined)));
-    this.programStats = new ProgramStats(registry, { statuses, statsEnabled: () => this.stats !== undefined });
+    new ProgramStats(registry, { statuses, statsEnabled: () => this.stats !== undefined });
     const writeMetrics = createRemoteWriteMetrics(registry);
     const remote = settings.remoteWrite;
     if (remote) {
@@ -71,6 +70,5 @@ export class SelfObservability {
     await this.writer?.stop();
     this.stats?.close();
     this.stats = undefined;
-    this.programStats.close();
   }
 }
