@@ -84,7 +84,7 @@ export class LineWriter {
 export class Slicer {
   private started = performance.now();
 
-  constructor(private readonly sliceMs = 4) {}
+  constructor(private readonly sliceMs = 2) {}
 
   due(): boolean {
     return performance.now() - this.started >= this.sliceMs;
