@@ -27,10 +27,16 @@ export interface FootprintRow {
   firstSampleMs: { cold: Stat; warm: Stat };
 }
 
+/**
+ * The kernel runs at most 64 BPF programs on one tracepoint (E2BIG beyond), so the resources are
+ * spread over ten syscall tracepoints that stay quiet on this machine (execve aside).
+ */
+const TRACEPOINTS = ["execve", "acct", "chroot", "sethostname", "setdomainname", "pivot_root", "swapon", "swapoff", "syslog", "vhangup"].map((s) => `syscalls/sys_enter_${s}`);
+
 function manifest(name: string, index: number, nonce = ""): string {
   const map = `count_${index}`;
   const code = COUNTER_CODE.replaceAll("execve_count", map) + (nonce ? `\n// ${nonce}` : "");
-  return tracepointManifest({ name, metric: `bench-fp-${name}`, map, code, help: `footprint ${name}` });
+  return tracepointManifest({ name, metric: `bench-fp-${name}`, map, code, help: `footprint ${name}`, target: TRACEPOINTS[index % TRACEPOINTS.length] });
 }
 
 /** CPU % of one core and RSS over `seconds`, optionally scraping once a second. */
@@ -70,8 +76,9 @@ async function measure(count: number): Promise<FootprintRow> {
   const bench = agentBench(`fp${count}`, { cacheDir: cache });
   const names = Array.from({ length: count }, (_, i) => `fp-${i}`);
   names.forEach((name, i) => bench.write(`${name}.yaml`, manifest(name, i)));
+  let agent: RunningBenchAgent | undefined;
   try {
-    let agent = await bench.start();
+    agent = await bench.start();
     const coldListening = agent.listeningMs;
     const coldStartup = await agent.waitRunning(names);
     await sleep(2000);
@@ -92,6 +99,7 @@ async function measure(count: number): Promise<FootprintRow> {
     }
     const peakRssMiB = memoryOf(agent.pid).hwmMiB;
     await agent.stop();
+    agent = undefined;
 
     // Warm start: the same resources, nothing pinned, every object in the compile cache.
     rmSync(bench.pinRoot, { recursive: true, force: true });
@@ -99,6 +107,7 @@ async function measure(count: number): Promise<FootprintRow> {
     const warmListening = agent.listeningMs;
     const warmStartup = await agent.waitRunning(names);
     await agent.stop();
+    agent = undefined;
 
     const row: FootprintRow = {
       resources: count,
@@ -115,6 +124,7 @@ async function measure(count: number): Promise<FootprintRow> {
     );
     return row;
   } finally {
+    await agent?.stop();
     bench.cleanup();
     rmSync(cache, { recursive: true, force: true });
   }
