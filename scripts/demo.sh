@@ -7,4 +7,6 @@ cat <<'MSG'
     curl -s http://127.0.0.1:9442/metrics | grep execve_counter_total
     curl -s http://127.0.0.1:9442/status
 MSG
+# The uprobe/uretprobe example needs the example third-party plugin beside the built-in ones.
+export EBPF_AGENT_PLUGINS="${EBPF_AGENT_PLUGINS:-./examples/plugin-uprobe}"
 exec node packages/core/dist/cli.js run --config examples --listen "${EBPF_AGENT_LISTEN:-127.0.0.1:9442}"

@@ -52,7 +52,8 @@ else
   step "libbpf addon up to date"
 fi
 
-for package in packages/*/; do
+# examples/plugin-uprobe is a workspace too: the demo loads it as a third-party plugin.
+for package in packages/*/ examples/*/; do
   [ -f "$package/tsup.config.ts" ] || continue
   out="$package/dist/index.js"
   if [ ! -f "$out" ] || [ -n "$(find "$package/src" "$package/tsup.config.ts" "$package/package.json" tsup.base.ts -newer "$out" 2>/dev/null | head -1)" ]; then

@@ -94,7 +94,7 @@ describe("operator on a real API server", () => {
     expect(unknownField.stderr).toMatch(/unknown field "spec\.colour"/);
     const badProgram = await cp.kubectl(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "bad", program: "count-execve" }) });
     expect(badProgram.stderr).toMatch(/spec\.program: Invalid value/);
-    const neither = await cp.kubectl(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "bad" }).replace(/\n  map: .*\n/, "\n") });
+    const neither = await cp.kubectl(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "bad" }).replace(/\n {2}map: .*\n/, "\n") });
     expect(neither.code).not.toBe(0);
     expect(neither.stderr).toMatch(/spec\.map: Required value/);
   });
