@@ -184,3 +184,39 @@ describe("standalone agent lifecycle", () => {
     expect(await programGone(status.program!.id)).toBe(true);
   });
 });
+
+describe("programs with global variables", () => {
+  // Globals live in libbpf's internal maps ("<object>.rodata", "<object>.bss"), whose names
+  // bpffs would refuse as pins: the agent must load, pin and adopt such programs all the same.
+  const GLOBALS_CODE = COUNTER_CODE.replace(
+    "SEC(\"tracepoint/syscalls/sys_enter_execve\")",
+    "const volatile u64 increment = 1;\nu64 calls;\n\nSEC(\"tracepoint/syscalls/sys_enter_execve\")",
+  ).replace("__sync_fetch_and_add(count, 1);", "__sync_fetch_and_add(count, increment);\n  calls++;");
+  let workspace: AgentWorkspace;
+  let agent: AgentProcess | undefined;
+
+  beforeAll(() => {
+    workspace = createWorkspace("globals");
+    mkdirSync(workspace.configDir, { recursive: true });
+    writeFileSync(join(workspace.configDir, "globals.yaml"), tracepointManifest({ name: "globals", metric: "globals-execs", code: GLOBALS_CODE }));
+  });
+
+  afterAll(async () => {
+    await agent?.stop("SIGKILL");
+    workspace?.cleanup();
+  });
+
+  it("loads, counts, pins only its own maps, and is adopted after kill -9", async () => {
+    agent = await startAgent(workspace);
+    const first = await waitForPhase(agent, "globals", "Running");
+    expect(readdirSync(first.program!.pinDir).sort()).toEqual(["link_0", "map_execve_count", "program"]);
+    runTimes("/bin/true", 3);
+    expect(await metric(agent, "globals_execs_total", { ebpfmap: "globals" })).toBeGreaterThanOrEqual(3);
+
+    await agent.stop("SIGKILL");
+    agent = await startAgent(workspace);
+    const second = await waitForPhase(agent, "globals", "Running");
+    expect(second.program!.adopted).toBe(true);
+    expect(second.program!.id).toBe(first.program!.id);
+  });
+});

@@ -155,7 +155,7 @@ export class ProgramLoader {
       const mapSpecs = opened.maps();
       const missing = requiredMaps(request).find((name) => !mapSpecs.some((m) => m.name === name));
       if (missing !== undefined) {
-        const userMaps = mapSpecs.filter((m) => !m.name.includes(".")).map((m) => m.name);
+        const userMaps = mapSpecs.filter((m) => !isInternalMap(m.name)).map((m) => m.name);
         throw operatorError(
           "EOP_ERR_MAP_NOT_FOUND",
           `spec.map "${missing}" is not a map in the code of ${label} (maps: ${userMaps.join(", ") || "none"})`,
@@ -176,6 +176,10 @@ export class ProgramLoader {
       const program = opened.program(spec.program);
       cleanup.push(() => program.close());
       for (const mapSpec of mapSpecs) {
+        // libbpf's internal maps for global variables (".rodata", ".bss", ".data", ".kconfig")
+        // are left alone: the program holds them itself, nothing exports them, and bpffs refuses
+        // a '.' in a pin name, so pinning them would fail the whole load.
+        if (isInternalMap(mapSpec.name)) continue;
         const map = opened.map(mapSpec.name);
         maps.set(mapSpec.name, map);
         cleanup.push(() => map.close());
@@ -259,6 +263,11 @@ export class ProgramLoader {
       throw withCode("EOP_ERR_PIN_FAILED", `adopt the pinned objects of ${label} in ${dir}`, error);
     }
   }
+}
+
+/** libbpf names the maps it makes for global variables "<object>.rodata" and so on. */
+function isInternalMap(name: string): boolean {
+  return name.includes(".");
 }
 
 function requiredMaps(request: LoadRequest): readonly string[] {
