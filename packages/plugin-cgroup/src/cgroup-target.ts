@@ -20,7 +20,9 @@ export interface CgroupTarget extends CgroupHook {
 }
 
 const HOOK = [...CGROUP_HOOKS.keys()].map((h) => h.replaceAll("/", "\\/")).join("|");
-const PATH = "\\/?(?:[^/\\s:]+\\/?)*";
+// "/" or slash-separated segments. Each segment is a maximal run of non-slash characters, so
+// the pattern cannot backtrack catastrophically (a nested `(?:seg\/?)*` can, on long paths).
+const PATH = "(?:\\/|\\/?[^/\\s:]+(?:\\/[^/\\s:]+)*\\/?)";
 export const CGROUP_TARGET_PATTERN = `^(?:${HOOK}):${PATH}$`;
 
 export const cgroupTargetSchema = {
