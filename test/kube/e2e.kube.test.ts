@@ -90,8 +90,13 @@ describe("operator + agent + kubectl on one machine", () => {
     const labels = { namespace: APP, ebpfmap: "execve-tracepoint" };
     const before = sampleValue(await metrics(), "execve_counter_total", labels) ?? 0;
     runTimes("/bin/true", 20);
-    expect(sampleValue(await metrics(), "execve_counter_total", labels)! - before).toBeGreaterThanOrEqual(20);
+    const text = await metrics();
+    expect(sampleValue(text, "execve_counter_total", labels)! - before).toBeGreaterThanOrEqual(20);
     expect(existsSync(join(pinRoot, APP, "execve-tracepoint"))).toBe(true);
+    // The same self-observability as standalone: per-program kernel stats and map fill.
+    expect(sampleValue(text, "ebpf_operator_program_run_count_total", labels)).toBeGreaterThanOrEqual(20);
+    expect(sampleValue(text, "ebpf_operator_map_max_entries", { ...labels, map: "execve_count" })).toBe(1);
+    expect(text).toMatch(/^ebpf_operator_agent_plugins\{plugin="@ebpf-operator\/plugin-tracepoint",version="0\.1\.0",loaded="true"\} 1$/m);
   });
 
   it("replaces the program when the code is edited", async () => {

@@ -13,7 +13,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
-import { BUILTIN_PLUGINS, DEFAULT_PIN_ROOT, createLogger, describeError, type LogLevel } from "@ebpf-operator/core";
+import { BUILTIN_PLUGINS, DEFAULT_PIN_ROOT, OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, createLogger, describeError, observabilitySettings, type LogLevel } from "@ebpf-operator/core";
 import { startClusterAgent } from "./agent/cluster-agent.js";
 import { startOperator } from "./operator.js";
 
@@ -24,7 +24,8 @@ async function main(argv: string[]): Promise<number> {
   if (command !== "run" && command !== "agent") {
     process.stdout.write(
       "usage: ebpf-operator run [--kubeconfig FILE] [--namespace NS] [--listen host:port] [--cache-dir DIR] [--plugin NAME]... [--no-leader-elect]\n" +
-        "       ebpf-operator agent --node-name NODE [--kubeconfig FILE] [--namespace NS] [--listen host:port] [--pin-root DIR] [--cache-dir DIR] [--plugin NAME]...\n",
+        "       ebpf-operator agent --node-name NODE [--kubeconfig FILE] [--namespace NS] [--listen host:port] [--pin-root DIR] [--cache-dir DIR] [--plugin NAME]...\n" +
+        `agent self-observability and forwarding:\n${OBSERVABILITY_USAGE}\n`,
     );
     return command === "--help" ? 0 : 2;
   }
@@ -40,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
       plugin: { type: "string", multiple: true },
       "no-leader-elect": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
+      ...OBSERVABILITY_OPTIONS,
     },
   });
   const logger = createLogger({ level: values["log-level"] as LogLevel });
@@ -58,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       plugins: values.plugin ?? BUILTIN_PLUGINS,
       listen: values.listen,
       logger,
+      ...observabilitySettings(values),
     });
     await signalled();
     logger.info({}, "shutting down; programs stay pinned");

@@ -22,6 +22,7 @@ import {
   parseListenAddress,
   type EbpfMap,
   type Logger,
+  type ObservabilitySettings,
   type ParsedManifest,
 } from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
@@ -32,7 +33,7 @@ import { Informer, objectKey } from "../kube/informer.js";
 import { FetchingObjectProvider } from "./fetching-object-provider.js";
 import { NodeStatusWriter } from "./node-status-writer.js";
 
-export interface ClusterAgentOptions {
+export interface ClusterAgentOptions extends ObservabilitySettings {
   kubeConfig: KubeConfig;
   nodeName: string;
   /** Namespace where the operator publishes compiled objects. */
@@ -52,14 +53,20 @@ export interface RunningClusterAgent {
 export async function startClusterAgent(options: ClusterAgentOptions): Promise<RunningClusterAgent> {
   const { kubeConfig, nodeName, logger } = options;
   await ensureBpffs(options.pinRoot);
-  const container = await createAgentContainer({ pinRoot: options.pinRoot, cacheDir: options.cacheDir, plugins: options.plugins }, logger);
+  const container = await createAgentContainer(
+    { pinRoot: options.pinRoot, cacheDir: options.cacheDir, plugins: options.plugins, bpfStats: options.bpfStats, remoteWrite: options.remoteWrite },
+    logger,
+  );
   container.rebind(TOKENS.ObjectProvider).toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir));
   const agent = container.get(TOKENS.Agent);
-  const collector = container.get(TOKENS.Collector);
   const plugins = container.get(TOKENS.PluginRegistry);
+  const metrics = container.get(TOKENS.AgentMetrics);
   for (const report of plugins.reports) {
+    metrics.plugins.set({ plugin: report.meta?.name ?? report.specifier, version: report.meta?.version ?? "", loaded: String(report.loaded) }, 1);
     if (!report.loaded) logger.error({ plugin: report.specifier, code: report.error?.code }, report.error?.message ?? "plugin failed to load");
   }
+  // Program run-time stats, map fill, scrape timings and the optional remote-write push.
+  const observability = container.get(TOKENS.Observability);
 
   const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", fieldSelector: `metadata.name=${nodeName}`, logger });
@@ -69,11 +76,12 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   let ready = false;
   const http = await startHttpServer(parseListenAddress(options.listen), {
     registry: container.get(TOKENS.MetricsRegistry),
-    refresh: () => collector.refresh(),
+    refresh: observability.refresh,
     ready: () => ready,
     status: () => ({ mode: "cluster", node: nodeName, ready, plugins: plugins.reports, resources: agent.statuses() }),
     logger,
   });
+  observability.start();
   logger.info({ url: http.url, node: nodeName }, "agent listening");
 
   // The generation last handed to the agent per resource: kept while a newer one compiles.
@@ -122,6 +130,7 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
       nodes.stop();
       writer.stop();
       await syncing;
+      await observability.stop();
       await http.close();
       await agent.shutdown(); // pins stay: a restarted agent adopts them
     },
