@@ -112,7 +112,10 @@ Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
 Napi::Value ProbeMapType(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LogCapture cap;
+  errno = 0;
   int r = libbpf_probe_bpf_map_type(static_cast<bpf_map_type>(ArgInt(info[0])), nullptr);
+  // As in ProbeProgType: a permission error is not "unsupported".
+  if (r == 0 && (errno == EPERM || errno == EACCES)) ThrowErrno(env, "libbpf_probe_bpf_map_type (probe map)", -errno, cap.text());
   if (r == -EOPNOTSUPP) return Napi::Boolean::New(env, false);
   if (r < 0) ThrowErrno(env, "libbpf_probe_bpf_map_type", r, cap.text());
   return Napi::Boolean::New(env, r > 0);

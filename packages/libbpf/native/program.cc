@@ -334,7 +334,11 @@ Napi::Value DetachSocket(const Napi::CallbackInfo& info) {
 Napi::Value ProbeProgType(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   LogCapture cap;
+  errno = 0;
   int r = libbpf_probe_bpf_prog_type(static_cast<bpf_prog_type>(ArgInt(info[0])), nullptr);
+  // libbpf answers 0 ("unsupported") for every failed probe load, EPERM included: a process
+  // without CAP_BPF would read "the kernel lacks this type". errno still holds the load's error.
+  if (r == 0 && (errno == EPERM || errno == EACCES)) ThrowErrno(env, "libbpf_probe_bpf_prog_type (probe load)", -errno, cap.text());
   if (r == -EOPNOTSUPP) return Napi::Boolean::New(env, false);
   if (r < 0) ThrowErrno(env, "libbpf_probe_bpf_prog_type", r, cap.text());
   return Napi::Boolean::New(env, r > 0);

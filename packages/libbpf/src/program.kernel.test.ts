@@ -236,6 +236,25 @@ describe("BpfProgram", () => {
     expect(() => probeProgramType("nonsense")).toThrow(TypeError);
   });
 
+  it("answers a probe without privileges with EPERM, not with 'unsupported'", () => {
+    // The built addon in a process with no capabilities at all (still uid 0, so it reads the
+    // checkout wherever it is; with the bounding set empty, uid 0 grants no capabilities).
+    const script = `import { probeProgramType, probeMapType } from ${JSON.stringify(new URL("../dist/index.js", import.meta.url).pathname)};
+      for (const probe of [() => probeProgramType("tracepoint"), () => probeMapType("hash")]) {
+        try { console.log(JSON.stringify({ value: probe() })); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
+      }`;
+    const out = execFileSync(
+      "setpriv",
+      ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", process.execPath, "--input-type=module", "-e", script],
+      { encoding: "utf8", cwd: "/" },
+    );
+    const answers = out.trim().split("\n").map((line) => JSON.parse(line) as { code?: string; message?: string; value?: boolean });
+    expect(answers).toEqual([
+      { code: "EPERM", message: expect.stringMatching(/libbpf_probe_bpf_prog_type.*Operation not permitted/) },
+      { code: "EPERM", message: expect.stringMatching(/libbpf_probe_bpf_map_type.*Operation not permitted/) },
+    ]);
+  });
+
   it("throws ClosedError after close and tolerates closing twice", () => {
     const prog = obj.program("count_execve");
     prog.close();

@@ -33,13 +33,15 @@ export function enableStats(): StatsHandle {
 /**
  * Whether the running kernel supports a program type (`libbpf_probe_bpf_prog_type`), named as
  * libbpf names it (`xdp`, `kprobe`, `cgroup_skb`, ...). Types libbpf cannot probe (e.g.
- * `tracing`, `lsm`, which need attach BTF) report false. Unknown names throw a TypeError.
+ * `tracing`, `lsm`, which need attach BTF) report false. Unknown names throw a TypeError. A
+ * process that may not use bpf() (no CAP_BPF/CAP_SYS_ADMIN) gets a LibbpfError with errno EPERM,
+ * not a false "unsupported".
  */
 export function probeProgramType(type: string): boolean {
   return native().probeProgType(enumValue("prog", type));
 }
 
-/** Whether the running kernel supports a map type (`libbpf_probe_bpf_map_type`), e.g. `ringbuf`. */
+/** Whether the running kernel supports a map type (`libbpf_probe_bpf_map_type`), e.g. `ringbuf`; EPERM as above. */
 export function probeMapType(type: string): boolean {
   return native().probeMapType(enumValue("map", type));
 }

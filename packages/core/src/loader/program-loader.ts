@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram } from "@ebpf-operator/libbpf";
+import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
 import type { EbpfMapSpec } from "../api/schema.js";
 import { operatorError, withCode } from "../errors.js";
@@ -77,7 +77,17 @@ export class ProgramLoader {
       throw operatorError("EOP_ERR_TARGET_INVALID", `spec.target "${spec.target}" is not a valid ${spec.type} target: ${reasons}`);
     }
     let target = await callPlugin(plugin, "parseTarget", () => plugin.parseTarget(spec.type, spec.target));
-    const support = await callPlugin(plugin, "detectSupport", () => plugin.detectSupport(spec.type, this.host, target));
+    const support = await callPlugin(plugin, "detectSupport", () => plugin.detectSupport(spec.type, this.host, target)).catch((error: unknown) => {
+      // The kernel refused the probe itself: the agent lacks privileges, which is not the plugin's fault.
+      if (error instanceof Error && error.cause instanceof LibbpfError && (error.cause.code === "EPERM" || error.cause.code === "EACCES")) {
+        throw operatorError(
+          "EOP_ERR_LOAD_FAILED",
+          `cannot check ${spec.type} support: the agent may not use bpf() (${error.cause.message}); run it as root or with CAP_BPF and CAP_PERFMON (docs/deploy.md)`,
+          error.cause,
+        );
+      }
+      throw error;
+    });
     if (!support.supported) {
       const hint = support.hint ? ` (${support.hint})` : "";
       throw operatorError("EOP_ERR_KERNEL_UNSUPPORTED", `program type "${spec.type}" is not supported by this kernel: ${support.reason}${hint}`);
