@@ -367,7 +367,8 @@ describe("the plain manifests on a real API server", () => {
     ["list", "ebpfmaps.observability.cloud", "kube-system"],
     ["patch", "ebpfmaps.observability.cloud", TENANT, "status"],
     ...(["get", "list", "watch"].map((v) => [v, "ebpfmapnodestatuses.observability.cloud", TENANT]) as Check[]),
-    ["get", "namespaces"],
+    ["list", "namespaces"],
+    ["watch", "namespaces"],
     ["list", "nodes"],
     ["watch", "nodes"],
     ["create", "events", TENANT],
@@ -391,7 +392,7 @@ describe("the plain manifests on a real API server", () => {
     ["create", "configmaps", "kube-system"],
     ["update", "configmaps", SYSTEM],
     ["patch", "namespaces"],
-    ["list", "namespaces"],
+    ["get", "namespaces"],
     ["patch", "nodes"],
     ["get", "leases.coordination.k8s.io/kube-controller-manager", SYSTEM],
     ["update", "leases.coordination.k8s.io/some-other-lease", SYSTEM],
@@ -444,7 +445,7 @@ describe("the plain manifests on a real API server", () => {
     await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "eop-deploy/monitored": "yes" } } }) });
 
     // The operator, as its ServiceAccount: leader election (Lease create/get/update), informers,
-    // finalizer patch, tenancy (namespace get), compile + publish (ConfigMap create), status
+    // finalizer patch, tenancy (the Namespace informer), compile + publish (ConfigMap create), status
     // patch, Events.
     let operator: RunningOperator | undefined = await startOperator({
       kubeConfig: loadKubeConfig(operatorConfig),

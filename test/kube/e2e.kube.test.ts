@@ -160,6 +160,17 @@ describe("operator + agent + kubectl on one machine", () => {
     await eventually("1/1 again", async () => (await getEbpfMap(cp, APP, "execve-tracepoint"))?.status?.ready === "1/1");
   });
 
+  it("unloads when the namespace loses its permission for kernel-wide programs, and loads when it is given back", async () => {
+    const program = (await nodeStatus("execve-tracepoint"))!.status.program!.id;
+    await cp.kubectlOk(["label", "namespace", APP, "observability.cloud/allow-kernel-wide-programs-"]);
+    await eventually("refused", async () => condition(await getEbpfMap(cp, APP, "execve-tracepoint"), "Ready")?.reason === "KernelWideNotAllowed");
+    await eventually("the node status gone", async () => (await nodeStatus("execve-tracepoint")) === undefined);
+    await eventually("the program freed", async () => !programExists(program), 10_000);
+    expect(existsSync(join(pinRoot, APP, "execve-tracepoint"))).toBe(false);
+    await cp.kubectlOk(["label", "namespace", APP, "observability.cloud/allow-kernel-wide-programs=true"]);
+    await eventually("1/1 again", async () => (await getEbpfMap(cp, APP, "execve-tracepoint"))?.status?.ready === "1/1");
+  });
+
   it("detaches and unpins on delete, and the finalizer lets go once the node confirms", async () => {
     const program = (await nodeStatus("execve-tracepoint"))!.status.program!.id;
     await cp.kubectlOk(["delete", "ebpfmap", "execve-tracepoint", "-n", APP, "--timeout=60s"]);

@@ -178,6 +178,18 @@ describe("operator on a real API server", () => {
     });
     expect(condition(refused, "Ready")!.message).toContain(`${ALLOW_KERNEL_WIDE_LABEL}=true`);
     expect(refused.status?.object).toBeUndefined();
+
+    // The admin's label takes effect without an edit of the resource (the Namespace watch), and
+    // so does taking it away.
+    await cp.kubectlOk(["label", "namespace", NOT_ALLOWED, `${ALLOW_KERNEL_WIDE_LABEL}=true`]);
+    const allowed = await eventually("compiled once allowed", async () => {
+      const r = await getEbpfMap(cp, NOT_ALLOWED, "sneaky");
+      return condition(r, "Compiled")?.status === "True" ? r : undefined;
+    });
+    expect(allowed.status?.object?.hash).toMatch(/^[0-9a-f]{64}$/);
+    await cp.kubectlOk(["label", "namespace", NOT_ALLOWED, `${ALLOW_KERNEL_WIDE_LABEL}-`]);
+    await eventually("refused again", async () => condition(await getEbpfMap(cp, NOT_ALLOWED, "sneaky"), "Ready")?.reason === "KernelWideNotAllowed");
+    await cp.kubectlOk(["delete", "ebpfmap", "sneaky", "-n", NOT_ALLOWED, "--wait=false"]);
   });
 
   it("says so when the node selector matches no node", async () => {

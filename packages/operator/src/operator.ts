@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
-import type { KubeConfig, V1Node } from "@kubernetes/client-node";
+import type { KubeConfig, V1Namespace, V1Node } from "@kubernetes/client-node";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import {
   API_GROUP_VERSION,
@@ -68,12 +68,14 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
   const nodeStatuses = new Informer<NodeStatusObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: NODE_STATUS_KIND, path: `/apis/${API_GROUP_VERSION}/${NODE_STATUS_PLURAL}`, logger });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", logger });
+  const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
   const objects = new ObjectStore(kubeConfig, options.namespace);
   const reconciler = new EbpfMapReconciler({
     kubeConfig,
     ebpfMaps,
     nodeStatuses,
     nodes,
+    namespaces,
     compiler: new BpfCompiler({ cacheDir: options.cacheDir, logger }),
     plugins,
     objects,
@@ -88,6 +90,11 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   // A node's labels decide selection: re-evaluate every resource.
   nodes.on(() => {
     for (const resource of ebpfMaps.list()) queue.add(objectKey(resource));
+  });
+  // A namespace's tenancy label decides whether kernel-wide types may run there: an admin's
+  // label (or its removal) takes effect at once, without an edit of the resources.
+  namespaces.on((_event, namespace) => {
+    for (const resource of ebpfMaps.list()) if (resource.metadata.namespace === namespace.metadata?.name) queue.add(objectKey(resource));
   });
 
   let ready = false;
@@ -111,7 +118,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       leader.set(1);
     }
     if (stopping) return;
-    await Promise.all([ebpfMaps.start(), nodeStatuses.start(), nodes.start()]);
+    await Promise.all([ebpfMaps.start(), nodeStatuses.start(), nodes.start(), namespaces.start()]);
     ready = true;
     logger.info({ ebpfMaps: ebpfMaps.list().length, nodes: nodes.list().length }, "caches synced; reconciling");
     for (let i = 0; i < (options.workers ?? 2); i++) workers.push(worker());
@@ -160,6 +167,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     ebpfMaps.stop();
     nodeStatuses.stop();
     nodes.stop();
+    namespaces.stop();
     await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 10_000))]);
     await elector?.release();
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -26,6 +26,7 @@ import {
   type ParsedManifest,
 } from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
+import { Conditions, Reasons } from "../controller/conditions.js";
 import { selectsNode } from "../controller/node-selection.js";
 import { ObjectStore } from "../controller/object-store.js";
 import type { EbpfMapObject } from "../controller/types.js";
@@ -48,6 +49,16 @@ export interface ClusterAgentOptions extends ObservabilitySettings {
 export interface RunningClusterAgent {
   url: string;
   stop(): Promise<void>;
+}
+
+/**
+ * The operator refuses the current generation on tenancy grounds (the namespace's permission for
+ * kernel-wide types was taken away): unlike a compile error, this must not keep the last good
+ * generation running.
+ */
+function revoked(resource: EbpfMapObject): boolean {
+  const ready = resource.status?.conditions?.find((c) => c.type === Conditions.Ready);
+  return ready?.reason === Reasons.KernelWideNotAllowed && ready.observedGeneration === resource.metadata.generation;
 }
 
 export async function startClusterAgent(options: ClusterAgentOptions): Promise<RunningClusterAgent> {
@@ -95,6 +106,7 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
     for (const resource of ebpfMaps.list()) {
       const key = objectKey(resource);
       if (resource.metadata.deletionTimestamp || !node || !selectsNode(resource.spec.nodeSelector, node)) continue;
+      if (revoked(resource)) continue;
       const current = resource.status?.object?.generation === resource.metadata.generation ? resource : applied.get(key);
       if (!current) continue; // not compiled yet
       applied.set(key, current);

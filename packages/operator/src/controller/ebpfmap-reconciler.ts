@@ -9,7 +9,7 @@
  * What retrying cannot fix (an invalid spec, a compile error) becomes a condition and an Event
  * and is not retried until the spec changes; anything else is thrown and requeued with backoff.
  */
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Node } from "@kubernetes/client-node";
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Namespace, type V1Node } from "@kubernetes/client-node";
 import {
   API_GROUP,
   API_VERSION,
@@ -43,6 +43,8 @@ export interface ReconcilerDependencies {
   ebpfMaps: Informer<EbpfMapObject>;
   nodeStatuses: Informer<NodeStatusObject>;
   nodes: Informer<V1Node>;
+  /** Namespaces, for the tenancy label: read from the cache, not one GET per reconcile. */
+  namespaces: Informer<V1Namespace>;
   compiler: BpfCompiler;
   plugins: PluginRegistry;
   objects: ObjectStore;
@@ -58,11 +60,9 @@ type Preparation = { ok: true; hash: string; sha256: string; configMap: string }
 
 export class EbpfMapReconciler {
   private readonly custom: CustomObjectsApi;
-  private readonly core: CoreV1Api;
 
   constructor(private readonly deps: ReconcilerDependencies) {
     this.custom = deps.kubeConfig.makeApiClient(CustomObjectsApi);
-    this.core = deps.kubeConfig.makeApiClient(CoreV1Api);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -157,7 +157,7 @@ export class EbpfMapReconciler {
     } catch (error) {
       return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
     }
-    if (registered.plugin.meta.kernelWide && !(await this.kernelWideAllowed(resource.metadata.namespace))) {
+    if (registered.plugin.meta.kernelWide && !this.kernelWideAllowed(resource.metadata.namespace)) {
       return this.terminal(
         resource,
         Reasons.KernelWideNotAllowed,
@@ -218,14 +218,8 @@ export class EbpfMapReconciler {
     }
   }
 
-  private async kernelWideAllowed(namespace: string): Promise<boolean> {
-    try {
-      const ns = await this.core.readNamespace({ name: namespace });
-      return ns.metadata?.labels?.[ALLOW_KERNEL_WIDE_LABEL] === "true";
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw error;
-    }
+  private kernelWideAllowed(namespace: string): boolean {
+    return this.deps.namespaces.get(namespace)?.metadata?.labels?.[ALLOW_KERNEL_WIDE_LABEL] === "true";
   }
 
   /** Deletion: wait until no agent reports the resource any more, then drop the finalizer. */
