@@ -17,6 +17,8 @@ import { OBJECT_HASH_LABEL } from "./types.js";
 /** ConfigMaps are limited to 1 MiB in total; leave room for metadata. */
 export const MAX_OBJECT_BYTES = 1_000_000;
 const OBJECT_KEY = "object.o";
+/** How long a published object is trusted to still exist without asking the API server. */
+const RECENTLY_PUBLISHED_MS = 5 * 60_000;
 
 export function objectConfigMapName(hash: string): string {
   return `ebpf-object-${hash.slice(0, 40)}`;
@@ -24,6 +26,8 @@ export function objectConfigMapName(hash: string): string {
 
 export class ObjectStore {
   private readonly core: CoreV1Api;
+  /** ConfigMap name → when this process last published (or found) it. */
+  private readonly recentlyPublished = new Map<string, number>();
 
   constructor(
     kubeConfig: KubeConfig,
@@ -42,6 +46,12 @@ export class ObjectStore {
       throw new Error(`the compiled object is ${bytes.length} bytes; objects are published in ConfigMaps, which hold at most ${MAX_OBJECT_BYTES}`);
     }
     const name = objectConfigMapName(hash);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    // Many EbpfMaps often share one program: skip the create (and its 409) for an object this
+    // operator published a moment ago. Only for a while, so an object deleted behind its back
+    // is published again by the next generation that needs it.
+    const publishedAt = this.recentlyPublished.get(name);
+    if (publishedAt !== undefined && Date.now() - publishedAt < RECENTLY_PUBLISHED_MS) return { name, sha256 };
     try {
       await this.core.createNamespacedConfigMap({
         namespace: this.namespace,
@@ -54,7 +64,9 @@ export class ObjectStore {
     } catch (error) {
       if (!isConflict(error)) throw error; // 409 AlreadyExists: the same content is there
     }
-    return { name, sha256: createHash("sha256").update(bytes).digest("hex") };
+    if (this.recentlyPublished.size >= 10_000) this.recentlyPublished.clear();
+    this.recentlyPublished.set(name, Date.now());
+    return { name, sha256 };
   }
 
   /** Fetches an object's bytes (agents in cluster mode), checked against its SHA-256. */
@@ -77,6 +89,7 @@ export class ObjectStore {
       const name = configMap.metadata?.name;
       const created = configMap.metadata?.creationTimestamp ? new Date(configMap.metadata.creationTimestamp).getTime() : 0;
       if (!name || [...referenced].some((hash) => objectConfigMapName(hash) === name) || Date.now() - created < minAgeMs) continue;
+      this.recentlyPublished.delete(name);
       await this.core.deleteNamespacedConfigMap({ name, namespace: this.namespace }).catch(() => undefined);
       deleted.push(name);
     }
