@@ -35,10 +35,10 @@ const BAD: Record<string, string> = {
   "no-such-tracepoint": tracepointManifest({ name: "no-such-tracepoint", target: "syscalls/sys_enter_execv" }),
   "bad-target": tracepointManifest({ name: "bad-target", target: "execve" }),
   "schema-violation": tracepointManifest({ name: "schema-violation", prometheusType: "summary" }),
-  // The same served name as the good resources' counter, as a gauge. Its code differs so that it
-  // compiles (and so loads) after the good ones, which therefore own the name.
-  "metric-clash": tracepointManifest({ name: "metric-clash", metric: "good_execs_total", prometheusType: "gauge", code: `${COUNTER_CODE}\n// clash\n` }),
 };
+// The same served name as the good resources' counter, as a gauge: written once the good ones
+// run, so they own the name whatever order the agent works in.
+const METRIC_CLASH = tracepointManifest({ name: "metric-clash", metric: "good_execs_total", prometheusType: "gauge" });
 
 describe("bad input beside a good resource", () => {
   let workspace: AgentWorkspace;
@@ -55,9 +55,15 @@ describe("bad input beside a good resource", () => {
     for (const [name, manifest] of Object.entries(BAD)) writeFileSync(join(workspace.configDir, `${name}.yaml`), manifest);
     writeFileSync(join(workspace.configDir, "broken.yaml"), "apiVersion: observability.cloud/v1\nkind: EbpfMap\nmetadata: [oops\n");
     agent = await startAgent(workspace, ["--plugin", "./no-such-plugin-dir", ...BUILTIN_PLUGINS.flatMap((p) => ["--plugin", p])]);
+    await waitFor("both good resources to run", async () => {
+      const current = await fetchStatus(agent.url);
+      return current.resources.filter((r) => r.name === "good" && r.phase === "Running").length === 2 ? true : undefined;
+    });
+    writeFileSync(join(workspace.configDir, "metric-clash.yaml"), METRIC_CLASH);
     status = await waitFor("every resource to settle", async () => {
       const current = await fetchStatus(agent.url);
-      return current.ready && current.resources.every((r) => r.phase !== "Pending") ? current : undefined;
+      const settled = current.ready && current.resources.every((r) => r.phase !== "Pending");
+      return settled && current.resources.some((r) => r.name === "metric-clash") ? current : undefined;
     });
   });
 
@@ -109,7 +115,7 @@ describe("bad input beside a good resource", () => {
   it("counts the failures and keeps /metrics valid", async () => {
     const text = (await fetchText(`${agent.url}/metrics`)).body;
     expect(sampleValue(text, "ebpf_operator_agent_attach_failures_total", { ebpfmap: "verifier-reject", code: "EOP_ERR_LOAD_VERIFIER" })).toBe(1);
-    expect(sampleValue(text, "ebpf_operator_agent_resources", { phase: "Failed" })).toBe(Object.keys(BAD).length);
+    expect(sampleValue(text, "ebpf_operator_agent_resources", { phase: "Failed" })).toBe(Object.keys(BAD).length + 1); // + metric-clash
     expect(promtoolCheck(text).problems).toEqual([]);
   });
 });
