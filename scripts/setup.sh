@@ -26,9 +26,11 @@ else
   step "Debian packages present"
 fi
 
-# node-gyp builds against the local Node headers (nothing can be downloaded here).
+# node-gyp builds against the local Node headers (nothing can be downloaded here). Passed as a
+# node-gyp flag, not as npm_config_nodedir, which npm 11 warns about on every npm command.
+nodedir_args=()
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
-  export npm_config_nodedir=/usr
+  nodedir_args=(--nodedir=/usr)
 fi
 
 lock_hash=$(sha256sum package-lock.json | cut -c1-64)
@@ -37,7 +39,7 @@ if [ ! -f node_modules/.setup-lock-hash ] || [ "$(cat node_modules/.setup-lock-h
   # serves only the linux-x64 builds of rollup's per-platform optional packages, so the lock has
   # no entries for the others and `npm ci` refuses it as "out of sync". With the lock present,
   # `npm install` installs exactly the locked versions.
-  step "npm install from package-lock.json (builds the libbpf addon too)"
+  step "npm install from package-lock.json"
   npm install --no-audit --no-fund
   echo "$lock_hash" > node_modules/.setup-lock-hash
 else
@@ -47,7 +49,7 @@ fi
 addon=packages/libbpf/build/Release/ebpf_libbpf.node
 if [ ! -f "$addon" ] || [ -n "$(find packages/libbpf/native packages/libbpf/binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; then
   step "building the libbpf addon"
-  npm run --silent build:native
+  (cd packages/libbpf && npx --no-install node-gyp rebuild "${nodedir_args[@]}")
 else
   step "libbpf addon up to date"
 fi
