@@ -39,8 +39,12 @@ interface Family {
   samples: PromValue[];
 }
 
-/** The shape prom-client's Registry renders (see Registry#getMetricsAsString). */
+/**
+ * The shape prom-client's Registry renders (see Registry#getMetricsAsString), marked `chunked`
+ * so /metrics streams its chunks instead of joining them (server/metrics-stream.ts).
+ */
 interface PromMetricObject {
+  chunked: true;
   name: string;
   help: string;
   type: string;
@@ -138,6 +142,7 @@ function mapLabels(source: MetricSource): { namespace: string; ebpfmap: string; 
 
 function toPromMetric(family: Family): PromMetricObject {
   return {
+    chunked: true,
     name: family.name,
     help: family.help,
     type: family.type,

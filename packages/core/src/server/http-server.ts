@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { describeError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { writeExposition } from "./metrics-stream.js";
 
 export interface HttpHandlers {
   registry: Registry;
@@ -34,8 +35,9 @@ export async function startHttpServer(address: ListenAddress, handlers: HttpHand
   const server = createServer((request, response) => {
     handle(request, response, handlers).catch((error: unknown) => {
       handlers.logger.error({ url: request.url, error: describeError(error) }, "request failed");
-      if (!response.headersSent) response.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
-      response.end(`internal error: ${describeError(error)}\n`);
+      // Half a body must not look like a whole one: a failure mid-stream aborts the response.
+      if (response.headersSent) response.destroy();
+      else response.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(`internal error: ${describeError(error)}\n`);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -60,9 +62,9 @@ async function handle(request: IncomingMessage, response: ServerResponse, handle
   switch (path) {
     case "/metrics": {
       await handlers.refresh();
-      const body = await handlers.registry.metrics();
       response.writeHead(200, { "content-type": handlers.registry.contentType });
-      response.end(body);
+      if (request.method === "HEAD") response.end();
+      else await writeExposition(handlers.registry, response);
       return;
     }
     case "/healthz":
