@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startLoggedProcess, type LoggedProcess } from "../../test/helpers/node-process.js";
-import { agentCli, sleep } from "./common.js";
+import { AGENT_NODE_FLAGS, agentCli, sleep } from "./common.js";
 
 export interface AgentBench {
   configDir: string;
@@ -45,7 +45,7 @@ export function agentBench(label: string, options: { cacheDir?: string } = {}): 
     remove: (file) => rmSync(join(configDir, file), { force: true }),
     start: async (extraArgs = []) => {
       const spawned = performance.now();
-      const proc = await startLoggedProcess([agentCli, "run", "--config", configDir, "--listen", "127.0.0.1:0", "--pin-root", pinRoot, "--cache-dir", cacheDir, ...extraArgs], "agent listening", 600_000);
+      const proc = await startLoggedProcess([...AGENT_NODE_FLAGS, agentCli, "run", "--config", configDir, "--listen", "127.0.0.1:0", "--pin-root", pinRoot, "--cache-dir", cacheDir, ...extraArgs], "agent listening", 600_000);
       const listeningMs = performance.now() - spawned;
       return {
         process: proc,

@@ -11,6 +11,12 @@ export const resultsDir = join(benchDir, "results");
 export const cacheDir = join(benchDir, ".cache");
 export const batchReadBin = join(cacheDir, "batch-read");
 export const agentCli = join(repoRoot, "packages/core/dist/cli.js");
+/**
+ * The V8 flags the agent is run with everywhere it ships (scripts/demo.sh, the agent image's
+ * NODE_OPTIONS): a 2 MiB young generation keeps each scavenge short while a scrape holds many
+ * strings alive (docs/benchmarks.md, "Streaming /metrics").
+ */
+export const AGENT_NODE_FLAGS = ["--max-semi-space-size=2"];
 export const operatorCli = join(repoRoot, "packages/operator/dist/cli.js");
 
 export const quick = process.argv.includes("--quick") || process.env.EOP_BENCH_QUICK === "1";

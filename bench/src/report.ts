@@ -276,6 +276,14 @@ p(
   "when the socket is full and yielding to the event loop every 2 ms. The bytes are those of",
   "`registry.metrics()` (`server/metrics-stream.test.ts`).",
   "",
+  "**A smaller young generation.** With the join gone, `--trace-gc` showed the remaining stalls were",
+  "scavenges of 8–10 ms: while a scrape runs, its label strings and grouping map are alive, and V8's",
+  "default young generation (semi-spaces growing to 16 MiB) copies all of them at each scavenge. The",
+  "agent therefore runs with `--max-semi-space-size=2` (`scripts/demo.sh`, the agent image's",
+  "`NODE_OPTIONS`, and these benchmarks: `AGENT_NODE_FLAGS` in `bench/src/common.ts`). An A/B run of the",
+  "100k struct-key scrape (`EOP_BENCH_ONLY=hash/struct/100000 EOP_BENCH_TARGET_ARGS=...`, three runs",
+  "each) gave a stall of 10–12 ms with the default and 5–7 ms with 2 MiB, at the same scrape time.",
+  "",
 );
 if (rows.length) {
   const small = rows.filter((r) => r.size <= 10_000);

@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import { batchReadBin, cacheDir, log, machine, quick, run, stat, writeResult, type Stat } from "./common.js";
+import { AGENT_NODE_FLAGS, batchReadBin, cacheDir, log, machine, quick, run, stat, writeResult, type Stat } from "./common.js";
 import type { FromTarget, Measured, ReadRun, ToTarget } from "./scrape-target.js";
 
 export type MapKind = "hash" | "percpu_hash" | "array";
@@ -120,7 +120,7 @@ class Target {
   ) {}
 
   static start(args: string[]): Promise<Target> {
-    const child = fork(new URL("./scrape-target.js", import.meta.url).pathname, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: process.env.EOP_BENCH_TARGET_ARGS?.split(" ").filter(Boolean) ?? [] });
+    const child = fork(new URL("./scrape-target.js", import.meta.url).pathname, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: process.env.EOP_BENCH_TARGET_ARGS?.split(" ").filter(Boolean) ?? AGENT_NODE_FLAGS });
     return new Promise((resolve, reject) => {
       let target: Target | undefined;
       child.on("message", (m: FromTarget) => {

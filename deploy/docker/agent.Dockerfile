@@ -44,6 +44,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/packages ./packages
 COPY --from=build /app/bpf ./bpf
 ENV NODE_ENV=production
+# Short garbage-collection pauses while a large scrape is served (docs/benchmarks.md).
+ENV NODE_OPTIONS=--max-semi-space-size=2
 # uid 0, but the DaemonSet drops every capability except BPF, PERFMON, NET_ADMIN and NET_RAW.
 USER 0:0
 EXPOSE 9442
