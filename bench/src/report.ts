@@ -101,7 +101,7 @@ if (rows.length) {
   p(
     `| reading within 2× of the C floor (\`bpf_map_lookup_batch\` in C) | worst read/floor ratio at ≥ 10k entries: ${n(worstReadRatio, 2)}× | ${worstReadRatio <= 2 ? "yes" : "no"} |`,
     `| 100k-entry map scraped (read + decode + render) in well under a second | slowest 100k variant: ${ms(worst100kScrape)} ms | ${worst100kScrape < 500 ? "yes" : worst100kScrape < 1000 ? "barely" : "no"} |`,
-    `| event loop not blocked for more than a few ms at a time while serving | longest stall (median of runs) at 10k: ${ms(worst10kLag)} ms; at 100k: ${ms(worst100kLag)} ms | ${worst100kLag <= 5 ? "yes" : worst10kLag <= 10 ? "up to 10k entries; not at 100k (see below)" : "no"} |`,
+    `| event loop not blocked for more than a few ms at a time while serving | longest stall (median of runs) at 10k: ${ms(worst10kLag)} ms; at 100k: ${ms(worst100kLag)} ms | ${worst100kLag <= 5 ? "yes" : worst100kLag <= 8 ? `nearly: ${ms(worst100kLag)} ms at 100k, from garbage collection (see below)` : worst10kLag <= 10 ? "up to 10k entries; not at 100k (see below)" : "no"} |`,
   );
   const small = rows.filter((r) => r.size === 1_000);
   const worstSmallRatio = Math.max(...small.map((r) => r.read.wallMs.median / r.floor.wallMs.median));
@@ -120,7 +120,8 @@ if (rows.length) {
   if (big.length) {
     p(
       `- **1M entries** scrape in ${ms(Math.min(...big.map((r) => r.scrape.wallMs.median)))}–${ms(Math.max(...big.map((r) => r.scrape.wallMs.median)))} ms for ~${n(Math.max(...big.map((r) => r.bodyMiB)), 0)} MiB of text,`,
-      `  with stalls of ${ms(Math.min(...big.map((r) => r.scrape.lagMaxMs.median)))}–${ms(Math.max(...big.map((r) => r.scrape.lagMaxMs.median)))} ms (compare the idle noise floor in the table).`,
+      `  with stalls of ${ms(Math.min(...big.map((r) => r.scrape.lagMaxMs.median)))}–${ms(Math.max(...big.map((r) => r.scrape.lagMaxMs.median)))} ms, ten times the live strings of a 100k scrape; most likely garbage collection again (not`,
+      `  profiled at 1M, which is beyond the goal's 100k; compare the idle noise floor).`,
     );
   }
   p(
@@ -300,7 +301,7 @@ if (rows.length) {
 p("## 2. Agent footprint", "");
 if (footprint) {
   p(
-    "`bench/src/footprint.ts` runs the built CLI (`node packages/core/dist/cli.js run --config DIR …`, default",
+    "`bench/src/footprint.ts` runs the built CLI (`node --max-semi-space-size=2 packages/core/dist/cli.js run --config DIR …`, default",
     "flags: all plugins, BPF statistics held on) with N tracepoint counters (distinct code, map and",
     "metric name each, spread over ten syscall tracepoints — `execve` and nine that stay quiet — as the",
     "kernel runs at most 64 programs per tracepoint) in a config dir, with an empty compile cache first (cold), then",
