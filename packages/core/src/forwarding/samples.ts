@@ -5,6 +5,8 @@
  * families to the registry, and makes "the same samples as /metrics" true by construction.
  */
 import type { Registry } from "prom-client";
+import { Slicer } from "../collector/exposition.js";
+import { exposition } from "../server/metrics-stream.js";
 import type { TimeSeries } from "./write-request.js";
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
@@ -66,9 +68,19 @@ function parseValue(text: string): number | undefined {
   return text !== "" && !Number.isNaN(value) ? value : undefined;
 }
 
-/** Reads the maps (`refresh`), renders the registry as `/metrics` does, and parses it. */
+/**
+ * Reads the maps (`refresh`), renders the registry in the pieces `/metrics` streams, and parses
+ * them piece by piece (every piece ends at a line end), yielding to the event loop between
+ * pieces as `/metrics` does: no step handles the whole exposition at once.
+ */
 export async function gatherSeries(registry: Registry, refresh: () => Promise<void>, extraLabels: Readonly<Record<string, string>>): Promise<TimeSeries[]> {
   await refresh();
   const timestampMs = Date.now();
-  return parseExposition(await registry.metrics(), timestampMs, extraLabels);
+  const series: TimeSeries[] = [];
+  const slicer = new Slicer();
+  for await (const piece of exposition(registry)) {
+    for (const one of parseExposition(piece, timestampMs, extraLabels)) series.push(one);
+    if (slicer.due()) await slicer.pause();
+  }
+  return series;
 }

@@ -1,5 +1,6 @@
 import { Counter, Histogram, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
+import { LineWriter } from "../collector/exposition.js";
 import { gatherSeries, parseExposition } from "./samples.js";
 import { decodeWriteRequest, encodeWriteRequest } from "./write-request.js";
 
@@ -57,5 +58,20 @@ describe("remote-write payloads", () => {
     expect(byName("h_seconds_count")[0]!.samples[0]!.value).toBe(1);
     expect(byName("h_seconds_sum")[0]!.labels).toEqual({ __name__: "h_seconds_sum", job: "j", instance: "node-1" });
     expect(new Set(series.map((s) => s.samples[0]!.timestampMs)).size).toBe(1);
+  });
+
+  it("gathers the collector's chunked families piece by piece, the same series as the whole text", async () => {
+    const registry = new Registry();
+    new Counter({ name: "c_total", help: "c", registers: [registry] }).inc(2);
+    // A family the way the collector registers one: chunks of finished lines (5,000 lines here).
+    const writer = new LineWriter();
+    for (let i = 0; i < 5000; i++) writer.add("big_total", `namespace="ns",ebpfmap="m",key="${i}"`, i);
+    const values = writer.finish();
+    const family = { chunked: true, name: "big_total", help: "b", type: "counter", aggregator: "sum", get: async () => ({ name: "big_total", help: "b", type: "counter", aggregator: "sum", values }), reset: () => undefined };
+    registry.registerMetric(family as unknown as Parameters<Registry["registerMetric"]>[0]);
+    const series = await gatherSeries(registry, async () => undefined, { job: "j" });
+    const expected = parseExposition(await registry.metrics(), series[0]!.samples[0]!.timestampMs, { job: "j" });
+    expect(series).toHaveLength(5001);
+    expect(series).toEqual(expected);
   });
 });
