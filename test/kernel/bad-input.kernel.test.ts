@@ -100,6 +100,16 @@ describe("bad input beside a good resource", () => {
     expect(resource?.lastError?.message).toMatch(message);
   });
 
+  it.each([
+    ["unknown-type", "InvalidSpec"],
+    ["no-such-tracepoint", "InvalidSpec"],
+    ["bad-target", "InvalidSpec"],
+    ["verifier-reject", "LoadFailed"],
+    ["compile-error", "CompileFailed"],
+  ])("gives %s the Ready reason %s", (name, reason) => {
+    expect(byName(name)?.conditions).toContainEqual(expect.objectContaining({ type: "Ready", status: "False", reason }));
+  });
+
   it("reports a file that is not YAML with its line", () => {
     expect(status.problems).toContainEqual(
       expect.objectContaining({ code: "EOP_ERR_MANIFEST_YAML", message: expect.stringMatching(/broken\.yaml: document 1, line \d+: invalid YAML/) }),

@@ -48,6 +48,9 @@ export interface AgentDependencies {
   decoders?: DecoderRegistry;
 }
 
+/** Preflight errors that are the spec's fault; others there (a plugin failing, no privileges) are not. */
+const SPEC_ERROR_CODES = new Set(["EOP_ERR_TARGET_INVALID", "EOP_ERR_TARGET_NOT_FOUND", "EOP_ERR_PROGRAM_TYPE_UNKNOWN", "EOP_ERR_MANIFEST_INVALID"]);
+
 export class Agent {
   private readonly resources = new Map<string, ManagedResource>();
   private readonly fileProblems = new Map<string, ManifestProblem[]>();
@@ -241,7 +244,13 @@ export class Agent {
       if (newlyLoaded) await this.deps.loader.unload(newlyLoaded).catch(() => undefined);
       const code = errorCode(error);
       const reason =
-        code === "EOP_ERR_KERNEL_UNSUPPORTED" ? Reason.KernelUnsupported : step === "compile" ? Reason.CompileFailed : step === "preflight" ? Reason.InvalidSpec : Reason.LoadFailed;
+        code === "EOP_ERR_KERNEL_UNSUPPORTED"
+          ? Reason.KernelUnsupported
+          : step === "compile"
+            ? Reason.CompileFailed
+            : step === "preflight" && SPEC_ERROR_CODES.has(code ?? "")
+              ? Reason.InvalidSpec
+              : Reason.LoadFailed;
       if (step === "compile") setCondition(managed.status.conditions, { type: ConditionType.Compiled, status: "False", reason, message: describeError(error) });
       this.fail(managed, reason, code, describeError(error));
     } finally {
