@@ -104,15 +104,33 @@ describe("standalone agent with the bundled examples", () => {
 });
 
 describe("standalone agent lifecycle", () => {
+  // Every test has a resource (and file) of its own, and starts the shared agent if an earlier
+  // test left it stopped: no test depends on another's outcome.
   let workspace: AgentWorkspace;
   let agent: AgentProcess | undefined;
-  const file = () => join(workspace.configDir, "counter.yaml");
-  const labels = { namespace: "team-a", ebpfmap: "counter" };
+  const file = (name: string) => join(workspace.configDir, `${name}.yaml`);
+  const labels = (name: string) => ({ namespace: "team-a", ebpfmap: name });
+  const write = (name: string, code = COUNTER_CODE) =>
+    writeFileSync(file(name), tracepointManifest({ name, namespace: "team-a", metric: "lifecycle-execs", code }));
+
+  async function runningAgent(): Promise<AgentProcess> {
+    if (!agent || agent.child.exitCode !== null || agent.child.signalCode !== null) agent = await startAgent(workspace);
+    return agent;
+  }
+
+  /** Writes the resource's file and waits until the agent runs exactly that spec. */
+  async function running(name: string, code = COUNTER_CODE) {
+    const current = await runningAgent();
+    const before = (await resourceStatus(current, name, "team-a"))?.program?.id;
+    write(name, code);
+    // A resource of its own is new to the agent, so its first Running status is this spec's.
+    if (before !== undefined) throw new Error(`${name} already exists: every test needs a resource of its own`);
+    return waitForPhase(current, name, "Running", "team-a");
+  }
 
   beforeAll(() => {
     workspace = createWorkspace("lifecycle");
     mkdirSync(workspace.configDir, { recursive: true });
-    writeFileSync(file(), tracepointManifest({ name: "counter", namespace: "team-a", metric: "lifecycle-execs" }));
   });
 
   afterAll(async () => {
@@ -121,29 +139,28 @@ describe("standalone agent lifecycle", () => {
   });
 
   it("adopts its pins after kill -9: same program, counter not reset, attached once", async () => {
-    agent = await startAgent(workspace);
-    const first = await waitForPhase(agent, "counter", "Running", "team-a");
+    const first = await running("adopted");
     runTimes("/bin/true", 5);
-    const before = (await metric(agent, "lifecycle_execs_total", labels))!;
+    const before = (await metric(agent!, "lifecycle_execs_total", labels("adopted")))!;
     expect(before).toBeGreaterThanOrEqual(5);
 
-    await agent.stop("SIGKILL");
+    await agent!.stop("SIGKILL");
     // The program keeps counting while no agent runs.
     runTimes("/bin/true", 5);
     agent = await startAgent(workspace);
-    const second = await waitForPhase(agent, "counter", "Running", "team-a");
+    const second = await waitForPhase(agent, "adopted", "Running", "team-a");
     expect(second.program!.adopted).toBe(true);
     expect(second.program!.id).toBe(first.program!.id);
     expect(linksOfProgram(second.program!.id)).toBe(1);
-    const after = (await metric(agent, "lifecycle_execs_total", labels))!;
+    const after = (await metric(agent, "lifecycle_execs_total", labels("adopted")))!;
     expect(after).toBeGreaterThanOrEqual(before + 5);
   });
 
   it("replaces the program when the code changes, detaching the old one", async () => {
-    const old = (await resourceStatus(agent!, "counter", "team-a"))!.program!;
-    writeFileSync(file(), tracepointManifest({ name: "counter", namespace: "team-a", metric: "lifecycle-execs", code: `${COUNTER_CODE}\n// changed\n` }));
+    const old = (await running("replaced")).program!;
+    write("replaced", `${COUNTER_CODE}\n// changed\n`);
     const replaced = await waitFor("the new program", async () => {
-      const status = await resourceStatus(agent!, "counter", "team-a");
+      const status = await resourceStatus(agent!, "replaced", "team-a");
       return status?.phase === "Running" && status.program!.id !== old.id ? status : undefined;
     });
     expect(replaced.program!.adopted).toBe(false);
@@ -153,34 +170,34 @@ describe("standalone agent lifecycle", () => {
   });
 
   it("keeps the running program when an edit breaks the code, and says so", async () => {
-    const running = (await resourceStatus(agent!, "counter", "team-a"))!.program!;
-    writeFileSync(file(), tracepointManifest({ name: "counter", namespace: "team-a", metric: "lifecycle-execs", code: `${COUNTER_CODE}\nint broken(void) { return undeclared; }\n` }));
-    const degraded = await waitForPhase(agent!, "counter", "Degraded", "team-a");
-    expect(degraded.program!.id).toBe(running.id);
+    const previous = (await running("broken")).program!;
+    runTimes("/bin/true", 1);
+    write("broken", `${COUNTER_CODE}\nint broken(void) { return undeclared; }\n`);
+    const degraded = await waitForPhase(agent!, "broken", "Degraded", "team-a");
+    expect(degraded.program!.id).toBe(previous.id);
     expect(degraded.lastError?.code).toBe("EOP_ERR_COMPILE_FAILED");
     expect(degraded.conditions).toContainEqual(expect.objectContaining({ type: "Ready", status: "True", reason: "RunningPreviousSpec" }));
-    expect(await metric(agent!, "lifecycle_execs_total", labels)).toBeGreaterThan(0);
+    expect(await metric(agent!, "lifecycle_execs_total", labels("broken"))).toBeGreaterThan(0);
   });
 
   it("detaches and unpins a resource whose file is deleted", async () => {
-    const last = (await resourceStatus(agent!, "counter", "team-a"))!.program!;
-    rmSync(file());
-    await waitFor("the resource to go", async () => ((await resourceStatus(agent!, "counter", "team-a")) ? undefined : true));
-    expect(existsSync(join(workspace.pinRoot, "team-a"))).toBe(false);
+    const last = (await running("deleted")).program!;
+    rmSync(file("deleted"));
+    await waitFor("the resource to go", async () => ((await resourceStatus(agent!, "deleted", "team-a")) ? undefined : true));
+    expect(existsSync(join(workspace.pinRoot, "team-a", "deleted"))).toBe(false);
     expect(await programGone(last.id)).toBe(true);
-    expect(await metric(agent!, "lifecycle_execs_total", labels)).toBeUndefined();
+    expect(await metric(agent!, "lifecycle_execs_total", labels("deleted"))).toBeUndefined();
   });
 
   it("removes at start-up the pins of a resource deleted while the agent was down", async () => {
-    writeFileSync(file(), tracepointManifest({ name: "counter", namespace: "team-a", metric: "lifecycle-execs" }));
-    const status = await waitForPhase(agent!, "counter", "Running", "team-a");
+    const status = await running("deleted-while-down");
     await agent!.stop("SIGTERM"); // a clean stop keeps the pins
     expect(existsSync(status.program!.pinDir)).toBe(true);
     expect(programExists(status.program!.id)).toBe(true);
-    rmSync(file());
+    rmSync(file("deleted-while-down"));
     agent = await startAgent(workspace);
     await waitFor("the ready agent", async () => ((await fetchStatus(agent!.url)).ready ? true : undefined));
-    expect(existsSync(join(workspace.pinRoot, "team-a"))).toBe(false);
+    expect(existsSync(join(workspace.pinRoot, "team-a", "deleted-while-down"))).toBe(false);
     expect(await programGone(status.program!.id)).toBe(true);
   });
 });

@@ -56,6 +56,15 @@ describe("operator on a real API server", () => {
   let cacheDir: string;
   let operator: RunningOperator;
 
+  /** A tracepoint EbpfMap of its own for one test, compiled for its current generation. */
+  async function compiledResource(name: string) {
+    await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name }) });
+    return eventually(`${name} compiled`, async () => {
+      const r = await getEbpfMap(cp, ALLOWED, name);
+      return r?.status?.object && r.status.object.generation === r.metadata.generation ? r : undefined;
+    });
+  }
+
   beforeAll(async () => {
     cacheDir = mkdtempSync(join(tmpdir(), "eop-operator-cache-"));
     await cp.kubectlOk(["apply", "-f", join(repo, "deploy/crds")]);
@@ -128,27 +137,29 @@ describe("operator on a real API server", () => {
   });
 
   it("counts a node's failure, names it, and is not ready", async () => {
-    const before = (await getEbpfMap(cp, ALLOWED, "execs"))!;
-    await cp.kubectlOk(["apply", "-f", "-"], { input: nodeStatus(ALLOWED, "execs", before.metadata.generation, before.status!.object!.hash, "Failed", "attach failed: no such device") });
-    const failed = await eventually("execs failed on the node", async () => {
-      const r = await getEbpfMap(cp, ALLOWED, "execs");
+    const before = await compiledResource("failing");
+    await cp.kubectlOk(["apply", "-f", "-"], { input: nodeStatus(ALLOWED, "failing", before.metadata.generation, before.status!.object!.hash, "Failed", "attach failed: no such device") });
+    const failed = await eventually("failing failed on the node", async () => {
+      const r = await getEbpfMap(cp, ALLOWED, "failing");
       return r?.status?.failedNodes === 1 ? r : undefined;
     });
     expect(failed.status!.failures).toEqual([{ node: NODE, phase: "Failed", code: "EOP_ERR_ATTACH_FAILED", message: "attach failed: no such device" }]);
     expect(condition(failed, "Degraded")).toMatchObject({ status: "True", reason: "NodesFailed" });
     expect(condition(failed, "Ready")).toMatchObject({ status: "False", reason: "NodesFailed" });
     const describe = await eventually("the node failure as an Event", async () => {
-      const out = await cp.kubectlOk(["describe", "ebpfmap", "execs", "-n", ALLOWED]);
+      const out = await cp.kubectlOk(["describe", "ebpfmap", "failing", "-n", ALLOWED]);
       return /Warning\s+NodesFailed/.test(out) ? out : undefined;
     });
     expect(describe).toContain("attach failed: no such device");
   });
 
   it("treats an agent report of an older generation as pending after an edit", async () => {
-    const before = (await getEbpfMap(cp, ALLOWED, "execs"))!;
-    await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "execs", code: `${COUNTER_CODE}\n// v2\n` }) });
+    const before = await compiledResource("edited");
+    await cp.kubectlOk(["apply", "-f", "-"], { input: nodeStatus(ALLOWED, "edited", before.metadata.generation, before.status!.object!.hash) });
+    await eventually("edited ready on 1/1", async () => (await getEbpfMap(cp, ALLOWED, "edited"))?.status?.ready === "1/1");
+    await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "edited", code: `${COUNTER_CODE}\n// v2\n` }) });
     const edited = await eventually("the edit compiled", async () => {
-      const r = await getEbpfMap(cp, ALLOWED, "execs");
+      const r = await getEbpfMap(cp, ALLOWED, "edited");
       return r && r.metadata.generation > before.metadata.generation && r.status?.object?.generation === r.metadata.generation ? r : undefined;
     });
     expect(edited.status!.object!.hash).not.toBe(before.status!.object!.hash);
@@ -208,13 +219,13 @@ describe("operator on a real API server", () => {
   });
 
   it("keeps a deleted resource until its node confirms the unload", async () => {
-    const current = (await getEbpfMap(cp, ALLOWED, "execs"))!;
-    await cp.kubectlOk(["apply", "-f", "-"], { input: nodeStatus(ALLOWED, "execs", current.metadata.generation, current.status!.object!.hash) });
-    await cp.kubectlOk(["delete", "ebpfmap", "execs", "-n", ALLOWED, "--wait=false"]);
+    const current = await compiledResource("deleted");
+    await cp.kubectlOk(["apply", "-f", "-"], { input: nodeStatus(ALLOWED, "deleted", current.metadata.generation, current.status!.object!.hash) });
+    await cp.kubectlOk(["delete", "ebpfmap", "deleted", "-n", ALLOWED, "--wait=false"]);
     await new Promise((r) => setTimeout(r, 3_000));
-    expect(await getEbpfMap(cp, ALLOWED, "execs")).toBeDefined(); // held by the finalizer
-    await cp.kubectlOk(["delete", "ebpfmapnodestatus", `execs.${NODE}`, "-n", ALLOWED]);
-    await eventually("the resource gone", async () => (await getEbpfMap(cp, ALLOWED, "execs")) === undefined);
+    expect(await getEbpfMap(cp, ALLOWED, "deleted")).toBeDefined(); // held by the finalizer
+    await cp.kubectlOk(["delete", "ebpfmapnodestatus", `deleted.${NODE}`, "-n", ALLOWED]);
+    await eventually("the resource gone", async () => (await getEbpfMap(cp, ALLOWED, "deleted")) === undefined);
   });
 
   it("lets only the Lease holder reconcile, and hands over on shutdown", async () => {

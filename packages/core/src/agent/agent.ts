@@ -178,7 +178,18 @@ export class Agent {
     const spec = resource.spec;
     const specHash = createHash("sha256").update(JSON.stringify(spec)).digest("hex");
     managed.status.source = source;
-    if (specHash === managed.attemptedSpecHash) return; // nothing changed since the last attempt
+    if (specHash === managed.attemptedSpecHash) {
+      // Nothing changed since the last attempt, but the generation may have: an edit reverted to
+      // the spec this node already runs (a broken edit that never reached the node, then undone)
+      // is a new generation with the same program. Report it under the new generation, or the
+      // operator waits forever for this node to catch up.
+      const generation = resource.metadata.generation;
+      if (generation !== undefined && managed.status.observedGeneration !== generation) {
+        managed.status.observedGeneration = generation;
+        this.notify(ref, managed.status);
+      }
+      return;
+    }
     managed.attemptedSpecHash = specHash;
     const log = resourceLogger(this.deps.logger, ref);
     const label = `${ref.namespace}/${ref.name}`;
