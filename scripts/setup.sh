@@ -35,12 +35,9 @@ fi
 
 lock_hash=$(sha256sum package-lock.json | cut -c1-64)
 if [ ! -f node_modules/.setup-lock-hash ] || [ "$(cat node_modules/.setup-lock-hash)" != "$lock_hash" ]; then
-  # `npm install` from the committed lock, not `npm ci`: the registry this project installs from
-  # serves only the linux-x64 builds of rollup's per-platform optional packages, so the lock has
-  # no entries for the others and `npm ci` refuses it as "out of sync". With the lock present,
-  # `npm install` installs exactly the locked versions.
-  step "npm install from package-lock.json"
-  npm install --no-audit --no-fund
+  # Exactly the locked versions (`npm ci` refuses a lock out of sync with package.json).
+  step "npm ci from package-lock.json"
+  npm ci --no-audit --no-fund
   echo "$lock_hash" > node_modules/.setup-lock-hash
 else
   step "npm dependencies up to date"
