@@ -23,7 +23,9 @@ export interface NodeSummary {
 export function summarizeNodes(resource: EbpfMapObject, nodes: V1Node[], statuses: NodeStatusObject[], objectHash: string | undefined): NodeSummary {
   const generation = resource.metadata.generation ?? 0;
   const summary: NodeSummary = { selected: [], ready: [], failed: [], pending: [] };
-  const byNode = new Map(statuses.filter((s) => s.spec.ebpfMap === resource.metadata.name).map((s) => [s.spec.nodeName, s]));
+  // Reports of this resource only: the same name in another namespace is another tenant's.
+  const own = statuses.filter((s) => s.metadata.namespace === resource.metadata.namespace && s.spec.ebpfMap === resource.metadata.name);
+  const byNode = new Map(own.map((s) => [s.spec.nodeName, s]));
   for (const node of nodes) {
     const name = node.metadata?.name;
     if (!name || !selectsNode(resource.spec.nodeSelector, node)) continue;
