@@ -24,6 +24,8 @@ export default defineConfig({
           name: "unit",
           include: ["packages/*/src/**/*.test.ts", "examples/*/src/**/*.test.ts", "test/unit/**/*.test.ts"],
           exclude: ["**/*.kernel.test.ts", "**/node_modules/**"],
+          // Some run the real clang (compiler tests): seconds each, more on a busy CI machine.
+          testTimeout: 30_000,
         },
       },
       {
