@@ -426,7 +426,7 @@ if (operator) {
     "",
     `- Compiling is content-addressed as designed: ${operator.rows.map((r) => `${r.scenario}: ${r.distinctPrograms} program(s) → ${r.configMaps} ConfigMap(s)`).join("; ")}.`,
     cmCreates > 0.5
-      ? `- But publishing is not deduplicated before the API call: ${n(cmCreates, 2)} \`create configmaps\` per EbpfMap in the identical scenario, where one ConfigMap exists (\`controller/object-store.ts\`).`
+      ? `- But publishing is not deduplicated before the API call: ${n(cmCreates, 2)} \`create configmaps\` per EbpfMap in the identical scenario, where one ConfigMap exists (\`shared/object-store.ts\`).`
       : `- Publishing is deduplicated: ${n(cmCreates, 2)} \`create configmaps\` per EbpfMap in the identical scenario (the object store skips objects it published in the last 5 minutes).`,
     nsGets > 0.5
       ? `- The tenancy check reads the namespace from the API every time: ${n(nsGets, 2)} \`get namespaces\` per EbpfMap.`

@@ -10,9 +10,9 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readManifests } from "./agent/file-source.js";
-import { BUILTIN_PLUGINS, DEFAULT_LISTEN, startStandaloneAgent } from "./agent/standalone.js";
+import { BUILTIN_PLUGINS, DEFAULT_LISTEN, startStandaloneAgent } from "./host/standalone.js";
 import { describeError, operatorError } from "./errors.js";
-import { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings } from "./forwarding/options.js";
+import { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings } from "./observability/options.js";
 import { DEFAULT_PIN_ROOT } from "./loader/pin-layout.js";
 import type { LogLevel } from "./logger.js";
 

@@ -29,17 +29,17 @@ export { importPlugin, type PluginLoadOutcome } from "./plugin/plugin-import.js"
 export { ensureBpffs, ensureTracefs } from "./kernel/mounts.js";
 export { ProgramLoader, loadKeyOf, type LoadedProgram, type LoadRequest } from "./loader/program-loader.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
-export { MapCollector } from "./collector/collector.js";
-export { SelfObservability, type ObservabilitySettings } from "./collector/self-observability.js";
-export { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings, parseDuration, type ObservabilityFlags } from "./forwarding/options.js";
+export { MapCollector } from "./scrape/collector.js";
+export { SelfObservability, type ObservabilitySettings } from "./observability/self-observability.js";
+export { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings, parseDuration, type ObservabilityFlags } from "./observability/options.js";
 export type { RemoteWriteSettings } from "./forwarding/remote-write.js";
-export { createAgentMetrics, type AgentMetrics } from "./collector/agent-metrics.js";
+export { createAgentMetrics, type AgentMetrics } from "./observability/agent-metrics.js";
 export { Agent, type AgentDependencies, type StatusListener } from "./agent/agent.js";
 export { CompilingObjectProvider, type ObjectProvider, type ObjectRequest, type ProvidedObject } from "./agent/object-provider.js";
-export { createAgentContainer, TOKENS, type AgentSettings } from "./agent/container.js";
+export { createAgentContainer, TOKENS, type AgentSettings } from "./host/container.js";
 export { FileSource, readManifests } from "./agent/file-source.js";
-export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./agent/standalone.js";
-export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./agent/status.js";
+export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
+export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
 export { BpfCompiler, CompileError } from "./compiler/index.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
 export {
@@ -52,8 +52,8 @@ export {
   type DecoderConflict,
 } from "./decoders/registry.js";
 export type { CoreDecoder, DecoderOptions } from "./decoders/decoder.js";
-export { bucketLayout, histogramSeries, upperBound, type BucketLayout, type HistogramSeries } from "./collector/histogram.js";
-export { metricConfigs, type MetricConfig, type MetricKind } from "./collector/metric-config.js";
+export { bucketLayout, histogramSeries, upperBound, type BucketLayout, type HistogramSeries } from "./plan/histogram.js";
+export { metricConfigs, type MetricConfig, type MetricKind } from "./plan/metric-config.js";
 export { checkMetricsSpec, servedMetricName, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
 export { RESERVED_LABEL_NAMES } from "./api/metric-names.js";
 export { startHttpServer, parseListenAddress, type HttpHandlers, type ListenAddress } from "./server/http-server.js";

@@ -1,10 +1,10 @@
 /** @ebpf-operator/operator — the controller and the Kubernetes plumbing it is built on. */
 export { startOperator, type OperatorOptions, type RunningOperator } from "./operator.js";
 export { EbpfMapReconciler, type ReconcileResult } from "./controller/ebpfmap-reconciler.js";
-export { ObjectStore, objectConfigMapName } from "./controller/object-store.js";
-export { selectsNode, summarizeNodes } from "./controller/node-selection.js";
-export * from "./controller/types.js";
-export { Conditions, Reasons } from "./controller/conditions.js";
+export { ObjectStore, objectConfigMapName } from "./shared/object-store.js";
+export { selectsNode, summarizeNodes } from "./shared/node-selection.js";
+export * from "./shared/types.js";
+export { Conditions, Reasons } from "./shared/conditions.js";
 export { ebpfMapCrd, nodeStatusCrd, EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
 export { renderCrds } from "./crd/generate.js";
 export { Informer, objectKey, type InformerEvent } from "./kube/informer.js";

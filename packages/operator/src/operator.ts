@@ -20,8 +20,8 @@ import {
 } from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
 import { EbpfMapReconciler } from "./controller/ebpfmap-reconciler.js";
-import { ObjectStore } from "./controller/object-store.js";
-import type { EbpfMapObject, NodeStatusObject } from "./controller/types.js";
+import { ObjectStore } from "./shared/object-store.js";
+import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
 import { EventRecorder } from "./kube/events.js";
 import { Informer, objectKey } from "./kube/informer.js";
 import { LeaderElector } from "./kube/leader-election.js";

@@ -10,16 +10,16 @@
 import { createHash } from "node:crypto";
 import { refKey, type ManifestProblem, type ParsedManifest, type ResourceRef } from "../api/manifest.js";
 import type { EbpfMap } from "../api/schema.js";
-import type { AgentMetrics } from "../collector/agent-metrics.js";
-import type { MapCollector } from "../collector/collector.js";
-import { metricConfigs, type MetricConfig } from "../collector/metric-config.js";
-import { planMetrics, type PlannedMetric } from "../collector/metric-sources.js";
+import type { AgentMetrics } from "../observability/agent-metrics.js";
+import type { MapCollector } from "../scrape/collector.js";
+import { metricConfigs, type MetricConfig } from "../plan/metric-config.js";
+import { planMetrics, type PlannedMetric } from "../plan/plan-metrics.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { describeError, errorCode } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
 import { loadKeyOf, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
-import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "./status.js";
+import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "../api/resource-status.js";
 
 interface ManagedResource {
   ref: ResourceRef;

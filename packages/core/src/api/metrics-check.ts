@@ -1,7 +1,7 @@
 /**
  * Checks of `spec.metrics` that JSON Schema cannot express: Prometheus naming rules beyond the
  * pattern, reserved and duplicate names, how labels address the key, and histogram settings.
- * Checks that need the map's types (BTF) happen when the program is loaded (collector/metric-plan.ts).
+ * Checks that need the map's types (BTF) happen when the program is loaded (plan/metric-plan.ts).
  */
 import { RESERVED_LABEL_NAMES, isValidLabelName, isValidMetricName, metricNameFor } from "./metric-names.js";
 import type { MetricSpec } from "./metrics-schema.js";

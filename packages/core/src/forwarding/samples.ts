@@ -5,7 +5,7 @@
  * families to the registry, and makes "the same samples as /metrics" true by construction.
  */
 import type { Registry } from "prom-client";
-import { Slicer } from "../collector/exposition.js";
+import { Slicer } from "../scrape/exposition.js";
 import { exposition } from "../server/metrics-stream.js";
 import type { TimeSeries } from "./write-request.js";
 

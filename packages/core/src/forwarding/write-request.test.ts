@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { LineWriter } from "../collector/exposition.js";
+import { LineWriter } from "../scrape/exposition.js";
 import { gatherSeries, parseExposition } from "./samples.js";
 import { decodeWriteRequest, encodeWriteRequest } from "./write-request.js";
 

@@ -1,8 +1,8 @@
 import { Writable } from "node:stream";
 import { Counter, Gauge, Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
-import { LineWriter, labelPairs } from "../collector/exposition.js";
-import type { PromValue } from "../collector/plan-samples.js";
+import { LineWriter, labelPairs } from "../scrape/exposition.js";
+import type { PromValue } from "../scrape/plan-rows.js";
 import { createLogger } from "../logger.js";
 import { startHttpServer } from "./http-server.js";
 import { exposition, writeExposition } from "./metrics-stream.js";

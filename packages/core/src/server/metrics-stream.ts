@@ -5,15 +5,15 @@
  * encodes it in one go: for 100k series (~10 MiB of text) that single synchronous stretch blocked
  * the event loop for 20-30 ms, after the collector had carefully rendered the samples in 2 ms
  * slices. Here the registry's metrics are walked in its order; the collector's eBPF families
- * (marked `chunked`: their values are chunks of finished lines, see collector/exposition.ts) are
+ * (marked `chunked`: their values are chunks of finished lines, see scrape/exposition.ts) are
  * written chunk by chunk, every other metric is rendered by prom-client as usual
  * (`getSingleMetricAsString`). The bytes are the same as `registry.metrics()` would return for the
  * Prometheus text format (metrics-stream.test.ts compares them).
  */
 import type { Writable } from "node:stream";
 import type { Registry } from "prom-client";
-import { Slicer, formatValue } from "../collector/exposition.js";
-import type { PromValue } from "../collector/plan-samples.js";
+import { Slicer, formatValue } from "../scrape/exposition.js";
+import type { PromValue } from "../scrape/plan-rows.js";
 
 /** A registry metric whose values are chunks of exposition lines with no labels of their own. */
 export interface ChunkedMetric {

@@ -26,10 +26,10 @@ import {
   type ParsedManifest,
 } from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
-import { Conditions, Reasons } from "../controller/conditions.js";
-import { selectsNode } from "../controller/node-selection.js";
-import { ObjectStore } from "../controller/object-store.js";
-import type { EbpfMapObject } from "../controller/types.js";
+import { Conditions, Reasons } from "../shared/conditions.js";
+import { selectsNode } from "../shared/node-selection.js";
+import { ObjectStore } from "../shared/object-store.js";
+import type { EbpfMapObject } from "../shared/types.js";
 import { Informer, objectKey } from "../kube/informer.js";
 import { FetchingObjectProvider } from "./fetching-object-provider.js";
 import { NodeStatusWriter } from "./node-status-writer.js";

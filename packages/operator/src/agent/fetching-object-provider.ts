@@ -5,8 +5,8 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ObjectProvider, ObjectRequest, ProvidedObject } from "@ebpf-operator/core";
-import type { ObjectStore } from "../controller/object-store.js";
-import type { EbpfMapObject } from "../controller/types.js";
+import type { ObjectStore } from "../shared/object-store.js";
+import type { EbpfMapObject } from "../shared/types.js";
 
 export class FetchingObjectProvider implements ObjectProvider {
   readonly step = "fetch";

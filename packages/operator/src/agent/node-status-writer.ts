@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig } from "@kubernetes/client-node";
 import { API_GROUP_VERSION, NODE_STATUS_KIND, describeError, type Logger, type ResourceRef, type ResourceStatus } from "@ebpf-operator/core";
 import { isNotFound } from "../kube/api-errors.js";
-import { EBPFMAP_LABEL, NODE_LABEL } from "../controller/types.js";
+import { EBPFMAP_LABEL, NODE_LABEL } from "../shared/types.js";
 
 export function nodeStatusName(ebpfMap: string, node: string): string {
   const name = `${ebpfMap}.${node}`;

@@ -29,10 +29,10 @@ import { EBPFMAP_PLURAL } from "../crd/crds.js";
 import { isNotFound } from "../kube/api-errors.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Informer } from "../kube/informer.js";
-import { Conditions, Reasons } from "./conditions.js";
-import { nodeCounts, summarizeNodes } from "./node-selection.js";
-import type { ObjectStore } from "./object-store.js";
-import { ALLOW_KERNEL_WIDE_LABEL, FINALIZER, type EbpfMapObject, type NodeStatusObject } from "./types.js";
+import { Conditions, Reasons } from "../shared/conditions.js";
+import { nodeCounts, summarizeNodes } from "../shared/node-selection.js";
+import type { ObjectStore } from "../shared/object-store.js";
+import { ALLOW_KERNEL_WIDE_LABEL, FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
 
 export interface ReconcileResult {
   requeueAfterMs?: number;

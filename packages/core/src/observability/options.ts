@@ -3,8 +3,8 @@
  * `--remote-write-*`. Flags win over the environment (`EBPF_AGENT_*`, for DaemonSets).
  */
 import { operatorError } from "../errors.js";
-import type { ObservabilitySettings } from "../collector/self-observability.js";
-import { REMOTE_WRITE_DEFAULTS } from "./remote-write.js";
+import type { ObservabilitySettings } from "./self-observability.js";
+import { REMOTE_WRITE_DEFAULTS } from "../forwarding/remote-write.js";
 
 export interface ObservabilityFlags {
   "bpf-stats"?: string;

@@ -12,10 +12,10 @@
  */
 import { BpfProgram, type ProgramInfo } from "@ebpf-operator/libbpf";
 import type { Registry } from "prom-client";
-import type { ResourceStatus } from "../agent/status.js";
+import type { ResourceStatus } from "../api/resource-status.js";
 import { PROGRAM_PIN } from "../loader/pin-layout.js";
 import { registerDynamicMetric } from "./dynamic-metric.js";
-import type { PromValue } from "./plan-samples.js";
+import type { PromValue } from "../scrape/plan-rows.js";
 
 /** Reads a program's kernel info; the default opens (and caches) its pin. */
 export type ProgramInfoReader = (status: ResourceStatus & { program: NonNullable<ResourceStatus["program"]> }) => ProgramInfo | undefined;

@@ -4,10 +4,10 @@ import { describe, expect, it } from "vitest";
 import type { MetricSpec } from "../api/metrics-schema.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { LineWriter, Slicer, escapeLabelValue, formatValue, labelPairs, runAtOnce, runSliced } from "./exposition.js";
-import { flatLines, flatSamples } from "./flat-metric.js";
-import type { MetricConfig } from "./metric-config.js";
-import { buildMetricPlan, type MapView } from "./metric-plan.js";
-import { planLines, planSamples, type PromValue } from "./plan-samples.js";
+import { flatLines, flatSamples } from "../plan/flat-metric.js";
+import type { MetricConfig } from "../plan/metric-config.js";
+import { buildMetricPlan, type MapView } from "../plan/metric-plan.js";
+import { planLines, planSamples, type PromValue } from "./plan-rows.js";
 
 const ref = { namespace: "team \"a\"", name: "m\\1" };
 const base = { namespace: ref.namespace, ebpfmap: ref.name };

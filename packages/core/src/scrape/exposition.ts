@@ -13,7 +13,7 @@
  * one. This holds for the Prometheus text format with no default labels, which is how the
  * agent's registry is built (exposition.test.ts compares both renderings).
  */
-import type { PromValue } from "./plan-samples.js";
+import type { PromValue } from "./plan-rows.js";
 
 const NEEDS_ESCAPE = /[\\\n"]/;
 

@@ -14,10 +14,10 @@ import { BpfCompiler } from "../compiler/index.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { ensureTracefs } from "../kernel/mounts.js";
 import { createLogger } from "../logger.js";
-import { upperBound } from "./histogram.js";
-import type { MetricConfig } from "./metric-config.js";
-import { buildMetricPlan } from "./metric-plan.js";
-import { planSamples } from "./plan-samples.js";
+import { upperBound } from "../plan/histogram.js";
+import type { MetricConfig } from "../plan/metric-config.js";
+import { buildMetricPlan } from "../plan/metric-plan.js";
+import { planSamples } from "./plan-rows.js";
 
 requireKernelCapabilities();
 

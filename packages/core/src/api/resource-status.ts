@@ -3,7 +3,7 @@
  * status object). Conditions follow apimachinery's rules: the transition time changes only when
  * a condition's status does.
  */
-import type { ResourceRef } from "../api/manifest.js";
+import type { ResourceRef } from "./manifest.js";
 
 export type Phase = "Pending" | "Running" | "Degraded" | "Failed" | "Unsupported";
 

@@ -8,9 +8,9 @@ import type { ResourceRef } from "../api/manifest.js";
 import { metricNameFor } from "../api/metric-names.js";
 import type { EbpfMapSpec, PrometheusType } from "../api/schema.js";
 import { operatorError } from "../errors.js";
-import type { LineWriter } from "./exposition.js";
-import { INTEGER_SIZES, isZero, keyLabel, readValue } from "./map-values.js";
-import { STEP_ROWS } from "./plan-samples.js";
+import type { LineWriter } from "../scrape/exposition.js";
+import { INTEGER_SIZES, isZero, keyLabel, readValue } from "../scrape/map-values.js";
+import { STEP_ROWS } from "../scrape/plan-rows.js";
 
 export interface FlatMetricConfig {
   /** The served metric name (`syscall_counter_total`). */

@@ -4,7 +4,7 @@
  * agent's resource statuses), which prom-client's Counter and Gauge cannot be set to.
  */
 import type { Registry } from "prom-client";
-import type { PromValue } from "./plan-samples.js";
+import type { PromValue } from "../scrape/plan-rows.js";
 
 export function registerDynamicMetric(registry: Registry, name: string, help: string, type: "counter" | "gauge", values: () => PromValue[]): void {
   const metric = {

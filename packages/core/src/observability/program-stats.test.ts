@@ -1,7 +1,7 @@
 import type { ProgramInfo } from "@ebpf-operator/libbpf";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { newStatus, type ResourceStatus } from "../agent/status.js";
+import { newStatus, type ResourceStatus } from "../api/resource-status.js";
 import { ProgramStats } from "./program-stats.js";
 
 function status(name: string, phase: ResourceStatus["phase"], extra: Partial<ResourceStatus> = {}): ResourceStatus {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { setCondition, type Condition } from "./status.js";
+import { setCondition, type Condition } from "./resource-status.js";
 
 describe("setCondition", () => {
   const t0 = new Date("2026-01-01T00:00:00Z");

@@ -6,9 +6,9 @@
  */
 import { Container, type ServiceIdentifier } from "inversify";
 import { Registry } from "prom-client";
-import { createAgentMetrics, type AgentMetrics } from "../collector/agent-metrics.js";
-import { MapCollector } from "../collector/collector.js";
-import { SelfObservability, type ObservabilitySettings } from "../collector/self-observability.js";
+import { createAgentMetrics, type AgentMetrics } from "../observability/agent-metrics.js";
+import { MapCollector } from "../scrape/collector.js";
+import { SelfObservability, type ObservabilitySettings } from "../observability/self-observability.js";
 import { BpfCompiler } from "../compiler/index.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { ensureTracefs } from "../kernel/mounts.js";
@@ -18,8 +18,8 @@ import { importPlugin } from "../plugin/plugin-import.js";
 import { PluginRegistry } from "../plugin/plugin-registry.js";
 import type { PluginHost } from "../plugin/sdk.js";
 import { PLUGIN } from "../plugin/tokens.js";
-import { Agent } from "./agent.js";
-import { CompilingObjectProvider, type ObjectProvider } from "./object-provider.js";
+import { Agent } from "../agent/agent.js";
+import { CompilingObjectProvider, type ObjectProvider } from "../agent/object-provider.js";
 
 export interface AgentSettings extends ObservabilitySettings {
   pinRoot: string;

@@ -15,12 +15,12 @@ import type { Registry } from "prom-client";
 import { refKey, type ResourceRef } from "../api/manifest.js";
 import { describeError, operatorError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { AgentMetrics } from "./agent-metrics.js";
+import type { AgentMetrics } from "../observability/agent-metrics.js";
 import { LineWriter, Slicer, labelPairs, runSliced } from "./exposition.js";
-import { flatLines } from "./flat-metric.js";
-import type { MetricConfig, MetricKind } from "./metric-config.js";
-import type { MetricPlan } from "./metric-plan.js";
-import { planLines, type PromValue } from "./plan-samples.js";
+import { flatLines } from "../plan/flat-metric.js";
+import type { MetricConfig, MetricKind } from "../plan/metric-config.js";
+import type { MetricPlan } from "../plan/metric-plan.js";
+import { planLines, type PromValue } from "./plan-rows.js";
 
 export interface MetricSource {
   ref: ResourceRef;

@@ -1,7 +1,7 @@
 import type { MapEntries } from "@ebpf-operator/libbpf";
 import { describe, expect, it } from "vitest";
 import { checkFlatMap, flatMetricConfig, flatSamples } from "./flat-metric.js";
-import { perCpuSlotSize, readValue } from "./map-values.js";
+import { perCpuSlotSize, readValue } from "../scrape/map-values.js";
 
 function entries(keys: number[][], values: Buffer[], keySize: number, valueStride: number): MapEntries {
   return {

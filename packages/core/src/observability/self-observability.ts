@@ -8,13 +8,13 @@
 import { enableStats, type StatsHandle } from "@ebpf-operator/libbpf";
 import { hostname } from "node:os";
 import type { Registry } from "prom-client";
-import type { ResourceStatus } from "../agent/status.js";
+import type { ResourceStatus } from "../api/resource-status.js";
 import { describeError } from "../errors.js";
 import { createRemoteWriteMetrics } from "../forwarding/remote-write-metrics.js";
 import { RemoteWriter, type RemoteWriteSettings } from "../forwarding/remote-write.js";
 import { gatherSeries } from "../forwarding/samples.js";
 import type { Logger } from "../logger.js";
-import type { MapCollector } from "./collector.js";
+import type { MapCollector } from "../scrape/collector.js";
 import { ProgramStats } from "./program-stats.js";
 
 export interface ObservabilitySettings {

@@ -17,9 +17,9 @@
 import type { MapEntries } from "@ebpf-operator/libbpf";
 import { SKIP } from "../plugin/sdk.js";
 import { escapeLabelValue, runAtOnce, type LineWriter } from "./exposition.js";
-import { histogramSeries } from "./histogram.js";
+import { histogramSeries } from "../plan/histogram.js";
 import { perCpuSlotSize, readInteger } from "./map-values.js";
-import type { MetricPlan, NumberPlan } from "./metric-plan.js";
+import type { MetricPlan, NumberPlan } from "../plan/metric-plan.js";
 
 /** One sample as prom-client's registry renders it (`metricName` for histogram series). */
 export interface PromValue {

@@ -5,9 +5,9 @@
 import { ensureBpffs } from "../kernel/mounts.js";
 import { createLogger, type LogLevel, type Logger } from "../logger.js";
 import { startHttpServer, parseListenAddress } from "../server/http-server.js";
-import type { Agent } from "./agent.js";
+import type { Agent } from "../agent/agent.js";
 import { TOKENS, createAgentContainer, type AgentSettings } from "./container.js";
-import { FileSource } from "./file-source.js";
+import { FileSource } from "../agent/file-source.js";
 
 export const BUILTIN_PLUGINS = ["@ebpf-operator/plugin-kprobe", "@ebpf-operator/plugin-tracepoint", "@ebpf-operator/plugin-xdp", "@ebpf-operator/plugin-socket", "@ebpf-operator/plugin-cgroup"];
 export const DEFAULT_LISTEN = "127.0.0.1:9442";

@@ -4,7 +4,7 @@ import type { MetricSpec } from "../api/metrics-schema.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import type { MetricConfig } from "./metric-config.js";
 import { buildMetricPlan, type MapView } from "./metric-plan.js";
-import { planSamples } from "./plan-samples.js";
+import { planSamples } from "../scrape/plan-rows.js";
 
 const ref = { namespace: "default", name: "m" };
 const base = { namespace: "default", ebpfmap: "m" };
