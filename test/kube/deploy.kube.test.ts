@@ -452,7 +452,7 @@ describe("the plain manifests on a real API server", () => {
       namespace: SYSTEM,
       cacheDir: join(workDir, "operator-cache"),
       plugins: BUILTIN_PLUGINS,
-      listen: { host: "127.0.0.1", port: 0 },
+      listen: "127.0.0.1:0",
       identity: "deploy-test",
       logger,
       unloadTimeoutMs: 20_000,

@@ -34,7 +34,7 @@ async function startTestOperator(cacheDir: string, identity: string): Promise<Ru
     namespace: OPERATOR_NS,
     cacheDir,
     plugins: BUILTIN_PLUGINS,
-    listen: { host: "127.0.0.1", port: 0 },
+    listen: "127.0.0.1:0",
     identity,
     logger: createLogger({ level: (process.env.EOP_TEST_LOG_LEVEL as "info" | undefined) ?? "silent" }),
     unloadTimeoutMs: 20_000,

@@ -47,7 +47,7 @@ describe("cluster agent during an API-server outage", () => {
     await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE } }) });
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(cp.kubeconfig);
-    operator = await startOperator({ kubeConfig, namespace: SYSTEM, cacheDir: join(work, "op"), plugins: BUILTIN_PLUGINS, listen: { host: "127.0.0.1", port: 0 }, logger, leaderElection: false });
+    operator = await startOperator({ kubeConfig, namespace: SYSTEM, cacheDir: join(work, "op"), plugins: BUILTIN_PLUGINS, listen: "127.0.0.1:0", logger, leaderElection: false });
     agent = await startClusterAgent({ kubeConfig, nodeName: NODE, objectNamespace: SYSTEM, pinRoot, cacheDir: join(work, "agent"), plugins: BUILTIN_PLUGINS, listen: "127.0.0.1:0", logger });
   });
 

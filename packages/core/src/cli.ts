@@ -5,84 +5,95 @@
  *   ebpf-agent run --config <dir|file> [--listen 127.0.0.1:9442] [--pin-root DIR] [--cache-dir DIR]
  *                  [--plugin NAME]... [--log-level info] [--bpf-stats true|false] [--remote-write-url URL ...]
  *   ebpf-agent validate <file|dir>...
+ *   ebpf-agent --version
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { readManifests } from "./agent/file-source.js";
+import { operatorError } from "./errors.js";
+import { COMMON_OPTIONS, COMMON_USAGE, packageVersion, parseCommand, parseLogLevel, runMain, signalled } from "./host/flags.js";
 import { BUILTIN_PLUGINS, DEFAULT_LISTEN, startStandaloneAgent } from "./host/standalone.js";
-import { describeError, operatorError } from "./errors.js";
-import { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings } from "./observability/options.js";
 import { DEFAULT_PIN_ROOT } from "./loader/pin-layout.js";
-import type { LogLevel } from "./logger.js";
+import { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings } from "./observability/options.js";
 
 const USAGE = `usage:
-  ebpf-agent run --config <dir|file> [--listen host:port] [--pin-root dir] [--cache-dir dir]
-                 [--plugin name-or-path]... [--log-level debug|info|warn|error]
-                 [--bpf-stats true|false] [--remote-write-url url [--remote-write-* ...]]
+  ebpf-agent run --config <dir|file> [flags]
   ebpf-agent validate <file|dir>...
+  ebpf-agent --version
 
 run       load every EbpfMap in the YAML file or directory, attach, pin, and serve
           /metrics, /status, /healthz, /readyz (default ${DEFAULT_LISTEN}); watches for changes
 validate  check manifests against the EbpfMap schema and exit (non-zero on any problem)
 
---plugin replaces the built-in plugin list (${BUILTIN_PLUGINS.join(", ")}); repeat it.
-Environment: EBPF_AGENT_PLUGINS (comma-separated) adds plugins.
+Run \`ebpf-agent <command> --help\` for a command's flags.`;
+
+const RUN_USAGE = `usage: ebpf-agent run --config <dir|file> [flags]
+
+  --config dir|file                  the EbpfMap manifests (required)
+  --pin-root dir                     bpffs directory for pins (default ${DEFAULT_PIN_ROOT})
+${COMMON_USAGE}
+
+--listen defaults to ${DEFAULT_LISTEN}; --plugin replaces the built-in plugin list
+(${BUILTIN_PLUGINS.join(", ")}). Environment: EBPF_AGENT_PLUGINS (comma-separated) adds plugins,
+EBPF_AGENT_CACHE_DIR sets the cache directory.
 
 Self-observability and forwarding (docs/prometheus-grafana.md):
 ${OBSERVABILITY_USAGE}`;
 
-const LOG_LEVELS = new Set(["debug", "info", "warn", "error", "silent"]);
+const VALIDATE_USAGE = `usage: ebpf-agent validate <file|dir>...
+
+Checks every EbpfMap manifest in the files and directories against the schema; prints one line
+per resource and exits 1 if any has a problem.`;
+
+const RUN_OPTIONS = { ...COMMON_OPTIONS, config: { type: "string", short: "c" }, "pin-root": { type: "string" }, ...OBSERVABILITY_OPTIONS } as const;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (!command || command === "--help" || command === "-h" || command === "help") {
+  if (command === "--version" || command === "-v") {
+    process.stdout.write(`ebpf-agent ${packageVersion(new URL("../package.json", import.meta.url))}\n`);
+    return 0;
+  }
+  if (command === "--help" || command === "-h" || command === "help") {
     process.stdout.write(`${USAGE}\n`);
-    return command ? 0 : 2;
+    return 0;
   }
   if (command === "validate") return validate(rest);
-  if (command !== "run") {
-    process.stderr.write(`ebpf-agent: unknown command "${command}"\n${USAGE}\n`);
-    return 2;
+  if (command === "run") return run(rest);
+  throw operatorError("EOP_ERR_CONFIG", command ? `unknown command "${command}"; see ebpf-agent --help` : "a command is needed: run or validate; see ebpf-agent --help");
+}
+
+async function run(args: string[]): Promise<number> {
+  const parsed = parseCommand("ebpf-agent run", args, RUN_OPTIONS);
+  if (parsed.help) {
+    process.stdout.write(`${RUN_USAGE}\n`);
+    return 0;
   }
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      config: { type: "string", short: "c" },
-      listen: { type: "string", default: DEFAULT_LISTEN },
-      "pin-root": { type: "string", default: DEFAULT_PIN_ROOT },
-      "cache-dir": { type: "string", default: process.env.EBPF_AGENT_CACHE_DIR ?? join(homedir(), ".cache", "ebpf-operator") },
-      plugin: { type: "string", multiple: true },
-      "log-level": { type: "string", default: "info" },
-      ...OBSERVABILITY_OPTIONS,
-    },
-    strict: true,
-  });
-  if (!values.config) throw operatorError("EOP_ERR_CONFIG", "--config <dir|file> is required");
-  const logLevel = values["log-level"];
-  if (!LOG_LEVELS.has(logLevel)) throw operatorError("EOP_ERR_CONFIG", `--log-level "${logLevel}" is not one of ${[...LOG_LEVELS].join(", ")}`);
+  const { values } = parsed;
+  if (!values.config) throw operatorError("EOP_ERR_CONFIG", "ebpf-agent run: --config <dir|file> is required; see ebpf-agent run --help");
   const extra = (process.env.EBPF_AGENT_PLUGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const running = await startStandaloneAgent({
     configPath: values.config,
-    listen: values.listen,
-    pinRoot: values["pin-root"],
-    cacheDir: values["cache-dir"],
+    listen: values.listen ?? DEFAULT_LISTEN,
+    pinRoot: values["pin-root"] ?? DEFAULT_PIN_ROOT,
+    cacheDir: values["cache-dir"] ?? process.env.EBPF_AGENT_CACHE_DIR ?? join(homedir(), ".cache", "ebpf-operator"),
     plugins: [...(values.plugin ?? BUILTIN_PLUGINS), ...extra],
-    logLevel: logLevel as LogLevel,
+    logLevel: parseLogLevel(values["log-level"]),
     ...observabilitySettings(values),
   });
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
+  await signalled();
   // Pins stay: a restarted agent adopts the running programs.
   await running.stop();
   return 0;
 }
 
-async function validate(paths: string[]): Promise<number> {
-  if (paths.length === 0) throw operatorError("EOP_ERR_CONFIG", "validate needs at least one file or directory");
+async function validate(args: string[]): Promise<number> {
+  const parsed = parseCommand("ebpf-agent validate", args, {}, true);
+  if (parsed.help) {
+    process.stdout.write(`${VALIDATE_USAGE}\n`);
+    return 0;
+  }
+  const paths = parsed.positionals;
+  if (paths.length === 0) throw operatorError("EOP_ERR_CONFIG", "ebpf-agent validate: at least one file or directory is needed");
   let problems = 0;
   for (const path of paths) {
     const result = await readManifests(path);
@@ -93,10 +104,4 @@ async function validate(paths: string[]): Promise<number> {
   return problems === 0 ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`ebpf-agent: ${describeError(error)}\n`);
-    process.exit(1);
-  },
-);
+runMain("ebpf-agent", () => main(process.argv.slice(2)));

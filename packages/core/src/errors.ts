@@ -14,36 +14,73 @@ export class EbpfOperatorError extends Error {
   }
 }
 
-/** Every code this package raises, with the one-line meaning shown in docs/errors.md. */
+/**
+ * Whose fault an error is: `spec` — the resource as written (its YAML, its C code, its metrics)
+ * and only an edit of it fixes it; `system` — the node, the agent's configuration or a plugin,
+ * for the cluster's administrators. Statuses and docs/errors.md say which.
+ */
+export type ErrorFault = "spec" | "system";
+
+export interface ErrorCodeInfo {
+  /** One line: what went wrong. docs/errors.md says more and how to fix it. */
+  readonly meaning: string;
+  readonly fault: ErrorFault;
+}
+
+/**
+ * Every code the project raises, with its meaning and whose fault it is. docs/errors.md has one
+ * row per code, with the same fault (test/unit/error-docs.test.ts reads this registry).
+ */
 export const ERROR_CODES = {
-  EOP_ERR_MANIFEST_YAML: "the file is not valid YAML",
-  EOP_ERR_MANIFEST_INVALID: "the EbpfMap does not match the schema",
-  EOP_ERR_MANIFEST_DUPLICATE: "two manifests declare the same namespace/name",
-  EOP_ERR_PLUGIN_LOAD: "a configured plugin package could not be imported",
-  EOP_ERR_PLUGIN_INVALID: "a plugin package does not export a valid ProgramTypePlugin",
-  EOP_ERR_PLUGIN_API_VERSION: "a plugin implements a plugin-API version this core does not support",
-  EOP_ERR_PLUGIN_CONFLICT: "two plugins claim the same program type",
-  EOP_ERR_PROGRAM_TYPE_UNKNOWN: "no loaded plugin handles the resource's program type",
-  EOP_ERR_TARGET_INVALID: "the target is not valid for the program type",
-  EOP_ERR_TARGET_NOT_FOUND: "the attach point does not exist on this kernel",
-  EOP_ERR_KERNEL_UNSUPPORTED: "the kernel lacks a feature the program type needs",
-  EOP_ERR_PROGRAM_NOT_FOUND: "spec.program names no program in the compiled code",
-  EOP_ERR_MAP_NOT_FOUND: "spec.map names no map in the compiled code",
-  EOP_ERR_MAP_VALUE_UNSUPPORTED: "the map's value is not an integer the metric can export",
-  EOP_ERR_METRIC_INVALID: "a spec.metrics entry does not fit its map's key or value types, or a decoder's options are wrong",
-  EOP_ERR_DECODER_UNKNOWN: "a label names a decoder that no one registered",
-  EOP_ERR_DECODER_CONFLICT: "a plugin contributes a decoder whose name core or another plugin already has",
-  EOP_ERR_LOAD_VERIFIER: "the kernel verifier rejected the program",
-  EOP_ERR_LOAD_FAILED: "the object could not be opened or loaded",
-  EOP_ERR_ATTACH_FAILED: "attaching the program failed",
-  EOP_ERR_PIN_FAILED: "pinning or adopting pinned objects failed",
-  EOP_ERR_PLUGIN_FAILED: "a plugin threw an unexpected error while handling a resource",
-  EOP_ERR_METRIC_CONFLICT: "another resource exports the same metric name with another type or help",
-  EOP_ERR_MAP_READ: "reading a map at scrape time failed",
-  EOP_ERR_CONFIG: "the agent's command line or configuration is invalid",
-} as const;
+  EOP_ERR_MANIFEST_YAML: { meaning: "the file is not valid YAML", fault: "spec" },
+  EOP_ERR_MANIFEST_INVALID: { meaning: "the EbpfMap does not match the schema", fault: "spec" },
+  EOP_ERR_MANIFEST_DUPLICATE: { meaning: "two manifests declare the same namespace/name", fault: "spec" },
+  EOP_ERR_COMPILE_FAILED: { meaning: "clang rejected the program (see the diagnostics)", fault: "spec" },
+  EOP_ERR_COMPILE_INCLUDE_REFUSED: {
+    meaning: "the program includes a file outside the compiler's include directories, or uses a construct that could read one",
+    fault: "spec",
+  },
+  EOP_ERR_COMPILE_TIMEOUT: { meaning: "compilation exceeded the wall-time limit and was killed", fault: "spec" },
+  EOP_ERR_COMPILE_OUTPUT_TOO_LARGE: { meaning: "the object (or the preprocessed source) exceeded the size limit", fault: "spec" },
+  EOP_ERR_COMPILE_TOOLCHAIN_MISSING: { meaning: "clang (or another required tool) was not found or did not run", fault: "system" },
+  EOP_ERR_OBJECT_TOO_LARGE: { meaning: "the compiled object is larger than a ConfigMap can carry to the nodes", fault: "spec" },
+  EOP_ERR_OBJECT_FETCH: { meaning: "the agent could not fetch the object the operator published, or its SHA-256 did not match", fault: "system" },
+  EOP_ERR_PLUGIN_LOAD: { meaning: "a configured plugin package could not be imported", fault: "system" },
+  EOP_ERR_PLUGIN_INVALID: { meaning: "a plugin package does not export a valid ProgramTypePlugin", fault: "system" },
+  EOP_ERR_PLUGIN_API_VERSION: { meaning: "a plugin implements a plugin-API version this core does not support", fault: "system" },
+  EOP_ERR_PLUGIN_CONFLICT: { meaning: "two plugins claim the same program type", fault: "system" },
+  EOP_ERR_PROGRAM_TYPE_UNKNOWN: { meaning: "no loaded plugin handles the resource's program type", fault: "spec" },
+  EOP_ERR_TARGET_INVALID: { meaning: "the target is not valid for the program type", fault: "spec" },
+  EOP_ERR_TARGET_NOT_FOUND: { meaning: "the attach point does not exist on this kernel", fault: "spec" },
+  EOP_ERR_KERNEL_UNSUPPORTED: { meaning: "the kernel lacks a feature the program type needs", fault: "system" },
+  EOP_ERR_KERNEL_MOUNT: { meaning: "bpffs or tracefs is not mounted and mounting it failed", fault: "system" },
+  EOP_ERR_PROGRAM_NOT_FOUND: { meaning: "spec.program names no program in the compiled code", fault: "spec" },
+  EOP_ERR_MAP_NOT_FOUND: { meaning: "spec.map names no map in the compiled code", fault: "spec" },
+  EOP_ERR_MAP_VALUE_UNSUPPORTED: { meaning: "the map's value is not an integer the metric can export", fault: "spec" },
+  EOP_ERR_METRIC_INVALID: { meaning: "a spec.metrics entry does not fit its map's key or value types, or a decoder's options are wrong", fault: "spec" },
+  EOP_ERR_DECODER_UNKNOWN: { meaning: "a label names a decoder that no one registered", fault: "spec" },
+  EOP_ERR_DECODER_CONFLICT: { meaning: "a plugin contributes a decoder whose name core or another plugin already has", fault: "system" },
+  EOP_ERR_LOAD_VERIFIER: { meaning: "the kernel verifier rejected the program", fault: "spec" },
+  EOP_ERR_LOAD_FAILED: { meaning: "the object could not be opened or loaded", fault: "system" },
+  EOP_ERR_ATTACH_FAILED: { meaning: "attaching the program failed", fault: "system" },
+  EOP_ERR_PIN_FAILED: { meaning: "pinning or adopting pinned objects failed", fault: "system" },
+  EOP_ERR_PLUGIN_FAILED: { meaning: "a plugin threw an unexpected error while handling a resource", fault: "system" },
+  EOP_ERR_METRIC_CONFLICT: { meaning: "another resource exports the same metric name with another type or help", fault: "spec" },
+  EOP_ERR_MAP_READ: { meaning: "reading a map at scrape time failed", fault: "system" },
+  EOP_ERR_CONFIG: { meaning: "a command line or configuration is invalid", fault: "system" },
+} as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(code: string | undefined): code is ErrorCode {
+  return code !== undefined && Object.hasOwn(ERROR_CODES, code);
+}
+
+/** Whose fault an error is, by its code; undefined for errors without one of our codes. */
+export function errorFault(error: unknown): ErrorFault | undefined {
+  const code = errorCode(error);
+  return isErrorCode(code) ? ERROR_CODES[code].fault : undefined;
+}
 
 export function operatorError(code: ErrorCode, message: string, cause?: unknown): EbpfOperatorError {
   return new EbpfOperatorError(code, message, cause === undefined ? undefined : { cause });

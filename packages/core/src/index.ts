@@ -4,9 +4,9 @@
 export * from "./api/schema.js";
 export * from "./api/status-schema.js";
 export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
-export { parseManifests, refKey, DEFAULT_NAMESPACE, type ResourceRef, type ParsedManifest, type ManifestProblem, type ParseResult } from "./api/manifest.js";
+export { parseManifests, refKey, DEFAULT_NAMESPACE, type ResourceRef, type Desired, type DesiredResource, type ParsedManifest, type ManifestProblem, type ParseResult } from "./api/manifest.js";
 export { metricNameFor, sanitizeMetricName, isValidMetricName, isValidLabelName } from "./api/metric-names.js";
-export { EbpfOperatorError, ERROR_CODES, describeError, errorCode, type ErrorCode } from "./errors.js";
+export { EbpfOperatorError, ERROR_CODES, describeError, errorCode, operatorError, type ErrorCode } from "./errors.js";
 export { createLogger, resourceLogger, type Logger, type LogLevel } from "./logger.js";
 export {
   PLUGIN_API_VERSION,
@@ -29,7 +29,10 @@ export { importPlugin, type PluginLoadOutcome } from "./plugin/plugin-import.js"
 export { ensureBpffs, ensureTracefs } from "./kernel/mounts.js";
 export { ProgramLoader, loadKeyOf, type LoadedProgram, type LoadRequest } from "./loader/program-loader.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
-export { MapCollector } from "./scrape/collector.js";
+export { MapCollector, type MapSource } from "./scrape/map-family.js";
+export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, type RegistryRead } from "./scrape/registry.js";
+export { registryText } from "./scrape/registry-text.js";
+export type { MetricFamily, FamilyRead, Row, Scope } from "./scrape/family.js";
 export { SelfObservability, type ObservabilitySettings } from "./observability/self-observability.js";
 export { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings, parseDuration, type ObservabilityFlags } from "./observability/options.js";
 export type { RemoteWriteSettings } from "./forwarding/remote-write.js";
@@ -37,6 +40,9 @@ export { createAgentMetrics, type AgentMetrics } from "./observability/agent-met
 export { Agent, type AgentDependencies, type StatusListener } from "./agent/agent.js";
 export { CompilingObjectProvider, type ObjectProvider, type ObjectRequest, type ProvidedObject } from "./agent/object-provider.js";
 export { createAgentContainer, TOKENS, type AgentSettings } from "./host/container.js";
+export { startAgentHost, type AgentHost, type AgentHostOptions } from "./host/agent-host.js";
+export { loadPlugins, reportPlugins } from "./host/plugins.js";
+export { COMMON_OPTIONS, COMMON_USAGE, packageVersion, parseCommand, parseLogLevel, runMain, signalled } from "./host/flags.js";
 export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
 export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
@@ -52,8 +58,9 @@ export {
   type DecoderConflict,
 } from "./decoders/registry.js";
 export type { CoreDecoder, DecoderOptions } from "./decoders/decoder.js";
-export { bucketLayout, histogramSeries, upperBound, type BucketLayout, type HistogramSeries } from "./plan/histogram.js";
+export { bucketLayout, upperBound, type BucketLayout } from "./plan/histogram.js";
+export { histogramSeries, type HistogramSeries } from "./scrape/histogram-series.js";
 export { metricConfigs, type MetricConfig, type MetricKind } from "./plan/metric-config.js";
-export { checkMetricsSpec, servedMetricName, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
+export { checkMetricsSpec, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
 export { RESERVED_LABEL_NAMES } from "./api/metric-names.js";
 export { startHttpServer, parseListenAddress, type HttpHandlers, type ListenAddress } from "./server/http-server.js";

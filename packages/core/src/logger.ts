@@ -16,9 +16,22 @@ export interface Logger {
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
-export function createLogger(options: { level?: LogLevel; destination?: NodeJS.WritableStream } = {}): Logger {
+export interface LoggerOptions {
+  level?: LogLevel;
+  /** The process logging (`ebpf-agent`, `ebpf-operator`, `ebpf-cluster-agent`), on every line. */
+  component?: string;
+  destination?: NodeJS.WritableStream;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
-    { level: options.level ?? "info", base: { component: "ebpf-agent" }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level: options.level ?? "info",
+      base: { component: options.component ?? "ebpf-agent" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // "level":"warn", not "level":40: readable without pino's table.
+      formatters: { level: (label) => ({ level: label }) },
+    },
     // Logs go to stderr so stdout stays free for command output.
     options.destination ?? pino.destination({ fd: 2, sync: true }),
   );

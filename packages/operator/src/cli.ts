@@ -1,79 +1,107 @@
 #!/usr/bin/env node
 /**
- * `ebpf-operator run   [--kubeconfig FILE] [--namespace NS] [--listen host:port] [--cache-dir DIR]
- *                      [--plugin NAME]... [--no-leader-elect] [--log-level info]`
- *    the controller (one Deployment; replicas elect a leader)
- * `ebpf-operator agent --node-name NODE [--kubeconfig FILE] [--namespace NS] [--listen host:port]
- *                      [--pin-root DIR] [--cache-dir DIR] [--plugin NAME]...`
- *    the node agent in cluster mode (one per node, a DaemonSet)
+ * `ebpf-operator run   [flags]`  the controller (one Deployment; replicas elect a leader)
+ * `ebpf-operator agent --node-name NODE [flags]`  the node agent in cluster mode (a DaemonSet)
+ * `ebpf-operator --version`
  *
  * In a pod they use the in-cluster service account; elsewhere $KUBECONFIG or --kubeconfig.
  * --namespace is the operator's namespace (compiled objects, the leader Lease).
  */
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
-import { BUILTIN_PLUGINS, DEFAULT_PIN_ROOT, OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, createLogger, describeError, observabilitySettings, type LogLevel } from "@ebpf-operator/core";
+import {
+  BUILTIN_PLUGINS,
+  COMMON_OPTIONS,
+  COMMON_USAGE,
+  DEFAULT_PIN_ROOT,
+  OBSERVABILITY_OPTIONS,
+  OBSERVABILITY_USAGE,
+  createLogger,
+  observabilitySettings,
+  operatorError,
+  packageVersion,
+  parseCommand,
+  parseLogLevel,
+  runMain,
+  signalled,
+} from "@ebpf-operator/core";
 import { startClusterAgent } from "./agent/cluster-agent.js";
 import { startOperator } from "./operator.js";
 
 const SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+const DEFAULT_CACHE_DIR = "/var/cache/ebpf-operator";
+
+const USAGE = `usage:
+  ebpf-operator run [flags]                     the controller
+  ebpf-operator agent --node-name NODE [flags]  the node agent (cluster mode)
+  ebpf-operator --version
+
+Run \`ebpf-operator <command> --help\` for a command's flags.`;
+
+const KUBE_USAGE = `  --kubeconfig file                  default: in-cluster service account, else $KUBECONFIG
+  --namespace ns                     the operator's namespace (default: the service account's, else ebpf-operator-system)
+  --cache-dir dir is ${DEFAULT_CACHE_DIR} by default; --plugin replaces ${BUILTIN_PLUGINS.join(", ")}`;
+
+const RUN_USAGE = `usage: ebpf-operator run [flags]
+
+${COMMON_USAGE}
+${KUBE_USAGE}
+  --no-leader-elect                  reconcile without holding the leader Lease (one replica only)
+
+--listen defaults to 0.0.0.0:8080.`;
+
+const AGENT_USAGE = `usage: ebpf-operator agent --node-name NODE [flags]
+
+  --node-name node                   this node's name (default $NODE_NAME; required)
+  --pin-root dir                     bpffs directory for pins (default ${DEFAULT_PIN_ROOT})
+${COMMON_USAGE}
+${KUBE_USAGE}
+
+--listen defaults to 0.0.0.0:9442.
+
+Self-observability and forwarding:
+${OBSERVABILITY_USAGE}`;
+
+const KUBE_OPTIONS = { ...COMMON_OPTIONS, kubeconfig: { type: "string" }, namespace: { type: "string" } } as const;
+const RUN_OPTIONS = { ...KUBE_OPTIONS, "no-leader-elect": { type: "boolean" } } as const;
+const AGENT_OPTIONS = { ...KUBE_OPTIONS, "node-name": { type: "string" }, "pin-root": { type: "string" }, ...OBSERVABILITY_OPTIONS } as const;
+
+function kubeConfigFrom(path: string | undefined): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (path) kubeConfig.loadFromFile(path);
+  else kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command !== "run" && command !== "agent") {
-    process.stdout.write(
-      "usage: ebpf-operator run [--kubeconfig FILE] [--namespace NS] [--listen host:port] [--cache-dir DIR] [--plugin NAME]... [--no-leader-elect]\n" +
-        "       ebpf-operator agent --node-name NODE [--kubeconfig FILE] [--namespace NS] [--listen host:port] [--pin-root DIR] [--cache-dir DIR] [--plugin NAME]...\n" +
-        `agent self-observability and forwarding:\n${OBSERVABILITY_USAGE}\n`,
-    );
-    return command === "--help" ? 0 : 2;
-  }
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      kubeconfig: { type: "string" },
-      namespace: { type: "string" },
-      listen: { type: "string", default: command === "agent" ? "0.0.0.0:9442" : "0.0.0.0:8080" },
-      "cache-dir": { type: "string", default: "/var/cache/ebpf-operator" },
-      "pin-root": { type: "string", default: DEFAULT_PIN_ROOT },
-      "node-name": { type: "string", default: process.env.NODE_NAME },
-      plugin: { type: "string", multiple: true },
-      "no-leader-elect": { type: "boolean", default: false },
-      "log-level": { type: "string", default: "info" },
-      ...OBSERVABILITY_OPTIONS,
-    },
-  });
-  const logger = createLogger({ level: values["log-level"] as LogLevel });
-  const kubeConfig = new KubeConfig();
-  if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
-  else kubeConfig.loadFromDefault();
-  const namespace = values.namespace ?? readServiceAccountNamespace() ?? "ebpf-operator-system";
-  if (command === "agent") {
-    if (!values["node-name"]) throw new Error("--node-name (or $NODE_NAME) is required: the agent selects EbpfMaps by its Node's labels");
-    const agent = await startClusterAgent({
-      kubeConfig,
-      nodeName: values["node-name"],
-      objectNamespace: namespace,
-      pinRoot: values["pin-root"],
-      cacheDir: values["cache-dir"],
-      plugins: values.plugin ?? BUILTIN_PLUGINS,
-      listen: values.listen,
-      logger,
-      ...observabilitySettings(values),
-    });
-    await signalled();
-    logger.info({}, "shutting down; programs stay pinned");
-    await agent.stop();
+  if (command === "--version" || command === "-v") {
+    process.stdout.write(`ebpf-operator ${packageVersion(new URL("../package.json", import.meta.url))}\n`);
     return 0;
   }
-  const [host, port] = splitListen(values.listen);
+  if (command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command === "agent") return agent(rest);
+  if (command === "run") return run(rest);
+  throw operatorError("EOP_ERR_CONFIG", command ? `unknown command "${command}"; see ebpf-operator --help` : "a command is needed: run or agent; see ebpf-operator --help");
+}
+
+async function run(args: string[]): Promise<number> {
+  const parsed = parseCommand("ebpf-operator run", args, RUN_OPTIONS);
+  if (parsed.help) {
+    process.stdout.write(`${RUN_USAGE}\n`);
+    return 0;
+  }
+  const { values } = parsed;
+  const logger = createLogger({ level: parseLogLevel(values["log-level"]), component: "ebpf-operator" });
   const operator = await startOperator({
-    kubeConfig,
-    namespace,
-    cacheDir: values["cache-dir"],
+    kubeConfig: kubeConfigFrom(values.kubeconfig),
+    namespace: values.namespace ?? readServiceAccountNamespace() ?? "ebpf-operator-system",
+    cacheDir: values["cache-dir"] ?? DEFAULT_CACHE_DIR,
     plugins: values.plugin ?? BUILTIN_PLUGINS,
-    listen: { host, port },
+    listen: values.listen ?? "0.0.0.0:8080",
     leaderElection: !values["no-leader-elect"],
     logger,
   });
@@ -83,11 +111,31 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function signalled(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    process.once("SIGTERM", () => resolve());
-    process.once("SIGINT", () => resolve());
+async function agent(args: string[]): Promise<number> {
+  const parsed = parseCommand("ebpf-operator agent", args, AGENT_OPTIONS);
+  if (parsed.help) {
+    process.stdout.write(`${AGENT_USAGE}\n`);
+    return 0;
+  }
+  const { values } = parsed;
+  const nodeName = values["node-name"] ?? process.env.NODE_NAME;
+  if (!nodeName) throw operatorError("EOP_ERR_CONFIG", "ebpf-operator agent: --node-name (or $NODE_NAME) is required: the agent selects EbpfMaps by its Node's labels");
+  const logger = createLogger({ level: parseLogLevel(values["log-level"]), component: "ebpf-agent" });
+  const running = await startClusterAgent({
+    kubeConfig: kubeConfigFrom(values.kubeconfig),
+    nodeName,
+    objectNamespace: values.namespace ?? readServiceAccountNamespace() ?? "ebpf-operator-system",
+    pinRoot: values["pin-root"] ?? DEFAULT_PIN_ROOT,
+    cacheDir: values["cache-dir"] ?? DEFAULT_CACHE_DIR,
+    plugins: values.plugin ?? BUILTIN_PLUGINS,
+    listen: values.listen ?? "0.0.0.0:9442",
+    logger,
+    ...observabilitySettings(values),
   });
+  await signalled();
+  logger.info({}, "shutting down; programs stay pinned");
+  await running.stop();
+  return 0;
 }
 
 function readServiceAccountNamespace(): string | undefined {
@@ -98,17 +146,4 @@ function readServiceAccountNamespace(): string | undefined {
   }
 }
 
-function splitListen(text: string): [string, number] {
-  const index = text.lastIndexOf(":");
-  const port = Number(text.slice(index + 1));
-  if (index < 0 || !Number.isInteger(port)) throw new Error(`--listen "${text}" is not host:port`);
-  return [text.slice(0, index) || "0.0.0.0", port];
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`ebpf-operator: ${describeError(error)}\n`);
-    process.exit(1);
-  },
-);
+runMain("ebpf-operator", () => main(process.argv.slice(2)));

@@ -3,8 +3,6 @@
  * queue of EbpfMap keys; workers run the reconciler (never two for one key); a Lease makes only
  * one replica reconcile; `/metrics`, `/healthz` and `/readyz` are served throughout.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import type { KubeConfig, V1Namespace, V1Node } from "@kubernetes/client-node";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
@@ -12,10 +10,13 @@ import {
   API_GROUP_VERSION,
   BpfCompiler,
   KIND,
+  MetricRegistry,
   NODE_STATUS_KIND,
-  PluginRegistry,
   describeError,
-  importPlugin,
+  loadPlugins,
+  parseListenAddress,
+  reportPlugins,
+  startHttpServer,
   type Logger,
 } from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
@@ -33,7 +34,8 @@ export interface OperatorOptions {
   namespace: string;
   cacheDir: string;
   plugins: string[];
-  listen: { host: string; port: number };
+  /** `host:port` of /metrics, /healthz, /readyz. */
+  listen: string;
   workers?: number;
   leaderElection?: boolean;
   identity?: string;
@@ -55,15 +57,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const queueDepth = new Gauge({ name: "ebpf_operator_controller_queue_depth", help: "Keys waiting in the work queue.", registers: [registry] });
   const leader = new Gauge({ name: "ebpf_operator_controller_leader", help: "1 while this replica holds the leader lease.", registers: [registry] });
 
-  const plugins = new PluginRegistry();
-  for (const specifier of options.plugins) {
-    const outcome = await importPlugin(specifier);
-    if (outcome.plugin) plugins.register(outcome.plugin, specifier);
-    else {
-      plugins.reportFailure(specifier, outcome.error!);
-      logger.error({ plugin: specifier, code: outcome.error!.code }, outcome.error!.message);
-    }
-  }
+  const plugins = await loadPlugins(options.plugins);
+  reportPlugins(plugins.reports, logger);
 
   const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
   const nodeStatuses = new Informer<NodeStatusObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: NODE_STATUS_KIND, path: `/apis/${API_GROUP_VERSION}/${NODE_STATUS_PLURAL}`, logger });
@@ -99,9 +94,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
 
   let ready = false;
   let stopping = false;
-  const server = await listen(options.listen, registry, () => ready, logger);
-  const address = server.address() as AddressInfo;
-  const url = `http://${address.address}:${address.port}`;
+  const families = new MetricRegistry(registry);
+  const http = await startHttpServer(parseListenAddress(options.listen), { metrics: () => families.read(), ready: () => ready, logger });
+  const url = http.url;
   logger.info({ url }, "operator listening");
 
   const elector = options.leaderElection === false ? undefined : new LeaderElector({ kubeConfig, namespace: options.namespace, name: "ebpf-operator-leader", identity: options.identity ?? `${hostname()}-${process.pid}`, logger });
@@ -170,29 +165,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     namespaces.stop();
     await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 10_000))]);
     await elector?.release();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await http.close();
     void started;
   };
   return { url, stop };
-}
-
-function listen(address: { host: string; port: number }, registry: Registry, ready: () => boolean, logger: Logger): Promise<Server> {
-  const server = createServer((request, response) => {
-    const path = new URL(request.url ?? "/", "http://operator").pathname;
-    if (path === "/metrics") {
-      registry.metrics().then(
-        (body) => response.writeHead(200, { "content-type": registry.contentType }).end(body),
-        (error: unknown) => response.writeHead(500).end(String(error)),
-      );
-    } else if (path === "/healthz") response.writeHead(200).end("ok\n");
-    else if (path === "/readyz") response.writeHead(ready() ? 200 : 503).end(ready() ? "ok\n" : "not ready\n");
-    else response.writeHead(404).end("not found\n");
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(address.port, address.host, () => {
-      logger.debug({ address }, "http server bound");
-      resolve(server);
-    });
-  });
 }

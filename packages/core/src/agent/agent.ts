@@ -8,14 +8,13 @@
  * replaces it without a gap.
  */
 import { createHash } from "node:crypto";
-import { refKey, type ManifestProblem, type ParsedManifest, type ResourceRef } from "../api/manifest.js";
-import type { EbpfMap } from "../api/schema.js";
+import { refKey, type Desired, type DesiredResource, type ManifestProblem, type ResourceRef } from "../api/manifest.js";
 import type { AgentMetrics } from "../observability/agent-metrics.js";
-import type { MapCollector } from "../scrape/collector.js";
-import { metricConfigs, type MetricConfig } from "../plan/metric-config.js";
+import { metricConfigs } from "../plan/metric-config.js";
 import { planMetrics, type PlannedMetric } from "../plan/plan-metrics.js";
+import type { MapCollector } from "../scrape/map-family.js";
 import { DecoderRegistry } from "../decoders/registry.js";
-import { describeError, errorCode } from "../errors.js";
+import { describeError, errorCode, errorFault } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
 import { loadKeyOf, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
@@ -48,9 +47,6 @@ export interface AgentDependencies {
   decoders?: DecoderRegistry;
 }
 
-/** Preflight errors that are the spec's fault; others there (a plugin failing, no privileges) are not. */
-const SPEC_ERROR_CODES = new Set(["EOP_ERR_TARGET_INVALID", "EOP_ERR_TARGET_NOT_FOUND", "EOP_ERR_PROGRAM_TYPE_UNKNOWN", "EOP_ERR_MANIFEST_INVALID"]);
-
 export class Agent {
   private readonly resources = new Map<string, ManagedResource>();
   private readonly fileProblems = new Map<string, ManifestProblem[]>();
@@ -77,7 +73,7 @@ export class Agent {
   }
 
   /** Brings the agent to exactly the given set of resources. */
-  async sync(desired: ParsedManifest[], problems: ManifestProblem[] = []): Promise<void> {
+  async sync(desired: readonly Desired[], problems: ManifestProblem[] = []): Promise<void> {
     this.fileProblems.clear();
     for (const problem of problems) {
       const list = this.fileProblems.get(problem.source) ?? [];
@@ -100,7 +96,7 @@ export class Agent {
     this.updateGauges();
   }
 
-  apply(manifest: ParsedManifest): Promise<void> {
+  apply(manifest: Desired): Promise<void> {
     return this.enqueue(manifest.ref, manifest.source, (managed) => this.reconcile(managed, manifest.resource, manifest.source));
   }
 
@@ -173,7 +169,7 @@ export class Agent {
     });
   }
 
-  private async reconcile(managed: ManagedResource, resource: EbpfMap, source: string | undefined): Promise<void> {
+  private async reconcile(managed: ManagedResource, resource: DesiredResource, source: string | undefined): Promise<void> {
     const { ref } = managed;
     const spec = resource.spec;
     const specHash = createHash("sha256").update(JSON.stringify(spec)).digest("hex");
@@ -215,18 +211,19 @@ export class Agent {
       const loadKey = loadKeyOf(spec, compiled.hash);
       if (managed.loaded?.loadKey === loadKey) {
         // Same kernel program: only the metric mapping may have changed.
-        this.serve(managed, managed.loaded, metrics);
+        this.serve(managed, planMetrics(metrics, managed.loaded.maps, this.decoders, ref));
       } else {
+        // Planned once, before attach: every metric's map exists and its BTF types fit.
+        let planned: PlannedMetric[] = [];
         newlyLoaded = await this.deps.loader.load({
           ref,
           spec,
           object: { path: compiled.objectPath, hash: compiled.hash },
           logger: log,
-          // Before attach: every metric's map exists and its BTF types fit the metric.
-          checkMaps: (maps) => void planMetrics(metrics, maps, this.decoders, ref),
+          checkMaps: (maps) => void (planned = planMetrics(metrics, maps, this.decoders, ref)),
         });
         const previous = managed.loaded;
-        this.serve(managed, newlyLoaded, metrics);
+        this.serve(managed, planned);
         managed.loaded = newlyLoaded;
         newlyLoaded = undefined;
         if (previous) await this.deps.loader.unload(previous);
@@ -259,7 +256,8 @@ export class Agent {
           ? Reason.KernelUnsupported
           : step === "compile"
             ? Reason.CompileFailed
-            : step === "preflight" && SPEC_ERROR_CODES.has(code ?? "")
+            : // Preflight errors that are the spec's fault; others there (a plugin failing, no privileges) are not.
+              step === "preflight" && errorFault(error) === "spec"
               ? Reason.InvalidSpec
               : Reason.LoadFailed;
       if (step === "compile") setCondition(managed.status.conditions, { type: ConditionType.Compiled, status: "False", reason, message: describeError(error) });
@@ -273,8 +271,7 @@ export class Agent {
    * Points the collector at a loaded program's maps (replacing what the resource served). All
    * or nothing: if any metric is refused (a name conflict), what was served before is put back.
    */
-  private serve(managed: ManagedResource, loaded: LoadedProgram, metrics: readonly MetricConfig[]): void {
-    const planned = planMetrics(metrics, loaded.maps, this.decoders, managed.ref);
+  private serve(managed: ManagedResource, planned: PlannedMetric[]): void {
     const previous = managed.served;
     const logger = resourceLogger(this.deps.logger, managed.ref);
     this.deps.collector.remove(managed.ref);

@@ -3,13 +3,12 @@
  * in a cluster the operator has compiled it once and the agent fetches the published object
  * (see @ebpf-operator/operator). The agent's reconcile is the same either way.
  */
-import type { ResourceRef } from "../api/manifest.js";
-import type { EbpfMap } from "../api/schema.js";
+import type { DesiredResource, ResourceRef } from "../api/manifest.js";
 import type { BpfCompiler } from "../compiler/index.js";
 
 export interface ObjectRequest {
   ref: ResourceRef;
-  resource: EbpfMap;
+  resource: DesiredResource;
   /** `namespace/name`, for messages. */
   label: string;
 }

@@ -4,7 +4,7 @@
  * other documents from being read.
  */
 import { LineCounter, parseAllDocuments } from "yaml";
-import { KIND, type EbpfMap } from "./schema.js";
+import { KIND, type EbpfMap, type EbpfMapSpec } from "./schema.js";
 import { formatFieldErrors, validateEbpfMapObject, type FieldError } from "./validate.js";
 
 export const DEFAULT_NAMESPACE = "default";
@@ -32,10 +32,25 @@ export interface ManifestProblem {
   fieldErrors?: FieldError[];
 }
 
-export interface ParsedManifest {
+/**
+ * What the agent needs of a resource, whichever its source: a parsed file (EbpfMap) or an object
+ * from the API server (its status carries the published object). Both fit without a cast.
+ */
+export interface DesiredResource {
+  metadata: { name: string; namespace?: string; generation?: number };
+  spec: EbpfMapSpec;
+  status?: unknown;
+}
+
+/** One resource the agent is to run, and where it was declared (a file, or "kubernetes"). */
+export interface Desired {
   source: string;
-  document: number;
   ref: ResourceRef;
+  resource: DesiredResource;
+}
+
+export interface ParsedManifest extends Desired {
+  document: number;
   resource: EbpfMap;
 }
 

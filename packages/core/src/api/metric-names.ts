@@ -2,7 +2,8 @@
  * Prometheus naming rules. `spec.name` is user text (`syscall-counter`); what we serve must be a
  * valid metric name (`syscall_counter_total`), and every label name must be valid too.
  */
-import type { PrometheusType } from "./schema.js";
+/** The Prometheus types a served family can have. */
+export type MetricKind = "counter" | "gauge" | "histogram";
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -25,8 +26,11 @@ export function sanitizeMetricName(name: string): string {
   return /^[0-9]/.test(replaced) ? `_${replaced}` : replaced;
 }
 
-/** The served name: sanitized, and counters end in `_total` (added once). */
-export function metricNameFor(specName: string, type: PrometheusType): string {
+/**
+ * The one rule for served names, for the flat spec and `spec.metrics[]` alike: sanitized (a
+ * name the schema accepted is unchanged), and counters end in `_total` (added once).
+ */
+export function metricNameFor(specName: string, type: MetricKind): string {
   const base = sanitizeMetricName(specName);
   if (type === "counter" && !base.endsWith("_total")) return `${base}_total`;
   return base;

@@ -11,12 +11,6 @@ import type { FieldError } from "./validate.js";
 /** Most buckets one histogram may declare (bucketMax - bucketMin + 1). */
 export const MAX_HISTOGRAM_BUCKETS = 4096;
 
-/** The name a `spec.metrics[]` entry is served under: counters end in `_total`. */
-export function servedMetricName(metric: Pick<MetricSpec, "name" | "type">): string {
-  const type = metric.type ?? "counter";
-  return type === "counter" && !metric.name.endsWith("_total") ? `${metric.name}_total` : metric.name;
-}
-
 export function checkMetricsSpec(spec: EbpfMapSpec): FieldError[] {
   const errors: FieldError[] = [];
   if ((spec.name === undefined) !== (spec.map === undefined)) {
@@ -26,7 +20,7 @@ export function checkMetricsSpec(spec: EbpfMapSpec): FieldError[] {
   if (spec.name !== undefined && spec.map !== undefined) served.set(metricNameFor(spec.name, spec.prometheusType ?? "counter"), "spec.name");
   (spec.metrics ?? []).forEach((metric, i) => {
     const at = `spec.metrics[${i}]`;
-    const name = servedMetricName(metric);
+    const name = metricNameFor(metric.name, metric.type ?? "counter");
     if (!isValidMetricName(name) || name.startsWith("__")) errors.push({ field: `${at}.name`, message: `"${name}" is not a valid Prometheus metric name` });
     const other = served.get(name);
     if (other) errors.push({ field: `${at}.name`, message: `metric "${name}" is also defined by ${other}` });

@@ -1,20 +1,11 @@
 /**
- * Errors raised by the BPF compiler. Self-contained on purpose: the codes follow the project's
- * `EOP_ERR_<AREA>_<WHAT>` scheme and are documented in docs/compiler.md, from where they will be
- * merged into the project-wide registry (packages/core/src/errors.ts, docs/errors.md).
+ * Errors raised by the BPF compiler. Their codes (`EOP_ERR_COMPILE_*`) are in the project's one
+ * registry (../errors.ts, docs/errors.md); docs/compiler.md explains them in the compiler's terms.
  */
+import type { ErrorCode } from "../errors.js";
 import type { Diagnostic } from "./diagnostics.js";
 
-export const COMPILE_ERROR_CODES = {
-  EOP_ERR_COMPILE_FAILED: "clang rejected the program (see the diagnostics)",
-  EOP_ERR_COMPILE_INCLUDE_REFUSED:
-    "the program includes a file outside the compiler's include directories, or uses a construct that could read one",
-  EOP_ERR_COMPILE_TIMEOUT: "compilation exceeded the wall-time limit and was killed",
-  EOP_ERR_COMPILE_OUTPUT_TOO_LARGE: "the object (or the preprocessed source) exceeded the size limit",
-  EOP_ERR_COMPILE_TOOLCHAIN_MISSING: "clang (or another required tool) was not found or did not run",
-} as const;
-
-export type CompileErrorCode = keyof typeof COMPILE_ERROR_CODES;
+export type CompileErrorCode = Extract<ErrorCode, `EOP_ERR_COMPILE_${string}`>;
 
 export class CompileError extends Error {
   readonly code: CompileErrorCode;

@@ -7,7 +7,8 @@
 import { Container, type ServiceIdentifier } from "inversify";
 import { Registry } from "prom-client";
 import { createAgentMetrics, type AgentMetrics } from "../observability/agent-metrics.js";
-import { MapCollector } from "../scrape/collector.js";
+import { MapCollector } from "../scrape/map-family.js";
+import { MetricRegistry } from "../scrape/registry.js";
 import { SelfObservability, type ObservabilitySettings } from "../observability/self-observability.js";
 import { BpfCompiler } from "../compiler/index.js";
 import { DecoderRegistry } from "../decoders/registry.js";
@@ -31,7 +32,10 @@ export interface AgentSettings extends ObservabilitySettings {
 export const TOKENS = {
   Settings: Symbol.for("ebpf-operator.AgentSettings") as ServiceIdentifier<AgentSettings>,
   Logger: Symbol.for("ebpf-operator.Logger") as ServiceIdentifier<Logger>,
+  /** The agent's own prom-client metrics. */
   MetricsRegistry: Symbol.for("ebpf-operator.MetricsRegistry") as ServiceIdentifier<Registry>,
+  /** Every metric family /metrics and remote-write serve: the agent's own and the eBPF maps. */
+  Families: Symbol.for("ebpf-operator.Families") as ServiceIdentifier<MetricRegistry>,
   AgentMetrics: Symbol.for("ebpf-operator.AgentMetrics") as ServiceIdentifier<AgentMetrics>,
   Compiler: Symbol.for("ebpf-operator.Compiler") as ServiceIdentifier<BpfCompiler>,
   /** Compiles in standalone mode; cluster mode rebinds it to fetch the operator's objects. */
@@ -55,6 +59,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   container.bind(TOKENS.Settings).toConstantValue(settings);
   container.bind(TOKENS.Logger).toConstantValue(logger);
   container.bind(TOKENS.MetricsRegistry).toConstantValue(new Registry());
+  container.bind(TOKENS.Families).toDynamicValue((ctx) => new MetricRegistry(ctx.get(TOKENS.MetricsRegistry)));
   container.bind(TOKENS.AgentMetrics).toDynamicValue((ctx) => createAgentMetrics(ctx.get(TOKENS.MetricsRegistry)));
   container.bind(TOKENS.Compiler).toDynamicValue(
     (ctx) => new BpfCompiler({ cacheDir: ctx.get(TOKENS.Settings).cacheDir, logger: ctx.get(TOKENS.Logger).child({ component: "compiler" }) }),
@@ -92,7 +97,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
     }
     return decoders;
   });
-  container.bind(TOKENS.Collector).toDynamicValue((ctx) => new MapCollector(ctx.get(TOKENS.MetricsRegistry), ctx.get(TOKENS.AgentMetrics)));
+  container.bind(TOKENS.Collector).toDynamicValue((ctx) => new MapCollector(ctx.get(TOKENS.Families), ctx.get(TOKENS.AgentMetrics)));
   container.bind(TOKENS.Agent).toDynamicValue(
     (ctx) =>
       new Agent({
@@ -106,7 +111,14 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   );
   container.bind(TOKENS.Observability).toDynamicValue((ctx) => {
     const agent = ctx.get(TOKENS.Agent);
-    return new SelfObservability(ctx.get(TOKENS.MetricsRegistry), ctx.get(TOKENS.Collector), () => agent.statuses(), ctx.get(TOKENS.Settings), ctx.get(TOKENS.Logger));
+    return new SelfObservability(
+      ctx.get(TOKENS.MetricsRegistry),
+      ctx.get(TOKENS.Families),
+      ctx.get(TOKENS.AgentMetrics),
+      () => agent.statuses(),
+      ctx.get(TOKENS.Settings),
+      ctx.get(TOKENS.Logger),
+    );
   });
   return container;
 }

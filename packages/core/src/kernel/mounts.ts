@@ -5,6 +5,7 @@
 import { execFile } from "node:child_process";
 import { mkdir, statfs } from "node:fs/promises";
 import { promisify } from "node:util";
+import { operatorError } from "../errors.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -38,7 +39,7 @@ export async function ensureBpffs(path: string): Promise<void> {
     await mount("bpf", DEFAULT_BPFFS);
     if ((await fsMagic(DEFAULT_BPFFS)) === BPF_FS_MAGIC) return;
   }
-  throw new Error(`${path} is not on a bpf file system (mount one with: mount -t bpf bpf ${DEFAULT_BPFFS})`);
+  throw operatorError("EOP_ERR_KERNEL_MOUNT", `${path} is not on a bpf file system (mount one with: mount -t bpf bpf ${DEFAULT_BPFFS})`);
 }
 
 /** Returns the tracefs mount, mounting it at /sys/kernel/tracing when none is mounted. */
@@ -48,7 +49,7 @@ export async function ensureTracefs(): Promise<string> {
   }
   await mount("tracefs", TRACEFS_CANDIDATES[0]!);
   if ((await fsMagic(TRACEFS_CANDIDATES[0]!)) === TRACEFS_MAGIC) return TRACEFS_CANDIDATES[0]!;
-  throw new Error("tracefs is not mounted and mounting it at /sys/kernel/tracing failed");
+  throw operatorError("EOP_ERR_KERNEL_MOUNT", "tracefs is not mounted and mounting it at /sys/kernel/tracing failed");
 }
 
 async function existingAncestor(path: string): Promise<string> {

@@ -34,7 +34,10 @@ export interface LoadRequest {
   logger: Logger;
   /** Maps the resource's metrics read; each must exist in the object (default: `spec.map`). */
   requiredMaps?: readonly string[];
-  /** Checks the loaded maps before anything is attached (e.g. the exported map's value size). */
+  /**
+   * Checks the loaded maps before anything is attached: the caller plans its metrics there
+   * (every metric's map exists, its types fit), once per load.
+   */
   checkMaps?: (maps: ReadonlyMap<string, BpfMap>) => void;
 }
 
@@ -163,14 +166,7 @@ export class ProgramLoader {
         );
       }
       const mapSpecs = opened.maps();
-      const missing = requiredMaps(request).find((name) => !mapSpecs.some((m) => m.name === name));
-      if (missing !== undefined) {
-        const userMaps = mapSpecs.filter((m) => !isInternalMap(m.name)).map((m) => m.name);
-        throw operatorError(
-          "EOP_ERR_MAP_NOT_FOUND",
-          `spec.map "${missing}" is not a map in the code of ${label} (maps: ${userMaps.join(", ") || "none"})`,
-        );
-      }
+      // Whether the metrics' maps exist is checked once, with their types, by checkMaps.
       // Only the named program is loaded: others in the file may be of other types.
       for (const other of programs) if (other.name !== spec.program) opened.setAutoload(other.name, false);
       await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: spec.program, programType: spec.type, target }));

@@ -33,7 +33,7 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
     }),
     scrapeDuration: new Histogram({
       name: "ebpf_operator_agent_scrape_duration_seconds",
-      help: "Time to read and decode every exported map for one scrape.",
+      help: "Time to read every exported map (and the other metric families) for one scrape; decoding and rendering follow as the response is written.",
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),

@@ -1,7 +1,8 @@
 import type { ProgramInfo } from "@ebpf-operator/libbpf";
-import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { newStatus, type ResourceStatus } from "../api/resource-status.js";
+import { MetricRegistry } from "../scrape/registry.js";
+import { registryText } from "../scrape/registry-text.js";
 import { ProgramStats } from "./program-stats.js";
 
 function status(name: string, phase: ResourceStatus["phase"], extra: Partial<ResourceStatus> = {}): ResourceStatus {
@@ -13,14 +14,14 @@ const info = (id: number, runCount: bigint, runTimeNs: bigint): ProgramInfo => (
 
 describe("program and resource self-metrics", () => {
   it("serve each loaded program's kernel run count and run time, the phases, and the last error codes", async () => {
-    const registry = new Registry();
+    const registry = new MetricRegistry();
     const statuses = [
       status("running", "Running", { program: program(7) }),
       status("degraded", "Degraded", { program: program(8), lastError: { code: "EOP_ERR_COMPILE_FAILED", message: "x", time: "" } }),
       status("failed", "Failed", { lastError: { code: "EOP_ERR_LOAD_VERIFIER", message: "x", time: "" } }),
     ];
     new ProgramStats(registry, { statuses: () => statuses, statsEnabled: () => true, readInfo: (s) => info(s.program.id, 1000n, 2_500_000_000n) });
-    const text = await registry.metrics();
+    const text = await registryText(registry);
     expect(text).toContain('ebpf_operator_program_run_count_total{namespace="team-a",ebpfmap="running",program="count_execve"} 1000');
     expect(text).toContain('ebpf_operator_program_run_time_seconds_total{namespace="team-a",ebpfmap="degraded",program="count_execve"} 2.5');
     expect(text).not.toContain('ebpf_operator_program_run_count_total{namespace="team-a",ebpfmap="failed"');
@@ -33,9 +34,9 @@ describe("program and resource self-metrics", () => {
   });
 
   it("skip a program whose pin vanished between the status and the read", async () => {
-    const registry = new Registry();
+    const registry = new MetricRegistry();
     new ProgramStats(registry, { statuses: () => [status("swapping", "Running", { program: program(9) })], statsEnabled: () => false, readInfo: () => undefined });
-    const text = await registry.metrics();
+    const text = await registryText(registry);
     expect(text).not.toMatch(/ebpf_operator_program_run_count_total\{/);
     expect(text).toContain("ebpf_operator_agent_bpf_stats_enabled 0");
   });

@@ -11,11 +11,10 @@
  * this needs nothing from the Agent but `statuses()`.
  */
 import { BpfProgram, type ProgramInfo } from "@ebpf-operator/libbpf";
-import type { Registry } from "prom-client";
 import type { ResourceStatus } from "../api/resource-status.js";
 import { PROGRAM_PIN } from "../loader/pin-layout.js";
-import { registerDynamicMetric } from "./dynamic-metric.js";
-import type { PromValue } from "../scrape/plan-rows.js";
+import type { Row } from "../scrape/family.js";
+import { ComputedFamily, type MetricRegistry } from "../scrape/registry.js";
 
 /** Reads a program's kernel info; the default opens (and caches) its pin. */
 export type ProgramInfoReader = (status: ResourceStatus & { program: NonNullable<ResourceStatus["program"]> }) => ProgramInfo | undefined;
@@ -31,50 +30,55 @@ export class ProgramStats {
   private readonly readInfo: ProgramInfoReader;
 
   constructor(
-    registry: Registry,
+    registry: MetricRegistry,
     private readonly options: ProgramStatsOptions,
   ) {
     this.readInfo = options.readInfo ?? readPinned;
-    registerDynamicMetric(
-      registry,
-      "ebpf_operator_program_run_count_total",
-      "Times the resource's BPF program ran (kernel BPF stats; counts only while stats are enabled).",
-      "counter",
-      () => this.programSamples((info) => Number(info.runCount)),
-    );
-    registerDynamicMetric(
-      registry,
-      "ebpf_operator_program_run_time_seconds_total",
-      "Time the resource's BPF program ran (kernel BPF stats); divide its rate by the run count's for the cost per event.",
-      "counter",
-      () => this.programSamples((info) => Number(info.runTimeNs) / 1e9),
-    );
-    registerDynamicMetric(registry, "ebpf_operator_agent_bpf_stats_enabled", "1 when the agent holds BPF run-time statistics on (--bpf-stats).", "gauge", () => [
-      { labels: {}, value: options.statsEnabled() ? 1 : 0 },
-    ]);
-    registerDynamicMetric(registry, "ebpf_operator_agent_resource_phase", "1 for the resource's current phase (Pending, Running, Degraded, Failed, Unsupported).", "gauge", () =>
-      options.statuses().map((s) => ({ labels: { namespace: s.namespace, ebpfmap: s.name, phase: s.phase }, value: 1 })),
-    );
-    registerDynamicMetric(
-      registry,
-      "ebpf_operator_agent_last_error_info",
-      "1 while the resource's last compile, load or attach attempt failed, with the error code (docs/errors.md).",
-      "gauge",
-      () =>
-        options
-          .statuses()
-          .filter((s) => s.lastError)
-          .map((s) => ({ labels: { namespace: s.namespace, ebpfmap: s.name, code: s.lastError!.code ?? "unknown" }, value: 1 })),
-    );
+    const families = [
+      new ComputedFamily(
+        "ebpf_operator_program_run_count_total",
+        "Times the resource's BPF program ran (kernel BPF stats; counts only while stats are enabled).",
+        "counter",
+        () => this.programRows("ebpf_operator_program_run_count_total", (info) => Number(info.runCount)),
+      ),
+      new ComputedFamily(
+        "ebpf_operator_program_run_time_seconds_total",
+        "Time the resource's BPF program ran (kernel BPF stats); divide its rate by the run count's for the cost per event.",
+        "counter",
+        () => this.programRows("ebpf_operator_program_run_time_seconds_total", (info) => Number(info.runTimeNs) / 1e9),
+      ),
+      new ComputedFamily("ebpf_operator_agent_bpf_stats_enabled", "1 when the agent holds BPF run-time statistics on (--bpf-stats).", "gauge", () => [
+        { name: "ebpf_operator_agent_bpf_stats_enabled", namespace: undefined, labels: {}, value: options.statsEnabled() ? 1 : 0 },
+      ]),
+      new ComputedFamily("ebpf_operator_agent_resource_phase", "1 for the resource's current phase (Pending, Running, Degraded, Failed, Unsupported).", "gauge", () =>
+        options.statuses().map((s) => ({ name: "ebpf_operator_agent_resource_phase", namespace: s.namespace, labels: { namespace: s.namespace, ebpfmap: s.name, phase: s.phase }, value: 1 })),
+      ),
+      new ComputedFamily(
+        "ebpf_operator_agent_last_error_info",
+        "1 while the resource's last compile, load or attach attempt failed, with the error code (docs/errors.md).",
+        "gauge",
+        () =>
+          options
+            .statuses()
+            .filter((s) => s.lastError)
+            .map((s) => ({
+              name: "ebpf_operator_agent_last_error_info",
+              namespace: s.namespace,
+              labels: { namespace: s.namespace, ebpfmap: s.name, code: s.lastError!.code ?? "unknown" },
+              value: 1,
+            })),
+      ),
+    ];
+    for (const family of families) registry.register(family);
   }
 
-  private programSamples(pick: (info: ProgramInfo) => number): PromValue[] {
-    const out: PromValue[] = [];
+  private programRows(name: string, pick: (info: ProgramInfo) => number): Row[] {
+    const out: Row[] = [];
     for (const status of this.options.statuses()) {
       const program = status.program;
       if (!program || (status.phase !== "Running" && status.phase !== "Degraded")) continue;
       const info = this.readInfo({ ...status, program });
-      if (info) out.push({ labels: { namespace: status.namespace, ebpfmap: status.name, program: info.name }, value: pick(info) });
+      if (info) out.push({ name, namespace: status.namespace, labels: { namespace: status.namespace, ebpfmap: status.name, program: info.name }, value: pick(info) });
     }
     return out;
   }

@@ -1,9 +1,9 @@
 /**
- * Wires the agent's self-observability around one Registry: kernel BPF run-time stats (a stats
- * handle held while the agent runs), per-program and per-resource metrics, and the optional
- * remote-write forwarder. `/metrics` and remote-write share one refresh: concurrent callers wait
- * for the map reads already under way instead of reading every map again, and both then render
- * the same samples from the same Registry.
+ * Wires the agent's self-observability around its metric registry: kernel BPF run-time stats (a
+ * stats handle held while the agent runs), per-program and per-resource metrics, and the
+ * optional remote-write forwarder. `/metrics` and remote-write share one read: concurrent callers
+ * wait for the map reads already under way instead of reading every map again, and both then
+ * serve the same samples (as text, as rows).
  */
 import { enableStats, type StatsHandle } from "@ebpf-operator/libbpf";
 import { hostname } from "node:os";
@@ -14,7 +14,8 @@ import { createRemoteWriteMetrics } from "../forwarding/remote-write-metrics.js"
 import { RemoteWriter, type RemoteWriteSettings } from "../forwarding/remote-write.js";
 import { gatherSeries } from "../forwarding/samples.js";
 import type { Logger } from "../logger.js";
-import type { MapCollector } from "../scrape/collector.js";
+import type { MetricRegistry, RegistryRead } from "../scrape/registry.js";
+import type { AgentMetrics } from "./agent-metrics.js";
 import { ProgramStats } from "./program-stats.js";
 
 export interface ObservabilitySettings {
@@ -29,26 +30,40 @@ export interface ObservabilitySettings {
 }
 
 export class SelfObservability {
-  /** Reads the maps, or waits for the read already in progress. */
-  readonly refresh: () => Promise<void>;
+  /** Reads every family (the maps), or waits for the read already in progress. */
+  readonly read: () => Promise<RegistryRead>;
   private readonly writer: RemoteWriter | undefined;
   private stats: StatsHandle | undefined;
 
+  /**
+   * `promRegistry`: where the agent's prom-client metrics are registered (remote-write's own are
+   * added there); `families`: the registry /metrics serves, wrapping it.
+   */
   constructor(
-    registry: Registry,
-    collector: MapCollector,
+    promRegistry: Registry,
+    families: MetricRegistry,
+    metrics: Pick<AgentMetrics, "scrapeDuration">,
     statuses: () => ResourceStatus[],
     private readonly settings: ObservabilitySettings,
     private readonly logger: Logger,
   ) {
-    let inFlight: Promise<void> | undefined;
-    this.refresh = () => (inFlight ??= collector.refresh().finally(() => (inFlight = undefined)));
-    new ProgramStats(registry, { statuses, statsEnabled: () => this.stats !== undefined });
-    const writeMetrics = createRemoteWriteMetrics(registry);
+    let inFlight: Promise<RegistryRead> | undefined;
+    this.read = () =>
+      (inFlight ??= (async () => {
+        const end = metrics.scrapeDuration.startTimer();
+        try {
+          return await families.read();
+        } finally {
+          end();
+          inFlight = undefined;
+        }
+      })());
+    new ProgramStats(families, { statuses, statsEnabled: () => this.stats !== undefined });
+    const writeMetrics = createRemoteWriteMetrics(promRegistry);
     const remote = settings.remoteWrite;
     if (remote) {
       const labels = remote.labels ?? { job: "ebpf-agent", instance: hostname() };
-      this.writer = new RemoteWriter(remote, () => gatherSeries(registry, this.refresh, labels), writeMetrics, logger.child({ component: "remote-write" }));
+      this.writer = new RemoteWriter(remote, () => gatherSeries(this.read, labels), writeMetrics, logger.child({ component: "remote-write" }));
     }
   }
 

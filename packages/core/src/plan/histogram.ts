@@ -1,5 +1,6 @@
 /**
- * Histogram bucket maths, shared by the collector and documented in docs/metrics.md. The map's
+ * Histogram bucket layouts, built when a metric is planned (scrape/histogram-series.ts turns
+ * counts into series at scrape time) and documented in docs/metrics.md. The map's
  * key ends with a bucket index; its value counts the observations in that bucket:
  *
  *   exp2      bucket i holds values <= 2^i * multiplier (the kernel helper rounds up to the next
@@ -53,79 +54,4 @@ export function bucketLayout(spec: HistogramSpec): BucketLayout {
   for (let i = min; i <= max; i++) indexes.push(i);
   const type = spec.bucketType;
   return { indexes, bounds: indexes.map((i) => upperBound(type, i, multiplier)), sumIndex: max + 1, sumScale: type === "linear" ? 1 : multiplier };
-}
-
-/** One label set's observations: count per bucket key index (already summed over CPUs). */
-export interface BucketCounts {
-  counts: Map<number, number>;
-}
-
-export interface HistogramSeries {
-  /** `[le, cumulative count]`, ascending, ending with `+Inf`. */
-  buckets: [string, number][];
-  sum: number;
-  count: number;
-}
-
-/** Position of the bucket an index counts in: -1 for "+Inf only" (overflow). */
-export function bucketPosition(layout: BucketLayout, index: number): number {
-  const { indexes } = layout;
-  if (indexes.length === 0) return -1;
-  // Contiguous layouts (exp2, exp2zero, linear) index directly; fixed ones search.
-  if (layout.sumIndex !== undefined) {
-    const first = indexes[0]!;
-    if (index < first) return 0;
-    const position = index - first;
-    return position < indexes.length ? position : -1;
-  }
-  let lo = 0;
-  let hi = indexes.length - 1;
-  let found = -1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (indexes[mid]! >= index) {
-      found = mid;
-      hi = mid - 1;
-    } else {
-      lo = mid + 1;
-    }
-  }
-  return found;
-}
-
-/**
- * Turns bucket counts into Prometheus series: every bucket present (missing ones count 0),
- * cumulative, `le` ascending, `+Inf` equal to `_count`.
- */
-export function histogramSeries(layout: BucketLayout, counts: ReadonlyMap<number, number>): HistogramSeries {
-  const perBucket = new Array<number>(layout.indexes.length).fill(0);
-  let overflow = 0;
-  let exactSum: number | undefined;
-  for (const [index, value] of counts) {
-    if (index === layout.sumIndex) {
-      exactSum = value * layout.sumScale;
-      continue;
-    }
-    const position = bucketPosition(layout, index);
-    if (position === -1) overflow += value;
-    else perBucket[position]! += value;
-  }
-  const buckets: [string, number][] = [];
-  let cumulative = 0;
-  let estimate = 0;
-  for (let i = 0; i < perBucket.length; i++) {
-    cumulative += perBucket[i]!;
-    estimate += perBucket[i]! * layout.bounds[i]!;
-    buckets.push([formatLe(layout.bounds[i]!), cumulative]);
-  }
-  const count = cumulative + overflow;
-  // Overflowed observations are at least the highest bound: the estimate stays a lower bound for them.
-  estimate += overflow * (layout.bounds[layout.bounds.length - 1] ?? 0);
-  buckets.push(["+Inf", count]);
-  return { buckets, sum: exactSum ?? estimate, count };
-}
-
-/** `le` label text: shortest round-trip decimal, as Go's FormatFloat(v, 'g', -1) reads back. */
-export function formatLe(bound: number): string {
-  return Number.isFinite(bound) ? String(bound) : "+Inf";
 }

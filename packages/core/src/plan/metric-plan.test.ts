@@ -3,12 +3,17 @@ import { describe, expect, it } from "vitest";
 import type { MetricSpec } from "../api/metrics-schema.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import type { MetricConfig } from "./metric-config.js";
-import { buildMetricPlan, type MapView } from "./metric-plan.js";
-import { planSamples } from "../scrape/plan-rows.js";
+import { buildMetricPlan, type MapView, type MetricPlan } from "./metric-plan.js";
+import { planRowsAll, type BaseLabels } from "../scrape/plan-rows.js";
 
 const ref = { namespace: "default", name: "m" };
 const base = { namespace: "default", ebpfmap: "m" };
 const decoders = new DecoderRegistry();
+
+/** Rows in the shape these tests compare: histogram series carry their own name. */
+function planSamples(read: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): { metricName?: string; labels: Readonly<Record<string, string>>; value: number }[] {
+  return planRowsAll(read, plan, cpus, base).map((r) => (plan.config.type === "histogram" ? { metricName: r.name, labels: r.labels, value: r.value } : { labels: r.labels, value: r.value }));
+}
 
 const u32: BtfType = { kind: "int", name: "unsigned int", size: 4, signed: false, char: false, bool: false };
 const s64: BtfType = { kind: "int", name: "long long", size: 8, signed: true, char: false, bool: false };
@@ -30,7 +35,7 @@ function mapView(key: BtfType | undefined, value: BtfType | undefined, info: Par
 function config(spec: Partial<MetricSpec> & { type?: MetricSpec["type"] }): MetricConfig {
   const full: MetricSpec = { name: "x", map: "x", ...spec };
   const type = full.type ?? "counter";
-  return { name: type === "counter" ? `${full.name}_total` : full.name, help: "h", type, map: full.map, rich: { spec: full, index: 0 } };
+  return { name: type === "counter" ? `${full.name}_total` : full.name, help: "h", type, map: full.map, field: "spec.metrics[0]", spec: full, flat: false };
 }
 
 /** Packs rows: key bytes and value bytes (per-CPU slots concatenated). */

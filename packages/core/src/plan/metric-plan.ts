@@ -1,9 +1,10 @@
 /**
- * Turns one `spec.metrics[]` entry and its map's types (BTF) into a plan the collector runs on
- * every scrape: where each label is cut from the key and how it is decoded, where the bucket
- * index and the value are. Built when the program is loaded — before it is attached — so a
- * field that does not exist or a histogram without an integer bucket fails the resource with a
- * message naming the spec field and listing what the map really has.
+ * Turns one metric of a resource (a `spec.metrics[]` entry, or the flat spec's metric) and its
+ * map's types (BTF) into a plan the collector runs on every scrape: where each label is cut from
+ * the key and how it is decoded, where the bucket index and the value are. Built once per load,
+ * when the program's maps exist and before it is attached, so a field that does not exist or a
+ * histogram without an integer bucket fails the resource with a message naming the spec field
+ * and listing what the map really has.
  */
 import type { BtfMember, BtfType, MapInfo } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
@@ -35,6 +36,8 @@ export interface LabelPlan {
   decode: (bytes: Buffer) => string | typeof SKIP;
   /** The same as `decode`, read in place at `offset` of the keys buffer; set for the BTF defaults. */
   decodeAt?: FieldDecodeAt;
+  /** Distinct bytes always give distinct text (integers, hex): no two rows can merge. */
+  injective: boolean;
 }
 
 export interface NumberPlan {
@@ -51,15 +54,49 @@ export interface MetricPlan {
   layout?: BucketLayout;
   valueSize: number;
   perCpu: boolean;
+  /**
+   * The flat spec's rule: a read whose only row has an all-zero key (the usual single counter)
+   * is served without its `key` label.
+   */
+  unlabelledZeroKey: boolean;
+  /**
+   * Every row gives a series of its own (the labels are injective and cover every key byte, no
+   * histogram): the scrape can skip summing rows with equal labels.
+   */
+  uniqueRows: boolean;
 }
 
 type Source = { slice: Slice; type?: BtfType };
 
-/** Builds the plan of a `spec.metrics[]` config; throws a coded error naming the field. */
+/** Value sizes the flat spec can export: the C integer types. */
+const INTEGER_SIZES: ReadonlySet<number> = new Set([1, 2, 4, 8]);
+
+/** A label decoded by the defaults: BTF's when the type is known, else by size. */
+function defaultLabel(name: string, slice: Slice, type: BtfType | undefined): LabelPlan {
+  // Injective: decimal or hex of every byte. Not: bools (any non-zero is "true") and arrays
+  // (a char array's text ends at its first NUL). Enumerator names are distinct identifiers.
+  const injective = !type || type.kind === "enum" || (type.kind === "int" ? !type.bool : type.kind !== "array");
+  return {
+    name,
+    slice,
+    decode: type ? defaultDecode(type) : sizedDecode(slice.size),
+    decodeAt: type ? defaultDecodeAt(type) : sizedDecodeAt(slice.size),
+    injective,
+  };
+}
+
+/** Whether the labels' slices together cover every byte of a `keySize`-byte key. */
+function coversKey(labels: readonly LabelPlan[], keySize: number): boolean {
+  const covered = new Uint8Array(keySize);
+  for (const { slice } of labels) covered.fill(1, slice.offset, Math.min(keySize, slice.offset + slice.size));
+  return covered.every((b) => b === 1);
+}
+
+/** Builds the plan of a metric; throws a coded error naming the field. */
 export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: DecoderRegistry, ref: ResourceRef): MetricPlan {
-  if (!config.rich) throw new TypeError("buildMetricPlan needs a spec.metrics entry");
-  const { spec, index } = config.rich;
-  const at = `spec.metrics[${index}]`;
+  if (config.flat) return flatPlan(config, map, ref);
+  const { spec } = config;
+  const at = config.field;
   const fail = (field: string, message: string): never => {
     throw operatorError("EOP_ERR_METRIC_INVALID", `${field} of EbpfMap "${ref.namespace}/${ref.name}": ${message}`);
   };
@@ -79,19 +116,14 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
       if (histogram) bucketSource = memberSource(members[members.length - 1]);
       for (const member of labelMembers) {
         const problem = labelNameProblem(member.name, histogram);
-        if (problem) fail(`${at}.labels`, `key member "${member.name}" of struct ${keyStruct.name} ${problem}; list spec.metrics[${index}].labels to name the labels yourself`);
+        if (problem) fail(`${at}.labels`, `key member "${member.name}" of struct ${keyStruct.name} ${problem}; list ${at}.labels to name the labels yourself`);
         if (member.bitSize > 0) fail(`${at}.labels`, `key member "${member.name}" is a bit field, which cannot be a label`);
-        labels.push({ name: member.name, slice: { offset: member.offset, size: member.type.size }, decode: defaultDecode(member.type), decodeAt: defaultDecodeAt(member.type) });
+        labels.push(defaultLabel(member.name, { offset: member.offset, size: member.type.size }, member.type));
       }
     } else if (histogram) {
       bucketSource = { slice: { offset: 0, size: info.keySize }, type: keyType };
     } else if (info.maxEntries > 1) {
-      labels.push({
-        name: "key",
-        slice: { offset: 0, size: info.keySize },
-        decode: keyType ? defaultDecode(keyType) : sizedDecode(info.keySize),
-        decodeAt: keyType ? defaultDecodeAt(keyType) : sizedDecodeAt(info.keySize),
-      });
+      labels.push(defaultLabel("key", { offset: 0, size: info.keySize }, keyType));
     }
   } else {
     const sources = labelSources(configured, at, keyType, info.keySize, fail);
@@ -103,9 +135,8 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
         return;
       }
       const chain = label.decoders?.length ? decoders.chain(label.decoders, `${at}.labels[${j}].decoders`) : undefined;
-      const fallback = source.type ? defaultDecode(source.type) : sizedDecode(source.slice.size);
-      const fallbackAt = source.type ? defaultDecodeAt(source.type) : sizedDecodeAt(source.slice.size);
-      labels.push({ name: label.name, slice: source.slice, decode: chain ? (bytes) => runChain(chain, bytes) : fallback, decodeAt: chain ? undefined : fallbackAt });
+      if (!chain) labels.push(defaultLabel(label.name, source.slice, source.type));
+      else labels.push({ name: label.name, slice: source.slice, decode: (bytes) => runChain(chain, bytes), injective: false });
     });
   }
 
@@ -129,6 +160,34 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
     layout: histogram ? bucketLayout(spec.histogram!) : undefined,
     valueSize: info.valueSize,
     perCpu: map.isPerCpu,
+    unlabelledZeroKey: false,
+    uniqueRows: !histogram && labels.every((l) => l.injective) && coversKey(labels, info.keySize),
+  };
+}
+
+/**
+ * The flat spec's metric: each entry's value (an unsigned integer, summed over CPUs) is one
+ * sample; the key, cut by size (BTF is not consulted), is the `key` label: decimal for 1-, 2-,
+ * 4- and 8-byte keys, hex otherwise. A single-entry map has no `key` label, nor has a read whose
+ * only row is key 0 (unlabelledZeroKey).
+ */
+function flatPlan(config: MetricConfig, map: MapView, ref: ResourceRef): MetricPlan {
+  const info = map.info;
+  if (!INTEGER_SIZES.has(info.valueSize)) {
+    throw operatorError(
+      "EOP_ERR_MAP_VALUE_UNSUPPORTED",
+      `map "${config.map}" of EbpfMap "${ref.namespace}/${ref.name}" has ${info.valueSize}-byte values; the flat spec exports 1-, 2-, 4- or 8-byte integers (a u64 counter, say)`,
+    );
+  }
+  const labels = info.maxEntries === 1 ? [] : [defaultLabel("key", { offset: 0, size: info.keySize }, undefined)];
+  return {
+    config,
+    labels,
+    value: { slice: { offset: 0, size: info.valueSize }, signed: false },
+    valueSize: info.valueSize,
+    perCpu: map.isPerCpu,
+    unlabelledZeroKey: labels.length > 0,
+    uniqueRows: true,
   };
 }
 

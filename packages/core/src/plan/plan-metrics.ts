@@ -1,35 +1,29 @@
 /**
  * The check that runs once a program's maps exist and before anything is attached: every metric
- * of the resource names a map of the program, and its key/value types fit (flat: an integer
- * value; `spec.metrics[]`: see metric-plan.ts). Returns what the collector needs to serve them.
+ * of the resource names a map of the program, and its key/value types fit (metric-plan.ts). The
+ * plans it returns are what the collector serves: built once per load, not again at serve time.
  */
 import type { BpfMap } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
 import type { DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
-import { checkFlatMap } from "./flat-metric.js";
 import type { MetricConfig } from "./metric-config.js";
 import { buildMetricPlan, type MetricPlan } from "./metric-plan.js";
 
 export interface PlannedMetric {
-  metric: MetricConfig;
   map: BpfMap;
-  plan?: MetricPlan;
+  plan: MetricPlan;
 }
 
 /** Throws the first problem (EOP_ERR_MAP_NOT_FOUND, EOP_ERR_METRIC_INVALID, ...). */
 export function planMetrics(configs: readonly MetricConfig[], maps: ReadonlyMap<string, BpfMap>, decoders: DecoderRegistry, ref: ResourceRef): PlannedMetric[] {
   return configs.map((metric) => {
     const map = maps.get(metric.map);
-    const field = metric.rich ? `spec.metrics[${metric.rich.index}].map` : "spec.map";
     if (!map) {
+      const field = metric.flat ? "spec.map" : `${metric.field}.map`;
       const names = [...maps.keys()].filter((n) => !n.includes(".")).join(", ") || "none";
       throw operatorError("EOP_ERR_MAP_NOT_FOUND", `${field} "${metric.map}" is not a map in the code of EbpfMap "${ref.namespace}/${ref.name}" (maps: ${names})`);
     }
-    if (!metric.rich) {
-      checkFlatMap(map.info, metric, ref);
-      return { metric, map };
-    }
-    return { metric, map, plan: buildMetricPlan(metric, map, decoders, ref) };
+    return { map, plan: buildMetricPlan(metric, map, decoders, ref) };
   });
 }

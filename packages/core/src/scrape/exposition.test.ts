@@ -3,11 +3,11 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { MetricSpec } from "../api/metrics-schema.js";
 import { DecoderRegistry } from "../decoders/registry.js";
-import { LineWriter, Slicer, escapeLabelValue, formatValue, labelPairs, runAtOnce, runSliced } from "./exposition.js";
-import { flatLines, flatSamples } from "../plan/flat-metric.js";
-import type { MetricConfig } from "../plan/metric-config.js";
-import { buildMetricPlan, type MapView } from "../plan/metric-plan.js";
-import { planLines, planSamples, type PromValue } from "./plan-rows.js";
+import { escapeLabelValue, familyHeader, formatValue, labelPairs } from "./exposition.js";
+import { metricConfigs, type MetricConfig } from "../plan/metric-config.js";
+import { buildMetricPlan, type MapView, type MetricPlan } from "../plan/metric-plan.js";
+import type { Row } from "./family.js";
+import { planRowsAll, planText, type BaseLabels } from "./plan-rows.js";
 
 const ref = { namespace: "team \"a\"", name: "m\\1" };
 const base = { namespace: ref.namespace, ebpfmap: ref.name };
@@ -25,14 +25,14 @@ function mapView(key: BtfType, value: BtfType, isPerCpu = false): MapView {
   return { info, isPerCpu, describeKey: () => key, describeValue: () => value };
 }
 
-function config(spec: Partial<MetricSpec>): MetricConfig {
+function config(spec: Partial<MetricSpec> & { type?: MetricSpec["type"] }): MetricConfig {
   const full: MetricSpec = { name: "x", map: "x", ...spec };
   const type = full.type ?? "counter";
-  return { name: type === "counter" ? `${full.name}_total` : full.name, help: "h", type, map: full.map, rich: { spec: full, index: 0 } };
+  return { name: type === "counter" ? `${full.name}_total` : full.name, help: "h", type, map: full.map, field: "spec.metrics[0]", spec: full, flat: false };
 }
 
 function entries(keys: Buffer[], values: Buffer[]): MapEntries {
-  return { count: keys.length, keySize: keys[0]!.length, valueStride: values[0]!.length, keys: Buffer.concat(keys), values: Buffer.concat(values), method: "batch", syscalls: 1 };
+  return { count: keys.length, keySize: keys[0]?.length ?? 4, valueStride: values[0]?.length ?? 8, keys: Buffer.concat(keys), values: Buffer.concat(values), method: "batch", syscalls: 1 };
 }
 
 const le = (value: number | bigint, size: number): Buffer => {
@@ -42,12 +42,24 @@ const le = (value: number | bigint, size: number): Buffer => {
   return b;
 };
 
-/** What prom-client's registry prints for one family with these values. */
-async function render(name: string, type: string, values: PromValue[]): Promise<string> {
+/** What prom-client's registry prints for one family with these rows as its values. */
+async function render(name: string, type: string, rows: readonly Row[]): Promise<string> {
+  const values = rows.map((r) => ({ metricName: r.name, labels: r.labels, value: r.value }));
   const registry = new Registry();
   const metric = { name, help: "help \\ text", type, aggregator: "sum", get: async () => ({ name, help: "help \\ text", type, aggregator: "sum", values }), reset: () => undefined };
   registry.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
   return registry.metrics();
+}
+
+/** Our text of one family: its header and the plan's lines, and how many pieces they came in. */
+function ours(name: string, type: string, read: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): { text: string; pieces: number } {
+  let text = familyHeader({ name, help: "help \\ text", type: type as "counter" });
+  let pieces = 0;
+  for (const piece of planText(read, plan, cpus, base)) {
+    if (piece !== "") pieces++;
+    text += piece;
+  }
+  return { text, pieces };
 }
 
 describe("the collector's own exposition", () => {
@@ -80,12 +92,10 @@ describe("the collector's own exposition", () => {
       values.push(Buffer.concat([le(i, 8), le(2 ** 53 + 2 * i, 8)]));
     }
     const read = entries(keys, values);
-    const expected = await render("tasks_total", "counter", planSamples(read, plan, 2, base));
-    const writer = new LineWriter();
-    await runSliced(planLines(read, plan, 2, labelPairs(base), writer), new Slicer(0));
-    const chunks = writer.finish();
-    expect(chunks.length).toBeGreaterThan(1);
-    expect(await render("tasks_total", "counter", chunks)).toBe(expected);
+    const expected = await render("tasks_total", "counter", planRowsAll(read, plan, 2, base));
+    const { text, pieces } = ours("tasks_total", "counter", read, plan, 2, base);
+    expect(pieces).toBeGreaterThan(1);
+    expect(text).toBe(expected);
     expect(expected.split("\n").filter((l) => l.startsWith("tasks_total{"))).toHaveLength(5000);
   });
 
@@ -108,16 +118,15 @@ describe("the collector's own exposition", () => {
       }),
       rows.map(([, , v]) => le(v, 8)),
     );
-    const writer = new LineWriter();
-    runAtOnce(planLines(read, plan, 1, labelPairs(base), writer));
-    expect(await render("h", "histogram", writer.finish())).toBe(await render("h", "histogram", planSamples(read, plan, 1, base)));
+    expect(ours("h", "histogram", read, plan, 1, base).text).toBe(await render("h", "histogram", planRowsAll(read, plan, 1, base)));
 
+    const [flatConfig] = metricConfigs({ name: "c", map: "m", type: "tracepoint", target: "a/b", program: "p", code: "c" });
+    const flatPlan = buildMetricPlan(flatConfig!, mapView(u32, u64), decoders, ref);
+    expect(flatPlan.uniqueRows).toBe(true);
     const flat = entries([le(0, 4), le(7, 4), le(2 ** 32 - 1, 4)], [le(1, 8), le(2, 8), le(3, 8)]);
-    const flatWriter = new LineWriter();
-    runAtOnce(flatLines(flat, { valueSize: 8, maxEntries: 10 }, false, 1, "c_total", labelPairs(base), flatWriter));
-    expect(await render("c_total", "counter", flatWriter.finish())).toBe(await render("c_total", "counter", flatSamples(flat, { valueSize: 8, maxEntries: 10 }, false, 1, base)));
+    expect(ours("c_total", "counter", flat, flatPlan, 1, base).text).toBe(await render("c_total", "counter", planRowsAll(flat, flatPlan, 1, base)));
 
-    const empty = new LineWriter();
-    expect(await render("c_total", "counter", empty.finish())).toBe(await render("c_total", "counter", []));
+    const none = entries([], []);
+    expect(ours("c_total", "counter", none, flatPlan, 1, base).text).toBe(await render("c_total", "counter", []));
   });
 });

@@ -1,19 +1,13 @@
 /**
- * The text exposition of eBPF families, written by the collector itself rather than by
- * prom-client's per-sample formatter: for a map of 100k entries, building one object per sample
- * and formatting it in one synchronous loop blocked the event loop for hundreds of milliseconds.
- * Here rows are decoded straight into label text (`,name="value"`, escaped once per distinct
- * value), lines are built in chunks, and the work yields to the event loop every few
- * milliseconds (see Slicer).
- *
- * The registry still prints the family (HELP, TYPE, the order of families, the content type):
- * each chunk of finished lines is handed to it as one value whose `metricName` is the chunk's
- * text up to the last line's value, with no labels — prom-client prints `${metricName} ${value}`
- * for such a value, so the output is byte for byte what it would print for the samples one by
- * one. This holds for the Prometheus text format with no default labels, which is how the
- * agent's registry is built (exposition.test.ts compares both renderings).
+ * The Prometheus text exposition (format 0.0.4), written by the agent itself for every family,
+ * eBPF or not. It prints exactly what prom-client's `registry.metrics()` prints for the same
+ * samples (exposition.test.ts and metrics-stream.test.ts compare both), but it does not depend
+ * on prom-client's formatting, which its version range does not promise, and it is written in
+ * pieces: for a map of 100k entries, formatting one object per sample in one synchronous loop
+ * blocked the event loop for hundreds of milliseconds. eBPF rows are decoded straight into label
+ * text (`,name="value"`, escaped once per distinct value) and lines are gathered into chunks.
  */
-import type { PromValue } from "./plan-rows.js";
+import type { MetricFamily, Row } from "./family.js";
 
 const NEEDS_ESCAPE = /[\\\n"]/;
 
@@ -23,10 +17,15 @@ export function escapeLabelValue(text: string): string {
   return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 }
 
+/** Escaping of metric names and help text: backslash and newline. */
+export function escapeHelp(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
 /** `name="value"` pairs joined by commas, as prom-client prints a labels object. */
 export function labelPairs(labels: Readonly<Record<string, string>>): string {
   let out = "";
-  for (const [name, value] of Object.entries(labels)) out += `${out === "" ? "" : ","}${name}="${escapeLabelValue(value)}"`;
+  for (const name in labels) out += `${out === "" ? "" : ","}${name}="${escapeLabelValue(labels[name]!)}"`;
   return out;
 }
 
@@ -37,41 +36,52 @@ export function formatValue(value: number): string {
   return `${value}`;
 }
 
-/** Lines per chunk handed to the registry. */
+/** `# HELP` and `# TYPE` lines of a family, each ending in "\n". */
+export function familyHeader(family: Pick<MetricFamily, "name" | "help" | "type">): string {
+  const name = escapeHelp(family.name);
+  return `# HELP ${name} ${escapeHelp(family.help)}\n# TYPE ${name} ${family.type}\n`;
+}
+
+/** One sample line, ending in "\n". `labels` is the text between the braces; "" means none. */
+export function sampleLine(name: string, labels: string, value: number): string {
+  return `${labels === "" ? name : `${name}{${labels}}`} ${formatValue(value)}\n`;
+}
+
+/** The line of a row. */
+export function rowLine(row: Row): string {
+  return sampleLine(row.name, labelPairs(row.labels), row.value);
+}
+
+/** Lines per piece of text. */
 const CHUNK_LINES = 2048;
 
-/**
- * Collects exposition lines (`name{labels} value`) into chunks the registry prints verbatim.
- * `labels` is the text between the braces without them; empty means no braces.
- */
-export class LineWriter {
-  readonly chunks: PromValue[] = [];
+/** Gathers sample lines into pieces of CHUNK_LINES lines. */
+export class LineChunks {
   private lines: string[] = [];
-  private lastPrefix: string | undefined;
-  private lastValue = 0;
+  private ready = "";
 
-  add(metricName: string, labels: string, value: number): void {
-    if (this.lastPrefix !== undefined) {
-      // The pending line ends the chunk when it is full, else it joins the chunk's lines.
-      if (this.lines.length >= CHUNK_LINES - 1) this.flush();
-      else this.lines.push(`${this.lastPrefix} ${formatValue(this.lastValue)}`);
-    }
-    this.lastPrefix = labels === "" ? metricName : `${metricName}{${labels}}`;
-    this.lastValue = value;
+  add(name: string, labels: string, value: number): void {
+    this.lines.push(labels === "" ? `${name} ${formatValue(value)}` : `${name}{${labels}} ${formatValue(value)}`);
+    if (this.lines.length >= CHUNK_LINES) this.flush();
   }
 
-  /** The chunks, every line included. */
-  finish(): PromValue[] {
+  /** The pieces finished since the last call ("" when none). */
+  take(): string {
+    const out = this.ready;
+    this.ready = "";
+    return out;
+  }
+
+  /** Everything still held. */
+  finish(): string {
     this.flush();
-    return this.chunks;
+    return this.take();
   }
 
   private flush(): void {
-    if (this.lastPrefix === undefined) return;
-    const head = this.lines.length === 0 ? "" : `${this.lines.join("\n")}\n`;
-    this.chunks.push({ metricName: head + this.lastPrefix, labels: {}, value: this.lastValue });
+    if (this.lines.length === 0) return;
+    this.ready += `${this.lines.join("\n")}\n`;
     this.lines = [];
-    this.lastPrefix = undefined;
   }
 }
 
@@ -94,17 +104,4 @@ export class Slicer {
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.started = performance.now();
   }
-}
-
-/** Runs a step generator to its end, pausing whenever the slicer says the slice is over. */
-export async function runSliced(steps: Iterator<unknown>, slicer: Slicer): Promise<void> {
-  for (;;) {
-    if (steps.next().done) return;
-    if (slicer.due()) await slicer.pause();
-  }
-}
-
-/** Runs a step generator to its end at once. */
-export function runAtOnce(steps: Iterator<unknown>): void {
-  while (!steps.next().done);
 }

@@ -15,9 +15,10 @@ import { DecoderRegistry } from "../decoders/registry.js";
 import { ensureTracefs } from "../kernel/mounts.js";
 import { createLogger } from "../logger.js";
 import { upperBound } from "../plan/histogram.js";
+import type { HistogramSpec } from "../api/metrics-schema.js";
 import type { MetricConfig } from "../plan/metric-config.js";
 import { buildMetricPlan } from "../plan/metric-plan.js";
-import { planSamples } from "./plan-rows.js";
+import { planRowsAll } from "./plan-rows.js";
 
 requireKernelCapabilities();
 
@@ -119,29 +120,31 @@ describe("EOP_HIST_LOG2_INC and EOP_HIST_LINEAR_INC in the kernel", () => {
     const ref = { namespace: "test", name: "hist" };
     const base = { namespace: "test", ebpfmap: "hist" };
     const decoders = new DecoderRegistry();
-    const config = (name: string, map: string, histogram: MetricConfig["rich"] extends infer R ? (R extends { spec: infer S } ? S extends { histogram?: infer H } ? H : never : never) : never): MetricConfig => ({
+    const config = (name: string, map: string, histogram: HistogramSpec): MetricConfig => ({
       name,
       help: "h",
       type: "histogram",
       map,
-      rich: { index: 0, spec: { name, map, type: "histogram", histogram } },
+      field: "spec.metrics[0]",
+      spec: { name, map, type: "histogram", histogram },
+      flat: false,
     });
 
     using log2Map = object.map("log2_sizes");
     const log2Plan = buildMetricPlan(config("write_bytes", "log2_sizes", { bucketType: "exp2", bucketMin: 0, bucketMax: 20 }), log2Map, decoders, ref);
-    const log2 = planSamples(await log2Map.readAll(), log2Plan, possibleCpus(), base);
-    const bucket = (samples: typeof log2, le: string) => samples.find((s) => s.metricName?.endsWith("_bucket") && s.labels.le === le)?.value;
+    const log2 = planRowsAll(await log2Map.readAll(), log2Plan, possibleCpus(), base);
+    const bucket = (samples: typeof log2, le: string) => samples.find((s) => s.name.endsWith("_bucket") && s.labels.le === le)?.value;
     // Labels from BTF: fd is the only member besides the bucket.
     expect(log2[0]!.labels.fd).toBe(String(MAGIC_FD));
     expect([1, 2, 4, 8, 64, 128, 1024, 2048, 4096, 8192].map((le) => bucket(log2, String(le)))).toEqual([1, 2, 4, 5, 5, 7, 9, 9, 10, 10]);
     expect(bucket(log2, "+Inf")).toBe(10);
-    expect(log2.find((s) => s.metricName === "write_bytes_sum")?.value).toBe(sizes.reduce((a, b) => a + b, 0));
-    expect(log2.find((s) => s.metricName === "write_bytes_count")?.value).toBe(10);
+    expect(log2.find((s) => s.name === "write_bytes_sum")?.value).toBe(sizes.reduce((a, b) => a + b, 0));
+    expect(log2.find((s) => s.name === "write_bytes_count")?.value).toBe(10);
 
     using linearMap = object.map("linear_sizes");
     const linearPlan = buildMetricPlan(config("write_linear", "linear_sizes", { bucketType: "linear", bucketMin: 0, bucketMax: 10, bucketMultiplier: 100 }), linearMap, decoders, ref);
-    const linear = planSamples(await linearMap.readAll(), linearPlan, possibleCpus(), base);
+    const linear = planRowsAll(await linearMap.readAll(), linearPlan, possibleCpus(), base);
     expect(["0", "100", "200", "1000", "+Inf"].map((le) => bucket(linear, le))).toEqual([0, 6, 7, 8, 10]);
-    expect(linear.find((s) => s.metricName === "write_linear_sum")?.value).toBe(sizes.reduce((a, b) => a + b, 0));
+    expect(linear.find((s) => s.name === "write_linear_sum")?.value).toBe(sizes.reduce((a, b) => a + b, 0));
   });
 });

@@ -6,9 +6,6 @@ import { endianness } from "node:os";
 
 const LITTLE_ENDIAN = endianness() === "LE";
 
-/** Value sizes the flat spec can export: the C integer types. */
-export const INTEGER_SIZES: ReadonlySet<number> = new Set([1, 2, 4, 8]);
-
 export function readUnsigned(buffer: Buffer, offset: number, size: number): number {
   switch (size) {
     case 1:
@@ -40,12 +37,6 @@ export function readValue(values: Buffer, offset: number, valueSize: number, per
   let sum = 0;
   for (let cpu = 0; cpu < cpus; cpu++) sum += readUnsigned(values, offset + cpu * slot, valueSize);
   return sum;
-}
-
-/** A key as label text: a decimal for integer-sized keys, hex bytes otherwise. */
-export function keyLabel(keys: Buffer, offset: number, keySize: number): string {
-  if (INTEGER_SIZES.has(keySize)) return String(readUnsigned(keys, offset, keySize));
-  return `0x${keys.subarray(offset, offset + keySize).toString("hex")}`;
 }
 
 export function isZero(buffer: Buffer, offset: number, size: number): boolean {

@@ -1,46 +1,45 @@
 /**
  * Runs a metric plan over one read of a map: decode each row's labels, read its value (summed
  * over CPUs), sum rows whose labels come out equal, and for histograms collect bucket counts per
- * label set and render `_bucket`/`_sum`/`_count`.
+ * label set. The series come out either as exposition text (`planText`) or as rows (`planRows`),
+ * from the same walk.
  *
  * Rows are grouped by their rendered label text (`,name="value"…`, escaped), which is both the
  * key that sums equal label sets and the text the exposition prints, so a row costs no objects.
- * Decoded label text is cached per label and field bytes for the duration of one call (one
- * scrape) — in a histogram every bucket row of a label set repeats the same label bytes — unless
- * the first 4096 rows show the field's values to be mostly distinct (a pid, say): then caching
- * costs more than it saves and that label is decoded row by row.
+ * A plan whose rows cannot collide (`uniqueRows`: injective labels over the whole key) skips
+ * the grouping. Decoded label text is cached per label and field bytes for one walk — in a
+ * histogram every bucket row of a label set repeats the same label bytes — unless the first
+ * 4096 rows show the field's values to be mostly distinct (a pid, say): then caching costs more
+ * than it saves and that label is decoded row by row.
  *
- * The work is a generator that yields every STEP_ROWS rows, so the collector can spread a large
- * map over several event-loop turns (exposition.ts); planSamples runs it at once and returns
- * sample objects (tests, tools).
+ * The walks are generators that yield every STEP_ROWS rows, so a large map is spread over
+ * several event-loop turns.
  */
 import type { MapEntries } from "@ebpf-operator/libbpf";
-import { SKIP } from "../plugin/sdk.js";
-import { escapeLabelValue, runAtOnce, type LineWriter } from "./exposition.js";
-import { histogramSeries } from "../plan/histogram.js";
-import { perCpuSlotSize, readInteger } from "./map-values.js";
 import type { MetricPlan, NumberPlan } from "../plan/metric-plan.js";
+import { SKIP } from "../plugin/sdk.js";
+import { LineChunks, escapeLabelValue, labelPairs } from "./exposition.js";
+import type { Row } from "./family.js";
+import { histogramSeries } from "./histogram-series.js";
+import { isZero, perCpuSlotSize, readInteger } from "./map-values.js";
 
-/** One sample as prom-client's registry renders it (`metricName` for histogram series). */
-export interface PromValue {
-  labels: Record<string, string>;
-  value: number;
-  metricName?: string;
-}
-
-/** Rows (or groups) between two yields of the step generators. */
+/** Rows (or groups) between two yields of the walks. */
 export const STEP_ROWS = 128;
 
 /** Label-cache statistics are judged after this many rows. */
 const CACHE_PROBE_ROWS = 4096;
 
-interface Grouped {
-  /** Label text → summed value (counters, gauges). */
-  values: Map<string, number>;
-  /** Label text → observations per bucket index (histograms). */
-  buckets: Map<string, Map<number, number>>;
-  /** Label text → the decoded label values, kept only when asked for (planSamples). */
-  texts: Map<string, string[]> | undefined;
+/** The labels every series of a source carries. */
+export interface BaseLabels {
+  namespace: string;
+  ebpfmap: string;
+}
+
+/** Receives each series of a read once, labels summed. */
+interface SeriesVisitor {
+  /** `key`: the series' `,name="text"` pairs (escaped); `texts`: the decoded values, if asked for. */
+  value(key: string, texts: readonly string[] | undefined, value: number): void;
+  histogram(key: string, texts: readonly string[] | undefined, counts: ReadonlyMap<number, number>): void;
 }
 
 interface DecodedLabel {
@@ -57,14 +56,22 @@ function readNumber(values: Buffer, base: number, plan: NumberPlan, perCpu: bool
   return sum;
 }
 
-function* groupRows(entries: MapEntries, plan: MetricPlan, cpus: number, out: Grouped): Generator<void, void, undefined> {
-  const { labels, bucket } = plan;
+function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: SeriesVisitor, wantTexts: boolean): Generator<void, void, undefined> {
+  const { bucket } = plan;
   const keys = entries.keys;
-  const caches: (Map<number | string, DecodedLabel | typeof SKIP> | undefined)[] = labels.map(() => new Map());
+  // The flat spec's single counter: one row, key 0, no `key` label.
+  const labels = plan.unlabelledZeroKey && entries.count === 1 && isZero(keys, 0, entries.keySize) ? [] : plan.labels;
+  // One label over a key no two rows share: every value is new, a cache would only cost.
+  const cacheable = !(plan.uniqueRows && labels.length === 1);
+  const caches: (Map<number | string, DecodedLabel | typeof SKIP> | undefined)[] = labels.map(() => (cacheable ? new Map() : undefined));
   const hits = new Array<number>(labels.length).fill(0);
   const prefixes = labels.map((label) => `,${label.name}="`);
   const slot = perCpuSlotSize(plan.valueSize);
-  const texts = out.texts ? new Array<string>(labels.length) : undefined;
+  const grouped = !plan.uniqueRows;
+  const values = new Map<string, number>();
+  const buckets = new Map<string, Map<number, number>>();
+  const groupTexts = wantTexts && grouped ? new Map<string, string[]>() : undefined;
+  const texts = wantTexts ? new Array<string>(labels.length) : undefined;
   rows: for (let row = 0; row < entries.count; row++) {
     if (row % STEP_ROWS === STEP_ROWS - 1) yield;
     const keyBase = row * entries.keySize;
@@ -95,83 +102,104 @@ function* groupRows(entries: MapEntries, plan: MetricPlan, cpus: number, out: Gr
       if (texts) texts[j] = decoded.text;
     }
     const value = readNumber(entries.values, row * entries.valueStride, plan.value, plan.perCpu, slot, cpus);
+    if (!grouped) {
+      visitor.value(key, texts, value);
+      continue;
+    }
     if (bucket) {
       const index = readInteger(keys, keyBase + bucket.slice.offset, bucket.slice.size, bucket.signed);
-      let counts = out.buckets.get(key);
+      let counts = buckets.get(key);
       if (!counts) {
         counts = new Map();
-        out.buckets.set(key, counts);
-        if (texts) out.texts!.set(key, texts.slice());
+        buckets.set(key, counts);
+        if (groupTexts) groupTexts.set(key, texts!.slice());
       }
       counts.set(index, (counts.get(index) ?? 0) + value);
     } else {
-      const sum = out.values.get(key);
+      const sum = values.get(key);
       if (sum === undefined) {
-        out.values.set(key, value);
-        if (texts) out.texts!.set(key, texts.slice());
+        values.set(key, value);
+        if (groupTexts) groupTexts.set(key, texts!.slice());
       } else {
-        out.values.set(key, sum + value);
+        values.set(key, sum + value);
       }
     }
   }
+  let n = 0;
+  for (const [key, value] of values) {
+    if (++n % STEP_ROWS === 0) yield;
+    visitor.value(key, groupTexts?.get(key), value);
+  }
+  for (const [key, counts] of buckets) {
+    if (++n % 8 === 0) yield;
+    visitor.histogram(key, groupTexts?.get(key), counts);
+  }
 }
 
-/** `base` (`namespace="…",ebpfmap="…"`) and a group's `,name="…"` pairs as one label text. */
+/** `base` (`namespace="…",ebpfmap="…"`) and a series' `,name="…"` pairs as one label text. */
 function joinLabels(base: string, key: string): string {
   if (base === "") return key.slice(1);
   return base + key;
 }
 
-/**
- * Decodes, sums and renders one read of a map into `writer`, yielding every STEP_ROWS rows.
- * `baseLabels` is the rendered text of the labels every series carries (exposition.labelPairs).
- */
-export function* planLines(entries: MapEntries, plan: MetricPlan, cpus: number, baseLabels: string, writer: LineWriter): Generator<void, void, undefined> {
-  const grouped: Grouped = { values: new Map(), buckets: new Map(), texts: undefined };
-  yield* groupRows(entries, plan, cpus, grouped);
+/** The read's sample lines in pieces (a piece may be empty: a step boundary). */
+export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<string, void, undefined> {
+  const baseText = labelPairs({ namespace: base.namespace, ebpfmap: base.ebpfmap });
   const name = plan.config.name;
-  let n = 0;
-  if (!plan.bucket) {
-    for (const [key, value] of grouped.values) {
-      if (++n % STEP_ROWS === 0) yield;
-      writer.add(name, joinLabels(baseLabels, key), value);
-    }
-    return;
-  }
-  for (const [key, counts] of grouped.buckets) {
-    if (++n % 8 === 0) yield;
-    const labels = joinLabels(baseLabels, key);
-    const series = histogramSeries(plan.layout!, counts);
-    const le = labels === "" ? 'le="' : `${labels},le="`;
-    for (const [bound, count] of series.buckets) writer.add(`${name}_bucket`, `${le}${bound}"`, count);
-    writer.add(`${name}_sum`, labels, series.sum);
-    writer.add(`${name}_count`, labels, series.count);
-  }
+  const out = new LineChunks();
+  const visitor: SeriesVisitor = {
+    value: (key, _texts, value) => out.add(name, joinLabels(baseText, key), value),
+    histogram: (key, _texts, counts) => {
+      const labels = joinLabels(baseText, key);
+      const series = histogramSeries(plan.layout!, counts);
+      const le = labels === "" ? 'le="' : `${labels},le="`;
+      for (const [bound, count] of series.buckets) out.add(`${name}_bucket`, `${le}${bound}"`, count);
+      out.add(`${name}_sum`, labels, series.sum);
+      out.add(`${name}_count`, labels, series.count);
+    },
+  };
+  for (const _ of walk(entries, plan, cpus, visitor, false)) yield out.take();
+  yield out.finish();
 }
 
-/** The same samples as objects, computed at once. */
-export function planSamples(entries: MapEntries, plan: MetricPlan, cpus: number, baseLabels: Readonly<Record<string, string>>): PromValue[] {
-  const grouped: Grouped = { values: new Map(), buckets: new Map(), texts: new Map() };
-  runAtOnce(groupRows(entries, plan, cpus, grouped));
-  const { labels } = plan;
-  const groupLabels = (key: string): Record<string, string> => {
-    const texts = grouped.texts!.get(key)!;
-    const out: Record<string, string> = { ...baseLabels };
-    for (let j = 0; j < labels.length; j++) out[labels[j]!.name] = texts[j]!;
-    return out;
-  };
-  const out: PromValue[] = [];
-  if (!plan.bucket) {
-    for (const [key, value] of grouped.values) out.push({ labels: groupLabels(key), value });
-    return out;
-  }
+/** The read's samples as rows, in batches (a batch may be empty: a step boundary). */
+export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<Row[], void, undefined> {
   const name = plan.config.name;
-  for (const [key, counts] of grouped.buckets) {
-    const labelSet = groupLabels(key);
-    const series = histogramSeries(plan.layout!, counts);
-    for (const [le, count] of series.buckets) out.push({ metricName: `${name}_bucket`, labels: { ...labelSet, le }, value: count });
-    out.push({ metricName: `${name}_sum`, labels: labelSet, value: series.sum });
-    out.push({ metricName: `${name}_count`, labels: labelSet, value: series.count });
+  const namespace = base.namespace;
+  const labelNames = plan.labels.map((l) => l.name);
+  let batch: Row[] = [];
+  const labelsOf = (texts: readonly string[] | undefined): Record<string, string> => {
+    const labels: Record<string, string> = { namespace: base.namespace, ebpfmap: base.ebpfmap };
+    if (texts) for (let j = 0; j < texts.length; j++) labels[labelNames[j]!] = texts[j]!;
+    return labels;
+  };
+  const visitor: SeriesVisitor = {
+    value: (_key, texts, value) => void batch.push({ name, namespace, labels: labelsOf(texts), value }),
+    histogram: (_key, texts, counts) => {
+      const labels = labelsOf(texts);
+      const series = histogramSeries(plan.layout!, counts);
+      for (const [le, count] of series.buckets) batch.push({ name: `${name}_bucket`, namespace, labels: { ...labels, le }, value: count });
+      batch.push({ name: `${name}_sum`, namespace, labels, value: series.sum });
+      batch.push({ name: `${name}_count`, namespace, labels, value: series.count });
+    },
+  };
+  for (const _ of walk(entries, plan, cpus, visitor, true)) {
+    yield batch;
+    batch = [];
   }
+  yield batch;
+}
+
+/** All rows of a read at once (tests, tools). */
+export function planRowsAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Row[] {
+  const out: Row[] = [];
+  for (const batch of planRows(entries, plan, cpus, base)) out.push(...batch);
+  return out;
+}
+
+/** All text of a read at once (tests, tools). */
+export function planTextAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): string {
+  let out = "";
+  for (const piece of planText(entries, plan, cpus, base)) out += piece;
   return out;
 }

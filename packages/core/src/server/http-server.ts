@@ -1,21 +1,22 @@
 /**
- * The agent's HTTP endpoints: `/metrics` (Prometheus text), `/healthz` (the process serves),
- * `/readyz` (the first sync is done), `/status` (JSON: every resource's phase, conditions and
- * last error; plugins; manifest problems).
+ * The HTTP endpoints of every process (standalone agent, cluster agent, operator): `/metrics`
+ * (Prometheus text), `/healthz` (the process serves), `/readyz` (the first sync is done), and
+ * where the process has one, `/status` (JSON: every resource's phase, conditions and last error;
+ * plugins; manifest problems).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Registry } from "prom-client";
-import { describeError } from "../errors.js";
+import { describeError, operatorError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { TEXT_CONTENT_TYPE, type RegistryRead } from "../scrape/registry.js";
 import { writeExposition } from "./metrics-stream.js";
 
 export interface HttpHandlers {
-  registry: Registry;
-  /** Reads the maps before the registry renders. */
-  refresh(): Promise<void>;
+  /** One scrape of every metric family (reads the maps). */
+  metrics(): Promise<RegistryRead>;
   ready(): boolean;
-  status(): unknown;
+  /** `/status`; absent: 404. */
+  status?(): unknown;
   logger: Logger;
 }
 
@@ -27,7 +28,7 @@ export interface ListenAddress {
 export function parseListenAddress(text: string): ListenAddress {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
   const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new Error(`--listen "${text}" is not host:port (e.g. 127.0.0.1:9442)`);
+  if (!match || port > 65535) throw operatorError("EOP_ERR_CONFIG", `--listen "${text}" is not host:port (e.g. 127.0.0.1:9442)`);
   return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
 }
 
@@ -61,10 +62,10 @@ async function handle(request: IncomingMessage, response: ServerResponse, handle
   }
   switch (path) {
     case "/metrics": {
-      await handlers.refresh();
-      response.writeHead(200, { "content-type": handlers.registry.contentType });
+      const read = await handlers.metrics();
+      response.writeHead(200, { "content-type": TEXT_CONTENT_TYPE });
       if (request.method === "HEAD") response.end();
-      else await writeExposition(handlers.registry, response);
+      else await writeExposition(read, response);
       return;
     }
     case "/healthz":
@@ -76,9 +77,12 @@ async function handle(request: IncomingMessage, response: ServerResponse, handle
       return;
     }
     case "/status":
+      if (!handlers.status) break;
       response.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(handlers.status(), null, 2)}\n`);
       return;
+  }
+  switch (path) {
     default:
-      response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found: try /metrics, /status, /healthz, /readyz\n");
+      response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`not found: try /metrics,${handlers.status ? " /status," : ""} /healthz, /readyz\n`);
   }
 }

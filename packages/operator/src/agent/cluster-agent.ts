@@ -10,27 +10,13 @@
  * backoff and `/metrics` keeps being served.
  */
 import type { KubeConfig, V1Node } from "@kubernetes/client-node";
-import {
-  API_GROUP_VERSION,
-  KIND,
-  TOKENS,
-  createAgentContainer,
-  describeError,
-  ensureBpffs,
-  refKey,
-  startHttpServer,
-  parseListenAddress,
-  type EbpfMap,
-  type Logger,
-  type ObservabilitySettings,
-  type ParsedManifest,
-} from "@ebpf-operator/core";
+import { API_GROUP_VERSION, KIND, TOKENS, describeError, refKey, startAgentHost, type Desired, type Logger, type ObservabilitySettings } from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
+import { Informer, objectKey } from "../kube/informer.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
 import { selectsNode } from "../shared/node-selection.js";
 import { ObjectStore } from "../shared/object-store.js";
 import type { EbpfMapObject } from "../shared/types.js";
-import { Informer, objectKey } from "../kube/informer.js";
 import { FetchingObjectProvider } from "./fetching-object-provider.js";
 import { NodeStatusWriter } from "./node-status-writer.js";
 
@@ -61,61 +47,48 @@ function revoked(resource: EbpfMapObject): boolean {
   return ready?.reason === Reasons.KernelWideNotAllowed && ready.observedGeneration === resource.metadata.generation;
 }
 
+/**
+ * What this node should run: the EbpfMaps selecting it, each at the latest generation the
+ * operator compiled (`applied` remembers the last one handed over, kept while a newer one
+ * compiles, and is updated here).
+ */
+export function desiredOnNode(resources: readonly EbpfMapObject[], node: V1Node | undefined, applied: Map<string, EbpfMapObject>): Desired[] {
+  const out: Desired[] = [];
+  const seen = new Set<string>();
+  for (const resource of resources) {
+    const key = objectKey(resource);
+    if (resource.metadata.deletionTimestamp || !node || !selectsNode(resource.spec.nodeSelector, node)) continue;
+    if (revoked(resource)) continue;
+    const current = resource.status?.object?.generation === resource.metadata.generation ? resource : applied.get(key);
+    if (!current) continue; // not compiled yet
+    applied.set(key, current);
+    seen.add(key);
+    out.push({ source: "kubernetes", ref: { namespace: resource.metadata.namespace, name: resource.metadata.name }, resource: current });
+  }
+  for (const key of [...applied.keys()]) if (!seen.has(key)) applied.delete(key);
+  return out;
+}
+
 export async function startClusterAgent(options: ClusterAgentOptions): Promise<RunningClusterAgent> {
   const { kubeConfig, nodeName, logger } = options;
-  await ensureBpffs(options.pinRoot);
-  const container = await createAgentContainer(
-    { pinRoot: options.pinRoot, cacheDir: options.cacheDir, plugins: options.plugins, bpfStats: options.bpfStats, remoteWrite: options.remoteWrite },
-    logger,
-  );
-  container.rebind(TOKENS.ObjectProvider).toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir));
-  const agent = container.get(TOKENS.Agent);
-  const plugins = container.get(TOKENS.PluginRegistry);
-  const metrics = container.get(TOKENS.AgentMetrics);
-  for (const report of plugins.reports) {
-    metrics.plugins.set({ plugin: report.meta?.name ?? report.specifier, version: report.meta?.version ?? "", loaded: String(report.loaded) }, 1);
-    if (!report.loaded) logger.error({ plugin: report.specifier, code: report.error?.code }, report.error?.message ?? "plugin failed to load");
-  }
-  // Program run-time stats, map fill, scrape timings and the optional remote-write push.
-  const observability = container.get(TOKENS.Observability);
+  const host = await startAgentHost({
+    ...options,
+    mode: "cluster",
+    configure: (container) => container.rebind(TOKENS.ObjectProvider).toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir)),
+    status: () => ({ node: nodeName }),
+  });
+  const { agent } = host;
 
   const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", fieldSelector: `metadata.name=${nodeName}`, logger });
   const writer = new NodeStatusWriter(kubeConfig, nodeName, logger);
   agent.onStatus((ref, status) => writer.update(ref, status, ebpfMaps.get(refKey(ref))?.metadata.uid));
 
-  let ready = false;
-  const http = await startHttpServer(parseListenAddress(options.listen), {
-    registry: container.get(TOKENS.MetricsRegistry),
-    refresh: observability.refresh,
-    ready: () => ready,
-    status: () => ({ mode: "cluster", node: nodeName, ready, plugins: plugins.reports, resources: agent.statuses() }),
-    logger,
-  });
-  observability.start();
-  logger.info({ url: http.url, node: nodeName }, "agent listening");
-
   // The generation last handed to the agent per resource: kept while a newer one compiles.
   const applied = new Map<string, EbpfMapObject>();
   let syncing: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
-  const desired = (): ParsedManifest[] => {
-    const node = nodes.get(nodeName);
-    const out: ParsedManifest[] = [];
-    const seen = new Set<string>();
-    for (const resource of ebpfMaps.list()) {
-      const key = objectKey(resource);
-      if (resource.metadata.deletionTimestamp || !node || !selectsNode(resource.spec.nodeSelector, node)) continue;
-      if (revoked(resource)) continue;
-      const current = resource.status?.object?.generation === resource.metadata.generation ? resource : applied.get(key);
-      if (!current) continue; // not compiled yet
-      applied.set(key, current);
-      seen.add(key);
-      out.push({ source: "kubernetes", document: 0, ref: { namespace: resource.metadata.namespace, name: resource.metadata.name }, resource: current as unknown as EbpfMap });
-    }
-    for (const key of [...applied.keys()]) if (!seen.has(key)) applied.delete(key);
-    return out;
-  };
+  const desired = () => desiredOnNode(ebpfMaps.list(), nodes.get(nodeName), applied);
   const sync = () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
@@ -132,19 +105,17 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   await writer.removeStale(new Set(agent.statuses().map((s) => `${s.namespace}/${s.name}`))).catch((error: unknown) =>
     logger.warn({ error: describeError(error) }, "removing stale node statuses failed"),
   );
-  ready = true;
+  host.markReady();
 
   return {
-    url: http.url,
+    url: host.url,
     stop: async () => {
       clearTimeout(timer);
       ebpfMaps.stop();
       nodes.stop();
       writer.stop();
       await syncing;
-      await observability.stop();
-      await http.close();
-      await agent.shutdown(); // pins stay: a restarted agent adopts them
+      await host.stop(); // pins stay: a restarted agent adopts them
     },
   };
 }

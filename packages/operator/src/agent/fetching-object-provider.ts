@@ -4,9 +4,16 @@
  */
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { ObjectProvider, ObjectRequest, ProvidedObject } from "@ebpf-operator/core";
+import { operatorError, type DesiredResource, type EbpfMapStatus, type ObjectProvider, type ObjectRequest, type ProvidedObject } from "@ebpf-operator/core";
 import type { ObjectStore } from "../shared/object-store.js";
-import type { EbpfMapObject } from "../shared/types.js";
+
+type PublishedObject = NonNullable<EbpfMapStatus["object"]>;
+
+/** The object the operator published for this generation, as its status names it. */
+function publishedObject(resource: DesiredResource): PublishedObject | undefined {
+  const object = (resource.status as EbpfMapStatus | undefined)?.object;
+  return typeof object?.hash === "string" && typeof object.sha256 === "string" ? object : undefined;
+}
 
 export class FetchingObjectProvider implements ObjectProvider {
   readonly step = "fetch";
@@ -17,8 +24,8 @@ export class FetchingObjectProvider implements ObjectProvider {
   ) {}
 
   async obtain(request: ObjectRequest): Promise<ProvidedObject> {
-    const object = (request.resource as unknown as EbpfMapObject).status?.object;
-    if (!object) throw new Error(`EbpfMap "${request.label}" has no compiled object yet`);
+    const object = publishedObject(request.resource);
+    if (!object) throw operatorError("EOP_ERR_OBJECT_FETCH", `EbpfMap "${request.label}" has no compiled object yet`);
     const dir = join(this.cacheDir, "fetched");
     const path = join(dir, `${object.sha256}.o`);
     try {

@@ -184,7 +184,7 @@ export class EbpfMapReconciler {
       void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${published.name}`);
       return { ok: true, hash: compiled.hash, sha256: published.sha256, configMap: published.name };
     } catch (error) {
-      if (errorCode(error) === undefined && /ConfigMaps, which hold at most/.test(String((error as Error).message))) {
+      if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") {
         return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
       }
       throw error;

@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { operatorError } from "@ebpf-operator/core";
 import { isConflict } from "../kube/api-errors.js";
 import { OBJECT_HASH_LABEL } from "./types.js";
 
@@ -43,7 +44,7 @@ export class ObjectStore {
   async publish(hash: string, objectPath: string): Promise<{ name: string; sha256: string }> {
     const bytes = await readFile(objectPath);
     if (bytes.length > MAX_OBJECT_BYTES) {
-      throw new Error(`the compiled object is ${bytes.length} bytes; objects are published in ConfigMaps, which hold at most ${MAX_OBJECT_BYTES}`);
+      throw operatorError("EOP_ERR_OBJECT_TOO_LARGE", `the compiled object is ${bytes.length} bytes; objects are published in ConfigMaps, which hold at most ${MAX_OBJECT_BYTES}`);
     }
     const name = objectConfigMapName(hash);
     const sha256 = createHash("sha256").update(bytes).digest("hex");
@@ -74,10 +75,10 @@ export class ObjectStore {
     const name = objectConfigMapName(hash);
     const configMap = await this.core.readNamespacedConfigMap({ name, namespace: this.namespace });
     const data = configMap.binaryData?.[OBJECT_KEY];
-    if (!data) throw new Error(`ConfigMap ${this.namespace}/${name} has no ${OBJECT_KEY}`);
+    if (!data) throw operatorError("EOP_ERR_OBJECT_FETCH", `ConfigMap ${this.namespace}/${name} has no ${OBJECT_KEY}`);
     const bytes = Buffer.from(data, "base64");
     const actual = createHash("sha256").update(bytes).digest("hex");
-    if (actual !== sha256) throw new Error(`object ${this.namespace}/${name} has SHA-256 ${actual}, but the EbpfMap's status says ${sha256}: refusing to load it`);
+    if (actual !== sha256) throw operatorError("EOP_ERR_OBJECT_FETCH", `object ${this.namespace}/${name} has SHA-256 ${actual}, but the EbpfMap's status says ${sha256}: refusing to load it`);
     return bytes;
   }
 

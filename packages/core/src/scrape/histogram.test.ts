@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { bucketLayout, bucketPosition, histogramSeries, upperBound } from "./histogram.js";
+import { bucketLayout, upperBound } from "../plan/histogram.js";
+import { bucketPosition, histogramSeries } from "./histogram-series.js";
 
 describe("upperBound", () => {
   it.each([
