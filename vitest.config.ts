@@ -53,6 +53,15 @@ export default defineConfig({
         },
       },
       {
+        test: {
+          name: "pack",
+          include: ["test/pack/**/*.pack.test.ts"],
+          // npm install and a node-gyp build in a scratch project outside the workspace.
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
         resolve: { alias },
         test: {
           name: "vm",

@@ -5,7 +5,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { delimiter, join } from "node:path";
-import { PluginTargetError, closestNames } from "@ebpf-operator/core";
+import { PluginTargetError, closestNames } from "@ebpf-operator/core/sdk";
 
 const LIBRARY_DIRS = ["/lib", "/usr/lib", "/usr/local/lib", "/lib64", "/usr/lib64"];
 

@@ -9,7 +9,7 @@
  * kernel-wide. `?pid=` narrows one resource to one process.
  */
 import { access, readFile, realpath } from "node:fs/promises";
-import { PluginTargetError, closestNames, definePlugin } from "@ebpf-operator/core";
+import { PluginTargetError, closestNames, definePlugin } from "@ebpf-operator/core/sdk";
 import { probeProgramType } from "@ebpf-operator/libbpf";
 import { resolveBinary } from "./binary-path.js";
 import { readFunctionSymbols } from "./elf-symbols.js";

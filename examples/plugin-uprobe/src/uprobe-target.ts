@@ -11,7 +11,7 @@
  * only: a return probe fires on return). A bare offset (`0x1a2b`) is a file offset.
  * `?pid=<n>` fires only in that process (its pid in the agent's pid namespace).
  */
-import { PluginTargetError } from "@ebpf-operator/core";
+import { PluginTargetError } from "@ebpf-operator/core/sdk";
 
 export interface UprobeTarget {
   /** The binary as written. */

@@ -9,7 +9,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { PluginTargetError, closestNames, definePlugin } from "@ebpf-operator/core";
+import { PluginTargetError, closestNames, definePlugin } from "@ebpf-operator/core/sdk";
 import { probeProgramType } from "@ebpf-operator/libbpf";
 import { cgroupDirectory, cgroupPathOf, findCgroup2Mount } from "./cgroup-mount.js";
 import { cgroupTargetSchema, parseCgroupTarget, type CgroupTarget } from "./cgroup-target.js";

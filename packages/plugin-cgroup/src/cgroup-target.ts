@@ -8,7 +8,7 @@
  * whole machine), with or without the leading slash; a path that already starts with the
  * hierarchy's mount point (`/sys/fs/cgroup/unified/...`) is taken as it is.
  */
-import { PluginTargetError } from "@ebpf-operator/core";
+import { PluginTargetError } from "@ebpf-operator/core/sdk";
 import { CGROUP_HOOKS, type CgroupHook } from "./cgroup-hooks.js";
 
 export interface CgroupTarget extends CgroupHook {

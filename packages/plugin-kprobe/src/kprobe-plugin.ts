@@ -7,7 +7,7 @@
  */
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import { PluginTargetError, closestNames, definePlugin, type PluginHost } from "@ebpf-operator/core";
+import { PluginTargetError, closestNames, definePlugin, type PluginHost } from "@ebpf-operator/core/sdk";
 import { probeProgramType } from "@ebpf-operator/libbpf";
 import { kernelSymbols, resolveFunction, syscallWrapperPrefix } from "./kernel-symbols.js";
 import { kprobeTargetSchema, parseKprobeTarget, type KprobeTarget } from "./kprobe-target.js";

@@ -2,7 +2,7 @@
  * kprobe/kretprobe targets: a kernel function, optionally `+offset` (kprobe only), with an
  * optional `kprobe/` or `kretprobe/` prefix as in libbpf section names.
  */
-import { PluginTargetError } from "@ebpf-operator/core";
+import { PluginTargetError } from "@ebpf-operator/core/sdk";
 
 export interface KprobeTarget {
   /** The function as written; `resolveTarget` fills `symbol` with the kernel's name for it. */

@@ -7,7 +7,7 @@
  * The packet socket only exists to run the filter; nothing reads it. Return 0 from the program
  * (the map updates are the point), and skip `PACKET_OUTGOING` packets to count one direction.
  */
-import { definePlugin } from "@ebpf-operator/core";
+import { definePlugin } from "@ebpf-operator/core/sdk";
 import { PacketSocket, probeProgramType } from "@ebpf-operator/libbpf";
 import { listInterfaces, selectInterfaces } from "@ebpf-operator/plugin-xdp";
 import { parseSocketTarget, socketTargetSchema, type SocketTarget } from "./socket-target.js";

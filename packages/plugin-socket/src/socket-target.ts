@@ -6,7 +6,7 @@
  * The agent opens a raw AF_PACKET socket bound to that interface (of its own network namespace)
  * and attaches the program to it with SO_ATTACH_BPF.
  */
-import { PluginTargetError } from "@ebpf-operator/core";
+import { PluginTargetError } from "@ebpf-operator/core/sdk";
 
 export interface SocketTarget {
   interface: string;

@@ -5,7 +5,7 @@
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { PluginTargetError, closestNames, definePlugin, type PluginHost } from "@ebpf-operator/core";
+import { PluginTargetError, closestNames, definePlugin, type PluginHost } from "@ebpf-operator/core/sdk";
 import { probeProgramType } from "@ebpf-operator/libbpf";
 import { parseTracepointTarget, tracepointTargetSchema, type TracepointTarget } from "./tracepoint-target.js";
 

@@ -2,7 +2,7 @@
  * Tracepoint targets: `category/name` or `category:name` (as tracefs and perf write them), with
  * an optional `tracepoint/` or `tp/` prefix as in libbpf section names.
  */
-import { PluginTargetError } from "@ebpf-operator/core";
+import { PluginTargetError } from "@ebpf-operator/core/sdk";
 
 export interface TracepointTarget {
   category: string;

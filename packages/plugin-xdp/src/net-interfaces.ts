@@ -5,7 +5,7 @@
  */
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { PluginTargetError, closestNames } from "@ebpf-operator/core";
+import { PluginTargetError, closestNames } from "@ebpf-operator/core/sdk";
 import { isGlob, matchesGlob, type ResolvedInterface } from "./xdp-target.js";
 
 export const SYS_CLASS_NET = "/sys/class/net";

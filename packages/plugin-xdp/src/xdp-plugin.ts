@@ -6,7 +6,7 @@
  * Interfaces are those of the agent's own network namespace (the attach is by ifindex, which is
  * per namespace): to watch a pod's interface, attach to its host-side veth.
  */
-import { definePlugin } from "@ebpf-operator/core";
+import { definePlugin } from "@ebpf-operator/core/sdk";
 import { probeProgramType, type BpfLink, type BpfProgram } from "@ebpf-operator/libbpf";
 import { ipProtoDecoder } from "./decoders/ip-proto.js";
 import { l3ProtoDecoder } from "./decoders/l3-proto.js";

@@ -8,7 +8,7 @@
  * spec has no other field for it; `auto` (the default) tries the driver's native XDP and falls
  * back to generic (skb) mode when the driver has none.
  */
-import { PluginTargetError } from "@ebpf-operator/core";
+import { PluginTargetError } from "@ebpf-operator/core/sdk";
 
 /** How to attach: `auto` = native, falling back to generic; the others are strict. */
 export type XdpAttachMode = "auto" | "native" | "generic";

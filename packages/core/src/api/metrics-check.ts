@@ -6,7 +6,7 @@
 import { RESERVED_LABEL_NAMES, isValidLabelName, isValidMetricName, metricNameFor } from "./metric-names.js";
 import type { MetricSpec } from "./metrics-schema.js";
 import type { EbpfMapSpec } from "./schema.js";
-import type { FieldError } from "./validate.js";
+import type { FieldError } from "./field-error.js";
 
 /** Most buckets one histogram may declare (bucketMax - bucketMin + 1). */
 export const MAX_HISTOGRAM_BUCKETS = 4096;

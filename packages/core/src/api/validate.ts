@@ -3,14 +3,11 @@
  * name the field (`spec.prometheusType`), what was wrong and what is allowed.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { FieldError } from "./field-error.js";
 import { checkMetricsSpec } from "./metrics-check.js";
 import { EbpfMapSchema, type EbpfMap } from "./schema.js";
 
-export interface FieldError {
-  /** Dotted path of the field, e.g. `spec.program`; `""` for the object itself. */
-  field: string;
-  message: string;
-}
+export type { FieldError };
 
 export type ValidationResult = { ok: true; value: EbpfMap } | { ok: false; errors: FieldError[] };
 

@@ -1,4 +1,4 @@
-import type { Decoder } from "@ebpf-operator/core";
+import type { Decoder } from "@ebpf-operator/core/sdk";
 import { IP_PROTOCOLS } from "../protocols.js";
 import { lookupDecimal } from "./decimal-input.js";
 
