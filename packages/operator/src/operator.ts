@@ -20,7 +20,7 @@ import {
   type Logger,
 } from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
-import { EbpfMapReconciler } from "./controller/ebpfmap-reconciler.js";
+import { EbpfMapReconciler, KubeEbpfMapWriter } from "./controller/ebpfmap-reconciler.js";
 import { ObjectStore } from "./shared/object-store.js";
 import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
 import { EventRecorder } from "./kube/events.js";
@@ -66,7 +66,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
   const objects = new ObjectStore(kubeConfig, options.namespace);
   const reconciler = new EbpfMapReconciler({
-    kubeConfig,
+    writer: new KubeEbpfMapWriter(kubeConfig),
     ebpfMaps,
     nodeStatuses,
     nodes,

@@ -39,8 +39,8 @@ export type StatusListener = (ref: ResourceRef, status: ResourceStatus | undefin
 export interface AgentDependencies {
   /** Compiles (standalone) or fetches (cluster) the resource's object. */
   objects: ObjectProvider;
-  loader: ProgramLoader;
-  collector: MapCollector;
+  loader: Pick<ProgramLoader, "preflight" | "load" | "unload" | "listPinned" | "removePinned">;
+  collector: Pick<MapCollector, "add" | "remove">;
   metrics: AgentMetrics;
   logger: Logger;
   /** Label decoders: core's plus the plugins' (default: core's only). */

@@ -8,15 +8,18 @@ import type { ResourceRef } from "../api/manifest.js";
 import type { DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
 import type { MetricConfig } from "./metric-config.js";
-import { buildMetricPlan, type MetricPlan } from "./metric-plan.js";
+import { buildMetricPlan, type MapView, type MetricPlan } from "./metric-plan.js";
+
+/** What planning and serving need of a map: its types and its reads (BpfMap fits). */
+export type ServedMap = MapView & Pick<BpfMap, "readAll">;
 
 export interface PlannedMetric {
-  map: BpfMap;
+  map: ServedMap;
   plan: MetricPlan;
 }
 
 /** Throws the first problem (EOP_ERR_MAP_NOT_FOUND, EOP_ERR_METRIC_INVALID, ...). */
-export function planMetrics(configs: readonly MetricConfig[], maps: ReadonlyMap<string, BpfMap>, decoders: DecoderRegistry, ref: ResourceRef): PlannedMetric[] {
+export function planMetrics(configs: readonly MetricConfig[], maps: ReadonlyMap<string, ServedMap>, decoders: DecoderRegistry, ref: ResourceRef): PlannedMetric[] {
   return configs.map((metric) => {
     const map = maps.get(metric.map);
     if (!map) {

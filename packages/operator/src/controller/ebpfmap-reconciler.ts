@@ -9,7 +9,7 @@
  * What retrying cannot fix (an invalid spec, a compile error) becomes a condition and an Event
  * and is not retried until the spec changes; anything else is thrown and requeued with backoff.
  */
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type V1Namespace, type V1Node } from "@kubernetes/client-node";
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1Namespace, type V1Node } from "@kubernetes/client-node";
 import {
   API_GROUP,
   API_VERSION,
@@ -38,17 +38,28 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
+/** What the reconciler reads of a watched kind: an informer's cache (kube/informer.ts). */
+export type Cache<T extends KubernetesObject> = Pick<Informer<T>, "get" | "list">;
+
+/** The two writes the reconciler makes to an EbpfMap (KubeEbpfMapWriter does them via the API). */
+export interface EbpfMapWriter {
+  /** Merge-patches metadata, conditional on the resource's resourceVersion; gone is not an error. */
+  patchMetadata(resource: EbpfMapObject, metadata: { finalizers: string[] }): Promise<void>;
+  /** Merge-patches the status subresource; gone is not an error. */
+  patchStatus(resource: EbpfMapObject, status: EbpfMapStatus): Promise<void>;
+}
+
 export interface ReconcilerDependencies {
-  kubeConfig: KubeConfig;
-  ebpfMaps: Informer<EbpfMapObject>;
-  nodeStatuses: Informer<NodeStatusObject>;
-  nodes: Informer<V1Node>;
+  writer: EbpfMapWriter;
+  ebpfMaps: Cache<EbpfMapObject>;
+  nodeStatuses: Cache<NodeStatusObject>;
+  nodes: Cache<V1Node>;
   /** Namespaces, for the tenancy label: read from the cache, not one GET per reconcile. */
-  namespaces: Informer<V1Namespace>;
-  compiler: BpfCompiler;
+  namespaces: Cache<V1Namespace>;
+  compiler: Pick<BpfCompiler, "compile">;
   plugins: PluginRegistry;
-  objects: ObjectStore;
-  events: EventRecorder;
+  objects: Pick<ObjectStore, "publish" | "namespace">;
+  events: Pick<EventRecorder, "record">;
   logger: Logger;
   /** How long deletion waits for agents to confirm the unload before giving up. */
   unloadTimeoutMs?: number;
@@ -59,11 +70,7 @@ type Failure = { ok: false; reason: string; message: string; compiled?: false };
 type Preparation = { ok: true; hash: string; sha256: string; configMap: string } | Failure;
 
 export class EbpfMapReconciler {
-  private readonly custom: CustomObjectsApi;
-
-  constructor(private readonly deps: ReconcilerDependencies) {
-    this.custom = deps.kubeConfig.makeApiClient(CustomObjectsApi);
-  }
+  constructor(private readonly deps: ReconcilerDependencies) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const resource = this.deps.ebpfMaps.get(key);
@@ -72,7 +79,7 @@ export class EbpfMapReconciler {
 
     if (resource.metadata.deletionTimestamp) return this.finalize(resource, log);
     if (!(resource.metadata.finalizers ?? []).includes(FINALIZER)) {
-      await this.patchMetadata(resource, { finalizers: [...(resource.metadata.finalizers ?? []), FINALIZER] });
+      await this.deps.writer.patchMetadata(resource, { finalizers: [...(resource.metadata.finalizers ?? []), FINALIZER] });
       return {}; // the update event brings us back
     }
 
@@ -131,7 +138,7 @@ export class EbpfMapReconciler {
     this.recordTransitions(resource, conditions);
 
     if (JSON.stringify(status) !== JSON.stringify(resource.status ?? {})) {
-      await this.patchStatus(resource, status);
+      await this.deps.writer.patchStatus(resource, status);
       log.debug({ ready: status.ready }, "status updated");
     }
     return {};
@@ -235,12 +242,21 @@ export class EbpfMapReconciler {
     if (remaining.length > 0) {
       void this.deps.events.record(resource, "Warning", "UnloadUnconfirmed", `nodes did not confirm the unload within ${timeout / 1000}s: ${remaining.join(", ")}`);
     }
-    await this.patchMetadata(resource, { finalizers: (resource.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) });
+    await this.deps.writer.patchMetadata(resource, { finalizers: (resource.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) });
     log.info({ unconfirmed: remaining }, "finalizer removed");
     return {};
   }
+}
 
-  private async patchMetadata(resource: EbpfMapObject, metadata: { finalizers: string[] }): Promise<void> {
+/** EbpfMapWriter over the API server (merge patches through the custom-objects API). */
+export class KubeEbpfMapWriter implements EbpfMapWriter {
+  private readonly custom: CustomObjectsApi;
+
+  constructor(kubeConfig: KubeConfig) {
+    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  }
+
+  async patchMetadata(resource: EbpfMapObject, metadata: { finalizers: string[] }): Promise<void> {
     try {
       await this.custom.patchNamespacedCustomObject(
         {
@@ -259,7 +275,7 @@ export class EbpfMapReconciler {
     }
   }
 
-  private async patchStatus(resource: EbpfMapObject, status: EbpfMapStatus): Promise<void> {
+  async patchStatus(resource: EbpfMapObject, status: EbpfMapStatus): Promise<void> {
     try {
       await this.custom.patchNamespacedCustomObjectStatus(
         { group: API_GROUP, version: API_VERSION, namespace: resource.metadata.namespace, plural: EBPFMAP_PLURAL, name: resource.metadata.name, body: { status } },
