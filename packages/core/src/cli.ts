@@ -14,6 +14,7 @@ import { operatorError } from "./errors.js";
 import { COMMON_OPTIONS, COMMON_USAGE, packageVersion, parseCommand, parseLogLevel, runMain, signalled } from "./host/flags.js";
 import { BUILTIN_PLUGINS, DEFAULT_LISTEN, startStandaloneAgent } from "./host/standalone.js";
 import { DEFAULT_PIN_ROOT } from "./loader/pin-layout.js";
+import { parseListenAddress } from "./server/http-server.js";
 import { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings } from "./observability/options.js";
 
 const USAGE = `usage:
@@ -70,10 +71,12 @@ async function run(args: string[]): Promise<number> {
   }
   const { values } = parsed;
   if (!values.config) throw operatorError("EOP_ERR_CONFIG", "ebpf-agent run: --config <dir|file> is required; see ebpf-agent run --help");
+  const listen = values.listen ?? DEFAULT_LISTEN;
+  parseListenAddress(listen); // a bad address is a usage error before anything starts
   const extra = (process.env.EBPF_AGENT_PLUGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   const running = await startStandaloneAgent({
     configPath: values.config,
-    listen: values.listen ?? DEFAULT_LISTEN,
+    listen,
     pinRoot: values["pin-root"] ?? DEFAULT_PIN_ROOT,
     cacheDir: values["cache-dir"] ?? process.env.EBPF_AGENT_CACHE_DIR ?? join(homedir(), ".cache", "ebpf-operator"),
     plugins: [...(values.plugin ?? BUILTIN_PLUGINS), ...extra],

@@ -20,6 +20,7 @@ import {
   observabilitySettings,
   operatorError,
   packageVersion,
+  parseListenAddress,
   parseCommand,
   parseLogLevel,
   runMain,
@@ -96,12 +97,14 @@ async function run(args: string[]): Promise<number> {
   }
   const { values } = parsed;
   const logger = createLogger({ level: parseLogLevel(values["log-level"]), component: "ebpf-operator" });
+  const listen = values.listen ?? "0.0.0.0:8080";
+  parseListenAddress(listen); // a bad address is a usage error before anything starts
   const operator = await startOperator({
     kubeConfig: kubeConfigFrom(values.kubeconfig),
     namespace: values.namespace ?? readServiceAccountNamespace() ?? "ebpf-operator-system",
     cacheDir: values["cache-dir"] ?? DEFAULT_CACHE_DIR,
     plugins: values.plugin ?? BUILTIN_PLUGINS,
-    listen: values.listen ?? "0.0.0.0:8080",
+    listen,
     leaderElection: !values["no-leader-elect"],
     logger,
   });
@@ -121,6 +124,8 @@ async function agent(args: string[]): Promise<number> {
   const nodeName = values["node-name"] ?? process.env.NODE_NAME;
   if (!nodeName) throw operatorError("EOP_ERR_CONFIG", "ebpf-operator agent: --node-name (or $NODE_NAME) is required: the agent selects EbpfMaps by its Node's labels");
   const logger = createLogger({ level: parseLogLevel(values["log-level"]), component: "ebpf-agent" });
+  const listen = values.listen ?? "0.0.0.0:9442";
+  parseListenAddress(listen);
   const running = await startClusterAgent({
     kubeConfig: kubeConfigFrom(values.kubeconfig),
     nodeName,
@@ -128,7 +133,7 @@ async function agent(args: string[]): Promise<number> {
     pinRoot: values["pin-root"] ?? DEFAULT_PIN_ROOT,
     cacheDir: values["cache-dir"] ?? DEFAULT_CACHE_DIR,
     plugins: values.plugin ?? BUILTIN_PLUGINS,
-    listen: values.listen ?? "0.0.0.0:9442",
+    listen,
     logger,
     ...observabilitySettings(values),
   });

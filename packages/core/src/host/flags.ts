@@ -46,12 +46,14 @@ export function parseCommand<O extends Options>(command: string, args: readonly 
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (typeof code !== "string" || !code.startsWith("ERR_PARSE_ARGS")) throw error;
-    const flag = /'(-{1,2}[^']*)'/.exec((error as Error).message)?.[1];
+    // node:util's messages quote the flag: "Unknown option '--x'", "Option '-c, --config <value>' argument missing".
+    const quoted = /'(-{1,2}[^']*)'/.exec((error as Error).message)?.[1] ?? "";
+    const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted;
     const what =
       code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
-        ? `unknown flag ${flag ?? ""}`.trim()
+        ? `unknown flag ${flag}`.trim()
         : code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag
-          ? `flag ${flag.split(" ")[0]} needs a value`
+          ? `flag ${flag} needs a value`
           : (error as Error).message;
     throw operatorError("EOP_ERR_CONFIG", `${command}: ${what}; see ${command} --help`);
   }
