@@ -11,7 +11,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { readManifests } from "./agent/file-source.js";
 import { operatorError } from "./errors.js";
-import { COMMON_OPTIONS, COMMON_USAGE, packageVersion, parseCommand, parseLogLevel, runMain, signalled } from "./host/flags.js";
+import { COMMON_OPTIONS, COMMON_USAGE, helpAsked, parseCommand, parseLogLevel, runCli, signalled } from "./host/flags.js";
 import { BUILTIN_PLUGINS, DEFAULT_LISTEN, startStandaloneAgent } from "./host/standalone.js";
 import { DEFAULT_PIN_ROOT } from "./loader/pin-layout.js";
 import { parseListenAddress } from "./server/http-server.js";
@@ -48,27 +48,9 @@ per resource and exits 1 if any has a problem.`;
 
 const RUN_OPTIONS = { ...COMMON_OPTIONS, config: { type: "string", short: "c" }, "pin-root": { type: "string" }, ...OBSERVABILITY_OPTIONS } as const;
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === "--version" || command === "-v") {
-    process.stdout.write(`ebpf-agent ${packageVersion(new URL("../package.json", import.meta.url))}\n`);
-    return 0;
-  }
-  if (command === "--help" || command === "-h" || command === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (command === "validate") return validate(rest);
-  if (command === "run") return run(rest);
-  throw operatorError("EOP_ERR_CONFIG", command ? `unknown command "${command}"; see ebpf-agent --help` : "a command is needed: run or validate; see ebpf-agent --help");
-}
-
 async function run(args: string[]): Promise<number> {
   const parsed = parseCommand("ebpf-agent run", args, RUN_OPTIONS);
-  if (parsed.help) {
-    process.stdout.write(`${RUN_USAGE}\n`);
-    return 0;
-  }
+  if (helpAsked(parsed, RUN_USAGE)) return 0;
   const { values } = parsed;
   if (!values.config) throw operatorError("EOP_ERR_CONFIG", "ebpf-agent run: --config <dir|file> is required; see ebpf-agent run --help");
   const listen = values.listen ?? DEFAULT_LISTEN;
@@ -91,10 +73,7 @@ async function run(args: string[]): Promise<number> {
 
 async function validate(args: string[]): Promise<number> {
   const parsed = parseCommand("ebpf-agent validate", args, {}, true);
-  if (parsed.help) {
-    process.stdout.write(`${VALIDATE_USAGE}\n`);
-    return 0;
-  }
+  if (helpAsked(parsed, VALIDATE_USAGE)) return 0;
   const paths = parsed.positionals;
   if (paths.length === 0) throw operatorError("EOP_ERR_CONFIG", "ebpf-agent validate: at least one file or directory is needed");
   let problems = 0;
@@ -107,4 +86,4 @@ async function validate(args: string[]): Promise<number> {
   return problems === 0 ? 0 : 1;
 }
 
-runMain("ebpf-agent", () => main(process.argv.slice(2)));
+runCli({ program: "ebpf-agent", packageJson: new URL("../package.json", import.meta.url), usage: USAGE, commands: { run, validate } });

@@ -42,7 +42,7 @@ export { CompilingObjectProvider, type ObjectProvider, type ObjectRequest, type 
 export { createAgentContainer, TOKENS, type AgentSettings } from "./host/container.js";
 export { startAgentHost, type AgentHost, type AgentHostOptions } from "./host/agent-host.js";
 export { loadPlugins, reportPlugins } from "./host/plugins.js";
-export { COMMON_OPTIONS, COMMON_USAGE, packageVersion, parseCommand, parseLogLevel, runMain, signalled } from "./host/flags.js";
+export { COMMON_OPTIONS, COMMON_USAGE, helpAsked, packageVersion, parseCommand, parseLogLevel, runCli, runMain, signalled, type CliSpec } from "./host/flags.js";
 export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
 export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";

@@ -18,12 +18,12 @@ import {
   OBSERVABILITY_USAGE,
   createLogger,
   observabilitySettings,
+  helpAsked,
   operatorError,
-  packageVersion,
   parseListenAddress,
   parseCommand,
   parseLogLevel,
-  runMain,
+  runCli,
   signalled,
 } from "@ebpf-operator/core";
 import { startClusterAgent } from "./agent/cluster-agent.js";
@@ -74,27 +74,9 @@ function kubeConfigFrom(path: string | undefined): KubeConfig {
   return kubeConfig;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === "--version" || command === "-v") {
-    process.stdout.write(`ebpf-operator ${packageVersion(new URL("../package.json", import.meta.url))}\n`);
-    return 0;
-  }
-  if (command === "--help" || command === "-h" || command === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (command === "agent") return agent(rest);
-  if (command === "run") return run(rest);
-  throw operatorError("EOP_ERR_CONFIG", command ? `unknown command "${command}"; see ebpf-operator --help` : "a command is needed: run or agent; see ebpf-operator --help");
-}
-
 async function run(args: string[]): Promise<number> {
   const parsed = parseCommand("ebpf-operator run", args, RUN_OPTIONS);
-  if (parsed.help) {
-    process.stdout.write(`${RUN_USAGE}\n`);
-    return 0;
-  }
+  if (helpAsked(parsed, RUN_USAGE)) return 0;
   const { values } = parsed;
   const logger = createLogger({ level: parseLogLevel(values["log-level"]), component: "ebpf-operator" });
   const listen = values.listen ?? "0.0.0.0:8080";
@@ -116,10 +98,7 @@ async function run(args: string[]): Promise<number> {
 
 async function agent(args: string[]): Promise<number> {
   const parsed = parseCommand("ebpf-operator agent", args, AGENT_OPTIONS);
-  if (parsed.help) {
-    process.stdout.write(`${AGENT_USAGE}\n`);
-    return 0;
-  }
+  if (helpAsked(parsed, AGENT_USAGE)) return 0;
   const { values } = parsed;
   const nodeName = values["node-name"] ?? process.env.NODE_NAME;
   if (!nodeName) throw operatorError("EOP_ERR_CONFIG", "ebpf-operator agent: --node-name (or $NODE_NAME) is required: the agent selects EbpfMaps by its Node's labels");
@@ -151,4 +130,4 @@ function readServiceAccountNamespace(): string | undefined {
   }
 }
 
-runMain("ebpf-operator", () => main(process.argv.slice(2)));
+runCli({ program: "ebpf-operator", packageJson: new URL("../package.json", import.meta.url), usage: USAGE, commands: { run, agent } });

@@ -85,3 +85,42 @@ export function runMain(program: string, main: () => Promise<number>): void {
     },
   );
 }
+
+export interface CliSpec {
+  /** The program's name, as typed: `ebpf-agent`. */
+  program: string;
+  /** URL of the package.json whose version `--version` prints. */
+  packageJson: URL;
+  /** Printed by `--help`, `-h` and `help`. */
+  usage: string;
+  /** The subcommands; each gets its arguments after the command's name. */
+  commands: Readonly<Record<string, (args: string[]) => Promise<number>>>;
+}
+
+/**
+ * The shared top level of every CLI: `--version`, `--help`, dispatch to a subcommand, and an
+ * unknown or missing command as a usage error. Exits with the command's code (see runMain).
+ */
+export function runCli(spec: CliSpec, argv: string[] = process.argv.slice(2)): void {
+  runMain(spec.program, async () => {
+    const [command, ...rest] = argv;
+    if (command === "--version" || command === "-v") {
+      process.stdout.write(`${spec.program} ${packageVersion(spec.packageJson)}\n`);
+      return 0;
+    }
+    if (command === "--help" || command === "-h" || command === "help") {
+      process.stdout.write(`${spec.usage}\n`);
+      return 0;
+    }
+    const run = command === undefined ? undefined : spec.commands[command];
+    if (run) return run(rest);
+    const names = Object.keys(spec.commands).join(" or ");
+    throw operatorError("EOP_ERR_CONFIG", command ? `unknown command "${command}"; see ${spec.program} --help` : `a command is needed: ${names}; see ${spec.program} --help`);
+  });
+}
+
+/** Prints `usage` and answers true when the parsed command asked for help. */
+export function helpAsked<O extends Options>(parsed: Parsed<O>, usage: string): parsed is { help: true } {
+  if (parsed.help) process.stdout.write(`${usage}\n`);
+  return parsed.help;
+}
