@@ -38,6 +38,8 @@ export interface LabelPlan {
   decodeAt?: FieldDecodeAt;
   /** Distinct bytes always give distinct text (integers, hex): no two rows can merge. */
   injective: boolean;
+  /** The text may hold a quote, backslash or newline (strings, decoders): escape it. */
+  needsEscape: boolean;
 }
 
 export interface NumberPlan {
@@ -82,6 +84,8 @@ function defaultLabel(name: string, slice: Slice, type: BtfType | undefined): La
     decode: type ? defaultDecode(type) : sizedDecode(slice.size),
     decodeAt: type ? defaultDecodeAt(type) : sizedDecodeAt(slice.size),
     injective,
+    // Numbers, hex and enumerator names are plain; only char arrays carry arbitrary text.
+    needsEscape: type?.kind === "array",
   };
 }
 
@@ -136,7 +140,7 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
       }
       const chain = label.decoders?.length ? decoders.chain(label.decoders, `${at}.labels[${j}].decoders`) : undefined;
       if (!chain) labels.push(defaultLabel(label.name, source.slice, source.type));
-      else labels.push({ name: label.name, slice: source.slice, decode: (bytes) => runChain(chain, bytes), injective: false });
+      else labels.push({ name: label.name, slice: source.slice, decode: (bytes) => runChain(chain, bytes), injective: false, needsEscape: true });
     });
   }
 

@@ -90,7 +90,7 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
       }
       if (decoded === undefined) {
         const text = label.decodeAt ? label.decodeAt(keys, start) : label.decode(keys.subarray(start, start + size));
-        decoded = text === SKIP ? SKIP : { text, pair: `${prefixes[j]}${escapeLabelValue(text)}"` };
+        decoded = text === SKIP ? SKIP : { text, pair: `${prefixes[j]}${label.needsEscape ? escapeLabelValue(text) : text}"` };
         if (cache) {
           cache.set(cacheKey, decoded);
           // Mostly distinct values: the cache only costs. Decode this label row by row from here.

@@ -24,7 +24,16 @@ export async function writeExposition(read: RegistryRead, response: Writable): P
   const flush = async (): Promise<void> => {
     const ok = response.write(pending);
     pending = "";
-    if (!ok && !response.destroyed) await new Promise<void>((resolve) => response.once("drain", resolve).once("close", resolve));
+    if (!ok && !response.destroyed) {
+      // Whichever comes first; the other listener goes too (a large body waits for many drains).
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          response.off("drain", done).off("close", done);
+          resolve();
+        };
+        response.once("drain", done).once("close", done);
+      });
+    }
   };
   for (const piece of exposition(read)) {
     if (response.destroyed) return; // the scraper went away
