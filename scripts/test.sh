@@ -3,8 +3,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> lint and type-check"
+echo "==> lint, format and type-check"
 npx --no-install eslint . || exit 1
+# Code is laid out by prettier (.prettierrc.json); `npm run format` rewrites it.
+npx --no-install prettier --check "**/*.{ts,js,mjs,cjs}" || exit 1
 npx --no-install tsc -p tsconfig.json --noEmit || exit 1
 
 # Module boundaries: no import cycles, folders layered by when their code runs

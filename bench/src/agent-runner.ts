@@ -45,7 +45,11 @@ export function agentBench(label: string, options: { cacheDir?: string } = {}): 
     remove: (file) => rmSync(join(configDir, file), { force: true }),
     start: async (extraArgs = []) => {
       const spawned = performance.now();
-      const proc = await startLoggedProcess([...AGENT_NODE_FLAGS, agentCli, "run", "--config", configDir, "--listen", "127.0.0.1:0", "--pin-root", pinRoot, "--cache-dir", cacheDir, ...extraArgs], "agent listening", 600_000);
+      const proc = await startLoggedProcess(
+        [...AGENT_NODE_FLAGS, agentCli, "run", "--config", configDir, "--listen", "127.0.0.1:0", "--pin-root", pinRoot, "--cache-dir", cacheDir, ...extraArgs],
+        "agent listening",
+        600_000,
+      );
       const listeningMs = performance.now() - spawned;
       return {
         process: proc,

@@ -114,7 +114,9 @@ async function main(): Promise<void> {
         wallNsPerEvent: ((stat(withProgram).median - stat(baseline).median) * 1e6) / workload.events,
       };
       rows.push(row);
-      log(`events ${file}: ${row.nsPerEvent.median.toFixed(0)} ns/event (kernel stats), workload ${row.baselineMs.median.toFixed(0)} → ${row.withProgramMs.median.toFixed(0)} ms`);
+      log(
+        `events ${file}: ${row.nsPerEvent.median.toFixed(0)} ns/event (kernel stats), workload ${row.baselineMs.median.toFixed(0)} → ${row.withProgramMs.median.toFixed(0)} ms`,
+      );
     } finally {
       await agent.stop();
       bench.cleanup();

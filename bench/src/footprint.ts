@@ -31,7 +31,9 @@ export interface FootprintRow {
  * The kernel runs at most 64 BPF programs on one tracepoint (E2BIG beyond), so the resources are
  * spread over ten syscall tracepoints that stay quiet on this machine (execve aside).
  */
-const TRACEPOINTS = ["execve", "acct", "chroot", "sethostname", "setdomainname", "pivot_root", "swapon", "swapoff", "syslog", "vhangup"].map((s) => `syscalls/sys_enter_${s}`);
+const TRACEPOINTS = ["execve", "acct", "chroot", "sethostname", "setdomainname", "pivot_root", "swapon", "swapoff", "syslog", "vhangup"].map(
+  (s) => `syscalls/sys_enter_${s}`,
+);
 
 function manifest(name: string, index: number, nonce = ""): string {
   const map = `count_${index}`;
@@ -40,7 +42,11 @@ function manifest(name: string, index: number, nonce = ""): string {
 }
 
 /** CPU % of one core and RSS over `seconds`, optionally scraping once a second. */
-async function window(agent: RunningBenchAgent, seconds: number, scrape: boolean): Promise<{ cpuPercent: number; rssMiB: number; scrapeMs: number[]; bodyKiB: number }> {
+async function window(
+  agent: RunningBenchAgent,
+  seconds: number,
+  scrape: boolean,
+): Promise<{ cpuPercent: number; rssMiB: number; scrapeMs: number[]; bodyKiB: number }> {
   const cpu0 = cpuSecondsOf(agent.pid);
   const t0 = performance.now();
   const scrapeMs: number[] = [];
@@ -90,10 +96,22 @@ async function measure(count: number): Promise<FootprintRow> {
     for (let k = 0; k < NEW_MANIFESTS; k++) {
       const nonce = `nonce ${process.pid}-${Date.now()}-${k}`;
       const coldName = `new-cold-${k}`;
-      cold.push(await firstSample(agent, () => bench.write(`${coldName}.yaml`, manifest(coldName, 10_000 + k, nonce)), `bench_fp_${coldName.replaceAll("-", "_")}_total`));
+      cold.push(
+        await firstSample(
+          agent,
+          () => bench.write(`${coldName}.yaml`, manifest(coldName, 10_000 + k, nonce)),
+          `bench_fp_${coldName.replaceAll("-", "_")}_total`,
+        ),
+      );
       bench.remove(`${coldName}.yaml`);
       const warmName = `new-warm-${k}`;
-      warm.push(await firstSample(agent, () => bench.write(`${warmName}.yaml`, manifest(warmName, 10_000 + k, nonce)), `bench_fp_${warmName.replaceAll("-", "_")}_total`));
+      warm.push(
+        await firstSample(
+          agent,
+          () => bench.write(`${warmName}.yaml`, manifest(warmName, 10_000 + k, nonce)),
+          `bench_fp_${warmName.replaceAll("-", "_")}_total`,
+        ),
+      );
       bench.remove(`${warmName}.yaml`);
       await sleep(500);
     }

@@ -78,14 +78,35 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
   let operator: Awaited<ReturnType<typeof startLoggedProcess>> | undefined;
   try {
     await cp.kubectlOk(["apply", "-f", join(repoRoot, "deploy/crds")]);
-    await cp.kubectlOk(["wait", "--for", "condition=established", "crd/ebpfmaps.observability.cloud", "crd/ebpfmapnodestatuses.observability.cloud", "--timeout=60s"]);
+    await cp.kubectlOk([
+      "wait",
+      "--for",
+      "condition=established",
+      "crd/ebpfmaps.observability.cloud",
+      "crd/ebpfmapnodestatuses.observability.cloud",
+      "--timeout=60s",
+    ]);
     for (const ns of [OPERATOR_NS, NS]) await cp.kubectlOk(["create", "namespace", ns]);
     await cp.kubectlOk(["label", "namespace", NS, "observability.cloud/allow-kernel-wide-programs=true"]);
     await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE } }) });
 
     const cache = join(work, "cache");
     operator = await startLoggedProcess(
-      [operatorCli, "run", "--kubeconfig", cp.kubeconfig, "--namespace", OPERATOR_NS, "--listen", "127.0.0.1:0", "--cache-dir", cache, "--no-leader-elect", "--log-level", "info"],
+      [
+        operatorCli,
+        "run",
+        "--kubeconfig",
+        cp.kubeconfig,
+        "--namespace",
+        OPERATOR_NS,
+        "--listen",
+        "127.0.0.1:0",
+        "--cache-dir",
+        cache,
+        "--no-leader-elect",
+        "--log-level",
+        "info",
+      ],
       "operator listening",
     );
     const pid = operator.child.pid!;
@@ -116,7 +137,12 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
       const list = JSON.parse((await cp.request("GET", `/apis/observability.cloud/v1/namespaces/${NS}/ebpfmaps`)).body) as {
         items: { status?: { object?: unknown; ready?: string; conditions?: { type: string; status: string; reason: string }[] } }[];
       };
-      const done = list.items.filter((m) => m.status?.object && m.status.ready === "0/1" && m.status.conditions?.some((c) => c.type === "Ready" && c.status === "False" && c.reason === "NodesNotReady")).length;
+      const done = list.items.filter(
+        (m) =>
+          m.status?.object &&
+          m.status.ready === "0/1" &&
+          m.status.conditions?.some((c) => c.type === "Ready" && c.status === "False" && c.reason === "NodesNotReady"),
+      ).length;
       if (done === TOTAL) {
         allReportedMs = performance.now() - t0;
         break;
@@ -129,9 +155,9 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     const requestsAfter = await apiserverRequestTotal(cp);
     const cpuSeconds = cpuOf(pid) - cpu0;
     const end = memoryOf(pid);
-    const configMaps = (JSON.parse((await cp.request("GET", `/api/v1/namespaces/${OPERATOR_NS}/configmaps`)).body) as { items: { metadata: { name: string } }[] }).items.filter((c) =>
-      c.metadata.name.startsWith("ebpf-object-"),
-    ).length;
+    const configMaps = (
+      JSON.parse((await cp.request("GET", `/api/v1/namespaces/${OPERATOR_NS}/configmaps`)).body) as { items: { metadata: { name: string } }[] }
+    ).items.filter((c) => c.metadata.name.startsWith("ebpf-object-")).length;
     await operator.stop();
     operator = undefined;
     await sleep(1500); // batch audit backend flushes every second
@@ -146,7 +172,8 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     // The bench's requests are node's https without a User-Agent; kubectl's say kubectl.
     const operatorAgent = [...agents.keys()].find((ua) => ua !== "" && !ua.startsWith("kubectl") && !ua.startsWith("kube-apiserver")) ?? "";
     const byVerb: Record<string, number> = {};
-    for (const e of events) if ((e.userAgent ?? "") === operatorAgent) byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] = (byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] ?? 0) + 1;
+    for (const e of events)
+      if ((e.userAgent ?? "") === operatorAgent) byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] = (byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] ?? 0) + 1;
     const row: OperatorRow = {
       scenario: name,
       resources: TOTAL,
@@ -165,7 +192,9 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
       userAgent: operatorAgent,
       configMaps,
     };
-    log(`operator ${name}: ${TOTAL} EbpfMaps (${distinct} programs) reported in ${(allReportedMs / 1000).toFixed(1)} s, RSS peak ${row.rssMiB.peak.toFixed(0)} MiB, ${row.requests.operator} operator requests (${operatorAgent})`);
+    log(
+      `operator ${name}: ${TOTAL} EbpfMaps (${distinct} programs) reported in ${(allReportedMs / 1000).toFixed(1)} s, RSS peak ${row.rssMiB.peak.toFixed(0)} MiB, ${row.requests.operator} operator requests (${operatorAgent})`,
+    );
     return row;
   } finally {
     await operator?.stop();

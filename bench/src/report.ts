@@ -33,7 +33,8 @@ const runInfo = readResult<RunInfo>("run");
 
 const n = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 const ms = (v: number): string => (!Number.isFinite(v) ? "–" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
-const range = (s: Stat | undefined, f: (v: number) => string = ms): string => (s && s.n > 0 ? (s.n > 1 ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : f(s.median)) : "–");
+const range = (s: Stat | undefined, f: (v: number) => string = ms): string =>
+  s && s.n > 0 ? (s.n > 1 ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : f(s.median)) : "–";
 const ratio = (a: number, b: number): string => (Number.isFinite(a / b) ? `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×` : "–");
 const size = (v: number): string => (v >= 1e6 ? `${v / 1e6}M` : v >= 1e3 ? `${v / 1e3}k` : String(v));
 const variant = (r: ScrapeRow): string => `${r.map} / ${r.key === "struct" ? "struct key (BTF labels)" : `${r.key} key`}`;
@@ -55,10 +56,7 @@ p(
 p("## Machine and run", "");
 const m = scrape?.machine;
 if (m) {
-  p(
-    `- CPU: ${m.cpu}, ${m.cpus} CPUs (\`/proc/cpuinfo\`); ${m.memGiB} GiB RAM`,
-    `- kernel ${m.kernel}; Node ${m.node}; libbpf 1.1 (Debian 12); bpftool v7.1`,
-  );
+  p(`- CPU: ${m.cpu}, ${m.cpus} CPUs (\`/proc/cpuinfo\`); ${m.memGiB} GiB RAM`, `- kernel ${m.kernel}; Node ${m.node}; libbpf 1.1 (Debian 12); bpftool v7.1`);
 }
 if (runInfo) {
   p(
@@ -152,7 +150,7 @@ p(
   "- **read**: `BpfMap.readAll()` (batch lookup on the libuv pool) alone, in the agent process.",
   "- **floor**: `bench/c/batch-read.c` — `bpf_map_lookup_batch` over the whole map into buffers allocated",
   "  beforehand, same batch size (4096); the least any reader can do.",
-  "- **iterate**: `readAll({ method: \"iterate\" })` — get-next-key + lookup per key through our binding,",
+  '- **iterate**: `readAll({ method: "iterate" })` — get-next-key + lookup per key through our binding,',
   "  the way ebpf_exporter reads (2 syscalls per key).",
   "- **bpftool**: `bpftool map dump pinned … -j` + `JSON.parse` — the original design's path (one run",
   "  at 1M entries).",
@@ -210,8 +208,16 @@ if (rows.length) {
     { name: "iterate (key by key)", points: pick.map((r) => [r.size, r.iterate.wallMs.median] as [number, number]) },
     { name: "bpftool -j + parse", points: pick.map((r) => [r.size, r.bpftool?.wallMs.median ?? NaN] as [number, number]) },
   ];
-  if (before) series.push({ name: "scrape before (struct)", points: before.rows.filter((r) => r.map === "hash" && r.key === "struct").map((r) => [r.size, r.scrape.wallMs.median] as [number, number]), dashed: true });
-  writeFileSync(join(docs, "benchmarks-scrape.svg"), lineChart({ title: "Scrape path, hash map: wall time per scrape or read", xLabel: "map entries", yLabel: "ms (log)", series }));
+  if (before)
+    series.push({
+      name: "scrape before (struct)",
+      points: before.rows.filter((r) => r.map === "hash" && r.key === "struct").map((r) => [r.size, r.scrape.wallMs.median] as [number, number]),
+      dashed: true,
+    });
+  writeFileSync(
+    join(docs, "benchmarks-scrape.svg"),
+    lineChart({ title: "Scrape path, hash map: wall time per scrape or read", xLabel: "map entries", yLabel: "ms (log)", series }),
+  );
   p("![scrape path](benchmarks-scrape.svg)", "");
 }
 
@@ -232,7 +238,7 @@ p(
   "   prom-client prints for the same samples, escaping included). No sample or label objects per row.",
   "2. **Time slicing**: decoding, grouping and rendering are generators that yield every 128 rows; the",
   "   collector runs them in slices of 2 ms and yields to the event loop (`setImmediate`) between.",
-  "3. **Decoding**: rows are grouped by their rendered label text (`,pid=\"42\",comm=\"bash\"`), which is both",
+  '3. **Decoding**: rows are grouped by their rendered label text (`,pid="42",comm="bash"`), which is both',
   "   the summing key and the output; each distinct label value is escaped once; BTF integer and",
   "   `char[]` labels are read in place (no `Buffer` view per field, no `BigInt` below 2^53); the",
   "   per-scrape label cache is keyed by the field's integer value when it fits in 6 bytes and switches",
@@ -257,7 +263,9 @@ if (before && rows.length) {
   for (const r of rows.filter((x) => x.size >= 10_000)) {
     const b = find(before.rows, r);
     if (!b) {
-      p(`| ${variant(r)} | ${size(r.size)} | (not measured) → ${ms(r.scrape.wallMs.median)} | → ${ms(r.scrape.cpuMs.median)} | → ${ms(r.scrape.lagMaxMs.median)} |`);
+      p(
+        `| ${variant(r)} | ${size(r.size)} | (not measured) → ${ms(r.scrape.wallMs.median)} | → ${ms(r.scrape.cpuMs.median)} | → ${ms(r.scrape.lagMaxMs.median)} |`,
+      );
       continue;
     }
     p(
@@ -392,11 +400,9 @@ if (operator) {
     "`scripts/build-kube-testenv.sh`, with an audit log of every request at `RequestReceived`), the CRDs,",
     "one Node object and no agent, then the built operator (`node packages/operator/dist/cli.js run",
     "--no-leader-elect`, 2 workers, empty compile cache). It creates the EbpfMaps through the API (16 at a",
-    "time) and polls until every one has `status.object`, `ready: \"0/1\"` and `Ready=False` with reason",
+    'time) and polls until every one has `status.object`, `ready: "0/1"` and `Ready=False` with reason',
     "`NodesNotReady`. Requests are counted from the audit log by user agent (the operator's is",
-    "`" +
-      (operator.rows[0]?.userAgent ?? "?") +
-      "`), and cross-checked with the API server's `apiserver_request_total` (all clients: the bench's creates",
+    "`" + (operator.rows[0]?.userAgent ?? "?") + "`), and cross-checked with the API server's `apiserver_request_total` (all clients: the bench's creates",
     "and polls included; read before the operator stops, while the audit log is read after, so the two",
     "windows differ slightly). Each scenario runs on a fresh control plane.",
     "",
@@ -418,7 +424,10 @@ if (operator) {
   }
   p("");
   const first = operator.rows[0]!;
-  const perMap = (pattern: RegExp): number => Object.entries(first.requests.byVerb).filter(([k]) => pattern.test(k)).reduce((a, [, v]) => a + v, 0) / first.resources;
+  const perMap = (pattern: RegExp): number =>
+    Object.entries(first.requests.byVerb)
+      .filter(([k]) => pattern.test(k))
+      .reduce((a, [, v]) => a + v, 0) / first.resources;
   const cmCreates = perMap(/^create configmaps/);
   const nsGets = perMap(/^get namespaces/);
   p(

@@ -45,7 +45,14 @@ const cpuMs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1000;
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const running = await startStandaloneAgent({ configPath, listen: "127.0.0.1:0", pinRoot, cacheDir, plugins: ["@ebpf-operator/plugin-tracepoint"], logLevel: "warn" });
+  const running = await startStandaloneAgent({
+    configPath,
+    listen: "127.0.0.1:0",
+    pinRoot,
+    cacheDir,
+    plugins: ["@ebpf-operator/plugin-tracepoint"],
+    logLevel: "warn",
+  });
   for (let i = 0; i < 600; i++) {
     const status = running.agent.statuses().find((s) => s.name === name);
     if (status?.phase === "Running") break;

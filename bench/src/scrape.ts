@@ -120,7 +120,10 @@ class Target {
   ) {}
 
   static start(args: string[]): Promise<Target> {
-    const child = fork(new URL("./scrape-target.js", import.meta.url).pathname, args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: process.env.EOP_BENCH_TARGET_ARGS?.split(" ").filter(Boolean) ?? AGENT_NODE_FLAGS });
+    const child = fork(new URL("./scrape-target.js", import.meta.url).pathname, args, {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      execArgv: process.env.EOP_BENCH_TARGET_ARGS?.split(" ").filter(Boolean) ?? AGENT_NODE_FLAGS,
+    });
     return new Promise((resolve, reject) => {
       let target: Target | undefined;
       child.on("message", (m: FromTarget) => {

@@ -39,7 +39,19 @@ export type AgentProcess = LoggedProcess;
 
 export function startAgent(workspace: AgentWorkspace, extraArgs: string[] = []): Promise<AgentProcess> {
   return startLoggedProcess(
-    [cliPath, "run", "--config", workspace.configDir, "--listen", "127.0.0.1:0", "--pin-root", workspace.pinRoot, "--cache-dir", workspace.cacheDir, ...extraArgs],
+    [
+      cliPath,
+      "run",
+      "--config",
+      workspace.configDir,
+      "--listen",
+      "127.0.0.1:0",
+      "--pin-root",
+      workspace.pinRoot,
+      "--cache-dir",
+      workspace.cacheDir,
+      ...extraArgs,
+    ],
     "agent listening",
   );
 }

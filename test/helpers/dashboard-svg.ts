@@ -32,7 +32,16 @@ function escape(text: string): string {
 function formatValue(value: number, unit = ""): string {
   const abs = Math.abs(value);
   if (unit === "percentunit") return `${(value * 100).toPrecision(3)}%`;
-  const scaled = abs >= 1e9 ? `${(value / 1e9).toPrecision(3)}G` : abs >= 1e6 ? `${(value / 1e6).toPrecision(3)}M` : abs >= 1e3 ? `${(value / 1e3).toPrecision(3)}k` : abs > 0 && abs < 0.01 ? value.toExponential(1) : `${+value.toPrecision(3)}`;
+  const scaled =
+    abs >= 1e9
+      ? `${(value / 1e9).toPrecision(3)}G`
+      : abs >= 1e6
+        ? `${(value / 1e6).toPrecision(3)}M`
+        : abs >= 1e3
+          ? `${(value / 1e3).toPrecision(3)}k`
+          : abs > 0 && abs < 0.01
+            ? value.toExponential(1)
+            : `${+value.toPrecision(3)}`;
   const suffix: Record<string, string> = { ns: " ns", s: " s", bytes: " B", Bps: " B/s", ops: "/s", pps: " p/s", cps: "/s", reqps: " req/s" };
   return `${scaled}${suffix[unit] ?? ""}`;
 }
@@ -68,7 +77,9 @@ function chart(panel: ChartPanel, x: number, y: number): string {
   let lx = PAD.left;
   for (const [i, s] of shown.slice(0, 4).entries()) {
     const name = s.name.length > 22 ? `${s.name.slice(0, 21)}…` : s.name;
-    parts.push(`<rect x="${lx}" y="${HEIGHT - 22}" width="8" height="3" fill="${COLORS[i]}"/><text x="${lx + 11}" y="${HEIGHT - 18}" class="legend">${escape(name)}</text>`);
+    parts.push(
+      `<rect x="${lx}" y="${HEIGHT - 22}" width="8" height="3" fill="${COLORS[i]}"/><text x="${lx + 11}" y="${HEIGHT - 18}" class="legend">${escape(name)}</text>`,
+    );
     lx += 14 + name.length * 5;
     if (lx > WIDTH - 60) break;
   }

@@ -17,7 +17,10 @@ export async function startLoggedProcess(args: string[], readyMessage: string, t
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`"${readyMessage}" not logged within ${timeoutMs} ms; logs:\n${JSON.stringify(logs.slice(-20), null, 1)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`"${readyMessage}" not logged within ${timeoutMs} ms; logs:\n${JSON.stringify(logs.slice(-20), null, 1)}`)),
+      timeoutMs,
+    );
     createInterface({ input: child.stderr! }).on("line", (line) => {
       let entry: Record<string, unknown>;
       try {

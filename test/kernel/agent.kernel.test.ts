@@ -206,8 +206,8 @@ describe("programs with global variables", () => {
   // Globals live in libbpf's internal maps ("<object>.rodata", "<object>.bss"), whose names
   // bpffs would refuse as pins: the agent must load, pin and adopt such programs all the same.
   const GLOBALS_CODE = COUNTER_CODE.replace(
-    "SEC(\"tracepoint/syscalls/sys_enter_execve\")",
-    "const volatile u64 increment = 1;\nu64 calls;\n\nSEC(\"tracepoint/syscalls/sys_enter_execve\")",
+    'SEC("tracepoint/syscalls/sys_enter_execve")',
+    'const volatile u64 increment = 1;\nu64 calls;\n\nSEC("tracepoint/syscalls/sys_enter_execve")',
   ).replace("__sync_fetch_and_add(count, 1);", "__sync_fetch_and_add(count, increment);\n  calls++;");
   let workspace: AgentWorkspace;
   let agent: AgentProcess | undefined;

@@ -101,7 +101,9 @@ describe("spec.metrics examples on the real kernel", () => {
       return s?.phase === "Failed" ? s : undefined;
     });
     expect(status.lastError?.code).toBe("EOP_ERR_METRIC_INVALID");
-    expect(status.lastError?.message).toContain('spec.metrics[0].labels[0].field of EbpfMap "default/bad-label-field": the key struct read_key has no member "command"');
+    expect(status.lastError?.message).toContain(
+      'spec.metrics[0].labels[0].field of EbpfMap "default/bad-label-field": the key struct read_key has no member "command"',
+    );
     expect(status.lastError?.message).toContain("members: comm (char[16]), bucket (unsigned int)");
     const body = await metrics(agent);
     expect(sampleValue(body, "ebpf_operator_agent_attached", { ebpfmap: "bad-label-field" })).toBe(0);

@@ -59,7 +59,9 @@ describe("socket plugin with examples/socket-bytes.yaml", () => {
 
   it("runs the example on a packet socket bound to the veth", async () => {
     const s = await running();
-    expect(s.program!.attachments).toEqual([expect.stringMatching(new RegExp(`^socket filter on ${network.hostIf} \\(ifindex ${network.hostIfindex()}, AF_PACKET fd \\d+\\)$`))]);
+    expect(s.program!.attachments).toEqual([
+      expect.stringMatching(new RegExp(`^socket filter on ${network.hostIf} \\(ifindex ${network.hostIfindex()}, AF_PACKET fd \\d+\\)$`)),
+    ]);
     expect(s.program!.pinDir).toBeTruthy();
   });
 

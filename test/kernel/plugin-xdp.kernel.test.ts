@@ -54,7 +54,9 @@ describe("xdp plugin with examples/xdp-packets.yaml", () => {
       if (s?.phase === "Failed" || s?.phase === "Unsupported") throw new Error(JSON.stringify(s.lastError));
       return s?.phase === "Running" ? s : undefined;
     });
-    expect(running.program!.attachments).toEqual([expect.stringMatching(new RegExp(`^xdp ${network.hostIf} \\(ifindex ${network.hostIfindex()}, native mode\\)$`))]);
+    expect(running.program!.attachments).toEqual([
+      expect.stringMatching(new RegExp(`^xdp ${network.hostIf} \\(ifindex ${network.hostIfindex()}, native mode\\)$`)),
+    ]);
     expect(xdpPrograms(network.hostIf)).toEqual([expect.objectContaining({ id: running.program!.id })]);
   });
 
@@ -93,7 +95,12 @@ describe("xdp plugin with examples/xdp-packets.yaml", () => {
 
   it("reports a missing interface with the closest names", async () => {
     const missing = `${network.hostIf.slice(0, -1)}z`;
-    writeFileSync(join(workspace.configDir, "missing.yaml"), example("xdp-packets.yaml").replace(/^ {2}target: .*$/m, `  target: ${missing}?mode=generic`).replace("name: xdp-packets\nspec", "name: xdp-missing\nspec"));
+    writeFileSync(
+      join(workspace.configDir, "missing.yaml"),
+      example("xdp-packets.yaml")
+        .replace(/^ {2}target: .*$/m, `  target: ${missing}?mode=generic`)
+        .replace("name: xdp-packets\nspec", "name: xdp-missing\nspec"),
+    );
     const failed = await waitFor("xdp-missing to fail", async () => {
       const s = (await fetchStatus(agent.url)).resources.find((r) => r.name === "xdp-missing");
       return s?.phase === "Failed" ? s : undefined;

@@ -62,7 +62,9 @@ describe("remote-write to a Prometheus that is down, then slow", () => {
   });
 
   it("keeps serving /metrics while the receiver is down, retries, and drops the oldest samples beyond the bound, counted", async () => {
-    await waitFor("drops", async () => ((await metric("ebpf_operator_agent_remote_write_dropped_samples_total", { reason: "queue_full" })) > 0 ? true : undefined));
+    await waitFor("drops", async () =>
+      (await metric("ebpf_operator_agent_remote_write_dropped_samples_total", { reason: "queue_full" })) > 0 ? true : undefined,
+    );
     const { body, ms } = await scrape();
     expect(ms).toBeLessThan(2000);
     const gatherSize = body.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length;
@@ -85,7 +87,9 @@ describe("remote-write to a Prometheus that is down, then slow", () => {
     const retriesBefore = await metric("ebpf_operator_agent_remote_write_requests_total", { result: "retry" });
     process.kill(pid, "SIGSTOP");
     try {
-      await waitFor("timed-out requests", async () => ((await metric("ebpf_operator_agent_remote_write_requests_total", { result: "retry" })) > retriesBefore ? true : undefined));
+      await waitFor("timed-out requests", async () =>
+        (await metric("ebpf_operator_agent_remote_write_requests_total", { result: "retry" })) > retriesBefore ? true : undefined,
+      );
       expect((await scrape()).ms).toBeLessThan(2000);
       expect(await metric("ebpf_operator_agent_remote_write_pending_samples")).toBeGreaterThan(0);
     } finally {

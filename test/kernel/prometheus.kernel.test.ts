@@ -131,7 +131,10 @@ describe("a real Prometheus scraping the agent that runs the bundled examples", 
     }
     writeFileSync(join(workspace.configDir, "weird-labels.yaml"), WEIRD_LABELS);
     // A resource that fails everywhere, so the error panels have something to show on any kernel.
-    writeFileSync(join(workspace.configDir, "broken.yaml"), tracepointManifest({ name: "broken-program-name", program: "count_exec", metric: "broken-example" }));
+    writeFileSync(
+      join(workspace.configDir, "broken.yaml"),
+      tracepointManifest({ name: "broken-program-name", program: "count_exec", metric: "broken-example" }),
+    );
     agent = await startAgent(workspace, [
       "--remote-write-url",
       prometheus.remoteWriteUrl,
@@ -175,14 +178,23 @@ describe("a real Prometheus scraping the agent that runs the bundled examples", 
   });
 
   it("has execve_counter_total with the resource's namespace and ebpfmap, rising while /bin/true runs", async () => {
-    const rate = await prometheus.waitFor('rate(execve_counter_total{job="ebpf-agent",namespace="default",ebpfmap="execve-tracepoint"}[1m]) > 0', (r) => r.length === 1);
+    const rate = await prometheus.waitFor(
+      'rate(execve_counter_total{job="ebpf-agent",namespace="default",ebpfmap="execve-tracepoint"}[1m]) > 0',
+      (r) => r.length === 1,
+    );
     expect(rate[0]!.metric).toMatchObject({ namespace: "default", ebpfmap: "execve-tracepoint", job: "ebpf-agent", instance });
     expect(Number(rate[0]!.value![1])).toBeGreaterThan(0);
   });
 
   it("receives the same series by remote-write, queryable under the remote-write job", async () => {
     const pushed = await prometheus.waitFor('execve_counter_total{job="ebpf-agent-remote-write"}', (r) => r.length === 1);
-    expect(pushed[0]!.metric).toEqual({ __name__: "execve_counter_total", namespace: "default", ebpfmap: "execve-tracepoint", job: "ebpf-agent-remote-write", instance: "remote-write" });
+    expect(pushed[0]!.metric).toEqual({
+      __name__: "execve_counter_total",
+      namespace: "default",
+      ebpfmap: "execve-tracepoint",
+      job: "ebpf-agent-remote-write",
+      instance: "remote-write",
+    });
     // Every scraped agent series arrives by remote-write too (histograms included).
     // The same series arrive both ways (new ones, e.g. a new command's histogram, within a push or two).
     const names = '__name__=~"ebpf_operator_program_run_count_total|ebpf_operator_map_entries|execve_counter_total|xdp_packets_total"';
@@ -212,7 +224,7 @@ describe("a real Prometheus scraping the agent that runs the bundled examples", 
 
   it("answers every query of every dashboard, with the variables filled, with data", async () => {
     // rate() over histograms and counters needs a few scrapes of the workload.
-    await prometheus.waitFor("count_over_time(up{job=\"ebpf-agent\"}[1m]) >= 5", (r) => r.length === 1, 60_000);
+    await prometheus.waitFor('count_over_time(up{job="ebpf-agent"}[1m]) >= 5', (r) => r.length === 1, 60_000);
     // Every variable and panel query, each retried until it has data: on a busy machine a scrape
     // can miss, and a rate() needs two samples in its window.
     const probes = new Map<string, () => Promise<boolean>>();
@@ -220,7 +232,10 @@ describe("a real Prometheus scraping the agent that runs the bundled examples", 
       for (const variable of dashboard.templating.list) {
         const match = /^label_values\((.+),\s*(\w+)\)$/.exec(variable.definition ?? "");
         if (!match) continue;
-        probes.set(`${dashboard.uid} variable $${variable.name}: ${variable.definition}`, async () => (await prometheus.labelValues(match[2]!, fill(match[1]!))).length > 0);
+        probes.set(
+          `${dashboard.uid} variable $${variable.name}: ${variable.definition}`,
+          async () => (await prometheus.labelValues(match[2]!, fill(match[1]!))).length > 0,
+        );
       }
       for (const panel of dashboard.panels) {
         for (const target of panel.targets ?? []) {
@@ -246,7 +261,9 @@ describe("a real Prometheus scraping the agent that runs the bundled examples", 
     // Tens to hundreds of ns per run for a per-CPU hash update; anything in (0, 100 µs) is sane.
     expect(Number(cost[0]!.value![1])).toBeGreaterThan(0);
     expect(Number(cost[0]!.value![1])).toBeLessThan(100_000);
-    const fillRatio = await prometheus.query('ebpf_operator_map_entries{ebpfmap="syscalls-by-name"} / ebpf_operator_map_max_entries{ebpfmap="syscalls-by-name"}');
+    const fillRatio = await prometheus.query(
+      'ebpf_operator_map_entries{ebpfmap="syscalls-by-name"} / ebpf_operator_map_max_entries{ebpfmap="syscalls-by-name"}',
+    );
     expect(Number(fillRatio[0]!.value![1])).toBeGreaterThan(0);
     expect(Number(fillRatio[0]!.value![1])).toBeLessThanOrEqual(1);
     const errors = await prometheus.query('ebpf_operator_agent_last_error_info{job="ebpf-agent",ebpfmap="broken-program-name"}');
@@ -267,7 +284,11 @@ describe("a real Prometheus scraping the agent that runs the bundled examples", 
       }
       panels.push({ title: panel.title, unit: panel.fieldConfig?.defaults?.unit, series });
     }
-    const svg = renderDashboardSvg(overview.title, `Rendered from a real Prometheus scraping the agent running examples/ (${new Date(end * 1000).toISOString().slice(0, 10)})`, panels);
+    const svg = renderDashboardSvg(
+      overview.title,
+      `Rendered from a real Prometheus scraping the agent running examples/ (${new Date(end * 1000).toISOString().slice(0, 10)})`,
+      panels,
+    );
     expect(svg.match(/<polyline /g)?.length ?? 0).toBeGreaterThanOrEqual(panels.length);
     if (RENDER_DOCS) writeFileSync(join(repoRoot, "docs/overview-dashboard.svg"), svg);
   }, 120_000);

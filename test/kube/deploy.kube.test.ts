@@ -76,7 +76,15 @@ const helmOk = async (args: string[], input?: string): Promise<string> => {
 
 /** `kubectl auth can-i` as `user`: "yes" or "no". `target` is `resource`, `resource/name` or with `--subresource`. */
 async function canI(user: string, verb: string, target: string, namespace?: string, subresource?: string): Promise<string> {
-  const args = ["auth", "can-i", verb, target, `--as=${user}`, ...(namespace ? ["-n", namespace] : []), ...(subresource ? [`--subresource=${subresource}`] : [])];
+  const args = [
+    "auth",
+    "can-i",
+    verb,
+    target,
+    `--as=${user}`,
+    ...(namespace ? ["-n", namespace] : []),
+    ...(subresource ? [`--subresource=${subresource}`] : []),
+  ];
   const result = await cp.kubectl(args);
   const answer = result.stdout.trim().split("\n")[0] ?? "";
   if (answer !== "yes" && answer !== "no") throw new Error(`kubectl ${args.join(" ")}: ${result.stdout} ${result.stderr}`);
@@ -199,7 +207,12 @@ describe("deploy/ files", () => {
         Object.fromEntries(Object.entries(byKindName(plain, kind, name).metadata.labels ?? {}).filter(([k]) => k.startsWith("rbac."))),
       );
     }
-    for (const [kind, name] of [["ClusterRoleBinding", "ebpf-operator"], ["RoleBinding", "ebpf-operator"], ["ClusterRoleBinding", "ebpf-operator-agent"], ["RoleBinding", "ebpf-operator-agent"]] as const) {
+    for (const [kind, name] of [
+      ["ClusterRoleBinding", "ebpf-operator"],
+      ["RoleBinding", "ebpf-operator"],
+      ["ClusterRoleBinding", "ebpf-operator-agent"],
+      ["RoleBinding", "ebpf-operator-agent"],
+    ] as const) {
       const strip = (o: KubeObject) => ({ roleRef: o.roleRef, subjects: o.subjects });
       expect(strip(byKindName(rendered, kind, name)), `${kind} ${name}`).toEqual(strip(byKindName(plain, kind, name)));
     }
@@ -207,14 +220,20 @@ describe("deploy/ files", () => {
     const podSpec = (o: KubeObject) => (o.spec as { template: { spec: PodSpec } }).template.spec;
     // Equal but for labels (Helm adds its own) and the image (tag from the chart's appVersion).
     const comparable = (spec: PodSpec) => ({ ...spec, affinity: undefined, containers: spec.containers.map((c) => ({ ...c, image: undefined })) });
-    for (const [kind, name] of [["Deployment", "ebpf-operator"], ["DaemonSet", "ebpf-operator-agent"]] as const) {
+    for (const [kind, name] of [
+      ["Deployment", "ebpf-operator"],
+      ["DaemonSet", "ebpf-operator-agent"],
+    ] as const) {
       expect(comparable(podSpec(byKindName(rendered, kind, name))), `${kind} ${name}`).toEqual(comparable(podSpec(byKindName(plain, kind, name))));
       expect(podSpec(byKindName(rendered, kind, name)).containers[0]!.image).toBe(podSpec(byKindName(plain, kind, name)).containers[0]!.image);
     }
   });
 
   describe("Dockerfiles (checked structurally: no container engine on this machine)", () => {
-    interface Instruction { op: string; args: string }
+    interface Instruction {
+      op: string;
+      args: string;
+    }
     const parse = (file: string): Instruction[] =>
       readFileSync(file, "utf8")
         .replace(/\\\n/g, " ")
@@ -230,9 +249,14 @@ describe("deploy/ files", () => {
         .split("\n")
         .map((l) => l.trim())
         .filter((l) => l && !l.startsWith("#"));
-    const operatorBin = (JSON.parse(readFileSync(join(repoRoot, "packages/operator/package.json"), "utf8")) as { bin: Record<string, string> }).bin["ebpf-operator"];
+    const operatorBin = (JSON.parse(readFileSync(join(repoRoot, "packages/operator/package.json"), "utf8")) as { bin: Record<string, string> }).bin[
+      "ebpf-operator"
+    ];
 
-    for (const [image, command] of [["operator", "run"], ["agent", "agent"]] as const) {
+    for (const [image, command] of [
+      ["operator", "run"],
+      ["agent", "agent"],
+    ] as const) {
       it(`${image}.Dockerfile: pinned Node LTS base, COPY sources in the context, runs \`ebpf-operator ${command}\``, () => {
         const file = join(deploy, "docker", `${image}.Dockerfile`);
         const steps = parse(file);
@@ -262,13 +286,19 @@ describe("deploy/ files", () => {
           }
           for (const source of sources) {
             expect(existsSync(join(repoRoot, source)), `COPY ${source}`).toBe(true);
-            expect(excluded.filter((pattern) => pattern === source || pattern === `${source.split("/")[0]}`), `${source} is excluded by the .dockerignore`).toEqual([]);
+            expect(
+              excluded.filter((pattern) => pattern === source || pattern === `${source.split("/")[0]}`),
+              `${source} is excluded by the .dockerignore`,
+            ).toEqual([]);
           }
         }
         // Built in the build stage: dependencies from the lock, the addon and the TypeScript.
         const froms = steps.flatMap((s, i) => (s.op === "FROM" ? [i] : []));
         const build = steps.slice(froms[0], froms[1]);
-        const runs = build.filter((s) => s.op === "RUN").map((s) => s.args).join("\n");
+        const runs = build
+          .filter((s) => s.op === "RUN")
+          .map((s) => s.args)
+          .join("\n");
         expect(runs).toContain("npm install --no-audit --no-fund");
         expect(runs).toContain("npm run build");
         expect(runs).toMatch(/libbpf-dev/);
@@ -278,7 +308,10 @@ describe("deploy/ files", () => {
         expect(entrypoint).toEqual(["node", join("/app/packages/operator", operatorBin!)]);
         expect(JSON.parse(runtime.find((s) => s.op === "CMD")!.args)).toEqual([command]);
         expect(existsSync(join(repoRoot, "packages/operator/src/cli.ts"))).toBe(true);
-        const installs = runtime.filter((s) => s.op === "RUN").map((s) => s.args).join("\n");
+        const installs = runtime
+          .filter((s) => s.op === "RUN")
+          .map((s) => s.args)
+          .join("\n");
         const user = runtime.filter((s) => s.op === "USER").at(-1)?.args;
         if (image === "operator") {
           // It compiles: clang, llvm, libbpf's and the kernel's headers, bpftool for vmlinux.h.
@@ -309,7 +342,13 @@ describe("the plain manifests on a real API server", () => {
     objects = documents(operatorYaml());
     const out = await cp.kubectlOk(["apply", "--server-side", "--field-manager=eop-deploy-test", "-f", join(deploy, "operator.yaml")], { timeoutMs: 120_000 });
     expect(out).toContain("deployment.apps/ebpf-operator serverside-applied");
-    await cp.kubectlOk(["wait", "--for=condition=Established", "crd/ebpfmaps.observability.cloud", "crd/ebpfmapnodestatuses.observability.cloud", "--timeout=60s"]);
+    await cp.kubectlOk([
+      "wait",
+      "--for=condition=Established",
+      "crd/ebpfmaps.observability.cloud",
+      "crd/ebpfmapnodestatuses.observability.cloud",
+      "--timeout=60s",
+    ]);
   });
 
   afterAll(async () => {
@@ -323,19 +362,31 @@ describe("the plain manifests on a real API server", () => {
 
   it("creates every object of deploy/operator.yaml as it is written", async () => {
     for (const object of objects) {
-      const args = ["get", `${object.kind.toLowerCase()}.${object.apiVersion.includes("/") ? object.apiVersion.split("/")[0] : ""}`.replace(/\.$/, ""), object.metadata.name, "-o", "json"];
+      const args = [
+        "get",
+        `${object.kind.toLowerCase()}.${object.apiVersion.includes("/") ? object.apiVersion.split("/")[0] : ""}`.replace(/\.$/, ""),
+        object.metadata.name,
+        "-o",
+        "json",
+      ];
       const live = JSON.parse(await cp.kubectlOk(object.metadata.namespace ? [...args, "-n", object.metadata.namespace] : args)) as KubeObject;
       expect(live.metadata.name).toBe(object.metadata.name);
     }
     const ds = JSON.parse(await cp.kubectlOk(["get", "daemonset", "ebpf-operator-agent", "-n", SYSTEM, "-o", "json"])) as {
-      spec: { template: { spec: { hostNetwork: boolean; containers: { securityContext: { capabilities: { add: string[]; drop: string[] }; privileged: boolean } }[] } } };
+      spec: {
+        template: {
+          spec: { hostNetwork: boolean; containers: { securityContext: { capabilities: { add: string[]; drop: string[] }; privileged: boolean } }[] };
+        };
+      };
     };
     const container = ds.spec.template.spec.containers[0]!;
     expect(container.securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["BPF", "PERFMON", "NET_ADMIN", "NET_RAW"] });
     expect(container.securityContext.privileged).toBe(false);
     expect(ds.spec.template.spec.hostNetwork).toBe(true);
     // Applying again changes nothing: the manifests are what the server stores.
-    const again = await cp.kubectlOk(["apply", "--server-side", "--field-manager=eop-deploy-test", "-f", join(deploy, "operator.yaml")], { timeoutMs: 120_000 });
+    const again = await cp.kubectlOk(["apply", "--server-side", "--field-manager=eop-deploy-test", "-f", join(deploy, "operator.yaml")], {
+      timeoutMs: 120_000,
+    });
     expect(again).not.toMatch(/ created$/m);
   });
 
@@ -442,7 +493,9 @@ describe("the plain manifests on a real API server", () => {
 
     await cp.kubectlOk(["create", "namespace", TENANT]);
     await cp.kubectlOk(["label", "namespace", TENANT, `${ALLOW_KERNEL_WIDE_LABEL}=true`]);
-    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "eop-deploy/monitored": "yes" } } }) });
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "eop-deploy/monitored": "yes" } } }),
+    });
 
     // The operator, as its ServiceAccount: leader election (Lease create/get/update), informers,
     // finalizer patch, tenancy (the Namespace informer), compile + publish (ConfigMap create), status
@@ -473,16 +526,33 @@ describe("the plain manifests on a real API server", () => {
       );
       expect(compiled.metadata.finalizers).toContain("observability.cloud/unload");
       expect(compiled.status!.object!.namespace).toBe(SYSTEM);
-      const lease = JSON.parse(await cp.kubectlOk(["get", "lease", "ebpf-operator-leader", "-n", SYSTEM, "-o", "json"])) as { spec: { holderIdentity: string } };
+      const lease = JSON.parse(await cp.kubectlOk(["get", "lease", "ebpf-operator-leader", "-n", SYSTEM, "-o", "json"])) as {
+        spec: { holderIdentity: string };
+      };
       expect(lease.spec.holderIdentity).toBe("deploy-test");
       await eventually("an Event from the operator", async () =>
-        (await cp.kubectlOk(["get", "events", "-n", TENANT, "--field-selector", "involvedObject.name=rbac-check", "-o", "jsonpath={.items[*].reason}"])).includes("Compiled"),
+        (
+          await cp.kubectlOk(["get", "events", "-n", TENANT, "--field-selector", "involvedObject.name=rbac-check", "-o", "jsonpath={.items[*].reason}"])
+        ).includes("Compiled"),
       );
 
       // The agent, as its ServiceAccount: informers on EbpfMaps and on its own Node (field
       // selector), the published object (ConfigMap get), its node status (server-side apply).
-      const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig: agentKube, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
-      const nodes = new Informer<V1Node>({ kubeConfig: agentKube, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", fieldSelector: `metadata.name=${NODE}`, logger });
+      const ebpfMaps = new Informer<EbpfMapObject>({
+        kubeConfig: agentKube,
+        apiVersion: API_GROUP_VERSION,
+        kind: KIND,
+        path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`,
+        logger,
+      });
+      const nodes = new Informer<V1Node>({
+        kubeConfig: agentKube,
+        apiVersion: "v1",
+        kind: "Node",
+        path: "/api/v1/nodes",
+        fieldSelector: `metadata.name=${NODE}`,
+        logger,
+      });
       informers.push(ebpfMaps, nodes);
       await Promise.all([ebpfMaps.start(), nodes.start()]);
       expect(nodes.list().map((n) => n.metadata?.name)).toEqual([NODE]);
@@ -508,11 +578,16 @@ describe("the plain manifests on a real API server", () => {
 
       // Stale-report clean-up (list + delete), then deletion lets go of the finalizer.
       await writer.removeStale(new Set());
-      await eventually("the node status deleted by the agent", async () =>
-        (await cp.kubectlOk(["get", "ebpfmapnodestatuses", "-n", TENANT, "-o", "name"])).trim() === "",
+      await eventually(
+        "the node status deleted by the agent",
+        async () => (await cp.kubectlOk(["get", "ebpfmapnodestatuses", "-n", TENANT, "-o", "name"])).trim() === "",
       );
       await cp.kubectlOk(["delete", "ebpfmap", "rbac-check", "-n", TENANT, "--wait=false"]);
-      await eventually("rbac-check gone once the operator dropped its finalizer", async () => (await getEbpfMap(cp, TENANT, "rbac-check")) === undefined, 60_000);
+      await eventually(
+        "rbac-check gone once the operator dropped its finalizer",
+        async () => (await getEbpfMap(cp, TENANT, "rbac-check")) === undefined,
+        60_000,
+      );
 
       // Garbage collection of published objects (ConfigMap list + delete), as the operator.
       const deleted = await new ObjectStore(loadKubeConfig(operatorConfig), SYSTEM).collectGarbage(new Set(), 0);
@@ -521,7 +596,9 @@ describe("the plain manifests on a real API server", () => {
       // Graceful stop releases the Lease (get + update).
       await operator.stop();
       operator = undefined;
-      const released = JSON.parse(await cp.kubectlOk(["get", "lease", "ebpf-operator-leader", "-n", SYSTEM, "-o", "json"])) as { spec: { holderIdentity?: string } };
+      const released = JSON.parse(await cp.kubectlOk(["get", "lease", "ebpf-operator-leader", "-n", SYSTEM, "-o", "json"])) as {
+        spec: { holderIdentity?: string };
+      };
       expect(released.spec.holderIdentity).toBeUndefined();
     } finally {
       for (const informer of informers) informer.stop();
@@ -603,7 +680,15 @@ rbac:
     const rendered = await helmOk(["template", "ebpf-operator", chart, "-n", DRY_RUN_NS, "-f", join(workDir, "non-defaults.yaml")]);
     const objects = documents(rendered);
     const ds = byKindName(objects, "DaemonSet", "eop-custom-agent") as KubeObject & {
-      spec: { template: { spec: { hostNetwork: boolean; initContainers: { name: string; securityContext: { privileged: boolean } }[]; containers: { image: string; args: string[]; securityContext: Record<string, unknown> }[] } } };
+      spec: {
+        template: {
+          spec: {
+            hostNetwork: boolean;
+            initContainers: { name: string; securityContext: { privileged: boolean } }[];
+            containers: { image: string; args: string[]; securityContext: Record<string, unknown> }[];
+          };
+        };
+      };
     };
     const pod = ds.spec.template.spec;
     expect(pod.hostNetwork).toBe(false);
@@ -612,17 +697,25 @@ rbac:
     expect(pod.containers[0]!.args).toContain("--listen=0.0.0.0:19442");
     // The API server refuses allowPrivilegeEscalation=false together with CAP_SYS_ADMIN.
     expect(pod.containers[0]!.securityContext).toMatchObject({ allowPrivilegeEscalation: true, capabilities: { add: expect.arrayContaining(["SYS_ADMIN"]) } });
-    const deployment = byKindName(objects, "Deployment", "eop-custom") as KubeObject & { spec: { replicas: number; template: { spec: { containers: { args: string[] }[] } } } };
+    const deployment = byKindName(objects, "Deployment", "eop-custom") as KubeObject & {
+      spec: { replicas: number; template: { spec: { containers: { args: string[] }[] } } };
+    };
     expect(deployment.spec.replicas).toBe(1);
-    expect(deployment.spec.template.spec.containers[0]!.args).toEqual(expect.arrayContaining(["--no-leader-elect", "--plugin=@example/plugin-custom", "--log-level=debug"]));
-    expect(byKindName(objects, "ServiceMonitor", "eop-custom-agent")).toMatchObject({ metadata: { labels: { release: "prometheus" } }, spec: { endpoints: [{ honorLabels: true, interval: "15s" }] } });
+    expect(deployment.spec.template.spec.containers[0]!.args).toEqual(
+      expect.arrayContaining(["--no-leader-elect", "--plugin=@example/plugin-custom", "--log-level=debug"]),
+    );
+    expect(byKindName(objects, "ServiceMonitor", "eop-custom-agent")).toMatchObject({
+      metadata: { labels: { release: "prometheus" } },
+      spec: { endpoints: [{ honorLabels: true, interval: "15s" }] },
+    });
     expect(byKindName(objects, "ClusterRole", "eop-custom-edit").metadata.labels).not.toHaveProperty(["rbac.authorization.k8s.io/aggregate-to-edit"]);
     // One ConfigMap per dashboard file of the chart, labelled for the Grafana sidecar.
     const files = readdirSync(join(chart, "dashboards")).filter((f) => !f.startsWith("."));
     const dashboards = objects.filter((o) => o.kind === "ConfigMap" && o.metadata.labels?.grafana_dashboard === "1");
     expect(dashboards).toHaveLength(files.length);
     for (const file of files) {
-      const map = dashboards.find((d) => (d as KubeObject & { data: Record<string, string> }).data[file] !== undefined) as (KubeObject & { data: Record<string, string> }) | undefined;
+      const map = dashboards.find((d) => (d as KubeObject & { data: Record<string, string> }).data[file] !== undefined) as
+        (KubeObject & { data: Record<string, string> }) | undefined;
       expect(map, file).toBeDefined();
       expect(JSON.parse(map!.data[file]!)).toEqual(JSON.parse(readFileSync(join(chart, "dashboards", file), "utf8")));
     }
@@ -642,8 +735,23 @@ rbac:
     expect(out).toMatch(/STATUS: deployed/);
     expect(out).toContain(`kubectl label namespace ${INSTALL_NS} pod-security.kubernetes.io/enforce=privileged`);
     const fullname = `${RELEASE}-ebpf-operator`;
-    const names = await cp.kubectlOk(["get", "deployment,daemonset,serviceaccount,role,rolebinding,service,servicemonitor", "-n", INSTALL_NS, "-l", `app.kubernetes.io/instance=${RELEASE}`, "-o", "name"]);
-    for (const expected of [`deployment.apps/${fullname}`, `daemonset.apps/${fullname}-agent`, `serviceaccount/${fullname}-agent`, `role.rbac.authorization.k8s.io/${fullname}-agent`, `servicemonitor.monitoring.coreos.com/${fullname}-agent`]) {
+    const names = await cp.kubectlOk([
+      "get",
+      "deployment,daemonset,serviceaccount,role,rolebinding,service,servicemonitor",
+      "-n",
+      INSTALL_NS,
+      "-l",
+      `app.kubernetes.io/instance=${RELEASE}`,
+      "-o",
+      "name",
+    ]);
+    for (const expected of [
+      `deployment.apps/${fullname}`,
+      `daemonset.apps/${fullname}-agent`,
+      `serviceaccount/${fullname}-agent`,
+      `role.rbac.authorization.k8s.io/${fullname}-agent`,
+      `servicemonitor.monitoring.coreos.com/${fullname}-agent`,
+    ]) {
       expect(names).toContain(expected);
     }
     const agent = `system:serviceaccount:${INSTALL_NS}:${fullname}-agent`;

@@ -43,10 +43,28 @@ describe("operator + agent + kubectl on one machine", () => {
   let agent: LoggedProcess | undefined;
 
   const startOperatorProcess = () =>
-    startLoggedProcess([cli, "run", "--kubeconfig", cp.kubeconfig, "--namespace", SYSTEM, "--listen", "127.0.0.1:0", "--cache-dir", join(workDir, "operator-cache")], "operator listening");
+    startLoggedProcess(
+      [cli, "run", "--kubeconfig", cp.kubeconfig, "--namespace", SYSTEM, "--listen", "127.0.0.1:0", "--cache-dir", join(workDir, "operator-cache")],
+      "operator listening",
+    );
   const startAgentProcess = () =>
     startLoggedProcess(
-      [cli, "agent", "--node-name", NODE, "--kubeconfig", cp.kubeconfig, "--namespace", SYSTEM, "--listen", "127.0.0.1:0", "--pin-root", pinRoot, "--cache-dir", join(workDir, "agent-cache")],
+      [
+        cli,
+        "agent",
+        "--node-name",
+        NODE,
+        "--kubeconfig",
+        cp.kubeconfig,
+        "--namespace",
+        SYSTEM,
+        "--listen",
+        "127.0.0.1:0",
+        "--pin-root",
+        pinRoot,
+        "--cache-dir",
+        join(workDir, "agent-cache"),
+      ],
       "agent listening",
     );
   const nodeStatus = async (name: string) => {
@@ -69,7 +87,9 @@ describe("operator + agent + kubectl on one machine", () => {
     const ready = await eventually("execve-tracepoint 1/1 for its current generation", async () => {
       const resource = await getEbpfMap(cp, APP, "execve-tracepoint");
       const ready = condition(resource, "Ready");
-      return resource && ready?.status === "True" && ready.observedGeneration === resource.metadata.generation && resource.status?.ready === "1/1" ? resource : undefined;
+      return resource && ready?.status === "True" && ready.observedGeneration === resource.metadata.generation && resource.status?.ready === "1/1"
+        ? resource
+        : undefined;
     });
     const running = await eventually("the node running the current generation", async () => {
       const status = await nodeStatus("execve-tracepoint");
@@ -85,14 +105,19 @@ describe("operator + agent + kubectl on one machine", () => {
     await cp.kubectlOk(["create", "namespace", SYSTEM]);
     await cp.kubectlOk(["create", "namespace", APP]);
     await cp.kubectlOk(["label", "namespace", APP, "observability.cloud/allow-kernel-wide-programs=true"]);
-    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "kubernetes.io/hostname": NODE } } }) });
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "kubernetes.io/hostname": NODE } } }),
+    });
     operator = await startOperatorProcess();
     agent = await startAgentProcess();
   });
 
   afterAll(async () => {
     if (process.env.EOP_TEST_DEBUG) {
-      for (const [who, p] of [["operator", operator], ["agent", agent]] as const) {
+      for (const [who, p] of [
+        ["operator", operator],
+        ["agent", agent],
+      ] as const) {
         console.error(who, JSON.stringify(p?.logs.filter((l) => l.level !== "debug").slice(-30), null, 1));
       }
     }
@@ -171,13 +196,19 @@ describe("operator + agent + kubectl on one machine", () => {
 
   it("unloads from a node the resource stops selecting, and loads again when it selects it", async () => {
     const program = await runningExample();
-    const elsewhere = readFileSync(join(repo, "examples/execve-tracepoint.yaml"), "utf8").replace("spec:\n", "spec:\n  nodeSelector:\n    eop-e2e/role: elsewhere\n");
+    const elsewhere = readFileSync(join(repo, "examples/execve-tracepoint.yaml"), "utf8").replace(
+      "spec:\n",
+      "spec:\n  nodeSelector:\n    eop-e2e/role: elsewhere\n",
+    );
     await cp.kubectlOk(["apply", "-n", APP, "-f", "-"], { input: elsewhere });
     await eventually("the node status gone", async () => (await nodeStatus("execve-tracepoint")) === undefined);
     await eventually("the program freed", async () => !programExists(program), 10_000);
     expect(existsSync(join(pinRoot, APP, "execve-tracepoint"))).toBe(false);
     // The operator writes the new summary after the agent let go: wait for it, don't race it.
-    await eventually("Ready reason NoNodesSelected", async () => condition(await getEbpfMap(cp, APP, "execve-tracepoint"), "Ready")?.reason === "NoNodesSelected");
+    await eventually(
+      "Ready reason NoNodesSelected",
+      async () => condition(await getEbpfMap(cp, APP, "execve-tracepoint"), "Ready")?.reason === "NoNodesSelected",
+    );
     await cp.kubectlOk(["label", "node", NODE, "eop-e2e/role=elsewhere"]);
     await eventually("loaded again", async () => (await nodeStatus("execve-tracepoint"))?.status.phase === "Running");
     await eventually("1/1 again", async () => (await getEbpfMap(cp, APP, "execve-tracepoint"))?.status?.ready === "1/1");

@@ -58,10 +58,17 @@ describe("Informer across API-server restarts", () => {
     await cp.restartApiServer(1_500);
     await cp.kubectlOk(["create", "configmap", "after", "-n", "watched"]);
     await cp.kubectlOk(["delete", "configmap", "before", "-n", "watched"]);
-    await eventually("the cache to match the server", async () => {
-      const names = informer.list().map((c) => c.metadata.name).sort();
-      return names.join(",") === "after,during";
-    }, 60_000);
+    await eventually(
+      "the cache to match the server",
+      async () => {
+        const names = informer
+          .list()
+          .map((c) => c.metadata.name)
+          .sort();
+        return names.join(",") === "after,during";
+      },
+      60_000,
+    );
     expect(events).toContain("add:after");
     expect(events).toContain("delete:before");
     expect(informer.stats.relists).toBeGreaterThan(relistsBefore);

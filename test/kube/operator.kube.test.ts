@@ -48,7 +48,12 @@ function nodeStatus(namespace: string, ebpfMap: string, generation: number, obje
     kind: "EbpfMapNodeStatus",
     metadata: { name: `${ebpfMap}.${NODE}`, namespace, labels: { "observability.cloud/ebpfmap": ebpfMap, "observability.cloud/node": NODE } },
     spec: { ebpfMap, nodeName: NODE },
-    status: { phase, observedGeneration: generation, objectHash, ...(message ? { lastError: { code: "EOP_ERR_ATTACH_FAILED", message, time: new Date().toISOString() } } : {}) },
+    status: {
+      phase,
+      observedGeneration: generation,
+      objectHash,
+      ...(message ? { lastError: { code: "EOP_ERR_ATTACH_FAILED", message, time: new Date().toISOString() } } : {}),
+    },
   });
 }
 
@@ -68,10 +73,19 @@ describe("operator on a real API server", () => {
   beforeAll(async () => {
     cacheDir = mkdtempSync(join(tmpdir(), "eop-operator-cache-"));
     await cp.kubectlOk(["apply", "-f", join(repo, "deploy/crds")]);
-    await cp.kubectlOk(["wait", "--for", "condition=established", "crd/ebpfmaps.observability.cloud", "crd/ebpfmapnodestatuses.observability.cloud", "--timeout=60s"]);
+    await cp.kubectlOk([
+      "wait",
+      "--for",
+      "condition=established",
+      "crd/ebpfmaps.observability.cloud",
+      "crd/ebpfmapnodestatuses.observability.cloud",
+      "--timeout=60s",
+    ]);
     for (const ns of [OPERATOR_NS, ALLOWED, NOT_ALLOWED]) await cp.kubectlOk(["create", "namespace", ns]);
     await cp.kubectlOk(["label", "namespace", ALLOWED, `${ALLOW_KERNEL_WIDE_LABEL}=true`]);
-    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "eop-test/monitored": "yes" } } }) });
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "eop-test/monitored": "yes" } } }),
+    });
     operator = await startTestOperator(cacheDir, "operator-1");
   });
 
@@ -138,7 +152,9 @@ describe("operator on a real API server", () => {
 
   it("counts a node's failure, names it, and is not ready", async () => {
     const before = await compiledResource("failing");
-    await cp.kubectlOk(["apply", "-f", "-"], { input: nodeStatus(ALLOWED, "failing", before.metadata.generation, before.status!.object!.hash, "Failed", "attach failed: no such device") });
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: nodeStatus(ALLOWED, "failing", before.metadata.generation, before.status!.object!.hash, "Failed", "attach failed: no such device"),
+    });
     const failed = await eventually("failing failed on the node", async () => {
       const r = await getEbpfMap(cp, ALLOWED, "failing");
       return r?.status?.failedNodes === 1 ? r : undefined;
@@ -167,7 +183,9 @@ describe("operator on a real API server", () => {
   });
 
   it("reports a compile error with its line in the condition and as an Event", async () => {
-    await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "broken", code: COUNTER_CODE.replace("u32 key = 0;", "u32 key = ;") }) });
+    await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], {
+      input: tracepointManifest({ name: "broken", code: COUNTER_CODE.replace("u32 key = 0;", "u32 key = ;") }),
+    });
     const broken = await eventually("the compile error", async () => {
       const r = await getEbpfMap(cp, ALLOWED, "broken");
       return condition(r, "Compiled")?.status === "False" ? r : undefined;
@@ -204,14 +222,16 @@ describe("operator on a real API server", () => {
   });
 
   it("says so when the node selector matches no node", async () => {
-    const manifest = tracepointManifest({ name: "nowhere" }).replace("spec:\n", "spec:\n  nodeSelector:\n    eop-test/monitored: \"never\"\n");
+    const manifest = tracepointManifest({ name: "nowhere" }).replace("spec:\n", 'spec:\n  nodeSelector:\n    eop-test/monitored: "never"\n');
     await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: manifest });
     const nowhere = await eventually("no nodes selected", async () => {
       const r = await getEbpfMap(cp, ALLOWED, "nowhere");
       return condition(r, "Ready")?.reason === "NoNodesSelected" ? r : undefined;
     });
     expect(nowhere.status!.ready).toBe("0/0");
-    await eventually("the NoNodesSelected Event", async () => /Warning\s+NoNodesSelected/.test(await cp.kubectlOk(["describe", "ebpfmap", "nowhere", "-n", ALLOWED])));
+    await eventually("the NoNodesSelected Event", async () =>
+      /Warning\s+NoNodesSelected/.test(await cp.kubectlOk(["describe", "ebpfmap", "nowhere", "-n", ALLOWED])),
+    );
     // Labelling the node makes it selected: the Node watch re-evaluates.
     await cp.kubectlOk(["label", "node", NODE, "eop-test/monitored=never", "--overwrite"]);
     await eventually("the node selected", async () => (await getEbpfMap(cp, ALLOWED, "nowhere"))?.status?.ready === "0/1");
@@ -238,7 +258,9 @@ describe("operator on a real API server", () => {
       expect(leaderMetric).toMatch(/^ebpf_operator_controller_leader 0$/m);
       await operator.stop();
       await eventually("the standby to lead", async () => (await fetch(`${standby.url}/readyz`)).status === 200, 30_000);
-      const lease = JSON.parse(await cp.kubectlOk(["get", "lease", "ebpf-operator-leader", "-n", OPERATOR_NS, "-o", "json"])) as { spec: { holderIdentity: string } };
+      const lease = JSON.parse(await cp.kubectlOk(["get", "lease", "ebpf-operator-leader", "-n", OPERATOR_NS, "-o", "json"])) as {
+        spec: { holderIdentity: string };
+      };
       expect(lease.spec.holderIdentity).toBe("operator-2");
       // The new leader reconciles: a new resource gets compiled.
       await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "after-handover" }) });

@@ -47,8 +47,25 @@ describe("cluster agent during an API-server outage", () => {
     await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE } }) });
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(cp.kubeconfig);
-    operator = await startOperator({ kubeConfig, namespace: SYSTEM, cacheDir: join(work, "op"), plugins: BUILTIN_PLUGINS, listen: "127.0.0.1:0", logger, leaderElection: false });
-    agent = await startClusterAgent({ kubeConfig, nodeName: NODE, objectNamespace: SYSTEM, pinRoot, cacheDir: join(work, "agent"), plugins: BUILTIN_PLUGINS, listen: "127.0.0.1:0", logger });
+    operator = await startOperator({
+      kubeConfig,
+      namespace: SYSTEM,
+      cacheDir: join(work, "op"),
+      plugins: BUILTIN_PLUGINS,
+      listen: "127.0.0.1:0",
+      logger,
+      leaderElection: false,
+    });
+    agent = await startClusterAgent({
+      kubeConfig,
+      nodeName: NODE,
+      objectNamespace: SYSTEM,
+      pinRoot,
+      cacheDir: join(work, "agent"),
+      plugins: BUILTIN_PLUGINS,
+      listen: "127.0.0.1:0",
+      logger,
+    });
   });
 
   afterAll(async () => {
@@ -78,11 +95,17 @@ describe("cluster agent during an API-server outage", () => {
     await restart;
 
     // The watches came back: an edit made after the outage reaches the node.
-    await cp.kubectlOk(["apply", "-n", APP, "-f", "-"], { input: tracepointManifest({ name: "counter", metric: "outage-execs", code: `${COUNTER_CODE}\n// after the outage\n` }) });
-    const second = await eventually("the edited program", async () => {
-      const id = await programId();
-      return id !== undefined && id !== first ? id : undefined;
-    }, 90_000);
+    await cp.kubectlOk(["apply", "-n", APP, "-f", "-"], {
+      input: tracepointManifest({ name: "counter", metric: "outage-execs", code: `${COUNTER_CODE}\n// after the outage\n` }),
+    });
+    const second = await eventually(
+      "the edited program",
+      async () => {
+        const id = await programId();
+        return id !== undefined && id !== first ? id : undefined;
+      },
+      90_000,
+    );
     expect(second).not.toBe(first);
     expect(existsSync(join(pinRoot, APP, "counter"))).toBe(true);
   });

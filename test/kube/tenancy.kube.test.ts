@@ -103,7 +103,13 @@ const OPERATOR_YAML = join(repoRoot, "deploy", "operator.yaml");
 describe("tenants on a real install", () => {
   beforeAll(async () => {
     await cp.kubectlOk(["apply", "--server-side", "--field-manager=eop-tenancy-test", "-f", OPERATOR_YAML], { timeoutMs: 120_000 });
-    await cp.kubectlOk(["wait", "--for=condition=Established", "crd/ebpfmaps.observability.cloud", "crd/ebpfmapnodestatuses.observability.cloud", "--timeout=60s"]);
+    await cp.kubectlOk([
+      "wait",
+      "--for=condition=Established",
+      "crd/ebpfmaps.observability.cloud",
+      "crd/ebpfmapnodestatuses.observability.cloud",
+      "--timeout=60s",
+    ]);
     for (const ns of [ALICE_NS, BOB_NS]) await cp.kubectlOk(["create", "namespace", ns]);
     alice = await cp.userKubeconfig("alice", []);
     bob = await cp.userKubeconfig("bob", []);
@@ -130,7 +136,9 @@ describe("tenants on a real install", () => {
   });
 
   it("alice manages EbpfMaps in her namespace: create, get, list, patch, delete", async () => {
-    expect(await allowed(alice, ["apply", "-n", ALICE_NS, "-f", "-"], tracepointManifest({ name: "alices-counter" }))).toContain("ebpfmap.observability.cloud/alices-counter created");
+    expect(await allowed(alice, ["apply", "-n", ALICE_NS, "-f", "-"], tracepointManifest({ name: "alices-counter" }))).toContain(
+      "ebpfmap.observability.cloud/alices-counter created",
+    );
     expect(await allowed(alice, ["get", "ebpfmap", "alices-counter", "-n", ALICE_NS, "-o", "jsonpath={.spec.type}"])).toBe("tracepoint");
     expect(await allowed(alice, ["get", "ebpfmaps", "-n", ALICE_NS, "-o", "name"])).toBe("ebpfmap.observability.cloud/alices-counter\n");
     await allowed(alice, ["patch", "ebpfmap", "alices-counter", "-n", ALICE_NS, "--type=merge", "-p", '{"spec":{"help":"edited by alice"}}']);
@@ -150,15 +158,21 @@ describe("tenants on a real install", () => {
     expect(await forbidden(alice, ["get", "ebpfmaps", "-n", BOB_NS])).toContain(resource.replace("%s", "list"));
     expect(await forbidden(alice, ["get", "ebpfmaps", "-n", BOB_NS, "--watch", "--request-timeout=5s"])).toContain(resource.replace("%s", "list"));
     // kubectl patch is refused at its first step (reading the object) ...
-    expect(await forbidden(alice, ["patch", "ebpfmap", "bobs-counter", "-n", BOB_NS, "--type=merge", "-p", '{"spec":{"help":"alice was here"}}'])).toContain(resource.replace("%s", "get"));
+    expect(await forbidden(alice, ["patch", "ebpfmap", "bobs-counter", "-n", BOB_NS, "--type=merge", "-p", '{"spec":{"help":"alice was here"}}'])).toContain(
+      resource.replace("%s", "get"),
+    );
     // ... and the PATCH itself, sent directly, too.
     const patch = await rawPatch(alice, ebpfMapPath(BOB_NS, "bobs-counter"), { spec: { help: "alice was here" } });
     expect(patch.status).toBe(403);
     expect(patch.message).toContain(resource.replace("%s", "patch"));
     expect(await forbidden(alice, ["delete", "ebpfmap", "bobs-counter", "-n", BOB_NS])).toContain(resource.replace("%s", "delete"));
-    expect(await forbidden(alice, ["apply", "-n", BOB_NS, "-f", "-"], tracepointManifest({ name: "planted" }))).toMatch(/User "alice" cannot (get|patch|create) resource "ebpfmaps"/);
+    expect(await forbidden(alice, ["apply", "-n", BOB_NS, "-f", "-"], tracepointManifest({ name: "planted" }))).toMatch(
+      /User "alice" cannot (get|patch|create) resource "ebpfmaps"/,
+    );
     // Nor across all namespaces.
-    expect(await forbidden(alice, ["get", "ebpfmaps", "--all-namespaces"])).toContain('User "alice" cannot list resource "ebpfmaps" in API group "observability.cloud" at the cluster scope');
+    expect(await forbidden(alice, ["get", "ebpfmaps", "--all-namespaces"])).toContain(
+      'User "alice" cannot list resource "ebpfmaps" in API group "observability.cloud" at the cluster scope',
+    );
     // Nor bob's status, through the subresource.
     expect(await forbidden(alice, ["get", "ebpfmap", "bobs-counter", "-n", BOB_NS, "--subresource=status"])).toContain('cannot get resource "ebpfmaps/status"');
     // Bob's resource is untouched.
@@ -177,27 +191,48 @@ describe("tenants on a real install", () => {
   it("alice cannot write EbpfMap status, even in her own namespace: status is the operator's", async () => {
     await cp.kubectlOk(["patch", "ebpfmap", "alices-counter", "-n", ALICE_NS, "--subresource=status", "--type=merge", "-p", '{"status":{"ready":"0/1"}}']);
     // kubectl patch --subresource=status is refused reading the status ...
-    const stderr = await forbidden(alice, ["patch", "ebpfmap", "alices-counter", "-n", ALICE_NS, "--subresource=status", "--type=merge", "-p", '{"status":{"ready":"9/9"}}']);
+    const stderr = await forbidden(alice, [
+      "patch",
+      "ebpfmap",
+      "alices-counter",
+      "-n",
+      ALICE_NS,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      '{"status":{"ready":"9/9"}}',
+    ]);
     expect(stderr).toContain('User "alice" cannot get resource "ebpfmaps/status" in API group "observability.cloud" in the namespace "eop-tenant-alice"');
     // ... and the PATCH of /status itself, sent directly: a forged object reference is refused.
     const object = '{"status":{"object":{"hash":"forged","sha256":"forged","configMap":"ebpf-object-forged","namespace":"eop-tenant-alice","generation":1}}}';
     const patch = await rawPatch(alice, ebpfMapPath(ALICE_NS, "alices-counter", "status"), JSON.parse(object));
     expect(patch.status).toBe(403);
-    expect(patch.message).toContain('User "alice" cannot patch resource "ebpfmaps/status" in API group "observability.cloud" in the namespace "eop-tenant-alice"');
-    expect(await forbidden(alice, ["replace", "--subresource=status", "-n", ALICE_NS, "-f", "-"], JSON.stringify({ apiVersion: "observability.cloud/v1", kind: "EbpfMap", metadata: { name: "alices-counter" }, status: {} }))).toMatch(
-      /cannot (update|get) resource "ebpfmaps\/status"/,
+    expect(patch.message).toContain(
+      'User "alice" cannot patch resource "ebpfmaps/status" in API group "observability.cloud" in the namespace "eop-tenant-alice"',
     );
+    expect(
+      await forbidden(
+        alice,
+        ["replace", "--subresource=status", "-n", ALICE_NS, "-f", "-"],
+        JSON.stringify({ apiVersion: "observability.cloud/v1", kind: "EbpfMap", metadata: { name: "alices-counter" }, status: {} }),
+      ),
+    ).toMatch(/cannot (update|get) resource "ebpfmaps\/status"/);
     // Through the main resource the status is ignored (status subresource): the write succeeds
     // but changes nothing, so no tenant can point an agent at an object of their choosing.
     await allowed(alice, ["patch", "ebpfmap", "alices-counter", "-n", ALICE_NS, "--type=merge", "-p", object]);
-    const status = JSON.parse(await cp.kubectlOk(["get", "ebpfmap", "alices-counter", "-n", ALICE_NS, "-o", "jsonpath={.status}"])) as { ready?: string; object?: unknown };
+    const status = JSON.parse(await cp.kubectlOk(["get", "ebpfmap", "alices-counter", "-n", ALICE_NS, "-o", "jsonpath={.status}"])) as {
+      ready?: string;
+      object?: unknown;
+    };
     expect(status).toEqual({ ready: "0/1" });
   });
 
   it("alice cannot create, patch or delete node reports: they are the agents'", async () => {
     const message = 'User "alice" cannot %s resource "ebpfmapnodestatuses" in API group "observability.cloud" in the namespace "eop-tenant-alice"';
     expect(await forbidden(alice, ["create", "-f", "-"], nodeStatus(ALICE_NS, "forged"))).toContain(message.replace("%s", "create"));
-    expect(await forbidden(alice, ["patch", "ebpfmapnodestatus", "alices-counter.node-1", "-n", ALICE_NS, "--type=merge", "-p", '{"status":{"phase":"Failed"}}'])).toContain(message.replace("%s", "patch"));
+    expect(
+      await forbidden(alice, ["patch", "ebpfmapnodestatus", "alices-counter.node-1", "-n", ALICE_NS, "--type=merge", "-p", '{"status":{"phase":"Failed"}}']),
+    ).toContain(message.replace("%s", "patch"));
     expect(await forbidden(alice, ["apply", "--server-side", "-f", "-"], nodeStatus(ALICE_NS, "alices-counter"))).toContain(message.replace("%s", "patch"));
     expect(await forbidden(alice, ["delete", "ebpfmapnodestatus", "alices-counter.node-1", "-n", ALICE_NS])).toContain(message.replace("%s", "delete"));
     expect(await cp.kubectlOk(["get", "ebpfmapnodestatus", "alices-counter.node-1", "-n", ALICE_NS, "-o", "jsonpath={.status.phase}"])).toBe("Running");
@@ -207,14 +242,18 @@ describe("tenants on a real install", () => {
     const message = 'User "alice" cannot %s resource "configmaps" in API group "" in the namespace "ebpf-operator-system"';
     expect(await forbidden(alice, ["get", "configmap", OBJECT, "-n", SYSTEM])).toContain(message.replace("%s", "get"));
     expect(await forbidden(alice, ["get", "configmaps", "-n", SYSTEM])).toContain(message.replace("%s", "list"));
-    expect(await forbidden(alice, ["create", "configmap", "ebpf-object-forged", "-n", SYSTEM, "--from-literal=object.o=x"])).toContain(message.replace("%s", "create"));
+    expect(await forbidden(alice, ["create", "configmap", "ebpf-object-forged", "-n", SYSTEM, "--from-literal=object.o=x"])).toContain(
+      message.replace("%s", "create"),
+    );
     expect(await forbidden(alice, ["delete", "configmap", OBJECT, "-n", SYSTEM])).toContain(message.replace("%s", "delete"));
     expect(await forbidden(alice, ["get", "ebpfmaps", "-n", SYSTEM])).toContain('cannot list resource "ebpfmaps"');
   });
 
   it("alice cannot set the kernel-wide label on her namespace (no rights on Namespaces)", async () => {
     // kubectl label reads the namespace first and is refused there ...
-    expect(await forbidden(alice, ["label", "namespace", ALICE_NS, `${KERNEL_WIDE}=true`])).toContain('User "alice" cannot get resource "namespaces" in API group "" in the namespace "eop-tenant-alice"');
+    expect(await forbidden(alice, ["label", "namespace", ALICE_NS, `${KERNEL_WIDE}=true`])).toContain(
+      'User "alice" cannot get resource "namespaces" in API group "" in the namespace "eop-tenant-alice"',
+    );
     // ... and the PATCH itself, sent directly.
     const patch = await rawPatch(alice, `/api/v1/namespaces/${ALICE_NS}`, { metadata: { labels: { [KERNEL_WIDE]: "true" } } });
     expect(patch.status).toBe(403);
@@ -222,19 +261,27 @@ describe("tenants on a real install", () => {
     expect(await forbidden(alice, ["create", "namespace", "eop-tenant-alice-2"])).toContain('cannot create resource "namespaces"');
     expect(await cp.kubectlOk(["get", "namespace", ALICE_NS, "-o", `jsonpath={.metadata.labels.observability\\.cloud/allow-kernel-wide-programs}`])).toBe("");
     // Nor can she give herself more rights: RBAC objects are not in ebpf-operator-edit.
-    expect(await forbidden(alice, ["create", "rolebinding", "more", "-n", ALICE_NS, "--clusterrole=admin", "--user=alice"])).toContain('cannot create resource "rolebindings"');
+    expect(await forbidden(alice, ["create", "rolebinding", "more", "-n", ALICE_NS, "--clusterrole=admin", "--user=alice"])).toContain(
+      'cannot create resource "rolebindings"',
+    );
   });
 
   it("ebpf-operator-view reads but does not write", async () => {
     expect(await allowed(carol, ["get", "ebpfmaps,ebpfmapnodestatuses", "-n", ALICE_NS, "-o", "name"])).toContain("ebpfmap.observability.cloud/alices-counter");
-    expect(await forbidden(carol, ["patch", "ebpfmap", "alices-counter", "-n", ALICE_NS, "--type=merge", "-p", '{"spec":{"help":"x"}}'])).toContain('User "carol" cannot patch resource "ebpfmaps"');
+    expect(await forbidden(carol, ["patch", "ebpfmap", "alices-counter", "-n", ALICE_NS, "--type=merge", "-p", '{"spec":{"help":"x"}}'])).toContain(
+      'User "carol" cannot patch resource "ebpfmaps"',
+    );
     expect(await forbidden(carol, ["delete", "ebpfmap", "alices-counter", "-n", ALICE_NS])).toContain('cannot delete resource "ebpfmaps"');
     expect(await forbidden(carol, ["get", "ebpfmaps", "-n", BOB_NS])).toContain('cannot list resource "ebpfmaps"');
   });
 
   it("the tenant roles carry the labels that aggregate them into admin/edit/view", async () => {
-    const labels = (role: string) => cp.kubectlOk(["get", "clusterrole", role, "-o", "jsonpath={.metadata.labels}"]).then((s) => JSON.parse(s) as Record<string, string>);
-    expect(await labels("ebpf-operator-edit")).toMatchObject({ "rbac.authorization.k8s.io/aggregate-to-edit": "true", "rbac.authorization.k8s.io/aggregate-to-admin": "true" });
+    const labels = (role: string) =>
+      cp.kubectlOk(["get", "clusterrole", role, "-o", "jsonpath={.metadata.labels}"]).then((s) => JSON.parse(s) as Record<string, string>);
+    expect(await labels("ebpf-operator-edit")).toMatchObject({
+      "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+      "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+    });
     expect(await labels("ebpf-operator-view")).toMatchObject({ "rbac.authorization.k8s.io/aggregate-to-view": "true" });
     // (The aggregation itself is kube-controller-manager's work, which this control plane does not run.)
   });

@@ -25,7 +25,11 @@ let tarballs: string[];
 
 async function sh(file: string, args: string[], cwd: string): Promise<string> {
   try {
-    const { stdout } = await run(file, args, { cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_nodedir: "/usr", npm_config_update_notifier: "false" } });
+    const { stdout } = await run(file, args, {
+      cwd,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, npm_config_nodedir: "/usr", npm_config_update_notifier: "false" },
+    });
     return stdout;
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string };

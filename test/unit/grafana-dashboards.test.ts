@@ -35,21 +35,24 @@ describe("Grafana dashboards", () => {
     );
   });
 
-  it.each(dashboards.map((d) => [d.uid, d] as const))("%s has the datasource, namespace, ebpfmap and instance variables and queries only through $datasource", (_, dashboard) => {
-    const variables = new Map(dashboard.templating.list.map((v) => [v.name, v]));
-    expect(variables.get("datasource")?.type).toBe("datasource");
-    for (const name of ["namespace", "ebpfmap", "instance"]) expect(variables.get(name)).toMatchObject({ type: "query", includeAll: true, multi: true });
-    const panels = dashboard.panels.filter((p) => p.type !== "row");
-    expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
-    for (const panel of panels) {
-      expect(panel.datasource?.uid, panel.title).toBe("${datasource}");
-      expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
-      for (const target of panel.targets ?? []) {
-        expect(target.datasource.uid).toBe("${datasource}");
-        expect(target.expr, panel.title).toMatch(/instance=~"\$instance"/);
+  it.each(dashboards.map((d) => [d.uid, d] as const))(
+    "%s has the datasource, namespace, ebpfmap and instance variables and queries only through $datasource",
+    (_, dashboard) => {
+      const variables = new Map(dashboard.templating.list.map((v) => [v.name, v]));
+      expect(variables.get("datasource")?.type).toBe("datasource");
+      for (const name of ["namespace", "ebpfmap", "instance"]) expect(variables.get(name)).toMatchObject({ type: "query", includeAll: true, multi: true });
+      const panels = dashboard.panels.filter((p) => p.type !== "row");
+      expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
+      for (const panel of panels) {
+        expect(panel.datasource?.uid, panel.title).toBe("${datasource}");
+        expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
+        for (const target of panel.targets ?? []) {
+          expect(target.datasource.uid).toBe("${datasource}");
+          expect(target.expr, panel.title).toMatch(/instance=~"\$instance"/);
+        }
       }
-    }
-  });
+    },
+  );
 
   it("label the generated ConfigMaps for the Grafana sidecar", () => {
     const manifest = readFileSync(join(root, "deploy/grafana/dashboards-configmap.yaml"), "utf8");

@@ -23,7 +23,11 @@ export async function resolveBinary(binary: string, programType: string, dirs: r
     const info = await stat(binary).catch(() => undefined);
     if (info?.isFile()) return binary;
     const near = await nearNames(binary.slice(binary.lastIndexOf("/") + 1), [binary.slice(0, binary.lastIndexOf("/")) || "/"]);
-    throw notFound(programType, info ? `${binary} is not a regular file` : `${binary} does not exist`, near.map((n) => join(binary.slice(0, binary.lastIndexOf("/")) || "/", n)));
+    throw notFound(
+      programType,
+      info ? `${binary} is not a regular file` : `${binary} does not exist`,
+      near.map((n) => join(binary.slice(0, binary.lastIndexOf("/")) || "/", n)),
+    );
   }
   for (const dir of dirs) {
     const candidate = join(dir, binary);

@@ -73,7 +73,10 @@ async function checkSymbol(type: string, target: UprobeTarget & { path: string }
   }
   if (symbols === "unsupported-elf" || target.symbol === undefined) return; // the attach checks what cannot be read here
   if (!symbols.hasSymbolTables) {
-    throw new PluginTargetError("EOP_ERR_TARGET_NOT_FOUND", `${type} target: ${target.path} has no symbol tables (stripped): give a file offset instead of "${target.symbol}"`);
+    throw new PluginTargetError(
+      "EOP_ERR_TARGET_NOT_FOUND",
+      `${type} target: ${target.path} has no symbol tables (stripped): give a file offset instead of "${target.symbol}"`,
+    );
   }
   const size = symbols.functions.get(target.symbol);
   if (size === undefined) {
@@ -84,14 +87,18 @@ async function checkSymbol(type: string, target: UprobeTarget & { path: string }
     );
   }
   if (size > 0 && target.offset >= size) {
-    throw new PluginTargetError("EOP_ERR_TARGET_NOT_FOUND", `${type} target: offset ${target.offset} is outside "${target.symbol}" (${size} bytes) in ${target.path}`);
+    throw new PluginTargetError(
+      "EOP_ERR_TARGET_NOT_FOUND",
+      `${type} target: offset ${target.offset} is outside "${target.symbol}" (${size} bytes) in ${target.path}`,
+    );
   }
 }
 
 /** The process exists and maps the file (else the probe would never fire). */
 async function checkProcess(type: string, pid: number, path: string): Promise<void> {
   const maps = await readFile(`/proc/${pid}/maps`, "utf8").catch(() => undefined);
-  if (maps === undefined) throw new PluginTargetError("EOP_ERR_TARGET_NOT_FOUND", `${type} target: process ${pid} does not exist (in the agent's pid namespace)`);
+  if (maps === undefined)
+    throw new PluginTargetError("EOP_ERR_TARGET_NOT_FOUND", `${type} target: process ${pid} does not exist (in the agent's pid namespace)`);
   const real = await realpath(path).catch(() => path);
   const mapped = maps.split("\n").some((line) => {
     const file = line.slice(line.indexOf("/"));
@@ -101,5 +108,8 @@ async function checkProcess(type: string, pid: number, path: string): Promise<vo
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -82,7 +82,10 @@ describe("resolving the binary and the function", () => {
 
   it("names the closest functions when the symbol does not exist", async () => {
     await expect(resolve("uprobe", `${binary}:eop_probe_targt`)).rejects.toThrow(
-      expect.objectContaining({ code: "EOP_ERR_TARGET_NOT_FOUND", message: expect.stringMatching(/function "eop_probe_targt" is not in the symbol tables of .* \(did you mean eop_probe_target/) }),
+      expect.objectContaining({
+        code: "EOP_ERR_TARGET_NOT_FOUND",
+        message: expect.stringMatching(/function "eop_probe_targt" is not in the symbol tables of .* \(did you mean eop_probe_target/),
+      }),
     );
   });
 

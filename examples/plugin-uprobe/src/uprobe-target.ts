@@ -29,15 +29,13 @@ export interface UprobeTarget {
 const NUMBER = "0x[0-9a-fA-F]+|[0-9]+";
 // Linear by construction: every part ends at a character the next part cannot start with.
 export const UPROBE_TARGET_PATTERN =
-  `^(?:(uprobe|uretprobe)/)?(/[^:?\\s]+|[A-Za-z0-9_.+-]+):` +
-  `(?:([A-Za-z_][A-Za-z0-9_.$]*)(?:\\+(${NUMBER}))?|(${NUMBER}))(?:\\?pid=([1-9][0-9]{0,9}))?$`;
+  `^(?:(uprobe|uretprobe)/)?(/[^:?\\s]+|[A-Za-z0-9_.+-]+):` + `(?:([A-Za-z_][A-Za-z0-9_.$]*)(?:\\+(${NUMBER}))?|(${NUMBER}))(?:\\?pid=([1-9][0-9]{0,9}))?$`;
 
 export const uprobeTargetSchema = {
   type: "string",
   pattern: UPROBE_TARGET_PATTERN,
   maxLength: 512,
-  description:
-    "<binary>:<symbol>[+offset][?pid=n] or <binary>:<file offset>, e.g. /usr/bin/bash:readline, libc.so.6:malloc, /opt/app:handle+0x10?pid=42",
+  description: "<binary>:<symbol>[+offset][?pid=n] or <binary>:<file offset>, e.g. /usr/bin/bash:readline, libc.so.6:malloc, /opt/app:handle+0x10?pid=42",
 };
 
 const SYNTAX = "[uprobe/|uretprobe/]<binary>:<symbol>[+<offset>][?pid=<n>], e.g. /usr/bin/bash:readline or libc.so.6:malloc";
@@ -50,7 +48,8 @@ export function parseUprobeTarget(programType: string, target: string): UprobeTa
   if (prefix !== undefined && prefix !== programType) throw invalid(programType, target, `has the prefix ${prefix}/, which contradicts type: ${programType}`);
   const offset = Number(symbolOffset ?? fileOffset ?? 0);
   if (!Number.isSafeInteger(offset)) throw invalid(programType, target, "has an offset beyond 2^53");
-  if (retprobe && symbolOffset !== undefined) throw invalid(programType, target, "has an offset into the function: return probes fire on the function's return");
+  if (retprobe && symbolOffset !== undefined)
+    throw invalid(programType, target, "has an offset into the function: return probes fire on the function's return");
   if (symbol === undefined && offset === 0) throw invalid(programType, target, "has file offset 0: name a function, or give the offset of one");
   return { binary: binary!, symbol, offset, pid: pid === undefined ? undefined : Number(pid), retprobe };
 }

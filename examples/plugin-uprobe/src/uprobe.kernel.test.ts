@@ -84,7 +84,11 @@ int BPF_KRETPROBE(observe_return, unsigned long value) {
 
 char LICENSE[] SEC("license") = "GPL";`;
 
-const indent = (code: string) => code.split("\n").map((l) => `    ${l}`).join("\n");
+const indent = (code: string) =>
+  code
+    .split("\n")
+    .map((l) => `    ${l}`)
+    .join("\n");
 
 function counterManifest(name: string, target: string): string {
   return `apiVersion: observability.cloud/v1
@@ -165,7 +169,9 @@ describe("ebpf-operator-plugin-uprobe in the built agent, loaded from its folder
   });
 
   it("registers the plugin beside the built-ins and attaches both probes", async () => {
-    expect(agent.logs).toContainEqual(expect.objectContaining({ msg: "plugin loaded", plugin: "ebpf-operator-plugin-uprobe", programTypes: ["uprobe", "uretprobe"] }));
+    expect(agent.logs).toContainEqual(
+      expect.objectContaining({ msg: "plugin loaded", plugin: "ebpf-operator-plugin-uprobe", programTypes: ["uprobe", "uretprobe"] }),
+    );
     expect((await running("probe-calls")).program!.attachments).toEqual([`uprobe ${binary}:eop_probe_target`]);
     expect((await running("probe-returns")).program!.attachments).toEqual([`uretprobe ${binary}:eop_probe_target`]);
   });
@@ -197,7 +203,9 @@ describe("ebpf-operator-plugin-uprobe in the built agent, loaded from its folder
     children.push(waiting);
     const exited = new Promise((resolve) => waiting.once("exit", resolve));
     // The process must have mapped the binary before the plugin checks it does.
-    await waitFor("the probe target to start", async () => (execFileSync("cat", [`/proc/${waiting.pid}/maps`], { encoding: "utf8" }).includes(binary) ? true : undefined));
+    await waitFor("the probe target to start", async () =>
+      execFileSync("cat", [`/proc/${waiting.pid}/maps`], { encoding: "utf8" }).includes(binary) ? true : undefined,
+    );
     writeFileSync(join(workspace.configDir, "probe-pid.yaml"), counterManifest("probe-pid", `${binary}:eop_probe_target?pid=${waiting.pid}`));
     expect((await running("probe-pid")).program!.attachments).toEqual([`uprobe ${binary}:eop_probe_target (pid ${waiting.pid})`]);
     runTarget(3); // another process: not counted

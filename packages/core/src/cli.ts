@@ -55,7 +55,10 @@ async function run(args: string[]): Promise<number> {
   if (!values.config) throw operatorError("EOP_ERR_CONFIG", "ebpf-agent run: --config <dir|file> is required; see ebpf-agent run --help");
   const listen = values.listen ?? DEFAULT_LISTEN;
   parseListenAddress(listen); // a bad address is a usage error before anything starts
-  const extra = (process.env.EBPF_AGENT_PLUGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const extra = (process.env.EBPF_AGENT_PLUGINS ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const running = await startStandaloneAgent({
     configPath: values.config,
     listen,

@@ -4,7 +4,17 @@
 export * from "./api/schema.js";
 export * from "./api/status-schema.js";
 export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
-export { parseManifests, refKey, DEFAULT_NAMESPACE, type ResourceRef, type Desired, type DesiredResource, type ParsedManifest, type ManifestProblem, type ParseResult } from "./api/manifest.js";
+export {
+  parseManifests,
+  refKey,
+  DEFAULT_NAMESPACE,
+  type ResourceRef,
+  type Desired,
+  type DesiredResource,
+  type ParsedManifest,
+  type ManifestProblem,
+  type ParseResult,
+} from "./api/manifest.js";
 export { metricNameFor, sanitizeMetricName, isValidMetricName, isValidLabelName } from "./api/metric-names.js";
 export { EbpfOperatorError, ERROR_CODES, describeError, errorCode, operatorError, type ErrorCode } from "./errors.js";
 export { createLogger, resourceLogger, type Logger, type LogLevel } from "./logger.js";
@@ -42,7 +52,18 @@ export { CompilingObjectProvider, type ObjectProvider, type ObjectRequest, type 
 export { createAgentContainer, TOKENS, type AgentSettings } from "./host/container.js";
 export { startAgentHost, type AgentHost, type AgentHostOptions } from "./host/agent-host.js";
 export { loadPlugins, reportPlugins } from "./host/plugins.js";
-export { COMMON_OPTIONS, COMMON_USAGE, helpAsked, packageVersion, parseCommand, parseLogLevel, runCli, runMain, signalled, type CliSpec } from "./host/flags.js";
+export {
+  COMMON_OPTIONS,
+  COMMON_USAGE,
+  helpAsked,
+  packageVersion,
+  parseCommand,
+  parseLogLevel,
+  runCli,
+  runMain,
+  signalled,
+  type CliSpec,
+} from "./host/flags.js";
 export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
 export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";

@@ -30,9 +30,7 @@ export function enumValue(kind: EnumKind, name: string): number {
   const names = enumNames(kind);
   const i = typeof name === "string" && name !== "" ? names.indexOf(name) : -1;
   if (i < 0) {
-    throw new TypeError(
-      `unknown ${LABELS[kind]} ${JSON.stringify(name)}; libbpf knows: ${names.filter((n) => n !== "").join(", ")}`,
-    );
+    throw new TypeError(`unknown ${LABELS[kind]} ${JSON.stringify(name)}; libbpf knows: ${names.filter((n) => n !== "").join(", ")}`);
   }
   return i;
 }

@@ -54,9 +54,7 @@ describe("BpfLoadError", () => {
       verifierLog: "0: (79) r0 = *(u64 *)(r0 +0)\nR0 invalid mem access 'map_value_or_null'\nprocessed 7 insns (limit 1000000)\n",
       libbpfLog: "libbpf: failed to load object 'x'\n",
     });
-    expect(e.message).toBe(
-      "bpf_object__load: Permission denied (EACCES); program 'bad' rejected by the verifier: R0 invalid mem access 'map_value_or_null'",
-    );
+    expect(e.message).toBe("bpf_object__load: Permission denied (EACCES); program 'bad' rejected by the verifier: R0 invalid mem access 'map_value_or_null'");
     expect(e).toBeInstanceOf(LibbpfError);
     expect(e.program).toBe("bad");
     expect(e.name).toBe("BpfLoadError");
@@ -74,9 +72,7 @@ describe("BpfLoadError", () => {
     expect(e).toBeInstanceOf(BpfLoadError);
     expect((e as BpfLoadError).program).toBeUndefined();
     expect(e.message).toBe("bpf_object__load: Invalid argument (EINVAL); libbpf: map 'x': failed to create");
-    expect(createNativeError({ kind: "libbpf", op: "op", errno: 1, message: "m", libbpfLog: "" })).not.toBeInstanceOf(
-      BpfLoadError,
-    );
+    expect(createNativeError({ kind: "libbpf", op: "op", errno: 1, message: "m", libbpfLog: "" })).not.toBeInstanceOf(BpfLoadError);
   });
 });
 

@@ -51,18 +51,7 @@ export function compileFixture(name: string, outDir: string): string {
   const out = join(outDir, `${name}.bpf.o`);
   execFileSync(
     "clang",
-    [
-      "-target",
-      "bpf",
-      "-O2",
-      "-g",
-      "-D__TARGET_ARCH_x86",
-      "-I/usr/include/x86_64-linux-gnu",
-      "-c",
-      join(FIXTURES, `${name}.bpf.c`),
-      "-o",
-      out,
-    ],
+    ["-target", "bpf", "-O2", "-g", "-D__TARGET_ARCH_x86", "-I/usr/include/x86_64-linux-gnu", "-c", join(FIXTURES, `${name}.bpf.c`), "-o", out],
     { stdio: "pipe" },
   );
   return out;

@@ -97,9 +97,7 @@ describe("BpfMap", () => {
     const m = maps.hash_map!;
     expect(() => m.lookup(new Uint8Array(3))).toThrow(/key is 3 bytes.*keySize 4/);
     expect(() => m.update(u32Key(1), new Uint8Array(4))).toThrow(/value is 4 bytes.*needs 8/);
-    expect(() => maps.percpu_hash_map!.update(u32Key(1), new Uint8Array(4))).toThrow(
-      new RegExp(`needs ${8 * cpus}`),
-    );
+    expect(() => maps.percpu_hash_map!.update(u32Key(1), new Uint8Array(4))).toThrow(new RegExp(`needs ${8 * cpus}`));
   });
 
   it("iterates entries synchronously", () => {
@@ -132,25 +130,22 @@ describe("BpfMap", () => {
     expect([...m.entries()].length).toBe(8);
   });
 
-  it.each(["hash_map", "array_map", "percpu_hash_map", "percpu_array_map"])(
-    "reads %s the same way with batch and iterate",
-    async (name) => {
-      const m = maps[name]!;
-      const batch = await m.readAll({ method: "batch" });
-      const iterate = await m.readAll({ method: "iterate" });
-      const auto = await m.readAll();
-      expect(batch.method).toBe("batch");
-      expect(iterate.method).toBe("iterate");
-      expect(auto.method).toBe("batch");
-      expect(batch.count).toBe(COUNT);
-      expect(iterate.count).toBe(COUNT);
-      expect(batch.valueStride).toBe(m.valueStride);
-      expect(asMap(batch)).toEqual(asMap(iterate));
-      expect(asMap(auto)).toEqual(asMap(iterate));
-      expect(iterate.syscalls).toBeGreaterThanOrEqual(2 * COUNT);
-      expect(batch.syscalls).toBeLessThan(10);
-    },
-  );
+  it.each(["hash_map", "array_map", "percpu_hash_map", "percpu_array_map"])("reads %s the same way with batch and iterate", async (name) => {
+    const m = maps[name]!;
+    const batch = await m.readAll({ method: "batch" });
+    const iterate = await m.readAll({ method: "iterate" });
+    const auto = await m.readAll();
+    expect(batch.method).toBe("batch");
+    expect(iterate.method).toBe("iterate");
+    expect(auto.method).toBe("batch");
+    expect(batch.count).toBe(COUNT);
+    expect(iterate.count).toBe(COUNT);
+    expect(batch.valueStride).toBe(m.valueStride);
+    expect(asMap(batch)).toEqual(asMap(iterate));
+    expect(asMap(auto)).toEqual(asMap(iterate));
+    expect(iterate.syscalls).toBeGreaterThanOrEqual(2 * COUNT);
+    expect(batch.syscalls).toBeLessThan(10);
+  });
 
   it("falls back to iteration for map types without batch lookups", async () => {
     using m = obj.map("stack_map");

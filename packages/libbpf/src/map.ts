@@ -16,12 +16,7 @@ export interface ReadAllOptions {
   method?: "auto" | "batch" | "iterate";
 }
 
-const PER_CPU_TYPES: ReadonlySet<string> = new Set([
-  "percpu_hash",
-  "percpu_array",
-  "lru_percpu_hash",
-  "percpu_cgroup_storage",
-]);
+const PER_CPU_TYPES: ReadonlySet<string> = new Set(["percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"]);
 
 const UPDATE_FLAGS: Record<UpdateFlag, number> = { any: 0, noexist: 1, exist: 2 };
 const READ_METHODS: Record<NonNullable<ReadAllOptions["method"]>, NativeReadMethod> = {
@@ -143,9 +138,7 @@ export class BpfMap implements Disposable {
     if (!(value instanceof Uint8Array)) throw new TypeError("BpfMap.update: value must be a Uint8Array");
     if (value.byteLength !== this.valueStride) {
       const per = this.isPerCpu ? ` (${this.info.valueSize} rounded up to 8, times ${this.valueStride / (Math.ceil(this.info.valueSize / 8) * 8)} CPUs)` : "";
-      throw new RangeError(
-        `BpfMap.update: value is ${value.byteLength} bytes, map ${this.info.name} needs ${this.valueStride}${per}`,
-      );
+      throw new RangeError(`BpfMap.update: value is ${value.byteLength} bytes, map ${this.info.name} needs ${this.valueStride}${per}`);
     }
     const flags = UPDATE_FLAGS[flag];
     if (flags === undefined) throw new TypeError(`BpfMap.update: unknown flag ${JSON.stringify(flag)}`);

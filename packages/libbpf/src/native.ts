@@ -45,14 +45,7 @@ export interface NativeAddon {
   progInfo(fd: number): ProgramInfo;
   attachTracepoint(progFd: number, category: string, name: string): NativeFd;
   attachKprobe(progFd: number, func: string, retprobe: boolean, offset: number): NativeFd;
-  attachUprobe(
-    progFd: number,
-    binaryPath: string,
-    symbol: string | null,
-    offset: number,
-    pid: number,
-    retprobe: boolean,
-  ): NativeFd;
+  attachUprobe(progFd: number, binaryPath: string, symbol: string | null, offset: number, pid: number, retprobe: boolean): NativeFd;
   attachRawTracepoint(progFd: number, name: string): NativeFd;
   attachXdp(progFd: number, ifindex: number, flags: number): NativeFd;
   attachCgroup(progFd: number, cgroup: string | number, attachType: number): NativeFd;
@@ -67,14 +60,7 @@ export interface NativeAddon {
   mapDelete(fd: number, key: Uint8Array): boolean;
   mapNextKey(fd: number, key: Uint8Array | null, keySize: number): Buffer | undefined;
   mapGetFdById(id: number): NativeFd;
-  mapReadAll(
-    handle: NativeFd,
-    keySize: number,
-    valueStride: number,
-    maxEntries: number,
-    batchSize: number,
-    method: NativeReadMethod,
-  ): Promise<MapEntries>;
+  mapReadAll(handle: NativeFd, keySize: number, valueStride: number, maxEntries: number, batchSize: number, method: NativeReadMethod): Promise<MapEntries>;
   possibleCpus(): number;
   probeMapType(type: number): boolean;
 
@@ -104,8 +90,7 @@ export function native(): NativeAddon {
   const found = candidates.find((p) => existsSync(p));
   if (found === undefined) {
     throw new Error(
-      `@ebpf-operator/libbpf: native addon not built (looked for ${candidates.join(", ")}); ` +
-        "run `npm run build:native -w @ebpf-operator/libbpf`",
+      `@ebpf-operator/libbpf: native addon not built (looked for ${candidates.join(", ")}); ` + "run `npm run build:native -w @ebpf-operator/libbpf`",
     );
   }
   const require = createRequire(import.meta.url);

@@ -91,17 +91,13 @@ export class BpfObject implements Disposable {
   #checkProgram(program: string, what: string): void {
     const names = this.#handle.programs().map((p) => p.name);
     if (!names.includes(program)) {
-      throw new Error(
-        `${what}: object ${this.name} has no program ${JSON.stringify(program)}; it has: ${names.join(", ") || "(none)"}`,
-      );
+      throw new Error(`${what}: object ${this.name} has no program ${JSON.stringify(program)}; it has: ${names.join(", ") || "(none)"}`);
     }
   }
 
   #checkOpen(what: string): void {
     if (this.#state !== "open") {
-      throw new Error(
-        `${what}: object ${this.name} was already loaded${this.#state === "failed" ? " (and the load failed)" : ""}`,
-      );
+      throw new Error(`${what}: object ${this.name} was already loaded${this.#state === "failed" ? " (and the load failed)" : ""}`);
     }
   }
 
@@ -184,9 +180,7 @@ export class BpfObject implements Disposable {
     const handle = this.#checkLoaded("map");
     const names = handle.maps().map((m) => m.name);
     if (!names.includes(name)) {
-      throw new Error(
-        `map: object ${this.name} has no map ${JSON.stringify(name)}; it has: ${names.join(", ") || "(none)"}`,
-      );
+      throw new Error(`map: object ${this.name} has no map ${JSON.stringify(name)}; it has: ${names.join(", ") || "(none)"}`);
     }
     return wrapMap(handle.mapFd(name), `BpfMap ${this.name}/${name}`);
   }

@@ -5,17 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import {
-  compileFixture,
-  compileProgram,
-  makePinDir,
-  makeTempDir,
-  requireKernel,
-  sleep,
-  spawnTrue,
-  u32Key,
-  u64,
-} from "./kernel-test-support.js";
+import { compileFixture, compileProgram, makePinDir, makeTempDir, requireKernel, sleep, spawnTrue, u32Key, u64 } from "./kernel-test-support.js";
 import { BpfObject, BpfProgram, ClosedError, enableStats, LibbpfError, probeMapType, probeProgramType } from "./index.js";
 import type { BpfMap } from "./index.js";
 
@@ -248,7 +238,10 @@ describe("BpfProgram", () => {
       ["--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", process.execPath, "--input-type=module", "-e", script],
       { encoding: "utf8", cwd: "/" },
     );
-    const answers = out.trim().split("\n").map((line) => JSON.parse(line) as { code?: string; message?: string; value?: boolean });
+    const answers = out
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { code?: string; message?: string; value?: boolean });
     expect(answers).toEqual([
       { code: "EPERM", message: expect.stringMatching(/libbpf_probe_bpf_prog_type.*Operation not permitted/) },
       { code: "EPERM", message: expect.stringMatching(/libbpf_probe_bpf_map_type.*Operation not permitted/) },

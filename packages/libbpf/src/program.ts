@@ -203,14 +203,7 @@ export class BpfProgram implements Disposable {
     if (options.symbol === undefined && offset === 0) {
       throw new TypeError("attachUprobe: give a symbol or a non-zero offset");
     }
-    const h = native().attachUprobe(
-      this.#owner.fd,
-      binaryPath,
-      options.symbol ?? null,
-      offset,
-      pid,
-      options.retprobe === true,
-    );
+    const h = native().attachUprobe(this.#owner.fd, binaryPath, options.symbol ?? null, offset, pid, options.retprobe === true);
     return wrapLink(h, `BpfLink uprobe ${binaryPath}:${options.symbol ?? `0x${offset.toString(16)}`}`);
   }
 

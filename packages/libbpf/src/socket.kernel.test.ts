@@ -25,7 +25,10 @@ function run(cmd: string, args: string[]): void {
 }
 
 function cleanupNetwork(): void {
-  for (const args of [["link", "del", hostIf], ["netns", "del", netns]]) {
+  for (const args of [
+    ["link", "del", hostIf],
+    ["netns", "del", netns],
+  ]) {
     try {
       run("ip", args);
     } catch {

@@ -101,7 +101,8 @@ async function agent(args: string[]): Promise<number> {
   if (helpAsked(parsed, AGENT_USAGE)) return 0;
   const { values } = parsed;
   const nodeName = values["node-name"] ?? process.env.NODE_NAME;
-  if (!nodeName) throw operatorError("EOP_ERR_CONFIG", "ebpf-operator agent: --node-name (or $NODE_NAME) is required: the agent selects EbpfMaps by its Node's labels");
+  if (!nodeName)
+    throw operatorError("EOP_ERR_CONFIG", "ebpf-operator agent: --node-name (or $NODE_NAME) is required: the agent selects EbpfMaps by its Node's labels");
   const logger = createLogger({ level: parseLogLevel(values["log-level"]), component: "ebpf-agent" });
   const listen = values.listen ?? "0.0.0.0:9442";
   parseListenAddress(listen);

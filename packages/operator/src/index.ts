@@ -1,6 +1,13 @@
 /** @ebpf-operator/operator — the controller and the Kubernetes plumbing it is built on. */
 export { startOperator, type OperatorOptions, type RunningOperator } from "./operator.js";
-export { EbpfMapReconciler, KubeEbpfMapWriter, type Cache, type EbpfMapWriter, type ReconcileResult, type ReconcilerDependencies } from "./controller/ebpfmap-reconciler.js";
+export {
+  EbpfMapReconciler,
+  KubeEbpfMapWriter,
+  type Cache,
+  type EbpfMapWriter,
+  type ReconcileResult,
+  type ReconcilerDependencies,
+} from "./controller/ebpfmap-reconciler.js";
 export { ObjectStore, objectConfigMapName } from "./shared/object-store.js";
 export { selectsNode, summarizeNodes } from "./shared/node-selection.js";
 export * from "./shared/types.js";

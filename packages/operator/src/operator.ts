@@ -52,7 +52,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const { kubeConfig, logger } = options;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "ebpf_operator_controller_process_" });
-  const reconciles = new Counter({ name: "ebpf_operator_controller_reconciles_total", help: "Reconciles by result.", labelNames: ["result"], registers: [registry] });
+  const reconciles = new Counter({
+    name: "ebpf_operator_controller_reconciles_total",
+    help: "Reconciles by result.",
+    labelNames: ["result"],
+    registers: [registry],
+  });
   const reconcileDuration = new Histogram({ name: "ebpf_operator_controller_reconcile_duration_seconds", help: "Time per reconcile.", registers: [registry] });
   const queueDepth = new Gauge({ name: "ebpf_operator_controller_queue_depth", help: "Keys waiting in the work queue.", registers: [registry] });
   const leader = new Gauge({ name: "ebpf_operator_controller_leader", help: "1 while this replica holds the leader lease.", registers: [registry] });
@@ -60,8 +65,20 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const plugins = await loadPlugins(options.plugins);
   reportPlugins(plugins.reports, logger);
 
-  const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
-  const nodeStatuses = new Informer<NodeStatusObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: NODE_STATUS_KIND, path: `/apis/${API_GROUP_VERSION}/${NODE_STATUS_PLURAL}`, logger });
+  const ebpfMaps = new Informer<EbpfMapObject>({
+    kubeConfig,
+    apiVersion: API_GROUP_VERSION,
+    kind: KIND,
+    path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`,
+    logger,
+  });
+  const nodeStatuses = new Informer<NodeStatusObject>({
+    kubeConfig,
+    apiVersion: API_GROUP_VERSION,
+    kind: NODE_STATUS_KIND,
+    path: `/apis/${API_GROUP_VERSION}/${NODE_STATUS_PLURAL}`,
+    logger,
+  });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", logger });
   const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
   const objects = new ObjectStore(kubeConfig, options.namespace);
@@ -99,7 +116,16 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const url = http.url;
   logger.info({ url }, "operator listening");
 
-  const elector = options.leaderElection === false ? undefined : new LeaderElector({ kubeConfig, namespace: options.namespace, name: "ebpf-operator-leader", identity: options.identity ?? `${hostname()}-${process.pid}`, logger });
+  const elector =
+    options.leaderElection === false
+      ? undefined
+      : new LeaderElector({
+          kubeConfig,
+          namespace: options.namespace,
+          name: "ebpf-operator-leader",
+          identity: options.identity ?? `${hostname()}-${process.pid}`,
+          logger,
+        });
   const workers: Promise<void>[] = [];
   let gcTimer: NodeJS.Timeout | undefined;
 

@@ -34,7 +34,11 @@ export const cgroupPlugin = definePlugin<CgroupTarget>({
       }
     }
     if ((await findCgroup2Mount()) === undefined) {
-      return { supported: false, reason: "no cgroup v2 hierarchy is mounted (BPF cgroup programs attach to cgroup v2 only)", hint: "mount one: mount -t cgroup2 none /sys/fs/cgroup/unified" };
+      return {
+        supported: false,
+        reason: "no cgroup v2 hierarchy is mounted (BPF cgroup programs attach to cgroup v2 only)",
+        hint: "mount one: mount -t cgroup2 none /sys/fs/cgroup/unified",
+      };
     }
     return { supported: true };
   },
@@ -66,7 +70,10 @@ async function resolveDirectory(target: CgroupTarget): Promise<string> {
 }
 
 async function isCgroup(directory: string): Promise<boolean> {
-  return stat(join(directory, "cgroup.procs")).then(() => true, () => false);
+  return stat(join(directory, "cgroup.procs")).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Fails with the closest sibling names below the deepest part of the path that exists. */

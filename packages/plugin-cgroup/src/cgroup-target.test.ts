@@ -19,14 +19,20 @@ describe("parseCgroupTarget", () => {
   });
 
   it.each(["/system.slice", "cgroup/skb/egress", "cgroup/skb/sideways:/a", "cgroup_skb:/a", "xdp:/a", "", ":/a"])("refuses %j, naming the hooks", (target) => {
-    expect(() => parseCgroupTarget(target)).toThrow(expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining("cgroup/skb/egress, cgroup/skb/ingress") }));
+    expect(() => parseCgroupTarget(target)).toThrow(
+      expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining("cgroup/skb/egress, cgroup/skb/ingress") }),
+    );
     expect(new RegExp(CGROUP_TARGET_PATTERN).test(target)).toBe(false);
   });
 
-  it.each(["cgroup/skb/egress:", "cgroup/skb/egress:../etc", "cgroup/skb/egress:/a/../../etc", "cgroup/skb/egress:/a/./b", "cgroup/skb/egress:/a b", "sockops://a"])(
-    "refuses the path in %j",
-    (target) => {
-      expect(() => parseCgroupTarget(target)).toThrow(expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID" }));
-    },
-  );
+  it.each([
+    "cgroup/skb/egress:",
+    "cgroup/skb/egress:../etc",
+    "cgroup/skb/egress:/a/../../etc",
+    "cgroup/skb/egress:/a/./b",
+    "cgroup/skb/egress:/a b",
+    "sockops://a",
+  ])("refuses the path in %j", (target) => {
+    expect(() => parseCgroupTarget(target)).toThrow(expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID" }));
+  });
 });

@@ -84,5 +84,8 @@ function tracepointHint(type: string, target: KprobeTarget | undefined): string 
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }

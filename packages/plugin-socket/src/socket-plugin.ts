@@ -49,7 +49,9 @@ export const socketPlugin = definePlugin<SocketTarget>({
       throw error;
     }
     // The closure keeps the socket reachable: garbage collection would close it (and detach).
-    return [{ kind: "handle", description: `socket filter on ${target.interface} (ifindex ${ifindex}, AF_PACKET fd ${socket.fd})`, close: () => socket.close() }];
+    return [
+      { kind: "handle", description: `socket filter on ${target.interface} (ifindex ${ifindex}, AF_PACKET fd ${socket.fd})`, close: () => socket.close() },
+    ];
   },
 
   // No decoders of its own: inet_ip and port are core's, ip_proto and l3_proto plugin-xdp's.

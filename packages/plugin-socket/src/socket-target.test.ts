@@ -13,7 +13,12 @@ describe("parseSocketTarget", () => {
     expect(new RegExp(SOCKET_TARGET_PATTERN).test(target)).toBe(true);
   });
 
-  it.each(["", "sockfilter/", "eth0,eth1", "veth*", "eth 0", "a/b", "a234567890123456", "..", "sockfilter/."])("refuses %j with the expected syntax", (target) => {
-    expect(() => parseSocketTarget(target)).toThrow(expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining("[sockfilter/]<interface>") }));
-  });
+  it.each(["", "sockfilter/", "eth0,eth1", "veth*", "eth 0", "a/b", "a234567890123456", "..", "sockfilter/."])(
+    "refuses %j with the expected syntax",
+    (target) => {
+      expect(() => parseSocketTarget(target)).toThrow(
+        expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining("[sockfilter/]<interface>") }),
+      );
+    },
+  );
 });

@@ -25,7 +25,10 @@ export const socketTargetSchema = {
 export function parseSocketTarget(target: string): SocketTarget {
   const match = /^(?:sockfilter\/)?([A-Za-z0-9_.-]{1,15})$/.exec(target.trim());
   if (!match || match[1] === "." || match[1] === "..") {
-    throw new PluginTargetError("EOP_ERR_TARGET_INVALID", `socket target "${target}" is not an interface name: [sockfilter/]<interface>, e.g. sockfilter/eth0 or lo`);
+    throw new PluginTargetError(
+      "EOP_ERR_TARGET_INVALID",
+      `socket target "${target}" is not an interface name: [sockfilter/]<interface>, e.g. sockfilter/eth0 or lo`,
+    );
   }
   return { interface: match[1]! };
 }

@@ -51,7 +51,10 @@ export const tracepointPlugin = definePlugin<TracepointTarget>({
 
 async function checkTracepointExists(target: TracepointTarget, host: PluginHost): Promise<void> {
   const events = join(await host.tracefs(), "events");
-  const exists = await stat(join(events, target.category, target.name, "id")).then(() => true, () => false);
+  const exists = await stat(join(events, target.category, target.name, "id")).then(
+    () => true,
+    () => false,
+  );
   if (exists) return;
   const categories = await readdir(events).catch(() => [] as string[]);
   if (!categories.includes(target.category)) {

@@ -13,7 +13,9 @@ describe("parseTracepointTarget", () => {
   });
 
   it.each(["execve", "syscalls/", "/sys_enter_execve", "syscalls/sys enter", "a/b/c", "../etc/passwd"])("refuses %j with the expected syntax", (target) => {
-    expect(() => parseTracepointTarget(target)).toThrow(expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining("category/name") }));
+    expect(() => parseTracepointTarget(target)).toThrow(
+      expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining("category/name") }),
+    );
     expect(new RegExp(TRACEPOINT_TARGET_PATTERN).test(target)).toBe(false);
   });
 });

@@ -41,7 +41,10 @@ export async function createTestNetwork(label: string, subnet: number): Promise<
   const remove = async (): Promise<void> => {
     if (listener) await new Promise<void>((resolve) => listener!.close(() => resolve()));
     listener = undefined;
-    for (const args of [["link", "del", hostIf], ["netns", "del", netns]]) {
+    for (const args of [
+      ["link", "del", hostIf],
+      ["netns", "del", netns],
+    ]) {
       try {
         run("ip", args);
       } catch {

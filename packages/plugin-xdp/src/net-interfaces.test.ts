@@ -11,9 +11,15 @@ const available = [
 describe("selectInterfaces", () => {
   it.each([
     [["eth0"], [2]],
-    [["lo", "eth0"], [1, 2]],
+    [
+      ["lo", "eth0"],
+      [1, 2],
+    ],
     [["veth*"], [5, 7]],
-    [["veth*", "veth0", "lo"], [5, 7, 1]],
+    [
+      ["veth*", "veth0", "lo"],
+      [5, 7, 1],
+    ],
     [["*"], [1, 2, 5, 7]],
   ])("selects %j as ifindexes %j", (wanted, ifindexes) => {
     expect(selectInterfaces(wanted, available).map((i) => i.ifindex)).toEqual(ifindexes);

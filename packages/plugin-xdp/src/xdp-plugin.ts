@@ -74,9 +74,12 @@ function attachOne(program: BpfProgram, iface: ResolvedInterface, mode: XdpAttac
     try {
       return { link: program.attachXdp(iface.ifindex, { mode: "generic" }), description: describe("generic") };
     } catch (genericError) {
-      throw new Error(`attach xdp to ${iface.name} (ifindex ${iface.ifindex}): native mode failed (${(nativeError as Error).message}), generic mode failed too`, {
-        cause: genericError,
-      });
+      throw new Error(
+        `attach xdp to ${iface.name} (ifindex ${iface.ifindex}): native mode failed (${(nativeError as Error).message}), generic mode failed too`,
+        {
+          cause: genericError,
+        },
+      );
     }
   }
 }

@@ -21,7 +21,9 @@ describe("parseXdpTarget", () => {
   it.each(["", "xdp/", "eth0,", ",eth0", "eth0?mode=offload", "eth0?mode=", "eth0?generic", "eth 0", "eth0/1", "a234567890123456", "xdp/../x"])(
     "refuses %j with the expected syntax",
     (target) => {
-      expect(() => parseXdpTarget(target)).toThrow(expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining("?mode=auto|native|generic") }));
+      expect(() => parseXdpTarget(target)).toThrow(
+        expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining("?mode=auto|native|generic") }),
+      );
     },
   );
 

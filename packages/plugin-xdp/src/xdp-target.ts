@@ -43,7 +43,10 @@ const SYNTAX = "[xdp/]<interface>[,<interface>...][?mode=auto|native|generic], e
 export function parseXdpTarget(target: string): XdpTarget {
   const match = new RegExp(XDP_TARGET_PATTERN).exec(target.trim());
   if (!match) throw invalid(target, "is not");
-  const [names, query] = target.trim().replace(/^xdp\//, "").split("?");
+  const [names, query] = target
+    .trim()
+    .replace(/^xdp\//, "")
+    .split("?");
   const interfaces = [...new Set(names!.split(","))];
   // "." and ".." are the only names the kernel refuses that the character class lets through.
   if (interfaces.some((name) => name === "." || name === "..")) throw invalid(target, "names a directory, not");

@@ -107,11 +107,7 @@ interface RunResult {
 }
 
 /** Runs a program (never through a shell), optionally feeding stdin; never throws on exit code. */
-function run(
-  file: string,
-  args: readonly string[],
-  options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<RunResult> {
+function run(file: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -204,9 +200,15 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9:._@-]*$/;
 class Pki {
   constructor(readonly dir: string) {}
 
-  get cnf() { return join(this.dir, "openssl.cnf"); }
-  get caCrt() { return join(this.dir, "ca.crt"); }
-  get caKey() { return join(this.dir, "ca.key"); }
+  get cnf() {
+    return join(this.dir, "openssl.cnf");
+  }
+  get caCrt() {
+    return join(this.dir, "ca.crt");
+  }
+  get caKey() {
+    return join(this.dir, "ca.key");
+  }
 
   private newKey(path: string): Promise<string> {
     return runOk("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path]);
@@ -217,8 +219,21 @@ class Pki {
     await writeFile(this.cnf, OPENSSL_CNF);
     await this.newKey(this.caKey);
     await runOk("openssl", [
-      "req", "-x509", "-new", "-config", this.cnf, "-extensions", "ca", "-key", this.caKey,
-      "-subj", "/CN=ebpf-operator-test-ca", "-days", "7", "-out", this.caCrt,
+      "req",
+      "-x509",
+      "-new",
+      "-config",
+      this.cnf,
+      "-extensions",
+      "ca",
+      "-key",
+      this.caKey,
+      "-subj",
+      "/CN=ebpf-operator-test-ca",
+      "-days",
+      "7",
+      "-out",
+      this.caCrt,
     ]);
   }
 
@@ -234,9 +249,24 @@ class Pki {
     const subject = `/CN=${cn}${orgs.map((o) => `/O=${o}`).join("")}`;
     await runOk("openssl", ["req", "-new", "-config", this.cnf, "-key", key, "-subj", subject, "-out", csr]);
     await runOk("openssl", [
-      "x509", "-req", "-in", csr, "-CA", this.caCrt, "-CAkey", this.caKey,
-      "-set_serial", `0x${randomBytes(12).toString("hex")}`, "-days", "7",
-      "-extfile", this.cnf, "-extensions", profile, "-out", crt,
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      this.caCrt,
+      "-CAkey",
+      this.caKey,
+      "-set_serial",
+      `0x${randomBytes(12).toString("hex")}`,
+      "-days",
+      "7",
+      "-extfile",
+      this.cnf,
+      "-extensions",
+      profile,
+      "-out",
+      crt,
     ]);
     await rm(csr, { force: true });
     return [crt, key];
@@ -340,8 +370,7 @@ function makeHandle(dir: string, binDir: string, server: string): ControlPlaneHa
   const adminCrt = join(pki.dir, "admin.crt");
   const adminKey = join(pki.dir, "admin.key");
   const cacheDir = join(dir, "kube-cache");
-  const kc = (args: string[], options: KubectlOptions = {}) =>
-    kubectl(args, { kubeconfig, ...options, binDir, cacheDir });
+  const kc = (args: string[], options: KubectlOptions = {}) => kubectl(args, { kubeconfig, ...options, binDir, cacheDir });
   return {
     dir,
     binDir,
@@ -356,8 +385,7 @@ function makeHandle(dir: string, binDir: string, server: string): ControlPlaneHa
       return path;
     },
     kubectl: kc,
-    helm: (args: string[], options: KubectlOptions = {}) =>
-      helm(args, { kubeconfig, ...options, binDir, homeDir: join(dir, "helm") }),
+    helm: (args: string[], options: KubectlOptions = {}) => helm(args, { kubeconfig, ...options, binDir, homeDir: join(dir, "helm") }),
     async kubectlOk(args: string[], options: KubectlOptions = {}): Promise<string> {
       return ensureOk(args, await kc(args, options));
     },
@@ -505,10 +533,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const etcdDir = join(dir, "etcd");
     await mkdir(etcdDir, { mode: 0o700 });
     state.children.push(
-      startProcess(testenv, [
-        "etcd", "--data-dir", etcdDir, "--listen-client-url", etcdUrl,
-        "--listen-peer-url", `http://127.0.0.1:${etcdPeerPort}`, "--unsafe-no-fsync",
-      ], etcdLog),
+      startProcess(
+        testenv,
+        ["etcd", "--data-dir", etcdDir, "--listen-client-url", etcdUrl, "--listen-peer-url", `http://127.0.0.1:${etcdPeerPort}`, "--unsafe-no-fsync"],
+        etcdLog,
+      ),
     );
     try {
       await waitFor("etcd", deadline, state.children, async () => (await fetch(`${etcdUrl}/health`)).ok);
@@ -546,8 +575,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         const r = await handle.request("GET", "/readyz");
         return r.status === 200 && r.body.trim() === "ok";
       });
-      await waitFor("namespace default", deadline, state.children, async () =>
-        (await handle.request("GET", "/api/v1/namespaces/default")).status === 200);
+      await waitFor("namespace default", deadline, state.children, async () => (await handle.request("GET", "/api/v1/namespaces/default")).status === 200);
     } catch (error) {
       throw new Error(`${(error as Error).message}\n--- ${apiServerLog} (tail) ---\n${tail(apiServerLog)}\n--- ${etcdLog} (tail) ---\n${tail(etcdLog, 10)}`);
     }

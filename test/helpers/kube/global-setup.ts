@@ -20,9 +20,7 @@ function buildBinaries(): Promise<void> {
       stdio: ["ignore", "inherit", "inherit"],
     });
     child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`scripts/build-kube-testenv.sh exited ${code}`)),
-    );
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`scripts/build-kube-testenv.sh exited ${code}`))));
   });
 }
 

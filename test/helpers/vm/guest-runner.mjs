@@ -38,7 +38,9 @@ function httpGet(url, timeoutMs = 10_000) {
     const req = request(url, { timeout: timeoutMs }, (res) => {
       const chunks = [];
       res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: res.headers["content-type"] ?? null, body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, contentType: res.headers["content-type"] ?? null, body: Buffer.concat(chunks).toString("utf8") }),
+      );
       res.on("error", reject);
     });
     req.on("timeout", () => req.destroy(new Error(`GET ${url} timed out`)));
@@ -80,7 +82,20 @@ async function main() {
 
   const listen = scenario.listen ?? "127.0.0.1:9442";
   const base = `http://${listen}`;
-  const args = [scenario.cli, "run", "--config", configDir, "--listen", listen, "--pin-root", pinRoot, "--cache-dir", cacheDir, "--log-level", scenario.logLevel ?? "info"];
+  const args = [
+    scenario.cli,
+    "run",
+    "--config",
+    configDir,
+    "--listen",
+    listen,
+    "--pin-root",
+    pinRoot,
+    "--cache-dir",
+    cacheDir,
+    "--log-level",
+    scenario.logLevel ?? "info",
+  ];
   progress(`starting agent: node ${args.join(" ")}`);
   const agent = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   const agentExit = new Promise((resolve) => agent.once("exit", (code, signal) => resolve({ code, signal })));
@@ -165,7 +180,7 @@ main().then(
     process.exit(0);
   },
   (error) => {
-    emit("runner", { ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error), ms: elapsed() });
+    emit("runner", { ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error), ms: elapsed() });
     process.exit(1);
   },
 );

@@ -148,16 +148,24 @@ export async function runGuestScenario(image: GuestImage, scenario: GuestScenari
     writeFileSync(join(runDir, "run.sh"), `exec ${shellQuote(process.execPath)} ${shellQuote(runnerPath)} ${shellQuote(scenarioFile)}\n`);
     const verbose = process.env.EOP_VM_VERBOSE === "1";
     const args = [
-      "-accel", "tcg",
-      "-m", String(scenario.memoryMb ?? 1024),
-      "-smp", "1",
+      "-accel",
+      "tcg",
+      "-m",
+      String(scenario.memoryMb ?? 1024),
+      "-smp",
+      "1",
       "-nographic",
       "-no-reboot",
-      "-nic", "none",
-      "-kernel", image.kernel,
-      "-initrd", image.initrd,
-      "-append", `console=ttyS0 panic=-1${verbose ? "" : " quiet"} eop.run=${runDir}`,
-      "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+      "-nic",
+      "none",
+      "-kernel",
+      image.kernel,
+      "-initrd",
+      image.initrd,
+      "-append",
+      `console=ttyS0 panic=-1${verbose ? "" : " quiet"} eop.run=${runDir}`,
+      "-virtfs",
+      "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
     ];
     const started = Date.now();
     const { output, timedOut, exit } = await runQemu(image.qemu, args, scenario.timeoutMs ?? 240_000, consoleLogPath);

@@ -67,7 +67,15 @@ class FakeLoader {
     const dir = `/pins/${request.ref.namespace}/${request.ref.name}/${request.object.hash}`;
     this.loaded.push(dir);
     const program = { info: () => ({ id }) } as unknown as BpfProgram;
-    return { ref: request.ref, loadKey: request.object.hash, dir, adopted: false, program, maps, attachments: [{ kind: "handle", description: "fake", close: () => undefined }] };
+    return {
+      ref: request.ref,
+      loadKey: request.object.hash,
+      dir,
+      adopted: false,
+      program,
+      maps,
+      attachments: [{ kind: "handle", description: "fake", close: () => undefined }],
+    };
   }
 
   async unload(loaded: LoadedProgram): Promise<void> {
@@ -94,7 +102,10 @@ function desired(name: string, spec: Partial<EbpfMapSpec> = {}, namespace = "tea
   return {
     source: `${name}.yaml`,
     ref: { namespace, name },
-    resource: { metadata: { name, namespace, generation: 1 }, spec: { type: "tracepoint", target: "a/b", program: "p", code: "int x;", name: "opens", map: "counts", ...spec } },
+    resource: {
+      metadata: { name, namespace, generation: 1 },
+      spec: { type: "tracepoint", target: "a/b", program: "p", code: "int x;", name: "opens", map: "counts", ...spec },
+    },
   };
 }
 
@@ -108,7 +119,13 @@ describe("Agent (the reconciler)", () => {
 
   beforeEach(() => {
     loader = new FakeLoader();
-    loader.maps.set("counts", memoryMap("counts", [[1, 10], [2, 20]]));
+    loader.maps.set(
+      "counts",
+      memoryMap("counts", [
+        [1, 10],
+        [2, 20],
+      ]),
+    );
     const prom = new Registry();
     families = new MetricRegistry(prom);
     const metrics = createAgentMetrics(prom);

@@ -82,7 +82,10 @@ export class FileSource {
 export async function readManifests(path: string): Promise<{ resources: ParsedManifest[]; problems: ManifestProblem[] }> {
   const info = await stat(path);
   const files = info.isDirectory()
-    ? (await readdir(path)).filter((f) => MANIFEST_FILE.test(f)).sort().map((f) => join(path, f))
+    ? (await readdir(path))
+        .filter((f) => MANIFEST_FILE.test(f))
+        .sort()
+        .map((f) => join(path, f))
     : [path];
   const resources: ParsedManifest[] = [];
   const problems: ManifestProblem[] = [];

@@ -14,7 +14,10 @@ export const MAX_HISTOGRAM_BUCKETS = 4096;
 export function checkMetricsSpec(spec: EbpfMapSpec): FieldError[] {
   const errors: FieldError[] = [];
   if ((spec.name === undefined) !== (spec.map === undefined)) {
-    errors.push({ field: spec.name === undefined ? "spec.name" : "spec.map", message: "the flat spec needs both name and map (or leave both out and use metrics)" });
+    errors.push({
+      field: spec.name === undefined ? "spec.name" : "spec.map",
+      message: "the flat spec needs both name and map (or leave both out and use metrics)",
+    });
   }
   const served = new Map<string, string>();
   if (spec.name !== undefined && spec.map !== undefined) served.set(metricNameFor(spec.name, spec.prometheusType ?? "counter"), "spec.name");
@@ -37,8 +40,10 @@ function checkMetric(metric: MetricSpec, at: string): FieldError[] {
   const seen = new Set<string>();
   labels.forEach((label, j) => {
     const field = `${at}.labels[${j}]`;
-    if (!isValidLabelName(label.name)) errors.push({ field: `${field}.name`, message: `"${label.name}" is not a valid Prometheus label name (names starting with __ are reserved)` });
-    if (RESERVED_LABEL_NAMES.has(label.name)) errors.push({ field: `${field}.name`, message: `"${label.name}" is set by the agent on every sample; choose another name` });
+    if (!isValidLabelName(label.name))
+      errors.push({ field: `${field}.name`, message: `"${label.name}" is not a valid Prometheus label name (names starting with __ are reserved)` });
+    if (RESERVED_LABEL_NAMES.has(label.name))
+      errors.push({ field: `${field}.name`, message: `"${label.name}" is set by the agent on every sample; choose another name` });
     // The last label of a histogram is the bucket index: it becomes `le`, never a label itself.
     const isBucket = type === "histogram" && j === labels.length - 1;
     if (type === "histogram" && !isBucket && (label.name === "le" || label.name === "quantile")) {
@@ -47,10 +52,12 @@ function checkMetric(metric: MetricSpec, at: string): FieldError[] {
     if (seen.has(label.name)) errors.push({ field: `${field}.name`, message: `label "${label.name}" is defined twice` });
     seen.add(label.name);
     if (label.field !== undefined && label.size !== undefined) errors.push({ field, message: "set either field (a BTF member) or size (key bytes), not both" });
-    if (label.padding !== undefined && label.size === undefined) errors.push({ field: `${field}.padding`, message: "padding applies only to labels cut by size" });
+    if (label.padding !== undefined && label.size === undefined)
+      errors.push({ field: `${field}.padding`, message: "padding applies only to labels cut by size" });
   });
   const sized = labels.filter((l) => l.size !== undefined).length;
-  if (sized > 0 && sized < labels.length) errors.push({ field: `${at}.labels`, message: "cut every label by size, or none: sized labels are laid out in order from the start of the key" });
+  if (sized > 0 && sized < labels.length)
+    errors.push({ field: `${at}.labels`, message: "cut every label by size, or none: sized labels are laid out in order from the start of the key" });
 
   const histogram = metric.histogram;
   if (type === "histogram" && !histogram) errors.push({ field: `${at}.histogram`, message: "required for type histogram (bucketType, bucketMin, bucketMax)" });
@@ -68,7 +75,8 @@ function checkMetric(metric: MetricSpec, at: string): FieldError[] {
       const min = histogram.bucketMin ?? 0;
       if (histogram.bucketMax === undefined) errors.push({ field: `${h}.bucketMax`, message: `required for bucketType ${histogram.bucketType}` });
       else if (histogram.bucketMax < min) errors.push({ field: `${h}.bucketMax`, message: `must be at least bucketMin (${min})` });
-      else if (histogram.bucketMax - min + 1 > MAX_HISTOGRAM_BUCKETS) errors.push({ field: `${h}.bucketMax`, message: `at most ${MAX_HISTOGRAM_BUCKETS} buckets per histogram` });
+      else if (histogram.bucketMax - min + 1 > MAX_HISTOGRAM_BUCKETS)
+        errors.push({ field: `${h}.bucketMax`, message: `at most ${MAX_HISTOGRAM_BUCKETS} buckets per histogram` });
       if (histogram.bucketKeys) errors.push({ field: `${h}.bucketKeys`, message: "applies only to bucketType fixed" });
     }
   }

@@ -19,8 +19,15 @@ export const MetricTypeSchema = Type.Union([Type.Literal("counter"), Type.Litera
 
 export const DecoderConfigSchema = Type.Object(
   {
-    name: Type.String({ pattern: "^[a-z][a-z0-9_]*$", maxLength: 63, description: "Decoder name: uint, int, string, hex, inet_ip, port, ksym, majorminor, ifname, syscall, errno, cgroup, static_map, regexp, or one a plugin adds." }),
-    endianness: Type.Optional(Type.Union([Type.Literal("host"), Type.Literal("little"), Type.Literal("big")], { description: "uint, int: byte order (default host)." })),
+    name: Type.String({
+      pattern: "^[a-z][a-z0-9_]*$",
+      maxLength: 63,
+      description:
+        "Decoder name: uint, int, string, hex, inet_ip, port, ksym, majorminor, ifname, syscall, errno, cgroup, static_map, regexp, or one a plugin adds.",
+    }),
+    endianness: Type.Optional(
+      Type.Union([Type.Literal("host"), Type.Literal("little"), Type.Literal("big")], { description: "uint, int: byte order (default host)." }),
+    ),
     values: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "static_map: input text -> label text." })),
     default: Type.Optional(Type.String({ maxLength: 1024, description: "static_map: label text for inputs not in values." })),
     pattern: Type.Optional(Type.String({ maxLength: 1024, description: "regexp: rows whose text does not match are dropped." })),
@@ -33,9 +40,13 @@ export const LabelSpecSchema = Type.Object(
   {
     name: Type.String({ pattern: LABEL_NAME_PATTERN, maxLength: 128, description: "Label name." }),
     field: Type.Optional(cMember("Member of the key struct (from the map's BTF) this label is cut from. Default: the member named like the label.")),
-    size: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, description: "Cut the label from the next `size` key bytes instead of a BTF member (labels in order)." })),
+    size: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1024, description: "Cut the label from the next `size` key bytes instead of a BTF member (labels in order)." }),
+    ),
     padding: Type.Optional(Type.Integer({ minimum: 0, maximum: 1024, description: "Bytes to skip after a sized label (alignment holes)." })),
-    decoders: Type.Optional(Type.Array(DecoderConfigSchema, { maxItems: 8, description: "Decoder chain from the field's bytes to the label text. Default: by the BTF type." })),
+    decoders: Type.Optional(
+      Type.Array(DecoderConfigSchema, { maxItems: 8, description: "Decoder chain from the field's bytes to the label text. Default: by the BTF type." }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -53,9 +64,13 @@ export const HistogramSpecSchema = Type.Object(
   {
     bucketType: BucketTypeSchema,
     bucketMin: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: "Lowest bucket index (exp2, exp2zero, linear)." })),
-    bucketMax: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: "Highest bucket index (exp2, exp2zero, linear); index bucketMax+1 holds the sum." })),
+    bucketMax: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1_000_000, description: "Highest bucket index (exp2, exp2zero, linear); index bucketMax+1 holds the sum." }),
+    ),
     bucketMultiplier: Type.Optional(Type.Number({ exclusiveMinimum: 0, default: 1, description: "Scales bucket bounds (1e-9: nanoseconds to seconds)." })),
-    bucketKeys: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, maxItems: 512, description: "fixed: the key values, each its bucket's upper bound." })),
+    bucketKeys: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, maxItems: 512, description: "fixed: the key values, each its bucket's upper bound." }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -57,11 +57,7 @@ export function newStatus(ref: ResourceRef, source?: string): ResourceStatus {
 }
 
 /** Sets a condition; returns whether anything changed (so no-op updates can be skipped). */
-export function setCondition(
-  conditions: Condition[],
-  update: Omit<Condition, "lastTransitionTime">,
-  now: Date = new Date(),
-): boolean {
+export function setCondition(conditions: Condition[], update: Omit<Condition, "lastTransitionTime">, now: Date = new Date()): boolean {
   const existing = conditions.find((c) => c.type === update.type);
   if (!existing) {
     conditions.push({ ...update, lastTransitionTime: now.toISOString() });

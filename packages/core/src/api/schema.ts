@@ -40,8 +40,7 @@ export const EbpfMapSpecSchema = Type.Object(
       }),
     ),
     type: Type.String({
-      description:
-        "Program type, handled by a plugin: kprobe, kretprobe, tracepoint, xdp, socket, cgroup, or a type a third-party plugin adds.",
+      description: "Program type, handled by a plugin: kprobe, kretprobe, tracepoint, xdp, socket, cgroup, or a type a third-party plugin adds.",
       pattern: "^[a-z][a-z0-9_-]*$",
       maxLength: 63,
     }),
@@ -64,7 +63,8 @@ export const EbpfMapSpecSchema = Type.Object(
       Type.Array(MetricSpecSchema, {
         minItems: 1,
         maxItems: 32,
-        description: "Metrics from the program's maps, with labels, decoders and histograms (docs/metrics.md). Served in addition to the flat metric when name and map are also set.",
+        description:
+          "Metrics from the program's maps, with labels, decoders and histograms (docs/metrics.md). Served in addition to the flat metric when name and map are also set.",
       }),
     ),
     nodeSelector: Type.Optional(

@@ -30,13 +30,13 @@ describe("validateEbpfMapObject", () => {
   });
 
   it.each([
-    [{ prometheusType: "summary" }, "spec.prometheusType", "must be one of \"counter\", \"gauge\""],
+    [{ prometheusType: "summary" }, "spec.prometheusType", 'must be one of "counter", "gauge"'],
     [{ program: undefined }, "spec.program", "required field is missing"],
     [{ program: "count-execve" }, "spec.program", "does not match the pattern"],
     [{ map: 42 }, "spec.map", "must be string"],
     [{ code: "" }, "spec.code", "must NOT have fewer than 1 characters"],
     [{ type: "KPROBE" }, "spec.type", "does not match the pattern"],
-    [{ colour: "blue" }, "spec", "unknown field \"colour\""],
+    [{ colour: "blue" }, "spec", 'unknown field "colour"'],
   ])("names the field when the spec is %j", (patch, field, message) => {
     const result = validateEbpfMapObject(withSpec(patch));
     expect(result.ok).toBe(false);
@@ -111,19 +111,44 @@ describe("validateEbpfMapObject", () => {
     ["sized and unsized labels mixed", metric({ labels: [{ name: "a", size: 4 }, { name: "b" }] }), "spec.metrics[0].labels", "every label by size, or none"],
     ["an unknown label field", metric({ labels: [{ name: "a", colour: 1 }] }), "spec.metrics[0].labels[0]", 'unknown field "colour"'],
     ["a summary", metric({ type: "summary" }), "spec.metrics[0].type", "must be one of"],
-    ["a decoder name in capitals", metric({ labels: [{ name: "a", decoders: [{ name: "UINT" }] }] }), "spec.metrics[0].labels[0].decoders[0].name", "does not match the pattern"],
+    [
+      "a decoder name in capitals",
+      metric({ labels: [{ name: "a", decoders: [{ name: "UINT" }] }] }),
+      "spec.metrics[0].labels[0].decoders[0].name",
+      "does not match the pattern",
+    ],
     ["a histogram without buckets", metric({ type: "histogram" }), "spec.metrics[0].histogram", "required for type histogram"],
     ["buckets on a counter", metric({ histogram: { bucketType: "exp2", bucketMax: 3 } }), "spec.metrics[0].histogram", "only to type histogram"],
     ["an exp2 histogram without bucketMax", histogram({ bucketType: "exp2" }), "spec.metrics[0].histogram.bucketMax", "required for bucketType exp2"],
-    ["bucketMax below bucketMin", histogram({ bucketType: "linear", bucketMin: 5, bucketMax: 2 }), "spec.metrics[0].histogram.bucketMax", "at least bucketMin (5)"],
+    [
+      "bucketMax below bucketMin",
+      histogram({ bucketType: "linear", bucketMin: 5, bucketMax: 2 }),
+      "spec.metrics[0].histogram.bucketMax",
+      "at least bucketMin (5)",
+    ],
     ["too many buckets", histogram({ bucketType: "linear", bucketMax: 5000 }), "spec.metrics[0].histogram.bucketMax", "at most 4096 buckets"],
     ["a fixed histogram without keys", histogram({ bucketType: "fixed" }), "spec.metrics[0].histogram.bucketKeys", "required for bucketType fixed"],
     ["repeated fixed keys", histogram({ bucketType: "fixed", bucketKeys: [1, 1] }), "spec.metrics[0].histogram.bucketKeys", "must not repeat"],
     ["a zero multiplier", histogram({ bucketType: "exp2", bucketMax: 3, bucketMultiplier: 0 }), "spec.metrics[0].histogram.bucketMultiplier", "must be > 0"],
     ["a histogram named _count", histogram({ bucketType: "exp2", bucketMax: 3 }, { name: "x_count" }), "spec.metrics[0].name", "must not end in"],
-    ["a histogram label named le", histogram({ bucketType: "exp2", bucketMax: 3 }, { labels: [{ name: "le" }, { name: "bucket" }] }), "spec.metrics[0].labels[0].name", "reserved for histogram buckets"],
-    ["two metrics served under one name", withSpec({ ...richSpec, metrics: [richSpec.metrics[0], { ...richSpec.metrics[0], name: "syscalls_total" }] }), "spec.metrics[1].name", 'metric "syscalls_total" is also defined by spec.metrics[0].name'],
-    ["a metric clashing with the flat one", withSpec({ metrics: [{ name: "syscall_counter", map: "m" }] }), "spec.metrics[0].name", "also defined by spec.name"],
+    [
+      "a histogram label named le",
+      histogram({ bucketType: "exp2", bucketMax: 3 }, { labels: [{ name: "le" }, { name: "bucket" }] }),
+      "spec.metrics[0].labels[0].name",
+      "reserved for histogram buckets",
+    ],
+    [
+      "two metrics served under one name",
+      withSpec({ ...richSpec, metrics: [richSpec.metrics[0], { ...richSpec.metrics[0], name: "syscalls_total" }] }),
+      "spec.metrics[1].name",
+      'metric "syscalls_total" is also defined by spec.metrics[0].name',
+    ],
+    [
+      "a metric clashing with the flat one",
+      withSpec({ metrics: [{ name: "syscall_counter", map: "m" }] }),
+      "spec.metrics[0].name",
+      "also defined by spec.name",
+    ],
     ["a flat name without a map", withSpec({ ...richSpec, name: "x" }), "spec.map", "needs both name and map"],
     ["no metrics at all", withSpec({ ...richSpec, metrics: [] }), "spec.metrics", "must NOT have fewer than 1 items"],
   ])("names the field for %s", (_what, input, field, message) => {

@@ -77,9 +77,7 @@ function formatAjvErrors(errors: ErrorObject[]): FieldError[] {
         break;
       case "anyOf": {
         // TypeBox expresses literal unions as anyOf of consts: collect the allowed values.
-        const allowed = errors
-          .filter((e) => e.keyword === "const" && e.instancePath === error.instancePath)
-          .map((e) => JSON.stringify(e.params.allowedValue));
+        const allowed = errors.filter((e) => e.keyword === "const" && e.instancePath === error.instancePath).map((e) => JSON.stringify(e.params.allowedValue));
         formatted = { field, message: allowed.length ? `must be one of ${allowed.join(", ")}` : (error.message ?? "is invalid") };
         break;
       }
@@ -92,5 +90,5 @@ function formatAjvErrors(errors: ErrorObject[]): FieldError[] {
     out.push(formatted);
   }
   // A union's member consts are reported once via anyOf.
-  return out.filter((e, _i, all) => !(e.message.startsWith("must be \"") && all.some((o) => o.field === e.field && o.message.startsWith("must be one of"))));
+  return out.filter((e, _i, all) => !(e.message.startsWith('must be "') && all.some((o) => o.field === e.field && o.message.startsWith("must be one of"))));
 }

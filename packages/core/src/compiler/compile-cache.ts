@@ -20,7 +20,10 @@ export function sha256(data: string | Uint8Array): string {
 export function cacheKey(parts: Record<string, string>): string {
   const hash = createHash("sha256");
   for (const [name, value] of Object.entries(parts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    hash.update(`${name}\0${Buffer.byteLength(value)}\0`).update(value).update("\0");
+    hash
+      .update(`${name}\0${Buffer.byteLength(value)}\0`)
+      .update(value)
+      .update("\0");
   }
   return hash.digest("hex");
 }

@@ -15,13 +15,7 @@ import { WITHHELD_MESSAGE, parseClangDiagnostics, sanitizeDiagnostics, summarize
 import type { CompileErrorCode } from "./errors.js";
 import { CompileError } from "./errors.js";
 import type { FilePolicy, PolicyViolation } from "./include-policy.js";
-import {
-  findAsmFileInclusion,
-  findOutsideFile,
-  isFileAllowed,
-  parseLineMarkers,
-  prescanSource,
-} from "./include-policy.js";
+import { findAsmFileInclusion, findOutsideFile, isFileAllowed, parseLineMarkers, prescanSource } from "./include-policy.js";
 import type { ResourceLimits, RunResult } from "./run-tool.js";
 import { runTool } from "./run-tool.js";
 import type { ClangInfo } from "./toolchain.js";
@@ -120,10 +114,7 @@ export async function findDefaultIncludeDir(from: string = dirname(fileURLToPath
     if (parent === dir) break;
     dir = parent;
   }
-  throw new CompileError(
-    "EOP_ERR_COMPILE_TOOLCHAIN_MISSING",
-    `no bpf/include/${PRELUDE} found above ${from}; set the compiler's includeDir`,
-  );
+  throw new CompileError("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `no bpf/include/${PRELUDE} found above ${from}; set the compiler's includeDir`);
 }
 
 interface Setup {
@@ -300,13 +291,7 @@ export class BpfCompiler {
     if (!vmlinux.available) o.logger?.warn({ reason: vmlinux.reason }, "vmlinux.h unavailable; programs including it will fail");
 
     const triple = multiarchTriple();
-    const isystem = [
-      clang.resourceInclude,
-      includeDir,
-      vmlinux.dir,
-      ...(triple ? [join(SYSTEM_INCLUDE, triple)] : []),
-      SYSTEM_INCLUDE,
-    ];
+    const isystem = [clang.resourceInclude, includeDir, vmlinux.dir, ...(triple ? [join(SYSTEM_INCLUDE, triple)] : []), SYSTEM_INCLUDE];
     const flags = [
       "-target",
       "bpf",
@@ -391,7 +376,11 @@ export class BpfCompiler {
       if (pre.exitCode !== 0) {
         const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(pre.stderr), classify);
         if (diagnostics.some((d) => d.file === "<withheld>")) {
-          throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", `the preprocessor read a file outside the allowed include directories (${WITHHELD_MESSAGE})`, diagnostics);
+          throw fail(
+            "EOP_ERR_COMPILE_INCLUDE_REFUSED",
+            `the preprocessor read a file outside the allowed include directories (${WITHHELD_MESSAGE})`,
+            diagnostics,
+          );
         }
         throw fail("EOP_ERR_COMPILE_FAILED", this.#failureDetail(pre, diagnostics), diagnostics);
       }
@@ -405,9 +394,7 @@ export class BpfCompiler {
         const fromText = from ? ` (included from ${policy.sourcePaths.includes(resolve(work, from.file)) ? "<code>" : from.file}:${from.line})` : "";
         const detail = `include refused: ${JSON.stringify(outside.file)}${fromText} is outside the allowed include directories`;
         const line = from && policy.sourcePaths.includes(resolve(work, from.file)) ? from.line : 0;
-        throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", detail, [
-          { severity: "error", line, column: line ? 1 : 0, file: "<code>", message: detail },
-        ]);
+        throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", detail, [{ severity: "error", line, column: line ? 1 : 0, file: "<code>", message: detail }]);
       }
       const asm = findAsmFileInclusion(preprocessed, policy.sourcePaths);
       if (asm) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(asm));

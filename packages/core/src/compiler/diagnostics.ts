@@ -28,7 +28,8 @@ export interface RawDiagnostic extends Diagnostic {
 const LOCATED = /^(.+?):(\d+):(\d+): (fatal error|error|warning|note|remark): (.*)$/;
 const UNLOCATED = /^(?:\S*clang\S*: )?(fatal error|error|warning|note): (.*)$/;
 // Lines that end a snippet and are not diagnostics themselves.
-const CONTEXT = /^(In file included from |\s+from \S.*:\d+[:,]$|\d+ (errors?|warnings?)( and \d+ (errors?|warnings?))? generated\.$|Stack dump:|PLEASE submit|clang: note: diagnostic msg:|In module )/;
+const CONTEXT =
+  /^(In file included from |\s+from \S.*:\d+[:,]$|\d+ (errors?|warnings?)( and \d+ (errors?|warnings?))? generated\.$|Stack dump:|PLEASE submit|clang: note: diagnostic msg:|In module )/;
 const MAX_SNIPPET_LINES = 6;
 
 function severityOf(word: string): Severity {
@@ -94,10 +95,7 @@ export const WITHHELD_MESSAGE = "diagnostic from a file outside the allowed incl
  * Relabels the user's file as `<code>` and replaces diagnostics located in outside files by a
  * placeholder (adjacent ones are merged so a binary file's hundreds of errors stay one line).
  */
-export async function sanitizeDiagnostics(
-  raw: RawDiagnostic[],
-  classify: (file: string) => Promise<FileVisibility>,
-): Promise<Diagnostic[]> {
+export async function sanitizeDiagnostics(raw: RawDiagnostic[], classify: (file: string) => Promise<FileVisibility>): Promise<Diagnostic[]> {
   const out: Diagnostic[] = [];
   let withheldRun = 0;
   let withheldEntry: Diagnostic | undefined;

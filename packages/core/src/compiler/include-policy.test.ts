@@ -2,23 +2,15 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  checkIncludePath,
-  decodeCString,
-  findAsmFileInclusion,
-  findOutsideFile,
-  logicalLines,
-  parseLineMarkers,
-  prescanSource,
-} from "./include-policy.js";
+import { checkIncludePath, decodeCString, findAsmFileInclusion, findOutsideFile, logicalLines, parseLineMarkers, prescanSource } from "./include-policy.js";
 
 describe("prescanSource", () => {
   it.each([
-    ["#include <linux/bpf.h>\n#include \"vmlinux.h\"\n#include_next <bpf/bpf_helpers.h>\n"],
+    ['#include <linux/bpf.h>\n#include "vmlinux.h"\n#include_next <bpf/bpf_helpers.h>\n'],
     ["#  include   <ebpf-operator/metrics.h>  // trailing comment\n"],
     ["#if __has_include(<linux/bpf.h>)\n#endif\n"],
     ["#if defined(__has_include) && defined __has_include_next\n#endif\n"],
-    ["const char *s = \"#include </etc/passwd>\";\n"],
+    ['const char *s = "#include </etc/passwd>";\n'],
     ["/* #include </etc/passwd> */\nint x;\n"],
     ["#define H(x) #x\n#pragma once\n"],
   ])("accepts %j", (source) => {
@@ -41,7 +33,7 @@ describe("prescanSource", () => {
     ['#pragma GCC dependency "/etc/passwd"', 1, /dependency/],
     ['#if __has_include("/etc/shadow")\n#endif', 1, /__has_include/],
     ["#define P <x.h>\n#if __has_include(P)\n#endif", 2, /literal path/],
-    ["#define HI __has_include\n#if HI(\"/etc/shadow\")\n#endif", 1, /literal path/],
+    ['#define HI __has_include\n#if HI("/etc/shadow")\n#endif', 1, /literal path/],
     ['#include ""', 1, /empty/],
   ])("refuses %j at line %i", (source, line, reason) => {
     const violation = prescanSource(source);
@@ -127,6 +119,6 @@ describe("findAsmFileInclusion", () => {
   });
 
   it("decodes C escapes", () => {
-    expect(decodeCString("\\x2e\\151nc\\\\\\\"\\n")).toBe('.inc\\"\n');
+    expect(decodeCString('\\x2e\\151nc\\\\\\"\\n')).toBe('.inc\\"\n');
   });
 });

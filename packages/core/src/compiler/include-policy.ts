@@ -124,8 +124,7 @@ const DIRECTIVE = /^\s*(?:#|%:)\s*([A-Za-z_]\w*|\d+)?(.*)$/;
 const LITERAL_ARGUMENT = /^\s*(<[^>]*>|"[^"]*")\s*$/;
 // `defined(__has_include)` is the usual feature test and names no file; any other use must be a call.
 const HAS_INCLUDE = /(?<!\bdefined\s*\(?\s*)\b__has_include(?:_next)?\b\s*(\(?)\s*(<[^>]*>|"[^"]*")?/g;
-const INCLUDE_HINT =
-  "only <...> or \"...\" paths relative to the compiler's include directories are allowed (see docs/compiler.md)";
+const INCLUDE_HINT = 'only <...> or "..." paths relative to the compiler\'s include directories are allowed (see docs/compiler.md)';
 
 /** Layer 1: refuses include directives that could reach outside the allowed directories. */
 export function prescanSource(source: string): PolicyViolation | undefined {

@@ -35,14 +35,7 @@ export interface RunResult {
 /** Rejects only when the program cannot be started (e.g. ENOENT); a failing run resolves. */
 export function runTool(command: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
   const argv = options.limits
-    ? [
-        options.limits.prlimitPath,
-        `--as=${options.limits.addressSpaceBytes}`,
-        `--fsize=${options.limits.fileSizeBytes}`,
-        "--",
-        command,
-        ...args,
-      ]
+    ? [options.limits.prlimitPath, `--as=${options.limits.addressSpaceBytes}`, `--fsize=${options.limits.fileSizeBytes}`, "--", command, ...args]
     : [command, ...args];
   return new Promise((resolvePromise, reject) => {
     const child = spawn(argv[0] as string, argv.slice(1), {
@@ -78,10 +71,13 @@ export function runTool(command: string, args: readonly string[], options: RunOp
         child.kill("SIGKILL");
       }
     };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, Math.max(1, options.timeoutMs));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        killGroup();
+      },
+      Math.max(1, options.timeoutMs),
+    );
 
     child.once("error", (error) => {
       clearTimeout(timer);

@@ -82,10 +82,7 @@ async function query(tool: string, args: string[]): Promise<string> {
   const result = await runTool(tool, args, QUERY);
   if (result.exitCode !== 0) {
     const detail = result.timedOut ? "timed out" : `exited with ${result.exitCode ?? result.signal}`;
-    throw new CompileError(
-      "EOP_ERR_COMPILE_TOOLCHAIN_MISSING",
-      `"${tool} ${args.join(" ")}" ${detail}: ${result.stderr.trim().slice(0, 500)}`,
-    );
+    throw new CompileError("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `"${tool} ${args.join(" ")}" ${detail}: ${result.stderr.trim().slice(0, 500)}`);
   }
   return result.stdout;
 }

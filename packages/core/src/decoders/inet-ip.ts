@@ -17,7 +17,7 @@ function ipv6(input: Buffer): string {
   if (mapped) return `::ffff:${ipv4(input, 12)}`;
   let bestStart = -1;
   let bestLength = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

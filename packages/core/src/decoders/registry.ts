@@ -92,9 +92,16 @@ export class DecoderRegistry {
       const taken = this.byName.get(name);
       let reason: string | undefined;
       if (!/^[a-z][a-z0-9_]*$/.test(name) || typeof decoder.decode !== "function") reason = "is not a valid decoder (a snake_case name and a decode function)";
-      else if (taken) reason = taken.owner === "core" ? "is a core decoder (plugins add only program-type-specific names)" : `is already registered by plugin "${taken.owner}"`;
+      else if (taken)
+        reason =
+          taken.owner === "core" ? "is a core decoder (plugins add only program-type-specific names)" : `is already registered by plugin "${taken.owner}"`;
       if (reason) {
-        refused.push({ code: "EOP_ERR_DECODER_CONFLICT", plugin, decoder: name, message: `decoder "${name}" of plugin "${plugin}" ${reason}; it is not registered` });
+        refused.push({
+          code: "EOP_ERR_DECODER_CONFLICT",
+          plugin,
+          decoder: name,
+          message: `decoder "${name}" of plugin "${plugin}" ${reason}; it is not registered`,
+        });
         continue;
       }
       this.byName.set(name, { decoder, owner: plugin });
@@ -120,7 +127,9 @@ export class DecoderRegistry {
     return configs.map((config, i) => {
       const decoder = this.get(config.name);
       if (!decoder) {
-        const available = this.names().map((n) => n.name).join(", ");
+        const available = this.names()
+          .map((n) => n.name)
+          .join(", ");
         throw operatorError("EOP_ERR_DECODER_UNKNOWN", `${field}[${i}]: no decoder named "${config.name}" (available: ${available})`);
       }
       const problem = (decoder as CoreDecoder).checkOptions?.(config);

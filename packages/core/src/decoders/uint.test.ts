@@ -23,7 +23,10 @@ describe("uint decoder", () => {
     expect(uint.decode(input, options)).toBe(expected);
   });
 
-  it.each([[Buffer.alloc(0), "unknown:0x"], [Buffer.alloc(9, 1), "unknown:0x010101010101010101"]])("turns a %o-byte input into %s", (input, expected) => {
+  it.each([
+    [Buffer.alloc(0), "unknown:0x"],
+    [Buffer.alloc(9, 1), "unknown:0x010101010101010101"],
+  ])("turns a %o-byte input into %s", (input, expected) => {
     expect(uint.decode(input, {})).toBe(expected);
   });
 

@@ -18,7 +18,11 @@ export interface RemoteWriteMetrics {
 export function createRemoteWriteMetrics(registry: Registry): RemoteWriteMetrics {
   const registers = [registry];
   const metrics: RemoteWriteMetrics = {
-    sentSamples: new Counter({ name: "ebpf_operator_agent_remote_write_sent_samples_total", help: "Samples delivered by remote-write (2xx answers).", registers }),
+    sentSamples: new Counter({
+      name: "ebpf_operator_agent_remote_write_sent_samples_total",
+      help: "Samples delivered by remote-write (2xx answers).",
+      registers,
+    }),
     droppedSamples: new Counter({
       name: "ebpf_operator_agent_remote_write_dropped_samples_total",
       help: "Samples given up on: queue_full (the bounded queue dropped its oldest), rejected (a 4xx answer other than 429), shutdown (pending at stop).",
@@ -32,7 +36,11 @@ export function createRemoteWriteMetrics(registry: Registry): RemoteWriteMetrics
       registers,
     }),
     pendingSamples: new Gauge({ name: "ebpf_operator_agent_remote_write_pending_samples", help: "Samples waiting in the remote-write queue.", registers }),
-    lastSuccess: new Gauge({ name: "ebpf_operator_agent_remote_write_last_success_timestamp_seconds", help: "Unix time of the last delivered remote-write request (0: never).", registers }),
+    lastSuccess: new Gauge({
+      name: "ebpf_operator_agent_remote_write_last_success_timestamp_seconds",
+      help: "Unix time of the last delivered remote-write request (0: never).",
+      registers,
+    }),
   };
   for (const reason of ["queue_full", "rejected", "shutdown"] satisfies DropReason[]) metrics.droppedSamples.inc({ reason }, 0);
   for (const result of ["success", "retry", "rejected"] satisfies RequestResult[]) metrics.requests.inc({ result }, 0);

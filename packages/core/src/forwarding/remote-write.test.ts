@@ -27,7 +27,8 @@ async function receiver(statuses: number[] = [], delayMs = 0): Promise<{ url: st
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/write`, received, server };
 }
 
-const series = (n: number, value = 1): TimeSeries[] => Array.from({ length: n }, (_, i) => ({ labels: { __name__: "m", i: String(i) }, samples: [{ value, timestampMs: Date.now() }] }));
+const series = (n: number, value = 1): TimeSeries[] =>
+  Array.from({ length: n }, (_, i) => ({ labels: { __name__: "m", i: String(i) }, samples: [{ value, timestampMs: Date.now() }] }));
 const value = async (metrics: RemoteWriteMetrics, name: keyof RemoteWriteMetrics, labels: Record<string, string> = {}) =>
   (await metrics[name].get()).values.find((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l))?.value ?? 0;
 
@@ -58,7 +59,11 @@ describe("remote-write", () => {
     const { w, metrics } = writer({ url: rx.url }, async () => series(3));
     await w.tick();
     await until(async () => (await value(metrics, "sentSamples")) === 3);
-    expect(rx.received[0]!.headers).toMatchObject({ "content-encoding": "snappy", "content-type": "application/x-protobuf", "x-prometheus-remote-write-version": "0.1.0" });
+    expect(rx.received[0]!.headers).toMatchObject({
+      "content-encoding": "snappy",
+      "content-type": "application/x-protobuf",
+      "x-prometheus-remote-write-version": "0.1.0",
+    });
     expect(rx.received[0]!.series.map((s) => s.labels.i)).toEqual(["0", "1", "2"]);
     expect(await value(metrics, "lastSuccess")).toBeGreaterThan(0);
   });

@@ -42,7 +42,8 @@ describe("remote-write payloads", () => {
     new Counter({ name: "c_total", help: "c", registers: [registry] }).inc(2);
     const families = new MetricRegistry(registry);
     const rows: Row[] = [];
-    for (let i = 0; i < 5000; i++) rows.push({ name: "big_total", namespace: "ns", labels: { namespace: "ns", ebpfmap: "m", key: String(i), odd: 'q"\\\n' }, value: i });
+    for (let i = 0; i < 5000; i++)
+      rows.push({ name: "big_total", namespace: "ns", labels: { namespace: "ns", ebpfmap: "m", key: String(i), odd: 'q"\\\n' }, value: i });
     families.register(new ComputedFamily("big_total", "b", "counter", () => rows));
     const series = await gatherSeries(() => families.read(), { job: "j" });
     expect(series).toHaveLength(5001);
@@ -52,7 +53,10 @@ describe("remote-write payloads", () => {
       const { __name__: name, job: _job, ...labels } = s.labels;
       return rowLine({ name: name!, namespace: labels.namespace, labels, value: s.samples[0]!.value });
     });
-    const lines = (await registryText(families)).split("\n").filter((l) => l !== "" && !l.startsWith("#")).map((l) => `${l}\n`);
+    const lines = (await registryText(families))
+      .split("\n")
+      .filter((l) => l !== "" && !l.startsWith("#"))
+      .map((l) => `${l}\n`);
     expect(printed).toEqual(lines);
   });
 });

@@ -51,7 +51,9 @@ export const TOKENS = {
 } as const;
 
 /** Failures of plugin imports, kept for the registry's report. */
-const PLUGIN_IMPORT_FAILURES = Symbol.for("ebpf-operator.PluginImportFailures") as ServiceIdentifier<{ specifier: string; error: { code: string; message: string } }[]>;
+const PLUGIN_IMPORT_FAILURES = Symbol.for("ebpf-operator.PluginImportFailures") as ServiceIdentifier<
+  { specifier: string; error: { code: string; message: string } }[]
+>;
 
 /** Builds the container; plugin packages are imported here, each failure isolated and reported. */
 export async function createAgentContainer(settings: AgentSettings, logger: Logger): Promise<Container> {
@@ -61,9 +63,9 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   container.bind(TOKENS.MetricsRegistry).toConstantValue(new Registry());
   container.bind(TOKENS.Families).toDynamicValue((ctx) => new MetricRegistry(ctx.get(TOKENS.MetricsRegistry)));
   container.bind(TOKENS.AgentMetrics).toDynamicValue((ctx) => createAgentMetrics(ctx.get(TOKENS.MetricsRegistry)));
-  container.bind(TOKENS.Compiler).toDynamicValue(
-    (ctx) => new BpfCompiler({ cacheDir: ctx.get(TOKENS.Settings).cacheDir, logger: ctx.get(TOKENS.Logger).child({ component: "compiler" }) }),
-  );
+  container
+    .bind(TOKENS.Compiler)
+    .toDynamicValue((ctx) => new BpfCompiler({ cacheDir: ctx.get(TOKENS.Settings).cacheDir, logger: ctx.get(TOKENS.Logger).child({ component: "compiler" }) }));
   container.bind(TOKENS.ObjectProvider).toDynamicValue((ctx) => new CompilingObjectProvider(ctx.get(TOKENS.Compiler)));
   container.bind(TOKENS.PluginHost).toDynamicValue((ctx) => ({ logger: ctx.get(TOKENS.Logger), tracefs: ensureTracefs }));
 
@@ -81,9 +83,9 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
     for (const plugin of plugins) registry.register(plugin);
     return registry;
   });
-  container.bind(TOKENS.ProgramLoader).toDynamicValue(
-    (ctx) => new ProgramLoader(ctx.get(TOKENS.Settings).pinRoot, ctx.get(TOKENS.PluginRegistry), ctx.get(TOKENS.PluginHost)),
-  );
+  container
+    .bind(TOKENS.ProgramLoader)
+    .toDynamicValue((ctx) => new ProgramLoader(ctx.get(TOKENS.Settings).pinRoot, ctx.get(TOKENS.PluginRegistry), ctx.get(TOKENS.PluginHost)));
   // Core decoders plus those of the plugins that registered; a plugin decoder taking a name
   // already registered is refused and logged (EOP_ERR_DECODER_CONFLICT).
   container.bind(TOKENS.Decoders).toDynamicValue((ctx) => {

@@ -27,11 +27,13 @@ const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "sile
 
 export function parseLogLevel(text: string | undefined): LogLevel {
   const level = text ?? "info";
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw operatorError("EOP_ERR_CONFIG", `--log-level "${level}" is not one of ${LOG_LEVELS.join(", ")}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    throw operatorError("EOP_ERR_CONFIG", `--log-level "${level}" is not one of ${LOG_LEVELS.join(", ")}`);
   return level as LogLevel;
 }
 
-export type Parsed<O extends Options> = { help: true } | { help: false; values: ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: true }>>["values"]; positionals: string[] };
+export type Parsed<O extends Options> =
+  { help: true } | { help: false; values: ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: true }>>["values"]; positionals: string[] };
 
 /**
  * Parses one command's arguments. `--help`/`-h` wins over everything else; an unknown flag, a
@@ -41,7 +43,8 @@ export function parseCommand<O extends Options>(command: string, args: readonly 
   if (args.includes("--help") || args.includes("-h")) return { help: true };
   try {
     const { values, positionals } = parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
-    if (!allowPositionals && positionals.length > 0) throw operatorError("EOP_ERR_CONFIG", `${command}: unexpected argument "${positionals[0]}"; see ${command} --help`);
+    if (!allowPositionals && positionals.length > 0)
+      throw operatorError("EOP_ERR_CONFIG", `${command}: unexpected argument "${positionals[0]}"; see ${command} --help`);
     return { help: false, values, positionals } as Parsed<O>;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
@@ -115,7 +118,10 @@ export function runCli(spec: CliSpec, argv: string[] = process.argv.slice(2)): v
     const run = command === undefined ? undefined : spec.commands[command];
     if (run) return run(rest);
     const names = Object.keys(spec.commands).join(" or ");
-    throw operatorError("EOP_ERR_CONFIG", command ? `unknown command "${command}"; see ${spec.program} --help` : `a command is needed: ${names}; see ${spec.program} --help`);
+    throw operatorError(
+      "EOP_ERR_CONFIG",
+      command ? `unknown command "${command}"; see ${spec.program} --help` : `a command is needed: ${names}; see ${spec.program} --help`,
+    );
   });
 }
 

@@ -8,7 +8,13 @@ import { createLogger, type LogLevel, type Logger } from "../logger.js";
 import { startAgentHost } from "./agent-host.js";
 import type { AgentSettings } from "./container.js";
 
-export const BUILTIN_PLUGINS = ["@ebpf-operator/plugin-kprobe", "@ebpf-operator/plugin-tracepoint", "@ebpf-operator/plugin-xdp", "@ebpf-operator/plugin-socket", "@ebpf-operator/plugin-cgroup"];
+export const BUILTIN_PLUGINS = [
+  "@ebpf-operator/plugin-kprobe",
+  "@ebpf-operator/plugin-tracepoint",
+  "@ebpf-operator/plugin-xdp",
+  "@ebpf-operator/plugin-socket",
+  "@ebpf-operator/plugin-cgroup",
+];
 export const DEFAULT_LISTEN = "127.0.0.1:9442";
 
 export interface StandaloneOptions extends AgentSettings {

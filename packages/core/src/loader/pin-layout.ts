@@ -50,7 +50,10 @@ export async function listPinnedGenerations(root: string): Promise<PinnedGenerat
     for (const name of await subdirectories(join(root, namespace))) {
       for (const loadKey of await subdirectories(join(root, namespace, name))) {
         const dir = join(root, namespace, name, loadKey);
-        const complete = await stat(join(dir, PROGRAM_PIN)).then(() => true, () => false);
+        const complete = await stat(join(dir, PROGRAM_PIN)).then(
+          () => true,
+          () => false,
+        );
         found.push({ ref: { namespace, name }, loadKey, dir, complete });
       }
     }

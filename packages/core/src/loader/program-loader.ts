@@ -18,14 +18,7 @@ import { operatorError, withCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
-import {
-  PROGRAM_PIN,
-  generationPinDir,
-  linkPinName,
-  listPinnedGenerations,
-  mapPinName,
-  type PinnedGeneration,
-} from "./pin-layout.js";
+import { PROGRAM_PIN, generationPinDir, linkPinName, listPinnedGenerations, mapPinName, type PinnedGeneration } from "./pin-layout.js";
 
 export interface LoadRequest {
   ref: ResourceRef;
@@ -142,13 +135,7 @@ export class ProgramLoader {
     await removeDirAndEmptyParents(generation.dir, this.pinRoot);
   }
 
-  private async loadFresh(
-    request: LoadRequest,
-    plugin: ProgramTypePlugin,
-    target: unknown,
-    loadKey: string,
-    dir: string,
-  ): Promise<LoadedProgram> {
+  private async loadFresh(request: LoadRequest, plugin: ProgramTypePlugin, target: unknown, loadKey: string, dir: string): Promise<LoadedProgram> {
     const { ref, spec } = request;
     const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
     const cleanup: (() => void)[] = [];
@@ -175,7 +162,11 @@ export class ProgramLoader {
       } catch (error) {
         if (error instanceof BpfLoadError) {
           const tail = verifierTail(error.verifierLog);
-          throw operatorError("EOP_ERR_LOAD_VERIFIER", `load program "${spec.program}" for ${label}: the verifier rejected it${tail ? `:\n${tail}` : ""}`, error);
+          throw operatorError(
+            "EOP_ERR_LOAD_VERIFIER",
+            `load program "${spec.program}" for ${label}: the verifier rejected it${tail ? `:\n${tail}` : ""}`,
+            error,
+          );
         }
         throw operatorError("EOP_ERR_LOAD_FAILED", `load program "${spec.program}" for ${label}`, error);
       }
@@ -346,4 +337,3 @@ async function removeDirAndEmptyParents(dir: string, root: string): Promise<void
     parent = dirname(parent);
   }
 }
-

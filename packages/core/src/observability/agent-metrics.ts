@@ -52,7 +52,7 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
     }),
     plugins: new Gauge({
       name: "ebpf_operator_agent_plugins",
-      help: "Configured program-type plugins; loaded=\"false\" when the plugin failed to load.",
+      help: 'Configured program-type plugins; loaded="false" when the plugin failed to load.',
       labelNames: ["plugin", "version", "loaded"],
       registers,
     }),

@@ -8,11 +8,23 @@ describe("self-observability flags", () => {
 
   it("take remote-write settings from flags over the environment", () => {
     const settings = observabilitySettings(
-      { "remote-write-url": "http://p:9090/api/v1/write", "remote-write-interval": "5s", "remote-write-max-pending-samples": "100", "remote-write-label": ["job=a", "instance=n1"], "bpf-stats": "false" },
+      {
+        "remote-write-url": "http://p:9090/api/v1/write",
+        "remote-write-interval": "5s",
+        "remote-write-max-pending-samples": "100",
+        "remote-write-label": ["job=a", "instance=n1"],
+        "bpf-stats": "false",
+      },
       { EBPF_AGENT_REMOTE_WRITE_URL: "http://other/", EBPF_AGENT_REMOTE_WRITE_INTERVAL: "1m" },
     );
-    expect(settings).toEqual({ bpfStats: false, remoteWrite: { url: "http://p:9090/api/v1/write", intervalMs: 5000, maxPendingSamples: 100, labels: { job: "a", instance: "n1" } } });
-    expect(observabilitySettings({}, { EBPF_AGENT_REMOTE_WRITE_URL: "https://x/w", EBPF_AGENT_REMOTE_WRITE_INTERVAL: "1m" }).remoteWrite).toEqual({ url: "https://x/w", intervalMs: 60_000 });
+    expect(settings).toEqual({
+      bpfStats: false,
+      remoteWrite: { url: "http://p:9090/api/v1/write", intervalMs: 5000, maxPendingSamples: 100, labels: { job: "a", instance: "n1" } },
+    });
+    expect(observabilitySettings({}, { EBPF_AGENT_REMOTE_WRITE_URL: "https://x/w", EBPF_AGENT_REMOTE_WRITE_INTERVAL: "1m" }).remoteWrite).toEqual({
+      url: "https://x/w",
+      intervalMs: 60_000,
+    });
   });
 
   it("parse durations with units, a bare number being seconds", () => {

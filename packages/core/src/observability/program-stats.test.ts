@@ -10,7 +10,16 @@ function status(name: string, phase: ResourceStatus["phase"], extra: Partial<Res
 }
 
 const program = (id: number) => ({ id, loadKey: "k", pinDir: `/sys/fs/bpf/x/${id}`, adopted: false, attachments: [] });
-const info = (id: number, runCount: bigint, runTimeNs: bigint): ProgramInfo => ({ id, name: "count_execve", type: "tracepoint", tag: "", runCount, runTimeNs, mapIds: [], btfId: 0 });
+const info = (id: number, runCount: bigint, runTimeNs: bigint): ProgramInfo => ({
+  id,
+  name: "count_execve",
+  type: "tracepoint",
+  tag: "",
+  runCount,
+  runTimeNs,
+  mapIds: [],
+  btfId: 0,
+});
 
 describe("program and resource self-metrics", () => {
   it("serve each loaded program's kernel run count and run time, the phases, and the last error codes", async () => {
@@ -35,7 +44,11 @@ describe("program and resource self-metrics", () => {
 
   it("skip a program whose pin vanished between the status and the read", async () => {
     const registry = new MetricRegistry();
-    new ProgramStats(registry, { statuses: () => [status("swapping", "Running", { program: program(9) })], statsEnabled: () => false, readInfo: () => undefined });
+    new ProgramStats(registry, {
+      statuses: () => [status("swapping", "Running", { program: program(9) })],
+      statsEnabled: () => false,
+      readInfo: () => undefined,
+    });
     const text = await registryText(registry);
     expect(text).not.toMatch(/ebpf_operator_program_run_count_total\{/);
     expect(text).toContain("ebpf_operator_agent_bpf_stats_enabled 0");

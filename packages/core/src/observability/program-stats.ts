@@ -50,8 +50,17 @@ export class ProgramStats {
       new ComputedFamily("ebpf_operator_agent_bpf_stats_enabled", "1 when the agent holds BPF run-time statistics on (--bpf-stats).", "gauge", () => [
         { name: "ebpf_operator_agent_bpf_stats_enabled", namespace: undefined, labels: {}, value: options.statsEnabled() ? 1 : 0 },
       ]),
-      new ComputedFamily("ebpf_operator_agent_resource_phase", "1 for the resource's current phase (Pending, Running, Degraded, Failed, Unsupported).", "gauge", () =>
-        options.statuses().map((s) => ({ name: "ebpf_operator_agent_resource_phase", namespace: s.namespace, labels: { namespace: s.namespace, ebpfmap: s.name, phase: s.phase }, value: 1 })),
+      new ComputedFamily(
+        "ebpf_operator_agent_resource_phase",
+        "1 for the resource's current phase (Pending, Running, Degraded, Failed, Unsupported).",
+        "gauge",
+        () =>
+          options.statuses().map((s) => ({
+            name: "ebpf_operator_agent_resource_phase",
+            namespace: s.namespace,
+            labels: { namespace: s.namespace, ebpfmap: s.name, phase: s.phase },
+            value: 1,
+          })),
       ),
       new ComputedFamily(
         "ebpf_operator_agent_last_error_info",
@@ -78,7 +87,8 @@ export class ProgramStats {
       const program = status.program;
       if (!program || (status.phase !== "Running" && status.phase !== "Degraded")) continue;
       const info = this.readInfo({ ...status, program });
-      if (info) out.push({ name, namespace: status.namespace, labels: { namespace: status.namespace, ebpfmap: status.name, program: info.name }, value: pick(info) });
+      if (info)
+        out.push({ name, namespace: status.namespace, labels: { namespace: status.namespace, ebpfmap: status.name, program: info.name }, value: pick(info) });
     }
     return out;
   }

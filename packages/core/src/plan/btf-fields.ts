@@ -23,7 +23,12 @@ export function isSigned(type: BtfType | undefined): boolean {
 }
 
 function isCharArray(type: BtfType): boolean {
-  return type.kind === "array" && type.elementType.kind === "int" && type.elementType.size === 1 && (type.elementType.name === "char" || type.elementType.name === "signed char");
+  return (
+    type.kind === "array" &&
+    type.elementType.kind === "int" &&
+    type.elementType.size === 1 &&
+    (type.elementType.name === "char" || type.elementType.name === "signed char")
+  );
 }
 
 /** A C-like spelling for messages: `unsigned int`, `char[16]`, `struct key`. */

@@ -38,7 +38,8 @@ function map(info: Partial<MapInfo>, isPerCpu = false): MapView {
   };
 }
 
-const rows = (read: MapEntries, view: MapView, cpus = 1) => planRowsAll(read, buildMetricPlan(config!, view, new DecoderRegistry(), ref), cpus, base).map((r) => ({ labels: r.labels, value: r.value }));
+const rows = (read: MapEntries, view: MapView, cpus = 1) =>
+  planRowsAll(read, buildMetricPlan(config!, view, new DecoderRegistry(), ref), cpus, base).map((r) => ({ labels: r.labels, value: r.value }));
 
 describe("the flat spec as a metric plan", () => {
   it("is spec.name and spec.map under the one name rule, with a default help", () => {
@@ -51,14 +52,40 @@ describe("the flat spec as a metric plan", () => {
   });
 
   it("labels other keys with their decimal value (BTF is not consulted)", () => {
-    expect(rows(entries([[1, 0, 0, 0], [0, 1, 0, 0]], [u64(1), u64(2)], 4, 8), map({}))).toEqual([
+    expect(
+      rows(
+        entries(
+          [
+            [1, 0, 0, 0],
+            [0, 1, 0, 0],
+          ],
+          [u64(1), u64(2)],
+          4,
+          8,
+        ),
+        map({}),
+      ),
+    ).toEqual([
       { labels: { ...base, key: "1" }, value: 1 },
       { labels: { ...base, key: "256" }, value: 2 },
     ]);
   });
 
   it("labels keys that are not integer-sized with hex", () => {
-    expect(rows(entries([[1, 2, 3], [4, 5, 6]], [u64(1), u64(2)], 3, 8), map({ keySize: 3 })).map((s) => s.labels.key)).toEqual(["0x010203", "0x040506"]);
+    expect(
+      rows(
+        entries(
+          [
+            [1, 2, 3],
+            [4, 5, 6],
+          ],
+          [u64(1), u64(2)],
+          3,
+          8,
+        ),
+        map({ keySize: 3 }),
+      ).map((s) => s.labels.key),
+    ).toEqual(["0x010203", "0x040506"]);
   });
 
   it("sums the per-CPU slots of a per-CPU map, and has no key label with one entry", () => {
@@ -79,6 +106,8 @@ describe("the flat spec as a metric plan", () => {
 
   it("refuses values that are not integer-sized, naming the size", () => {
     expect(() => buildMetricPlan(config!, map({ valueSize: 16 }), new DecoderRegistry(), ref)).toThrow(/16-byte values/);
-    expect(() => buildMetricPlan(config!, map({ valueSize: 16 }), new DecoderRegistry(), ref)).toThrow(expect.objectContaining({ code: "EOP_ERR_MAP_VALUE_UNSUPPORTED" }));
+    expect(() => buildMetricPlan(config!, map({ valueSize: 16 }), new DecoderRegistry(), ref)).toThrow(
+      expect.objectContaining({ code: "EOP_ERR_MAP_VALUE_UNSUPPORTED" }),
+    );
   });
 });

@@ -11,21 +11,49 @@ const base = { namespace: "default", ebpfmap: "m" };
 const decoders = new DecoderRegistry();
 
 /** Rows in the shape these tests compare: histogram series carry their own name. */
-function planSamples(read: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): { metricName?: string; labels: Readonly<Record<string, string>>; value: number }[] {
-  return planRowsAll(read, plan, cpus, base).map((r) => (plan.config.type === "histogram" ? { metricName: r.name, labels: r.labels, value: r.value } : { labels: r.labels, value: r.value }));
+function planSamples(
+  read: MapEntries,
+  plan: MetricPlan,
+  cpus: number,
+  base: BaseLabels,
+): { metricName?: string; labels: Readonly<Record<string, string>>; value: number }[] {
+  return planRowsAll(read, plan, cpus, base).map((r) =>
+    plan.config.type === "histogram" ? { metricName: r.name, labels: r.labels, value: r.value } : { labels: r.labels, value: r.value },
+  );
 }
 
 const u32: BtfType = { kind: "int", name: "unsigned int", size: 4, signed: false, char: false, bool: false };
 const s64: BtfType = { kind: "int", name: "long long", size: 8, signed: true, char: false, bool: false };
 const u64: BtfType = { kind: "int", name: "unsigned long long", size: 8, signed: false, char: false, bool: false };
 const comm: BtfType = { kind: "array", size: 16, length: 16, elementType: { kind: "int", name: "char", size: 1, signed: true, char: true, bool: false } };
-const state: BtfType = { kind: "enum", name: "state", size: 4, signed: false, values: [{ name: "RUNNING", value: 0n }, { name: "SLEEPING", value: 1n }] };
+const state: BtfType = {
+  kind: "enum",
+  name: "state",
+  size: 4,
+  signed: false,
+  values: [
+    { name: "RUNNING", value: 0n },
+    { name: "SLEEPING", value: 1n },
+  ],
+};
 const member = (name: string, type: BtfType, offset: number): BtfMember => ({ name, type, offset, bitOffset: offset * 8, bitSize: 0 });
 const struct = (name: string, members: BtfMember[], size: number): BtfType => ({ kind: "struct", name, size, members });
 
 function mapView(key: BtfType | undefined, value: BtfType | undefined, info: Partial<MapInfo> = {}, isPerCpu = false): MapView {
   return {
-    info: { id: 1, name: "x", type: isPerCpu ? "percpu_hash" : "hash", keySize: key?.size ?? 4, valueSize: value?.size ?? 8, maxEntries: 1024, flags: 0, btfId: 1, btfKeyTypeId: 1, btfValueTypeId: 2, ...info },
+    info: {
+      id: 1,
+      name: "x",
+      type: isPerCpu ? "percpu_hash" : "hash",
+      keySize: key?.size ?? 4,
+      valueSize: value?.size ?? 8,
+      maxEntries: 1024,
+      flags: 0,
+      btfId: 1,
+      btfKeyTypeId: 1,
+      btfValueTypeId: 2,
+      ...info,
+    },
     isPerCpu,
     describeKey: () => key,
     describeValue: () => value,
@@ -86,7 +114,16 @@ describe("buildMetricPlan and planSamples", () => {
       decoders,
       ref,
     );
-    const samples = planSamples(entries([[le(0, 4), le(5, 8)], [le(1, 4), le(6, 8)], [le(59, 4), le(9, 8)]]), plan, 1, base);
+    const samples = planSamples(
+      entries([
+        [le(0, 4), le(5, 8)],
+        [le(1, 4), le(6, 8)],
+        [le(59, 4), le(9, 8)],
+      ]),
+      plan,
+      1,
+      base,
+    );
     expect(samples).toEqual([
       { labels: { ...base, syscall: "read" }, value: 5 },
       { labels: { ...base, syscall: "write" }, value: 6 },
@@ -95,7 +132,12 @@ describe("buildMetricPlan and planSamples", () => {
 
   it("cuts labels by size and padding when the key has no BTF", () => {
     const plan = buildMetricPlan(
-      config({ labels: [{ name: "a", size: 2, padding: 2 }, { name: "ip", size: 4, decoders: [{ name: "inet_ip" }] }] }),
+      config({
+        labels: [
+          { name: "a", size: 2, padding: 2 },
+          { name: "ip", size: 4, decoders: [{ name: "inet_ip" }] },
+        ],
+      }),
       mapView(undefined, undefined, { keySize: 8, valueSize: 8 }),
       decoders,
       ref,
@@ -126,7 +168,10 @@ describe("buildMetricPlan and planSamples", () => {
       decoders,
       ref,
     );
-    const row = (bucket: number, cpu0: number, cpu1: number): [Buffer, Buffer] => [Buffer.concat([str("dd", 16), le(bucket, 4)]), Buffer.concat([le(cpu0, 8), le(cpu1, 8)])];
+    const row = (bucket: number, cpu0: number, cpu1: number): [Buffer, Buffer] => [
+      Buffer.concat([str("dd", 16), le(bucket, 4)]),
+      Buffer.concat([le(cpu0, 8), le(cpu1, 8)]),
+    ];
     const samples = planSamples(entries([row(2, 1, 1), row(0, 0, 3), row(3, 10, 9)]), plan, 2, base);
     const labels = { ...base, comm: "dd" };
     expect(samples).toEqual([
@@ -140,7 +185,12 @@ describe("buildMetricPlan and planSamples", () => {
   });
 
   it("takes a histogram's bucket from the whole scalar key", () => {
-    const plan = buildMetricPlan(config({ name: "h", type: "histogram", histogram: { bucketType: "linear", bucketMax: 1, bucketMultiplier: 10 } }), mapView(u32, u64), decoders, ref);
+    const plan = buildMetricPlan(
+      config({ name: "h", type: "histogram", histogram: { bucketType: "linear", bucketMax: 1, bucketMultiplier: 10 } }),
+      mapView(u32, u64),
+      decoders,
+      ref,
+    );
     const samples = planSamples(entries([[le(1, 4), le(4, 8)]]), plan, 1, base);
     expect(samples.map((s) => [s.metricName, s.labels.le, s.value])).toEqual([
       ["h_bucket", "0", 0],
@@ -153,21 +203,48 @@ describe("buildMetricPlan and planSamples", () => {
 
   const key = struct("key", [member("pid", u32, 0), member("comm", comm, 4)], 20);
   it.each([
-    ["a label field the key lacks", config({ labels: [{ name: "x", field: "tgid" }] }), mapView(key, u64), /spec.metrics\[0\].labels\[0\].field of EbpfMap "default\/m": the key struct key has no member "tgid" \(members: pid \(unsigned int\), comm \(char\[16\]\)\)/],
+    [
+      "a label field the key lacks",
+      config({ labels: [{ name: "x", field: "tgid" }] }),
+      mapView(key, u64),
+      /spec.metrics\[0\].labels\[0\].field of EbpfMap "default\/m": the key struct key has no member "tgid" \(members: pid \(unsigned int\), comm \(char\[16\]\)\)/,
+    ],
     ["a label named like no member", config({ labels: [{ name: "tgid" }] }), mapView(key, u64), /labels\[0\].name .*no member "tgid"/],
     ["members on a scalar key", config({ labels: [{ name: "a", field: "a" }] }), mapView(u32, u64), /key is unsigned int, not a struct/],
-    ["a histogram whose last member is a string", config({ type: "histogram", histogram: { bucketType: "exp2", bucketMax: 3 } }), mapView(key, u64), /integer bucket index .* but it is char\[16\]/],
-    ["a histogram bucket label with decoders", config({ type: "histogram", histogram: { bucketType: "exp2", bucketMax: 3 }, labels: [{ name: "pid", decoders: [{ name: "uint" }] }] }), mapView(key, u64), /takes no decoders/],
+    [
+      "a histogram whose last member is a string",
+      config({ type: "histogram", histogram: { bucketType: "exp2", bucketMax: 3 } }),
+      mapView(key, u64),
+      /integer bucket index .* but it is char\[16\]/,
+    ],
+    [
+      "a histogram bucket label with decoders",
+      config({ type: "histogram", histogram: { bucketType: "exp2", bucketMax: 3 }, labels: [{ name: "pid", decoders: [{ name: "uint" }] }] }),
+      mapView(key, u64),
+      /takes no decoders/,
+    ],
     ["sized labels longer than the key", config({ labels: [{ name: "a", size: 8 }] }), mapView(u32, u64), /need 8 bytes but the key has 4/],
-    ["a struct value without value.field", config({}), mapView(u32, struct("v", [member("n", u64, 0)], 8)), /value.field .*name the member to export \(members: n/],
+    [
+      "a struct value without value.field",
+      config({}),
+      mapView(u32, struct("v", [member("n", u64, 0)], 8)),
+      /value.field .*name the member to export \(members: n/,
+    ],
     ["a value field that is not an integer", config({ value: { field: "comm" } }), mapView(u32, key), /value member "comm" is char\[16\]/],
     ["an unknown decoder", config({ labels: [{ name: "pid", decoders: [{ name: "pid_to_pod" }] }] }), mapView(key, u64), /no decoder named "pid_to_pod"/],
-    ["a key member named like a reserved label", config({}), mapView(struct("k", [member("namespace", u32, 0)], 4), u64), /key member "namespace" .* is a label the agent sets itself/],
+    [
+      "a key member named like a reserved label",
+      config({}),
+      mapView(struct("k", [member("namespace", u32, 0)], 4), u64),
+      /key member "namespace" .* is a label the agent sets itself/,
+    ],
   ])("refuses %s with a message naming the field", (_what, cfg, map, message) => {
     expect(() => buildMetricPlan(cfg, map, decoders, ref)).toThrow(message);
   });
 
   it("refuses a 16-byte value with EOP_ERR_MAP_VALUE_UNSUPPORTED", () => {
-    expect(() => buildMetricPlan(config({}), mapView(u32, undefined, { valueSize: 16 }), decoders, ref)).toThrow(expect.objectContaining({ code: "EOP_ERR_MAP_VALUE_UNSUPPORTED" }));
+    expect(() => buildMetricPlan(config({}), mapView(u32, undefined, { valueSize: 16 }), decoders, ref)).toThrow(
+      expect.objectContaining({ code: "EOP_ERR_MAP_VALUE_UNSUPPORTED" }),
+    );
   });
 });

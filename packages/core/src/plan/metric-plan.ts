@@ -150,7 +150,10 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
     const integral = bucketSource && (bucketSource.type ? isInteger(bucketSource.type) : bucketSource.slice.size >= 1 && bucketSource.slice.size <= 8);
     if (!bucketSource || !integral) {
       const what = bucketSource?.type ? typeName(bucketSource.type) : bucketSource ? `${bucketSource.slice.size} bytes` : "nothing";
-      fail(where, `a histogram needs an integer bucket index as the last key field (or last label), but it is ${what}${keyStruct ? ` (key members: ${memberList(keyStruct.members)})` : ""}`);
+      fail(
+        where,
+        `a histogram needs an integer bucket index as the last key field (or last label), but it is ${what}${keyStruct ? ` (key members: ${memberList(keyStruct.members)})` : ""}`,
+      );
     }
     bucket = { slice: bucketSource!.slice, signed: isSigned(bucketSource!.type) };
   }
@@ -208,7 +211,13 @@ function labelNameProblem(name: string, histogram: boolean): string | undefined 
   return undefined;
 }
 
-function labelSources(configured: readonly LabelSpec[], at: string, keyType: BtfType | undefined, keySize: number, fail: (field: string, message: string) => never): Source[] {
+function labelSources(
+  configured: readonly LabelSpec[],
+  at: string,
+  keyType: BtfType | undefined,
+  keySize: number,
+  fail: (field: string, message: string) => never,
+): Source[] {
   if (configured[0]?.size !== undefined) {
     // Cut by size, in order; the key type is not consulted.
     let offset = 0;
@@ -242,15 +251,22 @@ function valuePlan(spec: MetricSpec, at: string, map: MapView, fail: (field: str
   const valueSize = map.info.valueSize;
   const fieldName = spec.value?.field;
   if (fieldName !== undefined) {
-    if (valueType?.kind !== "struct") return fail(`${at}.value.field`, `the map's value ${valueType ? `is ${typeName(valueType)}, not a struct` : "has no BTF type information"}`);
+    if (valueType?.kind !== "struct")
+      return fail(`${at}.value.field`, `the map's value ${valueType ? `is ${typeName(valueType)}, not a struct` : "has no BTF type information"}`);
     const member = valueType.members.find((m) => m.name === fieldName);
-    if (!member) return fail(`${at}.value.field`, `the value struct ${valueType.name} has no member "${fieldName}" (members: ${memberList(valueType.members)})`);
-    if (!isInteger(member.type) || member.bitSize > 0) return fail(`${at}.value.field`, `value member "${fieldName}" is ${typeName(member.type)}; a 1-, 2-, 4- or 8-byte integer is needed`);
+    if (!member)
+      return fail(`${at}.value.field`, `the value struct ${valueType.name} has no member "${fieldName}" (members: ${memberList(valueType.members)})`);
+    if (!isInteger(member.type) || member.bitSize > 0)
+      return fail(`${at}.value.field`, `value member "${fieldName}" is ${typeName(member.type)}; a 1-, 2-, 4- or 8-byte integer is needed`);
     return { slice: { offset: member.offset, size: member.type.size }, signed: isSigned(member.type) };
   }
-  if (valueType?.kind === "struct") return fail(`${at}.value.field`, `the map's value is struct ${valueType.name}: name the member to export (members: ${memberList(valueType.members)})`);
+  if (valueType?.kind === "struct")
+    return fail(`${at}.value.field`, `the map's value is struct ${valueType.name}: name the member to export (members: ${memberList(valueType.members)})`);
   if (valueType ? !isInteger(valueType) : ![1, 2, 4, 8].includes(valueSize)) {
-    throw operatorError("EOP_ERR_MAP_VALUE_UNSUPPORTED", `${at}.map: the values of map "${spec.map}" are ${valueType ? typeName(valueType) : `${valueSize} bytes`}; a 1-, 2-, 4- or 8-byte integer (or a struct with value.field) is needed`);
+    throw operatorError(
+      "EOP_ERR_MAP_VALUE_UNSUPPORTED",
+      `${at}.map: the values of map "${spec.map}" are ${valueType ? typeName(valueType) : `${valueSize} bytes`}; a 1-, 2-, 4- or 8-byte integer (or a struct with value.field) is needed`,
+    );
   }
   return { slice: { offset: 0, size: valueSize }, signed: isSigned(valueType) };
 }

@@ -19,13 +19,21 @@ export interface PlannedMetric {
 }
 
 /** Throws the first problem (EOP_ERR_MAP_NOT_FOUND, EOP_ERR_METRIC_INVALID, ...). */
-export function planMetrics(configs: readonly MetricConfig[], maps: ReadonlyMap<string, ServedMap>, decoders: DecoderRegistry, ref: ResourceRef): PlannedMetric[] {
+export function planMetrics(
+  configs: readonly MetricConfig[],
+  maps: ReadonlyMap<string, ServedMap>,
+  decoders: DecoderRegistry,
+  ref: ResourceRef,
+): PlannedMetric[] {
   return configs.map((metric) => {
     const map = maps.get(metric.map);
     if (!map) {
       const field = metric.flat ? "spec.map" : `${metric.field}.map`;
       const names = [...maps.keys()].filter((n) => !n.includes(".")).join(", ") || "none";
-      throw operatorError("EOP_ERR_MAP_NOT_FOUND", `${field} "${metric.map}" is not a map in the code of EbpfMap "${ref.namespace}/${ref.name}" (maps: ${names})`);
+      throw operatorError(
+        "EOP_ERR_MAP_NOT_FOUND",
+        `${field} "${metric.map}" is not a map in the code of EbpfMap "${ref.namespace}/${ref.name}" (maps: ${names})`,
+      );
     }
     return { map, plan: buildMetricPlan(metric, map, decoders, ref) };
   });

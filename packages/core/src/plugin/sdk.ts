@@ -67,9 +67,7 @@ export interface AttachInput<TTarget> {
  * agent restart; a `handle` (a socket filter held by an open socket, say) cannot be pinned and is
  * attached again when the agent adopts the resource.
  */
-export type Attachment =
-  | { kind: "link"; link: BpfLink; description: string }
-  | { kind: "handle"; description: string; close(): void };
+export type Attachment = { kind: "link"; link: BpfLink; description: string } | { kind: "handle"; description: string; close(): void };
 
 /** Returned by a decoder to drop the row (e.g. a `regexp` that does not match). */
 export const SKIP: unique symbol = Symbol.for("ebpf-operator.decoder.skip");

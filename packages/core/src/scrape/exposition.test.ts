@@ -9,7 +9,7 @@ import { buildMetricPlan, type MapView, type MetricPlan } from "../plan/metric-p
 import type { Row } from "./family.js";
 import { planRowsAll, planText, type BaseLabels } from "./plan-rows.js";
 
-const ref = { namespace: "team \"a\"", name: "m\\1" };
+const ref = { namespace: 'team "a"', name: "m\\1" };
 const base = { namespace: ref.namespace, ebpfmap: ref.name };
 const decoders = new DecoderRegistry();
 
@@ -21,7 +21,18 @@ const member = (name: string, type: BtfType, offset: number): BtfMember => ({ na
 const struct = (name: string, members: BtfMember[], size: number): BtfType => ({ kind: "struct", name, size, members });
 
 function mapView(key: BtfType, value: BtfType, isPerCpu = false): MapView {
-  const info: MapInfo = { id: 1, name: "x", type: isPerCpu ? "percpu_hash" : "hash", keySize: key.size, valueSize: value.size, maxEntries: 100_000, flags: 0, btfId: 1, btfKeyTypeId: 1, btfValueTypeId: 2 };
+  const info: MapInfo = {
+    id: 1,
+    name: "x",
+    type: isPerCpu ? "percpu_hash" : "hash",
+    keySize: key.size,
+    valueSize: value.size,
+    maxEntries: 100_000,
+    flags: 0,
+    btfId: 1,
+    btfKeyTypeId: 1,
+    btfValueTypeId: 2,
+  };
   return { info, isPerCpu, describeKey: () => key, describeValue: () => value };
 }
 
@@ -32,7 +43,15 @@ function config(spec: Partial<MetricSpec> & { type?: MetricSpec["type"] }): Metr
 }
 
 function entries(keys: Buffer[], values: Buffer[]): MapEntries {
-  return { count: keys.length, keySize: keys[0]?.length ?? 4, valueStride: values[0]?.length ?? 8, keys: Buffer.concat(keys), values: Buffer.concat(values), method: "batch", syscalls: 1 };
+  return {
+    count: keys.length,
+    keySize: keys[0]?.length ?? 4,
+    valueStride: values[0]?.length ?? 8,
+    keys: Buffer.concat(keys),
+    values: Buffer.concat(values),
+    method: "batch",
+    syscalls: 1,
+  };
 }
 
 const le = (value: number | bigint, size: number): Buffer => {
@@ -46,7 +65,14 @@ const le = (value: number | bigint, size: number): Buffer => {
 async function render(name: string, type: string, rows: readonly Row[]): Promise<string> {
   const values = rows.map((r) => ({ metricName: r.name, labels: r.labels, value: r.value }));
   const registry = new Registry();
-  const metric = { name, help: "help \\ text", type, aggregator: "sum", get: async () => ({ name, help: "help \\ text", type, aggregator: "sum", values }), reset: () => undefined };
+  const metric = {
+    name,
+    help: "help \\ text",
+    type,
+    aggregator: "sum",
+    get: async () => ({ name, help: "help \\ text", type, aggregator: "sum", values }),
+    reset: () => undefined,
+  };
   registry.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
   return registry.metrics();
 }
@@ -101,7 +127,12 @@ describe("the collector's own exposition", () => {
 
   it("prints histograms and flat metrics like prom-client", async () => {
     const key = struct("k", [member("comm", comm, 0), member("bucket", u32, 16)], 20);
-    const plan = buildMetricPlan(config({ name: "h", type: "histogram", histogram: { bucketType: "exp2", bucketMin: 0, bucketMax: 3 } }), mapView(key, u64), decoders, ref);
+    const plan = buildMetricPlan(
+      config({ name: "h", type: "histogram", histogram: { bucketType: "exp2", bucketMin: 0, bucketMax: 3 } }),
+      mapView(key, u64),
+      decoders,
+      ref,
+    );
     const rows = [
       ["bash", 0, 2],
       ["sh", 2, 1],

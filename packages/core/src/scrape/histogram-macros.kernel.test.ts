@@ -26,7 +26,30 @@ const includeDir = new URL("../../../../bpf/include", import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), "eop-hist-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const EDGE_VALUES = [0n, 1n, 2n, 3n, 4n, 5n, 7n, 8n, 9n, 10n, 11n, 20n, 21n, 1023n, 1024n, 1025n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 32n + 1n, 2n ** 63n, 2n ** 63n + 1n, 2n ** 64n - 1n];
+const EDGE_VALUES = [
+  0n,
+  1n,
+  2n,
+  3n,
+  4n,
+  5n,
+  7n,
+  8n,
+  9n,
+  10n,
+  11n,
+  20n,
+  21n,
+  1023n,
+  1024n,
+  1025n,
+  2n ** 32n - 1n,
+  2n ** 32n,
+  2n ** 32n + 1n,
+  2n ** 63n,
+  2n ** 63n + 1n,
+  2n ** 64n - 1n,
+];
 
 describe("histogram-buckets.h compiled natively", () => {
   const source = join(work, "buckets.c");
@@ -142,7 +165,12 @@ describe("EOP_HIST_LOG2_INC and EOP_HIST_LINEAR_INC in the kernel", () => {
     expect(log2.find((s) => s.name === "write_bytes_count")?.value).toBe(10);
 
     using linearMap = object.map("linear_sizes");
-    const linearPlan = buildMetricPlan(config("write_linear", "linear_sizes", { bucketType: "linear", bucketMin: 0, bucketMax: 10, bucketMultiplier: 100 }), linearMap, decoders, ref);
+    const linearPlan = buildMetricPlan(
+      config("write_linear", "linear_sizes", { bucketType: "linear", bucketMin: 0, bucketMax: 10, bucketMultiplier: 100 }),
+      linearMap,
+      decoders,
+      ref,
+    );
     const linear = planRowsAll(await linearMap.readAll(), linearPlan, possibleCpus(), base);
     expect(["0", "100", "200", "1000", "+Inf"].map((le) => bucket(linear, le))).toEqual([0, 6, 7, 8, 10]);
     expect(linear.find((s) => s.name === "write_linear_sum")?.value).toBe(sizes.reduce((a, b) => a + b, 0));

@@ -55,34 +55,91 @@ describe("histogramSeries", () => {
   const exp2 = bucketLayout({ bucketType: "exp2", bucketMin: 0, bucketMax: 3 });
 
   it("fills missing buckets, accumulates, ends with +Inf equal to the count and takes the sum from bucketMax+1", () => {
-    const series = histogramSeries(exp2, new Map([[1, 2], [3, 1], [4, 13]]));
+    const series = histogramSeries(
+      exp2,
+      new Map([
+        [1, 2],
+        [3, 1],
+        [4, 13],
+      ]),
+    );
     expect(series).toEqual({
-      buckets: [["1", 0], ["2", 2], ["4", 2], ["8", 3], ["+Inf", 3]],
+      buckets: [
+        ["1", 0],
+        ["2", 2],
+        ["4", 2],
+        ["8", 3],
+        ["+Inf", 3],
+      ],
       sum: 13,
       count: 3,
     });
   });
 
   it("estimates the sum from upper bounds when there is no sum key", () => {
-    expect(histogramSeries(exp2, new Map([[1, 2], [3, 1]])).sum).toBe(2 * 2 + 1 * 8);
+    expect(
+      histogramSeries(
+        exp2,
+        new Map([
+          [1, 2],
+          [3, 1],
+        ]),
+      ).sum,
+    ).toBe(2 * 2 + 1 * 8);
   });
 
   it("counts overflow indexes in +Inf only and below-minimum ones in the first bucket", () => {
     const layout = bucketLayout({ bucketType: "linear", bucketMin: 1, bucketMax: 2, bucketMultiplier: 10 });
-    const series = histogramSeries(layout, new Map([[0, 1], [2, 1], [9, 5]]));
-    expect(series.buckets).toEqual([["10", 1], ["20", 2], ["+Inf", 7]]);
+    const series = histogramSeries(
+      layout,
+      new Map([
+        [0, 1],
+        [2, 1],
+        [9, 5],
+      ]),
+    );
+    expect(series.buckets).toEqual([
+      ["10", 1],
+      ["20", 2],
+      ["+Inf", 7],
+    ]);
     expect(series.count).toBe(7);
   });
 
   it("scales an exp2 sum key by the multiplier like the bounds, and serves a linear one as counted", () => {
     const layout = bucketLayout({ bucketType: "exp2", bucketMax: 1, bucketMultiplier: 1e-3 });
-    expect(histogramSeries(layout, new Map([[1, 1], [2, 1500]])).sum).toBeCloseTo(1.5);
+    expect(
+      histogramSeries(
+        layout,
+        new Map([
+          [1, 1],
+          [2, 1500],
+        ]),
+      ).sum,
+    ).toBeCloseTo(1.5);
     const linear = bucketLayout({ bucketType: "linear", bucketMax: 1, bucketMultiplier: 100 });
-    expect(histogramSeries(linear, new Map([[1, 1], [2, 42]])).sum).toBe(42);
+    expect(
+      histogramSeries(
+        linear,
+        new Map([
+          [1, 1],
+          [2, 42],
+        ]),
+      ).sum,
+    ).toBe(42);
   });
 
   it("emits every bucket with zero counts for an empty histogram", () => {
     const series = histogramSeries(bucketLayout({ bucketType: "exp2zero", bucketMax: 2 }), new Map());
-    expect(series).toEqual({ buckets: [["0", 0], ["1", 0], ["2", 0], ["+Inf", 0]], sum: 0, count: 0 });
+    expect(series).toEqual({
+      buckets: [
+        ["0", 0],
+        ["1", 0],
+        ["2", 0],
+        ["+Inf", 0],
+      ],
+      sum: 0,
+      count: 0,
+    });
   });
 });

@@ -86,7 +86,9 @@ interface PromClientMetric {
   name: string;
   help: string;
   type: string;
-  get(): Promise<{ values: { labels: Record<string, string | number>; value: number; metricName?: string }[] }> | { values: { labels: Record<string, string | number>; value: number; metricName?: string }[] };
+  get():
+    | Promise<{ values: { labels: Record<string, string | number>; value: number; metricName?: string }[] }>
+    | { values: { labels: Record<string, string | number>; value: number; metricName?: string }[] };
 }
 
 function promClientFamily(metric: PromClientMetric): MetricFamily {

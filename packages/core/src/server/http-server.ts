@@ -83,6 +83,8 @@ async function handle(request: IncomingMessage, response: ServerResponse, handle
   }
   switch (path) {
     default:
-      response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`not found: try /metrics,${handlers.status ? " /status," : ""} /healthz, /readyz\n`);
+      response
+        .writeHead(404, { "content-type": "text/plain; charset=utf-8" })
+        .end(`not found: try /metrics,${handlers.status ? " /status," : ""} /healthz, /readyz\n`);
   }
 }

@@ -48,7 +48,9 @@ function sampleRegistries(lines: number): { ours: MetricRegistry; theirs: Regist
       const values = [...(await family.read()).rows()].flat().map((r) => ({ labels: r.labels, value: r.value }));
       return { name: family.name, help: family.help, type: family.type, aggregator: "sum", values };
     };
-    theirs.registerMetric({ name: family.name, help: family.help, type: family.type, aggregator: "sum", get, reset: () => undefined } as unknown as Parameters<Registry["registerMetric"]>[0]);
+    theirs.registerMetric({ name: family.name, help: family.help, type: family.type, aggregator: "sum", get, reset: () => undefined } as unknown as Parameters<
+      Registry["registerMetric"]
+    >[0]);
   }
   return { ours, theirs };
 }
@@ -70,7 +72,10 @@ describe("streamed /metrics", () => {
 
   it("serves it over HTTP, chunked, with prom-client's content type", async () => {
     const { ours, theirs } = sampleRegistries(50_000);
-    const server = await startHttpServer({ host: "127.0.0.1", port: 0 }, { metrics: () => ours.read(), ready: () => true, status: () => ({}), logger: createLogger({ level: "silent" }) });
+    const server = await startHttpServer(
+      { host: "127.0.0.1", port: 0 },
+      { metrics: () => ours.read(), ready: () => true, status: () => ({}), logger: createLogger({ level: "silent" }) },
+    );
     close = server.close;
     const response = await fetch(`${server.url}/metrics`);
     expect(response.headers.get("content-type")).toBe(theirs.contentType);
@@ -105,7 +110,10 @@ describe("streamed /metrics", () => {
 
   it("answers HEAD with the headers only", async () => {
     const { ours } = sampleRegistries(10);
-    const server = await startHttpServer({ host: "127.0.0.1", port: 0 }, { metrics: () => ours.read(), ready: () => true, logger: createLogger({ level: "silent" }) });
+    const server = await startHttpServer(
+      { host: "127.0.0.1", port: 0 },
+      { metrics: () => ours.read(), ready: () => true, logger: createLogger({ level: "silent" }) },
+    );
     close = server.close;
     const response = await fetch(`${server.url}/metrics`, { method: "HEAD" });
     expect(response.status).toBe(200);

@@ -79,10 +79,17 @@ describe("the conformance checks", () => {
   });
 
   it("report a plain Error, another code, or a message without the target", () => {
-    const throwing = (error: Error) => wordPlugin({ parseTarget: () => { throw error; } });
+    const throwing = (error: Error) =>
+      wordPlugin({
+        parseTarget: () => {
+          throw error;
+        },
+      });
     const check = (plugin: ProgramTypePlugin) => checkInvalidTarget(plugin, validate(plugin), { type: "word", target: "1" });
     expect(check(throwing(new TypeError('bad "1"')))[0]).toMatch(/threw bad "1"; expected a PluginTargetError .* EOP_ERR_PLUGIN_FAILED/);
-    expect(check(throwing(new PluginTargetError("EOP_ERR_TARGET_NOT_FOUND", '"1"')))[0]).toMatch(/threw PluginTargetError EOP_ERR_TARGET_NOT_FOUND; expected EOP_ERR_TARGET_INVALID/);
+    expect(check(throwing(new PluginTargetError("EOP_ERR_TARGET_NOT_FOUND", '"1"')))[0]).toMatch(
+      /threw PluginTargetError EOP_ERR_TARGET_NOT_FOUND; expected EOP_ERR_TARGET_INVALID/,
+    );
     expect(check(throwing(new PluginTargetError("EOP_ERR_TARGET_INVALID", "no")))[0]).toMatch(/does not quote the target/);
   });
 
@@ -91,7 +98,11 @@ describe("the conformance checks", () => {
       readonly code = "EOP_ERR_TARGET_INVALID";
       override readonly name = "PluginTargetError";
     }
-    const plugin = wordPlugin({ parseTarget: () => { throw new PluginTargetError('"1"'); } });
+    const plugin = wordPlugin({
+      parseTarget: () => {
+        throw new PluginTargetError('"1"');
+      },
+    });
     expect(checkInvalidTarget(plugin, validate(plugin), { type: "word", target: "1" })[0]).toMatch(/another copy of @ebpf-operator\/core/);
   });
 

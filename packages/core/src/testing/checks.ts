@@ -68,7 +68,8 @@ export function checkTargetCoverage(plugin: ProgramTypePlugin, valid: readonly T
     if (!invalid.some((c) => c.type === type)) problems.push(`no invalid target is given for program type "${type}" (invalidTargets)`);
   }
   for (const c of [...valid, ...invalid]) {
-    if (!types.includes(c.type)) problems.push(`target ${JSON.stringify(c.target)} names program type "${c.type}", which the plugin does not declare (${types.join(", ")})`);
+    if (!types.includes(c.type))
+      problems.push(`target ${JSON.stringify(c.target)} names program type "${c.type}", which the plugin does not declare (${types.join(", ")})`);
   }
   return problems;
 }
@@ -110,7 +111,9 @@ export function checkInvalidTarget(plugin: ProgramTypePlugin, validate: Validate
   }
   const schemaAccepts = validate(c.target);
   if (schemaAccepts && !c.schemaAccepts) {
-    problems.push(`targetSchema accepts the invalid ${c.type} target ${JSON.stringify(c.target)}: tighten the schema, or mark the case schemaAccepts when only parseTarget can tell`);
+    problems.push(
+      `targetSchema accepts the invalid ${c.type} target ${JSON.stringify(c.target)}: tighten the schema, or mark the case schemaAccepts when only parseTarget can tell`,
+    );
   }
   return problems;
 }
@@ -190,7 +193,8 @@ export function checkKernelSupport(support: unknown, type: string): string[] {
   if (typeof s.supported !== "boolean") return [`${what} returned supported=${String(s.supported)}, not a boolean`];
   if (s.supported) return [];
   const problems: string[] = [];
-  if (typeof s.reason !== "string" || s.reason.trim() === "") problems.push(`${what} says unsupported without a reason: users need to know what the kernel lacks`);
+  if (typeof s.reason !== "string" || s.reason.trim() === "")
+    problems.push(`${what} says unsupported without a reason: users need to know what the kernel lacks`);
   if (s.hint !== undefined && (typeof s.hint !== "string" || s.hint.trim() === "")) problems.push(`${what} returned a hint that is not a non-empty string`);
   return problems;
 }
@@ -212,7 +216,8 @@ export function checkDecoderOutputs(decoder: Decoder, inputs: readonly Buffer[],
     const what = `decoder "${decoder.name}" on 0x${input.toString("hex")} (${JSON.stringify(input.toString("latin1"))})`;
     try {
       const out: unknown = decoder.decode(Buffer.from(input), options);
-      if (typeof out !== "string" && !Buffer.isBuffer(out) && out !== SKIP) problems.push(`${what} returned ${describeValue(out)}; expected a string, a Buffer or SKIP`);
+      if (typeof out !== "string" && !Buffer.isBuffer(out) && out !== SKIP)
+        problems.push(`${what} returned ${describeValue(out)}; expected a string, a Buffer or SKIP`);
     } catch (error) {
       problems.push(`${what} threw ${describeError(error)}; return a fallback such as unknown:<n> instead`);
     }

@@ -126,10 +126,13 @@ export function describePluginConformance(plugin: ProgramTypePlugin, options: Co
         { type, target: undefined as string | undefined },
         ...options.validTargets.filter((c) => c.type === type).slice(0, 1),
       ]);
-      it.each(cases.map((c) => [c.type, c.target ?? "(no target)", c] as const))("detects %s support for %s as a well-formed KernelSupport", async (_t, _x, c) => {
-        const target = c.target === undefined ? undefined : plugin.parseTarget(c.type, c.target);
-        noProblems(checkKernelSupport(await plugin.detectSupport(c.type, host, target), c.type));
-      });
+      it.each(cases.map((c) => [c.type, c.target ?? "(no target)", c] as const))(
+        "detects %s support for %s as a well-formed KernelSupport",
+        async (_t, _x, c) => {
+          const target = c.target === undefined ? undefined : plugin.parseTarget(c.type, c.target);
+          noProblems(checkKernelSupport(await plugin.detectSupport(c.type, host, target), c.type));
+        },
+      );
     });
 
     describe("decoders", () => {

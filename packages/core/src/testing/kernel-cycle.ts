@@ -104,7 +104,9 @@ export async function runKernelCycle(plugin: ProgramTypePlugin, options: KernelC
 function checkAttachments(loaded: LoadedProgram, step: string): void {
   if (loaded.attachments.length === 0) throw new Error(`${step} produced no attachment: the program would not run`);
   for (const a of loaded.attachments) {
-    if (a.kind !== "link" && a.kind !== "handle") throw new Error(`${step} returned an attachment of unknown kind ${JSON.stringify((a as { kind: unknown }).kind)}`);
-    if (typeof a.description !== "string" || a.description.trim() === "") throw new Error(`${step} returned an attachment without a description (shown in /status)`);
+    if (a.kind !== "link" && a.kind !== "handle")
+      throw new Error(`${step} returned an attachment of unknown kind ${JSON.stringify((a as { kind: unknown }).kind)}`);
+    if (typeof a.description !== "string" || a.description.trim() === "")
+      throw new Error(`${step} returned an attachment without a description (shown in /status)`);
   }
 }

@@ -10,7 +10,17 @@
  * backoff and `/metrics` keeps being served.
  */
 import type { KubeConfig, V1Node } from "@kubernetes/client-node";
-import { API_GROUP_VERSION, KIND, TOKENS, describeError, refKey, startAgentHost, type Desired, type Logger, type ObservabilitySettings } from "@ebpf-operator/core";
+import {
+  API_GROUP_VERSION,
+  KIND,
+  TOKENS,
+  describeError,
+  refKey,
+  startAgentHost,
+  type Desired,
+  type Logger,
+  type ObservabilitySettings,
+} from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
 import { Informer, objectKey } from "../kube/informer.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
@@ -74,12 +84,21 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   const host = await startAgentHost({
     ...options,
     mode: "cluster",
-    configure: (container) => container.rebind(TOKENS.ObjectProvider).toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir)),
+    configure: (container) =>
+      container
+        .rebind(TOKENS.ObjectProvider)
+        .toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir)),
     status: () => ({ node: nodeName }),
   });
   const { agent } = host;
 
-  const ebpfMaps = new Informer<EbpfMapObject>({ kubeConfig, apiVersion: API_GROUP_VERSION, kind: KIND, path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`, logger });
+  const ebpfMaps = new Informer<EbpfMapObject>({
+    kubeConfig,
+    apiVersion: API_GROUP_VERSION,
+    kind: KIND,
+    path: `/apis/${API_GROUP_VERSION}/${EBPFMAP_PLURAL}`,
+    logger,
+  });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", fieldSelector: `metadata.name=${nodeName}`, logger });
   const writer = new NodeStatusWriter(kubeConfig, nodeName, logger);
   agent.onStatus((ref, status) => writer.update(ref, status, ebpfMaps.get(refKey(ref))?.metadata.uid));
@@ -102,9 +121,9 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   if (!nodes.get(nodeName)) logger.warn({ node: nodeName }, "this node's Node object does not exist: no EbpfMap is selected until it does");
   await agent.sync(desired());
   await agent.collectGarbage();
-  await writer.removeStale(new Set(agent.statuses().map((s) => `${s.namespace}/${s.name}`))).catch((error: unknown) =>
-    logger.warn({ error: describeError(error) }, "removing stale node statuses failed"),
-  );
+  await writer
+    .removeStale(new Set(agent.statuses().map((s) => `${s.namespace}/${s.name}`)))
+    .catch((error: unknown) => logger.warn({ error: describeError(error) }, "removing stale node statuses failed"));
   host.markReady();
 
   return {

@@ -41,7 +41,16 @@ export class NodeStatusWriter {
 
   /** Deletes this node's status objects for resources the agent does not handle. */
   async removeStale(handled: Set<string>): Promise<void> {
-    const list = await this.api.list(API_GROUP_VERSION, NODE_STATUS_KIND, undefined, undefined, undefined, undefined, undefined, `${NODE_LABEL}=${this.nodeName}`);
+    const list = await this.api.list(
+      API_GROUP_VERSION,
+      NODE_STATUS_KIND,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      `${NODE_LABEL}=${this.nodeName}`,
+    );
     for (const item of list.items) {
       const namespace = item.metadata?.namespace ?? "";
       const ebpfMap = item.metadata?.labels?.[EBPFMAP_LABEL] ?? "";
@@ -62,7 +71,10 @@ export class NodeStatusWriter {
           await this.write(item);
           if (this.pending.get(key) === item) this.pending.delete(key);
         } catch (error) {
-          this.logger.warn({ namespace: item.ref.namespace, ebpfmap: item.ref.name, error: describeError(error) }, "writing the node status failed; will retry");
+          this.logger.warn(
+            { namespace: item.ref.namespace, ebpfmap: item.ref.name, error: describeError(error) },
+            "writing the node status failed; will retry",
+          );
         }
       }
     } finally {

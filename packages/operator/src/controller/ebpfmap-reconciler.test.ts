@@ -132,7 +132,11 @@ describe("EbpfMapReconciler", () => {
     ebpfMaps.put(ebpfMap({ nodeSelector: { pool: "a" } }));
     await reconciler.reconcile(key);
     expect(compiles).toEqual(["team-a/counter"]);
-    expect(current().status).toMatchObject({ object: { hash: "hash-of-6", sha256: "sha-hash-of-6", configMap: "ebpf-object-hash-of-6", namespace: "ebpf-system", generation: 1 }, ready: "0/2", selectedNodes: 2 });
+    expect(current().status).toMatchObject({
+      object: { hash: "hash-of-6", sha256: "sha-hash-of-6", configMap: "ebpf-object-hash-of-6", namespace: "ebpf-system", generation: 1 },
+      ready: "0/2",
+      selectedNodes: 2,
+    });
     expect(condition(Conditions.Compiled)).toMatchObject({ status: "True", reason: Reasons.Compiled });
     expect(condition(Conditions.Ready)).toMatchObject({ status: "False", reason: Reasons.NodesNotReady, message: "running on 0/2 nodes; waiting for n1, n2" });
     expect(events).toEqual(["Normal Compiled"]);
@@ -164,7 +168,14 @@ describe("EbpfMapReconciler", () => {
     ebpfMaps.put(ebpfMap());
     await reconciler.reconcile(key);
     const hash = current().status!.object!.hash;
-    nodeStatuses.put(nodeStatus("n2", { phase: "Failed", observedGeneration: 1, objectHash: hash, lastError: { code: "EOP_ERR_LOAD_VERIFIER", message: "verifier said no", time: "" } }));
+    nodeStatuses.put(
+      nodeStatus("n2", {
+        phase: "Failed",
+        observedGeneration: 1,
+        objectHash: hash,
+        lastError: { code: "EOP_ERR_LOAD_VERIFIER", message: "verifier said no", time: "" },
+      }),
+    );
     await reconciler.reconcile(key);
     expect(condition(Conditions.Degraded)).toMatchObject({ status: "True", reason: Reasons.NodesFailed, message: "1 node(s) failed; n2: verifier said no" });
     expect(current().status?.failures).toEqual([{ node: "n2", phase: "Failed", code: "EOP_ERR_LOAD_VERIFIER", message: "verifier said no" }]);

@@ -9,7 +9,15 @@
  * What retrying cannot fix (an invalid spec, a compile error) becomes a condition and an Event
  * and is not retried until the spec changes; anything else is thrown and requeued with backoff.
  */
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1Namespace, type V1Node } from "@kubernetes/client-node";
+import {
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1Namespace,
+  type V1Node,
+} from "@kubernetes/client-node";
 import {
   API_GROUP,
   API_VERSION,
@@ -88,11 +96,23 @@ export class EbpfMapReconciler {
     const conditions = (status.conditions ?? []) as Condition[];
     const prepared = await this.prepare(resource, status, log);
     if (prepared.ok) {
-      setCondition(conditions, { type: Conditions.Compiled, status: "True", reason: Reasons.Compiled, message: `object ${prepared.hash.slice(0, 12)} published as ${prepared.configMap}`, observedGeneration: generation });
+      setCondition(conditions, {
+        type: Conditions.Compiled,
+        status: "True",
+        reason: Reasons.Compiled,
+        message: `object ${prepared.hash.slice(0, 12)} published as ${prepared.configMap}`,
+        observedGeneration: generation,
+      });
       status.object = { hash: prepared.hash, sha256: prepared.sha256, configMap: prepared.configMap, namespace: this.deps.objects.namespace, generation };
     } else {
       if (prepared.compiled === false) {
-        setCondition(conditions, { type: Conditions.Compiled, status: "False", reason: prepared.reason, message: prepared.message, observedGeneration: generation });
+        setCondition(conditions, {
+          type: Conditions.Compiled,
+          status: "False",
+          reason: prepared.reason,
+          message: prepared.message,
+          observedGeneration: generation,
+        });
       }
       delete status.object;
     }
@@ -110,7 +130,13 @@ export class EbpfMapReconciler {
         observedGeneration: generation,
       });
     } else if (summary.ready.length === summary.selected.length) {
-      setCondition(conditions, { type: Conditions.Ready, status: "True", reason: Reasons.AllNodesReady, message: `running on ${summary.ready.length}/${summary.selected.length} nodes`, observedGeneration: generation });
+      setCondition(conditions, {
+        type: Conditions.Ready,
+        status: "True",
+        reason: Reasons.AllNodesReady,
+        message: `running on ${summary.ready.length}/${summary.selected.length} nodes`,
+        observedGeneration: generation,
+      });
     } else {
       const waiting = summary.pending.length ? `; waiting for ${summary.pending.slice(0, 5).join(", ")}` : "";
       setCondition(conditions, {
@@ -131,7 +157,13 @@ export class EbpfMapReconciler {
         observedGeneration: generation,
       });
     } else {
-      setCondition(conditions, { type: Conditions.Degraded, status: "False", reason: Reasons.NoFailures, message: "no node reports a failure", observedGeneration: generation });
+      setCondition(conditions, {
+        type: Conditions.Degraded,
+        status: "False",
+        reason: Reasons.NoFailures,
+        message: "no node reports a failure",
+        observedGeneration: generation,
+      });
     }
     status.conditions = conditions;
     status.observedGeneration = generation;
@@ -147,7 +179,12 @@ export class EbpfMapReconciler {
   /** Validation, tenancy and compile+publish; failures here are terminal for this generation. */
   private async prepare(resource: EbpfMapObject, status: EbpfMapStatus, log: Logger): Promise<Preparation> {
     const generation = resource.metadata.generation ?? 0;
-    const validation = validateEbpfMapObject({ apiVersion: resource.apiVersion, kind: resource.kind, metadata: { name: resource.metadata.name, namespace: resource.metadata.namespace }, spec: resource.spec });
+    const validation = validateEbpfMapObject({
+      apiVersion: resource.apiVersion,
+      kind: resource.kind,
+      metadata: { name: resource.metadata.name, namespace: resource.metadata.namespace },
+      spec: resource.spec,
+    });
     if (!validation.ok) return this.terminal(resource, Reasons.InvalidSpec, formatFieldErrors(validation.errors));
     let registered;
     try {
@@ -240,7 +277,12 @@ export class EbpfMapReconciler {
     const timeout = this.deps.unloadTimeoutMs ?? 60_000;
     if (remaining.length > 0 && since < timeout) return { requeueAfterMs: 2_000 };
     if (remaining.length > 0) {
-      void this.deps.events.record(resource, "Warning", "UnloadUnconfirmed", `nodes did not confirm the unload within ${timeout / 1000}s: ${remaining.join(", ")}`);
+      void this.deps.events.record(
+        resource,
+        "Warning",
+        "UnloadUnconfirmed",
+        `nodes did not confirm the unload within ${timeout / 1000}s: ${remaining.join(", ")}`,
+      );
     }
     await this.deps.writer.patchMetadata(resource, { finalizers: (resource.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) });
     log.info({ unconfirmed: remaining }, "finalizer removed");
@@ -278,7 +320,14 @@ export class KubeEbpfMapWriter implements EbpfMapWriter {
   async patchStatus(resource: EbpfMapObject, status: EbpfMapStatus): Promise<void> {
     try {
       await this.custom.patchNamespacedCustomObjectStatus(
-        { group: API_GROUP, version: API_VERSION, namespace: resource.metadata.namespace, plural: EBPFMAP_PLURAL, name: resource.metadata.name, body: { status } },
+        {
+          group: API_GROUP,
+          version: API_VERSION,
+          namespace: resource.metadata.namespace,
+          plural: EBPFMAP_PLURAL,
+          name: resource.metadata.name,
+          body: { status },
+        },
         setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
       );
     } catch (error) {

@@ -84,7 +84,7 @@ export function ebpfMapCrd(): JsonObject {
       { name: "Type", type: "string", jsonPath: ".spec.type" },
       { name: "Target", type: "string", jsonPath: ".spec.target" },
       { name: "Ready", type: "string", jsonPath: ".status.ready", description: "ready/selected nodes" },
-      { name: "Status", type: "string", jsonPath: ".status.conditions[?(@.type==\"Ready\")].reason" },
+      { name: "Status", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
       { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],
   });

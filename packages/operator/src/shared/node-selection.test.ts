@@ -22,7 +22,12 @@ function report(namespace: string, ebpfMap: string, nodeName: string, phase: str
 
 describe("summarizeNodes", () => {
   it("counts a node ready only on a Running report of the current generation and object", () => {
-    const summary = summarizeNodes(resource("a", "x", 2), [node("n1"), node("n2"), node("n3")], [report("a", "x", "n1", "Running", 2), report("a", "x", "n2", "Running", 1)], "h");
+    const summary = summarizeNodes(
+      resource("a", "x", 2),
+      [node("n1"), node("n2"), node("n3")],
+      [report("a", "x", "n1", "Running", 2), report("a", "x", "n2", "Running", 1)],
+      "h",
+    );
     expect(summary).toEqual({ selected: ["n1", "n2", "n3"], ready: ["n1"], failed: [], pending: ["n2", "n3"] });
   });
 

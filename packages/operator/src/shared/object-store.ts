@@ -44,7 +44,10 @@ export class ObjectStore {
   async publish(hash: string, objectPath: string): Promise<{ name: string; sha256: string }> {
     const bytes = await readFile(objectPath);
     if (bytes.length > MAX_OBJECT_BYTES) {
-      throw operatorError("EOP_ERR_OBJECT_TOO_LARGE", `the compiled object is ${bytes.length} bytes; objects are published in ConfigMaps, which hold at most ${MAX_OBJECT_BYTES}`);
+      throw operatorError(
+        "EOP_ERR_OBJECT_TOO_LARGE",
+        `the compiled object is ${bytes.length} bytes; objects are published in ConfigMaps, which hold at most ${MAX_OBJECT_BYTES}`,
+      );
     }
     const name = objectConfigMapName(hash);
     const sha256 = createHash("sha256").update(bytes).digest("hex");
@@ -78,7 +81,11 @@ export class ObjectStore {
     if (!data) throw operatorError("EOP_ERR_OBJECT_FETCH", `ConfigMap ${this.namespace}/${name} has no ${OBJECT_KEY}`);
     const bytes = Buffer.from(data, "base64");
     const actual = createHash("sha256").update(bytes).digest("hex");
-    if (actual !== sha256) throw operatorError("EOP_ERR_OBJECT_FETCH", `object ${this.namespace}/${name} has SHA-256 ${actual}, but the EbpfMap's status says ${sha256}: refusing to load it`);
+    if (actual !== sha256)
+      throw operatorError(
+        "EOP_ERR_OBJECT_FETCH",
+        `object ${this.namespace}/${name} has SHA-256 ${actual}, but the EbpfMap's status says ${sha256}: refusing to load it`,
+      );
     return bytes;
   }
 

@@ -16,11 +16,7 @@ export function readDecimal(input: Buffer): bigint | undefined {
  * Looks decimal-text input up in a number → name table: the name, else `unknown:<n>` (or
  * `unknownLabel(n)`), else `unknown:0x<hex>` for input that is not decimal text.
  */
-export function lookupDecimal(
-  input: Buffer,
-  table: ReadonlyMap<number, string>,
-  unknownLabel: (n: bigint) => string = (n) => `unknown:${n}`,
-): string {
+export function lookupDecimal(input: Buffer, table: ReadonlyMap<number, string>, unknownLabel: (n: bigint) => string = (n) => `unknown:${n}`): string {
   const value = readDecimal(input);
   if (value === undefined) return `unknown:0x${input.toString("hex")}`;
   const name = value >= 0n && value <= 0xffffffffn ? table.get(Number(value)) : undefined;
