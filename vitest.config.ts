@@ -64,6 +64,20 @@ export default defineConfig({
       {
         resolve: { alias },
         test: {
+          name: "node",
+          include: ["test/node/**/*.node.test.ts"],
+          // Builds (cached: Go binaries, images) and starts ONE one-node cluster for the run:
+          // etcd, API server, controller-manager, scheduler, kubelet, kube-proxy, containerd.
+          globalSetup: ["test/helpers/node/global-setup.ts"],
+          // The files share the one node (and its bpffs): one at a time.
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
           name: "vm",
           include: ["test/vm/**/*.vm.test.ts"],
           // One qemu guest at a time: TCG is CPU-bound and the machine has 2 cores.

@@ -70,4 +70,6 @@ if ! mountpoint -q /sys/kernel/tracing; then
   step "mounting tracefs at /sys/kernel/tracing"
   mount -t tracefs tracefs /sys/kernel/tracing
 fi
+# The images, the one-node cluster and the node tests: their own Debian packages.
+bash scripts/setup-node.sh
 step "set-up done"

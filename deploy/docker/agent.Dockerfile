@@ -25,7 +25,7 @@ COPY bpf ./bpf
 # `npm install` from the committed lock, not `npm ci`: see operator.Dockerfile.
 RUN npm install --no-audit --no-fund \
  && npm run build \
- && npm prune --omit=dev --no-audit --no-fund \
+ && npm prune --omit=dev --omit=optional --no-audit --no-fund \
  && rm -rf packages/*/src packages/libbpf/build/Release/obj.target packages/libbpf/build/Release/.deps
 
 # ---------------------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ interface RunResult {
 }
 
 /** Runs a program (never through a shell), optionally feeding stdin; never throws on exit code. */
-function run(file: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(file: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -132,7 +132,7 @@ function run(file: string, args: readonly string[], options: { input?: string; e
   });
 }
 
-async function runOk(file: string, args: readonly string[]): Promise<string> {
+export async function runOk(file: string, args: readonly string[]): Promise<string> {
   const result = await run(file, args);
   if (result.code !== 0) {
     throw new Error(`${file} ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`);
@@ -158,9 +158,9 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function tail(file: string, lines = 40): string {
+export function tail(file: string, lines = 40): string {
   try {
     return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
   } catch {
@@ -197,7 +197,7 @@ authorityKeyIdentifier = keyid
 /** Names go into an openssl -subj string: keep them to characters that need no escaping there. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9:._@-]*$/;
 
-class Pki {
+export class Pki {
   constructor(readonly dir: string) {}
 
   get cnf() {
@@ -272,6 +272,30 @@ class Pki {
     return [crt, key];
   }
 
+  /**
+   * A serving certificate for other names than the default profile's (e.g. a kubelet's, or an
+   * API server reached on another address). Returns [crt, key].
+   */
+  async issueServer(base: string, cn: string, sans: readonly string[]): Promise<[string, string]> {
+    if (!SAFE_NAME.test(cn)) throw new Error(`unsupported certificate name ${JSON.stringify(cn)}`);
+    for (const san of sans) if (!/^(IP|DNS):[A-Za-z0-9.:-]+$/.test(san)) throw new Error(`unsupported subjectAltName ${JSON.stringify(san)}`);
+    const ext = join(this.dir, `${base}.ext`);
+    const profile = OPENSSL_CNF.split("[server]\n")[1]!.split("\n[")[0]!.replace(/^subjectAltName = .*$/m, `subjectAltName = ${sans.join(",")}`);
+    await writeFile(ext, `[ext]\n${profile}`);
+    const key = join(this.dir, `${base}.key`);
+    const csr = join(this.dir, `${base}.csr`);
+    const crt = join(this.dir, `${base}.crt`);
+    await this.newKey(key);
+    await runOk("openssl", ["req", "-new", "-config", this.cnf, "-key", key, "-subj", `/CN=${cn}`, "-out", csr]);
+    await runOk("openssl", [
+      "x509", "-req", "-in", csr, "-CA", this.caCrt, "-CAkey", this.caKey,
+      "-set_serial", `0x${randomBytes(12).toString("hex")}`, "-days", "7",
+      "-extfile", ext, "-extensions", "ext", "-out", crt,
+    ]);
+    await rm(csr, { force: true });
+    return [crt, key];
+  }
+
   /** One EC key pair signs (private half) and verifies (public half) service-account tokens. Returns [pub, key]. */
   async serviceAccountKey(): Promise<[string, string]> {
     const key = join(this.dir, "sa.key");
@@ -282,7 +306,7 @@ class Pki {
   }
 }
 
-async function writeKubeconfig(path: string, server: string, caFile: string, user: string, crt: string, key: string): Promise<void> {
+export async function writeKubeconfig(path: string, server: string, caFile: string, user: string, crt: string, key: string): Promise<void> {
   const b64 = async (file: string) => (await readFile(file)).toString("base64");
   // Data embedded, so the file stands alone (copy it, point a local agent at it).
   const text = `apiVersion: v1
@@ -364,7 +388,7 @@ function ensureOk(args: string[], result: KubectlResult): string {
 // ---------------------------------------------------------------------------------------------
 // The handle
 
-function makeHandle(dir: string, binDir: string, server: string): ControlPlaneHandle {
+export function makeHandle(dir: string, binDir: string, server: string): ControlPlaneHandle {
   const pki = new Pki(join(dir, "pki"));
   const kubeconfig = join(dir, "admin.kubeconfig");
   const adminCrt = join(pki.dir, "admin.crt");
@@ -441,7 +465,7 @@ function installExitHook(): void {
   });
 }
 
-function startProcess(bin: string, args: string[], logFile: string): ChildProcess {
+export function startProcess(bin: string, args: string[], logFile: string): ChildProcess {
   const fd = openSync(logFile, "a");
   try {
     // KUBE_TESTENV_PDEATHSIG: the Go side asks the kernel to SIGTERM it if this process dies.
@@ -451,7 +475,7 @@ function startProcess(bin: string, args: string[], logFile: string): ChildProces
   }
 }
 
-async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {
+export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.kill("SIGTERM");
@@ -461,7 +485,7 @@ async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> 
 }
 
 /** Polls `check` until it returns true; fails early when a process exits. */
-async function waitFor(what: string, deadline: number, children: ChildProcess[], check: () => Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, deadline: number, children: ChildProcess[], check: () => Promise<boolean>): Promise<void> {
   for (;;) {
     const dead = children.find((c) => c.exitCode !== null || c.signalCode !== null);
     if (dead) throw new Error(`${what}: ${dead.spawnargs.slice(0, 2).join(" ")} exited (${dead.exitCode ?? dead.signalCode})`);
