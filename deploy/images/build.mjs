@@ -16,7 +16,7 @@
  * and the runtime stage's ENV, USER, WORKDIR, EXPOSE, ENTRYPOINT and CMD.
  *
  * Reproducible: file times are clamped to SOURCE_DATE_EPOCH (default: the commit time of the
- * last change to deploy/docker and deploy/images for layers 1-2, of HEAD for layer 3 and the
+ * last change to deploy/docker for layers 1-2, of HEAD for layer 3 and the
  * config), tar entries are sorted with numeric root ownership, gzip has no name or time. The
  * same checkout with the same Debian package versions gives the same bytes.
  *
@@ -408,7 +408,7 @@ export async function buildImages({ out, pause, rebuild = [] } = {}) {
   spawnSync("flock", ["-x", "3"], { stdio: ["ignore", "inherit", "inherit", lockFd] });
   try {
     const envEpoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : undefined;
-    const recipeEpoch = envEpoch ?? gitEpoch(["deploy/docker", "deploy/images"]);
+    const recipeEpoch = envEpoch ?? gitEpoch(["deploy/docker"]);
     const appEpoch = envEpoch ?? gitEpoch([]);
     const archives = join(store.root, "archives");
     mkdirSync(archives, { recursive: true });

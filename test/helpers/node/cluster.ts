@@ -521,7 +521,7 @@ async function waitOrExplain(what: string, deadline: number, children: ChildProc
 }
 
 /** The cluster the `node` project's global setup started, from $EOP_TEST_KUBE_DIR. */
-export function attachNodeCluster(env: NodeJS.ProcessEnv = process.env): Omit<NodeCluster, "stop" | "spawnInside"> {
+export function attachNodeCluster(env: NodeJS.ProcessEnv = process.env): Omit<NodeCluster, "stop"> {
   const dir = env.EOP_TEST_KUBE_DIR;
   if (!dir || !existsSync(join(dir, "node.json"))) throw new Error("no node cluster: run this test in the vitest \"node\" project (globalSetup test/helpers/node/global-setup.ts)");
   const { server } = JSON.parse(readFileSync(join(dir, "control-plane.json"), "utf8")) as { server: string };
@@ -537,6 +537,8 @@ export function attachNodeCluster(env: NodeJS.ProcessEnv = process.env): Omit<No
     forwards,
     nodePath: (path: string) => join(`/proc/${initPid}/root`, path),
     exec: (args: string[], opts: { input?: string; timeoutMs?: number } = {}) => run("nsenter", [...nsenter, ...args], opts),
+    // setpriv --pdeathsig: the program dies with its nsenter, which dies with this worker.
+    spawnInside: (name: string, args: string[]) => spawnLogged("nsenter", [...nsenter, "setpriv", "--pdeathsig", "TERM", "--", ...args], join(dir, `${name}.log`), "ignore"),
     log: (name: string) => join(dir, `${name}.log`),
   };
 }
