@@ -172,8 +172,15 @@ function candidateVersions(packages) {
   return versions;
 }
 
+/**
+ * What the Dockerfiles' base image (node:<version>-bookworm-slim) carries for node itself and
+ * the runtime stage therefore never installs: the official Linux build of node links libstdc++
+ * (libgcc_s and libc are in every Debian system).
+ */
+const NODE_BASE_PACKAGES = ["libstdc++6"];
+
 async function debianLayer(store, recipe, epoch) {
-  const packages = [...new Set(recipe.packages)].sort();
+  const packages = [...new Set([...NODE_BASE_PACKAGES, ...recipe.packages])].sort();
   const inputs = {
     builder: BUILDER_VERSION, suite: recipe.debianSuite, variant: "essential", hook: "merged-usr",
     packages: candidateVersions(packages), excludes: DPKG_EXCLUDES, epoch,

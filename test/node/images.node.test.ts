@@ -130,6 +130,8 @@ describe.each(["operator", "agent"] as const)("the %s image", (name) => {
     const status = fileFromImage(image, "var/lib/dpkg/status");
     const installed = new Set([...status.matchAll(/^Package: (\S+)\nStatus: install ok installed/gm)].map((m) => m[1]!));
     for (const pkg of recipe.packages) expect(installed, pkg).toContain(pkg);
+    // What the node:*-slim base image has for node itself (node links libstdc++).
+    expect(installed).toContain("libstdc++6");
     expect(fileFromImage(image, "etc/debian_version")).toMatch(/^12\./); // bookworm
     expect(recipe.debianSuite).toBe("bookworm");
     // The compiler is only in the operator's image.

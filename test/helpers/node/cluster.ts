@@ -197,6 +197,10 @@ state = "/run/containerd"
   [plugins.'io.containerd.cri.v1.runtime']
     enable_selinux = false
     disable_apparmor = true
+    # Pod sandboxes get oom_score_adj -998 and Guaranteed containers -997; lowering it needs
+    # CAP_SYS_RESOURCE, which root on this machine does not have (runc init then fails with
+    # "can't get final child's PID from pipe"). Never below containerd's own (0) instead.
+    restrict_oom_score_adj = true
     [plugins.'io.containerd.cri.v1.runtime'.containerd]
       default_runtime_name = "runc"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
