@@ -29,6 +29,8 @@ export const NODE_IP = "10.217.0.2";
 export const POD_SUBNET = "10.244.0.0/24";
 export const SERVICE_RANGE = "10.96.0.0/24";
 const DIR_PREFIX = "eop-node-";
+/** What the kubelet would set (kube-node sandbox masks them inside the node). */
+export const KUBELET_TUNABLES = ["vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"];
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
 export interface ImageArchive {
@@ -322,6 +324,8 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
   const children: ChildProcess[] = [];
   const logOf = (name: string) => join(dir, `${name}.log`);
 
+  // The machine's kernel tunables as they were: the node test checks the kubelet left them.
+  const hostTunables = Object.fromEntries(KUBELET_TUNABLES.map((name) => [name, readFileSync(join("/proc/sys", name), "utf8").trim()]));
   createCgroups(id);
   const kubeNode = join(nodeBin, "kube-node");
   const sandbox = spawnLogged(kubeNode, [
@@ -463,7 +467,7 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
     await waitOrExplain("the default ServiceAccount", deadline, [sandbox, ...children], async () =>
       (await handle.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")).status === 200, [logOf("kube-controller-manager")]);
     progress(`node ${NODE_NAME} Ready after ${Math.round((Date.now() - t0) / 1000)} s (dir ${dir})`);
-    await writeFile(join(dir, "node.json"), JSON.stringify({ initPid, forwards, images, nodeBin }, null, 2));
+    await writeFile(join(dir, "node.json"), JSON.stringify({ initPid, forwards, images, nodeBin, cgroup: id, hostTunables }, null, 2));
 
     return {
       ...handle,
