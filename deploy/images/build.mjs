@@ -15,7 +15,7 @@
  *      no TypeScript sources), from this checkout's builds (scripts/setup.sh makes them).
  * and the runtime stage's ENV, USER, WORKDIR, EXPOSE, ENTRYPOINT and CMD.
  *
- * Reproducible: file times are clamped to SOURCE_DATE_EPOCH (default: the commit time of the
+ * Reproducible: file times are clamped to SOURCE_DATE_EPOCH (default: the author time of the
  * last change to deploy/docker for layers 1-2, of HEAD for layer 3 and the
  * config), tar entries are sorted with numeric root ownership, gzip has no name or time. The
  * same checkout with the same Debian package versions gives the same bytes.
@@ -71,8 +71,9 @@ export function cacheRoot() {
   return join(process.env.EOP_CACHE_DIR || join(homedir(), ".cache", "ebpf-operator"), "images");
 }
 
+/** The author time (kept by rebases and cherry-picks, unlike the committer time) of the last commit touching paths. */
 function gitEpoch(paths) {
-  const result = spawnSync("git", ["log", "-1", "--format=%ct", "--", ...paths], { cwd: repo, encoding: "utf8" });
+  const result = spawnSync("git", ["log", "-1", "--format=%at", "--", ...paths], { cwd: repo, encoding: "utf8" });
   const value = Number((result.stdout ?? "").trim());
   return result.status === 0 && Number.isInteger(value) && value > 0 ? value : 0;
 }

@@ -370,6 +370,11 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
     };
     const exec = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) =>
       run("nsenter", ["--target", String(initPid), "--mount", "--uts", "--ipc", "--net", "--pid", "--", ...args], opts);
+    // The node has no default route (no way out). Host-network pods (the agent) reach Service
+    // addresses only if the kernel finds a route before kube-proxy's DNAT rewrites the
+    // destination: one for the Service range, on the loopback interface.
+    const route = await exec(["ip", "route", "add", SERVICE_RANGE, "dev", "lo"]);
+    if (route.code !== 0) throw new Error(`ip route add ${SERVICE_RANGE}: ${route.stderr}`);
 
     // PKI and kubeconfigs (the API server inside listens on the node's address; the host reaches
     // it through the sandbox's forward on 127.0.0.1).
