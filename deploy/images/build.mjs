@@ -15,8 +15,8 @@
  *      no TypeScript sources), from this checkout's builds (scripts/setup.sh makes them).
  * and the runtime stage's ENV, USER, WORKDIR, EXPOSE, ENTRYPOINT and CMD.
  *
- * Reproducible: file times are clamped to SOURCE_DATE_EPOCH (default: the author time of the
- * last change to deploy/docker for layers 1-2, of HEAD for layer 3 and the
+ * Reproducible: file times are clamped to SOURCE_DATE_EPOCH (default: 2026-01-01 for layers
+ * 1-2, which depend on their inputs only; the author time of HEAD for layer 3 and the
  * config), tar entries are sorted with numeric root ownership, gzip has no name or time. The
  * same checkout with the same Debian package versions gives the same bytes.
  *
@@ -48,7 +48,9 @@ import { createGzip } from "node:zlib";
 import { Buffer } from "node:buffer";
 import { readRecipe } from "./dockerfile.mjs";
 
-const BUILDER_VERSION = 1; // bump to invalidate cached layers after a change to how they are made
+const BUILDER_VERSION = 1;
+/** File times in the Debian and Node layers are clamped to this (2026-01-01T00:00:00Z). */
+const BASE_EPOCH = 1767225600; // bump to invalidate cached layers after a change to how they are made
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "../..");
 
@@ -418,7 +420,10 @@ export async function buildImages({ out, pause, rebuild = [] } = {}) {
   spawnSync("flock", ["-x", "3"], { stdio: ["ignore", "inherit", "inherit", lockFd] });
   try {
     const envEpoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : undefined;
-    const recipeEpoch = envEpoch ?? gitEpoch(["deploy/docker"]);
+    // The Debian and Node layers depend on their inputs only (packages and their versions, the
+    // Node version), not on when the Dockerfiles were last edited: a fixed time, so they are
+    // reused across commits (and, pushed, across releases).
+    const recipeEpoch = envEpoch ?? BASE_EPOCH;
     const appEpoch = envEpoch ?? gitEpoch([]);
     const archives = join(store.root, "archives");
     mkdirSync(archives, { recursive: true });
