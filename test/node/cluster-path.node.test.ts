@@ -3,25 +3,23 @@
  * built here run by a real kubelet and containerd, installed with `kubectl apply --server-side
  * -f deploy/operator.yaml` and the README's cluster steps (tracepoint variant: this kernel has no
  * kprobes). The metric is read through the agent's Service and by a real Prometheus scraping
- * the pod; the agent pod is deleted (its replacement adopts the pins: the counter goes on, the
+ * the pod (inside the node); the agent pod is deleted (its replacement adopts the pins: the counter goes on, the
  * program is attached once) and the operator pod restarted (nothing lost); the tenant roles are
  * aggregated into admin/edit/view by the real controller-manager. Ends by deleting what it
  * applied; nothing of it is left in the node's bpffs.
  */
 import type { ChildProcess } from "node:child_process";
-import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot, sleep } from "../helpers/kube/control-plane.js";
+import { repoRoot } from "../helpers/kube/control-plane.js";
+import { PIN_ROOT, eventually, linksOf, pinsUnder, programExists } from "../helpers/node/bpf.js";
 import { attachNodeCluster } from "../helpers/node/cluster.js";
 import { sampleValue } from "../helpers/metrics.js";
 
 const cluster = attachNodeCluster();
 const SYSTEM = "ebpf-operator-system";
-const PIN_ROOT = "/sys/fs/bpf/ebpf-operator";
 
 interface Pod {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
@@ -31,20 +29,6 @@ interface NodeStatus {
   status: { phase: string; program?: { id: number; adopted: boolean } };
 }
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 180_000, everyMs = 1_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: timed out${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await sleep(everyMs);
-  }
-}
 
 const pods = async (component: string): Promise<Pod[]> =>
   (JSON.parse(await cluster.kubectlOk(["get", "pods", "-n", SYSTEM, "-l", `app.kubernetes.io/component=${component}`, "-o", "json"])) as { items: Pod[] }).items
@@ -67,22 +51,9 @@ const nodeStatus = async (): Promise<NodeStatus | undefined> => {
   return r.code === 0 ? (JSON.parse(r.stdout) as NodeStatus) : undefined;
 };
 
-function linksOf(programId: number): number {
-  const links = JSON.parse(execFileSync("bpftool", ["link", "list", "-j"], { encoding: "utf8" })) as { prog_id: number }[];
-  return links.filter((l) => l.prog_id === programId).length;
-}
 
-function programExists(id: number): boolean {
-  return (JSON.parse(execFileSync("bpftool", ["prog", "list", "-j"], { encoding: "utf8" })) as { id: number }[]).some((p) => p.id === id);
-}
 
-/** Everything pinned under the agent's pin root in the node's own bpffs. */
-function pins(): string[] {
-  const root = cluster.nodePath(PIN_ROOT);
-  if (!existsSync(root)) return [];
-  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
-  return walk(root).map((p) => p.slice(root.length));
-}
+const pins = () => pinsUnder(cluster.nodePath(PIN_ROOT));
 
 describe("deploy/operator.yaml on a real node", () => {
   let prometheus: ChildProcess | undefined;
@@ -117,9 +88,13 @@ describe("deploy/operator.yaml on a real node", () => {
       expect(status.restartCount, `${pod.metadata.name} restarted`).toBe(0);
     }
     // The very images built here (the imported manifest digests), never pulled.
-    const digestOf = (ref: string) => Object.values(cluster.images).find((i) => i.ref === ref)!.manifest;
-    expect(operators[0]!.status.containerStatuses![0]!.imageID).toContain(digestOf(operators[0]!.status.containerStatuses![0]!.image));
-    expect(agents[0]!.status.containerStatuses![0]!.imageID).toContain(digestOf(agents[0]!.status.containerStatuses![0]!.image));
+    // (imageID: the repository digest, i.e. the manifest's, or the image ID, i.e. the config's.)
+    for (const pod of [operators[0]!, agents[0]!]) {
+      const status = pod.status.containerStatuses![0]!;
+      const image = Object.values(cluster.images).find((i) => status.image.endsWith(i.ref))!;
+      expect(image, status.image).toBeDefined();
+      expect([image.manifest, image.config].some((digest) => status.imageID.endsWith(digest)), `${status.imageID} is ${image.ref}`).toBe(true);
+    }
     const events = await cluster.kubectlOk(["get", "events", "-n", SYSTEM, "-o", "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}"]);
     expect(events.split("\n")).not.toContain("Pulling");
   });
@@ -157,28 +132,23 @@ describe("deploy/operator.yaml on a real node", () => {
     expect(pins().some((p) => p.startsWith("/default/execve-tracepoint/"))).toBe(true);
   });
 
-  it("is scraped by a real Prometheus that finds the agent pod through the API server (kubernetes_sd, role pod)", async () => {
-    // Prometheus runs inside the node (where the pods' addresses are), as it would in a cluster.
-    const kubeconfig = join(cluster.dir, "admin.kubeconfig.node");
-    const admin = await cluster.kubectlOk(["config", "view", "--raw", "--minify"]);
-    await writeFile(kubeconfig, admin.replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://${cluster.nodeIp}:6443`));
+  it("is scraped by a real Prometheus, inside the node, at the agent pod's address", async () => {
+    // Debian's Prometheus is built without kubernetes_sd_configs: the pod's address comes from
+    // the API server here (as the service discovery would get it), through a file_sd target.
+    const agentPod = (await pods("agent"))[0]!;
+    const target = `${agentPod.status.podIP}:9442`;
+    await writeFile(join(promDir, "targets.json"), JSON.stringify([{ targets: [target], labels: { pod: agentPod.metadata.name } }]));
     await writeFile(join(promDir, "prometheus.yml"), `global:
   scrape_interval: 2s
   scrape_timeout: 2s
 scrape_configs:
   - job_name: ebpf-agent
     honor_labels: true
-    kubernetes_sd_configs:
-      - role: pod
-        kubeconfig_file: ${kubeconfig}
-        namespaces: { names: [${SYSTEM}] }
-    relabel_configs:
-      - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_component, __meta_kubernetes_pod_container_port_name]
-        regex: agent;metrics
-        action: keep
-      - source_labels: [__meta_kubernetes_pod_name]
-        target_label: pod
+    file_sd_configs:
+      - files: [${join(promDir, "targets.json")}]
+        refresh_interval: 2s
 `);
+    // Prometheus runs inside the node (where pod addresses route), as it would in a cluster.
     prometheus = cluster.spawnInside("prometheus", ["/usr/bin/prometheus", `--config.file=${join(promDir, "prometheus.yml")}`,
       `--storage.tsdb.path=${join(promDir, "data")}`, "--web.listen-address=127.0.0.1:9090"]);
     const api = `http://${cluster.forwards.prometheus}/api/v1`;
@@ -186,10 +156,10 @@ scrape_configs:
       const r = (await (await fetch(`${api}/query?query=${encodeURIComponent("execve_counter_total")}`)).json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
       return r.data.result.length > 0 ? r.data.result : undefined;
     }, 120_000, 2_000);
-    const agentPod = (await pods("agent"))[0]!;
-    expect(series[0]!.metric).toMatchObject({ namespace: "default", ebpfmap: "execve-tracepoint", job: "ebpf-agent", pod: agentPod.metadata.name });
-    expect(series[0]!.metric.instance).toBe(`${agentPod.status.podIP}:9442`);
+    expect(series[0]!.metric).toMatchObject({ namespace: "default", ebpfmap: "execve-tracepoint", job: "ebpf-agent", pod: agentPod.metadata.name, instance: target });
     expect(Number(series[0]!.value[1])).toBeGreaterThan(0);
+    const up = (await (await fetch(`${api}/query?query=${encodeURIComponent(`up{instance="${target}"}`)}`)).json()) as { data: { result: { value: [number, string] }[] } };
+    expect(up.data.result[0]!.value[1]).toBe("1");
   });
 
   it("deleting the agent pod: the DaemonSet's new pod adopts the pins, the counter goes on, the program is attached once", async () => {

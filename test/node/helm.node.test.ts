@@ -4,11 +4,10 @@
  * stays: same id, attached once, counter going on), then the documented uninstall (EbpfMaps
  * first, then `helm uninstall`): no pins, no link, no program, no pod left behind.
  */
-import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { repoRoot, sleep } from "../helpers/kube/control-plane.js";
+import { repoRoot } from "../helpers/kube/control-plane.js";
+import { PIN_ROOT, eventually, linksOf, pinsUnder, programExists } from "../helpers/node/bpf.js";
 import { attachNodeCluster } from "../helpers/node/cluster.js";
 import { sampleValue } from "../helpers/metrics.js";
 
@@ -17,22 +16,7 @@ const NS = "eop-helm";
 const RELEASE = "eop";
 const chart = join(repoRoot, "deploy/helm/ebpf-operator");
 const never = ["--set", "operator.image.pullPolicy=Never", "--set", "agent.image.pullPolicy=Never"];
-const PIN_ROOT = "/sys/fs/bpf/ebpf-operator";
 
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: timed out${last ? ` (${(last as Error).message})` : ""}`);
-    await sleep(1_000);
-  }
-}
 
 const count = async () =>
   sampleValue(
@@ -44,14 +28,7 @@ const programOf = async () => {
   const r = await cluster.kubectl(["get", "ebpfmapnodestatus", `execve-tracepoint.${cluster.nodeName}`, "-n", "default", "-o", "jsonpath={.status.program.id}"]);
   return r.code === 0 && r.stdout.trim() ? Number(r.stdout.trim()) : undefined;
 };
-const linksOf = (id: number) => (JSON.parse(execFileSync("bpftool", ["link", "list", "-j"], { encoding: "utf8" })) as { prog_id: number }[]).filter((l) => l.prog_id === id).length;
-const programExists = (id: number) => (JSON.parse(execFileSync("bpftool", ["prog", "list", "-j"], { encoding: "utf8" })) as { id: number }[]).some((p) => p.id === id);
-function pins(): string[] {
-  const root = cluster.nodePath(PIN_ROOT);
-  if (!existsSync(root)) return [];
-  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
-  return walk(root);
-}
+const pins = () => pinsUnder(cluster.nodePath(PIN_ROOT));
 
 describe("the Helm chart on a real node", () => {
   let programId = 0;

@@ -39,6 +39,7 @@ export interface ImageArchive {
   size: number;
   uncompressed: number;
   manifest: string;
+  config: string;
 }
 export type ImageArchives = Record<"operator" | "agent" | "pause", ImageArchive>;
 
