@@ -4,7 +4,7 @@
  * teardown itself is checked by the harness: stop() reports cgroups it could not remove.)
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { KUBELET_TUNABLES, POD_SUBNET, attachNodeCluster } from "../helpers/node/cluster.js";
@@ -24,7 +24,7 @@ describe("the one-node cluster", () => {
 
   it("keeps its network to itself: the bridge and the pods' veths are in the node's namespace, not the host's", async () => {
     const inside = await cluster.exec(["ip", "-br", "addr"]);
-    expect(inside.stdout).toMatch(/^cni0\s+UP\s+10\.244\.0\.1\/24/m);
+    expect(inside.stdout).toMatch(/^cni0\s+\S+\s+10\.244\.0\.1\/24/m); // UP, or DOWN once no pod is left
     expect(inside.stdout).toContain(cluster.nodeIp);
     const host = execFileSync("ip", ["-br", "addr"], { encoding: "utf8" });
     expect(host).not.toContain(cluster.nodeIp);
@@ -35,8 +35,13 @@ describe("the one-node cluster", () => {
     const pod = JSON.parse(await cluster.kubectlOk(["run", "eop-cgroup-probe", "-n", "default", "--image=localhost/ebpf-operator/pause:1", "--image-pull-policy=Never", "--restart=Never", "-o", "json"])) as { metadata: { uid: string } };
     try {
       await cluster.kubectlOk(["wait", "--for=condition=Ready", "pod/eop-cgroup-probe", "-n", "default", "--timeout=120s"], { timeoutMs: 130_000 });
-      const dir = `/sys/fs/cgroup/memory/${info.cgroup}/kubepods/besteffort/pod${pod.metadata.uid}`;
-      expect(readFileSync(join(dir, "cgroup.procs"), "utf8").trim()).not.toBe("");
+      // The pod's cgroup, and its containers' (the pause container's process) below it.
+      for (const hierarchy of ["memory", "cpu", "pids"]) {
+        const dir = `/sys/fs/cgroup/${hierarchy}/${info.cgroup}/kubepods/besteffort/pod${pod.metadata.uid}`;
+        const procs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory())
+          .map((e) => readFileSync(join(dir, e.name, "cgroup.procs"), "utf8").trim()).join("");
+        expect(procs, hierarchy).not.toBe("");
+      }
       expect(readFileSync("/sys/fs/cgroup/memory/cgroup.procs", "utf8").length).toBeGreaterThan(0); // the root is there, untouched
     } finally {
       await cluster.kubectl(["delete", "pod", "eop-cgroup-probe", "-n", "default", "--wait=true", "--timeout=60s"]);
