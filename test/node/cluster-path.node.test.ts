@@ -153,12 +153,13 @@ scrape_configs:
       `--storage.tsdb.path=${join(promDir, "data")}`, "--web.listen-address=127.0.0.1:9090"]);
     const api = `http://${cluster.forwards.prometheus}/api/v1`;
     const series = await eventually("Prometheus to scrape execve_counter_total from the agent pod", async () => {
-      const r = (await (await fetch(`${api}/query?query=${encodeURIComponent("execve_counter_total")}`)).json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+      // A bounded request: one that hangs (e.g. made while Prometheus starts) is retried.
+      const r = (await (await fetch(`${api}/query?query=${encodeURIComponent("execve_counter_total")}`, { signal: AbortSignal.timeout(5_000) })).json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
       return r.data.result.length > 0 ? r.data.result : undefined;
     }, 120_000, 2_000);
     expect(series[0]!.metric).toMatchObject({ namespace: "default", ebpfmap: "execve-tracepoint", job: "ebpf-agent", pod: agentPod.metadata.name, instance: target });
     expect(Number(series[0]!.value[1])).toBeGreaterThan(0);
-    const up = (await (await fetch(`${api}/query?query=${encodeURIComponent(`up{instance="${target}"}`)}`)).json()) as { data: { result: { value: [number, string] }[] } };
+    const up = (await (await fetch(`${api}/query?query=${encodeURIComponent(`up{instance="${target}"}`)}`, { signal: AbortSignal.timeout(10_000) })).json()) as { data: { result: { value: [number, string] }[] } };
     expect(up.data.result[0]!.value[1]).toBe("1");
   });
 
