@@ -29,10 +29,10 @@ interface NodeStatus {
   status: { phase: string; program?: { id: number; adopted: boolean } };
 }
 
-
 const pods = async (component: string): Promise<Pod[]> =>
-  (JSON.parse(await cluster.kubectlOk(["get", "pods", "-n", SYSTEM, "-l", `app.kubernetes.io/component=${component}`, "-o", "json"])) as { items: Pod[] }).items
-    .filter((p) => !p.metadata.deletionTimestamp);
+  (
+    JSON.parse(await cluster.kubectlOk(["get", "pods", "-n", SYSTEM, "-l", `app.kubernetes.io/component=${component}`, "-o", "json"])) as { items: Pod[] }
+  ).items.filter((p) => !p.metadata.deletionTimestamp);
 
 /** The agent's /metrics through its Service, by the API server's service proxy (as `kubectl get --raw`). */
 const metricsThroughService = () =>
@@ -50,8 +50,6 @@ const nodeStatus = async (): Promise<NodeStatus | undefined> => {
   const r = await cluster.kubectl(["get", "ebpfmapnodestatus", `execve-tracepoint.${cluster.nodeName}`, "-n", "default", "-o", "json"]);
   return r.code === 0 ? (JSON.parse(r.stdout) as NodeStatus) : undefined;
 };
-
-
 
 const pins = () => pinsUnder(cluster.nodePath(PIN_ROOT));
 
@@ -93,17 +91,31 @@ describe("deploy/operator.yaml on a real node", () => {
       const status = pod.status.containerStatuses![0]!;
       const image = Object.values(cluster.images).find((i) => status.image.endsWith(i.ref))!;
       expect(image, status.image).toBeDefined();
-      expect([image.manifest, image.config].some((digest) => status.imageID.endsWith(digest)), `${status.imageID} is ${image.ref}`).toBe(true);
+      expect(
+        [image.manifest, image.config].some((digest) => status.imageID.endsWith(digest)),
+        `${status.imageID} is ${image.ref}`,
+      ).toBe(true);
     }
-    const events = await cluster.kubectlOk(["get", "events", "-n", SYSTEM, "-o", "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}"]);
+    const events = await cluster.kubectlOk(["get", "events", "-n", SYSTEM, "-o", 'jsonpath={range .items[*]}{.reason}{"\\n"}{end}']);
     expect(events.split("\n")).not.toContain("Pulling");
   });
 
   it("runs the operator as the non-root user of its image and the agent with only its four capabilities", async () => {
     const operator = (await pods("operator"))[0]!.metadata.name;
     const agent = (await pods("agent"))[0]!.metadata.name;
-    expect((await cluster.kubectlOk(["exec", "-n", SYSTEM, operator, "--", "node", "-e", "console.log(process.getuid(), process.version)"])).trim()).toBe("65532 v22.20.0");
-    const status = await cluster.kubectlOk(["exec", "-n", SYSTEM, agent, "--", "node", "-e", "process.stdout.write(require('fs').readFileSync('/proc/self/status','utf8'))"]);
+    expect((await cluster.kubectlOk(["exec", "-n", SYSTEM, operator, "--", "node", "-e", "console.log(process.getuid(), process.version)"])).trim()).toBe(
+      "65532 v22.20.0",
+    );
+    const status = await cluster.kubectlOk([
+      "exec",
+      "-n",
+      SYSTEM,
+      agent,
+      "--",
+      "node",
+      "-e",
+      "process.stdout.write(require('fs').readFileSync('/proc/self/status','utf8'))",
+    ]);
     const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(status)![1]}`);
     // CAP_NET_ADMIN 12, CAP_NET_RAW 13, CAP_PERFMON 38, CAP_BPF 39.
     expect(capEff).toBe((1n << 12n) | (1n << 13n) | (1n << 38n) | (1n << 39n));
@@ -126,7 +138,7 @@ describe("deploy/operator.yaml on a real node", () => {
       return value !== undefined && value >= before + 20 ? value : undefined;
     });
     expect(after).toBeGreaterThanOrEqual(before + 20);
-    const status = await eventually("the node's status with a program", async () => (await nodeStatus())?.status.program ? nodeStatus() : undefined);
+    const status = await eventually("the node's status with a program", async () => ((await nodeStatus())?.status.program ? nodeStatus() : undefined));
     programId = status!.status.program!.id;
     expect(linksOf(programId)).toBe(1);
     expect(pins().some((p) => p.startsWith("/default/execve-tracepoint/"))).toBe(true);
@@ -138,7 +150,9 @@ describe("deploy/operator.yaml on a real node", () => {
     const agentPod = (await pods("agent"))[0]!;
     const target = `${agentPod.status.podIP}:9442`;
     await writeFile(join(promDir, "targets.json"), JSON.stringify([{ targets: [target], labels: { pod: agentPod.metadata.name } }]));
-    await writeFile(join(promDir, "prometheus.yml"), `global:
+    await writeFile(
+      join(promDir, "prometheus.yml"),
+      `global:
   scrape_interval: 2s
   scrape_timeout: 2s
 scrape_configs:
@@ -147,19 +161,39 @@ scrape_configs:
     file_sd_configs:
       - files: [${join(promDir, "targets.json")}]
         refresh_interval: 2s
-`);
+`,
+    );
     // Prometheus runs inside the node (where pod addresses route), as it would in a cluster.
-    prometheus = cluster.spawnInside("prometheus", ["/usr/bin/prometheus", `--config.file=${join(promDir, "prometheus.yml")}`,
-      `--storage.tsdb.path=${join(promDir, "data")}`, "--web.listen-address=127.0.0.1:9090"]);
+    prometheus = cluster.spawnInside("prometheus", [
+      "/usr/bin/prometheus",
+      `--config.file=${join(promDir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${join(promDir, "data")}`,
+      "--web.listen-address=127.0.0.1:9090",
+    ]);
     const api = `http://${cluster.forwards.prometheus}/api/v1`;
-    const series = await eventually("Prometheus to scrape execve_counter_total from the agent pod", async () => {
-      // A bounded request: one that hangs (e.g. made while Prometheus starts) is retried.
-      const r = (await (await fetch(`${api}/query?query=${encodeURIComponent("execve_counter_total")}`, { signal: AbortSignal.timeout(5_000) })).json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-      return r.data.result.length > 0 ? r.data.result : undefined;
-    }, 120_000, 2_000);
-    expect(series[0]!.metric).toMatchObject({ namespace: "default", ebpfmap: "execve-tracepoint", job: "ebpf-agent", pod: agentPod.metadata.name, instance: target });
+    const series = await eventually(
+      "Prometheus to scrape execve_counter_total from the agent pod",
+      async () => {
+        // A bounded request: one that hangs (e.g. made while Prometheus starts) is retried.
+        const r = (await (await fetch(`${api}/query?query=${encodeURIComponent("execve_counter_total")}`, { signal: AbortSignal.timeout(5_000) })).json()) as {
+          data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+        };
+        return r.data.result.length > 0 ? r.data.result : undefined;
+      },
+      120_000,
+      2_000,
+    );
+    expect(series[0]!.metric).toMatchObject({
+      namespace: "default",
+      ebpfmap: "execve-tracepoint",
+      job: "ebpf-agent",
+      pod: agentPod.metadata.name,
+      instance: target,
+    });
     expect(Number(series[0]!.value[1])).toBeGreaterThan(0);
-    const up = (await (await fetch(`${api}/query?query=${encodeURIComponent(`up{instance="${target}"}`)}`, { signal: AbortSignal.timeout(10_000) })).json()) as { data: { result: { value: [number, string] }[] } };
+    const up = (await (
+      await fetch(`${api}/query?query=${encodeURIComponent(`up{instance="${target}"}`)}`, { signal: AbortSignal.timeout(10_000) })
+    ).json()) as { data: { result: { value: [number, string] }[] } };
     expect(up.data.result[0]!.value[1]).toBe("1");
   });
 
@@ -182,7 +216,8 @@ scrape_configs:
   });
 
   it("restarting the operator pods loses nothing: the EbpfMap stays Ready on the same program and object", async () => {
-    const object = (JSON.parse(await cluster.kubectlOk(["get", "ebpfmap", "execve-tracepoint", "-o", "json"])) as { status: { object?: unknown } }).status.object;
+    const object = (JSON.parse(await cluster.kubectlOk(["get", "ebpfmap", "execve-tracepoint", "-o", "json"])) as { status: { object?: unknown } }).status
+      .object;
     await cluster.kubectlOk(["rollout", "restart", "-n", SYSTEM, "deployment/ebpf-operator"]);
     await cluster.kubectlOk(["rollout", "status", "-n", SYSTEM, "deployment/ebpf-operator", "--timeout=300s"], { timeoutMs: 310_000 });
     await eventually("the EbpfMap Ready again after the operator restart", async () => {
@@ -200,17 +235,34 @@ scrape_configs:
 
   it("tenant roles are aggregated into admin, edit and view by the controller-manager", async () => {
     const rulesOf = async (role: string) =>
-      (JSON.parse(await cluster.kubectlOk(["get", "clusterrole", role, "-o", "json"])) as { rules?: { apiGroups?: string[]; resources?: string[]; verbs?: string[] }[] }).rules ?? [];
-    for (const [role, verb] of [["admin", "create"], ["edit", "create"], ["view", "list"]] as const) {
-      await eventually(`ClusterRole ${role} to aggregate the EbpfMap rules`, async () =>
-        (await rulesOf(role)).some((r) => r.apiGroups?.includes("observability.cloud") && r.resources?.includes("ebpfmaps") && r.verbs?.includes(verb)) ? true : undefined,
-      60_000);
+      (
+        JSON.parse(await cluster.kubectlOk(["get", "clusterrole", role, "-o", "json"])) as {
+          rules?: { apiGroups?: string[]; resources?: string[]; verbs?: string[] }[];
+        }
+      ).rules ?? [];
+    for (const [role, verb] of [
+      ["admin", "create"],
+      ["edit", "create"],
+      ["view", "list"],
+    ] as const) {
+      await eventually(
+        `ClusterRole ${role} to aggregate the EbpfMap rules`,
+        async () =>
+          (await rulesOf(role)).some((r) => r.apiGroups?.includes("observability.cloud") && r.resources?.includes("ebpfmaps") && r.verbs?.includes(verb))
+            ? true
+            : undefined,
+        60_000,
+      );
     }
     // And they work: a user bound to the built-in `view` in one namespace lists its EbpfMaps there only.
     const user = await cluster.userKubeconfig("tenant-viewer");
     await cluster.kubectlOk(["create", "rolebinding", "tenant-viewer", "--clusterrole=view", "--user=tenant-viewer", "-n", "default"]);
     try {
-      await eventually("view to allow listing EbpfMaps", async () => ((await cluster.kubectl(["get", "ebpfmaps", "-n", "default"], { kubeconfig: user })).code === 0 ? true : undefined), 30_000);
+      await eventually(
+        "view to allow listing EbpfMaps",
+        async () => ((await cluster.kubectl(["get", "ebpfmaps", "-n", "default"], { kubeconfig: user })).code === 0 ? true : undefined),
+        30_000,
+      );
       expect((await cluster.kubectl(["auth", "can-i", "create", "ebpfmaps", "-n", "default"], { kubeconfig: user })).stdout.trim()).toBe("no");
       expect((await cluster.kubectl(["get", "ebpfmaps", "-n", SYSTEM], { kubeconfig: user })).code).not.toBe(0);
     } finally {

@@ -17,7 +17,6 @@ const RELEASE = "eop";
 const chart = join(repoRoot, "deploy/helm/ebpf-operator");
 const never = ["--set", "operator.image.pullPolicy=Never", "--set", "agent.image.pullPolicy=Never"];
 
-
 const count = async () =>
   sampleValue(
     await cluster.kubectlOk(["get", "--raw", `/api/v1/namespaces/${NS}/services/${RELEASE}-ebpf-operator-agent-metrics:metrics/proxy/metrics`]),
@@ -25,7 +24,15 @@ const count = async () =>
     { namespace: "default", ebpfmap: "execve-tracepoint" },
   );
 const programOf = async () => {
-  const r = await cluster.kubectl(["get", "ebpfmapnodestatus", `execve-tracepoint.${cluster.nodeName}`, "-n", "default", "-o", "jsonpath={.status.program.id}"]);
+  const r = await cluster.kubectl([
+    "get",
+    "ebpfmapnodestatus",
+    `execve-tracepoint.${cluster.nodeName}`,
+    "-n",
+    "default",
+    "-o",
+    "jsonpath={.status.program.id}",
+  ]);
   return r.code === 0 && r.stdout.trim() ? Number(r.stdout.trim()) : undefined;
 };
 const pins = () => pinsUnder(cluster.nodePath(PIN_ROOT));
@@ -48,7 +55,9 @@ describe("the Helm chart on a real node", () => {
     await cluster.kubectlOk(["label", "namespace", NS, "pod-security.kubernetes.io/enforce=privileged", "--overwrite"]);
     await cluster.kubectlOk(["label", "namespace", "default", "observability.cloud/allow-kernel-wide-programs=true", "--overwrite"]);
     await cluster.kubectlOk(["apply", "-f", join(repoRoot, "examples/execve-tracepoint.yaml")]);
-    await eventually("READY 1/1", async () => (/1\/1\s+AllNodesReady/.test(await cluster.kubectlOk(["get", "ebpfmap", "execve-tracepoint"])) ? true : undefined));
+    await eventually("READY 1/1", async () =>
+      /1\/1\s+AllNodesReady/.test(await cluster.kubectlOk(["get", "ebpfmap", "execve-tracepoint"])) ? true : undefined,
+    );
     programId = (await eventually("the program id", programOf))!;
     expect(linksOf(programId)).toBe(1);
     expect(await eventually("the metric through the release's agent Service", count)).toBeGreaterThanOrEqual(0);
@@ -56,17 +65,31 @@ describe("the Helm chart on a real node", () => {
 
   it("helm upgrade rolls the pods; the program stays (same id, attached once) and keeps counting", async () => {
     const before = (await count())!;
-    const agentBefore = await cluster.kubectlOk(["get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=agent", "-o", "jsonpath={.items[*].metadata.uid}"]);
-    const out = await cluster.helm(["upgrade", RELEASE, chart, "-n", NS, ...never, "--set", "agent.logLevel=debug", "--set", "operator.logLevel=debug", "--wait", "--timeout", "5m"], { timeoutMs: 320_000 });
+    const agentBefore = await cluster.kubectlOk([
+      "get",
+      "pods",
+      "-n",
+      NS,
+      "-l",
+      "app.kubernetes.io/component=agent",
+      "-o",
+      "jsonpath={.items[*].metadata.uid}",
+    ]);
+    const out = await cluster.helm(
+      ["upgrade", RELEASE, chart, "-n", NS, ...never, "--set", "agent.logLevel=debug", "--set", "operator.logLevel=debug", "--wait", "--timeout", "5m"],
+      { timeoutMs: 320_000 },
+    );
     expect(out.code, out.stderr).toBe(0);
     await cluster.kubectlOk(["rollout", "status", "-n", NS, `daemonset/${RELEASE}-ebpf-operator-agent`, "--timeout=180s"], { timeoutMs: 190_000 });
     const agentAfter = await cluster.kubectlOk(["get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=agent", "-o", "jsonpath={.items[*].metadata.uid}"]);
     expect(agentAfter).not.toBe(agentBefore);
     for (let i = 0; i < 5; i++) await cluster.exec(["/bin/true"]);
-    expect(await eventually("counting on after the upgrade", async () => {
-      const v = await count();
-      return v !== undefined && v >= before + 5 ? v : undefined;
-    })).toBeGreaterThanOrEqual(before + 5);
+    expect(
+      await eventually("counting on after the upgrade", async () => {
+        const v = await count();
+        return v !== undefined && v >= before + 5 ? v : undefined;
+      }),
+    ).toBeGreaterThanOrEqual(before + 5);
     expect(await programOf()).toBe(programId);
     expect(linksOf(programId)).toBe(1);
   });
@@ -76,7 +99,8 @@ describe("the Helm chart on a real node", () => {
     const out = await cluster.helm(["uninstall", RELEASE, "-n", NS, "--wait", "--timeout", "3m"], { timeoutMs: 200_000 });
     expect(out.code, out.stderr).toBe(0);
     await eventually("the release's pods to go", async () =>
-      (await cluster.kubectlOk(["get", "pods", "-n", NS, "-o", "name"])).trim() === "" ? true : undefined);
+      (await cluster.kubectlOk(["get", "pods", "-n", NS, "-o", "name"])).trim() === "" ? true : undefined,
+    );
     expect(pins()).toEqual([]);
     await eventually("the program to go", async () => (!programExists(programId) ? true : undefined), 60_000);
     expect(linksOf(programId)).toBe(0);

@@ -48,7 +48,9 @@ function skopeo(args: string[]): string {
 /** Every path in the image (all layers), without the leading "./" or "/". */
 function listFiles(image: ImageArchive): Set<string> {
   const index = JSON.parse(spawnSync("tar", ["-xOf", image.archive, "index.json"], { encoding: "utf8" }).stdout) as { manifests: { digest: string }[] };
-  const manifest = JSON.parse(spawnSync("tar", ["-xOf", image.archive, `blobs/sha256/${index.manifests[0]!.digest.slice(7)}`], { encoding: "utf8" }).stdout) as { layers: { digest: string }[] };
+  const manifest = JSON.parse(
+    spawnSync("tar", ["-xOf", image.archive, `blobs/sha256/${index.manifests[0]!.digest.slice(7)}`], { encoding: "utf8" }).stdout,
+  ) as { layers: { digest: string }[] };
   const files = new Set<string>();
   for (const layer of manifest.layers) {
     const blob = spawnSync("tar", ["-xOf", image.archive, `blobs/sha256/${layer.digest.slice(7)}`], { maxBuffer: 1 << 30 }).stdout;
@@ -60,7 +62,9 @@ function listFiles(image: ImageArchive): Set<string> {
 
 function fileFromImage(image: ImageArchive, path: string): string {
   const index = JSON.parse(spawnSync("tar", ["-xOf", image.archive, "index.json"], { encoding: "utf8" }).stdout) as { manifests: { digest: string }[] };
-  const manifest = JSON.parse(spawnSync("tar", ["-xOf", image.archive, `blobs/sha256/${index.manifests[0]!.digest.slice(7)}`], { encoding: "utf8" }).stdout) as { layers: { digest: string }[] };
+  const manifest = JSON.parse(
+    spawnSync("tar", ["-xOf", image.archive, `blobs/sha256/${index.manifests[0]!.digest.slice(7)}`], { encoding: "utf8" }).stdout,
+  ) as { layers: { digest: string }[] };
   for (const layer of [...manifest.layers].reverse()) {
     const blob = spawnSync("tar", ["-xOf", image.archive, `blobs/sha256/${layer.digest.slice(7)}`], { maxBuffer: 1 << 30 }).stdout;
     for (const candidate of [path, `./${path}`]) {
@@ -127,7 +131,10 @@ describe.each(["operator", "agent"] as const)("the %s image", (name) => {
     for (const pkg of ["core", "operator", "libbpf"]) {
       const manifest = JSON.parse(readFileSync(join(repoRoot, "packages", pkg, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
       for (const dep of Object.keys(manifest.dependencies ?? {})) {
-        const found = files.has(`app/node_modules/${dep}/package.json`) || files.has(`app/packages/${pkg}/node_modules/${dep}/package.json`) || files.has(`app/node_modules/${dep}`);
+        const found =
+          files.has(`app/node_modules/${dep}/package.json`) ||
+          files.has(`app/packages/${pkg}/node_modules/${dep}/package.json`) ||
+          files.has(`app/node_modules/${dep}`);
         expect(found, `${pkg} depends on ${dep}`).toBe(true);
       }
     }
@@ -151,7 +158,9 @@ describe.each(["operator", "agent"] as const)("the %s image", (name) => {
 describe("the image build", () => {
   it("is reproducible: the Node.js and /app layers rebuilt from scratch have the same digests", async () => {
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(repoRoot, "deploy/images/build.mjs"), "--json", "--rebuild", "app,node"], { stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(process.execPath, [join(repoRoot, "deploy/images/build.mjs"), "--json", "--rebuild", "app,node"], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       const chunks: Buffer[] = [];
       child.stdout.on("data", (c: Buffer) => chunks.push(c));
       child.on("exit", (code) => (code === 0 ? resolve(Buffer.concat(chunks).toString("utf8")) : reject(new Error(`build.mjs exited ${code}`))));
@@ -162,7 +171,11 @@ describe("the image build", () => {
 
   it("makes small images (sizes in docs/deploy.md)", () => {
     const mb = (n: number) => Math.round(n / 1e6);
-    console.info(Object.entries(cluster.images).map(([n, i]) => `${n}: ${mb(i.size)} MB compressed, ${mb(i.uncompressed)} MB unpacked`).join("; "));
+    console.info(
+      Object.entries(cluster.images)
+        .map(([n, i]) => `${n}: ${mb(i.size)} MB compressed, ${mb(i.uncompressed)} MB unpacked`)
+        .join("; "),
+    );
     // The agent: Debian essential + libbpf's runtime + node + /app.
     expect(cluster.images.agent.size).toBeLessThan(110e6);
     // The operator carries clang and LLVM.

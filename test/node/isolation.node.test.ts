@@ -32,14 +32,28 @@ describe("the one-node cluster", () => {
   });
 
   it("puts the pods' cgroups below the run's own subtree in every hierarchy", async () => {
-    const pod = JSON.parse(await cluster.kubectlOk(["run", "eop-cgroup-probe", "-n", "default", "--image=localhost/ebpf-operator/pause:1", "--image-pull-policy=Never", "--restart=Never", "-o", "json"])) as { metadata: { uid: string } };
+    const pod = JSON.parse(
+      await cluster.kubectlOk([
+        "run",
+        "eop-cgroup-probe",
+        "-n",
+        "default",
+        "--image=localhost/ebpf-operator/pause:1",
+        "--image-pull-policy=Never",
+        "--restart=Never",
+        "-o",
+        "json",
+      ]),
+    ) as { metadata: { uid: string } };
     try {
       await cluster.kubectlOk(["wait", "--for=condition=Ready", "pod/eop-cgroup-probe", "-n", "default", "--timeout=120s"], { timeoutMs: 130_000 });
       // The pod's cgroup, and its containers' (the pause container's process) below it.
       for (const hierarchy of ["memory", "cpu", "pids"]) {
         const dir = `/sys/fs/cgroup/${hierarchy}/${info.cgroup}/kubepods/besteffort/pod${pod.metadata.uid}`;
-        const procs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory())
-          .map((e) => readFileSync(join(dir, e.name, "cgroup.procs"), "utf8").trim()).join("");
+        const procs = readdirSync(dir, { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => readFileSync(join(dir, e.name, "cgroup.procs"), "utf8").trim())
+          .join("");
         expect(procs, hierarchy).not.toBe("");
       }
       expect(readFileSync("/sys/fs/cgroup/memory/cgroup.procs", "utf8").length).toBeGreaterThan(0); // the root is there, untouched

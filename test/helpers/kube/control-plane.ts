@@ -280,7 +280,9 @@ export class Pki {
     if (!SAFE_NAME.test(cn)) throw new Error(`unsupported certificate name ${JSON.stringify(cn)}`);
     for (const san of sans) if (!/^(IP|DNS):[A-Za-z0-9.:-]+$/.test(san)) throw new Error(`unsupported subjectAltName ${JSON.stringify(san)}`);
     const ext = join(this.dir, `${base}.ext`);
-    const profile = OPENSSL_CNF.split("[server]\n")[1]!.split("\n[")[0]!.replace(/^subjectAltName = .*$/m, `subjectAltName = ${sans.join(",")}`);
+    const profile = OPENSSL_CNF.split("[server]\n")[1]!
+      .split("\n[")[0]!
+      .replace(/^subjectAltName = .*$/m, `subjectAltName = ${sans.join(",")}`);
     await writeFile(ext, `[ext]\n${profile}`);
     const key = join(this.dir, `${base}.key`);
     const csr = join(this.dir, `${base}.csr`);
@@ -288,9 +290,24 @@ export class Pki {
     await this.newKey(key);
     await runOk("openssl", ["req", "-new", "-config", this.cnf, "-key", key, "-subj", `/CN=${cn}`, "-out", csr]);
     await runOk("openssl", [
-      "x509", "-req", "-in", csr, "-CA", this.caCrt, "-CAkey", this.caKey,
-      "-set_serial", `0x${randomBytes(12).toString("hex")}`, "-days", "7",
-      "-extfile", ext, "-extensions", "ext", "-out", crt,
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      this.caCrt,
+      "-CAkey",
+      this.caKey,
+      "-set_serial",
+      `0x${randomBytes(12).toString("hex")}`,
+      "-days",
+      "7",
+      "-extfile",
+      ext,
+      "-extensions",
+      "ext",
+      "-out",
+      crt,
     ]);
     await rm(csr, { force: true });
     return [crt, key];

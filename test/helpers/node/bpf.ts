@@ -22,7 +22,8 @@ export function programExists(id: number): boolean {
 /** Every file pinned below `root` (a host path into the node, see NodeCluster.nodePath), relative to it. */
 export function pinsUnder(root: string): string[] {
   if (!existsSync(root)) return [];
-  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
   return walk(root).map((p) => p.slice(root.length));
 }
 

@@ -52,7 +52,9 @@ The cluster is up: one node (${cluster.nodeName}, ${cluster.nodeIp}) in its own 
   kubectl get ebpfmap
   kubectl get --raw /api/v1/namespaces/ebpf-operator-system/services/ebpf-operator-agent-metrics:metrics/proxy/metrics | grep execve
 
-Images: ${Object.values(cluster.images).map((i) => i.ref).join(", ")} (imported into the node's containerd).
+Images: ${Object.values(cluster.images)
+    .map((i) => i.ref)
+    .join(", ")} (imported into the node's containerd).
 Logs of every component: ${cluster.dir}/*.log
 Ctrl-C tears everything down.
 `);

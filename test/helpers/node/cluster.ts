@@ -30,7 +30,14 @@ export const POD_SUBNET = "10.244.0.0/24";
 export const SERVICE_RANGE = "10.96.0.0/24";
 const DIR_PREFIX = "eop-node-";
 /** What the kubelet would set (kube-node sandbox masks them inside the node). */
-export const KUBELET_TUNABLES = ["vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"];
+export const KUBELET_TUNABLES = [
+  "vm/overcommit_memory",
+  "vm/panic_on_oom",
+  "kernel/panic",
+  "kernel/panic_on_oops",
+  "kernel/keys/root_maxkeys",
+  "kernel/keys/root_maxbytes",
+];
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
 export interface ImageArchive {
@@ -307,15 +314,22 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
   const progress = options.progress ?? ((m: string) => process.stderr.write(`[node] ${m}\n`));
   const keep = options.keepDir ?? process.env.EOP_TEST_NODE_KEEP === "1";
   if (process.getuid?.() !== 0) throw new Error("the node cluster needs root (namespaces, cgroups, mounts)");
-  const missing = ["/usr/sbin/runc", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/sbin/nft", "/usr/bin/nsenter", "/usr/bin/mmdebstrap"].filter((f) => !existsSync(f));
-  if (missing.length > 0) throw new Error(`missing ${missing.join(", ")}: run scripts/setup.sh (it installs runc, containernetworking-plugins, nftables, mmdebstrap)`);
+  const missing = ["/usr/sbin/runc", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/sbin/nft", "/usr/bin/nsenter", "/usr/bin/mmdebstrap"].filter(
+    (f) => !existsSync(f),
+  );
+  if (missing.length > 0)
+    throw new Error(`missing ${missing.join(", ")}: run scripts/setup.sh (it installs runc, containernetworking-plugins, nftables, mmdebstrap)`);
 
   const t0 = Date.now();
   const { kubeBin, nodeBin } = await buildNodeBinaries();
   progress(`binaries ready in ${Math.round((Date.now() - t0) / 1000)} s`);
   const t1 = Date.now();
   const images = await buildImages(join(nodeBin, "pause"));
-  progress(`images ready in ${Math.round((Date.now() - t1) / 1000)} s: ${Object.values(images).map((i) => `${i.ref} ${(i.size / 1e6).toFixed(0)} MB`).join(", ")}`);
+  progress(
+    `images ready in ${Math.round((Date.now() - t1) / 1000)} s: ${Object.values(images)
+      .map((i) => `${i.ref} ${(i.size / 1e6).toFixed(0)} MB`)
+      .join(", ")}`,
+  );
 
   await sweepStaleRuns(progress);
   const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
@@ -329,11 +343,23 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
   const hostTunables = Object.fromEntries(KUBELET_TUNABLES.map((name) => [name, readFileSync(join("/proc/sys", name), "utf8").trim()]));
   createCgroups(id);
   const kubeNode = join(nodeBin, "kube-node");
-  const sandbox = spawnLogged(kubeNode, [
-    "sandbox", "--dir", dir, "--node-ip", NODE_IP, "--hostname", NODE_NAME,
-    "--forward", `apiserver=${NODE_IP}:6443`,
-    ...Object.entries(options.forwards ?? {}).flatMap(([name, target]) => ["--forward", `${name}=${target}`]),
-  ], logOf("sandbox"), "pipe");
+  const sandbox = spawnLogged(
+    kubeNode,
+    [
+      "sandbox",
+      "--dir",
+      dir,
+      "--node-ip",
+      NODE_IP,
+      "--hostname",
+      NODE_NAME,
+      "--forward",
+      `apiserver=${NODE_IP}:6443`,
+      ...Object.entries(options.forwards ?? {}).flatMap(([name, target]) => ["--forward", `${name}=${target}`]),
+    ],
+    logOf("sandbox"),
+    "pipe",
+  );
   const state = { sandbox, cgroup: id, dir, keep };
   running.add(state);
   if (!exitHook) {
@@ -381,7 +407,16 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
     // it through the sandbox's forward on 127.0.0.1).
     const pki = new Pki(join(dir, "pki"));
     await pki.createCa();
-    const apiSans = ["IP:127.0.0.1", `IP:${NODE_IP}`, "IP:10.96.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"];
+    const apiSans = [
+      "IP:127.0.0.1",
+      `IP:${NODE_IP}`,
+      "IP:10.96.0.1",
+      "DNS:localhost",
+      "DNS:kubernetes",
+      "DNS:kubernetes.default",
+      "DNS:kubernetes.default.svc",
+      "DNS:kubernetes.default.svc.cluster.local",
+    ];
     const [servingCrt, servingKey] = await pki.issueServer("serving", "kube-apiserver", apiSans);
     await pki.issueServer("kubelet-serving", NODE_NAME, [`IP:${NODE_IP}`, `DNS:${NODE_NAME}`]);
     const [saPub, saKey] = await pki.serviceAccountKey();
@@ -405,19 +440,39 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
 
     // etcd and kube-apiserver
     await mkdir(join(dir, "etcd"), { mode: 0o700 });
-    inside("etcd", [join(kubeBin, "kube-testenv"), "etcd", "--data-dir", join(dir, "etcd"), "--listen-client-url", "http://127.0.0.1:2379", "--listen-peer-url", "http://127.0.0.1:2380", "--unsafe-no-fsync"]);
-    inside("kube-apiserver", [join(kubeBin, "kube-testenv"), "kube-apiserver",
+    inside("etcd", [
+      join(kubeBin, "kube-testenv"),
+      "etcd",
+      "--data-dir",
+      join(dir, "etcd"),
+      "--listen-client-url",
+      "http://127.0.0.1:2379",
+      "--listen-peer-url",
+      "http://127.0.0.1:2380",
+      "--unsafe-no-fsync",
+    ]);
+    inside("kube-apiserver", [
+      join(kubeBin, "kube-testenv"),
+      "kube-apiserver",
       "--etcd-servers=http://127.0.0.1:2379",
-      "--bind-address=0.0.0.0", "--secure-port=6443", `--advertise-address=${NODE_IP}`,
-      `--cert-dir=${join(dir, "apiserver-certs")}`, `--tls-cert-file=${servingCrt}`, `--tls-private-key-file=${servingKey}`,
+      "--bind-address=0.0.0.0",
+      "--secure-port=6443",
+      `--advertise-address=${NODE_IP}`,
+      `--cert-dir=${join(dir, "apiserver-certs")}`,
+      `--tls-cert-file=${servingCrt}`,
+      `--tls-private-key-file=${servingKey}`,
       `--client-ca-file=${pki.caCrt}`,
       "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-      `--service-account-key-file=${saPub}`, `--service-account-signing-key-file=${saKey}`,
+      `--service-account-key-file=${saPub}`,
+      `--service-account-signing-key-file=${saKey}`,
       `--service-cluster-ip-range=${SERVICE_RANGE}`,
-      "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+      "--authorization-mode=Node,RBAC",
+      "--enable-admission-plugins=NodeRestriction",
       "--allow-privileged=true",
-      `--kubelet-client-certificate=${kubeletClientCrt}`, `--kubelet-client-key=${kubeletClientKey}`,
-      `--kubelet-certificate-authority=${pki.caCrt}`, "--kubelet-preferred-address-types=InternalIP",
+      `--kubelet-client-certificate=${kubeletClientCrt}`,
+      `--kubelet-client-key=${kubeletClientKey}`,
+      `--kubelet-certificate-authority=${pki.caCrt}`,
+      "--kubelet-preferred-address-types=InternalIP",
     ]);
     const apiReady = async () => {
       const r = await handle.request("GET", "/readyz");
@@ -427,25 +482,44 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
     progress(`API server ready (${server})`);
 
     // controller-manager and scheduler
-    inside("kube-controller-manager", [join(nodeBin, "kube-node"), "kube-controller-manager",
-      `--kubeconfig=${cmKubeconfig}`, `--authentication-kubeconfig=${cmKubeconfig}`, `--authorization-kubeconfig=${cmKubeconfig}`,
-      `--service-account-private-key-file=${saKey}`, `--root-ca-file=${pki.caCrt}`, "--use-service-account-credentials=true",
-      `--service-cluster-ip-range=${SERVICE_RANGE}`, "--leader-elect=false", "--bind-address=127.0.0.1",
+    inside("kube-controller-manager", [
+      join(nodeBin, "kube-node"),
+      "kube-controller-manager",
+      `--kubeconfig=${cmKubeconfig}`,
+      `--authentication-kubeconfig=${cmKubeconfig}`,
+      `--authorization-kubeconfig=${cmKubeconfig}`,
+      `--service-account-private-key-file=${saKey}`,
+      `--root-ca-file=${pki.caCrt}`,
+      "--use-service-account-credentials=true",
+      `--service-cluster-ip-range=${SERVICE_RANGE}`,
+      "--leader-elect=false",
+      "--bind-address=127.0.0.1",
       // Nodes are not given pod CIDRs: the CNI config owns the one subnet.
       "--allocate-node-cidrs=false",
     ]);
-    inside("kube-scheduler", [join(nodeBin, "kube-node"), "kube-scheduler",
-      `--kubeconfig=${schedulerKubeconfig}`, `--authentication-kubeconfig=${schedulerKubeconfig}`, `--authorization-kubeconfig=${schedulerKubeconfig}`,
-      "--leader-elect=false", "--bind-address=127.0.0.1",
+    inside("kube-scheduler", [
+      join(nodeBin, "kube-node"),
+      "kube-scheduler",
+      `--kubeconfig=${schedulerKubeconfig}`,
+      `--authentication-kubeconfig=${schedulerKubeconfig}`,
+      `--authorization-kubeconfig=${schedulerKubeconfig}`,
+      "--leader-elect=false",
+      "--bind-address=127.0.0.1",
     ]);
 
     // containerd, with the local images
     await mkdir(join(dir, "cni", "net.d"), { recursive: true });
     await writeFile(join(dir, "cni", "net.d", "10-eop-bridge.conflist"), cniConfig(dir));
     await writeFile(join(dir, "containerd.toml"), containerdConfig(dir, images.pause.ref));
-    const ctrdChild = inside("containerd", ["env", `PATH=${nodeBin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-      join(nodeBin, "containerd"), "--config", join(dir, "containerd.toml")]);
-    const ctr = (args: string[]) => exec([join(nodeBin, "ctr"), "--address", join(dir, "containerd.sock"), "--namespace", "k8s.io", ...args], { timeoutMs: 300_000 });
+    const ctrdChild = inside("containerd", [
+      "env",
+      `PATH=${nodeBin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      join(nodeBin, "containerd"),
+      "--config",
+      join(dir, "containerd.toml"),
+    ]);
+    const ctr = (args: string[]) =>
+      exec([join(nodeBin, "ctr"), "--address", join(dir, "containerd.sock"), "--namespace", "k8s.io", ...args], { timeoutMs: 300_000 });
     await waitOrExplain("containerd", deadline, [sandbox, ctrdChild], async () => (await ctr(["version"])).code === 0, [logOf("containerd")]);
     const t2 = Date.now();
     for (const image of Object.values(images)) {
@@ -453,25 +527,42 @@ export async function startNodeCluster(options: NodeClusterOptions = {}): Promis
       if (r.code !== 0) throw new Error(`ctr images import ${image.archive}: ${r.stderr}`);
     }
     const listed = (await ctr(["images", "list", "--quiet"])).stdout;
-    for (const image of Object.values(images)) if (!listed.split("\n").includes(image.ref)) throw new Error(`${image.ref} is not in containerd after the import:\n${listed}`);
+    for (const image of Object.values(images))
+      if (!listed.split("\n").includes(image.ref)) throw new Error(`${image.ref} is not in containerd after the import:\n${listed}`);
     progress(`images imported into containerd in ${Math.round((Date.now() - t2) / 1000)} s`);
 
     // kubelet and kube-proxy
     await writeFile(join(dir, "kubelet.yaml"), kubeletConfig(dir, pki, `/${id}`));
-    inside("kubelet", [join(nodeBin, "kube-node"), "kubelet",
-      `--config=${join(dir, "kubelet.yaml")}`, `--kubeconfig=${kubeletKubeconfig}`,
-      `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_IP}`, "--v=2",
+    inside("kubelet", [
+      join(nodeBin, "kube-node"),
+      "kubelet",
+      `--config=${join(dir, "kubelet.yaml")}`,
+      `--kubeconfig=${kubeletKubeconfig}`,
+      `--hostname-override=${NODE_NAME}`,
+      `--node-ip=${NODE_IP}`,
+      "--v=2",
     ]);
     await writeFile(join(dir, "kube-proxy.yaml"), kubeProxyConfig(proxyKubeconfig));
     inside("kube-proxy", [join(nodeBin, "kube-node"), "kube-proxy", `--config=${join(dir, "kube-proxy.yaml")}`]);
 
-    await waitOrExplain(`node ${NODE_NAME} Ready`, deadline, [sandbox, ...children], async () => {
-      const r = await handle.kubectl(["get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
-      return r.code === 0 && r.stdout.trim() === "True";
-    }, [logOf("kubelet"), logOf("containerd"), logOf("kube-controller-manager")]);
+    await waitOrExplain(
+      `node ${NODE_NAME} Ready`,
+      deadline,
+      [sandbox, ...children],
+      async () => {
+        const r = await handle.kubectl(["get", "node", NODE_NAME, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+        return r.code === 0 && r.stdout.trim() === "True";
+      },
+      [logOf("kubelet"), logOf("containerd"), logOf("kube-controller-manager")],
+    );
     // Service accounts and the kube-root-ca.crt ConfigMap come from the controller-manager.
-    await waitOrExplain("the default ServiceAccount", deadline, [sandbox, ...children], async () =>
-      (await handle.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")).status === 200, [logOf("kube-controller-manager")]);
+    await waitOrExplain(
+      "the default ServiceAccount",
+      deadline,
+      [sandbox, ...children],
+      async () => (await handle.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")).status === 200,
+      [logOf("kube-controller-manager")],
+    );
     progress(`node ${NODE_NAME} Ready after ${Math.round((Date.now() - t0) / 1000)} s (dir ${dir})`);
     await writeFile(join(dir, "node.json"), JSON.stringify({ initPid, forwards, images, nodeBin, cgroup: id, hostTunables }, null, 2));
 
@@ -537,9 +628,14 @@ async function waitOrExplain(what: string, deadline: number, children: ChildProc
 /** The cluster the `node` project's global setup started, from $EOP_TEST_KUBE_DIR. */
 export function attachNodeCluster(env: NodeJS.ProcessEnv = process.env): Omit<NodeCluster, "stop"> {
   const dir = env.EOP_TEST_KUBE_DIR;
-  if (!dir || !existsSync(join(dir, "node.json"))) throw new Error("no node cluster: run this test in the vitest \"node\" project (globalSetup test/helpers/node/global-setup.ts)");
+  if (!dir || !existsSync(join(dir, "node.json")))
+    throw new Error('no node cluster: run this test in the vitest "node" project (globalSetup test/helpers/node/global-setup.ts)');
   const { server } = JSON.parse(readFileSync(join(dir, "control-plane.json"), "utf8")) as { server: string };
-  const { initPid, forwards, images } = JSON.parse(readFileSync(join(dir, "node.json"), "utf8")) as { initPid: number; forwards: Record<string, string>; images: ImageArchives };
+  const { initPid, forwards, images } = JSON.parse(readFileSync(join(dir, "node.json"), "utf8")) as {
+    initPid: number;
+    forwards: Record<string, string>;
+    images: ImageArchives;
+  };
   const handle = makeHandle(dir, env.EOP_TEST_KUBE_BIN || defaultBinDir, server);
   const nsenter = ["--target", String(initPid), "--mount", "--uts", "--ipc", "--net", "--pid", "--"];
   return {
@@ -552,7 +648,8 @@ export function attachNodeCluster(env: NodeJS.ProcessEnv = process.env): Omit<No
     nodePath: (path: string) => join(`/proc/${initPid}/root`, path),
     exec: (args: string[], opts: { input?: string; timeoutMs?: number } = {}) => run("nsenter", [...nsenter, ...args], opts),
     // setpriv --pdeathsig: the program dies with its nsenter, which dies with this worker.
-    spawnInside: (name: string, args: string[]) => spawnLogged("nsenter", [...nsenter, "setpriv", "--pdeathsig", "TERM", "--", ...args], join(dir, `${name}.log`), "ignore"),
+    spawnInside: (name: string, args: string[]) =>
+      spawnLogged("nsenter", [...nsenter, "setpriv", "--pdeathsig", "TERM", "--", ...args], join(dir, `${name}.log`), "ignore"),
     log: (name: string) => join(dir, `${name}.log`),
   };
 }
