@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     stopping = true;
     process.stderr.write("\n[cluster] tearing down...\n");
     await cluster.stop();
-    process.stderr.write("[cluster] stopped; nothing left behind\n");
+    process.stderr.write("[cluster] stopped: processes, namespaces, mounts, cgroups and the run directory removed\n");
     process.exit(code);
   };
   process.on("SIGINT", () => void stop(0));
