@@ -22,7 +22,7 @@ ENV npm_config_nodedir=/usr/local
 COPY package.json package-lock.json tsconfig.base.json tsup.base.ts ./
 COPY packages ./packages
 COPY bpf ./bpf
-# `npm install` from the committed lock, not `npm ci`: see operator.Dockerfile.
+# `npm install` from the committed lock, pruned as in operator.Dockerfile (see there).
 RUN npm install --no-audit --no-fund \
  && npm run build \
  && npm prune --omit=dev --omit=optional --no-audit --no-fund \

@@ -25,11 +25,11 @@ ENV npm_config_nodedir=/usr/local
 COPY package.json package-lock.json tsconfig.base.json tsup.base.ts ./
 COPY packages ./packages
 COPY bpf ./bpf
-# `npm install` with the committed lock installs exactly the locked versions. Not `npm ci`: the
-# lock holds only the linux-x64 entries of rollup's per-platform optional packages, and `npm ci`
-# refuses such a lock as out of sync (see scripts/setup.sh). `--omit=optional` with `--omit=dev`:
-# vitest is an optional peer of @ebpf-operator/core (for its conformance suite), which npm keeps
-# under `--omit=dev` alone; deploy/images/build.mjs installs with the same options.
+# `npm install` with the committed lock installs exactly the locked versions (`npm ci`, which
+# scripts/setup.sh uses, works too now that the lock holds every platform's optional packages).
+# `--omit=optional` with `--omit=dev`: vitest is an optional peer of @ebpf-operator/core (for its
+# conformance suite), which npm keeps under `--omit=dev` alone; deploy/images/build.mjs installs
+# with the same options.
 RUN npm install --no-audit --no-fund \
  && npm run build \
  && npm prune --omit=dev --omit=optional --no-audit --no-fund \
