@@ -6,7 +6,7 @@
 # It runs as uid 0 with only the capabilities the DaemonSet adds (see docs/deploy.md).
 #
 # Build from the repository root:
-#   docker build -f deploy/docker/agent.Dockerfile -t ghcr.io/ebpf-operator/agent:0.1.0 .
+#   docker build -f deploy/docker/agent.Dockerfile -t localhost/ebpf-operator/agent:0.1.0 .
 
 ARG NODE_IMAGE=node:22.20.0-bookworm-slim
 

@@ -6,7 +6,7 @@
 # as a non-root user with no capabilities.
 #
 # Build from the repository root (the context is the whole repository):
-#   docker build -f deploy/docker/operator.Dockerfile -t ghcr.io/ebpf-operator/operator:0.1.0 .
+#   docker build -f deploy/docker/operator.Dockerfile -t localhost/ebpf-operator/operator:0.1.0 .
 # deploy/docker/operator.Dockerfile.dockerignore keeps node_modules, builds and caches out.
 
 ARG NODE_IMAGE=node:22.20.0-bookworm-slim
