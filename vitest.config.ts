@@ -46,6 +46,7 @@ export default defineConfig({
           include: ["test/kube/**/*.kube.test.ts", "packages/*/src/**/*.kube.test.ts"],
           // Builds (cached) and starts one real etcd + kube-apiserver for the run.
           globalSetup: ["test/helpers/kube/global-setup.ts"],
+          setupFiles: ["test/helpers/project-env.ts"],
           // The files share one API server (and some the kernel): one at a time.
           fileParallelism: false,
           testTimeout: 120_000,
@@ -69,6 +70,7 @@ export default defineConfig({
           // Builds (cached: Go binaries, images) and starts ONE one-node cluster for the run:
           // etcd, API server, controller-manager, scheduler, kubelet, kube-proxy, containerd.
           globalSetup: ["test/helpers/node/global-setup.ts"],
+          setupFiles: ["test/helpers/project-env.ts"],
           // The files share the one node (and its bpffs): one at a time.
           fileParallelism: false,
           testTimeout: 300_000,

@@ -1,7 +1,8 @@
 /**
  * vitest globalSetup for the `kube` project: builds the control plane binaries (fast when
  * cached) and starts ONE etcd + kube-apiserver for the whole run; stops it at the end, pass or
- * fail. Tests reach it through env vars, which the test workers inherit:
+ * fail. Tests reach it through env vars, provided to this project's workers only
+ * (test/helpers/project-env.ts says why):
  *
  *   EOP_TEST_KUBECONFIG  admin kubeconfig (system:masters)
  *   EOP_TEST_KUBE_BIN    dir with kube-testenv and kubectl (and helm, when built)
@@ -11,6 +12,7 @@
  * EOP_TEST_KUBE_KEEP=1 keeps the temp dir (logs, certs) after the run.
  */
 import { spawn } from "node:child_process";
+import type { TestProject } from "vitest/node";
 import { join } from "node:path";
 import { ENV_BIN, ENV_DIR, ENV_KUBECONFIG, defaultBinDir, repoRoot, startControlPlane } from "./control-plane.js";
 
@@ -24,7 +26,7 @@ function buildBinaries(): Promise<void> {
   });
 }
 
-export default async function setup(): Promise<() => Promise<void>> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   let binDir = process.env[ENV_BIN];
   if (!binDir) {
     await buildBinaries();
@@ -33,9 +35,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   const started = Date.now();
   const cp = await startControlPlane({ binDir });
   console.error(`[kube] control plane up at ${cp.server} in ${Date.now() - started} ms (dir ${cp.dir})`);
-  process.env[ENV_KUBECONFIG] = cp.kubeconfig;
-  process.env[ENV_BIN] = binDir;
-  process.env[ENV_DIR] = cp.dir;
+  project.provide("eopTestEnv", { [ENV_KUBECONFIG]: cp.kubeconfig, [ENV_BIN]: binDir, [ENV_DIR]: cp.dir });
   return async () => {
     await cp.stop();
   };

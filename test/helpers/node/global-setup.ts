@@ -1,7 +1,8 @@
 /**
  * vitest globalSetup for the `node` project: builds what the one-node cluster needs (cached:
  * docs/kube-node.md) and starts ONE cluster for the run; stops it at the end, pass or fail.
- * Test workers reach it through env vars:
+ * Test workers reach it through env vars, provided to this project's workers only
+ * (test/helpers/project-env.ts says why):
  *
  *   EOP_TEST_KUBECONFIG  admin kubeconfig (127.0.0.1, forwarded into the node)
  *   EOP_TEST_KUBE_BIN    kubectl, helm, kube-testenv
@@ -9,14 +10,13 @@
  *
  * EOP_TEST_NODE_KEEP=1 keeps the run's directory (every component's log) after the run.
  */
+import type { TestProject } from "vitest/node";
 import { ENV_BIN, ENV_DIR, ENV_KUBECONFIG } from "../kube/control-plane.js";
 import { startNodeCluster } from "./cluster.js";
 
-export default async function setup(): Promise<() => Promise<void>> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cluster = await startNodeCluster({ forwards: { prometheus: "127.0.0.1:9090" } });
-  process.env[ENV_KUBECONFIG] = cluster.kubeconfig;
-  process.env[ENV_BIN] = cluster.binDir;
-  process.env[ENV_DIR] = cluster.dir;
+  project.provide("eopTestEnv", { [ENV_KUBECONFIG]: cluster.kubeconfig, [ENV_BIN]: cluster.binDir, [ENV_DIR]: cluster.dir });
   return async () => {
     await cluster.stop();
   };
