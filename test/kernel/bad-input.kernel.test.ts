@@ -35,6 +35,8 @@ const BAD: Record<string, string> = {
   "no-such-tracepoint": tracepointManifest({ name: "no-such-tracepoint", target: "syscalls/sys_enter_execv" }),
   "bad-target": tracepointManifest({ name: "bad-target", target: "execve" }),
   "schema-violation": tracepointManifest({ name: "schema-violation", prometheusType: "summary" }),
+  // Pod scope is not attached per pod yet: refused, never run node-wide instead.
+  "pod-scoped": `${tracepointManifest({ name: "pod-scoped" })}  selector:\n    matchLabels:\n      app: web\n`,
 };
 // The same served name as the good resources' counter, as a gauge: written once the good ones
 // run, so they own the name whatever order the agent works in.
@@ -92,6 +94,7 @@ describe("bad input beside a good resource", () => {
     ["no-such-tracepoint", "EOP_ERR_TARGET_NOT_FOUND", /did you mean syscalls\/sys_enter_execve/],
     ["bad-target", "EOP_ERR_TARGET_INVALID", /spec.target "execve"/],
     ["schema-violation", "EOP_ERR_MANIFEST_INVALID", /spec.prometheusType: must be one of "counter", "gauge"/],
+    ["pod-scoped", "EOP_ERR_POD_SCOPE_UNSUPPORTED", /spec.selector: .*does not run a pod-scoped resource node-wide/],
     ["metric-clash", "EOP_ERR_METRIC_CONFLICT", /already served by EbpfMap "(default|team-b)\/good" as a counter/],
   ])("reports %s as %s with the real message", (name, code, message) => {
     const resource = byName(name);
@@ -104,6 +107,7 @@ describe("bad input beside a good resource", () => {
     ["unknown-type", "InvalidSpec"],
     ["no-such-tracepoint", "InvalidSpec"],
     ["bad-target", "InvalidSpec"],
+    ["pod-scoped", "InvalidSpec"],
     ["verifier-reject", "LoadFailed"],
     ["compile-error", "CompileFailed"],
   ])("gives %s the Ready reason %s", (name, reason) => {

@@ -53,6 +53,10 @@ export const ERROR_CODES = {
   EOP_ERR_TARGET_INVALID: { meaning: "the target is not valid for the program type", fault: "spec" },
   EOP_ERR_TARGET_NOT_FOUND: { meaning: "the attach point does not exist on this kernel", fault: "spec" },
   EOP_ERR_KERNEL_UNSUPPORTED: { meaning: "the kernel lacks a feature the program type needs", fault: "system" },
+  EOP_ERR_POD_SCOPE_UNSUPPORTED: {
+    meaning: "spec.selector asks for pod scope that this agent cannot give the program type (or not per container)",
+    fault: "spec",
+  },
   EOP_ERR_KERNEL_MOUNT: { meaning: "bpffs or tracefs is not mounted and mounting it failed", fault: "system" },
   EOP_ERR_PROGRAM_NOT_FOUND: { meaning: "spec.program names no program in the compiled code", fault: "spec" },
   EOP_ERR_MAP_NOT_FOUND: { meaning: "spec.map names no map in the compiled code", fault: "spec" },

@@ -9,8 +9,10 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { MetricSpecSchema } from "./metrics-schema.js";
+import { PodSelectorSchema } from "./selector-schema.js";
 
 export * from "./metrics-schema.js";
+export * from "./selector-schema.js";
 
 export const API_GROUP = "observability.cloud";
 export const API_VERSION = "v1";
@@ -67,6 +69,7 @@ export const EbpfMapSpecSchema = Type.Object(
           "Metrics from the program's maps, with labels, decoders and histograms (docs/metrics.md). Served in addition to the flat metric when name and map are also set.",
       }),
     ),
+    selector: Type.Optional(PodSelectorSchema),
     nodeSelector: Type.Optional(
       Type.Record(Type.String(), Type.String(), {
         description: "Run only on nodes whose labels match (cluster mode). Default: every node.",

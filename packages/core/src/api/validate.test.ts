@@ -158,3 +158,44 @@ describe("validateEbpfMapObject", () => {
     expect(result.errors).toContainEqual({ field, message: expect.stringContaining(message) });
   });
 });
+
+describe("spec.selector (pod scope)", () => {
+  it("accepts a selector with labels, expressions and a container, and {} (every pod of the namespace)", () => {
+    const selector = {
+      matchLabels: { app: "web", "app.kubernetes.io/part-of": "shop" },
+      matchExpressions: [
+        { key: "tier", operator: "In", values: ["front", "back"] },
+        { key: "canary", operator: "DoesNotExist" },
+      ],
+      container: "server",
+    };
+    const result = validateEbpfMapObject(withSpec({ selector }));
+    expect(result.ok && result.value.spec.selector).toEqual(selector);
+    expect(validateEbpfMapObject(withSpec({ selector: {} })).ok).toBe(true);
+  });
+
+  it.each([
+    [{ matchLabels: { "bad key!": "x" } }, "spec.selector.matchLabels", '"bad key!" is not a label key'],
+    [{ matchLabels: { [`${"a".repeat(64)}`]: "x" } }, "spec.selector.matchLabels", "is not a label key"],
+    [{ matchLabels: { [`${"a".repeat(254)}/name`]: "x" } }, "spec.selector.matchLabels", "is not a label key"],
+    [{ matchLabels: { app: "-web" } }, "spec.selector.matchLabels.app", "does not match the pattern"],
+    [{ matchLabels: { app: "x".repeat(64) } }, "spec.selector.matchLabels.app", "must NOT have more than 63 characters"],
+    [{ matchExpressions: [{ key: "tier", operator: "In" }] }, "spec.selector.matchExpressions[0].values", "operator In needs values"],
+    [{ matchExpressions: [{ key: "tier", operator: "NotIn", values: [] }] }, "spec.selector.matchExpressions[0].values", "operator NotIn needs values"],
+    [{ matchExpressions: [{ key: "tier", operator: "Exists", values: ["a"] }] }, "spec.selector.matchExpressions[0].values", "operator Exists takes no values"],
+    [{ matchExpressions: [{ key: "tier", operator: "Equals", values: ["a"] }] }, "spec.selector.matchExpressions[0].operator", "must be one of"],
+    [{ matchExpressions: [{ key: "x/", operator: "Exists" }] }, "spec.selector.matchExpressions[0].key", "does not match the pattern"],
+    [{ container: "Server_1" }, "spec.selector.container", "does not match the pattern"],
+    [{ namespace: "other" }, "spec.selector", 'unknown field "namespace"'],
+    [
+      { matchLabels: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, "v"])) },
+      "spec.selector.matchLabels",
+      "must NOT have more than 32 properties",
+    ],
+  ])("names the field when the selector is %j", (selector, field, message) => {
+    const result = validateEbpfMapObject(withSpec({ selector }));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toContainEqual({ field, message: expect.stringContaining(message) });
+  });
+});

@@ -6,6 +6,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import type { FieldError } from "./field-error.js";
 import { checkMetricsSpec } from "./metrics-check.js";
 import { EbpfMapSchema, type EbpfMap } from "./schema.js";
+import { checkSelector } from "./selector-schema.js";
 
 export type { FieldError };
 
@@ -26,7 +27,7 @@ export function validateEbpfMapObject(input: unknown): ValidationResult {
   const value: unknown = structuredClone(input);
   if (!validateEbpfMap(value)) return { ok: false, errors: formatAjvErrors(validateEbpfMap.errors ?? []) };
   const resource = value as EbpfMap;
-  const errors = checkMetricsSpec(resource.spec);
+  const errors = [...checkMetricsSpec(resource.spec), ...checkSelector(resource.spec.selector)];
   return errors.length === 0 ? { ok: true, value: resource } : { ok: false, errors };
 }
 

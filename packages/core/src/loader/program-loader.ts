@@ -68,6 +68,15 @@ export class ProgramLoader {
    */
   async preflight(spec: EbpfMapSpec): Promise<{ plugin: ProgramTypePlugin; target: unknown }> {
     const { plugin, validateTarget } = this.registry.forType(spec.type);
+    if (spec.selector !== undefined) {
+      // Pod scope is discovered (pods/) but not yet attached per pod: running the program
+      // node-wide instead would give the tenant more than it asked for (and than the policy's
+      // "own workloads" scope allows), so the resource is refused.
+      throw operatorError(
+        "EOP_ERR_POD_SCOPE_UNSUPPORTED",
+        `spec.selector: this agent cannot yet confine program type "${spec.type}" to pods, and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
+      );
+    }
     if (!validateTarget(spec.target)) {
       const reasons = (validateTarget.errors ?? []).map((e) => e.message ?? e.keyword).join("; ");
       throw operatorError("EOP_ERR_TARGET_INVALID", `spec.target "${spec.target}" is not a valid ${spec.type} target: ${reasons}`);
