@@ -8,7 +8,7 @@ const OPERATOR = "^packages/operator/src/";
 
 // core, bottom to top. Each entry: the folders (or top-level files) of one layer.
 const coreLayers = [
-  ["api", "util", "kernel", "errors\\.ts", "logger\\.ts"], // the EbpfMap API and basics
+  ["api", "util", "kernel", "pods", "errors\\.ts", "logger\\.ts"], // the EbpfMap API and basics; pod discovery
   ["plugin"], // the plugin contract
   ["decoders", "compiler"], // label decoders; clang
   ["plan", "loader"], // load time: metric plans, loading and pinning programs
