@@ -22,3 +22,4 @@ export { isConflict, isGone, isNotFound, apiMessage } from "./kube/api-errors.js
 export { startClusterAgent, type ClusterAgentOptions, type RunningClusterAgent } from "./agent/cluster-agent.js";
 export { NodeStatusWriter, nodeStatusName } from "./agent/node-status-writer.js";
 export { FetchingObjectProvider } from "./agent/fetching-object-provider.js";
+export { NodePodSource, podInfoOf } from "./agent/node-pods.js";

@@ -5,6 +5,8 @@
  * add/update/delete), and a periodic resync (every cached object emitted again, so a missed
  * event cannot leave the controller wrong for long).
  */
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest, type Agent } from "node:https";
 import { KubernetesObjectApi, Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "@ebpf-operator/core";
 import { apiMessage, isGone } from "./api-errors.js";
@@ -12,7 +14,7 @@ import { apiMessage, isGone } from "./api-errors.js";
 export type InformerEvent = "add" | "update" | "delete" | "resync";
 export type InformerHandler<T> = (event: InformerEvent, object: T) => void;
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubernetesObject> {
   kubeConfig: KubeConfig;
   apiVersion: string;
   kind: string;
@@ -21,7 +23,90 @@ export interface InformerOptions {
   labelSelector?: string;
   fieldSelector?: string;
   resyncMs?: number;
+  /**
+   * Ask for metadata only (`PartialObjectMetadata`: names, UID, labels, annotations, owner
+   * references, deletion timestamp; no spec or status): what a node agent can afford to cache
+   * for every pod of its node. Objects keep `apiVersion` and `kind` as given here.
+   */
+  metadataOnly?: boolean;
+  /**
+   * Applied to every object before it is cached or handed to handlers (client-go's
+   * TransformFunc): drop what is never read (annotations, managedFields) to bound memory.
+   * It must keep `metadata.namespace`, `name` and `resourceVersion`.
+   */
+  transform?: (object: T) => T;
   logger: Logger;
+}
+
+const METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+const METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+
+type HeaderSource = Awaited<ReturnType<KubeConfig["applyToFetchOptions"]>>["headers"];
+
+/** Header names (lower case) and values of whatever `applyToFetchOptions` returned. */
+function plainHeaders(headers: HeaderSource): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  const pairs: Iterable<[string, string | string[]]> =
+    typeof (headers as { entries?: unknown }).entries === "function"
+      ? (headers as unknown as { entries(): Iterable<[string, string]> }).entries()
+      : Array.isArray(headers)
+        ? (headers as [string, string][])
+        : Object.entries(headers as Record<string, string | string[]>);
+  for (const [name, value] of pairs) out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  return out;
+}
+
+/**
+ * The same kube config, with `Accept` asking for metadata only on the requests `Watch` makes
+ * (client-node's Watch takes no headers; it reads its request options from the config).
+ */
+function metadataConfig(kubeConfig: KubeConfig): KubeConfig {
+  const config = Object.create(kubeConfig) as KubeConfig;
+  config.applyToFetchOptions = async (options) => {
+    const init = await kubeConfig.applyToFetchOptions(options);
+    init.headers = { ...plainHeaders(init.headers), accept: METADATA };
+    return init;
+  };
+  return config;
+}
+
+/** One GET of a collection as `PartialObjectMetadataList`, with the config's TLS and credentials. */
+async function listMetadata<T>(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Record<string, string | undefined>,
+): Promise<{ items: T[]; metadata?: { resourceVersion?: string } }> {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error("No currently active cluster");
+  const url = new URL(cluster.server + path);
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, value);
+  const init = await kubeConfig.applyToFetchOptions({});
+  const headers = { ...plainHeaders(init.headers), accept: METADATA_LIST };
+  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "GET", headers, agent: init.agent as Agent | undefined }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        if (response.statusCode !== 200) {
+          const error = new Error(`list ${path}: HTTP ${response.statusCode}: ${text.slice(0, 300)}`) as Error & { statusCode?: number; code?: number };
+          error.statusCode = error.code = response.statusCode;
+          reject(error);
+          return;
+        }
+        try {
+          resolve(JSON.parse(text) as { items: T[]; metadata?: { resourceVersion?: string } });
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      response.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 export function objectKey(object: KubernetesObject): string {
@@ -33,6 +118,7 @@ export class Informer<T extends KubernetesObject> {
   private readonly cache = new Map<string, T>();
   private readonly handlers: InformerHandler<T>[] = [];
   private readonly objects: KubernetesObjectApi;
+  private readonly options: InformerOptions<T>;
   private resourceVersion = "";
   private abort?: AbortController;
   private stopped = false;
@@ -43,7 +129,8 @@ export class Informer<T extends KubernetesObject> {
   /** Counts for observability and tests: lists after 410 Gone or a lost resourceVersion, watch restarts. */
   readonly stats = { relists: 0, watches: 0 };
 
-  constructor(private readonly options: InformerOptions) {
+  constructor(options: InformerOptions<T>) {
+    this.options = options;
     this.objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
   }
 
@@ -91,20 +178,25 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private async relist(): Promise<void> {
-    const list = await this.objects.list<T>(
-      this.options.apiVersion,
-      this.options.kind,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      this.options.fieldSelector,
-      this.options.labelSelector,
-    );
+    const list = this.options.metadataOnly
+      ? await listMetadata<T>(this.options.kubeConfig, this.options.path, {
+          fieldSelector: this.options.fieldSelector,
+          labelSelector: this.options.labelSelector,
+        })
+      : await this.objects.list<T>(
+          this.options.apiVersion,
+          this.options.kind,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          this.options.fieldSelector,
+          this.options.labelSelector,
+        );
     const seen = new Set<string>();
     for (const item of list.items) {
       // Lists omit apiVersion/kind on items: put them back for handlers.
-      const object = { ...item, apiVersion: this.options.apiVersion, kind: this.options.kind } as T;
+      const object = this.shape({ ...item, apiVersion: this.options.apiVersion, kind: this.options.kind } as T);
       const key = objectKey(object);
       seen.add(key);
       const previous = this.cache.get(key);
@@ -124,7 +216,7 @@ export class Informer<T extends KubernetesObject> {
   private async watch(): Promise<void> {
     if (this.stopped) return;
     this.stats.watches++;
-    const watcher = new Watch(this.options.kubeConfig);
+    const watcher = new Watch(this.options.metadataOnly ? metadataConfig(this.options.kubeConfig) : this.options.kubeConfig);
     let gone = false;
     const done = (error: unknown) => {
       if (this.stopped) return;
@@ -152,11 +244,12 @@ export class Informer<T extends KubernetesObject> {
           const key = objectKey(object);
           if (phase === "DELETED") {
             this.cache.delete(key);
-            this.emit("delete", object);
+            this.emit("delete", this.shape(object));
           } else {
             const existed = this.cache.has(key);
-            this.cache.set(key, object);
-            this.emit(existed ? "update" : "add", object);
+            const shaped = this.shape(object);
+            this.cache.set(key, shaped);
+            this.emit(existed ? "update" : "add", shaped);
           }
         },
         done,
@@ -183,6 +276,12 @@ export class Informer<T extends KubernetesObject> {
       }
     }
     void this.watch();
+  }
+
+  /** Metadata-only objects say PartialObjectMetadata: given the informer's kind; then the transform. */
+  private shape(object: T): T {
+    const typed = this.options.metadataOnly ? ({ ...object, apiVersion: this.options.apiVersion, kind: this.options.kind } as T) : object;
+    return this.options.transform ? this.options.transform(typed) : typed;
   }
 
   private backoff(): number {

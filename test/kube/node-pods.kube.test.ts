@@ -1,0 +1,121 @@
+/**
+ * The agent's pod source against a real API server: a metadata-only informer restricted to one
+ * node (`spec.nodeName` field selector). No kubelet runs in this project, so the pods stay
+ * Pending; they are bound to nodes by `spec.nodeName` as the scheduler would bind them.
+ */
+import { KubeConfig } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger, selectPods } from "@ebpf-operator/core";
+import { Informer, NodePodSource } from "@ebpf-operator/operator";
+import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
+import { eventually } from "../helpers/kube/resources.js";
+
+const cp = attachControlPlane();
+const suffix = process.pid;
+const alice = `pods-alice-${suffix}`;
+const bob = `pods-bob-${suffix}`;
+const node = `pod-node-a-${suffix}`;
+const otherNode = `pod-node-b-${suffix}`;
+
+const pod = (namespace: string, name: string, nodeName: string, labels: Record<string, string>) =>
+  JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, labels },
+    spec: { nodeName, containers: [{ name: "app", image: "registry.invalid/app:1", env: [{ name: "SECRET_LOOKING", value: "spec-value" }] }] },
+  });
+
+describe("NodePodSource: this node's pods, metadata only", () => {
+  let source: NodePodSource;
+  let changes = 0;
+
+  beforeAll(async () => {
+    for (const ns of [alice, bob]) await cp.kubectlOk(["create", "namespace", ns]);
+    await cp.kubectlOk(["apply", "-f", "-"], { input: pod(alice, "web-1", node, { app: "web" }) });
+    await cp.kubectlOk(["apply", "-f", "-"], { input: pod(alice, "db-1", node, { app: "db" }) });
+    await cp.kubectlOk(["apply", "-f", "-"], { input: pod(alice, "web-elsewhere", otherNode, { app: "web" }) });
+    await cp.kubectlOk(["apply", "-f", "-"], { input: pod(bob, "web-1", node, { app: "web" }) });
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(cp.kubeconfig);
+    source = new NodePodSource({ kubeConfig, nodeName: node, logger: createLogger({ level: "silent" }) });
+    source.onChange(() => changes++);
+    await source.start();
+  });
+
+  afterAll(async () => {
+    source?.stop();
+    // Bound pods wait for their (absent) kubelet on a graceful delete: force them out first.
+    for (const ns of [alice, bob]) await cp.kubectl(["delete", "pods", "--all", "-n", ns, "--grace-period=0", "--force"]);
+    for (const ns of [alice, bob]) await deleteNamespace(cp, ns);
+  });
+
+  const names = () =>
+    source
+      .pods()
+      .map((p) => `${p.namespace}/${p.name}`)
+      .sort();
+
+  it("lists the pods bound to its node only, in every namespace", () => {
+    expect(names()).toEqual([`${alice}/db-1`, `${alice}/web-1`, `${bob}/web-1`]);
+  });
+
+  it("asks the API server for metadata only: no spec or status comes over the wire", async () => {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(cp.kubeconfig);
+    const raw = new Informer<{ metadata?: { name?: string; annotations?: Record<string, string> } }>({
+      kubeConfig,
+      apiVersion: "v1",
+      kind: "Pod",
+      path: "/api/v1/pods",
+      fieldSelector: `spec.nodeName=${node}`,
+      metadataOnly: true,
+      logger: createLogger({ level: "silent" }),
+    });
+    const seen: unknown[] = [];
+    raw.on((_, object) => seen.push(object));
+    try {
+      await raw.start();
+      await cp.kubectlOk(["annotate", "pod", "db-1", "-n", alice, "touched=1"]);
+      await eventually("a watch event", async () => seen.length > raw.list().length, 15_000);
+    } finally {
+      raw.stop();
+    }
+    expect(seen.length).toBeGreaterThan(3);
+    for (const object of seen) {
+      expect(object).toMatchObject({ apiVersion: "v1", kind: "Pod", metadata: { uid: expect.any(String) } });
+      expect(object).not.toHaveProperty("spec");
+      expect(object).not.toHaveProperty("status");
+    }
+  });
+
+  it("caches names, UID and labels only: not even annotations (kubectl's last-applied copy of the spec)", () => {
+    const web = source.pods().find((p) => p.namespace === alice && p.name === "web-1")!;
+    expect(web.uid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(web.labels).toEqual({ app: "web" });
+    for (const object of source.cachedObjects()) {
+      expect(Object.keys(object).sort()).toEqual(["apiVersion", "kind", "metadata"]);
+      expect(object.metadata).not.toHaveProperty("annotations");
+      expect(object.metadata).not.toHaveProperty("managedFields");
+    }
+    expect(JSON.stringify(source.cachedObjects())).not.toContain("spec-value");
+  });
+
+  it("gives selectPods what it needs: a selector never reaches another namespace", () => {
+    const selected = selectPods(source.pods(), alice, { matchLabels: { app: "web" } });
+    expect(selected.map((p) => `${p.namespace}/${p.name}`)).toEqual([`${alice}/web-1`]);
+  });
+
+  it("follows churn: a new pod on the node, a relabel, a deletion; pods of other nodes never", async () => {
+    const before = changes;
+    await cp.kubectlOk(["apply", "-f", "-"], { input: pod(alice, "web-2", node, { app: "web" }) });
+    await cp.kubectlOk(["apply", "-f", "-"], { input: pod(alice, "web-3", otherNode, { app: "web" }) });
+    await eventually("the new pod", async () => names().includes(`${alice}/web-2`), 15_000);
+    await cp.kubectlOk(["label", "pod", "db-1", "-n", alice, "app=web", "--overwrite"]);
+    await eventually("the relabel", async () => source.pods().find((p) => p.name === "db-1")?.labels.app === "web", 15_000);
+    // No kubelet: the pod has no finalizers and goes at once with a zero grace period.
+    await cp.kubectlOk(["delete", "pod", "web-1", "-n", alice, "--grace-period=0", "--force"]);
+    await eventually("the deletion", async () => !names().includes(`${alice}/web-1`), 15_000);
+    expect(names()).toEqual([`${alice}/db-1`, `${alice}/web-2`, `${bob}/web-1`]);
+    expect(changes).toBeGreaterThan(before);
+  });
+});
