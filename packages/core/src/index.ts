@@ -43,6 +43,7 @@ export { findCgroup2MountInfo, parseCgroup2MountInfo, type Cgroup2Mount } from "
 export { parsePodCgroupPath, containerIdOf, type PodCgroupPath, type ContainerCgroupPath } from "./pods/cgroup-layout.js";
 export { PodCgroupIndex, cgroupPids, type PodCgroup, type PodCgroupScan, type ContainerCgroup, type CgroupRef } from "./pods/pod-cgroups.js";
 export { podNetns, type PodNetns } from "./pods/pod-netns.js";
+export { CgroupIdentities, type CgroupIdentity, type CgroupIdentityOptions } from "./pods/cgroup-identity.js";
 export { ProgramLoader, loadKeyOf, type LoadedProgram, type LoadRequest } from "./loader/program-loader.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
 export { MapCollector, type MapSource } from "./scrape/map-family.js";

@@ -8,14 +8,16 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { chownSync, existsSync, mkdirSync, rmdirSync, statSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireKernelCapabilities } from "../../../../test/helpers/kernel.js";
 import { findCgroup2MountInfo, type Cgroup2Mount } from "./cgroup-mount.js";
+import { CgroupIdentities } from "./cgroup-identity.js";
 import { PodCgroupIndex, cgroupPids } from "./pod-cgroups.js";
 import { podNetns } from "./pod-netns.js";
+import { StaticPodSource } from "./pod-source.js";
 
 requireKernelCapabilities();
 
@@ -152,6 +154,22 @@ describe("pod discovery from the kernel's cgroup tree and /proc", () => {
     const bobNetns = await podNetns(await cgroupPids(scan.pods.get(bob.uid)!.directory));
     expect(bobNetns?.hostNetwork).toBe(true);
     expect(await podNetns([])).toBeUndefined();
+  });
+
+  it("names a process's cgroup id (what bpf_get_current_cgroup_id() returns) by the API server's pod", async () => {
+    const index = new PodCgroupIndex(mount);
+    const pods = new StaticPodSource([{ uid: alice.uid, namespace: "alice", name: "web-1", labels: {}, deleting: false }]);
+    const identities = new CgroupIdentities({ scan: (wanted) => index.scan(wanted), pods });
+    await identities.refresh();
+    const scan = await index.scan([alice.uid, bob.uid]);
+    // A process of alice's app container: its cgroup (from /proc) has the container's id.
+    const pid = (await cgroupPids(join(scan.pods.get(alice.uid)!.directory, alice.app)))[0]!;
+    const cgroupPath = readFileSync(`/proc/${pid}/cgroup`, "utf8").match(/^0::(.*)$/m)![1]!;
+    const id = statSync(join(mount.path, cgroupPath.slice(mount.root === "/" ? 0 : mount.root.length)), { bigint: true }).ino;
+    expect(identities.lookup(id)).toEqual({ namespace: "alice", pod: "web-1", uid: alice.uid, containerId: alice.app });
+    expect(identities.lookup(scan.pods.get(alice.uid)!.id)).toEqual({ namespace: "alice", pod: "web-1", uid: alice.uid });
+    // bob's pod is in the kernel but not in this source: not named.
+    expect(identities.lookup(scan.pods.get(bob.uid)!.id)).toBeUndefined();
   });
 
   it("follows churn: a new pod is found on the next scan, a removed one is gone from it", async () => {
