@@ -3,11 +3,13 @@
  * node (`spec.nodeName` field selector). No kubelet runs in this project, so the pods stay
  * Pending; they are bound to nodes by `spec.nodeName` as the scheduler would bind them.
  */
+import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger, selectPods } from "@ebpf-operator/core";
 import { Informer, NodePodSource } from "@ebpf-operator/operator";
-import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
+import { attachControlPlane, deleteNamespace, repoRoot } from "../helpers/kube/control-plane.js";
+import { tracepointManifest } from "../helpers/manifests.js";
 import { eventually } from "../helpers/kube/resources.js";
 
 const cp = attachControlPlane();
@@ -103,6 +105,31 @@ describe("NodePodSource: this node's pods, metadata only", () => {
   it("gives selectPods what it needs: a selector never reaches another namespace", () => {
     const selected = selectPods(source.pods(), alice, { matchLabels: { app: "web" } });
     expect(selected.map((p) => `${p.namespace}/${p.name}`)).toEqual([`${alice}/web-1`]);
+  });
+
+  it("the CRD takes spec.selector, and the API server refuses a bad one naming the field", async () => {
+    await cp.kubectlOk(["apply", "-f", join(repoRoot, "deploy/crds")]);
+    const withSelector = (name: string, selector: string) => `${tracepointManifest({ name, namespace: alice })}  selector:\n${selector}`;
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: withSelector(
+        "scoped",
+        "    matchLabels:\n      app: web\n    matchExpressions:\n      - { key: tier, operator: In, values: [front] }\n    container: server\n",
+      ),
+    });
+    const stored = JSON.parse(await cp.kubectlOk(["get", "ebpfmap", "scoped", "-n", alice, "-o", "json"])) as { spec: { selector: unknown } };
+    expect(stored.spec.selector).toEqual({
+      matchLabels: { app: "web" },
+      matchExpressions: [{ key: "tier", operator: "In", values: ["front"] }],
+      container: "server",
+    });
+    const badOperator = await cp.kubectl(["apply", "-f", "-"], {
+      input: withSelector("bad-operator", "    matchExpressions:\n      - { key: tier, operator: Equals, values: [front] }\n"),
+    });
+    expect(badOperator.code).not.toBe(0);
+    expect(badOperator.stderr).toMatch(/spec\.selector\.matchExpressions\[0\]\.operator: Unsupported value: "Equals"/);
+    const otherNamespace = await cp.kubectl(["apply", "-f", "-"], { input: withSelector("bad-field", `    namespace: ${bob}\n`) });
+    expect(otherNamespace.code).not.toBe(0);
+    expect(otherNamespace.stderr).toMatch(/unknown field "spec\.selector\.namespace"/);
   });
 
   it("follows churn: a new pod on the node, a relabel, a deletion; pods of other nodes never", async () => {
