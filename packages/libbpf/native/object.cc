@@ -27,6 +27,8 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
                                           InstanceMethod<&ObjectHandle::SetProgramType>("setProgramType"),
                                           InstanceMethod<&ObjectHandle::SetExpectedAttachType>("setExpectedAttachType"),
                                           InstanceMethod<&ObjectHandle::SetAutoload>("setAutoload"),
+                                          InstanceMethod<&ObjectHandle::SetAttachTarget>("setAttachTarget"),
+                                          InstanceMethod<&ObjectHandle::SetMapPinPath>("setMapPinPath"),
                                           InstanceMethod<&ObjectHandle::Load>("load"),
                                           InstanceMethod<&ObjectHandle::ProgramFd>("programFd"),
                                           InstanceMethod<&ObjectHandle::MapFd>("mapFd"),
@@ -105,6 +107,9 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
       o.Set("keySize", bpf_map__key_size(m));
       o.Set("valueSize", bpf_map__value_size(m));
       o.Set("maxEntries", bpf_map__max_entries(m));
+      // Set at open for maps declared with __uint(pinning, LIBBPF_PIN_BY_NAME).
+      const char* pin = bpf_map__pin_path(m);
+      o.Set("pinPath", pin ? Napi::Value(Napi::String::New(env, pin)) : env.Null());
       out.Set(i++, o);
     }
     return out;
@@ -135,6 +140,34 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
     LogCapture cap;
     int err = bpf_program__set_autoload(p, info[1].As<Napi::Boolean>().Value());
     if (err) ThrowErrno(env, "bpf_program__set_autoload", err, cap.text());
+    return env.Undefined();
+  }
+
+  // setAttachTarget(program, funcName): the kernel function (fentry/fexit) or the btf_trace_
+  // typedef's tracepoint (tp_btf) the program is loaded for; resolved in the kernel's BTF now,
+  // using the expected attach type already set.
+  Napi::Value SetAttachTarget(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_program* p = Prog(env, info[0]);
+    std::string fn = info[1].As<Napi::String>().Utf8Value();
+    LogCapture cap;
+    int err = bpf_program__set_attach_target(p, 0, fn.c_str());
+    if (err) ThrowErrno(env, "bpf_program__set_attach_target(" + fn + ")", err, cap.text());
+    return env.Undefined();
+  }
+
+  // setMapPinPath(map, path | null): null stops libbpf from pinning (and reusing a pin) at load.
+  Napi::Value SetMapPinPath(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string n = info[0].As<Napi::String>().Utf8Value();
+    bpf_map* m = bpf_object__find_map_by_name(Obj(env), n.c_str());
+    if (m == nullptr) ThrowErrno(env, "bpf_object__find_map_by_name(" + n + ")", ENOENT);
+    std::string path;
+    bool clear = info[1].IsNull() || info[1].IsUndefined();
+    if (!clear) path = info[1].As<Napi::String>().Utf8Value();
+    LogCapture cap;
+    int err = bpf_map__set_pin_path(m, clear ? nullptr : path.c_str());
+    if (err) ThrowErrno(env, "bpf_map__set_pin_path(" + n + ")", err, cap.text());
     return env.Undefined();
   }
 

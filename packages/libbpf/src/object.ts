@@ -122,6 +122,32 @@ export class BpfObject implements Disposable {
     this.#handle.setExpectedAttachType(program, enumValue("attach", type));
   }
 
+  /**
+   * Sets the kernel BTF type a tracing program is loaded for (`bpf_program__set_attach_target`):
+   * the function of an `fentry`/`fexit` program, the tracepoint (without `btf_trace_`) of a
+   * `tp_btf` one. Set the program type and expected attach type first; the name is resolved in
+   * the kernel's BTF (vmlinux, then modules) right away and an unknown one throws ESRCH/ENOENT.
+   */
+  setAttachTarget(program: string, funcName: string): void {
+    this.#checkOpen("setAttachTarget");
+    this.#checkProgram(program, "setAttachTarget");
+    if (typeof funcName !== "string" || funcName === "") throw new TypeError("setAttachTarget: expected a function or tracepoint name");
+    this.#handle.setAttachTarget(program, funcName);
+  }
+
+  /**
+   * Changes where libbpf pins a map at load (`bpf_map__set_pin_path`); `null` stops libbpf from
+   * pinning it, and from reusing a map already pinned at the old path. A map declared with
+   * `LIBBPF_PIN_BY_NAME` would otherwise be pinned at, and shared through, `/sys/fs/bpf/<name>`.
+   */
+  setMapPinPath(map: string, path: string | null): void {
+    this.#checkOpen("setMapPinPath");
+    const names = this.#handle.maps().map((m) => m.name);
+    if (!names.includes(map)) throw new Error(`setMapPinPath: object ${this.name} has no map ${JSON.stringify(map)}; it has: ${names.join(", ") || "(none)"}`);
+    if (path !== null) checkPath(path, "setMapPinPath");
+    this.#handle.setMapPinPath(map, path);
+  }
+
   /** Whether `load()` loads this program (default true). Unloaded programs have no fd. */
   setAutoload(program: string, autoload: boolean): void {
     this.#checkOpen("setAutoload");

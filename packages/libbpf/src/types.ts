@@ -23,6 +23,12 @@ export interface MapSpec {
   keySize: number;
   valueSize: number;
   maxEntries: number;
+  /**
+   * Where libbpf will pin the map at load (and reuse a map already pinned there): set for maps
+   * declared with `__uint(pinning, LIBBPF_PIN_BY_NAME)`, `<pin root>/<map name>`; null otherwise.
+   * {@link BpfObject.setMapPinPath} changes or clears it.
+   */
+  pinPath: string | null;
 }
 
 /** What the kernel reports about a loaded map (`bpf_map_info`). */
