@@ -4,6 +4,7 @@
 export * from "./api/schema.js";
 export * from "./api/status-schema.js";
 export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
+export { programsOf, programField, checkProgramsSpec, describePrograms, type ResourceProgram } from "./api/programs.js";
 export {
   parseManifests,
   refKey,
@@ -44,7 +45,7 @@ export { parsePodCgroupPath, containerIdOf, type PodCgroupPath, type ContainerCg
 export { PodCgroupIndex, cgroupPids, type PodCgroup, type PodCgroupScan, type ContainerCgroup, type CgroupRef } from "./pods/pod-cgroups.js";
 export { podNetns, type PodNetns } from "./pods/pod-netns.js";
 export { CgroupIdentities, type CgroupIdentity, type CgroupIdentityOptions } from "./pods/cgroup-identity.js";
-export { ProgramLoader, loadKeyOf, type LoadedProgram, type LoadRequest } from "./loader/program-loader.js";
+export { ProgramLoader, loadKeyOf, type AttachedProgram, type LoadedProgram, type LoadRequest, type PreflightProgram } from "./loader/program-loader.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
 export { MapCollector, type MapSource } from "./scrape/map-family.js";
 export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, type RegistryRead } from "./scrape/registry.js";

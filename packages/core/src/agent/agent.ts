@@ -16,6 +16,7 @@ import type { MapCollector } from "../scrape/map-family.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { describeError, errorCode, errorFault } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
+import { PROGRAM_PIN, programPinName } from "../loader/pin-layout.js";
 import { loadKeyOf, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
 import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "../api/resource-status.js";
@@ -237,6 +238,14 @@ export class Agent {
         adopted: loaded.adopted,
         attachments: loaded.attachments.map((a) => a.description),
       };
+      managed.status.programs = loaded.programs.map((p) => ({
+        name: p.name,
+        type: p.type,
+        target: p.target,
+        id: p.program.info().id,
+        pin: loaded.programs.length === 1 ? PROGRAM_PIN : programPinName(p.name),
+        attachments: p.attachments.map((a) => a.description),
+      }));
       managed.status.metric = names;
       managed.status.lastError = undefined;
       setCondition(managed.status.conditions, {

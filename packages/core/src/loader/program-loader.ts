@@ -1,8 +1,11 @@
 /**
  * Turns a compiled object into running, pinned kernel state for one resource, and back:
  *
- *   plugin lookup -> target check -> kernel support -> open -> prepare -> load -> attach -> pin
+ *   per program: plugin lookup -> target check -> kernel support      (preflight)
+ *   open -> contain pinning -> prepare each -> load all -> attach each -> pin
  *
+ * A resource has one program (the flat spec) or several (`spec.programs`) from one object,
+ * sharing its maps; they load and attach together or not at all.
  * Loading is all-or-nothing: on any failure everything already created is closed and unpinned,
  * and the error names the step and carries the real cause (verifier log tail, errno text).
  * A complete pinned generation for the same resource and code is adopted instead of loaded, so
@@ -11,14 +14,25 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError } from "@ebpf-operator/libbpf";
+import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError, type MapSpec } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
+import { programField, programsOf, type ResourceProgram } from "../api/programs.js";
 import type { EbpfMapSpec } from "../api/schema.js";
 import { operatorError, withCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
-import { PROGRAM_PIN, generationPinDir, linkPinName, listPinnedGenerations, mapPinName, type PinnedGeneration } from "./pin-layout.js";
+import {
+  PROGRAM_PIN,
+  generationPinDir,
+  linkPinName,
+  listPinnedGenerations,
+  mapPinName,
+  programLinkPinName,
+  programLinkPins,
+  programPinName,
+  type PinnedGeneration,
+} from "./pin-layout.js";
 
 export interface LoadRequest {
   ref: ResourceRef;
@@ -34,25 +48,49 @@ export interface LoadRequest {
   checkMaps?: (maps: ReadonlyMap<string, BpfMap>) => void;
 }
 
+/** One program of a loaded resource, attached where its spec entry says. */
+export interface AttachedProgram {
+  /** The C function (`spec.program`, `spec.programs[i].program`). */
+  name: string;
+  type: string;
+  target: string;
+  program: BpfProgram;
+  attachments: Attachment[];
+}
+
 export interface LoadedProgram {
   ref: ResourceRef;
   loadKey: string;
   dir: string;
   /** True when the program was found pinned and adopted rather than loaded. */
   adopted: boolean;
+  /** Every program of the resource, in spec order (one for the flat spec). */
+  programs: AttachedProgram[];
+  /** The first program (the only one of a flat spec). */
   program: BpfProgram;
   maps: Map<string, BpfMap>;
+  /** Every attachment of every program, in spec order. */
   attachments: Attachment[];
+}
+
+/** A program of the spec with its plugin and parsed (and resolved) target. */
+export interface PreflightProgram {
+  entry: ResourceProgram;
+  plugin: ProgramTypePlugin;
+  target: unknown;
 }
 
 const VERIFIER_TAIL_LINES = 20;
 
 /** What the kernel sees of a resource: equal keys mean an adoptable pinned generation. */
-export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program">, objectHash: string): string {
-  return createHash("sha256")
-    .update(JSON.stringify([objectHash, spec.type, spec.target, spec.program]))
-    .digest("hex")
-    .slice(0, 16);
+export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program" | "programs">, objectHash: string): string {
+  const programs = programsOf(spec);
+  // One program hashes as the flat spec always did, so older pins stay adoptable.
+  const parts =
+    programs.length === 1
+      ? [objectHash, programs[0]!.type, programs[0]!.target, programs[0]!.program]
+      : [objectHash, ...programs.map((p) => [p.type, p.target, p.program])];
+  return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
 }
 
 export class ProgramLoader {
@@ -63,31 +101,44 @@ export class ProgramLoader {
   ) {}
 
   /**
-   * Checks what can be checked without the compiled object: a plugin handles the type, the
-   * target is valid and exists, the kernel supports the type. Returns the plugin and target.
+   * Checks, for every program of the spec, what can be checked without the compiled object: a
+   * plugin handles the type, the target is valid and exists, the kernel supports the type.
+   * Returns each program's plugin and target.
    */
-  async preflight(spec: EbpfMapSpec): Promise<{ plugin: ProgramTypePlugin; target: unknown }> {
-    const { plugin, validateTarget } = this.registry.forType(spec.type);
+  async preflight(spec: EbpfMapSpec): Promise<PreflightProgram[]> {
+    const entries = programsOf(spec);
     if (spec.selector !== undefined) {
+      // An unknown type is named first, as for any resource.
+      for (const entry of entries) this.registry.forType(entry.type);
       // Pod scope is discovered (pods/) but not yet attached per pod: running the program
       // node-wide instead would give the tenant more than it asked for (and than the policy's
       // "own workloads" scope allows), so the resource is refused.
+      const types = [...new Set(entries.map((e) => `"${e.type}"`))].join(", ");
       throw operatorError(
         "EOP_ERR_POD_SCOPE_UNSUPPORTED",
-        `spec.selector: this agent cannot yet confine program type "${spec.type}" to pods, and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
+        `spec.selector: this agent cannot yet confine program type ${types} to pods, and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
       );
     }
-    if (!validateTarget(spec.target)) {
+    const out: PreflightProgram[] = [];
+    for (const entry of entries) out.push(await this.preflightOne(entry));
+    return out;
+  }
+
+  private async preflightOne(entry: ResourceProgram): Promise<PreflightProgram> {
+    const { type } = entry;
+    const { plugin, validateTarget } = this.registry.forType(type);
+    const targetField = programField(entry, "target");
+    if (!validateTarget(entry.target)) {
       const reasons = (validateTarget.errors ?? []).map((e) => e.message ?? e.keyword).join("; ");
-      throw operatorError("EOP_ERR_TARGET_INVALID", `spec.target "${spec.target}" is not a valid ${spec.type} target: ${reasons}`);
+      throw operatorError("EOP_ERR_TARGET_INVALID", `${targetField} "${entry.target}" is not a valid ${type} target: ${reasons}`);
     }
-    let target = await callPlugin(plugin, "parseTarget", () => plugin.parseTarget(spec.type, spec.target));
-    const support = await callPlugin(plugin, "detectSupport", () => plugin.detectSupport(spec.type, this.host, target)).catch((error: unknown) => {
+    let target = await callPlugin(plugin, "parseTarget", () => plugin.parseTarget(type, entry.target));
+    const support = await callPlugin(plugin, "detectSupport", () => plugin.detectSupport(type, this.host, target)).catch((error: unknown) => {
       // The kernel refused the probe itself: the agent lacks privileges, which is not the plugin's fault.
       if (error instanceof Error && error.cause instanceof LibbpfError && (error.cause.code === "EPERM" || error.cause.code === "EACCES")) {
         throw operatorError(
           "EOP_ERR_LOAD_FAILED",
-          `cannot check ${spec.type} support: the agent may not use bpf() (${error.cause.message}); run it as root or with CAP_BPF and CAP_PERFMON (docs/deploy.md)`,
+          `cannot check ${type} support: the agent may not use bpf() (${error.cause.message}); run it as root or with CAP_BPF and CAP_PERFMON (docs/deploy.md)`,
           error.cause,
         );
       }
@@ -95,27 +146,28 @@ export class ProgramLoader {
     });
     if (!support.supported) {
       const hint = support.hint ? ` (${support.hint})` : "";
-      throw operatorError("EOP_ERR_KERNEL_UNSUPPORTED", `program type "${spec.type}" is not supported by this kernel: ${support.reason}${hint}`);
+      const where = entry.field === "spec" ? "" : ` (${programField(entry, "type")})`;
+      throw operatorError("EOP_ERR_KERNEL_UNSUPPORTED", `program type "${type}"${where} is not supported by this kernel: ${support.reason}${hint}`);
     }
     if (plugin.resolveTarget) {
       const resolve = plugin.resolveTarget.bind(plugin);
-      target = await callPlugin(plugin, "resolveTarget", () => resolve(spec.type, target, this.host));
+      target = await callPlugin(plugin, "resolveTarget", () => resolve(type, target, this.host));
     }
-    return { plugin, target };
+    return { entry, plugin, target };
   }
 
   async load(request: LoadRequest): Promise<LoadedProgram> {
     const { ref, spec } = request;
-    const { plugin, target } = await this.preflight(spec);
+    const programs = await this.preflight(spec);
     const loadKey = loadKeyOf(spec, request.object.hash);
     const dir = generationPinDir(this.pinRoot, ref, loadKey);
     const pinned = (await listPinnedGenerations(this.pinRoot)).find((g) => g.dir === dir);
     if (pinned?.complete) {
       request.logger.info({ loadKey, dir }, "adopting pinned program");
-      return this.adopt(request, plugin, target, loadKey, dir);
+      return this.adopt(request, programs, loadKey, dir);
     }
     if (pinned) await removeGeneration(pinned); // an earlier run died half-way through pinning
-    return this.loadFresh(request, plugin, target, loadKey, dir);
+    return this.loadFresh(request, programs, loadKey, dir);
   }
 
   /** Detaches and unpins a resource's generation; `keepPins` only closes our handles (shutdown). */
@@ -129,7 +181,7 @@ export class ProgramLoader {
       }
     }
     for (const map of loaded.maps.values()) map.close();
-    loaded.program.close();
+    for (const p of loaded.programs) p.program.close();
     if (!options.keepPins) await removeDirAndEmptyParents(loaded.dir, this.pinRoot);
   }
 
@@ -144,43 +196,49 @@ export class ProgramLoader {
     await removeDirAndEmptyParents(generation.dir, this.pinRoot);
   }
 
-  private async loadFresh(request: LoadRequest, plugin: ProgramTypePlugin, target: unknown, loadKey: string, dir: string): Promise<LoadedProgram> {
-    const { ref, spec } = request;
+  private async loadFresh(request: LoadRequest, planned: PreflightProgram[], loadKey: string, dir: string): Promise<LoadedProgram> {
+    const { ref } = request;
     const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
     const cleanup: (() => void)[] = [];
     const maps = new Map<string, BpfMap>();
-    const attachments: Attachment[] = [];
+    const attached: AttachedProgram[] = [];
     let object: BpfObject | undefined;
     try {
       object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () => BpfObject.open({ path: request.object.path }));
       const opened = object;
       const programs = opened.programs();
-      if (!programs.some((p) => p.name === spec.program)) {
-        throw operatorError(
-          "EOP_ERR_PROGRAM_NOT_FOUND",
-          `spec.program "${spec.program}" is not a program in the code of ${label} (programs: ${programs.map((p) => p.name).join(", ") || "none"})`,
-        );
+      for (const { entry } of planned) {
+        if (!programs.some((p) => p.name === entry.program)) {
+          throw operatorError(
+            "EOP_ERR_PROGRAM_NOT_FOUND",
+            `${programField(entry, "program")} "${entry.program}" is not a program in the code of ${label} (programs: ${programs.map((p) => p.name).join(", ") || "none"})`,
+          );
+        }
       }
       const mapSpecs = opened.maps();
       // Whether the metrics' maps exist is checked once, with their types, by checkMaps.
-      // Only the named program is loaded: others in the file may be of other types.
-      for (const other of programs) if (other.name !== spec.program) opened.setAutoload(other.name, false);
-      await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: spec.program, programType: spec.type, target }));
+      containPinning(opened, mapSpecs, dir, request.logger);
+      // Only the named programs are loaded: others in the file may be of other types.
+      const wanted = new Set(planned.map((p) => p.entry.program));
+      for (const other of programs) if (!wanted.has(other.name)) opened.setAutoload(other.name, false);
+      for (const { entry, plugin, target } of planned) {
+        await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: entry.program, programType: entry.type, target }));
+      }
       try {
         opened.load();
       } catch (error) {
-        if (error instanceof BpfLoadError) {
+        const failed = error instanceof BpfLoadError && error.program ? error.program : planned.map((p) => p.entry.program).join(", ");
+        if (error instanceof BpfLoadError && error.verifierLog.trim() !== "") {
           const tail = verifierTail(error.verifierLog);
-          throw operatorError(
-            "EOP_ERR_LOAD_VERIFIER",
-            `load program "${spec.program}" for ${label}: the verifier rejected it${tail ? `:\n${tail}` : ""}`,
-            error,
-          );
+          throw operatorError("EOP_ERR_LOAD_VERIFIER", `load program "${failed}" for ${label}: the verifier rejected it${tail ? `:\n${tail}` : ""}`, error);
         }
-        throw operatorError("EOP_ERR_LOAD_FAILED", `load program "${spec.program}" for ${label}`, error);
+        throw operatorError("EOP_ERR_LOAD_FAILED", `load program "${failed}" for ${label}`, error);
       }
-      const program = opened.program(spec.program);
-      cleanup.push(() => program.close());
+      for (const { entry } of planned) {
+        const program = opened.program(entry.program);
+        cleanup.push(() => program.close());
+        attached.push({ name: entry.program, type: entry.type, target: entry.target, program, attachments: [] });
+      }
       for (const mapSpec of mapSpecs) {
         // libbpf's internal maps for global variables (".rodata", ".bss", ".data", ".kconfig")
         // are left alone: the program holds them itself, nothing exports them, and bpffs refuses
@@ -191,21 +249,34 @@ export class ProgramLoader {
         cleanup.push(() => map.close());
       }
       request.checkMaps?.(maps);
-      const made = await callPlugin(
-        plugin,
-        "attach",
-        () => plugin.attach({ program, programType: spec.type, target, resource: ref, host: this.host }),
-        "EOP_ERR_ATTACH_FAILED",
-        `attach program "${spec.program}" of ${label} to ${spec.type} "${spec.target}"`,
-      );
-      attachments.push(...made);
-      for (const attachment of made) {
-        cleanup.push(() => (attachment.kind === "link" ? (ignoreErrors(() => attachment.link.detach()), attachment.link.close()) : attachment.close()));
+      // All or nothing: a program that fails to attach detaches the ones before it (cleanup).
+      for (const [i, { entry, plugin, target }] of planned.entries()) {
+        const part = attached[i]!;
+        const made = await callPlugin(
+          plugin,
+          "attach",
+          () => plugin.attach({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
+          "EOP_ERR_ATTACH_FAILED",
+          `attach program "${entry.program}" of ${label} to ${entry.type} "${entry.target}"`,
+        );
+        part.attachments.push(...made);
+        for (const attachment of made) {
+          cleanup.push(() => (attachment.kind === "link" ? (ignoreErrors(() => attachment.link.detach()), attachment.link.close()) : attachment.close()));
+        }
       }
-      await this.pinAll(dir, maps, attachments, program, label);
+      await this.pinAll(dir, maps, attached, label);
       opened.close();
-      request.logger.info({ loadKey, dir, programId: program.info().id, attachments: attachments.map((a) => a.description) }, "program loaded and attached");
-      return { ref, loadKey, dir, adopted: false, program, maps, attachments };
+      const loaded = assemble(ref, loadKey, dir, false, attached, maps);
+      request.logger.info(
+        {
+          loadKey,
+          dir,
+          programs: attached.map((p) => ({ program: p.name, id: p.program.info().id })),
+          attachments: loaded.attachments.map((a) => a.description),
+        },
+        "program loaded and attached",
+      );
+      return loaded;
     } catch (error) {
       for (const undo of cleanup.reverse()) ignoreErrors(undo);
       object?.close();
@@ -214,60 +285,89 @@ export class ProgramLoader {
     }
   }
 
-  private async pinAll(dir: string, maps: Map<string, BpfMap>, attachments: Attachment[], program: BpfProgram, label: string): Promise<void> {
+  private async pinAll(dir: string, maps: Map<string, BpfMap>, programs: AttachedProgram[], label: string): Promise<void> {
     try {
       await mkdir(dir, { recursive: true });
       for (const [name, map] of maps) map.pin(join(dir, mapPinName(name)));
-      attachments.forEach((attachment, index) => {
-        if (attachment.kind === "link") attachment.link.pin(join(dir, linkPinName(index)));
-      });
-      program.pin(join(dir, PROGRAM_PIN)); // last: marks the generation complete
+      const single = programs.length === 1;
+      for (const part of programs) {
+        part.attachments.forEach((attachment, index) => {
+          if (attachment.kind === "link") attachment.link.pin(join(dir, single ? linkPinName(index) : programLinkPinName(part.name, index)));
+        });
+        if (!single) part.program.pin(join(dir, programPinName(part.name)));
+      }
+      programs[0]!.program.pin(join(dir, PROGRAM_PIN)); // last: marks the generation complete
     } catch (error) {
       throw operatorError("EOP_ERR_PIN_FAILED", `pin the objects of ${label} under ${dir}`, error);
     }
   }
 
-  private async adopt(request: LoadRequest, plugin: ProgramTypePlugin, target: unknown, loadKey: string, dir: string): Promise<LoadedProgram> {
-    const { ref, spec } = request;
+  private async adopt(request: LoadRequest, planned: PreflightProgram[], loadKey: string, dir: string): Promise<LoadedProgram> {
+    const { ref } = request;
     const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
     const maps = new Map<string, BpfMap>();
-    const attachments: Attachment[] = [];
-    let program: BpfProgram | undefined;
+    const attached: AttachedProgram[] = [];
     try {
-      program = BpfProgram.openPinned(join(dir, PROGRAM_PIN));
       const entries = (await readdir(dir)).sort();
-      for (const entry of entries) {
-        if (entry.startsWith("map_")) maps.set(entry.slice("map_".length), BpfMap.openPinned(join(dir, entry)));
+      const single = planned.length === 1;
+      for (const { entry } of planned) {
+        const program = BpfProgram.openPinned(join(dir, single ? PROGRAM_PIN : programPinName(entry.program)));
+        const part: AttachedProgram = { name: entry.program, type: entry.type, target: entry.target, program, attachments: [] };
+        attached.push(part);
+        const linkPins = single ? entries.filter((e) => e.startsWith("link_")) : programLinkPins(entries, entry.program);
+        for (const pin of linkPins) part.attachments.push({ kind: "link", link: BpfLink.openPinned(join(dir, pin)), description: `pinned ${pin}` });
       }
       for (const entry of entries) {
-        if (entry.startsWith("link_")) {
-          const link = BpfLink.openPinned(join(dir, entry));
-          attachments.push({ kind: "link", link, description: `pinned ${entry}` });
-        }
+        if (entry.startsWith("map_")) maps.set(entry.slice("map_".length), BpfMap.openPinned(join(dir, entry)));
       }
       const missing = requiredMaps(request).find((name) => !maps.has(name));
       if (missing !== undefined) throw operatorError("EOP_ERR_PIN_FAILED", `pinned generation ${dir} of ${label} lacks map "${missing}"`);
       request.checkMaps?.(maps);
-      if (attachments.length === 0) {
+      for (const [i, { entry, plugin, target }] of planned.entries()) {
+        const part = attached[i]!;
+        if (part.attachments.length > 0) continue;
         // Attachments that cannot be pinned (socket filters held by a socket): attach again.
-        const adoptedProgram = program;
-        attachments.push(
+        part.attachments.push(
           ...(await callPlugin(
             plugin,
             "attach",
-            () => plugin.attach({ program: adoptedProgram, programType: spec.type, target, resource: ref, host: this.host }),
+            () => plugin.attach({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
             "EOP_ERR_ATTACH_FAILED",
-            `re-attach program "${spec.program}" of ${label}`,
+            `re-attach program "${entry.program}" of ${label}`,
           )),
         );
       }
-      return { ref, loadKey, dir, adopted: true, program, maps, attachments };
+      return assemble(ref, loadKey, dir, true, attached, maps);
     } catch (error) {
-      for (const a of attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
+      for (const part of attached) {
+        for (const a of part.attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
+        part.program.close();
+      }
       for (const m of maps.values()) m.close();
-      program?.close();
       throw withCode("EOP_ERR_PIN_FAILED", `adopt the pinned objects of ${label} in ${dir}`, error);
     }
+  }
+}
+
+function assemble(ref: ResourceRef, loadKey: string, dir: string, adopted: boolean, programs: AttachedProgram[], maps: Map<string, BpfMap>): LoadedProgram {
+  return { ref, loadKey, dir, adopted, programs, program: programs[0]!.program, maps, attachments: programs.flatMap((p) => p.attachments) };
+}
+
+/**
+ * libbpf pins a map declared with `__uint(pinning, LIBBPF_PIN_BY_NAME)` at `/sys/fs/bpf/<name>`
+ * and reuses whatever map is already pinned there: any resource of any tenant declaring the
+ * same name would share it, and the pin would outlive every resource. Such maps are contained
+ * instead: libbpf's pin path is cleared, and the map is pinned in the generation directory like
+ * every other map (`map_<name>`), private to this resource and removed with it.
+ */
+function containPinning(object: BpfObject, mapSpecs: readonly MapSpec[], dir: string, logger: Logger): void {
+  for (const spec of mapSpecs) {
+    if (spec.pinPath === null) continue;
+    object.setMapPinPath(spec.name, null);
+    logger.info(
+      { map: spec.name, declared: spec.pinPath, pinnedAt: join(dir, mapPinName(spec.name)) },
+      "map declared with LIBBPF_PIN_BY_NAME is pinned in the resource's own directory, not shared",
+    );
   }
 }
 
