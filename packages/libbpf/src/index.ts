@@ -16,7 +16,7 @@ export { PacketSocket, ETH_P_ALL } from "./socket.js";
 export type { PacketSocketOptions } from "./socket.js";
 export { enableStats, possibleCpus, probeMapType, probeProgramType, probeTracing } from "./stats.js";
 export type { StatsHandle, TracingProbe } from "./stats.js";
-export { btfTypeNames } from "./btf.js";
+export { KERNEL_BTF_DIR, btfTypeNames, kernelBtfTypeNames } from "./btf.js";
 export { BpfLoadError, ClosedError, LibbpfError, errnoCode } from "./errors.js";
 export type { BpfLoadErrorOptions, LibbpfErrorOptions } from "./errors.js";
 export type * from "./types.js";

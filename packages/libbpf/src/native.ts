@@ -76,7 +76,7 @@ export interface NativeAddon {
   unpin(path: string): void;
 
   btfDescribe(btfId: number, typeIds: number[]): BtfType[];
-  btfNames(path: string, basePath: string | null, kind: "func" | "typedef", prefix: string): string[];
+  btfNames(paths: string[], basePath: string | null, kind: "func" | "typedef", prefix: string): string[];
 
   openPacketSocket(ifindex: number, protocol: number): NativeFd;
 }
