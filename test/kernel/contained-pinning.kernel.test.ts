@@ -73,7 +73,8 @@ describe("maps declared with LIBBPF_PIN_BY_NAME", () => {
   const file = (ns: string) => join(workspace.configDir, `${ns}.yaml`);
   const status = async (ns: string) => (await fetchStatus(agent.url)).resources.find((r) => r.namespace === ns && r.name === "pinned");
   const running = (ns: string) => waitFor(`${ns}/pinned to run`, async () => ((await status(ns))?.phase === "Running" ? await status(ns) : undefined), 60_000);
-  const value = async (ns: string, key: string) => sampleValue((await fetchText(`${agent.url}/metrics`)).body, "pinned_calls_total", { namespace: ns, ebpfmap: "pinned", key });
+  const value = async (ns: string, key: string) =>
+    sampleValue((await fetchText(`${agent.url}/metrics`)).body, "pinned_calls_total", { namespace: ns, ebpfmap: "pinned", key });
 
   beforeAll(async () => {
     rmSync(ROOT_PIN, { force: true });

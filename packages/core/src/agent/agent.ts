@@ -252,7 +252,10 @@ export class Agent {
         type: ConditionType.Loaded,
         status: "True",
         reason: loaded.adopted ? Reason.Adopted : Reason.Loaded,
-        message: `program ${managed.status.program.id} attached: ${managed.status.program.attachments.join(", ")}`,
+        message:
+          managed.status.programs.length === 1
+            ? `program ${managed.status.program.id} attached: ${managed.status.program.attachments.join(", ")}`
+            : `programs ${managed.status.programs.map((p) => `${p.name} (${p.id})`).join(", ")} attached: ${managed.status.program.attachments.join(", ")}`,
       });
       setCondition(managed.status.conditions, { type: ConditionType.Ready, status: "True", reason: Reason.Serving, message: `serving ${names}` });
       this.setPhase(managed, "Running");
