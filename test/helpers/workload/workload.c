@@ -9,6 +9,10 @@
  *   workload yield N                 N x sched_yield()
  *   workload udp PORT N              N x a 1-byte UDP datagram to 127.0.0.1:PORT (closed port)
  *   workload unlink-missing N        N x unlinkat(AT_FDCWD, "/nonexistent-eop-workload") -> ENOENT
+ *   workload udp-flood PORT N SIZE   binds a receiver on 127.0.0.1:PORT with the smallest receive
+ *                                    buffer, sends it N datagrams of SIZE bytes without reading,
+ *                                    then drains it and prints how many were queued (the rest were
+ *                                    dropped for want of buffer)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -61,6 +65,24 @@ int main(int argc, char **argv) {
 		}
 		for (long i = count(argv[3]); i > 0; i--) sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof(to));
 		close(fd);
+	} else if (strcmp(what, "udp-flood") == 0 && argc == 5) {
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((unsigned short)count(argv[2])) };
+		long n = count(argv[3]), size = count(argv[4]), queued = 0;
+		int small = 1, rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+		char buf[65536] = { 0 };
+		struct timespec settle = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
+
+		to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (rx < 0 || tx < 0 || size <= 0 || size > (long)sizeof(buf) ||
+		    setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
+		    bind(rx, (struct sockaddr *)&to, sizeof(to)) < 0) {
+			perror("udp-flood");
+			return 1;
+		}
+		for (long i = 0; i < n; i++) sendto(tx, buf, (size_t)size, 0, (struct sockaddr *)&to, sizeof(to));
+		nanosleep(&settle, NULL); /* let every datagram reach the receiver before draining */
+		while (recv(rx, buf, sizeof(buf), MSG_DONTWAIT) >= 0) queued++;
+		printf("%ld\n", queued);
 	} else {
 		fprintf(stderr, "workload: unknown workload %s\n", what);
 		return 2;

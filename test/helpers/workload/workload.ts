@@ -16,6 +16,8 @@ export interface Workload {
   comm: string;
   path: string;
   run(...args: (string | number)[]): void;
+  /** Runs it and returns what it printed (trimmed). */
+  output(...args: (string | number)[]): string;
   remove(): void;
 }
 
@@ -29,6 +31,7 @@ export function buildWorkload(prefix = "eopw"): Workload {
     comm,
     path,
     run: (...args) => void execFileSync(path, args.map(String), { stdio: "pipe" }),
+    output: (...args) => execFileSync(path, args.map(String), { encoding: "utf8" }).trim(),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
