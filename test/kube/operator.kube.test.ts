@@ -122,6 +122,41 @@ describe("operator on a real API server", () => {
     expect(neither.stderr).toMatch(/spec\.map: Required value/);
   });
 
+  it("takes several programs per resource (spec.programs): the CRD accepts them, refuses a mix with the flat fields, and each target is checked", async () => {
+    const pair = readFileSync(join(repo, "examples/syscall-errors.yaml"), "utf8");
+    expect((await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: pair })).trim()).toBe("ebpfmap.observability.cloud/syscall-errors created");
+    const compiled = await eventually("the pair compiled", async () => {
+      const r = await getEbpfMap(cp, ALLOWED, "syscall-errors");
+      return condition(r, "Compiled")?.status === "True" ? r : undefined;
+    });
+    expect(compiled.status?.object?.hash).toMatch(/^[0-9a-f]{64}$/);
+
+    // The API server's own rule (CEL), with the message users see from kubectl.
+    const mixed = await cp.kubectl(["apply", "-n", ALLOWED, "-f", "-"], { input: pair.replace("metadata:\n  name: syscall-errors", "metadata:\n  name: mixed").replace("spec:\n", "spec:\n  type: tracepoint\n") });
+    expect(mixed.code).not.toBe(0);
+    expect(mixed.stderr).toContain("set program, type and target for one program, or programs for several, not both");
+
+    // A target only the plugin can judge: refused by the operator, naming the entry.
+    const badTarget = pair.replace("name: syscall-errors", "name: bad-target").replace("target: sys_exit", "target: raw_syscalls/sys_exit");
+    await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: badTarget });
+    const refused = await eventually("the invalid target refused", async () => {
+      const r = await getEbpfMap(cp, ALLOWED, "bad-target");
+      return condition(r, "Ready")?.reason === "InvalidSpec" ? r : undefined;
+    });
+    expect(condition(refused, "Ready")!.message).toContain('spec.programs[1].target "raw_syscalls/sys_exit" is not a valid raw_tp target');
+
+    // Kernel-wide types are checked per program too.
+    await cp.kubectlOk(["apply", "-n", NOT_ALLOWED, "-f", "-"], { input: pair });
+    const notAllowed = await eventually("the tenancy refusal of the pair", async () => {
+      const r = await getEbpfMap(cp, NOT_ALLOWED, "syscall-errors");
+      return condition(r, "Ready")?.reason === "KernelWideNotAllowed" ? r : undefined;
+    });
+    expect(condition(notAllowed, "Ready")!.message).toContain('program type "raw_tp" observes every process on the node');
+    for (const [ns, name] of [[ALLOWED, "syscall-errors"], [ALLOWED, "bad-target"], [NOT_ALLOWED, "syscall-errors"]] as const) {
+      await cp.kubectlOk(["delete", "ebpfmap", name, "-n", ns, "--wait=false"]);
+    }
+  });
+
   it("compiles once, publishes the object and reports 0/1 nodes ready until the agent reports", async () => {
     await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "execs" }) });
     const compiled = await eventually("execs compiled", async () => {
