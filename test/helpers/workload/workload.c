@@ -8,7 +8,9 @@
  *   workload sleep N USEC            N x clock_nanosleep(CLOCK_MONOTONIC, USEC microseconds)
  *   workload yield N                 N x sched_yield()
  *   workload udp PORT N              N x a 1-byte UDP datagram to 127.0.0.1:PORT (closed port)
- *   workload unlink-missing N        N x unlinkat(AT_FDCWD, "/nonexistent-eop-workload") -> ENOENT
+ *   workload unlink-missing N [PATH] N x unlinkat(AT_FDCWD, PATH) of a missing file -> ENOENT
+ *                                    (default /nonexistent-eop-workload; on a read-only root
+ *                                    that is EROFS, so give a path on a writable file system)
  *   workload udp-flood PORT N SIZE   binds a receiver on 127.0.0.1:PORT with the smallest receive
  *                                    buffer, sends it N datagrams of SIZE bytes without reading,
  *                                    then drains it and prints how many were queued (the rest were
@@ -46,7 +48,8 @@ int main(int argc, char **argv) {
 	if (strcmp(what, "openat-missing") == 0) {
 		for (long i = count(argv[2]); i > 0; i--) syscall(SYS_openat, AT_FDCWD, "/nonexistent-eop-workload", O_RDONLY);
 	} else if (strcmp(what, "unlink-missing") == 0) {
-		for (long i = count(argv[2]); i > 0; i--) syscall(SYS_unlinkat, AT_FDCWD, "/nonexistent-eop-workload", 0);
+		const char *path = argc > 3 ? argv[3] : "/nonexistent-eop-workload";
+		for (long i = count(argv[2]); i > 0; i--) syscall(SYS_unlinkat, AT_FDCWD, path, 0);
 	} else if (strcmp(what, "getppid") == 0) {
 		for (long i = count(argv[2]); i > 0; i--) syscall(SYS_getppid);
 	} else if (strcmp(what, "yield") == 0) {
