@@ -243,6 +243,8 @@ Napi::Value BtfNames(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Napi::Value DescribeBtfType(Napi::Env env, const btf* b, uint32_t id) { return Describe(env, b, id, 0); }
+
 void InitBtf(Napi::Env env, Napi::Object exports) {
   exports.Set("btfDescribe", Napi::Function::New<BtfDescribe>(env, "btfDescribe"));
   exports.Set("btfNames", Napi::Function::New<BtfNames>(env, "btfNames"));

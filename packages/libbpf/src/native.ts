@@ -27,6 +27,7 @@ export interface NativeObject {
   setAutoload(program: string, autoload: boolean): void;
   setAttachTarget(program: string, funcName: string): void;
   setMapPinPath(map: string, path: string | null): void;
+  mapTypes(map: string): { key?: BtfType; value?: BtfType };
   load(logLevel: number, logSize: number): void;
   programFd(program: string): NativeFd;
   mapFd(map: string): NativeFd;

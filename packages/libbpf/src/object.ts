@@ -7,7 +7,7 @@ import { native } from "./native.js";
 import type { NativeObject } from "./native.js";
 import { wrapProgram } from "./program.js";
 import type { BpfProgram } from "./program.js";
-import type { MapSpec, ProgramSpec } from "./types.js";
+import type { BtfType, MapSpec, ProgramSpec } from "./types.js";
 
 /** Where to read a BPF ELF object from. */
 export type ObjectSource = { path: string } | { buffer: Uint8Array; name: string };
@@ -146,6 +146,17 @@ export class BpfObject implements Disposable {
     if (!names.includes(map)) throw new Error(`setMapPinPath: object ${this.name} has no map ${JSON.stringify(map)}; it has: ${names.join(", ") || "(none)"}`);
     if (path !== null) checkPath(path, "setMapPinPath");
     this.#handle.setMapPinPath(map, path);
+  }
+
+  /**
+   * A map's key and value types from the object's own BTF (the ELF's `.BTF`), before or after
+   * load — what the map's kernel BTF says once created, so an object can be checked against a
+   * metric's expectations with no kernel at all. Undefined members: no BTF for that side.
+   */
+  mapTypes(map: string): { key?: BtfType; value?: BtfType } {
+    const names = this.#handle.maps().map((m) => m.name);
+    if (!names.includes(map)) throw new Error(`mapTypes: object ${this.name} has no map ${JSON.stringify(map)}; it has: ${names.join(", ") || "(none)"}`);
+    return this.#handle.mapTypes(map);
   }
 
   /** Whether `load()` loads this program (default true). Unloaded programs have no fd. */

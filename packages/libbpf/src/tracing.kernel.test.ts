@@ -128,3 +128,19 @@ describe("pin paths", () => {
     }
   });
 });
+
+describe("map types from the object's own BTF", () => {
+  it("describes key and value before load, as the kernel's BTF does after", () => {
+    using obj = BpfObject.open({ path: object });
+    const before = obj.mapTypes("tracing_counts");
+    expect(before.key).toMatchObject({ kind: "int", size: 4, signed: false });
+    expect(before.value).toMatchObject({ kind: "int", size: 8, signed: false });
+    expect(obj.maps().find((m) => m.name === "tracing_counts")?.flags).toBe(0);
+    expect(() => obj.mapTypes("nope")).toThrow(/has no map "nope"; it has: tracing_counts/);
+    using loaded = openTpBtf("sys_enter");
+    loaded.load();
+    using map = loaded.map("tracing_counts");
+    expect(map.describeKey()).toEqual(before.key);
+    expect(map.describeValue()).toEqual(before.value);
+  });
+});
