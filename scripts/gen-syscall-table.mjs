@@ -56,12 +56,17 @@ ${blocks.join("\n\n")}
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { values } = parseArgs({ options: { x86_64: { type: "string" }, arm64: { type: "string" }, source: { type: "string" } } });
-  if (!values.x86_64 || !values.arm64) throw new Error("usage: gen-syscall-table.mjs --x86_64 <syscall_64.tbl> --arm64 <syscall.tbl> [--source <kernel version>]");
+  if (!values.x86_64 || !values.arm64)
+    throw new Error("usage: gen-syscall-table.mjs --x86_64 <syscall_64.tbl> --arm64 <syscall.tbl> [--source <kernel version>]");
   const tables = {};
   for (const arch of Object.keys(ARCHITECTURES)) {
     tables[arch] = parseSyscallTable(readFileSync(values[arch], "utf8"), ARCHITECTURES[arch].abis);
     if (tables[arch].length < 300) throw new Error(`only ${tables[arch].length} ${arch} syscalls found in ${values[arch]}`);
   }
   writeFileSync(OUTPUT, renderTables(tables, values.source ?? "the kernel's syscall tables"));
-  console.log(`wrote ${Object.entries(tables).map(([a, t]) => `${t.length} ${a}`).join(", ")} syscalls to ${OUTPUT}`);
+  console.log(
+    `wrote ${Object.entries(tables)
+      .map(([a, t]) => `${t.length} ${a}`)
+      .join(", ")} syscalls to ${OUTPUT}`,
+  );
 }

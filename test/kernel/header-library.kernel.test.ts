@@ -23,7 +23,27 @@ const includeDir = join(repoRoot, "bpf/include");
 describe("bits.bpf.h compiled natively", () => {
   const work = mkdtempSync(join(tmpdir(), "eop-bits-"));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
-  const values = [0n, 1n, 2n, 3n, 4n, 5n, 7n, 8n, 255n, 256n, 65535n, 65536n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 32n + 1n, 2n ** 48n + 7n, 2n ** 63n, 2n ** 64n - 1n];
+  const values = [
+    0n,
+    1n,
+    2n,
+    3n,
+    4n,
+    5n,
+    7n,
+    8n,
+    255n,
+    256n,
+    65535n,
+    65536n,
+    2n ** 31n,
+    2n ** 32n - 1n,
+    2n ** 32n,
+    2n ** 32n + 1n,
+    2n ** 48n + 7n,
+    2n ** 63n,
+    2n ** 64n - 1n,
+  ];
 
   it("gives floor(log2(v)) for log2 and log2l, 0 for 0 and 1, as published programs expect", () => {
     writeFileSync(
@@ -130,7 +150,9 @@ spec:
     - name: task_states_at_syscall
       map: task_states
   code: |
-${PUBLISHED_STYLE.split("\n").map((l) => `    ${l}`).join("\n")}
+${PUBLISHED_STYLE.split("\n")
+  .map((l) => `    ${l}`)
+  .join("\n")}
 `;
 }
 
@@ -145,11 +167,15 @@ describe("a program written in the published style, run by the agent", () => {
     mkdirSync(workspace.configDir, { recursive: true });
     writeFileSync(join(workspace.configDir, "published.yaml"), manifest());
     agent = await startAgent(workspace);
-    await waitFor("published-style to run", async () => {
-      const s = (await fetchStatus(agent.url)).resources.find((r) => r.name === "published-style");
-      if (s?.phase === "Failed" || s?.phase === "Unsupported") throw new Error(`published-style ${s.phase}: ${s.lastError?.message}`);
-      return s?.phase === "Running" ? s : undefined;
-    }, 60_000);
+    await waitFor(
+      "published-style to run",
+      async () => {
+        const s = (await fetchStatus(agent.url)).resources.find((r) => r.name === "published-style");
+        if (s?.phase === "Failed" || s?.phase === "Unsupported") throw new Error(`published-style ${s.phase}: ${s.lastError?.message}`);
+        return s?.phase === "Running" ? s : undefined;
+      },
+      60_000,
+    );
   });
 
   afterAll(async () => {
@@ -160,7 +186,14 @@ describe("a program written in the published style, run by the agent", () => {
 
   it("serves exactly the histogram increment_exp2_histogram fills: floor log2 buckets, clamped at max, the sum at max + 1", async () => {
     // 1 us x3 -> bucket 0; 3 us x2 -> 1 (rounded down); 4 us -> 2; 1000 us x2 -> 9; 5000 us -> 12, clamped to 10.
-    for (const [times, usec] of [[3, 1], [2, 3], [1, 4], [2, 1000], [1, 5000]] as const) workload.run("sleep", times, usec);
+    for (const [times, usec] of [
+      [3, 1],
+      [2, 3],
+      [1, 4],
+      [2, 1000],
+      [1, 5000],
+    ] as const)
+      workload.run("sleep", times, usec);
     const body = (await fetchText(`${agent.url}/metrics`)).body;
     const labels = { namespace: "default", ebpfmap: "published-style", comm: workload.comm };
     const buckets = body
@@ -178,7 +211,12 @@ describe("a program written in the published style, run by the agent", () => {
     // bpf_map_lookup_or_try_init counted every call, and get_task_state read TASK_RUNNING (0).
     expect(sampleValue(body, "task_states_at_syscall_total", { ...labels, state: "0" })).toBe(9);
     const check = promtoolCheck(body);
-    expect(check.problems, body.split("\n").filter((l) => l.includes("published-style")).join("\n")).toEqual([]);
-
+    expect(
+      check.problems,
+      body
+        .split("\n")
+        .filter((l) => l.includes("published-style"))
+        .join("\n"),
+    ).toEqual([]);
   });
 });

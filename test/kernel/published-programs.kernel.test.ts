@@ -36,9 +36,16 @@ kind: EbpfMap
 metadata:
   name: ${port.name}
 spec:
-${port.spec.trim().split("\n").map((l) => `  ${l}`).join("\n")}
+${port.spec
+  .trim()
+  .split("\n")
+  .map((l) => `  ${l}`)
+  .join("\n")}
   code: |
-${port.code.split("\n").map((l) => `    ${l}`).join("\n")}
+${port.code
+  .split("\n")
+  .map((l) => `    ${l}`)
+  .join("\n")}
 `;
 }
 
@@ -575,12 +582,16 @@ describe("published monitoring programs, ported and run by the agent", () => {
     mkdirSync(workspace.configDir, { recursive: true });
     for (const p of PORTS) writeFileSync(join(workspace.configDir, `${p.name}.yaml`), manifest(p));
     agent = await startAgent(workspace);
-    await waitFor("every port to run", async () => {
-      const statuses = (await fetchStatus(agent.url)).resources;
-      const broken = statuses.find((s) => s.phase === "Failed" || s.phase === "Unsupported");
-      if (broken) throw new Error(`${broken.name} is ${broken.phase}: ${broken.lastError?.message}`);
-      return PORTS.every((p) => statuses.find((s) => s.name === p.name)?.phase === "Running") ? true : undefined;
-    }, 120_000);
+    await waitFor(
+      "every port to run",
+      async () => {
+        const statuses = (await fetchStatus(agent.url)).resources;
+        const broken = statuses.find((s) => s.phase === "Failed" || s.phase === "Unsupported");
+        if (broken) throw new Error(`${broken.name} is ${broken.phase}: ${broken.lastError?.message}`);
+        return PORTS.every((p) => statuses.find((s) => s.name === p.name)?.phase === "Running") ? true : undefined;
+      },
+      120_000,
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -590,7 +601,9 @@ describe("published monitoring programs, ported and run by the agent", () => {
   });
 
   it("kfree_skb: counts exactly the datagrams sent to a closed UDP port, with the kernel's NO_SOCKET reason", async () => {
-    const noSocket = /SKB_DROP_REASON_NO_SOCKET = (\d+)/.exec(execFileSync("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { encoding: "utf8", maxBuffer: 64 << 20 }))![1]!;
+    const noSocket = /SKB_DROP_REASON_NO_SOCKET = (\d+)/.exec(
+      execFileSync("bpftool", ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"], { encoding: "utf8", maxBuffer: 64 << 20 }),
+    )![1]!;
     const closed = port(40000, 20000);
     const labels = { ...of("kfree-skb"), eth_proto: "2048", ip_proto: "17", port: String(closed), reason: noSocket };
     const before = sampleValue(await metrics(), "kfree_skb_total", labels) ?? 0;

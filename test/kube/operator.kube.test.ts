@@ -132,7 +132,9 @@ describe("operator on a real API server", () => {
     expect(compiled.status?.object?.hash).toMatch(/^[0-9a-f]{64}$/);
 
     // The API server's own rule (CEL), with the message users see from kubectl.
-    const mixed = await cp.kubectl(["apply", "-n", ALLOWED, "-f", "-"], { input: pair.replace("metadata:\n  name: syscall-errors", "metadata:\n  name: mixed").replace("spec:\n", "spec:\n  type: tracepoint\n") });
+    const mixed = await cp.kubectl(["apply", "-n", ALLOWED, "-f", "-"], {
+      input: pair.replace("metadata:\n  name: syscall-errors", "metadata:\n  name: mixed").replace("spec:\n", "spec:\n  type: tracepoint\n"),
+    });
     expect(mixed.code).not.toBe(0);
     expect(mixed.stderr).toContain("set program, type and target for one program, or programs for several, not both");
 
@@ -152,7 +154,11 @@ describe("operator on a real API server", () => {
       return condition(r, "Ready")?.reason === "KernelWideNotAllowed" ? r : undefined;
     });
     expect(condition(notAllowed, "Ready")!.message).toContain('program type "raw_tp" observes every process on the node');
-    for (const [ns, name] of [[ALLOWED, "syscall-errors"], [ALLOWED, "bad-target"], [NOT_ALLOWED, "syscall-errors"]] as const) {
+    for (const [ns, name] of [
+      [ALLOWED, "syscall-errors"],
+      [ALLOWED, "bad-target"],
+      [NOT_ALLOWED, "syscall-errors"],
+    ] as const) {
       await cp.kubectlOk(["delete", "ebpfmap", name, "-n", ns, "--wait=false"]);
     }
   });

@@ -68,7 +68,9 @@ describe.skipIf(process.arch !== "x64")("fentry and fexit in a 6.1 guest (agent 
     expect(value("after", "unlink_calls_total", { comm: workload.comm }) - value("before", "unlink_calls_total", { comm: workload.comm })).toBe(UNLINKS);
     // Errors are by errno only: other unlinks of the guest may fail too, never fewer. (The path is
     // on the guest's /run tmpfs: on its read-only root the same unlink fails with EROFS.)
-    expect(value("after", "unlink_errors_total", { errno: "ENOENT" }) - value("before", "unlink_errors_total", { errno: "ENOENT" })).toBeGreaterThanOrEqual(UNLINKS);
+    expect(value("after", "unlink_errors_total", { errno: "ENOENT" }) - value("before", "unlink_errors_total", { errno: "ENOENT" })).toBeGreaterThanOrEqual(
+      UNLINKS,
+    );
   });
 
   it("serves /metrics that promtool accepts", () => {

@@ -38,7 +38,9 @@ export function kernelBtfTypeNames(options: { kind: "func" | "typedef"; prefix?:
   if (options.modules === false) return names;
   let modules: string[] = [];
   try {
-    modules = readdirSync(dir).filter((f) => f !== "vmlinux").map((f) => join(dir, f));
+    modules = readdirSync(dir)
+      .filter((f) => f !== "vmlinux")
+      .map((f) => join(dir, f));
   } catch {
     return names;
   }

@@ -35,7 +35,8 @@ describe("tracing programs", () => {
     using program = obj.program("count_tp_btf");
     using link = program.attachTrace();
     expect(link.info().programId).toBe(program.info().id);
-    const shown = (JSON.parse(execFileSync("bpftool", ["link", "show", "id", String(link.info().id), "-j"], { encoding: "utf8" })) as { tp_name?: string }).tp_name;
+    const shown = (JSON.parse(execFileSync("bpftool", ["link", "show", "id", String(link.info().id), "-j"], { encoding: "utf8" })) as { tp_name?: string })
+      .tp_name;
     expect(shown).toBe("sys_enter");
     const before = u64(counts.lookup(u32Key(0)));
     spawnTrue(10);

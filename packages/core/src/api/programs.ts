@@ -5,7 +5,7 @@
  * reads `programsOf(spec)`, so a resource is always a plain list of (program, type, target).
  */
 import type { EbpfMapSpec, ProgramEntry } from "./schema.js";
-import type { FieldError } from "./validate.js";
+import type { FieldError } from "./field-error.js";
 
 export interface ResourceProgram extends ProgramEntry {
   /** Where the entry is written, for messages: `spec` (flat) or `spec.programs[1]`. */
