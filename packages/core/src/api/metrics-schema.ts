@@ -90,6 +90,12 @@ export const MetricSpecSchema = Type.Object(
     ),
     value: Type.Optional(ValueSpecSchema),
     histogram: Type.Optional(HistogramSpecSchema),
+    perCpu: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: "Per-CPU maps only: one series per CPU with a `cpu` label (the CPU number) instead of the CPUs' sum.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

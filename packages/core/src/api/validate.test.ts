@@ -139,6 +139,14 @@ describe("validateEbpfMapObject", () => {
       "reserved for histogram buckets",
     ],
     [
+      "a decoder on a histogram's bucket label",
+      histogram({ bucketType: "exp2", bucketMax: 3 }, { labels: [{ name: "comm" }, { name: "bucket", decoders: [{ name: "uint" }] }] }),
+      "spec.metrics[0].labels[1].decoders",
+      "bucket index (it becomes le): it takes no decoders",
+    ],
+    ["perCpu beside a label named cpu", metric({ perCpu: true, labels: [{ name: "cpu" }] }), "spec.metrics[0].labels[0].name", "the label perCpu adds"],
+    ["perCpu that is not a boolean", metric({ perCpu: "yes" }), "spec.metrics[0].perCpu", "must be boolean"],
+    [
       "two metrics served under one name",
       withSpec({ ...richSpec, metrics: [richSpec.metrics[0], { ...richSpec.metrics[0], name: "syscalls_total" }] }),
       "spec.metrics[1].name",
