@@ -9,7 +9,7 @@ export { BpfObject } from "./object.js";
 export type { LoadOptions, ObjectSource } from "./object.js";
 export { BpfProgram } from "./program.js";
 export type { KprobeOptions, UprobeOptions, XdpOptions } from "./program.js";
-export { BpfMap } from "./map.js";
+export { BpfMap, isPerCpuMapType } from "./map.js";
 export type { ReadAllOptions } from "./map.js";
 export { BpfLink } from "./link.js";
 export { PacketSocket, ETH_P_ALL } from "./socket.js";

@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError, type MapSpec } from "@ebpf-operator/libbpf";
+import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError, type MapSpec, type ProgramSpec } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
 import { programField, programsOf, type ResourceProgram } from "../api/programs.js";
 import type { EbpfMapSpec } from "../api/schema.js";
@@ -126,13 +126,9 @@ export class ProgramLoader {
 
   private async preflightOne(entry: ResourceProgram): Promise<PreflightProgram> {
     const { type } = entry;
-    const { plugin, validateTarget } = this.registry.forType(type);
-    const targetField = programField(entry, "target");
-    if (!validateTarget(entry.target)) {
-      const reasons = (validateTarget.errors ?? []).map((e) => e.message ?? e.keyword).join("; ");
-      throw operatorError("EOP_ERR_TARGET_INVALID", `${targetField} "${entry.target}" is not a valid ${type} target: ${reasons}`);
-    }
-    let target = await callPlugin(plugin, "parseTarget", () => plugin.parseTarget(type, entry.target));
+    const parsed = await parseTarget(this.registry, entry);
+    const { plugin } = parsed;
+    let target = parsed.target;
     const support = await callPlugin(plugin, "detectSupport", () => plugin.detectSupport(type, this.host, target)).catch((error: unknown) => {
       // The kernel refused the probe itself: the agent lacks privileges, which is not the plugin's fault.
       if (error instanceof Error && error.cause instanceof LibbpfError && (error.cause.code === "EPERM" || error.cause.code === "EACCES")) {
@@ -207,14 +203,7 @@ export class ProgramLoader {
       object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () => BpfObject.open({ path: request.object.path }));
       const opened = object;
       const programs = opened.programs();
-      for (const { entry } of planned) {
-        if (!programs.some((p) => p.name === entry.program)) {
-          throw operatorError(
-            "EOP_ERR_PROGRAM_NOT_FOUND",
-            `${programField(entry, "program")} "${entry.program}" is not a program in the code of ${label} (programs: ${programs.map((p) => p.name).join(", ") || "none"})`,
-          );
-        }
-      }
+      checkProgramsPresent(programs, planned, label);
       const mapSpecs = opened.maps();
       // Whether the metrics' maps exist is checked once, with their types, by checkMaps.
       containPinning(opened, mapSpecs, dir, request.logger);
@@ -371,8 +360,35 @@ function containPinning(object: BpfObject, mapSpecs: readonly MapSpec[], dir: st
   }
 }
 
+/**
+ * The first preflight step, which needs no kernel: a plugin handles the entry's type, the
+ * target matches the plugin's schema and parses. `ebpf-agent validate` runs it too.
+ */
+export async function parseTarget(registry: PluginRegistry, entry: ResourceProgram): Promise<Omit<PreflightProgram, "entry">> {
+  const { type } = entry;
+  const { plugin, validateTarget } = registry.forType(type);
+  if (!validateTarget(entry.target)) {
+    const reasons = (validateTarget.errors ?? []).map((e) => e.message ?? e.keyword).join("; ");
+    throw operatorError("EOP_ERR_TARGET_INVALID", `${programField(entry, "target")} "${entry.target}" is not a valid ${type} target: ${reasons}`);
+  }
+  const target = await callPlugin(plugin, "parseTarget", () => plugin.parseTarget(type, entry.target));
+  return { plugin, target };
+}
+
+/** Every program the spec names is a function of the compiled object (EOP_ERR_PROGRAM_NOT_FOUND). */
+export function checkProgramsPresent(programs: readonly ProgramSpec[], planned: readonly Pick<PreflightProgram, "entry">[], label: string): void {
+  for (const { entry } of planned) {
+    if (!programs.some((p) => p.name === entry.program)) {
+      throw operatorError(
+        "EOP_ERR_PROGRAM_NOT_FOUND",
+        `${programField(entry, "program")} "${entry.program}" is not a program in the code of ${label} (programs: ${programs.map((p) => p.name).join(", ") || "none"})`,
+      );
+    }
+  }
+}
+
 /** libbpf names the maps it makes for global variables "<object>.rodata" and so on. */
-function isInternalMap(name: string): boolean {
+export function isInternalMap(name: string): boolean {
   return name.includes(".");
 }
 
