@@ -2,6 +2,7 @@
  * What `ebpf-agent validate` checks of a resource after the schema: every step of the agent's
  * load that needs no kernel state, by the same code the load runs —
  *
+ *   pod scope refused, as the agent does  (refusePodScope)
  *   each program's plugin and target      (the loader's preflight, first step: parseTarget)
  *   the compile                           (the same sandboxed clang and include policy)
  *   the named programs in the object      (checkProgramsPresent)
@@ -17,7 +18,7 @@ import { programsOf } from "../api/programs.js";
 import type { BpfCompiler } from "../compiler/index.js";
 import type { DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
-import { checkProgramsPresent, isInternalMap, parseTarget, type PreflightProgram } from "../loader/program-loader.js";
+import { checkProgramsPresent, isInternalMap, parseTarget, refusePodScope, type PreflightProgram } from "../loader/program-loader.js";
 import { metricConfigs } from "../plan/metric-config.js";
 import type { MapView } from "../plan/metric-plan.js";
 import { planMetrics } from "../plan/plan-metrics.js";
@@ -33,6 +34,7 @@ export interface ResourceCheckDeps {
 export async function checkResource(desired: Pick<Desired, "ref" | "resource">, deps: ResourceCheckDeps): Promise<void> {
   const { ref, resource } = desired;
   const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
+  refusePodScope(deps.registry, resource.spec);
   const planned: Pick<PreflightProgram, "entry">[] = [];
   for (const entry of programsOf(resource.spec)) {
     await parseTarget(deps.registry, entry);

@@ -107,18 +107,7 @@ export class ProgramLoader {
    */
   async preflight(spec: EbpfMapSpec): Promise<PreflightProgram[]> {
     const entries = programsOf(spec);
-    if (spec.selector !== undefined) {
-      // An unknown type is named first, as for any resource.
-      for (const entry of entries) this.registry.forType(entry.type);
-      // Pod scope is discovered (pods/) but not yet attached per pod: running the program
-      // node-wide instead would give the tenant more than it asked for (and than the policy's
-      // "own workloads" scope allows), so the resource is refused.
-      const types = [...new Set(entries.map((e) => `"${e.type}"`))].join(", ");
-      throw operatorError(
-        "EOP_ERR_POD_SCOPE_UNSUPPORTED",
-        `spec.selector: this agent cannot yet confine program type ${types} to pods, and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
-      );
-    }
+    refusePodScope(this.registry, spec);
     const out: PreflightProgram[] = [];
     for (const entry of entries) out.push(await this.preflightOne(entry));
     return out;
@@ -358,6 +347,22 @@ function containPinning(object: BpfObject, mapSpecs: readonly MapSpec[], dir: st
       "map declared with LIBBPF_PIN_BY_NAME is pinned in the resource's own directory, not shared",
     );
   }
+}
+
+/**
+ * Pod scope is discovered (pods/) but not yet attached per pod: running the program node-wide
+ * instead would give the tenant more than it asked for (and than the policy's "own workloads"
+ * scope allows), so a resource with `spec.selector` is refused. An unknown type is named first.
+ */
+export function refusePodScope(registry: PluginRegistry, spec: EbpfMapSpec): void {
+  if (spec.selector === undefined) return;
+  const entries = programsOf(spec);
+  for (const entry of entries) registry.forType(entry.type);
+  const types = [...new Set(entries.map((e) => `"${e.type}"`))].join(", ");
+  throw operatorError(
+    "EOP_ERR_POD_SCOPE_UNSUPPORTED",
+    `spec.selector: this agent cannot yet confine program type ${types} to pods, and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
+  );
 }
 
 /**
