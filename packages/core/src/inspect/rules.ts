@@ -210,6 +210,8 @@ function checkObserve(report: ObjectReport, program: ProgramReport, attached: Ch
     const fn = finding.function === program.name ? "" : ` (in ${finding.function})`;
     if (finding.kind === "packet-store") {
       add({ rule: "observe-packet-store", program: program.name, source: finding.source, message: `${who} may write the packet${where}${fn}: not allowed in observe mode` });
+    } else if (finding.kind === "indirect-jump") {
+      add({ rule: "observe-unverifiable", program: program.name, source: finding.source, message: `${who} jumps through a register${where}${fn}: observe mode cannot follow it` });
     } else if (finding.kind === "context-store") {
       add({ rule: "observe-context-store", program: program.name, source: finding.source, message: `${who} may write its context${where}${fn} (e.g. skb->mark, a socket's fields): not allowed in observe mode` });
     } else {

@@ -46,7 +46,7 @@ interface State {
 const NONE: Value = { kinds: 0 };
 const SCALAR: Value = { kinds: OTHER };
 
-export type StoreFindingKind = "packet-store" | "context-store" | "packet-argument";
+export type StoreFindingKind = "packet-store" | "context-store" | "packet-argument" | "indirect-jump";
 
 export interface StoreFinding {
   kind: StoreFindingKind;
@@ -116,6 +116,8 @@ interface Shared {
   returns: Map<string, number>;
   /** Kinds written through stack pointers whose slot is unknown (another frame's, or a variable offset). */
   indirect: number;
+  /** Kinds stored in any stack slot of any frame: what a pointer into another frame may read. */
+  spilled: number;
   /** Kinds passed to any helper: what a callback may receive. */
   helperArgs: number;
   changed: boolean;
@@ -126,13 +128,21 @@ interface Shared {
  * subprograms), returning the stores and helper arguments that may touch the packet or context.
  */
 export function analyzeStores(code: ReadonlyMap<string, FunctionCode>, entry: string, functions: readonly string[], packetFields: ReadonlySet<number>): StoreFinding[] {
-  const shared: Shared = { entryArgs: new Map(), returns: new Map(), indirect: 0, helperArgs: 0, changed: true };
+  const shared: Shared = { entryArgs: new Map(), returns: new Map(), indirect: 0, spilled: 0, helperArgs: 0, changed: true };
   const findings = new Map<string, StoreFinding>();
   const callbacks = new Set<string>();
   for (const name of functions) {
     const fc = code.get(name);
     if (!fc) continue;
     for (const [i, target] of fc.callTargets) if (isLdImm64(fc.insns[i]!)) callbacks.add(target);
+    // `gotox` (an indirect jump through a register): this analysis cannot follow it.
+    fc.insns.forEach((insn, i) => {
+      const cls = insnClass(insn.code);
+      if ((cls === BPF_CLASS.JMP || cls === BPF_CLASS.JMP32) && (insn.code & 0xf0) === 0x00 && (insn.code & BPF_SRC_X) !== 0) {
+        const source = fc.source(i);
+        findings.set(`${name}:${i}:indirect-jump`, { kind: "indirect-jump", function: name, insn: i, ...(source ? { source } : {}) });
+      }
+    });
   }
   for (let round = 0; shared.changed && round < 100; round++) {
     shared.changed = false;
@@ -218,12 +228,17 @@ function loadFromStack(state: State, base: Value, insn: Insn, relocated: boolean
     if (!(size === 8 && offset % 8 === 0)) v = withoutOffset(v);
     return shared.indirect === 0 ? v : join(v, { kinds: shared.indirect });
   }
-  let kinds = shared.indirect;
+  // Unknown slot, possibly in a caller's frame (a pointer passed as an argument or to a callback).
+  let kinds = shared.indirect | shared.spilled;
   for (const v of state.slots.values()) kinds |= v.kinds;
   return { kinds };
 }
 
 function storeToStack(state: State, base: Value, insn: Insn, value: Value, relocated: boolean, shared: Shared): void {
+  if ((shared.spilled | value.kinds) !== shared.spilled) {
+    shared.spilled |= value.kinds;
+    shared.changed = true;
+  }
   const size = accessSize(insn.code);
   const offset = relocated ? undefined : knownStackOffset(base, insn.off);
   if (offset !== undefined && base.kinds === STACK) {
