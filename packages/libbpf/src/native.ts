@@ -25,7 +25,9 @@ export interface NativeObject {
   setProgramType(program: string, type: number): void;
   setExpectedAttachType(program: string, type: number): void;
   setAutoload(program: string, autoload: boolean): void;
-  load(logLevel: number, logSize: number): void;
+  programInstructions(program: string): Buffer;
+  setProgramInstructions(program: string, code: Uint8Array): void;
+  load(logLevel: number, logSize: number, dropCapabilities: readonly string[]): void;
   programFd(program: string): NativeFd;
   mapFd(map: string): NativeFd;
   close(): void;
