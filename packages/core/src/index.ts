@@ -45,6 +45,16 @@ export { PodCgroupIndex, cgroupPids, type PodCgroup, type PodCgroupScan, type Co
 export { podNetns, type PodNetns } from "./pods/pod-netns.js";
 export { CgroupIdentities, type CgroupIdentity, type CgroupIdentityOptions } from "./pods/cgroup-identity.js";
 export { ProgramLoader, loadKeyOf, type LoadedProgram, type LoadRequest } from "./loader/program-loader.js";
+export {
+  ObjectRefusedError,
+  TRACING_CAPABILITIES,
+  capabilitiesToDrop,
+  verdictModeOf,
+  type EnforcementResolver,
+  type LoadEnforcement,
+} from "./loader/enforcement.js";
+export { analyzeVerifierLog, formatVerifierRejection, scrubKernelAddresses, type VerifierReport } from "./loader/verifier-report.js";
+export * from "./inspect/index.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
 export { MapCollector, type MapSource } from "./scrape/map-family.js";
 export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, type RegistryRead } from "./scrape/registry.js";

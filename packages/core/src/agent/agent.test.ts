@@ -78,6 +78,8 @@ class FakeLoader {
     };
   }
 
+  async recheck(): Promise<void> {}
+
   async unload(loaded: LoadedProgram): Promise<void> {
     this.unloaded.push(loaded.dir);
   }

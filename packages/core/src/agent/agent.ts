@@ -16,7 +16,8 @@ import type { MapCollector } from "../scrape/map-family.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { describeError, errorCode, errorFault } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
-import { loadKeyOf, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
+import type { EnforcementResolver, LoadEnforcement } from "../loader/enforcement.js";
+import { loadKeyOf, type LoadRequest, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
 import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "../api/resource-status.js";
 
@@ -28,6 +29,8 @@ interface ManagedResource {
   /** Hash of the spec last attempted (successfully or not). */
   attemptedSpecHash?: string;
   loaded?: LoadedProgram;
+  /** The request `loaded` came from: to check it again when the resource's rules change. */
+  loadedRequest?: LoadRequest;
   /** What the collector serves for this resource (maps of `loaded`). */
   served?: PlannedMetric[];
   queue: Promise<void>;
@@ -39,12 +42,17 @@ export type StatusListener = (ref: ResourceRef, status: ResourceStatus | undefin
 export interface AgentDependencies {
   /** Compiles (standalone) or fetches (cluster) the resource's object. */
   objects: ObjectProvider;
-  loader: Pick<ProgramLoader, "preflight" | "load" | "unload" | "listPinned" | "removePinned">;
+  loader: Pick<ProgramLoader, "preflight" | "load" | "recheck" | "unload" | "listPinned" | "removePinned">;
   collector: Pick<MapCollector, "add" | "remove">;
   metrics: AgentMetrics;
   logger: Logger;
   /** Label decoders: core's plus the plugins' (default: core's only). */
   decoders?: DecoderRegistry;
+  /**
+   * What to enforce per resource (a tenancy policy's rules, verdict mode, privileges); default:
+   * no rules, enforce mode, tracing privileges only for tracing program types.
+   */
+  enforcement?: EnforcementResolver;
 }
 
 export class Agent {
@@ -172,7 +180,9 @@ export class Agent {
   private async reconcile(managed: ManagedResource, resource: DesiredResource, source: string | undefined): Promise<void> {
     const { ref } = managed;
     const spec = resource.spec;
-    const specHash = createHash("sha256").update(JSON.stringify(spec)).digest("hex");
+    const enforcement: LoadEnforcement | undefined = this.deps.enforcement?.(ref, spec);
+    // A changed policy is a change too: the object is checked again, the program maybe rewritten.
+    const specHash = createHash("sha256").update(JSON.stringify([spec, enforcement ?? null])).digest("hex");
     managed.status.source = source;
     if (specHash === managed.attemptedSpecHash) {
       // Nothing changed since the last attempt, but the generation may have: an edit reverted to
@@ -208,23 +218,28 @@ export class Agent {
         message: `${this.deps.objects.step === "compile" ? "compiled to" : "fetched"} object ${compiled.hash.slice(0, 12)}${compiled.cached ? " (cached)" : ""}`,
       });
       step = "load";
-      const loadKey = loadKeyOf(spec, compiled.hash);
+      const loadKey = loadKeyOf(spec, compiled.hash, enforcement);
+      // Planned once, before attach: every metric's map exists and its BTF types fit.
+      let planned: PlannedMetric[] = [];
+      const request: LoadRequest = {
+        ref,
+        spec,
+        object: { path: compiled.objectPath, hash: compiled.hash },
+        logger: log,
+        checkMaps: (maps) => void (planned = planMetrics(metrics, maps, this.decoders, ref)),
+        ...(enforcement ? { enforcement } : {}),
+      };
       if (managed.loaded?.loadKey === loadKey) {
-        // Same kernel program: only the metric mapping may have changed.
+        // Same kernel program: the rules may have changed, and the metric mapping.
+        await this.deps.loader.recheck(request, managed.loaded.program.info().type);
         this.serve(managed, planMetrics(metrics, managed.loaded.maps, this.decoders, ref));
+        managed.loadedRequest = request;
       } else {
-        // Planned once, before attach: every metric's map exists and its BTF types fit.
-        let planned: PlannedMetric[] = [];
-        newlyLoaded = await this.deps.loader.load({
-          ref,
-          spec,
-          object: { path: compiled.objectPath, hash: compiled.hash },
-          logger: log,
-          checkMaps: (maps) => void (planned = planMetrics(metrics, maps, this.decoders, ref)),
-        });
+        newlyLoaded = await this.deps.loader.load(request);
         const previous = managed.loaded;
         this.serve(managed, planned);
         managed.loaded = newlyLoaded;
+        managed.loadedRequest = request;
         newlyLoaded = undefined;
         if (previous) await this.deps.loader.unload(previous);
       }
@@ -251,20 +266,49 @@ export class Agent {
     } catch (error) {
       if (newlyLoaded) await this.deps.loader.unload(newlyLoaded).catch(() => undefined);
       const code = errorCode(error);
+      if (code === "EOP_ERR_OBJECT_REFUSED") await this.unloadIfRefused(managed, enforcement);
       const reason =
-        code === "EOP_ERR_KERNEL_UNSUPPORTED"
-          ? Reason.KernelUnsupported
-          : step === "compile"
-            ? Reason.CompileFailed
-            : // Preflight errors that are the spec's fault; others there (a plugin failing, no privileges) are not.
-              step === "preflight" && errorFault(error) === "spec"
-              ? Reason.InvalidSpec
-              : Reason.LoadFailed;
+        code === "EOP_ERR_OBJECT_REFUSED"
+          ? Reason.ObjectRefused
+          : code === "EOP_ERR_KERNEL_UNSUPPORTED"
+            ? Reason.KernelUnsupported
+            : step === "compile"
+              ? Reason.CompileFailed
+              : // Preflight errors that are the spec's fault; others there (a plugin failing, no privileges) are not.
+                step === "preflight" && errorFault(error) === "spec"
+                ? Reason.InvalidSpec
+                : Reason.LoadFailed;
       if (step === "compile") setCondition(managed.status.conditions, { type: ConditionType.Compiled, status: "False", reason, message: describeError(error) });
       this.fail(managed, reason, code, describeError(error));
     } finally {
       this.updateGauges();
     }
+  }
+
+  /**
+   * A refused object must not leave a program running that the current rules refuse too: the
+   * running generation is checked again and unloaded if it breaks them (a last good spec that
+   * still passes keeps running, Degraded).
+   */
+  private async unloadIfRefused(managed: ManagedResource, enforcement: LoadEnforcement | undefined): Promise<void> {
+    const { loaded, loadedRequest } = managed;
+    if (!loaded || !loadedRequest) return;
+    const { enforcement: _previous, ...rest } = loadedRequest;
+    const current: LoadRequest = enforcement ? { ...rest, enforcement } : rest;
+    const sameProgram = loadKeyOf(loadedRequest.spec, loadedRequest.object.hash, enforcement) === loaded.loadKey;
+    const stillAllowed =
+      sameProgram &&
+      (await this.deps.loader.recheck(current, loaded.program.info().type).then(
+        () => true,
+        () => false,
+      ));
+    if (stillAllowed) return;
+    resourceLogger(this.deps.logger, managed.ref).warn({ loadKey: loaded.loadKey }, "the running program breaks the resource's rules: unloading it");
+    this.deps.collector.remove(managed.ref);
+    await this.deps.loader.unload(loaded).catch(() => undefined);
+    managed.loaded = undefined;
+    managed.loadedRequest = undefined;
+    managed.served = undefined;
   }
 
   /**

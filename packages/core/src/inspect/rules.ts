@@ -37,10 +37,10 @@ export interface ObjectRules {
   /** `observe`: the program cannot change traffic or behaviour (see observe-mode.ts); `enforce`: it can. */
   verdictMode: VerdictMode;
   helpers: HelperGrant;
-  /** kfuncs allowed by name; default none. */
-  kfuncs?: readonly string[];
-  /** `__ksym` kernel variables allowed by name; default none. */
-  ksyms?: readonly string[];
+  /** kfuncs allowed by name (or `any`); default none. */
+  kfuncs?: readonly string[] | "any";
+  /** `__ksym` kernel variables allowed by name (or `any`); default none. */
+  ksyms?: readonly string[] | "any";
   /** Kernel program types (libbpf names: `xdp`, `cgroup_skb`, `tracepoint`, ...) allowed; absent: any. */
   programTypes?: readonly string[];
   maps?: MapRules;
@@ -166,13 +166,13 @@ function checkProgram(report: ObjectReport, program: ProgramReport, attached: Ch
     const forbidden = observe ? OBSERVE_FORBIDDEN_KFUNCS.get(call.name) : undefined;
     if (forbidden !== undefined) {
       add({ rule: "observe-helper", program: program.name, kfunc: call.name, source: call.source, message: `${who} calls kfunc ${call.name}${formatSource(call.source)}, which ${forbidden}: not allowed in observe mode` });
-    } else if (!(rules.kfuncs ?? []).includes(call.name)) {
-      add({ rule: "kfunc", program: program.name, kfunc: call.name, source: call.source, message: `${who} calls kfunc ${call.name}${formatSource(call.source)}; the rules allow ${rules.kfuncs?.length ? `the kfuncs ${rules.kfuncs.join(", ")}` : "no kfuncs"}` });
+    } else if (!granted(rules.kfuncs, call.name)) {
+      add({ rule: "kfunc", program: program.name, kfunc: call.name, source: call.source, message: `${who} calls kfunc ${call.name}${formatSource(call.source)}; the rules allow ${describeNames(rules.kfuncs, "kfuncs")}` });
     }
   }
   for (const ref of program.ksymReferences) {
-    if (!(rules.ksyms ?? []).includes(ref.name)) {
-      add({ rule: "ksym", program: program.name, source: ref.source, message: `${who} reads kernel symbol ${ref.name} (__ksym)${formatSource(ref.source)}; the rules allow ${rules.ksyms?.length ? `only ${rules.ksyms.join(", ")}` : "no kernel symbols"}` });
+    if (!granted(rules.ksyms, ref.name)) {
+      add({ rule: "ksym", program: program.name, source: ref.source, message: `${who} reads kernel symbol ${ref.name} (__ksym)${formatSource(ref.source)}; the rules allow ${describeNames(rules.ksyms, "kernel symbols")}` });
     }
   }
   for (const call of program.calls) {
@@ -255,6 +255,15 @@ function checkMaps(report: ObjectReport, rules: MapRules | undefined, target: Ch
   if (rules?.maxBytesTotal !== undefined && total > rules.maxBytesTotal) {
     add({ rule: "maps-memory", message: `the object's maps can hold ${fmtBytes(total)} together; the rules allow ${fmtBytes(rules.maxBytesTotal)}` });
   }
+}
+
+function granted(list: readonly string[] | "any" | undefined, name: string): boolean {
+  return list === "any" || (list ?? []).includes(name);
+}
+
+function describeNames(list: readonly string[] | "any" | undefined, what: string): string {
+  if (list === "any") return `any ${what}`;
+  return list?.length ? `only ${list.join(", ")}` : `no ${what}`;
 }
 
 function describeGrant(grant: HelperGrant): string {

@@ -9,16 +9,19 @@
  * a restarted agent neither resets counters nor attaches twice.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError } from "@ebpf-operator/libbpf";
+import { mkdir, readFile, readdir, rm, rmdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError, possibleCpus } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
 import type { EbpfMapSpec } from "../api/schema.js";
 import { operatorError, withCode } from "../errors.js";
+import { ObjectFormatError, inspectObject, type ObjectReport } from "../inspect/inspect-object.js";
 import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
 import { PROGRAM_PIN, generationPinDir, linkPinName, listPinnedGenerations, mapPinName, type PinnedGeneration } from "./pin-layout.js";
+import { capabilitiesToDrop, checkObject, enforcementKey, observeRewrite, verdictModeOf, type LoadEnforcement } from "./enforcement.js";
+import { formatVerifierRejection, scrubKernelAddresses } from "./verifier-report.js";
 
 export interface LoadRequest {
   ref: ResourceRef;
@@ -32,6 +35,8 @@ export interface LoadRequest {
    * (every metric's map exists, its types fit), once per load.
    */
   checkMaps?: (maps: ReadonlyMap<string, BpfMap>) => void;
+  /** What a tenancy policy enforces for this resource (rules, verdict mode, privileges); see enforcement.ts. */
+  enforcement?: LoadEnforcement;
 }
 
 export interface LoadedProgram {
@@ -47,12 +52,15 @@ export interface LoadedProgram {
 
 const VERIFIER_TAIL_LINES = 20;
 
-/** What the kernel sees of a resource: equal keys mean an adoptable pinned generation. */
-export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program">, objectHash: string): string {
-  return createHash("sha256")
-    .update(JSON.stringify([objectHash, spec.type, spec.target, spec.program]))
-    .digest("hex")
-    .slice(0, 16);
+/**
+ * What the kernel sees of a resource: equal keys mean an adoptable pinned generation. The
+ * enforcement's verdict mode and privileges change the loaded program, so they are part of it.
+ */
+export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program">, objectHash: string, enforcement?: LoadEnforcement): string {
+  const parts: unknown[] = [objectHash, spec.type, spec.target, spec.program];
+  // Without enforcement options the key is what it always was: pinned generations stay adoptable.
+  if (enforcement !== undefined && (verdictModeOf(enforcement) !== "enforce" || enforcement.tracingPrivileges)) parts.push(enforcementKey(enforcement));
+  return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
 }
 
 export class ProgramLoader {
@@ -107,7 +115,7 @@ export class ProgramLoader {
   async load(request: LoadRequest): Promise<LoadedProgram> {
     const { ref, spec } = request;
     const { plugin, target } = await this.preflight(spec);
-    const loadKey = loadKeyOf(spec, request.object.hash);
+    const loadKey = loadKeyOf(spec, request.object.hash, request.enforcement);
     const dir = generationPinDir(this.pinRoot, ref, loadKey);
     const pinned = (await listPinnedGenerations(this.pinRoot)).find((g) => g.dir === dir);
     if (pinned?.complete) {
@@ -116,6 +124,18 @@ export class ProgramLoader {
     }
     if (pinned) await removeGeneration(pinned); // an earlier run died half-way through pinning
     return this.loadFresh(request, plugin, target, loadKey, dir);
+  }
+
+  /**
+   * Checks a running resource's object against its (possibly changed) rules without reloading
+   * it: adoption and the agent's "same program, new spec" path call this. `programType` is the
+   * loaded program's kernel type. Throws ObjectRefusedError.
+   */
+  async recheck(request: LoadRequest, programType: string): Promise<void> {
+    if (!request.enforcement?.rules) return;
+    const label = `EbpfMap "${request.ref.namespace}/${request.ref.name}"`;
+    const report = inspect(await readObject(request.object.path, label), request.spec.code, label);
+    checkObject(report, request.enforcement, { attached: [{ name: request.spec.program, type: programType }], possibleCpus: possibleCpus() }, label);
   }
 
   /** Detaches and unpins a resource's generation; `keepPins` only closes our handles (shutdown). */
@@ -152,7 +172,10 @@ export class ProgramLoader {
     const attachments: Attachment[] = [];
     let object: BpfObject | undefined;
     try {
-      object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () => BpfObject.open({ path: request.object.path }));
+      // One read: the bytes inspected are the bytes loaded.
+      const bytes = await readObject(request.object.path, label);
+      const report = inspect(bytes, spec.code, label);
+      object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () => BpfObject.open({ buffer: bytes, name: objectName(request.object.path) }));
       const opened = object;
       const programs = opened.programs();
       if (!programs.some((p) => p.name === spec.program)) {
@@ -166,19 +189,28 @@ export class ProgramLoader {
       // Only the named program is loaded: others in the file may be of other types.
       for (const other of programs) if (other.name !== spec.program) opened.setAutoload(other.name, false);
       await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: spec.program, programType: spec.type, target }));
+      const entry = opened.programs().find((p) => p.name === spec.program)!;
+      const { enforcement } = request;
+      checkObject(report, enforcement, { attached: [{ name: entry.name, type: entry.type, attachType: entry.expectedAttachType }], possibleCpus: possibleCpus() }, label);
+      if (verdictModeOf(enforcement) === "observe") {
+        const rewritten = observeRewrite(report, entry.name, entry.type, opened.programInstructions(entry.name), label);
+        if (rewritten) {
+          opened.setProgramInstructions(entry.name, rewritten.code);
+          request.logger.info({ program: entry.name, exits: rewritten.exits }, "observe mode: every exit of the program returns the pass verdict");
+        }
+      }
+      const dropCapabilities = capabilitiesToDrop([entry.type], enforcement);
       try {
-        opened.load();
+        opened.load({ dropCapabilities });
       } catch (error) {
-        if (error instanceof BpfLoadError) {
-          const tail = verifierTail(error.verifierLog);
-          throw operatorError(
-            "EOP_ERR_LOAD_VERIFIER",
-            `load program "${spec.program}" for ${label}: the verifier rejected it${tail ? `:\n${tail}` : ""}`,
-            error,
-          );
+        if (error instanceof BpfLoadError && (error.verifierLog !== "" || error.program !== undefined)) {
+          request.logger.debug({ verifierLog: error.verifierLog }, "verifier log");
+          const rejection = formatVerifierRejection(error.verifierLog, { tailLines: VERIFIER_TAIL_LINES, sourceLines: spec.code.split("\n") });
+          throw operatorError("EOP_ERR_LOAD_VERIFIER", `load program "${spec.program}" for ${label}: the verifier rejected it: ${rejection}`, new Error(scrubKernelAddresses(error.message)));
         }
         throw operatorError("EOP_ERR_LOAD_FAILED", `load program "${spec.program}" for ${label}`, error);
       }
+      request.logger.info({ program: entry.name, type: entry.type, droppedCapabilities: dropCapabilities }, "program verified");
       const program = opened.program(spec.program);
       cleanup.push(() => program.close());
       for (const mapSpec of mapSpecs) {
@@ -235,6 +267,8 @@ export class ProgramLoader {
     let program: BpfProgram | undefined;
     try {
       program = BpfProgram.openPinned(join(dir, PROGRAM_PIN));
+      // The rules may have changed since this generation was loaded: check the object again.
+      await this.recheck(request, program.info().type);
       const entries = (await readdir(dir)).sort();
       for (const entry of entries) {
         if (entry.startsWith("map_")) maps.set(entry.slice("map_".length), BpfMap.openPinned(join(dir, entry)));
@@ -304,10 +338,28 @@ function wrap<T>(code: "EOP_ERR_LOAD_FAILED", message: string, call: () => T): T
   }
 }
 
-function verifierTail(log: string): string {
-  const lines = log.split("\n").filter((line) => line.trim() !== "");
-  return lines.slice(-VERIFIER_TAIL_LINES).join("\n");
+async function readObject(path: string, label: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (error) {
+    throw operatorError("EOP_ERR_LOAD_FAILED", `read the compiled object of ${label}`, error);
+  }
 }
+
+function inspect(bytes: Uint8Array, source: string, label: string): ObjectReport {
+  try {
+    return inspectObject(bytes, { source });
+  } catch (error) {
+    if (error instanceof ObjectFormatError) throw operatorError("EOP_ERR_OBJECT_INVALID", `inspect the compiled object of ${label}: ${error.message}`, error);
+    throw error;
+  }
+}
+
+/** libbpf's object name for a file: its base name up to the first dot. */
+function objectName(path: string): string {
+  return basename(path).split(".")[0] || "object";
+}
+
 
 function ignoreErrors(call: () => void): void {
   try {

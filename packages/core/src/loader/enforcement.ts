@@ -1,0 +1,125 @@
+/**
+ * What the loader enforces in the kernel for one resource, and the options a tenancy policy sets:
+ *
+ * - `rules`: the object is inspected from the bytes about to be loaded (never from a status) and
+ *   checked (`checkObjectAgainst`); a violation refuses the load, naming the rule, the helper or
+ *   map, and the source line.
+ * - `verdictMode: "observe"`: every attached program's verdict is forced to "pass" (the exits of
+ *   its entry function jump to an appended epilogue), after the observe checks (no tail calls,
+ *   redirects, packet or context writes, enforce-only hooks).
+ * - `tracingPrivileges`: whether programs of non-tracing types are verified with CAP_PERFMON and
+ *   CAP_SYS_ADMIN in the loading thread's effective set. By default only tracing program types
+ *   (which cannot load without CAP_PERFMON) are; XDP, socket and cgroup programs are loaded
+ *   without them, so the verifier itself refuses kernel memory reads and pointer leaks.
+ *
+ * Without any option the loader still refuses what no resource may do: map pinning (libbpf
+ * would pin and reuse maps outside the resource's pin directory) and calls into no function.
+ */
+import { createHash } from "node:crypto";
+import { endianness } from "node:os";
+import type { Capability } from "@ebpf-operator/libbpf";
+import type { ResourceRef } from "../api/manifest.js";
+import type { EbpfMapSpec } from "../api/schema.js";
+import { EbpfOperatorError } from "../errors.js";
+import { isTracingProgramType } from "../inspect/helper-sets.js";
+import { codeOf, type ObjectReport } from "../inspect/inspect-object.js";
+import { OBSERVE_VERDICTS, rewriteExits } from "../inspect/observe-mode.js";
+import { checkObjectAgainst, formatViolations, type CheckTarget, type ObjectRules, type VerdictMode, type Violation } from "../inspect/rules.js";
+
+export interface LoadEnforcement {
+  /** Checked against the object before anything is loaded; absent: only the baseline checks. */
+  rules?: ObjectRules;
+  /** Default: the rules' verdict mode, else `enforce`. */
+  verdictMode?: VerdictMode;
+  /** Load non-tracing program types with CAP_PERFMON and CAP_SYS_ADMIN (default false). */
+  tracingPrivileges?: boolean;
+}
+
+/** The policy's hook into the agent: what to enforce for a resource (undefined: the defaults). */
+export type EnforcementResolver = (ref: ResourceRef, spec: EbpfMapSpec) => LoadEnforcement | undefined;
+
+/** Capabilities a tenant's non-tracing program is verified without. */
+export const TRACING_CAPABILITIES: readonly Capability[] = ["CAP_SYS_ADMIN", "CAP_PERFMON"];
+
+/** The rules every load is checked against, whatever the policy says. */
+const BASELINE_RULES: ObjectRules = {
+  verdictMode: "enforce",
+  helpers: { sets: ["any"] },
+  kfuncs: "any",
+  ksyms: "any",
+  maps: { allowPinning: false },
+};
+
+/** A load refused because the object breaks rules; `violations` says which, for statuses. */
+export class ObjectRefusedError extends EbpfOperatorError {
+  readonly violations: readonly Violation[];
+  constructor(label: string, violations: readonly Violation[]) {
+    super("EOP_ERR_OBJECT_REFUSED", `the code of ${label} is refused: ${formatViolations(violations)}`);
+    this.name = "ObjectRefusedError";
+    this.violations = violations;
+  }
+}
+
+export function verdictModeOf(enforcement: LoadEnforcement | undefined): VerdictMode {
+  return enforcement?.verdictMode ?? enforcement?.rules?.verdictMode ?? "enforce";
+}
+
+/** What of the enforcement changes the loaded program: part of the pin generation's load key. */
+export function enforcementKey(enforcement: LoadEnforcement | undefined): string {
+  return createHash("sha256")
+    .update(JSON.stringify([verdictModeOf(enforcement), enforcement?.tracingPrivileges ?? false]))
+    .digest("hex")
+    .slice(0, 8);
+}
+
+/** Checks the report against the baseline and the resource's rules; throws ObjectRefusedError. */
+export function checkObject(report: ObjectReport, enforcement: LoadEnforcement | undefined, target: CheckTarget, label: string): void {
+  const mode = verdictModeOf(enforcement);
+  const rules = enforcement?.rules ? { ...enforcement.rules, verdictMode: mode } : { ...BASELINE_RULES, verdictMode: mode };
+  const violations = checkObjectAgainst(report, rules, target);
+  // The baseline holds even when a policy's rules forget it.
+  if (enforcement?.rules) {
+    for (const v of checkObjectAgainst(report, BASELINE_RULES, target)) {
+      if (!violations.some((w) => w.message === v.message)) violations.push(v);
+    }
+  }
+  if (violations.length > 0) throw new ObjectRefusedError(label, violations);
+}
+
+/**
+ * The capabilities to drop while loading programs of these kernel types: none when one of them
+ * is a tracing type (it needs CAP_PERFMON to load at all) or the policy grants tracing
+ * privileges, CAP_PERFMON and CAP_SYS_ADMIN otherwise.
+ */
+export function capabilitiesToDrop(programTypes: readonly string[], enforcement: LoadEnforcement | undefined): Capability[] {
+  if (enforcement?.tracingPrivileges) return [];
+  if (programTypes.some(isTracingProgramType)) return [];
+  return [...TRACING_CAPABILITIES];
+}
+
+/**
+ * The observe-mode rewrite of one entry program: `libbpfCode` is libbpf's view of the program
+ * before load, which must be the function the report analysed. Returns the code to load, or
+ * undefined when the type's return value changes nothing (no rewrite needed).
+ */
+export function observeRewrite(report: ObjectReport, program: string, programType: string, libbpfCode: Uint8Array, label: string): { code: Uint8Array; exits: number } | undefined {
+  const verdict = OBSERVE_VERDICTS.get(programType);
+  if (verdict === undefined) {
+    throw new ObjectRefusedError(label, [{ rule: "observe-program-type", program, message: `program "${program}" is a ${programType} program, which has enforce mode only` }]);
+  }
+  if (verdict === null) return undefined;
+  const analysed = codeOf(report)?.get(program)?.bytes;
+  if (analysed === undefined || !sameBytes(analysed, libbpfCode)) {
+    throw new ObjectRefusedError(label, [
+      { rule: "observe-unverifiable", program, message: `libbpf's code of program "${program}" differs from the inspected object: refusing to rewrite what was not checked` },
+    ]);
+  }
+  const rewritten = rewriteExits(libbpfCode, verdict, endianness() === "LE");
+  return { code: rewritten.bytes, exits: rewritten.exits };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
