@@ -55,6 +55,16 @@ export interface AgentDependencies {
   enforcement?: EnforcementResolver;
 }
 
+/** Whether an errno code (`EBUSY`) appears in an error's cause chain. */
+function hasErrno(error: unknown, codes: readonly string[]): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 8; depth++) {
+    if (codes.includes(errorCode(current) ?? "")) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
 export class Agent {
   private readonly resources = new Map<string, ManagedResource>();
   private readonly fileProblems = new Map<string, ManifestProblem[]>();
@@ -235,7 +245,7 @@ export class Agent {
         this.serve(managed, planMetrics(metrics, managed.loaded.maps, this.decoders, ref));
         managed.loadedRequest = request;
       } else {
-        newlyLoaded = await this.deps.loader.load(request);
+        newlyLoaded = await this.loadReplacing(managed, request);
         const previous = managed.loaded;
         this.serve(managed, planned);
         managed.loaded = newlyLoaded;
@@ -282,6 +292,33 @@ export class Agent {
       this.fail(managed, reason, code, describeError(error));
     } finally {
       this.updateGauges();
+    }
+  }
+
+  /**
+   * Loads a new generation beside the running one (no gap). Hooks that take one program only
+   * (XDP on an interface) refuse the second attach with EBUSY/EEXIST: then the other
+   * generations of this resource — the running one, or pins a previous agent left for another
+   * verdict mode or code — are removed first and the load is tried once more.
+   */
+  private async loadReplacing(managed: ManagedResource, request: LoadRequest): Promise<LoadedProgram> {
+    try {
+      return await this.deps.loader.load(request);
+    } catch (error) {
+      if (errorCode(error) !== "EOP_ERR_ATTACH_FAILED" || !hasErrno(error, ["EBUSY", "EEXIST"])) throw error;
+      const others = (await this.deps.loader.listPinned()).filter((g) => refKey(g.ref) === refKey(managed.ref) && g.dir !== managed.loaded?.dir);
+      if (!managed.loaded && others.length === 0) throw error;
+      const log = resourceLogger(this.deps.logger, managed.ref);
+      log.warn({ error: describeError(error) }, "the hook takes one program: replacing the running generation instead of loading beside it");
+      if (managed.loaded) {
+        this.deps.collector.remove(managed.ref);
+        await this.deps.loader.unload(managed.loaded);
+        managed.loaded = undefined;
+        managed.loadedRequest = undefined;
+        managed.served = undefined;
+      }
+      for (const generation of others) await this.deps.loader.removePinned(generation);
+      return this.deps.loader.load(request);
     }
   }
 

@@ -1,0 +1,459 @@
+/**
+ * Kernel-side enforcement on the real kernel, through the agent's own container (compiler,
+ * loader, real plugins) with the enforcement a tenancy policy would set:
+ *
+ * - observe mode: an XDP program returning XDP_DROP on a veth in a network namespace made here,
+ *   and a cgroup_skb egress program returning "drop" on a child cgroup made here, let exactly N
+ *   of N packets through (and the same programs in enforce mode drop all N, so the test can
+ *   fail); attempts to defeat it are refused (tail call, redirect, adjust_head, packet and
+ *   context writes) or ineffective (the verdict returned from a subprogram);
+ * - least privilege: a cgroup_skb program calling bpf_probe_read_kernel loads with tracing
+ *   privileges but is refused by the verifier under tenant loading, with a clear condition;
+ * - verifier logs reach the status with the reason and source line first, kernel addresses
+ *   scrubbed (the raw log, as a privileged loader gets it, has them);
+ * - maps declared with pinning are refused and nothing is pinned outside the pin root.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { createSocket, type Socket } from "node:dgram";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BpfLoadError} from "@ebpf-operator/libbpf";
+import { BpfMap, BpfObject } from "@ebpf-operator/libbpf";
+import { BpfCompiler, PLUGIN, TOKENS, createAgentContainer, createLogger, DEFAULT_TENANT_RULES, type Agent, type LoadEnforcement, type ParsedManifest, type ResourceStatus } from "@ebpf-operator/core";
+import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js";
+import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.js";
+import { createTestNetwork, type TestNetwork } from "../../packages/plugin-xdp/src/kernel-test-network.js";
+import { xdpPlugin } from "../../packages/plugin-xdp/src/xdp-plugin.js";
+import { tracepointPlugin } from "../../packages/plugin-tracepoint/src/tracepoint-plugin.js";
+import { requireKernelCapabilities } from "../helpers/kernel.js";
+
+requireKernelCapabilities();
+
+const N = 20;
+const HEADER = "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n";
+const SEEN_MAP = `
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, u64);
+} seen SEC(".maps");
+static __attribute__((always_inline)) void count(void) {
+  u32 k = 0;
+  u64 *v = bpf_map_lookup_elem(&seen, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+}
+`;
+const withLicense = (body: string): string => `${HEADER}${SEEN_MAP}${body}\nchar LICENSE[] SEC("license") = "GPL";\n`;
+
+const XDP_DROP = withLicense(`
+SEC("xdp")
+int drop_all(struct xdp_md *ctx) {
+  count();
+  if (ctx->rx_queue_index == 12345) return XDP_ABORTED;
+  return XDP_DROP;
+}`);
+
+const XDP_DROP_FROM_SUBPROGRAM = withLicense(`
+static __attribute__((noinline)) int verdict(struct xdp_md *ctx) {
+  count();
+  return ctx->ingress_ifindex ? XDP_DROP : XDP_ABORTED;
+}
+SEC("xdp")
+int via_subprogram(struct xdp_md *ctx) {
+  return verdict(ctx);
+}`);
+
+const XDP_ATTACKS: Record<string, { code: string; rule: string; pattern: RegExp }> = {
+  "tail-call": {
+    code: withLicense(`
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 1); __uint(key_size, 4); __uint(value_size, 4); } jumps SEC(".maps");
+SEC("xdp")
+int drop_all(struct xdp_md *ctx) {
+  count();
+  bpf_tail_call(ctx, &jumps, 0);
+  return XDP_DROP;
+}`),
+    rule: "observe-helper",
+    pattern: /calls bpf_tail_call at program\.bpf\.c:\d+ \(`bpf_tail_call\(ctx, &jumps, 0\);`\), which jumps to another program whose verdict would be final: not allowed in observe mode/,
+  },
+  redirect: {
+    code: withLicense(`
+SEC("xdp")
+int drop_all(struct xdp_md *ctx) {
+  count();
+  return bpf_redirect(1, 0);
+}`),
+    rule: "observe-helper",
+    pattern: /calls bpf_redirect at program\.bpf\.c:\d+ .*redirects the packet: not allowed in observe mode/,
+  },
+  "adjust-head": {
+    code: withLicense(`
+SEC("xdp")
+int drop_all(struct xdp_md *ctx) {
+  count();
+  bpf_xdp_adjust_head(ctx, 14);
+  return XDP_PASS;
+}`),
+    rule: "observe-helper",
+    pattern: /calls bpf_xdp_adjust_head .*changes the packet: not allowed in observe mode/,
+  },
+  "packet-write": {
+    code: withLicense(`
+SEC("xdp")
+int drop_all(struct xdp_md *ctx) {
+  unsigned char *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+  count();
+  if (data + 23 > end) return XDP_PASS;
+  data[22] = 0; /* the IPv4 TTL */
+  return XDP_PASS;
+}`),
+    rule: "observe-packet-store",
+    pattern: /may write the packet at program\.bpf\.c:\d+ \(`data\[22\] = 0;/,
+  },
+};
+
+const CGROUP_DROP = withLicense(`
+SEC("cgroup_skb/egress")
+int drop_egress(struct __sk_buff *skb) {
+  count();
+  return 0;
+}`);
+
+const CGROUP_MARK = withLicense(`
+SEC("cgroup_skb/egress")
+int drop_egress(struct __sk_buff *skb) {
+  count();
+  skb->mark = 0xbad;
+  return 1;
+}`);
+
+const CGROUP_READ_KERNEL = withLicense(`
+SEC("cgroup_skb/egress")
+int drop_egress(struct __sk_buff *skb) {
+  u64 word = 0;
+  count();
+  bpf_probe_read_kernel(&word, sizeof(word), (void *)(long)skb->len);
+  return word != 42;
+}`);
+
+const TRACEPOINT_NULL_DEREF = withLicense(`
+struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4); __type(key, u32); __type(value, u64); } table SEC(".maps");
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int unchecked(void *ctx) {
+  u32 k = 1;
+  u64 *v = bpf_map_lookup_elem(&table, &k);
+  *v += 1;
+  return 0;
+}`);
+
+const pinnedMapName = `eop_pin_${process.pid % 100000}`;
+const CGROUP_PINNED_MAP = `${HEADER}
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} ${pinnedMapName} SEC(".maps");
+SEC("cgroup_skb/egress")
+int drop_egress(struct __sk_buff *skb) {
+  u32 k = 0;
+  u64 *v = bpf_map_lookup_elem(&${pinnedMapName}, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 1;
+}
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+function manifest(name: string, type: string, target: string, program: string, code: string, map = "seen"): ParsedManifest {
+  return {
+    source: `${name}.yaml`,
+    document: 0,
+    ref: { namespace: "tenant-a", name },
+    resource: {
+      apiVersion: "observability.cloud/v1",
+      kind: "EbpfMap",
+      metadata: { name, namespace: "tenant-a", generation: 1 },
+      spec: { name: `${name}-packets`, type, target, program, map, help: "packets the program saw", prometheusType: "counter", code },
+    } as ParsedManifest["resource"],
+  };
+}
+
+describe("kernel-side enforcement", () => {
+  const pinRoot = `/sys/fs/bpf/eop-test-enforce-${process.pid}`;
+  const cacheDir = mkdtempSync(join(tmpdir(), "eop-enforce-"));
+  const policies = new Map<string, LoadEnforcement>();
+  let agent: Agent;
+  let network: TestNetwork;
+  let receiver: Socket;
+  let cgroupDir: string;
+  let cgroupReceiver: Socket;
+  const cgroupName = `eop-test-enforce-${process.pid}`;
+
+  const status = (name: string): ResourceStatus => {
+    const s = agent.statuses().find((x) => x.name === name);
+    if (!s) throw new Error(`no status for ${name}`);
+    return s;
+  };
+  const ready = (name: string) => status(name).conditions.find((c) => c.type === "Ready");
+  const seen = (name: string): number => {
+    const loaded = status(name).program;
+    if (!loaded) throw new Error(`${name} is not loaded`);
+    using map = BpfMap.openPinned(join(loaded.pinDir, "map_seen"));
+    return Number(map.lookup(Buffer.alloc(4))!.readBigUInt64LE(0));
+  };
+
+  /** Sends N datagrams from inside the test namespace; resolves with how many arrived. */
+  async function sendThroughVeth(): Promise<number> {
+    let got = 0;
+    const onMessage = (): void => void got++;
+    receiver.on("message", onMessage);
+    const script =
+      `const s=require("dgram").createSocket("udp4");let i=0;` +
+      `const f=()=>s.send(Buffer.alloc(32,120),${receiver.address().port},"${network.hostAddress}",()=>{if(++i<${N})f();else s.close()});f();`;
+    try {
+      execFileSync("ip", ["netns", "exec", network.netns, process.execPath, "-e", script], { stdio: "pipe" });
+      const deadline = Date.now() + 3000;
+      while (got < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200)); // a late straggler would show as > N
+      return got;
+    } finally {
+      receiver.off("message", onMessage);
+    }
+  }
+
+  /** Sends N datagrams to 127.0.0.1 from a process in the test cgroup; resolves with how many arrived. */
+  async function sendFromCgroup(): Promise<number> {
+    let got = 0;
+    const onMessage = (): void => void got++;
+    cgroupReceiver.on("message", onMessage);
+    const script =
+      `require("fs").writeFileSync(${JSON.stringify(join(cgroupDir, "cgroup.procs"))}, String(process.pid));` +
+      `const s=require("dgram").createSocket("udp4");let i=0;` +
+      `const f=()=>s.send(Buffer.alloc(32,120),${cgroupReceiver.address().port},"127.0.0.1",()=>{if(++i<${N})f();else s.close()});f();`;
+    try {
+      spawnSync(process.execPath, ["-e", script], { stdio: "pipe" });
+      const deadline = Date.now() + 3000;
+      while (got < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200));
+      return got;
+    } finally {
+      cgroupReceiver.off("message", onMessage);
+    }
+  }
+
+  async function run(...manifests: ParsedManifest[]): Promise<void> {
+    await agent.sync(manifests);
+  }
+
+  /** The agent's own container, with the real plugins and the test's policy per resource name. */
+  async function newAgent(): Promise<Agent> {
+    const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
+    container.bind(PLUGIN).toConstantValue(xdpPlugin);
+    container.bind(PLUGIN).toConstantValue(cgroupPlugin);
+    container.bind(PLUGIN).toConstantValue(tracepointPlugin);
+    container.rebind(TOKENS.Enforcement).toConstantValue((ref) => policies.get(ref.name));
+    return container.get(TOKENS.Agent);
+  }
+
+  beforeAll(async () => {
+    agent = await newAgent();
+    network = await createTestNetwork("e", 251);
+    // A static neighbour entry: no ARP, so a dropping program sees (and drops) the datagrams
+    // themselves, and a drop test leaves no failed neighbour entry behind for the next test.
+    const peerIf = `eop${"e"}${process.pid % 100000}b`;
+    const mac = readFileSync(`/sys/class/net/${network.hostIf}/address`, "utf8").trim();
+    execFileSync("ip", ["-n", network.netns, "neigh", "replace", network.hostAddress, "lladdr", mac, "dev", peerIf, "nud", "permanent"]);
+    receiver = createSocket("udp4");
+    await new Promise<void>((resolve) => receiver.bind(0, network.hostAddress, resolve));
+    const mount = await findCgroup2Mount();
+    if (!mount) throw new Error("kernel tests need a cgroup v2 hierarchy");
+    cgroupDir = join(mount, cgroupName);
+    mkdirSync(cgroupDir);
+    cgroupReceiver = createSocket("udp4");
+    await new Promise<void>((resolve) => cgroupReceiver.bind(0, "127.0.0.1", resolve));
+  });
+
+  afterAll(async () => {
+    await agent?.sync([]).catch(() => undefined);
+    await new Promise<void>((resolve) => receiver?.close(() => resolve()));
+    await new Promise<void>((resolve) => cgroupReceiver?.close(() => resolve()));
+    await network?.remove();
+    if (cgroupDir && existsSync(cgroupDir)) rmdirSync(cgroupDir);
+    rmSync(pinRoot, { recursive: true, force: true });
+    rmSync(cacheDir, { recursive: true, force: true });
+    rmSync(`/sys/fs/bpf/${pinnedMapName}`, { force: true });
+  });
+
+  describe("observe mode on XDP", () => {
+    const target = () => `xdp/${network.hostIf}`;
+
+    it("drops all N packets in enforce mode (the program does drop)", async () => {
+      policies.set("xdp-drop", { verdictMode: "enforce" });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      expect(ready("xdp-drop")?.status).toBe("True");
+      expect(await sendThroughVeth()).toBe(0);
+      expect(seen("xdp-drop")).toBeGreaterThanOrEqual(N);
+      await run();
+    });
+
+    it("lets exactly N of N packets through when the same program runs in observe mode, and still runs it", async () => {
+      policies.set("xdp-drop", { rules: DEFAULT_TENANT_RULES, verdictMode: "observe" });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      expect(ready("xdp-drop"), JSON.stringify(status("xdp-drop").lastError)).toMatchObject({ status: "True" });
+      const before = seen("xdp-drop");
+      expect(await sendThroughVeth()).toBe(N);
+      expect(seen("xdp-drop") - before).toBeGreaterThanOrEqual(N);
+    });
+
+    it("switches a running program from observe to enforce and back as its policy changes", async () => {
+      policies.set("xdp-drop", { verdictMode: "enforce" });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      expect(ready("xdp-drop"), status("xdp-drop").lastError?.message).toMatchObject({ status: "True", reason: "Serving" });
+      expect(await sendThroughVeth()).toBe(0);
+      policies.set("xdp-drop", { verdictMode: "observe" });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      expect(ready("xdp-drop"), status("xdp-drop").lastError?.message).toMatchObject({ status: "True", reason: "Serving" });
+      expect(await sendThroughVeth()).toBe(N);
+      await run();
+    });
+
+    it("does not adopt a pinned generation of another verdict mode after an agent restart", async () => {
+      policies.set("xdp-drop", { verdictMode: "enforce" });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      const enforced = status("xdp-drop").program!;
+      await agent.shutdown(); // pins stay, as when the agent restarts
+      agent = await newAgent();
+      policies.set("xdp-drop", { verdictMode: "observe" });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      expect(status("xdp-drop").program).toMatchObject({ adopted: false });
+      expect(status("xdp-drop").program?.loadKey).not.toBe(enforced.loadKey);
+      expect(existsSync(enforced.pinDir)).toBe(false);
+      expect(await sendThroughVeth()).toBe(N);
+      await run();
+    });
+
+    it("makes a verdict returned from a subprogram ineffective", async () => {
+      policies.set("xdp-sub", { verdictMode: "observe" });
+      await run(manifest("xdp-sub", "xdp", target(), "via_subprogram", XDP_DROP_FROM_SUBPROGRAM));
+      expect(ready("xdp-sub")?.status).toBe("True");
+      expect(await sendThroughVeth()).toBe(N);
+      expect(seen("xdp-sub")).toBeGreaterThanOrEqual(N);
+      await run();
+    });
+
+    for (const [name, attack] of Object.entries(XDP_ATTACKS)) {
+      it(`refuses an attempt to defeat it: ${name}`, async () => {
+        policies.set(`xdp-${name}`, { verdictMode: "observe" });
+        await run(manifest(`xdp-${name}`, "xdp", target(), "drop_all", attack.code));
+        const s = status(`xdp-${name}`);
+        expect(s.phase).toBe("Failed");
+        expect(ready(`xdp-${name}`)).toMatchObject({ status: "False", reason: "ObjectRefused" });
+        expect(s.lastError?.code).toBe("EOP_ERR_OBJECT_REFUSED");
+        expect(s.lastError?.message).toMatch(attack.pattern);
+        expect(s.program).toBeUndefined();
+        // Nothing was attached: traffic flows.
+        expect(await sendThroughVeth()).toBe(N);
+        await run();
+      });
+    }
+  });
+
+  describe("observe mode on cgroup_skb egress", () => {
+    const target = () => `cgroup/skb/egress:/${cgroupName}`;
+
+    it("drops all N datagrams of a process in the cgroup in enforce mode", async () => {
+      policies.set("cg-drop", { verdictMode: "enforce" });
+      await run(manifest("cg-drop", "cgroup", target(), "drop_egress", CGROUP_DROP));
+      expect(ready("cg-drop")?.status).toBe("True");
+      expect(await sendFromCgroup()).toBe(0);
+      await run();
+    });
+
+    it("lets exactly N of N through in observe mode, and the program still sees them", async () => {
+      policies.set("cg-drop", { verdictMode: "observe", rules: DEFAULT_TENANT_RULES });
+      await run(manifest("cg-drop", "cgroup", target(), "drop_egress", CGROUP_DROP));
+      expect(ready("cg-drop")?.status).toBe("True");
+      expect(await sendFromCgroup()).toBe(N);
+      expect(seen("cg-drop")).toBeGreaterThanOrEqual(N);
+      await run();
+    });
+
+    it("refuses a write to skb->mark in observe mode, naming the line", async () => {
+      policies.set("cg-mark", { verdictMode: "observe" });
+      await run(manifest("cg-mark", "cgroup", target(), "drop_egress", CGROUP_MARK));
+      expect(ready("cg-mark")).toMatchObject({ status: "False", reason: "ObjectRefused" });
+      expect(status("cg-mark").lastError?.message).toMatch(/may write its context at program\.bpf\.c:\d+ \(`skb->mark = 0xbad;`\)/);
+      await run();
+    });
+
+    it("refuses the address-rewriting connect4 hook in observe mode", async () => {
+      policies.set("cg-connect", { verdictMode: "observe" });
+      const code = `${HEADER}SEC("cgroup/connect4")\nint c(struct bpf_sock_addr *ctx) { ctx->user_port = 0; return 1; }\nchar LICENSE[] SEC("license") = "GPL";\n`;
+      await run(manifest("cg-connect", "cgroup", `cgroup/connect4:/${cgroupName}`, "c", code, ""));
+      expect(status("cg-connect").lastError?.message).toMatch(/cgroup_sock_addr program, which has enforce mode only \(connect, bind, sendmsg, recvmsg and getpeername hooks rewrite addresses\)/);
+      await run();
+    });
+  });
+
+  describe("least privilege", () => {
+    it("has the verifier refuse bpf_probe_read_kernel in a cgroup program under tenant loading, with a clear condition", async () => {
+      policies.delete("cg-read");
+      await run(manifest("cg-read", "cgroup", `cgroup/skb/egress:/${cgroupName}`, "drop_egress", CGROUP_READ_KERNEL));
+      const s = status("cg-read");
+      expect(s.phase).toBe("Failed");
+      expect(ready("cg-read")).toMatchObject({ status: "False", reason: "LoadFailed" });
+      expect(s.lastError?.code).toBe("EOP_ERR_LOAD_VERIFIER");
+      // The reason and the tenant's source line come first.
+      expect(s.lastError?.message).toMatch(
+        /^load program "drop_egress" for EbpfMap "tenant-a\/cg-read": the verifier rejected it: program of this type cannot use helper bpf_probe_read_kernel#113 \(at program\.bpf\.c:\d+: `bpf_probe_read_kernel\(&word, sizeof\(word\), \(void \*\)\(long\)skb->len\);`\)\nverifier log/,
+      );
+      await run();
+    });
+
+    it("loads the same program when the policy grants tracing privileges (as root with full capabilities)", async () => {
+      policies.set("cg-read", { tracingPrivileges: true });
+      await run(manifest("cg-read", "cgroup", `cgroup/skb/egress:/${cgroupName}`, "drop_egress", CGROUP_READ_KERNEL));
+      expect(ready("cg-read"), status("cg-read").lastError?.message).toMatchObject({ status: "True" });
+      await run();
+    });
+  });
+
+  describe("verifier logs", () => {
+    it("reach the status with the reason and the source line first and no kernel address", async () => {
+      // What a privileged loader gets from the kernel: map addresses in the log.
+      const object = await new BpfCompiler({ cacheDir }).compile({ source: TRACEPOINT_NULL_DEREF, label: "raw" });
+      let raw = "";
+      try {
+        using obj = BpfObject.open({ path: object.objectPath });
+        obj.load();
+      } catch (error) {
+        raw = (error as BpfLoadError).verifierLog;
+      }
+      expect(raw).toMatch(/0xffff[0-9a-f]{12}/);
+
+      await run(manifest("tp-null", "tracepoint", "syscalls/sys_enter_getpid", "unchecked", TRACEPOINT_NULL_DEREF, "table"));
+      const message = status("tp-null").lastError?.message ?? "";
+      expect(status("tp-null").lastError?.code).toBe("EOP_ERR_LOAD_VERIFIER");
+      expect(message).toMatch(/^load program "unchecked" for EbpfMap "tenant-a\/tp-null": the verifier rejected it: R\d invalid mem access 'map_value_or_null' \(at program\.bpf\.c:\d+: `\*v \+= 1;`\)\nverifier log \(last \d+ lines\):\n/);
+      expect(message).not.toMatch(/ffff[0-9a-f]{12}/);
+      expect(message).toContain("<kernel-address>");
+      expect(JSON.stringify(agent.statuses())).not.toMatch(/ffff[0-9a-f]{12}/);
+      await run();
+    });
+  });
+
+  describe("pins", () => {
+    it("refuses a map declared with pinning, and nothing is pinned outside the pin root", async () => {
+      policies.delete("cg-pin");
+      await run(manifest("cg-pin", "cgroup", `cgroup/skb/egress:/${cgroupName}`, "drop_egress", CGROUP_PINNED_MAP, pinnedMapName));
+      expect(ready("cg-pin")).toMatchObject({ status: "False", reason: "ObjectRefused" });
+      expect(status("cg-pin").lastError?.message).toMatch(new RegExp(`map "${pinnedMapName}" is declared with pinning \\(LIBBPF_PIN_BY_NAME\\)`));
+      expect(existsSync(`/sys/fs/bpf/${pinnedMapName}`)).toBe(false);
+      await run();
+    });
+  });
+});
