@@ -15,12 +15,12 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BpfLoadError} from "@ebpf-operator/libbpf";
-import { BpfMap, BpfObject } from "@ebpf-operator/libbpf";
+import type { BpfLoadError } from "@ebpf-operator/libbpf";
+import { BpfLink, BpfMap, BpfObject } from "@ebpf-operator/libbpf";
 import { BpfCompiler, PLUGIN, TOKENS, createAgentContainer, createLogger, DEFAULT_TENANT_RULES, type Agent, type LoadEnforcement, type ParsedManifest, type ResourceStatus } from "@ebpf-operator/core";
 import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js";
 import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.js";
@@ -454,6 +454,55 @@ describe("kernel-side enforcement", () => {
       expect(status("cg-pin").lastError?.message).toMatch(new RegExp(`map "${pinnedMapName}" is declared with pinning \\(LIBBPF_PIN_BY_NAME\\)`));
       expect(existsSync(`/sys/fs/bpf/${pinnedMapName}`)).toBe(false);
       await run();
+    });
+
+    describe("links planted under the pin root", () => {
+      // Another component's pins, outside the agent's root: a program attached to the test's
+      // cgroup through a pinned link.
+      const victim = `/sys/fs/bpf/eop-test-victim-${process.pid}`;
+      beforeAll(async () => {
+        mkdirSync(victim, { recursive: true });
+        const object = await new BpfCompiler({ cacheDir }).compile({ source: CGROUP_DROP.replace("return 0;", "return 1;"), label: "victim" });
+        using obj = BpfObject.open({ path: object.objectPath });
+        obj.load();
+        using program = obj.program("drop_egress");
+        program.pin(join(victim, "program"));
+        using link = program.attachCgroup(cgroupDir, "cgroup_inet_egress");
+        link.pin(join(victim, "link"));
+      });
+      afterAll(() => rmSync(victim, { recursive: true, force: true }));
+      const victimAttached = (): boolean => {
+        using link = BpfLink.openPinned(join(victim, "link"));
+        return link.info().programId > 0 && JSON.parse(execFileSync("bpftool", ["cgroup", "show", cgroupDir, "-j"], { encoding: "utf8" }) || "[]").length === 1;
+      };
+
+      it("never pins into a namespace directory that is a symbolic link", async () => {
+        mkdirSync(pinRoot, { recursive: true });
+        symlinkSync(victim, join(pinRoot, "tenant-b"));
+        try {
+          const m = manifest("cg-ok", "cgroup", `cgroup/skb/egress:/${cgroupName}`, "drop_egress", CGROUP_DROP.replace("return 0;", "return 1;"));
+          await run({ ...m, ref: { namespace: "tenant-b", name: "cg-ok" } });
+          const s = agent.statuses().find((x) => x.namespace === "tenant-b")!;
+          expect(s.lastError?.code).toBe("EOP_ERR_PIN_FAILED");
+          expect(s.lastError?.message).toMatch(/tenant-b under the pin root is a symbolic link: the agent never follows pins outside/);
+          expect(readdirSync(victim).sort()).toEqual(["link", "program"]);
+          expect(victimAttached()).toBe(true);
+        } finally {
+          await run();
+          rmSync(join(pinRoot, "tenant-b"), { force: true });
+        }
+      });
+
+      it("never detaches or deletes through links planted in a generation directory", async () => {
+        const planted = join(pinRoot, "tenant-c", "res", "0123456789abcdef");
+        mkdirSync(planted, { recursive: true });
+        symlinkSync(join(victim, "program"), join(planted, "program"));
+        symlinkSync(join(victim, "link"), join(planted, "link_0"));
+        await agent.collectGarbage();
+        expect(existsSync(planted)).toBe(false); // the planted links themselves are removed
+        expect(readdirSync(victim).sort()).toEqual(["link", "program"]);
+        expect(victimAttached()).toBe(true);
+      });
     });
   });
 });

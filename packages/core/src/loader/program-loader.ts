@@ -19,7 +19,15 @@ import { ObjectFormatError, inspectObject, type ObjectReport } from "../inspect/
 import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
-import { PROGRAM_PIN, generationPinDir, linkPinName, listPinnedGenerations, mapPinName, type PinnedGeneration } from "./pin-layout.js";
+import {
+  PROGRAM_PIN,
+  assertContained,
+  generationPinDir,
+  linkPinName,
+  listPinnedGenerations,
+  mapPinName,
+  type PinnedGeneration,
+} from "./pin-layout.js";
 import { capabilitiesToDrop, checkObject, enforcementKey, observeRewrite, verdictModeOf, type LoadEnforcement } from "./enforcement.js";
 import { formatVerifierRejection, scrubKernelAddresses } from "./verifier-report.js";
 
@@ -122,7 +130,7 @@ export class ProgramLoader {
       request.logger.info({ loadKey, dir }, "adopting pinned program");
       return this.adopt(request, plugin, target, loadKey, dir);
     }
-    if (pinned) await removeGeneration(pinned); // an earlier run died half-way through pinning
+    if (pinned) await removeGeneration(pinned, this.pinRoot); // an earlier run died half-way through pinning
     return this.loadFresh(request, plugin, target, loadKey, dir);
   }
 
@@ -160,7 +168,7 @@ export class ProgramLoader {
 
   /** Detaches and removes a pinned generation that no loaded resource holds. */
   async removePinned(generation: PinnedGeneration): Promise<void> {
-    await removeGeneration(generation);
+    await removeGeneration(generation, this.pinRoot);
     await removeDirAndEmptyParents(generation.dir, this.pinRoot);
   }
 
@@ -241,14 +249,18 @@ export class ProgramLoader {
     } catch (error) {
       for (const undo of cleanup.reverse()) ignoreErrors(undo);
       object?.close();
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await assertContained(this.pinRoot, dir)
+        .then(() => rm(dir, { recursive: true, force: true }))
+        .catch(() => undefined);
       throw error;
     }
   }
 
   private async pinAll(dir: string, maps: Map<string, BpfMap>, attachments: Attachment[], program: BpfProgram, label: string): Promise<void> {
     try {
+      await assertContained(this.pinRoot, dir);
       await mkdir(dir, { recursive: true });
+      await assertContained(this.pinRoot, dir);
       for (const [name, map] of maps) map.pin(join(dir, mapPinName(name)));
       attachments.forEach((attachment, index) => {
         if (attachment.kind === "link") attachment.link.pin(join(dir, linkPinName(index)));
@@ -266,10 +278,12 @@ export class ProgramLoader {
     const attachments: Attachment[] = [];
     let program: BpfProgram | undefined;
     try {
+      await assertContained(this.pinRoot, dir);
+      const entries = (await readdir(dir)).sort();
+      for (const entry of entries) await assertContained(this.pinRoot, join(dir, entry), "file");
       program = BpfProgram.openPinned(join(dir, PROGRAM_PIN));
       // The rules may have changed since this generation was loaded: check the object again.
       await this.recheck(request, program.info().type);
-      const entries = (await readdir(dir)).sort();
       for (const entry of entries) {
         if (entry.startsWith("map_")) maps.set(entry.slice("map_".length), BpfMap.openPinned(join(dir, entry)));
       }
@@ -369,10 +383,13 @@ function ignoreErrors(call: () => void): void {
   }
 }
 
-async function removeGeneration(generation: PinnedGeneration): Promise<void> {
+async function removeGeneration(generation: PinnedGeneration, root: string): Promise<void> {
+  await assertContained(root, generation.dir);
   const entries = await readdir(generation.dir).catch(() => [] as string[]);
   for (const entry of entries) {
     if (!entry.startsWith("link_")) continue;
+    // A planted link would make us detach another component's program.
+    if (!(await assertContained(root, join(generation.dir, entry), "file").then(() => true, () => false))) continue;
     ignoreErrors(() => {
       const link = BpfLink.openPinned(join(generation.dir, entry));
       try {
@@ -387,6 +404,7 @@ async function removeGeneration(generation: PinnedGeneration): Promise<void> {
 
 /** Removes a generation directory and then its resource and namespace folders when empty. */
 async function removeDirAndEmptyParents(dir: string, root: string): Promise<void> {
+  await assertContained(root, dir);
   await rm(dir, { recursive: true, force: true });
   let parent = dirname(dir);
   while (parent.startsWith(`${root}/`)) {
