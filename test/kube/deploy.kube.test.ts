@@ -403,11 +403,33 @@ describe("the plain manifests on a real API server", () => {
     expect(await cp.kubectlOk(["get", "servicemonitor", "ebpf-operator", "-n", SYSTEM, "-o", "name"])).toContain("ebpf-operator");
   });
 
-  it("refuses Bidirectional propagation for an unprivileged container: why the agent mounts bpffs HostToContainer", async () => {
+  it("mounts only the agent's own bpffs directory, outside /sys, and points --pin-root at it", () => {
+    const ds = byKindName(objects, "DaemonSet", "ebpf-operator-agent") as KubeObject & {
+      spec: {
+        template: {
+          spec: {
+            volumes: { name: string; hostPath?: { path: string; type?: string } }[];
+            containers: { args: string[]; volumeMounts: { name: string; mountPath: string; mountPropagation?: string }[] }[];
+          };
+        };
+      };
+    };
+    const pod = ds.spec.template.spec;
+    const hostPaths = pod.volumes.filter((v) => v.hostPath).map((v) => v.hostPath!.path);
+    // The host's whole bpffs (a CNI's pins included) is not in the pod; its own directory is.
+    expect(hostPaths).not.toContain("/sys/fs/bpf");
+    expect(hostPaths.filter((p) => p.startsWith("/sys/fs/bpf"))).toEqual(["/sys/fs/bpf/ebpf-operator"]);
+    expect(pod.volumes.find((v) => v.name === "pins")?.hostPath).toEqual({ path: "/sys/fs/bpf/ebpf-operator", type: "DirectoryOrCreate" });
+    const mount = pod.containers[0]!.volumeMounts.find((m) => m.name === "pins")!;
+    expect(mount).toEqual({ name: "pins", mountPath: "/run/ebpf-operator/pins", mountPropagation: "None" });
+    expect(pod.containers[0]!.args).toContain(`--pin-root=${mount.mountPath}`);
+  });
+
+  it("refuses Bidirectional propagation for an unprivileged container: why the agent does not mount bpffs itself", async () => {
     const ds = structuredClone(byKindName(objects, "DaemonSet", "ebpf-operator-agent")) as KubeObject & {
       spec: { template: { spec: { containers: { volumeMounts: { name: string; mountPropagation?: string }[] }[] } } };
     };
-    ds.spec.template.spec.containers[0]!.volumeMounts.find((m) => m.name === "bpffs")!.mountPropagation = "Bidirectional";
+    ds.spec.template.spec.containers[0]!.volumeMounts.find((m) => m.name === "pins")!.mountPropagation = "Bidirectional";
     const refused = await cp.kubectl(["apply", "--dry-run=server", "-f", "-"], { input: JSON.stringify(ds) });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/Bidirectional mount propagation is available only to privileged containers/);
@@ -693,6 +715,10 @@ rbac:
     const pod = ds.spec.template.spec;
     expect(pod.hostNetwork).toBe(false);
     expect(pod.initContainers[0]).toMatchObject({ name: "mount-bpffs", securityContext: { privileged: true } });
+    // Only the init container sees the host's whole bpffs; the agent, its own directory.
+    const agentMounts = (pod as unknown as { containers: { volumeMounts: { name: string }[] }[] }).containers[0]!.volumeMounts.map((m) => m.name);
+    expect(agentMounts).toContain("pins");
+    expect(agentMounts).not.toContain("bpffs");
     expect(pod.containers[0]!.image).toBe("registry.example/ebpf/agent:9.9.9");
     expect(pod.containers[0]!.args).toContain("--listen=0.0.0.0:19442");
     // The API server refuses allowPrivilegeEscalation=false together with CAP_SYS_ADMIN.
