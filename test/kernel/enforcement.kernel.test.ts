@@ -362,6 +362,45 @@ describe("kernel-side enforcement", () => {
     }
   });
 
+  describe("a policy's rules", () => {
+    const target = () => `xdp/${network.hostIf}`;
+
+    it("refuse a helper they do not grant before anything is loaded, naming it and the line", async () => {
+      const code = withLicense(`
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int signal_caller(void *ctx) {
+  count();
+  bpf_send_signal(9);
+  return 0;
+}`);
+      policies.set("tp-signal", { rules: { ...DEFAULT_TENANT_RULES, verdictMode: "enforce" } });
+      await run(manifest("tp-signal", "tracepoint", "syscalls/sys_enter_getpid", "signal_caller", code));
+      expect(ready("tp-signal")).toMatchObject({ status: "False", reason: "ObjectRefused" });
+      expect(status("tp-signal").lastError?.message).toMatch(
+        /program "signal_caller" calls bpf_send_signal \(helper #109\) at program\.bpf\.c:\d+ \(`bpf_send_signal\(9\);`\), which signals a process; the rules allow the observe helper set/,
+      );
+      expect(existsSync(join(pinRoot, "tenant-a", "tp-signal"))).toBe(false);
+      await run();
+    });
+
+    it("unload a running program once they refuse it", async () => {
+      policies.set("xdp-drop", { rules: { ...DEFAULT_TENANT_RULES, verdictMode: "enforce" } });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      expect(ready("xdp-drop")?.status).toBe("True");
+      const pinDir = status("xdp-drop").program!.pinDir;
+      expect(await sendThroughVeth()).toBe(0);
+      // The cluster admin takes XDP away from the namespace.
+      policies.set("xdp-drop", { rules: { ...DEFAULT_TENANT_RULES, verdictMode: "enforce", programTypes: ["cgroup_skb"] } });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      expect(ready("xdp-drop")).toMatchObject({ status: "False", reason: "ObjectRefused" });
+      expect(status("xdp-drop").lastError?.message).toMatch(/program "drop_all" is a xdp program; the rules allow cgroup_skb/);
+      expect(status("xdp-drop")).toMatchObject({ phase: "Failed", program: undefined });
+      expect(existsSync(pinDir)).toBe(false);
+      expect(await sendThroughVeth()).toBe(N);
+      await run();
+    });
+  });
+
   describe("observe mode on cgroup_skb egress", () => {
     const target = () => `cgroup/skb/egress:/${cgroupName}`;
 

@@ -316,6 +316,7 @@ export class Agent {
         managed.loaded = undefined;
         managed.loadedRequest = undefined;
         managed.served = undefined;
+        managed.status.program = undefined;
       }
       for (const generation of others) await this.deps.loader.removePinned(generation);
       return this.deps.loader.load(request);
@@ -346,6 +347,7 @@ export class Agent {
     managed.loaded = undefined;
     managed.loadedRequest = undefined;
     managed.served = undefined;
+    managed.status.program = undefined;
   }
 
   /**
