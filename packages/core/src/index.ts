@@ -53,6 +53,7 @@ export {
   type EnforcementResolver,
   type LoadEnforcement,
 } from "./loader/enforcement.js";
+export { plannedPrograms } from "./loader/planned-programs.js";
 export { analyzeVerifierLog, formatVerifierRejection, scrubKernelAddresses, type VerifierReport } from "./loader/verifier-report.js";
 export * from "./inspect/index.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
