@@ -73,6 +73,22 @@ int tp(void *ctx) { return poke(); }
     expect(v[0]).toMatchObject({ rule: "helper", helper: "bpf_probe_write_user", source: { line: lineOf(source, "bpf_probe_write_user(") } });
   });
 
+  it("reports a helper once, at its first call, with the number of other calls", async () => {
+    const source = program(`
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int tp(void *ctx) {
+  bpf_printk("a");
+  bpf_printk("b");
+  bpf_printk("c");
+  return 0;
+}
+`);
+    const v = await check(source, [{ name: "tp", type: "tracepoint" }]);
+    expect(v).toHaveLength(1);
+    expect(v[0]).toMatchObject({ rule: "helper", helper: "bpf_trace_printk", source: { line: lineOf(source, 'bpf_printk("a")') } });
+    expect(v[0]!.message).toMatch(/calls bpf_trace_printk \(helper #6\) at program\.bpf\.c:\d+ \(`bpf_printk\("a"\);`\) \(and 2 more calls\), which writes to the node's shared trace buffer/);
+  });
+
   it("refuses tail calls, redirects and packet changes in observe mode even when granted", async () => {
     const source = program(`
 struct {

@@ -6,7 +6,7 @@
  * count). Every violation names the rule, the program, the helper or map, and the source line
  * when the object's line info has it.
  */
-import { codeOf, mapBytes, type ObjectReport, type ProgramReport, type SourceLocation } from "./inspect-object.js";
+import { codeOf, mapBytes, type HelperCall, type ObjectReport, type ProgramReport, type SourceLocation } from "./inspect-object.js";
 import {
   OBSERVE_FORBIDDEN_HELPERS,
   OBSERVE_FORBIDDEN_KFUNCS,
@@ -143,22 +143,23 @@ function checkProgram(report: ObjectReport, program: ProgramReport, attached: Ch
     add({ rule: "instructions", program: program.name, message: `${who} has ${program.instructions} instructions (with its subprograms); the rules allow ${rules.maxInstructions}` });
   }
   const observe = rules.verdictMode === "observe";
-  const seen = new Set<string>();
-  for (const call of program.helperCalls) {
-    const key = `${call.name}@${call.function}:${call.insn}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const forbidden = observe ? OBSERVE_FORBIDDEN_HELPERS.get(call.name) : undefined;
+  // One violation per helper, at its first call; the count says how many more there are.
+  const byHelper = new Map<string, HelperCall[]>();
+  for (const call of program.helperCalls) byHelper.set(call.name, [...(byHelper.get(call.name) ?? []), call]);
+  for (const [name, calls] of byHelper) {
+    const call = calls[0]!;
+    const more = calls.length > 1 ? ` (and ${calls.length - 1} more call${calls.length > 2 ? "s" : ""})` : "";
+    const forbidden = observe ? OBSERVE_FORBIDDEN_HELPERS.get(name) : undefined;
     if (forbidden !== undefined) {
-      add({ rule: "observe-helper", program: program.name, helper: call.name, source: call.source, message: `${who} calls ${call.name}${formatSource(call.source)}, which ${forbidden}: not allowed in observe mode` });
-    } else if (!helperGranted(call.name, attached.type, rules.helpers)) {
-      const why = DANGEROUS_HELPER_REASONS.get(call.name);
+      add({ rule: "observe-helper", program: program.name, helper: name, source: call.source, message: `${who} calls ${name}${formatSource(call.source)}${more}, which ${forbidden}: not allowed in observe mode` });
+    } else if (!helperGranted(name, attached.type, rules.helpers)) {
+      const why = DANGEROUS_HELPER_REASONS.get(name);
       add({
         rule: "helper",
         program: program.name,
-        helper: call.name,
+        helper: name,
         source: call.source,
-        message: `${who} calls ${call.name} (helper #${call.id})${formatSource(call.source)}${why ? `, which ${why}` : ""}; the rules allow ${describeGrant(rules.helpers)}`,
+        message: `${who} calls ${name} (helper #${call.id})${formatSource(call.source)}${more}${why ? `, which ${why}` : ""}; the rules allow ${describeGrant(rules.helpers)}`,
       });
     }
   }

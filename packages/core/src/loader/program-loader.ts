@@ -216,7 +216,8 @@ export class ProgramLoader {
           const rejection = formatVerifierRejection(error.verifierLog, { tailLines: VERIFIER_TAIL_LINES, sourceLines: spec.code.split("\n") });
           throw operatorError("EOP_ERR_LOAD_VERIFIER", `load program "${spec.program}" for ${label}: the verifier rejected it: ${rejection}`, new Error(scrubKernelAddresses(error.message)));
         }
-        throw operatorError("EOP_ERR_LOAD_FAILED", `load program "${spec.program}" for ${label}`, error);
+        // libbpf's own log (its last line is in the message) can quote the verifier: scrub it too.
+        throw operatorError("EOP_ERR_LOAD_FAILED", `load program "${spec.program}" for ${label}`, error instanceof Error ? new Error(scrubKernelAddresses(error.message)) : error);
       }
       request.logger.info({ program: entry.name, type: entry.type, droppedCapabilities: dropCapabilities }, "program verified");
       const program = opened.program(spec.program);
