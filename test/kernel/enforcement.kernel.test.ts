@@ -399,6 +399,21 @@ int signal_caller(void *ctx) {
       expect(await sendThroughVeth()).toBe(N);
       await run();
     });
+
+    it("do not let a restarted agent adopt pins they now refuse: the program is detached and its pins removed", async () => {
+      policies.set("xdp-drop", { rules: { ...DEFAULT_TENANT_RULES, verdictMode: "enforce" } });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      const pinDir = status("xdp-drop").program!.pinDir;
+      await agent.shutdown(); // the pins stay and the program keeps dropping while the agent is away
+      expect(await sendThroughVeth()).toBe(0);
+      agent = await newAgent();
+      policies.set("xdp-drop", { rules: { ...DEFAULT_TENANT_RULES, verdictMode: "enforce", programTypes: ["cgroup_skb"] } });
+      await run(manifest("xdp-drop", "xdp", target(), "drop_all", XDP_DROP));
+      expect(ready("xdp-drop")).toMatchObject({ status: "False", reason: "ObjectRefused" });
+      expect(existsSync(pinDir)).toBe(false);
+      expect(await sendThroughVeth()).toBe(N);
+      await run();
+    });
   });
 
   describe("observe mode on cgroup_skb egress", () => {

@@ -28,7 +28,7 @@ import {
   mapPinName,
   type PinnedGeneration,
 } from "./pin-layout.js";
-import { capabilitiesToDrop, checkObject, enforcementKey, observeRewrite, verdictModeOf, type LoadEnforcement } from "./enforcement.js";
+import { ObjectRefusedError, capabilitiesToDrop, checkObject, enforcementKey, observeRewrite, verdictModeOf, type LoadEnforcement } from "./enforcement.js";
 import { formatVerifierRejection, scrubKernelAddresses } from "./verifier-report.js";
 
 export interface LoadRequest {
@@ -315,6 +315,11 @@ export class ProgramLoader {
       for (const a of attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
       for (const m of maps.values()) m.close();
       program?.close();
+      // A generation its rules now refuse must not keep running from its pins.
+      if (error instanceof ObjectRefusedError) {
+        await removeGeneration({ ref, loadKey, dir, complete: true }, this.pinRoot).catch(() => undefined);
+        await removeDirAndEmptyParents(dir, this.pinRoot).catch(() => undefined);
+      }
       throw withCode("EOP_ERR_PIN_FAILED", `adopt the pinned objects of ${label} in ${dir}`, error);
     }
   }
@@ -374,7 +379,6 @@ function inspect(bytes: Uint8Array, source: string, label: string): ObjectReport
 function objectName(path: string): string {
   return basename(path).split(".")[0] || "object";
 }
-
 
 function ignoreErrors(call: () => void): void {
   try {
