@@ -21,7 +21,18 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BpfLoadError } from "@ebpf-operator/libbpf";
 import { BpfLink, BpfMap, BpfObject } from "@ebpf-operator/libbpf";
-import { BpfCompiler, PLUGIN, TOKENS, createAgentContainer, createLogger, DEFAULT_TENANT_RULES, type Agent, type LoadEnforcement, type ParsedManifest, type ResourceStatus } from "@ebpf-operator/core";
+import {
+  BpfCompiler,
+  PLUGIN,
+  TOKENS,
+  createAgentContainer,
+  createLogger,
+  DEFAULT_TENANT_RULES,
+  type Agent,
+  type LoadEnforcement,
+  type ParsedManifest,
+  type ResourceStatus,
+} from "@ebpf-operator/core";
 import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js";
 import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.js";
 import { createTestNetwork, type TestNetwork } from "../../packages/plugin-xdp/src/kernel-test-network.js";
@@ -77,7 +88,8 @@ int drop_all(struct xdp_md *ctx) {
   return XDP_DROP;
 }`),
     rule: "observe-helper",
-    pattern: /calls bpf_tail_call at program\.bpf\.c:\d+ \(`bpf_tail_call\(ctx, &jumps, 0\);`\), which jumps to another program whose verdict would be final: not allowed in observe mode/,
+    pattern:
+      /calls bpf_tail_call at program\.bpf\.c:\d+ \(`bpf_tail_call\(ctx, &jumps, 0\);`\), which jumps to another program whose verdict would be final: not allowed in observe mode/,
   },
   redirect: {
     code: withLicense(`
@@ -448,7 +460,9 @@ int signal_caller(void *ctx) {
       policies.set("cg-connect", { verdictMode: "observe" });
       const code = `${HEADER}SEC("cgroup/connect4")\nint c(struct bpf_sock_addr *ctx) { ctx->user_port = 0; return 1; }\nchar LICENSE[] SEC("license") = "GPL";\n`;
       await run(manifest("cg-connect", "cgroup", `cgroup/connect4:/${cgroupName}`, "c", code, ""));
-      expect(status("cg-connect").lastError?.message).toMatch(/cgroup_sock_addr program, which has enforce mode only \(connect, bind, sendmsg, recvmsg and getpeername hooks rewrite addresses\)/);
+      expect(status("cg-connect").lastError?.message).toMatch(
+        /cgroup_sock_addr program, which has enforce mode only \(connect, bind, sendmsg, recvmsg and getpeername hooks rewrite addresses\)/,
+      );
       await run();
     });
   });
@@ -492,7 +506,9 @@ int signal_caller(void *ctx) {
       await run(manifest("tp-null", "tracepoint", "syscalls/sys_enter_getpid", "unchecked", TRACEPOINT_NULL_DEREF, "table"));
       const message = status("tp-null").lastError?.message ?? "";
       expect(status("tp-null").lastError?.code).toBe("EOP_ERR_LOAD_VERIFIER");
-      expect(message).toMatch(/^load program "unchecked" for EbpfMap "tenant-a\/tp-null": the verifier rejected it: R\d invalid mem access 'map_value_or_null' \(at program\.bpf\.c:\d+: `\*v \+= 1;`\)\nverifier log \(last \d+ lines\):\n/);
+      expect(message).toMatch(
+        /^load program "unchecked" for EbpfMap "tenant-a\/tp-null": the verifier rejected it: R\d invalid mem access 'map_value_or_null' \(at program\.bpf\.c:\d+: `\*v \+= 1;`\)\nverifier log \(last \d+ lines\):\n/,
+      );
       expect(message).not.toMatch(/ffff[0-9a-f]{12}/);
       expect(message).toContain("<kernel-address>");
       expect(JSON.stringify(agent.statuses())).not.toMatch(/ffff[0-9a-f]{12}/);

@@ -12,7 +12,9 @@ const TENANT: Capability[] = ["CAP_SYS_ADMIN", "CAP_PERFMON"];
 
 /** This thread's effective capability mask, from the kernel. */
 function effective(): bigint {
-  const line = readFileSync("/proc/thread-self/status", "utf8").split("\n").find((l) => l.startsWith("CapEff:"));
+  const line = readFileSync("/proc/thread-self/status", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("CapEff:"));
   return BigInt(`0x${line!.split(/\s+/)[1]}`);
 }
 

@@ -192,7 +192,9 @@ export class Agent {
     const spec = resource.spec;
     const enforcement: LoadEnforcement | undefined = this.deps.enforcement?.(ref, spec);
     // A changed policy is a change too: the object is checked again, the program maybe rewritten.
-    const specHash = createHash("sha256").update(JSON.stringify([spec, enforcement ?? null])).digest("hex");
+    const specHash = createHash("sha256")
+      .update(JSON.stringify([spec, enforcement ?? null]))
+      .digest("hex");
     managed.status.source = source;
     if (specHash === managed.attemptedSpecHash) {
       // Nothing changed since the last attempt, but the generation may have: an edit reverted to

@@ -92,7 +92,7 @@ export class Btf {
         name: this.string(nameOff),
         sizeOrType,
         vlen,
-        kindFlag: (info >>> 31) === 1,
+        kindFlag: info >>> 31 === 1,
         members: [],
         vars: [],
         params: [],
@@ -113,7 +113,11 @@ export class Btf {
         case BTF_KIND.UNION:
           need(12 * vlen);
           for (let i = 0; i < vlen; i++, at += 12) {
-            entry.members.push({ name: this.string(view.getUint32(at, littleEndian)), type: view.getUint32(at + 4, littleEndian), offset: view.getUint32(at + 8, littleEndian) });
+            entry.members.push({
+              name: this.string(view.getUint32(at, littleEndian)),
+              type: view.getUint32(at + 4, littleEndian),
+              offset: view.getUint32(at + 8, littleEndian),
+            });
           }
           break;
         case BTF_KIND.ENUM:
@@ -133,7 +137,11 @@ export class Btf {
         case BTF_KIND.DATASEC:
           need(12 * vlen);
           for (let i = 0; i < vlen; i++, at += 12) {
-            entry.vars.push({ type: view.getUint32(at, littleEndian), offset: view.getUint32(at + 4, littleEndian), size: view.getUint32(at + 8, littleEndian) });
+            entry.vars.push({
+              type: view.getUint32(at, littleEndian),
+              offset: view.getUint32(at + 4, littleEndian),
+              size: view.getUint32(at + 8, littleEndian),
+            });
           }
           break;
         case BTF_KIND.PTR:
@@ -173,7 +181,13 @@ export class Btf {
   resolve(id: number): BtfTypeEntry {
     let t = this.type(id);
     for (let depth = 0; depth < MAX_TYPE_DEPTH; depth++) {
-      if (t.kind === BTF_KIND.TYPEDEF || t.kind === BTF_KIND.VOLATILE || t.kind === BTF_KIND.CONST || t.kind === BTF_KIND.RESTRICT || t.kind === BTF_KIND.TYPE_TAG) {
+      if (
+        t.kind === BTF_KIND.TYPEDEF ||
+        t.kind === BTF_KIND.VOLATILE ||
+        t.kind === BTF_KIND.CONST ||
+        t.kind === BTF_KIND.RESTRICT ||
+        t.kind === BTF_KIND.TYPE_TAG
+      ) {
         t = this.type(t.sizeOrType);
       } else {
         return t;
@@ -207,10 +221,17 @@ export class Btf {
   /** Whether a (function parameter) type is a pointer to non-const memory. */
   isMutablePointer(id: number): boolean {
     let t = this.type(id);
-    for (let depth = 0; depth < MAX_TYPE_DEPTH && (t.kind === BTF_KIND.TYPEDEF || t.kind === BTF_KIND.VOLATILE || t.kind === BTF_KIND.RESTRICT); depth++) t = this.type(t.sizeOrType);
+    for (let depth = 0; depth < MAX_TYPE_DEPTH && (t.kind === BTF_KIND.TYPEDEF || t.kind === BTF_KIND.VOLATILE || t.kind === BTF_KIND.RESTRICT); depth++)
+      t = this.type(t.sizeOrType);
     if (t.kind !== BTF_KIND.PTR) return false;
     let target = t.sizeOrType === 0 ? undefined : this.type(t.sizeOrType);
-    for (let depth = 0; depth < MAX_TYPE_DEPTH && target !== undefined && (target.kind === BTF_KIND.TYPEDEF || target.kind === BTF_KIND.VOLATILE || target.kind === BTF_KIND.TYPE_TAG); depth++) {
+    for (
+      let depth = 0;
+      depth < MAX_TYPE_DEPTH &&
+      target !== undefined &&
+      (target.kind === BTF_KIND.TYPEDEF || target.kind === BTF_KIND.VOLATILE || target.kind === BTF_KIND.TYPE_TAG);
+      depth++
+    ) {
       target = target.sizeOrType === 0 ? undefined : this.type(target.sizeOrType);
     }
     return target?.kind !== BTF_KIND.CONST;

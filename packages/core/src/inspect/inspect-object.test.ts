@@ -102,7 +102,15 @@ describe("inspectObject", () => {
 
   it("reports each map's type, sizes, entries, pinning and memory estimate", () => {
     const maps = new Map(report.maps.map((m) => [m.name, m]));
-    expect(maps.get("counts")).toMatchObject({ type: "percpu_hash", keySize: 4, valueSize: 8, maxEntries: 1024, pinning: "none", perCpu: true, internal: false });
+    expect(maps.get("counts")).toMatchObject({
+      type: "percpu_hash",
+      keySize: 4,
+      valueSize: 8,
+      maxEntries: 1024,
+      pinning: "none",
+      perCpu: true,
+      internal: false,
+    });
     expect(mapBytes(maps.get("counts")!, 4)).toBe(1024 * 8 + 1024 * 8 * 4);
     expect(mapBytes(maps.get("counts")!, 64)).toBe(1024 * 8 + 1024 * 8 * 64);
     expect(maps.get("jumps")).toMatchObject({ type: "prog_array", keySize: 4, valueSize: 4, maxEntries: 4 });

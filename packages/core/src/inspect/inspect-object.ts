@@ -15,7 +15,19 @@
  */
 import { BPF_HELPERS, BPF_MAP_TYPES } from "./bpf-uapi.js";
 import { BTF_KIND, Btf, lineAt, parseBtfExt, type BtfExt, type LineInfo } from "./btf.js";
-import { ElfFile, ObjectFormatError, SHF_ALLOC, SHF_EXECINSTR, SHN_UNDEF, SHT_NOBITS, SHT_PROGBITS, STT_FUNC, STT_SECTION, type ElfSection, type ElfSymbol } from "./elf.js";
+import {
+  ElfFile,
+  ObjectFormatError,
+  SHF_ALLOC,
+  SHF_EXECINSTR,
+  SHN_UNDEF,
+  SHT_NOBITS,
+  SHT_PROGBITS,
+  STT_FUNC,
+  STT_SECTION,
+  type ElfSection,
+  type ElfSymbol,
+} from "./elf.js";
 import { INSN_SIZE, OPCODE, PSEUDO_CALL, PSEUDO_KFUNC_CALL, decodeInsn, isLdImm64, type Insn } from "./insn.js";
 
 export { ObjectFormatError } from "./elf.js";
@@ -148,7 +160,16 @@ export function codeOf(report: ObjectReport): Map<string, FunctionCode> | undefi
 
 /** Map types whose value is stored once per possible CPU. */
 const PER_CPU_MAP_TYPES = new Set(["percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"]);
-const ARRAY_LIKE_MAP_TYPES = new Set(["array", "percpu_array", "prog_array", "perf_event_array", "cgroup_array", "array_of_maps", "cgroup_storage", "percpu_cgroup_storage"]);
+const ARRAY_LIKE_MAP_TYPES = new Set([
+  "array",
+  "percpu_array",
+  "prog_array",
+  "perf_event_array",
+  "cgroup_array",
+  "array_of_maps",
+  "cgroup_storage",
+  "percpu_cgroup_storage",
+]);
 const DATA_SECTION = /^\.(bss|data|rodata)(\..*)?$/;
 const MAX_INSNS = 1_000_000;
 
@@ -160,7 +181,9 @@ export function mapMemory(type: string, keySize: number, valueSize: number, maxE
   const perCpu = PER_CPU_MAP_TYPES.has(type);
   const keyBytes = ARRAY_LIKE_MAP_TYPES.has(type) ? 0 : roundUp8(keySize);
   const valueBytes = roundUp8(valueSize);
-  return perCpu ? { fixedBytes: maxEntries * keyBytes, perCpuBytes: maxEntries * valueBytes } : { fixedBytes: maxEntries * (keyBytes + valueBytes), perCpuBytes: 0 };
+  return perCpu
+    ? { fixedBytes: maxEntries * keyBytes, perCpuBytes: maxEntries * valueBytes }
+    : { fixedBytes: maxEntries * (keyBytes + valueBytes), perCpuBytes: 0 };
 }
 
 /** Bytes of a map's memory estimate on a node with `possibleCpus` CPUs. */
@@ -290,7 +313,8 @@ function inspect(bytes: Uint8Array, location: (info: LineInfo | undefined) => So
       };
       const relocation = relocations.get(sectionOffset);
       const target = relocation ? elf.symbols[relocation.symbol] : undefined;
-      if (relocation && target === undefined) throw new ObjectFormatError(`a relocation in ${section.name} names symbol #${relocation.symbol}, which does not exist`);
+      if (relocation && target === undefined)
+        throw new ObjectFormatError(`a relocation in ${section.name} names symbol #${relocation.symbol}, which does not exist`);
 
       if (insn.code === OPCODE.CALL) {
         if (insn.src === 0 && target === undefined) {
@@ -447,7 +471,8 @@ function btfMaps(elf: ElfFile, btf: Btf | undefined): MapReport[] {
       const ptr = btf.resolve(member.type);
       if (ptr.kind !== BTF_KIND.PTR) throw new ObjectFormatError(`map ${variable.name}: ${member.name} is not declared with __uint`);
       const array = btf.resolve(ptr.sizeOrType);
-      if (array.kind !== BTF_KIND.ARRAY || array.array === undefined) throw new ObjectFormatError(`map ${variable.name}: ${member.name} is not declared with __uint`);
+      if (array.kind !== BTF_KIND.ARRAY || array.array === undefined)
+        throw new ObjectFormatError(`map ${variable.name}: ${member.name} is not declared with __uint`);
       return array.array.nelems;
     };
     /** `__type(name, T)` is `T *name`. */

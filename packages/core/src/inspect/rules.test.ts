@@ -6,7 +6,12 @@ import { inspectObject } from "./inspect-object.js";
 import { DEFAULT_TENANT_RULES, checkObjectAgainst, type ObjectRules, type Violation } from "./rules.js";
 import { compileObject, program } from "./test-objects.js";
 
-async function check(source: string, attached: { name: string; type: string; attachType?: string }[], rules: ObjectRules = DEFAULT_TENANT_RULES, possibleCpus = 4): Promise<Violation[]> {
+async function check(
+  source: string,
+  attached: { name: string; type: string; attachType?: string }[],
+  rules: ObjectRules = DEFAULT_TENANT_RULES,
+  possibleCpus = 4,
+): Promise<Violation[]> {
   return checkObjectAgainst(inspectObject(await compileObject(source), { source }), rules, { attached, possibleCpus });
 }
 
@@ -25,7 +30,8 @@ struct {
 describe("helper sets", () => {
   it("name only helpers the UAPI header has", () => {
     const known = new Set(BPF_HELPERS.map((h) => h?.name));
-    for (const name of [...OBSERVE_HELPERS, ...TRACING_READ_HELPERS, ...OBSERVE_FORBIDDEN_HELPERS.keys(), ...DANGEROUS_HELPER_REASONS.keys()]) expect(known, name).toContain(name);
+    for (const name of [...OBSERVE_HELPERS, ...TRACING_READ_HELPERS, ...OBSERVE_FORBIDDEN_HELPERS.keys(), ...DANGEROUS_HELPER_REASONS.keys()])
+      expect(known, name).toContain(name);
   });
 
   it("keep the observe set and the dangerous helpers apart", () => {
@@ -49,11 +55,16 @@ int leak(struct __sk_buff *skb) {
     const v = await check(READ_KERNEL, [{ name: "leak", type: "cgroup_skb" }], { ...DEFAULT_TENANT_RULES, verdictMode: "enforce" });
     expect(rulesOf(v)).toEqual(["helper"]);
     expect(v[0]).toMatchObject({ program: "leak", helper: "bpf_probe_read_kernel", source: { line: lineOf(READ_KERNEL, "bpf_probe_read_kernel(") } });
-    expect(v[0]!.message).toMatch(/program "leak" calls bpf_probe_read_kernel \(helper #113\) at program\.bpf\.c:\d+ \(`bpf_probe_read_kernel\(&secret.*`\), which reads kernel memory/);
+    expect(v[0]!.message).toMatch(
+      /program "leak" calls bpf_probe_read_kernel \(helper #113\) at program\.bpf\.c:\d+ \(`bpf_probe_read_kernel\(&secret.*`\), which reads kernel memory/,
+    );
   });
 
   it("allows the same helper in a tracing program type under the observe set, and by name elsewhere", async () => {
-    const tracepoint = READ_KERNEL.replace('SEC("cgroup_skb/egress")', 'SEC("tracepoint/syscalls/sys_enter_getpid")').replace("struct __sk_buff *skb", "void *ctx");
+    const tracepoint = READ_KERNEL.replace('SEC("cgroup_skb/egress")', 'SEC("tracepoint/syscalls/sys_enter_getpid")').replace(
+      "struct __sk_buff *skb",
+      "void *ctx",
+    );
     expect(await check(tracepoint, [{ name: "leak", type: "tracepoint" }])).toEqual([]);
     const granted: ObjectRules = { ...DEFAULT_TENANT_RULES, verdictMode: "enforce", helpers: { sets: ["observe"], names: ["bpf_probe_read_kernel"] } };
     expect(await check(READ_KERNEL, [{ name: "leak", type: "cgroup_skb" }], granted)).toEqual([]);
@@ -86,7 +97,9 @@ int tp(void *ctx) {
     const v = await check(source, [{ name: "tp", type: "tracepoint" }]);
     expect(v).toHaveLength(1);
     expect(v[0]).toMatchObject({ rule: "helper", helper: "bpf_trace_printk", source: { line: lineOf(source, 'bpf_printk("a")') } });
-    expect(v[0]!.message).toMatch(/calls bpf_trace_printk \(helper #6\) at program\.bpf\.c:\d+ \(`bpf_printk\("a"\);`\) \(and 2 more calls\), which writes to the node's shared trace buffer/);
+    expect(v[0]!.message).toMatch(
+      /calls bpf_trace_printk \(helper #6\) at program\.bpf\.c:\d+ \(`bpf_printk\("a"\);`\) \(and 2 more calls\), which writes to the node's shared trace buffer/,
+    );
   });
 
   it("refuses tail calls, redirects and packet changes in observe mode even when granted", async () => {
@@ -185,7 +198,10 @@ int x(struct xdp_md *ctx) {
   return XDP_PASS;
 }
 `);
-    const rules: ObjectRules = { ...DEFAULT_TENANT_RULES, maps: { ...DEFAULT_TENANT_RULES.maps, maxEntries: 10_000, maxBytesPerMap: 1 << 20, maxBytesTotal: 2 << 20 } };
+    const rules: ObjectRules = {
+      ...DEFAULT_TENANT_RULES,
+      maps: { ...DEFAULT_TENANT_RULES.maps, maxEntries: 10_000, maxBytesPerMap: 1 << 20, maxBytesTotal: 2 << 20 },
+    };
     const v = await check(source, [{ name: "x", type: "xdp" }], rules, 8);
     expect(v.map((x) => [x.rule, x.map])).toEqual([
       ["map-entries", "big"],
@@ -207,7 +223,14 @@ SEC("xdp") int a(struct xdp_md *ctx) { return XDP_PASS; }
 SEC("xdp") int b(struct xdp_md *ctx) { return XDP_PASS; }
 `);
     const rules: ObjectRules = { ...DEFAULT_TENANT_RULES, programTypes: ["cgroup_skb"], maxInstructions: 1, extraPrograms: "refuse" };
-    const v = await check(source, [{ name: "a", type: "xdp" }, { name: "nope", type: "xdp" }], rules);
+    const v = await check(
+      source,
+      [
+        { name: "a", type: "xdp" },
+        { name: "nope", type: "xdp" },
+      ],
+      rules,
+    );
     expect(rulesOf(v).sort()).toEqual(["extra-program", "instructions", "program-missing", "program-type"]);
     expect(v.find((x) => x.rule === "program-missing")?.message).toBe('the object has no program "nope" (programs: a, b)');
     expect(v.find((x) => x.rule === "extra-program")?.program).toBe("b");

@@ -119,7 +119,11 @@ export function checkObjectAgainst(report: ObjectReport, rules: ObjectRules, tar
   for (const attached of target.attached) {
     const program = report.programs.find((p) => p.name === attached.name);
     if (program === undefined) {
-      add({ rule: "program-missing", program: attached.name, message: `the object has no program "${attached.name}" (programs: ${report.programs.map((p) => p.name).join(", ") || "none"})` });
+      add({
+        rule: "program-missing",
+        program: attached.name,
+        message: `the object has no program "${attached.name}" (programs: ${report.programs.map((p) => p.name).join(", ") || "none"})`,
+      });
       continue;
     }
     checkProgram(report, program, attached, rules, add);
@@ -127,20 +131,39 @@ export function checkObjectAgainst(report: ObjectReport, rules: ObjectRules, tar
 
   if (rules.extraPrograms === "refuse") {
     for (const p of report.programs) {
-      if (!attachedNames.has(p.name)) add({ rule: "extra-program", program: p.name, message: `the object holds program "${p.name}" (section ${p.section}), which is not attached; the rules allow only the attached programs` });
+      if (!attachedNames.has(p.name))
+        add({
+          rule: "extra-program",
+          program: p.name,
+          message: `the object holds program "${p.name}" (section ${p.section}), which is not attached; the rules allow only the attached programs`,
+        });
     }
   }
   checkMaps(report, rules.maps, target, add);
   return violations;
 }
 
-function checkProgram(report: ObjectReport, program: ProgramReport, attached: CheckTarget["attached"][number], rules: ObjectRules, add: (v: Violation) => void): void {
+function checkProgram(
+  report: ObjectReport,
+  program: ProgramReport,
+  attached: CheckTarget["attached"][number],
+  rules: ObjectRules,
+  add: (v: Violation) => void,
+): void {
   const who = `program "${program.name}"`;
   if (rules.programTypes !== undefined && !rules.programTypes.includes(attached.type)) {
-    add({ rule: "program-type", program: program.name, message: `${who} is a ${attached.type} program; the rules allow ${rules.programTypes.join(", ") || "no program types"}` });
+    add({
+      rule: "program-type",
+      program: program.name,
+      message: `${who} is a ${attached.type} program; the rules allow ${rules.programTypes.join(", ") || "no program types"}`,
+    });
   }
   if (rules.maxInstructions !== undefined && program.instructions > rules.maxInstructions) {
-    add({ rule: "instructions", program: program.name, message: `${who} has ${program.instructions} instructions (with its subprograms); the rules allow ${rules.maxInstructions}` });
+    add({
+      rule: "instructions",
+      program: program.name,
+      message: `${who} has ${program.instructions} instructions (with its subprograms); the rules allow ${rules.maxInstructions}`,
+    });
   }
   const observe = rules.verdictMode === "observe";
   // One violation per helper, at its first call; the count says how many more there are.
@@ -151,7 +174,13 @@ function checkProgram(report: ObjectReport, program: ProgramReport, attached: Ch
     const more = calls.length > 1 ? ` (and ${calls.length - 1} more call${calls.length > 2 ? "s" : ""})` : "";
     const forbidden = observe ? OBSERVE_FORBIDDEN_HELPERS.get(name) : undefined;
     if (forbidden !== undefined) {
-      add({ rule: "observe-helper", program: program.name, helper: name, source: call.source, message: `${who} calls ${name}${formatSource(call.source)}${more}, which ${forbidden}: not allowed in observe mode` });
+      add({
+        rule: "observe-helper",
+        program: program.name,
+        helper: name,
+        source: call.source,
+        message: `${who} calls ${name}${formatSource(call.source)}${more}, which ${forbidden}: not allowed in observe mode`,
+      });
     } else if (!helperGranted(name, attached.type, rules.helpers)) {
       const why = DANGEROUS_HELPER_REASONS.get(name);
       add({
@@ -166,18 +195,41 @@ function checkProgram(report: ObjectReport, program: ProgramReport, attached: Ch
   for (const call of program.kfuncCalls) {
     const forbidden = observe ? OBSERVE_FORBIDDEN_KFUNCS.get(call.name) : undefined;
     if (forbidden !== undefined) {
-      add({ rule: "observe-helper", program: program.name, kfunc: call.name, source: call.source, message: `${who} calls kfunc ${call.name}${formatSource(call.source)}, which ${forbidden}: not allowed in observe mode` });
+      add({
+        rule: "observe-helper",
+        program: program.name,
+        kfunc: call.name,
+        source: call.source,
+        message: `${who} calls kfunc ${call.name}${formatSource(call.source)}, which ${forbidden}: not allowed in observe mode`,
+      });
     } else if (!granted(rules.kfuncs, call.name)) {
-      add({ rule: "kfunc", program: program.name, kfunc: call.name, source: call.source, message: `${who} calls kfunc ${call.name}${formatSource(call.source)}; the rules allow ${describeNames(rules.kfuncs, "kfuncs")}` });
+      add({
+        rule: "kfunc",
+        program: program.name,
+        kfunc: call.name,
+        source: call.source,
+        message: `${who} calls kfunc ${call.name}${formatSource(call.source)}; the rules allow ${describeNames(rules.kfuncs, "kfuncs")}`,
+      });
     }
   }
   for (const ref of program.ksymReferences) {
     if (!granted(rules.ksyms, ref.name)) {
-      add({ rule: "ksym", program: program.name, source: ref.source, message: `${who} reads kernel symbol ${ref.name} (__ksym)${formatSource(ref.source)}; the rules allow ${describeNames(rules.ksyms, "kernel symbols")}` });
+      add({
+        rule: "ksym",
+        program: program.name,
+        source: ref.source,
+        message: `${who} reads kernel symbol ${ref.name} (__ksym)${formatSource(ref.source)}; the rules allow ${describeNames(rules.ksyms, "kernel symbols")}`,
+      });
     }
   }
   for (const call of program.calls) {
-    if (call.name === "<unresolved>") add({ rule: "observe-unverifiable", program: program.name, source: call.source, message: `${who} calls code that is not a function${formatSource(call.source)}` });
+    if (call.name === "<unresolved>")
+      add({
+        rule: "observe-unverifiable",
+        program: program.name,
+        source: call.source,
+        message: `${who} calls code that is not a function${formatSource(call.source)}`,
+      });
   }
   if (observe) checkObserve(report, program, attached, add);
 }
@@ -186,35 +238,70 @@ function checkObserve(report: ObjectReport, program: ProgramReport, attached: Ch
   const who = `program "${program.name}"`;
   const enforceOnly = ENFORCE_ONLY_REASONS.get(attached.type);
   if (!OBSERVE_VERDICTS.has(attached.type)) {
-    add({ rule: "observe-program-type", program: program.name, message: `${who} is a ${attached.type} program, which has enforce mode only${enforceOnly ? ` (${enforceOnly})` : " (its effect is not a verdict observe mode can neutralise)"}` });
+    add({
+      rule: "observe-program-type",
+      program: program.name,
+      message: `${who} is a ${attached.type} program, which has enforce mode only${enforceOnly ? ` (${enforceOnly})` : " (its effect is not a verdict observe mode can neutralise)"}`,
+    });
     return;
   }
   if (attached.attachType !== undefined && ENFORCE_ONLY_ATTACH_TYPES.has(attached.attachType)) {
-    add({ rule: "observe-program-type", program: program.name, message: `${who} attaches as ${attached.attachType}: enforce mode only (${ENFORCE_ONLY_ATTACH_TYPES.get(attached.attachType)})` });
+    add({
+      rule: "observe-program-type",
+      program: program.name,
+      message: `${who} attaches as ${attached.attachType}: enforce mode only (${ENFORCE_ONLY_ATTACH_TYPES.get(attached.attachType)})`,
+    });
     return;
   }
   if (attached.type === "tracing" && attached.attachType === undefined) {
-    add({ rule: "observe-program-type", program: program.name, message: `${who} is a tracing program of unknown attach type (fmod_ret programs change results): cannot run in observe mode` });
+    add({
+      rule: "observe-program-type",
+      program: program.name,
+      message: `${who} is a tracing program of unknown attach type (fmod_ret programs change results): cannot run in observe mode`,
+    });
     return;
   }
   const code = codeOf(report);
   const entry = code?.get(program.name);
   if (code === undefined || entry === undefined) {
-    add({ rule: "observe-unverifiable", program: program.name, message: `${who} cannot be checked for observe mode: the report carries no code (inspect the object in this process)` });
+    add({
+      rule: "observe-unverifiable",
+      program: program.name,
+      message: `${who} cannot be checked for observe mode: the report carries no code (inspect the object in this process)`,
+    });
     return;
   }
   if (entry.insns.length > MAX_REWRITE_INSNS) {
-    add({ rule: "observe-unverifiable", program: program.name, message: `${who} has ${entry.insns.length} instructions in its entry function; observe mode rewrites at most ${MAX_REWRITE_INSNS}` });
+    add({
+      rule: "observe-unverifiable",
+      program: program.name,
+      message: `${who} has ${entry.insns.length} instructions in its entry function; observe mode rewrites at most ${MAX_REWRITE_INSNS}`,
+    });
   }
   for (const finding of analyzeStores(code, program.name, program.functions, packetFieldsOf(attached.type))) {
     const where = formatSource(finding.source);
     const fn = finding.function === program.name ? "" : ` (in ${finding.function})`;
     if (finding.kind === "packet-store") {
-      add({ rule: "observe-packet-store", program: program.name, source: finding.source, message: `${who} may write the packet${where}${fn}: not allowed in observe mode` });
+      add({
+        rule: "observe-packet-store",
+        program: program.name,
+        source: finding.source,
+        message: `${who} may write the packet${where}${fn}: not allowed in observe mode`,
+      });
     } else if (finding.kind === "indirect-jump") {
-      add({ rule: "observe-unverifiable", program: program.name, source: finding.source, message: `${who} jumps through a register${where}${fn}: observe mode cannot follow it` });
+      add({
+        rule: "observe-unverifiable",
+        program: program.name,
+        source: finding.source,
+        message: `${who} jumps through a register${where}${fn}: observe mode cannot follow it`,
+      });
     } else if (finding.kind === "context-store") {
-      add({ rule: "observe-context-store", program: program.name, source: finding.source, message: `${who} may write its context${where}${fn} (e.g. skb->mark, a socket's fields): not allowed in observe mode` });
+      add({
+        rule: "observe-context-store",
+        program: program.name,
+        source: finding.source,
+        message: `${who} may write its context${where}${fn} (e.g. skb->mark, a socket's fields): not allowed in observe mode`,
+      });
     } else {
       add({
         rule: "observe-packet-argument",
@@ -235,14 +322,29 @@ function checkMaps(report: ObjectReport, rules: MapRules | undefined, target: Ch
     const who = `map "${map.name}"`;
     const at = formatSource(map.firstUse);
     if (map.pinning !== "none" && !rules?.allowPinning) {
-      add({ rule: "map-pinning", map: map.name, source: map.firstUse, message: `${who} is declared with pinning (${map.pinning === "by_name" ? "LIBBPF_PIN_BY_NAME" : `pinning ${map.pinning}`}): libbpf would pin and reuse it outside the resource's pin directory; remove the pinning attribute` });
+      add({
+        rule: "map-pinning",
+        map: map.name,
+        source: map.firstUse,
+        message: `${who} is declared with pinning (${map.pinning === "by_name" ? "LIBBPF_PIN_BY_NAME" : `pinning ${map.pinning}`}): libbpf would pin and reuse it outside the resource's pin directory; remove the pinning attribute`,
+      });
     }
     if (map.internal) continue; // global variables: counted in memory only
     if (rules?.types !== undefined && !rules.types.includes(map.type)) {
-      add({ rule: "map-type", map: map.name, source: map.firstUse, message: `${who}${at} is a ${map.type} map; the rules allow ${rules.types.join(", ") || "no map types"}` });
+      add({
+        rule: "map-type",
+        map: map.name,
+        source: map.firstUse,
+        message: `${who}${at} is a ${map.type} map; the rules allow ${rules.types.join(", ") || "no map types"}`,
+      });
     }
     if (rules?.maxEntries !== undefined && map.maxEntries > rules.maxEntries) {
-      add({ rule: "map-entries", map: map.name, source: map.firstUse, message: `${who} has max_entries ${map.maxEntries}; the rules allow ${rules.maxEntries}` });
+      add({
+        rule: "map-entries",
+        map: map.name,
+        source: map.firstUse,
+        message: `${who} has max_entries ${map.maxEntries}; the rules allow ${rules.maxEntries}`,
+      });
     }
     if (rules?.maxBytesPerMap !== undefined && bytes > rules.maxBytesPerMap) {
       add({

@@ -63,7 +63,12 @@ export function packetFieldsOf(programType: string): ReadonlySet<number> {
   // struct xdp_md: data, data_end, data_meta.
   if (programType === "xdp") return new Set([0, 4, 8]);
   // struct __sk_buff: data (76), data_end (80), data_meta (140).
-  if (["socket_filter", "cgroup_skb", "sched_cls", "sched_act", "lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb", "flow_dissector"].includes(programType)) return new Set([76, 80, 140]);
+  if (
+    ["socket_filter", "cgroup_skb", "sched_cls", "sched_act", "lwt_in", "lwt_out", "lwt_xmit", "lwt_seg6local", "sk_skb", "flow_dissector"].includes(
+      programType,
+    )
+  )
+    return new Set([76, 80, 140]);
   if (programType === "sk_msg") return new Set([0, 8]);
   return new Set();
 }
@@ -127,7 +132,12 @@ interface Shared {
  * Analyses `entry` (whose r1 is the context) and every function in `functions` (the program's
  * subprograms), returning the stores and helper arguments that may touch the packet or context.
  */
-export function analyzeStores(code: ReadonlyMap<string, FunctionCode>, entry: string, functions: readonly string[], packetFields: ReadonlySet<number>): StoreFinding[] {
+export function analyzeStores(
+  code: ReadonlyMap<string, FunctionCode>,
+  entry: string,
+  functions: readonly string[],
+  packetFields: ReadonlySet<number>,
+): StoreFinding[] {
   const shared: Shared = { entryArgs: new Map(), returns: new Map(), indirect: 0, spilled: 0, helperArgs: 0, changed: true };
   const findings = new Map<string, StoreFinding>();
   const callbacks = new Set<string>();
@@ -282,7 +292,7 @@ function step(
       const offset = dst.offset + (op === 0x00 ? insn.imm : -insn.imm);
       regs[insn.dst] = offset >= -MAX_STACK && offset <= 0 ? { kinds: STACK, offset } : { kinds: STACK };
     } else {
-      regs[insn.dst] = { kinds: (dst.kinds | (fromReg ? src.kinds : 0)) || OTHER };
+      regs[insn.dst] = { kinds: dst.kinds | (fromReg ? src.kinds : 0) || OTHER };
     }
     return;
   }

@@ -102,16 +102,28 @@ export function capabilitiesToDrop(programTypes: readonly string[], enforcement:
  * before load, which must be the function the report analysed. Returns the code to load, or
  * undefined when the type's return value changes nothing (no rewrite needed).
  */
-export function observeRewrite(report: ObjectReport, program: string, programType: string, libbpfCode: Uint8Array, label: string): { code: Uint8Array; exits: number } | undefined {
+export function observeRewrite(
+  report: ObjectReport,
+  program: string,
+  programType: string,
+  libbpfCode: Uint8Array,
+  label: string,
+): { code: Uint8Array; exits: number } | undefined {
   const verdict = OBSERVE_VERDICTS.get(programType);
   if (verdict === undefined) {
-    throw new ObjectRefusedError(label, [{ rule: "observe-program-type", program, message: `program "${program}" is a ${programType} program, which has enforce mode only` }]);
+    throw new ObjectRefusedError(label, [
+      { rule: "observe-program-type", program, message: `program "${program}" is a ${programType} program, which has enforce mode only` },
+    ]);
   }
   if (verdict === null) return undefined;
   const analysed = codeOf(report)?.get(program)?.bytes;
   if (analysed === undefined || !sameBytes(analysed, libbpfCode)) {
     throw new ObjectRefusedError(label, [
-      { rule: "observe-unverifiable", program, message: `libbpf's code of program "${program}" differs from the inspected object: refusing to rewrite what was not checked` },
+      {
+        rule: "observe-unverifiable",
+        program,
+        message: `libbpf's code of program "${program}" differs from the inspected object: refusing to rewrite what was not checked`,
+      },
     ]);
   }
   const rewritten = rewriteExits(libbpfCode, verdict, endianness() === "LE");

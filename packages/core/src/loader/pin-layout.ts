@@ -51,14 +51,16 @@ export async function assertContained(root: string, path: string, leaf: "directo
     current = join(current, parts[i]!);
     const info = await lstat(current).catch(() => undefined);
     if (info === undefined) return; // not created yet: mkdir will make a real directory
-    if (info.isSymbolicLink()) throw operatorError("EOP_ERR_PIN_FAILED", `${current} under the pin root is a symbolic link: the agent never follows pins outside ${root}`);
+    if (info.isSymbolicLink())
+      throw operatorError("EOP_ERR_PIN_FAILED", `${current} under the pin root is a symbolic link: the agent never follows pins outside ${root}`);
     const wantDirectory = i < parts.length - 1 || leaf === "directory";
     if (wantDirectory ? !info.isDirectory() : !info.isFile()) {
       throw operatorError("EOP_ERR_PIN_FAILED", `${current} under the pin root is not a ${wantDirectory ? "directory" : "pin"}`);
     }
   }
   const [realRoot, realPath] = await Promise.all([realpath(root), realpath(path)]);
-  if (!`${realPath}${sep}`.startsWith(`${realRoot}${sep}`)) throw operatorError("EOP_ERR_PIN_FAILED", `${path} resolves to ${realPath}, outside the pin root ${root}`);
+  if (!`${realPath}${sep}`.startsWith(`${realRoot}${sep}`))
+    throw operatorError("EOP_ERR_PIN_FAILED", `${path} resolves to ${realPath}, outside the pin root ${root}`);
 }
 
 export interface PinnedGeneration {

@@ -9,7 +9,11 @@ import type { EbpfMapSpec } from "../api/schema.js";
 import type { CheckTarget } from "../inspect/rules.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 
-export async function plannedPrograms(registry: PluginRegistry, spec: Pick<EbpfMapSpec, "type" | "target" | "program">, bytes: Uint8Array): Promise<CheckTarget["attached"]> {
+export async function plannedPrograms(
+  registry: PluginRegistry,
+  spec: Pick<EbpfMapSpec, "type" | "target" | "program">,
+  bytes: Uint8Array,
+): Promise<CheckTarget["attached"]> {
   const { plugin } = registry.forType(spec.type);
   const target = await plugin.parseTarget(spec.type, spec.target);
   using object = BpfObject.open({ buffer: bytes, name: "planned" });

@@ -19,15 +19,7 @@ import { ObjectFormatError, inspectObject, type ObjectReport } from "../inspect/
 import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
-import {
-  PROGRAM_PIN,
-  assertContained,
-  generationPinDir,
-  linkPinName,
-  listPinnedGenerations,
-  mapPinName,
-  type PinnedGeneration,
-} from "./pin-layout.js";
+import { PROGRAM_PIN, assertContained, generationPinDir, linkPinName, listPinnedGenerations, mapPinName, type PinnedGeneration } from "./pin-layout.js";
 import { ObjectRefusedError, capabilitiesToDrop, checkObject, enforcementKey, observeRewrite, verdictModeOf, type LoadEnforcement } from "./enforcement.js";
 import { formatVerifierRejection, scrubKernelAddresses } from "./verifier-report.js";
 
@@ -183,7 +175,9 @@ export class ProgramLoader {
       // One read: the bytes inspected are the bytes loaded.
       const bytes = await readObject(request.object.path, label);
       const report = inspect(bytes, spec.code, label);
-      object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () => BpfObject.open({ buffer: bytes, name: objectName(request.object.path) }));
+      object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () =>
+        BpfObject.open({ buffer: bytes, name: objectName(request.object.path) }),
+      );
       const opened = object;
       const programs = opened.programs();
       if (!programs.some((p) => p.name === spec.program)) {
@@ -199,7 +193,12 @@ export class ProgramLoader {
       await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: spec.program, programType: spec.type, target }));
       const entry = opened.programs().find((p) => p.name === spec.program)!;
       const { enforcement } = request;
-      checkObject(report, enforcement, { attached: [{ name: entry.name, type: entry.type, attachType: entry.expectedAttachType }], possibleCpus: possibleCpus() }, label);
+      checkObject(
+        report,
+        enforcement,
+        { attached: [{ name: entry.name, type: entry.type, attachType: entry.expectedAttachType }], possibleCpus: possibleCpus() },
+        label,
+      );
       if (verdictModeOf(enforcement) === "observe") {
         const rewritten = observeRewrite(report, entry.name, entry.type, opened.programInstructions(entry.name), label);
         if (rewritten) {
@@ -214,10 +213,18 @@ export class ProgramLoader {
         if (error instanceof BpfLoadError && (error.verifierLog !== "" || error.program !== undefined)) {
           request.logger.debug({ verifierLog: error.verifierLog }, "verifier log");
           const rejection = formatVerifierRejection(error.verifierLog, { tailLines: VERIFIER_TAIL_LINES, sourceLines: spec.code.split("\n") });
-          throw operatorError("EOP_ERR_LOAD_VERIFIER", `load program "${spec.program}" for ${label}: the verifier rejected it: ${rejection}`, new Error(scrubKernelAddresses(error.message)));
+          throw operatorError(
+            "EOP_ERR_LOAD_VERIFIER",
+            `load program "${spec.program}" for ${label}: the verifier rejected it: ${rejection}`,
+            new Error(scrubKernelAddresses(error.message)),
+          );
         }
         // libbpf's own log (its last line is in the message) can quote the verifier: scrub it too.
-        throw operatorError("EOP_ERR_LOAD_FAILED", `load program "${spec.program}" for ${label}`, error instanceof Error ? new Error(scrubKernelAddresses(error.message)) : error);
+        throw operatorError(
+          "EOP_ERR_LOAD_FAILED",
+          `load program "${spec.program}" for ${label}`,
+          error instanceof Error ? new Error(scrubKernelAddresses(error.message)) : error,
+        );
       }
       request.logger.info({ program: entry.name, type: entry.type, droppedCapabilities: dropCapabilities }, "program verified");
       const program = opened.program(spec.program);
@@ -394,7 +401,13 @@ async function removeGeneration(generation: PinnedGeneration, root: string): Pro
   for (const entry of entries) {
     if (!entry.startsWith("link_")) continue;
     // A planted link would make us detach another component's program.
-    if (!(await assertContained(root, join(generation.dir, entry), "file").then(() => true, () => false))) continue;
+    if (
+      !(await assertContained(root, join(generation.dir, entry), "file").then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     ignoreErrors(() => {
       const link = BpfLink.openPinned(join(generation.dir, entry));
       try {
