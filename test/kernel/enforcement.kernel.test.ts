@@ -28,7 +28,9 @@ import {
   createAgentContainer,
   createLogger,
   DEFAULT_TENANT_RULES,
+  enforcementForPolicy,
   type Agent,
+  type EnforcementGrant,
   type LoadEnforcement,
   type ParsedManifest,
   type ResourceStatus,
@@ -573,6 +575,87 @@ int signal_caller(void *ctx) {
         expect(readdirSync(victim).sort()).toEqual(["link", "program"]);
         expect(victimAttached()).toBe(true);
       });
+    });
+  });
+
+  describe("a policy's grant and quotas (enforcementForPolicy)", () => {
+    const target = () => `cgroup/skb/egress:/${cgroupName}`;
+    const DEFAULT_GRANT: EnforcementGrant = {
+      helpers: { sets: ["observe"] },
+      verdictMode: "observe",
+      quotas: { mapEntries: 65_536, mapBytesPerEbpfMap: 16 << 20, mapBytesPerNamespacePerNode: 64 << 10 },
+    };
+    /** A cgroup_skb program with a map of `entries` u32 -> u64. */
+    const withTable = (entries: number, type = "BPF_MAP_TYPE_HASH"): string =>
+      withLicense(`
+struct { __uint(type, ${type}); __uint(max_entries, ${entries}); __type(key, u32); __type(value, u64); } table SEC(".maps");
+SEC("cgroup_skb/egress")
+int drop_egress(struct __sk_buff *skb) {
+  u32 k = skb->len;
+  u64 one = 1;
+  count();
+  bpf_map_update_elem(&table, &k, &one, BPF_NOEXIST);
+  return 1;
+}`);
+    const inNamespace = (namespace: string, m: ParsedManifest): ParsedManifest => ({ ...m, ref: { namespace, name: m.ref!.name } });
+    const statusOf = (namespace: string, name: string) => agent.statuses().find((x) => x.namespace === namespace && x.name === name);
+
+    it("refuse a 50M-entry array before the kernel allocates it, naming the map and the limit; nothing is loaded", async () => {
+      policies.set("q-huge", enforcementForPolicy(DEFAULT_GRANT));
+      await run(manifest("q-huge", "cgroup", target(), "drop_egress", withTable(50_000_000, "BPF_MAP_TYPE_ARRAY")));
+      expect(ready("q-huge")).toMatchObject({ status: "False", reason: "ObjectRefused" });
+      expect(status("q-huge").lastError?.message).toMatch(/map "table" has max_entries 50000000; the rules allow 65536/);
+      expect(status("q-huge").lastError?.message).toMatch(/the object's maps can hold 381\.5 MiB together; the rules allow 16\.0 MiB/);
+      expect(status("q-huge").program).toBeUndefined();
+      expect(existsSync(join(pinRoot, "tenant-a", "q-huge"))).toBe(false);
+      await run();
+    });
+
+    it("hold a namespace to its map memory per node: of three EbpfMaps loaded at once exactly two fit, another namespace is not counted, and the third loads once one goes", async () => {
+      // 1536 entries x 16 bytes (the kernel rounds a hash's key and value up to 8) = 24 KiB each, and
+      // 8 bytes of `seen`: two fit in 64 KiB, three do not.
+      for (const name of ["q-a", "q-b", "q-c", "q-other"]) policies.set(name, enforcementForPolicy(DEFAULT_GRANT));
+      const resources = ["q-a", "q-b", "q-c"].map((name) => manifest(name, "cgroup", target(), "drop_egress", withTable(1536)));
+      const bystander = inNamespace("tenant-b", manifest("q-other", "cgroup", target(), "drop_egress", withTable(1536)));
+      await run(...resources, bystander);
+      const phases = ["q-a", "q-b", "q-c"].map((name) => status(name).phase);
+      expect(phases.filter((p) => p === "Running")).toHaveLength(2);
+      expect(phases.filter((p) => p === "Failed")).toHaveLength(1);
+      const refused = ["q-a", "q-b", "q-c"].find((name) => status(name).phase === "Failed")!;
+      expect(ready(refused)).toMatchObject({ status: "False", reason: "ObjectRefused" });
+      expect(status(refused).lastError?.message).toMatch(
+        /the object's maps can hold 24\.0 KiB and the namespace's other EbpfMaps on this node hold 48\.0 KiB; the namespace may hold 64\.0 KiB per node/,
+      );
+      expect(status(refused).program).toBeUndefined();
+      expect(statusOf("tenant-b", "q-other")?.phase).toBe("Running");
+      // The traffic of the two that run is seen by both, the refused one has no map to look at.
+      const running = ["q-a", "q-b", "q-c"].filter((name) => name !== refused);
+      const before = running.map(seen);
+      expect(await sendFromCgroup()).toBe(N);
+      running.forEach((name, i) => expect(seen(name) - before[i]!).toBeGreaterThanOrEqual(N));
+      // One of the running two goes: the refused one is tried again at the next sync and fits.
+      await run(...resources.filter((m) => m.ref!.name !== running[0]), bystander);
+      expect(status(refused).phase).toBe("Running");
+      expect(statusOf("tenant-b", "q-other")?.phase).toBe("Running");
+      await run();
+    });
+
+    it("keep a tracing program that reads kernel memory running under the default grant (tracing types keep CAP_PERFMON)", async () => {
+      const code = withLicense(`
+SEC("tracepoint/syscalls/sys_enter_openat")
+int reader(void *ctx) {
+  u64 word = 0;
+  bpf_probe_read_kernel(&word, sizeof(word), (void *)bpf_get_current_task());
+  if (word != 1) count();
+  return 0;
+}`);
+      policies.set("tp-reader", enforcementForPolicy(DEFAULT_GRANT));
+      await run(manifest("tp-reader", "tracepoint", "syscalls/sys_enter_openat", "reader", code));
+      expect(ready("tp-reader"), status("tp-reader").lastError?.message).toMatchObject({ status: "True", reason: "Serving" });
+      const before = seen("tp-reader");
+      for (let i = 0; i < N; i++) readFileSync("/proc/self/stat");
+      expect(seen("tp-reader")).toBeGreaterThan(before);
+      await run();
     });
   });
 });

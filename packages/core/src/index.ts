@@ -49,7 +49,10 @@ export {
   ObjectRefusedError,
   TRACING_CAPABILITIES,
   capabilitiesToDrop,
+  enforcementForPolicy,
+  objectMapBytes,
   verdictModeOf,
+  type EnforcementGrant,
   type EnforcementResolver,
   type LoadEnforcement,
 } from "./loader/enforcement.js";

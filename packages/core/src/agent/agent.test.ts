@@ -75,6 +75,7 @@ class FakeLoader {
       program,
       maps,
       attachments: [{ kind: "handle", description: "fake", close: () => undefined }],
+      mapBytes: 0,
     };
   }
 

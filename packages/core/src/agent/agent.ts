@@ -16,7 +16,7 @@ import type { MapCollector } from "../scrape/map-family.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { describeError, errorCode, errorFault } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
-import type { EnforcementResolver, LoadEnforcement } from "../loader/enforcement.js";
+import { ObjectRefusedError, type EnforcementResolver, type LoadEnforcement } from "../loader/enforcement.js";
 import { loadKeyOf, type LoadRequest, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
 import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "../api/resource-status.js";
@@ -70,6 +70,8 @@ export class Agent {
   private readonly fileProblems = new Map<string, ManifestProblem[]>();
   private readonly decoders: DecoderRegistry;
   private readonly listeners: StatusListener[] = [];
+  /** Per namespace: the load step of a resource with a namespace memory budget, one at a time. */
+  private readonly namespaceLoads = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: AgentDependencies) {
     this.decoders = deps.decoders ?? new DecoderRegistry();
@@ -231,30 +233,36 @@ export class Agent {
       });
       step = "load";
       const loadKey = loadKeyOf(spec, compiled.hash, enforcement);
-      // Planned once, before attach: every metric's map exists and its BTF types fit.
-      let planned: PlannedMetric[] = [];
-      const request: LoadRequest = {
-        ref,
-        spec,
-        object: { path: compiled.objectPath, hash: compiled.hash },
-        logger: log,
-        checkMaps: (maps) => void (planned = planMetrics(metrics, maps, this.decoders, ref)),
-        ...(enforcement ? { enforcement } : {}),
+      const loadStep = async (): Promise<void> => {
+        // Planned once, before attach: every metric's map exists and its BTF types fit.
+        let planned: PlannedMetric[] = [];
+        const request: LoadRequest = {
+          ref,
+          spec,
+          object: { path: compiled.objectPath, hash: compiled.hash },
+          logger: log,
+          checkMaps: (maps) => void (planned = planMetrics(metrics, maps, this.decoders, ref)),
+          ...(enforcement ? { enforcement } : {}),
+          ...(enforcement?.namespaceMapBytes !== undefined ? { namespaceMapBytesInUse: this.namespaceMapBytes(ref) } : {}),
+        };
+        if (managed.loaded?.loadKey === loadKey) {
+          // Same kernel program: the rules may have changed, and the metric mapping.
+          await this.deps.loader.recheck(request, managed.loaded.program.info().type);
+          this.serve(managed, planMetrics(metrics, managed.loaded.maps, this.decoders, ref));
+          managed.loadedRequest = request;
+        } else {
+          newlyLoaded = await this.loadReplacing(managed, request);
+          const previous = managed.loaded;
+          this.serve(managed, planned);
+          managed.loaded = newlyLoaded;
+          managed.loadedRequest = request;
+          newlyLoaded = undefined;
+          if (previous) await this.deps.loader.unload(previous);
+        }
       };
-      if (managed.loaded?.loadKey === loadKey) {
-        // Same kernel program: the rules may have changed, and the metric mapping.
-        await this.deps.loader.recheck(request, managed.loaded.program.info().type);
-        this.serve(managed, planMetrics(metrics, managed.loaded.maps, this.decoders, ref));
-        managed.loadedRequest = request;
-      } else {
-        newlyLoaded = await this.loadReplacing(managed, request);
-        const previous = managed.loaded;
-        this.serve(managed, planned);
-        managed.loaded = newlyLoaded;
-        managed.loadedRequest = request;
-        newlyLoaded = undefined;
-        if (previous) await this.deps.loader.unload(previous);
-      }
+      // With a namespace budget, what the namespace holds is counted and this load added under
+      // one lock: two resources of the namespace loading at once cannot both fit in the remainder.
+      await (enforcement?.namespaceMapBytes !== undefined ? this.inNamespace(ref.namespace, loadStep) : loadStep());
       managed.appliedSpecHash = specHash;
       const loaded = managed.loaded!;
       managed.status.program = {
@@ -279,6 +287,8 @@ export class Agent {
       if (newlyLoaded) await this.deps.loader.unload(newlyLoaded).catch(() => undefined);
       const code = errorCode(error);
       if (code === "EOP_ERR_OBJECT_REFUSED") await this.unloadIfRefused(managed, enforcement);
+      // The namespace's budget frees up when its other resources go: try again at the next sync.
+      if (error instanceof ObjectRefusedError && error.violations.some((v) => v.rule === "namespace-maps-memory")) managed.attemptedSpecHash = undefined;
       const reason =
         code === "EOP_ERR_OBJECT_REFUSED"
           ? Reason.ObjectRefused
@@ -295,6 +305,26 @@ export class Agent {
     } finally {
       this.updateGauges();
     }
+  }
+
+  /** Map memory the namespace's other resources hold on this node (their loaded generations). */
+  private namespaceMapBytes(ref: ResourceRef): number {
+    let sum = 0;
+    for (const managed of this.resources.values()) {
+      if (managed.ref.namespace === ref.namespace && refKey(managed.ref) !== refKey(ref)) sum += managed.loaded?.mapBytes ?? 0;
+    }
+    return sum;
+  }
+
+  /** Runs `work` after the namespace's earlier budgeted load steps (see reconcile). */
+  private inNamespace(namespace: string, work: () => Promise<void>): Promise<void> {
+    const run = (this.namespaceLoads.get(namespace) ?? Promise.resolve()).then(work);
+    const settled = run.catch(() => undefined);
+    this.namespaceLoads.set(namespace, settled);
+    void settled.then(() => {
+      if (this.namespaceLoads.get(namespace) === settled) this.namespaceLoads.delete(namespace);
+    });
+    return run;
   }
 
   /**
@@ -333,8 +363,10 @@ export class Agent {
   private async unloadIfRefused(managed: ManagedResource, enforcement: LoadEnforcement | undefined): Promise<void> {
     const { loaded, loadedRequest } = managed;
     if (!loaded || !loadedRequest) return;
-    const { enforcement: _previous, ...rest } = loadedRequest;
-    const current: LoadRequest = enforcement ? { ...rest, enforcement } : rest;
+    const { enforcement: _previous, namespaceMapBytesInUse: _used, ...rest } = loadedRequest;
+    const current: LoadRequest = enforcement
+      ? { ...rest, enforcement, ...(enforcement.namespaceMapBytes !== undefined ? { namespaceMapBytesInUse: this.namespaceMapBytes(managed.ref) } : {}) }
+      : rest;
     const sameProgram = loadKeyOf(loadedRequest.spec, loadedRequest.object.hash, enforcement) === loaded.loadKey;
     const stillAllowed =
       sameProgram &&

@@ -69,6 +69,7 @@ export type ViolationRule =
   | "map-entries"
   | "map-memory"
   | "maps-memory"
+  | "namespace-maps-memory"
   | "map-pinning"
   | "instructions"
   | "observe-program-type"
@@ -107,7 +108,9 @@ export function formatSource(source: SourceLocation | undefined): string {
   return ` at ${file}:${source.line}${source.text ? ` (\`${source.text}\`)` : ""}`;
 }
 
-const fmtBytes = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} bytes`);
+/** `1.5 MiB`, `12.0 KiB`, `100 bytes`. */
+export const formatBytes = (n: number): string =>
+  n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} bytes`;
 
 export function checkObjectAgainst(report: ObjectReport, rules: ObjectRules, target: CheckTarget): Violation[] {
   const violations: Violation[] = [];
@@ -351,12 +354,12 @@ function checkMaps(report: ObjectReport, rules: MapRules | undefined, target: Ch
         rule: "map-memory",
         map: map.name,
         source: map.firstUse,
-        message: `${who} can hold ${fmtBytes(bytes)} (${map.maxEntries} entries × key ${map.keySize} + value ${map.valueSize}${map.perCpu ? ` × ${target.possibleCpus} CPUs` : ""}); the rules allow ${fmtBytes(rules.maxBytesPerMap)} per map`,
+        message: `${who} can hold ${formatBytes(bytes)} (${map.maxEntries} entries × key ${map.keySize} + value ${map.valueSize}${map.perCpu ? ` × ${target.possibleCpus} CPUs` : ""}); the rules allow ${formatBytes(rules.maxBytesPerMap)} per map`,
       });
     }
   }
   if (rules?.maxBytesTotal !== undefined && total > rules.maxBytesTotal) {
-    add({ rule: "maps-memory", message: `the object's maps can hold ${fmtBytes(total)} together; the rules allow ${fmtBytes(rules.maxBytesTotal)}` });
+    add({ rule: "maps-memory", message: `the object's maps can hold ${formatBytes(total)} together; the rules allow ${formatBytes(rules.maxBytesTotal)}` });
   }
 }
 

@@ -21,10 +21,10 @@ import type { Capability } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
 import type { EbpfMapSpec } from "../api/schema.js";
 import { EbpfOperatorError } from "../errors.js";
-import { isTracingProgramType } from "../inspect/helper-sets.js";
-import { codeOf, type ObjectReport } from "../inspect/inspect-object.js";
+import { OBSERVE_MAP_TYPES, TRACING_READ_HELPERS, isTracingProgramType, type HelperSetName } from "../inspect/helper-sets.js";
+import { codeOf, mapBytes, type ObjectReport } from "../inspect/inspect-object.js";
 import { OBSERVE_VERDICTS, rewriteExits } from "../inspect/observe-mode.js";
-import { checkObjectAgainst, formatViolations, type CheckTarget, type ObjectRules, type VerdictMode, type Violation } from "../inspect/rules.js";
+import { checkObjectAgainst, formatBytes, formatViolations, type CheckTarget, type ObjectRules, type VerdictMode, type Violation } from "../inspect/rules.js";
 
 export interface LoadEnforcement {
   /** Checked against the object before anything is loaded; absent: only the baseline checks. */
@@ -33,10 +33,85 @@ export interface LoadEnforcement {
   verdictMode?: VerdictMode;
   /** Load non-tracing program types with CAP_PERFMON and CAP_SYS_ADMIN (default false). */
   tracingPrivileges?: boolean;
+  /**
+   * Most map memory (the inspector's estimate, per-CPU values × the node's possible CPUs) that
+   * all of the resource's namespace's programs on this node may hold together. The agent passes
+   * what the namespace's other resources hold (`LoadRequest.namespaceMapBytesInUse`).
+   */
+  namespaceMapBytes?: number;
 }
 
 /** The policy's hook into the agent: what to enforce for a resource (undefined: the defaults). */
 export type EnforcementResolver = (ref: ResourceRef, spec: EbpfMapSpec) => LoadEnforcement | undefined;
+
+/**
+ * What a tenancy policy grants a namespace, as far as the loader is concerned (the policy's
+ * other fields — program types, target scopes, nodes, EbpfMap and series quotas — are decided
+ * at admission, before anything reaches the loader). Structural, so the policy's own type
+ * (`EffectivePolicy`) can be passed as it is.
+ */
+export interface EnforcementGrant {
+  helpers: { sets: readonly HelperSetName[]; names?: readonly string[] };
+  kfuncs?: readonly string[];
+  verdictMode: VerdictMode;
+  quotas?: {
+    /** Most instructions per attached program, with its subprograms. */
+    instructions?: number;
+    /** Largest `max_entries` of any one map. */
+    mapEntries?: number;
+    /** Most map memory of one EbpfMap (all its object's maps). */
+    mapBytesPerEbpfMap?: number;
+    /** Most map memory of all of a namespace's EbpfMaps on one node. */
+    mapBytesPerNamespacePerNode?: number;
+  };
+}
+
+/** Map types that only make sense with a helper granted by name, added to the observe map types with it. */
+const MAP_TYPES_WITH_HELPER: ReadonlyMap<string, readonly string[]> = new Map([
+  ["bpf_tail_call", ["prog_array"]],
+  ["bpf_redirect_map", ["devmap", "devmap_hash", "cpumap", "xskmap"]],
+  ["bpf_sk_redirect_map", ["sockmap"]],
+  ["bpf_sk_redirect_hash", ["sockhash"]],
+  ["bpf_msg_redirect_map", ["sockmap"]],
+  ["bpf_msg_redirect_hash", ["sockhash"]],
+  ["bpf_sk_storage_get", ["sk_storage"]],
+  ["bpf_task_storage_get", ["task_storage"]],
+  ["bpf_inode_storage_get", ["inode_storage"]],
+  ["bpf_get_local_storage", ["cgroup_storage", "percpu_cgroup_storage"]],
+]);
+
+/**
+ * The loader's enforcement for a namespace's policy: its helper grant, kfuncs, verdict mode and
+ * object quotas as rules; the per-node namespace memory budget; tracing privileges for
+ * non-tracing program types only with the `any` set or a tracing read granted by name (the
+ * verifier would refuse those helpers otherwise, whatever the rules allow).
+ */
+export function enforcementForPolicy(grant: EnforcementGrant): LoadEnforcement {
+  const any = grant.helpers.sets.includes("any");
+  const names = grant.helpers.names ?? [];
+  const quotas = grant.quotas ?? {};
+  const mapTypes = any ? undefined : [...new Set([...OBSERVE_MAP_TYPES, ...names.flatMap((n) => MAP_TYPES_WITH_HELPER.get(n) ?? [])])];
+  const rules: ObjectRules = {
+    verdictMode: grant.verdictMode,
+    helpers: { sets: grant.helpers.sets, names },
+    kfuncs: any ? "any" : (grant.kfuncs ?? []),
+    ksyms: any ? "any" : [],
+    maps: {
+      ...(mapTypes ? { types: mapTypes } : {}),
+      ...(quotas.mapEntries !== undefined ? { maxEntries: quotas.mapEntries } : {}),
+      ...(quotas.mapBytesPerEbpfMap !== undefined ? { maxBytesTotal: quotas.mapBytesPerEbpfMap } : {}),
+      allowPinning: false,
+    },
+    ...(quotas.instructions !== undefined ? { maxInstructions: quotas.instructions } : {}),
+    extraPrograms: "allow",
+  };
+  return {
+    rules,
+    verdictMode: grant.verdictMode,
+    tracingPrivileges: any || names.some((n) => TRACING_READ_HELPERS.has(n)),
+    ...(quotas.mapBytesPerNamespacePerNode !== undefined ? { namespaceMapBytes: quotas.mapBytesPerNamespacePerNode } : {}),
+  };
+}
 
 /** Capabilities a tenant's non-tracing program is verified without. */
 export const TRACING_CAPABILITIES: readonly Capability[] = ["CAP_SYS_ADMIN", "CAP_PERFMON"];
@@ -72,8 +147,17 @@ export function enforcementKey(enforcement: LoadEnforcement | undefined): string
     .slice(0, 8);
 }
 
-/** Checks the report against the baseline and the resource's rules; throws ObjectRefusedError. */
-export function checkObject(report: ObjectReport, enforcement: LoadEnforcement | undefined, target: CheckTarget, label: string): void {
+/** The memory estimate of all the object's maps on a node with `possibleCpus` CPUs. */
+export function objectMapBytes(report: ObjectReport, possibleCpus: number): number {
+  return report.maps.reduce((sum, map) => sum + mapBytes(map, possibleCpus), 0);
+}
+
+/**
+ * Checks the report against the baseline, the resource's rules and its namespace's map-memory
+ * budget on this node (`namespaceInUse`: what the namespace's other resources hold); throws
+ * ObjectRefusedError.
+ */
+export function checkObject(report: ObjectReport, enforcement: LoadEnforcement | undefined, target: CheckTarget, label: string, namespaceInUse = 0): void {
   const mode = verdictModeOf(enforcement);
   const rules = enforcement?.rules ? { ...enforcement.rules, verdictMode: mode } : { ...BASELINE_RULES, verdictMode: mode };
   const violations = checkObjectAgainst(report, rules, target);
@@ -81,6 +165,18 @@ export function checkObject(report: ObjectReport, enforcement: LoadEnforcement |
   if (enforcement?.rules) {
     for (const v of checkObjectAgainst(report, BASELINE_RULES, target)) {
       if (!violations.some((w) => w.message === v.message)) violations.push(v);
+    }
+  }
+  const budget = enforcement?.namespaceMapBytes;
+  if (budget !== undefined) {
+    const own = objectMapBytes(report, target.possibleCpus);
+    if (namespaceInUse + own > budget) {
+      violations.push({
+        rule: "namespace-maps-memory",
+        message:
+          `the object's maps can hold ${formatBytes(own)} and the namespace's other EbpfMaps on this node hold ${formatBytes(namespaceInUse)}; ` +
+          `the namespace may hold ${formatBytes(budget)} per node`,
+      });
     }
   }
   if (violations.length > 0) throw new ObjectRefusedError(label, violations);

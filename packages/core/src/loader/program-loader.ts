@@ -20,7 +20,16 @@ import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
 import { PROGRAM_PIN, assertContained, generationPinDir, linkPinName, listPinnedGenerations, mapPinName, type PinnedGeneration } from "./pin-layout.js";
-import { ObjectRefusedError, capabilitiesToDrop, checkObject, enforcementKey, observeRewrite, verdictModeOf, type LoadEnforcement } from "./enforcement.js";
+import {
+  ObjectRefusedError,
+  capabilitiesToDrop,
+  checkObject,
+  enforcementKey,
+  objectMapBytes,
+  observeRewrite,
+  verdictModeOf,
+  type LoadEnforcement,
+} from "./enforcement.js";
 import { formatVerifierRejection, scrubKernelAddresses } from "./verifier-report.js";
 
 export interface LoadRequest {
@@ -37,6 +46,11 @@ export interface LoadRequest {
   checkMaps?: (maps: ReadonlyMap<string, BpfMap>) => void;
   /** What a tenancy policy enforces for this resource (rules, verdict mode, privileges); see enforcement.ts. */
   enforcement?: LoadEnforcement;
+  /**
+   * Map memory the namespace's other resources hold on this node (their `mapBytes`), checked
+   * with this object's against `enforcement.namespaceMapBytes`. The agent supplies it.
+   */
+  namespaceMapBytesInUse?: number;
 }
 
 export interface LoadedProgram {
@@ -48,6 +62,8 @@ export interface LoadedProgram {
   program: BpfProgram;
   maps: Map<string, BpfMap>;
   attachments: Attachment[];
+  /** The memory estimate of the object's maps on this node (what a namespace budget counts). */
+  mapBytes: number;
 }
 
 const VERIFIER_TAIL_LINES = 20;
@@ -132,10 +148,17 @@ export class ProgramLoader {
    * loaded program's kernel type. Throws ObjectRefusedError.
    */
   async recheck(request: LoadRequest, programType: string): Promise<void> {
-    if (!request.enforcement?.rules) return;
+    if (!request.enforcement?.rules && request.enforcement?.namespaceMapBytes === undefined) return;
     const label = `EbpfMap "${request.ref.namespace}/${request.ref.name}"`;
-    const report = inspect(await readObject(request.object.path, label), request.spec.code, label);
-    checkObject(report, request.enforcement, { attached: [{ name: request.spec.program, type: programType }], possibleCpus: possibleCpus() }, label);
+    this.check(request, inspect(await readObject(request.object.path, label), request.spec.code, label), programType, label);
+  }
+
+  /** Checks an inspected object against the request's enforcement; returns its maps' memory estimate. */
+  private check(request: LoadRequest, report: ObjectReport, programType: string, label: string, attachType?: string): number {
+    const cpus = possibleCpus();
+    const attached = [{ name: request.spec.program, type: programType, ...(attachType !== undefined ? { attachType } : {}) }];
+    checkObject(report, request.enforcement, { attached, possibleCpus: cpus }, label, request.namespaceMapBytesInUse ?? 0);
+    return objectMapBytes(report, cpus);
   }
 
   /** Detaches and unpins a resource's generation; `keepPins` only closes our handles (shutdown). */
@@ -193,12 +216,7 @@ export class ProgramLoader {
       await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: spec.program, programType: spec.type, target }));
       const entry = opened.programs().find((p) => p.name === spec.program)!;
       const { enforcement } = request;
-      checkObject(
-        report,
-        enforcement,
-        { attached: [{ name: entry.name, type: entry.type, attachType: entry.expectedAttachType }], possibleCpus: possibleCpus() },
-        label,
-      );
+      const mapBytes = this.check(request, report, entry.type, label, entry.expectedAttachType);
       if (verdictModeOf(enforcement) === "observe") {
         const rewritten = observeRewrite(report, entry.name, entry.type, opened.programInstructions(entry.name), label);
         if (rewritten) {
@@ -253,7 +271,7 @@ export class ProgramLoader {
       await this.pinAll(dir, maps, attachments, program, label);
       opened.close();
       request.logger.info({ loadKey, dir, programId: program.info().id, attachments: attachments.map((a) => a.description) }, "program loaded and attached");
-      return { ref, loadKey, dir, adopted: false, program, maps, attachments };
+      return { ref, loadKey, dir, adopted: false, program, maps, attachments, mapBytes };
     } catch (error) {
       for (const undo of cleanup.reverse()) ignoreErrors(undo);
       object?.close();
@@ -291,7 +309,8 @@ export class ProgramLoader {
       for (const entry of entries) await assertContained(this.pinRoot, join(dir, entry), "file");
       program = BpfProgram.openPinned(join(dir, PROGRAM_PIN));
       // The rules may have changed since this generation was loaded: check the object again.
-      await this.recheck(request, program.info().type);
+      const report = inspect(await readObject(request.object.path, label), spec.code, label);
+      const mapBytes = this.check(request, report, program.info().type, label);
       for (const entry of entries) {
         if (entry.startsWith("map_")) maps.set(entry.slice("map_".length), BpfMap.openPinned(join(dir, entry)));
       }
@@ -317,7 +336,7 @@ export class ProgramLoader {
           )),
         );
       }
-      return { ref, loadKey, dir, adopted: true, program, maps, attachments };
+      return { ref, loadKey, dir, adopted: true, program, maps, attachments, mapBytes };
     } catch (error) {
       for (const a of attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
       for (const m of maps.values()) m.close();
