@@ -51,12 +51,13 @@ export {
   capabilitiesToDrop,
   enforcementForPolicy,
   objectMapBytes,
+  objectViolations,
   verdictModeOf,
   type EnforcementGrant,
   type EnforcementResolver,
   type LoadEnforcement,
 } from "./loader/enforcement.js";
-export { plannedPrograms } from "./loader/planned-programs.js";
+export { checkCompiledObject, plannedPrograms } from "./loader/planned-programs.js";
 export { analyzeVerifierLog, formatVerifierRejection, scrubKernelAddresses, type VerifierReport } from "./loader/verifier-report.js";
 export * from "./inspect/index.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";

@@ -158,6 +158,12 @@ export function objectMapBytes(report: ObjectReport, possibleCpus: number): numb
  * ObjectRefusedError.
  */
 export function checkObject(report: ObjectReport, enforcement: LoadEnforcement | undefined, target: CheckTarget, label: string, namespaceInUse = 0): void {
+  const violations = objectViolations(report, enforcement, target, namespaceInUse);
+  if (violations.length > 0) throw new ObjectRefusedError(label, violations);
+}
+
+/** What `checkObject` refuses, as a list (empty: allowed). */
+export function objectViolations(report: ObjectReport, enforcement: LoadEnforcement | undefined, target: CheckTarget, namespaceInUse = 0): Violation[] {
   const mode = verdictModeOf(enforcement);
   const rules = enforcement?.rules ? { ...enforcement.rules, verdictMode: mode } : { ...BASELINE_RULES, verdictMode: mode };
   const violations = checkObjectAgainst(report, rules, target);
@@ -179,7 +185,7 @@ export function checkObject(report: ObjectReport, enforcement: LoadEnforcement |
       });
     }
   }
-  if (violations.length > 0) throw new ObjectRefusedError(label, violations);
+  return violations;
 }
 
 /**
