@@ -78,7 +78,7 @@ describe("authenticated per-namespace reads of a node's metrics", () => {
   function ebpfMap(namespace: string, name: string, metric: string): string {
     return readFileSync(join(repo, "examples/execve-tracepoint.yaml"), "utf8")
       .replace(/name: execve-tracepoint/, `name: ${name}`)
-      .replace(/^  name: execve-counter$/m, `  name: ${metric}`)
+      .replace(/^ {2}name: execve-counter$/m, `  name: ${metric}`)
       .replace(/^metadata:\n/m, `metadata:\n  namespace: ${namespace}\n`);
   }
 
