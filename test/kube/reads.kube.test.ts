@@ -289,9 +289,12 @@ describe("authenticated per-namespace reads of a node's metrics", () => {
     const url = new URL(agent!.url);
     const prometheus = await startPrometheus({
       files: { token: tokens.prom!, "ca.crt": ca },
+      // What deploy/monitoring/servicemonitor.yaml becomes: the target carries the agent pod's
+      // namespace (as the Prometheus Operator adds it), honor_labels stays false and only the
+      // sample's namespace is taken back from exported_namespace.
       scrapeConfigs: `  - job_name: ebpf-agent
     scheme: https
-    honor_labels: true
+    honor_labels: false
     authorization:
       credentials_file: {dir}/token
     tls_config:
@@ -299,13 +302,26 @@ describe("authenticated per-namespace reads of a node's metrics", () => {
       server_name: ${SERVER_NAME}
     static_configs:
       - targets: ["${url.host}"]
+        labels: { namespace: ${SYSTEM}, node: ${NODE} }
+    metric_relabel_configs:
+      - source_labels: [exported_namespace]
+        regex: "(.+)"
+        target_label: namespace
+        replacement: "$1"
+      - regex: exported_namespace
+        action: labeldrop
 `,
     });
     prometheuses.push(prometheus);
     const result = await prometheus.waitFor("count by (namespace) (execve_counter_total)", (r) => r.length === 2);
     expect(result.map((s) => s.metric.namespace).sort()).toEqual([A, B].sort());
     expect((await prometheus.query('up{job="ebpf-agent"}'))[0]!.value![1]).toBe("1");
-    expect((await prometheus.query("ebpf_operator_agent_resources")).length).toBeGreaterThan(0);
+    // The agent's own families keep the target's namespace; nothing is left as exported_*.
+    expect((await prometheus.query(`ebpf_operator_agent_resources{namespace="${SYSTEM}",node="${NODE}"}`)).length).toBeGreaterThan(0);
+    expect(await prometheus.query('{exported_namespace!=""}')).toEqual([]);
+    // The dashboards' queries, unchanged: per tenant namespace and node.
+    const rate = await prometheus.waitFor(`sum by (namespace, ebpfmap, node) (execve_counter_total{namespace="${A}"})`, (r) => r.length === 1);
+    expect(rate[0]!.metric).toEqual({ namespace: A, ebpfmap: "execs", node: NODE });
   });
 
   it("is scraped by a tenant's Prometheus with the tenant's token on the tenant's view, which stores only that namespace", async () => {
