@@ -15,7 +15,7 @@ export interface SecureResponse {
  * `ca` + `servername`: verified as a scraper would. Without them the certificate is not checked:
  * only for tests about something else than TLS (an agent serving its self-signed stand-in).
  */
-export function secureGet(url: string, options: { ca?: string; servername?: string; token?: string; timeoutMs?: number }): Promise<SecureResponse> {
+export function secureGet(url: string, options: { ca?: string; servername?: string; token?: string; timeoutMs?: number } = {}): Promise<SecureResponse> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
