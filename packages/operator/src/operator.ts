@@ -144,6 +144,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     logger,
   });
   serving.certificate.onChange((tls) => http.setCertificate(tls));
+  http.setCertificate(serving.certificate.current); // in case it changed while the server started
   const url = http.url;
   const certs = options.servingCerts;
   const certManager = certs

@@ -99,6 +99,7 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
     status: () => ({ node: nodeName }),
   });
   serving.certificate.onChange((tls) => host.setCertificate(tls));
+  host.setCertificate(serving.certificate.current); // in case it changed while the host started
   const { agent } = host;
 
   const ebpfMaps = new Informer<EbpfMapObject>({
