@@ -12,6 +12,7 @@
  * each fresh token gets a fresh connection too. The review calls per scrape are read from the
  * access control's own counters. Writes bench/results/auth.json.
  */
+import { execFileSync } from "node:child_process";
 import { Agent, request } from "node:https";
 import { request as httpRequest, Agent as HttpAgent } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -137,7 +138,8 @@ async function main(): Promise<void> {
   } finally {
     await cp.stop();
   }
-  writeResult("auth", { machine: machine(), runs: RUNS, scrapes: SCRAPES, misses: MISSES, rows });
+  const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  writeResult("auth", { when: new Date().toISOString(), commit, quick, machine: machine(), runs: RUNS, scrapes: SCRAPES, misses: MISSES, rows });
 }
 
 await main();

@@ -10,6 +10,7 @@ import type { EventRow } from "./events.js";
 import type { FootprintRow } from "./footprint.js";
 import type { OperatorRow } from "./operator.js";
 import type { ScrapeResults, ScrapeRow } from "./scrape.js";
+import type { TenantResults, TenantRow } from "./tenant.js";
 import { barChart, lineChart } from "./svg.js";
 import { readResult, repoRoot, type Stat } from "./common.js";
 
@@ -31,7 +32,11 @@ const footprint = readResult<{ windowSeconds: number; rows: FootprintRow[] }>("f
 const events = readResult<{ runs: number; rows: EventRow[] }>("events");
 const operator = readResult<{ rows: OperatorRow[] }>("operator");
 const runInfo = readResult<RunInfo>("run");
-const auth = readResult<{ runs: number; scrapes: number; misses: number; rows: AuthRow[] }>("auth");
+const auth = readResult<{ when?: string; commit?: string; quick?: boolean; runs: number; scrapes: number; misses: number; rows: AuthRow[] }>("auth");
+const tenant = readResult<TenantResults>("tenant");
+/** A tenant's view against reading its own maps alone (agent CPU per scrape): the worst size. */
+const tenantRatio = (rows: TenantRow[], mode: TenantRow["mode"]): number =>
+  Math.max(...rows.filter((r) => r.mode === mode).map((r) => r.cpuMs.median / rows.find((x) => x.size === r.size && x.mode === "own-node")!.cpuMs.median));
 
 const n = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 const ms = (v: number): string => (!Number.isFinite(v) ? "–" : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -77,7 +82,7 @@ p(
   "```bash",
   "npm run bench              # everything below, ~15 min; writes bench/results/*.json, this file and the plots",
   "npm run bench -- --quick   # sizes up to 100k, fewer runs, 200 EbpfMaps: a few minutes",
-  "bash bench/run.sh --only scrape|footprint|events|operator|report   # one part (report: just regenerate)",
+  "bash bench/run.sh --only scrape|footprint|events|operator|auth|tenant|report   # one part (report: just regenerate)",
   "```",
   "",
   "`bench/run.sh` builds the packages (`npm run build`), the benchmark scripts (tsup → `bench/dist`) and",
@@ -103,6 +108,14 @@ if (rows.length) {
     `| 100k-entry map scraped (read + decode + render) in well under a second | slowest 100k variant: ${ms(worst100kScrape)} ms | ${worst100kScrape < 500 ? "yes" : worst100kScrape < 1000 ? "barely" : "no"} |`,
     `| event loop not blocked for more than a few ms at a time while serving | longest stall (median of runs) at 10k: ${ms(worst10kLag)} ms; at 100k: ${ms(worst100kLag)} ms | ${worst100kLag <= 5 ? "yes" : worst100kLag <= 8 ? `nearly: ${ms(worst100kLag)} ms at 100k, from garbage collection (see below)` : worst10kLag <= 10 ? "up to 10k entries; not at 100k (see below)" : "no"} |`,
   );
+}
+if (tenant) {
+  const worst = tenantRatio(tenant.rows, "tenant-view");
+  p(
+    `| a tenant's view costs no more than reading the tenant's own maps (no whole-node render per tenant scrape) | agent CPU per scrape of \`/namespaces/<ns>/metrics\` on a node with ${tenant.rows[0]!.tenants} tenants vs \`/metrics\` of an agent holding only that tenant's map: at most ${n(worst, 2)}× (whole node: ${n(tenantRatio(tenant.rows, "whole-node"), 1)}×) | ${worst <= 1.1 ? "yes" : "no"} |`,
+  );
+}
+if (rows.length) {
   const small = rows.filter((r) => r.size === 1_000);
   const worstSmallRatio = Math.max(...small.map((r) => r.read.wallMs.median / r.floor.wallMs.median));
   const big = rows.filter((r) => r.size === 1_000_000);
@@ -471,6 +484,7 @@ if (auth) {
     "on every scrape and a new connection each time (one TokenReview and one SubjectAccessReview against a",
     "real kube-apiserver on this machine). Kept-alive connections otherwise, as Prometheus keeps them.",
     `Median of each run's per-scrape medians over ${auth.runs} runs (${auth.scrapes} scrapes per run; ${auth.misses} for the cache misses); [min–max] of the run medians.`,
+    ...(auth.when ? [`Run: \`bash bench/run.sh${auth.quick ? " --quick" : ""} --only auth\`, ${auth.when.slice(0, 19)}Z, commit \`${auth.commit}\`.`] : []),
     "",
     "| series | mode | per scrape ms | vs plain | reviews per scrape |",
     "|---:|---|---:|---:|---:|",
@@ -484,6 +498,43 @@ if (auth) {
     "A cached decision costs a hash of the token and two LRU lookups: what remains over plain is TLS. A miss",
     "costs two API round trips plus a TLS handshake, once per token and cache period (60 s allowed, 10 s",
     "refused): a Prometheus scraping every 15 s triggers about one review of each kind per minute per node.",
+    "",
+  );
+} else p("(not run)", "");
+
+p("## 6. A tenant's view", "");
+if (tenant) {
+  const label: Record<TenantRow["mode"], string> = {
+    "own-node": "`/metrics`, agent with only tenant-0's map (baseline)",
+    "own-view": "`/namespaces/tenant-0/metrics`, same agent",
+    "tenant-view": `\`/namespaces/tenant-0/metrics\`, agent with ${tenant.rows[0]!.tenants} tenants`,
+    "whole-node": `\`/metrics\`, agent with ${tenant.rows[0]!.tenants} tenants`,
+  };
+  p(
+    "`bench/src/tenant.ts`: does a tenant's scrape of `/namespaces/<ns>/metrics` cost what reading the tenant's",
+    "own maps costs, whatever else the node holds? Two real agents (the built CLI, each its own process), in",
+    `the same run: one holds only tenant-0's EbpfMap; the other holds it plus one EbpfMap in each of ${tenant.rows[0]!.tenants - 1} other`,
+    "namespaces, equal in size and exporting the same metric name (one family shared by every tenant, so the",
+    "filter has to work inside the family). Each map is a hash of u64 keys filled from user space. The four",
+    "scrapes are interleaved in every run; the agent's CPU time per scrape is read from `/proc/<pid>/stat`",
+    "over the run's scrapes, the wall time is the client's. Plain HTTP without access control (section 5",
+    `has what authentication adds). Median over ${tenant.runs} runs, [min–max] of the run figures; ratios against the baseline.`,
+    `Run: \`bash bench/run.sh${tenant.quick ? " --quick" : ""} --only tenant\`, ${tenant.when.slice(0, 19)}Z, commit \`${tenant.commit}\`.`,
+    "",
+    "| entries per tenant | scrape | series served | per scrape ms (client) | agent CPU ms per scrape | CPU vs baseline |",
+    "|---:|---|---:|---:|---:|---:|",
+  );
+  for (const r of tenant.rows) {
+    const base = tenant.rows.find((x) => x.size === r.size && x.mode === "own-node")!;
+    p(`| ${size(r.size)} | ${label[r.mode]} | ${size(r.series)} | ${range(r.wallMs)} | ${range(r.cpuMs)} | ${ratio(r.cpuMs.median, base.cpuMs.median)} |`);
+  }
+  p(
+    "",
+    "A namespace's view reads only that namespace's maps and programs (`MetricFamily.read(scope)`: a map",
+    "family opens the sources in scope, `ComputedFamily` computes per scope), skips the agent's own families",
+    "(never read) and renders only what it read; so its cost follows the tenant's entries, not the node's.",
+    "The baseline serves the agent's own families too, which the view leaves out: the view can come out",
+    "slightly cheaper.",
     "",
   );
 } else p("(not run)", "");

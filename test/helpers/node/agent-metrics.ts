@@ -23,7 +23,7 @@ export interface AgentReader {
 }
 
 /** `prefix`: the install's object names (`ebpf-operator`, or `<release>-ebpf-operator` with Helm). */
-export async function agentReader(cluster: NodeCluster, namespace: string, prefix: string): Promise<AgentReader> {
+export async function agentReader(cluster: Omit<NodeCluster, "stop">, namespace: string, prefix: string): Promise<AgentReader> {
   const name = `${prefix}-test-reader`;
   await cluster.kubectlOk(["create", "serviceaccount", name, "-n", namespace]);
   await cluster.kubectlOk(["create", "clusterrolebinding", name, `--clusterrole=${prefix}-metrics-reader`, `--serviceaccount=${namespace}:${name}`]);
