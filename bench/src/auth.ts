@@ -14,6 +14,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { Agent, request } from "node:https";
+import { join } from "node:path";
 import { request as httpRequest, Agent as HttpAgent } from "node:http";
 import { KubeConfig } from "@kubernetes/client-node";
 import { ComputedFamily, MetricRegistry, createLogger, startHttpServer, type AccessControl, type Row } from "@ebpf-operator/core";
@@ -21,7 +22,7 @@ import { KubeAccessControl, agentAttributes } from "@ebpf-operator/operator";
 import { Registry } from "prom-client";
 import { startControlPlane } from "../../test/helpers/kube/control-plane.js";
 import { issueServingCertificateForBench } from "./auth-certs.js";
-import { log, machine, quick, stat, writeResult, type Stat } from "./common.js";
+import { log, machine, quick, repoRoot, stat, writeResult, type Stat } from "./common.js";
 
 const SERIES = quick ? [1000] : [1000, 10_000];
 const SCRAPES = quick ? 100 : 300;
@@ -76,11 +77,15 @@ function get(url: string, options: { agent?: Agent | HttpAgent; ca?: string; tok
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
-  const cp = await startControlPlane();
+  // The bin dir from the repository root (bundled, the helper's own default would resolve from bench/dist).
+  const cp = await startControlPlane({ binDir: process.env.EOP_TEST_KUBE_BIN ?? join(repoRoot, ".cache/kube-testenv/bin") });
   const rows: AuthRow[] = [];
   try {
     await cp.kubectlOk(["create", "namespace", NS]);
-    await cp.kubectlOk(["create", "clusterrole", "eop-bench-reader", "--verb=get", "--resource=ebpfmaps.observability.cloud/metrics"]);
+    // As the install's metrics-reader role grants it (kubectl create clusterrole would want the CRD served).
+    const role = { apiGroups: ["observability.cloud"], resources: ["ebpfmaps/metrics"], verbs: ["get"] };
+    const clusterRole = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "eop-bench-reader" }, rules: [role] };
+    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify(clusterRole) });
     await cp.kubectlOk(["create", "serviceaccount", "reader", "-n", NS]);
     await cp.kubectlOk(["create", "clusterrolebinding", "eop-bench-reader", "--clusterrole=eop-bench-reader", `--serviceaccount=${NS}:reader`]);
     const token = async () => (await cp.kubectlOk(["create", "token", "reader", "-n", NS, "--duration=1h"])).trim();
