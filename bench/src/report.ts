@@ -32,7 +32,16 @@ const footprint = readResult<{ windowSeconds: number; rows: FootprintRow[] }>("f
 const events = readResult<{ runs: number; rows: EventRow[] }>("events");
 const operator = readResult<{ rows: OperatorRow[] }>("operator");
 const runInfo = readResult<RunInfo>("run");
-const auth = readResult<{ when?: string; commit?: string; quick?: boolean; runs: number; scrapes: number; misses: number; rows: AuthRow[] }>("auth");
+const auth = readResult<{
+  when?: string;
+  commit?: string;
+  quick?: boolean;
+  machine?: { uptime: string };
+  runs: number;
+  scrapes: number;
+  misses: number;
+  rows: AuthRow[];
+}>("auth");
 const tenant = readResult<TenantResults>("tenant");
 /** A tenant's view against reading its own maps alone (agent CPU per scrape): the worst size. */
 const tenantRatio = (rows: TenantRow[], mode: TenantRow["mode"]): number =>
@@ -484,7 +493,11 @@ if (auth) {
     "on every scrape and a new connection each time (one TokenReview and one SubjectAccessReview against a",
     "real kube-apiserver on this machine). Kept-alive connections otherwise, as Prometheus keeps them.",
     `Median of each run's per-scrape medians over ${auth.runs} runs (${auth.scrapes} scrapes per run; ${auth.misses} for the cache misses); [min–max] of the run medians.`,
-    ...(auth.when ? [`Run: \`bash bench/run.sh${auth.quick ? " --quick" : ""} --only auth\`, ${auth.when.slice(0, 19)}Z, commit \`${auth.commit}\`.`] : []),
+    ...(auth.when
+      ? [
+          `Run: \`bash bench/run.sh${auth.quick ? " --quick" : ""} --only auth\`, ${auth.when.slice(0, 19)}Z, commit \`${auth.commit}\`; load at the end: \`${auth.machine?.uptime.replace(/^.*load average/, "load average") ?? "?"}\`.`,
+        ]
+      : []),
     "",
     "| series | mode | per scrape ms | vs plain | reviews per scrape |",
     "|---:|---|---:|---:|---:|",
@@ -519,7 +532,7 @@ if (tenant) {
     "scrapes are interleaved in every run; the agent's CPU time per scrape is read from `/proc/<pid>/stat`",
     "over the run's scrapes, the wall time is the client's. Plain HTTP without access control (section 5",
     `has what authentication adds). Median over ${tenant.runs} runs, [min–max] of the run figures; ratios against the baseline.`,
-    `Run: \`bash bench/run.sh${tenant.quick ? " --quick" : ""} --only tenant\`, ${tenant.when.slice(0, 19)}Z, commit \`${tenant.commit}\`.`,
+    `Run: \`bash bench/run.sh${tenant.quick ? " --quick" : ""} --only tenant\`, ${tenant.when.slice(0, 19)}Z, commit \`${tenant.commit}\`; load at the end: \`${tenant.machine.uptime.replace(/^.*load average/, "load average")}\`.`,
     "",
     "| entries per tenant | scrape | series served | per scrape ms (client) | agent CPU ms per scrape | CPU vs baseline |",
     "|---:|---|---:|---:|---:|---:|",
