@@ -12,7 +12,8 @@
         "native/map.cc",
         "native/link.cc",
         "native/btf.cc",
-        "native/socket.cc"
+        "native/socket.cc",
+        "native/capabilities.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -109,6 +109,13 @@ const CASES: Case[] = [
     message: /undeclared/,
   },
   {
+    name: "v-pinning",
+    spec: GOOD_SPEC,
+    code: CODE.replace("__type(value, u64);\n} calls", "__type(value, u64);\n  __uint(pinning, 2);\n} calls"),
+    error: "EOP_ERR_OBJECT_REFUSED",
+    message: /the code of EbpfMap "default\/v-pinning" is refused: .*map "calls" is declared with pinning 2: only LIBBPF_PIN_BY_NAME/,
+  },
+  {
     name: "v-target",
     spec: GOOD_SPEC.replace("target: syscalls/sys_enter_getppid", "target: sys_enter_getppid"),
     error: "EOP_ERR_TARGET_INVALID",

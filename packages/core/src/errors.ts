@@ -64,6 +64,11 @@ export const ERROR_CODES = {
   EOP_ERR_METRIC_INVALID: { meaning: "a spec.metrics entry does not fit its map's key or value types, or a decoder's options are wrong", fault: "spec" },
   EOP_ERR_DECODER_UNKNOWN: { meaning: "a label names a decoder that no one registered", fault: "spec" },
   EOP_ERR_DECODER_CONFLICT: { meaning: "a plugin contributes a decoder whose name core or another plugin already has", fault: "system" },
+  EOP_ERR_OBJECT_INVALID: { meaning: "the compiled object is not a BPF ELF object the agent can inspect", fault: "spec" },
+  EOP_ERR_OBJECT_REFUSED: {
+    meaning: "the compiled object breaks a rule: a helper, kfunc, map, program type or observe-mode restriction",
+    fault: "spec",
+  },
   EOP_ERR_LOAD_VERIFIER: { meaning: "the kernel verifier rejected the program", fault: "spec" },
   EOP_ERR_LOAD_FAILED: { meaning: "the object could not be opened or loaded", fault: "system" },
   EOP_ERR_ATTACH_FAILED: { meaning: "attaching the program failed", fault: "system" },

@@ -45,13 +45,28 @@ export { parsePodCgroupPath, containerIdOf, type PodCgroupPath, type ContainerCg
 export { PodCgroupIndex, cgroupPids, type PodCgroup, type PodCgroupScan, type ContainerCgroup, type CgroupRef } from "./pods/pod-cgroups.js";
 export { podNetns, type PodNetns } from "./pods/pod-netns.js";
 export { CgroupIdentities, type CgroupIdentity, type CgroupIdentityOptions } from "./pods/cgroup-identity.js";
-export { ProgramLoader, loadKeyOf, type AttachedProgram, type LoadedProgram, type LoadRequest, type PreflightProgram } from "./loader/program-loader.js";
+export { ProgramLoader, loadKeyOf, type LoadedProgram, type LoadRequest } from "./loader/program-loader.js";
+export {
+  ObjectRefusedError,
+  TRACING_CAPABILITIES,
+  capabilitiesToDrop,
+  enforcementForPolicy,
+  objectMapBytes,
+  objectViolations,
+  verdictModeOf,
+  type EnforcementGrant,
+  type EnforcementResolver,
+  type LoadEnforcement,
+} from "./loader/enforcement.js";
+export { checkCompiledObject, plannedPrograms } from "./loader/planned-programs.js";
+export { analyzeVerifierLog, formatVerifierRejection, scrubKernelAddresses, type VerifierReport } from "./loader/verifier-report.js";
+export * from "./inspect/index.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
 export { MapCollector, type MapSource } from "./scrape/map-family.js";
 export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, type RegistryRead } from "./scrape/registry.js";
 export { registryText } from "./scrape/registry-text.js";
 export type { MetricFamily, FamilyRead, Row, Scope } from "./scrape/family.js";
-export { SelfObservability, type ObservabilitySettings } from "./observability/self-observability.js";
+export { AGENT_FAMILY_PREFIX, SelfObservability, type ObservabilitySettings } from "./observability/self-observability.js";
 export { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings, parseDuration, type ObservabilityFlags } from "./observability/options.js";
 export type { RemoteWriteSettings } from "./forwarding/remote-write.js";
 export { createAgentMetrics, type AgentMetrics } from "./observability/agent-metrics.js";
@@ -92,4 +107,12 @@ export { histogramSeries, type HistogramSeries } from "./scrape/histogram-series
 export { metricConfigs, type MetricConfig, type MetricKind } from "./plan/metric-config.js";
 export { checkMetricsSpec, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
 export { RESERVED_LABEL_NAMES } from "./api/metric-names.js";
-export { startHttpServer, parseListenAddress, type HttpHandlers, type ListenAddress } from "./server/http-server.js";
+export {
+  startHttpServer,
+  parseListenAddress,
+  type HttpHandlers,
+  type ListenAddress,
+  type RunningHttpServer,
+  type TlsCredentials,
+} from "./server/http-server.js";
+export { isRefusal, routeOf, type AccessControl, type Identity, type ReadTarget, type Refusal } from "./server/access.js";

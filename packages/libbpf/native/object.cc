@@ -5,10 +5,12 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "btf.h"
+#include "capabilities.h"
 #include "errors.h"
 #include "fd_handle.h"
 #include "log_capture.h"
@@ -31,6 +33,8 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
                                           InstanceMethod<&ObjectHandle::SetAttachTarget>("setAttachTarget"),
                                           InstanceMethod<&ObjectHandle::SetMapPinPath>("setMapPinPath"),
                                           InstanceMethod<&ObjectHandle::MapTypes>("mapTypes"),
+                                          InstanceMethod<&ObjectHandle::ProgramInstructions>("programInstructions"),
+                                          InstanceMethod<&ObjectHandle::SetProgramInstructions>("setProgramInstructions"),
                                           InstanceMethod<&ObjectHandle::Load>("load"),
                                           InstanceMethod<&ObjectHandle::ProgramFd>("programFd"),
                                           InstanceMethod<&ObjectHandle::MapFd>("mapFd"),
@@ -90,6 +94,8 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
       const char* t = libbpf_bpf_prog_type_str(bpf_program__type(p));
       o.Set("type", t ? std::string(t) : "unknown(" + std::to_string(bpf_program__type(p)) + ")");
       o.Set("autoload", bpf_program__autoload(p));
+      const char* at = libbpf_bpf_attach_type_str(bpf_program__expected_attach_type(p));
+      o.Set("expectedAttachType", at ? std::string(at) : "unknown(" + std::to_string(bpf_program__expected_attach_type(p)) + ")");
       out.Set(i++, o);
     }
     return out;
@@ -191,13 +197,53 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
     return out;
   }
 
-  // load(logLevel, logSize): every autoloaded program gets its own verifier log buffer so the
+  // programInstructions(name): a copy of the program's instructions as libbpf holds them. Before
+  // load these are the function's own instructions from the ELF (no subprograms appended yet).
+  Napi::Value ProgramInstructions(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_program* p = Prog(env, info[0]);
+    const bpf_insn* insns = bpf_program__insns(p);
+    size_t cnt = bpf_program__insn_cnt(p);
+    if (insns == nullptr || cnt == 0) return Napi::Buffer<uint8_t>::New(env, 0);
+    return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(insns), cnt * sizeof(bpf_insn));
+  }
+
+  // setProgramInstructions(name, bytes): replaces them before load (bpf_program__set_insns).
+  // libbpf relocates after this: relocation sites keep their indices as long as instructions are
+  // only appended or replaced one for one, and subprograms are appended after the new end.
+  Napi::Value SetProgramInstructions(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_program* p = Prog(env, info[0]);
+    Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
+    if (bytes.ByteLength() == 0 || bytes.ByteLength() % sizeof(bpf_insn) != 0) {
+      ThrowTypeError(env, "setProgramInstructions: the code must be a non-empty whole number of 8-byte instructions");
+    }
+    // A copy: libbpf reallocates the program's own buffer before copying from ours.
+    std::vector<bpf_insn> copy(bytes.ByteLength() / sizeof(bpf_insn));
+    memcpy(copy.data(), bytes.Data(), bytes.ByteLength());
+    LogCapture cap;
+    int err = bpf_program__set_insns(p, copy.data(), copy.size());
+    if (err) ThrowErrno(env, "bpf_program__set_insns", err, cap.text());
+    return env.Undefined();
+  }
+
+  // load(logLevel, logSize, dropCapabilities): every autoloaded program gets its own verifier log buffer so the
   // failing program's log survives; libbpf retries a failed level-0 load with level 1 itself.
   Napi::Value Load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     bpf_object* obj = Obj(env);
     uint32_t logLevel = info[0].As<Napi::Number>().Uint32Value();
     size_t logSize = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+    std::vector<int> dropCaps;
+    if (info.Length() > 2 && info[2].IsArray()) {
+      Napi::Array names = info[2].As<Napi::Array>();
+      for (uint32_t i = 0; i < names.Length(); i++) {
+        std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+        int cap = CapabilityNumber(name);
+        if (cap < 0) ThrowTypeError(env, "load: unknown capability " + name);
+        dropCaps.push_back(cap);
+      }
+    }
 
     struct ProgLog {
       bpf_program* prog;
@@ -215,13 +261,21 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
     }
 
     int err;
+    int dropError = 0;
     std::string libbpfLog;
     {
+      // The verifier decides helper access from this thread's effective capabilities.
+      EffectiveCapabilitiesDropped dropped(dropCaps);
+      dropError = dropped.error();
       LogCapture cap;
-      err = bpf_object__load(obj);
+      err = dropError ? 0 : bpf_object__load(obj);
       libbpfLog = cap.text();
     }
     for (ProgLog& l : logs) bpf_program__set_log_buf(l.prog, nullptr, 0);
+    if (dropError) ThrowErrno(env, "capset (drop capabilities before load)", dropError);
+    if (!dropCaps.empty() && EffectiveCapabilitiesDropped::LastRestoreError()) {
+      ThrowErrno(env, "capset (restore capabilities after load)", EffectiveCapabilitiesDropped::LastRestoreError());
+    }
 
     if (err) {
       // The failing program is the first one that was not loaded and has a log; otherwise the

@@ -6,7 +6,7 @@
  * Failing libbpf / bpf() calls throw `LibbpfError` (or `BpfLoadError` from `BpfObject.load`).
  */
 export { BpfObject } from "./object.js";
-export type { LoadOptions, ObjectSource } from "./object.js";
+export type { Capability, LoadOptions, ObjectSource } from "./object.js";
 export { BpfProgram } from "./program.js";
 export type { KprobeOptions, UprobeOptions, XdpOptions } from "./program.js";
 export { BpfMap, isPerCpuMapType } from "./map.js";

@@ -28,7 +28,9 @@ export interface NativeObject {
   setAttachTarget(program: string, funcName: string): void;
   setMapPinPath(map: string, path: string | null): void;
   mapTypes(map: string): { key?: BtfType; value?: BtfType };
-  load(logLevel: number, logSize: number): void;
+  programInstructions(program: string): Buffer;
+  setProgramInstructions(program: string, code: Uint8Array): void;
+  load(logLevel: number, logSize: number, dropCapabilities: readonly string[]): void;
   programFd(program: string): NativeFd;
   mapFd(map: string): NativeFd;
   close(): void;

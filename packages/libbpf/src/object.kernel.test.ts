@@ -32,7 +32,7 @@ describe("BpfObject", () => {
     expect(obj.programs().map((p) => p.name)).toEqual(["touch_maps"]);
   });
 
-  it("lists program specs with section, type and autoload", () => {
+  it("lists program specs with section, type, autoload and expected attach type", () => {
     using obj = BpfObject.open({ path: countersObj });
     const byName = new Map(obj.programs().map((p) => [p.name, p]));
     expect(byName.get("count_execve")).toEqual({
@@ -40,9 +40,10 @@ describe("BpfObject", () => {
       sectionName: "tracepoint/syscalls/sys_enter_execve",
       type: "tracepoint",
       autoload: true,
+      expectedAttachType: "cgroup_inet_ingress", // enum value 0: tracepoints have no attach type
     });
     expect(byName.get("count_xdp")?.type).toBe("xdp");
-    expect(byName.get("count_egress")?.type).toBe("cgroup_skb");
+    expect(byName.get("count_egress")).toMatchObject({ type: "cgroup_skb", expectedAttachType: "cgroup_inet_egress" });
     expect(byName.get("count_socket")?.type).toBe("socket_filter");
     expect(byName.get("count_uprobe")?.type).toBe("kprobe");
     expect(byName.get("count_raw_tp")?.type).toBe("raw_tracepoint");

@@ -1,5 +1,6 @@
 import { ClosedError } from "./errors.js";
 import { enumValue } from "./enums.js";
+import { warmUpFeatureProbes } from "./feature-probes.js";
 import { checkPath, checkUint } from "./handle.js";
 import { wrapMap } from "./map.js";
 import type { BpfMap } from "./map.js";
@@ -25,7 +26,21 @@ export interface LoadOptions {
    * with ENOSPC if the log does not fit; newer kernels keep the tail.
    */
   logSize?: number;
+  /**
+   * Capabilities removed from the loading thread's effective set while the kernel verifies the
+   * programs (restored afterwards; the permitted set is untouched). The verifier grants helpers
+   * and pointer handling by the loader's capabilities at load time, so a program loaded without
+   * `CAP_PERFMON` and `CAP_SYS_ADMIN` is verified as an unprivileged tracer would be: no
+   * `bpf_probe_read_kernel`, no `bpf_get_current_task`, no pointer leaks into maps, Spectre
+   * mitigations on. Throws before loading anything if they cannot be dropped.
+   */
+  dropCapabilities?: readonly Capability[];
 }
+
+/** Linux capabilities {@link LoadOptions.dropCapabilities} can remove. */
+export type Capability = "CAP_SYS_ADMIN" | "CAP_PERFMON" | "CAP_BPF" | "CAP_NET_ADMIN" | "CAP_NET_RAW" | "CAP_SYS_RESOURCE" | "CAP_SYSLOG";
+
+const CAPABILITIES: readonly Capability[] = ["CAP_SYS_ADMIN", "CAP_PERFMON", "CAP_BPF", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_RESOURCE", "CAP_SYSLOG"];
 
 const DEFAULT_LOG_SIZE = 1 << 20;
 
@@ -159,6 +174,29 @@ export class BpfObject implements Disposable {
     return this.#handle.mapTypes(map);
   }
 
+  /**
+   * The program's instructions as libbpf holds them: before load, the function's own code from
+   * the ELF (8 bytes per instruction, host byte order), subprograms not yet appended.
+   */
+  programInstructions(program: string): Buffer {
+    this.#checkProgram(program, "programInstructions");
+    return this.#handle.programInstructions(program);
+  }
+
+  /**
+   * Replaces a program's instructions before load (`bpf_program__set_insns`). libbpf relocates
+   * afterwards by instruction index: replace instructions one for one and only append, or the
+   * relocations (maps, calls, CO-RE) land on the wrong instructions.
+   */
+  setProgramInstructions(program: string, code: Uint8Array): void {
+    this.#checkOpen("setProgramInstructions");
+    this.#checkProgram(program, "setProgramInstructions");
+    if (!(code instanceof Uint8Array) || code.byteLength === 0 || code.byteLength % 8 !== 0) {
+      throw new TypeError("setProgramInstructions: code must be a non-empty Uint8Array of 8-byte instructions");
+    }
+    this.#handle.setProgramInstructions(program, code);
+  }
+
   /** Whether `load()` loads this program (default true). Unloaded programs have no fd. */
   setAutoload(program: string, autoload: boolean): void {
     this.#checkOpen("setAutoload");
@@ -183,8 +221,14 @@ export class BpfObject implements Disposable {
     checkUint(logLevel, "load: logLevel", 0xff);
     checkUint(logSize, "load: logSize", 0x3fffffff);
     if (logSize < 128) throw new RangeError("load: logSize must be at least 128 bytes");
+    const drop = options.dropCapabilities ?? [];
+    for (const cap of drop) {
+      if (!CAPABILITIES.includes(cap)) throw new TypeError(`load: unknown capability ${JSON.stringify(cap)}; known: ${CAPABILITIES.join(", ")}`);
+    }
+    // libbpf caches some feature probes process-wide: settle them with full privileges first.
+    if (drop.length > 0) warmUpFeatureProbes();
     try {
-      handle.load(logLevel, logSize);
+      handle.load(logLevel, logSize, drop);
       this.#state = "loaded";
     } catch (e) {
       this.#state = "failed";

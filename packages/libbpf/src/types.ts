@@ -13,6 +13,8 @@ export interface ProgramSpec {
   /** libbpf's name of the program type, e.g. `kprobe`, `tracepoint`, `xdp`, `unspec`. */
   type: string;
   autoload: boolean;
+  /** libbpf's name of the expected attach type (`cgroup_inet_egress`, ...); meaningful for some types only. */
+  expectedAttachType: string;
 }
 
 /** A map as the ELF declares it (before load). */

@@ -79,8 +79,11 @@ class FakeLoader {
       program,
       maps,
       attachments,
+      mapBytes: 0,
     };
   }
+
+  async recheck(): Promise<void> {}
 
   async unload(loaded: LoadedProgram): Promise<void> {
     this.unloaded.push(loaded.dir);

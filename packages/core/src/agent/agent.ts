@@ -17,7 +17,8 @@ import { DecoderRegistry } from "../decoders/registry.js";
 import { describeError, errorCode, errorFault } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
 import { PROGRAM_PIN, programPinName } from "../loader/pin-layout.js";
-import { loadKeyOf, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
+import { ObjectRefusedError, type EnforcementResolver, type LoadEnforcement } from "../loader/enforcement.js";
+import { loadKeyOf, type LoadRequest, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
 import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "../api/resource-status.js";
 
@@ -29,6 +30,8 @@ interface ManagedResource {
   /** Hash of the spec last attempted (successfully or not). */
   attemptedSpecHash?: string;
   loaded?: LoadedProgram;
+  /** The request `loaded` came from: to check it again when the resource's rules change. */
+  loadedRequest?: LoadRequest;
   /** What the collector serves for this resource (maps of `loaded`). */
   served?: PlannedMetric[];
   queue: Promise<void>;
@@ -40,12 +43,27 @@ export type StatusListener = (ref: ResourceRef, status: ResourceStatus | undefin
 export interface AgentDependencies {
   /** Compiles (standalone) or fetches (cluster) the resource's object. */
   objects: ObjectProvider;
-  loader: Pick<ProgramLoader, "preflight" | "load" | "unload" | "listPinned" | "removePinned">;
+  loader: Pick<ProgramLoader, "preflight" | "load" | "recheck" | "unload" | "listPinned" | "removePinned">;
   collector: Pick<MapCollector, "add" | "remove">;
   metrics: AgentMetrics;
   logger: Logger;
   /** Label decoders: core's plus the plugins' (default: core's only). */
   decoders?: DecoderRegistry;
+  /**
+   * What to enforce per resource (a tenancy policy's rules, verdict mode, privileges); default:
+   * no rules, enforce mode, tracing privileges only for tracing program types.
+   */
+  enforcement?: EnforcementResolver;
+}
+
+/** Whether an errno code (`EBUSY`) appears in an error's cause chain. */
+function hasErrno(error: unknown, codes: readonly string[]): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 8; depth++) {
+    if (codes.includes(errorCode(current) ?? "")) return true;
+    current = current.cause;
+  }
+  return false;
 }
 
 export class Agent {
@@ -53,6 +71,8 @@ export class Agent {
   private readonly fileProblems = new Map<string, ManifestProblem[]>();
   private readonly decoders: DecoderRegistry;
   private readonly listeners: StatusListener[] = [];
+  /** Per namespace: the load step of a resource with a namespace memory budget, one at a time. */
+  private readonly namespaceLoads = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: AgentDependencies) {
     this.decoders = deps.decoders ?? new DecoderRegistry();
@@ -173,7 +193,11 @@ export class Agent {
   private async reconcile(managed: ManagedResource, resource: DesiredResource, source: string | undefined): Promise<void> {
     const { ref } = managed;
     const spec = resource.spec;
-    const specHash = createHash("sha256").update(JSON.stringify(spec)).digest("hex");
+    const enforcement: LoadEnforcement | undefined = this.deps.enforcement?.(ref, spec);
+    // A changed policy is a change too: the object is checked again, the program maybe rewritten.
+    const specHash = createHash("sha256")
+      .update(JSON.stringify([spec, enforcement ?? null]))
+      .digest("hex");
     managed.status.source = source;
     if (specHash === managed.attemptedSpecHash) {
       // Nothing changed since the last attempt, but the generation may have: an edit reverted to
@@ -209,26 +233,37 @@ export class Agent {
         message: `${this.deps.objects.step === "compile" ? "compiled to" : "fetched"} object ${compiled.hash.slice(0, 12)}${compiled.cached ? " (cached)" : ""}`,
       });
       step = "load";
-      const loadKey = loadKeyOf(spec, compiled.hash);
-      if (managed.loaded?.loadKey === loadKey) {
-        // Same kernel program: only the metric mapping may have changed.
-        this.serve(managed, planMetrics(metrics, managed.loaded.maps, this.decoders, ref));
-      } else {
+      const loadKey = loadKeyOf(spec, compiled.hash, enforcement);
+      const loadStep = async (): Promise<void> => {
         // Planned once, before attach: every metric's map exists and its BTF types fit.
         let planned: PlannedMetric[] = [];
-        newlyLoaded = await this.deps.loader.load({
+        const request: LoadRequest = {
           ref,
           spec,
           object: { path: compiled.objectPath, hash: compiled.hash },
           logger: log,
           checkMaps: (maps) => void (planned = planMetrics(metrics, maps, this.decoders, ref)),
-        });
-        const previous = managed.loaded;
-        this.serve(managed, planned);
-        managed.loaded = newlyLoaded;
-        newlyLoaded = undefined;
-        if (previous) await this.deps.loader.unload(previous);
-      }
+          ...(enforcement ? { enforcement } : {}),
+          ...(enforcement?.namespaceMapBytes !== undefined ? { namespaceMapBytesInUse: this.namespaceMapBytes(ref) } : {}),
+        };
+        if (managed.loaded?.loadKey === loadKey) {
+          // Same kernel program: the rules may have changed, and the metric mapping.
+          await this.deps.loader.recheck(request, managed.loaded);
+          this.serve(managed, planMetrics(metrics, managed.loaded.maps, this.decoders, ref));
+          managed.loadedRequest = request;
+        } else {
+          newlyLoaded = await this.loadReplacing(managed, request);
+          const previous = managed.loaded;
+          this.serve(managed, planned);
+          managed.loaded = newlyLoaded;
+          managed.loadedRequest = request;
+          newlyLoaded = undefined;
+          if (previous) await this.deps.loader.unload(previous);
+        }
+      };
+      // With a namespace budget, what the namespace holds is counted and this load added under
+      // one lock: two resources of the namespace loading at once cannot both fit in the remainder.
+      await (enforcement?.namespaceMapBytes !== undefined ? this.inNamespace(ref.namespace, loadStep) : loadStep());
       managed.appliedSpecHash = specHash;
       const loaded = managed.loaded!;
       managed.status.program = {
@@ -263,20 +298,102 @@ export class Agent {
     } catch (error) {
       if (newlyLoaded) await this.deps.loader.unload(newlyLoaded).catch(() => undefined);
       const code = errorCode(error);
+      if (code === "EOP_ERR_OBJECT_REFUSED") await this.unloadIfRefused(managed, enforcement);
+      // The namespace's budget frees up when its other resources go: try again at the next sync.
+      if (error instanceof ObjectRefusedError && error.violations.some((v) => v.rule === "namespace-maps-memory")) managed.attemptedSpecHash = undefined;
       const reason =
-        code === "EOP_ERR_KERNEL_UNSUPPORTED"
-          ? Reason.KernelUnsupported
-          : step === "compile"
-            ? Reason.CompileFailed
-            : // Preflight errors that are the spec's fault; others there (a plugin failing, no privileges) are not.
-              step === "preflight" && errorFault(error) === "spec"
-              ? Reason.InvalidSpec
-              : Reason.LoadFailed;
+        code === "EOP_ERR_OBJECT_REFUSED"
+          ? Reason.ObjectRefused
+          : code === "EOP_ERR_KERNEL_UNSUPPORTED"
+            ? Reason.KernelUnsupported
+            : step === "compile"
+              ? Reason.CompileFailed
+              : // Preflight errors that are the spec's fault; others there (a plugin failing, no privileges) are not.
+                step === "preflight" && errorFault(error) === "spec"
+                ? Reason.InvalidSpec
+                : Reason.LoadFailed;
       if (step === "compile") setCondition(managed.status.conditions, { type: ConditionType.Compiled, status: "False", reason, message: describeError(error) });
       this.fail(managed, reason, code, describeError(error));
     } finally {
       this.updateGauges();
     }
+  }
+
+  /** Map memory the namespace's other resources hold on this node (their loaded generations). */
+  private namespaceMapBytes(ref: ResourceRef): number {
+    let sum = 0;
+    for (const managed of this.resources.values()) {
+      if (managed.ref.namespace === ref.namespace && refKey(managed.ref) !== refKey(ref)) sum += managed.loaded?.mapBytes ?? 0;
+    }
+    return sum;
+  }
+
+  /** Runs `work` after the namespace's earlier budgeted load steps (see reconcile). */
+  private inNamespace(namespace: string, work: () => Promise<void>): Promise<void> {
+    const run = (this.namespaceLoads.get(namespace) ?? Promise.resolve()).then(work);
+    const settled = run.catch(() => undefined);
+    this.namespaceLoads.set(namespace, settled);
+    void settled.then(() => {
+      if (this.namespaceLoads.get(namespace) === settled) this.namespaceLoads.delete(namespace);
+    });
+    return run;
+  }
+
+  /**
+   * Loads a new generation beside the running one (no gap). Hooks that take one program only
+   * (XDP on an interface) refuse the second attach with EBUSY/EEXIST: then the other
+   * generations of this resource — the running one, or pins a previous agent left for another
+   * verdict mode or code — are removed first and the load is tried once more.
+   */
+  private async loadReplacing(managed: ManagedResource, request: LoadRequest): Promise<LoadedProgram> {
+    try {
+      return await this.deps.loader.load(request);
+    } catch (error) {
+      if (errorCode(error) !== "EOP_ERR_ATTACH_FAILED" || !hasErrno(error, ["EBUSY", "EEXIST"])) throw error;
+      const others = (await this.deps.loader.listPinned()).filter((g) => refKey(g.ref) === refKey(managed.ref) && g.dir !== managed.loaded?.dir);
+      if (!managed.loaded && others.length === 0) throw error;
+      const log = resourceLogger(this.deps.logger, managed.ref);
+      log.warn({ error: describeError(error) }, "the hook takes one program: replacing the running generation instead of loading beside it");
+      if (managed.loaded) {
+        this.deps.collector.remove(managed.ref);
+        await this.deps.loader.unload(managed.loaded);
+        managed.loaded = undefined;
+        managed.loadedRequest = undefined;
+        managed.served = undefined;
+        managed.status.program = undefined;
+      }
+      for (const generation of others) await this.deps.loader.removePinned(generation);
+      return this.deps.loader.load(request);
+    }
+  }
+
+  /**
+   * A refused object must not leave a program running that the current rules refuse too: the
+   * running generation is checked again and unloaded if it breaks them (a last good spec that
+   * still passes keeps running, Degraded).
+   */
+  private async unloadIfRefused(managed: ManagedResource, enforcement: LoadEnforcement | undefined): Promise<void> {
+    const { loaded, loadedRequest } = managed;
+    if (!loaded || !loadedRequest) return;
+    const { enforcement: _previous, namespaceMapBytesInUse: _used, ...rest } = loadedRequest;
+    const current: LoadRequest = enforcement
+      ? { ...rest, enforcement, ...(enforcement.namespaceMapBytes !== undefined ? { namespaceMapBytesInUse: this.namespaceMapBytes(managed.ref) } : {}) }
+      : rest;
+    const sameProgram = loadKeyOf(loadedRequest.spec, loadedRequest.object.hash, enforcement) === loaded.loadKey;
+    const stillAllowed =
+      sameProgram &&
+      (await this.deps.loader.recheck(current, loaded).then(
+        () => true,
+        () => false,
+      ));
+    if (stillAllowed) return;
+    resourceLogger(this.deps.logger, managed.ref).warn({ loadKey: loaded.loadKey }, "the running program breaks the resource's rules: unloading it");
+    this.deps.collector.remove(managed.ref);
+    await this.deps.loader.unload(loaded).catch(() => undefined);
+    managed.loaded = undefined;
+    managed.loadedRequest = undefined;
+    managed.served = undefined;
+    managed.status.program = undefined;
   }
 
   /**

@@ -5,6 +5,8 @@
  *   pod scope refused, as the agent does  (refusePodScope)
  *   each program's plugin and target      (the loader's preflight, first step: parseTarget)
  *   the compile                           (the same sandboxed clang and include policy)
+ *   the object against the baseline rules (checkCompiledObject without a policy: pinning
+ *                                          values, programs of mixed privileges)
  *   the named programs in the object      (checkProgramsPresent)
  *   every metric against its map's types  (planMetrics, with the key and value types from the
  *                                          object's own BTF instead of a created map's)
@@ -12,12 +14,15 @@
  * Left to the load is what only the running kernel can answer: whether it has the program type
  * and the target (a function, a tracepoint, an interface), the verifier, and the attach.
  */
+import { readFile } from "node:fs/promises";
 import { BpfObject, isPerCpuMapType, type MapSpec } from "@ebpf-operator/libbpf";
 import type { Desired } from "../api/manifest.js";
 import { programsOf } from "../api/programs.js";
 import type { BpfCompiler } from "../compiler/index.js";
 import type { DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
+import { ObjectRefusedError } from "../loader/enforcement.js";
+import { checkCompiledObject } from "../loader/planned-programs.js";
 import { checkProgramsPresent, isInternalMap, parseTarget, refusePodScope, type PreflightProgram } from "../loader/program-loader.js";
 import { metricConfigs } from "../plan/metric-config.js";
 import type { MapView } from "../plan/metric-plan.js";
@@ -41,6 +46,9 @@ export async function checkResource(desired: Pick<Desired, "ref" | "resource">, 
     planned.push({ entry });
   }
   const compiled = await deps.compiler.compile({ source: resource.spec.code, label: `${ref.namespace}/${ref.name}` });
+  // What every load is checked against, whatever the policy (which only the cluster knows).
+  const violations = await checkCompiledObject(deps.registry, resource.spec, new Uint8Array(await readFile(compiled.objectPath)), undefined);
+  if (violations.length > 0) throw new ObjectRefusedError(label, violations);
   let object: BpfObject;
   try {
     object = BpfObject.open({ path: compiled.objectPath });

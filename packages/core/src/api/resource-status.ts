@@ -22,6 +22,8 @@ export const Reason = {
   LoadFailed: "LoadFailed",
   KernelUnsupported: "KernelUnsupported",
   InvalidSpec: "InvalidSpec",
+  /** The object breaks the resource's rules (a helper, map, program type, observe restriction). */
+  ObjectRefused: "ObjectRefused",
   Serving: "Serving",
   RunningPreviousSpec: "RunningPreviousSpec",
 } as const;

@@ -14,6 +14,7 @@ import { BpfCompiler } from "../compiler/index.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { ensureTracefs } from "../kernel/mounts.js";
 import type { Logger } from "../logger.js";
+import type { EnforcementResolver } from "../loader/enforcement.js";
 import { ProgramLoader } from "../loader/program-loader.js";
 import { importPlugin } from "../plugin/plugin-import.js";
 import { PluginRegistry } from "../plugin/plugin-registry.js";
@@ -46,6 +47,12 @@ export const TOKENS = {
   Collector: Symbol.for("ebpf-operator.Collector") as ServiceIdentifier<MapCollector>,
   Decoders: Symbol.for("ebpf-operator.Decoders") as ServiceIdentifier<DecoderRegistry>,
   Agent: Symbol.for("ebpf-operator.Agent") as ServiceIdentifier<Agent>,
+  /**
+   * What the loader enforces per resource (rules, verdict mode, tracing privileges). Default: no
+   * rules, enforce mode, tracing privileges only for tracing program types. A tenancy policy
+   * rebinds it before `Agent` is resolved.
+   */
+  Enforcement: Symbol.for("ebpf-operator.Enforcement") as ServiceIdentifier<EnforcementResolver>,
   /** Program stats, resource metrics, remote-write; `start()` it beside the HTTP server. */
   Observability: Symbol.for("ebpf-operator.Observability") as ServiceIdentifier<SelfObservability>,
 } as const;
@@ -99,6 +106,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
     }
     return decoders;
   });
+  container.bind(TOKENS.Enforcement).toConstantValue(() => undefined);
   container.bind(TOKENS.Collector).toDynamicValue((ctx) => new MapCollector(ctx.get(TOKENS.Families), ctx.get(TOKENS.AgentMetrics)));
   container.bind(TOKENS.Agent).toDynamicValue(
     (ctx) =>
@@ -109,6 +117,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
         metrics: ctx.get(TOKENS.AgentMetrics),
         logger: ctx.get(TOKENS.Logger),
         decoders: ctx.get(TOKENS.Decoders),
+        enforcement: ctx.get(TOKENS.Enforcement),
       }),
   );
   container.bind(TOKENS.Observability).toDynamicValue((ctx) => {

@@ -14,9 +14,10 @@
  * adopts a directory only for the same resource *and* code, and a changed resource loads into a
  * new directory beside the old one before the old one goes (no gap in attachment).
  */
-import { readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { lstat, readdir, realpath } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
 import type { ResourceRef } from "../api/manifest.js";
+import { operatorError } from "../errors.js";
 
 export const DEFAULT_PIN_ROOT = "/sys/fs/bpf/ebpf-operator";
 export const PROGRAM_PIN = "program";
@@ -33,12 +34,48 @@ export function programLinkPins(entries: readonly string[], program: string): st
     .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
 }
 
+/** One path component under the pin root: never empty, `.`, `..` or anything with a slash. */
+function component(part: string, what: string): string {
+  if (part === "" || part === "." || part === ".." || part.includes("/") || part.includes("\0")) {
+    throw operatorError("EOP_ERR_PIN_FAILED", `${what} ${JSON.stringify(part)} cannot name a pin directory`);
+  }
+  return part;
+}
+
 export function resourcePinDir(root: string, ref: ResourceRef): string {
-  return join(root, ref.namespace, ref.name);
+  return join(root, component(ref.namespace, "namespace"), component(ref.name, "name"));
 }
 
 export function generationPinDir(root: string, ref: ResourceRef, loadKey: string): string {
-  return join(resourcePinDir(root, ref), loadKey);
+  return join(resourcePinDir(root, ref), component(loadKey, "load key"));
+}
+
+/**
+ * Checks that `path` lies inside `root` without passing through a symbolic link: every existing
+ * component below the root must be a real directory (or, for `leaf: "file"`, the last one a real
+ * file). bpffs allows symlinks, and pins are opened with BPF_OBJ_GET, which follows them: a link
+ * planted under the pin root must not lead the agent to another component's pins (a CNI's), to
+ * open, detach or delete them. Throws EOP_ERR_PIN_FAILED naming the link.
+ */
+export async function assertContained(root: string, path: string, leaf: "directory" | "file" = "directory"): Promise<void> {
+  const rel = relative(root, path);
+  if (rel === "" || rel.startsWith("..") || rel.startsWith(sep)) throw operatorError("EOP_ERR_PIN_FAILED", `${path} is not inside the pin root ${root}`);
+  const parts = rel.split(sep);
+  let current = root;
+  for (let i = 0; i < parts.length; i++) {
+    current = join(current, parts[i]!);
+    const info = await lstat(current).catch(() => undefined);
+    if (info === undefined) return; // not created yet: mkdir will make a real directory
+    if (info.isSymbolicLink())
+      throw operatorError("EOP_ERR_PIN_FAILED", `${current} under the pin root is a symbolic link: the agent never follows pins outside ${root}`);
+    const wantDirectory = i < parts.length - 1 || leaf === "directory";
+    if (wantDirectory ? !info.isDirectory() : !info.isFile()) {
+      throw operatorError("EOP_ERR_PIN_FAILED", `${current} under the pin root is not a ${wantDirectory ? "directory" : "pin"}`);
+    }
+  }
+  const [realRoot, realPath] = await Promise.all([realpath(root), realpath(path)]);
+  if (!`${realPath}${sep}`.startsWith(`${realRoot}${sep}`))
+    throw operatorError("EOP_ERR_PIN_FAILED", `${path} resolves to ${realPath}, outside the pin root ${root}`);
 }
 
 export interface PinnedGeneration {
@@ -49,6 +86,7 @@ export interface PinnedGeneration {
   complete: boolean;
 }
 
+/** Real subdirectories (a symbolic link is never one: readdir's types do not follow links). */
 async function subdirectories(dir: string): Promise<string[]> {
   try {
     const entries = await readdir(dir, { withFileTypes: true });
@@ -58,15 +96,15 @@ async function subdirectories(dir: string): Promise<string[]> {
   }
 }
 
-/** Every pinned generation under the root. */
+/** Every pinned generation under the root, reached through real directories only. */
 export async function listPinnedGenerations(root: string): Promise<PinnedGeneration[]> {
   const found: PinnedGeneration[] = [];
   for (const namespace of await subdirectories(root)) {
     for (const name of await subdirectories(join(root, namespace))) {
       for (const loadKey of await subdirectories(join(root, namespace, name))) {
         const dir = join(root, namespace, name, loadKey);
-        const complete = await stat(join(dir, PROGRAM_PIN)).then(
-          () => true,
+        const complete = await lstat(join(dir, PROGRAM_PIN)).then(
+          (info) => info.isFile(),
           () => false,
         );
         found.push({ ref: { namespace, name }, loadKey, dir, complete });

@@ -2,7 +2,8 @@
  * Turns a compiled object into running, pinned kernel state for one resource, and back:
  *
  *   per program: plugin lookup -> target check -> kernel support      (preflight)
- *   open -> contain pinning -> prepare each -> load all -> attach each -> pin
+ *   read + inspect -> open -> contain pinning -> prepare each -> check (enforcement)
+ *   -> observe rewrite each -> load all (capabilities dropped) -> attach each -> pin
  *
  * A resource has one program (the flat spec) or several (`spec.programs`) from one object,
  * sharing its maps; they load and attach together or not at all.
@@ -12,18 +13,20 @@
  * a restarted agent neither resets counters nor attaches twice.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readdir, rm, rmdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError, type MapSpec, type ProgramSpec } from "@ebpf-operator/libbpf";
+import { mkdir, readFile, readdir, rm, rmdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError, possibleCpus, type MapSpec, type ProgramSpec } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
 import { programField, programsOf, type ResourceProgram } from "../api/programs.js";
 import type { EbpfMapSpec } from "../api/schema.js";
 import { operatorError, withCode } from "../errors.js";
+import { ObjectFormatError, inspectObject, type ObjectReport } from "../inspect/inspect-object.js";
 import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
 import {
   PROGRAM_PIN,
+  assertContained,
   generationPinDir,
   linkPinName,
   listPinnedGenerations,
@@ -33,6 +36,18 @@ import {
   programPinName,
   type PinnedGeneration,
 } from "./pin-layout.js";
+import {
+  ObjectRefusedError,
+  capabilitiesToDrop,
+  checkObject,
+  enforcementKey,
+  objectMapBytes,
+  observeRewrite,
+  pinningViolations,
+  verdictModeOf,
+  type LoadEnforcement,
+} from "./enforcement.js";
+import { formatVerifierRejection, scrubKernelAddresses } from "./verifier-report.js";
 
 export interface LoadRequest {
   ref: ResourceRef;
@@ -46,6 +61,13 @@ export interface LoadRequest {
    * (every metric's map exists, its types fit), once per load.
    */
   checkMaps?: (maps: ReadonlyMap<string, BpfMap>) => void;
+  /** What a tenancy policy enforces for this resource (rules, verdict mode, privileges); see enforcement.ts. */
+  enforcement?: LoadEnforcement;
+  /**
+   * Map memory the namespace's other resources hold on this node (their `mapBytes`), checked
+   * with this object's against `enforcement.namespaceMapBytes`. The agent supplies it.
+   */
+  namespaceMapBytesInUse?: number;
 }
 
 /** One program of a loaded resource, attached where its spec entry says. */
@@ -71,6 +93,8 @@ export interface LoadedProgram {
   maps: Map<string, BpfMap>;
   /** Every attachment of every program, in spec order. */
   attachments: Attachment[];
+  /** The memory estimate of the object's maps on this node (what a namespace budget counts). */
+  mapBytes: number;
 }
 
 /** A program of the spec with its plugin and parsed (and resolved) target. */
@@ -82,14 +106,19 @@ export interface PreflightProgram {
 
 const VERIFIER_TAIL_LINES = 20;
 
-/** What the kernel sees of a resource: equal keys mean an adoptable pinned generation. */
-export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program" | "programs">, objectHash: string): string {
+/**
+ * What the kernel sees of a resource: equal keys mean an adoptable pinned generation. The
+ * enforcement's verdict mode and privileges change the loaded programs, so they are part of it.
+ */
+export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program" | "programs">, objectHash: string, enforcement?: LoadEnforcement): string {
   const programs = programsOf(spec);
   // One program hashes as the flat spec always did, so older pins stay adoptable.
-  const parts =
+  const parts: unknown[] =
     programs.length === 1
       ? [objectHash, programs[0]!.type, programs[0]!.target, programs[0]!.program]
       : [objectHash, ...programs.map((p) => [p.type, p.target, p.program])];
+  // Without enforcement options the key is what it always was: pinned generations stay adoptable.
+  if (enforcement !== undefined && (verdictModeOf(enforcement) !== "enforce" || enforcement.tracingPrivileges)) parts.push(enforcementKey(enforcement));
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
 }
 
@@ -144,15 +173,37 @@ export class ProgramLoader {
   async load(request: LoadRequest): Promise<LoadedProgram> {
     const { ref, spec } = request;
     const programs = await this.preflight(spec);
-    const loadKey = loadKeyOf(spec, request.object.hash);
+    const loadKey = loadKeyOf(spec, request.object.hash, request.enforcement);
     const dir = generationPinDir(this.pinRoot, ref, loadKey);
     const pinned = (await listPinnedGenerations(this.pinRoot)).find((g) => g.dir === dir);
     if (pinned?.complete) {
       request.logger.info({ loadKey, dir }, "adopting pinned program");
       return this.adopt(request, programs, loadKey, dir);
     }
-    if (pinned) await removeGeneration(pinned); // an earlier run died half-way through pinning
+    if (pinned) await removeGeneration(pinned, this.pinRoot); // an earlier run died half-way through pinning
     return this.loadFresh(request, programs, loadKey, dir);
+  }
+
+  /**
+   * Checks a running resource's object against its (possibly changed) rules without reloading
+   * it: adoption and the agent's "same program, new spec" path call this. `loaded` gives every
+   * program's kernel type. Throws ObjectRefusedError.
+   */
+  async recheck(request: LoadRequest, loaded: Pick<LoadedProgram, "programs">): Promise<void> {
+    if (!request.enforcement?.rules && request.enforcement?.namespaceMapBytes === undefined) return;
+    const label = `EbpfMap "${request.ref.namespace}/${request.ref.name}"`;
+    const attached = loaded.programs.map((p) => ({ name: p.name, type: p.program.info().type }));
+    this.check(request, inspect(await readObject(request.object.path, label), request.spec.code, label), attached, label);
+  }
+
+  /**
+   * Checks an inspected object against the request's enforcement, every program of the resource
+   * with the kernel type (and expected attach type) it loads as; returns its maps' memory estimate.
+   */
+  private check(request: LoadRequest, report: ObjectReport, attached: CheckedProgram[], label: string): number {
+    const cpus = possibleCpus();
+    checkObject(report, request.enforcement, { attached, possibleCpus: cpus }, label, request.namespaceMapBytesInUse ?? 0);
+    return objectMapBytes(report, cpus);
   }
 
   /** Detaches and unpins a resource's generation; `keepPins` only closes our handles (shutdown). */
@@ -177,19 +228,26 @@ export class ProgramLoader {
 
   /** Detaches and removes a pinned generation that no loaded resource holds. */
   async removePinned(generation: PinnedGeneration): Promise<void> {
-    await removeGeneration(generation);
+    await removeGeneration(generation, this.pinRoot);
     await removeDirAndEmptyParents(generation.dir, this.pinRoot);
   }
 
   private async loadFresh(request: LoadRequest, planned: PreflightProgram[], loadKey: string, dir: string): Promise<LoadedProgram> {
-    const { ref } = request;
+    const { ref, spec } = request;
     const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
     const cleanup: (() => void)[] = [];
     const maps = new Map<string, BpfMap>();
     const attached: AttachedProgram[] = [];
     let object: BpfObject | undefined;
     try {
-      object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () => BpfObject.open({ path: request.object.path }));
+      // One read: the bytes inspected are the bytes loaded.
+      const bytes = await readObject(request.object.path, label);
+      const report = inspect(bytes, spec.code, label);
+      const pinning = pinningViolations(report);
+      if (pinning.length > 0) throw new ObjectRefusedError(label, pinning);
+      object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () =>
+        BpfObject.open({ buffer: bytes, name: objectName(request.object.path) }),
+      );
       const opened = object;
       const programs = opened.programs();
       checkProgramsPresent(programs, planned, label);
@@ -202,16 +260,53 @@ export class ProgramLoader {
       for (const { entry, plugin, target } of planned) {
         await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: entry.program, programType: entry.type, target }));
       }
+      // Every program as the kernel will see it, after the plugins' prepare: the rules, the
+      // observe rewrite and the capabilities follow each one's own type.
+      const kernelPrograms = planned.map(({ entry }) => opened.programs().find((p) => p.name === entry.program)!);
+      const { enforcement } = request;
+      const mapBytes = this.check(
+        request,
+        report,
+        kernelPrograms.map((p) => ({ name: p.name, type: p.type, ...(p.expectedAttachType !== undefined ? { attachType: p.expectedAttachType } : {}) })),
+        label,
+      );
+      if (verdictModeOf(enforcement) === "observe") {
+        for (const p of kernelPrograms) {
+          const rewritten = observeRewrite(report, p.name, p.type, opened.programInstructions(p.name), label);
+          if (rewritten) {
+            opened.setProgramInstructions(p.name, rewritten.code);
+            request.logger.info({ program: p.name, exits: rewritten.exits }, "observe mode: every exit of the program returns the pass verdict");
+          }
+        }
+      }
+      const dropCapabilities = capabilitiesToDrop(
+        kernelPrograms.map((p) => p.type),
+        enforcement,
+      );
       try {
-        opened.load();
+        opened.load({ dropCapabilities });
       } catch (error) {
         const failed = error instanceof BpfLoadError && error.program ? error.program : planned.map((p) => p.entry.program).join(", ");
-        if (error instanceof BpfLoadError && error.verifierLog.trim() !== "") {
-          const tail = verifierTail(error.verifierLog);
-          throw operatorError("EOP_ERR_LOAD_VERIFIER", `load program "${failed}" for ${label}: the verifier rejected it${tail ? `:\n${tail}` : ""}`, error);
+        if (error instanceof BpfLoadError && (error.verifierLog !== "" || error.program !== undefined)) {
+          request.logger.debug({ verifierLog: error.verifierLog }, "verifier log");
+          const rejection = formatVerifierRejection(error.verifierLog, { tailLines: VERIFIER_TAIL_LINES, sourceLines: spec.code.split("\n") });
+          throw operatorError(
+            "EOP_ERR_LOAD_VERIFIER",
+            `load program "${failed}" for ${label}: the verifier rejected it: ${rejection}`,
+            new Error(scrubKernelAddresses(error.message)),
+          );
         }
-        throw operatorError("EOP_ERR_LOAD_FAILED", `load program "${failed}" for ${label}`, error);
+        // libbpf's own log (its last line is in the message) can quote the verifier: scrub it too.
+        throw operatorError(
+          "EOP_ERR_LOAD_FAILED",
+          `load program "${failed}" for ${label}`,
+          error instanceof Error ? new Error(scrubKernelAddresses(error.message)) : error,
+        );
       }
+      request.logger.info(
+        { programs: kernelPrograms.map((p) => ({ program: p.name, type: p.type })), droppedCapabilities: dropCapabilities },
+        "programs verified",
+      );
       for (const { entry } of planned) {
         const program = opened.program(entry.program);
         cleanup.push(() => program.close());
@@ -244,7 +339,7 @@ export class ProgramLoader {
       }
       await this.pinAll(dir, maps, attached, label);
       opened.close();
-      const loaded = assemble(ref, loadKey, dir, false, attached, maps);
+      const loaded = assemble(ref, loadKey, dir, false, attached, maps, mapBytes);
       request.logger.info(
         {
           loadKey,
@@ -258,14 +353,18 @@ export class ProgramLoader {
     } catch (error) {
       for (const undo of cleanup.reverse()) ignoreErrors(undo);
       object?.close();
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await assertContained(this.pinRoot, dir)
+        .then(() => rm(dir, { recursive: true, force: true }))
+        .catch(() => undefined);
       throw error;
     }
   }
 
   private async pinAll(dir: string, maps: Map<string, BpfMap>, programs: AttachedProgram[], label: string): Promise<void> {
     try {
+      await assertContained(this.pinRoot, dir);
       await mkdir(dir, { recursive: true });
+      await assertContained(this.pinRoot, dir);
       for (const [name, map] of maps) map.pin(join(dir, mapPinName(name)));
       const single = programs.length === 1;
       for (const part of programs) {
@@ -281,12 +380,14 @@ export class ProgramLoader {
   }
 
   private async adopt(request: LoadRequest, planned: PreflightProgram[], loadKey: string, dir: string): Promise<LoadedProgram> {
-    const { ref } = request;
+    const { ref, spec } = request;
     const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
     const maps = new Map<string, BpfMap>();
     const attached: AttachedProgram[] = [];
     try {
+      await assertContained(this.pinRoot, dir);
       const entries = (await readdir(dir)).sort();
+      for (const entry of entries) await assertContained(this.pinRoot, join(dir, entry), "file");
       const single = planned.length === 1;
       for (const { entry } of planned) {
         const program = BpfProgram.openPinned(join(dir, single ? PROGRAM_PIN : programPinName(entry.program)));
@@ -295,6 +396,14 @@ export class ProgramLoader {
         const linkPins = single ? entries.filter((e) => e.startsWith("link_")) : programLinkPins(entries, entry.program);
         for (const pin of linkPins) part.attachments.push({ kind: "link", link: BpfLink.openPinned(join(dir, pin)), description: `pinned ${pin}` });
       }
+      // The rules may have changed since this generation was loaded: check the object again.
+      const report = inspect(await readObject(request.object.path, label), spec.code, label);
+      const mapBytes = this.check(
+        request,
+        report,
+        attached.map((p) => ({ name: p.name, type: p.program.info().type })),
+        label,
+      );
       for (const entry of entries) {
         if (entry.startsWith("map_")) maps.set(entry.slice("map_".length), BpfMap.openPinned(join(dir, entry)));
       }
@@ -315,20 +424,40 @@ export class ProgramLoader {
           )),
         );
       }
-      return assemble(ref, loadKey, dir, true, attached, maps);
+      return assemble(ref, loadKey, dir, true, attached, maps, mapBytes);
     } catch (error) {
       for (const part of attached) {
         for (const a of part.attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
         part.program.close();
       }
       for (const m of maps.values()) m.close();
+      // A generation its rules now refuse must not keep running from its pins.
+      if (error instanceof ObjectRefusedError) {
+        await removeGeneration({ ref, loadKey, dir, complete: true }, this.pinRoot).catch(() => undefined);
+        await removeDirAndEmptyParents(dir, this.pinRoot).catch(() => undefined);
+      }
       throw withCode("EOP_ERR_PIN_FAILED", `adopt the pinned objects of ${label} in ${dir}`, error);
     }
   }
 }
 
-function assemble(ref: ResourceRef, loadKey: string, dir: string, adopted: boolean, programs: AttachedProgram[], maps: Map<string, BpfMap>): LoadedProgram {
-  return { ref, loadKey, dir, adopted, programs, program: programs[0]!.program, maps, attachments: programs.flatMap((p) => p.attachments) };
+/** A program as the enforcement checks it: its function and the kernel type it loads as. */
+interface CheckedProgram {
+  name: string;
+  type: string;
+  attachType?: string;
+}
+
+function assemble(
+  ref: ResourceRef,
+  loadKey: string,
+  dir: string,
+  adopted: boolean,
+  programs: AttachedProgram[],
+  maps: Map<string, BpfMap>,
+  mapBytes: number,
+): LoadedProgram {
+  return { ref, loadKey, dir, adopted, programs, program: programs[0]!.program, maps, attachments: programs.flatMap((p) => p.attachments), mapBytes };
 }
 
 /**
@@ -425,9 +554,26 @@ function wrap<T>(code: "EOP_ERR_LOAD_FAILED", message: string, call: () => T): T
   }
 }
 
-function verifierTail(log: string): string {
-  const lines = log.split("\n").filter((line) => line.trim() !== "");
-  return lines.slice(-VERIFIER_TAIL_LINES).join("\n");
+async function readObject(path: string, label: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (error) {
+    throw operatorError("EOP_ERR_LOAD_FAILED", `read the compiled object of ${label}`, error);
+  }
+}
+
+function inspect(bytes: Uint8Array, source: string, label: string): ObjectReport {
+  try {
+    return inspectObject(bytes, { source });
+  } catch (error) {
+    if (error instanceof ObjectFormatError) throw operatorError("EOP_ERR_OBJECT_INVALID", `inspect the compiled object of ${label}: ${error.message}`, error);
+    throw error;
+  }
+}
+
+/** libbpf's object name for a file: its base name up to the first dot. */
+function objectName(path: string): string {
+  return basename(path).split(".")[0] || "object";
 }
 
 function ignoreErrors(call: () => void): void {
@@ -438,10 +584,19 @@ function ignoreErrors(call: () => void): void {
   }
 }
 
-async function removeGeneration(generation: PinnedGeneration): Promise<void> {
+async function removeGeneration(generation: PinnedGeneration, root: string): Promise<void> {
+  await assertContained(root, generation.dir);
   const entries = await readdir(generation.dir).catch(() => [] as string[]);
   for (const entry of entries) {
     if (!entry.startsWith("link_")) continue;
+    // A planted link would make us detach another component's program.
+    if (
+      !(await assertContained(root, join(generation.dir, entry), "file").then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     ignoreErrors(() => {
       const link = BpfLink.openPinned(join(generation.dir, entry));
       try {
@@ -456,6 +611,7 @@ async function removeGeneration(generation: PinnedGeneration): Promise<void> {
 
 /** Removes a generation directory and then its resource and namespace folders when empty. */
 async function removeDirAndEmptyParents(dir: string, root: string): Promise<void> {
+  await assertContained(root, dir);
   await rm(dir, { recursive: true, force: true });
   let parent = dirname(dir);
   while (parent.startsWith(`${root}/`)) {
