@@ -5,9 +5,10 @@
  *   pod scope refused, as the agent does  (refusePodScope)
  *   each program's plugin and target      (the loader's preflight, first step: parseTarget)
  *   the compile                           (the same sandboxed clang and include policy)
- *   the object against the baseline rules (checkCompiledObject without a policy: pinning
- *                                          values, programs of mixed privileges)
+ *   the object's pinning values           (pinningViolations, before libbpf opens it)
  *   the named programs in the object      (checkProgramsPresent)
+ *   the object against the baseline rules (checkCompiledObject without a policy: programs of
+ *                                          mixed privileges, ...)
  *   every metric against its map's types  (planMetrics, with the key and value types from the
  *                                          object's own BTF instead of a created map's)
  *
@@ -21,7 +22,8 @@ import { programsOf } from "../api/programs.js";
 import type { BpfCompiler } from "../compiler/index.js";
 import type { DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
-import { ObjectRefusedError } from "../loader/enforcement.js";
+import { inspectObject } from "../inspect/inspect-object.js";
+import { ObjectRefusedError, pinningViolations } from "../loader/enforcement.js";
 import { checkCompiledObject } from "../loader/planned-programs.js";
 import { checkProgramsPresent, isInternalMap, parseTarget, refusePodScope, type PreflightProgram } from "../loader/program-loader.js";
 import { metricConfigs } from "../plan/metric-config.js";
@@ -46,9 +48,11 @@ export async function checkResource(desired: Pick<Desired, "ref" | "resource">, 
     planned.push({ entry });
   }
   const compiled = await deps.compiler.compile({ source: resource.spec.code, label: `${ref.namespace}/${ref.name}` });
-  // What every load is checked against, whatever the policy (which only the cluster knows).
-  const violations = await checkCompiledObject(deps.registry, resource.spec, new Uint8Array(await readFile(compiled.objectPath)), undefined);
-  if (violations.length > 0) throw new ObjectRefusedError(label, violations);
+  // In the load's order: pinning values libbpf cannot open, the programs named, then the rest of
+  // what every load is checked against, whatever the policy (which only the cluster knows).
+  const bytes = new Uint8Array(await readFile(compiled.objectPath));
+  const pinning = pinningViolations(inspectObject(bytes, { source: resource.spec.code }));
+  if (pinning.length > 0) throw new ObjectRefusedError(label, pinning);
   let object: BpfObject;
   try {
     object = BpfObject.open({ path: compiled.objectPath });
@@ -57,6 +61,8 @@ export async function checkResource(desired: Pick<Desired, "ref" | "resource">, 
   }
   try {
     checkProgramsPresent(object.programs(), planned, label);
+    const violations = await checkCompiledObject(deps.registry, resource.spec, bytes, undefined);
+    if (violations.length > 0) throw new ObjectRefusedError(label, violations);
     const maps = new Map<string, MapView>();
     for (const spec of object.maps()) if (!isInternalMap(spec.name)) maps.set(spec.name, objectMapView(object, spec));
     planMetrics(metricConfigs(resource.spec), maps, deps.decoders, ref);
