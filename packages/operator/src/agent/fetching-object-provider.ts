@@ -2,7 +2,8 @@
  * Cluster mode's object provider: the operator compiled the resource once and published the
  * object; the agent fetches it (checked against its SHA-256) into a local cache keyed by hash.
  */
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { operatorError, type DesiredResource, type EbpfMapStatus, type ObjectProvider, type ObjectRequest, type ProvidedObject } from "@ebpf-operator/core";
 import type { ObjectStore } from "../shared/object-store.js";
@@ -36,9 +37,17 @@ export class FetchingObjectProvider implements ObjectProvider {
     }
     const bytes = await this.store.fetch(object.hash, object.sha256);
     await mkdir(dir, { recursive: true });
-    const temporary = `${path}.${process.pid}.tmp`;
-    await writeFile(temporary, bytes);
-    await rename(temporary, path);
+    // A temp name unique per call: the agent loads several resources at once, and two of them
+    // (or two generations of one) may fetch the same object; a per-process name let the second
+    // rename find its temp file already moved (ENOENT) and fail a good load.
+    const temporary = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+    try {
+      await writeFile(temporary, bytes);
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
     return { objectPath: path, hash: object.hash, cached: false };
   }
 }
