@@ -118,7 +118,7 @@ export interface HookRow {
 }
 
 function hookManifest(hook: Hook, program: "empty" | "count"): string {
-  const body = program === "empty" ? "  return 0;" : `  u32 id = (u32)(${hook.id});\n  EOP_COUNTER_INC(counts, id);\n  return 0;`;
+  const body = program === "empty" ? "  return 0;" : `  u32 nr = (u32)(${hook.id});\n  EOP_COUNTER_INC(counts, nr);\n  return 0;`;
   const code = `${hook.includes}
 #include <ebpf-operator/metrics.h>
 
