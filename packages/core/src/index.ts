@@ -91,6 +91,7 @@ export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
 export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
 export { BpfCompiler, CompileError } from "./compiler/index.js";
+export { writeFileAtomic } from "./compiler/atomic-file.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
 export {
   CORE_DECODERS,
