@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { metricsReaderToken } from "../helpers/kube/metrics-reader.js";
 import { secureGet } from "../helpers/secure-fetch.js";
 import { BUILTIN_PLUGINS, createLogger } from "@ebpf-operator/core";
-import { ALLOW_KERNEL_WIDE_LABEL, startOperator, type RunningOperator } from "@ebpf-operator/operator";
+import { ALLOW_KERNEL_WIDE_LABEL, LeaderElector, startOperator, type RunningOperator } from "@ebpf-operator/operator";
 import { COUNTER_CODE, tracepointManifest } from "../helpers/manifests.js";
 import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
 import { condition, eventually, getEbpfMap } from "../helpers/kube/resources.js";
@@ -317,6 +317,26 @@ describe("operator on a real API server", () => {
     } finally {
       operator = standby; // afterAll stops whoever leads now
       rmSync(standbyCache, { recursive: true, force: true });
+    }
+  });
+
+  it("gives the Lease up on shutdown even when a renewal is in flight", async () => {
+    // A renewal every 15 ms and releases at staggered moments: some land while a renewal's
+    // update is on the wire, which once left the lease held (409 Conflict on the release).
+    const logger = createLogger({ level: "silent" });
+    for (let round = 0; round < 12; round++) {
+      const name = `race-lease-${process.pid}`;
+      const elector = new LeaderElector({ kubeConfig: kubeConfig(), namespace: OPERATOR_NS, name, identity: `racer-${round}`, retryMs: 15, logger });
+      let lost = false;
+      await elector.acquire(() => (lost = true));
+      await new Promise((r) => setTimeout(r, 15 + (round * 7) % 31));
+      await elector.release();
+      const lease = JSON.parse(await cp.kubectlOk(["get", "lease", name, "-n", OPERATOR_NS, "-o", "json"])) as {
+        spec: { holderIdentity?: string };
+      };
+      expect(lease.spec.holderIdentity, `round ${round}`).toBeUndefined();
+      expect(lost, `round ${round}: stopping is not losing the lease`).toBe(false);
+      await cp.kubectlOk(["delete", "lease", name, "-n", OPERATOR_NS]);
     }
   });
 });
