@@ -29,7 +29,7 @@ const docs = join(repoRoot, "docs");
 const scrape = readResult<ScrapeResults>("scrape");
 const before = readResult<ScrapeResults & { note: string }>("scrape-before");
 const footprint = readResult<{ windowSeconds: number; rows: FootprintRow[] }>("footprint");
-const events = readResult<{ runs: number; rows: EventRow[]; hooks?: HookRow[] }>("events");
+const events = readResult<{ runs: number; when: string; quick: boolean; machine?: { uptime: string }; rows: EventRow[]; hooks?: HookRow[] }>("events");
 const operator = readResult<{ rows: OperatorRow[] }>("operator");
 const runInfo = readResult<RunInfo>("run");
 const auth = readResult<{
@@ -383,6 +383,8 @@ if (events) {
     "from `BpfProgram.info()`. Beside it, the workload's wall time with no program and with the program",
     "attached (statistics off). Tracepoints fire for every process, so run counts include the rest of the",
     "machine's activity; the ns per event are an average over all of them.",
+    "",
+    `Run: \`bash bench/run.sh${events.quick ? " --quick" : ""} --only events\`, ${events.when.slice(0, 19)}Z, ${events.runs} runs per row (median, min–max); load at the end: \`${events.machine?.uptime.replace(/^.*load average/, "load average") ?? "?"}\` (other work on the machine shares the CPUs and the syscall paths, so absolute figures rise with load; compare rows of one run).`,
     "",
     `| example | tracepoint | workload | ns per event (kernel stats) | program runs per workload run | workload ms without program | with program | Δ per workload event (wall) |`,
     "|---|---|---|---:|---:|---:|---:|---:|",
