@@ -243,7 +243,7 @@ describe("buildMetricPlan and planSamples", () => {
       "a key member named exported_namespace",
       config({}),
       mapView(struct("k", [member("exported_namespace", u32, 0)], 4), u64),
-      /key member "exported_namespace" .* starts with "exported_", which Prometheus gives/,
+      /key member "exported_namespace" .* starting with "exported_" are reserved for Prometheus/,
     ],
   ])("refuses %s with a message naming the field", (_what, cfg, map, message) => {
     expect(() => buildMetricPlan(cfg, map, decoders, ref)).toThrow(message);

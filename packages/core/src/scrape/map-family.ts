@@ -86,10 +86,15 @@ export class MapCollector {
     const existing = this.families.get(config.name);
     if (existing) {
       if (existing.type !== config.type || existing.help !== config.help) {
-        const other = [...existing.sources.values()][0]!.ref;
+        // Name another resource only when it is the same tenant's: another namespace's name,
+        // type and help are not this tenant's to read.
+        const own = [...existing.sources.values()].find((s) => s.ref.namespace === source.ref.namespace)?.ref;
+        const served = own
+          ? `EbpfMap "${refKey(own)}" as a ${existing.type} with help "${existing.help}"`
+          : "a resource in another namespace, with another type or help";
         throw operatorError(
           "EOP_ERR_METRIC_CONFLICT",
-          `metric "${config.name}" of EbpfMap "${refKey(source.ref)}" is already served by EbpfMap "${refKey(other)}" as a ${existing.type} with help "${existing.help}"; use the same type and help, or another spec.name`,
+          `metric "${config.name}" of EbpfMap "${refKey(source.ref)}" is already served on this node by ${served}; use the same type and help, or another metric name`,
         );
       }
       existing.sources.set(refKey(source.ref), source);
