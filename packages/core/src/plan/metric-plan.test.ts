@@ -236,7 +236,13 @@ describe("buildMetricPlan and planSamples", () => {
       "a key member named like a reserved label",
       config({}),
       mapView(struct("k", [member("namespace", u32, 0)], 4), u64),
-      /key member "namespace" .* is a label the agent sets itself/,
+      /key member "namespace" .* is reserved \("namespace" is set by the agent on every sample\)/,
+    ],
+    [
+      "a key member named like a scrape target's label (pod)",
+      config({}),
+      mapView(struct("k", [member("pod", u32, 0)], 4), u64),
+      /key member "pod" of struct k is reserved \("pod" is a label of the scrape target/,
     ],
     [
       // It would become `namespace` in Prometheus (the install's relabelling): another tenant's.
