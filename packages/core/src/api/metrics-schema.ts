@@ -30,7 +30,7 @@ export const DecoderConfigSchema = Type.Object(
     ),
     values: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "static_map: input text -> label text." })),
     default: Type.Optional(Type.String({ maxLength: 1024, description: "static_map: label text for inputs not in values." })),
-    pattern: Type.Optional(Type.String({ maxLength: 1024, description: "regexp: rows whose text does not match are dropped." })),
+    pattern: Type.Optional(Type.String({ maxLength: 1024, description: "regexp: rows whose text does not match are dropped (RE2 syntax, matched in linear time)." })),
   },
   // Plugin decoders may take other options: kept, and checked by the decoder.
   { "x-kubernetes-preserve-unknown-fields": true, description: "One step of a label's decoder chain: the name and its options." },
