@@ -112,7 +112,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     unloadTimeoutMs: options.unloadTimeoutMs,
   });
 
-  const queue = new WorkQueue();
+  // Fair across namespaces; with several workers one is always left for the other namespaces.
+  const workerCount = options.workers ?? 2;
+  const queue = new WorkQueue({ maxActivePerShard: Math.max(1, workerCount - 1) });
   ebpfMaps.on((_event, object) => queue.add(objectKey(object)));
   nodeStatuses.on((_event, status) => queue.add(`${status.metadata.namespace}/${status.spec.ebpfMap}`));
   // A node's labels decide selection: re-evaluate every resource.
@@ -190,7 +192,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     await Promise.all([ebpfMaps.start(), nodeStatuses.start(), nodes.start(), namespaces.start()]);
     ready = true;
     logger.info({ ebpfMaps: ebpfMaps.list().length, nodes: nodes.list().length }, "caches synced; reconciling");
-    for (let i = 0; i < (options.workers ?? 2); i++) workers.push(worker());
+    for (let i = 0; i < workerCount; i++) workers.push(worker());
     gcTimer = setInterval(() => {
       const referenced = new Set(ebpfMaps.list().flatMap((m) => (m.status?.object ? [m.status.object.hash] : [])));
       objects.collectGarbage(referenced).then(
