@@ -3,6 +3,7 @@
  */
 export * from "./api/schema.js";
 export * from "./api/status-schema.js";
+export * from "./api/policy-schema.js";
 export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
 export {
   parseManifests,
@@ -88,7 +89,7 @@ export {
 } from "./host/flags.js";
 export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
-export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
+export { setCondition, newStatus, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
 export { BpfCompiler, CompileError } from "./compiler/index.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
 export {

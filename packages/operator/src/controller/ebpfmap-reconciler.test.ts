@@ -8,6 +8,7 @@ import type { KubernetesObject, V1Namespace, V1Node } from "@kubernetes/client-n
 import { CompileError, PluginRegistry, PluginTargetError, createLogger, definePlugin, type EbpfMapStatus } from "@ebpf-operator/core";
 import { beforeEach, describe, expect, it } from "vitest";
 import { Conditions, Reasons } from "../shared/conditions.js";
+import type { PolicyObject } from "../shared/tenancy-policy.js";
 import { ALLOW_KERNEL_WIDE_LABEL, FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
 import { EbpfMapReconciler, type Cache, type EbpfMapWriter } from "./ebpfmap-reconciler.js";
 
@@ -78,6 +79,7 @@ describe("EbpfMapReconciler", () => {
   let nodeStatuses: FakeCache<NodeStatusObject>;
   let nodes: FakeCache<V1Node>;
   let namespaces: FakeCache<V1Namespace>;
+  let policies: FakeCache<PolicyObject>;
   let writer: RecordingWriter;
   let events: string[];
   let compiles: string[];
@@ -92,6 +94,7 @@ describe("EbpfMapReconciler", () => {
     nodeStatuses = new FakeCache((o) => `${o.metadata.namespace}/${o.metadata.name}`);
     nodes = new FakeCache((o) => o.metadata!.name!);
     namespaces = new FakeCache((o) => o.metadata!.name!);
+    policies = new FakeCache((o) => o.metadata.name);
     writer = new RecordingWriter(ebpfMaps);
     events = [];
     compiles = [];
@@ -106,6 +109,7 @@ describe("EbpfMapReconciler", () => {
       nodeStatuses,
       nodes,
       namespaces,
+      policies,
       compiler: {
         compile: async (request) => {
           compiles.push(request.label);
@@ -191,12 +195,17 @@ describe("EbpfMapReconciler", () => {
     expect(events).toEqual(["Warning CompileFailed"]);
   });
 
-  it("refuses a kernel-wide type in a namespace without the admin's label, and an invalid target, before compiling", async () => {
+  it("refuses a node-wide target under the default policy, and an invalid target, before compiling", async () => {
     namespaces.put(namespace("team-a"));
     ebpfMaps.put(ebpfMap());
     await reconciler.reconcile(key);
-    expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.KernelWideNotAllowed });
-    expect(condition(Conditions.Ready)?.message).toContain(`${ALLOW_KERNEL_WIDE_LABEL}=true`);
+    expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.PolicyRefused });
+    expect(condition(Conditions.Admitted)).toMatchObject({ status: "False", reason: Reasons.PolicyRefused });
+    expect(current().status?.policy).toMatchObject({ kind: "Default", name: "default", admitted: false, rule: "targetScopes" });
+    expect(current().status?.policy?.message).toMatch(
+      /^refused by the default policy \(no EbpfTenancyPolicy selects namespace "team-a"\), rule targetScopes: spec.target "do_sys_open" of program type probe is node-wide/,
+    );
+    expect(events).toEqual(["Warning PolicyRefused"]);
     namespaces.put(namespace("team-a", { [ALLOW_KERNEL_WIDE_LABEL]: "true" }));
     ebpfMaps.put({ ...current(), spec: { ...current().spec, target: "reserved" } });
     await reconciler.reconcile(key);
@@ -205,6 +214,65 @@ describe("EbpfMapReconciler", () => {
     await reconciler.reconcile(key);
     expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.UnknownProgramType });
     expect(compiles).toEqual([]);
+  });
+
+  it("names the policy that admitted it, and the label shorthand", async () => {
+    ebpfMaps.put(ebpfMap());
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toEqual({
+      kind: "NamespaceLabel",
+      name: ALLOW_KERNEL_WIDE_LABEL,
+      admitted: true,
+      message: `admitted by the namespace label ${ALLOW_KERNEL_WIDE_LABEL}=true (observe mode)`,
+    });
+    expect(condition(Conditions.Admitted)).toMatchObject({ status: "True", reason: Reasons.Admitted });
+    // An explicit policy that selects the namespace wins over the label.
+    policies.put({ metadata: { name: "team-a-pods-only" }, spec: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "team-a" } } } });
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({ kind: "EbpfTenancyPolicy", name: "team-a-pods-only", admitted: false, rule: "targetScopes" });
+    expect(condition(Conditions.Ready)?.message).toContain('refused by EbpfTenancyPolicy "team-a-pods-only", rule targetScopes');
+  });
+
+  it("takes the EbpfMaps quota in age order: the newest over the quota is refused, and admitted once another goes", async () => {
+    policies.put({ metadata: { name: "two" }, spec: { namespaceSelector: {}, targetScopes: ["node"], quotas: { ebpfMaps: 2 } } });
+    const at = (name: string, seconds: number): EbpfMapObject => ({
+      ...ebpfMap(),
+      metadata: { ...ebpfMap().metadata, name, creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)) },
+    });
+    ebpfMaps.put(at("a", 1), at("b", 2), at("counter", 3));
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({ admitted: false, rule: "quotas.ebpfMaps" });
+    expect(current().status?.policy?.message).toContain('namespace "team-a" may have 2 EbpfMaps, and 2 older ones take the quota');
+    ebpfMaps.items.delete("team-a/a");
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({ admitted: true });
+    expect(compiles).toEqual(["team-a/counter"]);
+  });
+
+  it("refuses code over the quota and program types the policy leaves out", async () => {
+    policies.put({ metadata: { name: "small" }, spec: { namespaceSelector: {}, targetScopes: ["node"], quotas: { codeBytes: 4 } } });
+    ebpfMaps.put(ebpfMap());
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({ rule: "quotas.codeBytes", message: expect.stringContaining("spec.code is 6 bytes; the quota is 4") });
+    policies.put({ metadata: { name: "small" }, spec: { namespaceSelector: {}, targetScopes: ["node"], programTypes: ["xdp"] } });
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({
+      rule: "programTypes",
+      message: expect.stringContaining('spec.type "probe" is not allowed (allowed: xdp)'),
+    });
+  });
+
+  it("keeps programs off control-plane nodes unless the policy allows them, and says so", async () => {
+    nodes.items.clear();
+    nodes.put(node("cp-1", { "node-role.kubernetes.io/control-plane": "" }), node("w-1"));
+    ebpfMaps.put(ebpfMap({ nodeSelector: { "node-role.kubernetes.io/control-plane": "" } }));
+    await reconciler.reconcile(key);
+    expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.NodesNotAllowed });
+    expect(condition(Conditions.Ready)?.message).toContain('rule nodes.controlPlane: node "cp-1" is a control-plane node');
+    expect(current().status?.selectedNodes).toBe(0);
+    policies.put({ metadata: { name: "admins" }, spec: { namespaceSelector: {}, targetScopes: ["node"], nodes: { controlPlane: true } } });
+    await reconciler.reconcile(key);
+    expect(current().status?.selectedNodes).toBe(1);
   });
 
   it("on deletion waits for the nodes' statuses to go, then drops the finalizer", async () => {

@@ -3,8 +3,9 @@
  * state implies, top to bottom in early-return steps:
  *
  *   get (gone -> done) -> deletion + finalizer -> ensure finalizer -> validate (schema, plugin
- *   target, tenancy) -> compile once -> publish the object -> aggregate per-node statuses ->
- *   patch /status (skipped when nothing changed)
+ *   target) -> tenancy policy (admitted or refused, naming the rule) -> compile once -> publish
+ *   the object -> aggregate per-node statuses (on the nodes the policy allows) -> patch /status
+ *   (skipped when nothing changed)
  *
  * What retrying cannot fix (an invalid spec, a compile error) becomes a condition and an Event
  * and is not retried until the spec changes; anything else is thrown and requeued with backoff.
@@ -38,9 +39,10 @@ import { isNotFound } from "../kube/api-errors.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Informer } from "../kube/informer.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
-import { nodeCounts, summarizeNodes } from "../shared/node-selection.js";
+import { nodeCounts, selectsNode, summarizeNodes } from "../shared/node-selection.js";
 import type { ObjectStore } from "../shared/object-store.js";
-import { ALLOW_KERNEL_WIDE_LABEL, FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
+import { admit, effectivePolicy, nodeRefusal, type EffectivePolicy, type PolicyObject } from "../shared/tenancy-policy.js";
+import { FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -62,8 +64,10 @@ export interface ReconcilerDependencies {
   ebpfMaps: Cache<EbpfMapObject>;
   nodeStatuses: Cache<NodeStatusObject>;
   nodes: Cache<V1Node>;
-  /** Namespaces, for the tenancy label: read from the cache, not one GET per reconcile. */
+  /** Namespaces, for the policies' namespace selectors: read from the cache, not one GET per reconcile. */
   namespaces: Cache<V1Namespace>;
+  /** EbpfTenancyPolicy objects (cluster-scoped). */
+  policies: Cache<PolicyObject>;
   compiler: Pick<BpfCompiler, "compile">;
   plugins: PluginRegistry;
   objects: Pick<ObjectStore, "publish" | "namespace">;
@@ -94,7 +98,9 @@ export class EbpfMapReconciler {
     const generation = resource.metadata.generation ?? 0;
     const status: EbpfMapStatus = structuredClone(resource.status ?? {});
     const conditions = (status.conditions ?? []) as Condition[];
-    const prepared = await this.prepare(resource, status, log);
+    const policy = this.policyFor(resource.metadata.namespace);
+    delete status.policy; // set again by the policy step, if the spec gets that far
+    const prepared = await this.prepare(resource, status, policy, conditions, log);
     if (prepared.ok) {
       setCondition(conditions, {
         type: Conditions.Compiled,
@@ -117,16 +123,22 @@ export class EbpfMapReconciler {
       delete status.object;
     }
 
-    const summary = summarizeNodes(resource, this.deps.nodes.list(), this.deps.nodeStatuses.list(), prepared.ok ? prepared.hash : undefined);
+    // Only the nodes the policy allows count (and run it: the agents check the same).
+    const allNodes = this.deps.nodes.list();
+    const allowedNodes = allNodes.filter((n) => nodeRefusal(policy, n) === undefined);
+    const summary = summarizeNodes(resource, allowedNodes, this.deps.nodeStatuses.list(), prepared.ok ? prepared.hash : undefined);
     Object.assign(status, nodeCounts(summary));
     if (!prepared.ok) {
       setCondition(conditions, { type: Conditions.Ready, status: "False", reason: prepared.reason, message: prepared.message, observedGeneration: generation });
     } else if (summary.selected.length === 0) {
+      const excluded = allNodes.filter((n) => selectsNode(resource.spec.nodeSelector, n)).flatMap((n) => nodeRefusal(policy, n) ?? []);
       setCondition(conditions, {
         type: Conditions.Ready,
         status: "False",
-        reason: Reasons.NoNodesSelected,
-        message: `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} matches no node`,
+        reason: excluded.length ? Reasons.NodesNotAllowed : Reasons.NoNodesSelected,
+        message: excluded.length
+          ? `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} selects only nodes the policy does not allow: ${excluded.slice(0, 3).join("; ")}`
+          : `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} matches no node`,
         observedGeneration: generation,
       });
     } else if (summary.ready.length === summary.selected.length) {
@@ -169,7 +181,7 @@ export class EbpfMapReconciler {
     status.observedGeneration = generation;
     this.recordTransitions(resource, conditions);
 
-    if (JSON.stringify(status) !== JSON.stringify(resource.status ?? {})) {
+    if (stableJson(status) !== stableJson(resource.status ?? {})) {
       await this.deps.writer.patchStatus(resource, status);
       log.debug({ ready: status.ready }, "status updated");
     }
@@ -177,7 +189,7 @@ export class EbpfMapReconciler {
   }
 
   /** Validation, tenancy and compile+publish; failures here are terminal for this generation. */
-  private async prepare(resource: EbpfMapObject, status: EbpfMapStatus, log: Logger): Promise<Preparation> {
+  private async prepare(resource: EbpfMapObject, status: EbpfMapStatus, policy: EffectivePolicy, conditions: Condition[], log: Logger): Promise<Preparation> {
     const generation = resource.metadata.generation ?? 0;
     const validation = validateEbpfMapObject({
       apiVersion: resource.apiVersion,
@@ -201,13 +213,23 @@ export class EbpfMapReconciler {
     } catch (error) {
       return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
     }
-    if (registered.plugin.meta.kernelWide && !this.kernelWideAllowed(resource.metadata.namespace)) {
-      return this.terminal(
-        resource,
-        Reasons.KernelWideNotAllowed,
-        `program type "${resource.spec.type}" observes every process on the node, not only this namespace's; a cluster admin allows it in namespace "${resource.metadata.namespace}" with the label ${ALLOW_KERNEL_WIDE_LABEL}=true`,
-      );
-    }
+    const siblings = this.deps.ebpfMaps.list().filter((m) => m.metadata.namespace === resource.metadata.namespace);
+    const refusal = admit(resource, policy, siblings);
+    status.policy = {
+      kind: policy.source,
+      name: policy.name,
+      admitted: refusal === undefined,
+      ...(refusal ? { rule: refusal.rule } : {}),
+      message: refusal?.message ?? `admitted by ${policy.describe} (${policy.verdictMode} mode)`,
+    };
+    setCondition(conditions, {
+      type: Conditions.Admitted,
+      status: refusal ? "False" : "True",
+      reason: refusal ? Reasons.PolicyRefused : Reasons.Admitted,
+      message: status.policy.message,
+      observedGeneration: generation,
+    });
+    if (refusal) return this.terminal(resource, Reasons.PolicyRefused, refusal.message);
     if (status.object && status.object.generation === generation) {
       return { ok: true, hash: status.object.hash, sha256: status.object.sha256, configMap: status.object.configMap }; // compiled once per generation
     }
@@ -262,8 +284,9 @@ export class EbpfMapReconciler {
     }
   }
 
-  private kernelWideAllowed(namespace: string): boolean {
-    return this.deps.namespaces.get(namespace)?.metadata?.labels?.[ALLOW_KERNEL_WIDE_LABEL] === "true";
+  private policyFor(namespace: string): EffectivePolicy {
+    const kernelWide = this.deps.plugins.programTypes().filter((t) => this.deps.plugins.forType(t).plugin.meta.kernelWide);
+    return effectivePolicy(namespace, this.deps.namespaces.get(namespace)?.metadata?.labels, this.deps.policies.list(), kernelWide);
   }
 
   /** Deletion: wait until no agent reports the resource any more, then drop the finalizer. */
@@ -288,6 +311,15 @@ export class EbpfMapReconciler {
     log.info({ unconfirmed: remaining }, "finalizer removed");
     return {};
   }
+}
+
+/** JSON with object keys sorted: equal statuses compare equal whatever order their fields were set in. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }
 
 /** EbpfMapWriter over the API server (merge patches through the custom-objects API). */

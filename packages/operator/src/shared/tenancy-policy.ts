@@ -1,0 +1,213 @@
+/**
+ * The tenancy policy as the operator and every agent evaluate it (one function, two places: the
+ * operator decides the status, the agent decides again before it loads, trusting no status).
+ *
+ * Which policy governs a namespace: the `EbpfTenancyPolicy` objects whose namespaceSelector
+ * matches its labels, the highest `priority` first, then the name (A-Z); if none does, the
+ * namespace label `observability.cloud/allow-kernel-wide-programs=true` (a documented shorthand
+ * kept from before the policy existed: node-wide targets for the kernel-wide program types,
+ * everything else as the default); if not that either, the default policy: program types of any
+ * kind but only the pod scope (nothing node-wide), the observe helper set, observe mode, no
+ * control-plane nodes, modest quotas (DEFAULT_QUOTAS). docs/tenancy.md has the details.
+ */
+import type { KubernetesObject, V1Node } from "@kubernetes/client-node";
+import {
+  DEFAULT_QUOTAS,
+  type EbpfMapSpec,
+  type EbpfTenancyPolicySpec,
+  type FullQuotas,
+  type LabelSelector,
+  type PolicyVerdictMode,
+  type TargetScope,
+} from "@ebpf-operator/core";
+import { ALLOW_KERNEL_WIDE_LABEL } from "./types.js";
+
+export interface PolicyObject extends KubernetesObject {
+  metadata: { name: string; resourceVersion?: string; generation?: number };
+  spec: EbpfTenancyPolicySpec;
+}
+
+export type PolicySource = "EbpfTenancyPolicy" | "NamespaceLabel" | "Default";
+
+/** The policy governing one namespace, every field filled. */
+export interface EffectivePolicy {
+  source: PolicySource;
+  /** The policy's name; for the label, the label; `default` for the default. */
+  name: string;
+  /** For messages: `EbpfTenancyPolicy "team-a"`. */
+  describe: string;
+  programTypes?: readonly string[];
+  targetScopes: readonly TargetScope[];
+  nodeScopeProgramTypes?: readonly string[];
+  helpers: { sets: readonly ("observe" | "any")[]; names: readonly string[] };
+  kfuncs: readonly string[];
+  verdictMode: PolicyVerdictMode;
+  nodes: { selector?: LabelSelector; controlPlane: boolean };
+  quotas: FullQuotas;
+}
+
+/** A refusal: the rule (a field of the policy) and why, for the status. */
+export interface Refusal {
+  rule: string;
+  message: string;
+}
+
+/** The labels that mark control-plane nodes (kubeadm's current and former role labels). */
+export const CONTROL_PLANE_LABELS = ["node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"];
+
+/** `metav1.LabelSelector` semantics. An absent selector matches nothing; `{}` matches everything. */
+export function matchesSelector(selector: LabelSelector | undefined, labels: Readonly<Record<string, string>> | undefined): boolean {
+  if (!selector) return false;
+  const have = labels ?? {};
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (have[key] !== value) return false;
+  for (const { key, operator, values = [] } of selector.matchExpressions ?? []) {
+    const present = Object.prototype.hasOwnProperty.call(have, key);
+    if (operator === "Exists" && !present) return false;
+    if (operator === "DoesNotExist" && present) return false;
+    if (operator === "In" && !(present && values.includes(have[key]!))) return false;
+    if (operator === "NotIn" && present && values.includes(have[key]!)) return false;
+  }
+  return true;
+}
+
+function fill(spec: EbpfTenancyPolicySpec | undefined, base: Pick<EffectivePolicy, "source" | "name" | "describe">): EffectivePolicy {
+  return {
+    ...base,
+    ...(spec?.programTypes ? { programTypes: spec.programTypes } : {}),
+    targetScopes: spec?.targetScopes ?? ["pod"],
+    ...(spec?.nodeScopeProgramTypes ? { nodeScopeProgramTypes: spec.nodeScopeProgramTypes } : {}),
+    helpers: { sets: spec?.helpers?.sets ?? ["observe"], names: spec?.helpers?.names ?? [] },
+    kfuncs: spec?.helpers?.kfuncs ?? [],
+    verdictMode: spec?.verdictMode ?? "observe",
+    nodes: { ...(spec?.nodes?.selector ? { selector: spec.nodes.selector } : {}), controlPlane: spec?.nodes?.controlPlane ?? false },
+    quotas: { ...DEFAULT_QUOTAS, ...(spec?.quotas ?? {}) },
+  };
+}
+
+/**
+ * The policy governing `namespace` (with these labels). `kernelWideTypes`: the program types whose
+ * plugins declare `kernelWide` (what the namespace label grants node-wide).
+ */
+export function effectivePolicy(
+  namespace: string,
+  namespaceLabels: Readonly<Record<string, string>> | undefined,
+  policies: readonly PolicyObject[],
+  kernelWideTypes: readonly string[],
+): EffectivePolicy {
+  const selecting = policies
+    .filter((p) => matchesSelector(p.spec?.namespaceSelector, { ...namespaceLabels, "kubernetes.io/metadata.name": namespace }))
+    .sort((a, b) => (b.spec.priority ?? 0) - (a.spec.priority ?? 0) || a.metadata.name.localeCompare(b.metadata.name));
+  const chosen = selecting[0];
+  if (chosen) return fill(chosen.spec, { source: "EbpfTenancyPolicy", name: chosen.metadata.name, describe: `EbpfTenancyPolicy "${chosen.metadata.name}"` });
+  if (namespaceLabels?.[ALLOW_KERNEL_WIDE_LABEL] === "true") {
+    return fill(
+      { namespaceSelector: {}, targetScopes: ["pod", "node"], nodeScopeProgramTypes: [...kernelWideTypes] },
+      { source: "NamespaceLabel", name: ALLOW_KERNEL_WIDE_LABEL, describe: `the namespace label ${ALLOW_KERNEL_WIDE_LABEL}=true` },
+    );
+  }
+  return fill(undefined, { source: "Default", name: "default", describe: `the default policy (no EbpfTenancyPolicy selects namespace "${namespace}")` });
+}
+
+/** One program of a resource, as a policy sees it. */
+export interface ResourceProgram {
+  program: string;
+  type: string;
+  target: string;
+  /** Where it is written: `spec` or `spec.programs[1]`. */
+  field: string;
+}
+
+/** The resource's programs: the flat program/type/target, or each of `spec.programs[]` where the schema has it. */
+export function resourcePrograms(spec: EbpfMapSpec): ResourceProgram[] {
+  const several = (spec as { programs?: { program: string; type: string; target: string }[] }).programs;
+  if (several) return several.map((p, i) => ({ ...p, field: `spec.programs[${i}]` }));
+  return [{ program: spec.program, type: spec.type, target: spec.target, field: "spec" }];
+}
+
+/**
+ * The scope of a program's target. Every target the plugins have today is node-wide (an
+ * interface, a host cgroup path, a tracepoint or kprobe on every task); pod scope is a
+ * `spec.selector` over the namespace's own pods (issue 12), which the agent then enforces.
+ */
+export function targetScopeOf(spec: EbpfMapSpec): TargetScope {
+  return (spec as { selector?: unknown }).selector !== undefined ? "pod" : "node";
+}
+
+/** What admission needs to know of a resource. */
+export interface AdmissionResource {
+  metadata: { name: string; namespace: string; creationTimestamp?: Date | string; deletionTimestamp?: Date | string };
+  spec: EbpfMapSpec;
+}
+
+const refuse = (policy: EffectivePolicy, rule: string, why: string): Refusal => ({ rule, message: `refused by ${policy.describe}, rule ${rule}: ${why}` });
+
+/**
+ * Whether `policy` admits `resource`; `siblings` are the EbpfMaps of its namespace (itself
+ * included or not), for the EbpfMaps quota: the oldest are admitted first (creation time, then
+ * name), so adding one never takes a running one's place.
+ */
+export function admit(resource: AdmissionResource, policy: EffectivePolicy, siblings: readonly AdmissionResource[]): Refusal | undefined {
+  const { spec } = resource;
+  for (const p of resourcePrograms(spec)) {
+    if (policy.programTypes && !policy.programTypes.includes(p.type)) {
+      return refuse(policy, "programTypes", `${p.field}.type "${p.type}" is not allowed (allowed: ${policy.programTypes.join(", ") || "none"})`);
+    }
+    const scope = targetScopeOf(spec);
+    if (!policy.targetScopes.includes(scope)) {
+      return refuse(
+        policy,
+        "targetScopes",
+        scope === "node"
+          ? `${p.field}.target "${p.target}" of program type ${p.type} is node-wide (it sees every pod on the node, not only this namespace's), and the policy allows ${describeScopes(policy.targetScopes)}`
+          : `${p.field} targets the namespace's own pods, and the policy allows ${describeScopes(policy.targetScopes)}`,
+      );
+    }
+    if (scope === "node" && policy.nodeScopeProgramTypes && !policy.nodeScopeProgramTypes.includes(p.type)) {
+      return refuse(
+        policy,
+        "nodeScopeProgramTypes",
+        `${p.field}.target "${p.target}" of program type ${p.type} is node-wide, and the policy allows node-wide targets only for ${policy.nodeScopeProgramTypes.join(", ") || "no program type"}`,
+      );
+    }
+  }
+  const codeBytes = Buffer.byteLength(spec.code, "utf8");
+  if (codeBytes > policy.quotas.codeBytes) {
+    return refuse(policy, "quotas.codeBytes", `spec.code is ${codeBytes} bytes; the quota is ${policy.quotas.codeBytes}`);
+  }
+  const order = [...siblings.filter((s) => !s.metadata.deletionTimestamp && s.metadata.name !== resource.metadata.name), resource].sort(byAge);
+  const position = order.indexOf(resource);
+  if (position >= policy.quotas.ebpfMaps) {
+    return refuse(
+      policy,
+      "quotas.ebpfMaps",
+      `namespace "${resource.metadata.namespace}" may have ${policy.quotas.ebpfMaps} EbpfMaps, and ${position} older ones take the quota`,
+    );
+  }
+  return undefined;
+}
+
+function describeScopes(scopes: readonly TargetScope[]): string {
+  if (scopes.length === 0) return "no target scope";
+  return scopes.map((s) => (s === "pod" ? "the pod scope only (the namespace's own workloads, spec.selector)" : "node-wide targets")).join(" and ");
+}
+
+function byAge(a: AdmissionResource, b: AdmissionResource): number {
+  const ta = a.metadata.creationTimestamp ? new Date(a.metadata.creationTimestamp).getTime() : Number.MAX_SAFE_INTEGER;
+  const tb = b.metadata.creationTimestamp ? new Date(b.metadata.creationTimestamp).getTime() : Number.MAX_SAFE_INTEGER;
+  return ta - tb || a.metadata.name.localeCompare(b.metadata.name);
+}
+
+export function isControlPlane(node: V1Node): boolean {
+  const labels = node.metadata?.labels ?? {};
+  return CONTROL_PLANE_LABELS.some((l) => l in labels);
+}
+
+/** Why the policy keeps the namespace's programs off this node, or undefined when it may run them. */
+export function nodeRefusal(policy: EffectivePolicy, node: V1Node): string | undefined {
+  if (!policy.nodes.controlPlane && isControlPlane(node))
+    return `${policy.describe}, rule nodes.controlPlane: node "${node.metadata?.name}" is a control-plane node`;
+  if (policy.nodes.selector && !matchesSelector(policy.nodes.selector, node.metadata?.labels)) {
+    return `${policy.describe}, rule nodes.selector: node "${node.metadata?.name}" does not match ${JSON.stringify(policy.nodes.selector)}`;
+  }
+  return undefined;
+}
