@@ -26,13 +26,24 @@ describe("matchesSelector", () => {
 describe("effectivePolicy", () => {
   it("gives an unselected namespace the default: pod scope only, observe, modest quotas, no control plane", () => {
     const p = effectivePolicy("team-a", {}, [], ["tracepoint"]);
-    expect(p).toMatchObject({ source: "Default", targetScopes: ["pod"], verdictMode: "observe", helpers: { sets: ["observe"], names: [] }, nodes: { controlPlane: false } });
+    expect(p).toMatchObject({
+      source: "Default",
+      targetScopes: ["pod"],
+      verdictMode: "observe",
+      helpers: { sets: ["observe"], names: [] },
+      nodes: { controlPlane: false },
+    });
     expect(p.quotas).toEqual(DEFAULT_QUOTAS);
   });
 
   it("turns the kernel-wide label into node scope for the kernel-wide types only", () => {
     const p = effectivePolicy("team-a", { [ALLOW_KERNEL_WIDE_LABEL]: "true" }, [], ["tracepoint", "kprobe"]);
-    expect(p).toMatchObject({ source: "NamespaceLabel", targetScopes: ["pod", "node"], nodeScopeProgramTypes: ["tracepoint", "kprobe"], verdictMode: "observe" });
+    expect(p).toMatchObject({
+      source: "NamespaceLabel",
+      targetScopes: ["pod", "node"],
+      nodeScopeProgramTypes: ["tracepoint", "kprobe"],
+      verdictMode: "observe",
+    });
   });
 
   it("picks the selecting policy with the highest priority, then by name, and fills missing quotas with the defaults", () => {
@@ -47,7 +58,9 @@ describe("effectivePolicy", () => {
   });
 
   it("selects by the namespace's name label even when the Namespace object is not cached", () => {
-    expect(effectivePolicy("team-a", undefined, [policy("p", { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "team-a" } } })], []).name).toBe("p");
+    expect(
+      effectivePolicy("team-a", undefined, [policy("p", { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "team-a" } } })], []).name,
+    ).toBe("p");
   });
 });
 
@@ -82,7 +95,9 @@ describe("admit", () => {
 
   it("keeps programs off control-plane nodes and nodes outside nodes.selector", () => {
     const p = effectivePolicy("team-a", {}, [policy("p", { nodes: { selector: { matchLabels: { pool: "tenants" } } } })], []);
-    expect(nodeRefusal(p, { metadata: { name: "cp", labels: { "node-role.kubernetes.io/control-plane": "", pool: "tenants" } } })).toContain("rule nodes.controlPlane");
+    expect(nodeRefusal(p, { metadata: { name: "cp", labels: { "node-role.kubernetes.io/control-plane": "", pool: "tenants" } } })).toContain(
+      "rule nodes.controlPlane",
+    );
     expect(nodeRefusal(p, { metadata: { name: "w1", labels: { pool: "infra" } } })).toContain('rule nodes.selector: node "w1" does not match');
     expect(nodeRefusal(p, { metadata: { name: "w2", labels: { pool: "tenants" } } })).toBeUndefined();
   });
