@@ -7,6 +7,12 @@
  * A read only takes the map's bytes; decoding and rendering run when a consumer walks the read
  * (as text for /metrics, as rows for remote-write), in bounded steps. A scoped read (one
  * tenant's view) reads only the maps of that tenant's resources.
+ *
+ * Series caps: `setSeriesLimit` tells, per resource, how many series one of its metrics may
+ * serve (cluster mode: the namespace's tenancy policy, quotas.seriesPerEbpfMap); the rest of a
+ * read is summed into an overflow series and counted in
+ * `ebpf_operator_agent_series_dropped_total{namespace,ebpfmap}` (plan-rows.ts). The limit is
+ * asked at every read, so a policy change applies at the next scrape.
  */
 import { possibleCpus, type BpfMap, type MapEntries } from "@ebpf-operator/libbpf";
 import type { Counter, Gauge, Histogram } from "prom-client";
@@ -16,7 +22,7 @@ import { describeError, operatorError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { MetricPlan } from "../plan/metric-plan.js";
 import { inScope, type FamilyRead, type MetricFamily, type Row, type Scope } from "./family.js";
-import { planRows, planText } from "./plan-rows.js";
+import { planRows, planText, type SeriesCap } from "./plan-rows.js";
 import type { MetricRegistry } from "./registry.js";
 
 /** One resource's map served as one metric. */
@@ -30,6 +36,7 @@ export interface MapSource {
 
 /** The agent's own metrics about map reads (observability/agent-metrics.ts). */
 export interface MapReadMetrics {
+  seriesDropped: Counter<"namespace" | "ebpfmap">;
   mapReadErrors: Counter<"namespace" | "ebpfmap" | "map">;
   mapReadDuration: Histogram<"method">;
   mapEntries: Gauge<"namespace" | "ebpfmap" | "map">;
@@ -39,7 +46,11 @@ export interface MapReadMetrics {
 interface SourceRead {
   source: MapSource;
   entries: MapEntries;
+  cap: SeriesCap;
 }
+
+/** Most series one metric of a resource may serve; undefined: no cap. */
+export type SeriesLimit = (ref: ResourceRef) => number | undefined;
 
 /** One served metric name and the resources' maps behind it. */
 class MapFamily implements MetricFamily {
@@ -51,21 +62,22 @@ class MapFamily implements MetricFamily {
     readonly type: MetricKind,
     private readonly reader: (source: MapSource) => Promise<MapEntries | undefined>,
     private readonly cpus: number,
+    private readonly capOf: (source: MapSource) => SeriesCap,
   ) {}
 
   async read(scope?: Scope): Promise<FamilyRead> {
     const selected = [...this.sources.values()].filter((source) => inScope(scope, source.ref.namespace));
-    const reads = (await Promise.all(selected.map(async (source) => ({ source, entries: await this.reader(source) })))).filter(
+    const reads = (await Promise.all(selected.map(async (source) => ({ source, entries: await this.reader(source), cap: this.capOf(source) })))).filter(
       (r): r is SourceRead => r.entries !== undefined,
     );
     const cpus = this.cpus;
     const base = (ref: ResourceRef) => ({ namespace: ref.namespace, ebpfmap: ref.name });
     return {
       *lines() {
-        for (const { source, entries } of reads) yield* planText(entries, source.plan, cpus, base(source.ref));
+        for (const { source, entries, cap } of reads) yield* planText(entries, source.plan, cpus, base(source.ref), cap);
       },
       *rows(): Generator<Row[]> {
-        for (const { source, entries } of reads) yield* planRows(entries, source.plan, cpus, base(source.ref));
+        for (const { source, entries, cap } of reads) yield* planRows(entries, source.plan, cpus, base(source.ref), cap);
       },
     };
   }
@@ -74,11 +86,25 @@ class MapFamily implements MetricFamily {
 export class MapCollector {
   private readonly families = new Map<string, MapFamily>();
   private readonly cpus = possibleCpus();
+  private seriesLimit: SeriesLimit = () => undefined;
 
   constructor(
     private readonly registry: MetricRegistry,
     private readonly metrics: MapReadMetrics,
   ) {}
+
+  /** How many series each resource's metrics may serve (asked at every read). */
+  setSeriesLimit(limit: SeriesLimit): void {
+    this.seriesLimit = limit;
+  }
+
+  private capOf(source: MapSource): SeriesCap {
+    const maxSeries = this.seriesLimit(source.ref);
+    if (maxSeries === undefined) return {};
+    const { seriesDropped } = this.metrics;
+    const labels = { namespace: source.ref.namespace, ebpfmap: source.ref.name };
+    return { maxSeries, onDropped: (n) => seriesDropped.inc(labels, n) };
+  }
 
   /** Starts serving a resource's map; throws EOP_ERR_METRIC_CONFLICT on a clash. */
   add(source: MapSource): void {
@@ -103,7 +129,14 @@ export class MapCollector {
     if (this.registry.has(config.name)) {
       throw operatorError("EOP_ERR_METRIC_CONFLICT", `metric name "${config.name}" of EbpfMap "${refKey(source.ref)}" is reserved by the agent`);
     }
-    const family = new MapFamily(config.name, config.help, config.type, (s) => this.readSource(s), this.cpus);
+    const family = new MapFamily(
+      config.name,
+      config.help,
+      config.type,
+      (s) => this.readSource(s),
+      this.cpus,
+      (s) => this.capOf(s),
+    );
     family.sources.set(refKey(source.ref), source);
     this.families.set(config.name, family);
     this.registry.register(family);
@@ -117,6 +150,7 @@ export class MapCollector {
       family.sources.delete(refKey(ref));
       this.metrics.mapEntries.remove(mapLabels(source));
       this.metrics.mapMaxEntries.remove(mapLabels(source));
+      this.metrics.seriesDropped.remove({ namespace: ref.namespace, ebpfmap: ref.name });
       if (family.sources.size === 0) {
         this.families.delete(name);
         this.registry.unregister(name);

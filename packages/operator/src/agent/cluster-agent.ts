@@ -162,6 +162,9 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   const registry = host.container.get(TOKENS.PluginRegistry);
   const kernelWide = registry.programTypes().filter((t) => registry.forType(t).plugin.meta.kernelWide);
   const policyOf = (namespace: string) => effectivePolicy(namespace, namespaces.get(namespace)?.metadata?.labels, policies.list(), kernelWide);
+  // Series are capped where they are read (every scrape and remote-write read), by the policy
+  // of the resource's namespace at that moment.
+  host.container.get(TOKENS.Collector).setSeriesLimit((ref) => policyOf(ref.namespace).quotas.seriesPerEbpfMap);
   const check: PolicyCheck = (resource, node) => {
     const policy = policyOf(resource.metadata.namespace);
     const siblings = ebpfMaps.list().filter((m) => m.metadata.namespace === resource.metadata.namespace);
