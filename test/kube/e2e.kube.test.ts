@@ -222,7 +222,7 @@ describe("operator + agent + kubectl on one machine", () => {
   it("unloads when the namespace loses its permission for kernel-wide programs, and loads when it is given back", async () => {
     const program = await runningExample();
     await cp.kubectlOk(["label", "namespace", APP, `${KERNEL_WIDE}-`]);
-    await eventually("refused", async () => condition(await getEbpfMap(cp, APP, "execve-tracepoint"), "Ready")?.reason === "KernelWideNotAllowed");
+    await eventually("refused", async () => condition(await getEbpfMap(cp, APP, "execve-tracepoint"), "Ready")?.reason === "PolicyRefused");
     await eventually("the node status gone", async () => (await nodeStatus("execve-tracepoint")) === undefined);
     await eventually("the program freed", async () => !programExists(program), 10_000);
     expect(existsSync(join(pinRoot, APP, "execve-tracepoint"))).toBe(false);

@@ -205,7 +205,7 @@ describe("operator on a real API server", () => {
     await cp.kubectlOk(["apply", "-n", NOT_ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "sneaky" }) });
     const refused = await eventually("the tenancy refusal", async () => {
       const r = await getEbpfMap(cp, NOT_ALLOWED, "sneaky");
-      return condition(r, "Ready")?.reason === "KernelWideNotAllowed" ? r : undefined;
+      return condition(r, "Ready")?.reason === "PolicyRefused" ? r : undefined;
     });
     expect(condition(refused, "Ready")!.message).toContain(`${ALLOW_KERNEL_WIDE_LABEL}=true`);
     expect(refused.status?.object).toBeUndefined();
@@ -219,7 +219,7 @@ describe("operator on a real API server", () => {
     });
     expect(allowed.status?.object?.hash).toMatch(/^[0-9a-f]{64}$/);
     await cp.kubectlOk(["label", "namespace", NOT_ALLOWED, `${ALLOW_KERNEL_WIDE_LABEL}-`]);
-    await eventually("refused again", async () => condition(await getEbpfMap(cp, NOT_ALLOWED, "sneaky"), "Ready")?.reason === "KernelWideNotAllowed");
+    await eventually("refused again", async () => condition(await getEbpfMap(cp, NOT_ALLOWED, "sneaky"), "Ready")?.reason === "PolicyRefused");
     await cp.kubectlOk(["delete", "ebpfmap", "sneaky", "-n", NOT_ALLOWED, "--wait=false"]);
   });
 

@@ -158,7 +158,7 @@ export function admit(resource: AdmissionResource, policy: EffectivePolicy, sibl
         policy,
         "targetScopes",
         scope === "node"
-          ? `${p.field}.target "${p.target}" of program type ${p.type} is node-wide (it sees every pod on the node, not only this namespace's), and the policy allows ${describeScopes(policy.targetScopes)}`
+          ? `${p.field}.target "${p.target}" of program type ${p.type} is node-wide (it sees every pod on the node, not only this namespace's), and the policy allows ${describeScopes(policy.targetScopes)}${grantHint(policy, resource.metadata.namespace)}`
           : `${p.field} targets the namespace's own pods, and the policy allows ${describeScopes(policy.targetScopes)}`,
       );
     }
@@ -184,6 +184,12 @@ export function admit(resource: AdmissionResource, policy: EffectivePolicy, sibl
     );
   }
   return undefined;
+}
+
+/** For a namespace no policy selects: how a cluster admin grants node-wide targets. */
+function grantHint(policy: EffectivePolicy, namespace: string): string {
+  if (policy.source !== "Default") return "";
+  return `; a cluster admin grants node-wide targets with an EbpfTenancyPolicy selecting namespace "${namespace}" (targetScopes: [pod, node]), or, for kernel-wide tracing types, with the namespace label ${ALLOW_KERNEL_WIDE_LABEL}=true`;
 }
 
 function describeScopes(scopes: readonly TargetScope[]): string {
