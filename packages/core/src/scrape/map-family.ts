@@ -8,10 +8,13 @@
  * (as text for /metrics, as rows for remote-write), in bounded steps. A scoped read (one
  * tenant's view) reads only the maps of that tenant's resources.
  *
- * Series caps: `setSeriesLimit` tells, per resource, how many series one of its metrics may
- * serve (cluster mode: the namespace's tenancy policy, quotas.seriesPerEbpfMap); the rest of a
- * read is summed into an overflow series and counted in
- * `ebpf_operator_agent_series_dropped_total{namespace,ebpfmap}` (plan-rows.ts). The limit is
+ * Series caps: `setSeriesLimit` tells, per resource, how many series it may serve on this node
+ * and how many its namespace may (cluster mode: the namespace's tenancy policy,
+ * quotas.seriesPerEbpfMap and quotas.seriesPerNamespace). The split is static, so it needs no
+ * coordination between the reads of one scrape: the namespace's budget is shared equally by its
+ * resources served here, a resource's budget (the smaller of the two) equally by its metrics.
+ * What a read has beyond its share is summed into an overflow series and counted in
+ * `ebpf_operator_agent_series_dropped_total{namespace,ebpfmap}` (plan-rows.ts). The limits are
  * asked at every read, so a policy change applies at the next scrape.
  */
 import { possibleCpus, type BpfMap, type MapEntries } from "@ebpf-operator/libbpf";
@@ -49,8 +52,12 @@ interface SourceRead {
   cap: SeriesCap;
 }
 
-/** Most series one metric of a resource may serve; undefined: no cap. */
-export type SeriesLimit = (ref: ResourceRef) => number | undefined;
+/** A resource's series budgets on this node; absent fields (or undefined): no cap. */
+export interface SeriesBudget {
+  perEbpfMap?: number;
+  perNamespace?: number;
+}
+export type SeriesLimit = (ref: ResourceRef) => SeriesBudget | undefined;
 
 /** One served metric name and the resources' maps behind it. */
 class MapFamily implements MetricFamily {
@@ -98,9 +105,20 @@ export class MapCollector {
     this.seriesLimit = limit;
   }
 
+  /** The share of one metric of `source`'s resource (see the file comment). */
   private capOf(source: MapSource): SeriesCap {
-    const maxSeries = this.seriesLimit(source.ref);
-    if (maxSeries === undefined) return {};
+    const budget = this.seriesLimit(source.ref);
+    if (budget?.perEbpfMap === undefined && budget?.perNamespace === undefined) return {};
+    const key = refKey(source.ref);
+    let metrics = 0;
+    const resources = new Set<string>();
+    for (const family of this.families.values()) {
+      if (family.sources.has(key)) metrics++;
+      for (const s of family.sources.values()) if (s.ref.namespace === source.ref.namespace) resources.add(refKey(s.ref));
+    }
+    const namespaceShare = budget.perNamespace === undefined ? Infinity : Math.floor(budget.perNamespace / Math.max(1, resources.size));
+    const resourceBudget = Math.min(budget.perEbpfMap ?? Infinity, namespaceShare);
+    const maxSeries = Math.floor(resourceBudget / Math.max(1, metrics));
     const { seriesDropped } = this.metrics;
     const labels = { namespace: source.ref.namespace, ebpfmap: source.ref.name };
     return { maxSeries, onDropped: (n) => seriesDropped.inc(labels, n) };

@@ -1,7 +1,8 @@
 /**
  * The series cap where the data is: a real hash map in the kernel holding more label sets than
  * the resource's cap, read through the collector as a scrape reads it. The scrape serves the cap
- * plus one overflow series, and the agent's counter says how many label sets it summed.
+ * (the namespace's budget shared by its EbpfMaps on the node) plus one overflow series, and the
+ * agent's counter says how many label sets it summed.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -62,6 +63,7 @@ describe("series cap on a real map", () => {
     const families = new MetricRegistry(prom);
     const collector = new MapCollector(families, metrics);
     const ref = { namespace: `eop-cap-${process.pid}`, name: "per-pid" };
+    const sibling = { namespace: ref.namespace, name: "per-pid-2" };
     const other = { namespace: `eop-cap-other-${process.pid}`, name: "per-pid" };
     const config: MetricConfig = {
       name: "per_pid_total",
@@ -74,21 +76,33 @@ describe("series cap on a real map", () => {
     };
     const view = { info: map.info, isPerCpu: false, describeKey: () => map.describeKey(), describeValue: () => map.describeValue() };
     const logger = createLogger({ level: "silent" });
-    collector.add({ ref, map, plan: buildMetricPlan(config, view, new DecoderRegistry(), ref), logger });
-    collector.add({ ref: other, map, plan: buildMetricPlan(config, view, new DecoderRegistry(), other), logger });
-    // The first namespace's policy caps at 1000; the other's has room for every key.
-    collector.setSeriesLimit((r) => (r.namespace === ref.namespace ? 1000 : 10_000));
+    for (const r of [ref, sibling, other]) collector.add({ ref: r, map, plan: buildMetricPlan(config, view, new DecoderRegistry(), r), logger });
+    // The first namespace's policy: 1000 series per EbpfMap, 1500 for the namespace, shared by
+    // its two EbpfMaps (750 each). The other namespace's has room for every key.
+    collector.setSeriesLimit((r) => (r.namespace === ref.namespace ? { perEbpfMap: 1000, perNamespace: 1500 } : { perEbpfMap: 10_000 }));
 
     const text = await registryText(families);
-    const lines = (namespace: string) => text.split("\n").filter((l) => l.startsWith(`per_pid_total{namespace="${namespace}"`));
-    const capped = lines(ref.namespace);
-    expect(capped).toHaveLength(1001);
-    const overflow = capped.filter((l) => l.includes('overflow="true"'));
-    expect(overflow).toEqual([`per_pid_total{namespace="${ref.namespace}",ebpfmap="per-pid",overflow="true"} 8000`]);
+    const lines = (r: { namespace: string; name: string }) =>
+      text.split("\n").filter((l) => l.startsWith(`per_pid_total{namespace="${r.namespace}",ebpfmap="${r.name}"`));
+    for (const r of [ref, sibling]) {
+      const capped = lines(r);
+      expect(capped).toHaveLength(751);
+      const overflow = capped.filter((l) => l.includes('overflow="true"'));
+      // The overflow keeps the total: 4250 keys counting 2 each.
+      expect(overflow).toEqual([`per_pid_total{namespace="${r.namespace}",ebpfmap="${r.name}",overflow="true"} 8500`]);
+    }
     // The other tenant's series are whole.
-    expect(lines(other.namespace)).toHaveLength(5000);
-    expect(lines(other.namespace).some((l) => l.includes("overflow"))).toBe(false);
+    expect(lines(other)).toHaveLength(5000);
+    expect(lines(other).some((l) => l.includes("overflow"))).toBe(false);
     const dropped = (await prom.getSingleMetric("ebpf_operator_agent_series_dropped_total")!.get()).values;
-    expect(dropped).toEqual([{ labels: { namespace: ref.namespace, ebpfmap: "per-pid" }, value: 4000 }]);
+    expect(dropped).toEqual([
+      { labels: { namespace: ref.namespace, ebpfmap: "per-pid" }, value: 4250 },
+      { labels: { namespace: ref.namespace, ebpfmap: "per-pid-2" }, value: 4250 },
+    ]);
+
+    // Without the sibling, the EbpfMap's own cap is the smaller one again.
+    collector.remove(sibling);
+    const after = await registryText(families);
+    expect(after.split("\n").filter((l) => l.startsWith(`per_pid_total{namespace="${ref.namespace}"`))).toHaveLength(1001);
   });
 });

@@ -164,7 +164,10 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   const policyOf = (namespace: string) => effectivePolicy(namespace, namespaces.get(namespace)?.metadata?.labels, policies.list(), kernelWide);
   // Series are capped where they are read (every scrape and remote-write read), by the policy
   // of the resource's namespace at that moment.
-  host.container.get(TOKENS.Collector).setSeriesLimit((ref) => policyOf(ref.namespace).quotas.seriesPerEbpfMap);
+  host.container.get(TOKENS.Collector).setSeriesLimit((ref) => {
+    const { quotas } = policyOf(ref.namespace);
+    return { perEbpfMap: quotas.seriesPerEbpfMap, perNamespace: quotas.seriesPerNamespace };
+  });
   const check: PolicyCheck = (resource, node) => {
     const policy = policyOf(resource.metadata.namespace);
     const siblings = ebpfMaps.list().filter((m) => m.metadata.namespace === resource.metadata.namespace);
