@@ -222,7 +222,8 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   await syncOnce();
   await agent.collectGarbage();
   await writer
-    .removeStale(new Set(agent.statuses().map((s) => `${s.namespace}/${s.name}`)))
+    // The refusals just reported are this node's too: not stale.
+    .removeStale(new Set([...agent.statuses().map((s) => `${s.namespace}/${s.name}`), ...reportedRefusals]))
     .catch((error: unknown) => logger.warn({ error: describeError(error) }, "removing stale node statuses failed"));
   host.markReady();
 

@@ -1,0 +1,128 @@
+/**
+ * The agent decides the tenancy policy itself and trusts no status: a real agent (in-process,
+ * the real kernel, its own pin root) against a real kube-apiserver, with no operator running.
+ * An EbpfMap whose status claims a compiled object — as a forged or stale status would — in a
+ * namespace the policy refuses is not loaded: the agent reports the refusal on its node report,
+ * naming the policy and the rule, and keeps it reported. When the admin grants the namespace,
+ * the same status makes the agent try (and fail only on the missing object); when the node is a
+ * control-plane node, it refuses again by rule nodes.controlPlane.
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BUILTIN_PLUGINS, createLogger } from "@ebpf-operator/core";
+import { startClusterAgent, type RunningClusterAgent } from "@ebpf-operator/operator";
+import { requireKernelCapabilities } from "../helpers/kernel.js";
+import { attachControlPlane, deleteNamespace, repoRoot } from "../helpers/kube/control-plane.js";
+import { eventually } from "../helpers/kube/resources.js";
+import { tracepointManifest } from "../helpers/manifests.js";
+
+requireKernelCapabilities();
+
+const cp = attachControlPlane();
+const SYSTEM = "eop-agent-policy-system";
+const TENANT = "eop-agent-policy-tenant";
+const NODE = `eop-agent-policy-node-${process.pid}`;
+const NAME = "forged-status";
+const pinRoot = `/sys/fs/bpf/eop-test-agent-policy-${process.pid}`;
+const HASH = "ab".repeat(32);
+
+interface NodeReport {
+  spec: { ebpfMap: string; nodeName: string };
+  status: { phase: string; lastError?: { code?: string; message: string } };
+}
+
+async function report(): Promise<NodeReport | undefined> {
+  const out = await cp.kubectlOk(["get", "ebpfmapnodestatuses", "-n", TENANT, "-l", `observability.cloud/ebpfmap=${NAME}`, "-o", "json"]);
+  return (JSON.parse(out) as { items: NodeReport[] }).items.find((i) => i.spec.nodeName === NODE);
+}
+
+describe("the agent's own policy check", () => {
+  let agent: RunningClusterAgent | undefined;
+  let cacheDir: string;
+
+  beforeAll(async () => {
+    cacheDir = mkdtempSync(join(tmpdir(), `eop-agent-policy-${process.pid}-`));
+    await cp.kubectlOk(["apply", "-f", join(repoRoot, "deploy/crds")]);
+    await cp.kubectlOk([
+      "wait",
+      "--for=condition=Established",
+      "crd/ebpfmaps.observability.cloud",
+      "crd/ebpftenancypolicies.observability.cloud",
+      "--timeout=60s",
+    ]);
+    for (const ns of [SYSTEM, TENANT]) await cp.kubectlOk(["create", "namespace", ns]);
+    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE } }) });
+    await cp.kubectlOk(["apply", "-n", TENANT, "-f", "-"], { input: tracepointManifest({ name: NAME }) });
+    // The status an operator would write once admitted and compiled: here nothing admitted it.
+    await cp.kubectlOk([
+      "patch",
+      "ebpfmap",
+      NAME,
+      "-n",
+      TENANT,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { object: { hash: HASH, sha256: HASH, configMap: `ebpf-object-${HASH.slice(0, 40)}`, namespace: SYSTEM, generation: 1 } } }),
+    ]);
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(cp.kubeconfig);
+    agent = await startClusterAgent({
+      kubeConfig,
+      nodeName: NODE,
+      objectNamespace: SYSTEM,
+      pinRoot,
+      cacheDir,
+      plugins: BUILTIN_PLUGINS,
+      listen: "127.0.0.1:0",
+      logger: createLogger({ level: (process.env.EOP_TEST_LOG_LEVEL as "info" | undefined) ?? "silent" }),
+      bpfStats: false,
+    });
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    for (const ns of [TENANT, SYSTEM]) await deleteNamespace(cp, ns).catch(() => undefined);
+    await cp.kubectl(["delete", "node", NODE, "--ignore-not-found"]);
+    rmSync(pinRoot, { recursive: true, force: true });
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  it("refuses a resource whose status claims a compiled object when the namespace's policy refuses it, and keeps the refusal reported", async () => {
+    const refused = await eventually("the agent's refusal on its node report", async () => {
+      const r = await report();
+      return r?.status.lastError?.code === "EOP_ERR_POLICY_REFUSED" ? r : undefined;
+    });
+    expect(refused.status.phase).toBe("Failed");
+    expect(refused.status.lastError!.message).toContain(
+      `refused by the default policy (no EbpfTenancyPolicy selects namespace "${TENANT}"), rule targetScopes`,
+    );
+    // Nothing of it in the kernel or under the pin root.
+    expect(existsSync(join(pinRoot, TENANT))).toBe(false);
+    // Still reported a while later (the start-up clean-up of stale reports keeps refusals).
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await report())?.status.lastError?.code).toBe("EOP_ERR_POLICY_REFUSED");
+  });
+
+  it("follows the policy, not the status: granted, it goes on to fetch the object; on a control-plane node, it refuses again", async () => {
+    await cp.kubectlOk(["label", "namespace", TENANT, "observability.cloud/allow-kernel-wide-programs=true"]);
+    const tried = await eventually("the agent past the policy", async () => {
+      const r = await report();
+      return r && r.status.lastError?.code !== "EOP_ERR_POLICY_REFUSED" ? r : undefined;
+    });
+    // The object the forged status names does not exist: the load fails there, not at the policy.
+    expect(tried.status.phase).toBe("Failed");
+    expect(tried.status.lastError?.message).toContain(`ebpf-object-${HASH.slice(0, 40)}`);
+
+    await cp.kubectlOk(["label", "node", NODE, "node-role.kubernetes.io/control-plane="]);
+    const again = await eventually("refused on a control-plane node", async () => {
+      const r = await report();
+      return r?.status.lastError?.code === "EOP_ERR_POLICY_REFUSED" ? r : undefined;
+    });
+    expect(again.status.lastError!.message).toContain(`rule nodes.controlPlane: node "${NODE}" is a control-plane node`);
+    expect(existsSync(join(pinRoot, TENANT))).toBe(false);
+  });
+});
