@@ -29,6 +29,7 @@ const WORKER = "eop-policy-worker";
 const CONTROL_PLANE = "eop-policy-control-plane";
 const BOB_POLICY = "eop-policy-bob-tracing";
 const ALICE_POLICY = "eop-policy-alice-xdp";
+const ALICE_HELPERS_POLICY = "eop-policy-alice-helpers";
 
 let alice: string;
 let bob: string;
@@ -163,7 +164,7 @@ describe("tenancy policy against hostile tenants", () => {
   afterAll(async () => {
     await operator?.stop();
     for (const ns of [ALICE, BOB, OPERATOR_NS]) await deleteNamespace(cp, ns).catch(() => undefined);
-    await cp.kubectl(["delete", "ebpftenancypolicy", BOB_POLICY, ALICE_POLICY, "eop-policy-alice-quota", "--ignore-not-found"]);
+    await cp.kubectl(["delete", "ebpftenancypolicy", BOB_POLICY, ALICE_POLICY, "eop-policy-alice-quota", ALICE_HELPERS_POLICY, "--ignore-not-found"]);
     await cp.kubectl(["delete", "node", WORKER, CONTROL_PLANE, "--ignore-not-found"]);
     rmSync(cacheDir, { recursive: true, force: true });
   });
@@ -323,6 +324,53 @@ describe("tenancy policy against hostile tenants", () => {
       const r = await getEbpfMap(cp, ALICE, "all-interfaces");
       return policyOf(r)?.kind === "Default" && condition(r, "Ready")?.reason === "PolicyRefused";
     });
+  });
+
+  it("refuses a program calling a helper the policy does not grant, naming the helper and the line, and admits it once the policy grants it", async () => {
+    const helpers = (names: string[]) =>
+      cp.kubectlOk(["apply", "-f", "-"], {
+        input: policy(ALICE_HELPERS_POLICY, {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ALICE } },
+          targetScopes: ["pod", "node"],
+          nodeScopeProgramTypes: ["xdp"],
+          helpers: { names },
+          quotas: { ebpfMaps: 20 },
+        }),
+      });
+    await helpers([]);
+    const code = (parseYaml(example("xdp-packets.yaml")) as Manifest).spec.code as string;
+    const entry = "int count_packets(struct xdp_md *ctx) {\n";
+    expect(code).toContain(entry);
+    // bpf_printk is bpf_trace_printk: the node's shared trace buffer, granted only by name.
+    await applyAs(
+      alice,
+      ALICE,
+      fromExample("xdp-packets.yaml", "printk", { target: "xdp/lo", code: code.replace(entry, `${entry}  bpf_printk("packet");\n`) }),
+    );
+    const granted = { kind: "EbpfTenancyPolicy", name: ALICE_HELPERS_POLICY };
+    const message = await refused(ALICE, "printk", "helpers", granted);
+    expect(message).toMatch(/program "count_packets" calls bpf_trace_printk \(helper #6\) at program\.bpf\.c:\d+/);
+    // Alice reads why in her own resource, with her own kubectl.
+    const seen = await as(alice, ["get", "ebpfmap", "printk", "-n", ALICE, "-o", "jsonpath={.status.conditions[?(@.type=='Admitted')].message}"]);
+    expect(seen.code).toBe(0);
+    expect(seen.stdout).toContain("bpf_trace_printk");
+    // The admin grants it by name: admitted, compiled and published without an edit.
+    await helpers(["bpf_trace_printk"]);
+    const admitted = await eventually("printk admitted and published", async () => {
+      const r = await getEbpfMap(cp, ALICE, "printk");
+      return policyOf(r)?.admitted && r?.status?.object ? r : undefined;
+    });
+    expect(policyOf(admitted)).toMatchObject({ ...granted, admitted: true });
+    expect(condition(admitted, "Admitted")).toMatchObject({ status: "True", reason: "Admitted" });
+    expect(condition(admitted, "Compiled")).toMatchObject({ status: "True" });
+    expect(admitted.status?.ready).toBe("0/1");
+    // Taken away again: refused at once, at the same generation (the published object is checked again).
+    await helpers([]);
+    await eventually("printk refused again", async () => {
+      const r = await getEbpfMap(cp, ALICE, "printk");
+      return policyOf(r)?.admitted === false && r?.status?.object === undefined ? r : undefined;
+    });
+    expect(await refused(ALICE, "printk", "helpers", granted)).toContain("bpf_trace_printk");
   });
 
   it("leaves bob's resource exactly as it was through all of alice's attempts", async () => {

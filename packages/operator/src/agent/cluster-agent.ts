@@ -31,7 +31,7 @@ import { Informer, objectKey } from "../kube/informer.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
 import { selectsNode } from "../shared/node-selection.js";
 import { ObjectStore } from "../shared/object-store.js";
-import { admit, effectivePolicy, nodeRefusal, type PolicyObject } from "../shared/tenancy-policy.js";
+import { admit, effectivePolicy, enforcementOf, nodeRefusal, type EffectivePolicy, type PolicyObject } from "../shared/tenancy-policy.js";
 import type { EbpfMapObject } from "../shared/types.js";
 import { startSecureServing, type SecureServingOptions } from "../serving/secure-serving.js";
 import { agentAttributes } from "../serving/kube-access.js";
@@ -125,6 +125,9 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   const { kubeConfig, nodeName, logger } = options;
   // HTTPS, and every read authenticated (TokenReview) and authorized (SubjectAccessReview).
   const serving = await startSecureServing(options, { kubeConfig, attributes: agentAttributes, metricPrefix: "ebpf_operator_agent_", logger });
+  // The namespace's tenancy policy: `of` is set below, once the informers exist, before the first
+  // sync (nothing is loaded before it).
+  const namespacePolicy: { of?: (namespace: string) => EffectivePolicy } = {};
   const host = await startAgentHost({
     ...options,
     tls: serving.certificate.current,
@@ -134,6 +137,14 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
       container
         .rebind(TOKENS.ObjectProvider)
         .toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir));
+      // What the loader enforces for a resource: its namespace's policy's helper grant, verdict
+      // mode and object quotas. enforcementOf gives the same object for an unchanged grant (the
+      // agent takes a changed enforcement as a changed resource); a policy edit takes effect at
+      // the next sync, which the policy and Namespace watches trigger. Until `of` is set (nothing
+      // syncs before it is), the default policy.
+      container
+        .rebind(TOKENS.Enforcement)
+        .toConstantValue((ref) => enforcementOf(namespacePolicy.of ? namespacePolicy.of(ref.namespace) : effectivePolicy(ref.namespace, undefined, [], [])));
     },
     mode: "cluster",
     status: () => ({ node: nodeName }),
@@ -161,15 +172,16 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
   const registry = host.container.get(TOKENS.PluginRegistry);
   const kernelWide = registry.programTypes().filter((t) => registry.forType(t).plugin.meta.kernelWide);
-  const policyOf = (namespace: string) => effectivePolicy(namespace, namespaces.get(namespace)?.metadata?.labels, policies.list(), kernelWide);
+  const policyFor = (namespace: string) => effectivePolicy(namespace, namespaces.get(namespace)?.metadata?.labels, policies.list(), kernelWide);
+  namespacePolicy.of = policyFor;
   // Series are capped where they are read (every scrape and remote-write read), by the policy
   // of the resource's namespace at that moment.
   host.container.get(TOKENS.Collector).setSeriesLimit((ref) => {
-    const { quotas } = policyOf(ref.namespace);
+    const { quotas } = policyFor(ref.namespace);
     return { perEbpfMap: quotas.seriesPerEbpfMap, perNamespace: quotas.seriesPerNamespace };
   });
   const check: PolicyCheck = (resource, node) => {
-    const policy = policyOf(resource.metadata.namespace);
+    const policy = policyFor(resource.metadata.namespace);
     const siblings = ebpfMaps.list().filter((m) => m.metadata.namespace === resource.metadata.namespace);
     return admit(resource, policy, siblings)?.message ?? nodeRefusal(policy, node);
   };

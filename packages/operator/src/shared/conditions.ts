@@ -17,6 +17,8 @@ export const Reasons = {
   /** spec.nodeSelector selects only nodes the policy keeps the namespace off (control plane, nodes.selector). */
   NodesNotAllowed: "NodesNotAllowed",
   ObjectTooLarge: "ObjectTooLarge",
+  /** The compiled object cannot be inspected (the agents would refuse it too). */
+  ObjectRefused: "ObjectRefused",
   NoNodesSelected: "NoNodesSelected",
   NodesNotReady: "NodesNotReady",
   AllNodesReady: "AllNodesReady",

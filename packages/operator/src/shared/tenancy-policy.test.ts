@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_QUOTAS } from "@ebpf-operator/core";
-import { admit, effectivePolicy, matchesSelector, nodeRefusal, type PolicyObject } from "./tenancy-policy.js";
+import { admit, effectivePolicy, enforcementOf, matchesSelector, nodeRefusal, objectRefusal, type PolicyObject } from "./tenancy-policy.js";
 import { ALLOW_KERNEL_WIDE_LABEL } from "./types.js";
 
 const policy = (name: string, spec: Partial<PolicyObject["spec"]>): PolicyObject => ({ metadata: { name }, spec: { namespaceSelector: {}, ...spec } });
@@ -100,5 +100,53 @@ describe("admit", () => {
     );
     expect(nodeRefusal(p, { metadata: { name: "w1", labels: { pool: "infra" } } })).toContain('rule nodes.selector: node "w1" does not match');
     expect(nodeRefusal(p, { metadata: { name: "w2", labels: { pool: "tenants" } } })).toBeUndefined();
+  });
+});
+
+describe("enforcementOf", () => {
+  it("gives the very same enforcement for an unchanged grant, and a new one when the grant changes", () => {
+    const spec = { helpers: { names: ["bpf_send_signal"] }, verdictMode: "enforce" as const, quotas: { mapEntries: 1024 } };
+    const first = enforcementOf(effectivePolicy("team-a", {}, [policy("p", spec)], []));
+    // Evaluated again from fresh objects (another informer event): equal grant, same object.
+    expect(enforcementOf(effectivePolicy("team-a", {}, [policy("p", structuredClone(spec))], []))).toBe(first);
+    // Fields the loader does not enforce do not change it either.
+    expect(enforcementOf(effectivePolicy("team-a", {}, [policy("p", { ...spec, targetScopes: ["node"], quotas: { ...spec.quotas, ebpfMaps: 3 } })], []))).toBe(
+      first,
+    );
+    expect(first).toMatchObject({
+      verdictMode: "enforce",
+      tracingPrivileges: false,
+      namespaceMapBytes: DEFAULT_QUOTAS.mapBytesPerNamespacePerNode,
+      rules: { helpers: { sets: ["observe"], names: ["bpf_send_signal"] }, maps: { maxEntries: 1024, maxBytesTotal: DEFAULT_QUOTAS.mapBytesPerEbpfMap } },
+    });
+    const narrowed = enforcementOf(effectivePolicy("team-a", {}, [policy("p", { ...spec, helpers: {} })], []));
+    expect(narrowed).not.toBe(first);
+    expect(narrowed.rules?.helpers.names).toEqual([]);
+  });
+
+  it("holds a namespace no policy selects, and the kernel-wide label, to observe mode and the observe helpers", () => {
+    for (const labels of [{}, { [ALLOW_KERNEL_WIDE_LABEL]: "true" }] as Record<string, string>[]) {
+      const e = enforcementOf(effectivePolicy("team-a", labels, [], ["tracepoint"]));
+      expect(e).toMatchObject({ verdictMode: "observe", tracingPrivileges: false, rules: { helpers: { sets: ["observe"], names: [] }, kfuncs: [] } });
+      expect(e.rules?.maxInstructions).toBe(DEFAULT_QUOTAS.instructions);
+    }
+  });
+});
+
+describe("objectRefusal", () => {
+  it("names the policy, the policy field of the first violation, and every violation", () => {
+    const p = effectivePolicy("team-a", {}, [policy("small", {})], []);
+    const refusal = objectRefusal(p, [
+      { rule: "map-entries", map: "big", message: 'map "big" has max_entries 50000000; the limit is 65536' },
+      { rule: "helper", helper: "bpf_send_signal", message: "calls bpf_send_signal" },
+    ]);
+    expect(refusal).toEqual({
+      rule: "quotas.mapEntries",
+      message:
+        'refused by EbpfTenancyPolicy "small", rule quotas.mapEntries: the compiled object breaks the policy\'s rules: map "big" has max_entries 50000000; the limit is 65536; calls bpf_send_signal',
+    });
+    expect(objectRefusal(p, [{ rule: "observe-helper", message: "x" }]).rule).toBe("verdictMode");
+    const many = Array.from({ length: 12 }, (_, i) => ({ rule: "helper" as const, message: `h${i}` }));
+    expect(objectRefusal(p, many).message).toMatch(/h7 \(and 4 more\)$/);
   });
 });

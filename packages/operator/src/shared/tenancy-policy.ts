@@ -13,12 +13,17 @@
 import type { KubernetesObject, V1Node } from "@kubernetes/client-node";
 import {
   DEFAULT_QUOTAS,
+  enforcementForPolicy,
   type EbpfMapSpec,
+  type EnforcementGrant,
+  type LoadEnforcement,
   type EbpfTenancyPolicySpec,
   type FullQuotas,
   type LabelSelector,
   type PolicyVerdictMode,
   type TargetScope,
+  type Violation,
+  formatViolations,
 } from "@ebpf-operator/core";
 import { ALLOW_KERNEL_WIDE_LABEL } from "./types.js";
 
@@ -106,6 +111,75 @@ export function effectivePolicy(
     );
   }
   return fill(undefined, { source: "Default", name: "default", describe: `the default policy (no EbpfTenancyPolicy selects namespace "${namespace}")` });
+}
+
+/** Enforcements by grant (see enforcementOf); a handful of distinct policies in practice. */
+const enforcements = new Map<string, LoadEnforcement>();
+const MAX_ENFORCEMENTS = 256;
+
+/**
+ * What the loader enforces for a namespace under `policy` (`enforcementForPolicy` of its helper
+ * grant, kfuncs, verdict mode and object quotas), and what the operator checks a compiled object
+ * against. An unchanged grant gives the very same object: the agent takes any change of it as a
+ * change of the resource (the object is checked again, the program maybe reloaded).
+ */
+export function enforcementOf(policy: EffectivePolicy): LoadEnforcement {
+  const { quotas } = policy;
+  const grant: EnforcementGrant = {
+    helpers: { sets: [...policy.helpers.sets], names: [...policy.helpers.names] },
+    kfuncs: [...policy.kfuncs],
+    verdictMode: policy.verdictMode,
+    quotas: {
+      instructions: quotas.instructions,
+      mapEntries: quotas.mapEntries,
+      mapBytesPerEbpfMap: quotas.mapBytesPerEbpfMap,
+      mapBytesPerNamespacePerNode: quotas.mapBytesPerNamespacePerNode,
+    },
+  };
+  const key = JSON.stringify(grant);
+  let enforcement = enforcements.get(key);
+  if (!enforcement) {
+    if (enforcements.size >= MAX_ENFORCEMENTS) enforcements.clear();
+    enforcement = enforcementForPolicy(grant);
+    enforcements.set(key, enforcement);
+  }
+  return enforcement;
+}
+
+/** The policy field a violation of the object rules comes from (for `status.policy.rule`). */
+export function policyRuleOf(violation: Violation): string {
+  switch (violation.rule) {
+    case "helper":
+    case "map-type": // map types follow the helpers granted (prog_array with bpf_tail_call, ...)
+      return "helpers";
+    case "kfunc":
+    case "ksym":
+      return "helpers.kfuncs";
+    case "instructions":
+      return "quotas.instructions";
+    case "map-entries":
+      return "quotas.mapEntries";
+    case "map-memory":
+    case "maps-memory":
+      return "quotas.mapBytesPerEbpfMap";
+    case "namespace-maps-memory":
+      return "quotas.mapBytesPerNamespacePerNode";
+    case "map-pinning":
+      return "baseline"; // no policy allows it
+    default:
+      return violation.rule.startsWith("observe-") ? "verdictMode" : violation.rule;
+  }
+}
+
+/** Most violations spelled out in one refusal (the rest are counted). */
+const MAX_VIOLATIONS_SHOWN = 8;
+
+/** A refusal for an object that breaks the rules of `policy`: the first violation's policy field, every violation's message. */
+export function objectRefusal(policy: EffectivePolicy, violations: readonly Violation[]): Refusal {
+  const shown = violations.slice(0, MAX_VIOLATIONS_SHOWN);
+  const more = violations.length - shown.length;
+  const why = `the compiled object breaks the policy's rules: ${formatViolations(shown)}${more > 0 ? ` (and ${more} more)` : ""}`;
+  return refuse(policy, policyRuleOf(violations[0]!), why);
 }
 
 /** One program of a resource, as a policy sees it. */
