@@ -6,18 +6,23 @@
  * naming the policy and the rule, and keeps it reported. When the admin grants the namespace,
  * the same status makes the agent try (and fail only on the missing object); when the node is a
  * control-plane node, it refuses again by rule nodes.controlPlane.
+ *
+ * The agent's loader enforces the namespace's policy too (its helper grant, verdict mode and
+ * object quotas, TOKENS.Enforcement): a real object published as the operator would, whose map
+ * is over the policy's quota, is refused before the kernel allocates it, and loads once the admin
+ * raises the quota.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUILTIN_PLUGINS, createLogger } from "@ebpf-operator/core";
-import { startClusterAgent, type RunningClusterAgent } from "@ebpf-operator/operator";
+import { BUILTIN_PLUGINS, BpfCompiler, DEFAULT_QUOTAS, createLogger } from "@ebpf-operator/core";
+import { ObjectStore, startClusterAgent, type RunningClusterAgent } from "@ebpf-operator/operator";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
 import { attachControlPlane, deleteNamespace, repoRoot } from "../helpers/kube/control-plane.js";
 import { eventually } from "../helpers/kube/resources.js";
-import { tracepointManifest } from "../helpers/manifests.js";
+import { COUNTER_CODE, tracepointManifest } from "../helpers/manifests.js";
 
 requireKernelCapabilities();
 
@@ -28,14 +33,15 @@ const NODE = `eop-agent-policy-node-${process.pid}`;
 const NAME = "forged-status";
 const pinRoot = `/sys/fs/bpf/eop-test-agent-policy-${process.pid}`;
 const HASH = "ab".repeat(32);
+const POLICY = `eop-agent-policy-entries-${process.pid}`;
 
 interface NodeReport {
   spec: { ebpfMap: string; nodeName: string };
   status: { phase: string; lastError?: { code?: string; message: string } };
 }
 
-async function report(): Promise<NodeReport | undefined> {
-  const out = await cp.kubectlOk(["get", "ebpfmapnodestatuses", "-n", TENANT, "-l", `observability.cloud/ebpfmap=${NAME}`, "-o", "json"]);
+async function report(name = NAME): Promise<NodeReport | undefined> {
+  const out = await cp.kubectlOk(["get", "ebpfmapnodestatuses", "-n", TENANT, "-l", `observability.cloud/ebpfmap=${name}`, "-o", "json"]);
   return (JSON.parse(out) as { items: NodeReport[] }).items.find((i) => i.spec.nodeName === NODE);
 }
 
@@ -85,6 +91,7 @@ describe("the agent's own policy check", () => {
 
   afterAll(async () => {
     await agent?.stop();
+    await cp.kubectl(["delete", "ebpftenancypolicy", POLICY, "--ignore-not-found"]);
     for (const ns of [TENANT, SYSTEM]) await deleteNamespace(cp, ns).catch(() => undefined);
     await cp.kubectl(["delete", "node", NODE, "--ignore-not-found"]);
     rmSync(pinRoot, { recursive: true, force: true });
@@ -124,5 +131,60 @@ describe("the agent's own policy check", () => {
     });
     expect(again.status.lastError!.message).toContain(`rule nodes.controlPlane: node "${NODE}" is a control-plane node`);
     expect(existsSync(join(pinRoot, TENANT))).toBe(false);
+  });
+
+  it("loads under the namespace's policy: a map over its mapEntries quota is refused by the loader, and loads once the admin raises the quota", async () => {
+    await cp.kubectlOk(["label", "node", NODE, "node-role.kubernetes.io/control-plane-"]);
+    const name = "big-array";
+    const entries = DEFAULT_QUOTAS.mapEntries * 2;
+    const code = COUNTER_CODE.replace("__uint(max_entries, 1);", `__uint(max_entries, ${entries});`);
+    expect(code).toContain(`max_entries, ${entries}`);
+    // Compiled and published as the operator would (the operator refuses it too; here it is not running).
+    const compiled = await new BpfCompiler({ cacheDir }).compile({ source: code, label: name });
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(cp.kubeconfig);
+    const published = await new ObjectStore(kubeConfig, SYSTEM).publish(compiled.hash, compiled.objectPath);
+    await cp.kubectlOk(["apply", "-n", TENANT, "-f", "-"], { input: tracepointManifest({ name, code, metric: "big_array" }) });
+    await cp.kubectlOk([
+      "patch",
+      "ebpfmap",
+      name,
+      "-n",
+      TENANT,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { object: { hash: compiled.hash, sha256: published.sha256, configMap: published.name, namespace: SYSTEM, generation: 1 } } }),
+    ]);
+    // The namespace has the kernel-wide label (previous test): admitted, under the default quotas.
+    const refused = await eventually("the loader's refusal", async () => {
+      const r = await report(name);
+      return r?.status.lastError?.code === "EOP_ERR_OBJECT_REFUSED" ? r : undefined;
+    });
+    expect(refused.status.phase).toBe("Failed");
+    expect(refused.status.lastError!.message).toContain(`map "execve_count" has max_entries ${entries}; the rules allow ${DEFAULT_QUOTAS.mapEntries}`);
+    expect(existsSync(join(pinRoot, TENANT, name))).toBe(false);
+
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "observability.cloud/v1",
+        kind: "EbpfTenancyPolicy",
+        metadata: { name: POLICY },
+        spec: {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": TENANT } },
+          targetScopes: ["pod", "node"],
+          quotas: { mapEntries: entries },
+        },
+      }),
+    });
+    const running = await eventually("loaded under the raised quota", async () => {
+      const r = await report(name);
+      return r?.status.phase === "Running" ? r : undefined;
+    });
+    expect(running.status.lastError).toBeUndefined();
+    expect(existsSync(join(pinRoot, TENANT, name))).toBe(true);
+
+    await cp.kubectlOk(["delete", "ebpfmap", name, "-n", TENANT]);
+    await eventually("unloaded once deleted", async () => !existsSync(join(pinRoot, TENANT, name)));
   });
 });
