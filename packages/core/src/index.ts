@@ -106,7 +106,14 @@ export { bucketLayout, upperBound, type BucketLayout } from "./plan/histogram.js
 export { histogramSeries, type HistogramSeries } from "./scrape/histogram-series.js";
 export { metricConfigs, type MetricConfig, type MetricKind } from "./plan/metric-config.js";
 export { checkMetricsSpec, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
-export { RESERVED_LABEL_NAMES, RESERVED_LABEL_PREFIXES, FOREIGN_METRIC_PREFIXES, FOREIGN_METRIC_NAMES, reservedLabelReason, foreignMetricReason } from "./api/metric-names.js";
+export {
+  RESERVED_LABEL_NAMES,
+  RESERVED_LABEL_PREFIXES,
+  FOREIGN_METRIC_PREFIXES,
+  FOREIGN_METRIC_NAMES,
+  reservedLabelReason,
+  foreignMetricReason,
+} from "./api/metric-names.js";
 export {
   startHttpServer,
   parseListenAddress,

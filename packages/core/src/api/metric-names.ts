@@ -2,10 +2,11 @@
  * Prometheus naming rules. `spec.name` is user text (`syscall-counter`); what we serve must be a
  * valid metric name (`syscall_counter_total`), and every label name must be valid too.
  *
- * Tenants share one scrape target per node, and the ServiceMonitor honours the sample's labels
- * (docs/tenancy.md), so names and labels are also a trust boundary: a tenant must not be able to
- * emit the target's own labels (`job`, `instance`, `node`, `pod`...) or metric names other
- * exporters own (`node_*`, `kube_*`, `up`...). Dashboards, alerts and autoscalers that do not
+ * Tenants share one scrape target per node, and scrape configs take some of a sample's labels as
+ * the truth (the install's takes `exported_namespace` back as `namespace`; others honour every
+ * label, docs/tenancy.md), so names and labels are also a trust boundary: a tenant must not be
+ * able to emit the target's own labels (`job`, `instance`, `node`, `pod`...) or metric names
+ * other exporters own (`node_*`, `kube_*`, `up`...). Dashboards, alerts and autoscalers that do not
  * filter by namespace would read them as the real thing.
  */
 /** The Prometheus types a served family can have. */
