@@ -230,6 +230,16 @@ describe("tenancy policy against hostile tenants", () => {
 
     await applyAs(alice, ALICE, fromExample("socket-bytes.yaml", "sockets"));
     expect(await refused(ALICE, "sockets", "programTypes", granted)).toContain('spec.type "socket" is not allowed (allowed: xdp, cgroup, tracepoint)');
+
+    // Several programs per resource: every entry is decided, not only the first. The first is
+    // the granted node-wide XDP; the second, a type the policy leaves out, is named by its index.
+    const pair = parseYaml(fromExample("syscall-errors.yaml", "hidden-second")) as Manifest;
+    const programs = pair.spec.programs as { program: string; type: string; target: string }[];
+    programs[0] = { ...programs[0]!, type: "xdp", target: "xdp/lo" };
+    await applyAs(alice, ALICE, stringifyYaml(pair));
+    expect(await refused(ALICE, "hidden-second", "programTypes", granted)).toContain('spec.programs[1].type "raw_tp" is not allowed (allowed: xdp, cgroup, tracepoint)');
+    // Out of the way of the EbpfMaps quota counted below.
+    await as(alice, ["delete", "ebpfmap", "hidden-second", "-n", ALICE, "--wait=true", "--timeout=60s"]);
   });
 
   it("keeps a resource off control-plane nodes even when its nodeSelector aims there", async () => {

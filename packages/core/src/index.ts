@@ -5,6 +5,7 @@ export * from "./api/schema.js";
 export * from "./api/status-schema.js";
 export * from "./api/policy-schema.js";
 export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
+export { programsOf, programField, checkProgramsSpec, describePrograms, type ResourceProgram } from "./api/programs.js";
 export {
   parseManifests,
   refKey,
@@ -91,6 +92,7 @@ export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
 export { setCondition, newStatus, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
 export { BpfCompiler, CompileError } from "./compiler/index.js";
+export { writeFileAtomic } from "./compiler/atomic-file.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
 export {
   CORE_DECODERS,

@@ -59,6 +59,13 @@ export function reservedLabelReason(name: string): string | undefined {
 }
 
 /**
+ * The label a metric with `perCpu: true` adds: the CPU number of each per-CPU slot. Not reserved
+ * for every metric (a key may well carry a CPU number of its own): a perCpu metric's own labels
+ * may not use it (metrics-check, metric-plan), so the two never collide.
+ */
+export const CPU_LABEL = "cpu";
+
+/**
  * Metric names owned by other exporters, the scrape itself and this project: a served name that
  * starts with one of these (compared in lower case) is refused.
  */

@@ -1,7 +1,7 @@
 /**
  * Runs a metric plan over one read of a map: decode each row's labels, read its value (summed
- * over CPUs), sum rows whose labels come out equal, and for histograms collect bucket counts per
- * label set. The series come out either as exposition text (`planText`) or as rows (`planRows`),
+ * over CPUs, or one value per CPU with a `cpu` label when the metric asks: `perCpu`), sum rows
+ * whose labels come out equal, and for histograms collect bucket counts per label set. The series come out either as exposition text (`planText`) or as rows (`planRows`),
  * from the same walk.
  *
  * Rows are grouped by their rendered label text (`,name="value"…`, escaped), which is both the
@@ -19,10 +19,12 @@
  * met in the read are served; every further row is summed into one overflow series
  * (`overflow="true"`, the map's own labels left out) and counted in `dropped`, so one resource
  * serves at most `maxSeries` label sets plus one, whatever its map holds. A histogram label set
- * costs as many series as it renders (its buckets, `_sum`, `_count`). Which label sets are kept
+ * costs as many series as it renders (its buckets, `_sum`, `_count`); with `perCpu` each CPU's
+ * series is a label set of its own (`cpu` among its labels). Which label sets are kept
  * follows the map's iteration order: the cap bounds the output, it does not choose.
  */
 import type { MapEntries } from "@ebpf-operator/libbpf";
+import { CPU_LABEL } from "../api/metric-names.js";
 import type { MetricPlan, NumberPlan } from "../plan/metric-plan.js";
 import { SKIP } from "../plugin/sdk.js";
 import { LineChunks, escapeLabelValue, labelPairs } from "./exposition.js";
@@ -106,7 +108,47 @@ function* walk(
   const values = new Map<string, number>();
   const buckets = new Map<string, Map<number, number>>();
   const groupTexts = wantTexts && grouped ? new Map<string, string[]>() : undefined;
-  const texts = wantTexts ? new Array<string>(labels.length) : undefined;
+  // perCpu: each CPU's slot is a series of its own, its number the last label.
+  const cpuPairs = plan.cpuLabel ? Array.from({ length: cpus }, (_, cpu) => `,${CPU_LABEL}="${cpu}"`) : undefined;
+  const texts = wantTexts ? new Array<string>(labels.length + (cpuPairs ? 1 : 0)) : undefined;
+  // Every series the walk would serve goes through here (with perCpu, one per CPU), so the cap
+  // counts what is served, per-CPU series included.
+  const add = (key: string, value: number, bucketIndex: number): void => {
+    const known = grouped && (bucket ? buckets.has(key) : values.has(key));
+    if (!known) {
+      if (sets >= maxSets) {
+        // Over the cap: into the overflow series (the map's labels, `cpu` included, left out).
+        droppedKeys.add(key);
+        if (bucket) {
+          overflowCounts ??= new Map();
+          overflowCounts.set(bucketIndex, (overflowCounts.get(bucketIndex) ?? 0) + value);
+        } else {
+          overflowValue = (overflowValue ?? 0) + value;
+        }
+        return;
+      }
+      sets++;
+    }
+    if (!grouped) {
+      visitor.value(key, texts, value);
+    } else if (bucket) {
+      let counts = buckets.get(key);
+      if (!counts) {
+        counts = new Map();
+        buckets.set(key, counts);
+        if (groupTexts) groupTexts.set(key, texts!.slice());
+      }
+      counts.set(bucketIndex, (counts.get(bucketIndex) ?? 0) + value);
+    } else {
+      const sum = values.get(key);
+      if (sum === undefined) {
+        values.set(key, value);
+        if (groupTexts) groupTexts.set(key, texts!.slice());
+      } else {
+        values.set(key, sum + value);
+      }
+    }
+  };
   rows: for (let row = 0; row < entries.count; row++) {
     if (row % STEP_ROWS === STEP_ROWS - 1) yield;
     const keyBase = row * entries.keySize;
@@ -136,44 +178,16 @@ function* walk(
       key += decoded.pair;
       if (texts) texts[j] = decoded.text;
     }
-    const value = readNumber(entries.values, row * entries.valueStride, plan.value, plan.perCpu, slot, cpus);
-    const known = grouped && (bucket ? buckets.has(key) : values.has(key));
-    if (!known) {
-      if (sets >= maxSets) {
-        // Over the cap: into the overflow series.
-        droppedKeys.add(key);
-        if (bucket) {
-          const index = readInteger(keys, keyBase + bucket.slice.offset, bucket.slice.size, bucket.signed);
-          overflowCounts ??= new Map();
-          overflowCounts.set(index, (overflowCounts.get(index) ?? 0) + value);
-        } else {
-          overflowValue = (overflowValue ?? 0) + value;
-        }
-        continue;
-      }
-      sets++;
-    }
-    if (!grouped) {
-      visitor.value(key, texts, value);
+    const bucketIndex = bucket ? readInteger(keys, keyBase + bucket.slice.offset, bucket.slice.size, bucket.signed) : 0;
+    const valueBase = row * entries.valueStride;
+    if (!cpuPairs) {
+      add(key, readNumber(entries.values, valueBase, plan.value, plan.perCpu, slot, cpus), bucketIndex);
       continue;
     }
-    if (bucket) {
-      const index = readInteger(keys, keyBase + bucket.slice.offset, bucket.slice.size, bucket.signed);
-      let counts = buckets.get(key);
-      if (!counts) {
-        counts = new Map();
-        buckets.set(key, counts);
-        if (groupTexts) groupTexts.set(key, texts!.slice());
-      }
-      counts.set(index, (counts.get(index) ?? 0) + value);
-    } else {
-      const sum = values.get(key);
-      if (sum === undefined) {
-        values.set(key, value);
-        if (groupTexts) groupTexts.set(key, texts!.slice());
-      } else {
-        values.set(key, sum + value);
-      }
+    const { offset, size } = plan.value.slice;
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      if (texts) texts[labels.length] = String(cpu);
+      add(key + cpuPairs[cpu]!, readInteger(entries.values, valueBase + cpu * slot + offset, size, plan.value.signed), bucketIndex);
     }
   }
   let n = 0;
@@ -221,6 +235,7 @@ export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, b
   const name = plan.config.name;
   const namespace = base.namespace;
   const labelNames = plan.labels.map((l) => l.name);
+  if (plan.cpuLabel) labelNames.push(CPU_LABEL);
   let batch: Row[] = [];
   const labelsOf = (texts: readonly string[] | undefined): Record<string, string> => {
     const labels: Record<string, string> = { namespace: base.namespace, ebpfmap: base.ebpfmap };

@@ -30,6 +30,8 @@ import {
   errorCode,
   setCondition,
   validateEbpfMapObject,
+  programField,
+  programsOf,
   formatFieldErrors,
   type BpfCompiler,
   type Condition,
@@ -231,20 +233,27 @@ export class EbpfMapReconciler {
       spec: resource.spec,
     });
     if (!validation.ok) return this.terminal(resource, Reasons.InvalidSpec, formatFieldErrors(validation.errors));
-    let registered;
-    try {
-      registered = this.deps.plugins.forType(resource.spec.type);
-    } catch (error) {
-      return this.terminal(resource, Reasons.UnknownProgramType, describeError(error));
-    }
-    if (!registered.validateTarget(resource.spec.target)) {
-      const reasons = (registered.validateTarget.errors ?? []).map((e) => e.message).join("; ");
-      return this.terminal(resource, Reasons.InvalidSpec, `spec.target "${resource.spec.target}" is not a valid ${resource.spec.type} target: ${reasons}`);
-    }
-    try {
-      registered.plugin.parseTarget(resource.spec.type, resource.spec.target);
-    } catch (error) {
-      return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
+    // Every program of the resource (one for the flat spec) is checked the same way.
+    for (const program of programsOf(resource.spec)) {
+      let registered;
+      try {
+        registered = this.deps.plugins.forType(program.type);
+      } catch (error) {
+        return this.terminal(resource, Reasons.UnknownProgramType, describeError(error));
+      }
+      if (!registered.validateTarget(program.target)) {
+        const reasons = (registered.validateTarget.errors ?? []).map((e) => e.message).join("; ");
+        return this.terminal(
+          resource,
+          Reasons.InvalidSpec,
+          `${programField(program, "target")} "${program.target}" is not a valid ${program.type} target: ${reasons}`,
+        );
+      }
+      try {
+        registered.plugin.parseTarget(program.type, program.target);
+      } catch (error) {
+        return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
+      }
     }
     const siblings = this.deps.ebpfMaps.list().filter((m) => m.metadata.namespace === resource.metadata.namespace);
     const refusal = admit(resource, policy, siblings);
@@ -320,8 +329,8 @@ export class EbpfMapReconciler {
     enforcement: LoadEnforcement,
     cpus: number,
   ): Promise<Violation[]> {
-    // The spec's program, type and target decide what is checked, not only the object.
-    const key = JSON.stringify([hash, cpus, spec.program, spec.type, spec.target]);
+    // The spec's programs (each one's name, type and target) decide what is checked, not only the object.
+    const key = JSON.stringify([hash, cpus, programsOf(spec).map((p) => [p.program, p.type, p.target])]);
     const remembered = this.checks.get(key);
     if (remembered?.enforcement === enforcement) return remembered.violations;
     const violations = await this.checkObject(spec, bytes, enforcement, cpus);

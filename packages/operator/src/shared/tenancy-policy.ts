@@ -24,6 +24,7 @@ import {
   type TargetScope,
   type Violation,
   formatViolations,
+  programsOf,
 } from "@ebpf-operator/core";
 import { ALLOW_KERNEL_WIDE_LABEL } from "./types.js";
 
@@ -182,29 +183,13 @@ export function objectRefusal(policy: EffectivePolicy, violations: readonly Viol
   return refuse(policy, policyRuleOf(violations[0]!), why);
 }
 
-/** One program of a resource, as a policy sees it. */
-export interface ResourceProgram {
-  program: string;
-  type: string;
-  target: string;
-  /** Where it is written: `spec` or `spec.programs[1]`. */
-  field: string;
-}
-
-/** The resource's programs: the flat program/type/target, or each of `spec.programs[]` where the schema has it. */
-export function resourcePrograms(spec: EbpfMapSpec): ResourceProgram[] {
-  const several = (spec as { programs?: { program: string; type: string; target: string }[] }).programs;
-  if (several) return several.map((p, i) => ({ ...p, field: `spec.programs[${i}]` }));
-  return [{ program: spec.program, type: spec.type, target: spec.target, field: "spec" }];
-}
-
 /**
  * The scope of a program's target. Every target the plugins have today is node-wide (an
  * interface, a host cgroup path, a tracepoint or kprobe on every task); pod scope is a
  * `spec.selector` over the namespace's own pods (issue 12), which the agent then enforces.
  */
 export function targetScopeOf(spec: EbpfMapSpec): TargetScope {
-  return (spec as { selector?: unknown }).selector !== undefined ? "pod" : "node";
+  return spec.selector !== undefined ? "pod" : "node";
 }
 
 /** What admission needs to know of a resource. */
@@ -222,7 +207,7 @@ const refuse = (policy: EffectivePolicy, rule: string, why: string): Refusal => 
  */
 export function admit(resource: AdmissionResource, policy: EffectivePolicy, siblings: readonly AdmissionResource[]): Refusal | undefined {
   const { spec } = resource;
-  for (const p of resourcePrograms(spec)) {
+  for (const p of programsOf(spec)) {
     if (policy.programTypes && !policy.programTypes.includes(p.type)) {
       return refuse(policy, "programTypes", `${p.field}.type "${p.type}" is not allowed (allowed: ${policy.programTypes.join(", ") || "none"})`);
     }
