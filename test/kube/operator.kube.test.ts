@@ -330,7 +330,7 @@ describe("operator on a real API server", () => {
       const elector = new LeaderElector({ kubeConfig: kubeConfig(), namespace: OPERATOR_NS, name, identity: `racer-${round}`, retryMs: 15, logger });
       let lost = false;
       await elector.acquire(() => (lost = true));
-      await new Promise((r) => setTimeout(r, 15 + (round * 7) % 31));
+      await new Promise((r) => setTimeout(r, 15 + ((round * 7) % 31)));
       await elector.release();
       const lease = JSON.parse(await cp.kubectlOk(["get", "lease", name, "-n", OPERATOR_NS, "-o", "json"])) as {
         spec: { holderIdentity?: string };

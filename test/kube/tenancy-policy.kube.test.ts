@@ -237,7 +237,9 @@ describe("tenancy policy against hostile tenants", () => {
     const programs = pair.spec.programs as { program: string; type: string; target: string }[];
     programs[0] = { ...programs[0]!, type: "xdp", target: "xdp/lo" };
     await applyAs(alice, ALICE, stringifyYaml(pair));
-    expect(await refused(ALICE, "hidden-second", "programTypes", granted)).toContain('spec.programs[1].type "raw_tp" is not allowed (allowed: xdp, cgroup, tracepoint)');
+    expect(await refused(ALICE, "hidden-second", "programTypes", granted)).toContain(
+      'spec.programs[1].type "raw_tp" is not allowed (allowed: xdp, cgroup, tracepoint)',
+    );
     // Out of the way of the EbpfMaps quota counted below.
     await as(alice, ["delete", "ebpfmap", "hidden-second", "-n", ALICE, "--wait=true", "--timeout=60s"]);
   });

@@ -232,4 +232,28 @@ describe("series cap (quotas.seriesPerEbpfMap)", () => {
     expect(hrows.find((r) => r.name === "h_count" && r.labels.overflow === "true")?.value).toBe(18);
     expect(hrows).toHaveLength(3 * perSet);
   });
+
+  it("counts a perCpu metric's series per CPU against the cap, and sums the rest without their cpu label", () => {
+    const cpus = 4;
+    const pplan = buildMetricPlan(config({ name: "irqs", perCpu: true, labels: [{ name: "irq", size: 4 }] }), mapView(u32, u64, true), decoders, ref);
+    // 10 keys, each CPU's slot holding cpu + 1: 40 series, 100 in all.
+    const pread = entries(
+      Array.from({ length: 10 }, (_, i) => le(i, 4)),
+      Array.from({ length: 10 }, () => Buffer.concat(Array.from({ length: cpus }, (_, cpu) => le(cpu + 1, 8)))),
+    );
+    const dropped: number[] = [];
+    const rows = planRowsAll(pread, pplan, cpus, base, { maxSeries: 12, onDropped: (n) => dropped.push(n) });
+    expect(rows).toHaveLength(13);
+    const served = rows.filter((r) => r.labels.overflow === undefined);
+    expect(new Set(served.map((r) => r.labels.irq)).size).toBe(3);
+    expect(served.map((r) => r.labels.cpu).sort()).toEqual(["0", "0", "0", "1", "1", "1", "2", "2", "2", "3", "3", "3"]);
+    expect(rows.filter((r) => r.labels.overflow === "true")).toEqual([
+      { name: "irqs_total", namespace: base.namespace, labels: { ...base, overflow: "true" }, value: 70 },
+    ]);
+    expect(rows.reduce((sum, r) => sum + r.value, 0)).toBe(100);
+    expect(dropped).toEqual([28]);
+    const text = planTextAll(pread, pplan, cpus, base, { maxSeries: 12 });
+    expect(text.split("\n").filter((l) => l.startsWith("irqs_total{"))).toHaveLength(13);
+    expect(text).toContain(',overflow="true"} 70');
+  });
 });
