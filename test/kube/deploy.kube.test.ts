@@ -214,8 +214,10 @@ describe("deploy/ files", () => {
     expect(stdout).toContain("up to date");
     const all = documents(operatorYaml());
     // CRDs first (the rest may refer to them), then the namespace, then everything in it.
-    expect(all.slice(0, 2).map((o) => o.kind)).toEqual(["CustomResourceDefinition", "CustomResourceDefinition"]);
-    expect(all[2]).toMatchObject({ kind: "Namespace", metadata: { name: SYSTEM } });
+    const crds = readdirSync(join(deploy, "crds")).length;
+    expect(crds).toBe(3); // EbpfMap, EbpfMapNodeStatus, EbpfTenancyPolicy
+    expect(all.slice(0, crds).map((o) => o.kind)).toEqual(new Array(crds).fill("CustomResourceDefinition"));
+    expect(all[crds]).toMatchObject({ kind: "Namespace", metadata: { name: SYSTEM } });
     for (const file of readdirSync(join(deploy, "crds"))) {
       expect(readFileSync(join(chart, "crds", file), "utf8")).toBe(readFileSync(join(deploy, "crds", file), "utf8"));
     }

@@ -149,13 +149,14 @@ describe("operator on a real API server", () => {
     });
     expect(condition(refused, "Ready")!.message).toContain('spec.programs[1].target "raw_syscalls/sys_exit" is not a valid raw_tp target');
 
-    // Kernel-wide types are checked per program too.
+    // The tenancy policy decides each program too (the default policy: no node-wide target).
     await cp.kubectlOk(["apply", "-n", NOT_ALLOWED, "-f", "-"], { input: pair });
     const notAllowed = await eventually("the tenancy refusal of the pair", async () => {
       const r = await getEbpfMap(cp, NOT_ALLOWED, "syscall-errors");
-      return condition(r, "Ready")?.reason === "KernelWideNotAllowed" ? r : undefined;
+      return condition(r, "Ready")?.reason === "PolicyRefused" ? r : undefined;
     });
-    expect(condition(notAllowed, "Ready")!.message).toContain('program type "raw_tp" observes every process on the node');
+    expect(condition(notAllowed, "Ready")!.message).toContain('rule targetScopes: spec.programs[0].target "sys_enter" of program type raw_tp is node-wide');
+    expect(notAllowed.status?.object).toBeUndefined();
     for (const [ns, name] of [
       [ALLOWED, "syscall-errors"],
       [ALLOWED, "bad-target"],
@@ -246,7 +247,7 @@ describe("operator on a real API server", () => {
     await cp.kubectlOk(["apply", "-n", NOT_ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "sneaky" }) });
     const refused = await eventually("the tenancy refusal", async () => {
       const r = await getEbpfMap(cp, NOT_ALLOWED, "sneaky");
-      return condition(r, "Ready")?.reason === "KernelWideNotAllowed" ? r : undefined;
+      return condition(r, "Ready")?.reason === "PolicyRefused" ? r : undefined;
     });
     expect(condition(refused, "Ready")!.message).toContain(`${ALLOW_KERNEL_WIDE_LABEL}=true`);
     expect(refused.status?.object).toBeUndefined();
@@ -260,7 +261,7 @@ describe("operator on a real API server", () => {
     });
     expect(allowed.status?.object?.hash).toMatch(/^[0-9a-f]{64}$/);
     await cp.kubectlOk(["label", "namespace", NOT_ALLOWED, `${ALLOW_KERNEL_WIDE_LABEL}-`]);
-    await eventually("refused again", async () => condition(await getEbpfMap(cp, NOT_ALLOWED, "sneaky"), "Ready")?.reason === "KernelWideNotAllowed");
+    await eventually("refused again", async () => condition(await getEbpfMap(cp, NOT_ALLOWED, "sneaky"), "Ready")?.reason === "PolicyRefused");
     await cp.kubectlOk(["delete", "ebpfmap", "sneaky", "-n", NOT_ALLOWED, "--wait=false"]);
   });
 

@@ -81,6 +81,28 @@ describe("plannedPrograms", () => {
     expect(refused[0]!.message).toMatch(/map "shared" is declared with pinning 2/);
   });
 
+  it("checkCompiledObject under a policy's grant: every program of spec.programs is checked, and LIBBPF_PIN_BY_NAME stays allowed", async () => {
+    // The second program calls a helper the grant leaves out; the first is clean. Both use a
+    // map pinned by name, which the loader contains: not a violation under the policy either.
+    const code = program(
+      `struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); __uint(pinning, LIBBPF_PIN_BY_NAME); } shared SEC(".maps");\n` +
+        `SEC("cgroup_skb/egress")\nint first(struct __sk_buff *skb) { __u32 k = 0; return bpf_map_lookup_elem(&shared, &k) != 0; }\n` +
+        `SEC("cgroup_skb/ingress")\nint second(struct __sk_buff *skb) { __u32 k = 0; bpf_send_signal(9); return bpf_map_lookup_elem(&shared, &k) != 0; }\n`,
+    );
+    const bytes = await compileObject(code);
+    const programs = [
+      { program: "first", type: "cgroup", target: "cgroup/skb/egress:/x" },
+      { program: "second", type: "cgroup", target: "cgroup/skb/ingress:/x" },
+    ];
+    const observeHelpers = enforcementForPolicy({ helpers: { sets: ["observe"] }, verdictMode: "enforce" });
+    const violations = await checkCompiledObject(registry, { programs, code }, bytes, observeHelpers);
+    expect(violations.map((v) => [v.rule, v.program])).toEqual([["helper", "second"]]);
+    expect(violations[0]!.message).toMatch(/program "second" calls bpf_send_signal/);
+    // Granted by name: nothing left, the pinned map included.
+    const granted = enforcementForPolicy({ helpers: { sets: ["observe"], names: ["bpf_send_signal"] }, verdictMode: "enforce" });
+    expect(await checkCompiledObject(registry, { programs, code }, bytes, granted)).toEqual([]);
+  });
+
   it("checkCompiledObject refuses bytes that are no BPF object with EOP_ERR_OBJECT_INVALID", async () => {
     await expect(checkCompiledObject(registry, { type: "xdp", target: "xdp/lo", program: "x", code: "" }, new Uint8Array(64), undefined)).rejects.toMatchObject(
       {

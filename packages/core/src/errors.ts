@@ -75,6 +75,7 @@ export const ERROR_CODES = {
   EOP_ERR_PIN_FAILED: { meaning: "pinning or adopting pinned objects failed", fault: "system" },
   EOP_ERR_PLUGIN_FAILED: { meaning: "a plugin threw an unexpected error while handling a resource", fault: "system" },
   EOP_ERR_METRIC_CONFLICT: { meaning: "another resource exports the same metric name with another type or help", fault: "spec" },
+  EOP_ERR_POLICY_REFUSED: { meaning: "the namespace's tenancy policy refuses the resource (or keeps it off this node)", fault: "spec" },
   EOP_ERR_MAP_READ: { meaning: "reading a map at scrape time failed", fault: "system" },
   EOP_ERR_CONFIG: { meaning: "a command line or configuration is invalid", fault: "system" },
 } as const satisfies Record<string, ErrorCodeInfo>;

@@ -3,6 +3,7 @@
  */
 export * from "./api/schema.js";
 export * from "./api/status-schema.js";
+export * from "./api/policy-schema.js";
 export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
 export { programsOf, programField, checkProgramsSpec, describePrograms, type ResourceProgram } from "./api/programs.js";
 export {
@@ -89,7 +90,7 @@ export {
 } from "./host/flags.js";
 export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
-export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
+export { setCondition, newStatus, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
 export { BpfCompiler, CompileError } from "./compiler/index.js";
 export { writeFileAtomic } from "./compiler/atomic-file.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
@@ -107,7 +108,14 @@ export { bucketLayout, upperBound, type BucketLayout } from "./plan/histogram.js
 export { histogramSeries, type HistogramSeries } from "./scrape/histogram-series.js";
 export { metricConfigs, type MetricConfig, type MetricKind } from "./plan/metric-config.js";
 export { checkMetricsSpec, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
-export { RESERVED_LABEL_NAMES } from "./api/metric-names.js";
+export {
+  RESERVED_LABEL_NAMES,
+  RESERVED_LABEL_PREFIXES,
+  FOREIGN_METRIC_PREFIXES,
+  FOREIGN_METRIC_NAMES,
+  reservedLabelReason,
+  foreignMetricReason,
+} from "./api/metric-names.js";
 export {
   startHttpServer,
   parseListenAddress,

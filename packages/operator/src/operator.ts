@@ -10,6 +10,7 @@ import {
   API_GROUP_VERSION,
   BpfCompiler,
   KIND,
+  POLICY_KIND,
   MetricRegistry,
   NODE_STATUS_KIND,
   describeError,
@@ -19,7 +20,8 @@ import {
   startHttpServer,
   type Logger,
 } from "@ebpf-operator/core";
-import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
+import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL, POLICY_PLURAL } from "./crd/crds.js";
+import type { PolicyObject } from "./shared/tenancy-policy.js";
 import { EbpfMapReconciler, KubeEbpfMapWriter } from "./controller/ebpfmap-reconciler.js";
 import { ObjectStore } from "./shared/object-store.js";
 import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
@@ -97,6 +99,13 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", logger });
   const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
+  const policies = new Informer<PolicyObject>({
+    kubeConfig,
+    apiVersion: API_GROUP_VERSION,
+    kind: POLICY_KIND,
+    path: `/apis/${API_GROUP_VERSION}/${POLICY_PLURAL}`,
+    logger,
+  });
   const objects = new ObjectStore(kubeConfig, options.namespace);
   const reconciler = new EbpfMapReconciler({
     writer: new KubeEbpfMapWriter(kubeConfig),
@@ -104,6 +113,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     nodeStatuses,
     nodes,
     namespaces,
+    policies,
     compiler: new BpfCompiler({ cacheDir: options.cacheDir, logger }),
     plugins,
     objects,
@@ -112,17 +122,28 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     unloadTimeoutMs: options.unloadTimeoutMs,
   });
 
-  const queue = new WorkQueue();
-  ebpfMaps.on((_event, object) => queue.add(objectKey(object)));
+  // Fair across namespaces; with several workers one is always left for the other namespaces.
+  const workerCount = options.workers ?? 2;
+  const queue = new WorkQueue({ maxActivePerShard: Math.max(1, workerCount - 1) });
+  const requeueNamespace = (namespace: string | undefined) => {
+    for (const resource of ebpfMaps.list()) if (resource.metadata.namespace === namespace) queue.add(objectKey(resource));
+  };
+  ebpfMaps.on((event, object) => {
+    queue.add(objectKey(object));
+    // One more or one fewer decides which of the namespace's EbpfMaps fit its quota.
+    if (event === "add" || event === "delete") requeueNamespace(object.metadata.namespace);
+  });
   nodeStatuses.on((_event, status) => queue.add(`${status.metadata.namespace}/${status.spec.ebpfMap}`));
   // A node's labels decide selection: re-evaluate every resource.
   nodes.on(() => {
     for (const resource of ebpfMaps.list()) queue.add(objectKey(resource));
   });
-  // A namespace's tenancy label decides whether kernel-wide types may run there: an admin's
-  // label (or its removal) takes effect at once, without an edit of the resources.
-  namespaces.on((_event, namespace) => {
-    for (const resource of ebpfMaps.list()) if (resource.metadata.namespace === namespace.metadata?.name) queue.add(objectKey(resource));
+  // A namespace's labels decide which policy governs it (and the kernel-wide shorthand label): an
+  // admin's change takes effect at once, without an edit of the resources.
+  namespaces.on((_event, namespace) => requeueNamespace(namespace.metadata?.name));
+  // A policy may select any namespace (before and after an edit): re-evaluate everything.
+  policies.on(() => {
+    for (const resource of ebpfMaps.list()) queue.add(objectKey(resource));
   });
 
   let ready = false;
@@ -187,10 +208,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     }
     if (stopping) return;
     certManager?.start();
-    await Promise.all([ebpfMaps.start(), nodeStatuses.start(), nodes.start(), namespaces.start()]);
+    await Promise.all([ebpfMaps.start(), nodeStatuses.start(), nodes.start(), namespaces.start(), policies.start()]);
     ready = true;
     logger.info({ ebpfMaps: ebpfMaps.list().length, nodes: nodes.list().length }, "caches synced; reconciling");
-    for (let i = 0; i < (options.workers ?? 2); i++) workers.push(worker());
+    for (let i = 0; i < workerCount; i++) workers.push(worker());
     gcTimer = setInterval(() => {
       const referenced = new Set(ebpfMaps.list().flatMap((m) => (m.status?.object ? [m.status.object.hash] : [])));
       objects.collectGarbage(referenced).then(
@@ -237,6 +258,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     nodeStatuses.stop();
     nodes.stop();
     namespaces.stop();
+    policies.stop();
     await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 10_000))]);
     await certManager?.stop();
     serving.certificate.stop();

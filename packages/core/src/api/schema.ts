@@ -8,7 +8,7 @@
  * maps to metrics with labels, decoders and histograms, and makes the flat `name`/`map` optional.
  */
 import { Type, type Static } from "@sinclair/typebox";
-import { MetricSpecSchema } from "./metrics-schema.js";
+import { METRIC_NAME_VALIDATIONS, MetricSpecSchema } from "./metrics-schema.js";
 import { PodSelectorSchema } from "./selector-schema.js";
 
 export * from "./metrics-schema.js";
@@ -66,6 +66,7 @@ export const EbpfMapSpecSchema = Type.Object(
           "Base name of the exported metric (flat spec). Characters Prometheus does not allow become '_'; counters get '_total' (syscall-counter -> syscall_counter_total).",
         pattern: "^[A-Za-z_:][A-Za-z0-9_:.-]*$",
         maxLength: 200,
+        "x-kubernetes-validations": METRIC_NAME_VALIDATIONS,
       }),
     ),
     type: Type.Optional(PROGRAM_TYPE),

@@ -38,6 +38,9 @@ describe("validateEbpfMapObject", () => {
     [{ code: "" }, "spec.code", "must NOT have fewer than 1 characters"],
     [{ type: "KPROBE" }, "spec.type", "does not match the pattern"],
     [{ colour: "blue" }, "spec", 'unknown field "colour"'],
+    [{ name: "node_cpu_seconds" }, "spec.name", 'serves "node_cpu_seconds_total": metric names starting with "node_" belong to another exporter'],
+    [{ name: "up", prometheusType: "gauge" }, "spec.name", `serves "up": "up" is the scrape's own metric`],
+    [{ name: "ebpf_operator_agent_resources", prometheusType: "gauge" }, "spec.name", 'starting with "ebpf_operator_"'],
   ])("names the field when the spec is %j", (patch, field, message) => {
     const result = validateEbpfMapObject(withSpec(patch));
     expect(result.ok).toBe(false);
@@ -104,12 +107,15 @@ describe("validateEbpfMapObject", () => {
     ["a metric name starting with __", metric({ name: "__x" }), "spec.metrics[0].name", "not a valid Prometheus metric name"],
     ["a label named namespace", metric({ labels: [{ name: "namespace" }] }), "spec.metrics[0].labels[0].name", "set by the agent"],
     ["a label named ebpfmap", metric({ labels: [{ name: "ebpfmap" }] }), "spec.metrics[0].labels[0].name", "set by the agent"],
-    [
-      "a label named exported_namespace (Prometheus' name for a clashing label, taken back as namespace)",
-      metric({ labels: [{ name: "exported_namespace" }] }),
+    ...["job", "instance", "node", "pod", "container", "service", "endpoint"].map((name) => [
+      `a label named ${name}`,
+      metric({ labels: [{ name }] }),
       "spec.metrics[0].labels[0].name",
-      'starts with "exported_"',
-    ],
+      "a label of the scrape target",
+    ]),
+    ["a label named exported_namespace", metric({ labels: [{ name: "exported_namespace" }] }), "spec.metrics[0].labels[0].name", 'starting with "exported_"'],
+    ["a metric named kube_pod_info", metric({ name: "kube_pod_info", type: "gauge" }), "spec.metrics[0].name", 'starting with "kube_"'],
+    ["a metric named like a recording rule", metric({ name: "namespace:cpu:sum", type: "gauge" }), "spec.metrics[0].name", "reserved for recording rules"],
     ["a label starting with __", metric({ labels: [{ name: "__meta" }] }), "spec.metrics[0].labels[0].name", "not a valid Prometheus label name"],
     ["a label name with a dot", metric({ labels: [{ name: "a.b" }] }), "spec.metrics[0].labels[0].name", "does not match the pattern"],
     ["a label defined twice", metric({ labels: [{ name: "a" }, { name: "a" }] }), "spec.metrics[0].labels[1].name", "defined twice"],
@@ -166,7 +172,7 @@ describe("validateEbpfMapObject", () => {
     ],
     ["a flat name without a map", withSpec({ ...richSpec, name: "x" }), "spec.map", "needs both name and map"],
     ["no metrics at all", withSpec({ ...richSpec, metrics: [] }), "spec.metrics", "must NOT have fewer than 1 items"],
-  ])("names the field for %s", (_what, input, field, message) => {
+  ] as [string, unknown, string, string][])("names the field for %s", (_what, input, field, message) => {
     const result = validateEbpfMapObject(input);
     expect(result.ok).toBe(false);
     if (result.ok) return;

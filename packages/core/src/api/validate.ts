@@ -17,7 +17,8 @@ export type ValidationResult = { ok: true; value: EbpfMap } | { ok: false; error
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false });
 // A Kubernetes structural-schema marker (decoder options); meaningless to ajv.
 ajv.addKeyword({ keyword: "x-kubernetes-preserve-unknown-fields", schemaType: "boolean" });
-// CEL rules for the API server; api/programs.ts checks the same rules here, with field names.
+// CEL rules for the API server; the same rules are checked in TypeScript, with field names
+// (api/programs.ts, metrics-check.ts).
 ajv.addKeyword({ keyword: "x-kubernetes-validations", schemaType: "array" });
 const validateEbpfMap: ValidateFunction = ajv.compile(EbpfMapSchema);
 

@@ -300,14 +300,20 @@ describe("buildMetricPlan and planSamples", () => {
       "a key member named like a reserved label",
       config({}),
       mapView(struct("k", [member("namespace", u32, 0)], 4), u64),
-      /key member "namespace" .* is a label the agent sets itself/,
+      /key member "namespace" .* is reserved \("namespace" is set by the agent on every sample\)/,
+    ],
+    [
+      "a key member named like a scrape target's label (pod)",
+      config({}),
+      mapView(struct("k", [member("pod", u32, 0)], 4), u64),
+      /key member "pod" of struct k is reserved \("pod" is a label of the scrape target/,
     ],
     [
       // It would become `namespace` in Prometheus (the install's relabelling): another tenant's.
       "a key member named exported_namespace",
       config({}),
       mapView(struct("k", [member("exported_namespace", u32, 0)], 4), u64),
-      /key member "exported_namespace" .* starts with "exported_", which Prometheus gives/,
+      /key member "exported_namespace" .* starting with "exported_" are reserved for Prometheus/,
     ],
   ])("refuses %s with a message naming the field", (_what, cfg, map, message) => {
     expect(() => buildMetricPlan(cfg, map, decoders, ref)).toThrow(message);

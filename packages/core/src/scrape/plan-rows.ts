@@ -1,7 +1,7 @@
 /**
  * Runs a metric plan over one read of a map: decode each row's labels, read its value (summed
- * over CPUs, or one value per CPU with a `cpu` label when the metric asks: `perCpu`), sum rows whose labels come out equal, and for histograms collect bucket counts per
- * label set. The series come out either as exposition text (`planText`) or as rows (`planRows`),
+ * over CPUs, or one value per CPU with a `cpu` label when the metric asks: `perCpu`), sum rows
+ * whose labels come out equal, and for histograms collect bucket counts per label set. The series come out either as exposition text (`planText`) or as rows (`planRows`),
  * from the same walk.
  *
  * Rows are grouped by their rendered label text (`,name="value"…`, escaped), which is both the
@@ -14,6 +14,14 @@
  *
  * The walks are generators that yield every STEP_ROWS rows, so a large map is spread over
  * several event-loop turns.
+ *
+ * Series cap (`maxSeries`, the tenancy policy's quotas.seriesPerEbpfMap): the first label sets
+ * met in the read are served; every further row is summed into one overflow series
+ * (`overflow="true"`, the map's own labels left out) and counted in `dropped`, so one resource
+ * serves at most `maxSeries` label sets plus one, whatever its map holds. A histogram label set
+ * costs as many series as it renders (its buckets, `_sum`, `_count`); with `perCpu` each CPU's
+ * series is a label set of its own (`cpu` among its labels). Which label sets are kept
+ * follows the map's iteration order: the cap bounds the output, it does not choose.
  */
 import type { MapEntries } from "@ebpf-operator/libbpf";
 import { CPU_LABEL } from "../api/metric-names.js";
@@ -36,9 +44,23 @@ export interface BaseLabels {
   ebpfmap: string;
 }
 
+/** What a walk may serve, and what it reports back. */
+export interface SeriesCap {
+  /** Most series served (the overflow series aside); absent: no cap. */
+  maxSeries?: number;
+  /** Called once per walk with the label sets summed into the overflow series (only when some were). */
+  onDropped?: (labelSets: number) => void;
+}
+
+/** The overflow series' label pair (`overflow` is reserved: no map defines it). */
+const OVERFLOW_KEY = ',overflow="true"';
+
 /** Receives each series of a read once, labels summed. */
 interface SeriesVisitor {
-  /** `key`: the series' `,name="text"` pairs (escaped); `texts`: the decoded values, if asked for. */
+  /**
+   * `key`: the series' `,name="text"` pairs (escaped); `texts`: the decoded values, if asked
+   * for (undefined for the overflow series, whose key is OVERFLOW_KEY).
+   */
   value(key: string, texts: readonly string[] | undefined, value: number): void;
   histogram(key: string, texts: readonly string[] | undefined, counts: ReadonlyMap<number, number>): void;
 }
@@ -57,8 +79,22 @@ function readNumber(values: Buffer, base: number, plan: NumberPlan, perCpu: bool
   return sum;
 }
 
-function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: SeriesVisitor, wantTexts: boolean): Generator<void, void, undefined> {
+function* walk(
+  entries: MapEntries,
+  plan: MetricPlan,
+  cpus: number,
+  visitor: SeriesVisitor,
+  wantTexts: boolean,
+  cap: SeriesCap = {},
+): Generator<void, void, undefined> {
   const { bucket } = plan;
+  // Each label set's cost against the cap; the cap in label sets.
+  const cost = bucket && plan.layout ? histogramSeries(plan.layout, new Map()).buckets.length + 2 : 1;
+  const maxSets = cap.maxSeries === undefined ? Infinity : Math.floor(cap.maxSeries / cost);
+  let sets = 0;
+  let overflowValue: number | undefined;
+  let overflowCounts: Map<number, number> | undefined;
+  const droppedKeys = new Set<string>();
   const keys = entries.keys;
   // The flat spec's single counter: one row, key 0, no `key` label.
   const labels = plan.unlabelledZeroKey && entries.count === 1 && isZero(keys, 0, entries.keySize) ? [] : plan.labels;
@@ -75,7 +111,24 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
   // perCpu: each CPU's slot is a series of its own, its number the last label.
   const cpuPairs = plan.cpuLabel ? Array.from({ length: cpus }, (_, cpu) => `,${CPU_LABEL}="${cpu}"`) : undefined;
   const texts = wantTexts ? new Array<string>(labels.length + (cpuPairs ? 1 : 0)) : undefined;
+  // Every series the walk would serve goes through here (with perCpu, one per CPU), so the cap
+  // counts what is served, per-CPU series included.
   const add = (key: string, value: number, bucketIndex: number): void => {
+    const known = grouped && (bucket ? buckets.has(key) : values.has(key));
+    if (!known) {
+      if (sets >= maxSets) {
+        // Over the cap: into the overflow series (the map's labels, `cpu` included, left out).
+        droppedKeys.add(key);
+        if (bucket) {
+          overflowCounts ??= new Map();
+          overflowCounts.set(bucketIndex, (overflowCounts.get(bucketIndex) ?? 0) + value);
+        } else {
+          overflowValue = (overflowValue ?? 0) + value;
+        }
+        return;
+      }
+      sets++;
+    }
     if (!grouped) {
       visitor.value(key, texts, value);
     } else if (bucket) {
@@ -146,6 +199,9 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
     if (++n % 8 === 0) yield;
     visitor.histogram(key, groupTexts?.get(key), counts);
   }
+  if (overflowValue !== undefined) visitor.value(OVERFLOW_KEY, undefined, overflowValue);
+  if (overflowCounts !== undefined) visitor.histogram(OVERFLOW_KEY, undefined, overflowCounts);
+  if (droppedKeys.size > 0) cap.onDropped?.(droppedKeys.size);
 }
 
 /** `base` (`namespace="…",ebpfmap="…"`) and a series' `,name="…"` pairs as one label text. */
@@ -155,7 +211,7 @@ function joinLabels(base: string, key: string): string {
 }
 
 /** The read's sample lines in pieces (a piece may be empty: a step boundary). */
-export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<string, void, undefined> {
+export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): Generator<string, void, undefined> {
   const baseText = labelPairs({ namespace: base.namespace, ebpfmap: base.ebpfmap });
   const name = plan.config.name;
   const out = new LineChunks();
@@ -170,12 +226,12 @@ export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, b
       out.add(`${name}_count`, labels, series.count);
     },
   };
-  for (const _ of walk(entries, plan, cpus, visitor, false)) yield out.take();
+  for (const _ of walk(entries, plan, cpus, visitor, false, cap)) yield out.take();
   yield out.finish();
 }
 
 /** The read's samples as rows, in batches (a batch may be empty: a step boundary). */
-export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<Row[], void, undefined> {
+export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): Generator<Row[], void, undefined> {
   const name = plan.config.name;
   const namespace = base.namespace;
   const labelNames = plan.labels.map((l) => l.name);
@@ -183,7 +239,8 @@ export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, b
   let batch: Row[] = [];
   const labelsOf = (texts: readonly string[] | undefined): Record<string, string> => {
     const labels: Record<string, string> = { namespace: base.namespace, ebpfmap: base.ebpfmap };
-    if (texts) for (let j = 0; j < texts.length; j++) labels[labelNames[j]!] = texts[j]!;
+    if (!texts) return { ...labels, overflow: "true" }; // only the overflow series comes without texts
+    for (let j = 0; j < texts.length; j++) labels[labelNames[j]!] = texts[j]!;
     return labels;
   };
   const visitor: SeriesVisitor = {
@@ -196,7 +253,7 @@ export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, b
       batch.push({ name: `${name}_count`, namespace, labels, value: series.count });
     },
   };
-  for (const _ of walk(entries, plan, cpus, visitor, true)) {
+  for (const _ of walk(entries, plan, cpus, visitor, true, cap)) {
     yield batch;
     batch = [];
   }
@@ -204,15 +261,15 @@ export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, b
 }
 
 /** All rows of a read at once (tests, tools). */
-export function planRowsAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Row[] {
+export function planRowsAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): Row[] {
   const out: Row[] = [];
-  for (const batch of planRows(entries, plan, cpus, base)) out.push(...batch);
+  for (const batch of planRows(entries, plan, cpus, base, cap)) out.push(...batch);
   return out;
 }
 
 /** All text of a read at once (tests, tools). */
-export function planTextAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): string {
+export function planTextAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): string {
   let out = "";
-  for (const piece of planText(entries, plan, cpus, base)) out += piece;
+  for (const piece of planText(entries, plan, cpus, base, cap)) out += piece;
   return out;
 }

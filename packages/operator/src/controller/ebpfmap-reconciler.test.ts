@@ -1,13 +1,19 @@
 /**
  * The operator's reconciler with its dependencies injected: caches are maps, the API writes and
  * Events are recorded, the compiler and the object store are stand-ins. The logic under test —
- * finalizer, validation, tenancy, compile once per generation, node aggregation, deletion — is
- * the reconciler's own; the whole process against a real API server is test/kube.
+ * finalizer, validation, tenancy, compile once per generation, the object checked against the
+ * policy's rules, node aggregation, deletion — is the reconciler's own. The object check itself
+ * (inspection, plugins, rules) is core's, tested on clang-compiled objects in
+ * test/unit/planned-programs.test.ts; the whole process against a real API server is test/kube.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { KubernetesObject, V1Namespace, V1Node } from "@kubernetes/client-node";
-import { CompileError, PluginRegistry, PluginTargetError, createLogger, definePlugin, type EbpfMapStatus } from "@ebpf-operator/core";
-import { beforeEach, describe, expect, it } from "vitest";
+import { CompileError, PluginRegistry, PluginTargetError, createLogger, definePlugin, type EbpfMapStatus, type Violation } from "@ebpf-operator/core";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { Conditions, Reasons } from "../shared/conditions.js";
+import type { PolicyObject } from "../shared/tenancy-policy.js";
 import { ALLOW_KERNEL_WIDE_LABEL, FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
 import { EbpfMapReconciler, type Cache, type EbpfMapWriter } from "./ebpfmap-reconciler.js";
 
@@ -73,15 +79,27 @@ function nodeStatus(nodeName: string, status: NonNullable<NodeStatusObject["stat
   };
 }
 
+// The compiler stand-in's object file: the reconciler reads it for the object check.
+const objectDir = mkdtempSync(join(tmpdir(), `eop-reconciler-${process.pid}-`));
+const objectPath = join(objectDir, "object.o");
+writeFileSync(objectPath, "compiled");
+afterAll(() => rmSync(objectDir, { recursive: true, force: true }));
+
 describe("EbpfMapReconciler", () => {
   let ebpfMaps: FakeCache<EbpfMapObject>;
   let nodeStatuses: FakeCache<NodeStatusObject>;
   let nodes: FakeCache<V1Node>;
   let namespaces: FakeCache<V1Namespace>;
+  let policies: FakeCache<PolicyObject>;
   let writer: RecordingWriter;
   let events: string[];
   let compiles: string[];
   let compileError: CompileError | undefined;
+  /** Object checks: the bytes read (`compiled` from the file, `fetched` from the store), the helpers granted by name, CPUs. */
+  let checks: string[];
+  let fetches: number;
+  let fetchFails: boolean;
+  let publishes: number;
   let reconciler: EbpfMapReconciler;
   const key = "team-a/counter";
   const current = () => ebpfMaps.get(key)!;
@@ -92,10 +110,15 @@ describe("EbpfMapReconciler", () => {
     nodeStatuses = new FakeCache((o) => `${o.metadata.namespace}/${o.metadata.name}`);
     nodes = new FakeCache((o) => o.metadata!.name!);
     namespaces = new FakeCache((o) => o.metadata!.name!);
+    policies = new FakeCache((o) => o.metadata.name);
     writer = new RecordingWriter(ebpfMaps);
     events = [];
     compiles = [];
     compileError = undefined;
+    checks = [];
+    fetches = 0;
+    fetchFails = false;
+    publishes = 0;
     const plugins = new PluginRegistry();
     plugins.register(kernelWide);
     nodes.put(node("n1", { pool: "a" }), node("n2", { pool: "a" }), node("n3", { pool: "b" }));
@@ -106,15 +129,40 @@ describe("EbpfMapReconciler", () => {
       nodeStatuses,
       nodes,
       namespaces,
+      policies,
       compiler: {
         compile: async (request) => {
           compiles.push(request.label);
           if (compileError) throw compileError;
-          return { objectPath: "/nonexistent/object.o", hash: `hash-of-${request.source.length}`, cached: false, diagnostics: [], durationMs: 1 };
+          return { objectPath, hash: `hash-of-${request.source.length}`, cached: false, diagnostics: [], durationMs: 1 };
         },
       },
       plugins,
-      objects: { namespace: "ebpf-system", publish: async (hash) => ({ name: `ebpf-object-${hash}`, sha256: `sha-${hash}` }) },
+      objects: {
+        namespace: "ebpf-system",
+        publish: async (hash) => {
+          publishes++;
+          return { name: `ebpf-object-${hash}`, sha256: `sha-${hash}` };
+        },
+        fetch: async () => {
+          fetches++;
+          if (fetchFails) throw new Error("configmaps not found");
+          return Buffer.from("fetched");
+        },
+      },
+      // Stands in for checkCompiledObject: code calling bpf_send_signal needs it granted by name.
+      checkObject: async (spec, bytes, enforcement, cpus) => {
+        const names = enforcement.rules?.helpers.names ?? [];
+        checks.push(`${Buffer.from(await bytes()).toString()} [${names.join(",")}] ${cpus}`);
+        if (!spec.code.includes("bpf_send_signal") || names.includes("bpf_send_signal")) return [];
+        const violation: Violation = {
+          rule: "helper",
+          program: spec.program,
+          helper: "bpf_send_signal",
+          message: `program "${spec.program}" calls bpf_send_signal (helper #109) at program.bpf.c:3, which the policy does not grant`,
+        };
+        return [violation];
+      },
       events: { record: async (_object, type, reason) => void events.push(`${type} ${reason}`) },
       logger: createLogger({ level: "silent" }),
       unloadTimeoutMs: 60_000,
@@ -191,12 +239,17 @@ describe("EbpfMapReconciler", () => {
     expect(events).toEqual(["Warning CompileFailed"]);
   });
 
-  it("refuses a kernel-wide type in a namespace without the admin's label, and an invalid target, before compiling", async () => {
+  it("refuses a node-wide target under the default policy, and an invalid target, before compiling", async () => {
     namespaces.put(namespace("team-a"));
     ebpfMaps.put(ebpfMap());
     await reconciler.reconcile(key);
-    expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.KernelWideNotAllowed });
-    expect(condition(Conditions.Ready)?.message).toContain(`${ALLOW_KERNEL_WIDE_LABEL}=true`);
+    expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.PolicyRefused });
+    expect(condition(Conditions.Admitted)).toMatchObject({ status: "False", reason: Reasons.PolicyRefused });
+    expect(current().status?.policy).toMatchObject({ kind: "Default", name: "default", admitted: false, rule: "targetScopes" });
+    expect(current().status?.policy?.message).toMatch(
+      /^refused by the default policy \(no EbpfTenancyPolicy selects namespace "team-a"\), rule targetScopes: spec.target "do_sys_open" of program type probe is node-wide/,
+    );
+    expect(events).toEqual(["Warning PolicyRefused"]);
     namespaces.put(namespace("team-a", { [ALLOW_KERNEL_WIDE_LABEL]: "true" }));
     ebpfMaps.put({ ...current(), spec: { ...current().spec, target: "reserved" } });
     await reconciler.reconcile(key);
@@ -205,6 +258,136 @@ describe("EbpfMapReconciler", () => {
     await reconciler.reconcile(key);
     expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.UnknownProgramType });
     expect(compiles).toEqual([]);
+  });
+
+  it("names the policy that admitted it, and the label shorthand", async () => {
+    ebpfMaps.put(ebpfMap());
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toEqual({
+      kind: "NamespaceLabel",
+      name: ALLOW_KERNEL_WIDE_LABEL,
+      admitted: true,
+      message: `admitted by the namespace label ${ALLOW_KERNEL_WIDE_LABEL}=true (observe mode)`,
+    });
+    expect(condition(Conditions.Admitted)).toMatchObject({ status: "True", reason: Reasons.Admitted });
+    // An explicit policy that selects the namespace wins over the label.
+    policies.put({ metadata: { name: "team-a-pods-only" }, spec: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "team-a" } } } });
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({ kind: "EbpfTenancyPolicy", name: "team-a-pods-only", admitted: false, rule: "targetScopes" });
+    expect(condition(Conditions.Ready)?.message).toContain('refused by EbpfTenancyPolicy "team-a-pods-only", rule targetScopes');
+  });
+
+  it("takes the EbpfMaps quota in age order: the newest over the quota is refused, and admitted once another goes", async () => {
+    policies.put({ metadata: { name: "two" }, spec: { namespaceSelector: {}, targetScopes: ["node"], quotas: { ebpfMaps: 2 } } });
+    const at = (name: string, seconds: number): EbpfMapObject => ({
+      ...ebpfMap(),
+      metadata: { ...ebpfMap().metadata, name, creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)) },
+    });
+    ebpfMaps.put(at("a", 1), at("b", 2), at("counter", 3));
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({ admitted: false, rule: "quotas.ebpfMaps" });
+    expect(current().status?.policy?.message).toContain('namespace "team-a" may have 2 EbpfMaps, and 2 older ones take the quota');
+    ebpfMaps.items.delete("team-a/a");
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({ admitted: true });
+    expect(compiles).toEqual(["team-a/counter"]);
+  });
+
+  it("refuses code over the quota and program types the policy leaves out", async () => {
+    policies.put({ metadata: { name: "small" }, spec: { namespaceSelector: {}, targetScopes: ["node"], quotas: { codeBytes: 4 } } });
+    ebpfMaps.put(ebpfMap());
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({ rule: "quotas.codeBytes", message: expect.stringContaining("spec.code is 6 bytes; the quota is 4") });
+    policies.put({ metadata: { name: "small" }, spec: { namespaceSelector: {}, targetScopes: ["node"], programTypes: ["xdp"] } });
+    await reconciler.reconcile(key);
+    expect(current().status?.policy).toMatchObject({
+      rule: "programTypes",
+      message: expect.stringContaining('spec.type "probe" is not allowed (allowed: xdp)'),
+    });
+  });
+
+  it("keeps programs off control-plane nodes unless the policy allows them, and says so", async () => {
+    nodes.items.clear();
+    nodes.put(node("cp-1", { "node-role.kubernetes.io/control-plane": "" }), node("w-1"));
+    ebpfMaps.put(ebpfMap({ nodeSelector: { "node-role.kubernetes.io/control-plane": "" } }));
+    await reconciler.reconcile(key);
+    expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.NodesNotAllowed });
+    expect(condition(Conditions.Ready)?.message).toContain('rule nodes.controlPlane: node "cp-1" is a control-plane node');
+    expect(current().status?.selectedNodes).toBe(0);
+    policies.put({ metadata: { name: "admins" }, spec: { namespaceSelector: {}, targetScopes: ["node"], nodes: { controlPlane: true } } });
+    await reconciler.reconcile(key);
+    expect(current().status?.selectedNodes).toBe(1);
+  });
+
+  it("refuses an object calling a helper the policy does not grant, naming it, and publishes it once the policy grants it", async () => {
+    const grant = (names: string[]) =>
+      policies.put({ metadata: { name: "signals" }, spec: { namespaceSelector: {}, targetScopes: ["node"], verdictMode: "enforce", helpers: { names } } });
+    grant([]);
+    ebpfMaps.put(ebpfMap({ code: "bpf_send_signal(9);" }));
+    await reconciler.reconcile(key);
+    const refusal =
+      'refused by EbpfTenancyPolicy "signals", rule helpers: the compiled object breaks the policy\'s rules: program "count" calls bpf_send_signal';
+    expect(current().status?.policy).toMatchObject({ kind: "EbpfTenancyPolicy", name: "signals", admitted: false, rule: "helpers" });
+    expect(current().status?.policy?.message).toContain(refusal);
+    expect(condition(Conditions.Admitted)).toMatchObject({ status: "False", reason: Reasons.PolicyRefused, message: expect.stringContaining(refusal) });
+    expect(condition(Conditions.Ready)).toMatchObject({ status: "False", reason: Reasons.PolicyRefused, message: expect.stringContaining(refusal) });
+    expect(current().status?.object).toBeUndefined();
+    expect(publishes).toBe(0);
+    expect(events).toEqual(["Warning PolicyRefused"]);
+    // Nothing changed: no compile, no check, no write.
+    await reconciler.reconcile(key);
+    expect(checks).toEqual(["compiled [] 1"]);
+    grant(["bpf_send_signal"]);
+    await reconciler.reconcile(key);
+    expect(checks).toEqual(["compiled [] 1", "compiled [bpf_send_signal] 1"]);
+    expect(current().status?.policy).toMatchObject({ admitted: true });
+    expect(condition(Conditions.Admitted)).toMatchObject({ status: "True", reason: Reasons.Admitted });
+    expect(current().status?.object).toMatchObject({ generation: 1 });
+    expect(publishes).toBe(1);
+  });
+
+  it("checks a published object again when the policy changes, from the store, and refuses it at once", async () => {
+    policies.put({ metadata: { name: "signals" }, spec: { namespaceSelector: {}, targetScopes: ["node"], helpers: { names: ["bpf_send_signal"] } } });
+    ebpfMaps.put(ebpfMap({ code: "bpf_send_signal(9);" }));
+    await reconciler.reconcile(key);
+    expect(current().status?.object).toBeDefined();
+    await reconciler.reconcile(key);
+    expect({ compiles: compiles.length, checks: checks.length, fetches }).toEqual({ compiles: 1, checks: 1, fetches: 0 });
+    // The grant is taken away: same generation, so the published object is checked (fetched, not compiled).
+    policies.put({ metadata: { name: "signals" }, spec: { namespaceSelector: {}, targetScopes: ["node"] } });
+    await reconciler.reconcile(key);
+    expect(checks).toEqual(["compiled [bpf_send_signal] 1", "fetched [] 1"]);
+    expect(compiles).toHaveLength(1);
+    expect(condition(Conditions.Ready)).toMatchObject({ status: "False", reason: Reasons.PolicyRefused, observedGeneration: 1 });
+    expect(current().status?.policy).toMatchObject({ admitted: false, rule: "helpers" });
+    expect(current().status?.object).toBeUndefined();
+  });
+
+  it("compiles again when the published object cannot be read for the check", async () => {
+    ebpfMaps.put(ebpfMap());
+    await reconciler.reconcile(key);
+    fetchFails = true;
+    policies.put({ metadata: { name: "more-entries" }, spec: { namespaceSelector: {}, targetScopes: ["node"], quotas: { mapEntries: 1 << 20 } } });
+    await reconciler.reconcile(key);
+    expect(fetches).toBe(1);
+    expect(compiles).toHaveLength(2);
+    expect(checks).toEqual(["compiled [] 1", "compiled [] 1"]);
+    expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.NodesNotReady });
+  });
+
+  it("counts per-CPU maps for the most CPUs of a node the resource may run on", async () => {
+    nodes.items.clear();
+    const withCpus = (name: string, cpus: string, labels: Record<string, string> = {}): V1Node => ({
+      ...node(name, labels),
+      status: { capacity: { cpu: cpus } },
+    });
+    nodes.put(withCpus("small", "2"), withCpus("big", "64", { pool: "b" }), withCpus("cp", "256", { "node-role.kubernetes.io/control-plane": "" }));
+    ebpfMaps.put(ebpfMap());
+    await reconciler.reconcile(key);
+    expect(checks).toEqual(["compiled [] 64"]); // not the control-plane node's 256: the policy keeps it off there
+    ebpfMaps.put(ebpfMap({ nodeSelector: { pool: "a" } }, 2));
+    await reconciler.reconcile(key);
+    expect(checks.at(-1)).toBe("compiled [] 1"); // selects no node
   });
 
   it("on deletion waits for the nodes' statuses to go, then drops the finalizer", async () => {

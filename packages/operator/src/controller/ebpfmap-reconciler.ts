@@ -3,8 +3,10 @@
  * state implies, top to bottom in early-return steps:
  *
  *   get (gone -> done) -> deletion + finalizer -> ensure finalizer -> validate (schema, plugin
- *   target, tenancy) -> compile once -> publish the object -> aggregate per-node statuses ->
- *   patch /status (skipped when nothing changed)
+ *   target) -> tenancy policy (admitted or refused, naming the rule) -> compile once -> check the
+ *   object against the policy's rules (helpers, maps, quotas, verdict mode: the agent's own
+ *   check) -> publish the object -> aggregate per-node statuses (on the nodes the policy allows)
+ *   -> patch /status (skipped when nothing changed)
  *
  * What retrying cannot fix (an invalid spec, a compile error) becomes a condition and an Event
  * and is not retried until the spec changes; anything else is thrown and requeued with backoff.
@@ -18,10 +20,12 @@ import {
   type V1Namespace,
   type V1Node,
 } from "@kubernetes/client-node";
+import { readFile } from "node:fs/promises";
 import {
   API_GROUP,
   API_VERSION,
   CompileError,
+  checkCompiledObject,
   describeError,
   errorCode,
   setCondition,
@@ -31,18 +35,32 @@ import {
   formatFieldErrors,
   type BpfCompiler,
   type Condition,
+  type EbpfMapSpec,
   type EbpfMapStatus,
+  type LoadEnforcement,
   type Logger,
   type PluginRegistry,
+  type Violation,
 } from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
 import { isNotFound } from "../kube/api-errors.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Informer } from "../kube/informer.js";
+import { mergePatch } from "../kube/merge-patch.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
-import { nodeCounts, summarizeNodes } from "../shared/node-selection.js";
+import { nodeCounts, selectsNode, summarizeNodes } from "../shared/node-selection.js";
 import type { ObjectStore } from "../shared/object-store.js";
-import { ALLOW_KERNEL_WIDE_LABEL, FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
+import {
+  admit,
+  effectivePolicy,
+  enforcementOf,
+  nodeRefusal,
+  objectRefusal,
+  type EffectivePolicy,
+  type PolicyObject,
+  type Refusal,
+} from "../shared/tenancy-policy.js";
+import { FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -64,23 +82,42 @@ export interface ReconcilerDependencies {
   ebpfMaps: Cache<EbpfMapObject>;
   nodeStatuses: Cache<NodeStatusObject>;
   nodes: Cache<V1Node>;
-  /** Namespaces, for the tenancy label: read from the cache, not one GET per reconcile. */
+  /** Namespaces, for the policies' namespace selectors: read from the cache, not one GET per reconcile. */
   namespaces: Cache<V1Namespace>;
+  /** EbpfTenancyPolicy objects (cluster-scoped). */
+  policies: Cache<PolicyObject>;
   compiler: Pick<BpfCompiler, "compile">;
   plugins: PluginRegistry;
-  objects: Pick<ObjectStore, "publish" | "namespace">;
+  objects: Pick<ObjectStore, "publish" | "fetch" | "namespace">;
+  /**
+   * Checks a compiled object against what the loader will enforce (default: `checkCompiledObject`
+   * with the plugins, the agent's own check). `bytes` reads the object, only when needed.
+   */
+  checkObject?: ObjectCheck;
   events: Pick<EventRecorder, "record">;
   logger: Logger;
   /** How long deletion waits for agents to confirm the unload before giving up. */
   unloadTimeoutMs?: number;
 }
 
+export type ObjectCheck = (spec: EbpfMapSpec, bytes: () => Promise<Uint8Array>, enforcement: LoadEnforcement, possibleCpus: number) => Promise<Violation[]>;
+
+/** Object checks remembered (by object, enforcement and CPUs): a policy change re-decides every EbpfMap of a namespace. */
+const MAX_REMEMBERED_CHECKS = 4096;
+
 /** Outcome of the validate/compile steps: either an object hash or a terminal condition. */
 type Failure = { ok: false; reason: string; message: string; compiled?: false };
 type Preparation = { ok: true; hash: string; sha256: string; configMap: string } | Failure;
 
 export class EbpfMapReconciler {
-  constructor(private readonly deps: ReconcilerDependencies) {}
+  private readonly checkObject: ObjectCheck;
+  /** Violations by `hash cpus enforcement`; the enforcement objects are shared per grant (enforcementOf). */
+  private readonly checks = new Map<string, { enforcement: LoadEnforcement; violations: Violation[] }>();
+
+  constructor(private readonly deps: ReconcilerDependencies) {
+    this.checkObject =
+      deps.checkObject ?? (async (spec, bytes, enforcement, cpus) => checkCompiledObject(deps.plugins, spec, await bytes(), enforcement, cpus));
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const resource = this.deps.ebpfMaps.get(key);
@@ -96,7 +133,9 @@ export class EbpfMapReconciler {
     const generation = resource.metadata.generation ?? 0;
     const status: EbpfMapStatus = structuredClone(resource.status ?? {});
     const conditions = (status.conditions ?? []) as Condition[];
-    const prepared = await this.prepare(resource, status, log);
+    const policy = this.policyFor(resource.metadata.namespace);
+    delete status.policy; // set again by the policy step, if the spec gets that far
+    const prepared = await this.prepare(resource, status, policy, conditions, log);
     if (prepared.ok) {
       setCondition(conditions, {
         type: Conditions.Compiled,
@@ -119,16 +158,22 @@ export class EbpfMapReconciler {
       delete status.object;
     }
 
-    const summary = summarizeNodes(resource, this.deps.nodes.list(), this.deps.nodeStatuses.list(), prepared.ok ? prepared.hash : undefined);
+    // Only the nodes the policy allows count (and run it: the agents check the same).
+    const allNodes = this.deps.nodes.list();
+    const allowedNodes = allNodes.filter((n) => nodeRefusal(policy, n) === undefined);
+    const summary = summarizeNodes(resource, allowedNodes, this.deps.nodeStatuses.list(), prepared.ok ? prepared.hash : undefined);
     Object.assign(status, nodeCounts(summary));
     if (!prepared.ok) {
       setCondition(conditions, { type: Conditions.Ready, status: "False", reason: prepared.reason, message: prepared.message, observedGeneration: generation });
     } else if (summary.selected.length === 0) {
+      const excluded = allNodes.filter((n) => selectsNode(resource.spec.nodeSelector, n)).flatMap((n) => nodeRefusal(policy, n) ?? []);
       setCondition(conditions, {
         type: Conditions.Ready,
         status: "False",
-        reason: Reasons.NoNodesSelected,
-        message: `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} matches no node`,
+        reason: excluded.length ? Reasons.NodesNotAllowed : Reasons.NoNodesSelected,
+        message: excluded.length
+          ? `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} selects only nodes the policy does not allow: ${excluded.slice(0, 3).join("; ")}`
+          : `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} matches no node`,
         observedGeneration: generation,
       });
     } else if (summary.ready.length === summary.selected.length) {
@@ -171,7 +216,7 @@ export class EbpfMapReconciler {
     status.observedGeneration = generation;
     this.recordTransitions(resource, conditions);
 
-    if (JSON.stringify(status) !== JSON.stringify(resource.status ?? {})) {
+    if (stableJson(status) !== stableJson(resource.status ?? {})) {
       await this.deps.writer.patchStatus(resource, status);
       log.debug({ ready: status.ready }, "status updated");
     }
@@ -179,7 +224,7 @@ export class EbpfMapReconciler {
   }
 
   /** Validation, tenancy and compile+publish; failures here are terminal for this generation. */
-  private async prepare(resource: EbpfMapObject, status: EbpfMapStatus, log: Logger): Promise<Preparation> {
+  private async prepare(resource: EbpfMapObject, status: EbpfMapStatus, policy: EffectivePolicy, conditions: Condition[], log: Logger): Promise<Preparation> {
     const generation = resource.metadata.generation ?? 0;
     const validation = validateEbpfMapObject({
       apiVersion: resource.apiVersion,
@@ -209,16 +254,39 @@ export class EbpfMapReconciler {
       } catch (error) {
         return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
       }
-      if (registered.plugin.meta.kernelWide && !this.kernelWideAllowed(resource.metadata.namespace)) {
-        return this.terminal(
-          resource,
-          Reasons.KernelWideNotAllowed,
-          `program type "${program.type}" observes every process on the node, not only this namespace's; a cluster admin allows it in namespace "${resource.metadata.namespace}" with the label ${ALLOW_KERNEL_WIDE_LABEL}=true`,
-        );
-      }
     }
+    const siblings = this.deps.ebpfMaps.list().filter((m) => m.metadata.namespace === resource.metadata.namespace);
+    const refusal = admit(resource, policy, siblings);
+    status.policy = {
+      kind: policy.source,
+      name: policy.name,
+      admitted: refusal === undefined,
+      ...(refusal ? { rule: refusal.rule } : {}),
+      message: refusal?.message ?? `admitted by ${policy.describe} (${policy.verdictMode} mode)`,
+    };
+    setCondition(conditions, {
+      type: Conditions.Admitted,
+      status: refusal ? "False" : "True",
+      reason: refusal ? Reasons.PolicyRefused : Reasons.Admitted,
+      message: status.policy.message,
+      observedGeneration: generation,
+    });
+    if (refusal) return this.terminal(resource, Reasons.PolicyRefused, refusal.message);
+    // The object is checked against the policy's rules as the agent will check it (which trusts
+    // no status): on every reconcile, since the policy may have changed since it was compiled.
+    const enforcement = enforcementOf(policy);
+    const cpus = this.possibleCpus(resource, policy);
     if (status.object && status.object.generation === generation) {
-      return { ok: true, hash: status.object.hash, sha256: status.object.sha256, configMap: status.object.configMap }; // compiled once per generation
+      const { hash, sha256, configMap } = status.object; // compiled once per generation
+      let violations: Violation[] | undefined;
+      try {
+        violations = await this.violations(resource.spec, hash, () => this.deps.objects.fetch(hash, sha256), enforcement, cpus);
+      } catch (error) {
+        // The published object is gone or unreadable: compile (cached) and publish it again.
+        log.warn({ error: describeError(error) }, "checking the published object failed: compiling it again");
+      }
+      if (violations && violations.length > 0) return this.refuseObject(resource, status, policy, conditions, violations);
+      if (violations) return { ok: true, hash, sha256, configMap };
     }
     const label = `${resource.metadata.namespace}/${resource.metadata.name}`;
     let compiled;
@@ -231,6 +299,15 @@ export class EbpfMapReconciler {
       }
       throw error;
     }
+    let violations: Violation[];
+    try {
+      violations = await this.violations(resource.spec, compiled.hash, () => readFile(compiled.objectPath), enforcement, cpus);
+    } catch (error) {
+      // An object the inspector cannot read is refused by every agent too.
+      if (errorCode(error) === "EOP_ERR_OBJECT_INVALID") return { ...this.terminal(resource, Reasons.ObjectRefused, describeError(error)), compiled: false };
+      throw error;
+    }
+    if (violations.length > 0) return this.refuseObject(resource, status, policy, conditions, violations);
     try {
       const published = await this.deps.objects.publish(compiled.hash, compiled.objectPath);
       log.info({ hash: compiled.hash.slice(0, 12), cached: compiled.cached, configMap: published.name }, "compiled and published");
@@ -242,6 +319,53 @@ export class EbpfMapReconciler {
       }
       throw error;
     }
+  }
+
+  /** The object's violations of `enforcement`, remembered per object, enforcement and CPU count. */
+  private async violations(
+    spec: EbpfMapSpec,
+    hash: string,
+    bytes: () => Promise<Uint8Array>,
+    enforcement: LoadEnforcement,
+    cpus: number,
+  ): Promise<Violation[]> {
+    // The spec's programs (each one's name, type and target) decide what is checked, not only the object.
+    const key = JSON.stringify([hash, cpus, programsOf(spec).map((p) => [p.program, p.type, p.target])]);
+    const remembered = this.checks.get(key);
+    if (remembered?.enforcement === enforcement) return remembered.violations;
+    const violations = await this.checkObject(spec, bytes, enforcement, cpus);
+    if (this.checks.size >= MAX_REMEMBERED_CHECKS) this.checks.delete(this.checks.keys().next().value!);
+    this.checks.delete(key);
+    this.checks.set(key, { enforcement, violations });
+    return violations;
+  }
+
+  /** The object breaks the policy's rules: refused like an admission refusal (Admitted=False, PolicyRefused), nothing published. */
+  private refuseObject(resource: EbpfMapObject, status: EbpfMapStatus, policy: EffectivePolicy, conditions: Condition[], violations: Violation[]): Failure {
+    const refusal: Refusal = objectRefusal(policy, violations);
+    status.policy = { kind: policy.source, name: policy.name, admitted: false, rule: refusal.rule, message: refusal.message };
+    setCondition(conditions, {
+      type: Conditions.Admitted,
+      status: "False",
+      reason: Reasons.PolicyRefused,
+      message: refusal.message,
+      observedGeneration: resource.metadata.generation ?? 0,
+    });
+    return this.terminal(resource, Reasons.PolicyRefused, refusal.message);
+  }
+
+  /**
+   * CPUs per-CPU maps are counted for: the most any node the resource may run on has (its
+   * capacity; the agent counts its own node's possible CPUs, the final word), at least 1.
+   */
+  private possibleCpus(resource: EbpfMapObject, policy: EffectivePolicy): number {
+    let cpus = 1;
+    for (const node of this.deps.nodes.list()) {
+      if (!selectsNode(resource.spec.nodeSelector, node) || nodeRefusal(policy, node) !== undefined) continue;
+      const capacity = Number.parseInt(node.status?.capacity?.cpu ?? "", 10);
+      if (Number.isFinite(capacity) && capacity > cpus) cpus = capacity;
+    }
+    return cpus;
   }
 
   private terminal(resource: EbpfMapObject, reason: string, message: string): Failure {
@@ -271,8 +395,9 @@ export class EbpfMapReconciler {
     }
   }
 
-  private kernelWideAllowed(namespace: string): boolean {
-    return this.deps.namespaces.get(namespace)?.metadata?.labels?.[ALLOW_KERNEL_WIDE_LABEL] === "true";
+  private policyFor(namespace: string): EffectivePolicy {
+    const kernelWide = this.deps.plugins.programTypes().filter((t) => this.deps.plugins.forType(t).plugin.meta.kernelWide);
+    return effectivePolicy(namespace, this.deps.namespaces.get(namespace)?.metadata?.labels, this.deps.policies.list(), kernelWide);
   }
 
   /** Deletion: wait until no agent reports the resource any more, then drop the finalizer. */
@@ -297,6 +422,15 @@ export class EbpfMapReconciler {
     log.info({ unconfirmed: remaining }, "finalizer removed");
     return {};
   }
+}
+
+/** JSON with object keys sorted: equal statuses compare equal whatever order their fields were set in. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }
 
 /** EbpfMapWriter over the API server (merge patches through the custom-objects API). */
@@ -335,7 +469,8 @@ export class KubeEbpfMapWriter implements EbpfMapWriter {
           namespace: resource.metadata.namespace,
           plural: EBPFMAP_PLURAL,
           name: resource.metadata.name,
-          body: { status },
+          // Fields the new status drops (a withdrawn object, a policy rule) must be removed.
+          body: { status: mergePatch(resource.status ?? {}, status) },
         },
         setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
       );

@@ -20,6 +20,15 @@ describe("toStructuralSchema", () => {
     });
   });
 
+  it("writes uniqueItems as a set list (the API server refuses uniqueItems)", () => {
+    expect(toStructuralSchema(Type.Array(Type.String(), { maxItems: 2, uniqueItems: true }))).toEqual({
+      type: "array",
+      maxItems: 2,
+      "x-kubernetes-list-type": "set",
+      items: { type: "string" },
+    });
+  });
+
   it("writes numeric exclusive bounds the OpenAPI v3 way", () => {
     expect(toStructuralSchema(Type.Number({ exclusiveMinimum: 0 }))).toEqual({ type: "number", minimum: 0, exclusiveMinimum: true });
   });

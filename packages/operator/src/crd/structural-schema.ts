@@ -7,6 +7,8 @@
  *                                             strict field validation, rejects unknown fields)
  *   - `$id`, `$schema`, TypeBox metadata   -> dropped
  *   - numeric `exclusiveMinimum: n`        -> `minimum: n, exclusiveMinimum: true` (OpenAPI v3)
+ *   - `uniqueItems: true`                  -> `x-kubernetes-list-type: set` (the API server
+ *                                             refuses uniqueItems: quadratic to check)
  * Anything this converter does not understand throws, so an unsupported schema construct is a
  * build error rather than a CRD the API server silently reads differently.
  */
@@ -23,7 +25,6 @@ const PASS_THROUGH = new Set([
   "maximum",
   "minItems",
   "maxItems",
-  "uniqueItems",
   "default",
   "enum",
   "format",
@@ -101,6 +102,8 @@ function passThrough(input: Record<string, unknown>, path: string): JsonObject {
         out[key === "exclusiveMinimum" ? "minimum" : "maximum"] = value;
         out[key] = true;
       } else out[key] = value as JsonValue;
+    } else if (key === "uniqueItems") {
+      if (value === true) out["x-kubernetes-list-type"] = "set";
     } else if (PASS_THROUGH.has(key)) out[key] = value as JsonValue;
     else if (!DROPPED.has(key) && !["properties", "patternProperties", "items", "anyOf", "oneOf", "allOf", "const"].includes(key)) {
       throw new Error(`${path}: schema keyword "${key}" has no structural equivalent`);
