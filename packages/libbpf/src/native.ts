@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 
 import { createNativeError } from "./errors.js";
 import type { NativeErrorDetail } from "./errors.js";
+import type { SeccompRule } from "./seccomp.js";
 import type { BtfType, LinkInfo, MapEntries, MapInfo, MapSpec, ProgramInfo, ProgramSpec } from "./types.js";
 
 /** A native handle owning one file descriptor. `fd` is -1 once closed. */
@@ -76,6 +77,8 @@ export interface NativeAddon {
   btfDescribe(btfId: number, typeIds: number[]): BtfType[];
 
   openPacketSocket(ifindex: number, protocol: number): NativeFd;
+
+  buildSeccompFilter(options: { defaultErrno: number; rules: readonly SeccompRule[] }): { program: Buffer; unresolved: string[] };
 }
 
 const ADDON_FILE = "build/Release/ebpf_libbpf.node";

@@ -1,0 +1,37 @@
+import { native } from "./native.js";
+
+/** One argument condition of a {@link SeccompRule}; all of a rule's conditions must hold. */
+export type SeccompArgCompare =
+  | { index: number; op: "eq"; value: number | bigint }
+  /** `(arg & mask) == value` */
+  | { index: number; op: "masked_eq"; mask: number | bigint; value: number | bigint };
+
+export interface SeccompRule {
+  /** Syscall name as libseccomp knows it (`openat`, `clone`, ...). */
+  syscall: string;
+  action: "allow" | "errno";
+  /** For `errno`: the error the call returns. */
+  errno?: number;
+  args?: readonly SeccompArgCompare[];
+}
+
+export interface SeccompFilter {
+  /** A classic-BPF seccomp program (`struct sock_filter[]`), as bubblewrap's `--seccomp FD` reads it. */
+  program: Buffer;
+  /** Rule names this architecture (or this libseccomp) does not know; those rules were skipped. */
+  unresolved: string[];
+}
+
+/**
+ * Compiles seccomp rules for the running architecture with libseccomp
+ * (`seccomp_rule_add_array` + `seccomp_export_bpf`). Calls no rule matches fail with
+ * `defaultErrno`; a call made through another ABI than the native one (int 0x80 or x32 on
+ * x86_64) kills the caller. Several rules for one syscall are alternatives (any may match).
+ * Nothing is loaded into the kernel here: the program is handed to whoever applies it.
+ */
+export function buildSeccompFilter(defaultErrno: number, rules: readonly SeccompRule[]): SeccompFilter {
+  if (!Number.isInteger(defaultErrno) || defaultErrno <= 0 || defaultErrno > 4095) {
+    throw new RangeError(`buildSeccompFilter: defaultErrno must be an errno (1..4095), got ${defaultErrno}`);
+  }
+  return native().buildSeccompFilter({ defaultErrno, rules });
+}
