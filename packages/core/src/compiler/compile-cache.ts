@@ -1,15 +1,28 @@
 /**
- * Content-addressed object cache. The key covers everything that can change the object: the
- * source, every flag, the exact clang build, the vmlinux.h in use and the headers under the
- * include directory (prelude included). Layout under `<cacheDir>/objects/`:
- *   <key>.o     the BPF ELF object
- *   <key>.json  the warnings clang printed, replayed on cache hits
- * The sidecar is written before the object, so an object's presence implies both are complete.
+ * Content-addressed object cache, bounded in size, least recently used out.
+ *
+ * Keys cover everything that changes the object's bytes. Like ccache's direct mode, in two steps:
+ *
+ *   manifest key = hash(source, flags (target, defines, include path), full `clang --version`,
+ *                       the toolchain's files, a listing of every include directory)
+ *   object key   = hash(manifest key, path + SHA-256 of every header the preprocessor read)
+ *
+ * The headers a program reads are only known after `clang -E`; the manifest remembers them, so a
+ * later lookup re-hashes just those files (memoized by inode, size and mtime) and finds the
+ * object without running clang. Any changed header, system headers included, is a miss.
+ *
+ * Layout under `<cacheDir>/`:
+ *   objects/<key>.o            the BPF ELF object
+ *   objects/<key>.json         the warnings clang printed, replayed on cache hits
+ *   manifests/<manifest>.json  { key, headers: [[path, sha256], ...] }
+ * Files are published by rename (whole or absent), so several processes may share a cache. A hit
+ * touches the object's mtime, which is the recency eviction goes by.
  */
 import { createHash } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
-import { join, relative } from "node:path";
-import { publishFile, writeFileAtomic } from "./atomic-file.js";
+import type { Stats } from "node:fs";
+import { open, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "./atomic-file.js";
 import type { Diagnostic } from "./diagnostics.js";
 
 export function sha256(data: string | Uint8Array): string {
@@ -30,44 +43,134 @@ export function cacheKey(parts: Record<string, string>): string {
 
 /** Hash over the relative paths and contents of all files below `dir` (sorted, symlinks followed). */
 export async function hashDirectory(dir: string): Promise<string> {
-  const files: string[] = [];
-  const walk = async (current: string): Promise<void> => {
-    for (const entry of await readdir(current, { withFileTypes: true })) {
-      const path = join(current, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else files.push(path);
-    }
-  };
-  await walk(dir);
-  files.sort();
+  const files = await listFiles(dir);
   const hash = createHash("sha256");
   for (const file of files) {
     let content: Buffer;
     try {
-      content = await readFile(file);
+      content = await readFile(join(dir, file));
     } catch {
       content = Buffer.from("<unreadable>");
     }
-    hash.update(`${relative(dir, file)}\0${content.length}\0`).update(content);
+    hash.update(`${file}\0${content.length}\0`).update(content);
   }
   return hash.digest("hex");
 }
 
+async function listFiles(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  let entries;
+  try {
+    entries = await readdir(join(dir, prefix), { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const entry of entries) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await listFiles(dir, relative)));
+    else out.push(relative);
+  }
+  return out.sort();
+}
+
+/**
+ * A listing of every file below `dir` with size and mtime: catches a header added, removed or
+ * replaced anywhere on the include path (which can change what `#include` or `__has_include`
+ * finds) without reading megabytes of headers. Memoized for a minute per directory.
+ */
+const listings = new Map<string, { at: number; value: Promise<string> }>();
+export function directoryListingHash(dir: string): Promise<string> {
+  const memo = listings.get(dir);
+  if (memo && Date.now() - memo.at < 60_000) return memo.value;
+  const value = (async () => {
+    const hash = createHash("sha256");
+    for (const file of await listFiles(dir)) {
+      let info: Stats | undefined;
+      try {
+        info = await stat(join(dir, file));
+      } catch {
+        // vanished meanwhile
+      }
+      hash.update(`${file}\0${info?.size ?? -1}\0${info?.mtimeMs ?? -1}\0`);
+    }
+    return hash.digest("hex");
+  })();
+  listings.set(dir, { at: Date.now(), value });
+  value.catch(() => listings.delete(dir));
+  return value;
+}
+
+/** SHA-256 of a file's content, memoized by (device, inode, size, mtime, ctime). */
+const fileHashes = new Map<string, { signature: string; hash: string }>();
+export async function hashFileContent(path: string): Promise<string> {
+  let info: Stats;
+  try {
+    info = await stat(path);
+  } catch {
+    return "<missing>";
+  }
+  if (!info.isFile()) return "<not a regular file>";
+  const signature = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+  const memo = fileHashes.get(path);
+  if (memo?.signature === signature) return memo.hash;
+  const hash = createHash("sha256");
+  const handle = await open(path, "r");
+  try {
+    for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+  const digest = hash.digest("hex");
+  if (fileHashes.size > 20_000) fileHashes.clear();
+  fileHashes.set(path, { signature, hash: digest });
+  return digest;
+}
+
+/** The headers a compile read, as `[path, sha256]`, in a stable order. */
+export type HeaderHashes = [string, string][];
+
+export async function hashHeaders(paths: Iterable<string>): Promise<HeaderHashes> {
+  const unique = [...new Set(paths)].sort();
+  return Promise.all(unique.map(async (path): Promise<[string, string]> => [path, await hashFileContent(path)]));
+}
+
+export function objectKey(manifestKey: string, headers: HeaderHashes): string {
+  return cacheKey({ manifest: manifestKey, headers: JSON.stringify(headers) });
+}
+
 export interface CachedObject {
   objectPath: string;
+  key: string;
   diagnostics: Diagnostic[];
 }
 
+export interface EvictionResult {
+  evicted: number;
+  bytes: number;
+}
+
+/** Objects used (returned) within this window are not evicted: a caller may still be reading them. */
+export const EVICTION_GRACE_MS = 60_000;
+
 export class CompileCache {
   readonly objectsDir: string;
-  constructor(cacheDir: string) {
+  readonly manifestsDir: string;
+
+  constructor(
+    cacheDir: string,
+    /** Upper bound of objects/ + manifests/ in bytes. */
+    readonly maxBytes: number,
+    private readonly graceMs: number = EVICTION_GRACE_MS,
+  ) {
     this.objectsDir = join(cacheDir, "objects");
+    this.manifestsDir = join(cacheDir, "manifests");
   }
 
   objectPath(key: string): string {
     return join(this.objectsDir, `${key}.o`);
   }
 
+  /** The object for an object key, touched as used. */
   async lookup(key: string): Promise<CachedObject | undefined> {
     const objectPath = this.objectPath(key);
     try {
@@ -82,14 +185,103 @@ export class CompileCache {
     } catch {
       // Written before the object, so this is only missing if someone deleted it: no warnings then.
     }
-    return { objectPath, diagnostics };
+    const now = new Date();
+    await utimes(objectPath, now, now).catch(() => undefined);
+    return { objectPath, key, diagnostics };
   }
 
-  /** Moves a freshly built object (on the cache's file system) into the cache. */
-  async store(key: string, builtObject: string, diagnostics: Diagnostic[]): Promise<string> {
+  /** The object a manifest key led to last time, if every header it read is unchanged. */
+  async lookupManifest(manifestKey: string): Promise<CachedObject | undefined> {
+    let manifest: { key: string; headers: HeaderHashes };
+    try {
+      manifest = JSON.parse(await readFile(join(this.manifestsDir, `${manifestKey}.json`), "utf8")) as typeof manifest;
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(manifest.headers)) return undefined;
+    const current = await hashHeaders(manifest.headers.map(([path]) => path));
+    const key = objectKey(manifestKey, current);
+    if (key !== manifest.key) return undefined;
+    const hit = await this.lookup(key);
+    if (hit) {
+      const now = new Date();
+      await utimes(join(this.manifestsDir, `${manifestKey}.json`), now, now).catch(() => undefined);
+    }
+    return hit;
+  }
+
+  async storeManifest(manifestKey: string, key: string, headers: HeaderHashes): Promise<void> {
+    await writeFileAtomic(join(this.manifestsDir, `${manifestKey}.json`), JSON.stringify({ key, headers }));
+  }
+
+  /** Publishes an object (already size-checked) with its warnings; returns its path. */
+  async store(key: string, object: Uint8Array, diagnostics: Diagnostic[]): Promise<string> {
     await writeFileAtomic(join(this.objectsDir, `${key}.json`), JSON.stringify(diagnostics));
     const objectPath = this.objectPath(key);
-    await publishFile(builtObject, objectPath);
+    await writeFileAtomic(objectPath, object);
     return objectPath;
+  }
+
+  /** Total bytes of objects, their sidecars and the manifests. */
+  async size(): Promise<number> {
+    const entries = [...(await this.#entries(this.objectsDir)), ...(await this.#entries(this.manifestsDir))];
+    return entries.reduce((sum, e) => sum + e.size, 0);
+  }
+
+  /**
+   * Deletes least recently used objects until the cache is at most 90% of `maxBytes` (so not
+   * every store evicts). Objects used within the last minute stay. Manifests older than the
+   * newest evicted object go with it (their object is gone or about to be).
+   */
+  async evict(): Promise<EvictionResult & { size: number }> {
+    const objects = (await this.#entries(this.objectsDir)).filter((e) => e.name.endsWith(".o"));
+    const sidecars = new Map((await this.#entries(this.objectsDir)).filter((e) => e.name.endsWith(".json")).map((e) => [e.name, e]));
+    const manifests = await this.#entries(this.manifestsDir);
+    let total = objects.reduce((s, e) => s + e.size, 0) + [...sidecars.values()].reduce((s, e) => s + e.size, 0) + manifests.reduce((s, e) => s + e.size, 0);
+    const result = { evicted: 0, bytes: 0, size: total };
+    if (total <= this.maxBytes) return result;
+    const target = Math.floor(this.maxBytes * 0.9);
+    const now = Date.now();
+    let cutoff = 0;
+    for (const object of objects.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
+      if (total <= target) break;
+      if (now - object.mtimeMs < this.graceMs) break;
+      const sidecar = sidecars.get(object.name.replace(/\.o$/, ".json"));
+      await rm(join(this.objectsDir, object.name), { force: true });
+      if (sidecar) await rm(join(this.objectsDir, sidecar.name), { force: true });
+      const freed = object.size + (sidecar?.size ?? 0);
+      total -= freed;
+      result.evicted += 1;
+      result.bytes += freed;
+      cutoff = object.mtimeMs;
+    }
+    for (const manifest of manifests) {
+      if (manifest.mtimeMs <= cutoff) {
+        await rm(join(this.manifestsDir, manifest.name), { force: true });
+        total -= manifest.size;
+      }
+    }
+    result.size = total;
+    return result;
+  }
+
+  async #entries(dir: string): Promise<{ name: string; size: number; mtimeMs: number }[]> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return [];
+    }
+    const out: { name: string; size: number; mtimeMs: number }[] = [];
+    for (const name of names) {
+      if (name.startsWith(".")) continue; // a temp file being published
+      try {
+        const info = await stat(join(dir, name));
+        if (info.isFile()) out.push({ name, size: info.size, mtimeMs: info.mtimeMs });
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return out;
   }
 }
