@@ -230,35 +230,45 @@ export class CompileCache {
 
   /**
    * Deletes least recently used objects until the cache is at most 90% of `maxBytes` (so not
-   * every store evicts). Objects used within the last minute stay. Manifests older than the
-   * newest evicted object go with it (their object is gone or about to be).
+   * every store evicts), and the manifests that lead to them. Objects used within the grace
+   * period stay, even above the bound: a caller may be about to read them.
    */
   async evict(): Promise<EvictionResult & { size: number }> {
-    const objects = (await this.#entries(this.objectsDir)).filter((e) => e.name.endsWith(".o"));
-    const sidecars = new Map((await this.#entries(this.objectsDir)).filter((e) => e.name.endsWith(".json")).map((e) => [e.name, e]));
+    const entries = await this.#entries(this.objectsDir);
+    const objects = entries.filter((e) => e.name.endsWith(".o"));
+    const sidecars = new Map(entries.filter((e) => e.name.endsWith(".json")).map((e) => [e.name, e]));
     const manifests = await this.#entries(this.manifestsDir);
-    let total = objects.reduce((s, e) => s + e.size, 0) + [...sidecars.values()].reduce((s, e) => s + e.size, 0) + manifests.reduce((s, e) => s + e.size, 0);
+    const sum = (list: Iterable<{ size: number }>): number => [...list].reduce((s, e) => s + e.size, 0);
+    let total = sum(objects) + sum(sidecars.values()) + sum(manifests);
     const result = { evicted: 0, bytes: 0, size: total };
     if (total <= this.maxBytes) return result;
     const target = Math.floor(this.maxBytes * 0.9);
     const now = Date.now();
-    let cutoff = 0;
+    const evicted = new Set<string>();
     for (const object of objects.sort((a, b) => a.mtimeMs - b.mtimeMs)) {
-      if (total <= target) break;
-      if (now - object.mtimeMs < this.graceMs) break;
-      const sidecar = sidecars.get(object.name.replace(/\.o$/, ".json"));
+      if (total <= target || now - object.mtimeMs < this.graceMs) break;
+      const key = object.name.slice(0, -2);
+      const sidecar = sidecars.get(`${key}.json`);
       await rm(join(this.objectsDir, object.name), { force: true });
       if (sidecar) await rm(join(this.objectsDir, sidecar.name), { force: true });
       const freed = object.size + (sidecar?.size ?? 0);
       total -= freed;
       result.evicted += 1;
       result.bytes += freed;
-      cutoff = object.mtimeMs;
+      evicted.add(key);
     }
-    for (const manifest of manifests) {
-      if (manifest.mtimeMs <= cutoff) {
+    if (evicted.size > 0) {
+      for (const manifest of manifests) {
+        let key: unknown;
+        try {
+          key = (JSON.parse(await readFile(join(this.manifestsDir, manifest.name), "utf8")) as { key?: unknown }).key;
+        } catch {
+          key = undefined; // unreadable: of no use either
+        }
+        if (typeof key === "string" && !evicted.has(key)) continue;
         await rm(join(this.manifestsDir, manifest.name), { force: true });
         total -= manifest.size;
+        result.bytes += manifest.size;
       }
     }
     result.size = total;

@@ -403,18 +403,18 @@ export class BpfCompiler {
     // Everything that can change an object besides the source, the flags and the headers read.
     const libraries = await sharedLibraries(clang.path).catch(() => []);
     const boundDirs = (await existingRealDirs([clang.resourceInclude, includeDir, ...extraDirs, ...systemDirs])).filter((d, i, all) => all.indexOf(d) === i);
-    const base = cacheKey({
+    const baseParts = {
       clang: clang.version,
       toolchain: (await Promise.all([clang.path, ...libraries.map((l) => l.real)].map(fileFingerprint))).join("\n"),
       listings: (await Promise.all(boundDirs.map(async (d) => `${d}:${await directoryListingHash(d)}`))).join("\n"),
-    });
+    };
 
     const setup: Setup = {
       clang,
       vmlinux,
       flags,
       allowedDirs: await existingRealDirs(isystem),
-      base,
+      base: "",
       sandboxStatus: { mode: "none", reason: "the sandbox is switched off (sandbox: \"off\")" },
     };
     if (limits) setup.limits = limits;
@@ -446,6 +446,9 @@ export class BpfCompiler {
         o.logger?.warn({ reason }, "compiler sandbox unavailable: clang runs UNCONFINED on tenant code, with the include policy as the only barrier to host files");
       }
     }
+    // The sandbox changes the bytes: clang's BPF backend copies source lines into BTF, reading
+    // them by the name debug info gives the program, which exists only inside the sandbox.
+    setup.base = cacheKey({ ...baseParts, sandbox: setup.sandboxStatus.mode });
     this.#options.metrics?.setSandbox(setup.sandboxStatus);
     o.logger?.debug({ clang: clang.path, flags, limits: limits ? "prlimit" : "none", sandbox: setup.sandboxStatus }, "bpf compiler ready");
     // A cache left over from an earlier run may be above today's bound.
@@ -519,6 +522,8 @@ export class BpfCompiler {
           throw fail("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `could not run ${setup.clang.path} (${stage}): ${String(cause)}`, [], cause);
         }
         if (result.timedOut) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
+        // Killed for writing too much: the caller reports the output limit.
+        if (result.stdoutOverflow) return result;
         if (result.setupError !== undefined) throw fail("EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE", `the sandbox could not be set up for this compile: ${result.setupError}`);
         // RLIMIT_CPU has soft = hard, so the kernel's SIGKILL is the CPU limit (the wall-time kill is `timedOut`).
         if (result.toolSignal === "SIGKILL") throw fail("EOP_ERR_COMPILE_TIMEOUT", `clang exceeded the ${this.#cpuSeconds} s CPU-time limit and was killed`);
