@@ -3,7 +3,8 @@
  * `ebpf-agent`: the standalone agent.
  *
  *   ebpf-agent run --config <dir|file> [--listen 127.0.0.1:9442] [--pin-root DIR] [--cache-dir DIR]
- *                  [--plugin NAME]... [--log-level info] [--bpf-stats true|false] [--remote-write-url URL ...]
+ *                  [--plugin NAME]... [--log-level info] [--compile-sandbox auto|required] [--bwrap-path PATH]
+ *                  [--bpf-stats true|false] [--remote-write-url URL ...]
  *   ebpf-agent validate <file|dir>...
  *   ebpf-agent --version
  */
@@ -32,6 +33,10 @@ const RUN_USAGE = `usage: ebpf-agent run --config <dir|file> [flags]
 
   --config dir|file                  the EbpfMap manifests (required)
   --pin-root dir                     bpffs directory for pins (default ${DEFAULT_PIN_ROOT})
+  --compile-sandbox auto|required    clang runs in a bubblewrap sandbox (docs/compiler.md); auto (default):
+                                     when bwrap works, otherwise unconfined with a loud warning (stderr,
+                                     log, /status); required: refuse to compile without it
+  --bwrap-path path                  bubblewrap's binary (default: bwrap on PATH, /usr/bin/bwrap)
 ${COMMON_USAGE}
 
 --listen defaults to ${DEFAULT_LISTEN}; --plugin replaces the built-in plugin list
@@ -46,7 +51,7 @@ const VALIDATE_USAGE = `usage: ebpf-agent validate <file|dir>...
 Checks every EbpfMap manifest in the files and directories against the schema; prints one line
 per resource and exits 1 if any has a problem.`;
 
-const RUN_OPTIONS = { ...COMMON_OPTIONS, config: { type: "string", short: "c" }, "pin-root": { type: "string" }, ...OBSERVABILITY_OPTIONS } as const;
+const RUN_OPTIONS = { ...COMMON_OPTIONS, config: { type: "string", short: "c" }, "pin-root": { type: "string" }, "compile-sandbox": { type: "string" }, "bwrap-path": { type: "string" }, ...OBSERVABILITY_OPTIONS } as const;
 
 async function run(args: string[]): Promise<number> {
   const parsed = parseCommand("ebpf-agent run", args, RUN_OPTIONS);
@@ -55,6 +60,9 @@ async function run(args: string[]): Promise<number> {
   if (!values.config) throw operatorError("EOP_ERR_CONFIG", "ebpf-agent run: --config <dir|file> is required; see ebpf-agent run --help");
   const listen = values.listen ?? DEFAULT_LISTEN;
   parseListenAddress(listen); // a bad address is a usage error before anything starts
+  const compileSandbox = values["compile-sandbox"] ?? "auto";
+  if (compileSandbox !== "auto" && compileSandbox !== "required")
+    throw operatorError("EOP_ERR_CONFIG", `--compile-sandbox "${compileSandbox}" is not one of auto, required`);
   const extra = (process.env.EBPF_AGENT_PLUGINS ?? "")
     .split(",")
     .map((s) => s.trim())
@@ -66,6 +74,8 @@ async function run(args: string[]): Promise<number> {
     cacheDir: values["cache-dir"] ?? process.env.EBPF_AGENT_CACHE_DIR ?? join(homedir(), ".cache", "ebpf-operator"),
     plugins: [...(values.plugin ?? BUILTIN_PLUGINS), ...extra],
     logLevel: parseLogLevel(values["log-level"]),
+    compileSandbox,
+    ...(values["bwrap-path"] ? { bwrapPath: values["bwrap-path"] } : {}),
     ...observabilitySettings(values),
   });
   await signalled();

@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import {
   API_GROUP_VERSION,
   BpfCompiler,
+  CompileMetrics,
   KIND,
   MetricRegistry,
   NODE_STATUS_KIND,
@@ -17,11 +18,14 @@ import {
   parseListenAddress,
   reportPlugins,
   startHttpServer,
+  type CompilerOptions,
   type Logger,
 } from "@ebpf-operator/core";
+import { LocalObjectCompiler, type ObjectCompiler } from "./compiler/object-compiler.js";
+import { RemoteObjectCompiler } from "./compiler/remote-compiler.js";
 import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
 import { EbpfMapReconciler, KubeEbpfMapWriter } from "./controller/ebpfmap-reconciler.js";
-import { ObjectStore } from "./shared/object-store.js";
+import { MAX_OBJECT_BYTES, ObjectStore } from "./shared/object-store.js";
 import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
 import { EventRecorder } from "./kube/events.js";
 import { Informer, objectKey } from "./kube/informer.js";
@@ -41,6 +45,13 @@ export interface OperatorOptions {
   identity?: string;
   logger: Logger;
   unloadTimeoutMs?: number;
+  /**
+   * The compile server's Unix socket (`ebpf-operator compile-server`, a container of its own in
+   * the deployment). Without it the operator compiles in this process, in the same sandbox.
+   */
+  compilerSocket?: string;
+  /** Settings of the in-process compiler (no compilerSocket). Its sandbox is required unless said otherwise. */
+  compiler?: Omit<CompilerOptions, "cacheDir" | "metrics" | "logger">;
 }
 
 export interface RunningOperator {
@@ -65,6 +76,30 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const plugins = await loadPlugins(options.plugins);
   reportPlugins(plugins.reports, logger);
 
+  let compiler: ObjectCompiler;
+  if (options.compilerSocket) compiler = new RemoteObjectCompiler(options.compilerSocket);
+  else {
+    compiler = new LocalObjectCompiler(
+      new BpfCompiler({
+        sandbox: "required",
+        // Checked before anything is cached: a larger object could not be published anyway.
+        maxObjectBytes: MAX_OBJECT_BYTES,
+        ...options.compiler,
+        cacheDir: options.cacheDir,
+        metrics: new CompileMetrics(registry),
+        logger: logger.child({ component: "compiler" }),
+      }),
+    );
+  }
+  // Reported once; a compile that cannot run reports the same on its resource.
+  compiler.info().then(
+    (info) => {
+      if (info.sandbox.mode === "bwrap") logger.info({ sandbox: info.sandbox, clang: info.clang, compilerSocket: options.compilerSocket }, "compiler ready");
+      else logger.error({ sandbox: info.sandbox, compilerSocket: options.compilerSocket }, "COMPILER SANDBOX UNAVAILABLE: tenant C is compiled unconfined");
+    },
+    (error: unknown) => logger.error({ error: describeError(error), compilerSocket: options.compilerSocket }, "compiler unavailable; compiles fail until it is"),
+  );
+
   const ebpfMaps = new Informer<EbpfMapObject>({
     kubeConfig,
     apiVersion: API_GROUP_VERSION,
@@ -82,21 +117,22 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", logger });
   const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
   const objects = new ObjectStore(kubeConfig, options.namespace);
+  const queue = new WorkQueue();
   const reconciler = new EbpfMapReconciler({
     writer: new KubeEbpfMapWriter(kubeConfig),
     ebpfMaps,
     nodeStatuses,
     nodes,
     namespaces,
-    compiler: new BpfCompiler({ cacheDir: options.cacheDir, logger }),
+    compiler,
     plugins,
     objects,
     events: new EventRecorder(kubeConfig, "ebpf-operator", logger),
     logger,
     unloadTimeoutMs: options.unloadTimeoutMs,
+    requeue: (key) => queue.add(key),
   });
 
-  const queue = new WorkQueue();
   ebpfMaps.on((_event, object) => queue.add(objectKey(object)));
   nodeStatuses.on((_event, status) => queue.add(`${status.metadata.namespace}/${status.spec.ebpfMap}`));
   // A node's labels decide selection: re-evaluate every resource.

@@ -410,4 +410,19 @@ exec clang "$@"
     await compiler().compile({ source: QUICK_START, label: LABEL });
     expect((await readdir(cacheDir)).sort()).toEqual(["manifests", "objects", "vmlinux"]);
   });
+
+  it("binds an include directory the sandbox's user cannot reach (a checkout in a private home) from a world-readable copy", async () => {
+    const home = await mkdtemp(join(tmpdir(), "eop-private-home-"));
+    try {
+      expect((await stat(home)).mode & 0o777).toBe(0o700);
+      const includeDir = join(home, "include");
+      await cp(await findDefaultIncludeDir(), includeDir, { recursive: true });
+      const result = await compiler({ includeDir }).compile({ source: QUICK_START, label: LABEL });
+      await expectBpfElf(result.objectPath);
+      // The object names headers by their real path, not by the copy's.
+      expect((await readFile(result.objectPath)).includes(includeDir)).toBe(true);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
 });

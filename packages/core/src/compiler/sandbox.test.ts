@@ -118,6 +118,22 @@ describe("compiler sandbox, include policy off", { timeout: 180_000 }, () => {
     if (result.ok) expect(result.object!.includes(SECRET)).toBe(false);
   });
 
+  it("does not follow a symlink to the secret in an include directory it must copy (unreachable by the sandbox's user)", async () => {
+    const home = await mkdtemp(join(tmpdir(), "eop-private-home-"));
+    try {
+      const privateInclude = join(home, "include");
+      await cp(includeDir, privateInclude, { recursive: true, verbatimSymlinks: true });
+      const c = hostile({ extra: { includeDir: privateInclude, cacheDir: join(scratch, "cache-private") } });
+      for (const program of [`#include <ebpf-operator/innocent.h>\nint x;\n`, asm(`.incbin "${privateInclude}/secret-link.h"`)]) {
+        const result = await attempt(c, program);
+        expect(result.ok).toBe(false);
+        expect(result.visible).not.toContain(SECRET);
+      }
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
   it("keeps a file's existence secret too (__has_include)", async () => {
     const probe = `#if __has_include("${secret}") || __has_include("${TOKEN_PATH}")\nint found_secret_file;\n#else\nint no_secret_file;\n#endif\n`;
     const result = await attempt(shared, probe);

@@ -20,9 +20,12 @@
  * Without bwrap (`mode: "none"`), clang runs directly with the same resource limits, on a host
  * build directory; the include policy's checks are then the only confinement.
  */
-import { open, realpath, stat } from "node:fs/promises";
-import { dirname, isAbsolute } from "node:path";
+import { createHash } from "node:crypto";
+import { chmod, cp, lstat, mkdtemp, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, isAbsolute, join } from "node:path";
 import { buildSeccompFilter } from "@ebpf-operator/libbpf";
+import { directoryListingHash } from "./compile-cache.js";
 import type { ExtraStdio, ResourceLimits, RunResult } from "./run-tool.js";
 import { runTool } from "./run-tool.js";
 import { SECCOMP_DEFAULT_ERRNO, compilerSeccompRules } from "./seccomp-policy.js";
@@ -109,6 +112,37 @@ async function unreachableFor(path: string, who: { uid: number; gid: number }, i
   return undefined;
 }
 
+/**
+ * A world-readable copy of `dir` in the temp directory, named by its path and listing (reused
+ * while both are unchanged). Symlinks are copied as symlinks, never followed: one pointing
+ * outside resolves to nothing inside the sandbox.
+ */
+export async function stageDirectory(dir: string): Promise<string> {
+  const id = createHash("sha256").update(`${dir}\0${await directoryListingHash(dir)}`).digest("hex").slice(0, 20);
+  const target = join(tmpdir(), `ebpf-operator-include-${id}`);
+  const existing = await lstat(target).catch(() => undefined);
+  if (existing?.isDirectory() && existing.uid === process.getuid?.() && (existing.mode & 0o022) === 0) return target;
+  if (existing) await rm(target, { recursive: true, force: true });
+  const temp = await mkdtemp(`${target}.tmp-`);
+  try {
+    await cp(dir, temp, { recursive: true, dereference: false, verbatimSymlinks: true });
+    const open = async (path: string): Promise<void> => {
+      const info = await lstat(path);
+      if (info.isSymbolicLink()) return;
+      await chmod(path, info.isDirectory() ? 0o755 : 0o644);
+      if (info.isDirectory()) for (const entry of await readdir(path)) await open(join(path, entry));
+    };
+    await open(temp);
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    // Another process staged the same copy first.
+    if ((await lstat(target).catch(() => undefined))?.isDirectory()) return target;
+    throw error;
+  }
+  return target;
+}
+
 export interface BwrapOptions {
   bwrapPath: string;
   /** clang itself (its real path: argv[0] is how clang finds its own installation without /proc). */
@@ -154,11 +188,10 @@ export class BwrapSandbox {
       if (!isAbsolute(dir) || dir === SANDBOX_WORK_DIR || dir.startsWith(`${SANDBOX_WORK_DIR}/`)) {
         throw new Error(`include directory ${dir} cannot be mapped into the sandbox (it must be absolute and outside ${SANDBOX_WORK_DIR})`);
       }
-      if (user) {
-        const why = await unreachableFor(dir, user, true);
-        if (why) throw new Error(`include directory ${dir} is not reachable by the sandbox's user: ${why}; make it world-readable or move it`);
-      }
-      bind(dir, dir);
+      // A directory the unprivileged user cannot reach (e.g. a checkout below /root) is bound
+      // from a world-readable copy, at its own path, so paths in flags and objects stay the same.
+      const why = user ? await unreachableFor(dir, user, true) : undefined;
+      bind(why ? await stageDirectory(dir) : dir, dir);
     }
     if (user) {
       const why = await unreachableFor(options.tool, user, false);

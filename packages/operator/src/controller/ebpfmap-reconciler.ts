@@ -22,22 +22,25 @@ import {
   API_GROUP,
   API_VERSION,
   CompileError,
+  ERROR_CODES,
+  FairScheduler,
   describeError,
   errorCode,
   setCondition,
   validateEbpfMapObject,
   formatFieldErrors,
-  type BpfCompiler,
   type Condition,
   type EbpfMapStatus,
   type Logger,
   type PluginRegistry,
 } from "@ebpf-operator/core";
+import type { ObjectCompiler } from "../compiler/object-compiler.js";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
 import { isNotFound } from "../kube/api-errors.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Informer } from "../kube/informer.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
+import { CompileTracker } from "./compile-tracker.js";
 import { nodeCounts, summarizeNodes } from "../shared/node-selection.js";
 import type { ObjectStore } from "../shared/object-store.js";
 import { ALLOW_KERNEL_WIDE_LABEL, FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
@@ -64,25 +67,58 @@ export interface ReconcilerDependencies {
   nodes: Cache<V1Node>;
   /** Namespaces, for the tenancy label: read from the cache, not one GET per reconcile. */
   namespaces: Cache<V1Namespace>;
-  compiler: Pick<BpfCompiler, "compile">;
+  compiler: Pick<ObjectCompiler, "compile">;
   plugins: PluginRegistry;
-  objects: Pick<ObjectStore, "publish" | "namespace">;
+  objects: Pick<ObjectStore, "publishBytes" | "namespace">;
   events: Pick<EventRecorder, "record">;
   logger: Logger;
   /** How long deletion waits for agents to confirm the unload before giving up. */
   unloadTimeoutMs?: number;
+  /** Queues a resource again (its compile finished); without it nothing is re-queued. */
+  requeue?: (key: string) => void;
+  /**
+   * Compile requests outstanding at once (the rest wait here, fairly across namespaces), so a
+   * namespace creating thousands of EbpfMaps does not park thousands of sources in the compiler.
+   * Default 8, at most 2 per namespace.
+   */
+  outstandingCompiles?: { total: number; perNamespace: number };
 }
 
-/** Outcome of the validate/compile steps: either an object hash or a terminal condition. */
-type Failure = { ok: false; reason: string; message: string; compiled?: false };
-type Preparation = { ok: true; hash: string; sha256: string; configMap: string } | Failure;
+/** Outcome of the validate/compile steps: an object, a terminal condition, or a compile under way. */
+type Failure = { ok: false; reason: string; message: string; compiled?: false; requeueAfterMs?: number };
+type Published = { hash: string; sha256: string; configMap: string };
+type Preparation = ({ ok: true } & Published) | Failure | { ok: false; pending: true };
+
+/**
+ * A compile error the registry blames on the installation (fault "system": no toolchain, no
+ * sandbox), not on the program: reported on the resource, but retried (a minute later) instead
+ * of remembered, since a fixed installation compiles it.
+ */
+function isSystemFault(error: CompileError): boolean {
+  return ERROR_CODES[error.code].fault === "system";
+}
+
+/** Failures the program is to blame for: remembered per source, not retried. */
+function isProgramsFault(error: unknown): boolean {
+  if (error instanceof CompileError) return !isSystemFault(error);
+  return errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE";
+}
 
 export class EbpfMapReconciler {
-  constructor(private readonly deps: ReconcilerDependencies) {}
+  private readonly compiles: CompileTracker<Published>;
+  private readonly outstanding: FairScheduler;
+
+  constructor(private readonly deps: ReconcilerDependencies) {
+    this.compiles = new CompileTracker<Published>((key) => deps.requeue?.(key), isProgramsFault);
+    this.outstanding = new FairScheduler(deps.outstandingCompiles?.total ?? 8, deps.outstandingCompiles?.perNamespace ?? 2);
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const resource = this.deps.ebpfMaps.get(key);
-    if (!resource) return {}; // deleted: nothing left to do
+    if (!resource) {
+      this.compiles.forget(key);
+      return {}; // deleted: nothing left to do
+    }
     const log = this.deps.logger.child({ namespace: resource.metadata.namespace, ebpfmap: resource.metadata.name });
 
     if (resource.metadata.deletionTimestamp) return this.finalize(resource, log);
@@ -95,6 +131,8 @@ export class EbpfMapReconciler {
     const status: EbpfMapStatus = structuredClone(resource.status ?? {});
     const conditions = (status.conditions ?? []) as Condition[];
     const prepared = await this.prepare(resource, status, log);
+    // Compiling: the status stays as it is until the compile settles and re-queues the resource.
+    if ("pending" in prepared) return {};
     if (prepared.ok) {
       setCondition(conditions, {
         type: Conditions.Compiled,
@@ -173,7 +211,7 @@ export class EbpfMapReconciler {
       await this.deps.writer.patchStatus(resource, status);
       log.debug({ ready: status.ready }, "status updated");
     }
-    return {};
+    return !prepared.ok && prepared.requeueAfterMs ? { requeueAfterMs: prepared.requeueAfterMs } : {};
   }
 
   /** Validation, tenancy and compile+publish; failures here are terminal for this generation. */
@@ -212,27 +250,29 @@ export class EbpfMapReconciler {
       return { ok: true, hash: status.object.hash, sha256: status.object.sha256, configMap: status.object.configMap }; // compiled once per generation
     }
     const label = `${resource.metadata.namespace}/${resource.metadata.name}`;
-    let compiled;
-    try {
-      compiled = await this.deps.compiler.compile({ source: resource.spec.code, label });
-    } catch (error) {
-      if (error instanceof CompileError) {
-        const result = this.terminal(resource, Reasons.CompileFailed, describeError(error));
-        return { ...result, compiled: false };
-      }
-      throw error;
+    const outcome = this.compiles.poll(label, resource.spec.code, () => this.compileAndPublish(resource, label, log));
+    if (outcome === undefined) return { ok: false, pending: true };
+    if (outcome.ok) return { ok: true, ...outcome.value };
+    const error = outcome.error;
+    if (error instanceof CompileError) {
+      const result = { ...this.terminal(resource, Reasons.CompileFailed, describeError(error)), compiled: false as const };
+      return isSystemFault(error) ? { ...result, requeueAfterMs: 60_000 } : result;
     }
-    try {
-      const published = await this.deps.objects.publish(compiled.hash, compiled.objectPath);
-      log.info({ hash: compiled.hash.slice(0, 12), cached: compiled.cached, configMap: published.name }, "compiled and published");
-      void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${published.name}`);
-      return { ok: true, hash: compiled.hash, sha256: published.sha256, configMap: published.name };
-    } catch (error) {
-      if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") {
-        return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
-      }
-      throw error;
-    }
+    if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
+    throw error;
+  }
+
+  /** Runs beside the reconcile loop (CompileTracker): compile in the sandboxed compiler, then publish. */
+  private async compileAndPublish(resource: EbpfMapObject, label: string, log: Logger): Promise<Published> {
+    const tenant = resource.metadata.namespace;
+    const compiled = await this.outstanding.run(tenant, () => this.deps.compiler.compile({ source: resource.spec.code, label, tenant }));
+    const published = await this.deps.objects.publishBytes(compiled.hash, compiled.object);
+    log.info(
+      { hash: compiled.hash.slice(0, 12), cached: compiled.cached, configMap: published.name, durationMs: compiled.durationMs, queueWaitMs: compiled.queueWaitMs },
+      "compiled and published",
+    );
+    void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${published.name}`);
+    return { hash: compiled.hash, sha256: published.sha256, configMap: published.name };
   }
 
   private terminal(resource: EbpfMapObject, reason: string, message: string): Failure {
