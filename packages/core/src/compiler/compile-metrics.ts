@@ -37,7 +37,7 @@ export class CompileMetrics {
     });
     this.failures = new Counter({
       name: "ebpf_operator_compile_failures_total",
-      help: "Failed compiles by reason (the error code without EOP_ERR_COMPILE_, lower-case: failed, include_refused, timeout, memory_limit, output_too_large, toolchain_missing, sandbox_unavailable).",
+      help: "Failed compiles by reason (the error code's last part, lower-case: failed, include_refused, timeout, memory_limit, output_too_large, toolchain_missing, sandbox_unavailable).",
       labelNames: ["reason"],
       registers,
     });
@@ -70,6 +70,7 @@ export class CompileMetrics {
     this.requests.inc({ result: outcome });
     this.duration.observe({ result: outcome }, seconds);
     if (outcome === "cached") this.cacheHits.inc();
-    if (outcome === "failed") this.failures.inc({ reason: (code ?? "EOP_ERR_COMPILE_FAILED").replace(/^EOP_ERR_COMPILE_/, "").toLowerCase() });
+    // EOP_ERR_COMPILE_MEMORY_LIMIT -> memory_limit
+    if (outcome === "failed") this.failures.inc({ reason: (code ?? "EOP_ERR_COMPILE_FAILED").split("_").slice(3).join("_").toLowerCase() });
   }
 }
