@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EventRow } from "./events.js";
 import type { FootprintRow } from "./footprint.js";
+import type { CompileRow } from "./compile.js";
 import type { OperatorRow } from "./operator.js";
 import type { ScrapeResults, ScrapeRow } from "./scrape.js";
 import { barChart, lineChart } from "./svg.js";
@@ -29,6 +30,7 @@ const before = readResult<ScrapeResults & { note: string }>("scrape-before");
 const footprint = readResult<{ windowSeconds: number; rows: FootprintRow[] }>("footprint");
 const events = readResult<{ runs: number; rows: EventRow[] }>("events");
 const operator = readResult<{ rows: OperatorRow[] }>("operator");
+const compile = readResult<{ runs: number; rows: CompileRow[] }>("compile");
 const runInfo = readResult<RunInfo>("run");
 
 const n = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : "–");
@@ -457,6 +459,26 @@ if (operator) {
     }),
   );
   p("![operator](benchmarks-operator.svg)", "");
+} else p("(not run)", "");
+
+p("## 5. Compiler sandbox", "");
+if (compile) {
+  p(
+    "`bench/src/compile.ts` compiles two programs with the built compiler, in the sandbox (bubblewrap, seccomp, the",
+    "same limits) and without it (`sandbox: \"off\"`, the baseline), interleaved run by run: a cache miss (clang's",
+    "`-E` and compile runs, a fresh cache directory each time) and then the same program again (a cache hit: the",
+    "manifest's headers re-hashed, no clang). Set-up (probing clang, proving the sandbox, vmlinux.h) is once per",
+    `process and not measured. Median of ${compile.runs} runs (min–max), ms.`,
+    "",
+    "| program | miss, no sandbox | miss, sandbox | sandbox / baseline | hit, no sandbox | hit, sandbox |",
+    "|---|---:|---:|---:|---:|---:|",
+  );
+  for (const program of [...new Set(compile.rows.map((r) => r.program))]) {
+    const off = compile.rows.find((r) => r.program === program && r.mode === "off")!;
+    const on = compile.rows.find((r) => r.program === program && r.mode === "sandbox")!;
+    p(`| ${program} | ${range(off.missMs)} | ${range(on.missMs)} | ${ratio(on.missMs.median, off.missMs.median)} | ${range(off.hitMs)} | ${range(on.hitMs)} |`);
+  }
+  p("", "A cache hit runs no clang, so the sandbox costs it nothing; on a miss it adds the set-up of two sandboxes.", "");
 } else p("(not run)", "");
 
 writeFileSync(join(docs, "benchmarks.md"), `${out.join("\n").trimEnd()}\n`);

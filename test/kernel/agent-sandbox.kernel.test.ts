@@ -49,8 +49,9 @@ describe("standalone agent: the compiler sandbox", () => {
 
   it("says loudly at start and in /status when the sandbox cannot be had, and still runs the manifests", async () => {
     const a = await start("sandbox-missing", ["--bwrap-path", "/nonexistent/bwrap"]);
-    const banner = a.logs.find((l) => typeof l.msg === "string" && l.msg.startsWith("*** COMPILER SANDBOX UNAVAILABLE"));
-    expect(banner?.msg).toContain("/nonexistent/bwrap");
+    // Probed beside start-up: the banner follows "agent listening" closely.
+    const banner = await waitFor("the banner", async () => a.logs.find((l) => typeof l.msg === "string" && l.msg.startsWith("*** COMPILER SANDBOX UNAVAILABLE")));
+    expect(banner.msg).toContain("/nonexistent/bwrap");
     expect(a.logs.some((l) => l.level === 50 && String(l.msg).startsWith("COMPILER SANDBOX UNAVAILABLE"))).toBe(true);
     const status = await fetchStatus(a.url);
     expect(status.compiler?.sandbox.mode).toBe("none");

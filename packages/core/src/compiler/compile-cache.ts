@@ -4,8 +4,9 @@
  * Keys cover everything that changes the object's bytes. Like ccache's direct mode, in two steps:
  *
  *   manifest key = hash(source, flags (target, defines, include path), full `clang --version`,
- *                       the toolchain's files, a listing of every include directory)
- *   object key   = hash(manifest key, path + SHA-256 of every header the preprocessor read)
+ *                       the toolchain's files, whether the sandbox is used)
+ *   object key   = hash(manifest key, path + SHA-256 of every header the preprocessor read,
+ *                       mtime (or absence) of every directory where a new file would shadow one)
  *
  * The headers a program reads are only known after `clang -E`; the manifest remembers them, so a
  * later lookup re-hashes just those files (memoized by inode, size and mtime) and finds the
@@ -41,63 +42,30 @@ export function cacheKey(parts: Record<string, string>): string {
   return hash.digest("hex");
 }
 
-/** Hash over the relative paths and contents of all files below `dir` (sorted, symlinks followed). */
-export async function hashDirectory(dir: string): Promise<string> {
-  const files = await listFiles(dir);
-  const hash = createHash("sha256");
-  for (const file of files) {
-    let content: Buffer;
-    try {
-      content = await readFile(join(dir, file));
-    } catch {
-      content = Buffer.from("<unreadable>");
-    }
-    hash.update(`${file}\0${content.length}\0`).update(content);
-  }
-  return hash.digest("hex");
-}
-
-async function listFiles(dir: string, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  let entries;
-  try {
-    entries = await readdir(join(dir, prefix), { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const entry of entries) {
-    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await listFiles(dir, relative)));
-    else out.push(relative);
-  }
-  return out.sort();
-}
-
 /**
- * A listing of every file below `dir` with size and mtime: catches a header added, removed or
- * replaced anywhere on the include path (which can change what `#include` or `__has_include`
- * finds) without reading megabytes of headers. Memoized for a minute per directory.
+ * Paths, sizes and mtimes of every file below `dir`: tells a changed copy of a (small) directory
+ * from an unchanged one without reading it.
  */
-const listings = new Map<string, { at: number; value: Promise<string> }>();
-export function directoryListingHash(dir: string): Promise<string> {
-  const memo = listings.get(dir);
-  if (memo && Date.now() - memo.at < 60_000) return memo.value;
-  const value = (async () => {
-    const hash = createHash("sha256");
-    for (const file of await listFiles(dir)) {
-      let info: Stats | undefined;
-      try {
-        info = await stat(join(dir, file));
-      } catch {
-        // vanished meanwhile
-      }
-      hash.update(`${file}\0${info?.size ?? -1}\0${info?.mtimeMs ?? -1}\0`);
+export async function fileListingHash(dir: string): Promise<string> {
+  const hash = createHash("sha256");
+  const walk = async (relative: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(relative ? join(dir, relative) : dir, { withFileTypes: true });
+    } catch {
+      return;
     }
-    return hash.digest("hex");
-  })();
-  listings.set(dir, { at: Date.now(), value });
-  value.catch(() => listings.delete(dir));
-  return value;
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = relative ? `${relative}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(path);
+      else {
+        const info = await stat(join(dir, path)).catch(() => undefined);
+        hash.update(`${path}\0${info?.size ?? -1}\0${info?.mtimeMs ?? -1}\0`);
+      }
+    }
+  };
+  await walk("");
+  return hash.digest("hex");
 }
 
 /** SHA-256 of a file's content, memoized by (device, inode, size, mtime, ctime). */
@@ -109,6 +77,8 @@ export async function hashFileContent(path: string): Promise<string> {
   } catch {
     return "<missing>";
   }
+  // A directory stands for what it holds: a file added, removed or renamed there changes its mtime.
+  if (info.isDirectory()) return `<directory ${info.mtimeMs}>`;
   if (!info.isFile()) return "<not a regular file>";
   const signature = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
   const memo = fileHashes.get(path);
@@ -126,7 +96,7 @@ export async function hashFileContent(path: string): Promise<string> {
   return digest;
 }
 
-/** The headers a compile read, as `[path, sha256]`, in a stable order. */
+/** The headers a compile read (and the directories that could shadow them), as `[path, sha256 or state]`, in a stable order. */
 export type HeaderHashes = [string, string][];
 
 export async function hashHeaders(paths: Iterable<string>): Promise<HeaderHashes> {

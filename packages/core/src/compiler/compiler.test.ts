@@ -2,7 +2,7 @@
 // sandbox unless a test is about another layer (the include policy alone, the cache, the queue),
 // which says so with `sandbox: "off"`: those use fake clangs (shell scripts) the sandbox could
 // not run. The attacks on the sandbox itself are in sandbox.test.ts.
-import { chmod, cp, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -369,6 +369,17 @@ exec clang "$@"
     const edited = await compiler(options).compile({ source: QUICK_START, label: LABEL });
     expect(edited.cached).toBe(false);
     expect(edited.hash).not.toBe(first.hash);
+
+    // A new header earlier on the include path that shadows one the program reads: a miss too.
+    const includeDir = join(scratch, "include");
+    await cp(await findDefaultIncludeDir(), includeDir, { recursive: true });
+    const withInclude = { ...options, includeDir };
+    const before = await compiler(withInclude).compile({ source: QUICK_START, label: LABEL });
+    await mkdir(join(includeDir, "linux"));
+    await writeFile(join(includeDir, "linux", "ptrace.h"), "#include_next <linux/ptrace.h>\n");
+    const shadowed = await compiler(withInclude).compile({ source: QUICK_START, label: LABEL });
+    expect(shadowed.cached).toBe(false);
+    expect(shadowed.hash).not.toBe(before.hash);
   });
 
   it("keeps the cache within its size bound, evicting the least recently used object", async () => {

@@ -12,7 +12,7 @@ import { chmod, mkdir, mkdtemp, realpath, rm, stat, writeFile } from "node:fs/pr
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../logger.js";
-import { CompileCache, cacheKey, directoryListingHash, hashHeaders, objectKey } from "./compile-cache.js";
+import { CompileCache, cacheKey, hashHeaders, objectKey } from "./compile-cache.js";
 import type { CompileMetrics } from "./compile-metrics.js";
 import type { Diagnostic, FileVisibility } from "./diagnostics.js";
 import { WITHHELD_MESSAGE, parseClangDiagnostics, sanitizeDiagnostics, summarizeErrors } from "./diagnostics.js";
@@ -171,8 +171,10 @@ interface Setup {
   /** Flags shared by both clang runs, independent of the build directory. */
   flags: string[];
   allowedDirs: string[];
-  /** Hash of what every manifest key shares: clang, its files, every include directory's listing. */
+  /** Hash of what every manifest key shares: clang, its files, the sandbox. */
   base: string;
+  /** The include path, in search order (real paths), for the shadowing check of the cache key. */
+  searchDirs: string[];
   sandbox?: BwrapSandbox;
   sandboxStatus: SandboxStatus;
 }
@@ -212,6 +214,26 @@ async function existingRealDirs(dirs: string[]): Promise<string[]> {
     }
   }
   return out;
+}
+
+/**
+ * The directories where a new file would change which header `#include` finds: for a header
+ * found as `<D_k>/<rel>`, `<D_j>/dirname(rel)` for every earlier search directory D_j, and the
+ * header's own directory (a quoted include searches there first). Their mtimes (or absence) go
+ * into the object key, so a header added on the include path is a miss, without listing
+ * thousands of headers. (Like ccache's direct mode, a file that only `__has_include` asked
+ * about is not tracked.)
+ */
+export function shadowingDirs(headers: readonly string[], searchDirs: readonly string[]): string[] {
+  const dirs = new Set<string>();
+  for (const header of headers) {
+    dirs.add(dirname(header));
+    const k = searchDirs.findIndex((d) => header.startsWith(`${d}/`));
+    if (k < 0) continue;
+    const rel = dirname(header.slice((searchDirs[k] as string).length + 1));
+    for (let j = 0; j < k; j++) dirs.add(join(searchDirs[j] as string, rel));
+  }
+  return [...dirs];
 }
 
 async function fileFingerprint(path: string): Promise<string> {
@@ -406,7 +428,6 @@ export class BpfCompiler {
     const baseParts = {
       clang: clang.version,
       toolchain: (await Promise.all([clang.path, ...libraries.map((l) => l.real)].map(fileFingerprint))).join("\n"),
-      listings: (await Promise.all(boundDirs.map(async (d) => `${d}:${await directoryListingHash(d)}`))).join("\n"),
     };
 
     const setup: Setup = {
@@ -415,6 +436,7 @@ export class BpfCompiler {
       flags,
       allowedDirs: await existingRealDirs(isystem),
       base: "",
+      searchDirs: isystem.map((d) => resolve(d)),
       sandboxStatus: { mode: "none", reason: "the sandbox is switched off (sandbox: \"off\")" },
     };
     if (limits) setup.limits = limits;
@@ -566,7 +588,7 @@ export class BpfCompiler {
         .filter((file) => !PSEUDO_FILES.has(file))
         .map((file) => resolve(workPath, file))
         .filter((file) => !policy.sourcePaths.includes(file));
-      const hashes = await hashHeaders(headers);
+      const hashes = await hashHeaders([...headers, ...shadowingDirs(headers, setup.searchDirs)]);
       const key = objectKey(manifestKey, hashes);
       const existing = await this.#cache.lookup(key);
       if (existing) {

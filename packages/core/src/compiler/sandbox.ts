@@ -25,7 +25,7 @@ import { chmod, cp, lstat, mkdtemp, open, readdir, realpath, rename, rm, stat } 
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { buildSeccompFilter } from "@ebpf-operator/libbpf";
-import { directoryListingHash } from "./compile-cache.js";
+import { fileListingHash } from "./compile-cache.js";
 import type { ExtraStdio, ResourceLimits, RunResult } from "./run-tool.js";
 import { runTool } from "./run-tool.js";
 import { SECCOMP_DEFAULT_ERRNO, compilerSeccompRules } from "./seccomp-policy.js";
@@ -118,7 +118,7 @@ async function unreachableFor(path: string, who: { uid: number; gid: number }, i
  * outside resolves to nothing inside the sandbox.
  */
 export async function stageDirectory(dir: string): Promise<string> {
-  const id = createHash("sha256").update(`${dir}\0${await directoryListingHash(dir)}`).digest("hex").slice(0, 20);
+  const id = createHash("sha256").update(`${dir}\0${await fileListingHash(dir)}`).digest("hex").slice(0, 20);
   const target = join(tmpdir(), `ebpf-operator-include-${id}`);
   const existing = await lstat(target).catch(() => undefined);
   if (existing?.isDirectory() && existing.uid === process.getuid?.() && (existing.mode & 0o022) === 0) return target;
