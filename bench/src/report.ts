@@ -486,7 +486,7 @@ if (compile) {
   p(
     "",
     ratios.every((r) => r < 1.5)
-      ? `On a miss the sandbox (two bwrap start-ups, the program and vmlinux.h copied in) stayed within ${ratios.map((r) => `${r.toFixed(2)}×`).join(" and ")} of the baseline, inside this run's spread (min–max). A cache hit runs no clang, so the sandbox costs it nothing.`
+      ? `On a miss the sandbox (two bwrap start-ups) stayed within ${ratios.map((r) => `${r.toFixed(2)}×`).join(" and ")} of the baseline, inside this run's spread (min–max). A cache hit runs no clang, so the sandbox costs it nothing.`
       : `On a miss the sandbox cost ${ratios.map((r) => `${r.toFixed(2)}×`).join(" and ")} the baseline. A cache hit runs no clang, so the sandbox costs it nothing.`,
     "",
     `Measured with \`npm run bench -- --only compile\` (the other sections come from the full run above); load during the run: \`${compile.machine?.uptime ?? "?"}\`.`,

@@ -108,6 +108,11 @@ export function objectKey(manifestKey: string, headers: HeaderHashes): string {
   return cacheKey({ manifest: manifestKey, headers: JSON.stringify(headers) });
 }
 
+interface Manifest {
+  key: string;
+  headers: HeaderHashes;
+}
+
 export interface CachedObject {
   objectPath: string;
   key: string;
@@ -143,45 +148,58 @@ export class CompileCache {
   /** The object for an object key, touched as used. */
   async lookup(key: string): Promise<CachedObject | undefined> {
     const objectPath = this.objectPath(key);
-    try {
-      const info = await stat(objectPath);
-      if (!info.isFile() || info.size === 0) return undefined;
-    } catch {
-      return undefined;
-    }
-    let diagnostics: Diagnostic[] = [];
+    // The sidecar is written before the object and removed with it: no sidecar, no object.
+    let diagnostics: Diagnostic[];
     try {
       diagnostics = JSON.parse(await readFile(join(this.objectsDir, `${key}.json`), "utf8")) as Diagnostic[];
     } catch {
-      // Written before the object, so this is only missing if someone deleted it: no warnings then.
+      return undefined;
     }
+    // Touching it (mtime: the recency eviction goes by) also proves the object is there.
     const now = new Date();
-    await utimes(objectPath, now, now).catch(() => undefined);
+    try {
+      await utimes(objectPath, now, now);
+    } catch {
+      return undefined;
+    }
     return { objectPath, key, diagnostics };
   }
 
   /** The object a manifest key led to last time, if every header it read is unchanged. */
   async lookupManifest(manifestKey: string): Promise<CachedObject | undefined> {
-    let manifest: { key: string; headers: HeaderHashes };
-    try {
-      manifest = JSON.parse(await readFile(join(this.manifestsDir, `${manifestKey}.json`), "utf8")) as typeof manifest;
-    } catch {
-      return undefined;
+    const path = join(this.manifestsDir, `${manifestKey}.json`);
+    let manifest = this.#manifests.get(manifestKey);
+    if (!manifest) {
+      try {
+        manifest = JSON.parse(await readFile(path, "utf8")) as Manifest;
+      } catch {
+        return undefined;
+      }
+      if (!Array.isArray(manifest.headers)) return undefined;
+      this.#remember(manifestKey, manifest);
     }
-    if (!Array.isArray(manifest.headers)) return undefined;
-    const current = await hashHeaders(manifest.headers.map(([path]) => path));
+    const current = await hashHeaders(manifest.headers.map(([header]) => header));
     const key = objectKey(manifestKey, current);
     if (key !== manifest.key) return undefined;
     const hit = await this.lookup(key);
     if (hit) {
       const now = new Date();
-      await utimes(join(this.manifestsDir, `${manifestKey}.json`), now, now).catch(() => undefined);
-    }
+      // Recency only; not worth waiting for.
+      void utimes(path, now, now).catch(() => undefined);
+    } else this.#manifests.delete(manifestKey);
     return hit;
+  }
+
+  /** Manifests read or written by this process, so a burst of equal compiles reads the file once. */
+  readonly #manifests = new Map<string, Manifest>();
+  #remember(manifestKey: string, manifest: Manifest): void {
+    if (this.#manifests.size >= 10_000) this.#manifests.clear();
+    this.#manifests.set(manifestKey, manifest);
   }
 
   async storeManifest(manifestKey: string, key: string, headers: HeaderHashes): Promise<void> {
     await writeFileAtomic(join(this.manifestsDir, `${manifestKey}.json`), JSON.stringify({ key, headers }));
+    this.#remember(manifestKey, { key, headers });
   }
 
   /** Publishes an object (already size-checked) with its warnings; returns its path. */
@@ -237,6 +255,7 @@ export class CompileCache {
         }
         if (typeof key === "string" && !evicted.has(key)) continue;
         await rm(join(this.manifestsDir, manifest.name), { force: true });
+        this.#manifests.delete(manifest.name.replace(/\.json$/, ""));
         total -= manifest.size;
         result.bytes += manifest.size;
       }

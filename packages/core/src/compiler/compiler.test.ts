@@ -318,6 +318,12 @@ describe("BpfCompiler", { timeout: 120_000 }, () => {
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
+  it("does not take a program's own '#error out of memory' for the memory limit", async () => {
+    const error = await compileError(compiler().compile({ source: "int x;\n#error out of memory\n", label: LABEL }));
+    expect(error.code).toBe("EOP_ERR_COMPILE_FAILED");
+    expect(error.message).toContain("2:2: error: out of memory");
+  });
+
   it("fails a macro bomb on the CPU-time limit when memory would last longer", async () => {
     const c = compiler({ memoryLimitBytes: 2 * 1024 * 1024 * 1024, cpuTimeLimitSeconds: 1, timeoutMs: 60_000 });
     const error = await compileError(c.compile({ source: macroBomb(), label: LABEL }));

@@ -135,7 +135,11 @@ const SOURCE_NAME = "program.bpf.c";
 const STABLE_BUILD_DIR = "/ebpf-operator";
 const PRELUDE = join("ebpf-operator", "prelude.h");
 const SYSTEM_INCLUDE = "/usr/include";
-const MEMORY_FAILURE = /out of memory|Cannot allocate memory|std::bad_alloc|Allocation failed|failed to map segment/i;
+/**
+ * How clang (LLVM's allocator, the C++ runtime) or the dynamic loader say they ran out of memory;
+ * anchored at line starts, so a program's own `#error out of memory` is not taken for one.
+ */
+const MEMORY_FAILURE = /^(LLVM ERROR: out of memory|Allocation failed|terminate called after throwing an instance of 'std::bad_alloc')|error while loading shared libraries: .*(failed to map segment|cannot allocate memory)/im;
 
 /**
  * The include directory holding the prelude, found by walking up from this module: works from
@@ -424,7 +428,6 @@ export class BpfCompiler {
 
     // Everything that can change an object besides the source, the flags and the headers read.
     const libraries = await sharedLibraries(clang.path).catch(() => []);
-    const boundDirs = (await existingRealDirs([clang.resourceInclude, includeDir, ...extraDirs, ...systemDirs])).filter((d, i, all) => all.indexOf(d) === i);
     const baseParts = {
       clang: clang.version,
       toolchain: (await Promise.all([clang.path, ...libraries.map((l) => l.real)].map(fileFingerprint))).join("\n"),
@@ -447,13 +450,19 @@ export class BpfCompiler {
       try {
         const bwrap = o.bwrapPath ? await findExecutable(o.bwrapPath) : await findBwrap();
         if (!bwrap) throw new Error(`bubblewrap (bwrap) was not found${o.bwrapPath ? ` at ${o.bwrapPath}` : " on PATH or at /usr/bin/bwrap"}; install it (Debian: apt-get install bubblewrap)`);
-        // Nested include directories are reachable through the outer bind already.
-        const dirs = boundDirs.filter((d) => !boundDirs.some((outer) => outer !== d && d.startsWith(`${outer}/`)));
+        // Bound at the paths clang is given (-isystem), whatever symlinks lead there on the host;
+        // nested include directories are reachable through the outer bind already. vmlinux.h's
+        // directory is the cache's: bound when reachable, else vmlinux.h is copied in per run.
+        const all = (
+          await Promise.all(isystem.filter((d) => d !== vmlinux.dir).map(async (d) => ((await stat(d).catch(() => undefined))?.isDirectory() ? resolve(d) : undefined)))
+        ).filter((d, i, list): d is string => d !== undefined && list.indexOf(d) === i);
+        const dirs = all.filter((d) => !all.some((outer) => outer !== d && d.startsWith(`${outer}/`)));
         setup.sandbox = await BwrapSandbox.create({
           bwrapPath: bwrap,
           tool: clang.path,
           libraries,
           includeDirs: dirs,
+          dataDirs: [resolve(vmlinux.dir)],
           tmpBytes: this.#tmpBytes,
           seccompProgram: compilerSeccompProgram(),
           ...(o.sandboxUser ? { user: o.sandboxUser } : {}),
@@ -522,8 +531,6 @@ export class BpfCompiler {
               tool: setup.clang.path,
               args,
               source: { name: SOURCE_NAME, text: source },
-              // vmlinux.h (or the stub explaining why there is none) is copied in at its path.
-              files: [setup.vmlinux.headerPath],
               timeoutMs: remaining,
               maxCaptureBytes: MAX_CAPTURE_BYTES,
               maxStdoutBytes,

@@ -253,7 +253,7 @@ describe("the sandbox's seccomp filter and file system, seen from inside", { tim
       open(my $t, ">", "/tmp/fill"); my $n = 0; $n += syswrite($t, "x" x 65536) // last for 1..64; print "tmp_bytes=$n\\n";
       print "env=", join(",", sort keys %ENV), "\\n";
     `;
-    const result = await sandbox.run({ tool: "/usr/bin/perl", args: ["-e", script], source: { name: "x", text: "" }, files: [], timeoutMs: 30_000, maxCaptureBytes: 65536, maxStdoutBytes: 65536 });
+    const result = await sandbox.run({ tool: "/usr/bin/perl", args: ["-e", script], source: { name: "x", text: "" }, timeoutMs: 30_000, maxCaptureBytes: 65536, maxStdoutBytes: 65536 });
     const seen = Object.fromEntries(result.stdout.trim().split("\n").map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
     const EPERM = "Operation not permitted";
     expect(seen).toMatchObject({

@@ -6,8 +6,9 @@
  *    namespaces; a new session; no capabilities; a seccomp allow-list (seccomp-policy.ts);
  *    no environment but LC_ALL/TMPDIR/PATH;
  *  - a root file system that holds only the toolchain (clang and the shared libraries the
- *    dynamic loader resolves for it), the include directories (read-only, at their own paths),
- *    vmlinux.h (copied in), the program (copied in, read-only, at /ebpf-operator/src/) and a
+ *    dynamic loader resolves for it), the include directories and vmlinux.h's (read-only, at their
+ *    own paths; vmlinux.h copied in where its cache is out of the sandbox user's reach), the
+ *    program (copied in, read-only, at /ebpf-operator/src/) and a
  *    size-limited /tmp; no /proc, a minimal read-only /dev, nothing writable elsewhere;
  *  - not root: the sandbox's uid is 65534, and when this process is root clang's real uid is
  *    dropped to `user` before bwrap starts.
@@ -21,7 +22,7 @@
  * build directory; the include policy's checks are then the only confinement.
  */
 import { createHash } from "node:crypto";
-import { chmod, cp, lstat, mkdtemp, open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
+import { chmod, cp, lstat, mkdtemp, open, readdir, realpath, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { buildSeccompFilter } from "@ebpf-operator/libbpf";
@@ -54,8 +55,6 @@ export interface SandboxRun {
   args: readonly string[];
   /** The program, written read-only at `<SANDBOX_WORK_DIR>/src/<name>`. */
   source: { name: string; text: string };
-  /** Files copied read-only into the sandbox at the same path (vmlinux.h). */
-  files: readonly string[];
   timeoutMs: number;
   maxCaptureBytes: number;
   maxStdoutBytes: number;
@@ -150,6 +149,12 @@ export interface BwrapOptions {
   /** The tool's shared libraries (sharedLibraries(tool)); listed here when not given. */
   libraries?: { path: string; real: string }[];
   includeDirs: readonly string[];
+  /**
+   * Directories of generated files (vmlinux.h's): bound like include directories when the
+   * sandbox's user can reach them; otherwise their files are copied into every sandbox (a cache
+   * in a private home must not leave lasting world-readable copies behind).
+   */
+  dataDirs?: readonly string[];
   /** Size of the sandbox's /tmp (a tmpfs, memory-backed). */
   tmpBytes: number;
   /** The seccomp program (compilerSeccompProgram()), handed to bwrap on a pipe per run. */
@@ -166,6 +171,8 @@ export class BwrapSandbox {
     private readonly binds: readonly string[],
     private readonly user: { uid: number; gid: number } | undefined,
     readonly status: SandboxStatus,
+    /** Files copied into each sandbox at their own paths. */
+    private readonly copies: readonly string[],
   ) {}
 
   /** Sets the sandbox up and proves it works (clang --version inside it); throws with the reason otherwise. */
@@ -193,6 +200,11 @@ export class BwrapSandbox {
       const why = user ? await unreachableFor(dir, user, true) : undefined;
       bind(why ? await stageDirectory(dir) : dir, dir);
     }
+    const copies: string[] = [];
+    for (const dir of options.dataDirs ?? []) {
+      if (!user || !(await unreachableFor(dir, user, true))) bind(dir, dir);
+      else for (const entry of await readdir(dir, { withFileTypes: true })) if (entry.isFile()) copies.push(join(dir, entry.name));
+    }
     if (user) {
       const why = await unreachableFor(options.tool, user, false);
       if (why) throw new Error(`clang is not reachable by the sandbox's user: ${why}`);
@@ -201,13 +213,12 @@ export class BwrapSandbox {
     const status: SandboxStatus = { mode: "bwrap", bwrap: `${options.bwrapPath} (${version.stdout.trim() || "unknown version"})` };
     if (user) status.uid = user.uid;
     else if (process.getuid) status.uid = process.getuid();
-    const sandbox = new BwrapSandbox(options, binds, user, status);
+    const sandbox = new BwrapSandbox(options, binds, user, status, copies);
     const expected = options.probe ?? { args: ["--version"], stdout: /clang version/ };
     const probe = await sandbox.run({
       tool: options.tool,
       args: expected.args,
       source: { name: "probe.c", text: "" },
-      files: [],
       timeoutMs: 30_000,
       maxCaptureBytes: 64 * 1024,
       maxStdoutBytes: 64 * 1024,
@@ -220,79 +231,83 @@ export class BwrapSandbox {
   }
 
   async run(job: SandboxRun): Promise<SandboxRunResult> {
-    const files = await Promise.all(job.files.map((file) => open(file, "r")));
+    const files = await Promise.all(this.copies.map((file) => open(file, "r")));
     try {
-      // fds: 3 seccomp, 4 the program, 5 status, 6.. the copied files.
-      const extra: ExtraStdio[] = [{ data: this.options.seccompProgram }, { data: job.source.text }, { readBack: true }, ...files.map((f) => ({ fd: f.fd }))];
-      const copies = job.files.flatMap((file, i) => ["--perms", "0444", "--ro-bind-data", String(6 + i), file]);
-      const args = [
-        "--unshare-all",
-        "--unshare-user",
-        "--disable-userns",
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop",
-        "ALL",
-        "--clearenv",
-        "--setenv",
-        "LC_ALL",
-        "C",
-        "--setenv",
-        "TMPDIR",
-        "/tmp",
-        "--setenv",
-        "PATH",
-        "/usr/bin:/bin",
-        "--uid",
-        String(DEFAULT_SANDBOX_USER.uid),
-        "--gid",
-        String(DEFAULT_SANDBOX_USER.gid),
-        "--hostname",
-        "ebpf-compile",
-        // /dev and /tmp first: a later bind below /tmp (an include directory there) stays visible.
-        "--dev",
-        "/dev",
-        "--size",
-        String(this.options.tmpBytes),
-        "--tmpfs",
-        "/tmp",
-        ...this.binds,
-        "--dir",
-        `${SANDBOX_WORK_DIR}/src`,
-        "--perms",
-        "0444",
-        "--ro-bind-data",
-        "4",
-        `${SANDBOX_WORK_DIR}/src/${job.source.name}`,
-        ...copies,
-        "--remount-ro",
-        "/dev",
-        "--remount-ro",
-        "/",
-        "--chdir",
-        SANDBOX_WORK_DIR,
-        "--json-status-fd",
-        "5",
-        "--seccomp",
-        "3",
-        "--",
-        job.tool,
-        ...job.args,
-      ];
-      const result = await runTool(this.options.bwrapPath, args, {
-        timeoutMs: job.timeoutMs,
-        maxCaptureBytes: job.maxCaptureBytes,
-        maxStdoutBytes: job.maxStdoutBytes,
-        cwd: "/",
-        env: { LC_ALL: "C" },
-        extraStdio: extra,
-        ...(job.limits ? { limits: job.limits } : {}),
-        ...(this.user ? { user: this.user } : {}),
-      });
-      return interpret(result);
+      return await this.#run(job, files);
     } finally {
       await Promise.all(files.map((f) => f.close()));
     }
+  }
+
+  async #run(job: SandboxRun, files: FileHandle[]): Promise<SandboxRunResult> {
+    // fds: 3 seccomp, 4 the program, 5 status, 6.. the copied files.
+    const extra: ExtraStdio[] = [{ data: this.options.seccompProgram }, { data: job.source.text }, { readBack: true }, ...files.map((f) => ({ fd: f.fd }))];
+    const copies = this.copies.flatMap((file, i) => ["--perms", "0444", "--ro-bind-data", String(6 + i), file]);
+    const args = [
+      "--unshare-all",
+      "--unshare-user",
+      "--disable-userns",
+      "--die-with-parent",
+      "--new-session",
+      "--cap-drop",
+      "ALL",
+      "--clearenv",
+      "--setenv",
+      "LC_ALL",
+      "C",
+      "--setenv",
+      "TMPDIR",
+      "/tmp",
+      "--setenv",
+      "PATH",
+      "/usr/bin:/bin",
+      "--uid",
+      String(DEFAULT_SANDBOX_USER.uid),
+      "--gid",
+      String(DEFAULT_SANDBOX_USER.gid),
+      "--hostname",
+      "ebpf-compile",
+      // /dev and /tmp first: a later bind below /tmp (an include directory there) stays visible.
+      "--dev",
+      "/dev",
+      "--size",
+      String(this.options.tmpBytes),
+      "--tmpfs",
+      "/tmp",
+      ...this.binds,
+      "--dir",
+      `${SANDBOX_WORK_DIR}/src`,
+      "--perms",
+      "0444",
+      "--ro-bind-data",
+      "4",
+      `${SANDBOX_WORK_DIR}/src/${job.source.name}`,
+      ...copies,
+      "--remount-ro",
+      "/dev",
+      "--remount-ro",
+      "/",
+      "--chdir",
+      SANDBOX_WORK_DIR,
+      "--json-status-fd",
+      "5",
+      "--seccomp",
+      "3",
+      "--",
+      job.tool,
+      ...job.args,
+    ];
+    const result = await runTool(this.options.bwrapPath, args, {
+      timeoutMs: job.timeoutMs,
+      maxCaptureBytes: job.maxCaptureBytes,
+      maxStdoutBytes: job.maxStdoutBytes,
+      cwd: "/",
+      env: { LC_ALL: "C" },
+      extraStdio: extra,
+      ...(job.limits ? { limits: job.limits } : {}),
+      ...(this.user ? { user: this.user } : {}),
+    });
+    return interpret(result);
   }
 }
 
