@@ -81,9 +81,12 @@ describe("deploy/operator.yaml on a real node", () => {
     expect(operators).toHaveLength(2); // two replicas on the one node (the anti-affinity is preferred)
     expect(agents).toHaveLength(1);
     for (const pod of [...operators, ...agents]) {
-      const status = pod.status.containerStatuses![0]!;
-      expect(status.ready, pod.metadata.name).toBe(true);
-      expect(status.restartCount, `${pod.metadata.name} restarted`).toBe(0);
+      // Every container: the operator's pods run the controller and the compile server.
+      expect(pod.status.containerStatuses, pod.metadata.name).toHaveLength(pod === agents[0] ? 1 : 2);
+      for (const status of pod.status.containerStatuses!) {
+        expect(status.ready, pod.metadata.name).toBe(true);
+        expect(status.restartCount, `${pod.metadata.name} restarted`).toBe(0);
+      }
     }
     // The very images built here (the imported manifest digests), never pulled.
     // (imageID: the repository digest, i.e. the manifest's, or the image ID, i.e. the config's.)
@@ -142,6 +145,66 @@ describe("deploy/operator.yaml on a real node", () => {
     programId = status!.status.program!.id;
     expect(linksOf(programId)).toBe(1);
     expect(pins().some((p) => p.startsWith("/default/execve-tracepoint/"))).toBe(true);
+  });
+
+  it("compiled that program in the compiler container: clang in bubblewrap under the node's runc, no ServiceAccount token there", async () => {
+    const operator = (await pods("operator"))[0]!.metadata.name;
+    // The compile server refuses to start without its sandbox (--sandbox required is the default),
+    // so a Ready compiler container already says bubblewrap works in it; its start-up line says how.
+    const logs = await cluster.kubectlOk(["logs", "-n", SYSTEM, operator, "-c", "compiler"]);
+    const listening = logs
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { msg: string; sandbox?: { mode: string; uid?: number } })
+      .find((line) => line.msg === "compile server listening");
+    expect(listening?.sandbox, logs).toMatchObject({ mode: "bwrap", uid: 65532 });
+    const probe = `const fs = require("fs");
+      const token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+      fetch("http://127.0.0.1:8081/metrics").then((r) => r.text()).then((metrics) =>
+        console.log(JSON.stringify({ uid: process.getuid(), token: fs.existsSync(token), mounts: fs.readFileSync("/proc/self/mounts", "utf8"), metrics })));`;
+    const seen = JSON.parse(await cluster.kubectlOk(["exec", "-n", SYSTEM, operator, "-c", "compiler", "--", "node", "-e", probe])) as {
+      uid: number;
+      token: boolean;
+      mounts: string;
+      metrics: string;
+    };
+    expect(seen.uid).toBe(65532);
+    expect(seen.token).toBe(false);
+    expect(seen.mounts).not.toContain("serviceaccount");
+    expect(sampleValue(seen.metrics, "ebpf_operator_compile_sandbox", { mode: "bwrap" })).toBe(1);
+    // Either replica's compiler may have compiled it; the leader's did (the standby never compiles).
+    const compiled = await Promise.all(
+      (await pods("operator")).map(async (pod) => {
+        const out = await cluster.kubectlOk([
+          "exec",
+          "-n",
+          SYSTEM,
+          pod.metadata.name,
+          "-c",
+          "compiler",
+          "--",
+          "node",
+          "-e",
+          'fetch("http://127.0.0.1:8081/metrics").then((r) => r.text()).then(console.log)',
+        ]);
+        return sampleValue(out, "ebpf_operator_compile_requests_total", { result: "compiled" }) ?? 0;
+      }),
+    );
+    expect(compiled.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    // The operator container does hold the token: the split is real.
+    const operatorSide = await cluster.kubectlOk([
+      "exec",
+      "-n",
+      SYSTEM,
+      operator,
+      "-c",
+      "operator",
+      "--",
+      "node",
+      "-e",
+      `console.log(require("fs").existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token"))`,
+    ]);
+    expect(operatorSide.trim()).toBe("true");
   });
 
   it("is scraped by a real Prometheus, inside the node, at the agent pod's address", async () => {
