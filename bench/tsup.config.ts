@@ -6,7 +6,15 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["bench/src/scrape.ts", "bench/src/scrape-target.ts", "bench/src/footprint.ts", "bench/src/events.ts", "bench/src/operator.ts", "bench/src/compile.ts", "bench/src/report.ts"],
+  entry: [
+    "bench/src/scrape.ts",
+    "bench/src/scrape-target.ts",
+    "bench/src/footprint.ts",
+    "bench/src/events.ts",
+    "bench/src/operator.ts",
+    "bench/src/compile.ts",
+    "bench/src/report.ts",
+  ],
   outDir: "bench/dist",
   format: ["esm"],
   target: "node20",

@@ -465,7 +465,7 @@ p("## 5. Compiler sandbox", "");
 if (compile) {
   p(
     "`bench/src/compile.ts` compiles two programs with the built compiler, in the sandbox (bubblewrap, seccomp, the",
-    "same limits) and without it (`sandbox: \"off\"`, the baseline), interleaved run by run: a cache miss (clang's",
+    'same limits) and without it (`sandbox: "off"`, the baseline), interleaved run by run: a cache miss (clang\'s',
     "`-E` and compile runs, a fresh cache directory each time) and then the same program again (a cache hit: the",
     "manifest's headers re-hashed, no clang). Set-up (probing clang, proving the sandbox, vmlinux.h) is once per",
     `process and not measured. Median of ${compile.runs} runs (min–max), ms.`,

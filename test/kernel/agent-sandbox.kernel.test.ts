@@ -38,7 +38,11 @@ describe("standalone agent: the compiler sandbox", () => {
 
   it("compiles in the sandbox and says so in /status and the metrics", async () => {
     const a = await start("sandbox-on", []);
-    await waitFor("Running", async () => ((await fetchStatus(a.url)).resources.find((r) => r.name === "sandbox-counter")?.phase === "Running" ? true : undefined), 60_000);
+    await waitFor(
+      "Running",
+      async () => ((await fetchStatus(a.url)).resources.find((r) => r.name === "sandbox-counter")?.phase === "Running" ? true : undefined),
+      60_000,
+    );
     const status = await fetchStatus(a.url);
     expect(status.compiler?.sandbox).toMatchObject({ mode: "bwrap", uid: 65534 });
     expect(status.compiler?.warning).toBeUndefined();
@@ -50,22 +54,32 @@ describe("standalone agent: the compiler sandbox", () => {
   it("says loudly at start and in /status when the sandbox cannot be had, and still runs the manifests", async () => {
     const a = await start("sandbox-missing", ["--bwrap-path", "/nonexistent/bwrap"]);
     // Probed beside start-up: the banner follows "agent listening" closely.
-    const banner = await waitFor("the banner", async () => a.logs.find((l) => typeof l.msg === "string" && l.msg.startsWith("*** COMPILER SANDBOX UNAVAILABLE")));
+    const banner = await waitFor("the banner", async () =>
+      a.logs.find((l) => typeof l.msg === "string" && l.msg.startsWith("*** COMPILER SANDBOX UNAVAILABLE")),
+    );
     expect(banner.msg).toContain("/nonexistent/bwrap");
     expect(a.logs.some((l) => l.level === 50 && String(l.msg).startsWith("COMPILER SANDBOX UNAVAILABLE"))).toBe(true);
     const status = await fetchStatus(a.url);
     expect(status.compiler?.sandbox.mode).toBe("none");
     expect(status.compiler?.warning).toMatch(/^COMPILER SANDBOX UNAVAILABLE: clang compiles the manifests' C unconfined/);
     expect(sampleValue((await fetchText(`${a.url}/metrics`)).body, "ebpf_operator_compile_sandbox", { mode: "none" })).toBe(1);
-    await waitFor("Running", async () => ((await fetchStatus(a.url)).resources.find((r) => r.name === "sandbox-counter")?.phase === "Running" ? true : undefined), 60_000);
+    await waitFor(
+      "Running",
+      async () => ((await fetchStatus(a.url)).resources.find((r) => r.name === "sandbox-counter")?.phase === "Running" ? true : undefined),
+      60_000,
+    );
   });
 
   it("with --compile-sandbox required, fails the resource instead of compiling unconfined", async () => {
     const a = await start("sandbox-required", ["--bwrap-path", "/nonexistent/bwrap", "--compile-sandbox", "required"]);
-    const failed = await waitFor("Failed", async () => {
-      const r = (await fetchStatus(a.url)).resources.find((x) => x.name === "sandbox-counter");
-      return r?.phase === "Failed" ? r : undefined;
-    }, 60_000);
+    const failed = await waitFor(
+      "Failed",
+      async () => {
+        const r = (await fetchStatus(a.url)).resources.find((x) => x.name === "sandbox-counter");
+        return r?.phase === "Failed" ? r : undefined;
+      },
+      60_000,
+    );
     expect(failed.lastError?.code).toBe("EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE");
     expect(failed.lastError?.message).toContain("bubblewrap (bwrap) was not found at /nonexistent/bwrap");
   });

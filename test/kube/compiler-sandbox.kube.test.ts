@@ -100,7 +100,29 @@ async function startOperatorWithToken(system: string, extraArgs: string[]): Prom
   ].join("\n");
   try {
     return await startLoggedProcess(
-      ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", tokenFile, cp.caFile, system, process.execPath, cli, "run", "--namespace", system, "--listen", "127.0.0.1:0", "--no-leader-elect", "--no-source-scan", ...extraArgs],
+      [
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "sh",
+        tokenFile,
+        cp.caFile,
+        system,
+        process.execPath,
+        cli,
+        "run",
+        "--namespace",
+        system,
+        "--listen",
+        "127.0.0.1:0",
+        "--no-leader-elect",
+        "--no-source-scan",
+        ...extraArgs,
+      ],
       "operator listening",
       120_000,
       {
@@ -121,7 +143,14 @@ beforeAll(async () => {
   secretFile = join(work, "planted-secret.txt");
   writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o644 });
   await cp.kubectlOk(["apply", "-f", join(repo, "deploy/crds")]);
-  await cp.kubectlOk(["wait", "--for", "condition=established", "crd/ebpfmaps.observability.cloud", "crd/ebpfmapnodestatuses.observability.cloud", "--timeout=60s"]);
+  await cp.kubectlOk([
+    "wait",
+    "--for",
+    "condition=established",
+    "crd/ebpfmaps.observability.cloud",
+    "crd/ebpfmapnodestatuses.observability.cloud",
+    "--timeout=60s",
+  ]);
 });
 
 afterAll(async () => {
@@ -213,7 +242,10 @@ describe("as deployed: the operator holds the token, a separate compile server c
   it("tenant programs reaching for the token and a planted secret by every route fail or yield objects without them", async () => {
     const programs = routes(operator.child.pid!);
     await applyAll(ATTACKER, programs);
-    await settled(ATTACKER, programs.map(([name]) => name));
+    await settled(
+      ATTACKER,
+      programs.map(([name]) => name),
+    );
     for (const [name] of programs) {
       const r = await getEbpfMap(cp, ATTACKER, name);
       // The file reads fail (the files are not in the sandbox); #line only renames: it compiles, without the token's text.
@@ -238,7 +270,11 @@ describe("as deployed: the operator holds the token, a separate compile server c
       ["bomb-1", bomb],
       ["bomb-2", bomb.replace("int bomb", "int bomb2")],
     ]);
-    await eventually("the first bomb compiling", async () => sampleValue(await (await fetch(`${compiler.url}/metrics`)).text(), "ebpf_operator_compile_running") === 1, 30_000);
+    await eventually(
+      "the first bomb compiling",
+      async () => sampleValue(await (await fetch(`${compiler.url}/metrics`)).text(), "ebpf_operator_compile_running") === 1,
+      30_000,
+    );
     // ... and the other namespace's program gets through at once.
     await applyAll(OTHER, [["during-the-bomb", COUNTER_CODE.replace("max_entries, 1", "max_entries, 2")]]);
     await eventually("the other namespace's program compiled", async () => (await getEbpfMap(cp, OTHER, "during-the-bomb"))?.status?.object, 60_000);
@@ -248,19 +284,28 @@ describe("as deployed: the operator holds the token, a separate compile server c
     expect(line?.queueWaitMs).toBeLessThan(2_000);
 
     for (const name of ["bomb-1", "bomb-2"]) {
-      const failed = await eventually(`${name} failed`, async () => {
-        const c = condition(await getEbpfMap(cp, ATTACKER, name), "Compiled");
-        return c?.status === "False" ? c : undefined;
-      }, 110_000);
+      const failed = await eventually(
+        `${name} failed`,
+        async () => {
+          const c = condition(await getEbpfMap(cp, ATTACKER, name), "Compiled");
+          return c?.status === "False" ? c : undefined;
+        },
+        110_000,
+      );
       // Whichever limit it reaches first: memory, time, or the preprocessed output's size.
-      expect(failed.message).toMatch(/clang exceeded the \d+-byte memory limit|exceeded the 40000 ms time limit|CPU-time limit|the preprocessed program exceeds \d+ bytes/);
+      expect(failed.message).toMatch(
+        /clang exceeded the \d+-byte memory limit|exceeded the 40000 ms time limit|CPU-time limit|the preprocessed program exceeds \d+ bytes/,
+      );
     }
     // The same processes, still serving.
     expect([operator.child.pid, compiler.child.pid]).toEqual([operatorPid, compilerPid]);
     expect([operator.child.exitCode, compiler.child.exitCode]).toEqual([null, null]);
     expect((await fetch(`${operator.url}/healthz`)).status).toBe(200);
     const metrics = await (await fetch(`${compiler.url}/metrics`)).text();
-    const failures = ["memory_limit", "timeout", "output_too_large"].reduce((sum, reason) => sum + (sampleValue(metrics, "ebpf_operator_compile_failures_total", { reason }) ?? 0), 0);
+    const failures = ["memory_limit", "timeout", "output_too_large"].reduce(
+      (sum, reason) => sum + (sampleValue(metrics, "ebpf_operator_compile_failures_total", { reason }) ?? 0),
+      0,
+    );
     expect(failures).toBeGreaterThanOrEqual(2);
     expect(sampleValue(metrics, "ebpf_operator_compile_requests_total", { result: "compiled" })).toBeGreaterThanOrEqual(2);
     expect(sampleValue(metrics, "ebpf_operator_compile_queue_wait_seconds_count")).toBeGreaterThanOrEqual(4);
@@ -297,7 +342,10 @@ describe("in-process: the operator compiles itself, its token on the same file s
     expect(ready).toMatchObject({ sandbox: { mode: "bwrap" } });
     const programs = routes(operator.child.pid!);
     await applyAll(ATTACKER, programs);
-    await settled(ATTACKER, programs.map(([name]) => name));
+    await settled(
+      ATTACKER,
+      programs.map(([name]) => name),
+    );
     for (const [name] of programs) {
       const r = await getEbpfMap(cp, ATTACKER, name);
       if (name === "token-line-marker") expect(r?.status?.object).toBeDefined();

@@ -227,27 +227,57 @@ describe("deploy/ files", () => {
       ["DaemonSet", "ebpf-operator-agent"],
     ] as const) {
       expect(comparable(podSpec(byKindName(rendered, kind, name))), `${kind} ${name}`).toEqual(comparable(podSpec(byKindName(plain, kind, name))));
-      expect(podSpec(byKindName(rendered, kind, name)).containers.map((c) => c.image)).toEqual(podSpec(byKindName(plain, kind, name)).containers.map((c) => c.image));
+      expect(podSpec(byKindName(rendered, kind, name)).containers.map((c) => c.image)).toEqual(
+        podSpec(byKindName(plain, kind, name)).containers.map((c) => c.image),
+      );
     }
   });
 
   it("the operator's pod keeps the ServiceAccount token out of the compiler container, in the manifests and the chart", async () => {
-    type Container = { name: string; args: string[]; volumeMounts?: { name: string; mountPath: string }[]; env?: { valueFrom?: { secretKeyRef?: unknown } }[]; envFrom?: unknown[]; resources: { limits: { memory: string } }; securityContext: Record<string, unknown> };
+    type Container = {
+      name: string;
+      args: string[];
+      volumeMounts?: { name: string; mountPath: string }[];
+      env?: { valueFrom?: { secretKeyRef?: unknown } }[];
+      envFrom?: unknown[];
+      resources: { limits: { memory: string } };
+      securityContext: Record<string, unknown>;
+    };
     type Volume = { name: string; projected?: { sources: Record<string, unknown>[] }; secret?: unknown; emptyDir?: { medium?: string } };
     const rendered = documents(await helmOk(["template", "ebpf-operator", chart, "-n", SYSTEM]));
-    for (const [source, objects] of [["operator.yaml", documents(operatorYaml())], ["helm", rendered]] as const) {
-      const spec = (byKindName(objects, "Deployment", "ebpf-operator").spec as { template: { spec: { automountServiceAccountToken: boolean; containers: Container[]; volumes: Volume[] } } }).template.spec;
+    for (const [source, objects] of [
+      ["operator.yaml", documents(operatorYaml())],
+      ["helm", rendered],
+    ] as const) {
+      const spec = (
+        byKindName(objects, "Deployment", "ebpf-operator").spec as {
+          template: { spec: { automountServiceAccountToken: boolean; containers: Container[]; volumes: Volume[] } };
+        }
+      ).template.spec;
       expect(spec.automountServiceAccountToken, source).toBe(false);
       const container = (name: string) => spec.containers.find((c) => c.name === name)!;
-      const tokenVolumes = new Set(spec.volumes.filter((v) => v.secret !== undefined || v.projected?.sources.some((s) => "serviceAccountToken" in s || "secret" in s)).map((v) => v.name));
+      const tokenVolumes = new Set(
+        spec.volumes.filter((v) => v.secret !== undefined || v.projected?.sources.some((s) => "serviceAccountToken" in s || "secret" in s)).map((v) => v.name),
+      );
       // The operator: the token where automounting would put it.
-      expect(container("operator").volumeMounts!.filter((m) => tokenVolumes.has(m.name)).map((m) => m.mountPath), source).toEqual(["/var/run/secrets/kubernetes.io/serviceaccount"]);
+      expect(
+        container("operator")
+          .volumeMounts!.filter((m) => tokenVolumes.has(m.name))
+          .map((m) => m.mountPath),
+        source,
+      ).toEqual(["/var/run/secrets/kubernetes.io/serviceaccount"]);
       // The compiler: no token, no Secret, nothing under /var/run/secrets, no secret env.
       const compiler = container("compiler");
       expect(compiler.args[0]).toBe("compile-server");
-      expect(compiler.volumeMounts!.filter((m) => tokenVolumes.has(m.name) || m.mountPath.startsWith("/var/run/secrets")), source).toEqual([]);
+      expect(
+        compiler.volumeMounts!.filter((m) => tokenVolumes.has(m.name) || m.mountPath.startsWith("/var/run/secrets")),
+        source,
+      ).toEqual([]);
       expect(compiler.envFrom ?? [], source).toEqual([]);
-      expect((compiler.env ?? []).filter((e) => e.valueFrom?.secretKeyRef !== undefined), source).toEqual([]);
+      expect(
+        (compiler.env ?? []).filter((e) => e.valueFrom?.secretKeyRef !== undefined),
+        source,
+      ).toEqual([]);
       // They share only the socket's volume, in memory.
       const shared = compiler.volumeMounts!.map((m) => m.name).filter((n) => container("operator").volumeMounts!.some((m) => m.name === n));
       expect(shared, source).toEqual(["compiler-socket"]);
@@ -256,12 +286,24 @@ describe("deploy/ files", () => {
       expect(container("operator").args).toContain(`--compiler-socket=${socket}`);
       expect(compiler.args).toContain(`--socket=${socket}`);
       // Non-root, no capabilities; seccomp/AppArmor unconfined only so bubblewrap can build its sandbox.
-      expect(compiler.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } });
+      expect(compiler.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        capabilities: { drop: ["ALL"] },
+      });
       // The compile server's own start-up check passes for these numbers (it refuses a budget above the limit).
       const arg = (flag: string) => compiler.args.find((a) => a.startsWith(`--${flag}=`))!.split("=")[1]!;
-      const budget = { concurrency: Number(arg("concurrency")), memoryLimitBytes: parseSize("memory-limit", arg("memory-limit")), tmpBytes: parseSize("tmp-size", arg("tmp-size")), reserveBytes: 256 * 1024 * 1024 };
+      const budget = {
+        concurrency: Number(arg("concurrency")),
+        memoryLimitBytes: parseSize("memory-limit", arg("memory-limit")),
+        tmpBytes: parseSize("tmp-size", arg("tmp-size")),
+        reserveBytes: 256 * 1024 * 1024,
+      };
       expect(checkMemoryBudget(parseSize("limit", compiler.resources.limits.memory), budget), source).toBeUndefined();
-      expect(checkMemoryBudget(parseSize("limit", compiler.resources.limits.memory), { ...budget, concurrency: budget.concurrency + 2 })).toMatch(/above the container's memory limit/);
+      expect(checkMemoryBudget(parseSize("limit", compiler.resources.limits.memory), { ...budget, concurrency: budget.concurrency + 2 })).toMatch(
+        /above the container's memory limit/,
+      );
     }
   });
 
@@ -352,7 +394,8 @@ describe("deploy/ files", () => {
         if (image === "operator") {
           // It compiles: clang, llvm, libbpf's and the kernel's headers, bpftool for vmlinux.h.
           // bubblewrap: the sandbox of every clang run; libseccomp2: the addon builds its filter.
-          for (const pkg of ["clang", "llvm", "libbpf-dev", "linux-libc-dev", "bpftool", "bubblewrap", "libseccomp2"]) expect(installs).toMatch(new RegExp(`\\s${pkg}(\\s|$)`));
+          for (const pkg of ["clang", "llvm", "libbpf-dev", "linux-libc-dev", "bpftool", "bubblewrap", "libseccomp2"])
+            expect(installs).toMatch(new RegExp(`\\s${pkg}(\\s|$)`));
           // Non-root, numerically (runAsNonRoot can check it), the uid the manifests use.
           expect(user).toBe("65532:65532");
           const deployment = byKindName(documents(operatorYaml()), "Deployment", "ebpf-operator");

@@ -4,6 +4,7 @@
  *
  *   ebpf-agent run --config <dir|file> [--listen 127.0.0.1:9442] [--pin-root DIR] [--cache-dir DIR]
  *                  [--plugin NAME]... [--log-level info] [--compile-sandbox auto|required] [--bwrap-path PATH]
+ *                  [--compile-timeout SECONDS]
  *                  [--bpf-stats true|false] [--remote-write-url URL ...]
  *   ebpf-agent validate <file|dir>...
  *   ebpf-agent --version
@@ -37,6 +38,8 @@ const RUN_USAGE = `usage: ebpf-agent run --config <dir|file> [flags]
                                      when bwrap works, otherwise unconfined with a loud warning (stderr,
                                      log, /status); required: refuse to compile without it
   --bwrap-path path                  bubblewrap's binary (default: bwrap on PATH, /usr/bin/bwrap)
+  --compile-timeout seconds          wall (and CPU) time per compile (default 30; raise it on a slow
+                                     machine, e.g. an emulated one)
 ${COMMON_USAGE}
 
 --listen defaults to ${DEFAULT_LISTEN}; --plugin replaces the built-in plugin list
@@ -51,7 +54,15 @@ const VALIDATE_USAGE = `usage: ebpf-agent validate <file|dir>...
 Checks every EbpfMap manifest in the files and directories against the schema; prints one line
 per resource and exits 1 if any has a problem.`;
 
-const RUN_OPTIONS = { ...COMMON_OPTIONS, config: { type: "string", short: "c" }, "pin-root": { type: "string" }, "compile-sandbox": { type: "string" }, "bwrap-path": { type: "string" }, ...OBSERVABILITY_OPTIONS } as const;
+const RUN_OPTIONS = {
+  ...COMMON_OPTIONS,
+  config: { type: "string", short: "c" },
+  "pin-root": { type: "string" },
+  "compile-sandbox": { type: "string" },
+  "bwrap-path": { type: "string" },
+  "compile-timeout": { type: "string" },
+  ...OBSERVABILITY_OPTIONS,
+} as const;
 
 async function run(args: string[]): Promise<number> {
   const parsed = parseCommand("ebpf-agent run", args, RUN_OPTIONS);
@@ -63,6 +74,9 @@ async function run(args: string[]): Promise<number> {
   const compileSandbox = values["compile-sandbox"] ?? "auto";
   if (compileSandbox !== "auto" && compileSandbox !== "required")
     throw operatorError("EOP_ERR_CONFIG", `--compile-sandbox "${compileSandbox}" is not one of auto, required`);
+  const compileTimeout = values["compile-timeout"] === undefined ? undefined : Number(values["compile-timeout"]);
+  if (compileTimeout !== undefined && !(Number.isInteger(compileTimeout) && compileTimeout > 0))
+    throw operatorError("EOP_ERR_CONFIG", `--compile-timeout "${values["compile-timeout"]}" is not a positive number of seconds`);
   const extra = (process.env.EBPF_AGENT_PLUGINS ?? "")
     .split(",")
     .map((s) => s.trim())
@@ -76,6 +90,7 @@ async function run(args: string[]): Promise<number> {
     logLevel: parseLogLevel(values["log-level"]),
     compileSandbox,
     ...(values["bwrap-path"] ? { bwrapPath: values["bwrap-path"] } : {}),
+    ...(compileTimeout ? { compileTimeoutMs: compileTimeout * 1000 } : {}),
     ...observabilitySettings(values),
   });
   await signalled();

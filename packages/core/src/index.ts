@@ -90,7 +90,16 @@ export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
 export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
 export { BpfCompiler, COMPILER_DEFAULTS, CompileError, CompileMetrics, FairScheduler } from "./compiler/index.js";
-export type { CompileErrorCode, CompileRequest, CompileResult, CompilerOptions, Diagnostic, SandboxSetting, SandboxStatus, ToolchainInfo } from "./compiler/index.js";
+export type {
+  CompileErrorCode,
+  CompileRequest,
+  CompileResult,
+  CompilerOptions,
+  Diagnostic,
+  SandboxSetting,
+  SandboxStatus,
+  ToolchainInfo,
+} from "./compiler/index.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
 export {
   CORE_DECODERS,

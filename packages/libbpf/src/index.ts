@@ -15,7 +15,6 @@ export { BpfLink } from "./link.js";
 export { PacketSocket, ETH_P_ALL } from "./socket.js";
 export type { PacketSocketOptions } from "./socket.js";
 export { buildSeccompFilter } from "./seccomp.js";
-export type { SeccompArgCompare, SeccompFilter, SeccompRule } from "./seccomp.js";
 export { enableStats, possibleCpus, probeMapType, probeProgramType } from "./stats.js";
 export type { StatsHandle } from "./stats.js";
 export { BpfLoadError, ClosedError, LibbpfError, errnoCode } from "./errors.js";

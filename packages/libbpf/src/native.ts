@@ -8,8 +8,7 @@ import { fileURLToPath } from "node:url";
 
 import { createNativeError } from "./errors.js";
 import type { NativeErrorDetail } from "./errors.js";
-import type { SeccompRule } from "./seccomp.js";
-import type { BtfType, LinkInfo, MapEntries, MapInfo, MapSpec, ProgramInfo, ProgramSpec } from "./types.js";
+import type { BtfType, LinkInfo, MapEntries, MapInfo, MapSpec, ProgramInfo, ProgramSpec, SeccompRule } from "./types.js";
 
 /** A native handle owning one file descriptor. `fd` is -1 once closed. */
 export interface NativeFd {

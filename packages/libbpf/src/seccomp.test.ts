@@ -27,7 +27,10 @@ describe("buildSeccompFilter", () => {
 
   it("grows with the rules and refuses a bad default errno", () => {
     const small = buildSeccompFilter(1, [{ syscall: "read", action: "allow" }]).program.length;
-    const big = buildSeccompFilter(1, ["read", "write", "openat", "close", "mmap"].map((syscall) => ({ syscall, action: "allow" as const }))).program.length;
+    const big = buildSeccompFilter(
+      1,
+      ["read", "write", "openat", "close", "mmap"].map((syscall) => ({ syscall, action: "allow" as const })),
+    ).program.length;
     expect(big).toBeGreaterThan(small);
     expect(() => buildSeccompFilter(0, [])).toThrow(RangeError);
   });

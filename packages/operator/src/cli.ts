@@ -146,4 +146,9 @@ function readServiceAccountNamespace(): string | undefined {
   }
 }
 
-runCli({ program: "ebpf-operator", packageJson: new URL("../package.json", import.meta.url), usage: USAGE, commands: { run, agent, "compile-server": compileServer } });
+runCli({
+  program: "ebpf-operator",
+  packageJson: new URL("../package.json", import.meta.url),
+  usage: USAGE,
+  commands: { run, agent, "compile-server": compileServer },
+});

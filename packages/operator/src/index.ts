@@ -11,7 +11,13 @@ export {
 export { ObjectStore, objectConfigMapName, MAX_OBJECT_BYTES } from "./shared/object-store.js";
 export { LocalObjectCompiler, type CompiledObject, type ObjectCompileRequest, type ObjectCompiler } from "./compiler/object-compiler.js";
 export { RemoteObjectCompiler } from "./compiler/remote-compiler.js";
-export { startCompileServer, checkMemoryBudget, containerMemoryLimit, type CompileServerOptions, type RunningCompileServer } from "./compiler/compile-server.js";
+export {
+  startCompileServer,
+  checkMemoryBudget,
+  containerMemoryLimit,
+  type CompileServerOptions,
+  type RunningCompileServer,
+} from "./compiler/compile-server.js";
 export { parseSize } from "./compiler/compile-server-cli.js";
 export { selectsNode, summarizeNodes } from "./shared/node-selection.js";
 export * from "./shared/types.js";

@@ -97,7 +97,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       if (info.sandbox.mode === "bwrap") logger.info({ sandbox: info.sandbox, clang: info.clang, compilerSocket: options.compilerSocket }, "compiler ready");
       else logger.error({ sandbox: info.sandbox, compilerSocket: options.compilerSocket }, "COMPILER SANDBOX UNAVAILABLE: tenant C is compiled unconfined");
     },
-    (error: unknown) => logger.error({ error: describeError(error), compilerSocket: options.compilerSocket }, "compiler unavailable; compiles fail until it is"),
+    (error: unknown) =>
+      logger.error({ error: describeError(error), compilerSocket: options.compilerSocket }, "compiler unavailable; compiles fail until it is"),
   );
 
   const ebpfMaps = new Informer<EbpfMapObject>({

@@ -47,14 +47,22 @@ export class CompileMetrics {
       buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 120],
       registers,
     });
-    this.cacheHits = new Counter({ name: "ebpf_operator_compile_cache_hits_total", help: "Compiles served from the object cache without running clang.", registers });
-    this.cacheEvictions = new Counter({ name: "ebpf_operator_compile_cache_evictions_total", help: "Objects evicted from the cache (least recently used first) to stay within its size bound.", registers });
+    this.cacheHits = new Counter({
+      name: "ebpf_operator_compile_cache_hits_total",
+      help: "Compiles served from the object cache without running clang.",
+      registers,
+    });
+    this.cacheEvictions = new Counter({
+      name: "ebpf_operator_compile_cache_evictions_total",
+      help: "Objects evicted from the cache (least recently used first) to stay within its size bound.",
+      registers,
+    });
     this.cacheBytes = new Gauge({ name: "ebpf_operator_compile_cache_bytes", help: "Bytes held by the object cache after the last store.", registers });
     this.running = new Gauge({ name: "ebpf_operator_compile_running", help: "Compiles running now.", registers });
     this.queued = new Gauge({ name: "ebpf_operator_compile_queued", help: "Compiles waiting for a slot.", registers });
     this.sandbox = new Gauge({
       name: "ebpf_operator_compile_sandbox",
-      help: "1 for the sandbox clang runs in: mode=\"bwrap\" (confined) or mode=\"none\" (unconfined; see /status and the logs for why).",
+      help: '1 for the sandbox clang runs in: mode="bwrap" (confined) or mode="none" (unconfined; see /status and the logs for why).',
       labelNames: ["mode"],
       registers,
     });

@@ -119,9 +119,7 @@ describe("BpfCompiler", { timeout: 120_000 }, () => {
     await expectBpfElf(result.objectPath);
   });
 
-  it.each([
-    ["bpf/README.md's example", "bpf/README.md"],
-  ])("compiles %s (metrics.h with <linux/bpf.h>)", async (_name, file) => {
+  it.each([["bpf/README.md's example", "bpf/README.md"]])("compiles %s (metrics.h with <linux/bpf.h>)", async (_name, file) => {
     const readme = await readFile(join(await findDefaultIncludeDir(), "..", "..", file), "utf8");
     const source = /```c\n([\s\S]*?)```/.exec(readme)?.[1];
     expect(source).toContain("EOP_COUNTER_INC");
@@ -173,7 +171,7 @@ describe("BpfCompiler", { timeout: 120_000 }, () => {
     const source = `${QUICK_START}\nstatic int unused_fn(int a) { int b; return a; }\n#warning "from the program"\n`;
     const c = compiler();
     const first = await c.compile({ source, label: LABEL });
-    expect(first.diagnostics.some((d) => d.severity === "warning" && d.message === "\"from the program\" [-W#warnings]")).toBe(true);
+    expect(first.diagnostics.some((d) => d.severity === "warning" && d.message === '"from the program" [-W#warnings]')).toBe(true);
     const second = await c.compile({ source, label: LABEL });
     expect(second.cached).toBe(true);
     expect(second.diagnostics).toEqual(first.diagnostics);
@@ -199,7 +197,11 @@ describe("BpfCompiler", { timeout: 120_000 }, () => {
   it.each([
     ["a plain .incbin", `asm(".incbin \\"${"/etc/passwd"}\\"");\nint x;\n`, 1],
     ["an .incbin split across adjacent literals", `#include <linux/bpf.h>\nint x;\n\nasm(".inc" "bin \\"/etc/passwd\\"");\n`, 4],
-    ["an .INCLUDE built by macros and escapes", `#define S(x) #x\n#define DIR S(.incl) "ude"\nvoid f(void) { asm volatile("\\x2e" "INCLUDE \\"/etc/passwd\\"" ::); }\nasm(DIR);\n`, 3],
+    [
+      "an .INCLUDE built by macros and escapes",
+      `#define S(x) #x\n#define DIR S(.incl) "ude"\nvoid f(void) { asm volatile("\\x2e" "INCLUDE \\"/etc/passwd\\"" ::); }\nasm(DIR);\n`,
+      3,
+    ],
     ["an .incbin the assembler builds with .irp", `int x;\nasm(".irp d,incbin\\n.\\\\d \\"/etc/passwd\\"\\n.endr");\n`, 2],
     ["an .incbin the assembler builds with .macro", `asm(".macro m d\\n.\\\\d \\"/etc/passwd\\"\\n.endm\\nm incbin");\n`, 1],
   ])("refuses inline assembly reading a file: %s", async (_name, source, line) => {
@@ -284,10 +286,7 @@ describe("BpfCompiler", { timeout: 120_000 }, () => {
   it("kills clang when the wall-time limit expires", async () => {
     const fake = join(scratch, "slow-clang");
     // Answers the toolchain probes like clang, then hangs on the real work.
-    await writeFile(
-      fake,
-      `#!/bin/sh\ncase "$1" in --version|-print-resource-dir) exec clang "$1";; esac\nsleep 30\n`,
-    );
+    await writeFile(fake, `#!/bin/sh\ncase "$1" in --version|-print-resource-dir) exec clang "$1";; esac\nsleep 30\n`);
     await chmod(fake, 0o755);
     const c = compiler({ clangPath: fake, timeoutMs: 300, sandbox: "off" });
     await c.toolchainInfo();

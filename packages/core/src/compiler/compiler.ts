@@ -139,7 +139,8 @@ const SYSTEM_INCLUDE = "/usr/include";
  * How clang (LLVM's allocator, the C++ runtime) or the dynamic loader say they ran out of memory;
  * anchored at line starts, so a program's own `#error out of memory` is not taken for one.
  */
-const MEMORY_FAILURE = /^(LLVM ERROR: out of memory|Allocation failed|terminate called after throwing an instance of 'std::bad_alloc')|error while loading shared libraries: .*(failed to map segment|cannot allocate memory)/im;
+const MEMORY_FAILURE =
+  /^(LLVM ERROR: out of memory|Allocation failed|terminate called after throwing an instance of 'std::bad_alloc')|error while loading shared libraries: .*(failed to map segment|cannot allocate memory)/im;
 
 /**
  * The include directory holding the prelude, found by walking up from this module: works from
@@ -161,10 +162,7 @@ export async function findDefaultIncludeDir(from: string = dirname(fileURLToPath
     if (parent === dir) break;
     dir = parent;
   }
-  throw new CompileError(
-    "EOP_ERR_COMPILE_TOOLCHAIN_MISSING",
-    `no bpf/include/${PRELUDE} found above ${from}; set the compiler's includeDir`,
-  );
+  throw new CompileError("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `no bpf/include/${PRELUDE} found above ${from}; set the compiler's includeDir`);
 }
 
 interface Setup {
@@ -440,7 +438,7 @@ export class BpfCompiler {
       allowedDirs: await existingRealDirs(isystem),
       base: "",
       searchDirs: isystem.map((d) => resolve(d)),
-      sandboxStatus: { mode: "none", reason: "the sandbox is switched off (sandbox: \"off\")" },
+      sandboxStatus: { mode: "none", reason: 'the sandbox is switched off (sandbox: "off")' },
     };
     if (limits) setup.limits = limits;
     if (bpftool) setup.bpftool = bpftool;
@@ -449,12 +447,17 @@ export class BpfCompiler {
     if (setting !== "off") {
       try {
         const bwrap = o.bwrapPath ? await findExecutable(o.bwrapPath) : await findBwrap();
-        if (!bwrap) throw new Error(`bubblewrap (bwrap) was not found${o.bwrapPath ? ` at ${o.bwrapPath}` : " on PATH or at /usr/bin/bwrap"}; install it (Debian: apt-get install bubblewrap)`);
+        if (!bwrap)
+          throw new Error(
+            `bubblewrap (bwrap) was not found${o.bwrapPath ? ` at ${o.bwrapPath}` : " on PATH or at /usr/bin/bwrap"}; install it (Debian: apt-get install bubblewrap)`,
+          );
         // Bound at the paths clang is given (-isystem), whatever symlinks lead there on the host;
         // nested include directories are reachable through the outer bind already. vmlinux.h's
         // directory is the cache's: bound when reachable, else vmlinux.h is copied in per run.
         const all = (
-          await Promise.all(isystem.filter((d) => d !== vmlinux.dir).map(async (d) => ((await stat(d).catch(() => undefined))?.isDirectory() ? resolve(d) : undefined)))
+          await Promise.all(
+            isystem.filter((d) => d !== vmlinux.dir).map(async (d) => ((await stat(d).catch(() => undefined))?.isDirectory() ? resolve(d) : undefined)),
+          )
         ).filter((d, i, list): d is string => d !== undefined && list.indexOf(d) === i);
         const dirs = all.filter((d) => !all.some((outer) => outer !== d && d.startsWith(`${outer}/`)));
         setup.sandbox = await BwrapSandbox.create({
@@ -474,7 +477,10 @@ export class BpfCompiler {
           throw new CompileError("EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE", `the compiler sandbox is required but unavailable: ${reason}`, { cause: error });
         }
         setup.sandboxStatus = { mode: "none", reason };
-        o.logger?.warn({ reason }, "compiler sandbox unavailable: clang runs UNCONFINED on tenant code, with the include policy as the only barrier to host files");
+        o.logger?.warn(
+          { reason },
+          "compiler sandbox unavailable: clang runs UNCONFINED on tenant code, with the include policy as the only barrier to host files",
+        );
       }
     }
     // The sandbox changes the bytes: clang's BPF backend copies source lines into BTF, reading
@@ -495,7 +501,12 @@ export class BpfCompiler {
     if (result.evicted > 0) this.#options.logger?.debug({ evicted: result.evicted, freedBytes: result.bytes, cacheBytes: result.size }, "object cache evicted");
   }
 
-  async #build(source: string, setup: Setup, manifestKey: string, fail: Fail): Promise<{ objectPath: string; hash: string; cached: boolean; diagnostics: Diagnostic[] }> {
+  async #build(
+    source: string,
+    setup: Setup,
+    manifestKey: string,
+    fail: Fail,
+  ): Promise<{ objectPath: string; hash: string; cached: boolean; diagnostics: Diagnostic[] }> {
     const deadline = performance.now() + this.#timeoutMs;
     const sandbox = setup.sandbox;
     // Without the sandbox clang reads the program from a host build directory holding nothing else.
@@ -553,7 +564,8 @@ export class BpfCompiler {
         if (result.timedOut) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
         // Killed for writing too much: the caller reports the output limit.
         if (result.stdoutOverflow) return result;
-        if (result.setupError !== undefined) throw fail("EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE", `the sandbox could not be set up for this compile: ${result.setupError}`);
+        if (result.setupError !== undefined)
+          throw fail("EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE", `the sandbox could not be set up for this compile: ${result.setupError}`);
         // RLIMIT_CPU has soft = hard, so the kernel's SIGKILL is the CPU limit (the wall-time kill is `timedOut`).
         if (result.toolSignal === "SIGKILL") throw fail("EOP_ERR_COMPILE_TIMEOUT", `clang exceeded the ${this.#cpuSeconds} s CPU-time limit and was killed`);
         if (result.toolSignal === "SIGXFSZ") throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `clang wrote a temporary file larger than ${this.#tmpBytes} bytes`);
@@ -562,10 +574,18 @@ export class BpfCompiler {
       const failed = async (result: ToolRun): Promise<CompileError> => {
         const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(result.stderr), classify);
         if (MEMORY_FAILURE.test(result.stderr)) {
-          return fail("EOP_ERR_COMPILE_MEMORY_LIMIT", `clang exceeded the ${this.#memoryLimitBytes}-byte memory limit`, diagnostics.filter((d) => d.file !== "<clang>"));
+          return fail(
+            "EOP_ERR_COMPILE_MEMORY_LIMIT",
+            `clang exceeded the ${this.#memoryLimitBytes}-byte memory limit`,
+            diagnostics.filter((d) => d.file !== "<clang>"),
+          );
         }
         if (this.#scan && diagnostics.some((d) => d.file === "<withheld>")) {
-          return fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", `the preprocessor read a file outside the allowed include directories (${WITHHELD_MESSAGE})`, diagnostics);
+          return fail(
+            "EOP_ERR_COMPILE_INCLUDE_REFUSED",
+            `the preprocessor read a file outside the allowed include directories (${WITHHELD_MESSAGE})`,
+            diagnostics,
+          );
         }
         return fail("EOP_ERR_COMPILE_FAILED", this.#failureDetail(result, diagnostics), diagnostics);
       };

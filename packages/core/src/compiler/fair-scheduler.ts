@@ -22,7 +22,10 @@ export class FairScheduler {
     readonly slots: number,
     readonly perTenant: number,
   ) {
-    for (const [name, v] of [["slots", slots], ["perTenant", perTenant]] as const) {
+    for (const [name, v] of [
+      ["slots", slots],
+      ["perTenant", perTenant],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`FairScheduler: ${name} must be a positive integer, got ${v}`);
     }
   }

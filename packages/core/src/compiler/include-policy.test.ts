@@ -36,7 +36,7 @@ describe("prescanSource", () => {
     ['#define HI __has_include\n#if HI("/etc/shadow")\n#endif', 1, /literal path/],
     ['#include ""', 1, /empty/],
     ['int x;\n#embed "/etc/passwd"', 2, /#embed/],
-    ['%:embed <data.bin> limit(4)', 1, /#embed/],
+    ["%:embed <data.bin> limit(4)", 1, /#embed/],
     ["#if __has_embed(<x>)\n#endif", 1, /__has_embed/],
     ["#if defined(__has_embed)\n#endif", 1, /__has_embed/],
     ["#pragma clang __debug crash", 1, /__debug/],

@@ -131,8 +131,7 @@ const LITERAL_ARGUMENT = /^\s*(<[^>]*>|"[^"]*")\s*$/;
 const HAS_INCLUDE = /(?<!\bdefined\s*\(?\s*)\b__has_include(?:_next)?\b\s*(\(?)\s*(<[^>]*>|"[^"]*")?/g;
 const HAS_EMBED = /\b__has_embed\b/;
 const PRAGMA_OPERATOR = /\b_Pragma\s*\(\s*"\s*(?:GCC\s+dependency|clang\s+__debug)\b/;
-const INCLUDE_HINT =
-  "only <...> or \"...\" paths relative to the compiler's include directories are allowed (see docs/compiler.md)";
+const INCLUDE_HINT = 'only <...> or "..." paths relative to the compiler\'s include directories are allowed (see docs/compiler.md)';
 
 /** Layer 1: refuses include directives that could reach outside the allowed directories. */
 export function prescanSource(source: string): PolicyViolation | undefined {
@@ -350,7 +349,8 @@ export function findAsmFileInclusion(preprocessed: string, sourcePaths: readonly
       if (joined !== undefined && FILE_DIRECTIVE.test(joined)) {
         const name = (FILE_DIRECTIVE.exec(joined)?.[1] ?? "incbin").toLowerCase();
         const where = locatePreprocessed(preprocessed, t.index);
-        const why = name === "incbin" || name === "include" ? "which would read a file from the host" : "whose parameter substitution can build a file-reading directive";
+        const why =
+          name === "incbin" || name === "include" ? "which would read a file from the host" : "whose parameter substitution can build a file-reading directive";
         return {
           ...(where && sourcePaths.includes(where.file) ? { line: where.line } : {}),
           reason: `inline assembly uses the '.${name}' directive, ${why}; it is not allowed`,

@@ -152,10 +152,13 @@ export function runTool(command: string, args: readonly string[], options: RunOp
       }
     });
 
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, Math.max(1, options.timeoutMs));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        killGroup();
+      },
+      Math.max(1, options.timeoutMs),
+    );
 
     child.once("error", (error) => {
       clearTimeout(timer);

@@ -169,7 +169,14 @@ describe("compiler sandbox limits", { timeout: 180_000 }, () => {
 
   it("kills the whole process group on the wall-time limit: nothing of the compile is left", async () => {
     const marker = `EOP_KILL_${process.pid}_${randomBytes(4).toString("hex")}`;
-    const c = new BpfCompiler({ cacheDir: join(scratch, "cache-kill"), sandbox: "required", timeoutMs: 2_000, cpuTimeLimitSeconds: 120, memoryLimitBytes: 4 * 1024 ** 3, extraDefines: { [marker]: 1 } });
+    const c = new BpfCompiler({
+      cacheDir: join(scratch, "cache-kill"),
+      sandbox: "required",
+      timeoutMs: 2_000,
+      cpuTimeLimitSeconds: 120,
+      memoryLimitBytes: 4 * 1024 ** 3,
+      extraDefines: { [marker]: 1 },
+    });
     await c.toolchainInfo();
     const started = Date.now();
     const result = await attempt(c, bomb("kill"));
@@ -189,7 +196,15 @@ describe("compiler sandbox limits", { timeout: 180_000 }, () => {
   it("a macro bomb fails within its limits while another tenant's compile completes", async () => {
     const registry = new Registry();
     const metrics = new CompileMetrics(registry);
-    const c = new BpfCompiler({ cacheDir: join(scratch, "cache-fair"), sandbox: "required", concurrency: 2, perTenantConcurrency: 1, memoryLimitBytes: 256 * 1024 * 1024, timeoutMs: 60_000, metrics });
+    const c = new BpfCompiler({
+      cacheDir: join(scratch, "cache-fair"),
+      sandbox: "required",
+      concurrency: 2,
+      perTenantConcurrency: 1,
+      memoryLimitBytes: 256 * 1024 * 1024,
+      timeoutMs: 60_000,
+      metrics,
+    });
     await c.toolchainInfo();
     const finished: string[] = [];
     // Two bombs from tenant a: the second waits behind the first (per-namespace cap) ...
@@ -216,7 +231,19 @@ describe("compiler sandbox limits", { timeout: 180_000 }, () => {
 
 describe("the sandbox's seccomp filter and file system, seen from inside", { timeout: 60_000 }, () => {
   // perl's syscall() makes raw system calls: x86_64 numbers (the CI and development machines).
-  const NR = { mmap: 9, ptrace: 101, mount: 165, keyctl: 250, unshare: 272, perf_event_open: 298, setns: 308, memfd_create: 319, bpf: 321, userfaultfd: 323, io_uring_setup: 425 };
+  const NR = {
+    mmap: 9,
+    ptrace: 101,
+    mount: 165,
+    keyctl: 250,
+    unshare: 272,
+    perf_event_open: 298,
+    setns: 308,
+    memfd_create: 319,
+    bpf: 321,
+    userfaultfd: 323,
+    io_uring_setup: 425,
+  };
 
   it("refuses sockets, namespaces, ptrace, mount, bpf and shared anonymous memory; shows only the toolchain", async () => {
     expect(process.arch).toBe("x64");
@@ -253,8 +280,20 @@ describe("the sandbox's seccomp filter and file system, seen from inside", { tim
       open(my $t, ">", "/tmp/fill"); my $n = 0; $n += syswrite($t, "x" x 65536) // last for 1..64; print "tmp_bytes=$n\\n";
       print "env=", join(",", sort keys %ENV), "\\n";
     `;
-    const result = await sandbox.run({ tool: "/usr/bin/perl", args: ["-e", script], source: { name: "x", text: "" }, timeoutMs: 30_000, maxCaptureBytes: 65536, maxStdoutBytes: 65536 });
-    const seen = Object.fromEntries(result.stdout.trim().split("\n").map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
+    const result = await sandbox.run({
+      tool: "/usr/bin/perl",
+      args: ["-e", script],
+      source: { name: "x", text: "" },
+      timeoutMs: 30_000,
+      maxCaptureBytes: 65536,
+      maxStdoutBytes: 65536,
+    });
+    const seen = Object.fromEntries(
+      result.stdout
+        .trim()
+        .split("\n")
+        .map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]),
+    );
     const EPERM = "Operation not permitted";
     expect(seen).toMatchObject({
       socket_inet: EPERM,

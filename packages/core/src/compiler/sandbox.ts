@@ -117,7 +117,10 @@ async function unreachableFor(path: string, who: { uid: number; gid: number }, i
  * outside resolves to nothing inside the sandbox.
  */
 export async function stageDirectory(dir: string): Promise<string> {
-  const id = createHash("sha256").update(`${dir}\0${await fileListingHash(dir)}`).digest("hex").slice(0, 20);
+  const id = createHash("sha256")
+    .update(`${dir}\0${await fileListingHash(dir)}`)
+    .digest("hex")
+    .slice(0, 20);
   const target = join(tmpdir(), `ebpf-operator-include-${id}`);
   const existing = await lstat(target).catch(() => undefined);
   if (existing?.isDirectory() && existing.uid === process.getuid?.() && (existing.mode & 0o022) === 0) return target;

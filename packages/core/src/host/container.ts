@@ -32,6 +32,8 @@ export interface AgentSettings extends ObservabilitySettings {
   compileSandbox?: SandboxSetting;
   /** bubblewrap's path; default bwrap on PATH, /usr/bin/bwrap. */
   bwrapPath?: string;
+  /** Wall (and CPU) time per compile; default the compiler's (30 s). */
+  compileTimeoutMs?: number;
 }
 
 export const TOKENS = {
@@ -80,6 +82,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
         cacheDir: ctx.get(TOKENS.Settings).cacheDir,
         sandbox: ctx.get(TOKENS.Settings).compileSandbox ?? "auto",
         ...(ctx.get(TOKENS.Settings).bwrapPath ? { bwrapPath: ctx.get(TOKENS.Settings).bwrapPath } : {}),
+        ...(ctx.get(TOKENS.Settings).compileTimeoutMs ? { timeoutMs: ctx.get(TOKENS.Settings).compileTimeoutMs } : {}),
         metrics: new CompileMetrics(ctx.get(TOKENS.MetricsRegistry)),
         logger: ctx.get(TOKENS.Logger).child({ component: "compiler" }),
       }),

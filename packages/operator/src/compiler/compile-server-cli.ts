@@ -78,7 +78,8 @@ export async function compileServer(args: string[]): Promise<number> {
   const parsed = parseCommand("ebpf-operator compile-server", args, OPTIONS);
   if (helpAsked(parsed, COMPILE_SERVER_USAGE)) return 0;
   const { values } = parsed;
-  if (!values.socket) throw operatorError("EOP_ERR_CONFIG", "ebpf-operator compile-server: --socket PATH is required (the Unix socket the operator connects to)");
+  if (!values.socket)
+    throw operatorError("EOP_ERR_CONFIG", "ebpf-operator compile-server: --socket PATH is required (the Unix socket the operator connects to)");
   const sandbox = values.sandbox ?? "required";
   if (sandbox !== "required" && sandbox !== "auto") throw operatorError("EOP_ERR_CONFIG", `--sandbox "${sandbox}" is not one of required, auto`);
   const listen = values.listen ?? "0.0.0.0:8081";

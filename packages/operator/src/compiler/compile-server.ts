@@ -58,7 +58,10 @@ export async function containerMemoryLimit(files: string[] = CGROUP_MEMORY_FILES
  * the kernel would then OOM-kill the server (all compiles at once) instead of failing the one
  * compile that went over its own limit.
  */
-export function checkMemoryBudget(limit: number | undefined, budget: { concurrency: number; memoryLimitBytes: number; tmpBytes: number; reserveBytes: number }): string | undefined {
+export function checkMemoryBudget(
+  limit: number | undefined,
+  budget: { concurrency: number; memoryLimitBytes: number; tmpBytes: number; reserveBytes: number },
+): string | undefined {
   if (limit === undefined) return undefined;
   const need = budget.concurrency * (budget.memoryLimitBytes + budget.tmpBytes) + budget.reserveBytes;
   if (need <= limit) return undefined;
@@ -102,7 +105,12 @@ export async function startCompileServer(options: CompileServerOptions): Promise
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "ebpf_operator_compiler_process_" });
   const metrics = new CompileMetrics(registry);
-  const compiler = new BpfCompiler({ ...options.compiler, sandbox: options.compiler.sandbox ?? "required", metrics, logger: logger.child({ component: "compiler" }) });
+  const compiler = new BpfCompiler({
+    ...options.compiler,
+    sandbox: options.compiler.sandbox ?? "required",
+    metrics,
+    logger: logger.child({ component: "compiler" }),
+  });
 
   const limit = await containerMemoryLimit(options.cgroupMemoryFiles);
   const overBudget = checkMemoryBudget(limit, {
@@ -115,9 +123,13 @@ export async function startCompileServer(options: CompileServerOptions): Promise
   // Probes clang, builds vmlinux.h and proves the sandbox; throws when a required sandbox is missing.
   const info = await compiler.toolchainInfo();
   if (info.sandbox.mode !== "bwrap") {
-    logger.error({ sandbox: info.sandbox }, "COMPILER SANDBOX UNAVAILABLE: tenant C is compiled unconfined; the include policy is the only barrier to this container's files");
+    logger.error(
+      { sandbox: info.sandbox },
+      "COMPILER SANDBOX UNAVAILABLE: tenant C is compiled unconfined; the include policy is the only barrier to this container's files",
+    );
   }
-  if (options.compiler.sourceScan === false) logger.warn({}, "the include policy's source scan is switched off (--no-source-scan): only the sandbox keeps files out of reach");
+  if (options.compiler.sourceScan === false)
+    logger.warn({}, "the include policy's source scan is switched off (--no-source-scan): only the sandbox keeps files out of reach");
 
   const api = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://compiler").pathname;
@@ -139,7 +151,14 @@ export async function startCompileServer(options: CompileServerOptions): Promise
         const result = await compiler.compile({ source, label, tenant });
         const object = await readFile(result.objectPath);
         log.info({ hash: result.hash.slice(0, 12), cached: result.cached, durationMs: result.durationMs, queueWaitMs: result.queueWaitMs }, "compiled");
-        send(res, 200, { hash: result.hash, cached: result.cached, diagnostics: result.diagnostics, durationMs: result.durationMs, queueWaitMs: result.queueWaitMs, object: object.toString("base64") } satisfies CompileResponse);
+        send(res, 200, {
+          hash: result.hash,
+          cached: result.cached,
+          diagnostics: result.diagnostics,
+          durationMs: result.durationMs,
+          queueWaitMs: result.queueWaitMs,
+          object: object.toString("base64"),
+        } satisfies CompileResponse);
       } catch (error) {
         if (error instanceof CompileError) {
           log.info({ code: error.code }, "compile failed");

@@ -27,7 +27,14 @@ export class RemoteObjectCompiler implements ObjectCompiler {
     const { status, body } = await this.#call("POST", COMPILE_PATH, JSON.stringify(req));
     if (status === 200) {
       const ok = body as CompileResponse;
-      return { hash: ok.hash, cached: ok.cached, diagnostics: ok.diagnostics, durationMs: ok.durationMs, queueWaitMs: ok.queueWaitMs, object: Buffer.from(ok.object, "base64") };
+      return {
+        hash: ok.hash,
+        cached: ok.cached,
+        diagnostics: ok.diagnostics,
+        durationMs: ok.durationMs,
+        queueWaitMs: ok.queueWaitMs,
+        object: Buffer.from(ok.object, "base64"),
+      };
     }
     const error = (body as ErrorResponse).error ?? { message: `status ${status}` };
     if (status === 422 && isCompileErrorCode(error.code)) {
@@ -45,7 +52,12 @@ export class RemoteObjectCompiler implements ObjectCompiler {
   #call(method: string, path: string, payload?: string): Promise<{ status: number; body: unknown }> {
     return new Promise((resolve, reject) => {
       const req = request(
-        { socketPath: this.socketPath, path, method, headers: payload === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
+        {
+          socketPath: this.socketPath,
+          path,
+          method,
+          headers: payload === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;

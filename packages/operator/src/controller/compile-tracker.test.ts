@@ -18,7 +18,10 @@ const flush = () => new Promise((r) => setImmediate(r));
 describe("CompileTracker", () => {
   it("starts a compile once, reports it running, then hands its success out once", async () => {
     const settled: string[] = [];
-    const t = new CompileTracker<string>((key) => settled.push(key), (e) => e instanceof Terminal);
+    const t = new CompileTracker<string>(
+      (key) => settled.push(key),
+      (e) => e instanceof Terminal,
+    );
     const d = deferred<string>();
     let runs = 0;
     const run = () => {
@@ -38,7 +41,10 @@ describe("CompileTracker", () => {
   });
 
   it("remembers the program's own failure until the code changes; forgets a transient one", async () => {
-    const t = new CompileTracker<string>(() => undefined, (e) => e instanceof Terminal);
+    const t = new CompileTracker<string>(
+      () => undefined,
+      (e) => e instanceof Terminal,
+    );
     let runs = 0;
     const failing = (error: Error) => () => {
       runs++;
@@ -59,7 +65,10 @@ describe("CompileTracker", () => {
 
   it("re-queues only for the compile still current, and forgets deleted resources", async () => {
     const settled: string[] = [];
-    const t = new CompileTracker<string>((key) => settled.push(key), () => true);
+    const t = new CompileTracker<string>(
+      (key) => settled.push(key),
+      () => true,
+    );
     const old = deferred<string>();
     t.poll("ns/a", "v1", () => old.promise);
     t.poll("ns/a", "v2", () => Promise.resolve("v2-object"));

@@ -43,17 +43,19 @@ export class CompileTracker<T> {
     }
     const fresh: Entry<T> = { codeHash };
     this.#entries.set(key, fresh);
-    run().then(
-      (value) => {
-        fresh.outcome = { ok: true, value };
-      },
-      (error: unknown) => {
-        fresh.outcome = { ok: false, error, keep: this.isTerminal(error) };
-      },
-    ).finally(() => {
-      // Only if this compile is still the one for the resource (its code did not change meanwhile).
-      if (this.#entries.get(key) === fresh) this.settled(key);
-    });
+    run()
+      .then(
+        (value) => {
+          fresh.outcome = { ok: true, value };
+        },
+        (error: unknown) => {
+          fresh.outcome = { ok: false, error, keep: this.isTerminal(error) };
+        },
+      )
+      .finally(() => {
+        // Only if this compile is still the one for the resource (its code did not change meanwhile).
+        if (this.#entries.get(key) === fresh) this.settled(key);
+      });
     return undefined;
   }
 

@@ -268,7 +268,13 @@ export class EbpfMapReconciler {
     const compiled = await this.outstanding.run(tenant, () => this.deps.compiler.compile({ source: resource.spec.code, label, tenant }));
     const published = await this.deps.objects.publishBytes(compiled.hash, compiled.object);
     log.info(
-      { hash: compiled.hash.slice(0, 12), cached: compiled.cached, configMap: published.name, durationMs: compiled.durationMs, queueWaitMs: compiled.queueWaitMs },
+      {
+        hash: compiled.hash.slice(0, 12),
+        cached: compiled.cached,
+        configMap: published.name,
+        durationMs: compiled.durationMs,
+        queueWaitMs: compiled.queueWaitMs,
+      },
       "compiled and published",
     );
     void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${published.name}`);
