@@ -120,8 +120,33 @@ export async function startCompileServer(options: CompileServerOptions): Promise
     reserveBytes: options.serverReserveBytes ?? 256 * 1024 * 1024,
   });
   if (overBudget) throw new Error(`compile server: ${overBudget}`);
+
+  // /healthz answers from the start and /readyz once the compiler is proven: the probe below
+  // (clang, vmlinux.h from BTF, the sandbox) can take minutes on a busy node, and a liveness
+  // probe must not kill the container for it.
+  let ready = false;
+  const status = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://compiler").pathname;
+    if (path === "/metrics") {
+      registry.metrics().then(
+        (body) => res.writeHead(200, { "content-type": registry.contentType }).end(body),
+        (error: unknown) => res.writeHead(500).end(String(error)),
+      );
+    } else if (path === "/healthz") res.writeHead(200).end("ok\n");
+    else if (path === "/readyz") res.writeHead(ready ? 200 : 503).end(ready ? "ok\n" : "probing the compiler\n");
+    else res.writeHead(404).end("not found\n");
+  });
+  await listen(status, options.listen);
+  const closeStatus = () => new Promise<void>((r) => status.close(() => r()));
+
   // Probes clang, builds vmlinux.h and proves the sandbox; throws when a required sandbox is missing.
-  const info = await compiler.toolchainInfo();
+  let info: ToolchainInfo;
+  try {
+    info = await compiler.toolchainInfo();
+  } catch (error) {
+    await closeStatus();
+    throw error;
+  }
   if (info.sandbox.mode !== "bwrap") {
     logger.error(
       { sandbox: info.sandbox },
@@ -173,21 +198,14 @@ export async function startCompileServer(options: CompileServerOptions): Promise
   // Never follow or delete anything but a stale socket of our own.
   const existing = await lstat(options.socketPath).catch(() => undefined);
   if (existing?.isSocket()) await rm(options.socketPath);
-  else if (existing) throw new Error(`compile server: ${options.socketPath} exists and is not a socket`);
+  else if (existing) {
+    await closeStatus();
+    throw new Error(`compile server: ${options.socketPath} exists and is not a socket`);
+  }
   await listen(api, options.socketPath);
   await chmod(options.socketPath, 0o600);
+  ready = true;
 
-  const status = createServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://compiler").pathname;
-    if (path === "/metrics") {
-      registry.metrics().then(
-        (body) => res.writeHead(200, { "content-type": registry.contentType }).end(body),
-        (error: unknown) => res.writeHead(500).end(String(error)),
-      );
-    } else if (path === "/healthz" || path === "/readyz") res.writeHead(200).end("ok\n");
-    else res.writeHead(404).end("not found\n");
-  });
-  await listen(status, options.listen);
   const address = status.address() as AddressInfo;
   const url = `http://${address.address}:${address.port}`;
   logger.info({ url, socket: options.socketPath, sandbox: info.sandbox, clang: info.clang, resourceLimits: info.resourceLimits }, "compile server listening");
@@ -196,7 +214,7 @@ export async function startCompileServer(options: CompileServerOptions): Promise
     url,
     info,
     stop: async () => {
-      await Promise.all([new Promise<void>((r) => api.close(() => r())), new Promise<void>((r) => status.close(() => r()))]);
+      await Promise.all([new Promise<void>((r) => api.close(() => r())), closeStatus()]);
       await rm(options.socketPath, { force: true });
     },
   };
