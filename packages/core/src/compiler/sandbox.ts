@@ -43,6 +43,13 @@ export interface SandboxStatus {
   bwrap?: string;
   /** The uid clang runs as, outside the sandbox. */
   uid?: number;
+  /**
+   * Present when bubblewrap's `--disable-userns` could not be had: it writes the new user
+   * namespace's `/proc/sys/user/max_user_namespaces`, which a container runtime mounts
+   * read-only (runc's readonly /proc/sys). New namespaces are then refused by the seccomp
+   * filter alone (unshare, setns and clone with CLONE_NEW* are not allowed).
+   */
+  nestedUserns?: "seccomp-only";
 }
 
 /** Where the build directory is inside the sandbox; also its name in debug info (-ffile-prefix-map). */
@@ -176,6 +183,7 @@ export class BwrapSandbox {
     readonly status: SandboxStatus,
     /** Files copied into each sandbox at their own paths. */
     private readonly copies: readonly string[],
+    private disableUserns = true,
   ) {}
 
   /** Sets the sandbox up and proves it works (clang --version inside it); throws with the reason otherwise. */
@@ -218,14 +226,23 @@ export class BwrapSandbox {
     else if (process.getuid) status.uid = process.getuid();
     const sandbox = new BwrapSandbox(options, binds, user, status, copies);
     const expected = options.probe ?? { args: ["--version"], stdout: /clang version/ };
-    const probe = await sandbox.run({
-      tool: options.tool,
-      args: expected.args,
-      source: { name: "probe.c", text: "" },
-      timeoutMs: 30_000,
-      maxCaptureBytes: 64 * 1024,
-      maxStdoutBytes: 64 * 1024,
-    });
+    const runProbe = () =>
+      sandbox.run({
+        tool: options.tool,
+        args: expected.args,
+        source: { name: "probe.c", text: "" },
+        timeoutMs: 30_000,
+        maxCaptureBytes: 64 * 1024,
+        maxStdoutBytes: 64 * 1024,
+      });
+    let probe = await runProbe();
+    if (/max_user_namespaces: Read-only file system/.test(`${probe.setupError ?? ""}\n${probe.stderr}`)) {
+      // In a container (/proc/sys read-only) --disable-userns cannot be had; the seccomp filter
+      // still refuses every way to a new namespace, so the sandbox holds without it.
+      sandbox.disableUserns = false;
+      status.nestedUserns = "seccomp-only";
+      probe = await runProbe();
+    }
     if (probe.setupError !== undefined || probe.exitCode !== 0 || !expected.stdout.test(probe.stdout)) {
       const detail = probe.setupError ?? (probe.stderr.trim().slice(0, 500) || `exit ${probe.exitCode ?? probe.signal}`);
       throw new Error(`bubblewrap could not run ${options.tool} in a sandbox: ${detail}`);
@@ -249,7 +266,7 @@ export class BwrapSandbox {
     const args = [
       "--unshare-all",
       "--unshare-user",
-      "--disable-userns",
+      ...(this.disableUserns ? ["--disable-userns"] : []),
       "--die-with-parent",
       "--new-session",
       "--cap-drop",
