@@ -11,7 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Logger } from "../logger.js";
 import { CompileMetrics } from "./compile-metrics.js";
 import { BpfCompiler, CompileError, findDefaultIncludeDir } from "./index.js";
+import { buildSeccompFilter } from "@ebpf-operator/libbpf";
 import { BwrapSandbox, compilerSeccompProgram } from "./sandbox.js";
+import type { SandboxStatus } from "./sandbox.js";
+import { SECCOMP_DEFAULT_ERRNO, compilerSeccompRules } from "./seccomp-policy.js";
 import { Registry } from "prom-client";
 
 const SECRET = `EOP-SANDBOX-SECRET-${process.pid}-${randomBytes(6).toString("hex")}`;
@@ -322,5 +325,104 @@ describe("the sandbox's seccomp filter and file system, seen from inside", { tim
     // include directory's top (here under /tmp): no /etc, /home, /root, /var, /proc, /sys.
     expect(seen.root!.split(",")).toEqual(expect.arrayContaining(["dev", "ebpf-operator", "tmp", "usr"]));
     for (const absent of ["etc", "home", "root", "var", "proc", "sys", "run"]) expect(seen.root!.split(",")).not.toContain(absent);
+  });
+});
+
+describe("seccomp-only mode: bubblewrap where /proc/sys is read-only (runc), without --disable-userns", { timeout: 60_000 }, () => {
+  // runc mounts /proc/sys read-only, so bwrap cannot write the new user namespace's
+  // max_user_namespaces (its --disable-userns): the compile server's container falls back to
+  // bwrap without it. Reproduced here: bwrap runs in a private mount namespace whose /proc/sys
+  // is a read-only bind. bwrap is started as the sandbox's unprivileged user, so the wrapper
+  // takes a user namespace to make that mount, then maps the same user back in (as a rootless
+  // runtime would) before it runs bwrap.
+  const CLONE_NEWUSER = 0x10000000;
+  const CLONE_NEWNS = 0x00020000;
+  const CLONE_NEWNET = 0x40000000;
+  const SIGCHLD = 17;
+  const NR = { clone: 56, exit_group: 231, unshare: 272, setns: 308 };
+  let wrapper: string;
+
+  beforeAll(async () => {
+    expect(process.arch).toBe("x64");
+    wrapper = join(scratch, "bwrap-readonly-proc-sys");
+    await writeFile(
+      wrapper,
+      [
+        "#!/bin/sh",
+        `exec unshare --user --map-root-user --mount --propagation private sh -c 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec unshare --user --map-user=65534 --map-group=65534 /usr/bin/bwrap "$@"' bwrap "$@"`,
+        "",
+      ].join("\n"),
+    );
+    await chmod(wrapper, 0o755);
+  });
+
+  /** Each call's result: "ok" or the errno's text; a child a clone made exits at once. */
+  const script = `
+    $| = 1;
+    sub try { my ($name, $nr, @args) = @_; my $r = syscall($nr, @args); syscall(${NR.exit_group}, 0) if $r == 0 && $name =~ /^clone/; print "$name=", ($r == -1 ? "$!" : "ok"), "\\n"; }
+    # clones first: after a successful unshare (the control) this process has no uid mapping
+    try("clone_newuser", ${NR.clone}, ${CLONE_NEWUSER | SIGCHLD}, 0, 0, 0, 0);
+    try("clone_plain", ${NR.clone}, ${SIGCHLD}, 0, 0, 0, 0);
+    try("unshare_user", ${NR.unshare}, ${CLONE_NEWUSER});
+    try("unshare_mount", ${NR.unshare}, ${CLONE_NEWNS});
+    try("unshare_net", ${NR.unshare}, ${CLONE_NEWNET});
+    try("setns_user", ${NR.setns}, 0, ${CLONE_NEWUSER});
+  `;
+
+  async function namespaceCalls(seccompProgram: Buffer): Promise<{ status: SandboxStatus; seen: Record<string, string> }> {
+    const sandbox = await BwrapSandbox.create({
+      bwrapPath: wrapper,
+      tool: "/usr/bin/perl",
+      includeDirs: [includeDir],
+      tmpBytes: 1024 * 1024,
+      seccompProgram,
+      probe: { args: ["-e", "print 'ok'"], stdout: /^ok$/ },
+    });
+    const result = await sandbox.run({
+      tool: "/usr/bin/perl",
+      args: ["-e", script],
+      source: { name: "x", text: "" },
+      timeoutMs: 30_000,
+      maxCaptureBytes: 65536,
+      maxStdoutBytes: 65536,
+    });
+    expect(result.setupError).toBeUndefined();
+    const seen = Object.fromEntries(
+      result.stdout
+        .trim()
+        .split("\n")
+        .map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]),
+    );
+    return { status: sandbox.status, seen };
+  }
+
+  it("is what the sandbox falls back to, says so in its status, and refuses unshare, setns and clone with namespace flags", async () => {
+    const { status, seen } = await namespaceCalls(compilerSeccompProgram());
+    expect(status).toMatchObject({ mode: "bwrap", nestedUserns: "seccomp-only" });
+    const EPERM = "Operation not permitted";
+    expect(seen).toEqual({
+      unshare_user: EPERM,
+      unshare_mount: EPERM,
+      unshare_net: EPERM,
+      setns_user: EPERM,
+      clone_newuser: EPERM,
+      // fork-like clone (threads, clang's own children) stays allowed
+      clone_plain: "ok",
+    });
+  });
+
+  it("control: in the same mode with namespace calls let through the filter, the tool can make a user namespace (the filter is what refuses it)", async () => {
+    const permissive = buildSeccompFilter(SECCOMP_DEFAULT_ERRNO, [
+      ...compilerSeccompRules().filter((rule) => rule.syscall !== "clone"),
+      { syscall: "clone", action: "allow" },
+      { syscall: "unshare", action: "allow" },
+      { syscall: "setns", action: "allow" },
+    ]).program;
+    const { status, seen } = await namespaceCalls(permissive);
+    expect(status.nestedUserns).toBe("seccomp-only");
+    expect(seen.unshare_user).toBe("ok");
+    expect(seen.clone_newuser).toBe("ok");
+    // setns on a file that is no namespace: the kernel's own refusal, not the filter's
+    expect(seen.setns_user).toBe("Invalid argument");
   });
 });
