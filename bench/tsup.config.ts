@@ -13,6 +13,8 @@ export default defineConfig({
     "bench/src/events.ts",
     "bench/src/operator.ts",
     "bench/src/compile.ts",
+    "bench/src/auth.ts",
+    "bench/src/tenant.ts",
     "bench/src/report.ts",
   ],
   outDir: "bench/dist",

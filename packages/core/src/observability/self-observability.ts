@@ -29,9 +29,17 @@ export interface ObservabilitySettings {
   remoteWrite?: RemoteWriteSettings;
 }
 
+/** The agent's own families (node health): served on the whole-node view only, never a tenant's. */
+export const AGENT_FAMILY_PREFIX = "ebpf_operator_agent_";
+
 export class SelfObservability {
   /** Reads every family (the maps), or waits for the read already in progress. */
   readonly read: () => Promise<RegistryRead>;
+  /**
+   * One namespace's series: only that namespace's maps are read, the agent's own families are
+   * left out; concurrent reads of one namespace share the read.
+   */
+  readonly readNamespace: (namespace: string) => Promise<RegistryRead>;
   private readonly writer: RemoteWriter | undefined;
   private stats: StatsHandle | undefined;
 
@@ -58,6 +66,17 @@ export class SelfObservability {
           inFlight = undefined;
         }
       })());
+    const scoped = new Map<string, Promise<RegistryRead>>();
+    this.readNamespace = (namespace) => {
+      let read = scoped.get(namespace);
+      if (!read) {
+        read = families
+          .read({ namespaces: new Set([namespace]) }, (family) => !family.name.startsWith(AGENT_FAMILY_PREFIX))
+          .finally(() => scoped.delete(namespace));
+        scoped.set(namespace, read);
+      }
+      return read;
+    };
     new ProgramStats(families, { statuses, statsEnabled: () => this.stats !== undefined });
     const writeMetrics = createRemoteWriteMetrics(promRegistry);
     const remote = settings.remoteWrite;

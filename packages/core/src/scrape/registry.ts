@@ -45,25 +45,31 @@ export class MetricRegistry {
     return [...adapted, ...this.own.values()];
   }
 
-  /** Reads every family (concurrently: map reads run off the JS thread). */
-  async read(scope?: Scope): Promise<RegistryRead> {
-    const families = this.families();
+  /**
+   * Reads every family (concurrently: map reads run off the JS thread), or those `include`
+   * accepts: a family left out is not read at all.
+   */
+  async read(scope?: Scope, include?: (family: MetricFamily) => boolean): Promise<RegistryRead> {
+    const families = include ? this.families().filter(include) : this.families();
     const reads = await Promise.all(families.map((family) => family.read(scope)));
     return { families: families.map((family, i) => ({ family, read: reads[i]! })) };
   }
 }
 
-/** Rows computed when read (values owned elsewhere: kernel counters, resource statuses). */
+/**
+ * Rows computed when read (values owned elsewhere: kernel counters, resource statuses).
+ * `compute` gets the scope, so a tenant's read computes only that tenant's rows.
+ */
 export class ComputedFamily implements MetricFamily {
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: MetricKind,
-    private readonly compute: () => Row[],
+    private readonly compute: (scope?: Scope) => Row[],
   ) {}
 
   async read(scope?: Scope): Promise<FamilyRead> {
-    return rowsRead(this.compute().filter((row) => inScope(scope, row.namespace)));
+    return rowsRead(this.compute(scope).filter((row) => inScope(scope, row.namespace)));
   }
 }
 

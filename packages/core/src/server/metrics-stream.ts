@@ -16,9 +16,10 @@ const WRITE_BYTES = 64 * 1024;
 
 /**
  * Writes the exposition of `read` to `response` (headers already sent): respects back-pressure
- * and yields to the event loop whenever a 2 ms slice is used up.
+ * and yields to the event loop whenever a 2 ms slice is used up. `omitEmpty`: leave out families
+ * without samples (a tenant's view).
  */
-export async function writeExposition(read: RegistryRead, response: Writable): Promise<void> {
+export async function writeExposition(read: RegistryRead, response: Writable, omitEmpty = false): Promise<void> {
   const slicer = new Slicer();
   let pending = "";
   const flush = async (): Promise<void> => {
@@ -35,7 +36,7 @@ export async function writeExposition(read: RegistryRead, response: Writable): P
       });
     }
   };
-  for (const piece of exposition(read)) {
+  for (const piece of exposition(read, omitEmpty)) {
     if (response.destroyed) return; // the scraper went away
     pending += piece;
     if (pending.length >= WRITE_BYTES) await flush();
