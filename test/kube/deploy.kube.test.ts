@@ -296,13 +296,13 @@ describe("deploy/ files", () => {
       const tokenVolumes = new Set(
         spec.volumes.filter((v) => v.secret !== undefined || v.projected?.sources.some((s) => "serviceAccountToken" in s || "secret" in s)).map((v) => v.name),
       );
-      // The operator: the token where automounting would put it.
+      // The operator: the token where automounting would put it, and its serving certificate.
       expect(
         container("operator")
           .volumeMounts!.filter((m) => tokenVolumes.has(m.name))
           .map((m) => m.mountPath),
         source,
-      ).toEqual(["/var/run/secrets/kubernetes.io/serviceaccount"]);
+      ).toEqual(["/var/run/secrets/kubernetes.io/serviceaccount", "/etc/ebpf-operator/tls"]);
       // The compiler: no token, no Secret, nothing under /var/run/secrets, no secret env.
       const compiler = container("compiler");
       expect(compiler.args[0]).toBe("compile-server");
