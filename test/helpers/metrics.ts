@@ -12,6 +12,7 @@ export interface StatusDocument {
     phase: string;
     lastError?: { code?: string; message: string };
     program?: { id: number; pinDir: string; adopted: boolean; attachments: string[] };
+    programs?: { name: string; type: string; target: string; id: number; pin: string; attachments: string[] }[];
     conditions: { type: string; status: string; reason: string; message: string }[];
   }[];
   problems: { code: string; message: string; source: string }[];

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startClusterAgent } from "../helpers/kube/cluster-agent.js";
 import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
 import { condition, eventually, getEbpfMap } from "../helpers/kube/resources.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
@@ -49,26 +50,7 @@ describe("operator + agent + kubectl on one machine", () => {
       [cli, "run", "--kubeconfig", cp.kubeconfig, "--namespace", SYSTEM, "--listen", "127.0.0.1:0", "--cache-dir", join(workDir, "operator-cache")],
       "operator listening",
     );
-  const startAgentProcess = () =>
-    startLoggedProcess(
-      [
-        cli,
-        "agent",
-        "--node-name",
-        NODE,
-        "--kubeconfig",
-        cp.kubeconfig,
-        "--namespace",
-        SYSTEM,
-        "--listen",
-        "127.0.0.1:0",
-        "--pin-root",
-        pinRoot,
-        "--cache-dir",
-        join(workDir, "agent-cache"),
-      ],
-      "agent listening",
-    );
+  const startAgentProcess = () => startClusterAgent({ cli, node: NODE, kubeconfig: cp.kubeconfig, namespace: SYSTEM, pinRoot, workDir });
   const nodeStatus = async (name: string) => {
     const result = await cp.kubectl(["get", "ebpfmapnodestatus", `${name}.${NODE}`, "-n", APP, "-o", "json"]);
     return result.code === 0 ? (JSON.parse(result.stdout) as NodeStatus) : undefined;

@@ -118,7 +118,8 @@ describe.each(["operator", "agent"] as const)("the %s image", (name) => {
     expect(files).toContain(entry);
     expect(files).toContain("usr/local/bin/node");
     expect(files).toContain("app/packages/libbpf/build/Release/ebpf_libbpf.node");
-    for (const plugin of ["kprobe", "tracepoint", "xdp", "socket", "cgroup"]) expect(files).toContain(`app/packages/plugin-${plugin}/dist/index.js`);
+    for (const plugin of ["kprobe", "tracepoint", "raw-tracepoint", "fentry", "xdp", "socket", "cgroup"])
+      expect(files).toContain(`app/packages/plugin-${plugin}/dist/index.js`);
     expect(files).toContain("app/bpf/include/ebpf-operator/prelude.h");
     // Workspace packages are linked from node_modules, as npm leaves them in the Dockerfile.
     expect(files).toContain("app/node_modules/@ebpf-operator/core");

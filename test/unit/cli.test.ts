@@ -33,7 +33,7 @@ describe("command lines", { timeout: 60_000 }, () => {
     [AGENT, ["-h"], "ebpf-agent validate"],
     [AGENT, ["run", "--help"], "--remote-write-url"],
     [AGENT, ["run", "--config", "x", "-h"], "--pin-root"],
-    [AGENT, ["validate", "--help"], "usage: ebpf-agent validate"],
+    [AGENT, ["validate", "--help"], "--schema-only"],
     [OPERATOR, ["--help"], "ebpf-operator agent --node-name"],
     [OPERATOR, ["-h"], "ebpf-operator run"],
     [OPERATOR, ["run", "--help"], "--no-leader-elect"],

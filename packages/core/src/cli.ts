@@ -6,27 +6,28 @@
  *                  [--plugin NAME]... [--log-level info] [--compile-sandbox auto|required] [--bwrap-path PATH]
  *                  [--compile-timeout SECONDS]
  *                  [--bpf-stats true|false] [--remote-write-url URL ...]
- *   ebpf-agent validate <file|dir>...
+ *   ebpf-agent validate [--schema-only] [--plugin NAME]... [--cache-dir DIR] <file|dir>...
  *   ebpf-agent --version
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { readManifests } from "./agent/file-source.js";
 import { operatorError } from "./errors.js";
 import { COMMON_OPTIONS, COMMON_USAGE, helpAsked, parseCommand, parseLogLevel, runCli, signalled } from "./host/flags.js";
 import { BUILTIN_PLUGINS, DEFAULT_LISTEN, startStandaloneAgent } from "./host/standalone.js";
+import { validateManifests } from "./host/validate.js";
 import { DEFAULT_PIN_ROOT } from "./loader/pin-layout.js";
 import { parseListenAddress } from "./server/http-server.js";
 import { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings } from "./observability/options.js";
 
 const USAGE = `usage:
   ebpf-agent run --config <dir|file> [flags]
-  ebpf-agent validate <file|dir>...
+  ebpf-agent validate [flags] <file|dir>...
   ebpf-agent --version
 
 run       load every EbpfMap in the YAML file or directory, attach, pin, and serve
           /metrics, /status, /healthz, /readyz (default ${DEFAULT_LISTEN}); watches for changes
-validate  check manifests against the EbpfMap schema and exit (non-zero on any problem)
+validate  check manifests as the agent's load does short of the kernel (schema, plugins and
+          targets, sandboxed compile, metrics against the object's BTF); exit 1 on any problem
 
 Run \`ebpf-agent <command> --help\` for a command's flags.`;
 
@@ -49,10 +50,20 @@ EBPF_AGENT_CACHE_DIR sets the cache directory.
 Self-observability and forwarding (docs/prometheus-grafana.md):
 ${OBSERVABILITY_USAGE}`;
 
-const VALIDATE_USAGE = `usage: ebpf-agent validate <file|dir>...
+const VALIDATE_USAGE = `usage: ebpf-agent validate [flags] <file|dir>...
 
-Checks every EbpfMap manifest in the files and directories against the schema; prints one line
-per resource and exits 1 if any has a problem.`;
+  --schema-only                      check the schema and spec rules only (no plugins, no clang)
+  --plugin name-or-path              as for run: replaces the built-in plugin list
+  --cache-dir dir                    compiled objects are cached here (as for run)
+
+Checks every EbpfMap manifest in the files and directories: the schema and the spec's rules, then
+each program's plugin and target, the code compiled in the agent's sandbox, the programs in the
+object, and every metric against its map's key and value types from the object's BTF. What is
+left to the load is what only the node's kernel answers (program types, targets, the verifier).
+Prints one line per resource: "ok", "FAIL" (the manifest's fault) or "ERROR (not checked)" (no
+clang, a broken plugin); exits 1 if any is not ok.`;
+
+const VALIDATE_OPTIONS = { "schema-only": { type: "boolean" }, plugin: COMMON_OPTIONS.plugin, "cache-dir": COMMON_OPTIONS["cache-dir"] } as const;
 
 const RUN_OPTIONS = {
   ...COMMON_OPTIONS,
@@ -63,6 +74,14 @@ const RUN_OPTIONS = {
   "compile-timeout": { type: "string" },
   ...OBSERVABILITY_OPTIONS,
 } as const;
+
+/** EBPF_AGENT_PLUGINS: plugins added to the list (comma-separated). */
+function envPlugins(): string[] {
+  return (process.env.EBPF_AGENT_PLUGINS ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
 
 async function run(args: string[]): Promise<number> {
   const parsed = parseCommand("ebpf-agent run", args, RUN_OPTIONS);
@@ -77,16 +96,12 @@ async function run(args: string[]): Promise<number> {
   const compileTimeout = values["compile-timeout"] === undefined ? undefined : Number(values["compile-timeout"]);
   if (compileTimeout !== undefined && !(Number.isInteger(compileTimeout) && compileTimeout > 0))
     throw operatorError("EOP_ERR_CONFIG", `--compile-timeout "${values["compile-timeout"]}" is not a positive number of seconds`);
-  const extra = (process.env.EBPF_AGENT_PLUGINS ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
   const running = await startStandaloneAgent({
     configPath: values.config,
     listen,
     pinRoot: values["pin-root"] ?? DEFAULT_PIN_ROOT,
     cacheDir: values["cache-dir"] ?? process.env.EBPF_AGENT_CACHE_DIR ?? join(homedir(), ".cache", "ebpf-operator"),
-    plugins: [...(values.plugin ?? BUILTIN_PLUGINS), ...extra],
+    plugins: [...(values.plugin ?? BUILTIN_PLUGINS), ...envPlugins()],
     logLevel: parseLogLevel(values["log-level"]),
     compileSandbox,
     ...(values["bwrap-path"] ? { bwrapPath: values["bwrap-path"] } : {}),
@@ -100,17 +115,17 @@ async function run(args: string[]): Promise<number> {
 }
 
 async function validate(args: string[]): Promise<number> {
-  const parsed = parseCommand("ebpf-agent validate", args, {}, true);
+  const parsed = parseCommand("ebpf-agent validate", args, VALIDATE_OPTIONS, true);
   if (helpAsked(parsed, VALIDATE_USAGE)) return 0;
-  const paths = parsed.positionals;
+  const { values, positionals: paths } = parsed;
   if (paths.length === 0) throw operatorError("EOP_ERR_CONFIG", "ebpf-agent validate: at least one file or directory is needed");
-  let problems = 0;
-  for (const path of paths) {
-    const result = await readManifests(path);
-    for (const r of result.resources) process.stdout.write(`ok   ${r.source}: EbpfMap "${r.ref.namespace}/${r.ref.name}"\n`);
-    for (const p of result.problems) process.stdout.write(`FAIL ${p.message}\n`);
-    problems += result.problems.length;
-  }
+  const problems = await validateManifests({
+    paths,
+    schemaOnly: values["schema-only"] ?? false,
+    plugins: [...(values.plugin ?? BUILTIN_PLUGINS), ...envPlugins()],
+    cacheDir: values["cache-dir"] ?? process.env.EBPF_AGENT_CACHE_DIR ?? join(homedir(), ".cache", "ebpf-operator"),
+    write: (line) => void process.stdout.write(`${line}\n`),
+  });
   return problems === 0 ? 0 : 1;
 }
 

@@ -4,6 +4,7 @@
 export * from "./api/schema.js";
 export * from "./api/status-schema.js";
 export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
+export { programsOf, programField, checkProgramsSpec, describePrograms, type ResourceProgram } from "./api/programs.js";
 export {
   parseManifests,
   refKey,
@@ -100,6 +101,7 @@ export type {
   SandboxStatus,
   ToolchainInfo,
 } from "./compiler/index.js";
+export { writeFileAtomic } from "./compiler/atomic-file.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
 export {
   CORE_DECODERS,

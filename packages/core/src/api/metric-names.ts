@@ -12,6 +12,9 @@ export function isValidMetricName(name: string): boolean {
   return METRIC_NAME.test(name);
 }
 
+/** The label a metric with `perCpu: true` adds: the CPU number of each per-CPU slot. */
+export const CPU_LABEL = "cpu";
+
 /** Labels the agent sets on every eBPF sample: users cannot define them. */
 export const RESERVED_LABEL_NAMES: ReadonlySet<string> = new Set(["namespace", "ebpfmap"]);
 

@@ -3,7 +3,7 @@
  * pattern, reserved and duplicate names, how labels address the key, and histogram settings.
  * Checks that need the map's types (BTF) happen when the program is loaded (plan/metric-plan.ts).
  */
-import { isValidLabelName, isValidMetricName, metricNameFor, reservedLabelProblem } from "./metric-names.js";
+import { CPU_LABEL, isValidLabelName, isValidMetricName, metricNameFor, reservedLabelProblem } from "./metric-names.js";
 import type { MetricSpec } from "./metrics-schema.js";
 import type { EbpfMapSpec } from "./schema.js";
 import type { FieldError } from "./field-error.js";
@@ -49,12 +49,18 @@ function checkMetric(metric: MetricSpec, at: string): FieldError[] {
     if (type === "histogram" && !isBucket && (label.name === "le" || label.name === "quantile")) {
       errors.push({ field: `${field}.name`, message: `"${label.name}" is reserved for histogram buckets` });
     }
+    if (isBucket && label.decoders?.length)
+      errors.push({ field: `${field}.decoders`, message: "the last label of a histogram is the bucket index (it becomes le): it takes no decoders" });
     if (seen.has(label.name)) errors.push({ field: `${field}.name`, message: `label "${label.name}" is defined twice` });
     seen.add(label.name);
     if (label.field !== undefined && label.size !== undefined) errors.push({ field, message: "set either field (a BTF member) or size (key bytes), not both" });
     if (label.padding !== undefined && label.size === undefined)
       errors.push({ field: `${field}.padding`, message: "padding applies only to labels cut by size" });
   });
+  if (metric.perCpu) {
+    const j = labels.findIndex((l, i) => l.name === CPU_LABEL && !(type === "histogram" && i === labels.length - 1));
+    if (j !== -1) errors.push({ field: `${at}.labels[${j}].name`, message: `"${CPU_LABEL}" is the label perCpu adds; choose another name` });
+  }
   const sized = labels.filter((l) => l.size !== undefined).length;
   if (sized > 0 && sized < labels.length)
     errors.push({ field: `${at}.labels`, message: "cut every label by size, or none: sized labels are laid out in order from the start of the key" });

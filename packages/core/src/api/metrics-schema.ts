@@ -31,6 +31,7 @@ export const DecoderConfigSchema = Type.Object(
     values: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "static_map: input text -> label text." })),
     default: Type.Optional(Type.String({ maxLength: 1024, description: "static_map: label text for inputs not in values." })),
     pattern: Type.Optional(Type.String({ maxLength: 1024, description: "regexp: rows whose text does not match are dropped." })),
+    arch: Type.Optional(Type.String({ maxLength: 16, description: "syscall: the architecture's numbers (x86_64, arm64); default the running kernel's." })),
   },
   // Plugin decoders may take other options: kept, and checked by the decoder.
   { "x-kubernetes-preserve-unknown-fields": true, description: "One step of a label's decoder chain: the name and its options." },
@@ -89,6 +90,12 @@ export const MetricSpecSchema = Type.Object(
     ),
     value: Type.Optional(ValueSpecSchema),
     histogram: Type.Optional(HistogramSpecSchema),
+    perCpu: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: "Per-CPU maps only: one series per CPU with a `cpu` label (the CPU number) instead of the CPUs' sum.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

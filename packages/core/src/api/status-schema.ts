@@ -62,6 +62,18 @@ export const NodeStatusStatusSchema = Type.Object({
       attachments: Type.Array(Type.String()),
     }),
   ),
+  programs: Type.Optional(
+    Type.Array(
+      Type.Object({
+        name: Type.String({ description: "The C function." }),
+        type: Type.String(),
+        target: Type.String(),
+        id: Type.Integer(),
+        attachments: Type.Array(Type.String()),
+      }),
+      { maxItems: 16, description: "Every program of the resource, in spec order." },
+    ),
+  ),
   metrics: Type.Optional(Type.Array(Type.String())),
 });
 

@@ -13,6 +13,8 @@ import { TOKENS, type AgentSettings } from "./container.js";
 export const BUILTIN_PLUGINS = [
   "@ebpf-operator/plugin-kprobe",
   "@ebpf-operator/plugin-tracepoint",
+  "@ebpf-operator/plugin-raw-tracepoint",
+  "@ebpf-operator/plugin-fentry",
   "@ebpf-operator/plugin-xdp",
   "@ebpf-operator/plugin-socket",
   "@ebpf-operator/plugin-cgroup",

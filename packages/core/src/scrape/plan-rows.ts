@@ -1,6 +1,6 @@
 /**
  * Runs a metric plan over one read of a map: decode each row's labels, read its value (summed
- * over CPUs), sum rows whose labels come out equal, and for histograms collect bucket counts per
+ * over CPUs, or one value per CPU with a `cpu` label when the metric asks: `perCpu`), sum rows whose labels come out equal, and for histograms collect bucket counts per
  * label set. The series come out either as exposition text (`planText`) or as rows (`planRows`),
  * from the same walk.
  *
@@ -16,6 +16,7 @@
  * several event-loop turns.
  */
 import type { MapEntries } from "@ebpf-operator/libbpf";
+import { CPU_LABEL } from "../api/metric-names.js";
 import type { MetricPlan, NumberPlan } from "../plan/metric-plan.js";
 import { SKIP } from "../plugin/sdk.js";
 import { LineChunks, escapeLabelValue, labelPairs } from "./exposition.js";
@@ -71,7 +72,30 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
   const values = new Map<string, number>();
   const buckets = new Map<string, Map<number, number>>();
   const groupTexts = wantTexts && grouped ? new Map<string, string[]>() : undefined;
-  const texts = wantTexts ? new Array<string>(labels.length) : undefined;
+  // perCpu: each CPU's slot is a series of its own, its number the last label.
+  const cpuPairs = plan.cpuLabel ? Array.from({ length: cpus }, (_, cpu) => `,${CPU_LABEL}="${cpu}"`) : undefined;
+  const texts = wantTexts ? new Array<string>(labels.length + (cpuPairs ? 1 : 0)) : undefined;
+  const add = (key: string, value: number, bucketIndex: number): void => {
+    if (!grouped) {
+      visitor.value(key, texts, value);
+    } else if (bucket) {
+      let counts = buckets.get(key);
+      if (!counts) {
+        counts = new Map();
+        buckets.set(key, counts);
+        if (groupTexts) groupTexts.set(key, texts!.slice());
+      }
+      counts.set(bucketIndex, (counts.get(bucketIndex) ?? 0) + value);
+    } else {
+      const sum = values.get(key);
+      if (sum === undefined) {
+        values.set(key, value);
+        if (groupTexts) groupTexts.set(key, texts!.slice());
+      } else {
+        values.set(key, sum + value);
+      }
+    }
+  };
   rows: for (let row = 0; row < entries.count; row++) {
     if (row % STEP_ROWS === STEP_ROWS - 1) yield;
     const keyBase = row * entries.keySize;
@@ -101,28 +125,16 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
       key += decoded.pair;
       if (texts) texts[j] = decoded.text;
     }
-    const value = readNumber(entries.values, row * entries.valueStride, plan.value, plan.perCpu, slot, cpus);
-    if (!grouped) {
-      visitor.value(key, texts, value);
+    const bucketIndex = bucket ? readInteger(keys, keyBase + bucket.slice.offset, bucket.slice.size, bucket.signed) : 0;
+    const valueBase = row * entries.valueStride;
+    if (!cpuPairs) {
+      add(key, readNumber(entries.values, valueBase, plan.value, plan.perCpu, slot, cpus), bucketIndex);
       continue;
     }
-    if (bucket) {
-      const index = readInteger(keys, keyBase + bucket.slice.offset, bucket.slice.size, bucket.signed);
-      let counts = buckets.get(key);
-      if (!counts) {
-        counts = new Map();
-        buckets.set(key, counts);
-        if (groupTexts) groupTexts.set(key, texts!.slice());
-      }
-      counts.set(index, (counts.get(index) ?? 0) + value);
-    } else {
-      const sum = values.get(key);
-      if (sum === undefined) {
-        values.set(key, value);
-        if (groupTexts) groupTexts.set(key, texts!.slice());
-      } else {
-        values.set(key, sum + value);
-      }
+    const { offset, size } = plan.value.slice;
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      if (texts) texts[labels.length] = String(cpu);
+      add(key + cpuPairs[cpu]!, readInteger(entries.values, valueBase + cpu * slot + offset, size, plan.value.signed), bucketIndex);
     }
   }
   let n = 0;
@@ -167,6 +179,7 @@ export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, b
   const name = plan.config.name;
   const namespace = base.namespace;
   const labelNames = plan.labels.map((l) => l.name);
+  if (plan.cpuLabel) labelNames.push(CPU_LABEL);
   let batch: Row[] = [];
   const labelsOf = (texts: readonly string[] | undefined): Record<string, string> => {
     const labels: Record<string, string> = { namespace: base.namespace, ebpfmap: base.ebpfmap };

@@ -28,6 +28,8 @@ import {
   errorCode,
   setCondition,
   validateEbpfMapObject,
+  programField,
+  programsOf,
   formatFieldErrors,
   type Condition,
   type EbpfMapStatus,
@@ -224,27 +226,34 @@ export class EbpfMapReconciler {
       spec: resource.spec,
     });
     if (!validation.ok) return this.terminal(resource, Reasons.InvalidSpec, formatFieldErrors(validation.errors));
-    let registered;
-    try {
-      registered = this.deps.plugins.forType(resource.spec.type);
-    } catch (error) {
-      return this.terminal(resource, Reasons.UnknownProgramType, describeError(error));
-    }
-    if (!registered.validateTarget(resource.spec.target)) {
-      const reasons = (registered.validateTarget.errors ?? []).map((e) => e.message).join("; ");
-      return this.terminal(resource, Reasons.InvalidSpec, `spec.target "${resource.spec.target}" is not a valid ${resource.spec.type} target: ${reasons}`);
-    }
-    try {
-      registered.plugin.parseTarget(resource.spec.type, resource.spec.target);
-    } catch (error) {
-      return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
-    }
-    if (registered.plugin.meta.kernelWide && !this.kernelWideAllowed(resource.metadata.namespace)) {
-      return this.terminal(
-        resource,
-        Reasons.KernelWideNotAllowed,
-        `program type "${resource.spec.type}" observes every process on the node, not only this namespace's; a cluster admin allows it in namespace "${resource.metadata.namespace}" with the label ${ALLOW_KERNEL_WIDE_LABEL}=true`,
-      );
+    // Every program of the resource (one for the flat spec) is checked the same way.
+    for (const program of programsOf(resource.spec)) {
+      let registered;
+      try {
+        registered = this.deps.plugins.forType(program.type);
+      } catch (error) {
+        return this.terminal(resource, Reasons.UnknownProgramType, describeError(error));
+      }
+      if (!registered.validateTarget(program.target)) {
+        const reasons = (registered.validateTarget.errors ?? []).map((e) => e.message).join("; ");
+        return this.terminal(
+          resource,
+          Reasons.InvalidSpec,
+          `${programField(program, "target")} "${program.target}" is not a valid ${program.type} target: ${reasons}`,
+        );
+      }
+      try {
+        registered.plugin.parseTarget(program.type, program.target);
+      } catch (error) {
+        return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
+      }
+      if (registered.plugin.meta.kernelWide && !this.kernelWideAllowed(resource.metadata.namespace)) {
+        return this.terminal(
+          resource,
+          Reasons.KernelWideNotAllowed,
+          `program type "${program.type}" observes every process on the node, not only this namespace's; a cluster admin allows it in namespace "${resource.metadata.namespace}" with the label ${ALLOW_KERNEL_WIDE_LABEL}=true`,
+        );
+      }
     }
     if (status.object && status.object.generation === generation) {
       return { ok: true, hash: status.object.hash, sha256: status.object.sha256, configMap: status.object.configMap }; // compiled once per generation

@@ -24,6 +24,13 @@ describe("toStructuralSchema", () => {
     expect(toStructuralSchema(Type.Number({ exclusiveMinimum: 0 }))).toEqual({ type: "number", minimum: 0, exclusiveMinimum: true });
   });
 
+  it("keeps allOf of required-only anyOf groups and refuses typed members", () => {
+    const groups = [{ anyOf: [{ required: ["a"] }, { required: ["b"] }] }, { anyOf: [{ required: ["c"] }, { required: ["d"] }] }];
+    expect(toStructuralSchema({ type: "object", allOf: groups })).toEqual({ type: "object", allOf: groups });
+    expect(() => toStructuralSchema({ type: "object", allOf: [{ type: "string" }] })).toThrow(/allOf members/);
+    expect(() => toStructuralSchema({ type: "object", allOf: [{ anyOf: [{ properties: { a: {} } }] }] })).toThrow(/allOf members/);
+  });
+
   it("keeps required-only anyOf branches and refuses typed ones", () => {
     expect(toStructuralSchema({ type: "object", anyOf: [{ required: ["a"] }, { required: ["b"] }] })).toEqual({
       type: "object",

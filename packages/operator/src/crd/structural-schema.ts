@@ -64,6 +64,15 @@ export function toStructuralSchema(schema: unknown, path = "spec"): JsonObject {
     }
   }
 
+  if (input.allOf) {
+    // Value validations only: each member is `required`-only or an anyOf of such branches
+    // (e.g. "name+map or metrics" and "program+type+target or programs" together).
+    const members = input.allOf as unknown[];
+    if (!members.every((m) => isRequiredOnly(m) || isRequiredAnyOf(m)))
+      throw new Error(`${path}: allOf members must be required-only or anyOf of required-only branches`);
+    out.allOf = members as JsonValue[];
+  }
+
   Object.assign(out, passThrough(input, path));
   if (input.properties) {
     const properties: JsonObject = {};
@@ -93,7 +102,7 @@ function passThrough(input: Record<string, unknown>, path: string): JsonObject {
         out[key] = true;
       } else out[key] = value as JsonValue;
     } else if (PASS_THROUGH.has(key)) out[key] = value as JsonValue;
-    else if (!DROPPED.has(key) && !["properties", "patternProperties", "items", "anyOf", "oneOf", "const"].includes(key)) {
+    else if (!DROPPED.has(key) && !["properties", "patternProperties", "items", "anyOf", "oneOf", "allOf", "const"].includes(key)) {
       throw new Error(`${path}: schema keyword "${key}" has no structural equivalent`);
     }
   }
@@ -106,6 +115,13 @@ function isConstSchema(member: unknown): boolean {
 
 function isRequiredOnly(member: unknown): boolean {
   return typeof member === "object" && member !== null && Object.keys(member).every((k) => k === "required");
+}
+
+function isRequiredAnyOf(member: unknown): boolean {
+  if (typeof member !== "object" || member === null) return false;
+  const keys = Object.keys(member);
+  const branches = (member as { anyOf?: unknown }).anyOf;
+  return keys.length === 1 && Array.isArray(branches) && branches.every((b) => isRequiredOnly(b));
 }
 
 function typeOfConst(value: unknown, path: string): string {
