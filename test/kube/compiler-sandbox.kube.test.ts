@@ -28,6 +28,7 @@ import { condition, eventually, getEbpfMap } from "../helpers/kube/resources.js"
 import { COUNTER_CODE, tracepointManifest } from "../helpers/manifests.js";
 import { sampleValue } from "../helpers/metrics.js";
 import { startLoggedProcess, type LoggedProcess } from "../helpers/node-process.js";
+import { secureGet } from "../helpers/secure-fetch.js";
 
 const cp = attachControlPlane();
 const repo = new URL("../../", import.meta.url).pathname;
@@ -59,6 +60,16 @@ function routes(operatorPid: number): [string, string][] {
     ["secret-incbin", withAttack(asm(`.incbin "${secretFile}"`))],
     ["secret-asm-include", withAttack(asm(`.include "${secretFile}"`))],
   ];
+}
+
+/**
+ * The compile server's metrics as Prometheus gets them: on the operator's HTTPS /metrics, with a
+ * token allowed to read it (the operator's own here: cluster-admin). The compiler has no metrics port.
+ */
+async function compileMetrics(operator: LoggedProcess): Promise<string> {
+  const response = await secureGet(`${operator.url}/metrics`, { token });
+  expect(response.status).toBe(200);
+  return response.body;
 }
 
 /** Everything a tenant or an admin sees about a namespace and the operator's objects. */
@@ -239,6 +250,17 @@ describe("as deployed: the operator holds the token, a separate compile server c
     expect(compiled.namespace).toBe(SYSTEM);
   });
 
+  it("serves the compile metrics only through the operator's authenticated endpoint: the compiler's TCP port answers probes and nothing else", async () => {
+    expect((await fetch(`${compiler.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${compiler.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${compiler.url}/metrics`)).status).toBe(404);
+    expect((await secureGet(`${operator.url}/metrics`)).status).toBe(401);
+    const metrics = await compileMetrics(operator);
+    expect(sampleValue(metrics, "ebpf_operator_compile_server_up")).toBe(1);
+    expect(sampleValue(metrics, "ebpf_operator_compile_sandbox", { mode: "bwrap" })).toBe(1);
+    expect(sampleValue(metrics, "ebpf_operator_compile_requests_total", { result: "compiled" })).toBeGreaterThanOrEqual(1);
+  });
+
   it("tenant programs reaching for the token and a planted secret by every route fail or yield objects without them", async () => {
     const programs = routes(operator.child.pid!);
     await applyAll(ATTACKER, programs);
@@ -270,11 +292,7 @@ describe("as deployed: the operator holds the token, a separate compile server c
       ["bomb-1", bomb],
       ["bomb-2", bomb.replace("int bomb", "int bomb2")],
     ]);
-    await eventually(
-      "the first bomb compiling",
-      async () => sampleValue(await (await fetch(`${compiler.url}/metrics`)).text(), "ebpf_operator_compile_running") === 1,
-      30_000,
-    );
+    await eventually("the first bomb compiling", async () => sampleValue(await compileMetrics(operator), "ebpf_operator_compile_running") === 1, 30_000);
     // ... and the other namespace's program gets through at once.
     await applyAll(OTHER, [["during-the-bomb", COUNTER_CODE.replace("max_entries, 1", "max_entries, 2")]]);
     await eventually("the other namespace's program compiled", async () => (await getEbpfMap(cp, OTHER, "during-the-bomb"))?.status?.object, 60_000);
@@ -300,8 +318,9 @@ describe("as deployed: the operator holds the token, a separate compile server c
     // The same processes, still serving.
     expect([operator.child.pid, compiler.child.pid]).toEqual([operatorPid, compilerPid]);
     expect([operator.child.exitCode, compiler.child.exitCode]).toEqual([null, null]);
-    expect((await fetch(`${operator.url}/healthz`)).status).toBe(200);
-    const metrics = await (await fetch(`${compiler.url}/metrics`)).text();
+    expect((await secureGet(`${operator.url}/healthz`)).status).toBe(200);
+    const metrics = await compileMetrics(operator);
+    expect(sampleValue(metrics, "ebpf_operator_compile_server_up")).toBe(1);
     const failures = ["memory_limit", "timeout", "output_too_large"].reduce(
       (sum, reason) => sum + (sampleValue(metrics, "ebpf_operator_compile_failures_total", { reason }) ?? 0),
       0,
@@ -313,7 +332,7 @@ describe("as deployed: the operator holds the token, a separate compile server c
     // A program compiled before is served from the cache (another name, same code).
     await applyAll(OTHER, [["plain-again", COUNTER_CODE]]);
     await eventually("plain-again published", async () => (await getEbpfMap(cp, OTHER, "plain-again"))?.status?.object, 60_000);
-    expect(sampleValue(await (await fetch(`${compiler.url}/metrics`)).text(), "ebpf_operator_compile_cache_hits_total")).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(await compileMetrics(operator), "ebpf_operator_compile_cache_hits_total")).toBeGreaterThanOrEqual(1);
     // A bomb is not compiled again on later reconciles of the same code.
     const attempts = compiler.logs.filter((l) => l.msg === "compile failed" && String(l.ebpfmap).startsWith(`${ATTACKER}/bomb`)).length;
     await cp.kubectlOk(["label", "ebpfmap", "bomb-1", "-n", ATTACKER, "touched=yes"]);

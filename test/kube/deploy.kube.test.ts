@@ -524,7 +524,7 @@ describe("the plain manifests on a real API server", () => {
                 containers: {
                   name: string;
                   args: string[];
-                  ports?: unknown[];
+                  ports?: { name: string; containerPort: number; protocol?: string }[];
                   startupProbe?: Probe;
                   livenessProbe?: Probe;
                   readinessProbe?: Probe;
@@ -545,27 +545,27 @@ describe("the plain manifests on a real API server", () => {
           expect(probe?.httpGet.scheme, what).toBe("HTTPS");
           expect(["/healthz", "/readyz"], what).toContain(probe?.httpGet.path);
         }
-        // The compile server's port is the one plain-HTTP port: no tenant data (counts by result,
-        // reason and sandbox mode) and no credential in that container to review a token with.
+        // The compiler container holds no credential to review a token with, so it serves no data:
+        // its one port answers the kubelet's probes (plain HTTP, /healthz and /readyz), no Service
+        // exposes it, and its metrics reach Prometheus through the operator's HTTPS /metrics.
         for (const other of pod.containers.slice(1)) {
           expect(other.name, what).toBe("compiler");
+          expect(other.ports, what).toEqual([{ name: "compiler-health", containerPort: 8081, protocol: "TCP" }]);
           for (const probe of [other.startupProbe, other.livenessProbe, other.readinessProbe]) {
             expect(probe?.httpGet.scheme ?? "HTTP", what).toBe("HTTP");
             expect(["/healthz", "/readyz"], what).toContain(probe?.httpGet.path);
           }
         }
       }
+      for (const service of source.filter((o) => o.kind === "Service")) {
+        const ports = (service.spec as { ports: { name: string; port: number; targetPort: string | number }[] }).ports;
+        for (const port of ports) expect([port.targetPort, port.port], `Service ${service.metadata.name}`).not.toContain("compiler-health");
+        for (const port of ports) expect(port.port, `Service ${service.metadata.name}`).not.toBe(8081);
+      }
     }
     expect(monitors).toHaveLength(4);
     for (const monitor of monitors) {
       for (const endpoint of (monitor.spec as { endpoints: Record<string, unknown>[] }).endpoints) {
-        if (endpoint.port === "compiler-http") {
-          // ebpf_operator_compile_* only (see above): plain HTTP, no token sent.
-          expect(endpoint, monitor.metadata.name).toMatchObject({ path: "/metrics" });
-          expect(endpoint.scheme ?? "http", monitor.metadata.name).toBe("http");
-          expect(endpoint.bearerTokenFile, monitor.metadata.name).toBeUndefined();
-          continue;
-        }
         expect(endpoint, monitor.metadata.name).toMatchObject({
           scheme: "https",
           bearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",

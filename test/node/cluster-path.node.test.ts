@@ -21,6 +21,22 @@ import { agentReader, type AgentReader } from "../helpers/node/agent-metrics.js"
 
 const cluster = attachNodeCluster();
 const SYSTEM = "ebpf-operator-system";
+/** Where the compiler container serves the operator (deploy/manifests/30-operator-deployment.yaml). */
+const COMPILER_SOCKET = "/run/ebpf-compiler/compiler.sock";
+
+/** One family of the compile server's GET /v1/metrics (prom-client's JSON). */
+interface MetricJson {
+  name: string;
+  values: { labels: Record<string, string | number>; value: number; metricName?: string }[];
+}
+
+/** The value of a sample named `name` (a family's or a histogram's series) with these labels. */
+function jsonSample(families: MetricJson[], name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const family of families)
+    for (const value of family.values)
+      if ((value.metricName ?? family.name) === name && Object.entries(labels).every(([k, v]) => String(value.labels[k]) === v)) return value.value;
+  return undefined;
+}
 
 interface Pod {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
@@ -166,20 +182,26 @@ describe("deploy/operator.yaml on a real node", () => {
     // runc mounts /proc/sys read-only, so bwrap's --disable-userns cannot be had here: the
     // seccomp filter alone refuses new namespaces, and the status says so (docs/compiler.md).
     expect(listening?.sandbox, logs).toMatchObject({ mode: "bwrap", uid: 65532, nestedUserns: "seccomp-only" });
+    // The compile metrics go to the operator over the socket (GET /v1/metrics, prom-client's
+    // JSON); the TCP port answers probes only.
     const probe = `const fs = require("fs");
       const token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-      fetch("http://127.0.0.1:8081/metrics").then((r) => r.text()).then((metrics) =>
-        console.log(JSON.stringify({ uid: process.getuid(), token: fs.existsSync(token), mounts: fs.readFileSync("/proc/self/mounts", "utf8"), metrics })));`;
+      const overSocket = new Promise((resolve, reject) => require("http").get({ socketPath: ${JSON.stringify(COMPILER_SOCKET)}, path: "/v1/metrics" }, (r) => {
+        let body = ""; r.on("data", (c) => (body += c)); r.on("end", () => resolve(body)); }).on("error", reject));
+      Promise.all([overSocket, fetch("http://127.0.0.1:8081/metrics").then((r) => r.status)]).then(([metrics, tcpMetrics]) =>
+        console.log(JSON.stringify({ uid: process.getuid(), token: fs.existsSync(token), mounts: fs.readFileSync("/proc/self/mounts", "utf8"), metrics: JSON.parse(metrics), tcpMetrics })));`;
     const seen = JSON.parse(await cluster.kubectlOk(["exec", "-n", SYSTEM, operator, "-c", "compiler", "--", "node", "-e", probe])) as {
       uid: number;
       token: boolean;
       mounts: string;
-      metrics: string;
+      metrics: MetricJson[];
+      tcpMetrics: number;
     };
     expect(seen.uid).toBe(65532);
     expect(seen.token).toBe(false);
     expect(seen.mounts).not.toContain("serviceaccount");
-    expect(sampleValue(seen.metrics, "ebpf_operator_compile_sandbox", { mode: "bwrap" })).toBe(1);
+    expect(seen.tcpMetrics).toBe(404);
+    expect(jsonSample(seen.metrics, "ebpf_operator_compile_sandbox", { mode: "bwrap" })).toBe(1);
     // Either replica's compiler may have compiled it; the leader's did (the standby never compiles).
     const compiled = await Promise.all(
       (await pods("operator")).map(async (pod) => {
@@ -193,9 +215,9 @@ describe("deploy/operator.yaml on a real node", () => {
           "--",
           "node",
           "-e",
-          'fetch("http://127.0.0.1:8081/metrics").then((r) => r.text()).then(console.log)',
+          `require("http").get({ socketPath: ${JSON.stringify(COMPILER_SOCKET)}, path: "/v1/metrics" }, (r) => r.pipe(process.stdout))`,
         ]);
-        return sampleValue(out, "ebpf_operator_compile_requests_total", { result: "compiled" }) ?? 0;
+        return jsonSample(JSON.parse(out) as MetricJson[], "ebpf_operator_compile_requests_total", { result: "compiled" }) ?? 0;
       }),
     );
     expect(compiled.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);

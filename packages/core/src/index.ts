@@ -63,7 +63,7 @@ export { analyzeVerifierLog, formatVerifierRejection, scrubKernelAddresses, type
 export * from "./inspect/index.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
 export { MapCollector, type MapSource } from "./scrape/map-family.js";
-export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, type RegistryRead } from "./scrape/registry.js";
+export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, promClientFamily, type PromClientMetric, type RegistryRead } from "./scrape/registry.js";
 export { registryText } from "./scrape/registry-text.js";
 export type { MetricFamily, FamilyRead, Row, Scope } from "./scrape/family.js";
 export { AGENT_FAMILY_PREFIX, SelfObservability, type ObservabilitySettings } from "./observability/self-observability.js";

@@ -23,6 +23,7 @@ import {
 } from "@ebpf-operator/core";
 import { LocalObjectCompiler, type ObjectCompiler } from "./compiler/object-compiler.js";
 import { RemoteObjectCompiler } from "./compiler/remote-compiler.js";
+import { withCompilerMetrics } from "./compiler/compiler-metrics.js";
 import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
 import { EbpfMapReconciler, KubeEbpfMapWriter } from "./controller/ebpfmap-reconciler.js";
 import { MAX_OBJECT_BYTES, ObjectStore } from "./shared/object-store.js";
@@ -93,7 +94,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   reportPlugins(plugins.reports, logger);
 
   let compiler: ObjectCompiler;
-  if (options.compilerSocket) compiler = new RemoteObjectCompiler(options.compilerSocket);
+  let remoteCompiler: RemoteObjectCompiler | undefined;
+  if (options.compilerSocket) compiler = remoteCompiler = new RemoteObjectCompiler(options.compilerSocket);
   else {
     compiler = new LocalObjectCompiler(
       new BpfCompiler({
@@ -165,6 +167,20 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   let ready = false;
   let stopping = false;
   const families = new MetricRegistry(registry);
+  // The compile server's ebpf_operator_compile_* families are served here, behind this server's
+  // authentication: the compiler container has no metrics port (docs/architecture.md).
+  const metrics = remoteCompiler
+    ? withCompilerMetrics(
+        families,
+        remoteCompiler,
+        new Gauge({
+          name: "ebpf_operator_compile_server_up",
+          help: "1 when the compile server answered this scrape's request for its metrics (its ebpf_operator_compile_* families), 0 when not.",
+          registers: [registry],
+        }),
+        logger,
+      )
+    : () => families.read();
   // HTTPS; /metrics for whoever may `get` the non-resource URL /metrics (controller-runtime's rule).
   const serving = await startSecureServing(options, {
     kubeConfig,
@@ -174,7 +190,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     registry,
   });
   const http = await startHttpServer(parseListenAddress(options.listen), {
-    metrics: () => families.read(),
+    metrics,
     ready: () => ready,
     tls: serving.certificate.current,
     access: serving.access,

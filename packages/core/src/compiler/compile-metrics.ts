@@ -1,6 +1,7 @@
 /**
  * The compiler's self-metrics (prom-client), `ebpf_operator_compile_*`. Served by whoever owns
- * the compiler: the standalone agent on its /metrics, the compile server on its own.
+ * the compiler: the standalone agent on its /metrics; the compile server hands them to the
+ * operator over its socket, which serves them on its authenticated /metrics.
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { SandboxStatus } from "./sandbox.js";

@@ -23,7 +23,7 @@ Runs in a container of its own that mounts no service-account token; the operato
 over the Unix socket.
 
   --socket path                      the Unix socket to serve (required)
-  --listen host:port                 /metrics, /healthz, /readyz (default 0.0.0.0:8081)
+  --listen host:port                 /healthz, /readyz for probes (default 0.0.0.0:8081); metrics go to the operator over the socket
   --cache-dir dir                    object cache (default /var/cache/ebpf-compiler)
   --concurrency n                    compiles at once (default ${COMPILER_DEFAULTS.concurrency})
   --per-namespace-concurrency n      compiles at once per namespace (default ${COMPILER_DEFAULTS.perTenantConcurrency})

@@ -5,18 +5,21 @@
  * bubblewrap sandbox (required by default: no sandbox, no compile server). So tenant C is never
  * compiled on a file system that holds a credential. See docs/compiler.md and docs/security.md.
  *
- * A second listener (TCP) serves only /metrics (ebpf_operator_compile_*), /healthz and /readyz.
+ * A second listener (TCP) serves only /healthz and /readyz, for the kubelet's probes. The
+ * compile metrics (ebpf_operator_compile_*) go out on the socket (GET /v1/metrics) and the
+ * operator serves them on its authenticated HTTPS /metrics: this container holds no credential
+ * to check a scraper's token with, so it serves no data over the network (docs/architecture.md).
  */
 import { chmod, lstat, readFile, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { BpfCompiler, CompileError, CompileMetrics, describeError, type CompilerOptions, type Logger, type ToolchainInfo } from "@ebpf-operator/core";
-import { COMPILE_PATH, INFO_PATH, MAX_REQUEST_BYTES, type CompileResponse, type ErrorResponse } from "./protocol.js";
+import { COMPILE_PATH, INFO_PATH, MAX_REQUEST_BYTES, METRICS_PATH, type CompileResponse, type ErrorResponse } from "./protocol.js";
 
 export interface CompileServerOptions {
   socketPath: string;
-  /** Metrics and health. */
+  /** /healthz and /readyz (the kubelet's probes); nothing else is served over TCP. */
   listen: { host: string; port: number };
   compiler: Omit<CompilerOptions, "metrics" | "logger">;
   logger: Logger;
@@ -27,7 +30,7 @@ export interface CompileServerOptions {
 }
 
 export interface RunningCompileServer {
-  /** http://host:port of the metrics/health listener. */
+  /** http://host:port of the health listener. */
   url: string;
   info: ToolchainInfo;
   stop(): Promise<void>;
@@ -127,12 +130,7 @@ export async function startCompileServer(options: CompileServerOptions): Promise
   let ready = false;
   const status = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://compiler").pathname;
-    if (path === "/metrics") {
-      registry.metrics().then(
-        (body) => res.writeHead(200, { "content-type": registry.contentType }).end(body),
-        (error: unknown) => res.writeHead(500).end(String(error)),
-      );
-    } else if (path === "/healthz") res.writeHead(200).end("ok\n");
+    if (path === "/healthz") res.writeHead(200).end("ok\n");
     else if (path === "/readyz") res.writeHead(ready ? 200 : 503).end(ready ? "ok\n" : "probing the compiler\n");
     else res.writeHead(404).end("not found\n");
   });
@@ -159,6 +157,13 @@ export async function startCompileServer(options: CompileServerOptions): Promise
   const api = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://compiler").pathname;
     if (req.method === "GET" && path === INFO_PATH) return send(res, 200, info);
+    if (req.method === "GET" && path === METRICS_PATH) {
+      registry.getMetricsAsJSON().then(
+        (families) => send(res, 200, families),
+        (error: unknown) => send(res, 500, { error: { message: describeError(error) } } satisfies ErrorResponse),
+      );
+      return;
+    }
     if (req.method !== "POST" || path !== COMPILE_PATH) return send(res, 404, { error: { message: `no ${req.method} ${path}` } } satisfies ErrorResponse);
     void (async () => {
       let request: { source: unknown; label: unknown; tenant: unknown };

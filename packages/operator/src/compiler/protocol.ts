@@ -7,11 +7,15 @@
  *     422 { error: { code, message, diagnostics } }     a CompileError (the program's fault)
  *     500 { error: { message } }                         anything else (retried)
  *   GET  /v1/info       200 ToolchainInfo
+ *   GET  /v1/metrics    200 MetricsResponse: the ebpf_operator_compile_* and process families
+ *                       (prom-client's JSON), served by the operator on its authenticated
+ *                       /metrics; the compile server has no metrics port of its own
  */
-import type { CompileErrorCode, Diagnostic } from "@ebpf-operator/core";
+import type { CompileErrorCode, Diagnostic, PromClientMetric } from "@ebpf-operator/core";
 
 export const COMPILE_PATH = "/v1/compile";
 export const INFO_PATH = "/v1/info";
+export const METRICS_PATH = "/v1/metrics";
 /** A request body: the source (at most 1,000,000 characters in the CRD), JSON-escaped. */
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
 
@@ -27,3 +31,8 @@ export interface CompileResponse {
 export interface ErrorResponse {
   error: { code?: CompileErrorCode; message: string; diagnostics?: Diagnostic[] };
 }
+
+/** One family as prom-client's `getMetricsAsJSON()` gives it. */
+export type MetricJson = Omit<PromClientMetric, "get"> & { values: Awaited<ReturnType<PromClientMetric["get"]>>["values"] };
+
+export type MetricsResponse = MetricJson[];

@@ -6,7 +6,7 @@
 import { request } from "node:http";
 import { CompileError, ERROR_CODES, type CompileErrorCode, type ToolchainInfo } from "@ebpf-operator/core";
 import type { CompiledObject, ObjectCompileRequest, ObjectCompiler } from "./object-compiler.js";
-import { COMPILE_PATH, INFO_PATH, type CompileResponse, type ErrorResponse } from "./protocol.js";
+import { COMPILE_PATH, INFO_PATH, METRICS_PATH, type CompileResponse, type ErrorResponse, type MetricsResponse } from "./protocol.js";
 
 /** A code from the registry's compile area: anything else from the server is not the program's fault. */
 function isCompileErrorCode(code: string | undefined): code is CompileErrorCode {
@@ -49,7 +49,21 @@ export class RemoteObjectCompiler implements ObjectCompiler {
     return body as ToolchainInfo;
   }
 
-  #call(method: string, path: string, payload?: string): Promise<{ status: number; body: unknown }> {
+  /**
+   * The compile server's metric families, for the operator's /metrics. Bounded by `timeoutMs`
+   * (a scrape must not wait for the compile timeout); the server answers these between compiles'
+   * events, its compiles run in child processes.
+   */
+  async metrics(timeoutMs = 5_000): Promise<MetricsResponse> {
+    const { status, body } = await this.#call("GET", METRICS_PATH, undefined, timeoutMs);
+    if (status !== 200 || !Array.isArray(body))
+      throw new Error(
+        `the compile server at ${this.socketPath} failed (${status}): ${(body as ErrorResponse).error?.message ?? "not a list of metric families"}`,
+      );
+    return body as MetricsResponse;
+  }
+
+  #call(method: string, path: string, payload?: string, timeoutMs = this.timeoutMs): Promise<{ status: number; body: unknown }> {
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -76,7 +90,7 @@ export class RemoteObjectCompiler implements ObjectCompiler {
           res.on("error", reject);
         },
       );
-      req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no answer from the compile server at ${this.socketPath} within ${this.timeoutMs} ms`)));
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer from the compile server at ${this.socketPath} within ${timeoutMs} ms`)));
       req.on("error", (error) => reject(new Error(`the compile server at ${this.socketPath} is not reachable: ${error.message}`, { cause: error })));
       req.end(payload);
     });
