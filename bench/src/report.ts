@@ -8,6 +8,7 @@ import type { AuthRow } from "./auth.js";
 import { join } from "node:path";
 import type { EventRow, HookRow } from "./events.js";
 import type { FootprintRow } from "./footprint.js";
+import type { CompileRow } from "./compile.js";
 import type { OperatorRow } from "./operator.js";
 import type { ScrapeResults, ScrapeRow } from "./scrape.js";
 import type { TenantResults, TenantRow } from "./tenant.js";
@@ -31,6 +32,7 @@ const before = readResult<ScrapeResults & { note: string }>("scrape-before");
 const footprint = readResult<{ windowSeconds: number; rows: FootprintRow[] }>("footprint");
 const events = readResult<{ runs: number; when: string; quick: boolean; machine?: { uptime: string }; rows: EventRow[]; hooks?: HookRow[] }>("events");
 const operator = readResult<{ rows: OperatorRow[] }>("operator");
+const compile = readResult<{ runs: number; rows: CompileRow[]; machine?: { uptime: string } }>("compile");
 const runInfo = readResult<RunInfo>("run");
 const auth = readResult<{
   when?: string;
@@ -602,6 +604,39 @@ if (tenant) {
     "(never read) and renders only what it read; so its cost follows the tenant's entries, not the node's.",
     "The baseline serves the agent's own families too, which the view leaves out: the view can come out",
     "slightly cheaper.",
+    "",
+  );
+} else p("(not run)", "");
+
+p("## 7. Compiler sandbox", "");
+if (compile) {
+  p(
+    "`bench/src/compile.ts` compiles two programs with the built compiler, in the sandbox (bubblewrap, seccomp, the",
+    'same limits) and without it (`sandbox: "off"`, the baseline), interleaved run by run: a cache miss (clang\'s',
+    "`-E` and compile runs, a fresh cache directory each time) and then the same program again (a cache hit: the",
+    "manifest's headers re-hashed, no clang). Set-up (probing clang, proving the sandbox, vmlinux.h) is once per",
+    `process and not measured. Median of ${compile.runs} runs (min–max), ms.`,
+    "",
+    "| program | miss, no sandbox | miss, sandbox | sandbox / baseline | hit, no sandbox | hit, sandbox |",
+    "|---|---:|---:|---:|---:|---:|",
+  );
+  for (const program of [...new Set(compile.rows.map((r) => r.program))]) {
+    const off = compile.rows.find((r) => r.program === program && r.mode === "off")!;
+    const on = compile.rows.find((r) => r.program === program && r.mode === "sandbox")!;
+    p(`| ${program} | ${range(off.missMs)} | ${range(on.missMs)} | ${ratio(on.missMs.median, off.missMs.median)} | ${range(off.hitMs)} | ${range(on.hitMs)} |`);
+  }
+  const ratios = [...new Set(compile.rows.map((r) => r.program))].map((program) => {
+    const off = compile.rows.find((r) => r.program === program && r.mode === "off")!;
+    const on = compile.rows.find((r) => r.program === program && r.mode === "sandbox")!;
+    return on.missMs.median / off.missMs.median;
+  });
+  p(
+    "",
+    ratios.every((r) => r < 1.5)
+      ? `On a miss the sandbox (two bwrap start-ups) stayed within ${ratios.map((r) => `${r.toFixed(2)}×`).join(" and ")} of the baseline, inside this run's spread (min–max). A cache hit runs no clang, so the sandbox costs it nothing.`
+      : `On a miss the sandbox cost ${ratios.map((r) => `${r.toFixed(2)}×`).join(" and ")} the baseline. A cache hit runs no clang, so the sandbox costs it nothing.`,
+    "",
+    `Measured with \`npm run bench -- --only compile\` (the other sections come from the full run above); load during the run: \`${compile.machine?.uptime ?? "?"}\`.`,
     "",
   );
 } else p("(not run)", "");

@@ -16,6 +16,8 @@ export interface StatusDocument {
     conditions: { type: string; status: string; reason: string; message: string }[];
   }[];
   problems: { code: string; message: string; source: string }[];
+  /** What the agent says about its compiler (standalone). */
+  compiler?: { sandbox: { mode: string; reason?: string; uid?: number }; clang?: string; warning?: string };
 }
 
 export async function fetchText(url: string): Promise<{ status: number; contentType: string | null; body: string }> {

@@ -184,6 +184,10 @@ describe("a program written in the published style, run by the agent", () => {
     workload?.remove();
   });
 
+  it("compiled it in the sandbox, where the header library is bound read-only", async () => {
+    expect((await fetchStatus(agent.url)).compiler?.sandbox.mode).toBe("bwrap");
+  });
+
   it("serves exactly the histogram increment_exp2_histogram fills: floor log2 buckets, clamped at max, the sum at max + 1", async () => {
     // 1 us x3 -> bucket 0; 3 us x2 -> 1 (rounded down); 4 us -> 2; 1000 us x2 -> 9; 5000 us -> 12, clamped to 10.
     for (const [times, usec] of [

@@ -199,6 +199,22 @@ describe("ebpf-agent validate agrees with the load", () => {
     expect(result.lines.join("\n")).toMatch(/spec\.metrics\[0\]\.labels\[1\]\.decoders: the last label of a histogram is the bucket index/);
   });
 
+  it("compiles in the agent's sandbox: says so when it cannot be had, refuses with --compile-sandbox required", async () => {
+    const dir = join(workspace.configDir, "..", "sandbox");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "good.yaml"), manifest({ name: "v-sandbox", spec: GOOD_SPEC }));
+    const cacheDir = join(workspace.cacheDir, "..", "validate-sandbox-cache");
+    const missing = ["--bwrap-path", "/nonexistent/bwrap", "--cache-dir", cacheDir];
+    const unconfined = await validate([...missing, dir]);
+    expect(unconfined.lines.find((l) => l.startsWith("warn "))).toMatch(/^warn COMPILER SANDBOX UNAVAILABLE: .*\/nonexistent\/bwrap/);
+    expect(unconfined.lines.find((l) => l.includes('EbpfMap "default/v-sandbox"'))).toMatch(/^ok {3}/);
+    expect(unconfined.code).toBe(0);
+    const required = await validate([...missing, "--compile-sandbox", "required", dir]);
+    expect(required.code).toBe(1);
+    expect(required.lines.find((l) => l.includes('EbpfMap "default/v-sandbox"'))).toMatch(/^ERROR \(not checked\) .*EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE/);
+  });
+
+  // No "warn" line either: every example compiled in the bubblewrap sandbox (header library included).
   it("calls every example ok, compiled and planned", async () => {
     const result = await validate(["--cache-dir", workspace.cacheDir, join(repoRoot, "examples")], {
       EBPF_AGENT_PLUGINS: join(repoRoot, "examples/plugin-uprobe"),

@@ -151,6 +151,10 @@ describe.each(["operator", "agent"] as const)("the %s image", (name) => {
     expect(recipe.debianSuite).toBe("bookworm");
     // The compiler is only in the operator's image.
     expect(installed.has("clang")).toBe(name === "operator");
+    // bubblewrap, the sandbox of every clang run (the operator's compile server, the standalone
+    // agent's compiles), and libseccomp, which the addon links to build its seccomp filter.
+    for (const pkg of ["bubblewrap", "libseccomp2"]) expect(installed, pkg).toContain(pkg);
+    expect(files).toContain("usr/bin/bwrap");
     // No package manager front end or mirror list: nothing to apt-get with, no host names inside.
     expect(files).not.toContain("etc/apt/sources.list.d/debian.sources");
   });

@@ -64,7 +64,7 @@ export { analyzeVerifierLog, formatVerifierRejection, scrubKernelAddresses, type
 export * from "./inspect/index.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
 export { MapCollector, type MapSource } from "./scrape/map-family.js";
-export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, type RegistryRead } from "./scrape/registry.js";
+export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, promClientFamily, type PromClientMetric, type RegistryRead } from "./scrape/registry.js";
 export { registryText } from "./scrape/registry-text.js";
 export type { MetricFamily, FamilyRead, Row, Scope } from "./scrape/family.js";
 export { AGENT_FAMILY_PREFIX, SelfObservability, type ObservabilitySettings } from "./observability/self-observability.js";
@@ -91,7 +91,17 @@ export {
 export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
 export { setCondition, newStatus, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
-export { BpfCompiler, CompileError } from "./compiler/index.js";
+export { BpfCompiler, COMPILER_DEFAULTS, CompileError, CompileMetrics, FairScheduler } from "./compiler/index.js";
+export type {
+  CompileErrorCode,
+  CompileRequest,
+  CompileResult,
+  CompilerOptions,
+  Diagnostic,
+  SandboxSetting,
+  SandboxStatus,
+  ToolchainInfo,
+} from "./compiler/index.js";
 export { writeFileAtomic } from "./compiler/atomic-file.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
 export {

@@ -124,3 +124,25 @@ export type XdpMode = "auto" | "native" | "generic" | "offload";
 
 /** Flags for `BpfMap.update`. */
 export type UpdateFlag = "any" | "noexist" | "exist";
+
+/** One argument condition of a {@link SeccompRule}; all of a rule's conditions must hold. */
+export type SeccompArgCompare =
+  | { index: number; op: "eq"; value: number | bigint }
+  /** `(arg & mask) == value` */
+  | { index: number; op: "masked_eq"; mask: number | bigint; value: number | bigint };
+
+export interface SeccompRule {
+  /** Syscall name as libseccomp knows it (`openat`, `clone`, ...). */
+  syscall: string;
+  action: "allow" | "errno";
+  /** For `errno`: the error the call returns. */
+  errno?: number;
+  args?: readonly SeccompArgCompare[];
+}
+
+export interface SeccompFilter {
+  /** A classic-BPF seccomp program (`struct sock_filter[]`), as bubblewrap's `--seccomp FD` reads it. */
+  program: Buffer;
+  /** Rule names this architecture (or this libseccomp) does not know; those rules were skipped. */
+  unresolved: string[];
+}

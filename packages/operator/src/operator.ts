@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import {
   API_GROUP_VERSION,
   BpfCompiler,
+  CompileMetrics,
   KIND,
   POLICY_KIND,
   MetricRegistry,
@@ -18,12 +19,16 @@ import {
   parseListenAddress,
   reportPlugins,
   startHttpServer,
+  type CompilerOptions,
   type Logger,
 } from "@ebpf-operator/core";
+import { LocalObjectCompiler, type ObjectCompiler } from "./compiler/object-compiler.js";
+import { RemoteObjectCompiler } from "./compiler/remote-compiler.js";
+import { withCompilerMetrics } from "./compiler/compiler-metrics.js";
 import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL, POLICY_PLURAL } from "./crd/crds.js";
 import type { PolicyObject } from "./shared/tenancy-policy.js";
 import { EbpfMapReconciler, KubeEbpfMapWriter } from "./controller/ebpfmap-reconciler.js";
-import { ObjectStore } from "./shared/object-store.js";
+import { MAX_OBJECT_BYTES, ObjectStore } from "./shared/object-store.js";
 import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
 import { EventRecorder } from "./kube/events.js";
 import { Informer, objectKey } from "./kube/informer.js";
@@ -57,6 +62,13 @@ export interface OperatorOptions extends SecureServingOptions {
   identity?: string;
   logger: Logger;
   unloadTimeoutMs?: number;
+  /**
+   * The compile server's Unix socket (`ebpf-operator compile-server`, a container of its own in
+   * the deployment). Without it the operator compiles in this process, in the same sandbox.
+   */
+  compilerSocket?: string;
+  /** Settings of the in-process compiler (no compilerSocket). Its sandbox is required unless said otherwise. */
+  compiler?: Omit<CompilerOptions, "cacheDir" | "metrics" | "logger">;
   /** The leader makes and rotates the serving certificates; absent: they come from elsewhere (cert-manager). */
   servingCerts?: ManagedServingCerts;
 }
@@ -83,6 +95,32 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const plugins = await loadPlugins(options.plugins);
   reportPlugins(plugins.reports, logger);
 
+  let compiler: ObjectCompiler;
+  let remoteCompiler: RemoteObjectCompiler | undefined;
+  if (options.compilerSocket) compiler = remoteCompiler = new RemoteObjectCompiler(options.compilerSocket);
+  else {
+    compiler = new LocalObjectCompiler(
+      new BpfCompiler({
+        sandbox: "required",
+        // Checked before anything is cached: a larger object could not be published anyway.
+        maxObjectBytes: MAX_OBJECT_BYTES,
+        ...options.compiler,
+        cacheDir: options.cacheDir,
+        metrics: new CompileMetrics(registry),
+        logger: logger.child({ component: "compiler" }),
+      }),
+    );
+  }
+  // Reported once; a compile that cannot run reports the same on its resource.
+  compiler.info().then(
+    (info) => {
+      if (info.sandbox.mode === "bwrap") logger.info({ sandbox: info.sandbox, clang: info.clang, compilerSocket: options.compilerSocket }, "compiler ready");
+      else logger.error({ sandbox: info.sandbox, compilerSocket: options.compilerSocket }, "COMPILER SANDBOX UNAVAILABLE: tenant C is compiled unconfined");
+    },
+    (error: unknown) =>
+      logger.error({ error: describeError(error), compilerSocket: options.compilerSocket }, "compiler unavailable; compiles fail until it is"),
+  );
+
   const ebpfMaps = new Informer<EbpfMapObject>({
     kubeConfig,
     apiVersion: API_GROUP_VERSION,
@@ -107,6 +145,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     logger,
   });
   const objects = new ObjectStore(kubeConfig, options.namespace);
+  // Fair across namespaces; with several workers one is always left for the other namespaces.
+  const workerCount = options.workers ?? 2;
+  const queue = new WorkQueue({ maxActivePerShard: Math.max(1, workerCount - 1) });
   const reconciler = new EbpfMapReconciler({
     writer: new KubeEbpfMapWriter(kubeConfig),
     ebpfMaps,
@@ -114,17 +155,15 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     nodes,
     namespaces,
     policies,
-    compiler: new BpfCompiler({ cacheDir: options.cacheDir, logger }),
+    compiler,
     plugins,
     objects,
     events: new EventRecorder(kubeConfig, "ebpf-operator", logger),
     logger,
     unloadTimeoutMs: options.unloadTimeoutMs,
+    requeue: (key) => queue.add(key),
   });
 
-  // Fair across namespaces; with several workers one is always left for the other namespaces.
-  const workerCount = options.workers ?? 2;
-  const queue = new WorkQueue({ maxActivePerShard: Math.max(1, workerCount - 1) });
   const requeueNamespace = (namespace: string | undefined) => {
     for (const resource of ebpfMaps.list()) if (resource.metadata.namespace === namespace) queue.add(objectKey(resource));
   };
@@ -149,6 +188,20 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   let ready = false;
   let stopping = false;
   const families = new MetricRegistry(registry);
+  // The compile server's ebpf_operator_compile_* families are served here, behind this server's
+  // authentication: the compiler container has no metrics port (docs/architecture.md).
+  const metrics = remoteCompiler
+    ? withCompilerMetrics(
+        families,
+        remoteCompiler,
+        new Gauge({
+          name: "ebpf_operator_compile_server_up",
+          help: "1 when the compile server answered this scrape's request for its metrics (its ebpf_operator_compile_* families), 0 when not.",
+          registers: [registry],
+        }),
+        logger,
+      )
+    : () => families.read();
   // HTTPS; /metrics for whoever may `get` the non-resource URL /metrics (controller-runtime's rule).
   const serving = await startSecureServing(options, {
     kubeConfig,
@@ -158,7 +211,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     registry,
   });
   const http = await startHttpServer(parseListenAddress(options.listen), {
-    metrics: () => families.read(),
+    metrics,
     ready: () => ready,
     tls: serving.certificate.current,
     access: serving.access,

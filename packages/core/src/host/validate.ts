@@ -20,6 +20,10 @@ export interface ValidateOptions {
   schemaOnly: boolean;
   plugins: readonly string[];
   cacheDir: string;
+  /** As for `run`: default "auto" (bubblewrap when it works; a warn line when it does not). */
+  compileSandbox?: "auto" | "required";
+  bwrapPath?: string;
+  compileTimeoutMs?: number;
   /** Receives one line per resource or problem. */
   write: (line: string) => void;
 }
@@ -66,6 +70,20 @@ async function checkDeps(options: ValidateOptions): Promise<ResourceCheckDeps> {
     registry.register(outcome.plugin, specifier);
     for (const conflict of decoders.registerPlugin(outcome.plugin.meta.name, outcome.plugin.decoders ?? [])) options.write(`warn ${conflict.message}`);
   }
-  const compiler = new BpfCompiler({ cacheDir: options.cacheDir, logger: createLogger({ level: "silent", component: "compiler" }) });
+  // The agent's compiler settings: validate runs the manifests' C through the same sandbox.
+  const compiler = new BpfCompiler({
+    cacheDir: options.cacheDir,
+    sandbox: options.compileSandbox ?? "auto",
+    ...(options.bwrapPath ? { bwrapPath: options.bwrapPath } : {}),
+    ...(options.compileTimeoutMs ? { timeoutMs: options.compileTimeoutMs } : {}),
+    logger: createLogger({ level: "silent", component: "compiler" }),
+  });
+  // Unconfined clang on manifests that may come from anyone is said, as `run` says it. A compiler
+  // that cannot run (or a required sandbox that is missing) fails each resource with its reason.
+  const info = await compiler.toolchainInfo().catch(() => undefined);
+  if (info && info.sandbox.mode !== "bwrap")
+    options.write(
+      `warn COMPILER SANDBOX UNAVAILABLE: clang compiles these manifests' C unconfined (${info.sandbox.reason ?? "no reason given"}); install bubblewrap or use --compile-sandbox required`,
+    );
   return { registry, decoders, compiler };
 }

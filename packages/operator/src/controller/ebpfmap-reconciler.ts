@@ -20,11 +20,12 @@ import {
   type V1Namespace,
   type V1Node,
 } from "@kubernetes/client-node";
-import { readFile } from "node:fs/promises";
 import {
   API_GROUP,
   API_VERSION,
   CompileError,
+  ERROR_CODES,
+  FairScheduler,
   checkCompiledObject,
   describeError,
   errorCode,
@@ -33,7 +34,6 @@ import {
   programField,
   programsOf,
   formatFieldErrors,
-  type BpfCompiler,
   type Condition,
   type EbpfMapSpec,
   type EbpfMapStatus,
@@ -42,12 +42,14 @@ import {
   type PluginRegistry,
   type Violation,
 } from "@ebpf-operator/core";
+import type { CompiledObject, ObjectCompiler } from "../compiler/object-compiler.js";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
 import { isNotFound } from "../kube/api-errors.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Informer } from "../kube/informer.js";
 import { mergePatch } from "../kube/merge-patch.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
+import { CompileTracker } from "./compile-tracker.js";
 import { nodeCounts, selectsNode, summarizeNodes } from "../shared/node-selection.js";
 import type { ObjectStore } from "../shared/object-store.js";
 import {
@@ -86,9 +88,9 @@ export interface ReconcilerDependencies {
   namespaces: Cache<V1Namespace>;
   /** EbpfTenancyPolicy objects (cluster-scoped). */
   policies: Cache<PolicyObject>;
-  compiler: Pick<BpfCompiler, "compile">;
+  compiler: Pick<ObjectCompiler, "compile">;
   plugins: PluginRegistry;
-  objects: Pick<ObjectStore, "publish" | "fetch" | "namespace">;
+  objects: Pick<ObjectStore, "publishBytes" | "fetch" | "namespace">;
   /**
    * Checks a compiled object against what the loader will enforce (default: `checkCompiledObject`
    * with the plugins, the agent's own check). `bytes` reads the object, only when needed.
@@ -98,6 +100,14 @@ export interface ReconcilerDependencies {
   logger: Logger;
   /** How long deletion waits for agents to confirm the unload before giving up. */
   unloadTimeoutMs?: number;
+  /** Queues a resource again (its compile finished); without it nothing is re-queued. */
+  requeue?: (key: string) => void;
+  /**
+   * Compile requests outstanding at once (the rest wait here, fairly across namespaces), so a
+   * namespace creating thousands of EbpfMaps does not park thousands of sources in the compiler.
+   * Default 8, at most 2 per namespace.
+   */
+  outstandingCompiles?: { total: number; perNamespace: number };
 }
 
 export type ObjectCheck = (spec: EbpfMapSpec, bytes: () => Promise<Uint8Array>, enforcement: LoadEnforcement, possibleCpus: number) => Promise<Violation[]>;
@@ -105,23 +115,47 @@ export type ObjectCheck = (spec: EbpfMapSpec, bytes: () => Promise<Uint8Array>, 
 /** Object checks remembered (by object, enforcement and CPUs): a policy change re-decides every EbpfMap of a namespace. */
 const MAX_REMEMBERED_CHECKS = 4096;
 
-/** Outcome of the validate/compile steps: either an object hash or a terminal condition. */
-type Failure = { ok: false; reason: string; message: string; compiled?: false };
-type Preparation = { ok: true; hash: string; sha256: string; configMap: string } | Failure;
+/** Outcome of the validate/compile steps: an object, a terminal condition, or a compile under way. */
+type Failure = { ok: false; reason: string; message: string; compiled?: false; requeueAfterMs?: number };
+type Published = { hash: string; sha256: string; configMap: string };
+type Preparation = ({ ok: true } & Published) | Failure | { ok: false; pending: true };
+
+/**
+ * A compile error the registry blames on the installation (fault "system": no toolchain, no
+ * sandbox), not on the program: reported on the resource, but retried (a minute later) instead
+ * of remembered, since a fixed installation compiles it.
+ */
+function isSystemFault(error: CompileError): boolean {
+  return ERROR_CODES[error.code].fault === "system";
+}
+
+/** Failures the program is to blame for: remembered per source, not retried. */
+function isProgramsFault(error: unknown): boolean {
+  if (error instanceof CompileError) return !isSystemFault(error);
+  return errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE";
+}
 
 export class EbpfMapReconciler {
   private readonly checkObject: ObjectCheck;
   /** Violations by `hash cpus enforcement`; the enforcement objects are shared per grant (enforcementOf). */
   private readonly checks = new Map<string, { enforcement: LoadEnforcement; violations: Violation[] }>();
+  /** Compiles run beside the loop; the object is checked against the policy and published by the reconcile that takes it. */
+  private readonly compiles: CompileTracker<CompiledObject>;
+  private readonly outstanding: FairScheduler;
 
   constructor(private readonly deps: ReconcilerDependencies) {
     this.checkObject =
       deps.checkObject ?? (async (spec, bytes, enforcement, cpus) => checkCompiledObject(deps.plugins, spec, await bytes(), enforcement, cpus));
+    this.compiles = new CompileTracker<CompiledObject>((key) => deps.requeue?.(key), isProgramsFault);
+    this.outstanding = new FairScheduler(deps.outstandingCompiles?.total ?? 8, deps.outstandingCompiles?.perNamespace ?? 2);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const resource = this.deps.ebpfMaps.get(key);
-    if (!resource) return {}; // deleted: nothing left to do
+    if (!resource) {
+      this.compiles.forget(key);
+      return {}; // deleted: nothing left to do
+    }
     const log = this.deps.logger.child({ namespace: resource.metadata.namespace, ebpfmap: resource.metadata.name });
 
     if (resource.metadata.deletionTimestamp) return this.finalize(resource, log);
@@ -136,6 +170,8 @@ export class EbpfMapReconciler {
     const policy = this.policyFor(resource.metadata.namespace);
     delete status.policy; // set again by the policy step, if the spec gets that far
     const prepared = await this.prepare(resource, status, policy, conditions, log);
+    // Compiling: the status stays as it is until the compile settles and re-queues the resource.
+    if ("pending" in prepared) return {};
     if (prepared.ok) {
       setCondition(conditions, {
         type: Conditions.Compiled,
@@ -220,7 +256,7 @@ export class EbpfMapReconciler {
       await this.deps.writer.patchStatus(resource, status);
       log.debug({ ready: status.ready }, "status updated");
     }
-    return {};
+    return !prepared.ok && prepared.requeueAfterMs ? { requeueAfterMs: prepared.requeueAfterMs } : {};
   }
 
   /** Validation, tenancy and compile+publish; failures here are terminal for this generation. */
@@ -289,19 +325,26 @@ export class EbpfMapReconciler {
       if (violations) return { ok: true, hash, sha256, configMap };
     }
     const label = `${resource.metadata.namespace}/${resource.metadata.name}`;
-    let compiled;
-    try {
-      compiled = await this.deps.compiler.compile({ source: resource.spec.code, label });
-    } catch (error) {
+    const outcome = this.compiles.poll(label, resource.spec.code, () =>
+      this.outstanding.run(resource.metadata.namespace, () =>
+        this.deps.compiler.compile({ source: resource.spec.code, label, tenant: resource.metadata.namespace }),
+      ),
+    );
+    if (outcome === undefined) return { ok: false, pending: true };
+    if (!outcome.ok) {
+      const error = outcome.error;
       if (error instanceof CompileError) {
-        const result = this.terminal(resource, Reasons.CompileFailed, describeError(error));
-        return { ...result, compiled: false };
+        const result = { ...this.terminal(resource, Reasons.CompileFailed, describeError(error)), compiled: false as const };
+        return isSystemFault(error) ? { ...result, requeueAfterMs: 60_000 } : result;
       }
+      if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
       throw error;
     }
+    const compiled = outcome.value;
+    // Checked before it is published: an object the policy refuses never reaches a ConfigMap.
     let violations: Violation[];
     try {
-      violations = await this.violations(resource.spec, compiled.hash, () => readFile(compiled.objectPath), enforcement, cpus);
+      violations = await this.violations(resource.spec, compiled.hash, () => Promise.resolve(compiled.object), enforcement, cpus);
     } catch (error) {
       // An object the inspector cannot read is refused by every agent too.
       if (errorCode(error) === "EOP_ERR_OBJECT_INVALID") return { ...this.terminal(resource, Reasons.ObjectRefused, describeError(error)), compiled: false };
@@ -309,16 +352,28 @@ export class EbpfMapReconciler {
     }
     if (violations.length > 0) return this.refuseObject(resource, status, policy, conditions, violations);
     try {
-      const published = await this.deps.objects.publish(compiled.hash, compiled.objectPath);
-      log.info({ hash: compiled.hash.slice(0, 12), cached: compiled.cached, configMap: published.name }, "compiled and published");
-      void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${published.name}`);
-      return { ok: true, hash: compiled.hash, sha256: published.sha256, configMap: published.name };
+      return { ok: true, ...(await this.publish(resource, compiled, log)) };
     } catch (error) {
-      if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") {
-        return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
-      }
+      if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
       throw error;
     }
+  }
+
+  /** Publishes a checked object for the agents. */
+  private async publish(resource: EbpfMapObject, compiled: CompiledObject, log: Logger): Promise<Published> {
+    const published = await this.deps.objects.publishBytes(compiled.hash, compiled.object);
+    log.info(
+      {
+        hash: compiled.hash.slice(0, 12),
+        cached: compiled.cached,
+        configMap: published.name,
+        durationMs: compiled.durationMs,
+        queueWaitMs: compiled.queueWaitMs,
+      },
+      "compiled and published",
+    );
+    void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${published.name}`);
+    return { hash: compiled.hash, sha256: published.sha256, configMap: published.name };
   }
 
   /** The object's violations of `enforcement`, remembered per object, enforcement and CPU count. */
