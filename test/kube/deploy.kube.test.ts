@@ -111,10 +111,15 @@ const expectAll = async (user: string, checks: Check[], expected: "yes" | "no") 
   expect(got).toEqual(got.map((line) => line.replace(/-> (yes|no)$/, `-> ${expected}`)));
 };
 
-/** A kubeconfig that authenticates with a token of the ServiceAccount (TokenRequest API). */
-async function serviceAccountKubeconfig(dir: string, name: string): Promise<string> {
-  const token = (await cp.kubectlOk(["create", "token", name, "-n", SYSTEM, "--duration=1h"])).trim();
-  const path = join(dir, `${name}.kubeconfig`);
+/**
+ * A kubeconfig that authenticates with a token of the ServiceAccount (TokenRequest API); bound to
+ * a Pod when `boundPod` is given, as the kubelet's projected tokens are (the API server then puts
+ * the pod's node in the token: the agent's node claim).
+ */
+async function serviceAccountKubeconfig(dir: string, name: string, boundPod?: string): Promise<string> {
+  const binding = boundPod ? ["--bound-object-kind=Pod", `--bound-object-name=${boundPod}`] : [];
+  const token = (await cp.kubectlOk(["create", "token", name, "-n", SYSTEM, "--duration=1h", ...binding])).trim();
+  const path = join(dir, `${name}${boundPod ? `-${boundPod}` : ""}.kubeconfig`);
   writeFileSync(
     path,
     JSON.stringify({
@@ -480,6 +485,21 @@ describe("the plain manifests on a real API server", () => {
     rmSync(workDir, { recursive: true, force: true });
   });
 
+  /** A Node and an agent Pod scheduled on it (no kubelet runs it: the pod exists for its token's node claim). */
+  async function agentPodOn(node: string, pod: string): Promise<void> {
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: node, labels: { "eop-deploy/monitored": "yes" } } }),
+    });
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: pod, namespace: SYSTEM },
+        spec: { nodeName: node, serviceAccountName: "ebpf-operator-agent", containers: [{ name: "agent", image: "ebpf-operator-agent:test" }] },
+      }),
+    });
+  }
+
   it("creates every object of deploy/operator.yaml as it is written", async () => {
     for (const object of objects) {
       const args = [
@@ -717,16 +737,70 @@ describe("the plain manifests on a real API server", () => {
   it("denies the agent's ServiceAccount status writes, Secrets, ConfigMaps outside the operator namespace and more", () =>
     expectAll(AGENT_SA, agentMustNot, "no"));
 
+  it("binds each agent's reports to its own node: another node's report, a mislabelled one and a token without a node claim are refused", async () => {
+    const other = `${NODE}-other`;
+    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: TENANT } }) });
+    await agentPodOn(NODE, "eop-agent-own-node");
+    const bound = await serviceAccountKubeconfig(workDir, "ebpf-operator-agent", "eop-agent-own-node");
+    const unbound = await serviceAccountKubeconfig(workDir, "ebpf-operator-agent");
+    const report = (node: string, label = node) =>
+      JSON.stringify({
+        apiVersion: API_GROUP_VERSION,
+        kind: "EbpfMapNodeStatus",
+        metadata: {
+          name: `claim-check.${node}`,
+          namespace: TENANT,
+          labels: { "observability.cloud/ebpfmap": "claim-check", "observability.cloud/node": label },
+        },
+        spec: { ebpfMap: "claim-check", nodeName: node },
+      });
+    const apply = (kubeconfig: string, input: string) => cp.kubectl(["apply", "--server-side", "--field-manager=eop-agent", "-f", "-"], { kubeconfig, input });
+    try {
+      // The policy is enforced once the API server has loaded it: wait for the first refusal.
+      const refused = await eventually("another node's report refused", async () => {
+        const r = await apply(bound, report(other));
+        return r.code !== 0 ? r : undefined;
+      });
+      expect(refused.stderr).toContain(`ValidatingAdmissionPolicy 'ebpf-operator-agent-own-node'`);
+      expect(refused.stderr).toContain(`this token belongs to node ${NODE}, the report names node ${other}`);
+      // Its own node's report: admitted.
+      expect((await apply(bound, report(NODE))).code).toBe(0);
+      // Its own node in spec, another in the label the operator and agents select by: refused.
+      const mislabelled = await apply(bound, report(NODE, other));
+      expect(mislabelled.code).not.toBe(0);
+      expect(mislabelled.stderr).toContain(`the label observability.cloud/node names another node than ${NODE}`);
+      // A token the agent's ServiceAccount could get without a pod (no node claim): refused.
+      const noClaim = await apply(unbound, report(NODE));
+      expect(noClaim.code).not.toBe(0);
+      expect(noClaim.stderr).toContain("carries no node claim");
+      // Deleting another node's report (written by an admin, whom the policy does not match): refused.
+      await cp.kubectlOk(["apply", "--server-side", "--field-manager=eop-admin", "-f", "-"], { input: report(other) });
+      const deleteOther = await cp.kubectl(["delete", "ebpfmapnodestatus", `claim-check.${other}`, "-n", TENANT], { kubeconfig: bound });
+      expect(deleteOther.code).not.toBe(0);
+      expect(deleteOther.stderr).toContain(`this token belongs to node ${NODE}, the report names node ${other}`);
+      // Its own: deleted.
+      await cp.kubectlOk(["delete", "ebpfmapnodestatus", `claim-check.${NODE}`, "-n", TENANT], { kubeconfig: bound });
+      expect(await cp.kubectlOk(["get", "ebpfmapnodestatuses", "-n", TENANT, "-o", "name"])).toBe(
+        `ebpfmapnodestatus.observability.cloud/claim-check.${other}\n`,
+      );
+    } finally {
+      await cp.kubectl(["delete", "ebpfmapnodestatuses", "--all", "-n", TENANT, "--ignore-not-found"]);
+      await cp.kubectl(["delete", "pod", "eop-agent-own-node", "-n", SYSTEM, "--ignore-not-found", "--grace-period=0", "--force"]);
+    }
+  });
+
   it("runs the operator's and the agent's own API code with the ServiceAccounts' tokens", async () => {
     const operatorConfig = await serviceAccountKubeconfig(workDir, "ebpf-operator");
-    const agentConfig = await serviceAccountKubeconfig(workDir, "ebpf-operator-agent");
-    expect(await cp.kubectlOk(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"], { kubeconfig: agentConfig })).toBe(AGENT_SA);
-
-    await cp.kubectlOk(["create", "namespace", TENANT]);
-    await cp.kubectlOk(["label", "namespace", TENANT, `${ALLOW_KERNEL_WIDE_LABEL}=true`]);
+    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: TENANT } }) });
+    await cp.kubectlOk(["label", "namespace", TENANT, `${ALLOW_KERNEL_WIDE_LABEL}=true`, "--overwrite"]);
     await cp.kubectlOk(["apply", "-f", "-"], {
       input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "eop-deploy/monitored": "yes" } } }),
     });
+    // The agent's token is bound to an agent pod on NODE, as the kubelet's is: reports are
+    // admitted for its own node only (deploy/manifests/24-admission-agent-reports.yaml).
+    await agentPodOn(NODE, "eop-agent-pod");
+    const agentConfig = await serviceAccountKubeconfig(workDir, "ebpf-operator-agent", "eop-agent-pod");
+    expect(await cp.kubectlOk(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"], { kubeconfig: agentConfig })).toBe(AGENT_SA);
 
     // The operator, as its ServiceAccount: leader election (Lease create/get/update), informers,
     // finalizer patch, tenancy (the Namespace informer), compile + publish (ConfigMap create), status
