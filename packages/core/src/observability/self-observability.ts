@@ -14,7 +14,7 @@ import { createRemoteWriteMetrics } from "../forwarding/remote-write-metrics.js"
 import { RemoteWriter, type RemoteWriteSettings } from "../forwarding/remote-write.js";
 import { gatherSeries } from "../forwarding/samples.js";
 import type { Logger } from "../logger.js";
-import type { MetricRegistry, RegistryRead } from "../scrape/registry.js";
+import { sharedReads, type MetricRegistry, type RegistryRead } from "../scrape/registry.js";
 import type { AgentMetrics } from "./agent-metrics.js";
 import { ProgramStats } from "./program-stats.js";
 
@@ -30,7 +30,7 @@ export interface ObservabilitySettings {
 }
 
 export class SelfObservability {
-  /** Reads every family (the maps), or waits for the read already in progress. */
+  /** Reads every family (the maps), or joins the read already in progress; release() each. */
   readonly read: () => Promise<RegistryRead>;
   private readonly writer: RemoteWriter | undefined;
   private stats: StatsHandle | undefined;
@@ -47,17 +47,15 @@ export class SelfObservability {
     private readonly settings: ObservabilitySettings,
     private readonly logger: Logger,
   ) {
-    let inFlight: Promise<RegistryRead> | undefined;
-    this.read = () =>
-      (inFlight ??= (async () => {
-        const end = metrics.scrapeDuration.startTimer();
-        try {
-          return await families.read();
-        } finally {
-          end();
-          inFlight = undefined;
-        }
-      })());
+    // /metrics and remote-write asking at once share one read (and its map buffers).
+    this.read = sharedReads(async () => {
+      const end = metrics.scrapeDuration.startTimer();
+      try {
+        return await families.read();
+      } finally {
+        end();
+      }
+    });
     new ProgramStats(families, { statuses, statsEnabled: () => this.stats !== undefined });
     const writeMetrics = createRemoteWriteMetrics(promRegistry);
     const remote = settings.remoteWrite;

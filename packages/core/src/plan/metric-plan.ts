@@ -40,6 +40,11 @@ export interface LabelPlan {
   injective: boolean;
   /** The text may hold a quote, backslash or newline (strings, decoders): escape it. */
   needsEscape: boolean;
+  /**
+   * The text is the field's decimal value (BTF integers, the flat key): scrape-time rendering
+   * may print the number's digits itself instead of calling `decode`. Absent for anything else.
+   */
+  integer?: { size: 1 | 2 | 4 | 8; signed: boolean };
 }
 
 export interface NumberPlan {
@@ -78,6 +83,12 @@ function defaultLabel(name: string, slice: Slice, type: BtfType | undefined): La
   // Injective: decimal or hex of every byte. Not: bools (any non-zero is "true") and arrays
   // (a char array's text ends at its first NUL). Enumerator names are distinct identifiers.
   const injective = !type || type.kind === "enum" || (type.kind === "int" ? !type.bool : type.kind !== "array");
+  const decimal = type ? type.kind === "int" && !type.bool && isInteger(type) : true;
+  const size = type ? type.size : slice.size;
+  const integer =
+    decimal && (size === 1 || size === 2 || size === 4 || size === 8)
+      ? { size: size as 1 | 2 | 4 | 8, signed: type?.kind === "int" && type.signed }
+      : undefined;
   return {
     name,
     slice,
@@ -86,6 +97,7 @@ function defaultLabel(name: string, slice: Slice, type: BtfType | undefined): La
     injective,
     // Numbers, hex and enumerator names are plain; only char arrays carry arbitrary text.
     needsEscape: type?.kind === "array",
+    integer,
   };
 }
 

@@ -97,7 +97,7 @@ describe("the collector's own exposition", () => {
   });
 
   it("prints struct-key labels byte for byte as prom-client prints the samples, over several chunks", async () => {
-    const key = struct("task_key", [member("pid", u32, 0), member("big", u64, 8), member("neg", s64, 16), member("comm", comm, 24)], 40);
+    const key = struct("task_key", [member("pid", u32, 0), member("cpu", u32, 4), member("big", u64, 8), member("neg", s64, 16), member("comm", comm, 24)], 40);
     const plan = buildMetricPlan(config({ name: "tasks" }), mapView(key, u64, true), decoders, ref);
     const keys: Buffer[] = [];
     const values: Buffer[] = [];
@@ -111,6 +111,7 @@ describe("the collector's own exposition", () => {
         continue;
       }
       k.writeUInt32LE(i, 0);
+      k.writeUInt32LE(4294967295 - i, 4);
       k.writeBigUInt64LE(i % 3 === 0 ? 2n ** 63n + 5n : BigInt(i), 8);
       k.writeBigInt64LE(i % 2 === 0 ? -(2n ** 60n) : BigInt(-i), 16);
       k.write(names[i % names.length]!, 24, 16);
@@ -123,6 +124,60 @@ describe("the collector's own exposition", () => {
     expect(pieces).toBeGreaterThan(1);
     expect(text).toBe(expected);
     expect(expected.split("\n").filter((l) => l.startsWith("tasks_total{"))).toHaveLength(5000);
+  });
+
+  it("prints rows that are each a series of their own (integers as digits, enums and wide integers as text) like prom-client", async () => {
+    const color: BtfType = {
+      kind: "enum",
+      name: "color",
+      size: 4,
+      signed: false,
+      values: [
+        { name: "RED", value: 0n },
+        { name: "GREEN", value: 1n },
+      ],
+    };
+    const u8: BtfType = { kind: "int", name: "unsigned char", size: 1, signed: false, char: false, bool: false };
+    const s16: BtfType = { kind: "int", name: "short", size: 2, signed: true, char: false, bool: false };
+    const key = struct(
+      "k",
+      [
+        member("pid", u32, 0),
+        member("cpu", u32, 4),
+        member("big", u64, 8),
+        member("neg", s64, 16),
+        member("c", color, 24),
+        member("small", u8, 28),
+        member("tiny", u8, 29),
+        member("s", s16, 30),
+      ],
+      32,
+    );
+    const plan = buildMetricPlan(config({ name: "uniq", type: "gauge" }), mapView(key, s64), decoders, ref);
+    expect(plan.uniqueRows).toBe(true);
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    for (let i = 0; i < 6000; i++) {
+      const k = Buffer.alloc(32);
+      k.writeUInt32LE(i, 0);
+      k.writeUInt32LE(4294967295 - i, 4);
+      k.writeBigUInt64LE(i % 3 === 0 ? 2n ** 63n + BigInt(i) : i % 3 === 1 ? 2n ** 53n - 1n - BigInt(i) : BigInt(i), 8);
+      k.writeBigInt64LE(i % 2 === 0 ? -(2n ** 60n) - BigInt(i) : BigInt(-i), 16);
+      k.writeUInt32LE(i % 3, 24); // 2 is no enumerator: "unknown:2"
+      k.writeUInt8(i % 256, 28);
+      k.writeUInt8(255 - (i % 256), 29);
+      k.writeInt16LE(-i, 30);
+      keys.push(k);
+      values.push(le(i % 5 === 0 ? -BigInt(i) * 1000n : BigInt(i) * 2n ** 40n, 8));
+    }
+    const read = entries(keys, values);
+    const { text, pieces } = ours("uniq", "gauge", read, plan, 1, base);
+    expect(pieces).toBeGreaterThan(1);
+    expect(text).toBe(await render("uniq", "gauge", planRowsAll(read, plan, 1, base)));
+    expect(text.split("\n").filter((l) => l.startsWith("uniq{"))).toHaveLength(6000);
+    // Without base labels: the first label opens the braces.
+    const bare = { namespace: "", ebpfmap: "" };
+    expect(ours("uniq", "gauge", read, plan, 1, bare).text).toContain('uniq{namespace="",ebpfmap="",pid="0",cpu="4294967295",');
   });
 
   it("prints histograms and flat metrics like prom-client", async () => {

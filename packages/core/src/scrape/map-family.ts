@@ -6,7 +6,8 @@
  *
  * A read only takes the map's bytes; decoding and rendering run when a consumer walks the read
  * (as text for /metrics, as rows for remote-write), in bounded steps. A scoped read (one
- * tenant's view) reads only the maps of that tenant's resources.
+ * tenant's view) reads only the maps of that tenant's resources. The bytes are read into
+ * buffers each map keeps (no allocation per scrape) until the consumer releases the read.
  */
 import { possibleCpus, type BpfMap, type MapEntries } from "@ebpf-operator/libbpf";
 import type { Counter, Gauge, Histogram } from "prom-client";
@@ -16,7 +17,7 @@ import { describeError, operatorError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { MetricPlan } from "../plan/metric-plan.js";
 import { inScope, type FamilyRead, type MetricFamily, type Row, type Scope } from "./family.js";
-import { planRows, planText } from "./plan-rows.js";
+import { planBytes, planRows, planText } from "./plan-rows.js";
 import type { MetricRegistry } from "./registry.js";
 
 /** One resource's map served as one metric. */
@@ -64,8 +65,14 @@ class MapFamily implements MetricFamily {
       *lines() {
         for (const { source, entries } of reads) yield* planText(entries, source.plan, cpus, base(source.ref));
       },
+      *bytes() {
+        for (const { source, entries } of reads) yield* planBytes(entries, source.plan, cpus, base(source.ref));
+      },
       *rows(): Generator<Row[]> {
         for (const { source, entries } of reads) yield* planRows(entries, source.plan, cpus, base(source.ref));
+      },
+      release() {
+        for (const { entries } of reads) entries.release?.();
       },
     };
   }
@@ -122,7 +129,8 @@ export class MapCollector {
   private async readSource(source: MapSource): Promise<MapEntries | undefined> {
     const started = process.hrtime.bigint();
     try {
-      const entries = await source.map.readAll();
+      // Into buffers the map keeps from one scrape to the next; the read's release() hands them back.
+      const entries = await source.map.readAll({ reuse: true });
       this.metrics.mapReadDuration.observe({ method: entries.method }, Number(process.hrtime.bigint() - started) / 1e9);
       this.metrics.mapEntries.set(mapLabels(source), entries.count);
       this.metrics.mapMaxEntries.set(mapLabels(source), source.map.info.maxEntries);

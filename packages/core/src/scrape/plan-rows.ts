@@ -12,16 +12,24 @@
  * 4096 rows show the field's values to be mostly distinct (a pid, say): then caching costs more
  * than it saves and that label is decoded row by row.
  *
+ * The text is written as bytes (`ByteLines`): a plan whose rows are all distinct series writes
+ * each row's line directly, integer labels and values as digits, other labels as bytes encoded
+ * once per distinct value; grouped plans and histograms render their summed series the same way
+ * from their label text.
+ *
  * The walks are generators that yield every STEP_ROWS rows, so a large map is spread over
  * several event-loop turns.
  */
+import { endianness } from "node:os";
 import type { MapEntries } from "@ebpf-operator/libbpf";
 import type { MetricPlan, NumberPlan } from "../plan/metric-plan.js";
 import { SKIP } from "../plugin/sdk.js";
-import { LineChunks, escapeLabelValue, labelPairs } from "./exposition.js";
+import { ByteLines, STEP } from "./byte-lines.js";
+import { escapeLabelValue, labelPairs } from "./exposition.js";
 import type { Row } from "./family.js";
 import { histogramSeries } from "./histogram-series.js";
 import { isZero, perCpuSlotSize, readInteger } from "./map-values.js";
+import type { LabelPlan } from "../plan/metric-plan.js";
 
 /** Rows (or groups) between two yields of the walks. */
 export const STEP_ROWS = 128;
@@ -47,6 +55,8 @@ interface DecodedLabel {
   /** `,name="escaped text"` */
   pair: string;
 }
+
+const LITTLE_ENDIAN = endianness() === "LE";
 
 function readNumber(values: Buffer, base: number, plan: NumberPlan, perCpu: boolean, slot: number, cpus: number): number {
   const { offset, size } = plan.slice;
@@ -142,24 +152,139 @@ function joinLabels(base: string, key: string): string {
   return base + key;
 }
 
-/** The read's sample lines in pieces (a piece may be empty: a step boundary). */
-export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<string, void, undefined> {
+const QUOTE = 0x22;
+const BRACE_CLOSE_SPACE = Buffer.from("} ");
+const SPACE = 0x20;
+const TWO_21 = 2097152;
+
+/**
+ * Writes one label's value text of the row at `at` (key bytes), or returns false for a row the
+ * decoder skips. Integers print their digits; other labels their decoded text, escaped, encoded
+ * once per distinct field value while that pays (the same cache rule as `walk`).
+ */
+type LabelWriter = (out: ByteLines, keys: Buffer, at: number, row: number) => boolean;
+
+function labelWriter(label: LabelPlan): LabelWriter {
+  const int = label.integer;
+  const { size } = label.slice;
+  const text = (keys: Buffer, at: number): string | typeof SKIP => (label.decodeAt ? label.decodeAt(keys, at) : label.decode(keys.subarray(at, at + size)));
+  if (int) {
+    const { signed } = int;
+    if (int.size <= 4) return (out, keys, at) => (out.int(readInteger(keys, at, int.size, signed)), true);
+    // 8 bytes: exact as a double below 2^53 in magnitude; beyond, the decoder's (BigInt) text.
+    return (out, keys, at) => {
+      const hi = readInteger(keys, at + (LITTLE_ENDIAN ? 4 : 0), 4, signed);
+      if (hi < TWO_21 && hi >= -TWO_21) out.int(readInteger(keys, at, 8, signed));
+      else out.text(text(keys, at) as string);
+      return true;
+    };
+  }
+  let cache: Map<number | string, Buffer | typeof SKIP> | undefined = new Map();
+  let hits = 0;
+  const encode = (t: string | typeof SKIP): Buffer | typeof SKIP => (t === SKIP ? SKIP : Buffer.from(label.needsEscape ? escapeLabelValue(t) : t));
+  return (out, keys, at, row) => {
+    if (cache === undefined) {
+      const t = text(keys, at);
+      if (t === SKIP) return false;
+      out.text(label.needsEscape ? escapeLabelValue(t) : t);
+      return true;
+    }
+    const cacheKey = size <= 6 ? keys.readUIntLE(at, size) : keys.toString("latin1", at, at + size);
+    let bytes = cache.get(cacheKey);
+    if (bytes === undefined) {
+      bytes = encode(text(keys, at));
+      cache.set(cacheKey, bytes);
+      // Mostly distinct values: the cache only costs. Decode row by row from here.
+      if (row >= CACHE_PROBE_ROWS && hits * 4 < row) cache = undefined;
+    } else hits++;
+    if (bytes === SKIP) return false;
+    out.bytes(bytes);
+    return true;
+  };
+}
+
+/**
+ * The text of a plan whose every row is a series of its own: each row's line is written as it
+ * is read, nothing is kept per row.
+ */
+function* uniqueText(
+  entries: MapEntries,
+  plan: MetricPlan,
+  cpus: number,
+  baseText: string,
+  labels: readonly LabelPlan[],
+  out: ByteLines,
+): Generator<void, void, undefined> {
+  const name = plan.config.name;
+  // `name{base`, then per label `,label="` (no comma for the first when there is no base).
+  const head = Buffer.from(baseText === "" && labels.length === 0 ? name : `${name}{${baseText}`);
+  const prefixes = labels.map((label, j) => Buffer.from(`${baseText === "" && j === 0 ? "" : ","}${label.name}="`));
+  const writers = labels.map(labelWriter);
+  const braces = baseText !== "" || labels.length > 0;
+  const { keys, values, keySize, valueStride, count } = entries;
+  const slot = perCpuSlotSize(plan.valueSize);
+  const n = labels.length;
+  const offsets = labels.map((l) => l.slice.offset);
+  rows: for (let row = 0; row < count; row++) {
+    if (row % STEP_ROWS === STEP_ROWS - 1) yield;
+    const keyBase = row * keySize;
+    out.bytes(head);
+    for (let j = 0; j < n; j++) {
+      out.bytes(prefixes[j]!);
+      if (!writers[j]!(out, keys, keyBase + offsets[j]!, row)) {
+        out.dropLine();
+        continue rows;
+      }
+      out.byte(QUOTE);
+    }
+    if (braces) out.bytes(BRACE_CLOSE_SPACE);
+    else out.byte(SPACE);
+    out.value(readNumber(values, row * valueStride, plan.value, plan.perCpu, slot, cpus));
+    out.endLine();
+  }
+}
+
+/** The read's sample lines as UTF-8 bytes, in pieces (an empty piece is a step boundary). */
+export function* planBytes(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<Uint8Array, void, undefined> {
   const baseText = labelPairs({ namespace: base.namespace, ebpfmap: base.ebpfmap });
   const name = plan.config.name;
-  const out = new LineChunks();
-  const visitor: SeriesVisitor = {
-    value: (key, _texts, value) => out.add(name, joinLabels(baseText, key), value),
-    histogram: (key, _texts, counts) => {
-      const labels = joinLabels(baseText, key);
-      const series = histogramSeries(plan.layout!, counts);
-      const le = labels === "" ? 'le="' : `${labels},le="`;
-      for (const [bound, count] of series.buckets) out.add(`${name}_bucket`, `${le}${bound}"`, count);
-      out.add(`${name}_sum`, labels, series.sum);
-      out.add(`${name}_count`, labels, series.count);
-    },
+  const out = new ByteLines();
+  const pieces = function* (): Generator<Uint8Array, void, undefined> {
+    const ready = out.take();
+    if (ready.length === 0) yield STEP;
+    else yield* ready;
   };
-  for (const _ of walk(entries, plan, cpus, visitor, false)) yield out.take();
-  yield out.finish();
+  const labels = plan.unlabelledZeroKey && entries.count === 1 && isZero(entries.keys, 0, entries.keySize) ? [] : plan.labels;
+  if (plan.uniqueRows && !plan.bucket) {
+    for (const _ of uniqueText(entries, plan, cpus, baseText, labels, out)) yield* pieces();
+  } else {
+    const line = (series: string, labelText: string, value: number): void => {
+      out.text(labelText === "" ? `${series} ` : `${series}{${labelText}} `);
+      out.value(value);
+      out.endLine();
+    };
+    const visitor: SeriesVisitor = {
+      value: (key, _texts, value) => line(name, joinLabels(baseText, key), value),
+      histogram: (key, _texts, counts) => {
+        const labelText = joinLabels(baseText, key);
+        const series = histogramSeries(plan.layout!, counts);
+        const le = labelText === "" ? 'le="' : `${labelText},le="`;
+        for (const [bound, count] of series.buckets) line(`${name}_bucket`, `${le}${bound}"`, count);
+        line(`${name}_sum`, labelText, series.sum);
+        line(`${name}_count`, labelText, series.count);
+      },
+    };
+    for (const _ of walk(entries, plan, cpus, visitor, false)) yield* pieces();
+  }
+  out.endPiece();
+  yield* out.take();
+}
+
+/** The read's sample lines as text, in pieces (a piece may be empty: a step boundary). */
+export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<string, void, undefined> {
+  // Pieces hold whole lines, so no UTF-8 sequence is split between two of them.
+  for (const piece of planBytes(entries, plan, cpus, base))
+    yield piece.length === 0 ? "" : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
 }
 
 /** The read's samples as rows, in batches (a batch may be empty: a step boundary). */

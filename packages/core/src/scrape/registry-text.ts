@@ -8,19 +8,27 @@ import { familyHeader } from "./exposition.js";
 import type { Scope } from "./family.js";
 import type { MetricRegistry, RegistryRead } from "./registry.js";
 
-export function* exposition(read: RegistryRead): Generator<string, void, undefined> {
+export function* exposition(read: RegistryRead): Generator<string | Uint8Array, void, undefined> {
   const { families } = read;
   if (families.length === 0) yield "\n";
   for (let i = 0; i < families.length; i++) {
     const { family, read: values } = families[i]!;
     yield (i === 0 ? "" : "\n") + familyHeader(family);
-    for (const piece of values.lines()) yield piece;
+    // Families that write bytes (the eBPF ones) are taken as bytes: no string per line.
+    if (values.bytes) yield* values.bytes();
+    else yield* values.lines();
   }
 }
 
 /** The whole text at once: for small registries (the operator's) and tests. */
 export async function registryText(registry: MetricRegistry, scope?: Scope): Promise<string> {
-  let out = "";
-  for (const piece of exposition(await registry.read(scope))) out += piece;
-  return out;
+  const read = await registry.read(scope);
+  try {
+    let out = "";
+    for (const piece of exposition(read))
+      out += typeof piece === "string" ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
+    return out;
+  } finally {
+    read.release?.();
+  }
 }

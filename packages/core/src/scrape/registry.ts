@@ -18,6 +18,55 @@ export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 /** One scrape of every family, in order. */
 export interface RegistryRead {
   readonly families: readonly { readonly family: MetricFamily; readonly read: FamilyRead }[];
+  /** Done with every family's read (FamilyRead.release). Optional and idempotent. */
+  release?(): void;
+}
+
+/** A registry read whose release() releases every family's read. */
+export function registryRead(families: RegistryRead["families"]): RegistryRead {
+  let released = false;
+  return {
+    families,
+    release() {
+      if (released) return;
+      released = true;
+      for (const { read } of families) read.release?.();
+    },
+  };
+}
+
+/**
+ * Hands one read to several holders (say /metrics and remote-write asking at the same time):
+ * each gets its own release(), and the read is released when the last holder has released it.
+ * `read` is called at most once per call of the result while no read is in flight.
+ */
+export function sharedReads(read: () => Promise<RegistryRead>): () => Promise<RegistryRead> {
+  let inFlight: { promise: Promise<RegistryRead>; holders: number } | undefined;
+  return () => {
+    if (!inFlight) {
+      const entry = {
+        holders: 0,
+        // Once settled, new callers start a new read: the holders of this one are all known.
+        promise: read().finally(() => {
+          if (inFlight === entry) inFlight = undefined;
+        }),
+      };
+      inFlight = entry;
+    }
+    const entry = inFlight;
+    entry.holders++;
+    return entry.promise.then((whole) => {
+      let mine = false;
+      return {
+        families: whole.families,
+        release() {
+          if (mine) return;
+          mine = true;
+          if (--entry.holders === 0) whole.release?.();
+        },
+      };
+    });
+  };
 }
 
 export class MetricRegistry {
@@ -48,8 +97,14 @@ export class MetricRegistry {
   /** Reads every family (concurrently: map reads run off the JS thread). */
   async read(scope?: Scope): Promise<RegistryRead> {
     const families = this.families();
-    const reads = await Promise.all(families.map((family) => family.read(scope)));
-    return { families: families.map((family, i) => ({ family, read: reads[i]! })) };
+    const settled = await Promise.allSettled(families.map((family) => family.read(scope)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      // Hand back what the other families read before giving up.
+      for (const r of settled) if (r.status === "fulfilled") r.value.release?.();
+      throw failed.reason;
+    }
+    return registryRead(families.map((family, i) => ({ family, read: (settled[i] as PromiseFulfilledResult<FamilyRead>).value })));
   }
 }
 
