@@ -57,9 +57,29 @@ export class ByteLines {
   }
 
   bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    const n = b.length;
+    this.room(n);
+    if (n <= 32) {
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) buf[p++] = b[i]!;
+    } else this.buf.set(b, this.pos);
+    this.pos += n;
+  }
+
+  /** Bytes `start` to `end` of `b`. */
+  slice(b: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.room(n);
+    const buf = this.buf;
+    let p = this.pos;
+    // Short runs (label values): a loop beats a native copy call.
+    if (n <= 32) for (let i = start; i < end; i++) buf[p++] = b[i]!;
+    else {
+      buf.set(b.subarray(start, end), p);
+      p += n;
+    }
+    this.pos = p;
   }
 
   /** Text of any kind, as UTF-8. */

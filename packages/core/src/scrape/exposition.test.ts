@@ -105,9 +105,14 @@ describe("the collector's own exposition", () => {
     for (let i = 0; i < 6000; i++) {
       const k = Buffer.alloc(40);
       if (i >= 5000) {
-        // The last 1000 rows repeat earlier keys: their label sets are summed.
-        keys.push(keys[i - 5000]!);
-        values.push(values[i - 5000]!);
+        // The last 1000 rows repeat earlier keys with a byte after comm's NUL: the same labels,
+        // another key (not in canonical form), so the walk sums label sets.
+        const j = i - 5000;
+        const source = j % names.length === 5 ? j - 1 : j; // names[5] fills comm: no NUL
+        const copy = Buffer.from(keys[source]!);
+        copy[39] = 0x55;
+        keys.push(copy);
+        values.push(values[source]!);
         continue;
       }
       k.writeUInt32LE(i, 0);
@@ -178,6 +183,34 @@ describe("the collector's own exposition", () => {
     // Without base labels: the first label opens the braces.
     const bare = { namespace: "", ebpfmap: "" };
     expect(ours("uniq", "gauge", read, plan, 1, bare).text).toContain('uniq{namespace="",ebpfmap="",pid="0",cpu="4294967295",');
+  });
+
+  it("skips summing when every key is in canonical form (C strings zero after the NUL), and sums when one is not", async () => {
+    const key = struct("k", [member("pid", u32, 0), member("comm", comm, 4)], 20);
+    const plan = buildMetricPlan(config({ name: "c" }), mapView(key, u64), decoders, ref);
+    expect(plan.uniqueRows).toBe(false);
+    expect(plan.distinctWhen).toEqual({ nulPadded: [{ offset: 4, size: 16 }], bools: [], zero: [] });
+    const keys = Array.from({ length: 3000 }, (_, i) => {
+      const k = Buffer.alloc(20);
+      k.writeUInt32LE(i % 1500, 0);
+      k.write(i < 1500 ? "bash" : 'sh"', 4);
+      return k;
+    });
+    const values = keys.map((_, i) => le(i, 8));
+    const canonical = entries(keys, values);
+    const text = ours("c_total", "counter", canonical, plan, 1, base).text;
+    expect(text).toBe(await render("c_total", "counter", planRowsAll(canonical, plan, 1, base)));
+    expect(text.split("\n").filter((l) => l.startsWith("c_total{"))).toHaveLength(3000);
+
+    // The last row becomes row 0's key with a byte after comm's NUL: another key, the same
+    // labels. Out of canonical form, the walk sums it into row 0's series.
+    keys[2999] = Buffer.from(keys[0]!);
+    keys[2999][19] = 1;
+    const merged = entries(keys, values);
+    const summed = ours("c_total", "counter", merged, plan, 1, base).text;
+    expect(summed).toBe(await render("c_total", "counter", planRowsAll(merged, plan, 1, base)));
+    expect(summed.split("\n").filter((l) => l.startsWith("c_total{"))).toHaveLength(2999);
+    expect(summed).toContain(`c_total{namespace="team \\"a\\"",ebpfmap="m\\\\1",pid="0",comm="bash"} 2999\n`);
   });
 
   it("prints histograms and flat metrics like prom-client", async () => {

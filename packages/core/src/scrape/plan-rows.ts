@@ -66,18 +66,44 @@ function readNumber(values: Buffer, base: number, plan: NumberPlan, perCpu: bool
   return sum;
 }
 
+/**
+ * Whether every row of the read is a series of its own: always for `uniqueRows` plans; for plans
+ * with `distinctWhen`, when every key is in canonical form (a pass over the keys, in steps).
+ */
+function* distinctRows(entries: MapEntries, plan: MetricPlan): Generator<void, boolean, undefined> {
+  if (plan.uniqueRows) return true;
+  const when = plan.distinctWhen;
+  if (!when) return false;
+  const { keys, keySize, count } = entries;
+  const { nulPadded, bools, zero } = when;
+  for (let row = 0; row < count; row++) {
+    if (row % (STEP_ROWS * 8) === STEP_ROWS * 8 - 1) yield;
+    const base = row * keySize;
+    for (const { offset, size } of zero) for (let i = base + offset; i < base + offset + size; i++) if (keys[i] !== 0) return false;
+    for (const { offset } of bools) if (keys[base + offset]! > 1) return false;
+    for (const { offset, size } of nulPadded) {
+      const end = base + offset + size;
+      let i = base + offset;
+      while (i < end && keys[i] !== 0) i++;
+      for (; i < end; i++) if (keys[i] !== 0) return false;
+    }
+  }
+  return true;
+}
+
 function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: SeriesVisitor, wantTexts: boolean): Generator<void, void, undefined> {
   const { bucket } = plan;
   const keys = entries.keys;
   // The flat spec's single counter: one row, key 0, no `key` label.
   const labels = plan.unlabelledZeroKey && entries.count === 1 && isZero(keys, 0, entries.keySize) ? [] : plan.labels;
+  const distinct = !bucket && (yield* distinctRows(entries, plan));
   // One label over a key no two rows share: every value is new, a cache would only cost.
-  const cacheable = !(plan.uniqueRows && labels.length === 1);
+  const cacheable = !(distinct && labels.length === 1);
   const caches: (Map<number | string, DecodedLabel | typeof SKIP> | undefined)[] = labels.map(() => (cacheable ? new Map() : undefined));
   const hits = new Array<number>(labels.length).fill(0);
   const prefixes = labels.map((label) => `,${label.name}="`);
   const slot = perCpuSlotSize(plan.valueSize);
-  const grouped = !plan.uniqueRows;
+  const grouped = !distinct;
   const values = new Map<string, number>();
   const buckets = new Map<string, Map<number, number>>();
   const groupTexts = wantTexts && grouped ? new Map<string, string[]>() : undefined;
@@ -153,6 +179,7 @@ function joinLabels(base: string, key: string): string {
 }
 
 const QUOTE = 0x22;
+const STEPS: readonly Uint8Array[] = [STEP];
 const BRACE_CLOSE_SPACE = Buffer.from("} ");
 const SPACE = 0x20;
 const TWO_21 = 2097152;
@@ -176,6 +203,24 @@ function labelWriter(label: LabelPlan): LabelWriter {
       const hi = readInteger(keys, at + (LITTLE_ENDIAN ? 4 : 0), 4, signed);
       if (hi < TWO_21 && hi >= -TWO_21) out.int(readInteger(keys, at, 8, signed));
       else out.text(text(keys, at) as string);
+      return true;
+    };
+  }
+  if (label.cString) {
+    // The bytes up to the NUL are the text's UTF-8 when they are printable ASCII other than a
+    // quote or backslash (a comm, a path): copied as they are. Anything else is decoded and escaped.
+    return (out, keys, at) => {
+      const end = at + size;
+      let i = at;
+      for (; i < end; i++) {
+        const c = keys[i]!;
+        if (c === 0) break;
+        if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+          out.text(escapeLabelValue(text(keys, at) as string));
+          return true;
+        }
+      }
+      out.slice(keys, at, i);
       return true;
     };
   }
@@ -204,7 +249,7 @@ function labelWriter(label: LabelPlan): LabelWriter {
 }
 
 /**
- * The text of a plan whose every row is a series of its own: each row's line is written as it
+ * The text of a read whose every row is a series of its own (distinctRows): each row's line is written as it
  * is read, nothing is kept per row.
  */
 function* uniqueText(
@@ -249,14 +294,21 @@ export function* planBytes(entries: MapEntries, plan: MetricPlan, cpus: number, 
   const baseText = labelPairs({ namespace: base.namespace, ebpfmap: base.ebpfmap });
   const name = plan.config.name;
   const out = new ByteLines();
-  const pieces = function* (): Generator<Uint8Array, void, undefined> {
-    const ready = out.take();
-    if (ready.length === 0) yield STEP;
-    else yield* ready;
+  // At each step: the pieces finished since the last, or an empty one (the consumer may yield).
+  const ready = (): readonly Uint8Array[] => {
+    const done = out.take();
+    return done.length === 0 ? STEPS : done;
   };
   const labels = plan.unlabelledZeroKey && entries.count === 1 && isZero(entries.keys, 0, entries.keySize) ? [] : plan.labels;
-  if (plan.uniqueRows && !plan.bucket) {
-    for (const _ of uniqueText(entries, plan, cpus, baseText, labels, out)) yield* pieces();
+  let distinct = false;
+  if (!plan.bucket) {
+    const check = distinctRows(entries, plan);
+    let step = check.next();
+    for (; !step.done; step = check.next()) yield STEP;
+    distinct = step.value;
+  }
+  if (distinct) {
+    for (const _ of uniqueText(entries, plan, cpus, baseText, labels, out)) yield* ready();
   } else {
     const line = (series: string, labelText: string, value: number): void => {
       out.text(labelText === "" ? `${series} ` : `${series}{${labelText}} `);
@@ -274,7 +326,7 @@ export function* planBytes(entries: MapEntries, plan: MetricPlan, cpus: number, 
         line(`${name}_count`, labelText, series.count);
       },
     };
-    for (const _ of walk(entries, plan, cpus, visitor, false)) yield* pieces();
+    for (const _ of walk(entries, plan, cpus, visitor, false)) yield* ready();
   }
   out.endPiece();
   yield* out.take();
