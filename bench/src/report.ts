@@ -86,49 +86,81 @@ p(
 );
 
 // ---------------------------------------------------------------------------------------------
-const rows = scrape?.rows ?? [];
-const find = (rs: ScrapeRow[] | undefined, r: ScrapeRow): ScrapeRow | undefined => rs?.find((x) => x.map === r.map && x.key === r.key && x.size === r.size);
-const at100k = rows.filter((r) => r.size === 100_000);
-const worstReadRatio = Math.max(...rows.filter((r) => r.size >= 10_000).map((r) => r.read.wallMs.median / r.floor.wallMs.median));
-const worst100kScrape = Math.max(...at100k.map((r) => r.scrape.wallMs.median));
-const worst100kLag = Math.max(...at100k.map((r) => r.scrape.lagMaxMs.median));
-const worst10kLag = Math.max(...rows.filter((r) => r.size === 10_000).map((r) => r.scrape.lagMaxMs.median));
+const allRows = scrape?.rows ?? [];
+// Quiet rows: the machine as it is. Busy rows: the same agent with a CPU hog on every core (what
+// users on a loaded node see); the goals read the busy rows.
+const rows = allRows.filter((r) => !r.busy);
+const busyRows = allRows.filter((r) => r.busy);
+const goalRows = busyRows.length ? busyRows : rows;
+const find = (rs: ScrapeRow[] | undefined, r: ScrapeRow): ScrapeRow | undefined =>
+  rs?.find((x) => x.map === r.map && x.key === r.key && x.size === r.size && !x.busy);
+/** Agent CPU per row beyond the read: decoding, rendering, writing the response. */
+const usPerRow = (r: ScrapeRow): number => ((r.scrape.cpuMs.median - r.read.cpuMs.median) * 1000) / r.series;
+const readRatio = (r: ScrapeRow): number => r.read.wallMs.median / r.floor.wallMs.median;
+const worst = (rs: ScrapeRow[], f: (r: ScrapeRow) => number): ScrapeRow | undefined =>
+  rs.reduce<ScrapeRow | undefined>((a, r) => (!a || f(r) > f(a) ? r : a), undefined);
+const state = (r: ScrapeRow | undefined): string => (r ? `load ${n(r.load1, 2)}, idle stall ${ms(r.idleLagMaxMs.median)} ms` : "");
+const verdict = (ok: boolean | undefined): string => (ok === undefined ? "not measured" : ok ? "yes" : "**no**");
 
-p("## Goals", "", "| goal | result | met? |", "|---|---|---|");
-if (rows.length) {
+p(
+  "## Goals",
+  "",
+  `Read from the ${busyRows.length ? "busy rows (a CPU hog on every core)" : "quiet rows (no busy rows in this run)"}; the machine's state (1-minute load when the row started, the agent's`,
+  "event-loop delay over a window with no scrape) beside each figure.",
+  "",
+  "| goal | result | met? |",
+  "|---|---|---|",
+);
+if (goalRows.length) {
+  const readRows = goalRows.filter((r) => r.size >= 10_000);
+  const wr = worst(readRows, readRatio);
   p(
-    `| reading within 2× of the C floor (\`bpf_map_lookup_batch\` in C) | worst read/floor ratio at ≥ 10k entries: ${n(worstReadRatio, 2)}× | ${worstReadRatio <= 2 ? "yes" : "no"} |`,
-    `| 100k-entry map scraped (read + decode + render) in well under a second | slowest 100k variant: ${ms(worst100kScrape)} ms | ${worst100kScrape < 500 ? "yes" : worst100kScrape < 1000 ? "barely" : "no"} |`,
-    `| event loop not blocked for more than a few ms at a time while serving | longest stall (median of runs) at 10k: ${ms(worst10kLag)} ms; at 100k: ${ms(worst100kLag)} ms | ${worst100kLag <= 5 ? "yes" : worst100kLag <= 8 ? `nearly: ${ms(worst100kLag)} ms at 100k, from garbage collection (see below)` : worst10kLag <= 10 ? "up to 10k entries; not at 100k (see below)" : "no"} |`,
+    `| reading within 1.2× of the C floor at 10k, 100k and 1M | worst read/floor: ${wr ? `${n(readRatio(wr), 2)}× (${variant(wr)}, ${size(wr.size)}; ${state(wr)})` : "–"} | ${verdict(wr && readRatio(wr) <= 1.2)} |`,
   );
-  const small = rows.filter((r) => r.size === 1_000);
-  const worstSmallRatio = Math.max(...small.map((r) => r.read.wallMs.median / r.floor.wallMs.median));
-  const big = rows.filter((r) => r.size === 1_000_000);
-  p(
-    "",
-    "Why:",
-    "",
-    `- **Reading** is a batch lookup on the libuv pool with the same batch size as the C floor: the same`,
-    `  syscalls, so the ratio is ~1 from 10k entries up (noise puts some points below 1). At 1k entries the`,
-    `  read takes a fraction of a millisecond and the fixed cost of the thread-pool hop and the N-API`,
-    `  result shows: up to ${n(worstSmallRatio, 2)}× there, a few hundred µs in absolute terms.`,
-    `- **Scrape time** is dominated by decoding and rendering on the JS thread (~1–1.5 µs per struct-key`,
-    `  row); reading is ~15% of it. Before the changes below a 100k struct-key scrape took ~0.8–1.1 s.`,
-  );
-  if (big.length) {
+  for (const [key, limit] of [
+    ["u64", 1],
+    ["struct", 1.5],
+  ] as const) {
+    const w = worst(
+      goalRows.filter((r) => r.size === 100_000 && r.key === key),
+      usPerRow,
+    );
     p(
-      `- **1M entries** scrape in ${ms(Math.min(...big.map((r) => r.scrape.wallMs.median)))}–${ms(Math.max(...big.map((r) => r.scrape.wallMs.median)))} ms for ~${n(Math.max(...big.map((r) => r.bodyMiB)), 0)} MiB of text,`,
-      `  with stalls of ${ms(Math.min(...big.map((r) => r.scrape.lagMaxMs.median)))}–${ms(Math.max(...big.map((r) => r.scrape.lagMaxMs.median)))} ms, ten times the live strings of a 100k scrape; most likely garbage collection again (not`,
-      `  profiled at 1M, which is beyond the goal's 100k; compare the idle noise floor).`,
+      `| ≤ ${limit} µs agent CPU per row beyond the read, ${key} keys at 100k | worst: ${w ? `${n(usPerRow(w), 2)} µs (${variant(w)}; ${state(w)})` : "–"} | ${verdict(w && usPerRow(w) <= limit)} |`,
     );
   }
-  p(
-    `- **The event loop**: decoding and rendering run in 2 ms slices, and \`/metrics\` is streamed`,
-    `  (\`server/metrics-stream.ts\`): the collector's chunks are written one at a time with back-pressure,`,
-    `  in 2 ms slices too, so no step handles the whole exposition at once (see "Streaming /metrics").`,
-    `  What is left in the stall column is garbage collection of the scrape's strings and this shared`,
-    `  machine's own noise (the idle column).`,
+  for (const at of [100_000, 1_000_000]) {
+    const w = worst(
+      goalRows.filter((r) => r.size === at),
+      (r) => r.scrape.lagMaxMs.median,
+    );
+    p(
+      `| longest event-loop stall ≤ 10 ms at ${size(at)} | worst: ${w ? `${ms(w.scrape.lagMaxMs.median)} ms (${variant(w)}; ${state(w)})` : "–"} | ${verdict(w && w.scrape.lagMaxMs.median <= 10)} |`,
+    );
+  }
+  const w1m = worst(
+    goalRows.filter((r) => r.size === 1_000_000),
+    (r) => r.scrape.wallMs.median,
   );
+  p(
+    `| 1M entries scraped in ≤ 1.5 s | slowest: ${w1m ? `${ms(w1m.scrape.wallMs.median)} ms (${variant(w1m)}; ${state(w1m)})` : "–"} | ${verdict(w1m && w1m.scrape.wallMs.median <= 1500)} |`,
+  );
+  const g = worst(
+    goalRows.filter((r) => r.size === 100_000),
+    (r) => r.bodyMiB,
+  );
+  p(
+    `| gzip when asked, measured | ${g ? `${variant(g)}, 100k: ${n(g.bodyMiB, 1)} → ${n(g.gzip.bodyMiB, 2)} MiB, agent CPU ${ms(g.scrape.cpuMs.median)} → ${ms(g.gzip.cpuMs.median)} ms` : "–"} | ${verdict(g ? g.gzip.bodyMiB < g.bodyMiB : undefined)} |`,
+  );
+}
+if (footprint) {
+  for (const [count, limit] of [
+    [10, 80],
+    [100, 120],
+  ] as const) {
+    const r = footprint.rows.find((x) => x.resources === count);
+    p(`| idle RSS ≤ ${limit} MiB with ${count} EbpfMaps | ${r ? `${n(r.idle.rssMiB, 0)} MiB` : "–"} | ${verdict(r && r.idle.rssMiB <= limit)} |`);
+  }
 }
 p("");
 
@@ -162,42 +194,47 @@ p(
   "and by `perf stat -e syscalls:sys_enter_bpf` for bpftool.",
   "",
 );
-if (rows.length) {
+if (allRows.length) {
   p(
-    `### Per scrape (${scrape!.runs} runs per point${scrape!.rows.some((r) => r.size >= 1e6) ? ", 3 at 1M" : ""})`,
+    `### Per scrape (${scrape!.runs} runs per point${allRows.some((r) => r.size >= 1e6) ? ", 3 at 1M" : ""})`,
     "",
-    "| map | entries | series | body MiB | scrape wall ms | agent CPU ms | loop stall max ms | loop p99 ms | idle stall max ms | agent read+decode+render ms |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "*quiet*: the machine as it is; *busy*: one spinning process per CPU for the whole row. *load*: 1-minute",
+    "load average when the row started. *µs/row*: agent CPU per series beyond the read (decode, render,",
+    "write), (scrape CPU − readAll CPU) / series. *read ms*: the agent's own map read from its scrape histogram.",
+    "",
+    "| map | entries | state | load | series | body MiB | scrape wall ms | agent CPU ms | µs/row | loop stall max ms | loop p99 ms | idle stall max ms | read ms | gzip MiB | gzip wall ms | gzip agent CPU ms |",
+    "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
-  for (const r of rows) {
+  for (const r of allRows) {
     p(
-      `| ${variant(r)} | ${size(r.size)} | ${r.series} | ${n(r.bodyMiB)} | ${range(r.scrape.wallMs)} | ${range(r.scrape.cpuMs)} | ${range(r.scrape.lagMaxMs)} | ${range(r.scrape.lagP99Ms)} | ${range(r.idleLagMaxMs)} | ${range(r.scrape.readDecodeMs)} |`,
+      `| ${variant(r)} | ${size(r.size)} | ${r.busy ? "busy" : "quiet"} | ${n(r.load1, 2)} | ${r.series} | ${n(r.bodyMiB)} | ${range(r.scrape.wallMs)} | ${range(r.scrape.cpuMs)} | ${n(usPerRow(r), 2)} | ${range(r.scrape.lagMaxMs)} | ${range(r.scrape.lagP99Ms)} | ${range(r.idleLagMaxMs)} | ${range(r.scrape.readMs)} | ${n(r.gzip.bodyMiB, 2)} | ${range(r.gzip.wallMs)} | ${range(r.gzip.cpuMs)} |`,
     );
   }
   p(
     "",
     "### Reading, against the baselines",
     "",
-    "| map | entries | read ms (ours, batch) | C floor ms | ours/floor | iterate ms (×floor) | bpftool + JSON.parse ms (×floor) | bpf() syscalls: ours / floor / iterate / bpftool |",
-    "|---|---:|---:|---:|---:|---:|---:|---|",
+    "| map | entries | state | read ms (ours, batch) | C floor ms | ours/floor | iterate ms (×floor) | bpftool + JSON.parse ms (×floor) | bpf() syscalls: ours / floor / iterate / bpftool |",
+    "|---|---:|---|---:|---:|---:|---:|---:|---|",
   );
-  for (const r of rows) {
+  for (const r of allRows) {
     const f = r.floor.wallMs.median;
     p(
-      `| ${variant(r)} | ${size(r.size)} | ${range(r.read.wallMs)} | ${range(r.floor.wallMs)} | ${ratio(r.read.wallMs.median, f)} | ${range(r.iterate.wallMs)} (${ratio(r.iterate.wallMs.median, f)}) | ${range(r.bpftool?.wallMs)} (${ratio(r.bpftool?.wallMs.median ?? NaN, f)}) | ${r.read.syscalls} / ${r.floor.syscalls} / ${r.iterate.syscalls} / ${r.bpftool?.syscalls ?? "–"} |`,
+      `| ${variant(r)} | ${size(r.size)} | ${r.busy ? "busy" : "quiet"} | ${range(r.read.wallMs)} | ${range(r.floor.wallMs)} | ${ratio(r.read.wallMs.median, f)} | ${r.iterate ? `${range(r.iterate.wallMs)} (${ratio(r.iterate.wallMs.median, f)})` : "–"} | ${r.bpftool ? `${range(r.bpftool.wallMs)} (${ratio(r.bpftool.wallMs.median, f)})` : "–"} | ${r.read.syscalls} / ${r.floor.syscalls} / ${r.iterate?.syscalls ?? "–"} / ${r.bpftool?.syscalls ?? "–"} |`,
     );
   }
   p(
     "",
     "CPU of the read itself: ours (batch) vs the C floor, ms — " +
-      rows
+      allRows
         .filter((r) => r.size === 100_000 || r.size === 1_000_000)
-        .map((r) => `${r.map}/${r.key}/${size(r.size)}: ${ms(r.read.cpuMs.median)} vs ${ms(r.floor.cpuMs.median)}`)
+        .map((r) => `${r.map}/${r.key}/${size(r.size)}${r.busy ? " busy" : ""}: ${ms(r.read.cpuMs.median)} vs ${ms(r.floor.cpuMs.median)}`)
         .join("; ") +
       ".",
     "",
   );
-
+}
+if (rows.length) {
   const hs = (key: ScrapeRow["key"], mapKind: ScrapeRow["map"]) => rows.filter((r) => r.map === mapKind && r.key === key);
   const pick = hs("struct", "hash");
   const series = [
@@ -205,7 +242,7 @@ if (rows.length) {
     { name: "scrape (u64 key)", points: hs("u64", "hash").map((r) => [r.size, r.scrape.wallMs.median] as [number, number]) },
     { name: "read: readAll batch", points: pick.map((r) => [r.size, r.read.wallMs.median] as [number, number]) },
     { name: "C floor", points: pick.map((r) => [r.size, r.floor.wallMs.median] as [number, number]), dashed: true },
-    { name: "iterate (key by key)", points: pick.map((r) => [r.size, r.iterate.wallMs.median] as [number, number]) },
+    { name: "iterate (key by key)", points: pick.map((r) => [r.size, r.iterate?.wallMs.median ?? NaN] as [number, number]) },
     { name: "bpftool -j + parse", points: pick.map((r) => [r.size, r.bpftool?.wallMs.median ?? NaN] as [number, number]) },
   ];
   if (before)
