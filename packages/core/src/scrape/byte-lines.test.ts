@@ -37,6 +37,19 @@ describe("ByteLines", () => {
     expect(text(out.take())).toBe(values.map((v) => `${formatValue(v)}\n`).join(""));
   });
 
+  it("prints every digit count: each power of ten, one below it, and 2^53 - 1", () => {
+    const values = [0, 1, 9];
+    for (let p = 10; p <= 1e15; p *= 10) values.push(p - 1, p, p + 1);
+    values.push(2 ** 53 - 1, -(2 ** 53 - 1), -10, -99);
+    const out = new ByteLines();
+    for (const v of values) {
+      out.int(v);
+      out.endLine();
+    }
+    out.endPiece();
+    expect(text(out.take())).toBe(values.map((v) => `${v}\n`).join(""));
+  });
+
   it("hands out whole lines per piece, also when a line does not fit the rest of a buffer", () => {
     const out = new ByteLines(64);
     const lines: string[] = [];

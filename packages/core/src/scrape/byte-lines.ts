@@ -97,8 +97,12 @@ export class ByteLines {
   uint(n: number): void {
     this.room(MAX_DIGITS);
     const buf = this.buf;
+    // The digit count by comparisons: most values are small, and a division costs more.
     let len = 1;
-    for (let t = n; t >= 10; len++) t = Math.floor(t / 10);
+    if (n >= 10) {
+      len = 2;
+      for (let limit = 100; n >= limit && len < MAX_DIGITS; limit *= 10) len++;
+    }
     let p = this.pos + len;
     this.pos = p;
     while (n >= 10) {

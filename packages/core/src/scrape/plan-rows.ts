@@ -22,13 +22,13 @@
  */
 import { endianness } from "node:os";
 import type { MapEntries } from "@ebpf-operator/libbpf";
-import type { MetricPlan, NumberPlan } from "../plan/metric-plan.js";
+import type { MetricPlan } from "../plan/metric-plan.js";
 import { SKIP } from "../plugin/sdk.js";
 import { ByteLines, STEP } from "./byte-lines.js";
 import { escapeLabelValue, labelPairs } from "./exposition.js";
 import type { Row } from "./family.js";
 import { histogramSeries } from "./histogram-series.js";
-import { isZero, perCpuSlotSize, readInteger } from "./map-values.js";
+import { integerReader, isZero, perCpuSlotSize, readInteger, type IntegerReader } from "./map-values.js";
 import type { LabelPlan } from "../plan/metric-plan.js";
 
 /** Rows (or groups) between two yields of the walks. */
@@ -57,14 +57,6 @@ interface DecodedLabel {
 }
 
 const LITTLE_ENDIAN = endianness() === "LE";
-
-function readNumber(values: Buffer, base: number, plan: NumberPlan, perCpu: boolean, slot: number, cpus: number): number {
-  const { offset, size } = plan.slice;
-  if (!perCpu) return readInteger(values, base + offset, size, plan.signed);
-  let sum = 0;
-  for (let cpu = 0; cpu < cpus; cpu++) sum += readInteger(values, base + cpu * slot + offset, size, plan.signed);
-  return sum;
-}
 
 /**
  * Whether every row of the read is a series of its own: always for `uniqueRows` plans; for plans
@@ -102,7 +94,7 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
   const caches: (Map<number | string, DecodedLabel | typeof SKIP> | undefined)[] = labels.map(() => (cacheable ? new Map() : undefined));
   const hits = new Array<number>(labels.length).fill(0);
   const prefixes = labels.map((label) => `,${label.name}="`);
-  const slot = perCpuSlotSize(plan.valueSize);
+  const readValue = valueReader(plan, cpus);
   const grouped = !distinct;
   const values = new Map<string, number>();
   const buckets = new Map<string, Map<number, number>>();
@@ -137,7 +129,7 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
       key += decoded.pair;
       if (texts) texts[j] = decoded.text;
     }
-    const value = readNumber(entries.values, row * entries.valueStride, plan.value, plan.perCpu, slot, cpus);
+    const value = readValue(entries.values, row * entries.valueStride);
     if (!grouped) {
       visitor.value(key, texts, value);
       continue;
@@ -178,10 +170,7 @@ function joinLabels(base: string, key: string): string {
   return base + key;
 }
 
-const QUOTE = 0x22;
 const STEPS: readonly Uint8Array[] = [STEP];
-const BRACE_CLOSE_SPACE = Buffer.from("} ");
-const SPACE = 0x20;
 const TWO_21 = 2097152;
 
 /**
@@ -197,11 +186,13 @@ function labelWriter(label: LabelPlan): LabelWriter {
   const text = (keys: Buffer, at: number): string | typeof SKIP => (label.decodeAt ? label.decodeAt(keys, at) : label.decode(keys.subarray(at, at + size)));
   if (int) {
     const { signed } = int;
-    if (int.size <= 4) return (out, keys, at) => (out.int(readInteger(keys, at, int.size, signed)), true);
+    const read = integerReader(int.size, signed);
+    if (int.size <= 4) return (out, keys, at) => (out.int(read(keys, at)), true);
     // 8 bytes: exact as a double below 2^53 in magnitude; beyond, the decoder's (BigInt) text.
+    const high = integerReader(4, signed);
     return (out, keys, at) => {
-      const hi = readInteger(keys, at + (LITTLE_ENDIAN ? 4 : 0), 4, signed);
-      if (hi < TWO_21 && hi >= -TWO_21) out.int(readInteger(keys, at, 8, signed));
+      const hi = high(keys, at + (LITTLE_ENDIAN ? 4 : 0));
+      if (hi < TWO_21 && hi >= -TWO_21) out.int(read(keys, at));
       else out.text(text(keys, at) as string);
       return true;
     };
@@ -261,32 +252,45 @@ function* uniqueText(
   out: ByteLines,
 ): Generator<void, void, undefined> {
   const name = plan.config.name;
-  // `name{base`, then per label `,label="` (no comma for the first when there is no base).
-  const head = Buffer.from(baseText === "" && labels.length === 0 ? name : `${name}{${baseText}`);
-  const prefixes = labels.map((label, j) => Buffer.from(`${baseText === "" && j === 0 ? "" : ","}${label.name}="`));
-  const writers = labels.map(labelWriter);
   const braces = baseText !== "" || labels.length > 0;
-  const { keys, values, keySize, valueStride, count } = entries;
-  const slot = perCpuSlotSize(plan.valueSize);
+  // The constant bytes between the variable parts of a line, each copied with one call:
+  // `name{base,label0="`, then `",labelJ="` between labels, then `"} ` (or `} `, or ` `).
   const n = labels.length;
+  const seps = labels.map((label, j) => Buffer.from(`${j === 0 ? `${name}{${baseText}` : '"'}${baseText === "" && j === 0 ? "" : ","}${label.name}="`));
+  const head = n > 0 ? seps[0]! : Buffer.from(braces ? `${name}{${baseText}` : name);
+  const tail = Buffer.from(n > 0 ? '"} ' : braces ? "} " : " ");
+  const writers = labels.map(labelWriter);
+  const { keys, values, keySize, valueStride, count } = entries;
+  const value = valueReader(plan, cpus);
   const offsets = labels.map((l) => l.slice.offset);
   rows: for (let row = 0; row < count; row++) {
     if (row % STEP_ROWS === STEP_ROWS - 1) yield;
     const keyBase = row * keySize;
     out.bytes(head);
     for (let j = 0; j < n; j++) {
-      out.bytes(prefixes[j]!);
+      if (j > 0) out.bytes(seps[j]!);
       if (!writers[j]!(out, keys, keyBase + offsets[j]!, row)) {
         out.dropLine();
         continue rows;
       }
-      out.byte(QUOTE);
     }
-    if (braces) out.bytes(BRACE_CLOSE_SPACE);
-    else out.byte(SPACE);
-    out.value(readNumber(values, row * valueStride, plan.value, plan.perCpu, slot, cpus));
+    out.bytes(tail);
+    out.value(value(values, row * valueStride));
     out.endLine();
   }
+}
+
+/** A row's value (summed over CPUs for per-CPU maps), read by a reader made for the plan. */
+function valueReader(plan: MetricPlan, cpus: number): IntegerReader {
+  const { offset, size } = plan.value.slice;
+  const read = integerReader(size, plan.value.signed);
+  if (!plan.perCpu) return (b, at) => read(b, at + offset);
+  const slot = perCpuSlotSize(plan.valueSize);
+  return (b, at) => {
+    let sum = 0;
+    for (let cpu = 0; cpu < cpus; cpu++) sum += read(b, at + cpu * slot + offset);
+    return sum;
+  };
 }
 
 /** The read's sample lines as UTF-8 bytes, in pieces (an empty piece is a step boundary). */
