@@ -60,6 +60,8 @@ export interface ScrapeResults {
   machine: ReturnType<typeof machine>;
   runs: number;
   rows: ScrapeRow[];
+  /** The variants run, when not all were (EOP_BENCH_ONLY). */
+  only?: string[];
 }
 
 const SIZES = quick ? [1_000, 10_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000];
@@ -70,7 +72,13 @@ const VARIANTS: [MapKind, KeyKind][] = [
   ["percpu_hash", "struct"],
   ["array", "u32"],
 ];
-const only = process.env.EOP_BENCH_ONLY; // e.g. "hash/struct/100000", for profiling runs
+/**
+ * Variants to run, comma-separated `map/key/size` (e.g. "hash/struct/100000", for profiling runs).
+ * Such a run writes no result file unless EOP_BENCH_SAVE=1: then the file holds those rows only
+ * and says so (`only`), and the report names the subset.
+ */
+const only = process.env.EOP_BENCH_ONLY?.split(",").filter(Boolean);
+const save = !only || process.env.EOP_BENCH_SAVE === "1";
 
 function runsFor(size: number): number {
   if (quick) return 3;
@@ -393,10 +401,13 @@ async function measureMode(
 
 async function main(): Promise<void> {
   const rows: ScrapeRow[] = [];
+  // Written after every variant: a long run that is stopped keeps the rows it measured.
+  const write = (): string =>
+    writeResult("scrape", { when: new Date().toISOString(), quick, machine: machine(), runs: runsFor(1000), rows, only } satisfies ScrapeResults);
   for (const size of SIZES) {
     for (const [map, key] of VARIANTS) {
       const v: Variant = { map, key, size };
-      if (only && only !== `${map}/${key}/${size}`) continue;
+      if (only && !only.includes(`${map}/${key}/${size}`)) continue;
       const t0 = Date.now();
       for (const row of await measureVariant(v)) {
         rows.push(row);
@@ -407,10 +418,10 @@ async function main(): Promise<void> {
             `(${(row.read.wallMs.median / row.floor.wallMs.median).toFixed(2)}x) [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
         );
       }
+      if (save) write();
     }
   }
-  const results: ScrapeResults = { when: new Date().toISOString(), quick, machine: machine(), runs: runsFor(1000), rows };
-  if (!only) log(`wrote ${writeResult("scrape", results)}`);
+  if (save) log(`wrote ${write()}`);
 }
 
 main().catch((error: unknown) => {

@@ -1,6 +1,6 @@
 /**
  * Serves eBPF maps as metric families. Nothing is accumulated: on each scrape every exported
- * map is read (batch lookup, off the JS thread) and its current values are served. Resources
+ * map is read (batch lookups in 2 ms slices) and its current values are served. Resources
  * that export the same metric name share one family (told apart by the `namespace` and
  * `ebpfmap` labels); a resource that would change an existing family's type or help is refused.
  *
