@@ -26,9 +26,9 @@ interface RunInfo {
 const docs = join(repoRoot, "docs");
 const scrape = readResult<ScrapeResults>("scrape");
 const before = readResult<ScrapeResults & { note: string }>("scrape-before");
-const footprint = readResult<{ windowSeconds: number; rows: FootprintRow[] }>("footprint");
-const events = readResult<{ runs: number; rows: EventRow[] }>("events");
-const operator = readResult<{ rows: OperatorRow[] }>("operator");
+const footprint = readResult<{ windowSeconds: number; rows: FootprintRow[]; when?: string; machine?: { uptime?: string } }>("footprint");
+const events = readResult<{ runs: number; rows: EventRow[]; when?: string; machine?: { uptime?: string } }>("events");
+const operator = readResult<{ rows: OperatorRow[]; when?: string; machine?: { uptime?: string } }>("operator");
 const runInfo = readResult<RunInfo>("run");
 
 const n = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : "–");
@@ -38,6 +38,10 @@ const range = (s: Stat | undefined, f: (v: number) => string = ms): string =>
 const ratio = (a: number, b: number): string => (Number.isFinite(a / b) ? `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×` : "–");
 const size = (v: number): string => (v >= 1e6 ? `${v / 1e6}M` : v >= 1e3 ? `${v / 1e3}k` : String(v));
 const variant = (r: ScrapeRow): string => `${r.map} / ${r.key === "struct" ? "struct key (BTF labels)" : `${r.key} key`}`;
+
+/** When a result file was written and the machine's `uptime` then: sections may come from different runs. */
+const measuredAt = (r: { when?: string; machine?: { uptime?: string } } | undefined): string =>
+  r?.when ? `*Measured ${r.when.replace(/\.\d+Z$/, "Z")}; \`uptime\` then: \`${r.machine?.uptime?.trim() ?? "?"}\`.*` : "";
 
 const out: string[] = [];
 const p = (...lines: string[]): void => {
@@ -198,6 +202,7 @@ p(
   "",
 );
 if (allRows.length) {
+  p(measuredAt(scrape), "");
   p(
     `### Per scrape (${scrape!.runs} runs per point${allRows.some((r) => r.size >= 1e6) ? ", 3 at 1M" : ""})`,
     "",
@@ -338,8 +343,9 @@ if (rows.length) {
   const worstSmall = small.reduce((a, r) => (r.scrape.lagMaxMs.median > a.scrape.lagMaxMs.median ? r : a), small[0]!);
   p(
     `Up to 10k entries the longest stall is ${ms(worstSmall.scrape.lagMaxMs.median)} ms (${variant(worstSmall)}, ${size(worstSmall.size)}; idle noise floor ${ms(worstSmall.idleLagMaxMs?.median ?? NaN)} ms):`,
-    "a young-generation GC (`--trace-gc`: scavenges of 2–5 ms while the scrape's strings are",
-    "collected) and the machine's noise, not decoding or writing.",
+    "on a quiet machine (the 11-24 run, load ~1) what was left there was a young-generation GC",
+    "(`--trace-gc`: scavenges of 2–5 ms) and noise; at this run's load the wait for a CPU dominates",
+    "(compare the idle column), and it was not traced again.",
     "",
   );
 }
@@ -358,7 +364,7 @@ p(
   "   64 KiB buffers; integer labels and values are written as digits, C-string labels of printable",
   "   ASCII are copied from the key bytes; rows whose keys are in canonical form are distinct series,",
   "   so struct keys with a comm skip the grouping (`plan/metric-plan.ts`: `distinctWhen`).",
-  "3. **Per-row CPU** (this run's profile, below): integers are read by readers made once per plan",
+  "3. **Per-row CPU** (from the profile below, taken before this change): integers are read by readers made once per plan",
   "   instead of `Buffer.readUInt32LE` behind a size switch per call; the constant bytes between a",
   "   line's labels are copied with one call; digit counts by comparison instead of division.",
   "4. **gzip** (`server/http-server.ts`): level 1 on the thread pool when `Accept-Encoding` allows it.",
@@ -381,24 +387,28 @@ p(
   "added. A process then waits for a CPU most of the time: wall times, the read/floor ratio (the",
   "read and the C floor run at different moments, each subject to the scheduler) and the loop",
   "stalls measure the queue for the CPU more than the agent — the idle floor (a window with no",
-  "scrape) is itself 7–40 ms, where the issue's stall goal assumes a machine whose idle floor is",
+  "scrape) is itself 7–52 ms (medians), where the issue's stall goal assumes a machine whose idle floor is",
   "3–4 ms. Agent CPU per scrape is the figure that still describes the agent; the goal verdicts",
   "above are what was measured, not met where the number is over.",
   "",
-  "**Memory at idle.** A heap snapshot of the agent with 10 EbpfMaps at idle (`v8.writeHeapSnapshot`",
-  "from a `--require` preload, 26 s after start) holds 14 MiB: 5 MiB compiled code, 3.6 MiB strings",
-  "(module sources, mostly), the rest arrays and shapes; `process.memoryUsage()` every 5 s gave",
-  "heapUsed 15–18 MiB, external 2–7 MiB and RSS 73–81 MiB in that run. A bare `node` is 41 MiB RSS,",
-  "and importing `@ebpf-operator/core` with the five plugins 70 MiB (a script importing them and",
-  "printing `rss`). The JavaScript heap is therefore not what holds the 100+ MiB of the footprint",
-  "rows: it is native memory retained after start-up (the RSS is the same with 10 and 100 EbpfMaps,",
-  "so nothing per resource) — most likely the C heap that loading objects and BTF grew and that",
-  "glibc keeps; not yet proven (next step: `malloc_trim`/`MALLOC_ARENA_MAX` A/B in the footprint rows).",
+  "**Memory at idle.** A second, instrumented footprint run (10 EbpfMaps, quick mode, 01:59–02:04,",
+  "during the scrape rows above; its result file was discarded because the heap snapshot itself",
+  "inflates RSS afterwards) wrote `process.memoryUsage()` every 5 s from a `--require` preload:",
+  "RSS 73–81 MiB at idle (cold and warm start), heapUsed 15–18 MiB, external 2–7 MiB — so the",
+  "idle RSS of the same agent varies between runs on this machine from ~75 to the 106 MiB of the",
+  "row above. Its heap snapshot (`v8.writeHeapSnapshot`, 26 s after start) holds 14 MiB: 5 MiB",
+  "compiled code, 3.6 MiB strings, the rest arrays and shapes. A bare `node` is 41 MiB RSS;",
+  "importing `@ebpf-operator/core` and the five plugins, 70 MiB. The JavaScript heap is a small",
+  "part: the rest is Node itself, loaded code, and native memory from start-up (the row's RSS is",
+  "the same with 10 and 100 EbpfMaps, so nothing per resource). Which native allocations stay",
+  "(libbpf's object and BTF loading is the likely one, kept by glibc) is not yet measured; next",
+  "step: an A/B of `malloc_trim`/`MALLOC_ARENA_MAX` and several footprint runs, the median.",
   "",
 );
 
 // ---------------------------------------------------------------------------------------------
 p("## 2. Agent footprint", "");
+if (footprint?.when) p(measuredAt(footprint), "");
 if (footprint) {
   p(
     "`bench/src/footprint.ts` runs the built CLI (`node --max-semi-space-size=2 packages/core/dist/cli.js run --config DIR …`, default",
@@ -442,6 +452,7 @@ if (footprint) {
 
 // ---------------------------------------------------------------------------------------------
 p("## 3. Event overhead", "");
+if (events?.when) p(measuredAt(events), "");
 if (events) {
   p(
     "`bench/src/events.ts`: each example that runs on this kernel (the tracepoint ones — this kernel has no",
@@ -486,6 +497,7 @@ if (events) {
 
 // ---------------------------------------------------------------------------------------------
 p("## 4. Operator at scale", "");
+if (operator?.when) p(measuredAt(operator), "");
 if (operator) {
   p(
     "`bench/src/operator.ts` starts its own control plane (etcd + kube-apiserver from",
