@@ -22,7 +22,7 @@ const coreLayers = [
 
 // operator, bottom to top: Kubernetes plumbing, then what the controller and the cluster agent
 // share, then each of them (never importing the other), then the entry points.
-const operatorLayers = [["kube"], ["shared", "crd"], ["controller", "agent"], ["operator\\.ts", "cli\\.ts", "index\\.ts", "generate-crds\\.ts"]];
+const operatorLayers = [["kube"], ["shared", "crd", "serving"], ["controller", "agent"], ["operator\\.ts", "cli\\.ts", "index\\.ts", "generate-crds\\.ts"]];
 
 function layerRules(prefix, layers, pkg) {
   const rules = [];

@@ -6,7 +6,16 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["bench/src/scrape.ts", "bench/src/scrape-target.ts", "bench/src/footprint.ts", "bench/src/events.ts", "bench/src/operator.ts", "bench/src/report.ts"],
+  entry: [
+    "bench/src/scrape.ts",
+    "bench/src/scrape-target.ts",
+    "bench/src/footprint.ts",
+    "bench/src/events.ts",
+    "bench/src/operator.ts",
+    "bench/src/auth.ts",
+    "bench/src/tenant.ts",
+    "bench/src/report.ts",
+  ],
   outDir: "bench/dist",
   format: ["esm"],
   target: "node20",

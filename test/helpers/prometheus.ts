@@ -20,6 +20,13 @@ export interface PrometheusOptions {
   remoteWriteReceiver?: boolean;
   /** A fixed port (e.g. to come back on the same one after `stop`); default a free one. */
   port?: number;
+  /**
+   * Scrape configs of their own (YAML list items, indented by two spaces), instead of the
+   * default file_sd job; `{dir}` in them is replaced by this instance's directory.
+   */
+  scrapeConfigs?: string;
+  /** Files to write into the instance's directory before it starts (tokens, CA bundles). */
+  files?: Record<string, string>;
 }
 
 export interface PromSeries {
@@ -74,13 +81,17 @@ export async function startPrometheus(options: PrometheusOptions = {}): Promise<
   scrape_timeout: ${interval}
   evaluation_interval: ${interval}
 scrape_configs:
-  - job_name: ebpf-agent
+${
+  options.scrapeConfigs?.replaceAll("{dir}", dir) ??
+  `  - job_name: ebpf-agent
     honor_labels: true
     file_sd_configs:
       - files: ["${dir}/targets/*.json"]
         refresh_interval: 1s
-`,
+`
+}`,
   );
+  for (const [name, content] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), content, { mode: 0o600 });
   const targetsDir = join(dir, "targets");
   mkdirSync(targetsDir);
   const args = [

@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_LISTEN, parseListenAddress } from "@ebpf-operator/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWorkspace, startAgent, waitFor, type AgentProcess, type AgentWorkspace } from "../helpers/agent-process.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
@@ -93,6 +94,20 @@ describe("standalone agent with the bundled examples", () => {
   it("answers /healthz and /readyz", async () => {
     expect((await fetchText(`${agent.url}/healthz`)).status).toBe(200);
     expect((await fetchText(`${agent.url}/readyz`)).status).toBe(200);
+  });
+
+  it("keeps its plain local default: HTTP on loopback, no token asked, the namespace views open too", async () => {
+    // Cluster mode serves HTTPS and checks tokens (test/kube/reads.kube.test.ts); standalone does neither.
+    expect(parseListenAddress(DEFAULT_LISTEN).host).toBe("127.0.0.1");
+    expect(agent.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    await waitForPhase(agent, "execve-tracepoint", "Running");
+    for (const path of ["/metrics", "/status", "/namespaces/default/metrics", "/namespaces/default/status"]) {
+      expect((await fetchText(`${agent.url}${path}`)).status, path).toBe(200);
+    }
+    const view = (await fetchText(`${agent.url}/namespaces/default/metrics`)).body;
+    expect(sampleValue(view, "execve_counter_total", { namespace: "default", ebpfmap: "execve-tracepoint" })).toBeGreaterThan(0);
+    expect(view).not.toMatch(/^(# HELP )?ebpf_operator_agent_/m);
+    expect((await fetchText(`${agent.url}/namespaces/other/metrics`)).body).not.toContain("execve_counter_total");
   });
 
   it("pins maps, the link and the program under <root>/<namespace>/<name>/<loadKey>/", async () => {

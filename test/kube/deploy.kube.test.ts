@@ -156,6 +156,28 @@ spec:
               x-kubernetes-preserve-unknown-fields: true
 `;
 
+/** A minimal cert-manager CRD (the chart's tls.provider=cert-manager renders Certificates and Issuers). */
+const certManagerCrd = (kind: string) => `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: ${kind.toLowerCase()}s.cert-manager.io
+spec:
+  group: cert-manager.io
+  scope: Namespaced
+  names: { kind: ${kind}, listKind: ${kind}List, plural: ${kind.toLowerCase()}s, singular: ${kind.toLowerCase()} }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              x-kubernetes-preserve-unknown-fields: true
+`;
+
 /** Cluster-scoped objects of a set of manifests (to delete them afterwards), CRDs excepted. */
 function clusterScoped(objects: KubeObject[]): string[] {
   return objects
@@ -168,10 +190,20 @@ const operatorYaml = () => readFileSync(join(deploy, "operator.yaml"), "utf8");
 beforeAll(async () => {
   await cp.kubectlOk(["apply", "-f", "-"], { input: SERVICE_MONITOR_CRD });
   await cp.kubectlOk(["wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s"]);
+  for (const kind of ["Certificate", "Issuer"]) await cp.kubectlOk(["apply", "-f", "-"], { input: certManagerCrd(kind) });
+  await cp.kubectlOk(["wait", "--for=condition=Established", "crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io", "--timeout=60s"]);
 });
 
 afterAll(async () => {
-  await cp.kubectl(["delete", "crd", "servicemonitors.monitoring.coreos.com", "--ignore-not-found", "--wait=true"]);
+  await cp.kubectl([
+    "delete",
+    "crd",
+    "servicemonitors.monitoring.coreos.com",
+    "certificates.cert-manager.io",
+    "issuers.cert-manager.io",
+    "--ignore-not-found",
+    "--wait=true",
+  ]);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -201,6 +233,8 @@ describe("deploy/ files", () => {
       ["Role", "ebpf-operator-agent"],
       ["ClusterRole", "ebpf-operator-edit"],
       ["ClusterRole", "ebpf-operator-view"],
+      ["ClusterRole", "ebpf-operator-metrics-reader"],
+      ["Role", "ebpf-operator-serving-ca-reader"],
     ] as const) {
       expect(byKindName(rendered, kind, name).rules, `${kind} ${name}`).toEqual(byKindName(plain, kind, name).rules);
       expect(byKindName(rendered, kind, name).metadata.labels).toMatchObject(
@@ -212,6 +246,9 @@ describe("deploy/ files", () => {
       ["RoleBinding", "ebpf-operator"],
       ["ClusterRoleBinding", "ebpf-operator-agent"],
       ["RoleBinding", "ebpf-operator-agent"],
+      ["ClusterRoleBinding", "ebpf-operator-auth-delegator"],
+      ["ClusterRoleBinding", "ebpf-operator-agent-auth-delegator"],
+      ["RoleBinding", "ebpf-operator-serving-ca-reader"],
     ] as const) {
       const strip = (o: KubeObject) => ({ roleRef: o.roleRef, subjects: o.subjects });
       expect(strip(byKindName(rendered, kind, name)), `${kind} ${name}`).toEqual(strip(byKindName(plain, kind, name)));
@@ -390,12 +427,63 @@ describe("the plain manifests on a real API server", () => {
     expect(again).not.toMatch(/ created$/m);
   });
 
-  it("applies the ServiceMonitors (minimal ServiceMonitor CRD installed), honorLabels kept", async () => {
+  it("serves every data endpoint over HTTPS with authentication: TLS flags and Secret volumes, probes only on /healthz and /readyz, ServiceMonitors with a token and the CA", async () => {
+    const rendered = documents(await helmOk(["template", "ebpf-operator", chart, "-n", SYSTEM, "--set", "serviceMonitor.enabled=true"]));
+    const monitors = [
+      ...documents(readFileSync(join(deploy, "monitoring", "servicemonitor.yaml"), "utf8")),
+      ...rendered.filter((o) => o.kind === "ServiceMonitor"),
+    ];
+    for (const source of [objects, rendered]) {
+      for (const workload of source.filter((o) => o.kind === "Deployment" || o.kind === "DaemonSet")) {
+        type Probe = { httpGet: { path: string; scheme?: string } };
+        const pod = (
+          workload.spec as {
+            template: {
+              spec: {
+                containers: { args: string[]; ports?: unknown[]; livenessProbe?: Probe; readinessProbe?: Probe; volumeMounts: { name: string }[] }[];
+                volumes: { name: string; secret?: { secretName: string } }[];
+              };
+            };
+          }
+        ).template.spec;
+        const container = pod.containers[0]!;
+        const what = `${workload.kind} ${workload.metadata.name}`;
+        expect(container.args, what).toEqual(
+          expect.arrayContaining(["--tls-cert-file=/etc/ebpf-operator/tls/tls.crt", "--tls-private-key-file=/etc/ebpf-operator/tls/tls.key"]),
+        );
+        expect(pod.volumes.find((v) => v.name === "tls")?.secret?.secretName, what).toMatch(/^ebpf-operator-(agent|metrics)-tls$/);
+        for (const probe of [container.livenessProbe, container.readinessProbe]) {
+          expect(probe?.httpGet.scheme, what).toBe("HTTPS");
+          expect(["/healthz", "/readyz"], what).toContain(probe?.httpGet.path);
+        }
+      }
+    }
+    expect(monitors).toHaveLength(4);
+    for (const monitor of monitors) {
+      for (const endpoint of (monitor.spec as { endpoints: Record<string, unknown>[] }).endpoints) {
+        expect(endpoint, monitor.metadata.name).toMatchObject({
+          scheme: "https",
+          bearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+          tlsConfig: {
+            serverName: expect.stringMatching(/^ebpf-operator-(agent-)?metrics\.ebpf-operator-system\.svc$/),
+            ca: { configMap: { name: "ebpf-operator-serving-ca", key: "ca.crt" } },
+          },
+        });
+        expect(endpoint.honorLabels ?? false).toBe(false);
+      }
+    }
+  });
+
+  it("applies the ServiceMonitors (minimal ServiceMonitor CRD installed): only the sample's namespace taken back", async () => {
     await cp.kubectlOk(["apply", "--server-side", "-f", join(deploy, "monitoring", "servicemonitor.yaml")]);
     const monitor = JSON.parse(await cp.kubectlOk(["get", "servicemonitor", "ebpf-operator-agent", "-n", SYSTEM, "-o", "json"])) as {
-      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; honorLabels: boolean }[] };
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; honorLabels: boolean; metricRelabelings: unknown[] }[] };
     };
-    expect(monitor.spec.endpoints[0]).toMatchObject({ port: "metrics", honorLabels: true });
+    expect(monitor.spec.endpoints[0]).toMatchObject({ port: "metrics", honorLabels: false });
+    expect(monitor.spec.endpoints[0]!.metricRelabelings).toEqual([
+      { sourceLabels: ["exported_namespace"], regex: "(.+)", targetLabel: "namespace", replacement: "$1" },
+      { regex: "exported_namespace", action: "labeldrop" },
+    ]);
     // It selects the agents' metrics Service, whose port it names.
     const service = byKindName(objects, "Service", "ebpf-operator-agent-metrics") as KubeObject & { spec: { ports: { name: string; port: number }[] } };
     expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
@@ -450,6 +538,14 @@ describe("the plain manifests on a real API server", () => {
     ["create", "leases.coordination.k8s.io", SYSTEM],
     ["get", "leases.coordination.k8s.io/ebpf-operator-leader", SYSTEM],
     ["update", "leases.coordination.k8s.io/ebpf-operator-leader", SYSTEM],
+    // Serving certificates and the authenticated /metrics.
+    ["create", "secrets", SYSTEM],
+    ...(["get", "update"].flatMap((v) =>
+      ["ebpf-operator-ca", "ebpf-operator-agent-tls", "ebpf-operator-metrics-tls"].map((n) => [v, `secrets/${n}`, SYSTEM]),
+    ) as Check[]),
+    ["update", "configmaps/ebpf-operator-serving-ca", SYSTEM],
+    ["create", "tokenreviews.authentication.k8s.io"],
+    ["create", "subjectaccessreviews.authorization.k8s.io"],
   ];
   const operatorMustNot: Check[] = [
     ["create", "ebpfmaps.observability.cloud", TENANT],
@@ -460,6 +556,10 @@ describe("the plain manifests on a real API server", () => {
     ["patch", "ebpfmapnodestatuses.observability.cloud", TENANT],
     ["delete", "ebpfmapnodestatuses.observability.cloud", TENANT],
     ["get", "secrets", SYSTEM],
+    ["get", "secrets/some-other-secret", SYSTEM],
+    ["update", "secrets/some-other-secret", SYSTEM],
+    ["list", "secrets", SYSTEM],
+    ["create", "secrets", TENANT],
     ["list", "secrets", TENANT],
     ["get", "configmaps", TENANT],
     ["create", "configmaps", "kube-system"],
@@ -481,6 +581,8 @@ describe("the plain manifests on a real API server", () => {
     ["list", "nodes"],
     ["watch", "nodes"],
     ["get", "configmaps", SYSTEM],
+    ["create", "tokenreviews.authentication.k8s.io"],
+    ["create", "subjectaccessreviews.authorization.k8s.io"],
   ];
   const agentMustNot: Check[] = [
     ["patch", "ebpfmaps.observability.cloud", TENANT, "status"],
@@ -669,6 +771,10 @@ grafanaDashboards:
   enabled: true
 rbac:
   aggregateToDefaultRoles: false
+tls:
+  provider: cert-manager
+metrics:
+  prometheusServiceAccount: { name: prometheus-k8s, namespace: monitoring }
 `;
 
   beforeAll(async () => {
@@ -732,7 +838,32 @@ rbac:
     );
     expect(byKindName(objects, "ServiceMonitor", "eop-custom-agent")).toMatchObject({
       metadata: { labels: { release: "prometheus" } },
-      spec: { endpoints: [{ honorLabels: true, interval: "15s" }] },
+      spec: {
+        endpoints: [
+          {
+            honorLabels: false,
+            interval: "15s",
+            scheme: "https",
+            tlsConfig: { serverName: `eop-custom-agent-metrics.${DRY_RUN_NS}.svc`, ca: { secret: { name: "eop-custom-agent-tls", key: "ca.crt" } } },
+          },
+        ],
+      },
+    });
+    // cert-manager makes the serving certificates: Certificates for the Secrets the pods mount,
+    // from a CA of the chart's own; the operator does not manage them (nor may it touch Secrets).
+    expect(byKindName(objects, "Certificate", "eop-custom-agent-tls")).toMatchObject({
+      spec: {
+        secretName: "eop-custom-agent-tls",
+        dnsNames: [`eop-custom-agent-metrics.${DRY_RUN_NS}.svc`, `eop-custom-agent-metrics.${DRY_RUN_NS}.svc.cluster.local`],
+        issuerRef: { name: "eop-custom-ca", kind: "Issuer" },
+      },
+    });
+    expect(byKindName(objects, "Certificate", "eop-custom-ca")).toMatchObject({ spec: { isCA: true, secretName: "eop-custom-ca" } });
+    expect(deployment.spec.template.spec.containers[0]!.args).not.toContain("--manage-serving-certs");
+    expect(JSON.stringify(byKindName(objects, "Role", "eop-custom").rules)).not.toContain("secrets");
+    expect(byKindName(objects, "ClusterRoleBinding", "eop-custom-metrics-reader")).toMatchObject({
+      roleRef: { name: "eop-custom-metrics-reader" },
+      subjects: [{ kind: "ServiceAccount", name: "prometheus-k8s", namespace: "monitoring" }],
     });
     expect(byKindName(objects, "ClusterRole", "eop-custom-edit").metadata.labels).not.toHaveProperty(["rbac.authorization.k8s.io/aggregate-to-edit"]);
     // One ConfigMap per dashboard file of the chart, labelled for the Grafana sidecar.

@@ -12,6 +12,8 @@ import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-pla
 import { condition, eventually, getEbpfMap } from "../helpers/kube/resources.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
 import { runTimes, sampleValue } from "../helpers/metrics.js";
+import { metricsReaderToken } from "../helpers/kube/metrics-reader.js";
+import { secureGet } from "../helpers/secure-fetch.js";
 import { startLoggedProcess, type LoggedProcess } from "../helpers/node-process.js";
 
 requireKernelCapabilities();
@@ -71,7 +73,8 @@ describe("operator + agent + kubectl on one machine", () => {
     const result = await cp.kubectl(["get", "ebpfmapnodestatus", `${name}.${NODE}`, "-n", APP, "-o", "json"]);
     return result.code === 0 ? (JSON.parse(result.stdout) as NodeStatus) : undefined;
   };
-  const metrics = async () => (await fetch(`${agent!.url}/metrics`)).text();
+  let token = "";
+  const metrics = async () => (await secureGet(`${agent!.url}/metrics`, { token })).body;
   const KERNEL_WIDE = "observability.cloud/allow-kernel-wide-programs";
 
   /**
@@ -108,6 +111,7 @@ describe("operator + agent + kubectl on one machine", () => {
     await cp.kubectlOk(["apply", "-f", "-"], {
       input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, labels: { "kubernetes.io/hostname": NODE } } }),
     });
+    token = (await metricsReaderToken(cp, SYSTEM, `e2e-reader-${process.pid}`)).token;
     operator = await startOperatorProcess();
     agent = await startAgentProcess();
   });
@@ -126,6 +130,7 @@ describe("operator + agent + kubectl on one machine", () => {
     await deleteNamespace(cp, APP).catch(() => undefined);
     await deleteNamespace(cp, SYSTEM).catch(() => undefined);
     await cp.kubectl(["delete", "node", NODE, "--ignore-not-found"]);
+    await cp.kubectl(["delete", "clusterrolebinding,clusterrole", `e2e-reader-${process.pid}`, "--ignore-not-found"]);
     rmSync(pinRoot, { recursive: true, force: true });
     rmSync(workDir, { recursive: true, force: true });
   });

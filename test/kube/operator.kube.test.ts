@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { metricsReaderToken } from "../helpers/kube/metrics-reader.js";
+import { secureGet } from "../helpers/secure-fetch.js";
 import { BUILTIN_PLUGINS, createLogger } from "@ebpf-operator/core";
 import { ALLOW_KERNEL_WIDE_LABEL, startOperator, type RunningOperator } from "@ebpf-operator/operator";
 import { COUNTER_CODE, tracepointManifest } from "../helpers/manifests.js";
@@ -253,11 +255,17 @@ describe("operator on a real API server", () => {
     const standby = await startTestOperator(standbyCache, "operator-2");
     try {
       await new Promise((r) => setTimeout(r, 3_000));
-      expect((await fetch(`${standby.url}/readyz`)).status).toBe(503);
-      const leaderMetric = await (await fetch(`${standby.url}/metrics`)).text();
-      expect(leaderMetric).toMatch(/^ebpf_operator_controller_leader 0$/m);
+      expect((await secureGet(`${standby.url}/readyz`)).status).toBe(503);
+      expect((await secureGet(`${standby.url}/metrics`)).status).toBe(401);
+      const reader = await metricsReaderToken(cp, OPERATOR_NS, `operator-reader-${process.pid}`);
+      try {
+        const leaderMetric = (await secureGet(`${standby.url}/metrics`, { token: reader.token })).body;
+        expect(leaderMetric).toMatch(/^ebpf_operator_controller_leader 0$/m);
+      } finally {
+        await reader.remove();
+      }
       await operator.stop();
-      await eventually("the standby to lead", async () => (await fetch(`${standby.url}/readyz`)).status === 200, 30_000);
+      await eventually("the standby to lead", async () => (await secureGet(`${standby.url}/readyz`)).status === 200, 30_000);
       const lease = JSON.parse(await cp.kubectlOk(["get", "lease", "ebpf-operator-leader", "-n", OPERATOR_NS, "-o", "json"])) as {
         spec: { holderIdentity: string };
       };

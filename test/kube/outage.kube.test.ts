@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILTIN_PLUGINS, createLogger } from "@ebpf-operator/core";
 import { startClusterAgent, startOperator, type RunningClusterAgent, type RunningOperator } from "@ebpf-operator/operator";
 import { startControlPlane, type ControlPlane } from "../helpers/kube/control-plane.js";
+import { metricsReaderToken } from "../helpers/kube/metrics-reader.js";
 import { eventually } from "../helpers/kube/resources.js";
+import { secureGet } from "../helpers/secure-fetch.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
 import { COUNTER_CODE, tracepointManifest } from "../helpers/manifests.js";
 import { runTimes, sampleValue } from "../helpers/metrics.js";
@@ -35,7 +37,9 @@ describe("cluster agent during an API-server outage", () => {
     const out = await cp.kubectl(["get", "ebpfmapnodestatus", `counter.${NODE}`, "-n", APP, "-o", "jsonpath={.status.program.id}"]);
     return out.code === 0 && out.stdout ? Number(out.stdout) : undefined;
   };
-  const counter = async () => sampleValue(await (await fetch(`${agent.url}/metrics`)).text(), "outage_execs_total", { namespace: APP, ebpfmap: "counter" });
+  let token = "";
+  const scrape = () => secureGet(`${agent.url}/metrics`, { token });
+  const counter = async () => sampleValue((await scrape()).body, "outage_execs_total", { namespace: APP, ebpfmap: "counter" });
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "eop-outage-"));
@@ -56,6 +60,7 @@ describe("cluster agent during an API-server outage", () => {
       logger,
       leaderElection: false,
     });
+    token = (await metricsReaderToken(cp, SYSTEM, "outage-reader")).token;
     agent = await startClusterAgent({
       kubeConfig,
       nodeName: NODE,
@@ -89,9 +94,11 @@ describe("cluster agent during an API-server outage", () => {
     );
     expect(down).toBe("unreachable");
     runTimes("/bin/true", 10);
-    const during = await fetch(`${agent.url}/metrics`);
+    // Served while the API server is away: the reader's token and right were reviewed by the
+    // scrape above and are cached (a scraper the agent has not seen before would get a 503).
+    const during = await scrape();
     expect(during.status).toBe(200);
-    expect(sampleValue(await during.text(), "outage_execs_total", { namespace: APP, ebpfmap: "counter" })! - before).toBeGreaterThanOrEqual(10);
+    expect(sampleValue(during.body, "outage_execs_total", { namespace: APP, ebpfmap: "counter" })! - before).toBeGreaterThanOrEqual(10);
     await restart;
 
     // The watches came back: an edit made after the outage reaches the node.

@@ -17,6 +17,7 @@ import { repoRoot } from "../helpers/kube/control-plane.js";
 import { PIN_ROOT, eventually, linksOf, pinsUnder, programExists } from "../helpers/node/bpf.js";
 import { attachNodeCluster } from "../helpers/node/cluster.js";
 import { sampleValue } from "../helpers/metrics.js";
+import { agentReader, type AgentReader } from "../helpers/node/agent-metrics.js";
 
 const cluster = attachNodeCluster();
 const SYSTEM = "ebpf-operator-system";
@@ -34,9 +35,13 @@ const pods = async (component: string): Promise<Pod[]> =>
     JSON.parse(await cluster.kubectlOk(["get", "pods", "-n", SYSTEM, "-l", `app.kubernetes.io/component=${component}`, "-o", "json"])) as { items: Pod[] }
   ).items.filter((p) => !p.metadata.deletionTimestamp);
 
-/** The agent's /metrics through its Service, by the API server's service proxy (as `kubectl get --raw`). */
-const metricsThroughService = () =>
-  cluster.kubectlOk(["get", "--raw", `/api/v1/namespaces/${SYSTEM}/services/ebpf-operator-agent-metrics:metrics/proxy/metrics`]);
+/**
+ * The agent's /metrics as the cluster's Prometheus reads it: HTTPS verified against the install's
+ * CA for the Service's name, with a token of the metrics-reader role (helpers/node/agent-metrics.ts).
+ */
+let readerMade: Promise<AgentReader> | undefined;
+const reader = () => (readerMade ??= agentReader(cluster, SYSTEM, "ebpf-operator"));
+const metricsThroughService = async () => (await reader()).read();
 
 const execveCount = async (): Promise<number | undefined> =>
   sampleValue(await metricsThroughService(), "execve_counter_total", { namespace: "default", ebpfmap: "execve-tracepoint" });
@@ -64,6 +69,7 @@ describe("deploy/operator.yaml on a real node", () => {
 
   afterAll(async () => {
     prometheus?.kill("SIGTERM");
+    await (await readerMade?.catch(() => undefined))?.remove();
     // Delete EbpfMaps while the agent runs, then the install (docs/deploy.md, "Uninstall").
     await cluster.kubectl(["delete", "-f", join(repoRoot, "examples/execve-tracepoint.yaml"), "--ignore-not-found", "--timeout=120s"], { timeoutMs: 130_000 });
     await cluster.kubectl(["delete", "-f", join(repoRoot, "deploy/operator.yaml"), "--ignore-not-found", "--timeout=180s"], { timeoutMs: 190_000 });
@@ -149,6 +155,7 @@ describe("deploy/operator.yaml on a real node", () => {
     // the API server here (as the service discovery would get it), through a file_sd target.
     const agentPod = (await pods("agent"))[0]!;
     const target = `${agentPod.status.podIP}:9442`;
+    await writeFile(join(promDir, "token"), (await reader()).token);
     await writeFile(join(promDir, "targets.json"), JSON.stringify([{ targets: [target], labels: { pod: agentPod.metadata.name } }]));
     await writeFile(
       join(promDir, "prometheus.yml"),
@@ -158,6 +165,12 @@ describe("deploy/operator.yaml on a real node", () => {
 scrape_configs:
   - job_name: ebpf-agent
     honor_labels: true
+    scheme: https
+    authorization:
+      credentials_file: ${join(promDir, "token")}
+    tls_config:
+      ca_file: ${(await reader()).caFile}
+      server_name: ${(await reader()).serverName}
     file_sd_configs:
       - files: [${join(promDir, "targets.json")}]
         refresh_interval: 2s

@@ -10,6 +10,7 @@ import { repoRoot } from "../helpers/kube/control-plane.js";
 import { PIN_ROOT, eventually, linksOf, pinsUnder, programExists } from "../helpers/node/bpf.js";
 import { attachNodeCluster } from "../helpers/node/cluster.js";
 import { sampleValue } from "../helpers/metrics.js";
+import { agentReader, type AgentReader } from "../helpers/node/agent-metrics.js";
 
 const cluster = attachNodeCluster();
 const NS = "eop-helm";
@@ -17,12 +18,13 @@ const RELEASE = "eop";
 const chart = join(repoRoot, "deploy/helm/ebpf-operator");
 const never = ["--set", "operator.image.pullPolicy=Never", "--set", "agent.image.pullPolicy=Never"];
 
+/** The agent's /metrics over HTTPS with a metrics-reader token (the chart's own ClusterRole). */
+let readerMade: Promise<AgentReader> | undefined;
 const count = async () =>
-  sampleValue(
-    await cluster.kubectlOk(["get", "--raw", `/api/v1/namespaces/${NS}/services/${RELEASE}-ebpf-operator-agent-metrics:metrics/proxy/metrics`]),
-    "execve_counter_total",
-    { namespace: "default", ebpfmap: "execve-tracepoint" },
-  );
+  sampleValue(await (await (readerMade ??= agentReader(cluster, NS, `${RELEASE}-ebpf-operator`))).read(), "execve_counter_total", {
+    namespace: "default",
+    ebpfmap: "execve-tracepoint",
+  });
 const programOf = async () => {
   const r = await cluster.kubectl([
     "get",
@@ -41,6 +43,7 @@ describe("the Helm chart on a real node", () => {
   let programId = 0;
 
   afterAll(async () => {
+    await (await readerMade?.catch(() => undefined))?.remove();
     await cluster.kubectl(["delete", "-f", join(repoRoot, "examples/execve-tracepoint.yaml"), "--ignore-not-found", "--timeout=60s"], { timeoutMs: 70_000 });
     await cluster.helm(["uninstall", RELEASE, "-n", NS, "--wait", "--timeout", "2m"]);
     await cluster.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--timeout=120s"], { timeoutMs: 130_000 });

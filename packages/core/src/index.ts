@@ -65,7 +65,7 @@ export { MapCollector, type MapSource } from "./scrape/map-family.js";
 export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, type RegistryRead } from "./scrape/registry.js";
 export { registryText } from "./scrape/registry-text.js";
 export type { MetricFamily, FamilyRead, Row, Scope } from "./scrape/family.js";
-export { SelfObservability, type ObservabilitySettings } from "./observability/self-observability.js";
+export { AGENT_FAMILY_PREFIX, SelfObservability, type ObservabilitySettings } from "./observability/self-observability.js";
 export { OBSERVABILITY_OPTIONS, OBSERVABILITY_USAGE, observabilitySettings, parseDuration, type ObservabilityFlags } from "./observability/options.js";
 export type { RemoteWriteSettings } from "./forwarding/remote-write.js";
 export { createAgentMetrics, type AgentMetrics } from "./observability/agent-metrics.js";
@@ -106,4 +106,12 @@ export { histogramSeries, type HistogramSeries } from "./scrape/histogram-series
 export { metricConfigs, type MetricConfig, type MetricKind } from "./plan/metric-config.js";
 export { checkMetricsSpec, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
 export { RESERVED_LABEL_NAMES } from "./api/metric-names.js";
-export { startHttpServer, parseListenAddress, type HttpHandlers, type ListenAddress } from "./server/http-server.js";
+export {
+  startHttpServer,
+  parseListenAddress,
+  type HttpHandlers,
+  type ListenAddress,
+  type RunningHttpServer,
+  type TlsCredentials,
+} from "./server/http-server.js";
+export { isRefusal, routeOf, type AccessControl, type Identity, type ReadTarget, type Refusal } from "./server/access.js";

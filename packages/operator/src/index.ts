@@ -23,3 +23,13 @@ export { startClusterAgent, type ClusterAgentOptions, type RunningClusterAgent }
 export { NodeStatusWriter, nodeStatusName } from "./agent/node-status-writer.js";
 export { FetchingObjectProvider } from "./agent/fetching-object-provider.js";
 export { NodePodSource, podInfoOf } from "./agent/node-pods.js";
+export {
+  KubeAccessControl,
+  agentAttributes,
+  operatorAttributes,
+  METRICS_PERMISSION,
+  type AccessAttributes,
+  type KubeAccessOptions,
+} from "./serving/kube-access.js";
+export { ServingCertManager, serviceDnsNames, type ServingCertOptions, type ServedEndpoint } from "./serving/serving-cert-manager.js";
+export type { SecureServingOptions } from "./serving/secure-serving.js";

@@ -27,8 +27,22 @@ import { EventRecorder } from "./kube/events.js";
 import { Informer, objectKey } from "./kube/informer.js";
 import { LeaderElector } from "./kube/leader-election.js";
 import { WorkQueue } from "./kube/work-queue.js";
+import { operatorAttributes } from "./serving/kube-access.js";
+import { startSecureServing, type SecureServingOptions } from "./serving/secure-serving.js";
+import { ServingCertManager, serviceDnsNames, type ServingCertOptions } from "./serving/serving-cert-manager.js";
 
-export interface OperatorOptions {
+/** The Secrets and ConfigMap of the install's serving certificates (serving-cert-manager.ts). */
+export interface ManagedServingCerts {
+  /** Objects are `<prefix>-ca`, `<prefix>-agent-tls`, `<prefix>-metrics-tls`, `<prefix>-serving-ca`. */
+  prefix: string;
+  /** Services whose names the certificates carry. */
+  agentService: string;
+  metricsService: string;
+  /** Lifetimes and check interval (tests shorten them). */
+  tuning?: Pick<ServingCertOptions, "caLifetimeMs" | "certLifetimeMs" | "caOverlapMs" | "intervalMs" | "now">;
+}
+
+export interface OperatorOptions extends SecureServingOptions {
   kubeConfig: KubeConfig;
   /** Namespace of the operator: published objects and the leader Lease live here. */
   namespace: string;
@@ -41,6 +55,8 @@ export interface OperatorOptions {
   identity?: string;
   logger: Logger;
   unloadTimeoutMs?: number;
+  /** The leader makes and rotates the serving certificates; absent: they come from elsewhere (cert-manager). */
+  servingCerts?: ManagedServingCerts;
 }
 
 export interface RunningOperator {
@@ -112,8 +128,39 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   let ready = false;
   let stopping = false;
   const families = new MetricRegistry(registry);
-  const http = await startHttpServer(parseListenAddress(options.listen), { metrics: () => families.read(), ready: () => ready, logger });
+  // HTTPS; /metrics for whoever may `get` the non-resource URL /metrics (controller-runtime's rule).
+  const serving = await startSecureServing(options, {
+    kubeConfig,
+    attributes: operatorAttributes,
+    metricPrefix: "ebpf_operator_controller_",
+    logger,
+    registry,
+  });
+  const http = await startHttpServer(parseListenAddress(options.listen), {
+    metrics: () => families.read(),
+    ready: () => ready,
+    tls: serving.certificate.current,
+    access: serving.access,
+    logger,
+  });
+  serving.certificate.onChange((tls) => http.setCertificate(tls));
+  http.setCertificate(serving.certificate.current); // in case it changed while the server started
   const url = http.url;
+  const certs = options.servingCerts;
+  const certManager = certs
+    ? new ServingCertManager({
+        kubeConfig,
+        namespace: options.namespace,
+        caSecret: `${certs.prefix}-ca`,
+        caConfigMap: `${certs.prefix}-serving-ca`,
+        endpoints: [
+          { secret: `${certs.prefix}-agent-tls`, dnsNames: serviceDnsNames(certs.agentService, options.namespace) },
+          { secret: `${certs.prefix}-metrics-tls`, dnsNames: serviceDnsNames(certs.metricsService, options.namespace) },
+        ],
+        logger: logger.child({ component: "serving-certs" }),
+        ...certs.tuning,
+      })
+    : undefined;
   logger.info({ url }, "operator listening");
 
   const elector =
@@ -139,6 +186,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       leader.set(1);
     }
     if (stopping) return;
+    certManager?.start();
     await Promise.all([ebpfMaps.start(), nodeStatuses.start(), nodes.start(), namespaces.start()]);
     ready = true;
     logger.info({ ebpfMaps: ebpfMaps.list().length, nodes: nodes.list().length }, "caches synced; reconciling");
@@ -190,6 +238,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     nodes.stop();
     namespaces.stop();
     await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 10_000))]);
+    await certManager?.stop();
+    serving.certificate.stop();
     await elector?.release();
     await http.close();
     void started;

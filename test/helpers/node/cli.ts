@@ -50,7 +50,14 @@ The cluster is up: one node (${cluster.nodeName}, ${cluster.nodeIp}) in its own 
   kubectl label namespace default observability.cloud/allow-kernel-wide-programs=true
   kubectl apply -f examples/execve-tracepoint.yaml
   kubectl get ebpfmap
-  kubectl get --raw /api/v1/namespaces/ebpf-operator-system/services/ebpf-operator-agent-metrics:metrics/proxy/metrics | grep execve
+  # The agent serves HTTPS and wants a token with the metrics-reader role (docs/prometheus-grafana.md):
+  kubectl create serviceaccount reader -n ebpf-operator-system
+  kubectl create clusterrolebinding reader --clusterrole=ebpf-operator-metrics-reader --serviceaccount=ebpf-operator-system:reader
+  kubectl get configmap ebpf-operator-serving-ca -n ebpf-operator-system -o jsonpath='{.data.ca\\.crt}' > /tmp/ebpf-ca.crt
+  sudo nsenter --target ${cluster.initPid} --net curl --cacert /tmp/ebpf-ca.crt \\
+    --resolve ebpf-operator-agent-metrics.ebpf-operator-system.svc:9442:${cluster.nodeIp} \\
+    -H "Authorization: Bearer $(kubectl create token reader -n ebpf-operator-system)" \\
+    https://ebpf-operator-agent-metrics.ebpf-operator-system.svc:9442/metrics | grep execve
 
 Images: ${Object.values(cluster.images)
     .map((i) => i.ref)

@@ -15,6 +15,22 @@ export function isValidMetricName(name: string): boolean {
 /** Labels the agent sets on every eBPF sample: users cannot define them. */
 export const RESERVED_LABEL_NAMES: ReadonlySet<string> = new Set(["namespace", "ebpfmap"]);
 
+/**
+ * What Prometheus renames a sample's label to when a target label of the same name wins
+ * (`honor_labels: false`). The install's scrape configs take `exported_namespace` back as
+ * `namespace` (docs/tenancy.md), so a tenant's own `exported_namespace` would let its series
+ * claim another namespace: the prefix is reserved, as a set of names it cannot be.
+ */
+export const EXPORTED_LABEL_PREFIX = "exported_";
+
+/** Why a user-chosen label name is the agent's or Prometheus', or undefined. */
+export function reservedLabelProblem(name: string): string | undefined {
+  if (RESERVED_LABEL_NAMES.has(name)) return "is set by the agent on every sample";
+  if (name.startsWith(EXPORTED_LABEL_PREFIX))
+    return `starts with "${EXPORTED_LABEL_PREFIX}", which Prometheus gives to a sample's label that clashes with a target label`;
+  return undefined;
+}
+
 /** Valid label names; `__` is reserved for Prometheus' own use. */
 export function isValidLabelName(name: string): boolean {
   return LABEL_NAME.test(name) && !name.startsWith("__");

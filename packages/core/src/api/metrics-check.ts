@@ -3,7 +3,7 @@
  * pattern, reserved and duplicate names, how labels address the key, and histogram settings.
  * Checks that need the map's types (BTF) happen when the program is loaded (plan/metric-plan.ts).
  */
-import { RESERVED_LABEL_NAMES, isValidLabelName, isValidMetricName, metricNameFor } from "./metric-names.js";
+import { isValidLabelName, isValidMetricName, metricNameFor, reservedLabelProblem } from "./metric-names.js";
 import type { MetricSpec } from "./metrics-schema.js";
 import type { EbpfMapSpec } from "./schema.js";
 import type { FieldError } from "./field-error.js";
@@ -42,8 +42,8 @@ function checkMetric(metric: MetricSpec, at: string): FieldError[] {
     const field = `${at}.labels[${j}]`;
     if (!isValidLabelName(label.name))
       errors.push({ field: `${field}.name`, message: `"${label.name}" is not a valid Prometheus label name (names starting with __ are reserved)` });
-    if (RESERVED_LABEL_NAMES.has(label.name))
-      errors.push({ field: `${field}.name`, message: `"${label.name}" is set by the agent on every sample; choose another name` });
+    const reserved = reservedLabelProblem(label.name);
+    if (reserved) errors.push({ field: `${field}.name`, message: `"${label.name}" ${reserved}; choose another name` });
     // The last label of a histogram is the bucket index: it becomes `le`, never a label itself.
     const isBucket = type === "histogram" && j === labels.length - 1;
     if (type === "histogram" && !isBucket && (label.name === "le" || label.name === "quantile")) {

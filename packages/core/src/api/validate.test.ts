@@ -103,6 +103,12 @@ describe("validateEbpfMapObject", () => {
     ["a metric name starting with __", metric({ name: "__x" }), "spec.metrics[0].name", "not a valid Prometheus metric name"],
     ["a label named namespace", metric({ labels: [{ name: "namespace" }] }), "spec.metrics[0].labels[0].name", "set by the agent"],
     ["a label named ebpfmap", metric({ labels: [{ name: "ebpfmap" }] }), "spec.metrics[0].labels[0].name", "set by the agent"],
+    [
+      "a label named exported_namespace (Prometheus' name for a clashing label, taken back as namespace)",
+      metric({ labels: [{ name: "exported_namespace" }] }),
+      "spec.metrics[0].labels[0].name",
+      'starts with "exported_"',
+    ],
     ["a label starting with __", metric({ labels: [{ name: "__meta" }] }), "spec.metrics[0].labels[0].name", "not a valid Prometheus label name"],
     ["a label name with a dot", metric({ labels: [{ name: "a.b" }] }), "spec.metrics[0].labels[0].name", "does not match the pattern"],
     ["a label defined twice", metric({ labels: [{ name: "a" }, { name: "a" }] }), "spec.metrics[0].labels[1].name", "defined twice"],

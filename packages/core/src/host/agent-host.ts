@@ -8,7 +8,8 @@ import type { Container } from "inversify";
 import type { Agent } from "../agent/agent.js";
 import { ensureBpffs } from "../kernel/mounts.js";
 import type { Logger } from "../logger.js";
-import { parseListenAddress, startHttpServer } from "../server/http-server.js";
+import type { AccessControl } from "../server/access.js";
+import { parseListenAddress, startHttpServer, type TlsCredentials } from "../server/http-server.js";
 import { TOKENS, createAgentContainer, type AgentSettings } from "./container.js";
 import { reportPlugins } from "./plugins.js";
 
@@ -22,6 +23,10 @@ export interface AgentHostOptions extends AgentSettings {
   configure?(container: Container): void;
   /** The source's own fields in `/status`. */
   status?(): Record<string, unknown>;
+  /** HTTPS with this certificate (rotated through `setCertificate`); absent: plain HTTP. */
+  tls?: TlsCredentials;
+  /** Who may read which view; absent: every endpoint is open (the standalone default). */
+  access?: AccessControl;
 }
 
 export interface AgentHost {
@@ -30,6 +35,8 @@ export interface AgentHost {
   url: string;
   /** The first sync is done: `/readyz` answers 200 from now on. */
   markReady(): void;
+  /** Serves new connections with this certificate (HTTPS hosts only). */
+  setCertificate(tls: TlsCredentials): void;
   /** Stops serving and closes the agent's handles; pins stay for a restarted agent to adopt. */
   stop(): Promise<void>;
 }
@@ -47,27 +54,46 @@ export async function startAgentHost(options: AgentHostOptions): Promise<AgentHo
   const observability = container.get(TOKENS.Observability);
   let ready = false;
   const http = await startHttpServer(listen, {
-    metrics: observability.read,
+    // A namespace's view reads only that namespace's maps (no whole-node read per tenant scrape).
+    metrics: (scope) => {
+      const namespace = scope?.namespaces?.size === 1 ? [...scope.namespaces][0]! : undefined;
+      return namespace === undefined ? observability.read() : observability.readNamespace(namespace);
+    },
     ready: () => ready,
-    status: () => ({
-      mode: options.mode,
-      ...options.status?.(),
-      ready,
-      plugins: plugins.reports,
-      programTypes: plugins.programTypes(),
-      resources: agent.statuses(),
-      problems: agent.problems(),
-    }),
+    status: (scope) => {
+      if (scope?.namespaces) {
+        const namespaces = scope.namespaces;
+        return {
+          mode: options.mode,
+          ...options.status?.(),
+          namespace: [...namespaces][0],
+          resources: agent.statuses().filter((s) => namespaces.has(s.namespace)),
+        };
+      }
+      return {
+        mode: options.mode,
+        ...options.status?.(),
+        ready,
+        plugins: plugins.reports,
+        programTypes: plugins.programTypes(),
+        resources: agent.statuses(),
+        problems: agent.problems(),
+      };
+    },
+    namespaceViews: true,
+    ...(options.access && { access: options.access }),
+    ...(options.tls && { tls: options.tls }),
     logger,
   });
   observability.start();
-  logger.info({ url: http.url, mode: options.mode, pinRoot: options.pinRoot }, "agent listening");
+  logger.info({ url: http.url, mode: options.mode, pinRoot: options.pinRoot, authenticated: options.access !== undefined }, "agent listening");
   let stopped: Promise<void> | undefined;
   return {
     agent,
     container,
     url: http.url,
     markReady: () => void (ready = true),
+    setCertificate: (tls) => http.setCertificate(tls),
     stop: () =>
       (stopped ??= (async () => {
         await observability.stop();

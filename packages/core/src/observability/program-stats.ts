@@ -13,7 +13,7 @@
 import { BpfProgram, type ProgramInfo } from "@ebpf-operator/libbpf";
 import type { ResourceStatus } from "../api/resource-status.js";
 import { PROGRAM_PIN } from "../loader/pin-layout.js";
-import type { Row } from "../scrape/family.js";
+import { inScope, type Row, type Scope } from "../scrape/family.js";
 import { ComputedFamily, type MetricRegistry } from "../scrape/registry.js";
 
 /** Reads a program's kernel info; the default opens (and caches) its pin. */
@@ -39,13 +39,13 @@ export class ProgramStats {
         "ebpf_operator_program_run_count_total",
         "Times the resource's BPF program ran (kernel BPF stats; counts only while stats are enabled).",
         "counter",
-        () => this.programRows("ebpf_operator_program_run_count_total", (info) => Number(info.runCount)),
+        (scope) => this.programRows(scope, "ebpf_operator_program_run_count_total", (info) => Number(info.runCount)),
       ),
       new ComputedFamily(
         "ebpf_operator_program_run_time_seconds_total",
         "Time the resource's BPF program ran (kernel BPF stats); divide its rate by the run count's for the cost per event.",
         "counter",
-        () => this.programRows("ebpf_operator_program_run_time_seconds_total", (info) => Number(info.runTimeNs) / 1e9),
+        (scope) => this.programRows(scope, "ebpf_operator_program_run_time_seconds_total", (info) => Number(info.runTimeNs) / 1e9),
       ),
       new ComputedFamily("ebpf_operator_agent_bpf_stats_enabled", "1 when the agent holds BPF run-time statistics on (--bpf-stats).", "gauge", () => [
         { name: "ebpf_operator_agent_bpf_stats_enabled", namespace: undefined, labels: {}, value: options.statsEnabled() ? 1 : 0 },
@@ -81,9 +81,11 @@ export class ProgramStats {
     for (const family of families) registry.register(family);
   }
 
-  private programRows(name: string, pick: (info: ProgramInfo) => number): Row[] {
+  /** Opens only the programs in the scope: a tenant's scrape costs its own programs. */
+  private programRows(scope: Scope | undefined, name: string, pick: (info: ProgramInfo) => number): Row[] {
     const out: Row[] = [];
     for (const status of this.options.statuses()) {
+      if (!inScope(scope, status.namespace)) continue;
       const program = status.program;
       if (!program || (status.phase !== "Running" && status.phase !== "Degraded")) continue;
       const info = this.readInfo({ ...status, program });

@@ -29,9 +29,17 @@ export interface ObservabilitySettings {
   remoteWrite?: RemoteWriteSettings;
 }
 
+/** The agent's own families (node health): served on the whole-node view only, never a tenant's. */
+export const AGENT_FAMILY_PREFIX = "ebpf_operator_agent_";
+
 export class SelfObservability {
   /** Reads every family (the maps), or joins the read already in progress; release() each. */
   readonly read: () => Promise<RegistryRead>;
+  /**
+   * One namespace's series: only that namespace's maps are read, the agent's own families are
+   * left out; concurrent reads of one namespace share the read; release() each.
+   */
+  readonly readNamespace: (namespace: string) => Promise<RegistryRead>;
   private readonly writer: RemoteWriter | undefined;
   private stats: StatsHandle | undefined;
 
@@ -56,6 +64,10 @@ export class SelfObservability {
         end();
       }
     });
+    // Scrapes of one tenant's view at once share its read too.
+    this.readNamespace = sharedReads((namespace: string) =>
+      families.read({ namespaces: new Set([namespace]) }, (family) => !family.name.startsWith(AGENT_FAMILY_PREFIX)),
+    );
     new ProgramStats(families, { statuses, statsEnabled: () => this.stats !== undefined });
     const writeMetrics = createRemoteWriteMetrics(promRegistry);
     const remote = settings.remoteWrite;

@@ -238,6 +238,13 @@ describe("buildMetricPlan and planSamples", () => {
       mapView(struct("k", [member("namespace", u32, 0)], 4), u64),
       /key member "namespace" .* is a label the agent sets itself/,
     ],
+    [
+      // It would become `namespace` in Prometheus (the install's relabelling): another tenant's.
+      "a key member named exported_namespace",
+      config({}),
+      mapView(struct("k", [member("exported_namespace", u32, 0)], 4), u64),
+      /key member "exported_namespace" .* starts with "exported_", which Prometheus gives/,
+    ],
   ])("refuses %s with a message naming the field", (_what, cfg, map, message) => {
     expect(() => buildMetricPlan(cfg, map, decoders, ref)).toThrow(message);
   });

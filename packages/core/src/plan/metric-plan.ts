@@ -8,7 +8,7 @@
  */
 import type { BtfMember, BtfType, MapInfo } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
-import { RESERVED_LABEL_NAMES, isValidLabelName } from "../api/metric-names.js";
+import { RESERVED_LABEL_NAMES, isValidLabelName, reservedLabelProblem } from "../api/metric-names.js";
 import type { LabelSpec, MetricSpec } from "../api/metrics-schema.js";
 import { runChain, type DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
@@ -294,6 +294,8 @@ function memberSource(member: BtfMember | undefined): Source | undefined {
 function labelNameProblem(name: string, histogram: boolean): string | undefined {
   if (!isValidLabelName(name)) return "is not a valid Prometheus label name";
   if (RESERVED_LABEL_NAMES.has(name)) return "is a label the agent sets itself";
+  const reserved = reservedLabelProblem(name);
+  if (reserved) return reserved;
   if (histogram && name === "le") return "is reserved for histogram buckets";
   return undefined;
 }

@@ -8,24 +8,41 @@ import { familyHeader } from "./exposition.js";
 import type { Scope } from "./family.js";
 import type { MetricRegistry, RegistryRead } from "./registry.js";
 
-export function* exposition(read: RegistryRead): Generator<string | Uint8Array, void, undefined> {
+export function* exposition(read: RegistryRead, omitEmpty = false): Generator<string | Uint8Array, void, undefined> {
   const { families } = read;
-  if (families.length === 0) yield "\n";
-  for (let i = 0; i < families.length; i++) {
-    const { family, read: values } = families[i]!;
-    yield (i === 0 ? "" : "\n") + familyHeader(family);
+  let written = 0;
+  for (const { family, read: values } of families) {
+    const header = (written === 0 ? "" : "\n") + familyHeader(family);
     // Families that write bytes (the eBPF ones) are taken as bytes: no string per line.
-    if (values.bytes) yield* values.bytes();
-    else yield* values.lines();
+    const pieces: Iterable<string | Uint8Array> = values.bytes ? values.bytes() : values.lines();
+    if (!omitEmpty) {
+      written++;
+      yield header;
+      yield* pieces;
+      continue;
+    }
+    // A tenant's view: a family none of whose series is the tenant's is left out whole, HELP
+    // and TYPE included (another tenant's metric names and help texts are theirs).
+    let pending: string | undefined = header;
+    for (const piece of pieces) {
+      // An empty piece is a step boundary: passed on (the writer may yield there), no header yet.
+      if (pending !== undefined && piece.length > 0) {
+        written++;
+        yield pending;
+        pending = undefined;
+      }
+      yield piece;
+    }
   }
+  if (written === 0) yield "\n";
 }
 
-/** The whole text at once: for small registries (the operator's) and tests. */
+/** The whole text at once: for small registries (the operator's) and tests. A scoped read leaves out empty families. */
 export async function registryText(registry: MetricRegistry, scope?: Scope): Promise<string> {
   const read = await registry.read(scope);
   try {
     let out = "";
-    for (const piece of exposition(read))
+    for (const piece of exposition(read, scope?.namespaces !== undefined))
       out += typeof piece === "string" ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
     return out;
   } finally {

@@ -55,4 +55,18 @@ describe("registry reads and their release", () => {
     three.release!();
     expect(released).toEqual(["a", "a"]);
   });
+
+  it("shares reads per key (one tenant's view), never across keys, and forgets a key once its read settles", async () => {
+    const asked: string[] = [];
+    const registry = new MetricRegistry();
+    const shared = sharedReads((namespace: string) => {
+      asked.push(namespace);
+      return registry.read({ namespaces: new Set([namespace]) });
+    });
+    const [a1, a2, b] = await Promise.all([shared("team-a"), shared("team-a"), shared("team-b")]);
+    expect(asked).toEqual(["team-a", "team-b"]);
+    for (const r of [a1, a2, b]) r.release!();
+    await shared("team-a");
+    expect(asked).toEqual(["team-a", "team-b", "team-a"]);
+  });
 });

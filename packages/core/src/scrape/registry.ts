@@ -36,33 +36,37 @@ export function registryRead(families: RegistryRead["families"]): RegistryRead {
 }
 
 /**
- * Hands one read to several holders (say /metrics and remote-write asking at the same time):
- * each gets its own release(), and the read is released when the last holder has released it.
- * `read` is called at most once per call of the result while no read is in flight.
+ * Hands one read to several holders (say /metrics and remote-write asking at the same time, or
+ * two scrapes of one tenant's view): each gets its own release(), and the read is released when
+ * the last holder has released it. Reads are shared per key (the namespace of a tenant's view;
+ * none for the whole node): `read(key)` is called at most once while a read of that key is in
+ * flight, and a key is forgotten once its read settles.
  */
-export function sharedReads(read: () => Promise<RegistryRead>): () => Promise<RegistryRead> {
-  let inFlight: { promise: Promise<RegistryRead>; holders: number } | undefined;
-  return () => {
-    if (!inFlight) {
-      const entry = {
+export function sharedReads<K = void>(read: (key: K) => Promise<RegistryRead>): (key: K) => Promise<RegistryRead> {
+  const inFlight = new Map<K, { promise: Promise<RegistryRead>; holders: number }>();
+  return (key) => {
+    let entry = inFlight.get(key);
+    if (!entry) {
+      const created = {
         holders: 0,
         // Once settled, new callers start a new read: the holders of this one are all known.
-        promise: read().finally(() => {
-          if (inFlight === entry) inFlight = undefined;
+        promise: read(key).finally(() => {
+          if (inFlight.get(key) === created) inFlight.delete(key);
         }),
       };
-      inFlight = entry;
+      inFlight.set(key, created);
+      entry = created;
     }
-    const entry = inFlight;
-    entry.holders++;
-    return entry.promise.then((whole) => {
+    const shared = entry;
+    shared.holders++;
+    return shared.promise.then((whole) => {
       let mine = false;
       return {
         families: whole.families,
         release() {
           if (mine) return;
           mine = true;
-          if (--entry.holders === 0) whole.release?.();
+          if (--shared.holders === 0) whole.release?.();
         },
       };
     });
@@ -94,9 +98,12 @@ export class MetricRegistry {
     return [...adapted, ...this.own.values()];
   }
 
-  /** Reads every family (concurrently: map reads run off the JS thread). */
-  async read(scope?: Scope): Promise<RegistryRead> {
-    const families = this.families();
+  /**
+   * Reads every family (concurrently: map reads run off the JS thread), or those `include`
+   * accepts: a family left out is not read at all.
+   */
+  async read(scope?: Scope, include?: (family: MetricFamily) => boolean): Promise<RegistryRead> {
+    const families = include ? this.families().filter(include) : this.families();
     const settled = await Promise.allSettled(families.map((family) => family.read(scope)));
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {
@@ -108,17 +115,20 @@ export class MetricRegistry {
   }
 }
 
-/** Rows computed when read (values owned elsewhere: kernel counters, resource statuses). */
+/**
+ * Rows computed when read (values owned elsewhere: kernel counters, resource statuses).
+ * `compute` gets the scope, so a tenant's read computes only that tenant's rows.
+ */
 export class ComputedFamily implements MetricFamily {
   constructor(
     readonly name: string,
     readonly help: string,
     readonly type: MetricKind,
-    private readonly compute: () => Row[],
+    private readonly compute: (scope?: Scope) => Row[],
   ) {}
 
   async read(scope?: Scope): Promise<FamilyRead> {
-    return rowsRead(this.compute().filter((row) => inScope(scope, row.namespace)));
+    return rowsRead(this.compute(scope).filter((row) => inScope(scope, row.namespace)));
   }
 }
 

@@ -134,6 +134,55 @@ describe("streamed /metrics", () => {
     expect(released).toBe(2);
   });
 
+  it("serves a tenant's view from byte families too: empty families left out whole, gzipped when asked, read released", async () => {
+    const ours = new MetricRegistry();
+    ours.register(bigFamily("big_family", "help", 20_000));
+    ours.register(bigFamily("empty_family", "another tenant's help", 0));
+    ours.register(bigFamily("last_family", "help", 3));
+    const scopes: (string | undefined)[] = [];
+    let released = 0;
+    const server = await startHttpServer(
+      { host: "127.0.0.1", port: 0 },
+      {
+        metrics: async (scope) => {
+          scopes.push(scope?.namespaces ? [...scope.namespaces].join() : undefined);
+          const r = await ours.read(scope);
+          return { families: r.families, release: () => void released++ };
+        },
+        ready: () => true,
+        namespaceViews: true,
+        logger: createLogger({ level: "silent" }),
+      },
+    );
+    close = server.close;
+    const url = `${server.url}/namespaces/team-a/metrics`;
+    const plain = Buffer.from(await (await fetch(url, { headers: { "accept-encoding": "identity" } })).arrayBuffer());
+    const { request } = await import("node:http");
+    const gz = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+      request(url, { headers: { "accept-encoding": "gzip" } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (c: Buffer) => parts.push(c));
+        res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+        res.on("error", reject);
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(scopes).toEqual(["team-a", "team-a"]);
+    const text = plain.toString();
+    expect(text).toBe(await registryText(ours, { namespaces: new Set(["team-a"]) }));
+    expect(text).not.toContain("empty_family");
+    expect(text).not.toContain("another tenant's help");
+    expect(text.startsWith("# HELP big_family help\n")).toBe(true);
+    expect(text).toContain("\n\n# HELP last_family help\n");
+    expect(gz.headers["content-encoding"]).toBe("gzip");
+    expect(gz.body.length).toBeLessThan(plain.length / 5);
+    expect(gunzipSync(gz.body).equals(plain)).toBe(true);
+    expect(released).toBe(2);
+    // The whole-node view keeps the empty family's HELP/TYPE, as prom-client does.
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toContain("# HELP empty_family another tenant's help\n");
+  });
+
   it("gives the event loop back while it writes a large exposition", async () => {
     const { ours } = sampleRegistries(200_000);
     const pieces: Buffer[] = [];

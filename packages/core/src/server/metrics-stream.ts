@@ -17,9 +17,10 @@ const WRITE_BYTES = 64 * 1024;
 /**
  * Writes the exposition of `read` to `out` (the response, headers already sent, or a gzip
  * stream in front of it) and ends it: respects back-pressure and yields to the event loop
- * whenever a 2 ms slice is used up. Does not release the read.
+ * whenever a 2 ms slice is used up. `omitEmpty`: leave out families without samples (a
+ * tenant's view). Does not release the read.
  */
-export async function writeExposition(read: RegistryRead, out: Writable): Promise<void> {
+export async function writeExposition(read: RegistryRead, out: Writable, omitEmpty = false): Promise<void> {
   const slicer = new Slicer();
   let text = "";
   const write = async (piece: string | Uint8Array): Promise<void> => {
@@ -35,7 +36,7 @@ export async function writeExposition(read: RegistryRead, out: Writable): Promis
       });
     }
   };
-  for (const piece of exposition(read)) {
+  for (const piece of exposition(read, omitEmpty)) {
     if (out.destroyed) return; // the scraper went away
     if (typeof piece === "string") {
       text += piece;

@@ -27,10 +27,12 @@ import { Conditions, Reasons } from "../shared/conditions.js";
 import { selectsNode } from "../shared/node-selection.js";
 import { ObjectStore } from "../shared/object-store.js";
 import type { EbpfMapObject } from "../shared/types.js";
+import { startSecureServing, type SecureServingOptions } from "../serving/secure-serving.js";
+import { agentAttributes } from "../serving/kube-access.js";
 import { FetchingObjectProvider } from "./fetching-object-provider.js";
 import { NodeStatusWriter } from "./node-status-writer.js";
 
-export interface ClusterAgentOptions extends ObservabilitySettings {
+export interface ClusterAgentOptions extends ObservabilitySettings, SecureServingOptions {
   kubeConfig: KubeConfig;
   nodeName: string;
   /** Namespace where the operator publishes compiled objects. */
@@ -81,15 +83,23 @@ export function desiredOnNode(resources: readonly EbpfMapObject[], node: V1Node 
 
 export async function startClusterAgent(options: ClusterAgentOptions): Promise<RunningClusterAgent> {
   const { kubeConfig, nodeName, logger } = options;
+  // HTTPS, and every read authenticated (TokenReview) and authorized (SubjectAccessReview).
+  const serving = await startSecureServing(options, { kubeConfig, attributes: agentAttributes, metricPrefix: "ebpf_operator_agent_", logger });
   const host = await startAgentHost({
     ...options,
-    mode: "cluster",
-    configure: (container) =>
+    tls: serving.certificate.current,
+    access: serving.access,
+    configure: (container) => {
+      serving.access.register(container.get(TOKENS.MetricsRegistry));
       container
         .rebind(TOKENS.ObjectProvider)
-        .toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir)),
+        .toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir));
+    },
+    mode: "cluster",
     status: () => ({ node: nodeName }),
   });
+  serving.certificate.onChange((tls) => host.setCertificate(tls));
+  host.setCertificate(serving.certificate.current); // in case it changed while the host started
   const { agent } = host;
 
   const ebpfMaps = new Informer<EbpfMapObject>({
@@ -134,6 +144,7 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
       nodes.stop();
       writer.stop();
       await syncing;
+      serving.certificate.stop();
       await host.stop(); // pins stay: a restarted agent adopts them
     },
   };
