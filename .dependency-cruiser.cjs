@@ -21,8 +21,15 @@ const coreLayers = [
 ];
 
 // operator, bottom to top: Kubernetes plumbing, then what the controller and the cluster agent
-// share, then each of them (never importing the other), then the entry points.
-const operatorLayers = [["kube"], ["shared", "crd", "serving"], ["controller", "agent"], ["operator\\.ts", "cli\\.ts", "index\\.ts", "generate-crds\\.ts"]];
+// share, then the compile server and its client (no Kubernetes access: the controller calls it),
+// then the controller and the agent (never importing the other), then the entry points.
+const operatorLayers = [
+  ["kube"],
+  ["shared", "crd", "serving"],
+  ["compiler"],
+  ["controller", "agent"],
+  ["operator\\.ts", "cli\\.ts", "index\\.ts", "generate-crds\\.ts"],
+];
 
 function layerRules(prefix, layers, pkg) {
   const rules = [];

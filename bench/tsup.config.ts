@@ -12,6 +12,7 @@ export default defineConfig({
     "bench/src/footprint.ts",
     "bench/src/events.ts",
     "bench/src/operator.ts",
+    "bench/src/compile.ts",
     "bench/src/auth.ts",
     "bench/src/tenant.ts",
     "bench/src/report.ts",

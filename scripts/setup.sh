@@ -10,8 +10,9 @@ step() { printf '==> %s\n' "$*"; }
 # clang/llvm compile BPF C; libbpf-dev, libelf-dev, zlib1g-dev, pkg-config, make and g++ build the
 # addon; bpftool generates vmlinux.h; prometheus brings promtool (tests check /metrics with it);
 # iproute2 makes the test network namespaces; util-linux gives prlimit (compiler limits); openssl
-# makes the test control plane's certificates.
-APT_PACKAGES=(clang llvm libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev pkg-config make g++ python3 iproute2 prometheus util-linux openssl)
+# makes the test control plane's certificates; bubblewrap is the compiler's sandbox and
+# libseccomp-dev lets the addon build its seccomp filter (docs/compiler.md).
+APT_PACKAGES=(clang llvm libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev pkg-config make g++ python3 iproute2 prometheus util-linux openssl bubblewrap libseccomp-dev)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

@@ -6,8 +6,9 @@
 import { writeFileSync } from "node:fs";
 import type { AuthRow } from "./auth.js";
 import { join } from "node:path";
-import type { EventRow } from "./events.js";
+import type { EventRow, HookRow } from "./events.js";
 import type { FootprintRow } from "./footprint.js";
+import type { CompileRow } from "./compile.js";
 import type { OperatorRow } from "./operator.js";
 import type { ScrapeResults, ScrapeRow } from "./scrape.js";
 import type { TenantResults, TenantRow } from "./tenant.js";
@@ -29,8 +30,10 @@ const docs = join(repoRoot, "docs");
 const scrape = readResult<ScrapeResults>("scrape");
 const before = readResult<ScrapeResults & { note: string }>("scrape-before");
 const footprint = readResult<{ windowSeconds: number; rows: FootprintRow[]; when?: string; machine?: { uptime?: string } }>("footprint");
-const events = readResult<{ runs: number; rows: EventRow[]; when?: string; machine?: { uptime?: string } }>("events");
+// The events section states its own run time and load (its "Run:" line).
+const events = readResult<{ runs: number; when: string; quick: boolean; machine?: { uptime: string }; rows: EventRow[]; hooks?: HookRow[] }>("events");
 const operator = readResult<{ rows: OperatorRow[]; when?: string; machine?: { uptime?: string } }>("operator");
+const compile = readResult<{ runs: number; rows: CompileRow[]; machine?: { uptime: string } }>("compile");
 const runInfo = readResult<RunInfo>("run");
 const auth = readResult<{
   when?: string;
@@ -95,7 +98,7 @@ p(
   "```bash",
   "npm run bench              # everything below, ~15 min; writes bench/results/*.json, this file and the plots",
   "npm run bench -- --quick   # sizes up to 100k, fewer runs, 200 EbpfMaps: a few minutes",
-  "bash bench/run.sh --only scrape|footprint|events|operator|auth|tenant|report   # one part (report: just regenerate)",
+  "bash bench/run.sh --only scrape|footprint|events|operator|compile|auth|tenant|report   # one part (report: just regenerate)",
   "# some scrape variants only; EOP_BENCH_SAVE=1 writes them (the file then says which) for the report",
   "EOP_BENCH_SAVE=1 EOP_BENCH_ONLY=hash/u64/100000,hash/struct/100000 node bench/dist/scrape.js",
   "```",
@@ -474,7 +477,6 @@ if (footprint) {
 
 // ---------------------------------------------------------------------------------------------
 p("## 3. Event overhead", "");
-if (events?.when) p(measuredAt(events), "");
 if (events) {
   p(
     "`bench/src/events.ts`: each example that runs on this kernel (the tracepoint ones — this kernel has no",
@@ -484,6 +486,8 @@ if (events) {
     "from `BpfProgram.info()`. Beside it, the workload's wall time with no program and with the program",
     "attached (statistics off). Tracepoints fire for every process, so run counts include the rest of the",
     "machine's activity; the ns per event are an average over all of them.",
+    "",
+    `Run: \`bash bench/run.sh${events.quick ? " --quick" : ""} --only events\`, ${events.when.slice(0, 19)}Z, ${events.runs} runs per row (median, min–max); load at the end: \`${events.machine?.uptime.replace(/^.*load average/, "load average") ?? "?"}\` (other work on the machine shares the CPUs and the syscall paths, so absolute figures rise with load; compare rows of one run).`,
     "",
     `| example | tracepoint | workload | ns per event (kernel stats) | program runs per workload run | workload ms without program | with program | Δ per workload event (wall) |`,
     "|---|---|---|---:|---:|---:|---:|---:|",
@@ -505,6 +509,45 @@ if (events) {
     "for `tp_btf` tracepoints and +137/+160 ns for kprobes.",
     "",
   );
+  if (events.hooks && events.hooks.length > 0) {
+    const hooks = events.hooks;
+    const at = (hook: string, program: string) => hooks.find((h) => h.hook === hook && h.program === program);
+    p(
+      "### The hooks compared: tracepoint, raw_tp, tp_btf",
+      "",
+      "The same program on `sys_enter` as each hook type (`hookManifest` in `bench/src/events.ts`): `count`",
+      "adds one to a per-CPU hash keyed by the syscall number (`EOP_COUNTER_INC`), `empty` returns at once",
+      "(what is left is the hook's own cost). Workload: the dd above, 1,000,000 syscalls per run; a fresh",
+      "baseline beside each row. fentry/fexit are not in the table: this machine's kernel refuses BPF",
+      "trampolines (the vm project runs them in a 6.1 guest under qemu's software emulation, whose timings",
+      "say nothing about real hardware).",
+      "",
+      "| hook | target | program | ns per event (kernel stats) | dd ms without program | with program | Δ per syscall (wall) |",
+      "|---|---|---|---:|---:|---:|---:|",
+    );
+    for (const h of hooks) {
+      p(
+        `| \`${h.hook}\` | \`${h.target}\` | ${h.program} | ${range(h.nsPerEvent, (v) => v.toFixed(0))} | ${range(h.baselineMs)} | ${range(h.withProgramMs)} | ${h.wallNsPerEvent < 0 ? "< noise" : `${n(h.wallNsPerEvent, 0)} ns`} |`,
+      );
+    }
+    const tp = at("tracepoint", "count");
+    const raw = at("raw_tp", "count");
+    const btf = at("tp_btf", "count");
+    if (tp && raw && btf) {
+      const cheaper = (x: HookRow) =>
+        x.wallNsPerEvent < tp.wallNsPerEvent
+          ? `${n(tp.wallNsPerEvent - x.wallNsPerEvent, 0)} ns less per syscall than the tracepoint`
+          : "no cheaper than the tracepoint";
+      p(
+        "",
+        `In this run the counting program as a \`raw_tp\` cost ${cheaper(raw)} and as a \`tp_btf\` ${cheaper(btf)} (wall time,`,
+        `medians); the program itself ran ${n(tp.nsPerEvent.median, 0)} / ${n(raw.nsPerEvent.median, 0)} / ${n(btf.nsPerEvent.median, 0)} ns (tracepoint / raw_tp / tp_btf, kernel stats).`,
+        "Kernel stats time only the program; the wall difference adds the hook: the perf-event and trace-record",
+        "layers of a classic tracepoint, which raw and BTF tracepoints skip.",
+      );
+    }
+    p("");
+  }
   writeFileSync(
     join(docs, "benchmarks-events.svg"),
     barChart({
@@ -663,6 +706,39 @@ if (tenant) {
     "(never read) and renders only what it read; so its cost follows the tenant's entries, not the node's.",
     "The baseline serves the agent's own families too, which the view leaves out: the view can come out",
     "slightly cheaper.",
+    "",
+  );
+} else p("(not run)", "");
+
+p("## 7. Compiler sandbox", "");
+if (compile) {
+  p(
+    "`bench/src/compile.ts` compiles two programs with the built compiler, in the sandbox (bubblewrap, seccomp, the",
+    'same limits) and without it (`sandbox: "off"`, the baseline), interleaved run by run: a cache miss (clang\'s',
+    "`-E` and compile runs, a fresh cache directory each time) and then the same program again (a cache hit: the",
+    "manifest's headers re-hashed, no clang). Set-up (probing clang, proving the sandbox, vmlinux.h) is once per",
+    `process and not measured. Median of ${compile.runs} runs (min–max), ms.`,
+    "",
+    "| program | miss, no sandbox | miss, sandbox | sandbox / baseline | hit, no sandbox | hit, sandbox |",
+    "|---|---:|---:|---:|---:|---:|",
+  );
+  for (const program of [...new Set(compile.rows.map((r) => r.program))]) {
+    const off = compile.rows.find((r) => r.program === program && r.mode === "off")!;
+    const on = compile.rows.find((r) => r.program === program && r.mode === "sandbox")!;
+    p(`| ${program} | ${range(off.missMs)} | ${range(on.missMs)} | ${ratio(on.missMs.median, off.missMs.median)} | ${range(off.hitMs)} | ${range(on.hitMs)} |`);
+  }
+  const ratios = [...new Set(compile.rows.map((r) => r.program))].map((program) => {
+    const off = compile.rows.find((r) => r.program === program && r.mode === "off")!;
+    const on = compile.rows.find((r) => r.program === program && r.mode === "sandbox")!;
+    return on.missMs.median / off.missMs.median;
+  });
+  p(
+    "",
+    ratios.every((r) => r < 1.5)
+      ? `On a miss the sandbox (two bwrap start-ups) stayed within ${ratios.map((r) => `${r.toFixed(2)}×`).join(" and ")} of the baseline, inside this run's spread (min–max). A cache hit runs no clang, so the sandbox costs it nothing.`
+      : `On a miss the sandbox cost ${ratios.map((r) => `${r.toFixed(2)}×`).join(" and ")} the baseline. A cache hit runs no clang, so the sandbox costs it nothing.`,
+    "",
+    `Measured with \`npm run bench -- --only compile\` (the other sections come from the full run above); load during the run: \`${compile.machine?.uptime ?? "?"}\`.`,
     "",
   );
 } else p("(not run)", "");

@@ -15,7 +15,7 @@ ARG NODE_IMAGE=node:22.20.0-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      python3 make g++ pkg-config libbpf-dev libelf-dev zlib1g-dev ca-certificates \
+      python3 make g++ pkg-config libbpf-dev libelf-dev zlib1g-dev libseccomp-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV npm_config_nodedir=/usr/local
@@ -32,10 +32,12 @@ RUN npm install --no-audit --no-fund \
 # runtime
 FROM ${NODE_IMAGE} AS runtime
 ARG WITH_BPFTOOL=false
-# libbpf1 + libelf1 + zlib1g: what the addon links. mount/mountpoint (util-linux, in the base
-# image) serve the chart's optional mount-bpffs init container.
+# libbpf1 + libelf1 + zlib1g + libseccomp2: what the addon links. bubblewrap: the compiler's
+# sandbox, for the standalone agent (`ebpf-agent run` compiles for itself; the cluster agent
+# only loads what the operator compiled). mount/mountpoint (util-linux, in the base image)
+# serve the chart's optional mount-bpffs init container.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libbpf1 libelf1 zlib1g \
+ && apt-get install -y --no-install-recommends libbpf1 libelf1 zlib1g libseccomp2 bubblewrap \
  && if [ "$WITH_BPFTOOL" = "true" ]; then apt-get install -y --no-install-recommends bpftool; fi \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app

@@ -2,8 +2,9 @@
 # The operator image: `ebpf-operator run` (the controller). It compiles EbpfMaps with clang, so
 # it carries clang/llvm, libbpf's headers (bpf/bpf_helpers.h, ...) and the kernel UAPI headers
 # (linux-libc-dev); bpftool generates vmlinux.h from the kernel BTF of the node it runs on
-# (/sys/kernel/btf/vmlinux, readable in an unprivileged pod). It never loads a program: it runs
-# as a non-root user with no capabilities.
+# (/sys/kernel/btf/vmlinux, readable in an unprivileged pod); bubblewrap sandboxes every clang
+# run. The same image runs both containers of the operator's pod (`run` and `compile-server`).
+# It never loads a program: it runs as a non-root user with no capabilities.
 #
 # Build from the repository root (the context is the whole repository):
 #   docker build -f deploy/docker/operator.Dockerfile -t localhost/ebpf-operator/operator:0.1.0 .
@@ -17,7 +18,7 @@ ARG NODE_IMAGE=node:22.20.0-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      python3 make g++ pkg-config libbpf-dev libelf-dev zlib1g-dev ca-certificates \
+      python3 make g++ pkg-config libbpf-dev libelf-dev zlib1g-dev libseccomp-dev ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # node-gyp builds the addon against the image's own Node headers (no download).
@@ -39,11 +40,12 @@ RUN npm install --no-audit --no-fund \
 # runtime
 FROM ${NODE_IMAGE} AS runtime
 # clang + llvm: the BPF compiler; libbpf-dev: bpf/*.h (and libbpf1, which the addon links);
-# linux-libc-dev: linux/*.h and asm/*.h; bpftool: vmlinux.h; util-linux (prlimit, in the base
-# image) bounds clang's memory.
+# linux-libc-dev: linux/*.h and asm/*.h; bpftool: vmlinux.h; bubblewrap: the sandbox every clang
+# run gets (compile-server); libseccomp2: the addon builds the sandbox's seccomp filter with it;
+# util-linux (prlimit, in the base image) sets clang's memory, CPU and file-size limits.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      clang llvm libbpf-dev linux-libc-dev bpftool libelf1 zlib1g \
+      clang llvm libbpf-dev linux-libc-dev bpftool bubblewrap libseccomp2 libelf1 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json

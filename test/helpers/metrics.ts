@@ -12,9 +12,12 @@ export interface StatusDocument {
     phase: string;
     lastError?: { code?: string; message: string };
     program?: { id: number; pinDir: string; adopted: boolean; attachments: string[] };
+    programs?: { name: string; type: string; target: string; id: number; pin: string; attachments: string[] }[];
     conditions: { type: string; status: string; reason: string; message: string }[];
   }[];
   problems: { code: string; message: string; source: string }[];
+  /** What the agent says about its compiler (standalone). */
+  compiler?: { sandbox: { mode: string; reason?: string; uid?: number }; clang?: string; warning?: string };
 }
 
 export async function fetchText(url: string): Promise<{ status: number; contentType: string | null; body: string }> {

@@ -31,7 +31,7 @@ const BAD: Record<string, string> = {
   "missing-program": tracepointManifest({ name: "missing-program", program: "count_exec" }),
   "missing-map": tracepointManifest({ name: "missing-map", map: "exec_count" }),
   "wide-value": tracepointManifest({ name: "wide-value", code: WIDE_VALUE }),
-  "unknown-type": tracepointManifest({ name: "unknown-type", type: "fentry" }),
+  "unknown-type": tracepointManifest({ name: "unknown-type", type: "lsm" }),
   "no-such-tracepoint": tracepointManifest({ name: "no-such-tracepoint", target: "syscalls/sys_enter_execv" }),
   "bad-target": tracepointManifest({ name: "bad-target", target: "execve" }),
   "schema-violation": tracepointManifest({ name: "schema-violation", prometheusType: "summary" }),
@@ -90,12 +90,12 @@ describe("bad input beside a good resource", () => {
     ["missing-program", "EOP_ERR_PROGRAM_NOT_FOUND", /spec.program "count_exec" .*programs: count_execve/],
     ["missing-map", "EOP_ERR_MAP_NOT_FOUND", /spec.map "exec_count" .*maps: execve_count/],
     ["wide-value", "EOP_ERR_MAP_VALUE_UNSUPPORTED", /16-byte values/],
-    ["unknown-type", "EOP_ERR_PROGRAM_TYPE_UNKNOWN", /no plugin handles program type "fentry" \(available: .*tracepoint/],
+    ["unknown-type", "EOP_ERR_PROGRAM_TYPE_UNKNOWN", /no plugin handles program type "lsm" \(available: .*tracepoint/],
     ["no-such-tracepoint", "EOP_ERR_TARGET_NOT_FOUND", /did you mean syscalls\/sys_enter_execve/],
     ["bad-target", "EOP_ERR_TARGET_INVALID", /spec.target "execve"/],
     ["schema-violation", "EOP_ERR_MANIFEST_INVALID", /spec.prometheusType: must be one of "counter", "gauge"/],
     ["pod-scoped", "EOP_ERR_POD_SCOPE_UNSUPPORTED", /spec.selector: .*does not run a pod-scoped resource node-wide/],
-    ["metric-clash", "EOP_ERR_METRIC_CONFLICT", /already served by EbpfMap "(default|team-b)\/good" as a counter/],
+    ["metric-clash", "EOP_ERR_METRIC_CONFLICT", /already served on this node by EbpfMap "default\/good" as a counter/],
   ])("reports %s as %s with the real message", (name, code, message) => {
     const resource = byName(name);
     expect(resource?.phase).toBe("Failed");

@@ -11,7 +11,10 @@
  *   privileges but is refused by the verifier under tenant loading, with a clear condition;
  * - verifier logs reach the status with the reason and source line first, kernel addresses
  *   scrubbed (the raw log, as a privileged loader gets it, has them);
- * - maps declared with pinning are refused and nothing is pinned outside the pin root.
+ * - a map declared with LIBBPF_PIN_BY_NAME is allowed under tenant rules because the loader
+ *   contains it in the resource's own generation directory: a map planted at the path libbpf
+ *   would use and another tenant's resource declaring the same map are never reached, nothing is
+ *   pinned outside the pin root, and deletion leaves nothing; any other pinning value is refused.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
@@ -153,6 +156,33 @@ int drop_egress(struct __sk_buff *skb) {
   return word != 42;
 }`);
 
+/** Two programs on one hook: the first lets the datagram pass, the second drops it. */
+const CGROUP_PASS_THEN_DROP = withLicense(`
+SEC("cgroup_skb/egress")
+int first(struct __sk_buff *skb) {
+  count();
+  return 1;
+}
+SEC("cgroup_skb/egress")
+int second(struct __sk_buff *skb) {
+  count();
+  return 0;
+}`);
+
+/** The second program of the pair reads kernel memory; the first is harmless. */
+const CGROUP_SECOND_READS_KERNEL = withLicense(`
+SEC("cgroup_skb/egress")
+int first(struct __sk_buff *skb) {
+  count();
+  return 1;
+}
+SEC("cgroup_skb/egress")
+int second(struct __sk_buff *skb) {
+  u64 word = 0;
+  bpf_probe_read_kernel(&word, sizeof(word), (void *)(long)skb->len);
+  return word != 42;
+}`);
+
 const TRACEPOINT_NULL_DEREF = withLicense(`
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4); __type(key, u32); __type(value, u64); } table SEC(".maps");
 SEC("tracepoint/syscalls/sys_enter_getpid")
@@ -181,6 +211,8 @@ int drop_egress(struct __sk_buff *skb) {
 }
 char LICENSE[] SEC("license") = "GPL";
 `;
+/** The same map with a pinning value libbpf would not contain (nor accept): refused by the baseline. */
+const CGROUP_PINNING_2 = CGROUP_PINNED_MAP.replace("LIBBPF_PIN_BY_NAME", "2");
 
 function manifest(name: string, type: string, target: string, program: string, code: string, map = "seen"): ParsedManifest {
   return {
@@ -492,6 +524,54 @@ int signal_caller(void *ctx) {
     });
   });
 
+  describe("a resource of several programs (spec.programs)", () => {
+    const target = () => `cgroup/skb/egress:/${cgroupName}`;
+    /** `first` and `second` of `code` on the test cgroup's egress, as one resource. */
+    const pair = (name: string, code: string): ParsedManifest => {
+      const m = manifest(name, "cgroup", target(), "first", code);
+      const { type: _type, target: _target, program: _program, ...spec } = m.resource.spec;
+      const programs = ["first", "second"].map((program) => ({ program, type: "cgroup", target: target() }));
+      return { ...m, resource: { ...m.resource, spec: { ...spec, programs } } as ParsedManifest["resource"] };
+    };
+
+    it("drops all N in enforce mode when the second program drops (the control)", async () => {
+      policies.set("pair-drop", { verdictMode: "enforce" });
+      await run(pair("pair-drop", CGROUP_PASS_THEN_DROP));
+      expect(ready("pair-drop"), status("pair-drop").lastError?.message).toMatchObject({ status: "True" });
+      expect(status("pair-drop").programs?.map((p) => p.name)).toEqual(["first", "second"]);
+      expect(await sendFromCgroup()).toBe(0);
+      await run();
+    });
+
+    it("forces every program's verdict in observe mode: exactly N of N pass, and both programs saw them", async () => {
+      policies.set("pair-drop", { verdictMode: "observe", rules: DEFAULT_TENANT_RULES });
+      await run(pair("pair-drop", CGROUP_PASS_THEN_DROP));
+      expect(ready("pair-drop"), status("pair-drop").lastError?.message).toMatchObject({ status: "True" });
+      expect(await sendFromCgroup()).toBe(N);
+      expect(seen("pair-drop")).toBeGreaterThanOrEqual(2 * N);
+      await run();
+    });
+
+    it("checks every program against the rules: a helper the second one calls is refused, naming it; nothing is loaded", async () => {
+      policies.set("pair-read", { verdictMode: "observe", rules: DEFAULT_TENANT_RULES });
+      await run(pair("pair-read", CGROUP_SECOND_READS_KERNEL));
+      expect(ready("pair-read")).toMatchObject({ status: "False", reason: "ObjectRefused" });
+      expect(status("pair-read").lastError?.message).toMatch(/program "second" calls bpf_probe_read_kernel \(helper #113\) at program\.bpf\.c:\d+/);
+      expect(status("pair-read").program).toBeUndefined();
+      await run();
+    });
+
+    it("verifies every program without CAP_PERFMON: the verifier refuses the second one's kernel read under tenant loading", async () => {
+      policies.delete("pair-read");
+      await run(pair("pair-read", CGROUP_SECOND_READS_KERNEL));
+      expect(status("pair-read").lastError?.code).toBe("EOP_ERR_LOAD_VERIFIER");
+      expect(status("pair-read").lastError?.message).toMatch(
+        /^load program "second" for EbpfMap "tenant-a\/pair-read": the verifier rejected it: program of this type cannot use helper bpf_probe_read_kernel#113/,
+      );
+      await run();
+    });
+  });
+
   describe("verifier logs", () => {
     it("reach the status with the reason and the source line first and no kernel address", async () => {
       // What a privileged loader gets from the kernel: map addresses in the log.
@@ -519,13 +599,65 @@ int signal_caller(void *ctx) {
   });
 
   describe("pins", () => {
-    it("refuses a map declared with pinning, and nothing is pinned outside the pin root", async () => {
-      policies.delete("cg-pin");
-      await run(manifest("cg-pin", "cgroup", `cgroup/skb/egress:/${cgroupName}`, "drop_egress", CGROUP_PINNED_MAP, pinnedMapName));
-      expect(ready("cg-pin")).toMatchObject({ status: "False", reason: "ObjectRefused" });
-      expect(status("cg-pin").lastError?.message).toMatch(new RegExp(`map "${pinnedMapName}" is declared with pinning \\(LIBBPF_PIN_BY_NAME\\)`));
-      expect(existsSync(`/sys/fs/bpf/${pinnedMapName}`)).toBe(false);
+    const rootPin = `/sys/fs/bpf/${pinnedMapName}`;
+    const pinsNamed = (): string[] => readdirSync("/sys/fs/bpf").filter((e) => e.includes(pinnedMapName));
+
+    it("refuses a map whose pinning value is not LIBBPF_PIN_BY_NAME, before anything is loaded, without a policy", async () => {
+      policies.delete("cg-pin2");
+      await run(manifest("cg-pin2", "cgroup", `cgroup/skb/egress:/${cgroupName}`, "drop_egress", CGROUP_PINNING_2, pinnedMapName));
+      expect(ready("cg-pin2")).toMatchObject({ status: "False", reason: "ObjectRefused" });
+      expect(status("cg-pin2").lastError?.message).toMatch(new RegExp(`map "${pinnedMapName}" is declared with pinning 2: only LIBBPF_PIN_BY_NAME`));
+      expect(status("cg-pin2").program).toBeUndefined();
+      expect(pinsNamed()).toEqual([]);
+      expect(existsSync(join(pinRoot, "tenant-a", "cg-pin2"))).toBe(false);
       await run();
+    });
+
+    it("contains LIBBPF_PIN_BY_NAME under tenant rules: two tenants' maps of one name stay apart, a planted map is never reached, deletion leaves nothing", async () => {
+      // A map planted where libbpf would pin (and reuse) one declared by name, holding a sentinel.
+      execFileSync("bpftool", ["map", "create", rootPin, "type", "array", "key", "4", "value", "8", "entries", "1", "name", pinnedMapName]);
+      const sentinel = Buffer.alloc(8);
+      sentinel.writeBigUInt64LE(0x7777n);
+      {
+        using planted = BpfMap.openPinned(rootPin);
+        planted.update(Buffer.alloc(4), sentinel);
+      }
+      try {
+        const tenantRules: LoadEnforcement = { rules: DEFAULT_TENANT_RULES, verdictMode: "observe" };
+        policies.set("cg-pin", tenantRules);
+        const target = `cgroup/skb/egress:/${cgroupName}`;
+        const a = manifest("cg-pin", "cgroup", target, "drop_egress", CGROUP_PINNED_MAP, pinnedMapName);
+        const b = { ...a, ref: { namespace: "tenant-b", name: "cg-pin" } };
+        await run(a, b);
+        const of = (namespace: string): ResourceStatus => agent.statuses().find((x) => x.namespace === namespace && x.name === "cg-pin")!;
+        for (const ns of ["tenant-a", "tenant-b"]) expect(of(ns).conditions.find((c) => c.type === "Ready")?.status, ns).toBe("True");
+        const dirs = ["tenant-a", "tenant-b"].map((ns) => of(ns).program!.pinDir);
+        for (const [i, ns] of ["tenant-a", "tenant-b"].entries()) expect(dirs[i]!.startsWith(join(pinRoot, ns, "cg-pin") + "/")).toBe(true);
+        const counted = (dir: string): { id: number; value: number } => {
+          using map = BpfMap.openPinned(join(dir, `map_${pinnedMapName}`));
+          return { id: map.info.id, value: Number(map.lookup(Buffer.alloc(4))!.readBigUInt64LE(0)) };
+        };
+        expect(await sendFromCgroup()).toBe(N);
+        const [inA, inB] = dirs.map(counted);
+        // Each resource counted the N datagrams in a map of its own; the planted map is untouched.
+        expect(inA!.id).not.toBe(inB!.id);
+        expect(inA!.value).toBeGreaterThanOrEqual(N);
+        expect(inB!.value).toBeGreaterThanOrEqual(N);
+        {
+          using planted = BpfMap.openPinned(rootPin);
+          expect(planted.info.id).not.toBe(inA!.id);
+          expect(planted.info.id).not.toBe(inB!.id);
+          expect(planted.lookup(Buffer.alloc(4))!.readBigUInt64LE(0)).toBe(0x7777n);
+        }
+        expect(pinsNamed()).toEqual([pinnedMapName]); // nothing pinned beside the planted map
+        await run();
+        for (const dir of dirs) expect(existsSync(dir)).toBe(false);
+        expect(existsSync(join(pinRoot, "tenant-a", "cg-pin"))).toBe(false);
+        expect(existsSync(join(pinRoot, "tenant-b", "cg-pin"))).toBe(false);
+      } finally {
+        await run();
+        rmSync(rootPin, { force: true });
+      }
     });
 
     describe("links planted under the pin root", () => {

@@ -78,7 +78,14 @@ describe("spec.metrics examples on the real kernel", () => {
     });
     const series = buckets(body, "read_size_bytes", labels);
     // Every bucket 2^0 .. 2^32 is present, le ascending, cumulative, ending with +Inf = _count.
-    expect(series.map(([le]) => le)).toEqual([...Array.from({ length: 33 }, (_, i) => String(2 ** i)), "+Inf"]);
+    // `le` is written as Go's Prometheus clients write it: plain below 1e6, else 1.048576e+06.
+    const goLe = (bound: number): string => {
+      const digits = String(bound);
+      if (digits.length <= 6) return digits;
+      const fraction = digits.slice(1).replace(/0+$/, "");
+      return `${digits[0]}${fraction ? `.${fraction}` : ""}e+${String(digits.length - 1).padStart(2, "0")}`;
+    };
+    expect(series.map(([le]) => le)).toEqual([...Array.from({ length: 33 }, (_, i) => goLe(2 ** i)), "+Inf"]);
     for (let i = 1; i < series.length; i++) expect(series[i]![1]).toBeGreaterThanOrEqual(series[i - 1]![1]);
     const count = sampleValue(body, "read_size_bytes_count", labels)!;
     expect(series[series.length - 1]![1]).toBe(count);

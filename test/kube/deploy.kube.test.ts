@@ -27,6 +27,8 @@ import {
   Informer,
   NodeStatusWriter,
   ObjectStore,
+  checkMemoryBudget,
+  parseSize,
   startOperator,
   type EbpfMapObject,
   type RunningOperator,
@@ -214,8 +216,10 @@ describe("deploy/ files", () => {
     expect(stdout).toContain("up to date");
     const all = documents(operatorYaml());
     // CRDs first (the rest may refer to them), then the namespace, then everything in it.
-    expect(all.slice(0, 2).map((o) => o.kind)).toEqual(["CustomResourceDefinition", "CustomResourceDefinition"]);
-    expect(all[2]).toMatchObject({ kind: "Namespace", metadata: { name: SYSTEM } });
+    const crds = readdirSync(join(deploy, "crds")).length;
+    expect(crds).toBe(3); // EbpfMap, EbpfMapNodeStatus, EbpfTenancyPolicy
+    expect(all.slice(0, crds).map((o) => o.kind)).toEqual(new Array(crds).fill("CustomResourceDefinition"));
+    expect(all[crds]).toMatchObject({ kind: "Namespace", metadata: { name: SYSTEM } });
     for (const file of readdirSync(join(deploy, "crds"))) {
       expect(readFileSync(join(chart, "crds", file), "utf8")).toBe(readFileSync(join(deploy, "crds", file), "utf8"));
     }
@@ -262,7 +266,83 @@ describe("deploy/ files", () => {
       ["DaemonSet", "ebpf-operator-agent"],
     ] as const) {
       expect(comparable(podSpec(byKindName(rendered, kind, name))), `${kind} ${name}`).toEqual(comparable(podSpec(byKindName(plain, kind, name))));
-      expect(podSpec(byKindName(rendered, kind, name)).containers[0]!.image).toBe(podSpec(byKindName(plain, kind, name)).containers[0]!.image);
+      expect(podSpec(byKindName(rendered, kind, name)).containers.map((c) => c.image)).toEqual(
+        podSpec(byKindName(plain, kind, name)).containers.map((c) => c.image),
+      );
+    }
+  });
+
+  it("the operator's pod keeps the ServiceAccount token out of the compiler container, in the manifests and the chart", async () => {
+    type Container = {
+      name: string;
+      args: string[];
+      volumeMounts?: { name: string; mountPath: string }[];
+      env?: { valueFrom?: { secretKeyRef?: unknown } }[];
+      envFrom?: unknown[];
+      resources: { limits: { memory: string } };
+      securityContext: Record<string, unknown>;
+    };
+    type Volume = { name: string; projected?: { sources: Record<string, unknown>[] }; secret?: unknown; emptyDir?: { medium?: string } };
+    const rendered = documents(await helmOk(["template", "ebpf-operator", chart, "-n", SYSTEM]));
+    for (const [source, objects] of [
+      ["operator.yaml", documents(operatorYaml())],
+      ["helm", rendered],
+    ] as const) {
+      const spec = (
+        byKindName(objects, "Deployment", "ebpf-operator").spec as {
+          template: { spec: { automountServiceAccountToken: boolean; containers: Container[]; volumes: Volume[] } };
+        }
+      ).template.spec;
+      expect(spec.automountServiceAccountToken, source).toBe(false);
+      const container = (name: string) => spec.containers.find((c) => c.name === name)!;
+      const tokenVolumes = new Set(
+        spec.volumes.filter((v) => v.secret !== undefined || v.projected?.sources.some((s) => "serviceAccountToken" in s || "secret" in s)).map((v) => v.name),
+      );
+      // The operator: the token where automounting would put it, and its serving certificate.
+      expect(
+        container("operator")
+          .volumeMounts!.filter((m) => tokenVolumes.has(m.name))
+          .map((m) => m.mountPath),
+        source,
+      ).toEqual(["/var/run/secrets/kubernetes.io/serviceaccount", "/etc/ebpf-operator/tls"]);
+      // The compiler: no token, no Secret, nothing under /var/run/secrets, no secret env.
+      const compiler = container("compiler");
+      expect(compiler.args[0]).toBe("compile-server");
+      expect(
+        compiler.volumeMounts!.filter((m) => tokenVolumes.has(m.name) || m.mountPath.startsWith("/var/run/secrets")),
+        source,
+      ).toEqual([]);
+      expect(compiler.envFrom ?? [], source).toEqual([]);
+      expect(
+        (compiler.env ?? []).filter((e) => e.valueFrom?.secretKeyRef !== undefined),
+        source,
+      ).toEqual([]);
+      // They share only the socket's volume, in memory.
+      const shared = compiler.volumeMounts!.map((m) => m.name).filter((n) => container("operator").volumeMounts!.some((m) => m.name === n));
+      expect(shared, source).toEqual(["compiler-socket"]);
+      expect(spec.volumes.find((v) => v.name === "compiler-socket")?.emptyDir?.medium).toBe("Memory");
+      const socket = "/run/ebpf-compiler/compiler.sock";
+      expect(container("operator").args).toContain(`--compiler-socket=${socket}`);
+      expect(compiler.args).toContain(`--socket=${socket}`);
+      // Non-root, no capabilities; seccomp/AppArmor unconfined only so bubblewrap can build its sandbox.
+      expect(compiler.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        capabilities: { drop: ["ALL"] },
+      });
+      // The compile server's own start-up check passes for these numbers (it refuses a budget above the limit).
+      const arg = (flag: string) => compiler.args.find((a) => a.startsWith(`--${flag}=`))!.split("=")[1]!;
+      const budget = {
+        concurrency: Number(arg("concurrency")),
+        memoryLimitBytes: parseSize("memory-limit", arg("memory-limit")),
+        tmpBytes: parseSize("tmp-size", arg("tmp-size")),
+        reserveBytes: 256 * 1024 * 1024,
+      };
+      expect(checkMemoryBudget(parseSize("limit", compiler.resources.limits.memory), budget), source).toBeUndefined();
+      expect(checkMemoryBudget(parseSize("limit", compiler.resources.limits.memory), { ...budget, concurrency: budget.concurrency + 2 })).toMatch(
+        /above the container's memory limit/,
+      );
     }
   });
 
@@ -352,14 +432,17 @@ describe("deploy/ files", () => {
         const user = runtime.filter((s) => s.op === "USER").at(-1)?.args;
         if (image === "operator") {
           // It compiles: clang, llvm, libbpf's and the kernel's headers, bpftool for vmlinux.h.
-          for (const pkg of ["clang", "llvm", "libbpf-dev", "linux-libc-dev", "bpftool"]) expect(installs).toMatch(new RegExp(`\\s${pkg}(\\s|$)`));
+          // bubblewrap: the sandbox of every clang run; libseccomp2: the addon builds its filter.
+          for (const pkg of ["clang", "llvm", "libbpf-dev", "linux-libc-dev", "bpftool", "bubblewrap", "libseccomp2"])
+            expect(installs).toMatch(new RegExp(`\\s${pkg}(\\s|$)`));
           // Non-root, numerically (runAsNonRoot can check it), the uid the manifests use.
           expect(user).toBe("65532:65532");
           const deployment = byKindName(documents(operatorYaml()), "Deployment", "ebpf-operator");
           expect(JSON.stringify(deployment)).toContain('"runAsUser":65532');
         } else {
           // Loads only: libbpf's runtime, no compiler.
-          for (const pkg of ["libbpf1", "libelf1", "zlib1g"]) expect(installs).toMatch(new RegExp(`\\s${pkg}(\\s|$)`));
+          // bubblewrap: for the standalone agent's compiles.
+          for (const pkg of ["libbpf1", "libelf1", "zlib1g", "libseccomp2", "bubblewrap"]) expect(installs).toMatch(new RegExp(`\\s${pkg}(\\s|$)`));
           expect(installs).not.toMatch(/\sclang(\s|$)/);
           expect(user).toBe("0:0");
         }
@@ -440,7 +523,15 @@ describe("the plain manifests on a real API server", () => {
           workload.spec as {
             template: {
               spec: {
-                containers: { args: string[]; ports?: unknown[]; livenessProbe?: Probe; readinessProbe?: Probe; volumeMounts: { name: string }[] }[];
+                containers: {
+                  name: string;
+                  args: string[];
+                  ports?: { name: string; containerPort: number; protocol?: string }[];
+                  startupProbe?: Probe;
+                  livenessProbe?: Probe;
+                  readinessProbe?: Probe;
+                  volumeMounts: { name: string }[];
+                }[];
                 volumes: { name: string; secret?: { secretName: string } }[];
               };
             };
@@ -452,10 +543,26 @@ describe("the plain manifests on a real API server", () => {
           expect.arrayContaining(["--tls-cert-file=/etc/ebpf-operator/tls/tls.crt", "--tls-private-key-file=/etc/ebpf-operator/tls/tls.key"]),
         );
         expect(pod.volumes.find((v) => v.name === "tls")?.secret?.secretName, what).toMatch(/^ebpf-operator-(agent|metrics)-tls$/);
-        for (const probe of [container.livenessProbe, container.readinessProbe]) {
+        for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) {
           expect(probe?.httpGet.scheme, what).toBe("HTTPS");
           expect(["/healthz", "/readyz"], what).toContain(probe?.httpGet.path);
         }
+        // The compiler container holds no credential to review a token with, so it serves no data:
+        // its one port answers the kubelet's probes (plain HTTP, /healthz and /readyz), no Service
+        // exposes it, and its metrics reach Prometheus through the operator's HTTPS /metrics.
+        for (const other of pod.containers.slice(1)) {
+          expect(other.name, what).toBe("compiler");
+          expect(other.ports, what).toEqual([{ name: "compiler-health", containerPort: 8081, protocol: "TCP" }]);
+          for (const probe of [other.startupProbe, other.livenessProbe, other.readinessProbe]) {
+            expect(probe?.httpGet.scheme ?? "HTTP", what).toBe("HTTP");
+            expect(["/healthz", "/readyz"], what).toContain(probe?.httpGet.path);
+          }
+        }
+      }
+      for (const service of source.filter((o) => o.kind === "Service")) {
+        const ports = (service.spec as { ports: { name: string; port: number; targetPort: string | number }[] }).ports;
+        for (const port of ports) expect([port.targetPort, port.port], `Service ${service.metadata.name}`).not.toContain("compiler-health");
+        for (const port of ports) expect(port.port, `Service ${service.metadata.name}`).not.toBe(8081);
       }
     }
     expect(monitors).toHaveLength(4);

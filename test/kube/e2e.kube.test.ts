@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startClusterAgent } from "../helpers/kube/cluster-agent.js";
 import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
 import { condition, eventually, getEbpfMap } from "../helpers/kube/resources.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
@@ -49,26 +50,7 @@ describe("operator + agent + kubectl on one machine", () => {
       [cli, "run", "--kubeconfig", cp.kubeconfig, "--namespace", SYSTEM, "--listen", "127.0.0.1:0", "--cache-dir", join(workDir, "operator-cache")],
       "operator listening",
     );
-  const startAgentProcess = () =>
-    startLoggedProcess(
-      [
-        cli,
-        "agent",
-        "--node-name",
-        NODE,
-        "--kubeconfig",
-        cp.kubeconfig,
-        "--namespace",
-        SYSTEM,
-        "--listen",
-        "127.0.0.1:0",
-        "--pin-root",
-        pinRoot,
-        "--cache-dir",
-        join(workDir, "agent-cache"),
-      ],
-      "agent listening",
-    );
+  const startAgentProcess = () => startClusterAgent({ cli, node: NODE, kubeconfig: cp.kubeconfig, namespace: SYSTEM, pinRoot, workDir });
   const nodeStatus = async (name: string) => {
     const result = await cp.kubectl(["get", "ebpfmapnodestatus", `${name}.${NODE}`, "-n", APP, "-o", "json"]);
     return result.code === 0 ? (JSON.parse(result.stdout) as NodeStatus) : undefined;
@@ -222,12 +204,49 @@ describe("operator + agent + kubectl on one machine", () => {
   it("unloads when the namespace loses its permission for kernel-wide programs, and loads when it is given back", async () => {
     const program = await runningExample();
     await cp.kubectlOk(["label", "namespace", APP, `${KERNEL_WIDE}-`]);
-    await eventually("refused", async () => condition(await getEbpfMap(cp, APP, "execve-tracepoint"), "Ready")?.reason === "KernelWideNotAllowed");
+    await eventually("refused", async () => condition(await getEbpfMap(cp, APP, "execve-tracepoint"), "Ready")?.reason === "PolicyRefused");
     await eventually("the node status gone", async () => (await nodeStatus("execve-tracepoint")) === undefined);
     await eventually("the program freed", async () => !programExists(program), 10_000);
     expect(existsSync(join(pinRoot, APP, "execve-tracepoint"))).toBe(false);
     await cp.kubectlOk(["label", "namespace", APP, `${KERNEL_WIDE}=true`]);
     await eventually("1/1 again", async () => (await getEbpfMap(cp, APP, "execve-tracepoint"))?.status?.ready === "1/1");
+  });
+
+  it("caps the resource's series at scrape time by its namespace's policy: over the cap, only the overflow series", async () => {
+    await runningExample();
+    const labels = { namespace: APP, ebpfmap: "execve-tracepoint" };
+    const policy = `eop-e2e-series-${process.pid}`;
+    // A policy for the namespace (it takes over from the label) that allows no series at all.
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "observability.cloud/v1",
+        kind: "EbpfTenancyPolicy",
+        metadata: { name: policy },
+        spec: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": APP } }, targetScopes: ["pod", "node"], quotas: { seriesPerEbpfMap: 0 } },
+      }),
+    });
+    try {
+      const capped = await eventually("only the overflow series", async () => {
+        const text = await metrics();
+        return sampleValue(text, "execve_counter_total", { ...labels, overflow: "true" }) !== undefined ? text : undefined;
+      });
+      const series = capped.split("\n").filter((l) => l.startsWith(`execve_counter_total{namespace="${APP}"`));
+      expect(series).toHaveLength(1);
+      // Counted as the read is rendered, after the agent's own families of that scrape: the next one shows it.
+      expect(sampleValue(await metrics(), "ebpf_operator_agent_series_dropped_total", labels)).toBeGreaterThanOrEqual(1);
+      // Still admitted and running: the cap limits what is served, not what runs.
+      const resource = await getEbpfMap(cp, APP, "execve-tracepoint");
+      expect((resource?.status as { policy?: { name: string; admitted: boolean } }).policy).toMatchObject({ name: policy, admitted: true });
+    } finally {
+      await cp.kubectlOk(["delete", "ebpftenancypolicy", policy, "--ignore-not-found"]);
+    }
+    await eventually("the plain series back", async () => {
+      const text = await metrics();
+      return (
+        sampleValue(text, "execve_counter_total", { ...labels, overflow: "true" }) === undefined &&
+        sampleValue(text, "execve_counter_total", labels) !== undefined
+      );
+    });
   });
 
   it("detaches and unpins on delete, and the finalizer lets go once the node confirms", async () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { metricsReaderToken } from "../helpers/kube/metrics-reader.js";
 import { secureGet } from "../helpers/secure-fetch.js";
 import { BUILTIN_PLUGINS, createLogger } from "@ebpf-operator/core";
-import { ALLOW_KERNEL_WIDE_LABEL, startOperator, type RunningOperator } from "@ebpf-operator/operator";
+import { ALLOW_KERNEL_WIDE_LABEL, LeaderElector, startOperator, type RunningOperator } from "@ebpf-operator/operator";
 import { COUNTER_CODE, tracepointManifest } from "../helpers/manifests.js";
 import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
 import { condition, eventually, getEbpfMap } from "../helpers/kube/resources.js";
@@ -124,6 +124,48 @@ describe("operator on a real API server", () => {
     expect(neither.stderr).toMatch(/spec\.map: Required value/);
   });
 
+  it("takes several programs per resource (spec.programs): the CRD accepts them, refuses a mix with the flat fields, and each target is checked", async () => {
+    const pair = readFileSync(join(repo, "examples/syscall-errors.yaml"), "utf8");
+    expect((await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: pair })).trim()).toBe("ebpfmap.observability.cloud/syscall-errors created");
+    const compiled = await eventually("the pair compiled", async () => {
+      const r = await getEbpfMap(cp, ALLOWED, "syscall-errors");
+      return condition(r, "Compiled")?.status === "True" ? r : undefined;
+    });
+    expect(compiled.status?.object?.hash).toMatch(/^[0-9a-f]{64}$/);
+
+    // The API server's own rule (CEL), with the message users see from kubectl.
+    const mixed = await cp.kubectl(["apply", "-n", ALLOWED, "-f", "-"], {
+      input: pair.replace("metadata:\n  name: syscall-errors", "metadata:\n  name: mixed").replace("spec:\n", "spec:\n  type: tracepoint\n"),
+    });
+    expect(mixed.code).not.toBe(0);
+    expect(mixed.stderr).toContain("set program, type and target for one program, or programs for several, not both");
+
+    // A target only the plugin can judge: refused by the operator, naming the entry.
+    const badTarget = pair.replace("name: syscall-errors", "name: bad-target").replace("target: sys_exit", "target: raw_syscalls/sys_exit");
+    await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: badTarget });
+    const refused = await eventually("the invalid target refused", async () => {
+      const r = await getEbpfMap(cp, ALLOWED, "bad-target");
+      return condition(r, "Ready")?.reason === "InvalidSpec" ? r : undefined;
+    });
+    expect(condition(refused, "Ready")!.message).toContain('spec.programs[1].target "raw_syscalls/sys_exit" is not a valid raw_tp target');
+
+    // The tenancy policy decides each program too (the default policy: no node-wide target).
+    await cp.kubectlOk(["apply", "-n", NOT_ALLOWED, "-f", "-"], { input: pair });
+    const notAllowed = await eventually("the tenancy refusal of the pair", async () => {
+      const r = await getEbpfMap(cp, NOT_ALLOWED, "syscall-errors");
+      return condition(r, "Ready")?.reason === "PolicyRefused" ? r : undefined;
+    });
+    expect(condition(notAllowed, "Ready")!.message).toContain('rule targetScopes: spec.programs[0].target "sys_enter" of program type raw_tp is node-wide');
+    expect(notAllowed.status?.object).toBeUndefined();
+    for (const [ns, name] of [
+      [ALLOWED, "syscall-errors"],
+      [ALLOWED, "bad-target"],
+      [NOT_ALLOWED, "syscall-errors"],
+    ] as const) {
+      await cp.kubectlOk(["delete", "ebpfmap", name, "-n", ns, "--wait=false"]);
+    }
+  });
+
   it("compiles once, publishes the object and reports 0/1 nodes ready until the agent reports", async () => {
     await cp.kubectlOk(["apply", "-n", ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "execs" }) });
     const compiled = await eventually("execs compiled", async () => {
@@ -205,7 +247,7 @@ describe("operator on a real API server", () => {
     await cp.kubectlOk(["apply", "-n", NOT_ALLOWED, "-f", "-"], { input: tracepointManifest({ name: "sneaky" }) });
     const refused = await eventually("the tenancy refusal", async () => {
       const r = await getEbpfMap(cp, NOT_ALLOWED, "sneaky");
-      return condition(r, "Ready")?.reason === "KernelWideNotAllowed" ? r : undefined;
+      return condition(r, "Ready")?.reason === "PolicyRefused" ? r : undefined;
     });
     expect(condition(refused, "Ready")!.message).toContain(`${ALLOW_KERNEL_WIDE_LABEL}=true`);
     expect(refused.status?.object).toBeUndefined();
@@ -219,7 +261,7 @@ describe("operator on a real API server", () => {
     });
     expect(allowed.status?.object?.hash).toMatch(/^[0-9a-f]{64}$/);
     await cp.kubectlOk(["label", "namespace", NOT_ALLOWED, `${ALLOW_KERNEL_WIDE_LABEL}-`]);
-    await eventually("refused again", async () => condition(await getEbpfMap(cp, NOT_ALLOWED, "sneaky"), "Ready")?.reason === "KernelWideNotAllowed");
+    await eventually("refused again", async () => condition(await getEbpfMap(cp, NOT_ALLOWED, "sneaky"), "Ready")?.reason === "PolicyRefused");
     await cp.kubectlOk(["delete", "ebpfmap", "sneaky", "-n", NOT_ALLOWED, "--wait=false"]);
   });
 
@@ -276,6 +318,26 @@ describe("operator on a real API server", () => {
     } finally {
       operator = standby; // afterAll stops whoever leads now
       rmSync(standbyCache, { recursive: true, force: true });
+    }
+  });
+
+  it("gives the Lease up on shutdown even when a renewal is in flight", async () => {
+    // A renewal every 15 ms and releases at staggered moments: some land while a renewal's
+    // update is on the wire, which once left the lease held (409 Conflict on the release).
+    const logger = createLogger({ level: "silent" });
+    for (let round = 0; round < 12; round++) {
+      const name = `race-lease-${process.pid}`;
+      const elector = new LeaderElector({ kubeConfig: kubeConfig(), namespace: OPERATOR_NS, name, identity: `racer-${round}`, retryMs: 15, logger });
+      let lost = false;
+      await elector.acquire(() => (lost = true));
+      await new Promise((r) => setTimeout(r, 15 + ((round * 7) % 31)));
+      await elector.release();
+      const lease = JSON.parse(await cp.kubectlOk(["get", "lease", name, "-n", OPERATOR_NS, "-o", "json"])) as {
+        spec: { holderIdentity?: string };
+      };
+      expect(lease.spec.holderIdentity, `round ${round}`).toBeUndefined();
+      expect(lost, `round ${round}: stopping is not losing the lease`).toBe(false);
+      await cp.kubectlOk(["delete", "lease", name, "-n", OPERATOR_NS]);
     }
   });
 });

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attachControlPlane, deleteNamespace } from "../helpers/kube/control-plane.js";
+import { startClusterAgent } from "../helpers/kube/cluster-agent.js";
 import { eventually } from "../helpers/kube/resources.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
 import { runTimes, sampleValue } from "../helpers/metrics.js";
@@ -133,29 +134,15 @@ describe("authenticated per-namespace reads of a node's metrics", () => {
     writeFileSync(join(workDir, "tls.key"), decode(agentSecret, "tls.key"));
     ca = JSON.parse(await cp.kubectlOk(["get", "configmap", "ebpf-operator-serving-ca", "-n", SYSTEM, "-o", "json"])).data["ca.crt"] as string;
     expect(ca).toBe(decode(agentSecret, "ca.crt"));
-    agent = await startLoggedProcess(
-      [
-        cli,
-        "agent",
-        "--node-name",
-        NODE,
-        "--kubeconfig",
-        cp.kubeconfig,
-        "--namespace",
-        SYSTEM,
-        "--listen",
-        "127.0.0.1:0",
-        "--pin-root",
-        pinRoot,
-        "--cache-dir",
-        join(workDir, "agent-cache"),
-        "--tls-cert-file",
-        join(workDir, "tls.crt"),
-        "--tls-private-key-file",
-        join(workDir, "tls.key"),
-      ],
-      "agent listening",
-    );
+    agent = await startClusterAgent({
+      cli,
+      node: NODE,
+      kubeconfig: cp.kubeconfig,
+      namespace: SYSTEM,
+      pinRoot,
+      workDir,
+      tls: { certFile: join(workDir, "tls.crt"), keyFile: join(workDir, "tls.key") },
+    });
     expect(agent.url).toMatch(/^https:/);
     await cp.kubectlOk(["apply", "-f", "-"], { input: ebpfMap(A, "execs", "execve_counter") });
     await cp.kubectlOk(["apply", "-f", "-"], { input: ebpfMap(B, "execs", "execve_counter") });

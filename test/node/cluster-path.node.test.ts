@@ -21,6 +21,22 @@ import { agentReader, type AgentReader } from "../helpers/node/agent-metrics.js"
 
 const cluster = attachNodeCluster();
 const SYSTEM = "ebpf-operator-system";
+/** Where the compiler container serves the operator (deploy/manifests/30-operator-deployment.yaml). */
+const COMPILER_SOCKET = "/run/ebpf-compiler/compiler.sock";
+
+/** One family of the compile server's GET /v1/metrics (prom-client's JSON). */
+interface MetricJson {
+  name: string;
+  values: { labels: Record<string, string | number>; value: number; metricName?: string }[];
+}
+
+/** The value of a sample named `name` (a family's or a histogram's series) with these labels. */
+function jsonSample(families: MetricJson[], name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const family of families)
+    for (const value of family.values)
+      if ((value.metricName ?? family.name) === name && Object.entries(labels).every(([k, v]) => String(value.labels[k]) === v)) return value.value;
+  return undefined;
+}
 
 interface Pod {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
@@ -87,9 +103,12 @@ describe("deploy/operator.yaml on a real node", () => {
     expect(operators).toHaveLength(2); // two replicas on the one node (the anti-affinity is preferred)
     expect(agents).toHaveLength(1);
     for (const pod of [...operators, ...agents]) {
-      const status = pod.status.containerStatuses![0]!;
-      expect(status.ready, pod.metadata.name).toBe(true);
-      expect(status.restartCount, `${pod.metadata.name} restarted`).toBe(0);
+      // Every container: the operator's pods run the controller and the compile server.
+      expect(pod.status.containerStatuses, pod.metadata.name).toHaveLength(pod === agents[0] ? 1 : 2);
+      for (const status of pod.status.containerStatuses!) {
+        expect(status.ready, pod.metadata.name).toBe(true);
+        expect(status.restartCount, `${pod.metadata.name} restarted`).toBe(0);
+      }
     }
     // The very images built here (the imported manifest digests), never pulled.
     // (imageID: the repository digest, i.e. the manifest's, or the image ID, i.e. the config's.)
@@ -148,6 +167,74 @@ describe("deploy/operator.yaml on a real node", () => {
     programId = status!.status.program!.id;
     expect(linksOf(programId)).toBe(1);
     expect(pins().some((p) => p.startsWith("/default/execve-tracepoint/"))).toBe(true);
+  });
+
+  it("compiled that program in the compiler container: clang in bubblewrap under the node's runc, no ServiceAccount token there", async () => {
+    const operator = (await pods("operator"))[0]!.metadata.name;
+    // The compile server refuses to start without its sandbox (--sandbox required is the default),
+    // so a Ready compiler container already says bubblewrap works in it; its start-up line says how.
+    const logs = await cluster.kubectlOk(["logs", "-n", SYSTEM, operator, "-c", "compiler"]);
+    const listening = logs
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { msg: string; sandbox?: { mode: string; uid?: number } })
+      .find((line) => line.msg === "compile server listening");
+    // runc mounts /proc/sys read-only, so bwrap's --disable-userns cannot be had here: the
+    // seccomp filter alone refuses new namespaces, and the status says so (docs/compiler.md).
+    expect(listening?.sandbox, logs).toMatchObject({ mode: "bwrap", uid: 65532, nestedUserns: "seccomp-only" });
+    // The compile metrics go to the operator over the socket (GET /v1/metrics, prom-client's
+    // JSON); the TCP port answers probes only.
+    const probe = `const fs = require("fs");
+      const token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+      const overSocket = new Promise((resolve, reject) => require("http").get({ socketPath: ${JSON.stringify(COMPILER_SOCKET)}, path: "/v1/metrics" }, (r) => {
+        let body = ""; r.on("data", (c) => (body += c)); r.on("end", () => resolve(body)); }).on("error", reject));
+      Promise.all([overSocket, fetch("http://127.0.0.1:8081/metrics").then((r) => r.status)]).then(([metrics, tcpMetrics]) =>
+        console.log(JSON.stringify({ uid: process.getuid(), token: fs.existsSync(token), mounts: fs.readFileSync("/proc/self/mounts", "utf8"), metrics: JSON.parse(metrics), tcpMetrics })));`;
+    const seen = JSON.parse(await cluster.kubectlOk(["exec", "-n", SYSTEM, operator, "-c", "compiler", "--", "node", "-e", probe])) as {
+      uid: number;
+      token: boolean;
+      mounts: string;
+      metrics: MetricJson[];
+      tcpMetrics: number;
+    };
+    expect(seen.uid).toBe(65532);
+    expect(seen.token).toBe(false);
+    expect(seen.mounts).not.toContain("serviceaccount");
+    expect(seen.tcpMetrics).toBe(404);
+    expect(jsonSample(seen.metrics, "ebpf_operator_compile_sandbox", { mode: "bwrap" })).toBe(1);
+    // Either replica's compiler may have compiled it; the leader's did (the standby never compiles).
+    const compiled = await Promise.all(
+      (await pods("operator")).map(async (pod) => {
+        const out = await cluster.kubectlOk([
+          "exec",
+          "-n",
+          SYSTEM,
+          pod.metadata.name,
+          "-c",
+          "compiler",
+          "--",
+          "node",
+          "-e",
+          `require("http").get({ socketPath: ${JSON.stringify(COMPILER_SOCKET)}, path: "/v1/metrics" }, (r) => r.pipe(process.stdout))`,
+        ]);
+        return jsonSample(JSON.parse(out) as MetricJson[], "ebpf_operator_compile_requests_total", { result: "compiled" }) ?? 0;
+      }),
+    );
+    expect(compiled.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    // The operator container does hold the token: the split is real.
+    const operatorSide = await cluster.kubectlOk([
+      "exec",
+      "-n",
+      SYSTEM,
+      operator,
+      "-c",
+      "operator",
+      "--",
+      "node",
+      "-e",
+      `console.log(require("fs").existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token"))`,
+    ]);
+    expect(operatorSide.trim()).toBe("true");
   });
 
   it("is scraped by a real Prometheus, inside the node, at the agent pod's address", async () => {

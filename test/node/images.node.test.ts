@@ -118,7 +118,8 @@ describe.each(["operator", "agent"] as const)("the %s image", (name) => {
     expect(files).toContain(entry);
     expect(files).toContain("usr/local/bin/node");
     expect(files).toContain("app/packages/libbpf/build/Release/ebpf_libbpf.node");
-    for (const plugin of ["kprobe", "tracepoint", "xdp", "socket", "cgroup"]) expect(files).toContain(`app/packages/plugin-${plugin}/dist/index.js`);
+    for (const plugin of ["kprobe", "tracepoint", "raw-tracepoint", "fentry", "xdp", "socket", "cgroup"])
+      expect(files).toContain(`app/packages/plugin-${plugin}/dist/index.js`);
     expect(files).toContain("app/bpf/include/ebpf-operator/prelude.h");
     // Workspace packages are linked from node_modules, as npm leaves them in the Dockerfile.
     expect(files).toContain("app/node_modules/@ebpf-operator/core");
@@ -150,6 +151,10 @@ describe.each(["operator", "agent"] as const)("the %s image", (name) => {
     expect(recipe.debianSuite).toBe("bookworm");
     // The compiler is only in the operator's image.
     expect(installed.has("clang")).toBe(name === "operator");
+    // bubblewrap, the sandbox of every clang run (the operator's compile server, the standalone
+    // agent's compiles), and libseccomp, which the addon links to build its seccomp filter.
+    for (const pkg of ["bubblewrap", "libseccomp2"]) expect(installed, pkg).toContain(pkg);
+    expect(files).toContain("usr/bin/bwrap");
     // No package manager front end or mirror list: nothing to apt-get with, no host names inside.
     expect(files).not.toContain("etc/apt/sources.list.d/debian.sources");
   });

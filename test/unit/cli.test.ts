@@ -33,11 +33,13 @@ describe("command lines", { timeout: 60_000 }, () => {
     [AGENT, ["-h"], "ebpf-agent validate"],
     [AGENT, ["run", "--help"], "--remote-write-url"],
     [AGENT, ["run", "--config", "x", "-h"], "--pin-root"],
-    [AGENT, ["validate", "--help"], "usage: ebpf-agent validate"],
+    [AGENT, ["validate", "--help"], "--schema-only"],
     [OPERATOR, ["--help"], "ebpf-operator agent --node-name"],
     [OPERATOR, ["-h"], "ebpf-operator run"],
     [OPERATOR, ["run", "--help"], "--no-leader-elect"],
     [OPERATOR, ["agent", "--help"], "--node-name node"],
+    [OPERATOR, ["compile-server", "--help"], "--memory-limit size"],
+    [AGENT, ["run", "--help"], "--compile-timeout seconds"],
   ])("%s %j prints its usage and exits 0", async (file, args, text) => {
     const result = await cli(file, args);
     expect(result.code).toBe(0);
@@ -58,6 +60,10 @@ describe("command lines", { timeout: 60_000 }, () => {
     [OPERATOR, ["agent", "--nodename", "n1"], "ebpf-operator: ebpf-operator agent: unknown flag --nodename; see ebpf-operator agent --help"],
     [OPERATOR, ["agent"], "--node-name (or $NODE_NAME) is required"],
     [OPERATOR, ["run", "--listen", "nowhere"], '--listen "nowhere" is not host:port'],
+    [AGENT, ["run", "--config", "x", "--compile-sandbox", "off"], '--compile-sandbox "off" is not one of auto, required'],
+    [AGENT, ["run", "--config", "x", "--compile-timeout", "soon"], '--compile-timeout "soon" is not a positive number of seconds'],
+    [OPERATOR, ["compile-server"], "--socket PATH is required"],
+    [OPERATOR, ["compile-server", "--socket", "/nonexistent/s", "--memory-limit", "lots"], '--memory-limit "lots" is not a size'],
   ])("%s %j is a usage error naming what is wrong (exit 2)", async (file, args, message) => {
     const result = await cli(file, args);
     expect(result.stderr).toContain(message);

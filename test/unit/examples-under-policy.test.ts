@@ -9,6 +9,8 @@ import { describe, expect, it } from "vitest";
 import { PluginRegistry, checkObjectAgainst, enforcementForPolicy, inspectObject, parseManifests, plannedPrograms } from "@ebpf-operator/core";
 import { compileObject } from "../../packages/core/src/inspect/test-objects.js";
 import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js";
+import { fentryPlugin } from "../../packages/plugin-fentry/src/index.js";
+import { rawTracepointPlugin } from "../../packages/plugin-raw-tracepoint/src/index.js";
 import { kprobePlugin } from "../../packages/plugin-kprobe/src/index.js";
 import { socketPlugin } from "../../packages/plugin-socket/src/index.js";
 import { tracepointPlugin } from "../../packages/plugin-tracepoint/src/tracepoint-plugin.js";
@@ -16,7 +18,8 @@ import { xdpPlugin } from "../../packages/plugin-xdp/src/xdp-plugin.js";
 import { uprobePlugin } from "../../examples/plugin-uprobe/src/index.js";
 
 const registry = new PluginRegistry();
-for (const plugin of [cgroupPlugin, kprobePlugin, socketPlugin, tracepointPlugin, xdpPlugin, uprobePlugin]) registry.register(plugin);
+for (const plugin of [cgroupPlugin, fentryPlugin, kprobePlugin, rawTracepointPlugin, socketPlugin, tracepointPlugin, xdpPlugin, uprobePlugin])
+  registry.register(plugin);
 
 // The default policy's quotas (docs/tenancy.md): what a namespace no policy selects gets.
 const DEFAULT = enforcementForPolicy({
@@ -38,7 +41,9 @@ describe("the examples under the default policy grant", () => {
       for (const { resource } of parsed.resources) {
         const bytes = await compileObject(resource.spec.code, `examples/${file}`);
         const attached = await plannedPrograms(registry, resource.spec, bytes);
-        expect(attached[0]?.type).not.toBe("unknown");
+        // Every program of a multi-program example, each with its kernel type.
+        expect(attached.length).toBeGreaterThan(0);
+        for (const a of attached) expect(a.type, a.name).not.toBe("unknown");
         const violations = checkObjectAgainst(inspectObject(bytes, { source: resource.spec.code }), DEFAULT.rules!, { attached, possibleCpus: 64 });
         expect(violations.map((v) => v.message)).toEqual([]);
       }

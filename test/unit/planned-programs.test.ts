@@ -32,6 +32,26 @@ describe("plannedPrograms", () => {
     expect(violations.map((v) => v.rule)).toEqual(["observe-program-type"]);
   });
 
+  it("types every program of spec.programs, each by its own plugin", async () => {
+    const code = program(
+      `SEC("cgroup_skb/egress")\nint out(void *ctx) { return 1; }\nSEC("cgroup_skb/ingress")\nint in(void *ctx) { return 1; }\nSEC("xdp")\nint x(struct xdp_md *ctx) { return XDP_PASS; }\n`,
+    );
+    const bytes = await compileObject(code);
+    const programs = [
+      { program: "out", type: "cgroup", target: "cgroup/connect4:/x" },
+      { program: "x", type: "xdp", target: "xdp/lo" },
+      { program: "gone", type: "xdp", target: "xdp/lo" },
+    ];
+    expect(await plannedPrograms(registry, { programs }, bytes)).toEqual([
+      { name: "out", type: "cgroup_sock_addr", attachType: "cgroup_inet4_connect" },
+      { name: "x", type: "xdp", attachType: expect.any(String) },
+      { name: "gone", type: "unknown" },
+    ]);
+    // The operator refuses the address-rewriting hook of the first entry under the tenant default.
+    const violations = await checkCompiledObject(registry, { programs, code }, bytes, { rules: DEFAULT_TENANT_RULES });
+    expect(violations.filter((v) => v.program === "out").map((v) => v.rule)).toContain("observe-program-type");
+  });
+
   it("answers `unknown` for a program the object lacks", async () => {
     const bytes = await compileObject(program(`SEC("xdp")\nint x(struct xdp_md *ctx) { return XDP_PASS; }\n`));
     expect(await plannedPrograms(registry, { type: "xdp", target: "xdp/lo", program: "nope" }, bytes)).toEqual([{ name: "nope", type: "unknown" }]);
@@ -46,13 +66,41 @@ describe("plannedPrograms", () => {
     expect(violations.map((v) => v.rule)).toEqual(["helper"]);
     expect(violations[0]!.message).toMatch(/program "hook" calls bpf_send_signal \(helper #109\) at program\.bpf\.c:\d+/);
     expect(await checkCompiledObject(registry, spec, bytes, enforcementForPolicy({ helpers: { sets: ["any"] }, verdictMode: "enforce" }))).toEqual([]);
-    // The baseline holds without a policy: a pinned map is refused.
-    const pinned = program(
-      `struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); __uint(pinning, LIBBPF_PIN_BY_NAME); } shared SEC(".maps");\n` +
-        `SEC("cgroup_skb/egress")\nint hook(struct __sk_buff *skb) { __u32 k = 0; return bpf_map_lookup_elem(&shared, &k) != 0; }\n`,
-    );
-    const refused = await checkCompiledObject(registry, { ...spec, code: pinned }, await compileObject(pinned), undefined);
+    // LIBBPF_PIN_BY_NAME is allowed (the agent's loader contains it in the resource's own
+    // directory); the baseline refuses, without a policy, any other pinning value.
+    const pinnedWith = (value: string): string =>
+      program(
+        `struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); __uint(pinning, ${value}); } shared SEC(".maps");\n` +
+          `SEC("cgroup_skb/egress")\nint hook(struct __sk_buff *skb) { __u32 k = 0; return bpf_map_lookup_elem(&shared, &k) != 0; }\n`,
+      );
+    const byName = pinnedWith("LIBBPF_PIN_BY_NAME");
+    expect(await checkCompiledObject(registry, { ...spec, code: byName }, await compileObject(byName), undefined)).toEqual([]);
+    const other = pinnedWith("2");
+    const refused = await checkCompiledObject(registry, { ...spec, code: other }, await compileObject(other), undefined);
     expect(refused.map((v) => v.rule)).toEqual(["map-pinning"]);
+    expect(refused[0]!.message).toMatch(/map "shared" is declared with pinning 2/);
+  });
+
+  it("checkCompiledObject under a policy's grant: every program of spec.programs is checked, and LIBBPF_PIN_BY_NAME stays allowed", async () => {
+    // The second program calls a helper the grant leaves out; the first is clean. Both use a
+    // map pinned by name, which the loader contains: not a violation under the policy either.
+    const code = program(
+      `struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); __uint(pinning, LIBBPF_PIN_BY_NAME); } shared SEC(".maps");\n` +
+        `SEC("cgroup_skb/egress")\nint first(struct __sk_buff *skb) { __u32 k = 0; return bpf_map_lookup_elem(&shared, &k) != 0; }\n` +
+        `SEC("cgroup_skb/ingress")\nint second(struct __sk_buff *skb) { __u32 k = 0; bpf_send_signal(9); return bpf_map_lookup_elem(&shared, &k) != 0; }\n`,
+    );
+    const bytes = await compileObject(code);
+    const programs = [
+      { program: "first", type: "cgroup", target: "cgroup/skb/egress:/x" },
+      { program: "second", type: "cgroup", target: "cgroup/skb/ingress:/x" },
+    ];
+    const observeHelpers = enforcementForPolicy({ helpers: { sets: ["observe"] }, verdictMode: "enforce" });
+    const violations = await checkCompiledObject(registry, { programs, code }, bytes, observeHelpers);
+    expect(violations.map((v) => [v.rule, v.program])).toEqual([["helper", "second"]]);
+    expect(violations[0]!.message).toMatch(/program "second" calls bpf_send_signal/);
+    // Granted by name: nothing left, the pinned map included.
+    const granted = enforcementForPolicy({ helpers: { sets: ["observe"], names: ["bpf_send_signal"] }, verdictMode: "enforce" });
+    expect(await checkCompiledObject(registry, { programs, code }, bytes, granted)).toEqual([]);
   });
 
   it("checkCompiledObject refuses bytes that are no BPF object with EOP_ERR_OBJECT_INVALID", async () => {

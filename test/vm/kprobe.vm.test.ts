@@ -42,6 +42,13 @@ describe.skipIf(process.arch !== "x64")("kprobe and kretprobe in a 6.1 guest (ag
       name: "kprobe",
       manifests: [QUICK_START, KRETPROBE],
       waitRunning: ["syscall-monitor", "openat-returns"],
+      // Under TCG on a busy host the agent's start-up (vmlinux.h from BTF, the compiler's probe:
+      // the sandbox cannot be had in the guest's chroot, so the agent says so and compiles
+      // unconfined) and two compiles, one after the other (one namespace), took 45 s + 60 s
+      // in a measured run, close to the 150 s default. Each compile has the guest's 240 s
+      // (test/helpers/vm/guest.ts), not the agent's 30 s default, which one of them once exceeded.
+      readyTimeoutMs: 300_000,
+      timeoutMs: 420_000,
       steps: [
         { kind: "metrics", label: "before" },
         { kind: "exec", label: "exec-true", command: "/bin/true", times: EXECS },

@@ -3,7 +3,9 @@
  */
 export * from "./api/schema.js";
 export * from "./api/status-schema.js";
+export * from "./api/policy-schema.js";
 export { validateEbpfMapObject, formatFieldErrors, type FieldError, type ValidationResult } from "./api/validate.js";
+export { programsOf, programField, checkProgramsSpec, describePrograms, type ResourceProgram } from "./api/programs.js";
 export {
   parseManifests,
   refKey,
@@ -62,7 +64,7 @@ export { analyzeVerifierLog, formatVerifierRejection, scrubKernelAddresses, type
 export * from "./inspect/index.js";
 export { DEFAULT_PIN_ROOT, listPinnedGenerations, type PinnedGeneration } from "./loader/pin-layout.js";
 export { MapCollector, type MapSource } from "./scrape/map-family.js";
-export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, type RegistryRead } from "./scrape/registry.js";
+export { MetricRegistry, ComputedFamily, TEXT_CONTENT_TYPE, promClientFamily, type PromClientMetric, type RegistryRead } from "./scrape/registry.js";
 export { registryText } from "./scrape/registry-text.js";
 export type { MetricFamily, FamilyRead, Row, Scope } from "./scrape/family.js";
 export { AGENT_FAMILY_PREFIX, SelfObservability, type ObservabilitySettings } from "./observability/self-observability.js";
@@ -88,8 +90,19 @@ export {
 } from "./host/flags.js";
 export { FileSource, readManifests } from "./agent/file-source.js";
 export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgent, type StandaloneOptions } from "./host/standalone.js";
-export { setCondition, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
-export { BpfCompiler, CompileError } from "./compiler/index.js";
+export { setCondition, newStatus, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
+export { BpfCompiler, COMPILER_DEFAULTS, CompileError, CompileMetrics, FairScheduler } from "./compiler/index.js";
+export type {
+  CompileErrorCode,
+  CompileRequest,
+  CompileResult,
+  CompilerOptions,
+  Diagnostic,
+  SandboxSetting,
+  SandboxStatus,
+  ToolchainInfo,
+} from "./compiler/index.js";
+export { writeFileAtomic } from "./compiler/atomic-file.js";
 export { closestNames, editDistance } from "./util/closest-names.js";
 export {
   CORE_DECODERS,
@@ -105,7 +118,14 @@ export { bucketLayout, upperBound, type BucketLayout } from "./plan/histogram.js
 export { histogramSeries, type HistogramSeries } from "./scrape/histogram-series.js";
 export { metricConfigs, type MetricConfig, type MetricKind } from "./plan/metric-config.js";
 export { checkMetricsSpec, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
-export { RESERVED_LABEL_NAMES } from "./api/metric-names.js";
+export {
+  RESERVED_LABEL_NAMES,
+  RESERVED_LABEL_PREFIXES,
+  FOREIGN_METRIC_PREFIXES,
+  FOREIGN_METRIC_NAMES,
+  reservedLabelReason,
+  foreignMetricReason,
+} from "./api/metric-names.js";
 export {
   startHttpServer,
   parseListenAddress,

@@ -12,6 +12,7 @@
 
 namespace ebpf {
 void InitSocket(Napi::Env env, Napi::Object exports);  // socket.cc
+void InitSeccomp(Napi::Env env, Napi::Object exports);  // seccomp.cc
 }  // namespace ebpf
 
 namespace {
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ebpf::InitLink(env, exports);
   ebpf::InitBtf(env, exports);
   ebpf::InitSocket(env, exports);
+  ebpf::InitSeccomp(env, exports);
   return exports;
 }
 

@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "errors.h"
@@ -198,10 +199,55 @@ Napi::Value BtfDescribe(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// btfNames(paths[], basePath | null, kind, prefix) -> string[]: names of the FUNC or TYPEDEF
+// types that start with prefix in BTF files: standalone ones (base null, e.g.
+// /sys/kernel/btf/vmlinux), or modules' split BTF over one base parsed once. A file that does not
+// parse is skipped (a module unloaded meanwhile); a base that does not parse throws. For
+// existence checks and "did you mean" of attach points.
+Napi::Value BtfNames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array paths = info[0].As<Napi::Array>();
+  std::string kindName = info[2].As<Napi::String>().Utf8Value();
+  std::string prefix = info[3].As<Napi::String>().Utf8Value();
+  int kind = kindName == "func" ? BTF_KIND_FUNC : BTF_KIND_TYPEDEF;
+  LogCapture cap;
+  btf* base = nullptr;
+  if (!info[1].IsNull()) {
+    std::string basePath = info[1].As<Napi::String>().Utf8Value();
+    base = btf__parse(basePath.c_str(), nullptr);
+    if (base == nullptr) ThrowErrno(env, "btf__parse(" + basePath + ")", errno, cap.text());
+  }
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < paths.Length(); i++) {
+    std::string path = paths.Get(i).As<Napi::String>().Utf8Value();
+    btf* b = base ? btf__parse_split(path.c_str(), base) : btf__parse(path.c_str(), nullptr);
+    if (b == nullptr) {
+      if (base == nullptr && paths.Length() == 1) ThrowErrno(env, "btf__parse(" + path + ")", errno, cap.text());
+      continue;
+    }
+    uint32_t first = base ? static_cast<uint32_t>(btf__type_cnt(base)) : 1;
+    uint32_t count = static_cast<uint32_t>(btf__type_cnt(b));
+    for (uint32_t id = first; id < count; id++) {
+      const btf_type* t = btf__type_by_id(b, id);
+      if (t == nullptr || btf_kind(t) != kind) continue;
+      const char* name = btf__name_by_offset(b, t->name_off);
+      if (name == nullptr || strncmp(name, prefix.c_str(), prefix.size()) != 0) continue;
+      out.Set(n++, name);
+    }
+    btf__free(b);
+  }
+  btf__free(base);
+  return out;
+}
+
 }  // namespace
+
+Napi::Value DescribeBtfType(Napi::Env env, const btf* b, uint32_t id) { return Describe(env, b, id, 0); }
 
 void InitBtf(Napi::Env env, Napi::Object exports) {
   exports.Set("btfDescribe", Napi::Function::New<BtfDescribe>(env, "btfDescribe"));
+  exports.Set("btfNames", Napi::Function::New<BtfNames>(env, "btfNames"));
 }
 
 }  // namespace ebpf

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "btf.h"
 #include "capabilities.h"
 #include "errors.h"
 #include "fd_handle.h"
@@ -29,6 +30,9 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
                                           InstanceMethod<&ObjectHandle::SetProgramType>("setProgramType"),
                                           InstanceMethod<&ObjectHandle::SetExpectedAttachType>("setExpectedAttachType"),
                                           InstanceMethod<&ObjectHandle::SetAutoload>("setAutoload"),
+                                          InstanceMethod<&ObjectHandle::SetAttachTarget>("setAttachTarget"),
+                                          InstanceMethod<&ObjectHandle::SetMapPinPath>("setMapPinPath"),
+                                          InstanceMethod<&ObjectHandle::MapTypes>("mapTypes"),
                                           InstanceMethod<&ObjectHandle::ProgramInstructions>("programInstructions"),
                                           InstanceMethod<&ObjectHandle::SetProgramInstructions>("setProgramInstructions"),
                                           InstanceMethod<&ObjectHandle::Load>("load"),
@@ -111,6 +115,10 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
       o.Set("keySize", bpf_map__key_size(m));
       o.Set("valueSize", bpf_map__value_size(m));
       o.Set("maxEntries", bpf_map__max_entries(m));
+      o.Set("flags", bpf_map__map_flags(m));
+      // Set at open for maps declared with __uint(pinning, LIBBPF_PIN_BY_NAME).
+      const char* pin = bpf_map__pin_path(m);
+      o.Set("pinPath", pin ? Napi::Value(Napi::String::New(env, pin)) : env.Null());
       out.Set(i++, o);
     }
     return out;
@@ -142,6 +150,51 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
     int err = bpf_program__set_autoload(p, info[1].As<Napi::Boolean>().Value());
     if (err) ThrowErrno(env, "bpf_program__set_autoload", err, cap.text());
     return env.Undefined();
+  }
+
+  // setAttachTarget(program, funcName): the kernel function (fentry/fexit) or the btf_trace_
+  // typedef's tracepoint (tp_btf) the program is loaded for; resolved in the kernel's BTF now,
+  // using the expected attach type already set.
+  Napi::Value SetAttachTarget(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_program* p = Prog(env, info[0]);
+    std::string fn = info[1].As<Napi::String>().Utf8Value();
+    LogCapture cap;
+    int err = bpf_program__set_attach_target(p, 0, fn.c_str());
+    if (err) ThrowErrno(env, "bpf_program__set_attach_target(" + fn + ")", err, cap.text());
+    return env.Undefined();
+  }
+
+  // setMapPinPath(map, path | null): null stops libbpf from pinning (and reusing a pin) at load.
+  Napi::Value SetMapPinPath(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string n = info[0].As<Napi::String>().Utf8Value();
+    bpf_map* m = bpf_object__find_map_by_name(Obj(env), n.c_str());
+    if (m == nullptr) ThrowErrno(env, "bpf_object__find_map_by_name(" + n + ")", ENOENT);
+    std::string path;
+    bool clear = info[1].IsNull() || info[1].IsUndefined();
+    if (!clear) path = info[1].As<Napi::String>().Utf8Value();
+    LogCapture cap;
+    int err = bpf_map__set_pin_path(m, clear ? nullptr : path.c_str());
+    if (err) ThrowErrno(env, "bpf_map__set_pin_path(" + n + ")", err, cap.text());
+    return env.Undefined();
+  }
+
+  // mapTypes(map) -> { key?, value? }: the key and value types from the object's own BTF (.BTF
+  // of the ELF), without loading anything: what a map's kernel BTF will say once it is created.
+  Napi::Value MapTypes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string n = info[0].As<Napi::String>().Utf8Value();
+    bpf_map* m = bpf_object__find_map_by_name(Obj(env), n.c_str());
+    if (m == nullptr) ThrowErrno(env, "bpf_object__find_map_by_name(" + n + ")", ENOENT);
+    Napi::Object out = Napi::Object::New(env);
+    const btf* b = bpf_object__btf(Obj(env));
+    if (b == nullptr) return out;
+    uint32_t key = bpf_map__btf_key_type_id(m);
+    uint32_t value = bpf_map__btf_value_type_id(m);
+    if (key != 0) out.Set("key", DescribeBtfType(env, b, key));
+    if (value != 0) out.Set("value", DescribeBtfType(env, b, value));
+    return out;
   }
 
   // programInstructions(name): a copy of the program's instructions as libbpf holds them. Before

@@ -5,6 +5,7 @@
 #include "program.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -270,6 +271,58 @@ Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info) {
   return FdHandle::New(env, fd);
 }
 
+// attachTrace(progFd): a BPF_PROG_TYPE_TRACING program (tp_btf, fentry, fexit) attaches where
+// its attach BTF id, fixed at load, says (bpf_raw_tracepoint_open with no name, kernel 5.5+).
+Napi::Value AttachTrace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LogCapture cap;
+  int fd = bpf_raw_tracepoint_open(nullptr, ArgInt(info[0]));
+  if (fd < 0) ThrowErrno(env, "bpf_raw_tracepoint_open(tracing program)", fd, cap.text());
+  return FdHandle::New(env, fd);
+}
+
+// probeTracing(attachType, btfName, btfKind) -> { supported, errno, log }: loads (never attaches)
+// a two-instruction BPF_PROG_TYPE_TRACING program for the vmlinux BTF type btfName (a FUNC for
+// fentry/fexit, a btf_trace_* TYPEDEF for tp_btf). libbpf_probe_bpf_prog_type cannot tell these
+// apart: a kernel may load tp_btf programs and refuse fentry trampolines.
+Napi::Value ProbeTracing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int attachType = ArgInt(info[0]);
+  std::string name = ArgStr(info[1]);
+  int kind = ArgStr(info[2]) == "func" ? BTF_KIND_FUNC : BTF_KIND_TYPEDEF;
+  Napi::Object out = Napi::Object::New(env);
+  LogCapture cap;
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (vmlinux == nullptr) {
+    out.Set("supported", false);
+    out.Set("errno", -errno);
+    out.Set("log", "no kernel BTF (/sys/kernel/btf/vmlinux): " + ErrnoText(errno));
+    return out;
+  }
+  int id = btf__find_by_name_kind(vmlinux, name.c_str(), kind);
+  btf__free(vmlinux);
+  if (id < 0) {
+    out.Set("supported", false);
+    out.Set("errno", id);
+    out.Set("log", "no BTF type " + name + " in the kernel");
+    return out;
+  }
+  struct bpf_insn insns[2];
+  memset(insns, 0, sizeof(insns));
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  char log[4096] = {0};
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = static_cast<bpf_attach_type>(attachType),
+              .attach_btf_id = static_cast<uint32_t>(id), .log_level = 1, .log_size = sizeof(log), .log_buf = log);
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "eop_probe", "GPL", insns, 2, &opts);
+  int err = fd < 0 ? -errno : 0;
+  if (fd >= 0) close(fd);
+  out.Set("supported", fd >= 0);
+  out.Set("errno", err);
+  out.Set("log", std::string(log, strnlen(log, sizeof(log))));
+  return out;
+}
+
 // attachXdp(progFd, ifindex, flags)
 Napi::Value AttachXdp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -361,6 +414,8 @@ void InitProgram(Napi::Env env, Napi::Object exports) {
   exports.Set("attachKprobe", Napi::Function::New<AttachKprobe>(env, "attachKprobe"));
   exports.Set("attachUprobe", Napi::Function::New<AttachUprobe>(env, "attachUprobe"));
   exports.Set("attachRawTracepoint", Napi::Function::New<AttachRawTracepoint>(env, "attachRawTracepoint"));
+  exports.Set("attachTrace", Napi::Function::New<AttachTrace>(env, "attachTrace"));
+  exports.Set("probeTracing", Napi::Function::New<ProbeTracing>(env, "probeTracing"));
   exports.Set("attachXdp", Napi::Function::New<AttachXdp>(env, "attachXdp"));
   exports.Set("attachCgroup", Napi::Function::New<AttachCgroup>(env, "attachCgroup"));
   exports.Set("attachSocket", Napi::Function::New<AttachSocket>(env, "attachSocket"));

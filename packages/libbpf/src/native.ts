@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 import { createNativeError } from "./errors.js";
 import type { NativeErrorDetail } from "./errors.js";
-import type { BtfType, LinkInfo, MapEntries, MapInfo, MapSpec, ProgramInfo, ProgramSpec } from "./types.js";
+import type { BtfType, LinkInfo, MapEntries, MapInfo, MapSpec, ProgramInfo, ProgramSpec, SeccompRule } from "./types.js";
 
 /** A native handle owning one file descriptor. `fd` is -1 once closed. */
 export interface NativeFd {
@@ -25,6 +25,9 @@ export interface NativeObject {
   setProgramType(program: string, type: number): void;
   setExpectedAttachType(program: string, type: number): void;
   setAutoload(program: string, autoload: boolean): void;
+  setAttachTarget(program: string, funcName: string): void;
+  setMapPinPath(map: string, path: string | null): void;
+  mapTypes(map: string): { key?: BtfType; value?: BtfType };
   programInstructions(program: string): Buffer;
   setProgramInstructions(program: string, code: Uint8Array): void;
   load(logLevel: number, logSize: number, dropCapabilities: readonly string[]): void;
@@ -49,6 +52,8 @@ export interface NativeAddon {
   attachKprobe(progFd: number, func: string, retprobe: boolean, offset: number): NativeFd;
   attachUprobe(progFd: number, binaryPath: string, symbol: string | null, offset: number, pid: number, retprobe: boolean): NativeFd;
   attachRawTracepoint(progFd: number, name: string): NativeFd;
+  attachTrace(progFd: number): NativeFd;
+  probeTracing(attachType: number, btfName: string, btfKind: "func" | "typedef"): { supported: boolean; errno: number; log: string };
   attachXdp(progFd: number, ifindex: number, flags: number): NativeFd;
   attachCgroup(progFd: number, cgroup: string | number, attachType: number): NativeFd;
   attachSocket(socketFd: number, progFd: number): void;
@@ -91,8 +96,11 @@ export interface NativeAddon {
   unpin(path: string): void;
 
   btfDescribe(btfId: number, typeIds: number[]): BtfType[];
+  btfNames(paths: string[], basePath: string | null, kind: "func" | "typedef", prefix: string): string[];
 
   openPacketSocket(ifindex: number, protocol: number): NativeFd;
+
+  buildSeccompFilter(options: { defaultErrno: number; rules: readonly SeccompRule[] }): { program: Buffer; unresolved: string[] };
 }
 
 const ADDON_FILE = "build/Release/ebpf_libbpf.node";

@@ -52,7 +52,7 @@ describe("BpfObject", () => {
   it("lists map specs with type and sizes", () => {
     using obj = BpfObject.open({ path: mapsObj });
     const byName = new Map(obj.maps().map((m) => [m.name, m]));
-    expect(byName.get("hash_map")).toEqual({ name: "hash_map", type: "hash", keySize: 4, valueSize: 8, maxEntries: 8192 });
+    expect(byName.get("hash_map")).toEqual({ name: "hash_map", type: "hash", keySize: 4, valueSize: 8, maxEntries: 8192, flags: 0, pinPath: null });
     expect(byName.get("percpu_array_map")).toMatchObject({ type: "percpu_array", valueSize: 8, maxEntries: 3000 });
     expect(byName.get("conn_map")).toMatchObject({ type: "hash", keySize: 24 });
   });

@@ -8,7 +8,7 @@ import { native } from "./native.js";
 import type { NativeObject } from "./native.js";
 import { wrapProgram } from "./program.js";
 import type { BpfProgram } from "./program.js";
-import type { MapSpec, ProgramSpec } from "./types.js";
+import type { BtfType, MapSpec, ProgramSpec } from "./types.js";
 
 /** Where to read a BPF ELF object from. */
 export type ObjectSource = { path: string } | { buffer: Uint8Array; name: string };
@@ -135,6 +135,43 @@ export class BpfObject implements Disposable {
     this.#checkOpen("setExpectedAttachType");
     this.#checkProgram(program, "setExpectedAttachType");
     this.#handle.setExpectedAttachType(program, enumValue("attach", type));
+  }
+
+  /**
+   * Sets the kernel BTF type a tracing program is loaded for (`bpf_program__set_attach_target`):
+   * the function of an `fentry`/`fexit` program, the tracepoint (without `btf_trace_`) of a
+   * `tp_btf` one. Set the program type and expected attach type first; the name is resolved in
+   * the kernel's BTF (vmlinux, then modules) right away and an unknown one throws ESRCH/ENOENT.
+   */
+  setAttachTarget(program: string, funcName: string): void {
+    this.#checkOpen("setAttachTarget");
+    this.#checkProgram(program, "setAttachTarget");
+    if (typeof funcName !== "string" || funcName === "") throw new TypeError("setAttachTarget: expected a function or tracepoint name");
+    this.#handle.setAttachTarget(program, funcName);
+  }
+
+  /**
+   * Changes where libbpf pins a map at load (`bpf_map__set_pin_path`); `null` stops libbpf from
+   * pinning it, and from reusing a map already pinned at the old path. A map declared with
+   * `LIBBPF_PIN_BY_NAME` would otherwise be pinned at, and shared through, `/sys/fs/bpf/<name>`.
+   */
+  setMapPinPath(map: string, path: string | null): void {
+    this.#checkOpen("setMapPinPath");
+    const names = this.#handle.maps().map((m) => m.name);
+    if (!names.includes(map)) throw new Error(`setMapPinPath: object ${this.name} has no map ${JSON.stringify(map)}; it has: ${names.join(", ") || "(none)"}`);
+    if (path !== null) checkPath(path, "setMapPinPath");
+    this.#handle.setMapPinPath(map, path);
+  }
+
+  /**
+   * A map's key and value types from the object's own BTF (the ELF's `.BTF`), before or after
+   * load — what the map's kernel BTF says once created, so an object can be checked against a
+   * metric's expectations with no kernel at all. Undefined members: no BTF for that side.
+   */
+  mapTypes(map: string): { key?: BtfType; value?: BtfType } {
+    const names = this.#handle.maps().map((m) => m.name);
+    if (!names.includes(map)) throw new Error(`mapTypes: object ${this.name} has no map ${JSON.stringify(map)}; it has: ${names.join(", ") || "(none)"}`);
+    return this.#handle.mapTypes(map);
   }
 
   /**

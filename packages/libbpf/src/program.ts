@@ -140,6 +140,18 @@ export class BpfProgram implements Disposable {
   }
 
   /**
+   * Attaches a `tracing` program (`tp_btf`, `fentry`, `fexit`) where the BTF id it was loaded for
+   * says (see {@link BpfObject.setAttachTarget}), with `bpf_raw_tracepoint_open(NULL, fd)`
+   * (kernel 5.5+). Works from the fd alone, so a program reopened from its pin attaches too.
+   * fentry/fexit need BPF trampolines (ftrace function entries); kernels without them refuse
+   * such programs already at load.
+   */
+  attachTrace(): BpfLink {
+    const h = native().attachTrace(this.#owner.fd);
+    return wrapLink(h, "BpfLink tracing");
+  }
+
+  /**
    * Attaches an `xdp` program to the interface `ifindex` of the caller's network namespace with
    * a BPF link (kernel 5.9+). Only one XDP link per interface and mode; the program detaches
    * when the last reference to the link goes away.

@@ -1,4 +1,5 @@
 import { enumValue } from "./enums.js";
+import { errnoCode } from "./errors.js";
 import { native } from "./native.js";
 
 /**
@@ -44,4 +45,25 @@ export function probeProgramType(type: string): boolean {
 /** Whether the running kernel supports a map type (`libbpf_probe_bpf_map_type`), e.g. `ringbuf`; EPERM as above. */
 export function probeMapType(type: string): boolean {
   return native().probeMapType(enumValue("map", type));
+}
+
+/** The answer of {@link probeTracing}. */
+export interface TracingProbe {
+  supported: boolean;
+  /** errno name of the failed probe load (`EPERM`, `ENOENT`...), absent when supported. */
+  errno?: string;
+  /** The verifier's log of the probe load, or why there was nothing to load. */
+  log: string;
+}
+
+/**
+ * Whether the kernel loads `tracing` programs of an attach type (`trace_fentry`, `trace_fexit`,
+ * `trace_raw_tp`) for a kernel BTF type: loads (never attaches) an empty program for `btfName`,
+ * a function (`kind: "func"`, fentry/fexit) or a `btf_trace_<tracepoint>` typedef (tp_btf).
+ * `libbpf_probe_bpf_prog_type` cannot answer this: one program type serves all three, and a
+ * kernel can load tp_btf programs yet refuse fentry trampolines. Needs kernel BTF.
+ */
+export function probeTracing(attachType: "trace_fentry" | "trace_fexit" | "trace_raw_tp", btfName: string, kind: "func" | "typedef"): TracingProbe {
+  const r = native().probeTracing(enumValue("attach", attachType), btfName, kind);
+  return r.supported ? { supported: true, log: r.log } : { supported: false, errno: errnoCode(-r.errno), log: r.log };
 }

@@ -25,6 +25,14 @@ export interface MapSpec {
   keySize: number;
   valueSize: number;
   maxEntries: number;
+  /** `map_flags` as declared (`BPF_F_NO_PREALLOC`, ...). */
+  flags: number;
+  /**
+   * Where libbpf will pin the map at load (and reuse a map already pinned there): set for maps
+   * declared with `__uint(pinning, LIBBPF_PIN_BY_NAME)`, `<pin root>/<map name>`; null otherwise.
+   * {@link BpfObject.setMapPinPath} changes or clears it.
+   */
+  pinPath: string | null;
 }
 
 /** What the kernel reports about a loaded map (`bpf_map_info`). */
@@ -121,3 +129,25 @@ export type XdpMode = "auto" | "native" | "generic" | "offload";
 
 /** Flags for `BpfMap.update`. */
 export type UpdateFlag = "any" | "noexist" | "exist";
+
+/** One argument condition of a {@link SeccompRule}; all of a rule's conditions must hold. */
+export type SeccompArgCompare =
+  | { index: number; op: "eq"; value: number | bigint }
+  /** `(arg & mask) == value` */
+  | { index: number; op: "masked_eq"; mask: number | bigint; value: number | bigint };
+
+export interface SeccompRule {
+  /** Syscall name as libseccomp knows it (`openat`, `clone`, ...). */
+  syscall: string;
+  action: "allow" | "errno";
+  /** For `errno`: the error the call returns. */
+  errno?: number;
+  args?: readonly SeccompArgCompare[];
+}
+
+export interface SeccompFilter {
+  /** A classic-BPF seccomp program (`struct sock_filter[]`), as bubblewrap's `--seccomp FD` reads it. */
+  program: Buffer;
+  /** Rule names this architecture (or this libseccomp) does not know; those rules were skipped. */
+  unresolved: string[];
+}

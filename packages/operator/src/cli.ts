@@ -2,6 +2,8 @@
 /**
  * `ebpf-operator run   [flags]`  the controller (one Deployment; replicas elect a leader)
  * `ebpf-operator agent --node-name NODE [flags]`  the node agent in cluster mode (a DaemonSet)
+ * `ebpf-operator compile-server --socket PATH [flags]`  the sandboxed compiler, in its own
+ *    container beside the operator (no Kubernetes access, no token)
  * `ebpf-operator --version`
  *
  * In a pod they use the in-cluster service account; elsewhere $KUBECONFIG or --kubeconfig.
@@ -28,6 +30,7 @@ import {
   signalled,
 } from "@ebpf-operator/core";
 import { startClusterAgent } from "./agent/cluster-agent.js";
+import { compileServer } from "./compiler/compile-server-cli.js";
 import { startOperator } from "./operator.js";
 import type { SecureServingOptions } from "./serving/secure-serving.js";
 
@@ -37,6 +40,7 @@ const DEFAULT_CACHE_DIR = "/var/cache/ebpf-operator";
 const USAGE = `usage:
   ebpf-operator run [flags]                     the controller
   ebpf-operator agent --node-name NODE [flags]  the node agent (cluster mode)
+  ebpf-operator compile-server --socket PATH    the sandboxed compiler (its own container, no token)
   ebpf-operator --version
 
 Run \`ebpf-operator <command> --help\` for a command's flags.`;
@@ -56,6 +60,9 @@ const RUN_USAGE = `usage: ebpf-operator run [flags]
 ${COMMON_USAGE}
 ${KUBE_USAGE}
   --no-leader-elect                  reconcile without holding the leader Lease (one replica only)
+  --compiler-socket path             the compile server's Unix socket (the deployment's compiler
+                                     container); without it clang runs in this process, sandboxed
+  --no-source-scan                   only for tests proving the sandbox alone keeps files out of reach
   --manage-serving-certs             the leader makes and rotates the serving CA and certificates
                                      (Secrets <prefix>-ca, <prefix>-agent-tls, <prefix>-metrics-tls;
                                      ConfigMap <prefix>-serving-ca); off when cert-manager makes them
@@ -95,6 +102,9 @@ const RUN_OPTIONS = {
   "serving-cert-prefix": { type: "string" },
   "agent-service": { type: "string" },
   "metrics-service": { type: "string" },
+  "compiler-socket": { type: "string" },
+  // Only for tests that prove the sandbox alone keeps files out of reach (docs/security.md).
+  "no-source-scan": { type: "boolean" },
 } as const;
 
 function servingOptions(values: { "tls-cert-file"?: string; "tls-private-key-file"?: string; "auth-cache-ttl"?: string }): SecureServingOptions {
@@ -140,6 +150,8 @@ async function run(args: string[]): Promise<number> {
     listen,
     leaderElection: !values["no-leader-elect"],
     logger,
+    ...(values["compiler-socket"] ? { compilerSocket: values["compiler-socket"] } : {}),
+    ...(values["no-source-scan"] ? { compiler: { sourceScan: false } } : {}),
   });
   await signalled();
   logger.info({}, "shutting down");
@@ -184,4 +196,9 @@ function readServiceAccountNamespace(): string | undefined {
   }
 }
 
-runCli({ program: "ebpf-operator", packageJson: new URL("../package.json", import.meta.url), usage: USAGE, commands: { run, agent } });
+runCli({
+  program: "ebpf-operator",
+  packageJson: new URL("../package.json", import.meta.url),
+  usage: USAGE,
+  commands: { run, agent, "compile-server": compileServer },
+});

@@ -8,7 +8,17 @@ export {
   type ReconcileResult,
   type ReconcilerDependencies,
 } from "./controller/ebpfmap-reconciler.js";
-export { ObjectStore, objectConfigMapName } from "./shared/object-store.js";
+export { ObjectStore, objectConfigMapName, MAX_OBJECT_BYTES } from "./shared/object-store.js";
+export { LocalObjectCompiler, type CompiledObject, type ObjectCompileRequest, type ObjectCompiler } from "./compiler/object-compiler.js";
+export { RemoteObjectCompiler } from "./compiler/remote-compiler.js";
+export {
+  startCompileServer,
+  checkMemoryBudget,
+  containerMemoryLimit,
+  type CompileServerOptions,
+  type RunningCompileServer,
+} from "./compiler/compile-server.js";
+export { parseSize } from "./compiler/compile-server-cli.js";
 export { selectsNode, summarizeNodes } from "./shared/node-selection.js";
 export * from "./shared/types.js";
 export { Conditions, Reasons } from "./shared/conditions.js";

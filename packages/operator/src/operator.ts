@@ -9,7 +9,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import {
   API_GROUP_VERSION,
   BpfCompiler,
+  CompileMetrics,
   KIND,
+  POLICY_KIND,
   MetricRegistry,
   NODE_STATUS_KIND,
   describeError,
@@ -17,11 +19,16 @@ import {
   parseListenAddress,
   reportPlugins,
   startHttpServer,
+  type CompilerOptions,
   type Logger,
 } from "@ebpf-operator/core";
-import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
+import { LocalObjectCompiler, type ObjectCompiler } from "./compiler/object-compiler.js";
+import { RemoteObjectCompiler } from "./compiler/remote-compiler.js";
+import { withCompilerMetrics } from "./compiler/compiler-metrics.js";
+import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL, POLICY_PLURAL } from "./crd/crds.js";
+import type { PolicyObject } from "./shared/tenancy-policy.js";
 import { EbpfMapReconciler, KubeEbpfMapWriter } from "./controller/ebpfmap-reconciler.js";
-import { ObjectStore } from "./shared/object-store.js";
+import { MAX_OBJECT_BYTES, ObjectStore } from "./shared/object-store.js";
 import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
 import { EventRecorder } from "./kube/events.js";
 import { Informer, objectKey } from "./kube/informer.js";
@@ -55,6 +62,13 @@ export interface OperatorOptions extends SecureServingOptions {
   identity?: string;
   logger: Logger;
   unloadTimeoutMs?: number;
+  /**
+   * The compile server's Unix socket (`ebpf-operator compile-server`, a container of its own in
+   * the deployment). Without it the operator compiles in this process, in the same sandbox.
+   */
+  compilerSocket?: string;
+  /** Settings of the in-process compiler (no compilerSocket). Its sandbox is required unless said otherwise. */
+  compiler?: Omit<CompilerOptions, "cacheDir" | "metrics" | "logger">;
   /** The leader makes and rotates the serving certificates; absent: they come from elsewhere (cert-manager). */
   servingCerts?: ManagedServingCerts;
 }
@@ -81,6 +95,32 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const plugins = await loadPlugins(options.plugins);
   reportPlugins(plugins.reports, logger);
 
+  let compiler: ObjectCompiler;
+  let remoteCompiler: RemoteObjectCompiler | undefined;
+  if (options.compilerSocket) compiler = remoteCompiler = new RemoteObjectCompiler(options.compilerSocket);
+  else {
+    compiler = new LocalObjectCompiler(
+      new BpfCompiler({
+        sandbox: "required",
+        // Checked before anything is cached: a larger object could not be published anyway.
+        maxObjectBytes: MAX_OBJECT_BYTES,
+        ...options.compiler,
+        cacheDir: options.cacheDir,
+        metrics: new CompileMetrics(registry),
+        logger: logger.child({ component: "compiler" }),
+      }),
+    );
+  }
+  // Reported once; a compile that cannot run reports the same on its resource.
+  compiler.info().then(
+    (info) => {
+      if (info.sandbox.mode === "bwrap") logger.info({ sandbox: info.sandbox, clang: info.clang, compilerSocket: options.compilerSocket }, "compiler ready");
+      else logger.error({ sandbox: info.sandbox, compilerSocket: options.compilerSocket }, "COMPILER SANDBOX UNAVAILABLE: tenant C is compiled unconfined");
+    },
+    (error: unknown) =>
+      logger.error({ error: describeError(error), compilerSocket: options.compilerSocket }, "compiler unavailable; compiles fail until it is"),
+  );
+
   const ebpfMaps = new Informer<EbpfMapObject>({
     kubeConfig,
     apiVersion: API_GROUP_VERSION,
@@ -97,37 +137,71 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", logger });
   const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
+  const policies = new Informer<PolicyObject>({
+    kubeConfig,
+    apiVersion: API_GROUP_VERSION,
+    kind: POLICY_KIND,
+    path: `/apis/${API_GROUP_VERSION}/${POLICY_PLURAL}`,
+    logger,
+  });
   const objects = new ObjectStore(kubeConfig, options.namespace);
+  // Fair across namespaces; with several workers one is always left for the other namespaces.
+  const workerCount = options.workers ?? 2;
+  const queue = new WorkQueue({ maxActivePerShard: Math.max(1, workerCount - 1) });
   const reconciler = new EbpfMapReconciler({
     writer: new KubeEbpfMapWriter(kubeConfig),
     ebpfMaps,
     nodeStatuses,
     nodes,
     namespaces,
-    compiler: new BpfCompiler({ cacheDir: options.cacheDir, logger }),
+    policies,
+    compiler,
     plugins,
     objects,
     events: new EventRecorder(kubeConfig, "ebpf-operator", logger),
     logger,
     unloadTimeoutMs: options.unloadTimeoutMs,
+    requeue: (key) => queue.add(key),
   });
 
-  const queue = new WorkQueue();
-  ebpfMaps.on((_event, object) => queue.add(objectKey(object)));
+  const requeueNamespace = (namespace: string | undefined) => {
+    for (const resource of ebpfMaps.list()) if (resource.metadata.namespace === namespace) queue.add(objectKey(resource));
+  };
+  ebpfMaps.on((event, object) => {
+    queue.add(objectKey(object));
+    // One more or one fewer decides which of the namespace's EbpfMaps fit its quota.
+    if (event === "add" || event === "delete") requeueNamespace(object.metadata.namespace);
+  });
   nodeStatuses.on((_event, status) => queue.add(`${status.metadata.namespace}/${status.spec.ebpfMap}`));
   // A node's labels decide selection: re-evaluate every resource.
   nodes.on(() => {
     for (const resource of ebpfMaps.list()) queue.add(objectKey(resource));
   });
-  // A namespace's tenancy label decides whether kernel-wide types may run there: an admin's
-  // label (or its removal) takes effect at once, without an edit of the resources.
-  namespaces.on((_event, namespace) => {
-    for (const resource of ebpfMaps.list()) if (resource.metadata.namespace === namespace.metadata?.name) queue.add(objectKey(resource));
+  // A namespace's labels decide which policy governs it (and the kernel-wide shorthand label): an
+  // admin's change takes effect at once, without an edit of the resources.
+  namespaces.on((_event, namespace) => requeueNamespace(namespace.metadata?.name));
+  // A policy may select any namespace (before and after an edit): re-evaluate everything.
+  policies.on(() => {
+    for (const resource of ebpfMaps.list()) queue.add(objectKey(resource));
   });
 
   let ready = false;
   let stopping = false;
   const families = new MetricRegistry(registry);
+  // The compile server's ebpf_operator_compile_* families are served here, behind this server's
+  // authentication: the compiler container has no metrics port (docs/architecture.md).
+  const metrics = remoteCompiler
+    ? withCompilerMetrics(
+        families,
+        remoteCompiler,
+        new Gauge({
+          name: "ebpf_operator_compile_server_up",
+          help: "1 when the compile server answered this scrape's request for its metrics (its ebpf_operator_compile_* families), 0 when not.",
+          registers: [registry],
+        }),
+        logger,
+      )
+    : () => families.read();
   // HTTPS; /metrics for whoever may `get` the non-resource URL /metrics (controller-runtime's rule).
   const serving = await startSecureServing(options, {
     kubeConfig,
@@ -137,7 +211,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     registry,
   });
   const http = await startHttpServer(parseListenAddress(options.listen), {
-    metrics: () => families.read(),
+    metrics,
     ready: () => ready,
     tls: serving.certificate.current,
     access: serving.access,
@@ -187,10 +261,10 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     }
     if (stopping) return;
     certManager?.start();
-    await Promise.all([ebpfMaps.start(), nodeStatuses.start(), nodes.start(), namespaces.start()]);
+    await Promise.all([ebpfMaps.start(), nodeStatuses.start(), nodes.start(), namespaces.start(), policies.start()]);
     ready = true;
     logger.info({ ebpfMaps: ebpfMaps.list().length, nodes: nodes.list().length }, "caches synced; reconciling");
-    for (let i = 0; i < (options.workers ?? 2); i++) workers.push(worker());
+    for (let i = 0; i < workerCount; i++) workers.push(worker());
     gcTimer = setInterval(() => {
       const referenced = new Set(ebpfMaps.list().flatMap((m) => (m.status?.object ? [m.status.object.hash] : [])));
       objects.collectGarbage(referenced).then(
@@ -237,6 +311,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     nodeStatuses.stop();
     nodes.stop();
     namespaces.stop();
+    policies.stop();
     await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 10_000))]);
     await certManager?.stop();
     serving.certificate.stop();

@@ -242,34 +242,7 @@ export class Pki {
     for (const name of [cn, ...orgs]) {
       if (!SAFE_NAME.test(name)) throw new Error(`unsupported certificate name ${JSON.stringify(name)}`);
     }
-    const key = join(this.dir, `${base}.key`);
-    const csr = join(this.dir, `${base}.csr`);
-    const crt = join(this.dir, `${base}.crt`);
-    await this.newKey(key);
-    const subject = `/CN=${cn}${orgs.map((o) => `/O=${o}`).join("")}`;
-    await runOk("openssl", ["req", "-new", "-config", this.cnf, "-key", key, "-subj", subject, "-out", csr]);
-    await runOk("openssl", [
-      "x509",
-      "-req",
-      "-in",
-      csr,
-      "-CA",
-      this.caCrt,
-      "-CAkey",
-      this.caKey,
-      "-set_serial",
-      `0x${randomBytes(12).toString("hex")}`,
-      "-days",
-      "7",
-      "-extfile",
-      this.cnf,
-      "-extensions",
-      profile,
-      "-out",
-      crt,
-    ]);
-    await rm(csr, { force: true });
-    return [crt, key];
+    return this.sign(base, `/CN=${cn}${orgs.map((o) => `/O=${o}`).join("")}`, this.cnf, profile);
   }
 
   /**
@@ -284,11 +257,17 @@ export class Pki {
       .split("\n[")[0]!
       .replace(/^subjectAltName = .*$/m, `subjectAltName = ${sans.join(",")}`);
     await writeFile(ext, `[ext]\n${profile}`);
+    return this.sign(base, `/CN=${cn}`, ext, "ext");
+  }
+
+  /** A new key, and its certificate signed by the CA with `extensions` from `extfile`. Returns [crt, key]. */
+  private async sign(base: string, subject: string, extfile: string, extensions: string): Promise<[string, string]> {
     const key = join(this.dir, `${base}.key`);
     const csr = join(this.dir, `${base}.csr`);
     const crt = join(this.dir, `${base}.crt`);
     await this.newKey(key);
-    await runOk("openssl", ["req", "-new", "-config", this.cnf, "-key", key, "-subj", `/CN=${cn}`, "-out", csr]);
+    await runOk("openssl", ["req", "-new", "-config", this.cnf, "-key", key, "-subj", subject, "-out", csr]);
+    const serial = `0x${randomBytes(12).toString("hex")}`;
     await runOk("openssl", [
       "x509",
       "-req",
@@ -299,13 +278,13 @@ export class Pki {
       "-CAkey",
       this.caKey,
       "-set_serial",
-      `0x${randomBytes(12).toString("hex")}`,
+      serial,
       "-days",
       "7",
       "-extfile",
-      ext,
+      extfile,
       "-extensions",
-      "ext",
+      extensions,
       "-out",
       crt,
     ]);

@@ -95,6 +95,9 @@ async function main() {
     cacheDir,
     "--log-level",
     scenario.logLevel ?? "info",
+    // Emulated (TCG) on a shared host, clang can take minutes: the agent's 30 s default fails it.
+    "--compile-timeout",
+    String(scenario.compileTimeoutSeconds ?? 240),
   ];
   progress(`starting agent: node ${args.join(" ")}`);
   const agent = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });

@@ -78,6 +78,11 @@ export interface GuestScenario {
   timeoutMs?: number;
   /** How long the guest waits for the resources to be Running. Default 150 s. */
   readyTimeoutMs?: number;
+  /**
+   * The agent's compile timeout (--compile-timeout). Default 240 s: clang under TCG on a busy
+   * host took over the agent's 30 s default (the compile failed with EOP_ERR_COMPILE_TIMEOUT).
+   */
+  compileTimeoutMs?: number;
   /** Guest memory, default 1024 MiB. */
   memoryMb?: number;
   /** Agent log level in the guest, default info. */
@@ -137,6 +142,7 @@ export async function runGuestScenario(image: GuestImage, scenario: GuestScenari
           manifests: scenario.manifests.map((source) => ({ source })),
           waitRunning: scenario.waitRunning,
           readyTimeoutMs: scenario.readyTimeoutMs ?? 150_000,
+          compileTimeoutSeconds: Math.ceil((scenario.compileTimeoutMs ?? 240_000) / 1000),
           logLevel: scenario.logLevel ?? "info",
           steps: scenario.steps,
         },

@@ -12,7 +12,8 @@ import type { Desired } from "../api/manifest.js";
 import type { EbpfMapSpec } from "../api/schema.js";
 import { operatorError } from "../errors.js";
 import { createLogger } from "../logger.js";
-import type { LoadRequest, LoadedProgram } from "../loader/program-loader.js";
+import type { LoadRequest, LoadedProgram, PreflightProgram } from "../loader/program-loader.js";
+import type { Attachment } from "../plugin/sdk.js";
 import { createAgentMetrics } from "../observability/agent-metrics.js";
 import { MapCollector } from "../scrape/map-family.js";
 import { MetricRegistry } from "../scrape/registry.js";
@@ -54,9 +55,9 @@ class FakeLoader {
   maps = new Map<string, BpfMap & { typeReads: number }>();
   private nextId = 100;
 
-  async preflight(): Promise<{ plugin: never; target: unknown }> {
+  async preflight(): Promise<PreflightProgram[]> {
     if (this.preflightError) throw this.preflightError;
-    return { plugin: undefined as never, target: undefined };
+    return [];
   }
 
   async load(request: LoadRequest): Promise<LoadedProgram> {
@@ -67,14 +68,17 @@ class FakeLoader {
     const dir = `/pins/${request.ref.namespace}/${request.ref.name}/${request.object.hash}`;
     this.loaded.push(dir);
     const program = { info: () => ({ id }) } as unknown as BpfProgram;
+    const attachments: Attachment[] = [{ kind: "handle", description: "fake", close: () => undefined }];
+    const { program: name = "p", type = "tracepoint", target = "a/b" } = request.spec;
     return {
       ref: request.ref,
       loadKey: request.object.hash,
       dir,
       adopted: false,
+      programs: [{ name, type, target, program, attachments }],
       program,
       maps,
-      attachments: [{ kind: "handle", description: "fake", close: () => undefined }],
+      attachments,
       mapBytes: 0,
     };
   }

@@ -16,6 +16,7 @@ import type { MapCollector } from "../scrape/map-family.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { describeError, errorCode, errorFault } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
+import { PROGRAM_PIN, programPinName } from "../loader/pin-layout.js";
 import { ObjectRefusedError, type EnforcementResolver, type LoadEnforcement } from "../loader/enforcement.js";
 import { loadKeyOf, type LoadRequest, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
@@ -247,7 +248,7 @@ export class Agent {
         };
         if (managed.loaded?.loadKey === loadKey) {
           // Same kernel program: the rules may have changed, and the metric mapping.
-          await this.deps.loader.recheck(request, managed.loaded.program.info().type);
+          await this.deps.loader.recheck(request, managed.loaded);
           this.serve(managed, planMetrics(metrics, managed.loaded.maps, this.decoders, ref));
           managed.loadedRequest = request;
         } else {
@@ -272,13 +273,24 @@ export class Agent {
         adopted: loaded.adopted,
         attachments: loaded.attachments.map((a) => a.description),
       };
+      managed.status.programs = loaded.programs.map((p) => ({
+        name: p.name,
+        type: p.type,
+        target: p.target,
+        id: p.program.info().id,
+        pin: loaded.programs.length === 1 ? PROGRAM_PIN : programPinName(p.name),
+        attachments: p.attachments.map((a) => a.description),
+      }));
       managed.status.metric = names;
       managed.status.lastError = undefined;
       setCondition(managed.status.conditions, {
         type: ConditionType.Loaded,
         status: "True",
         reason: loaded.adopted ? Reason.Adopted : Reason.Loaded,
-        message: `program ${managed.status.program.id} attached: ${managed.status.program.attachments.join(", ")}`,
+        message:
+          managed.status.programs.length === 1
+            ? `program ${managed.status.program.id} attached: ${managed.status.program.attachments.join(", ")}`
+            : `programs ${managed.status.programs.map((p) => `${p.name} (${p.id})`).join(", ")} attached: ${managed.status.program.attachments.join(", ")}`,
       });
       setCondition(managed.status.conditions, { type: ConditionType.Ready, status: "True", reason: Reason.Serving, message: `serving ${names}` });
       this.setPhase(managed, "Running");
@@ -370,7 +382,7 @@ export class Agent {
     const sameProgram = loadKeyOf(loadedRequest.spec, loadedRequest.object.hash, enforcement) === loaded.loadKey;
     const stillAllowed =
       sameProgram &&
-      (await this.deps.loader.recheck(current, loaded.program.info().type).then(
+      (await this.deps.loader.recheck(current, loaded).then(
         () => true,
         () => false,
       ));

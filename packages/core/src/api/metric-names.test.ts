@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isValidLabelName, isValidMetricName, metricNameFor, sanitizeMetricName } from "./metric-names.js";
+import { foreignMetricReason, isValidLabelName, isValidMetricName, metricNameFor, reservedLabelReason, sanitizeMetricName } from "./metric-names.js";
 
 describe("metricNameFor", () => {
   it.each([
@@ -32,5 +32,42 @@ describe("isValidLabelName", () => {
     ["a:b", false],
   ])("says %s is %s", (name, valid) => {
     expect(isValidLabelName(name)).toBe(valid);
+  });
+});
+
+describe("foreignMetricReason", () => {
+  it.each([
+    ["node_cpu_seconds_total", "node_"],
+    ["Node_load1", "node_"],
+    ["kube_pod_info", "kube_"],
+    ["kubelet_running_pods", "kubelet_"],
+    ["container_memory_working_set_bytes", "container_"],
+    ["process_resident_memory_bytes", "process_"],
+    ["scrape_samples_scraped", "scrape_"],
+    ["ebpf_operator_agent_resources", "ebpf_operator_"],
+  ])("refuses %s (prefix %s)", (name, prefix) => {
+    expect(foreignMetricReason(name)).toContain(`"${prefix}"`);
+  });
+
+  it("refuses up and names with colons (recording rules)", () => {
+    expect(foreignMetricReason("up")).toContain("scrape's own");
+    expect(foreignMetricReason("namespace:cpu:sum")).toContain("recording rules");
+  });
+
+  it.each(["syscall_counter_total", "nodes_seen_total", "upstream_bytes", "my_kube_things"])("allows %s", (name) => {
+    expect(foreignMetricReason(name)).toBeUndefined();
+  });
+});
+
+describe("reservedLabelReason", () => {
+  it.each(["namespace", "ebpfmap", "overflow", "job", "instance", "node", "pod", "container", "service", "endpoint", "quantile", "__name__", "exported_job"])(
+    "reserves %s",
+    (name) => {
+      expect(reservedLabelReason(name)).toBeDefined();
+    },
+  );
+
+  it.each(["key", "cpu", "comm", "nodename", "pods", "le"])("leaves %s to resources", (name) => {
+    expect(reservedLabelReason(name)).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@
  * pattern, reserved and duplicate names, how labels address the key, and histogram settings.
  * Checks that need the map's types (BTF) happen when the program is loaded (plan/metric-plan.ts).
  */
-import { isValidLabelName, isValidMetricName, metricNameFor, reservedLabelProblem } from "./metric-names.js";
+import { CPU_LABEL, foreignMetricReason, isValidLabelName, isValidMetricName, metricNameFor, reservedLabelReason } from "./metric-names.js";
 import type { MetricSpec } from "./metrics-schema.js";
 import type { EbpfMapSpec } from "./schema.js";
 import type { FieldError } from "./field-error.js";
@@ -20,11 +20,18 @@ export function checkMetricsSpec(spec: EbpfMapSpec): FieldError[] {
     });
   }
   const served = new Map<string, string>();
-  if (spec.name !== undefined && spec.map !== undefined) served.set(metricNameFor(spec.name, spec.prometheusType ?? "counter"), "spec.name");
+  if (spec.name !== undefined && spec.map !== undefined) {
+    const name = metricNameFor(spec.name, spec.prometheusType ?? "counter");
+    const foreign = foreignMetricReason(name);
+    if (foreign) errors.push({ field: "spec.name", message: `serves "${name}": ${foreign}; choose another name` });
+    served.set(name, "spec.name");
+  }
   (spec.metrics ?? []).forEach((metric, i) => {
     const at = `spec.metrics[${i}]`;
     const name = metricNameFor(metric.name, metric.type ?? "counter");
     if (!isValidMetricName(name) || name.startsWith("__")) errors.push({ field: `${at}.name`, message: `"${name}" is not a valid Prometheus metric name` });
+    const foreign = foreignMetricReason(name);
+    if (foreign) errors.push({ field: `${at}.name`, message: `serves "${name}": ${foreign}; choose another name` });
     const other = served.get(name);
     if (other) errors.push({ field: `${at}.name`, message: `metric "${name}" is also defined by ${other}` });
     served.set(name, `${at}.name`);
@@ -42,19 +49,25 @@ function checkMetric(metric: MetricSpec, at: string): FieldError[] {
     const field = `${at}.labels[${j}]`;
     if (!isValidLabelName(label.name))
       errors.push({ field: `${field}.name`, message: `"${label.name}" is not a valid Prometheus label name (names starting with __ are reserved)` });
-    const reserved = reservedLabelProblem(label.name);
-    if (reserved) errors.push({ field: `${field}.name`, message: `"${label.name}" ${reserved}; choose another name` });
+    const reserved = reservedLabelReason(label.name);
+    if (reserved) errors.push({ field: `${field}.name`, message: `${reserved}; choose another name` });
     // The last label of a histogram is the bucket index: it becomes `le`, never a label itself.
     const isBucket = type === "histogram" && j === labels.length - 1;
-    if (type === "histogram" && !isBucket && (label.name === "le" || label.name === "quantile")) {
+    if (type === "histogram" && !isBucket && label.name === "le") {
       errors.push({ field: `${field}.name`, message: `"${label.name}" is reserved for histogram buckets` });
     }
+    if (isBucket && label.decoders?.length)
+      errors.push({ field: `${field}.decoders`, message: "the last label of a histogram is the bucket index (it becomes le): it takes no decoders" });
     if (seen.has(label.name)) errors.push({ field: `${field}.name`, message: `label "${label.name}" is defined twice` });
     seen.add(label.name);
     if (label.field !== undefined && label.size !== undefined) errors.push({ field, message: "set either field (a BTF member) or size (key bytes), not both" });
     if (label.padding !== undefined && label.size === undefined)
       errors.push({ field: `${field}.padding`, message: "padding applies only to labels cut by size" });
   });
+  if (metric.perCpu) {
+    const j = labels.findIndex((l, i) => l.name === CPU_LABEL && !(type === "histogram" && i === labels.length - 1));
+    if (j !== -1) errors.push({ field: `${at}.labels[${j}].name`, message: `"${CPU_LABEL}" is the label perCpu adds; choose another name` });
+  }
   const sized = labels.filter((l) => l.size !== undefined).length;
   if (sized > 0 && sized < labels.length)
     errors.push({ field: `${at}.labels`, message: "cut every label by size, or none: sized labels are laid out in order from the start of the key" });

@@ -5,10 +5,30 @@
  * (every field typed; decoder options are kept with `x-kubernetes-preserve-unknown-fields`).
  */
 import { Type, type Static } from "@sinclair/typebox";
+import { FOREIGN_METRIC_PREFIXES, RESERVED_LABEL_NAMES } from "./metric-names.js";
 
 /** Prometheus metric and label names (api/metric-names.ts checks the rest: `__`, reserved). */
 export const METRIC_NAME_PATTERN = "^[a-zA-Z_:][a-zA-Z0-9_:]*$";
 export const LABEL_NAME_PATTERN = "^[a-zA-Z_][a-zA-Z0-9_]*$";
+
+/**
+ * The same rules as api/metric-names.ts, for the API server (CEL): `kubectl apply` fails at once.
+ * The agent and the operator check them again (and `up` for gauges, which needs the type).
+ */
+const foreignPrefixRegex = `^(${FOREIGN_METRIC_PREFIXES.map((p) => p.slice(0, -1).replace(/_/g, "[-_.:]")).join("|")})[-_.:]`;
+export const METRIC_NAME_VALIDATIONS = [
+  {
+    rule: `!self.lowerAscii().matches('${foreignPrefixRegex}')`,
+    message: `names starting with ${FOREIGN_METRIC_PREFIXES.join(", ")} belong to other exporters or the agent`,
+  },
+  { rule: "!self.contains(':')", message: "colons in metric names are reserved for recording rules" },
+];
+export const LABEL_NAME_VALIDATIONS = [
+  {
+    rule: `!(self in [${[...RESERVED_LABEL_NAMES].map((n) => `'${n}'`).join(", ")}]) && !self.startsWith('exported_')`,
+    message: "reserved label name: set by the agent or by the scrape target (job, instance, node, pod, container, service, endpoint...)",
+  },
+];
 
 const cMember = (description: string) => Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$", maxLength: 128, description });
 
@@ -30,7 +50,10 @@ export const DecoderConfigSchema = Type.Object(
     ),
     values: Type.Optional(Type.Record(Type.String(), Type.String(), { description: "static_map: input text -> label text." })),
     default: Type.Optional(Type.String({ maxLength: 1024, description: "static_map: label text for inputs not in values." })),
-    pattern: Type.Optional(Type.String({ maxLength: 1024, description: "regexp: rows whose text does not match are dropped." })),
+    pattern: Type.Optional(
+      Type.String({ maxLength: 1024, description: "regexp: rows whose text does not match are dropped (RE2 syntax, matched in linear time)." }),
+    ),
+    arch: Type.Optional(Type.String({ maxLength: 16, description: "syscall: the architecture's numbers (x86_64, arm64); default the running kernel's." })),
   },
   // Plugin decoders may take other options: kept, and checked by the decoder.
   { "x-kubernetes-preserve-unknown-fields": true, description: "One step of a label's decoder chain: the name and its options." },
@@ -38,7 +61,7 @@ export const DecoderConfigSchema = Type.Object(
 
 export const LabelSpecSchema = Type.Object(
   {
-    name: Type.String({ pattern: LABEL_NAME_PATTERN, maxLength: 128, description: "Label name." }),
+    name: Type.String({ pattern: LABEL_NAME_PATTERN, maxLength: 128, description: "Label name.", "x-kubernetes-validations": LABEL_NAME_VALIDATIONS }),
     field: Type.Optional(cMember("Member of the key struct (from the map's BTF) this label is cut from. Default: the member named like the label.")),
     size: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 1024, description: "Cut the label from the next `size` key bytes instead of a BTF member (labels in order)." }),
@@ -77,7 +100,12 @@ export const HistogramSpecSchema = Type.Object(
 
 export const MetricSpecSchema = Type.Object(
   {
-    name: Type.String({ pattern: METRIC_NAME_PATTERN, maxLength: 200, description: "Prometheus metric name; counters get '_total' appended when missing." }),
+    name: Type.String({
+      pattern: METRIC_NAME_PATTERN,
+      maxLength: 200,
+      description: "Prometheus metric name; counters get '_total' appended when missing.",
+      "x-kubernetes-validations": METRIC_NAME_VALIDATIONS,
+    }),
     help: Type.Optional(Type.String({ maxLength: 1024 })),
     type: Type.Optional(MetricTypeSchema),
     map: cMember("The BPF map whose entries become this metric's samples."),
@@ -89,6 +117,12 @@ export const MetricSpecSchema = Type.Object(
     ),
     value: Type.Optional(ValueSpecSchema),
     histogram: Type.Optional(HistogramSpecSchema),
+    perCpu: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: "Per-CPU maps only: one series per CPU with a `cpu` label (the CPU number) instead of the CPUs' sum.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -46,12 +46,27 @@ export interface ResourceStatus {
   phase: Phase;
   conditions: Condition[];
   lastError?: { code?: string; message: string; time: string };
+  /** The loaded generation: its first program's id, and every program's attachments. */
   program?: { id: number; loadKey: string; pinDir: string; adopted: boolean; attachments: string[] };
+  /** Every program of the resource (one for the flat spec), in spec order. */
+  programs?: ProgramStatus[];
   /** `metadata.generation` of the spec last attempted (cluster mode). */
   observedGeneration?: number;
   /** Hash of the object last obtained for it. */
   objectHash?: string;
   metric?: string;
+}
+
+export interface ProgramStatus {
+  /** The C function. */
+  name: string;
+  type: string;
+  target: string;
+  /** Kernel program id. */
+  id: number;
+  /** Its pin, in `program.pinDir`. */
+  pin: string;
+  attachments: string[];
 }
 
 export function newStatus(ref: ResourceRef, source?: string): ResourceStatus {

@@ -8,7 +8,7 @@
  * maps to metrics with labels, decoders and histograms, and makes the flat `name`/`map` optional.
  */
 import { Type, type Static } from "@sinclair/typebox";
-import { MetricSpecSchema } from "./metrics-schema.js";
+import { METRIC_NAME_VALIDATIONS, MetricSpecSchema } from "./metrics-schema.js";
 import { PodSelectorSchema } from "./selector-schema.js";
 
 export * from "./metrics-schema.js";
@@ -31,6 +31,33 @@ export const PrometheusTypeSchema = Type.Union([Type.Literal("counter"), Type.Li
   default: "counter",
 });
 
+/** `type` and `target` as the flat spec and `spec.programs[]` both write them. */
+const PROGRAM_TYPE = Type.String({
+  description:
+    "Program type, handled by a plugin: kprobe, kretprobe, tracepoint, raw_tp, tp_btf, fentry, fexit, xdp, socket, cgroup, or a type a third-party plugin adds.",
+  pattern: "^[a-z][a-z0-9_-]*$",
+  maxLength: 63,
+});
+const PROGRAM_TARGET = Type.String({
+  description:
+    "Attach point in the syntax of the program type, e.g. sys_execve (kprobe), syscalls/sys_enter_execve (tracepoint), sched_switch (tp_btf). The SEC() name in the code does not override it.",
+  minLength: 1,
+  maxLength: 512,
+});
+
+/** Most programs one resource may attach (`spec.programs`). */
+export const MAX_PROGRAMS = 16;
+
+/** One entry of `spec.programs[]`: a C function of the object, how and where it attaches. */
+export const ProgramEntrySchema = Type.Object(
+  {
+    program: cIdentifier("Name of the program (C function) to attach."),
+    type: PROGRAM_TYPE,
+    target: PROGRAM_TARGET,
+  },
+  { additionalProperties: false },
+);
+
 export const EbpfMapSpecSchema = Type.Object(
   {
     name: Type.Optional(
@@ -39,25 +66,25 @@ export const EbpfMapSpecSchema = Type.Object(
           "Base name of the exported metric (flat spec). Characters Prometheus does not allow become '_'; counters get '_total' (syscall-counter -> syscall_counter_total).",
         pattern: "^[A-Za-z_:][A-Za-z0-9_:.-]*$",
         maxLength: 200,
+        "x-kubernetes-validations": METRIC_NAME_VALIDATIONS,
       }),
     ),
-    type: Type.String({
-      description: "Program type, handled by a plugin: kprobe, kretprobe, tracepoint, xdp, socket, cgroup, or a type a third-party plugin adds.",
-      pattern: "^[a-z][a-z0-9_-]*$",
-      maxLength: 63,
-    }),
-    target: Type.String({
-      description:
-        "Attach point in the syntax of the program type, e.g. sys_execve (kprobe), syscalls/sys_enter_execve (tracepoint). The SEC() name in the code does not override it.",
-      minLength: 1,
-      maxLength: 512,
-    }),
+    type: Type.Optional(PROGRAM_TYPE),
+    target: Type.Optional(PROGRAM_TARGET),
     code: Type.String({
       description: "eBPF C source. Compiled with clang -target bpf -O2 -g; kernel-style u32/u64 are predefined.",
       minLength: 1,
       maxLength: 1_000_000,
     }),
-    program: cIdentifier("Name of the program (C function) to attach."),
+    program: Type.Optional(cIdentifier("Name of the program (C function) to attach.")),
+    programs: Type.Optional(
+      Type.Array(ProgramEntrySchema, {
+        minItems: 1,
+        maxItems: MAX_PROGRAMS,
+        description:
+          "Several programs of the one object, each with its own type and target, instead of program/type/target: loaded together, attached all-or-nothing, sharing the object's maps.",
+      }),
+    ),
     map: Type.Optional(cIdentifier("Name of the BPF map whose entries become samples (flat spec).")),
     help: Type.Optional(Type.String({ description: "HELP text of the metric.", maxLength: 1024 })),
     prometheusType: Type.Optional(PrometheusTypeSchema),
@@ -79,7 +106,19 @@ export const EbpfMapSpecSchema = Type.Object(
   {
     additionalProperties: false,
     // Structural-schema friendly: the branches hold only `required`, no types or properties.
-    anyOf: [{ required: ["name", "map"] }, { required: ["metrics"] }],
+    // One program (program/type/target, the seed's flat spec) or several (programs); the mix is
+    // refused by api/programs.ts with a message naming the fields.
+    allOf: [
+      { anyOf: [{ required: ["name", "map"] }, { required: ["metrics"] }] },
+      { anyOf: [{ required: ["program", "type", "target"] }, { required: ["programs"] }] },
+    ],
+    // The same "not both" rule for the API server (kubectl apply fails at once with this message).
+    "x-kubernetes-validations": [
+      {
+        rule: "!has(self.programs) || (!has(self.program) && !has(self.type) && !has(self.target))",
+        message: "set program, type and target for one program, or programs for several, not both",
+      },
+    ],
   },
 );
 
@@ -109,6 +148,7 @@ export const EbpfMapSchema = Type.Object(
 );
 
 export type EbpfMapSpec = Static<typeof EbpfMapSpecSchema>;
+export type ProgramEntry = Static<typeof ProgramEntrySchema>;
 export type ObjectMeta = Static<typeof ObjectMetaSchema>;
 export type EbpfMap = Static<typeof EbpfMapSchema>;
 export type PrometheusType = Static<typeof PrometheusTypeSchema>;

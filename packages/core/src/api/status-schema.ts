@@ -36,6 +36,20 @@ export const EbpfMapStatusSchema = Type.Object({
       generation: Type.Integer({ description: "The EbpfMap generation the object was compiled from." }),
     }),
   ),
+  policy: Type.Optional(
+    Type.Object(
+      {
+        kind: Type.Union([Type.Literal("EbpfTenancyPolicy"), Type.Literal("NamespaceLabel"), Type.Literal("Default")], {
+          description: "What governs the namespace: a policy, the kernel-wide namespace label (shorthand), or the default policy.",
+        }),
+        name: Type.String({ description: "The policy's name (the label, or default)." }),
+        admitted: Type.Boolean(),
+        rule: Type.Optional(Type.String({ description: "The policy rule that refused it." })),
+        message: Type.String({ maxLength: 4096 }),
+      },
+      { description: "Which tenancy policy admitted or refused this EbpfMap, and why." },
+    ),
+  ),
   selectedNodes: Type.Optional(Type.Integer({ minimum: 0 })),
   readyNodes: Type.Optional(Type.Integer({ minimum: 0 })),
   failedNodes: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -61,6 +75,18 @@ export const NodeStatusStatusSchema = Type.Object({
       adopted: Type.Boolean(),
       attachments: Type.Array(Type.String()),
     }),
+  ),
+  programs: Type.Optional(
+    Type.Array(
+      Type.Object({
+        name: Type.String({ description: "The C function." }),
+        type: Type.String(),
+        target: Type.String(),
+        id: Type.Integer(),
+        attachments: Type.Array(Type.String()),
+      }),
+      { maxItems: 16, description: "Every program of the resource, in spec order." },
+    ),
   ),
   metrics: Type.Optional(Type.Array(Type.String())),
 });

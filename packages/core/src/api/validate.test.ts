@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
+import { programsOf } from "./programs.js";
 import { validateEbpfMapObject } from "./validate.js";
 
 const quickStart = parse(readFileSync(new URL("../../../../examples/quick-start.yaml", import.meta.url), "utf8")) as Record<string, unknown>;
@@ -37,6 +38,9 @@ describe("validateEbpfMapObject", () => {
     [{ code: "" }, "spec.code", "must NOT have fewer than 1 characters"],
     [{ type: "KPROBE" }, "spec.type", "does not match the pattern"],
     [{ colour: "blue" }, "spec", 'unknown field "colour"'],
+    [{ name: "node_cpu_seconds" }, "spec.name", 'serves "node_cpu_seconds_total": metric names starting with "node_" belong to another exporter'],
+    [{ name: "up", prometheusType: "gauge" }, "spec.name", `serves "up": "up" is the scrape's own metric`],
+    [{ name: "ebpf_operator_agent_resources", prometheusType: "gauge" }, "spec.name", 'starting with "ebpf_operator_"'],
   ])("names the field when the spec is %j", (patch, field, message) => {
     const result = validateEbpfMapObject(withSpec(patch));
     expect(result.ok).toBe(false);
@@ -103,12 +107,15 @@ describe("validateEbpfMapObject", () => {
     ["a metric name starting with __", metric({ name: "__x" }), "spec.metrics[0].name", "not a valid Prometheus metric name"],
     ["a label named namespace", metric({ labels: [{ name: "namespace" }] }), "spec.metrics[0].labels[0].name", "set by the agent"],
     ["a label named ebpfmap", metric({ labels: [{ name: "ebpfmap" }] }), "spec.metrics[0].labels[0].name", "set by the agent"],
-    [
-      "a label named exported_namespace (Prometheus' name for a clashing label, taken back as namespace)",
-      metric({ labels: [{ name: "exported_namespace" }] }),
+    ...["job", "instance", "node", "pod", "container", "service", "endpoint"].map((name) => [
+      `a label named ${name}`,
+      metric({ labels: [{ name }] }),
       "spec.metrics[0].labels[0].name",
-      'starts with "exported_"',
-    ],
+      "a label of the scrape target",
+    ]),
+    ["a label named exported_namespace", metric({ labels: [{ name: "exported_namespace" }] }), "spec.metrics[0].labels[0].name", 'starting with "exported_"'],
+    ["a metric named kube_pod_info", metric({ name: "kube_pod_info", type: "gauge" }), "spec.metrics[0].name", 'starting with "kube_"'],
+    ["a metric named like a recording rule", metric({ name: "namespace:cpu:sum", type: "gauge" }), "spec.metrics[0].name", "reserved for recording rules"],
     ["a label starting with __", metric({ labels: [{ name: "__meta" }] }), "spec.metrics[0].labels[0].name", "not a valid Prometheus label name"],
     ["a label name with a dot", metric({ labels: [{ name: "a.b" }] }), "spec.metrics[0].labels[0].name", "does not match the pattern"],
     ["a label defined twice", metric({ labels: [{ name: "a" }, { name: "a" }] }), "spec.metrics[0].labels[1].name", "defined twice"],
@@ -144,6 +151,14 @@ describe("validateEbpfMapObject", () => {
       "reserved for histogram buckets",
     ],
     [
+      "a decoder on a histogram's bucket label",
+      histogram({ bucketType: "exp2", bucketMax: 3 }, { labels: [{ name: "comm" }, { name: "bucket", decoders: [{ name: "uint" }] }] }),
+      "spec.metrics[0].labels[1].decoders",
+      "bucket index (it becomes le): it takes no decoders",
+    ],
+    ["perCpu beside a label named cpu", metric({ perCpu: true, labels: [{ name: "cpu" }] }), "spec.metrics[0].labels[0].name", "the label perCpu adds"],
+    ["perCpu that is not a boolean", metric({ perCpu: "yes" }), "spec.metrics[0].perCpu", "must be boolean"],
+    [
       "two metrics served under one name",
       withSpec({ ...richSpec, metrics: [richSpec.metrics[0], { ...richSpec.metrics[0], name: "syscalls_total" }] }),
       "spec.metrics[1].name",
@@ -157,11 +172,85 @@ describe("validateEbpfMapObject", () => {
     ],
     ["a flat name without a map", withSpec({ ...richSpec, name: "x" }), "spec.map", "needs both name and map"],
     ["no metrics at all", withSpec({ ...richSpec, metrics: [] }), "spec.metrics", "must NOT have fewer than 1 items"],
-  ])("names the field for %s", (_what, input, field, message) => {
+  ] as [string, unknown, string, string][])("names the field for %s", (_what, input, field, message) => {
     const result = validateEbpfMapObject(input);
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.errors).toContainEqual({ field, message: expect.stringContaining(message) });
+  });
+
+  describe("spec.programs", () => {
+    const pair = {
+      program: undefined,
+      type: undefined,
+      target: undefined,
+      programs: [
+        { program: "on_enter", type: "tp_btf", target: "sys_enter" },
+        { program: "on_exit", type: "tp_btf", target: "sys_exit" },
+      ],
+    };
+
+    it("accepts several programs instead of program, type and target", () => {
+      const result = validateEbpfMapObject(withSpec(pair));
+      expect(result.ok ? undefined : result.errors).toBeUndefined();
+      expect(result.ok && programsOf(result.value.spec)).toEqual([
+        { program: "on_enter", type: "tp_btf", target: "sys_enter", field: "spec.programs[0]" },
+        { program: "on_exit", type: "tp_btf", target: "sys_exit", field: "spec.programs[1]" },
+      ]);
+    });
+
+    it("reads the flat spec as one program", () => {
+      const result = validateEbpfMapObject(quickStart);
+      expect(result.ok && programsOf(result.value.spec)).toEqual([{ program: "count_execve", type: "kprobe", target: "sys_execve", field: "spec" }]);
+    });
+
+    it("asks for program, type and target, or programs, when neither is complete", () => {
+      const result = validateEbpfMapObject(withSpec({ program: undefined, type: undefined, target: undefined }));
+      expect(result.ok ? [] : result.errors).toEqual([{ field: "spec", message: "set program, type and target (one program), or programs" }]);
+      const partial = validateEbpfMapObject(withSpec({ program: undefined }));
+      expect(partial.ok ? [] : partial.errors).toEqual([{ field: "spec.program", message: "required field is missing (or list the programs in programs)" }]);
+    });
+
+    it.each([
+      ["program beside programs", withSpec({ ...pair, program: "x" }), "spec.program", "not both"],
+      ["type beside programs", withSpec({ ...pair, type: "tracepoint" }), "spec.type", "not both"],
+      [
+        "one function twice",
+        withSpec({ ...pair, programs: [pair.programs[0], { ...pair.programs[1], program: "on_enter" }] }),
+        "spec.programs[1].program",
+        'program "on_enter" is already attached by spec.programs[0]',
+      ],
+      ["an empty list", withSpec({ ...pair, programs: [] }), "spec.programs", "must NOT have fewer than 1 items"],
+      [
+        "an entry without a target",
+        withSpec({ ...pair, programs: [{ program: "a", type: "tp_btf" }] }),
+        "spec.programs[0].target",
+        "required field is missing",
+      ],
+      [
+        "an unknown entry field",
+        withSpec({ ...pair, programs: [{ ...pair.programs[0], nodeSelector: {} }] }),
+        "spec.programs[0]",
+        'unknown field "nodeSelector"',
+      ],
+      [
+        "a function name with a dash",
+        withSpec({ ...pair, programs: [{ ...pair.programs[0], program: "on-enter" }] }),
+        "spec.programs[0].program",
+        "does not match the pattern",
+      ],
+      [
+        "seventeen programs",
+        withSpec({ ...pair, programs: Array.from({ length: 17 }, (_, i) => ({ program: `p${i}`, type: "tp_btf", target: "sys_enter" })) }),
+        "spec.programs",
+        "must NOT have more than 16 items",
+      ],
+    ])("names the field for %s", (_what, input, field, message) => {
+      const result = validateEbpfMapObject(input);
+      expect(result.ok).toBe(false);
+      if (result.ok) return;
+      expect(result.errors).toContainEqual({ field, message: expect.stringContaining(message) });
+    });
   });
 });
 

@@ -5,6 +5,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import type { FieldError } from "./field-error.js";
 import { checkMetricsSpec } from "./metrics-check.js";
+import { checkProgramsSpec } from "./programs.js";
 import { EbpfMapSchema, type EbpfMap } from "./schema.js";
 import { checkSelector } from "./selector-schema.js";
 
@@ -16,6 +17,9 @@ export type ValidationResult = { ok: true; value: EbpfMap } | { ok: false; error
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false });
 // A Kubernetes structural-schema marker (decoder options); meaningless to ajv.
 ajv.addKeyword({ keyword: "x-kubernetes-preserve-unknown-fields", schemaType: "boolean" });
+// CEL rules for the API server; the same rules are checked in TypeScript, with field names
+// (api/programs.ts, metrics-check.ts).
+ajv.addKeyword({ keyword: "x-kubernetes-validations", schemaType: "array" });
 const validateEbpfMap: ValidateFunction = ajv.compile(EbpfMapSchema);
 
 /**
@@ -25,15 +29,21 @@ const validateEbpfMap: ValidateFunction = ajv.compile(EbpfMapSchema);
  */
 export function validateEbpfMapObject(input: unknown): ValidationResult {
   const value: unknown = structuredClone(input);
-  if (!validateEbpfMap(value)) return { ok: false, errors: formatAjvErrors(validateEbpfMap.errors ?? []) };
+  if (!validateEbpfMap(value)) return { ok: false, errors: formatAjvErrors(validateEbpfMap.errors ?? [], value) };
   const resource = value as EbpfMap;
-  const errors = [...checkMetricsSpec(resource.spec), ...checkSelector(resource.spec.selector)];
+  const errors = [...checkProgramsSpec(resource.spec), ...checkMetricsSpec(resource.spec), ...checkSelector(resource.spec.selector)];
   return errors.length === 0 ? { ok: true, value: resource } : { ok: false, errors };
 }
 
 export function formatFieldErrors(errors: FieldError[]): string {
   return errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join("; ");
 }
+
+/** What each of the spec's either-or groups asks for (see `EbpfMapSpecSchema.allOf`). */
+const SPEC_ALTERNATIVES: Record<string, string> = {
+  "#/properties/spec/allOf/0/anyOf": "set name and map (the flat spec), or metrics",
+  "#/properties/spec/allOf/1/anyOf": "set program, type and target (one program), or programs",
+};
 
 function pathOf(instancePath: string): string {
   return instancePath
@@ -48,15 +58,25 @@ function join(base: string, child: string): string {
   return base ? `${base}.${child}` : child;
 }
 
-function formatAjvErrors(errors: ErrorObject[]): FieldError[] {
+function formatAjvErrors(errors: ErrorObject[], value: unknown): FieldError[] {
   const out: FieldError[] = [];
   const seen = new Set<string>();
   for (const error of errors) {
     const field = pathOf(error.instancePath);
-    // The spec's "flat or metrics" anyOf: one message instead of three missing fields.
-    if (/\/anyOf\/\d+\/required$/.test(error.schemaPath)) continue;
-    if (error.keyword === "anyOf" && error.schemaPath === "#/properties/spec/anyOf") {
-      out.push({ field, message: "set name and map (the flat spec), or metrics" });
+    // The spec's "flat or metrics" and "one program or programs" anyOfs: one message each
+    // instead of a missing-field error per branch.
+    if (/^#\/properties\/spec\/allOf\/\d+\/anyOf\/\d+\/required$/.test(error.schemaPath)) continue;
+    const group = SPEC_ALTERNATIVES[error.schemaPath];
+    if (error.keyword === "anyOf" && group) {
+      // A flat program spec missing one of its three fields: name the field itself.
+      const spec = (value as { spec?: Record<string, unknown> }).spec ?? {};
+      const flat = ["program", "type", "target"];
+      if (error.schemaPath.endsWith("/1/anyOf") && flat.some((k) => spec[k] !== undefined)) {
+        for (const k of flat.filter((k) => spec[k] === undefined))
+          out.push({ field: join(field, k), message: "required field is missing (or list the programs in programs)" });
+        continue;
+      }
+      out.push({ field, message: group });
       continue;
     }
     let formatted: FieldError;

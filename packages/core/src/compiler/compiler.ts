@@ -1,25 +1,32 @@
 /**
  * BpfCompiler: untrusted eBPF C in, a cached BPF ELF object out. See docs/compiler.md.
  *
- * Each compile runs clang twice, never through a shell: `clang -E` first, whose line markers and
- * output are checked against the include policy (include-policy.ts), then the real compile of the
- * same source with the same flags. Both runs are time-, memory- and file-size-limited.
+ * Each compile runs clang twice, never through a shell, both times in the sandbox (sandbox.ts):
+ * `clang -E` first, whose line markers name every header the program read (the cache key covers
+ * their content) and are checked against the include policy (include-policy.ts), then the real
+ * compile of the same source with the same flags, the object coming back on stdout. Both runs
+ * are limited in wall time, CPU time, memory and output size; compiles queue fairly across
+ * tenants (fair-scheduler.ts).
  */
-import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, realpath, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../logger.js";
-import { CompileCache, cacheKey, hashDirectory } from "./compile-cache.js";
+import { CompileCache, cacheKey, hashHeaders, objectKey } from "./compile-cache.js";
+import type { CompileMetrics } from "./compile-metrics.js";
 import type { Diagnostic, FileVisibility } from "./diagnostics.js";
 import { WITHHELD_MESSAGE, parseClangDiagnostics, sanitizeDiagnostics, summarizeErrors } from "./diagnostics.js";
 import type { CompileErrorCode } from "./errors.js";
 import { CompileError } from "./errors.js";
+import { FairScheduler } from "./fair-scheduler.js";
 import type { FilePolicy, PolicyViolation } from "./include-policy.js";
-import { findAsmFileInclusion, findOutsideFile, isFileAllowed, parseLineMarkers, prescanSource } from "./include-policy.js";
+import { PSEUDO_FILES, findAsmFileInclusion, findOutsideFile, isFileAllowed, parseLineMarkers, prescanSource } from "./include-policy.js";
 import type { ResourceLimits, RunResult } from "./run-tool.js";
 import { runTool } from "./run-tool.js";
+import type { SandboxSetting, SandboxStatus } from "./sandbox.js";
+import { BwrapSandbox, SANDBOX_WORK_DIR, compilerSeccompProgram, sharedLibraries } from "./sandbox.js";
 import type { ClangInfo } from "./toolchain.js";
-import { bpftoolVersion, findBpftool, findExecutable, findPrlimit, multiarchTriple, probeClang, targetArchDefine } from "./toolchain.js";
+import { bpftoolVersion, findBpftool, findBwrap, findExecutable, findPrlimit, multiarchTriple, probeClang, targetArchDefine } from "./toolchain.js";
 import type { VmlinuxHeader } from "./vmlinux.js";
 import { DEFAULT_BTF_PATH, ensureVmlinuxHeader } from "./vmlinux.js";
 
@@ -27,6 +34,8 @@ export interface CompileRequest {
   source: string;
   /** Names the program in messages, e.g. the resource "default/syscall-monitor". */
   label: string;
+  /** Who the compile is for, for fair queueing (the namespace). Default: the label up to its "/". */
+  tenant?: string;
 }
 
 export interface CompileResult {
@@ -37,23 +46,37 @@ export interface CompileResult {
   /** Warnings (and their notes) from a successful compile; replayed on cache hits. */
   diagnostics: Diagnostic[];
   durationMs: number;
+  /** How long the compile waited for a slot in the fair queue. */
+  queueWaitMs: number;
 }
 
 export interface CompilerOptions {
-  /** Holds objects/, vmlinux/ and tmp/ (build directories). Created if missing. */
+  /** Holds objects/, manifests/, vmlinux/ and tmp/. Created if missing. */
   cacheDir: string;
   /** Directory with ebpf-operator/prelude.h; default: the repository's (or package's) bpf/include. */
   includeDir?: string;
+  /** More read-only include directories (e.g. a shared header library), searched after includeDir. */
+  extraIncludeDirs?: string[];
+  /** The system headers, searched last; default /usr/include/<multiarch triple> and /usr/include. */
+  systemIncludeDirs?: string[];
   /** Default "clang" (PATH). */
   clangPath?: string;
   /** Wall-time limit per compile (both clang runs), default 30 s. */
   timeoutMs?: number;
-  /** Largest accepted object, default 16 MiB. */
+  /** CPU-time limit per clang run (RLIMIT_CPU), default the wall-time limit rounded up to seconds. */
+  cpuTimeLimitSeconds?: number;
+  /** Largest accepted object, default 4 MiB; checked before anything is cached. */
   maxObjectBytes?: number;
-  /** clang's address-space limit (prlimit --as), default 2 GiB. */
+  /** Memory one clang run may allocate (RLIMIT_DATA), default 512 MiB. */
   memoryLimitBytes?: number;
+  /** Size of the sandbox's /tmp and largest file clang may write (RLIMIT_FSIZE), default 8 MiB. */
+  tmpBytes?: number;
   /** Compiles running at once, default 2. */
   concurrency?: number;
+  /** Compiles of one tenant running at once, default 1. */
+  perTenantConcurrency?: number;
+  /** Size bound of the object cache (least recently used out), default 256 MiB. */
+  cacheMaxBytes?: number;
   /** Extra `-D` defines: `true` → `-DNAME`, otherwise `-DNAME=value`. */
   extraDefines?: Record<string, string | number | boolean>;
   /** Default: bpftool on PATH, /usr/sbin/bpftool, /usr/bin/bpftool. */
@@ -62,6 +85,19 @@ export interface CompilerOptions {
   btfPath?: string;
   /** prlimit binary; default: found on PATH. `false` runs clang without resource limits. */
   prlimitPath?: string | false;
+  /** Default "auto": bubblewrap when it works, unconfined (and said loudly) when not. */
+  sandbox?: SandboxSetting;
+  /** Default: bwrap on PATH, /usr/bin/bwrap. */
+  bwrapPath?: string;
+  /** Who clang runs as when this process is root; default 65534:65534. */
+  sandboxUser?: { uid: number; gid: number };
+  /**
+   * `false` switches the include policy off: no source scan, no check of what the preprocessor
+   * read, no inline-assembly check, no withholding of diagnostics. Only for tests that prove the
+   * sandbox alone keeps host files out of reach.
+   */
+  sourceScan?: boolean;
+  metrics?: CompileMetrics;
   logger?: Pick<Logger, "debug" | "warn">;
 }
 
@@ -72,27 +108,39 @@ export interface ToolchainInfo {
   /** Path of the generated vmlinux.h, when it could be generated. */
   vmlinux?: string;
   vmlinuxUnavailableReason?: string;
-  /** "prlimit" when memory/file-size limits are enforced, "none" otherwise. */
+  /** "prlimit" when memory/CPU/file-size limits are enforced, "none" otherwise. */
   resourceLimits: "prlimit" | "none";
+  sandbox: SandboxStatus;
 }
 
 export const COMPILER_DEFAULTS = {
   clangPath: "clang",
   timeoutMs: 30_000,
-  maxObjectBytes: 16 * 1024 * 1024,
-  memoryLimitBytes: 2 * 1024 * 1024 * 1024,
+  maxObjectBytes: 4 * 1024 * 1024,
+  memoryLimitBytes: 512 * 1024 * 1024,
+  tmpBytes: 8 * 1024 * 1024,
   concurrency: 2,
+  perTenantConcurrency: 1,
+  cacheMaxBytes: 256 * 1024 * 1024,
 } as const;
 
-/** `clang -E` output limit: vmlinux.h alone preprocesses to a few MB. */
-const MAX_PREPROCESSED_BYTES = 64 * 1024 * 1024;
-/** Captured stdout/stderr per clang run. */
+/** `clang -E` output limit: vmlinux.h alone preprocesses to about 3 MB. */
+export const MAX_PREPROCESSED_BYTES = 32 * 1024 * 1024;
+/** Address space beyond the memory limit: clang's shared libraries map ~300 MB. */
+const ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024;
+/** Captured stderr per clang run. */
 const MAX_CAPTURE_BYTES = 1024 * 1024;
 const SOURCE_NAME = "program.bpf.c";
 /** What the build directory is called in debug info and __FILE__, so objects are reproducible. */
 const STABLE_BUILD_DIR = "/ebpf-operator";
 const PRELUDE = join("ebpf-operator", "prelude.h");
 const SYSTEM_INCLUDE = "/usr/include";
+/**
+ * How clang (LLVM's allocator, the C++ runtime) or the dynamic loader say they ran out of memory;
+ * anchored at line starts, so a program's own `#error out of memory` is not taken for one.
+ */
+const MEMORY_FAILURE =
+  /^(LLVM ERROR: out of memory|Allocation failed|terminate called after throwing an instance of 'std::bad_alloc')|error while loading shared libraries: .*(failed to map segment|cannot allocate memory)/im;
 
 /**
  * The include directory holding the prelude, found by walking up from this module: works from
@@ -119,33 +167,24 @@ export async function findDefaultIncludeDir(from: string = dirname(fileURLToPath
 
 interface Setup {
   clang: ClangInfo;
-  limits?: Omit<ResourceLimits, "fileSizeBytes">;
+  limits?: ResourceLimits;
   bpftool?: string;
   vmlinux: VmlinuxHeader;
-  includeDir: string;
-  includeHash: string;
   /** Flags shared by both clang runs, independent of the build directory. */
   flags: string[];
   allowedDirs: string[];
+  /** Hash of what every manifest key shares: clang, its files, the sandbox. */
+  base: string;
+  /** The include path, in search order (real paths), for the shadowing check of the cache key. */
+  searchDirs: string[];
+  sandbox?: BwrapSandbox;
+  sandboxStatus: SandboxStatus;
 }
 
-/** A counting semaphore: at most `size` compiles hold a slot. */
-class Limiter {
-  #active = 0;
-  readonly #waiting: (() => void)[] = [];
-  constructor(readonly size: number) {}
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.size) await new Promise<void>((wake) => this.#waiting.push(wake));
-    else this.#active++;
-    try {
-      return await task();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#active--;
-    }
-  }
-}
+type Fail = (code: CompileErrorCode, detail: string, diagnostics?: Diagnostic[], cause?: unknown) => CompileError;
+
+/** One clang run's outcome, whichever way clang was started. */
+type ToolRun = RunResult & { setupError?: string; toolSignal?: NodeJS.Signals | null };
 
 function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
   const v = value ?? fallback;
@@ -179,31 +218,71 @@ async function existingRealDirs(dirs: string[]): Promise<string[]> {
   return out;
 }
 
+/**
+ * The directories where a new file would change which header `#include` finds: for a header
+ * found as `<D_k>/<rel>`, `<D_j>/dirname(rel)` for every earlier search directory D_j, and the
+ * header's own directory (a quoted include searches there first). Their mtimes (or absence) go
+ * into the object key, so a header added on the include path is a miss, without listing
+ * thousands of headers. (Like ccache's direct mode, a file that only `__has_include` asked
+ * about is not tracked.)
+ */
+export function shadowingDirs(headers: readonly string[], searchDirs: readonly string[]): string[] {
+  const dirs = new Set<string>();
+  for (const header of headers) {
+    dirs.add(dirname(header));
+    const k = searchDirs.findIndex((d) => header.startsWith(`${d}/`));
+    if (k < 0) continue;
+    const rel = dirname(header.slice((searchDirs[k] as string).length + 1));
+    for (let j = 0; j < k; j++) dirs.add(join(searchDirs[j] as string, rel));
+  }
+  return [...dirs];
+}
+
+async function fileFingerprint(path: string): Promise<string> {
+  try {
+    const info = await stat(path);
+    return `${path}:${info.size}:${info.mtimeMs}`;
+  } catch {
+    return `${path}:missing`;
+  }
+}
+
 export class BpfCompiler {
   readonly #options: CompilerOptions;
   readonly #timeoutMs: number;
+  readonly #cpuSeconds: number;
   readonly #maxObjectBytes: number;
   readonly #memoryLimitBytes: number;
+  readonly #tmpBytes: number;
   readonly #defines: string[];
   readonly #cache: CompileCache;
-  readonly #limiter: Limiter;
+  readonly #scheduler: FairScheduler;
+  readonly #scan: boolean;
   #setup: Promise<Setup> | undefined;
 
   constructor(options: CompilerOptions) {
     this.#options = { ...options, cacheDir: resolve(options.cacheDir) };
     this.#timeoutMs = positive("timeoutMs", options.timeoutMs, COMPILER_DEFAULTS.timeoutMs);
+    this.#cpuSeconds = positive("cpuTimeLimitSeconds", options.cpuTimeLimitSeconds, Math.ceil(this.#timeoutMs / 1000), true);
     this.#maxObjectBytes = positive("maxObjectBytes", options.maxObjectBytes, COMPILER_DEFAULTS.maxObjectBytes, true);
     this.#memoryLimitBytes = positive("memoryLimitBytes", options.memoryLimitBytes, COMPILER_DEFAULTS.memoryLimitBytes, true);
-    this.#limiter = new Limiter(positive("concurrency", options.concurrency, COMPILER_DEFAULTS.concurrency, true));
+    this.#tmpBytes = positive("tmpBytes", options.tmpBytes, COMPILER_DEFAULTS.tmpBytes, true);
+    this.#scheduler = new FairScheduler(
+      positive("concurrency", options.concurrency, COMPILER_DEFAULTS.concurrency, true),
+      positive("perTenantConcurrency", options.perTenantConcurrency, COMPILER_DEFAULTS.perTenantConcurrency, true),
+    );
     this.#defines = defineFlags(options.extraDefines);
-    this.#cache = new CompileCache(this.#options.cacheDir);
+    this.#cache = new CompileCache(this.#options.cacheDir, positive("cacheMaxBytes", options.cacheMaxBytes, COMPILER_DEFAULTS.cacheMaxBytes, true));
+    this.#scan = options.sourceScan !== false;
   }
 
+  /** The toolchain and the sandbox in use; throws like compile() when they cannot be set up. */
   async toolchainInfo(): Promise<ToolchainInfo> {
     const setup = await this.#prepare();
     const info: ToolchainInfo = {
       clang: setup.clang.version.split("\n")[0] ?? setup.clang.version,
       resourceLimits: setup.limits ? "prlimit" : "none",
+      sandbox: setup.sandboxStatus,
     };
     if (setup.bpftool) info.bpftool = await bpftoolVersion(setup.bpftool).catch(() => setup.bpftool as string);
     if (setup.vmlinux.available) info.vmlinux = setup.vmlinux.headerPath;
@@ -213,35 +292,60 @@ export class BpfCompiler {
 
   async compile(request: CompileRequest): Promise<CompileResult> {
     const started = performance.now();
-    const fail = (code: CompileErrorCode, detail: string, diagnostics?: Diagnostic[], cause?: unknown): CompileError =>
+    const tenant = request.tenant ?? request.label.split("/")[0] ?? "";
+    const metrics = this.#options.metrics;
+    let waitedMs = 0;
+    try {
+      const result = await this.#compile(request, tenant, started, (ms) => (waitedMs = ms));
+      metrics?.observe(result.cached ? "cached" : "compiled", (performance.now() - started - waitedMs) / 1000);
+      return result;
+    } catch (error) {
+      metrics?.observe("failed", (performance.now() - started - waitedMs) / 1000, error instanceof CompileError ? error.code : undefined);
+      throw error;
+    }
+  }
+
+  async #compile(request: CompileRequest, tenant: string, started: number, waited: (ms: number) => void): Promise<CompileResult> {
+    const fail: Fail = (code, detail, diagnostics, cause) =>
       new CompileError(code, `compile EbpfMap ${JSON.stringify(request.label)}: ${detail}`, { diagnostics, cause });
 
     // Cheapest check first, before any tool runs.
-    const violation = prescanSource(request.source);
-    if (violation) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(violation));
+    if (this.#scan) {
+      const violation = prescanSource(request.source);
+      if (violation) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(violation));
+    }
 
     const setup = await this.#prepare();
-    const key = cacheKey({
-      source: request.source,
-      flags: JSON.stringify(setup.flags),
-      clang: setup.clang.version,
-      vmlinux: setup.vmlinux.hash,
-      include: setup.includeHash,
-    });
+    const manifestKey = cacheKey({ source: request.source, flags: JSON.stringify(setup.flags), base: setup.base });
     const elapsed = (): number => Math.round(performance.now() - started);
-    const hit = async (): Promise<CompileResult | undefined> => {
-      const cached = await this.#cache.lookup(key);
-      return cached && { ...cached, hash: key, cached: true, durationMs: elapsed() };
+    const hit = async (queueWaitMs: number): Promise<CompileResult | undefined> => {
+      const cached = await this.#cache.lookupManifest(manifestKey);
+      return cached && { objectPath: cached.objectPath, hash: cached.key, diagnostics: cached.diagnostics, cached: true, durationMs: elapsed(), queueWaitMs };
     };
-    const early = await hit();
+    const early = await hit(0);
     if (early) return early;
-    return this.#limiter.run(async () => {
+    const metrics = this.#options.metrics;
+    const gauges = (): void => {
+      metrics?.running.set(this.#scheduler.running);
+      metrics?.queued.set(this.#scheduler.queued);
+    };
+    const run = this.#scheduler.run(tenant, async (waitedMs) => {
+      waited(waitedMs);
+      metrics?.queueWait.observe(waitedMs / 1000);
+      gauges();
+      const queueWaitMs = Math.round(waitedMs);
       // An identical compile may have finished while this one waited for a slot.
-      const late = await hit();
+      const late = await hit(queueWaitMs);
       if (late) return late;
-      const { objectPath, diagnostics } = await this.#build(request.source, setup, key, fail);
-      return { objectPath, hash: key, cached: false, diagnostics, durationMs: elapsed() };
+      const built = await this.#build(request.source, setup, manifestKey, fail);
+      return { ...built, durationMs: elapsed(), queueWaitMs };
     });
+    gauges();
+    try {
+      return await run;
+    } finally {
+      gauges();
+    }
   }
 
   #describeViolation(v: PolicyViolation): [string, Diagnostic[]] {
@@ -262,7 +366,9 @@ export class BpfCompiler {
   async #probe(): Promise<Setup> {
     const o = this.#options;
     const arch = targetArchDefine();
-    const clang = await probeClang(o.clangPath ?? COMPILER_DEFAULTS.clangPath);
+    const probed = await probeClang(o.clangPath ?? COMPILER_DEFAULTS.clangPath);
+    // The real path: without /proc in the sandbox, clang finds its installation through argv[0].
+    const clang: ClangInfo = { ...probed, path: await realpath(probed.path) };
     const includeDir = resolve(o.includeDir ?? (await findDefaultIncludeDir()));
     try {
       await stat(join(includeDir, PRELUDE));
@@ -270,14 +376,22 @@ export class BpfCompiler {
       throw new CompileError("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `includeDir ${includeDir} has no ${PRELUDE}`, { cause });
     }
 
-    let limits: Setup["limits"];
+    let limits: ResourceLimits | undefined;
     let prlimit: string | undefined;
     if (o.prlimitPath !== false) prlimit = o.prlimitPath ? await findExecutable(o.prlimitPath) : await findPrlimit();
-    if (prlimit) limits = { prlimitPath: prlimit, addressSpaceBytes: this.#memoryLimitBytes };
-    else if (o.prlimitPath !== false) {
+    if (prlimit) {
+      limits = {
+        prlimitPath: prlimit,
+        addressSpaceBytes: this.#memoryLimitBytes + ADDRESS_SPACE_HEADROOM,
+        dataBytes: this.#memoryLimitBytes,
+        cpuSeconds: this.#cpuSeconds,
+        fileSizeBytes: this.#tmpBytes,
+        openFiles: 256,
+      };
+    } else if (o.prlimitPath !== false) {
       o.logger?.warn(
         { prlimitPath: o.prlimitPath },
-        "prlimit (util-linux) not available: clang runs without memory and file-size limits; only the time limit and post-build size check apply",
+        "prlimit (util-linux) not available: clang runs without memory, CPU-time and file-size limits; only the wall-time limit and the output size check apply",
       );
     }
 
@@ -291,7 +405,9 @@ export class BpfCompiler {
     if (!vmlinux.available) o.logger?.warn({ reason: vmlinux.reason }, "vmlinux.h unavailable; programs including it will fail");
 
     const triple = multiarchTriple();
-    const isystem = [clang.resourceInclude, includeDir, vmlinux.dir, ...(triple ? [join(SYSTEM_INCLUDE, triple)] : []), SYSTEM_INCLUDE];
+    const systemDirs = (o.systemIncludeDirs ?? [...(triple ? [join(SYSTEM_INCLUDE, triple)] : []), SYSTEM_INCLUDE]).map((d) => resolve(d));
+    const extraDirs = (o.extraIncludeDirs ?? []).map((d) => resolve(d));
+    const isystem = [clang.resourceInclude, includeDir, ...extraDirs, vmlinux.dir, ...systemDirs];
     const flags = [
       "-target",
       "bpf",
@@ -304,113 +420,224 @@ export class BpfCompiler {
       join(includeDir, PRELUDE),
       ...this.#defines,
       "-fno-color-diagnostics",
+      // A crash writes no reproducer (preprocessed source and a script) to TMPDIR.
+      "-fno-crash-diagnostics",
     ];
-    o.logger?.debug({ clang: clang.path, flags, limits: limits ? "prlimit" : "none" }, "bpf compiler ready");
+
+    // Everything that can change an object besides the source, the flags and the headers read.
+    const libraries = await sharedLibraries(clang.path).catch(() => []);
+    const baseParts = {
+      clang: clang.version,
+      toolchain: (await Promise.all([clang.path, ...libraries.map((l) => l.real)].map(fileFingerprint))).join("\n"),
+    };
+
     const setup: Setup = {
       clang,
       vmlinux,
-      includeDir,
-      includeHash: await hashDirectory(includeDir),
       flags,
       allowedDirs: await existingRealDirs(isystem),
+      base: "",
+      searchDirs: isystem.map((d) => resolve(d)),
+      sandboxStatus: { mode: "none", reason: 'the sandbox is switched off (sandbox: "off")' },
     };
     if (limits) setup.limits = limits;
     if (bpftool) setup.bpftool = bpftool;
+
+    const setting = o.sandbox ?? "auto";
+    if (setting !== "off") {
+      try {
+        const bwrap = o.bwrapPath ? await findExecutable(o.bwrapPath) : await findBwrap();
+        if (!bwrap)
+          throw new Error(
+            `bubblewrap (bwrap) was not found${o.bwrapPath ? ` at ${o.bwrapPath}` : " on PATH or at /usr/bin/bwrap"}; install it (Debian: apt-get install bubblewrap)`,
+          );
+        // Bound at the paths clang is given (-isystem), whatever symlinks lead there on the host;
+        // nested include directories are reachable through the outer bind already. vmlinux.h's
+        // directory is the cache's: bound when reachable, else vmlinux.h is copied in per run.
+        const all = (
+          await Promise.all(
+            isystem.filter((d) => d !== vmlinux.dir).map(async (d) => ((await stat(d).catch(() => undefined))?.isDirectory() ? resolve(d) : undefined)),
+          )
+        ).filter((d, i, list): d is string => d !== undefined && list.indexOf(d) === i);
+        const dirs = all.filter((d) => !all.some((outer) => outer !== d && d.startsWith(`${outer}/`)));
+        setup.sandbox = await BwrapSandbox.create({
+          bwrapPath: bwrap,
+          tool: clang.path,
+          libraries,
+          includeDirs: dirs,
+          dataDirs: [resolve(vmlinux.dir)],
+          tmpBytes: this.#tmpBytes,
+          seccompProgram: compilerSeccompProgram(),
+          ...(o.sandboxUser ? { user: o.sandboxUser } : {}),
+        });
+        setup.sandboxStatus = setup.sandbox.status;
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        if (setting === "required") {
+          throw new CompileError("EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE", `the compiler sandbox is required but unavailable: ${reason}`, { cause: error });
+        }
+        setup.sandboxStatus = { mode: "none", reason };
+        o.logger?.warn(
+          { reason },
+          "compiler sandbox unavailable: clang runs UNCONFINED on tenant code, with the include policy as the only barrier to host files",
+        );
+      }
+    }
+    // The sandbox changes the bytes: clang's BPF backend copies source lines into BTF, reading
+    // them by the name debug info gives the program, which exists only inside the sandbox.
+    setup.base = cacheKey({ ...baseParts, sandbox: setup.sandboxStatus.mode });
+    this.#options.metrics?.setSandbox(setup.sandboxStatus);
+    o.logger?.debug({ clang: clang.path, flags, limits: limits ? "prlimit" : "none", sandbox: setup.sandboxStatus }, "bpf compiler ready");
+    // A cache left over from an earlier run may be above today's bound.
+    await this.#evict();
     return setup;
+  }
+
+  async #evict(): Promise<void> {
+    const result = await this.#cache.evict().catch(() => undefined);
+    if (!result) return;
+    this.#options.metrics?.cacheEvictions.inc(result.evicted);
+    this.#options.metrics?.cacheBytes.set(result.size);
+    if (result.evicted > 0) this.#options.logger?.debug({ evicted: result.evicted, freedBytes: result.bytes, cacheBytes: result.size }, "object cache evicted");
   }
 
   async #build(
     source: string,
     setup: Setup,
-    key: string,
-    fail: (code: CompileErrorCode, detail: string, diagnostics?: Diagnostic[], cause?: unknown) => CompileError,
-  ): Promise<{ objectPath: string; diagnostics: Diagnostic[] }> {
+    manifestKey: string,
+    fail: Fail,
+  ): Promise<{ objectPath: string; hash: string; cached: boolean; diagnostics: Diagnostic[] }> {
     const deadline = performance.now() + this.#timeoutMs;
-    // The build directory lives in the cache so the object can be renamed into place. The
-    // program sits alone in src/: a quoted include searches the program's own directory first.
-    const tmpRoot = join(this.#options.cacheDir, "tmp");
-    await mkdir(tmpRoot, { recursive: true });
-    const work = await mkdtemp(join(tmpRoot, "build-"));
+    const sandbox = setup.sandbox;
+    // Without the sandbox clang reads the program from a host build directory holding nothing else.
+    let work: string | undefined;
+    if (!sandbox) {
+      const tmpRoot = join(this.#options.cacheDir, "tmp");
+      await mkdir(tmpRoot, { recursive: true });
+      work = await mkdtemp(join(tmpRoot, "build-"));
+    }
     try {
-      const srcDir = join(work, "src");
-      const outDir = join(work, "out");
-      await mkdir(srcDir);
-      await mkdir(outDir);
-      const sourcePath = join(srcDir, SOURCE_NAME);
-      await writeFile(sourcePath, source);
-      const policy: FilePolicy = {
-        sourcePaths: [...new Set([sourcePath, await realpath(sourcePath)])],
-        allowedDirs: setup.allowedDirs,
-        cwd: work,
-      };
+      const workPath = work ?? SANDBOX_WORK_DIR;
+      const sourcePath = join(workPath, "src", SOURCE_NAME);
+      if (work) {
+        await mkdir(join(work, "src"));
+        await writeFile(sourcePath, source);
+        await chmod(sourcePath, 0o444);
+      }
+      const policy: FilePolicy = { sourcePaths: [sourcePath], allowedDirs: setup.allowedDirs, cwd: workPath };
       const classify = async (file: string): Promise<FileVisibility> => {
-        if (policy.sourcePaths.includes(resolve(work, file))) return { kind: "code" };
+        if (policy.sourcePaths.includes(resolve(workPath, file))) return { kind: "code" };
+        if (!this.#scan) return { kind: "visible", name: file };
         return (await isFileAllowed(file, policy)) ? { kind: "visible", name: file } : { kind: "withheld" };
       };
-      const flags = [...setup.flags, `-ffile-prefix-map=${work}=${STABLE_BUILD_DIR}`];
+      const flags = [...setup.flags, `-ffile-prefix-map=${workPath}=${STABLE_BUILD_DIR}`];
 
-      const run = async (args: string[], fileSizeBytes: number, stage: string): Promise<RunResult> => {
+      const run = async (args: string[], maxStdoutBytes: number, stage: string): Promise<ToolRun> => {
         const remaining = deadline - performance.now();
         if (remaining <= 0) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
-        let result: RunResult;
+        let result: ToolRun;
         try {
-          result = await runTool(setup.clang.path, args, {
-            timeoutMs: remaining,
-            maxCaptureBytes: MAX_CAPTURE_BYTES,
-            cwd: work,
-            ...(setup.limits ? { limits: { ...setup.limits, fileSizeBytes } } : {}),
-          });
+          if (sandbox) {
+            result = await sandbox.run({
+              tool: setup.clang.path,
+              args,
+              source: { name: SOURCE_NAME, text: source },
+              timeoutMs: remaining,
+              maxCaptureBytes: MAX_CAPTURE_BYTES,
+              maxStdoutBytes,
+              ...(setup.limits ? { limits: setup.limits } : {}),
+            });
+          } else {
+            const direct = await runTool(setup.clang.path, args, {
+              timeoutMs: remaining,
+              maxCaptureBytes: MAX_CAPTURE_BYTES,
+              maxStdoutBytes,
+              cwd: workPath,
+              env: { LC_ALL: "C", PATH: "/usr/bin:/bin", TMPDIR: workPath },
+              ...(setup.limits ? { limits: setup.limits } : {}),
+            });
+            result = { ...direct, toolSignal: direct.signal };
+          }
         } catch (cause) {
           throw fail("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `could not run ${setup.clang.path} (${stage}): ${String(cause)}`, [], cause);
         }
         if (result.timedOut) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
+        // Killed for writing too much: the caller reports the output limit.
+        if (result.stdoutOverflow) return result;
+        if (result.setupError !== undefined)
+          throw fail("EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE", `the sandbox could not be set up for this compile: ${result.setupError}`);
+        // RLIMIT_CPU has soft = hard, so the kernel's SIGKILL is the CPU limit (the wall-time kill is `timedOut`).
+        if (result.toolSignal === "SIGKILL") throw fail("EOP_ERR_COMPILE_TIMEOUT", `clang exceeded the ${this.#cpuSeconds} s CPU-time limit and was killed`);
+        if (result.toolSignal === "SIGXFSZ") throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `clang wrote a temporary file larger than ${this.#tmpBytes} bytes`);
         return result;
       };
-
-      // Stage 1: preprocess, then check every file clang opened and the asm it will assemble.
-      const preprocessedPath = join(outDir, "program.i");
-      const pre = await run([...flags, "-E", sourcePath, "-o", preprocessedPath], MAX_PREPROCESSED_BYTES, "preprocess");
-      if (pre.signal === "SIGXFSZ") {
-        throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `the preprocessed program exceeds ${MAX_PREPROCESSED_BYTES} bytes`);
-      }
-      if (pre.exitCode !== 0) {
-        const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(pre.stderr), classify);
-        if (diagnostics.some((d) => d.file === "<withheld>")) {
-          throw fail(
+      const failed = async (result: ToolRun): Promise<CompileError> => {
+        const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(result.stderr), classify);
+        if (MEMORY_FAILURE.test(result.stderr)) {
+          return fail(
+            "EOP_ERR_COMPILE_MEMORY_LIMIT",
+            `clang exceeded the ${this.#memoryLimitBytes}-byte memory limit`,
+            diagnostics.filter((d) => d.file !== "<clang>"),
+          );
+        }
+        if (this.#scan && diagnostics.some((d) => d.file === "<withheld>")) {
+          return fail(
             "EOP_ERR_COMPILE_INCLUDE_REFUSED",
             `the preprocessor read a file outside the allowed include directories (${WITHHELD_MESSAGE})`,
             diagnostics,
           );
         }
-        throw fail("EOP_ERR_COMPILE_FAILED", this.#failureDetail(pre, diagnostics), diagnostics);
-      }
-      if ((await stat(preprocessedPath)).size > MAX_PREPROCESSED_BYTES) {
-        throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `the preprocessed program exceeds ${MAX_PREPROCESSED_BYTES} bytes`);
-      }
-      const preprocessed = await readFile(preprocessedPath, "utf8");
-      const outside = await findOutsideFile(parseLineMarkers(preprocessed), policy);
-      if (outside) {
-        const from = outside.includedFrom;
-        const fromText = from ? ` (included from ${policy.sourcePaths.includes(resolve(work, from.file)) ? "<code>" : from.file}:${from.line})` : "";
-        const detail = `include refused: ${JSON.stringify(outside.file)}${fromText} is outside the allowed include directories`;
-        const line = from && policy.sourcePaths.includes(resolve(work, from.file)) ? from.line : 0;
-        throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", detail, [{ severity: "error", line, column: line ? 1 : 0, file: "<code>", message: detail }]);
-      }
-      const asm = findAsmFileInclusion(preprocessed, policy.sourcePaths);
-      if (asm) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(asm));
+        return fail("EOP_ERR_COMPILE_FAILED", this.#failureDetail(result, diagnostics), diagnostics);
+      };
 
-      // Stage 2: compile the same source with the same flags.
-      const objectPath = join(outDir, "program.o");
-      const result = await run([...flags, "-c", sourcePath, "-o", objectPath], this.#maxObjectBytes, "compile");
+      // Stage 1: preprocess; the line markers name every file read.
+      const pre = await run([...flags, "-E", sourcePath], MAX_PREPROCESSED_BYTES, "preprocess");
+      if (pre.stdoutOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `the preprocessed program exceeds ${MAX_PREPROCESSED_BYTES} bytes`);
+      if (pre.exitCode !== 0) throw await failed(pre);
+      const preprocessed = pre.stdout;
+      const markers = parseLineMarkers(preprocessed);
+      if (this.#scan) {
+        const outside = await findOutsideFile(markers, policy);
+        if (outside) {
+          const from = outside.includedFrom;
+          const fromCode = from !== undefined && policy.sourcePaths.includes(resolve(workPath, from.file));
+          const fromText = from ? ` (included from ${fromCode ? "<code>" : from.file}:${from.line})` : "";
+          const detail = `include refused: ${JSON.stringify(outside.file)}${fromText} is outside the allowed include directories`;
+          const line = from && fromCode ? from.line : 0;
+          throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", detail, [{ severity: "error", line, column: line ? 1 : 0, file: "<code>", message: detail }]);
+        }
+        const asm = findAsmFileInclusion(preprocessed, policy.sourcePaths);
+        if (asm) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(asm));
+      }
+
+      // The object key: the manifest key plus the content of every header read.
+      const headers = [...new Set(markers.map((m) => m.file))]
+        .filter((file) => !PSEUDO_FILES.has(file))
+        .map((file) => resolve(workPath, file))
+        .filter((file) => !policy.sourcePaths.includes(file));
+      const hashes = await hashHeaders([...headers, ...shadowingDirs(headers, setup.searchDirs)]);
+      const key = objectKey(manifestKey, hashes);
+      const existing = await this.#cache.lookup(key);
+      if (existing) {
+        await this.#cache.storeManifest(manifestKey, key, hashes);
+        return { objectPath: existing.objectPath, hash: key, cached: true, diagnostics: existing.diagnostics };
+      }
+
+      // Stage 2: compile the same source with the same flags; the object comes back on stdout.
+      const result = await run([...flags, "-c", sourcePath, "-o", "-"], this.#maxObjectBytes, "compile");
+      if (result.stdoutOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage());
+      if (result.exitCode !== 0) throw await failed(result);
       const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(result.stderr), classify);
-      if (result.signal === "SIGXFSZ") throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage(), diagnostics);
-      if (result.exitCode !== 0) throw fail("EOP_ERR_COMPILE_FAILED", this.#failureDetail(result, diagnostics), diagnostics);
-      const size = (await stat(objectPath)).size;
-      if (size > this.#maxObjectBytes) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage(size), diagnostics);
+      const object = result.stdoutBytes;
+      if (object.length > this.#maxObjectBytes) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage(object.length), diagnostics);
+      if (object.length < 4 || object.readUInt32BE(0) !== 0x7f454c46) throw fail("EOP_ERR_COMPILE_FAILED", "clang produced no ELF object", diagnostics);
       const warnings = diagnostics.filter((d) => d.severity !== "error");
-      return { objectPath: await this.#cache.store(key, objectPath, warnings), diagnostics: warnings };
+      const objectPath = await this.#cache.store(key, object, warnings);
+      await this.#cache.storeManifest(manifestKey, key, hashes);
+      await this.#evict();
+      return { objectPath, hash: key, cached: false, diagnostics: warnings };
     } finally {
-      await rm(work, { recursive: true, force: true });
+      if (work) await rm(work, { recursive: true, force: true });
     }
   }
 
@@ -424,10 +651,6 @@ export class BpfCompiler {
   }
 
   #failureDetail(result: RunResult, diagnostics: Diagnostic[]): string {
-    // Below ~300 MB of address space clang cannot even map its shared libraries.
-    if (/out of memory|Cannot allocate memory|std::bad_alloc|failed to map segment/i.test(result.stderr)) {
-      return `clang ran out of memory (limit ${this.#memoryLimitBytes} bytes)`;
-    }
     if (diagnostics.some((d) => d.severity === "error")) return summarizeErrors(diagnostics);
     // Raw stderr is not echoed: a crash dump can quote tokens of the file being parsed.
     return `clang failed without a diagnostic (${result.signal ?? `exit code ${result.exitCode}`})`;

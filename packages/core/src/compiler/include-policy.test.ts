@@ -35,6 +35,13 @@ describe("prescanSource", () => {
     ["#define P <x.h>\n#if __has_include(P)\n#endif", 2, /literal path/],
     ['#define HI __has_include\n#if HI("/etc/shadow")\n#endif', 1, /literal path/],
     ['#include ""', 1, /empty/],
+    ['int x;\n#embed "/etc/passwd"', 2, /#embed/],
+    ["%:embed <data.bin> limit(4)", 1, /#embed/],
+    ["#if __has_embed(<x>)\n#endif", 1, /__has_embed/],
+    ["#if defined(__has_embed)\n#endif", 1, /__has_embed/],
+    ["#pragma clang __debug crash", 1, /__debug/],
+    ['_Pragma("clang __debug crash")', 1, /_Pragma/],
+    ['int a; _Pragma ( "GCC dependency \\"/etc/passwd\\"" )', 1, /_Pragma/],
   ])("refuses %j at line %i", (source, line, reason) => {
     const violation = prescanSource(source);
     expect(violation?.line).toBe(line);
@@ -109,6 +116,14 @@ describe("findAsmFileInclusion", () => {
     ['__asm__ __volatile__(".inc" "bin x" ::: "memory");', true],
     ['void f(void) { asm volatile ("\\x2eINCLUDE \\"x\\""); }', true],
     ['asm("\\056incbin x");', true],
+    // The assembler's macro facilities build directive names where no literal check sees them.
+    ['asm(".irp d,incbin\\n.\\\\d \\"/etc/passwd\\"\\n.endr");', true],
+    ['asm(".IRPC c,b\\n.inc\\\\cin \\"/x\\"\\n.endr");', true],
+    ['asm(".macro m d\\n.\\\\d \\"/x\\"\\n.endm\\nm incbin");', true],
+    ['asm(".rept 1\\nnop\\n.endr");', true],
+    ['asm(". include \\"/x\\"");', true],
+    ['asm(".altmacro");', true],
+    ['asm("r0 = *(u32 *)(r1 + 0)"); asm("call %[f]" :: [f] "i"(1));', false],
     ['asm goto("" "r0 = 1" :::: out);', false],
     ['const char *s = ".incbin";', false],
     ['asm("r0 = 0"); const char *t = ".inc" "bin";', false],

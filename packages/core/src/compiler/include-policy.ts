@@ -11,7 +11,12 @@
  *     symlinks) into an allowed directory. This catches what a source scan cannot see, such as a
  *     symlink inside an include directory.
  *  3. `findAsmFileInclusion`: inline assembly must not use `.incbin` / `.include`, which the
- *     assembler would resolve against the host file system.
+ *     assembler would resolve against the host file system, nor the assembler's macro and
+ *     repetition facilities (`.macro`, `.irp`, `.irpc`, `.rept`, `.altmacro`), which can build
+ *     those directive names from parameters where no literal check sees them.
+ *
+ * None of this is what keeps host files out of reach: the compiler sandbox is (sandbox.ts).
+ * The checks refuse early and with a line number what the sandbox would only let fail.
  */
 import { realpath } from "node:fs/promises";
 import { isAbsolute, resolve, sep } from "node:path";
@@ -124,11 +129,15 @@ const DIRECTIVE = /^\s*(?:#|%:)\s*([A-Za-z_]\w*|\d+)?(.*)$/;
 const LITERAL_ARGUMENT = /^\s*(<[^>]*>|"[^"]*")\s*$/;
 // `defined(__has_include)` is the usual feature test and names no file; any other use must be a call.
 const HAS_INCLUDE = /(?<!\bdefined\s*\(?\s*)\b__has_include(?:_next)?\b\s*(\(?)\s*(<[^>]*>|"[^"]*")?/g;
+const HAS_EMBED = /\b__has_embed\b/;
+const PRAGMA_OPERATOR = /\b_Pragma\s*\(\s*"\s*(?:GCC\s+dependency|clang\s+__debug)\b/;
 const INCLUDE_HINT = 'only <...> or "..." paths relative to the compiler\'s include directories are allowed (see docs/compiler.md)';
 
 /** Layer 1: refuses include directives that could reach outside the allowed directories. */
 export function prescanSource(source: string): PolicyViolation | undefined {
   for (const { line, text } of logicalLines(source)) {
+    if (HAS_EMBED.test(text)) return { line, reason: "__has_embed is not allowed: it probes for another file" };
+    if (PRAGMA_OPERATOR.test(text)) return { line, reason: "_Pragma with GCC dependency or clang __debug is not allowed" };
     for (const match of text.matchAll(HAS_INCLUDE)) {
       const literal = match[2];
       if (match[1] !== "(" || literal === undefined) {
@@ -153,6 +162,10 @@ export function prescanSource(source: string): PolicyViolation | undefined {
       return { line, reason: "#line directives and line markers are not allowed" };
     } else if (name === "pragma" && /^\s*GCC\s+dependency\b/.test(rest)) {
       return { line, reason: "#pragma GCC dependency is not allowed: it reads another file" };
+    } else if (name === "pragma" && /^\s*clang\s+__debug\b/.test(rest)) {
+      return { line, reason: "#pragma clang __debug is not allowed: it crashes or dumps the compiler" };
+    } else if (name === "embed") {
+      return { line, reason: "#embed is not allowed: it reads another file into the program" };
     }
   }
   return undefined;
@@ -291,7 +304,11 @@ function tokenize(preprocessed: string): Token[] {
 
 const ASM_KEYWORDS = new Set(["asm", "__asm", "__asm__"]);
 const ASM_QUALIFIERS = new Set(["volatile", "__volatile", "__volatile__", "inline", "__inline", "__inline__", "goto"]);
-const FILE_DIRECTIVE = /\.(incbin|include)\b/i;
+/**
+ * Directives that read a file, and those that can build a directive's name from parameters
+ * (`.irp d,incbin` then `.\d "file"`); LLVM's assembler matches directive names case-blind.
+ */
+const FILE_DIRECTIVE = /\.\s*(incbin|include|macro|irpc?|rept?|altmacro)\b/i;
 
 /** The file and line of an offset in -E output, from the last line marker before it. */
 export function locatePreprocessed(preprocessed: string, index: number): { file: string; line: number } | undefined {
@@ -330,11 +347,13 @@ export function findAsmFileInclusion(preprocessed: string, sourcePaths: readonly
         continue;
       }
       if (joined !== undefined && FILE_DIRECTIVE.test(joined)) {
-        const directive = FILE_DIRECTIVE.exec(joined)?.[0].toLowerCase() ?? ".incbin";
+        const name = (FILE_DIRECTIVE.exec(joined)?.[1] ?? "incbin").toLowerCase();
         const where = locatePreprocessed(preprocessed, t.index);
+        const why =
+          name === "incbin" || name === "include" ? "which would read a file from the host" : "whose parameter substitution can build a file-reading directive";
         return {
           ...(where && sourcePaths.includes(where.file) ? { line: where.line } : {}),
-          reason: `inline assembly uses the '${directive}' directive, which would read a file from the host; it is not allowed`,
+          reason: `inline assembly uses the '.${name}' directive, ${why}; it is not allowed`,
         };
       }
       joined = undefined;

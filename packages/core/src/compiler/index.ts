@@ -1,4 +1,8 @@
-export { BpfCompiler, COMPILER_DEFAULTS, findDefaultIncludeDir } from "./compiler.js";
+export { BpfCompiler, COMPILER_DEFAULTS, MAX_PREPROCESSED_BYTES, findDefaultIncludeDir } from "./compiler.js";
+export { CompileMetrics } from "./compile-metrics.js";
+export { FairScheduler } from "./fair-scheduler.js";
+export type { CompileOutcome } from "./compile-metrics.js";
+export type { SandboxSetting, SandboxStatus } from "./sandbox.js";
 export type { CompileRequest, CompileResult, CompilerOptions, ToolchainInfo } from "./compiler.js";
 export type { Diagnostic, Severity } from "./diagnostics.js";
 export { CompileError } from "./errors.js";

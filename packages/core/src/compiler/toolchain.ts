@@ -1,5 +1,5 @@
 /**
- * Discovery of the host toolchain: clang (version, resource dir), bpftool, prlimit, and the
+ * Discovery of the host toolchain: clang (version, resource dir), bpftool, prlimit, bwrap, and the
  * architecture-specific names clang and the system headers need.
  */
 import { constants } from "node:fs";
@@ -70,6 +70,10 @@ export async function findExecutable(name: string, fallbacks: readonly string[] 
 
 export function findBpftool(): Promise<string | undefined> {
   return findExecutable("bpftool", ["/usr/sbin/bpftool", "/usr/bin/bpftool", "/sbin/bpftool"]);
+}
+
+export function findBwrap(): Promise<string | undefined> {
+  return findExecutable("bwrap", ["/usr/bin/bwrap"]);
 }
 
 export function findPrlimit(): Promise<string | undefined> {

@@ -10,7 +10,7 @@ import { createAgentMetrics, type AgentMetrics } from "../observability/agent-me
 import { MapCollector } from "../scrape/map-family.js";
 import { MetricRegistry } from "../scrape/registry.js";
 import { SelfObservability, type ObservabilitySettings } from "../observability/self-observability.js";
-import { BpfCompiler } from "../compiler/index.js";
+import { BpfCompiler, CompileMetrics, type SandboxSetting } from "../compiler/index.js";
 import { DecoderRegistry } from "../decoders/registry.js";
 import { ensureTracefs } from "../kernel/mounts.js";
 import type { Logger } from "../logger.js";
@@ -28,6 +28,12 @@ export interface AgentSettings extends ObservabilitySettings {
   cacheDir: string;
   /** Plugin package names or paths. */
   plugins: string[];
+  /** The compiler's sandbox (standalone compiles): default "auto", i.e. bubblewrap when it works, and said loudly when not. */
+  compileSandbox?: SandboxSetting;
+  /** bubblewrap's path; default bwrap on PATH, /usr/bin/bwrap. */
+  bwrapPath?: string;
+  /** Wall (and CPU) time per compile; default the compiler's (30 s). */
+  compileTimeoutMs?: number;
 }
 
 export const TOKENS = {
@@ -70,9 +76,17 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   container.bind(TOKENS.MetricsRegistry).toConstantValue(new Registry());
   container.bind(TOKENS.Families).toDynamicValue((ctx) => new MetricRegistry(ctx.get(TOKENS.MetricsRegistry)));
   container.bind(TOKENS.AgentMetrics).toDynamicValue((ctx) => createAgentMetrics(ctx.get(TOKENS.MetricsRegistry)));
-  container
-    .bind(TOKENS.Compiler)
-    .toDynamicValue((ctx) => new BpfCompiler({ cacheDir: ctx.get(TOKENS.Settings).cacheDir, logger: ctx.get(TOKENS.Logger).child({ component: "compiler" }) }));
+  container.bind(TOKENS.Compiler).toDynamicValue(
+    (ctx) =>
+      new BpfCompiler({
+        cacheDir: ctx.get(TOKENS.Settings).cacheDir,
+        sandbox: ctx.get(TOKENS.Settings).compileSandbox ?? "auto",
+        ...(ctx.get(TOKENS.Settings).bwrapPath ? { bwrapPath: ctx.get(TOKENS.Settings).bwrapPath } : {}),
+        ...(ctx.get(TOKENS.Settings).compileTimeoutMs ? { timeoutMs: ctx.get(TOKENS.Settings).compileTimeoutMs } : {}),
+        metrics: new CompileMetrics(ctx.get(TOKENS.MetricsRegistry)),
+        logger: ctx.get(TOKENS.Logger).child({ component: "compiler" }),
+      }),
+  );
   container.bind(TOKENS.ObjectProvider).toDynamicValue((ctx) => new CompilingObjectProvider(ctx.get(TOKENS.Compiler)));
   container.bind(TOKENS.PluginHost).toDynamicValue((ctx) => ({ logger: ctx.get(TOKENS.Logger), tracefs: ensureTracefs }));
 

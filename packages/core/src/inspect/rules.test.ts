@@ -181,7 +181,7 @@ struct {
   __uint(max_entries, 8);
   __type(key, u32);
   __type(value, u64);
-  __uint(pinning, LIBBPF_PIN_BY_NAME);
+  __uint(pinning, 2); /* a value other than LIBBPF_PIN_BY_NAME: never contained */
 } pinned SEC(".maps");
 struct {
   __uint(type, BPF_MAP_TYPE_DEVMAP);
@@ -211,10 +211,29 @@ int x(struct xdp_md *ctx) {
       ["maps-memory", undefined],
     ]);
     expect(v[1]!.message).toMatch(/map "big" can hold 6\.1 MiB \(100000 entries × key 4 \+ value 8 × 8 CPUs\); the rules allow 1\.0 MiB per map/);
-    expect(v[2]!.message).toMatch(/LIBBPF_PIN_BY_NAME/);
+    expect(v[2]!.message).toMatch(/map "pinned" is declared with pinning 2: only LIBBPF_PIN_BY_NAME/);
     // On a one-CPU node the per-CPU map holds 781 KiB: under the per-map limit.
     const oneCpu = await check(source, [{ name: "x", type: "xdp" }], rules, 1);
     expect(rulesOf(oneCpu)).not.toContain("map-memory");
+  });
+
+  it("allows LIBBPF_PIN_BY_NAME maps (the loader contains them in the resource's directory) under the tenant default", async () => {
+    const source = program(`
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 8);
+  __type(key, u32);
+  __type(value, u64);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} shared SEC(".maps");
+SEC("xdp")
+int x(struct xdp_md *ctx) {
+  u32 k = 0;
+  bpf_map_lookup_elem(&shared, &k);
+  return XDP_PASS;
+}
+`);
+    expect(await check(source, [{ name: "x", type: "xdp" }])).toEqual([]);
   });
 
   it("names a missing attached program, program types not allowed, the instruction limit and extra programs", async () => {

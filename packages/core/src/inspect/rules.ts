@@ -29,8 +29,6 @@ export interface MapRules {
   maxBytesPerMap?: number;
   /** Largest memory estimate of all the object's maps together. */
   maxBytesTotal?: number;
-  /** Maps with a `pinning` attribute (libbpf pins them outside the resource's directory); default refused. */
-  allowPinning?: boolean;
 }
 
 export interface ObjectRules {
@@ -96,7 +94,7 @@ export interface Violation {
 export const DEFAULT_TENANT_RULES: ObjectRules = {
   verdictMode: "observe",
   helpers: { sets: ["observe"] },
-  maps: { types: OBSERVE_MAP_TYPES, maxEntries: 65_536, maxBytesPerMap: 16 * 1024 * 1024, maxBytesTotal: 64 * 1024 * 1024, allowPinning: false },
+  maps: { types: OBSERVE_MAP_TYPES, maxEntries: 65_536, maxBytesPerMap: 16 * 1024 * 1024, maxBytesTotal: 64 * 1024 * 1024 },
   maxInstructions: 100_000,
   extraPrograms: "allow",
 };
@@ -324,12 +322,16 @@ function checkMaps(report: ObjectReport, rules: MapRules | undefined, target: Ch
     total += bytes;
     const who = `map "${map.name}"`;
     const at = formatSource(map.firstUse);
-    if (map.pinning !== "none" && !rules?.allowPinning) {
+    // LIBBPF_PIN_BY_NAME is contained, whatever the rules: the loader clears the path libbpf
+    // would pin it at (shared by every resource) and pins the map in the resource's own
+    // generation directory, a path the tenant cannot choose. Any other value is one libbpf
+    // would act on (or refuse) without that containment: refused.
+    if (map.pinning !== "none" && map.pinning !== "by_name") {
       add({
         rule: "map-pinning",
         map: map.name,
         source: map.firstUse,
-        message: `${who} is declared with pinning (${map.pinning === "by_name" ? "LIBBPF_PIN_BY_NAME" : `pinning ${map.pinning}`}): libbpf would pin and reuse it outside the resource's pin directory; remove the pinning attribute`,
+        message: `${who} is declared with pinning ${map.pinning}: only LIBBPF_PIN_BY_NAME (pinned in the resource's own directory) or no pinning is allowed; remove the pinning attribute or use LIBBPF_PIN_BY_NAME`,
       });
     }
     if (map.internal) continue; // global variables: counted in memory only

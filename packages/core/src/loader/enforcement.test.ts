@@ -67,7 +67,7 @@ describe("enforcementForPolicy", () => {
       kfuncs: [],
       ksyms: [],
       maxInstructions: 1000,
-      maps: { maxEntries: 64, maxBytesTotal: 4096, allowPinning: false },
+      maps: { maxEntries: 64, maxBytesTotal: 4096 },
     });
     expect(e.rules?.maps?.types).toContain("hash");
     expect(e.rules?.maps?.types).not.toContain("prog_array");
@@ -126,5 +126,52 @@ describe("checkObject: the namespace's map memory on this node", () => {
   it("applies no namespace budget when the enforcement sets none", async () => {
     const r = await report(PERCPU_COUNTER);
     expect(() => checkObject(r, undefined, { attached: [{ name: "count", type: "cgroup_skb" }], possibleCpus: 4 }, "t", 1 << 40)).not.toThrow();
+  });
+});
+
+describe("several programs per resource", () => {
+  const PAIR = program(`
+SEC("cgroup_skb/egress")
+int egress(struct __sk_buff *skb) { return 1; }
+
+SEC("cgroup_skb/ingress")
+int ingress(struct __sk_buff *skb) {
+  bpf_send_signal(9);
+  return 1;
+}
+
+SEC("tp_btf/sched_switch")
+int on_switch(void *ctx) { return 0; }
+`);
+
+  it("checks every program against the grant: a helper refused in the second program is named there", async () => {
+    const r = await report(PAIR);
+    const attached = [
+      { name: "egress", type: "cgroup_skb" },
+      { name: "ingress", type: "cgroup_skb" },
+    ];
+    const refused = refusal(() =>
+      checkObject(r, enforcementForPolicy({ helpers: { sets: ["observe"] }, verdictMode: "enforce" }), { attached, possibleCpus: 1 }, "t"),
+    );
+    expect(refused.violations.map((v) => [v.rule, v.program, v.helper])).toEqual([["helper", "ingress", "bpf_send_signal"]]);
+  });
+
+  it("keeps CAP_PERFMON for the BTF-typed and raw tracepoint types, drops it when every program is a non-tracing type", () => {
+    expect(capabilitiesToDrop(["tracing"], undefined)).toEqual([]);
+    expect(capabilitiesToDrop(["raw_tracepoint"], undefined)).toEqual([]);
+    expect(capabilitiesToDrop(["cgroup_skb", "cgroup_skb"], undefined)).toEqual(["CAP_SYS_ADMIN", "CAP_PERFMON"]);
+  });
+
+  it("refuses mixing a tracing program with a non-tracing one (one load, one set of capabilities) unless tracing privileges are granted", async () => {
+    const r = await report(PAIR);
+    const attached = [
+      { name: "egress", type: "cgroup_skb" },
+      { name: "on_switch", type: "tracing", attachType: "trace_raw_tp" },
+    ];
+    const refused = refusal(() => checkObject(r, undefined, { attached, possibleCpus: 1 }, "t"));
+    expect(refused.violations).toMatchObject([{ rule: "program-type", program: "egress" }]);
+    expect(refused.message).toMatch(/program "egress" \(cgroup_skb\) would be verified together with the tracing program "on_switch" \(tracing\)/);
+    const granted = enforcementForPolicy({ helpers: { sets: ["any"] }, verdictMode: "enforce" });
+    expect(() => checkObject(r, granted, { attached, possibleCpus: 1 }, "t")).not.toThrow();
   });
 });

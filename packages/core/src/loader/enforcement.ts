@@ -12,8 +12,9 @@
  *   (which cannot load without CAP_PERFMON) are; XDP, socket and cgroup programs are loaded
  *   without them, so the verifier itself refuses kernel memory reads and pointer leaks.
  *
- * Without any option the loader still refuses what no resource may do: map pinning (libbpf
- * would pin and reuse maps outside the resource's pin directory) and calls into no function.
+ * Without any option the loader still refuses what no resource may do: a map pinning value other
+ * than LIBBPF_PIN_BY_NAME (which the loader contains in the resource's own generation directory)
+ * and calls into no function.
  */
 import { createHash } from "node:crypto";
 import { endianness } from "node:os";
@@ -100,7 +101,6 @@ export function enforcementForPolicy(grant: EnforcementGrant): LoadEnforcement {
       ...(mapTypes ? { types: mapTypes } : {}),
       ...(quotas.mapEntries !== undefined ? { maxEntries: quotas.mapEntries } : {}),
       ...(quotas.mapBytesPerEbpfMap !== undefined ? { maxBytesTotal: quotas.mapBytesPerEbpfMap } : {}),
-      allowPinning: false,
     },
     ...(quotas.instructions !== undefined ? { maxInstructions: quotas.instructions } : {}),
     extraPrograms: "allow",
@@ -122,7 +122,6 @@ const BASELINE_RULES: ObjectRules = {
   helpers: { sets: ["any"] },
   kfuncs: "any",
   ksyms: "any",
-  maps: { allowPinning: false },
 };
 
 /** A load refused because the object breaks rules; `violations` says which, for statuses. */
@@ -162,6 +161,14 @@ export function checkObject(report: ObjectReport, enforcement: LoadEnforcement |
   if (violations.length > 0) throw new ObjectRefusedError(label, violations);
 }
 
+/**
+ * Maps with a pinning value other than none or LIBBPF_PIN_BY_NAME: libbpf refuses to open such
+ * an object (EINVAL), so this is checked first, from the inspection alone, to say why.
+ */
+export function pinningViolations(report: ObjectReport): Violation[] {
+  return checkObjectAgainst(report, BASELINE_RULES, { attached: [], possibleCpus: 1 }).filter((v) => v.rule === "map-pinning");
+}
+
 /** What `checkObject` refuses, as a list (empty: allowed). */
 export function objectViolations(report: ObjectReport, enforcement: LoadEnforcement | undefined, target: CheckTarget, namespaceInUse = 0): Violation[] {
   const mode = verdictModeOf(enforcement);
@@ -173,6 +180,7 @@ export function objectViolations(report: ObjectReport, enforcement: LoadEnforcem
       if (!violations.some((w) => w.message === v.message)) violations.push(v);
     }
   }
+  violations.push(...mixedPrivilegeViolations(target, enforcement));
   const budget = enforcement?.namespaceMapBytes;
   if (budget !== undefined) {
     const own = objectMapBytes(report, target.possibleCpus);
@@ -186,6 +194,27 @@ export function objectViolations(report: ObjectReport, enforcement: LoadEnforcem
     }
   }
   return violations;
+}
+
+/**
+ * libbpf verifies all of an object's programs in one load, with one set of capabilities: a
+ * resource mixing tracing types (which need CAP_PERFMON) with non-tracing ones would have the
+ * latter verified with tracing privileges. Refused unless the policy grants those privileges.
+ */
+function mixedPrivilegeViolations(target: CheckTarget, enforcement: LoadEnforcement | undefined): Violation[] {
+  if (enforcement?.tracingPrivileges) return [];
+  const tracing = target.attached.find((a) => isTracingProgramType(a.type));
+  const other = target.attached.find((a) => a.type !== "unknown" && !isTracingProgramType(a.type));
+  if (tracing === undefined || other === undefined) return [];
+  return [
+    {
+      rule: "program-type",
+      program: other.name,
+      message:
+        `program "${other.name}" (${other.type}) would be verified together with the tracing program "${tracing.name}" (${tracing.type}), ` +
+        `with the tracing privileges a ${other.type} program is not granted; put them in two EbpfMaps`,
+    },
+  ];
 }
 
 /**

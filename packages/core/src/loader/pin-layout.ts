@@ -5,6 +5,11 @@
  *                                      /link_<n>     every link the plugin made
  *                                      /program      pinned last: marks the directory complete
  *
+ * A resource with several programs (`spec.programs`) pins each as `prog_<function>` with its
+ * links as `link_<function>_<n>`, and its first program as `program`, last, as above. One
+ * program keeps the layout above, so generations pinned before `spec.programs` existed are
+ * adopted unchanged.
+ *
  * `loadKey` hashes what the kernel sees (object, type, target, program), so a restarted agent
  * adopts a directory only for the same resource *and* code, and a changed resource loads into a
  * new directory beside the old one before the old one goes (no gap in attachment).
@@ -18,6 +23,16 @@ export const DEFAULT_PIN_ROOT = "/sys/fs/bpf/ebpf-operator";
 export const PROGRAM_PIN = "program";
 export const mapPinName = (map: string): string => `map_${map}`;
 export const linkPinName = (index: number): string => `link_${index}`;
+/** Pins of one program of a several-program generation (a C function is never `.`-named). */
+export const programPinName = (program: string): string => `prog_${program}`;
+export const programLinkPinName = (program: string, index: number): string => `link_${program}_${index}`;
+/** The link pins of `program` among a several-program generation's entries, in index order. */
+export function programLinkPins(entries: readonly string[], program: string): string[] {
+  const prefix = `link_${program}_`;
+  return entries
+    .filter((e) => e.startsWith(prefix) && /^\d+$/.test(e.slice(prefix.length)))
+    .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
+}
 
 /** One path component under the pin root: never empty, `.`, `..` or anything with a slash. */
 function component(part: string, what: string): string {

@@ -1,8 +1,12 @@
 /**
  * Turns a compiled object into running, pinned kernel state for one resource, and back:
  *
- *   plugin lookup -> target check -> kernel support -> open -> prepare -> load -> attach -> pin
+ *   per program: plugin lookup -> target check -> kernel support      (preflight)
+ *   read + inspect -> open -> contain pinning -> prepare each -> check (enforcement)
+ *   -> observe rewrite each -> load all (capabilities dropped) -> attach each -> pin
  *
+ * A resource has one program (the flat spec) or several (`spec.programs`) from one object,
+ * sharing its maps; they load and attach together or not at all.
  * Loading is all-or-nothing: on any failure everything already created is closed and unpinned,
  * and the error names the step and carries the real cause (verifier log tail, errno text).
  * A complete pinned generation for the same resource and code is adopted instead of loaded, so
@@ -11,15 +15,27 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError, possibleCpus } from "@ebpf-operator/libbpf";
+import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError, possibleCpus, type MapSpec, type ProgramSpec } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
+import { programField, programsOf, type ResourceProgram } from "../api/programs.js";
 import type { EbpfMapSpec } from "../api/schema.js";
 import { operatorError, withCode } from "../errors.js";
 import { ObjectFormatError, inspectObject, type ObjectReport } from "../inspect/inspect-object.js";
 import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
-import { PROGRAM_PIN, assertContained, generationPinDir, linkPinName, listPinnedGenerations, mapPinName, type PinnedGeneration } from "./pin-layout.js";
+import {
+  PROGRAM_PIN,
+  assertContained,
+  generationPinDir,
+  linkPinName,
+  listPinnedGenerations,
+  mapPinName,
+  programLinkPinName,
+  programLinkPins,
+  programPinName,
+  type PinnedGeneration,
+} from "./pin-layout.js";
 import {
   ObjectRefusedError,
   capabilitiesToDrop,
@@ -27,6 +43,7 @@ import {
   enforcementKey,
   objectMapBytes,
   observeRewrite,
+  pinningViolations,
   verdictModeOf,
   type LoadEnforcement,
 } from "./enforcement.js";
@@ -53,27 +70,53 @@ export interface LoadRequest {
   namespaceMapBytesInUse?: number;
 }
 
+/** One program of a loaded resource, attached where its spec entry says. */
+export interface AttachedProgram {
+  /** The C function (`spec.program`, `spec.programs[i].program`). */
+  name: string;
+  type: string;
+  target: string;
+  program: BpfProgram;
+  attachments: Attachment[];
+}
+
 export interface LoadedProgram {
   ref: ResourceRef;
   loadKey: string;
   dir: string;
   /** True when the program was found pinned and adopted rather than loaded. */
   adopted: boolean;
+  /** Every program of the resource, in spec order (one for the flat spec). */
+  programs: AttachedProgram[];
+  /** The first program (the only one of a flat spec). */
   program: BpfProgram;
   maps: Map<string, BpfMap>;
+  /** Every attachment of every program, in spec order. */
   attachments: Attachment[];
   /** The memory estimate of the object's maps on this node (what a namespace budget counts). */
   mapBytes: number;
+}
+
+/** A program of the spec with its plugin and parsed (and resolved) target. */
+export interface PreflightProgram {
+  entry: ResourceProgram;
+  plugin: ProgramTypePlugin;
+  target: unknown;
 }
 
 const VERIFIER_TAIL_LINES = 20;
 
 /**
  * What the kernel sees of a resource: equal keys mean an adoptable pinned generation. The
- * enforcement's verdict mode and privileges change the loaded program, so they are part of it.
+ * enforcement's verdict mode and privileges change the loaded programs, so they are part of it.
  */
-export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program">, objectHash: string, enforcement?: LoadEnforcement): string {
-  const parts: unknown[] = [objectHash, spec.type, spec.target, spec.program];
+export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program" | "programs">, objectHash: string, enforcement?: LoadEnforcement): string {
+  const programs = programsOf(spec);
+  // One program hashes as the flat spec always did, so older pins stay adoptable.
+  const parts: unknown[] =
+    programs.length === 1
+      ? [objectHash, programs[0]!.type, programs[0]!.target, programs[0]!.program]
+      : [objectHash, ...programs.map((p) => [p.type, p.target, p.program])];
   // Without enforcement options the key is what it always was: pinned generations stay adoptable.
   if (enforcement !== undefined && (verdictModeOf(enforcement) !== "enforce" || enforcement.tracingPrivileges)) parts.push(enforcementKey(enforcement));
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
@@ -87,31 +130,29 @@ export class ProgramLoader {
   ) {}
 
   /**
-   * Checks what can be checked without the compiled object: a plugin handles the type, the
-   * target is valid and exists, the kernel supports the type. Returns the plugin and target.
+   * Checks, for every program of the spec, what can be checked without the compiled object: a
+   * plugin handles the type, the target is valid and exists, the kernel supports the type.
+   * Returns each program's plugin and target.
    */
-  async preflight(spec: EbpfMapSpec): Promise<{ plugin: ProgramTypePlugin; target: unknown }> {
-    const { plugin, validateTarget } = this.registry.forType(spec.type);
-    if (spec.selector !== undefined) {
-      // Pod scope is discovered (pods/) but not yet attached per pod: running the program
-      // node-wide instead would give the tenant more than it asked for (and than the policy's
-      // "own workloads" scope allows), so the resource is refused.
-      throw operatorError(
-        "EOP_ERR_POD_SCOPE_UNSUPPORTED",
-        `spec.selector: this agent cannot yet confine program type "${spec.type}" to pods, and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
-      );
-    }
-    if (!validateTarget(spec.target)) {
-      const reasons = (validateTarget.errors ?? []).map((e) => e.message ?? e.keyword).join("; ");
-      throw operatorError("EOP_ERR_TARGET_INVALID", `spec.target "${spec.target}" is not a valid ${spec.type} target: ${reasons}`);
-    }
-    let target = await callPlugin(plugin, "parseTarget", () => plugin.parseTarget(spec.type, spec.target));
-    const support = await callPlugin(plugin, "detectSupport", () => plugin.detectSupport(spec.type, this.host, target)).catch((error: unknown) => {
+  async preflight(spec: EbpfMapSpec): Promise<PreflightProgram[]> {
+    const entries = programsOf(spec);
+    refusePodScope(this.registry, spec);
+    const out: PreflightProgram[] = [];
+    for (const entry of entries) out.push(await this.preflightOne(entry));
+    return out;
+  }
+
+  private async preflightOne(entry: ResourceProgram): Promise<PreflightProgram> {
+    const { type } = entry;
+    const parsed = await parseTarget(this.registry, entry);
+    const { plugin } = parsed;
+    let target = parsed.target;
+    const support = await callPlugin(plugin, "detectSupport", () => plugin.detectSupport(type, this.host, target)).catch((error: unknown) => {
       // The kernel refused the probe itself: the agent lacks privileges, which is not the plugin's fault.
       if (error instanceof Error && error.cause instanceof LibbpfError && (error.cause.code === "EPERM" || error.cause.code === "EACCES")) {
         throw operatorError(
           "EOP_ERR_LOAD_FAILED",
-          `cannot check ${spec.type} support: the agent may not use bpf() (${error.cause.message}); run it as root or with CAP_BPF and CAP_PERFMON (docs/deploy.md)`,
+          `cannot check ${type} support: the agent may not use bpf() (${error.cause.message}); run it as root or with CAP_BPF and CAP_PERFMON (docs/deploy.md)`,
           error.cause,
         );
       }
@@ -119,44 +160,48 @@ export class ProgramLoader {
     });
     if (!support.supported) {
       const hint = support.hint ? ` (${support.hint})` : "";
-      throw operatorError("EOP_ERR_KERNEL_UNSUPPORTED", `program type "${spec.type}" is not supported by this kernel: ${support.reason}${hint}`);
+      const where = entry.field === "spec" ? "" : ` (${programField(entry, "type")})`;
+      throw operatorError("EOP_ERR_KERNEL_UNSUPPORTED", `program type "${type}"${where} is not supported by this kernel: ${support.reason}${hint}`);
     }
     if (plugin.resolveTarget) {
       const resolve = plugin.resolveTarget.bind(plugin);
-      target = await callPlugin(plugin, "resolveTarget", () => resolve(spec.type, target, this.host));
+      target = await callPlugin(plugin, "resolveTarget", () => resolve(type, target, this.host));
     }
-    return { plugin, target };
+    return { entry, plugin, target };
   }
 
   async load(request: LoadRequest): Promise<LoadedProgram> {
     const { ref, spec } = request;
-    const { plugin, target } = await this.preflight(spec);
+    const programs = await this.preflight(spec);
     const loadKey = loadKeyOf(spec, request.object.hash, request.enforcement);
     const dir = generationPinDir(this.pinRoot, ref, loadKey);
     const pinned = (await listPinnedGenerations(this.pinRoot)).find((g) => g.dir === dir);
     if (pinned?.complete) {
       request.logger.info({ loadKey, dir }, "adopting pinned program");
-      return this.adopt(request, plugin, target, loadKey, dir);
+      return this.adopt(request, programs, loadKey, dir);
     }
     if (pinned) await removeGeneration(pinned, this.pinRoot); // an earlier run died half-way through pinning
-    return this.loadFresh(request, plugin, target, loadKey, dir);
+    return this.loadFresh(request, programs, loadKey, dir);
   }
 
   /**
    * Checks a running resource's object against its (possibly changed) rules without reloading
-   * it: adoption and the agent's "same program, new spec" path call this. `programType` is the
-   * loaded program's kernel type. Throws ObjectRefusedError.
+   * it: adoption and the agent's "same program, new spec" path call this. `loaded` gives every
+   * program's kernel type. Throws ObjectRefusedError.
    */
-  async recheck(request: LoadRequest, programType: string): Promise<void> {
+  async recheck(request: LoadRequest, loaded: Pick<LoadedProgram, "programs">): Promise<void> {
     if (!request.enforcement?.rules && request.enforcement?.namespaceMapBytes === undefined) return;
     const label = `EbpfMap "${request.ref.namespace}/${request.ref.name}"`;
-    this.check(request, inspect(await readObject(request.object.path, label), request.spec.code, label), programType, label);
+    const attached = loaded.programs.map((p) => ({ name: p.name, type: p.program.info().type }));
+    this.check(request, inspect(await readObject(request.object.path, label), request.spec.code, label), attached, label);
   }
 
-  /** Checks an inspected object against the request's enforcement; returns its maps' memory estimate. */
-  private check(request: LoadRequest, report: ObjectReport, programType: string, label: string, attachType?: string): number {
+  /**
+   * Checks an inspected object against the request's enforcement, every program of the resource
+   * with the kernel type (and expected attach type) it loads as; returns its maps' memory estimate.
+   */
+  private check(request: LoadRequest, report: ObjectReport, attached: CheckedProgram[], label: string): number {
     const cpus = possibleCpus();
-    const attached = [{ name: request.spec.program, type: programType, ...(attachType !== undefined ? { attachType } : {}) }];
     checkObject(report, request.enforcement, { attached, possibleCpus: cpus }, label, request.namespaceMapBytesInUse ?? 0);
     return objectMapBytes(report, cpus);
   }
@@ -172,7 +217,7 @@ export class ProgramLoader {
       }
     }
     for (const map of loaded.maps.values()) map.close();
-    loaded.program.close();
+    for (const p of loaded.programs) p.program.close();
     if (!options.keepPins) await removeDirAndEmptyParents(loaded.dir, this.pinRoot);
   }
 
@@ -187,66 +232,86 @@ export class ProgramLoader {
     await removeDirAndEmptyParents(generation.dir, this.pinRoot);
   }
 
-  private async loadFresh(request: LoadRequest, plugin: ProgramTypePlugin, target: unknown, loadKey: string, dir: string): Promise<LoadedProgram> {
+  private async loadFresh(request: LoadRequest, planned: PreflightProgram[], loadKey: string, dir: string): Promise<LoadedProgram> {
     const { ref, spec } = request;
     const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
     const cleanup: (() => void)[] = [];
     const maps = new Map<string, BpfMap>();
-    const attachments: Attachment[] = [];
+    const attached: AttachedProgram[] = [];
     let object: BpfObject | undefined;
     try {
       // One read: the bytes inspected are the bytes loaded.
       const bytes = await readObject(request.object.path, label);
       const report = inspect(bytes, spec.code, label);
+      const pinning = pinningViolations(report);
+      if (pinning.length > 0) throw new ObjectRefusedError(label, pinning);
       object = wrap("EOP_ERR_LOAD_FAILED", `open the compiled object of ${label}`, () =>
         BpfObject.open({ buffer: bytes, name: objectName(request.object.path) }),
       );
       const opened = object;
       const programs = opened.programs();
-      if (!programs.some((p) => p.name === spec.program)) {
-        throw operatorError(
-          "EOP_ERR_PROGRAM_NOT_FOUND",
-          `spec.program "${spec.program}" is not a program in the code of ${label} (programs: ${programs.map((p) => p.name).join(", ") || "none"})`,
-        );
-      }
+      checkProgramsPresent(programs, planned, label);
       const mapSpecs = opened.maps();
       // Whether the metrics' maps exist is checked once, with their types, by checkMaps.
-      // Only the named program is loaded: others in the file may be of other types.
-      for (const other of programs) if (other.name !== spec.program) opened.setAutoload(other.name, false);
-      await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: spec.program, programType: spec.type, target }));
-      const entry = opened.programs().find((p) => p.name === spec.program)!;
+      containPinning(opened, mapSpecs, dir, request.logger);
+      // Only the named programs are loaded: others in the file may be of other types.
+      const wanted = new Set(planned.map((p) => p.entry.program));
+      for (const other of programs) if (!wanted.has(other.name)) opened.setAutoload(other.name, false);
+      for (const { entry, plugin, target } of planned) {
+        await callPlugin(plugin, "prepare", () => plugin.prepare({ object: opened, programName: entry.program, programType: entry.type, target }));
+      }
+      // Every program as the kernel will see it, after the plugins' prepare: the rules, the
+      // observe rewrite and the capabilities follow each one's own type.
+      const kernelPrograms = planned.map(({ entry }) => opened.programs().find((p) => p.name === entry.program)!);
       const { enforcement } = request;
-      const mapBytes = this.check(request, report, entry.type, label, entry.expectedAttachType);
+      const mapBytes = this.check(
+        request,
+        report,
+        kernelPrograms.map((p) => ({ name: p.name, type: p.type, ...(p.expectedAttachType !== undefined ? { attachType: p.expectedAttachType } : {}) })),
+        label,
+      );
       if (verdictModeOf(enforcement) === "observe") {
-        const rewritten = observeRewrite(report, entry.name, entry.type, opened.programInstructions(entry.name), label);
-        if (rewritten) {
-          opened.setProgramInstructions(entry.name, rewritten.code);
-          request.logger.info({ program: entry.name, exits: rewritten.exits }, "observe mode: every exit of the program returns the pass verdict");
+        for (const p of kernelPrograms) {
+          const rewritten = observeRewrite(report, p.name, p.type, opened.programInstructions(p.name), label);
+          if (rewritten) {
+            opened.setProgramInstructions(p.name, rewritten.code);
+            request.logger.info({ program: p.name, exits: rewritten.exits }, "observe mode: every exit of the program returns the pass verdict");
+          }
         }
       }
-      const dropCapabilities = capabilitiesToDrop([entry.type], enforcement);
+      const dropCapabilities = capabilitiesToDrop(
+        kernelPrograms.map((p) => p.type),
+        enforcement,
+      );
       try {
         opened.load({ dropCapabilities });
       } catch (error) {
+        const failed = error instanceof BpfLoadError && error.program ? error.program : planned.map((p) => p.entry.program).join(", ");
         if (error instanceof BpfLoadError && (error.verifierLog !== "" || error.program !== undefined)) {
           request.logger.debug({ verifierLog: error.verifierLog }, "verifier log");
           const rejection = formatVerifierRejection(error.verifierLog, { tailLines: VERIFIER_TAIL_LINES, sourceLines: spec.code.split("\n") });
           throw operatorError(
             "EOP_ERR_LOAD_VERIFIER",
-            `load program "${spec.program}" for ${label}: the verifier rejected it: ${rejection}`,
+            `load program "${failed}" for ${label}: the verifier rejected it: ${rejection}`,
             new Error(scrubKernelAddresses(error.message)),
           );
         }
         // libbpf's own log (its last line is in the message) can quote the verifier: scrub it too.
         throw operatorError(
           "EOP_ERR_LOAD_FAILED",
-          `load program "${spec.program}" for ${label}`,
+          `load program "${failed}" for ${label}`,
           error instanceof Error ? new Error(scrubKernelAddresses(error.message)) : error,
         );
       }
-      request.logger.info({ program: entry.name, type: entry.type, droppedCapabilities: dropCapabilities }, "program verified");
-      const program = opened.program(spec.program);
-      cleanup.push(() => program.close());
+      request.logger.info(
+        { programs: kernelPrograms.map((p) => ({ program: p.name, type: p.type })), droppedCapabilities: dropCapabilities },
+        "programs verified",
+      );
+      for (const { entry } of planned) {
+        const program = opened.program(entry.program);
+        cleanup.push(() => program.close());
+        attached.push({ name: entry.program, type: entry.type, target: entry.target, program, attachments: [] });
+      }
       for (const mapSpec of mapSpecs) {
         // libbpf's internal maps for global variables (".rodata", ".bss", ".data", ".kconfig")
         // are left alone: the program holds them itself, nothing exports them, and bpffs refuses
@@ -257,21 +322,34 @@ export class ProgramLoader {
         cleanup.push(() => map.close());
       }
       request.checkMaps?.(maps);
-      const made = await callPlugin(
-        plugin,
-        "attach",
-        () => plugin.attach({ program, programType: spec.type, target, resource: ref, host: this.host }),
-        "EOP_ERR_ATTACH_FAILED",
-        `attach program "${spec.program}" of ${label} to ${spec.type} "${spec.target}"`,
-      );
-      attachments.push(...made);
-      for (const attachment of made) {
-        cleanup.push(() => (attachment.kind === "link" ? (ignoreErrors(() => attachment.link.detach()), attachment.link.close()) : attachment.close()));
+      // All or nothing: a program that fails to attach detaches the ones before it (cleanup).
+      for (const [i, { entry, plugin, target }] of planned.entries()) {
+        const part = attached[i]!;
+        const made = await callPlugin(
+          plugin,
+          "attach",
+          () => plugin.attach({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
+          "EOP_ERR_ATTACH_FAILED",
+          `attach program "${entry.program}" of ${label} to ${entry.type} "${entry.target}"`,
+        );
+        part.attachments.push(...made);
+        for (const attachment of made) {
+          cleanup.push(() => (attachment.kind === "link" ? (ignoreErrors(() => attachment.link.detach()), attachment.link.close()) : attachment.close()));
+        }
       }
-      await this.pinAll(dir, maps, attachments, program, label);
+      await this.pinAll(dir, maps, attached, label);
       opened.close();
-      request.logger.info({ loadKey, dir, programId: program.info().id, attachments: attachments.map((a) => a.description) }, "program loaded and attached");
-      return { ref, loadKey, dir, adopted: false, program, maps, attachments, mapBytes };
+      const loaded = assemble(ref, loadKey, dir, false, attached, maps, mapBytes);
+      request.logger.info(
+        {
+          loadKey,
+          dir,
+          programs: attached.map((p) => ({ program: p.name, id: p.program.info().id })),
+          attachments: loaded.attachments.map((a) => a.description),
+        },
+        "program loaded and attached",
+      );
+      return loaded;
     } catch (error) {
       for (const undo of cleanup.reverse()) ignoreErrors(undo);
       object?.close();
@@ -282,65 +360,77 @@ export class ProgramLoader {
     }
   }
 
-  private async pinAll(dir: string, maps: Map<string, BpfMap>, attachments: Attachment[], program: BpfProgram, label: string): Promise<void> {
+  private async pinAll(dir: string, maps: Map<string, BpfMap>, programs: AttachedProgram[], label: string): Promise<void> {
     try {
       await assertContained(this.pinRoot, dir);
       await mkdir(dir, { recursive: true });
       await assertContained(this.pinRoot, dir);
       for (const [name, map] of maps) map.pin(join(dir, mapPinName(name)));
-      attachments.forEach((attachment, index) => {
-        if (attachment.kind === "link") attachment.link.pin(join(dir, linkPinName(index)));
-      });
-      program.pin(join(dir, PROGRAM_PIN)); // last: marks the generation complete
+      const single = programs.length === 1;
+      for (const part of programs) {
+        part.attachments.forEach((attachment, index) => {
+          if (attachment.kind === "link") attachment.link.pin(join(dir, single ? linkPinName(index) : programLinkPinName(part.name, index)));
+        });
+        if (!single) part.program.pin(join(dir, programPinName(part.name)));
+      }
+      programs[0]!.program.pin(join(dir, PROGRAM_PIN)); // last: marks the generation complete
     } catch (error) {
       throw operatorError("EOP_ERR_PIN_FAILED", `pin the objects of ${label} under ${dir}`, error);
     }
   }
 
-  private async adopt(request: LoadRequest, plugin: ProgramTypePlugin, target: unknown, loadKey: string, dir: string): Promise<LoadedProgram> {
+  private async adopt(request: LoadRequest, planned: PreflightProgram[], loadKey: string, dir: string): Promise<LoadedProgram> {
     const { ref, spec } = request;
     const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
     const maps = new Map<string, BpfMap>();
-    const attachments: Attachment[] = [];
-    let program: BpfProgram | undefined;
+    const attached: AttachedProgram[] = [];
     try {
       await assertContained(this.pinRoot, dir);
       const entries = (await readdir(dir)).sort();
       for (const entry of entries) await assertContained(this.pinRoot, join(dir, entry), "file");
-      program = BpfProgram.openPinned(join(dir, PROGRAM_PIN));
+      const single = planned.length === 1;
+      for (const { entry } of planned) {
+        const program = BpfProgram.openPinned(join(dir, single ? PROGRAM_PIN : programPinName(entry.program)));
+        const part: AttachedProgram = { name: entry.program, type: entry.type, target: entry.target, program, attachments: [] };
+        attached.push(part);
+        const linkPins = single ? entries.filter((e) => e.startsWith("link_")) : programLinkPins(entries, entry.program);
+        for (const pin of linkPins) part.attachments.push({ kind: "link", link: BpfLink.openPinned(join(dir, pin)), description: `pinned ${pin}` });
+      }
       // The rules may have changed since this generation was loaded: check the object again.
       const report = inspect(await readObject(request.object.path, label), spec.code, label);
-      const mapBytes = this.check(request, report, program.info().type, label);
+      const mapBytes = this.check(
+        request,
+        report,
+        attached.map((p) => ({ name: p.name, type: p.program.info().type })),
+        label,
+      );
       for (const entry of entries) {
         if (entry.startsWith("map_")) maps.set(entry.slice("map_".length), BpfMap.openPinned(join(dir, entry)));
-      }
-      for (const entry of entries) {
-        if (entry.startsWith("link_")) {
-          const link = BpfLink.openPinned(join(dir, entry));
-          attachments.push({ kind: "link", link, description: `pinned ${entry}` });
-        }
       }
       const missing = requiredMaps(request).find((name) => !maps.has(name));
       if (missing !== undefined) throw operatorError("EOP_ERR_PIN_FAILED", `pinned generation ${dir} of ${label} lacks map "${missing}"`);
       request.checkMaps?.(maps);
-      if (attachments.length === 0) {
+      for (const [i, { entry, plugin, target }] of planned.entries()) {
+        const part = attached[i]!;
+        if (part.attachments.length > 0) continue;
         // Attachments that cannot be pinned (socket filters held by a socket): attach again.
-        const adoptedProgram = program;
-        attachments.push(
+        part.attachments.push(
           ...(await callPlugin(
             plugin,
             "attach",
-            () => plugin.attach({ program: adoptedProgram, programType: spec.type, target, resource: ref, host: this.host }),
+            () => plugin.attach({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
             "EOP_ERR_ATTACH_FAILED",
-            `re-attach program "${spec.program}" of ${label}`,
+            `re-attach program "${entry.program}" of ${label}`,
           )),
         );
       }
-      return { ref, loadKey, dir, adopted: true, program, maps, attachments, mapBytes };
+      return assemble(ref, loadKey, dir, true, attached, maps, mapBytes);
     } catch (error) {
-      for (const a of attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
+      for (const part of attached) {
+        for (const a of part.attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
+        part.program.close();
+      }
       for (const m of maps.values()) m.close();
-      program?.close();
       // A generation its rules now refuse must not keep running from its pins.
       if (error instanceof ObjectRefusedError) {
         await removeGeneration({ ref, loadKey, dir, complete: true }, this.pinRoot).catch(() => undefined);
@@ -351,8 +441,88 @@ export class ProgramLoader {
   }
 }
 
+/** A program as the enforcement checks it: its function and the kernel type it loads as. */
+interface CheckedProgram {
+  name: string;
+  type: string;
+  attachType?: string;
+}
+
+function assemble(
+  ref: ResourceRef,
+  loadKey: string,
+  dir: string,
+  adopted: boolean,
+  programs: AttachedProgram[],
+  maps: Map<string, BpfMap>,
+  mapBytes: number,
+): LoadedProgram {
+  return { ref, loadKey, dir, adopted, programs, program: programs[0]!.program, maps, attachments: programs.flatMap((p) => p.attachments), mapBytes };
+}
+
+/**
+ * libbpf pins a map declared with `__uint(pinning, LIBBPF_PIN_BY_NAME)` at `/sys/fs/bpf/<name>`
+ * and reuses whatever map is already pinned there: any resource of any tenant declaring the
+ * same name would share it, and the pin would outlive every resource. Such maps are contained
+ * instead: libbpf's pin path is cleared, and the map is pinned in the generation directory like
+ * every other map (`map_<name>`), private to this resource and removed with it.
+ */
+function containPinning(object: BpfObject, mapSpecs: readonly MapSpec[], dir: string, logger: Logger): void {
+  for (const spec of mapSpecs) {
+    if (spec.pinPath === null) continue;
+    object.setMapPinPath(spec.name, null);
+    logger.info(
+      { map: spec.name, declared: spec.pinPath, pinnedAt: join(dir, mapPinName(spec.name)) },
+      "map declared with LIBBPF_PIN_BY_NAME is pinned in the resource's own directory, not shared",
+    );
+  }
+}
+
+/**
+ * Pod scope is discovered (pods/) but not yet attached per pod: running the program node-wide
+ * instead would give the tenant more than it asked for (and than the policy's "own workloads"
+ * scope allows), so a resource with `spec.selector` is refused. An unknown type is named first.
+ */
+export function refusePodScope(registry: PluginRegistry, spec: EbpfMapSpec): void {
+  if (spec.selector === undefined) return;
+  const entries = programsOf(spec);
+  for (const entry of entries) registry.forType(entry.type);
+  const types = [...new Set(entries.map((e) => `"${e.type}"`))].join(", ");
+  throw operatorError(
+    "EOP_ERR_POD_SCOPE_UNSUPPORTED",
+    `spec.selector: this agent cannot yet confine program type ${types} to pods, and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
+  );
+}
+
+/**
+ * The first preflight step, which needs no kernel: a plugin handles the entry's type, the
+ * target matches the plugin's schema and parses. `ebpf-agent validate` runs it too.
+ */
+export async function parseTarget(registry: PluginRegistry, entry: ResourceProgram): Promise<Omit<PreflightProgram, "entry">> {
+  const { type } = entry;
+  const { plugin, validateTarget } = registry.forType(type);
+  if (!validateTarget(entry.target)) {
+    const reasons = (validateTarget.errors ?? []).map((e) => e.message ?? e.keyword).join("; ");
+    throw operatorError("EOP_ERR_TARGET_INVALID", `${programField(entry, "target")} "${entry.target}" is not a valid ${type} target: ${reasons}`);
+  }
+  const target = await callPlugin(plugin, "parseTarget", () => plugin.parseTarget(type, entry.target));
+  return { plugin, target };
+}
+
+/** Every program the spec names is a function of the compiled object (EOP_ERR_PROGRAM_NOT_FOUND). */
+export function checkProgramsPresent(programs: readonly ProgramSpec[], planned: readonly Pick<PreflightProgram, "entry">[], label: string): void {
+  for (const { entry } of planned) {
+    if (!programs.some((p) => p.name === entry.program)) {
+      throw operatorError(
+        "EOP_ERR_PROGRAM_NOT_FOUND",
+        `${programField(entry, "program")} "${entry.program}" is not a program in the code of ${label} (programs: ${programs.map((p) => p.name).join(", ") || "none"})`,
+      );
+    }
+  }
+}
+
 /** libbpf names the maps it makes for global variables "<object>.rodata" and so on. */
-function isInternalMap(name: string): boolean {
+export function isInternalMap(name: string): boolean {
   return name.includes(".");
 }
 

@@ -8,6 +8,7 @@ export interface AgentMetrics {
   attached: Gauge<"namespace" | "ebpfmap">;
   attachFailures: Counter<"namespace" | "ebpfmap" | "code">;
   scrapeDuration: Histogram;
+  seriesDropped: Counter<"namespace" | "ebpfmap">;
   mapReadErrors: Counter<"namespace" | "ebpfmap" | "map">;
   mapReadDuration: Histogram<"method">;
   plugins: Gauge<"plugin" | "version" | "loaded">;
@@ -35,6 +36,12 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
       name: "ebpf_operator_agent_scrape_duration_seconds",
       help: "Time to read every exported map (and the other metric families) for one scrape; decoding and rendering follow as the response is written.",
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    seriesDropped: new Counter({
+      name: "ebpf_operator_agent_series_dropped_total",
+      help: "Label sets a resource's metrics read over its series cap (the tenancy policy's quotas.seriesPerEbpfMap), summed into the overflow=\"true\" series instead, per read.",
+      labelNames: ["namespace", "ebpfmap"],
       registers,
     }),
     mapReadErrors: new Counter({

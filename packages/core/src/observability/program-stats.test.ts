@@ -29,7 +29,7 @@ describe("program and resource self-metrics", () => {
       status("degraded", "Degraded", { program: program(8), lastError: { code: "EOP_ERR_COMPILE_FAILED", message: "x", time: "" } }),
       status("failed", "Failed", { lastError: { code: "EOP_ERR_LOAD_VERIFIER", message: "x", time: "" } }),
     ];
-    new ProgramStats(registry, { statuses: () => statuses, statsEnabled: () => true, readInfo: (s) => info(s.program.id, 1000n, 2_500_000_000n) });
+    new ProgramStats(registry, { statuses: () => statuses, statsEnabled: () => true, readInfo: (p) => info(p.id, 1000n, 2_500_000_000n) });
     const text = await registryText(registry);
     expect(text).toContain('ebpf_operator_program_run_count_total{namespace="team-a",ebpfmap="running",program="count_execve"} 1000');
     expect(text).toContain('ebpf_operator_program_run_time_seconds_total{namespace="team-a",ebpfmap="degraded",program="count_execve"} 2.5');
@@ -40,6 +40,25 @@ describe("program and resource self-metrics", () => {
     expect(text).not.toContain('last_error_info{namespace="team-a",ebpfmap="running"');
     expect(text).toContain("ebpf_operator_agent_bpf_stats_enabled 1");
     expect(text).toContain("# TYPE ebpf_operator_program_run_count_total counter");
+  });
+
+  it("serve one series per program of a several-program resource, read from each program's own pin", async () => {
+    const registry = new MetricRegistry();
+    const programs = [
+      { name: "on_enter", type: "tp_btf", target: "sys_enter", id: 11, pin: "prog_on_enter", attachments: [] },
+      { name: "on_exit", type: "tp_btf", target: "sys_exit", id: 12, pin: "prog_on_exit", attachments: [] },
+    ];
+    const read: string[] = [];
+    const names: Record<number, string> = { 11: "on_enter", 12: "on_exit" };
+    new ProgramStats(registry, {
+      statuses: () => [status("pair", "Running", { program: program(11), programs })],
+      statsEnabled: () => true,
+      readInfo: (p) => (read.push(`${p.pinDir}/${p.pin}`), { ...info(p.id, BigInt(p.id), 0n), name: names[p.id]! }),
+    });
+    const text = await registryText(registry);
+    expect(text).toContain('ebpf_operator_program_run_count_total{namespace="team-a",ebpfmap="pair",program="on_enter"} 11');
+    expect(text).toContain('ebpf_operator_program_run_count_total{namespace="team-a",ebpfmap="pair",program="on_exit"} 12');
+    expect(read).toContain("/sys/fs/bpf/x/11/prog_on_exit");
   });
 
   it("skip a program whose pin vanished between the status and the read", async () => {

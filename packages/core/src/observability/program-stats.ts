@@ -16,8 +16,16 @@ import { PROGRAM_PIN } from "../loader/pin-layout.js";
 import { inScope, type Row, type Scope } from "../scrape/family.js";
 import { ComputedFamily, type MetricRegistry } from "../scrape/registry.js";
 
-/** Reads a program's kernel info; the default opens (and caches) its pin. */
-export type ProgramInfoReader = (status: ResourceStatus & { program: NonNullable<ResourceStatus["program"]> }) => ProgramInfo | undefined;
+/** One program of a resource: its id and where it is pinned. */
+export interface PinnedProgramRef {
+  id: number;
+  pinDir: string;
+  /** The pin's name in `pinDir` (`program`, or `prog_<function>` for several programs). */
+  pin: string;
+}
+
+/** Reads a program's kernel info; the default opens its pin. */
+export type ProgramInfoReader = (program: PinnedProgramRef) => ProgramInfo | undefined;
 
 export interface ProgramStatsOptions {
   statuses: () => ResourceStatus[];
@@ -88,21 +96,27 @@ export class ProgramStats {
       if (!inScope(scope, status.namespace)) continue;
       const program = status.program;
       if (!program || (status.phase !== "Running" && status.phase !== "Degraded")) continue;
-      const info = this.readInfo({ ...status, program });
-      if (info)
-        out.push({ name, namespace: status.namespace, labels: { namespace: status.namespace, ebpfmap: status.name, program: info.name }, value: pick(info) });
+      // Every program of a several-program resource has its own series (label `program`).
+      const refs = status.programs?.map((p) => ({ id: p.id, pinDir: program.pinDir, pin: p.pin })) ?? [
+        { id: program.id, pinDir: program.pinDir, pin: PROGRAM_PIN },
+      ];
+      for (const ref of refs) {
+        const info = this.readInfo(ref);
+        if (info)
+          out.push({ name, namespace: status.namespace, labels: { namespace: status.namespace, ebpfmap: status.name, program: info.name }, value: pick(info) });
+      }
     }
     return out;
   }
 }
 
-function readPinned(status: Parameters<ProgramInfoReader>[0]): ProgramInfo | undefined {
+function readPinned(ref: PinnedProgramRef): ProgramInfo | undefined {
   let program: BpfProgram | undefined;
   try {
-    program = BpfProgram.openPinned(`${status.program.pinDir}/${PROGRAM_PIN}`);
+    program = BpfProgram.openPinned(`${ref.pinDir}/${ref.pin}`);
     const info = program.info();
     // Only the program the status names (a re-created pin may hold another).
-    return info.id === status.program.id ? info : undefined;
+    return info.id === ref.id ? info : undefined;
   } catch {
     // Unpinned between the status and the read (a swap or removal in progress): no sample this time.
     return undefined;

@@ -6,6 +6,7 @@
  */
 import { metricNameFor, type MetricKind } from "../api/metric-names.js";
 import type { MetricSpec } from "../api/metrics-schema.js";
+import { describePrograms } from "../api/programs.js";
 import type { EbpfMapSpec } from "../api/schema.js";
 
 export type { MetricKind };
@@ -26,7 +27,7 @@ export interface MetricConfig {
 
 export function metricConfigs(spec: EbpfMapSpec): MetricConfig[] {
   const configs: MetricConfig[] = [];
-  const defaultHelp = (map: string) => `eBPF map ${map} of ${spec.type} program ${spec.program}`;
+  const defaultHelp = (map: string) => `eBPF map ${map} of ${describePrograms(spec)}`;
   if (spec.name !== undefined && spec.map !== undefined) {
     const type = spec.prometheusType ?? "counter";
     configs.push({

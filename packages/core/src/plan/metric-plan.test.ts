@@ -184,6 +184,63 @@ describe("buildMetricPlan and planSamples", () => {
     ]);
   });
 
+  it("serves a per-CPU counter per CPU with a cpu label when perCpu is set (the issue's 6-byte case: sized labels over a 4-byte key)", () => {
+    const plan = buildMetricPlan(config({ perCpu: true, labels: [{ name: "irq", size: 4 }] }), mapView(u32, u64, {}, true), decoders, ref);
+    const row = (irq: number, ...perCpu: number[]): [Buffer, Buffer] => [le(irq, 4), Buffer.concat(perCpu.map((v) => le(v, 8)))];
+    expect(planSamples(entries([row(7, 1, 0, 5), row(9, 2, 3, 4)]), plan, 3, base)).toEqual([
+      { labels: { ...base, irq: "7", cpu: "0" }, value: 1 },
+      { labels: { ...base, irq: "7", cpu: "1" }, value: 0 },
+      { labels: { ...base, irq: "7", cpu: "2" }, value: 5 },
+      { labels: { ...base, irq: "9", cpu: "0" }, value: 2 },
+      { labels: { ...base, irq: "9", cpu: "1" }, value: 3 },
+      { labels: { ...base, irq: "9", cpu: "2" }, value: 4 },
+    ]);
+    // The same read without perCpu: the CPUs summed.
+    const summed = buildMetricPlan(config({ labels: [{ name: "irq", size: 4 }] }), mapView(u32, u64, {}, true), decoders, ref);
+    expect(planSamples(entries([row(7, 1, 0, 5)]), summed, 3, base)).toEqual([{ labels: { ...base, irq: "7" }, value: 6 }]);
+  });
+
+  it("sums rows that decode equal within each CPU, and reads 4-byte values from 8-byte CPU slots", () => {
+    const plan = buildMetricPlan(
+      config({ perCpu: true, labels: [{ name: "command", field: "comm" }] }),
+      mapView(struct("key", [member("comm", comm, 0), member("pid", u32, 16)], 20), u32, {}, true),
+      decoders,
+      ref,
+    );
+    const row = (pid: number, cpu0: number, cpu1: number): [Buffer, Buffer] => [
+      Buffer.concat([str("sh", 16), le(pid, 4)]),
+      Buffer.concat([le(cpu0, 4), Buffer.from([0xff, 0xff, 0xff, 0xff]), le(cpu1, 4), Buffer.alloc(4)]),
+    ];
+    expect(planSamples(entries([row(1, 1, 10), row(2, 2, 20)]), plan, 2, base)).toEqual([
+      { labels: { ...base, command: "sh", cpu: "0" }, value: 3 },
+      { labels: { ...base, command: "sh", cpu: "1" }, value: 30 },
+    ]);
+  });
+
+  it("renders a per-CPU histogram per CPU with perCpu", () => {
+    const key = struct("hist_key", [member("bucket", u32, 0)], 4);
+    const plan = buildMetricPlan(
+      config({ name: "lat", type: "histogram", perCpu: true, histogram: { bucketType: "exp2", bucketMax: 1 } }),
+      mapView(key, u64, {}, true),
+      decoders,
+      ref,
+    );
+    const row = (bucket: number, cpu0: number, cpu1: number): [Buffer, Buffer] => [le(bucket, 4), Buffer.concat([le(cpu0, 8), le(cpu1, 8)])];
+    const samples = planSamples(entries([row(0, 1, 0), row(1, 2, 4)]), plan, 2, base);
+    expect(samples.map((s) => [s.metricName, s.labels.cpu, s.labels.le, s.value])).toEqual([
+      ["lat_bucket", "0", "1", 1],
+      ["lat_bucket", "0", "2", 3],
+      ["lat_bucket", "0", "+Inf", 3],
+      ["lat_sum", "0", undefined, 5],
+      ["lat_count", "0", undefined, 3],
+      ["lat_bucket", "1", "1", 0],
+      ["lat_bucket", "1", "2", 4],
+      ["lat_bucket", "1", "+Inf", 4],
+      ["lat_sum", "1", undefined, 8],
+      ["lat_count", "1", undefined, 4],
+    ]);
+  });
+
   it("takes a histogram's bucket from the whole scalar key", () => {
     const plan = buildMetricPlan(
       config({ name: "h", type: "histogram", histogram: { bucketType: "linear", bucketMax: 1, bucketMultiplier: 10 } }),
@@ -224,6 +281,13 @@ describe("buildMetricPlan and planSamples", () => {
       /takes no decoders/,
     ],
     ["sized labels longer than the key", config({ labels: [{ name: "a", size: 8 }] }), mapView(u32, u64), /need 8 bytes but the key has 4/],
+    ["perCpu on a map that is not per-CPU", config({ perCpu: true }), mapView(u32, u64), /spec.metrics\[0\].perCpu .*map "x" is a hash map, not a per-CPU one/],
+    [
+      "perCpu over a key member named cpu",
+      config({ perCpu: true }),
+      mapView(struct("k", [member("cpu", u32, 0)], 4), u64, {}, true),
+      /perCpu .*already gives a label "cpu"/,
+    ],
     [
       "a struct value without value.field",
       config({}),
@@ -236,14 +300,20 @@ describe("buildMetricPlan and planSamples", () => {
       "a key member named like a reserved label",
       config({}),
       mapView(struct("k", [member("namespace", u32, 0)], 4), u64),
-      /key member "namespace" .* is a label the agent sets itself/,
+      /key member "namespace" .* is reserved \("namespace" is set by the agent on every sample\)/,
+    ],
+    [
+      "a key member named like a scrape target's label (pod)",
+      config({}),
+      mapView(struct("k", [member("pod", u32, 0)], 4), u64),
+      /key member "pod" of struct k is reserved \("pod" is a label of the scrape target/,
     ],
     [
       // It would become `namespace` in Prometheus (the install's relabelling): another tenant's.
       "a key member named exported_namespace",
       config({}),
       mapView(struct("k", [member("exported_namespace", u32, 0)], 4), u64),
-      /key member "exported_namespace" .* starts with "exported_", which Prometheus gives/,
+      /key member "exported_namespace" .* starting with "exported_" are reserved for Prometheus/,
     ],
   ])("refuses %s with a message naming the field", (_what, cfg, map, message) => {
     expect(() => buildMetricPlan(cfg, map, decoders, ref)).toThrow(message);

@@ -8,7 +8,7 @@
  */
 import type { BtfMember, BtfType, MapInfo } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
-import { RESERVED_LABEL_NAMES, isValidLabelName, reservedLabelProblem } from "../api/metric-names.js";
+import { CPU_LABEL, isValidLabelName, reservedLabelReason } from "../api/metric-names.js";
 import type { LabelSpec, MetricSpec } from "../api/metrics-schema.js";
 import { runChain, type DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
@@ -86,6 +86,8 @@ export interface MetricPlan {
   layout?: BucketLayout;
   valueSize: number;
   perCpu: boolean;
+  /** `perCpu: true`: each CPU's slot is a series of its own with a `cpu` label, not summed. */
+  cpuLabel: boolean;
   /**
    * The flat spec's rule: a read whose only row has an all-zero key (the usual single counter)
    * is served without its `key` label.
@@ -243,6 +245,14 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
     bucket = { slice: bucketSource!.slice, signed: isSigned(bucketSource!.type) };
   }
 
+  const cpuLabel = spec.perCpu === true;
+  if (cpuLabel) {
+    if (!map.isPerCpu)
+      fail(`${at}.perCpu`, `map "${spec.map}" is a ${info.type} map, not a per-CPU one (percpu_hash, percpu_array, lru_percpu_hash): it has no CPUs to label`);
+    const clash = labels.find((l) => l.name === CPU_LABEL);
+    if (clash) fail(`${at}.perCpu`, `the key already gives a label "${CPU_LABEL}" (the one perCpu adds); list ${at}.labels to rename it`);
+  }
+
   const value = valuePlan(spec, at, map, fail);
   const uniqueRows = !histogram && labels.every((l) => l.injective) && coversKey(labels, info.keySize);
   return {
@@ -253,6 +263,7 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
     layout: histogram ? bucketLayout(spec.histogram!) : undefined,
     valueSize: info.valueSize,
     perCpu: map.isPerCpu,
+    cpuLabel,
     unlabelledZeroKey: false,
     uniqueRows,
     ...(!histogram && !uniqueRows ? { distinctWhen: distinctWhen(labels, kinds, info.keySize) } : {}),
@@ -280,6 +291,7 @@ function flatPlan(config: MetricConfig, map: MapView, ref: ResourceRef): MetricP
     value: { slice: { offset: 0, size: info.valueSize }, signed: false },
     valueSize: info.valueSize,
     perCpu: map.isPerCpu,
+    cpuLabel: false,
     unlabelledZeroKey: labels.length > 0,
     uniqueRows: true,
   };
@@ -293,9 +305,8 @@ function memberSource(member: BtfMember | undefined): Source | undefined {
 /** Why a name cannot be a label, or undefined. */
 function labelNameProblem(name: string, histogram: boolean): string | undefined {
   if (!isValidLabelName(name)) return "is not a valid Prometheus label name";
-  if (RESERVED_LABEL_NAMES.has(name)) return "is a label the agent sets itself";
-  const reserved = reservedLabelProblem(name);
-  if (reserved) return reserved;
+  const reserved = reservedLabelReason(name);
+  if (reserved) return `is reserved (${reserved})`;
   if (histogram && name === "le") return "is reserved for histogram buckets";
   return undefined;
 }

@@ -13,18 +13,21 @@ import { buildMetricPlan, type MapView, type MetricPlan } from "./metric-plan.js
 /** What planning and serving need of a map: its types and its reads (BpfMap fits). */
 export type ServedMap = MapView & Pick<BpfMap, "readAll">;
 
-export interface PlannedMetric {
-  map: ServedMap;
+export interface PlannedMetric<M extends MapView = ServedMap> {
+  map: M;
   plan: MetricPlan;
 }
 
-/** Throws the first problem (EOP_ERR_MAP_NOT_FOUND, EOP_ERR_METRIC_INVALID, ...). */
-export function planMetrics(
+/**
+ * Throws the first problem (EOP_ERR_MAP_NOT_FOUND, EOP_ERR_METRIC_INVALID, ...). The maps are
+ * the loaded ones, or for `ebpf-agent validate` the object's declarations (agent/check-resource.ts).
+ */
+export function planMetrics<M extends MapView = ServedMap>(
   configs: readonly MetricConfig[],
-  maps: ReadonlyMap<string, ServedMap>,
+  maps: ReadonlyMap<string, M>,
   decoders: DecoderRegistry,
   ref: ResourceRef,
-): PlannedMetric[] {
+): PlannedMetric<M>[] {
   return configs.map((metric) => {
     const map = maps.get(metric.map);
     if (!map) {

@@ -7,7 +7,7 @@ import { escapeLabelValue, familyHeader, formatValue, labelPairs } from "./expos
 import { metricConfigs, type MetricConfig } from "../plan/metric-config.js";
 import { buildMetricPlan, type MapView, type MetricPlan } from "../plan/metric-plan.js";
 import type { Row } from "./family.js";
-import { planRowsAll, planText, type BaseLabels } from "./plan-rows.js";
+import { planRowsAll, planText, planTextAll, type BaseLabels } from "./plan-rows.js";
 
 const ref = { namespace: 'team "a"', name: "m\\1" };
 const base = { namespace: ref.namespace, ebpfmap: ref.name };
@@ -247,5 +247,132 @@ describe("the collector's own exposition", () => {
 
     const none = entries([], []);
     expect(ours("c_total", "counter", none, flatPlan, 1, base).text).toBe(await render("c_total", "counter", []));
+  });
+});
+
+describe("series cap (quotas.seriesPerEbpfMap)", () => {
+  const key = struct("k", [member("pid", u32, 0), member("comm", comm, 4)], 20);
+  const plan = buildMetricPlan(config({ name: "tasks" }), mapView(key, u64), decoders, ref);
+  /**
+   * 1000 rows, 500 label sets (each twice): a tenant's map of distinct keys. A map's keys are
+   * distinct bytes, so each label set's second key differs after comm's NUL (same labels).
+   */
+  const read = (() => {
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const k = Buffer.alloc(20);
+      k.writeUInt32LE(i % 500, 0);
+      k.write("x", 4);
+      if (i >= 500) k[19] = 1;
+      keys.push(k);
+      values.push(le(1, 8));
+    }
+    return entries(keys, values);
+  })();
+
+  it("serves the cap, sums the rest into one overflow series, and reports the label sets dropped", async () => {
+    const dropped: number[] = [];
+    const rows = planRowsAll(read, plan, 1, base, { maxSeries: 100, onDropped: (n) => dropped.push(n) });
+    const overflow = rows.filter((r) => r.labels.overflow === "true");
+    expect(rows).toHaveLength(101);
+    expect(overflow).toEqual([{ name: "tasks_total", namespace: base.namespace, labels: { ...base, overflow: "true" }, value: 800 }]);
+    // Nothing lost: the served series and the overflow add up to every row's value.
+    expect(rows.reduce((sum, r) => sum + r.value, 0)).toBe(1000);
+    expect(dropped).toEqual([400]);
+    // The text says the same as the rows.
+    const text = planTextAll(read, plan, 1, base, { maxSeries: 100 });
+    expect(text.split("\n").filter((l) => l.startsWith("tasks_total{"))).toHaveLength(101);
+    expect(`${familyHeader({ name: "tasks_total", help: "help \\ text", type: "counter" })}${text}`).toBe(await render("tasks_total", "counter", rows));
+  });
+
+  it("adds no overflow series and reports nothing under the cap", () => {
+    const dropped: number[] = [];
+    const rows = planRowsAll(read, plan, 1, base, { maxSeries: 500, onDropped: (n) => dropped.push(n) });
+    expect(rows).toHaveLength(500);
+    expect(rows.some((r) => "overflow" in r.labels)).toBe(false);
+    expect(dropped).toEqual([]);
+  });
+
+  it("caps a flat metric's unique rows and a histogram by the series it renders", () => {
+    const [flatConfig] = metricConfigs({ name: "c", map: "m", type: "tracepoint", target: "a/b", program: "p", code: "c" });
+    const flatPlan = buildMetricPlan(flatConfig!, mapView(u32, u64), decoders, ref);
+    const flat = entries(
+      Array.from({ length: 50 }, (_, i) => le(i, 4)),
+      Array.from({ length: 50 }, () => le(2, 8)),
+    );
+    const flatRows = planRowsAll(flat, flatPlan, 1, base, { maxSeries: 10 });
+    expect(flatRows).toHaveLength(11);
+    expect(flatRows.at(-1)).toMatchObject({ labels: { overflow: "true" }, value: 80 });
+
+    const hkey = struct("k", [member("pid", u32, 0), member("bucket", u32, 4)], 8);
+    const hplan = buildMetricPlan(
+      config({ name: "h", type: "histogram", histogram: { bucketType: "exp2", bucketMin: 0, bucketMax: 3 } }),
+      mapView(hkey, u64),
+      decoders,
+      ref,
+    );
+    const hread = entries(
+      Array.from({ length: 20 }, (_, i) => Buffer.concat([le(i, 4), le(1, 4)])),
+      Array.from({ length: 20 }, () => le(1, 8)),
+    );
+    // Each label set renders its buckets, _sum and _count: a cap of 2 label sets' worth keeps 2.
+    const perSet = planRowsAll(entries([hread.keys.subarray(0, 8)], [hread.values.subarray(0, 8)]), hplan, 1, base).length;
+    const hrows = planRowsAll(hread, hplan, 1, base, { maxSeries: 2 * perSet });
+    const pids = new Set(hrows.filter((r) => r.labels.pid !== undefined).map((r) => r.labels.pid));
+    expect(pids.size).toBe(2);
+    expect(hrows.find((r) => r.name === "h_count" && r.labels.overflow === "true")?.value).toBe(18);
+    expect(hrows).toHaveLength(3 * perSet);
+  });
+
+  it("writes the same text as the rows for distinct rows under and over the cap, and per CPU", async () => {
+    const header = (name: string): string => familyHeader({ name, help: "help \\ text", type: "counter" });
+    const [flatConfig] = metricConfigs({ name: "c", map: "m", type: "tracepoint", target: "a/b", program: "p", code: "c" });
+    const flatPlan = buildMetricPlan(flatConfig!, mapView(u32, u64), decoders, ref);
+    const flat = entries(
+      Array.from({ length: 50 }, (_, i) => le(i, 4)),
+      Array.from({ length: 50 }, (_, i) => le(i + 1, 8)),
+    );
+    // 50 distinct rows: under a cap of 50 the direct byte path, over a cap of 10 the walk.
+    for (const maxSeries of [50, 10]) {
+      const dropped: number[] = [];
+      const text = planTextAll(flat, flatPlan, 1, base, { maxSeries, onDropped: (n) => dropped.push(n) });
+      expect(`${header("c_total")}${text}`).toBe(await render("c_total", "counter", planRowsAll(flat, flatPlan, 1, base, { maxSeries })));
+      expect(text.split("\n").filter((l) => l.startsWith("c_total{"))).toHaveLength(maxSeries === 50 ? 50 : 11);
+      expect(dropped).toEqual(maxSeries === 50 ? [] : [40]);
+    }
+    const cpus = 3;
+    const pplan = buildMetricPlan(config({ name: "irqs", perCpu: true, labels: [{ name: "irq", size: 4 }] }), mapView(u32, u64, true), decoders, ref);
+    const pread = entries(
+      Array.from({ length: 5 }, (_, i) => le(i, 4)),
+      Array.from({ length: 5 }, (_, i) => Buffer.concat(Array.from({ length: cpus }, (_, cpu) => le(10 * i + cpu, 8)))),
+    );
+    const ptext = planTextAll(pread, pplan, cpus, base);
+    expect(`${header("irqs_total")}${ptext}`).toBe(await render("irqs_total", "counter", planRowsAll(pread, pplan, cpus, base)));
+    expect(ptext).toContain(',irq="4",cpu="2"} 42\n');
+  });
+
+  it("counts a perCpu metric's series per CPU against the cap, and sums the rest without their cpu label", () => {
+    const cpus = 4;
+    const pplan = buildMetricPlan(config({ name: "irqs", perCpu: true, labels: [{ name: "irq", size: 4 }] }), mapView(u32, u64, true), decoders, ref);
+    // 10 keys, each CPU's slot holding cpu + 1: 40 series, 100 in all.
+    const pread = entries(
+      Array.from({ length: 10 }, (_, i) => le(i, 4)),
+      Array.from({ length: 10 }, () => Buffer.concat(Array.from({ length: cpus }, (_, cpu) => le(cpu + 1, 8)))),
+    );
+    const dropped: number[] = [];
+    const rows = planRowsAll(pread, pplan, cpus, base, { maxSeries: 12, onDropped: (n) => dropped.push(n) });
+    expect(rows).toHaveLength(13);
+    const served = rows.filter((r) => r.labels.overflow === undefined);
+    expect(new Set(served.map((r) => r.labels.irq)).size).toBe(3);
+    expect(served.map((r) => r.labels.cpu).sort()).toEqual(["0", "0", "0", "1", "1", "1", "2", "2", "2", "3", "3", "3"]);
+    expect(rows.filter((r) => r.labels.overflow === "true")).toEqual([
+      { name: "irqs_total", namespace: base.namespace, labels: { ...base, overflow: "true" }, value: 70 },
+    ]);
+    expect(rows.reduce((sum, r) => sum + r.value, 0)).toBe(100);
+    expect(dropped).toEqual([28]);
+    const text = planTextAll(pread, pplan, cpus, base, { maxSeries: 12 });
+    expect(text.split("\n").filter((l) => l.startsWith("irqs_total{"))).toHaveLength(13);
+    expect(text).toContain(',overflow="true"} 70');
   });
 });

@@ -75,7 +75,20 @@ export function histogramSeries(layout: BucketLayout, counts: ReadonlyMap<number
   return { buckets, sum: exactSum ?? estimate, count };
 }
 
-/** `le` label text: shortest round-trip decimal, as Go's FormatFloat(v, 'g', -1) reads back. */
+/**
+ * `le` label text as Prometheus' Go clients write it (strconv.FormatFloat(v, 'g', -1, 64)): the
+ * shortest round-trip digits, in exponent form when the exponent is below -4 or at least 6, with
+ * a signed two-digit-minimum exponent (`1e-06`, `1.048576e+06`), else plain (`0.0001`, `100000`).
+ * Prometheus before 3.0 compares `le` as text, so a query or dashboard written against a Go
+ * exporter matches ours only if the text is the same.
+ */
 export function formatLe(bound: number): string {
-  return Number.isFinite(bound) ? String(bound) : "+Inf";
+  if (Number.isNaN(bound)) return "NaN";
+  if (!Number.isFinite(bound)) return bound > 0 ? "+Inf" : "-Inf";
+  if (bound === 0) return "0";
+  // toExponential() without digits gives the shortest round-trip mantissa, as Go's -1 precision.
+  const [mantissa, exponentText] = bound.toExponential().split("e") as [string, string];
+  const exponent = Number(exponentText);
+  if (exponent < -4 || exponent >= 6) return `${mantissa}e${exponent < 0 ? "-" : "+"}${String(Math.abs(exponent)).padStart(2, "0")}`;
+  return String(bound);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bucketLayout, upperBound } from "../plan/histogram.js";
-import { bucketPosition, histogramSeries } from "./histogram-series.js";
+import { bucketPosition, formatLe, histogramSeries } from "./histogram-series.js";
 
 describe("upperBound", () => {
   it.each([
@@ -141,5 +141,37 @@ describe("histogramSeries", () => {
       sum: 0,
       count: 0,
     });
+  });
+});
+
+describe("formatLe", () => {
+  // What Go's strconv.FormatFloat(v, 'g', -1, 64) prints (client_golang's `le`), case by case.
+  it.each([
+    [0, "0"],
+    [1, "1"],
+    [0.5, "0.5"],
+    [4096, "4096"],
+    [100000, "100000"],
+    [0.0001, "0.0001"],
+    [0.00012, "0.00012"],
+    [1e-6, "1e-06"],
+    [1.6384e-5, "1.6384e-05"],
+    [1024e-9, "1.024e-06"],
+    [1e6, "1e+06"],
+    [1048576, "1.048576e+06"],
+    [123456789, "1.23456789e+08"],
+    [1e21, "1e+21"],
+    [1e100, "1e+100"],
+    [5e-324, "5e-324"],
+    [-2, "-2"],
+    [-1e-7, "-1e-07"],
+    [Infinity, "+Inf"],
+    [-Infinity, "-Inf"],
+  ])("%s -> %s", (bound, text) => {
+    expect(formatLe(bound)).toBe(text);
+  });
+
+  it("reads back to the same number", () => {
+    for (let i = -40; i <= 40; i++) for (const m of [1, 1e-9, 0.001, 3]) expect(Number(formatLe(2 ** i * m))).toBe(2 ** i * m);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Runs a metric plan over one read of a map: decode each row's labels, read its value (summed
- * over CPUs), sum rows whose labels come out equal, and for histograms collect bucket counts per
- * label set. The series come out either as exposition text (`planText`) or as rows (`planRows`),
+ * over CPUs, or one value per CPU with a `cpu` label when the metric asks: `perCpu`), sum rows
+ * whose labels come out equal, and for histograms collect bucket counts per label set. The
+ * series come out either as exposition text (`planBytes`, `planText`) or as rows (`planRows`),
  * from the same walk.
  *
  * Rows are grouped by their rendered label text (`,name="value"…`, escaped), which is both the
@@ -19,17 +20,27 @@
  *
  * The walks are generators that yield every STEP_ROWS rows, so a large map is spread over
  * several event-loop turns.
+ *
+ * Series cap (`maxSeries`, the tenancy policy's quotas.seriesPerEbpfMap): the first label sets
+ * met in the read are served; every further row is summed into one overflow series
+ * (`overflow="true"`, the map's own labels left out) and counted in `dropped`, so one resource
+ * serves at most `maxSeries` label sets plus one, whatever its map holds. A histogram label set
+ * costs as many series as it renders (its buckets, `_sum`, `_count`); with `perCpu` each CPU's
+ * series is a label set of its own (`cpu` among its labels). Which label sets are kept
+ * follows the map's iteration order: the cap bounds the output, it does not choose. The direct
+ * byte path (distinct rows, summed CPUs) is taken only when the read cannot reach the cap; any
+ * other read goes through `walk`, which applies it.
  */
 import { endianness } from "node:os";
 import type { MapEntries } from "@ebpf-operator/libbpf";
-import type { MetricPlan } from "../plan/metric-plan.js";
+import { CPU_LABEL } from "../api/metric-names.js";
+import type { LabelPlan, MetricPlan } from "../plan/metric-plan.js";
 import { SKIP } from "../plugin/sdk.js";
 import { ByteLines, STEP } from "./byte-lines.js";
 import { escapeLabelValue, labelPairs } from "./exposition.js";
 import type { Row } from "./family.js";
 import { histogramSeries } from "./histogram-series.js";
 import { integerReader, isZero, perCpuSlotSize, readInteger, type IntegerReader } from "./map-values.js";
-import type { LabelPlan } from "../plan/metric-plan.js";
 
 /** Rows (or groups) between two yields of the walks. */
 export const STEP_ROWS = 128;
@@ -43,9 +54,23 @@ export interface BaseLabels {
   ebpfmap: string;
 }
 
+/** What a walk may serve, and what it reports back. */
+export interface SeriesCap {
+  /** Most series served (the overflow series aside); absent: no cap. */
+  maxSeries?: number;
+  /** Called once per walk with the label sets summed into the overflow series (only when some were). */
+  onDropped?: (labelSets: number) => void;
+}
+
+/** The overflow series' label pair (`overflow` is reserved: no map defines it). */
+const OVERFLOW_KEY = ',overflow="true"';
+
 /** Receives each series of a read once, labels summed. */
 interface SeriesVisitor {
-  /** `key`: the series' `,name="text"` pairs (escaped); `texts`: the decoded values, if asked for. */
+  /**
+   * `key`: the series' `,name="text"` pairs (escaped); `texts`: the decoded values, if asked
+   * for (undefined for the overflow series, whose key is OVERFLOW_KEY).
+   */
   value(key: string, texts: readonly string[] | undefined, value: number): void;
   histogram(key: string, texts: readonly string[] | undefined, counts: ReadonlyMap<number, number>): void;
 }
@@ -83,12 +108,30 @@ function* distinctRows(entries: MapEntries, plan: MetricPlan): Generator<void, b
   return true;
 }
 
-function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: SeriesVisitor, wantTexts: boolean): Generator<void, void, undefined> {
+/**
+ * `distinct`: what distinctRows found, when the caller has already asked (else the walk asks).
+ */
+function* walk(
+  entries: MapEntries,
+  plan: MetricPlan,
+  cpus: number,
+  visitor: SeriesVisitor,
+  wantTexts: boolean,
+  cap: SeriesCap = {},
+  distinct?: boolean,
+): Generator<void, void, undefined> {
   const { bucket } = plan;
+  // Each label set's cost against the cap; the cap in label sets.
+  const cost = bucket && plan.layout ? histogramSeries(plan.layout, new Map()).buckets.length + 2 : 1;
+  const maxSets = cap.maxSeries === undefined ? Infinity : Math.floor(cap.maxSeries / cost);
+  let sets = 0;
+  let overflowValue: number | undefined;
+  let overflowCounts: Map<number, number> | undefined;
+  const droppedKeys = new Set<string>();
   const keys = entries.keys;
   // The flat spec's single counter: one row, key 0, no `key` label.
   const labels = plan.unlabelledZeroKey && entries.count === 1 && isZero(keys, 0, entries.keySize) ? [] : plan.labels;
-  const distinct = !bucket && (yield* distinctRows(entries, plan));
+  distinct ??= !bucket && (yield* distinctRows(entries, plan));
   // One label over a key no two rows share: every value is new, a cache would only cost.
   const cacheable = !(distinct && labels.length === 1);
   const caches: (Map<number | string, DecodedLabel | typeof SKIP> | undefined)[] = labels.map(() => (cacheable ? new Map() : undefined));
@@ -99,7 +142,49 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
   const values = new Map<string, number>();
   const buckets = new Map<string, Map<number, number>>();
   const groupTexts = wantTexts && grouped ? new Map<string, string[]>() : undefined;
-  const texts = wantTexts ? new Array<string>(labels.length) : undefined;
+  // perCpu: each CPU's slot is a series of its own, its number the last label.
+  const cpuPairs = plan.cpuLabel ? Array.from({ length: cpus }, (_, cpu) => `,${CPU_LABEL}="${cpu}"`) : undefined;
+  const readSlot = integerReader(plan.value.slice.size, plan.value.signed);
+  const slot = perCpuSlotSize(plan.valueSize);
+  const texts = wantTexts ? new Array<string>(labels.length + (cpuPairs ? 1 : 0)) : undefined;
+  // Every series the walk would serve goes through here (with perCpu, one per CPU), so the cap
+  // counts what is served, per-CPU series included.
+  const add = (key: string, value: number, bucketIndex: number): void => {
+    const known = grouped && (bucket ? buckets.has(key) : values.has(key));
+    if (!known) {
+      if (sets >= maxSets) {
+        // Over the cap: into the overflow series (the map's labels, `cpu` included, left out).
+        droppedKeys.add(key);
+        if (bucket) {
+          overflowCounts ??= new Map();
+          overflowCounts.set(bucketIndex, (overflowCounts.get(bucketIndex) ?? 0) + value);
+        } else {
+          overflowValue = (overflowValue ?? 0) + value;
+        }
+        return;
+      }
+      sets++;
+    }
+    if (!grouped) {
+      visitor.value(key, texts, value);
+    } else if (bucket) {
+      let counts = buckets.get(key);
+      if (!counts) {
+        counts = new Map();
+        buckets.set(key, counts);
+        if (groupTexts) groupTexts.set(key, texts!.slice());
+      }
+      counts.set(bucketIndex, (counts.get(bucketIndex) ?? 0) + value);
+    } else {
+      const sum = values.get(key);
+      if (sum === undefined) {
+        values.set(key, value);
+        if (groupTexts) groupTexts.set(key, texts!.slice());
+      } else {
+        values.set(key, sum + value);
+      }
+    }
+  };
   rows: for (let row = 0; row < entries.count; row++) {
     if (row % STEP_ROWS === STEP_ROWS - 1) yield;
     const keyBase = row * entries.keySize;
@@ -129,28 +214,16 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
       key += decoded.pair;
       if (texts) texts[j] = decoded.text;
     }
-    const value = readValue(entries.values, row * entries.valueStride);
-    if (!grouped) {
-      visitor.value(key, texts, value);
+    const bucketIndex = bucket ? readInteger(keys, keyBase + bucket.slice.offset, bucket.slice.size, bucket.signed) : 0;
+    const valueBase = row * entries.valueStride;
+    if (!cpuPairs) {
+      add(key, readValue(entries.values, valueBase), bucketIndex);
       continue;
     }
-    if (bucket) {
-      const index = readInteger(keys, keyBase + bucket.slice.offset, bucket.slice.size, bucket.signed);
-      let counts = buckets.get(key);
-      if (!counts) {
-        counts = new Map();
-        buckets.set(key, counts);
-        if (groupTexts) groupTexts.set(key, texts!.slice());
-      }
-      counts.set(index, (counts.get(index) ?? 0) + value);
-    } else {
-      const sum = values.get(key);
-      if (sum === undefined) {
-        values.set(key, value);
-        if (groupTexts) groupTexts.set(key, texts!.slice());
-      } else {
-        values.set(key, sum + value);
-      }
+    const at = valueBase + plan.value.slice.offset;
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      if (texts) texts[labels.length] = String(cpu);
+      add(key + cpuPairs[cpu]!, readSlot(entries.values, at + cpu * slot), bucketIndex);
     }
   }
   let n = 0;
@@ -162,6 +235,9 @@ function* walk(entries: MapEntries, plan: MetricPlan, cpus: number, visitor: Ser
     if (++n % 8 === 0) yield;
     visitor.histogram(key, groupTexts?.get(key), counts);
   }
+  if (overflowValue !== undefined) visitor.value(OVERFLOW_KEY, undefined, overflowValue);
+  if (overflowCounts !== undefined) visitor.histogram(OVERFLOW_KEY, undefined, overflowCounts);
+  if (droppedKeys.size > 0) cap.onDropped?.(droppedKeys.size);
 }
 
 /** `base` (`namespace="…",ebpfmap="…"`) and a series' `,name="…"` pairs as one label text. */
@@ -294,7 +370,7 @@ function valueReader(plan: MetricPlan, cpus: number): IntegerReader {
 }
 
 /** The read's sample lines as UTF-8 bytes, in pieces (an empty piece is a step boundary). */
-export function* planBytes(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<Uint8Array, void, undefined> {
+export function* planBytes(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap: SeriesCap = {}): Generator<Uint8Array, void, undefined> {
   const baseText = labelPairs({ namespace: base.namespace, ebpfmap: base.ebpfmap });
   const name = plan.config.name;
   const out = new ByteLines();
@@ -311,7 +387,9 @@ export function* planBytes(entries: MapEntries, plan: MetricPlan, cpus: number, 
     for (; !step.done; step = check.next()) yield STEP;
     distinct = step.value;
   }
-  if (distinct) {
+  // The direct path writes one summed line per row: not for per-CPU series, nor for a read with
+  // more rows than its cap (walk sums those into the overflow series and counts them).
+  if (distinct && !plan.cpuLabel && (cap.maxSeries === undefined || entries.count <= cap.maxSeries)) {
     for (const _ of uniqueText(entries, plan, cpus, baseText, labels, out)) yield* ready();
   } else {
     const line = (series: string, labelText: string, value: number): void => {
@@ -330,28 +408,30 @@ export function* planBytes(entries: MapEntries, plan: MetricPlan, cpus: number, 
         line(`${name}_count`, labelText, series.count);
       },
     };
-    for (const _ of walk(entries, plan, cpus, visitor, false)) yield* ready();
+    for (const _ of walk(entries, plan, cpus, visitor, false, cap, distinct)) yield* ready();
   }
   out.endPiece();
   yield* out.take();
 }
 
 /** The read's sample lines as text, in pieces (a piece may be empty: a step boundary). */
-export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<string, void, undefined> {
+export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): Generator<string, void, undefined> {
   // Pieces hold whole lines, so no UTF-8 sequence is split between two of them.
-  for (const piece of planBytes(entries, plan, cpus, base))
+  for (const piece of planBytes(entries, plan, cpus, base, cap))
     yield piece.length === 0 ? "" : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
 }
 
 /** The read's samples as rows, in batches (a batch may be empty: a step boundary). */
-export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Generator<Row[], void, undefined> {
+export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): Generator<Row[], void, undefined> {
   const name = plan.config.name;
   const namespace = base.namespace;
   const labelNames = plan.labels.map((l) => l.name);
+  if (plan.cpuLabel) labelNames.push(CPU_LABEL);
   let batch: Row[] = [];
   const labelsOf = (texts: readonly string[] | undefined): Record<string, string> => {
     const labels: Record<string, string> = { namespace: base.namespace, ebpfmap: base.ebpfmap };
-    if (texts) for (let j = 0; j < texts.length; j++) labels[labelNames[j]!] = texts[j]!;
+    if (!texts) return { ...labels, overflow: "true" }; // only the overflow series comes without texts
+    for (let j = 0; j < texts.length; j++) labels[labelNames[j]!] = texts[j]!;
     return labels;
   };
   const visitor: SeriesVisitor = {
@@ -364,7 +444,7 @@ export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, b
       batch.push({ name: `${name}_count`, namespace, labels, value: series.count });
     },
   };
-  for (const _ of walk(entries, plan, cpus, visitor, true)) {
+  for (const _ of walk(entries, plan, cpus, visitor, true, cap)) {
     yield batch;
     batch = [];
   }
@@ -372,15 +452,15 @@ export function* planRows(entries: MapEntries, plan: MetricPlan, cpus: number, b
 }
 
 /** All rows of a read at once (tests, tools). */
-export function planRowsAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): Row[] {
+export function planRowsAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): Row[] {
   const out: Row[] = [];
-  for (const batch of planRows(entries, plan, cpus, base)) out.push(...batch);
+  for (const batch of planRows(entries, plan, cpus, base, cap)) out.push(...batch);
   return out;
 }
 
 /** All text of a read at once (tests, tools). */
-export function planTextAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels): string {
+export function planTextAll(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): string {
   let out = "";
-  for (const piece of planText(entries, plan, cpus, base)) out += piece;
+  for (const piece of planText(entries, plan, cpus, base, cap)) out += piece;
   return out;
 }

@@ -146,8 +146,12 @@ export function rowsRead(rows: readonly Row[]): FamilyRead {
   };
 }
 
-/** What prom-client's metric objects give (`get()`), as far as it is used here. */
-interface PromClientMetric {
+/**
+ * What prom-client's metric objects give (`get()`), as far as it is used here; also the shape of
+ * one entry of `Registry.getMetricsAsJSON()` once `get` returns its `values` (another process's
+ * metrics: the operator serves the compile server's this way).
+ */
+export interface PromClientMetric {
   name: string;
   help: string;
   type: string;
@@ -156,7 +160,7 @@ interface PromClientMetric {
     | { values: { labels: Record<string, string | number>; value: number; metricName?: string }[] };
 }
 
-function promClientFamily(metric: PromClientMetric): MetricFamily {
+export function promClientFamily(metric: PromClientMetric): MetricFamily {
   return {
     name: metric.name,
     help: metric.help,

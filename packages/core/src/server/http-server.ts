@@ -84,6 +84,11 @@ export async function startHttpServer(address: ListenAddress, handlers: HttpHand
   // A slow client must not hold a connection (and its review) for ever.
   server.headersTimeout = 10_000;
   server.requestTimeout = 60_000;
+  // An idle connection outlives a scrape interval (Prometheus' default is 15-60 s), so a scraper
+  // reuses it instead of paying a TLS handshake per scrape. Node's 5 s default also races a
+  // client's own keep-alive timer on a busy machine: the client reuses a socket the server is
+  // closing ("other side closed"). Clients learn the value from the Keep-Alive header.
+  server.keepAliveTimeout = 75_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(address.port, address.host, () => resolve());

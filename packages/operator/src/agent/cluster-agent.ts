@@ -9,23 +9,29 @@
  * node, is unloaded and unpinned. When the API server is away, the informers retry with
  * backoff and `/metrics` keeps being served.
  */
-import type { KubeConfig, V1Node } from "@kubernetes/client-node";
+import type { KubeConfig, V1Namespace, V1Node } from "@kubernetes/client-node";
 import {
   API_GROUP_VERSION,
   KIND,
   TOKENS,
+  ConditionType,
+  POLICY_KIND,
   describeError,
+  newStatus,
   refKey,
+  setCondition,
+  type ResourceStatus,
   startAgentHost,
   type Desired,
   type Logger,
   type ObservabilitySettings,
 } from "@ebpf-operator/core";
-import { EBPFMAP_PLURAL } from "../crd/crds.js";
+import { EBPFMAP_PLURAL, POLICY_PLURAL } from "../crd/crds.js";
 import { Informer, objectKey } from "../kube/informer.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
 import { selectsNode } from "../shared/node-selection.js";
 import { ObjectStore } from "../shared/object-store.js";
+import { admit, effectivePolicy, enforcementOf, nodeRefusal, type EffectivePolicy, type PolicyObject } from "../shared/tenancy-policy.js";
 import type { EbpfMapObject } from "../shared/types.js";
 import { startSecureServing, type SecureServingOptions } from "../serving/secure-serving.js";
 import { agentAttributes } from "../serving/kube-access.js";
@@ -50,27 +56,50 @@ export interface RunningClusterAgent {
 }
 
 /**
- * The operator refuses the current generation on tenancy grounds (the namespace's permission for
- * kernel-wide types was taken away): unlike a compile error, this must not keep the last good
- * generation running.
+ * The operator refuses the current generation on tenancy grounds (a policy or label was taken
+ * away): unlike a compile error, this must not keep the last good generation running.
  */
 function revoked(resource: EbpfMapObject): boolean {
   const ready = resource.status?.conditions?.find((c) => c.type === Conditions.Ready);
-  return ready?.reason === Reasons.KernelWideNotAllowed && ready.observedGeneration === resource.metadata.generation;
+  return ready?.reason === Reasons.PolicyRefused && ready.observedGeneration === resource.metadata.generation;
+}
+
+/** A resource this agent refuses though the operator published it: reported on the node's status. */
+export interface NodeRefusal {
+  resource: EbpfMapObject;
+  message: string;
 }
 
 /**
- * What this node should run: the EbpfMaps selecting it, each at the latest generation the
- * operator compiled (`applied` remembers the last one handed over, kept while a newer one
- * compiles, and is updated here).
+ * The agent's own tenancy check of a resource selecting its node (it trusts no status): the
+ * namespace's policy must admit it, and allow this node. Returns why not, or undefined.
  */
-export function desiredOnNode(resources: readonly EbpfMapObject[], node: V1Node | undefined, applied: Map<string, EbpfMapObject>): Desired[] {
+export type PolicyCheck = (resource: EbpfMapObject, node: V1Node) => string | undefined;
+
+/**
+ * What this node should run: the EbpfMaps selecting it that the policy admits here, each at the
+ * latest generation the operator compiled (`applied` remembers the last one handed over, kept
+ * while a newer one compiles, and is updated here). `refused`: resources the operator published
+ * but this agent's own check refuses.
+ */
+export function desiredOnNode(
+  resources: readonly EbpfMapObject[],
+  node: V1Node | undefined,
+  applied: Map<string, EbpfMapObject>,
+  check: PolicyCheck = () => undefined,
+): { desired: Desired[]; refused: NodeRefusal[] } {
   const out: Desired[] = [];
+  const refused: NodeRefusal[] = [];
   const seen = new Set<string>();
   for (const resource of resources) {
     const key = objectKey(resource);
     if (resource.metadata.deletionTimestamp || !node || !selectsNode(resource.spec.nodeSelector, node)) continue;
     if (revoked(resource)) continue;
+    const why = check(resource, node);
+    if (why !== undefined) {
+      if (resource.status?.object?.generation === resource.metadata.generation) refused.push({ resource, message: why });
+      continue;
+    }
     const current = resource.status?.object?.generation === resource.metadata.generation ? resource : applied.get(key);
     if (!current) continue; // not compiled yet
     applied.set(key, current);
@@ -78,13 +107,27 @@ export function desiredOnNode(resources: readonly EbpfMapObject[], node: V1Node 
     out.push({ source: "kubernetes", ref: { namespace: resource.metadata.namespace, name: resource.metadata.name }, resource: current });
   }
   for (const key of [...applied.keys()]) if (!seen.has(key)) applied.delete(key);
-  return out;
+  return { desired: out, refused };
+}
+
+/** The node status an agent writes for a resource it refuses. */
+function refusedStatus(resource: EbpfMapObject, message: string): ResourceStatus {
+  const status = newStatus({ namespace: resource.metadata.namespace, name: resource.metadata.name }, "kubernetes");
+  const generation = resource.metadata.generation ?? 0;
+  status.phase = "Failed";
+  status.observedGeneration = generation;
+  status.lastError = { code: "EOP_ERR_POLICY_REFUSED", message, time: new Date().toISOString() };
+  setCondition(status.conditions, { type: ConditionType.Ready, status: "False", reason: "PolicyRefused", message, observedGeneration: generation });
+  return status;
 }
 
 export async function startClusterAgent(options: ClusterAgentOptions): Promise<RunningClusterAgent> {
   const { kubeConfig, nodeName, logger } = options;
   // HTTPS, and every read authenticated (TokenReview) and authorized (SubjectAccessReview).
   const serving = await startSecureServing(options, { kubeConfig, attributes: agentAttributes, metricPrefix: "ebpf_operator_agent_", logger });
+  // The namespace's tenancy policy: `of` is set below, once the informers exist, before the first
+  // sync (nothing is loaded before it).
+  const namespacePolicy: { of?: (namespace: string) => EffectivePolicy } = {};
   const host = await startAgentHost({
     ...options,
     tls: serving.certificate.current,
@@ -94,6 +137,14 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
       container
         .rebind(TOKENS.ObjectProvider)
         .toConstantValue(new FetchingObjectProvider(new ObjectStore(kubeConfig, options.objectNamespace), options.cacheDir));
+      // What the loader enforces for a resource: its namespace's policy's helper grant, verdict
+      // mode and object quotas. enforcementOf gives the same object for an unchanged grant (the
+      // agent takes a changed enforcement as a changed resource); a policy edit takes effect at
+      // the next sync, which the policy and Namespace watches trigger. Until `of` is set (nothing
+      // syncs before it is), the default policy.
+      container
+        .rebind(TOKENS.Enforcement)
+        .toConstantValue((ref) => enforcementOf(namespacePolicy.of ? namespacePolicy.of(ref.namespace) : effectivePolicy(ref.namespace, undefined, [], [])));
     },
     mode: "cluster",
     status: () => ({ node: nodeName }),
@@ -110,29 +161,81 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
     logger,
   });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", fieldSelector: `metadata.name=${nodeName}`, logger });
+  // The tenancy policy, evaluated here again: the operator's verdict in the status is not trusted.
+  const policies = new Informer<PolicyObject>({
+    kubeConfig,
+    apiVersion: API_GROUP_VERSION,
+    kind: POLICY_KIND,
+    path: `/apis/${API_GROUP_VERSION}/${POLICY_PLURAL}`,
+    logger,
+  });
+  const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
+  const registry = host.container.get(TOKENS.PluginRegistry);
+  const kernelWide = registry.programTypes().filter((t) => registry.forType(t).plugin.meta.kernelWide);
+  const policyFor = (namespace: string) => effectivePolicy(namespace, namespaces.get(namespace)?.metadata?.labels, policies.list(), kernelWide);
+  namespacePolicy.of = policyFor;
+  // Series are capped where they are read (every scrape and remote-write read), by the policy
+  // of the resource's namespace at that moment.
+  host.container.get(TOKENS.Collector).setSeriesLimit((ref) => {
+    const { quotas } = policyFor(ref.namespace);
+    return { perEbpfMap: quotas.seriesPerEbpfMap, perNamespace: quotas.seriesPerNamespace };
+  });
+  const check: PolicyCheck = (resource, node) => {
+    const policy = policyFor(resource.metadata.namespace);
+    const siblings = ebpfMaps.list().filter((m) => m.metadata.namespace === resource.metadata.namespace);
+    return admit(resource, policy, siblings)?.message ?? nodeRefusal(policy, node);
+  };
+
   const writer = new NodeStatusWriter(kubeConfig, nodeName, logger);
   agent.onStatus((ref, status) => writer.update(ref, status, ebpfMaps.get(refKey(ref))?.metadata.uid));
 
   // The generation last handed to the agent per resource: kept while a newer one compiles.
   const applied = new Map<string, EbpfMapObject>();
+  /** Resources whose refusal this agent reported, by key: their report is removed once they are not refused. */
+  const reportedRefusals = new Set<string>();
   let syncing: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
-  const desired = () => desiredOnNode(ebpfMaps.list(), nodes.get(nodeName), applied);
+  const syncOnce = async () => {
+    const { desired, refused } = desiredOnNode(ebpfMaps.list(), nodes.get(nodeName), applied, check);
+    await agent.sync(desired);
+    // After the agent has unloaded what it no longer runs (and removed those reports).
+    const now = new Set<string>();
+    for (const { resource, message } of refused) {
+      const key = objectKey(resource);
+      now.add(key);
+      logger.warn(
+        { namespace: resource.metadata.namespace, ebpfmap: resource.metadata.name, reason: message },
+        "the tenancy policy refuses this resource on this node",
+      );
+      writer.update({ namespace: resource.metadata.namespace, name: resource.metadata.name }, refusedStatus(resource, message), resource.metadata.uid);
+    }
+    const running = new Set(desired.map((d) => refKey(d.ref)));
+    for (const key of reportedRefusals) {
+      if (now.has(key) || running.has(key)) continue;
+      const [namespace = "", name = ""] = key.split("/");
+      writer.update({ namespace, name }, undefined);
+    }
+    reportedRefusals.clear();
+    for (const key of now) reportedRefusals.add(key);
+  };
   const sync = () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
-      syncing = syncing.then(() => agent.sync(desired())).catch((error: unknown) => logger.error({ error: describeError(error) }, "sync failed"));
+      syncing = syncing.then(syncOnce).catch((error: unknown) => logger.error({ error: describeError(error) }, "sync failed"));
     }, 100);
   };
   ebpfMaps.on(sync);
   nodes.on(sync);
+  policies.on(sync);
+  namespaces.on(sync);
 
-  await Promise.all([ebpfMaps.start(), nodes.start()]);
+  await Promise.all([ebpfMaps.start(), nodes.start(), policies.start(), namespaces.start()]);
   if (!nodes.get(nodeName)) logger.warn({ node: nodeName }, "this node's Node object does not exist: no EbpfMap is selected until it does");
-  await agent.sync(desired());
+  await syncOnce();
   await agent.collectGarbage();
   await writer
-    .removeStale(new Set(agent.statuses().map((s) => `${s.namespace}/${s.name}`)))
+    // The refusals just reported are this node's too: not stale.
+    .removeStale(new Set([...agent.statuses().map((s) => `${s.namespace}/${s.name}`), ...reportedRefusals]))
     .catch((error: unknown) => logger.warn({ error: describeError(error) }, "removing stale node statuses failed"));
   host.markReady();
 
@@ -142,6 +245,8 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
       clearTimeout(timer);
       ebpfMaps.stop();
       nodes.stop();
+      policies.stop();
+      namespaces.stop();
       writer.stop();
       await syncing;
       serving.certificate.stop();

@@ -2,9 +2,17 @@
  * Cluster mode's object provider: the operator compiled the resource once and published the
  * object; the agent fetches it (checked against its SHA-256) into a local cache keyed by hash.
  */
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { access } from "node:fs/promises";
 import { join } from "node:path";
-import { operatorError, type DesiredResource, type EbpfMapStatus, type ObjectProvider, type ObjectRequest, type ProvidedObject } from "@ebpf-operator/core";
+import {
+  operatorError,
+  writeFileAtomic,
+  type DesiredResource,
+  type EbpfMapStatus,
+  type ObjectProvider,
+  type ObjectRequest,
+  type ProvidedObject,
+} from "@ebpf-operator/core";
 import type { ObjectStore } from "../shared/object-store.js";
 
 type PublishedObject = NonNullable<EbpfMapStatus["object"]>;
@@ -26,19 +34,17 @@ export class FetchingObjectProvider implements ObjectProvider {
   async obtain(request: ObjectRequest): Promise<ProvidedObject> {
     const object = publishedObject(request.resource);
     if (!object) throw operatorError("EOP_ERR_OBJECT_FETCH", `EbpfMap "${request.label}" has no compiled object yet`);
-    const dir = join(this.cacheDir, "fetched");
-    const path = join(dir, `${object.sha256}.o`);
+    const path = join(this.cacheDir, "fetched", `${object.sha256}.o`);
     try {
-      await readFile(path);
+      await access(path);
       return { objectPath: path, hash: object.hash, cached: true };
     } catch {
       // not cached yet
     }
     const bytes = await this.store.fetch(object.hash, object.sha256);
-    await mkdir(dir, { recursive: true });
-    const temporary = `${path}.${process.pid}.tmp`;
-    await writeFile(temporary, bytes);
-    await rename(temporary, path);
+    // A temp name unique per write (writeFileAtomic): several loads may fetch the same object at
+    // once, and a shared temp name let the second rename fail a good load (ENOENT).
+    await writeFileAtomic(path, bytes);
     return { objectPath: path, hash: object.hash, cached: false };
   }
 }

@@ -115,6 +115,9 @@ export class NodeStatusWriter {
         ...(status.program
           ? { program: { id: status.program.id, loadKey: status.program.loadKey, adopted: status.program.adopted, attachments: status.program.attachments } }
           : {}),
+        ...(status.programs
+          ? { programs: status.programs.map((p) => ({ name: p.name, type: p.type, target: p.target, id: p.id, attachments: p.attachments })) }
+          : {}),
         ...(status.metric ? { metrics: status.metric.split(", ") } : {}),
       },
     };

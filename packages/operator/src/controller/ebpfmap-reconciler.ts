@@ -3,8 +3,10 @@
  * state implies, top to bottom in early-return steps:
  *
  *   get (gone -> done) -> deletion + finalizer -> ensure finalizer -> validate (schema, plugin
- *   target, tenancy) -> compile once -> publish the object -> aggregate per-node statuses ->
- *   patch /status (skipped when nothing changed)
+ *   target) -> tenancy policy (admitted or refused, naming the rule) -> compile once -> check the
+ *   object against the policy's rules (helpers, maps, quotas, verdict mode: the agent's own
+ *   check) -> publish the object -> aggregate per-node statuses (on the nodes the policy allows)
+ *   -> patch /status (skipped when nothing changed)
  *
  * What retrying cannot fix (an invalid spec, a compile error) becomes a condition and an Event
  * and is not retried until the spec changes; anything else is thrown and requeued with backoff.
@@ -22,25 +24,45 @@ import {
   API_GROUP,
   API_VERSION,
   CompileError,
+  ERROR_CODES,
+  FairScheduler,
+  checkCompiledObject,
   describeError,
   errorCode,
   setCondition,
   validateEbpfMapObject,
+  programField,
+  programsOf,
   formatFieldErrors,
-  type BpfCompiler,
   type Condition,
+  type EbpfMapSpec,
   type EbpfMapStatus,
+  type LoadEnforcement,
   type Logger,
   type PluginRegistry,
+  type Violation,
 } from "@ebpf-operator/core";
+import type { CompiledObject, ObjectCompiler } from "../compiler/object-compiler.js";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
 import { isNotFound } from "../kube/api-errors.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Informer } from "../kube/informer.js";
+import { mergePatch } from "../kube/merge-patch.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
-import { nodeCounts, summarizeNodes } from "../shared/node-selection.js";
+import { CompileTracker } from "./compile-tracker.js";
+import { nodeCounts, selectsNode, summarizeNodes } from "../shared/node-selection.js";
 import type { ObjectStore } from "../shared/object-store.js";
-import { ALLOW_KERNEL_WIDE_LABEL, FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
+import {
+  admit,
+  effectivePolicy,
+  enforcementOf,
+  nodeRefusal,
+  objectRefusal,
+  type EffectivePolicy,
+  type PolicyObject,
+  type Refusal,
+} from "../shared/tenancy-policy.js";
+import { FINALIZER, type EbpfMapObject, type NodeStatusObject } from "../shared/types.js";
 
 export interface ReconcileResult {
   requeueAfterMs?: number;
@@ -62,27 +84,78 @@ export interface ReconcilerDependencies {
   ebpfMaps: Cache<EbpfMapObject>;
   nodeStatuses: Cache<NodeStatusObject>;
   nodes: Cache<V1Node>;
-  /** Namespaces, for the tenancy label: read from the cache, not one GET per reconcile. */
+  /** Namespaces, for the policies' namespace selectors: read from the cache, not one GET per reconcile. */
   namespaces: Cache<V1Namespace>;
-  compiler: Pick<BpfCompiler, "compile">;
+  /** EbpfTenancyPolicy objects (cluster-scoped). */
+  policies: Cache<PolicyObject>;
+  compiler: Pick<ObjectCompiler, "compile">;
   plugins: PluginRegistry;
-  objects: Pick<ObjectStore, "publish" | "namespace">;
+  objects: Pick<ObjectStore, "publishBytes" | "fetch" | "namespace">;
+  /**
+   * Checks a compiled object against what the loader will enforce (default: `checkCompiledObject`
+   * with the plugins, the agent's own check). `bytes` reads the object, only when needed.
+   */
+  checkObject?: ObjectCheck;
   events: Pick<EventRecorder, "record">;
   logger: Logger;
   /** How long deletion waits for agents to confirm the unload before giving up. */
   unloadTimeoutMs?: number;
+  /** Queues a resource again (its compile finished); without it nothing is re-queued. */
+  requeue?: (key: string) => void;
+  /**
+   * Compile requests outstanding at once (the rest wait here, fairly across namespaces), so a
+   * namespace creating thousands of EbpfMaps does not park thousands of sources in the compiler.
+   * Default 8, at most 2 per namespace.
+   */
+  outstandingCompiles?: { total: number; perNamespace: number };
 }
 
-/** Outcome of the validate/compile steps: either an object hash or a terminal condition. */
-type Failure = { ok: false; reason: string; message: string; compiled?: false };
-type Preparation = { ok: true; hash: string; sha256: string; configMap: string } | Failure;
+export type ObjectCheck = (spec: EbpfMapSpec, bytes: () => Promise<Uint8Array>, enforcement: LoadEnforcement, possibleCpus: number) => Promise<Violation[]>;
+
+/** Object checks remembered (by object, enforcement and CPUs): a policy change re-decides every EbpfMap of a namespace. */
+const MAX_REMEMBERED_CHECKS = 4096;
+
+/** Outcome of the validate/compile steps: an object, a terminal condition, or a compile under way. */
+type Failure = { ok: false; reason: string; message: string; compiled?: false; requeueAfterMs?: number };
+type Published = { hash: string; sha256: string; configMap: string };
+type Preparation = ({ ok: true } & Published) | Failure | { ok: false; pending: true };
+
+/**
+ * A compile error the registry blames on the installation (fault "system": no toolchain, no
+ * sandbox), not on the program: reported on the resource, but retried (a minute later) instead
+ * of remembered, since a fixed installation compiles it.
+ */
+function isSystemFault(error: CompileError): boolean {
+  return ERROR_CODES[error.code].fault === "system";
+}
+
+/** Failures the program is to blame for: remembered per source, not retried. */
+function isProgramsFault(error: unknown): boolean {
+  if (error instanceof CompileError) return !isSystemFault(error);
+  return errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE";
+}
 
 export class EbpfMapReconciler {
-  constructor(private readonly deps: ReconcilerDependencies) {}
+  private readonly checkObject: ObjectCheck;
+  /** Violations by `hash cpus enforcement`; the enforcement objects are shared per grant (enforcementOf). */
+  private readonly checks = new Map<string, { enforcement: LoadEnforcement; violations: Violation[] }>();
+  /** Compiles run beside the loop; the object is checked against the policy and published by the reconcile that takes it. */
+  private readonly compiles: CompileTracker<CompiledObject>;
+  private readonly outstanding: FairScheduler;
+
+  constructor(private readonly deps: ReconcilerDependencies) {
+    this.checkObject =
+      deps.checkObject ?? (async (spec, bytes, enforcement, cpus) => checkCompiledObject(deps.plugins, spec, await bytes(), enforcement, cpus));
+    this.compiles = new CompileTracker<CompiledObject>((key) => deps.requeue?.(key), isProgramsFault);
+    this.outstanding = new FairScheduler(deps.outstandingCompiles?.total ?? 8, deps.outstandingCompiles?.perNamespace ?? 2);
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const resource = this.deps.ebpfMaps.get(key);
-    if (!resource) return {}; // deleted: nothing left to do
+    if (!resource) {
+      this.compiles.forget(key);
+      return {}; // deleted: nothing left to do
+    }
     const log = this.deps.logger.child({ namespace: resource.metadata.namespace, ebpfmap: resource.metadata.name });
 
     if (resource.metadata.deletionTimestamp) return this.finalize(resource, log);
@@ -94,7 +167,11 @@ export class EbpfMapReconciler {
     const generation = resource.metadata.generation ?? 0;
     const status: EbpfMapStatus = structuredClone(resource.status ?? {});
     const conditions = (status.conditions ?? []) as Condition[];
-    const prepared = await this.prepare(resource, status, log);
+    const policy = this.policyFor(resource.metadata.namespace);
+    delete status.policy; // set again by the policy step, if the spec gets that far
+    const prepared = await this.prepare(resource, status, policy, conditions, log);
+    // Compiling: the status stays as it is until the compile settles and re-queues the resource.
+    if ("pending" in prepared) return {};
     if (prepared.ok) {
       setCondition(conditions, {
         type: Conditions.Compiled,
@@ -117,16 +194,22 @@ export class EbpfMapReconciler {
       delete status.object;
     }
 
-    const summary = summarizeNodes(resource, this.deps.nodes.list(), this.deps.nodeStatuses.list(), prepared.ok ? prepared.hash : undefined);
+    // Only the nodes the policy allows count (and run it: the agents check the same).
+    const allNodes = this.deps.nodes.list();
+    const allowedNodes = allNodes.filter((n) => nodeRefusal(policy, n) === undefined);
+    const summary = summarizeNodes(resource, allowedNodes, this.deps.nodeStatuses.list(), prepared.ok ? prepared.hash : undefined);
     Object.assign(status, nodeCounts(summary));
     if (!prepared.ok) {
       setCondition(conditions, { type: Conditions.Ready, status: "False", reason: prepared.reason, message: prepared.message, observedGeneration: generation });
     } else if (summary.selected.length === 0) {
+      const excluded = allNodes.filter((n) => selectsNode(resource.spec.nodeSelector, n)).flatMap((n) => nodeRefusal(policy, n) ?? []);
       setCondition(conditions, {
         type: Conditions.Ready,
         status: "False",
-        reason: Reasons.NoNodesSelected,
-        message: `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} matches no node`,
+        reason: excluded.length ? Reasons.NodesNotAllowed : Reasons.NoNodesSelected,
+        message: excluded.length
+          ? `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} selects only nodes the policy does not allow: ${excluded.slice(0, 3).join("; ")}`
+          : `spec.nodeSelector ${JSON.stringify(resource.spec.nodeSelector ?? {})} matches no node`,
         observedGeneration: generation,
       });
     } else if (summary.ready.length === summary.selected.length) {
@@ -169,15 +252,15 @@ export class EbpfMapReconciler {
     status.observedGeneration = generation;
     this.recordTransitions(resource, conditions);
 
-    if (JSON.stringify(status) !== JSON.stringify(resource.status ?? {})) {
+    if (stableJson(status) !== stableJson(resource.status ?? {})) {
       await this.deps.writer.patchStatus(resource, status);
       log.debug({ ready: status.ready }, "status updated");
     }
-    return {};
+    return !prepared.ok && prepared.requeueAfterMs ? { requeueAfterMs: prepared.requeueAfterMs } : {};
   }
 
   /** Validation, tenancy and compile+publish; failures here are terminal for this generation. */
-  private async prepare(resource: EbpfMapObject, status: EbpfMapStatus, log: Logger): Promise<Preparation> {
+  private async prepare(resource: EbpfMapObject, status: EbpfMapStatus, policy: EffectivePolicy, conditions: Condition[], log: Logger): Promise<Preparation> {
     const generation = resource.metadata.generation ?? 0;
     const validation = validateEbpfMapObject({
       apiVersion: resource.apiVersion,
@@ -186,53 +269,158 @@ export class EbpfMapReconciler {
       spec: resource.spec,
     });
     if (!validation.ok) return this.terminal(resource, Reasons.InvalidSpec, formatFieldErrors(validation.errors));
-    let registered;
-    try {
-      registered = this.deps.plugins.forType(resource.spec.type);
-    } catch (error) {
-      return this.terminal(resource, Reasons.UnknownProgramType, describeError(error));
+    // Every program of the resource (one for the flat spec) is checked the same way.
+    for (const program of programsOf(resource.spec)) {
+      let registered;
+      try {
+        registered = this.deps.plugins.forType(program.type);
+      } catch (error) {
+        return this.terminal(resource, Reasons.UnknownProgramType, describeError(error));
+      }
+      if (!registered.validateTarget(program.target)) {
+        const reasons = (registered.validateTarget.errors ?? []).map((e) => e.message).join("; ");
+        return this.terminal(
+          resource,
+          Reasons.InvalidSpec,
+          `${programField(program, "target")} "${program.target}" is not a valid ${program.type} target: ${reasons}`,
+        );
+      }
+      try {
+        registered.plugin.parseTarget(program.type, program.target);
+      } catch (error) {
+        return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
+      }
     }
-    if (!registered.validateTarget(resource.spec.target)) {
-      const reasons = (registered.validateTarget.errors ?? []).map((e) => e.message).join("; ");
-      return this.terminal(resource, Reasons.InvalidSpec, `spec.target "${resource.spec.target}" is not a valid ${resource.spec.type} target: ${reasons}`);
-    }
-    try {
-      registered.plugin.parseTarget(resource.spec.type, resource.spec.target);
-    } catch (error) {
-      return this.terminal(resource, Reasons.InvalidSpec, describeError(error));
-    }
-    if (registered.plugin.meta.kernelWide && !this.kernelWideAllowed(resource.metadata.namespace)) {
-      return this.terminal(
-        resource,
-        Reasons.KernelWideNotAllowed,
-        `program type "${resource.spec.type}" observes every process on the node, not only this namespace's; a cluster admin allows it in namespace "${resource.metadata.namespace}" with the label ${ALLOW_KERNEL_WIDE_LABEL}=true`,
-      );
-    }
+    const siblings = this.deps.ebpfMaps.list().filter((m) => m.metadata.namespace === resource.metadata.namespace);
+    const refusal = admit(resource, policy, siblings);
+    status.policy = {
+      kind: policy.source,
+      name: policy.name,
+      admitted: refusal === undefined,
+      ...(refusal ? { rule: refusal.rule } : {}),
+      message: refusal?.message ?? `admitted by ${policy.describe} (${policy.verdictMode} mode)`,
+    };
+    setCondition(conditions, {
+      type: Conditions.Admitted,
+      status: refusal ? "False" : "True",
+      reason: refusal ? Reasons.PolicyRefused : Reasons.Admitted,
+      message: status.policy.message,
+      observedGeneration: generation,
+    });
+    if (refusal) return this.terminal(resource, Reasons.PolicyRefused, refusal.message);
+    // The object is checked against the policy's rules as the agent will check it (which trusts
+    // no status): on every reconcile, since the policy may have changed since it was compiled.
+    const enforcement = enforcementOf(policy);
+    const cpus = this.possibleCpus(resource, policy);
     if (status.object && status.object.generation === generation) {
-      return { ok: true, hash: status.object.hash, sha256: status.object.sha256, configMap: status.object.configMap }; // compiled once per generation
+      const { hash, sha256, configMap } = status.object; // compiled once per generation
+      let violations: Violation[] | undefined;
+      try {
+        violations = await this.violations(resource.spec, hash, () => this.deps.objects.fetch(hash, sha256), enforcement, cpus);
+      } catch (error) {
+        // The published object is gone or unreadable: compile (cached) and publish it again.
+        log.warn({ error: describeError(error) }, "checking the published object failed: compiling it again");
+      }
+      if (violations && violations.length > 0) return this.refuseObject(resource, status, policy, conditions, violations);
+      if (violations) return { ok: true, hash, sha256, configMap };
     }
     const label = `${resource.metadata.namespace}/${resource.metadata.name}`;
-    let compiled;
-    try {
-      compiled = await this.deps.compiler.compile({ source: resource.spec.code, label });
-    } catch (error) {
+    const outcome = this.compiles.poll(label, resource.spec.code, () =>
+      this.outstanding.run(resource.metadata.namespace, () =>
+        this.deps.compiler.compile({ source: resource.spec.code, label, tenant: resource.metadata.namespace }),
+      ),
+    );
+    if (outcome === undefined) return { ok: false, pending: true };
+    if (!outcome.ok) {
+      const error = outcome.error;
       if (error instanceof CompileError) {
-        const result = this.terminal(resource, Reasons.CompileFailed, describeError(error));
-        return { ...result, compiled: false };
+        const result = { ...this.terminal(resource, Reasons.CompileFailed, describeError(error)), compiled: false as const };
+        return isSystemFault(error) ? { ...result, requeueAfterMs: 60_000 } : result;
       }
+      if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
       throw error;
     }
+    const compiled = outcome.value;
+    // Checked before it is published: an object the policy refuses never reaches a ConfigMap.
+    let violations: Violation[];
     try {
-      const published = await this.deps.objects.publish(compiled.hash, compiled.objectPath);
-      log.info({ hash: compiled.hash.slice(0, 12), cached: compiled.cached, configMap: published.name }, "compiled and published");
-      void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${published.name}`);
-      return { ok: true, hash: compiled.hash, sha256: published.sha256, configMap: published.name };
+      violations = await this.violations(resource.spec, compiled.hash, () => Promise.resolve(compiled.object), enforcement, cpus);
     } catch (error) {
-      if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") {
-        return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
-      }
+      // An object the inspector cannot read is refused by every agent too.
+      if (errorCode(error) === "EOP_ERR_OBJECT_INVALID") return { ...this.terminal(resource, Reasons.ObjectRefused, describeError(error)), compiled: false };
       throw error;
     }
+    if (violations.length > 0) return this.refuseObject(resource, status, policy, conditions, violations);
+    try {
+      return { ok: true, ...(await this.publish(resource, compiled, log)) };
+    } catch (error) {
+      if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
+      throw error;
+    }
+  }
+
+  /** Publishes a checked object for the agents. */
+  private async publish(resource: EbpfMapObject, compiled: CompiledObject, log: Logger): Promise<Published> {
+    const published = await this.deps.objects.publishBytes(compiled.hash, compiled.object);
+    log.info(
+      {
+        hash: compiled.hash.slice(0, 12),
+        cached: compiled.cached,
+        configMap: published.name,
+        durationMs: compiled.durationMs,
+        queueWaitMs: compiled.queueWaitMs,
+      },
+      "compiled and published",
+    );
+    void this.deps.events.record(resource, "Normal", Reasons.Compiled, `compiled to object ${compiled.hash.slice(0, 12)}, published as ${published.name}`);
+    return { hash: compiled.hash, sha256: published.sha256, configMap: published.name };
+  }
+
+  /** The object's violations of `enforcement`, remembered per object, enforcement and CPU count. */
+  private async violations(
+    spec: EbpfMapSpec,
+    hash: string,
+    bytes: () => Promise<Uint8Array>,
+    enforcement: LoadEnforcement,
+    cpus: number,
+  ): Promise<Violation[]> {
+    // The spec's programs (each one's name, type and target) decide what is checked, not only the object.
+    const key = JSON.stringify([hash, cpus, programsOf(spec).map((p) => [p.program, p.type, p.target])]);
+    const remembered = this.checks.get(key);
+    if (remembered?.enforcement === enforcement) return remembered.violations;
+    const violations = await this.checkObject(spec, bytes, enforcement, cpus);
+    if (this.checks.size >= MAX_REMEMBERED_CHECKS) this.checks.delete(this.checks.keys().next().value!);
+    this.checks.delete(key);
+    this.checks.set(key, { enforcement, violations });
+    return violations;
+  }
+
+  /** The object breaks the policy's rules: refused like an admission refusal (Admitted=False, PolicyRefused), nothing published. */
+  private refuseObject(resource: EbpfMapObject, status: EbpfMapStatus, policy: EffectivePolicy, conditions: Condition[], violations: Violation[]): Failure {
+    const refusal: Refusal = objectRefusal(policy, violations);
+    status.policy = { kind: policy.source, name: policy.name, admitted: false, rule: refusal.rule, message: refusal.message };
+    setCondition(conditions, {
+      type: Conditions.Admitted,
+      status: "False",
+      reason: Reasons.PolicyRefused,
+      message: refusal.message,
+      observedGeneration: resource.metadata.generation ?? 0,
+    });
+    return this.terminal(resource, Reasons.PolicyRefused, refusal.message);
+  }
+
+  /**
+   * CPUs per-CPU maps are counted for: the most any node the resource may run on has (its
+   * capacity; the agent counts its own node's possible CPUs, the final word), at least 1.
+   */
+  private possibleCpus(resource: EbpfMapObject, policy: EffectivePolicy): number {
+    let cpus = 1;
+    for (const node of this.deps.nodes.list()) {
+      if (!selectsNode(resource.spec.nodeSelector, node) || nodeRefusal(policy, node) !== undefined) continue;
+      const capacity = Number.parseInt(node.status?.capacity?.cpu ?? "", 10);
+      if (Number.isFinite(capacity) && capacity > cpus) cpus = capacity;
+    }
+    return cpus;
   }
 
   private terminal(resource: EbpfMapObject, reason: string, message: string): Failure {
@@ -262,8 +450,9 @@ export class EbpfMapReconciler {
     }
   }
 
-  private kernelWideAllowed(namespace: string): boolean {
-    return this.deps.namespaces.get(namespace)?.metadata?.labels?.[ALLOW_KERNEL_WIDE_LABEL] === "true";
+  private policyFor(namespace: string): EffectivePolicy {
+    const kernelWide = this.deps.plugins.programTypes().filter((t) => this.deps.plugins.forType(t).plugin.meta.kernelWide);
+    return effectivePolicy(namespace, this.deps.namespaces.get(namespace)?.metadata?.labels, this.deps.policies.list(), kernelWide);
   }
 
   /** Deletion: wait until no agent reports the resource any more, then drop the finalizer. */
@@ -288,6 +477,15 @@ export class EbpfMapReconciler {
     log.info({ unconfirmed: remaining }, "finalizer removed");
     return {};
   }
+}
+
+/** JSON with object keys sorted: equal statuses compare equal whatever order their fields were set in. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }
 
 /** EbpfMapWriter over the API server (merge patches through the custom-objects API). */
@@ -326,7 +524,8 @@ export class KubeEbpfMapWriter implements EbpfMapWriter {
           namespace: resource.metadata.namespace,
           plural: EBPFMAP_PLURAL,
           name: resource.metadata.name,
-          body: { status },
+          // Fields the new status drops (a withdrawn object, a policy rule) must be removed.
+          body: { status: mergePatch(resource.status ?? {}, status) },
         },
         setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
       );

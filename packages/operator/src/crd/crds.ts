@@ -11,11 +11,15 @@ import {
   NODE_STATUS_KIND,
   NodeStatusSpecSchema,
   NodeStatusStatusSchema,
+  POLICY_KIND,
+  POLICY_PLURAL,
+  EbpfTenancyPolicySpecSchema,
 } from "@ebpf-operator/core";
 import { toStructuralSchema, type JsonObject } from "./structural-schema.js";
 
 export const EBPFMAP_PLURAL = "ebpfmaps";
 export const NODE_STATUS_PLURAL = "ebpfmapnodestatuses";
+export { POLICY_PLURAL };
 
 function crd(options: {
   kind: string;
@@ -23,8 +27,9 @@ function crd(options: {
   singular: string;
   shortNames: string[];
   spec: unknown;
-  status: unknown;
+  status?: unknown;
   statusSubresource: boolean;
+  scope?: "Namespaced" | "Cluster";
   printerColumns: JsonObject[];
   description: string;
 }): JsonObject {
@@ -42,7 +47,7 @@ function crd(options: {
         shortNames: options.shortNames,
         categories: ["ebpf-operator"],
       },
-      scope: "Namespaced",
+      scope: options.scope ?? "Namespaced",
       versions: [
         {
           name: API_VERSION,
@@ -60,7 +65,7 @@ function crd(options: {
                 kind: { type: "string" },
                 metadata: { type: "object" },
                 spec: toStructuralSchema(options.spec, "spec"),
-                status: toStructuralSchema(options.status, "status"),
+                ...(options.status ? { status: toStructuralSchema(options.status, "status") } : {}),
               },
             },
           },
@@ -104,6 +109,26 @@ export function nodeStatusCrd(): JsonObject {
       { name: "EbpfMap", type: "string", jsonPath: ".spec.ebpfMap" },
       { name: "Node", type: "string", jsonPath: ".spec.nodeName" },
       { name: "Phase", type: "string", jsonPath: ".status.phase" },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+  });
+}
+
+export function tenancyPolicyCrd(): JsonObject {
+  return crd({
+    kind: POLICY_KIND,
+    plural: POLICY_PLURAL,
+    singular: "ebpftenancypolicy",
+    shortNames: ["ebpftp"],
+    spec: EbpfTenancyPolicySpecSchema,
+    statusSubresource: false,
+    scope: "Cluster",
+    description:
+      "What the EbpfMaps of the selected namespaces may do (program types, target scopes, helpers, verdict mode, nodes, quotas). Written by cluster admins; see docs/tenancy.md.",
+    printerColumns: [
+      { name: "Priority", type: "integer", jsonPath: ".spec.priority" },
+      { name: "Scopes", type: "string", jsonPath: ".spec.targetScopes" },
+      { name: "Verdict", type: "string", jsonPath: ".spec.verdictMode" },
       { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],
   });

@@ -4,15 +4,16 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { ebpfMapCrd, nodeStatusCrd } from "./crds.js";
+import { ebpfMapCrd, nodeStatusCrd, tenancyPolicyCrd } from "./crds.js";
 
 export const GENERATED_HEADER = "# Generated from packages/core/src/api by packages/operator/src/crd/generate.ts: do not edit.\n";
 
 export function renderCrds(): Record<string, string> {
-  const render = (object: object) => `${GENERATED_HEADER}${stringify(object, { lineWidth: 0 })}`;
+  const render = (object: object) => `${GENERATED_HEADER}${stringify(object, { lineWidth: 0, aliasDuplicateObjects: false })}`;
   return {
     "observability.cloud_ebpfmaps.yaml": render(ebpfMapCrd()),
     "observability.cloud_ebpfmapnodestatuses.yaml": render(nodeStatusCrd()),
+    "observability.cloud_ebpftenancypolicies.yaml": render(tenancyPolicyCrd()),
   };
 }
 

@@ -20,8 +20,24 @@ describe("toStructuralSchema", () => {
     });
   });
 
+  it("writes uniqueItems as a set list (the API server refuses uniqueItems)", () => {
+    expect(toStructuralSchema(Type.Array(Type.String(), { maxItems: 2, uniqueItems: true }))).toEqual({
+      type: "array",
+      maxItems: 2,
+      "x-kubernetes-list-type": "set",
+      items: { type: "string" },
+    });
+  });
+
   it("writes numeric exclusive bounds the OpenAPI v3 way", () => {
     expect(toStructuralSchema(Type.Number({ exclusiveMinimum: 0 }))).toEqual({ type: "number", minimum: 0, exclusiveMinimum: true });
+  });
+
+  it("keeps allOf of required-only anyOf groups and refuses typed members", () => {
+    const groups = [{ anyOf: [{ required: ["a"] }, { required: ["b"] }] }, { anyOf: [{ required: ["c"] }, { required: ["d"] }] }];
+    expect(toStructuralSchema({ type: "object", allOf: groups })).toEqual({ type: "object", allOf: groups });
+    expect(() => toStructuralSchema({ type: "object", allOf: [{ type: "string" }] })).toThrow(/allOf members/);
+    expect(() => toStructuralSchema({ type: "object", allOf: [{ anyOf: [{ properties: { a: {} } }] }] })).toThrow(/allOf members/);
   });
 
   it("keeps required-only anyOf branches and refuses typed ones", () => {

@@ -7,6 +7,8 @@
  *                                             strict field validation, rejects unknown fields)
  *   - `$id`, `$schema`, TypeBox metadata   -> dropped
  *   - numeric `exclusiveMinimum: n`        -> `minimum: n, exclusiveMinimum: true` (OpenAPI v3)
+ *   - `uniqueItems: true`                  -> `x-kubernetes-list-type: set` (the API server
+ *                                             refuses uniqueItems: quadratic to check)
  * Anything this converter does not understand throws, so an unsupported schema construct is a
  * build error rather than a CRD the API server silently reads differently.
  */
@@ -23,7 +25,6 @@ const PASS_THROUGH = new Set([
   "maximum",
   "minItems",
   "maxItems",
-  "uniqueItems",
   "default",
   "enum",
   "format",
@@ -64,6 +65,15 @@ export function toStructuralSchema(schema: unknown, path = "spec"): JsonObject {
     }
   }
 
+  if (input.allOf) {
+    // Value validations only: each member is `required`-only or an anyOf of such branches
+    // (e.g. "name+map or metrics" and "program+type+target or programs" together).
+    const members = input.allOf as unknown[];
+    if (!members.every((m) => isRequiredOnly(m) || isRequiredAnyOf(m)))
+      throw new Error(`${path}: allOf members must be required-only or anyOf of required-only branches`);
+    out.allOf = members as JsonValue[];
+  }
+
   Object.assign(out, passThrough(input, path));
   if (input.properties) {
     const properties: JsonObject = {};
@@ -92,8 +102,10 @@ function passThrough(input: Record<string, unknown>, path: string): JsonObject {
         out[key === "exclusiveMinimum" ? "minimum" : "maximum"] = value;
         out[key] = true;
       } else out[key] = value as JsonValue;
+    } else if (key === "uniqueItems") {
+      if (value === true) out["x-kubernetes-list-type"] = "set";
     } else if (PASS_THROUGH.has(key)) out[key] = value as JsonValue;
-    else if (!DROPPED.has(key) && !["properties", "patternProperties", "items", "anyOf", "oneOf", "const"].includes(key)) {
+    else if (!DROPPED.has(key) && !["properties", "patternProperties", "items", "anyOf", "oneOf", "allOf", "const"].includes(key)) {
       throw new Error(`${path}: schema keyword "${key}" has no structural equivalent`);
     }
   }
@@ -106,6 +118,13 @@ function isConstSchema(member: unknown): boolean {
 
 function isRequiredOnly(member: unknown): boolean {
   return typeof member === "object" && member !== null && Object.keys(member).every((k) => k === "required");
+}
+
+function isRequiredAnyOf(member: unknown): boolean {
+  if (typeof member !== "object" || member === null) return false;
+  const keys = Object.keys(member);
+  const branches = (member as { anyOf?: unknown }).anyOf;
+  return keys.length === 1 && Array.isArray(branches) && branches.every((b) => isRequiredOnly(b));
 }
 
 function typeOfConst(value: unknown, path: string): string {

@@ -25,6 +25,8 @@ export class LeaderElector {
   private timer?: NodeJS.Timeout;
   private leading = false;
   private stopped = false;
+  /** The renewal in flight, if any: release waits for it so the two never race on the Lease. */
+  private renewing?: Promise<boolean>;
 
   constructor(private readonly options: LeaderElectionOptions) {
     this.api = options.kubeConfig.makeApiClient(CoordinationV1Api);
@@ -45,7 +47,12 @@ export class LeaderElector {
     this.options.logger.info({ lease: this.options.name, identity: this.options.identity }, "became leader");
     const renew = async () => {
       if (this.stopped) return;
-      if (!(await this.tryAcquireOrRenew())) {
+      this.renewing = this.tryAcquireOrRenew();
+      const renewed = await this.renewing;
+      this.renewing = undefined;
+      // Stopping while a renewal was in flight is not losing the lease: release() takes over.
+      if (this.stopped) return;
+      if (!renewed) {
         this.leading = false;
         this.options.logger.error({ lease: this.options.name }, "lost the leader lease");
         onLost();
@@ -60,15 +67,24 @@ export class LeaderElector {
   async release(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    // A renewal already sent would otherwise bump the Lease's resourceVersion between our read
+    // and our update, and the release would fail with 409 Conflict, leaving the lease held.
+    await this.renewing;
     if (!this.leading) return;
-    try {
-      const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
-      if (lease.spec?.holderIdentity !== this.options.identity) return;
-      lease.spec.holderIdentity = undefined;
-      lease.spec.leaseDurationSeconds = 1;
-      await this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease });
-    } catch (error) {
-      this.options.logger.warn({ error: apiMessage(error) }, "releasing the leader lease failed");
+    const { name, namespace } = this.options;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const lease = await this.api.readNamespacedLease({ name, namespace });
+        if (lease.spec?.holderIdentity !== this.options.identity) break;
+        lease.spec.holderIdentity = undefined;
+        lease.spec.leaseDurationSeconds = 1;
+        await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+        break;
+      } catch (error) {
+        if (isConflict(error) && attempt < 3) continue;
+        this.options.logger.warn({ error: apiMessage(error) }, "releasing the leader lease failed");
+        break;
+      }
     }
     this.leading = false;
   }

@@ -6,23 +6,52 @@
  *     it dirty, and it is re-queued when the current run ends (no two reconciles of one object
  *     run at once);
  *   - `addRateLimited` re-queues after a per-key exponential backoff (`forget` resets it).
+ *
+ * And fair across tenants, which controller-runtime's FIFO is not: keys are grouped into shards
+ * (by default the namespace of a `namespace/name` key) and handed out round-robin, one key per
+ * shard in turn, and a shard gets a second worker only while no other shard has a key waiting.
+ * So one tenant's thousand EbpfMaps, or its slow and failing reconciles, delay another tenant's
+ * next reconcile (an edit, a policy or label revocation) by at most one key of each shard ahead
+ * of it in the rotation, never by the whole backlog. `maxActivePerShard` bounds how many workers
+ * one shard may hold at all.
  */
 export interface WorkQueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** Which shard a key belongs to; default: the part before the first "/" (the namespace). */
+  shardOf?: (key: string) => string;
+  /**
+   * Most keys of one shard processed at once (default: no limit). With N workers, N-1 keeps one
+   * worker free for the other shards whatever one shard's reconciles cost.
+   */
+  maxActivePerShard?: number;
 }
 
+const namespaceOf = (key: string): string => {
+  const slash = key.indexOf("/");
+  return slash < 0 ? "" : key.slice(0, slash);
+};
+
 export class WorkQueue<K extends string = string> {
-  private readonly queue: K[] = [];
+  /** Queued keys per shard, in arrival order. */
+  private readonly shards = new Map<string, K[]>();
+  /** Shards with queued keys, in round-robin order (the head is served next). */
+  private readonly rotation: string[] = [];
   private readonly queued = new Set<K>();
   private readonly processing = new Set<K>();
+  /** Keys being processed per shard. */
+  private readonly active = new Map<string, number>();
   private readonly dirty = new Set<K>();
   private readonly failures = new Map<K, number>();
   private readonly timers = new Map<K, NodeJS.Timeout>();
   private readonly waiters: ((key: K | undefined) => void)[] = [];
+  private readonly shardOf: (key: string) => string;
+  private size = 0;
   private shuttingDown = false;
 
-  constructor(private readonly options: WorkQueueOptions = {}) {}
+  constructor(private readonly options: WorkQueueOptions = {}) {
+    this.shardOf = options.shardOf ?? namespaceOf;
+  }
 
   add(key: K): void {
     if (this.shuttingDown) return;
@@ -31,14 +60,17 @@ export class WorkQueue<K extends string = string> {
       return;
     }
     if (this.queued.has(key)) return;
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      this.processing.add(key);
-      waiter(key);
-      return;
-    }
     this.queued.add(key);
-    this.queue.push(key);
+    const shard = this.shardOf(key);
+    let keys = this.shards.get(shard);
+    if (!keys) {
+      keys = [];
+      this.shards.set(shard, keys);
+      this.rotation.push(shard);
+    }
+    keys.push(key);
+    this.size++;
+    this.dispatch();
   }
 
   /** Re-queues after `delayMs`; a later `add` makes it run sooner. */
@@ -68,23 +100,25 @@ export class WorkQueue<K extends string = string> {
 
   /** The next key to process; resolves `undefined` once the queue shuts down. */
   get(): Promise<K | undefined> {
-    const key = this.queue.shift();
-    if (key !== undefined) {
-      this.queued.delete(key);
-      this.processing.add(key);
-      return Promise.resolve(key);
-    }
+    const key = this.take();
+    if (key !== undefined) return Promise.resolve(key);
     if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   done(key: K): void {
-    this.processing.delete(key);
+    if (!this.processing.delete(key)) return;
+    const shard = this.shardOf(key);
+    const active = (this.active.get(shard) ?? 1) - 1;
+    if (active > 0) this.active.set(shard, active);
+    else this.active.delete(shard);
     if (this.dirty.delete(key)) this.add(key);
+    else this.dispatch();
   }
 
+  /** Keys waiting (not being processed). */
   get length(): number {
-    return this.queue.length;
+    return this.size;
   }
 
   shutDown(): void {
@@ -92,5 +126,40 @@ export class WorkQueue<K extends string = string> {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
+  }
+
+  /** Hands queued keys to waiting workers. */
+  private dispatch(): void {
+    while (this.waiters.length > 0) {
+      const key = this.take();
+      if (key === undefined) return;
+      this.waiters.shift()!(key);
+    }
+  }
+
+  /**
+   * The next key: from the first shard in the rotation with nothing in progress, else (every
+   * shard with queued keys is busy) from the first one below its cap. The shard served goes to
+   * the back of the rotation.
+   */
+  private take(): K | undefined {
+    if (this.rotation.length === 0) return undefined;
+    let index = this.rotation.findIndex((shard) => !this.active.has(shard));
+    if (index < 0) {
+      const cap = this.options.maxActivePerShard ?? Infinity;
+      index = this.rotation.findIndex((shard) => (this.active.get(shard) ?? 0) < cap);
+      if (index < 0) return undefined; // every waiting shard is at its cap: wait for a done()
+    }
+    const shard = this.rotation[index]!;
+    const keys = this.shards.get(shard)!;
+    const key = keys.shift()!;
+    this.rotation.splice(index, 1);
+    if (keys.length > 0) this.rotation.push(shard);
+    else this.shards.delete(shard);
+    this.size--;
+    this.queued.delete(key);
+    this.processing.add(key);
+    this.active.set(shard, (this.active.get(shard) ?? 0) + 1);
+    return key;
   }
 }

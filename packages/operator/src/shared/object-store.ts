@@ -42,7 +42,11 @@ export class ObjectStore {
    * Returns its name and the SHA-256 of the bytes, which agents check what they fetch against.
    */
   async publish(hash: string, objectPath: string): Promise<{ name: string; sha256: string }> {
-    const bytes = await readFile(objectPath);
+    return this.publishBytes(hash, await readFile(objectPath));
+  }
+
+  /** Like publish(), for an object already in memory (as the compile server returns it). */
+  async publishBytes(hash: string, bytes: Buffer): Promise<{ name: string; sha256: string }> {
     if (bytes.length > MAX_OBJECT_BYTES) {
       throw operatorError(
         "EOP_ERR_OBJECT_TOO_LARGE",

@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import { programLinkPins } from "./pin-layout.js";
+import { loadKeyOf } from "./program-loader.js";
+
+describe("programLinkPins", () => {
+  it("finds one program's links by index order, never another program's whose name extends it", () => {
+    const entries = ["link_foo_10", "link_foo_2", "link_foo_1_0", "link_foo_bar_0", "link_0", "map_x", "prog_foo", "program"];
+    expect(programLinkPins(entries, "foo")).toEqual(["link_foo_2", "link_foo_10"]);
+    expect(programLinkPins(entries, "foo_1")).toEqual(["link_foo_1_0"]);
+    expect(programLinkPins(entries, "foo_bar")).toEqual(["link_foo_bar_0"]);
+  });
+});
+
+describe("loadKeyOf", () => {
+  const flat = { type: "tracepoint", target: "raw_syscalls/sys_enter", program: "count" };
+
+  it("keys one program in spec.programs exactly as the flat spec, so older pins are adopted", () => {
+    expect(loadKeyOf({ programs: [flat] }, "abc")).toBe(loadKeyOf(flat, "abc"));
+  });
+
+  it("changes with any program's type, target or function, their order, or the object", () => {
+    const pair = [flat, { type: "tracepoint", target: "raw_syscalls/sys_exit", program: "done" }];
+    const key = loadKeyOf({ programs: pair }, "abc");
+    expect(loadKeyOf({ programs: [pair[1]!, pair[0]!] }, "abc")).not.toBe(key);
+    expect(loadKeyOf({ programs: [pair[0]!, { ...pair[1]!, target: "raw_syscalls/sys_enter" }] }, "abc")).not.toBe(key);
+    expect(loadKeyOf({ programs: pair }, "abd")).not.toBe(key);
+    expect(loadKeyOf({ programs: [flat] }, "abc")).not.toBe(key);
+  });
+});

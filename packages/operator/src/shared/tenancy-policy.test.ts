@@ -1,0 +1,152 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_QUOTAS } from "@ebpf-operator/core";
+import { admit, effectivePolicy, enforcementOf, matchesSelector, nodeRefusal, objectRefusal, type PolicyObject } from "./tenancy-policy.js";
+import { ALLOW_KERNEL_WIDE_LABEL } from "./types.js";
+
+const policy = (name: string, spec: Partial<PolicyObject["spec"]>): PolicyObject => ({ metadata: { name }, spec: { namespaceSelector: {}, ...spec } });
+
+describe("matchesSelector", () => {
+  it.each([
+    [{}, {}, true],
+    [{ matchLabels: { team: "a" } }, { team: "a" }, true],
+    [{ matchLabels: { team: "a" } }, { team: "b" }, false],
+    [{ matchExpressions: [{ key: "team", operator: "In" as const, values: ["a", "b"] }] }, { team: "b" }, true],
+    [{ matchExpressions: [{ key: "team", operator: "NotIn" as const, values: ["a"] }] }, {}, true],
+    [{ matchExpressions: [{ key: "team", operator: "Exists" as const }] }, {}, false],
+    [{ matchExpressions: [{ key: "team", operator: "DoesNotExist" as const }] }, { team: "x" }, false],
+  ])("%j against %j is %s", (selector, labels, expected) => {
+    expect(matchesSelector(selector, labels)).toBe(expected);
+  });
+
+  it("matches nothing without a selector", () => {
+    expect(matchesSelector(undefined, {})).toBe(false);
+  });
+});
+
+describe("effectivePolicy", () => {
+  it("gives an unselected namespace the default: pod scope only, observe, modest quotas, no control plane", () => {
+    const p = effectivePolicy("team-a", {}, [], ["tracepoint"]);
+    expect(p).toMatchObject({
+      source: "Default",
+      targetScopes: ["pod"],
+      verdictMode: "observe",
+      helpers: { sets: ["observe"], names: [] },
+      nodes: { controlPlane: false },
+    });
+    expect(p.quotas).toEqual(DEFAULT_QUOTAS);
+  });
+
+  it("turns the kernel-wide label into node scope for the kernel-wide types only", () => {
+    const p = effectivePolicy("team-a", { [ALLOW_KERNEL_WIDE_LABEL]: "true" }, [], ["tracepoint", "kprobe"]);
+    expect(p).toMatchObject({
+      source: "NamespaceLabel",
+      targetScopes: ["pod", "node"],
+      nodeScopeProgramTypes: ["tracepoint", "kprobe"],
+      verdictMode: "observe",
+    });
+  });
+
+  it("picks the selecting policy with the highest priority, then by name, and fills missing quotas with the defaults", () => {
+    const policies = [
+      policy("b-low", { priority: -1 }),
+      policy("z-high", { priority: 5, quotas: { ebpfMaps: 3 } }),
+      policy("a-high", { priority: 5, namespaceSelector: { matchLabels: { team: "other" } } }),
+    ];
+    const p = effectivePolicy("team-a", { team: "a" }, policies, []);
+    expect(p).toMatchObject({ source: "EbpfTenancyPolicy", name: "z-high" });
+    expect(p.quotas).toEqual({ ...DEFAULT_QUOTAS, ebpfMaps: 3 });
+  });
+
+  it("selects by the namespace's name label even when the Namespace object is not cached", () => {
+    expect(
+      effectivePolicy("team-a", undefined, [policy("p", { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "team-a" } } })], []).name,
+    ).toBe("p");
+  });
+});
+
+describe("admit", () => {
+  const resource = (spec: Record<string, unknown> = {}) => ({
+    metadata: { name: "m", namespace: "team-a" },
+    spec: { type: "xdp", target: "eth0", program: "p", code: "int x;", name: "n", map: "m", ...spec } as never,
+  });
+
+  it("refuses node-wide targets of types left out of nodeScopeProgramTypes", () => {
+    const p = effectivePolicy("team-a", { [ALLOW_KERNEL_WIDE_LABEL]: "true" }, [], ["tracepoint"]);
+    expect(admit(resource(), p, [])).toEqual({
+      rule: "nodeScopeProgramTypes",
+      message: `refused by the namespace label ${ALLOW_KERNEL_WIDE_LABEL}=true, rule nodeScopeProgramTypes: spec.target "eth0" of program type xdp is node-wide, and the policy allows node-wide targets only for tracepoint`,
+    });
+    expect(admit(resource({ type: "tracepoint", target: "syscalls/sys_enter_getpid" }), p, [])).toBeUndefined();
+  });
+
+  it("checks every program of spec.programs[]", () => {
+    const p = effectivePolicy("team-a", {}, [policy("p", { targetScopes: ["node"], programTypes: ["tracepoint"] })], []);
+    const several = resource({
+      type: undefined,
+      target: undefined,
+      program: undefined,
+      programs: [
+        { program: "a", type: "tracepoint", target: "syscalls/sys_enter_getpid" },
+        { program: "b", type: "cgroup", target: "skb/egress:/" },
+      ],
+    });
+    expect(admit(several, p, [])).toMatchObject({ rule: "programTypes", message: expect.stringContaining('spec.programs[1].type "cgroup" is not allowed') });
+  });
+
+  it("keeps programs off control-plane nodes and nodes outside nodes.selector", () => {
+    const p = effectivePolicy("team-a", {}, [policy("p", { nodes: { selector: { matchLabels: { pool: "tenants" } } } })], []);
+    expect(nodeRefusal(p, { metadata: { name: "cp", labels: { "node-role.kubernetes.io/control-plane": "", pool: "tenants" } } })).toContain(
+      "rule nodes.controlPlane",
+    );
+    expect(nodeRefusal(p, { metadata: { name: "w1", labels: { pool: "infra" } } })).toContain('rule nodes.selector: node "w1" does not match');
+    expect(nodeRefusal(p, { metadata: { name: "w2", labels: { pool: "tenants" } } })).toBeUndefined();
+  });
+});
+
+describe("enforcementOf", () => {
+  it("gives the very same enforcement for an unchanged grant, and a new one when the grant changes", () => {
+    const spec = { helpers: { names: ["bpf_send_signal"] }, verdictMode: "enforce" as const, quotas: { mapEntries: 1024 } };
+    const first = enforcementOf(effectivePolicy("team-a", {}, [policy("p", spec)], []));
+    // Evaluated again from fresh objects (another informer event): equal grant, same object.
+    expect(enforcementOf(effectivePolicy("team-a", {}, [policy("p", structuredClone(spec))], []))).toBe(first);
+    // Fields the loader does not enforce do not change it either.
+    expect(enforcementOf(effectivePolicy("team-a", {}, [policy("p", { ...spec, targetScopes: ["node"], quotas: { ...spec.quotas, ebpfMaps: 3 } })], []))).toBe(
+      first,
+    );
+    expect(first).toMatchObject({
+      verdictMode: "enforce",
+      tracingPrivileges: false,
+      namespaceMapBytes: DEFAULT_QUOTAS.mapBytesPerNamespacePerNode,
+      rules: { helpers: { sets: ["observe"], names: ["bpf_send_signal"] }, maps: { maxEntries: 1024, maxBytesTotal: DEFAULT_QUOTAS.mapBytesPerEbpfMap } },
+    });
+    const narrowed = enforcementOf(effectivePolicy("team-a", {}, [policy("p", { ...spec, helpers: {} })], []));
+    expect(narrowed).not.toBe(first);
+    expect(narrowed.rules?.helpers.names).toEqual([]);
+  });
+
+  it("holds a namespace no policy selects, and the kernel-wide label, to observe mode and the observe helpers", () => {
+    for (const labels of [{}, { [ALLOW_KERNEL_WIDE_LABEL]: "true" }] as Record<string, string>[]) {
+      const e = enforcementOf(effectivePolicy("team-a", labels, [], ["tracepoint"]));
+      expect(e).toMatchObject({ verdictMode: "observe", tracingPrivileges: false, rules: { helpers: { sets: ["observe"], names: [] }, kfuncs: [] } });
+      expect(e.rules?.maxInstructions).toBe(DEFAULT_QUOTAS.instructions);
+    }
+  });
+});
+
+describe("objectRefusal", () => {
+  it("names the policy, the policy field of the first violation, and every violation", () => {
+    const p = effectivePolicy("team-a", {}, [policy("small", {})], []);
+    const refusal = objectRefusal(p, [
+      { rule: "map-entries", map: "big", message: 'map "big" has max_entries 50000000; the limit is 65536' },
+      { rule: "helper", helper: "bpf_send_signal", message: "calls bpf_send_signal" },
+    ]);
+    expect(refusal).toEqual({
+      rule: "quotas.mapEntries",
+      message:
+        'refused by EbpfTenancyPolicy "small", rule quotas.mapEntries: the compiled object breaks the policy\'s rules: map "big" has max_entries 50000000; the limit is 65536; calls bpf_send_signal',
+    });
+    expect(objectRefusal(p, [{ rule: "observe-helper", message: "x" }]).rule).toBe("verdictMode");
+    const many = Array.from({ length: 12 }, (_, i) => ({ rule: "helper" as const, message: `h${i}` }));
+    expect(objectRefusal(p, many).message).toMatch(/h7 \(and 4 more\)$/);
+  });
+});
