@@ -1,23 +1,29 @@
 /**
  * Scrape-path benchmark. For each map type × key kind × size: the real agent (scrape-target.ts,
  * a child process) serves one EbpfMap whose map the bench fills from user space
- * (bpf_map_update_batch, bench/c/batch-read.c); then, in the same run:
+ * (bpf_map_update_batch, bench/c/batch-read.c); then, in the same run, once on the machine as it
+ * is ("quiet") and once with both cores kept busy by a CPU hog ("busy": one spinning process per
+ * CPU, the state of a loaded node):
  *
  *   scrape    GET /metrics: read + decode + render (client wall time; the agent's CPU time and
- *             event-loop delay; the agent's own read+decode time from its scrape histogram)
- *   read      readAll() batch (our read alone), readAll({ method: "iterate" }) (key by key, the
- *             way ebpf_exporter reads), both in the agent process
+ *             event-loop delay; the agent's own read time from its scrape histogram), plain and
+ *             with Accept-Encoding: gzip (body size, agent CPU)
+ *   read      readAll() batch (our read alone), in the agent process; quiet rows also
+ *             readAll({ method: "iterate" }) (key by key, the way ebpf_exporter reads)
  *   floor     batch-read (C, bpf_map_lookup_batch into preallocated buffers)
- *   bpftool   `bpftool map dump pinned … -j` + JSON.parse: the original design's path
+ *   bpftool   `bpftool map dump pinned … -j` + JSON.parse: the original design's path (quiet rows)
  *
+ * Each row records the machine's state beside its figures: the 1-minute load average when it
+ * started and the agent's event-loop delay over a window with no scrape (the idle floor).
  * Writes bench/results/scrape.json.
  */
-import { fork } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { fork, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import { AGENT_NODE_FLAGS, batchReadBin, cacheDir, log, machine, quick, run, stat, writeResult, type Stat } from "./common.js";
+import { AGENT_NODE_FLAGS, batchReadBin, cacheDir, log, machine, quick, run, sleep, stat, writeResult, type Stat } from "./common.js";
 import type { FromTarget, Measured, ReadRun, ToTarget } from "./scrape-target.js";
 
 export type MapKind = "hash" | "percpu_hash" | "array";
@@ -30,14 +36,20 @@ export interface Variant {
 }
 
 export interface ScrapeRow extends Variant {
+  /** Measured with a CPU hog on every core. */
+  busy: boolean;
+  /** The machine when the row started: 1-minute load average (/proc/loadavg). */
+  load1: number;
   series: number;
   bodyMiB: number;
   startMs: number;
-  scrape: { wallMs: Stat; cpuMs: Stat; lagMaxMs: Stat; lagP99Ms: Stat; readDecodeMs: Stat };
+  scrape: { wallMs: Stat; cpuMs: Stat; lagMaxMs: Stat; lagP99Ms: Stat; readMs: Stat };
+  /** The same scrape with Accept-Encoding: gzip. */
+  gzip: { wallMs: Stat; cpuMs: Stat; lagMaxMs: Stat; bodyMiB: number };
   /** Event-loop delay of the agent over as long a window with no scrape: the noise floor. */
   idleLagMaxMs: Stat;
   read: { wallMs: Stat; cpuMs: Stat; syscalls: number; method: string };
-  iterate: { wallMs: Stat; cpuMs: Stat; syscalls: number };
+  iterate?: { wallMs: Stat; cpuMs: Stat; syscalls: number };
   floor: { wallMs: Stat; cpuMs: Stat; syscalls: number };
   bpftool?: { wallMs: Stat; cpuMs: Stat; parseMs: Stat; syscalls: number; outputMiB: number };
 }
@@ -48,6 +60,8 @@ export interface ScrapeResults {
   machine: ReturnType<typeof machine>;
   runs: number;
   rows: ScrapeRow[];
+  /** The variants run, when not all were (EOP_BENCH_ONLY). */
+  only?: string[];
 }
 
 const SIZES = quick ? [1_000, 10_000, 100_000] : [1_000, 10_000, 100_000, 1_000_000];
@@ -58,7 +72,13 @@ const VARIANTS: [MapKind, KeyKind][] = [
   ["percpu_hash", "struct"],
   ["array", "u32"],
 ];
-const only = process.env.EOP_BENCH_ONLY; // e.g. "hash/struct/100000", for profiling runs
+/**
+ * Variants to run, comma-separated `map/key/size` (e.g. "hash/struct/100000", for profiling runs).
+ * Such a run writes no result file unless EOP_BENCH_SAVE=1: then the file holds those rows only
+ * and says so (`only`), and the report names the subset.
+ */
+const only = process.env.EOP_BENCH_ONLY?.split(",").filter(Boolean);
+const save = !only || process.env.EOP_BENCH_SAVE === "1";
 
 function runsFor(size: number): number {
   if (quick) return 3;
@@ -164,6 +184,58 @@ function scrapeSum(body: string): number {
   return Number(body.slice(at + marker.length, body.indexOf("\n", at + marker.length)));
 }
 
+/**
+ * One GET /metrics; of the body only the first `keep` bytes are kept (a 1M-entry body is ~100 MiB:
+ * building it as a string would load this machine more than the agent's scrape does).
+ */
+function scrapeOnce(url: string, gzip: boolean, keep: number): Promise<{ wallMs: number; bytes: number; body: Buffer; encoding?: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    request(`${url}/metrics`, { headers: { "accept-encoding": gzip ? "gzip" : "identity" } }, (response) => {
+      const parts: Buffer[] = [];
+      let bytes = 0;
+      response.on("data", (chunk: Buffer) => {
+        if (bytes < keep) parts.push(chunk);
+        bytes += chunk.length;
+      });
+      response.on("end", () =>
+        resolve({
+          wallMs: Number(process.hrtime.bigint() - t0) / 1e6,
+          bytes,
+          body: Buffer.concat(parts),
+          encoding: response.headers["content-encoding"],
+        }),
+      );
+      response.on("error", reject);
+    })
+      .on("error", reject)
+      .end();
+  });
+}
+
+/** The agent's own metrics come first in the body: its scrape histogram is in the first bytes. */
+const HEAD_BYTES = 256 * 1024;
+
+/** One spinning process per CPU: both cores busy, as on a loaded node. */
+class CpuHog {
+  private readonly children = Array.from({ length: availableParallelism() }, () => spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" }));
+  private readonly onExit = (): void => this.stop();
+
+  constructor() {
+    process.on("exit", this.onExit);
+  }
+
+  stop(): void {
+    for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    process.off("exit", this.onExit);
+  }
+}
+
+/** The 1-minute load average. */
+function load1(): number {
+  return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+}
+
 /** `perf stat` of a command: its CPU time (task-clock) and bpf() syscalls. */
 async function perfStat(args: string[]): Promise<{ stdout: string; cpuMs: number; syscalls: number; wallMs: number }> {
   const out = await run("perf", ["stat", "-x", ",", "-e", "task-clock,syscalls:sys_enter_bpf", "--", ...args]);
@@ -177,7 +249,7 @@ async function perfStat(args: string[]): Promise<{ stdout: string; cpuMs: number
   return { stdout: out.stdout, cpuMs, syscalls, wallMs: out.wallMs };
 }
 
-async function measureVariant(v: Variant): Promise<ScrapeRow> {
+async function measureVariant(v: Variant): Promise<ScrapeRow[]> {
   const name = `bench-${v.map.replace("_", "")}-${v.key}-${v.size}`;
   const work = mkdtempSync(join(tmpdir(), "eop-bench-scrape-"));
   const configDir = join(work, "config");
@@ -191,94 +263,25 @@ async function measureVariant(v: Variant): Promise<ScrapeRow> {
     const { pin, url, startMs } = target.ready;
     await run(batchReadBin, ["fill", pin, String(v.size), v.key]);
 
-    // One unrecorded scrape: JIT warm-up, first-scrape allocations.
-    const first = await (await fetch(`${url}/metrics`)).text();
+    // One unrecorded scrape: JIT warm-up, first-scrape allocations; and the text is checked.
+    const first = (await scrapeOnce(url, false, Infinity)).body.toString("utf8");
     const bodyMiB = Buffer.byteLength(first) / 2 ** 20;
     const series = first.split("\n").filter((l) => l.startsWith("bench_entries{")).length;
     if (series !== v.size) throw new Error(`${name}: ${series} series served, ${v.size} expected`);
-    let lastSum = scrapeSum(first);
+    const zipped = await scrapeOnce(url, true, 0);
+    if (zipped.encoding !== "gzip") throw new Error(`${name}: no gzip answer to Accept-Encoding: gzip`);
 
-    const wall: number[] = [];
-    const measured: Measured[] = [];
-    const readDecode: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      await target.ask({ type: "begin" });
-      const t0 = process.hrtime.bigint();
-      const body = await (await fetch(`${url}/metrics`)).text();
-      wall.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      const m = await target.ask({ type: "end" });
-      if (m.type === "measured") measured.push(m.measured);
-      const sum = scrapeSum(body);
-      readDecode.push((sum - lastSum) * 1000);
-      lastSum = sum;
-    }
-
-    // The same window length without a scrape: what the loop delay is when nothing is served.
-    const idleLag: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      await target.ask({ type: "begin" });
-      await new Promise((r) => setTimeout(r, Math.max(50, stat(wall).median)));
-      const m = await target.ask({ type: "end" });
-      if (m.type === "measured") idleLag.push(m.measured.lagMaxMs);
-    }
-
-    const reads = async (method: "batch" | "iterate"): Promise<ReadRun[]> => {
-      const r = await target!.ask({ type: "readAll", method, runs });
-      if (r.type !== "read") throw new Error(`unexpected ${r.type}`);
-      return r.runs;
-    };
-    const batch = await reads("batch");
-    const iterate = await reads("iterate");
-
-    const batchSize = Math.min(4096, v.size);
-    const floorRun = await perfStat([batchReadBin, "read", pin, String(runs), String(batchSize)]);
-    const floor = JSON.parse(floorRun.stdout) as { entries: number[]; syscalls: number[]; wallNs: number[]; cpuNs: number[] };
-    if (floor.entries[0] !== v.size) throw new Error(`${name}: the C reader saw ${floor.entries[0]} entries`);
-
-    // bpftool at 1M entries prints hundreds of MB of JSON: one run there.
-    let bpftool: ScrapeRow["bpftool"];
-    const bpftoolRuns = v.size >= 1_000_000 ? 1 : runs;
-    {
-      const wallMs: number[] = [];
-      const cpuMs: number[] = [];
-      const parseMs: number[] = [];
-      let syscalls = 0;
-      let outputMiB = 0;
-      for (let i = 0; i < bpftoolRuns; i++) {
-        const r = await perfStat(["bpftool", "map", "dump", "pinned", pin, "-j"]);
-        const c0 = process.cpuUsage();
-        const t0 = process.hrtime.bigint();
-        const parsed = JSON.parse(r.stdout) as unknown[];
-        const parse = Number(process.hrtime.bigint() - t0) / 1e6;
-        const parseCpu = (process.cpuUsage(c0).user + process.cpuUsage(c0).system) / 1000;
-        if (parsed.length !== v.size) throw new Error(`${name}: bpftool dumped ${parsed.length} entries`);
-        wallMs.push(r.wallMs + parse);
-        cpuMs.push(r.cpuMs + parseCpu);
-        parseMs.push(parse);
-        syscalls = r.syscalls;
-        outputMiB = Buffer.byteLength(r.stdout) / 2 ** 20;
+    const rows: ScrapeRow[] = [];
+    for (const busy of [false, true]) {
+      const hog = busy ? new CpuHog() : undefined;
+      try {
+        if (hog) await sleep(1000); // the hog settles in
+        rows.push(await measureMode(v, target, { name, pin, url, startMs, series, bodyMiB, runs, busy }));
+      } finally {
+        hog?.stop();
       }
-      bpftool = { wallMs: stat(wallMs), cpuMs: stat(cpuMs), parseMs: stat(parseMs), syscalls, outputMiB };
     }
-
-    return {
-      ...v,
-      series,
-      bodyMiB,
-      startMs,
-      scrape: {
-        wallMs: stat(wall),
-        cpuMs: stat(measured.map((m) => m.cpuMs)),
-        lagMaxMs: stat(measured.map((m) => m.lagMaxMs)),
-        lagP99Ms: stat(measured.map((m) => m.lagP99Ms)),
-        readDecodeMs: stat(readDecode),
-      },
-      idleLagMaxMs: stat(idleLag),
-      read: { wallMs: stat(batch.map((r) => r.wallMs)), cpuMs: stat(batch.map((r) => r.cpuMs)), syscalls: batch[0]!.syscalls, method: batch[0]!.method },
-      iterate: { wallMs: stat(iterate.map((r) => r.wallMs)), cpuMs: stat(iterate.map((r) => r.cpuMs)), syscalls: iterate[0]!.syscalls },
-      floor: { wallMs: stat(floor.wallNs.map((n) => n / 1e6)), cpuMs: stat(floor.cpuNs.map((n) => n / 1e6)), syscalls: floor.syscalls[0]! },
-      bpftool,
-    };
+    return rows;
   } finally {
     await target?.stop();
     rmSync(pinRoot, { recursive: true, force: true });
@@ -286,23 +289,139 @@ async function measureVariant(v: Variant): Promise<ScrapeRow> {
   }
 }
 
+async function measureMode(
+  v: Variant,
+  target: Target,
+  c: { name: string; pin: string; url: string; startMs: number; series: number; bodyMiB: number; runs: number; busy: boolean },
+): Promise<ScrapeRow> {
+  const { name, pin, url, runs, busy } = c;
+  const load = load1();
+
+  // The same window length without a scrape: what the loop delay is when nothing is served.
+  const idleLag: number[] = [];
+  const windowMs = v.size >= 1_000_000 ? 1000 : v.size >= 100_000 ? 300 : 100;
+  for (let i = 0; i < runs; i++) {
+    await target.ask({ type: "begin" });
+    await sleep(windowMs);
+    const m = await target.ask({ type: "end" });
+    if (m.type === "measured") idleLag.push(m.measured.lagMaxMs);
+  }
+
+  const scrapes = async (gzip: boolean) => {
+    const wall: number[] = [];
+    const measured: Measured[] = [];
+    const readMs: number[] = [];
+    let bytes = 0;
+    // The histogram in a body counts the scrapes before it: differences of consecutive sums.
+    let lastSum = NaN;
+    for (let i = 0; i < runs; i++) {
+      await target.ask({ type: "begin" });
+      const r = await scrapeOnce(url, gzip, gzip ? 0 : HEAD_BYTES);
+      const m = await target.ask({ type: "end" });
+      wall.push(r.wallMs);
+      bytes = r.bytes;
+      if (m.type === "measured") measured.push(m.measured);
+      if (!gzip) {
+        const sum = scrapeSum(r.body.toString("utf8"));
+        if (Number.isFinite(lastSum)) readMs.push((sum - lastSum) * 1000);
+        lastSum = sum;
+      }
+    }
+    return { wall, measured, readMs, bytes };
+  };
+  const plain = await scrapes(false);
+  const zipped = await scrapes(true);
+
+  const reads = async (method: "batch" | "iterate"): Promise<ReadRun[]> => {
+    const r = await target.ask({ type: "readAll", method, runs });
+    if (r.type !== "read") throw new Error(`unexpected ${r.type}`);
+    return r.runs;
+  };
+  const batch = await reads("batch");
+  const iterate = busy ? undefined : await reads("iterate");
+
+  const batchSize = Math.min(4096, v.size);
+  const floorRun = await perfStat([batchReadBin, "read", pin, String(runs), String(batchSize)]);
+  const floor = JSON.parse(floorRun.stdout) as { entries: number[]; syscalls: number[]; wallNs: number[]; cpuNs: number[] };
+  if (floor.entries[0] !== v.size) throw new Error(`${name}: the C reader saw ${floor.entries[0]} entries`);
+
+  // bpftool (quiet rows only): at 1M entries it prints hundreds of MB of JSON, one run there.
+  let bpftool: ScrapeRow["bpftool"];
+  if (!busy) {
+    const bpftoolRuns = v.size >= 1_000_000 ? 1 : runs;
+    const wallMs: number[] = [];
+    const cpuMs: number[] = [];
+    const parseMs: number[] = [];
+    let syscalls = 0;
+    let outputMiB = 0;
+    for (let i = 0; i < bpftoolRuns; i++) {
+      const r = await perfStat(["bpftool", "map", "dump", "pinned", pin, "-j"]);
+      const c0 = process.cpuUsage();
+      const t0 = process.hrtime.bigint();
+      const parsed = JSON.parse(r.stdout) as unknown[];
+      const parse = Number(process.hrtime.bigint() - t0) / 1e6;
+      const parseCpu = (process.cpuUsage(c0).user + process.cpuUsage(c0).system) / 1000;
+      if (parsed.length !== v.size) throw new Error(`${name}: bpftool dumped ${parsed.length} entries`);
+      wallMs.push(r.wallMs + parse);
+      cpuMs.push(r.cpuMs + parseCpu);
+      parseMs.push(parse);
+      syscalls = r.syscalls;
+      outputMiB = Buffer.byteLength(r.stdout) / 2 ** 20;
+    }
+    bpftool = { wallMs: stat(wallMs), cpuMs: stat(cpuMs), parseMs: stat(parseMs), syscalls, outputMiB };
+  }
+
+  return {
+    ...v,
+    busy,
+    load1: load,
+    series: c.series,
+    bodyMiB: c.bodyMiB,
+    startMs: c.startMs,
+    scrape: {
+      wallMs: stat(plain.wall),
+      cpuMs: stat(plain.measured.map((m) => m.cpuMs)),
+      lagMaxMs: stat(plain.measured.map((m) => m.lagMaxMs)),
+      lagP99Ms: stat(plain.measured.map((m) => m.lagP99Ms)),
+      readMs: stat(plain.readMs),
+    },
+    gzip: {
+      wallMs: stat(zipped.wall),
+      cpuMs: stat(zipped.measured.map((m) => m.cpuMs)),
+      lagMaxMs: stat(zipped.measured.map((m) => m.lagMaxMs)),
+      bodyMiB: zipped.bytes / 2 ** 20,
+    },
+    idleLagMaxMs: stat(idleLag),
+    read: { wallMs: stat(batch.map((r) => r.wallMs)), cpuMs: stat(batch.map((r) => r.cpuMs)), syscalls: batch[0]!.syscalls, method: batch[0]!.method },
+    iterate: iterate && { wallMs: stat(iterate.map((r) => r.wallMs)), cpuMs: stat(iterate.map((r) => r.cpuMs)), syscalls: iterate[0]!.syscalls },
+    floor: { wallMs: stat(floor.wallNs.map((n) => n / 1e6)), cpuMs: stat(floor.cpuNs.map((n) => n / 1e6)), syscalls: floor.syscalls[0]! },
+    bpftool,
+  };
+}
+
 async function main(): Promise<void> {
   const rows: ScrapeRow[] = [];
+  // Written after every variant: a long run that is stopped keeps the rows it measured.
+  const write = (): string =>
+    writeResult("scrape", { when: new Date().toISOString(), quick, machine: machine(), runs: runsFor(1000), rows, only } satisfies ScrapeResults);
   for (const size of SIZES) {
     for (const [map, key] of VARIANTS) {
       const v: Variant = { map, key, size };
-      if (only && only !== `${map}/${key}/${size}`) continue;
+      if (only && !only.includes(`${map}/${key}/${size}`)) continue;
       const t0 = Date.now();
-      const row = await measureVariant(v);
-      rows.push(row);
-      log(
-        `scrape ${map}/${key}/${size}: scrape ${row.scrape.wallMs.median.toFixed(1)} ms (cpu ${row.scrape.cpuMs.median.toFixed(1)}, read+decode ${row.scrape.readDecodeMs.median.toFixed(1)}, lag max ${row.scrape.lagMaxMs.median.toFixed(1)}, idle ${row.idleLagMaxMs.median.toFixed(1)}), ` +
-          `read ${row.read.wallMs.median.toFixed(2)} ms vs floor ${row.floor.wallMs.median.toFixed(2)} ms, iterate ${row.iterate.wallMs.median.toFixed(1)} ms, bpftool ${row.bpftool?.wallMs.median.toFixed(0)} ms [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
-      );
+      for (const row of await measureVariant(v)) {
+        rows.push(row);
+        log(
+          `scrape ${map}/${key}/${size} ${row.busy ? "busy" : "quiet"} (load ${row.load1}): scrape ${row.scrape.wallMs.median.toFixed(1)} ms (cpu ${row.scrape.cpuMs.median.toFixed(1)}, ` +
+            `${(((row.scrape.cpuMs.median - row.read.cpuMs.median) * 1000) / row.series).toFixed(2)} us/row decode+render, lag max ${row.scrape.lagMaxMs.median.toFixed(1)}, idle ${row.idleLagMaxMs.median.toFixed(1)}), ` +
+            `gzip ${row.gzip.bodyMiB.toFixed(2)} MiB cpu ${row.gzip.cpuMs.median.toFixed(1)}, read ${row.read.wallMs.median.toFixed(2)} ms vs floor ${row.floor.wallMs.median.toFixed(2)} ms ` +
+            `(${(row.read.wallMs.median / row.floor.wallMs.median).toFixed(2)}x) [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
+        );
+      }
+      if (save) write();
     }
   }
-  const results: ScrapeResults = { when: new Date().toISOString(), quick, machine: machine(), runs: runsFor(1000), rows };
-  if (!only) log(`wrote ${writeResult("scrape", results)}`);
+  if (save) log(`wrote ${write()}`);
 }
 
 main().catch((error: unknown) => {

@@ -4,6 +4,7 @@
  * without undici's dispatcher, hence node:https.
  */
 import { request } from "node:https";
+import { gunzipSync } from "node:zlib";
 
 export interface SecureResponse {
   status: number;
@@ -15,20 +16,31 @@ export interface SecureResponse {
  * `ca` + `servername`: verified as a scraper would. Without them the certificate is not checked:
  * only for tests about something else than TLS (an agent serving its self-signed stand-in).
  */
-export function secureGet(url: string, options: { ca?: string; servername?: string; token?: string; timeoutMs?: number } = {}): Promise<SecureResponse> {
+/** `gzip`: ask for a gzipped body, as Prometheus does; a gzipped answer is decompressed into `body`. */
+export function secureGet(
+  url: string,
+  options: { ca?: string; servername?: string; token?: string; timeoutMs?: number; gzip?: boolean } = {},
+): Promise<SecureResponse> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
       {
         ...(options.ca === undefined ? { rejectUnauthorized: false } : { ca: options.ca }),
         ...(options.servername !== undefined && { servername: options.servername }),
-        headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` },
+        headers: {
+          ...(options.token !== undefined && { authorization: `Bearer ${options.token}` }),
+          ...(options.gzip && { "accept-encoding": "gzip" }),
+        },
         timeout: options.timeoutMs ?? 10_000,
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), headers: res.headers }));
+        res.on("end", () => {
+          const raw = Buffer.concat(chunks);
+          const body = res.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw;
+          resolve({ status: res.statusCode ?? 0, body: body.toString("utf8"), headers: res.headers });
+        });
         res.on("error", reject);
       },
     );

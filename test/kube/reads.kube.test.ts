@@ -199,6 +199,14 @@ describe("authenticated per-namespace reads of a node's metrics", () => {
     expect(view.body).not.toMatch(/^# HELP ebpf_operator_agent_/m);
     // Her own programs' costs and map fill are hers to see.
     expect(sampleValue(view.body, "ebpf_operator_map_max_entries", { namespace: A, ebpfmap: "execs" })).toBe(1);
+    // Gzipped when asked (as Prometheus asks), the tenant's view as the cluster's: the same filtered series.
+    const zipped = await secureGet(`${agent!.url}/namespaces/${A}/metrics`, { ca, servername: SERVER_NAME, token: tokens.alice!, gzip: true });
+    expect(zipped.status).toBe(200);
+    expect(zipped.headers["content-encoding"]).toBe("gzip");
+    expect([...new Set([...zipped.body.matchAll(/namespace="([^"]*)"/g)].map((m) => m[1]))]).toEqual([A]);
+    expect(sampleValue(zipped.body, "execve_counter_total", { namespace: A, ebpfmap: "execs" })).toBeGreaterThanOrEqual(5);
+    expect(zipped.body).not.toContain("bob_secret");
+    expect(zipped.body).not.toMatch(/^# HELP ebpf_operator_agent_/m);
     const status = JSON.parse((await get(`/namespaces/${A}/status`, tokens.alice)).body) as { resources: { namespace: string; name: string; phase: string }[] };
     expect(status.resources.map((r) => `${r.namespace}/${r.name}:${r.phase}`)).toEqual([`${A}/execs:Running`]);
     for (const path of [`/namespaces/${B}/metrics`, `/namespaces/${B}/status`, "/metrics", "/status"]) {

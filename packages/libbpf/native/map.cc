@@ -121,40 +121,93 @@ Napi::Value ProbeMapType(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, r > 0);
 }
 
-enum class ReadMethod { Auto = 0, Batch = 1, Iterate = 2 };
+// mapLookupBatch(handle, first, inCursor, outCursor, keys, values, offset, count, keySize, valueStride)
+//   -> n * 2 + (1 when the map has no more entries), or -1 when `count` cannot hold a hash bucket
+// One bpf_map_lookup_batch call on the JS thread, writing `count` entries at most into `keys` and
+// `values` from entry `offset` on: the JS side (BpfMap.readAll) loops over the map a batch at a
+// time, with buffers it keeps, yielding to the event loop between slices of batches. One batch
+// of 4096 entries takes well under a millisecond; a hop to the thread pool and back costs two
+// thread wake-ups, which on a busy machine (every core taken) cost more than the read itself.
+Napi::Value LookupBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FdHandle* h = FdHandle::From(env, info[0]);
+  bool first = info[1].As<Napi::Boolean>().Value();
+  Napi::Uint8Array inCursor = info[2].As<Napi::Uint8Array>();
+  Napi::Uint8Array outCursor = info[3].As<Napi::Uint8Array>();
+  Napi::Uint8Array keys = info[4].As<Napi::Uint8Array>();
+  Napi::Uint8Array values = info[5].As<Napi::Uint8Array>();
+  size_t offset = static_cast<size_t>(info[6].As<Napi::Number>().Int64Value());
+  uint32_t count = info[7].As<Napi::Number>().Uint32Value();
+  size_t keySize = static_cast<size_t>(info[8].As<Napi::Number>().Int64Value());
+  size_t valueStride = static_cast<size_t>(info[9].As<Napi::Number>().Int64Value());
+  if ((offset + count) * keySize > keys.ByteLength() || (offset + count) * valueStride > values.ByteLength() ||
+      inCursor.ByteLength() < keySize || outCursor.ByteLength() < keySize || inCursor.ByteLength() < 4 ||
+      outCursor.ByteLength() < 4) {
+    ThrowTypeError(env, "mapLookupBatch: buffers too small for the batch");
+  }
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  uint32_t n = count;
+  int r = bpf_map_lookup_batch(h->rawFd(), first ? nullptr : inCursor.Data(), outCursor.Data(),
+                               keys.Data() + offset * keySize, values.Data() + offset * valueStride, &n, &opts);
+  int e = r < 0 ? -r : 0;
+  if (e == 0) return Napi::Number::New(env, static_cast<double>(n) * 2);
+  if (e == ENOENT) return Napi::Number::New(env, static_cast<double>(n) * 2 + 1);
+  if (e == ENOSPC) return Napi::Number::New(env, -1);
+  ThrowErrno(env, "bpf_map_lookup_batch", e);
+}
 
-// Reads every entry of a map off the JS thread. Holds a reference on the FdHandle (Acquire) so a
-// concurrent close() is deferred until the read finishes.
+// mapHold(handle) / mapUnhold(handle): a read in several calls holds the handle, so a close()
+// meanwhile is deferred until it ends (as for the thread-pool read).
+Napi::Value Hold(const Napi::CallbackInfo& info) {
+  FdHandle* h = FdHandle::From(info.Env(), info[0]);
+  if (h->fd() < 0) ThrowErrno(info.Env(), "readAll", EBADF);
+  h->Acquire();
+  return info.Env().Undefined();
+}
+
+Napi::Value Unhold(const Napi::CallbackInfo& info) {
+  FdHandle::From(info.Env(), info[0])->Release();
+  return info.Env().Undefined();
+}
+
+// Reads every entry of a map with get_next_key + lookup per key, off the JS thread (two syscalls
+// per key: the fallback for map types without batch lookups). Holds a reference on the FdHandle
+// (Acquire) so a concurrent close() is deferred until the read finishes.
+//
+// With target buffers (keys and values, allocated once by the caller and reused on every read),
+// the entries are written straight into them: no allocation, no zero-filling, no new JS buffer.
+// Only when they turn out too small does the read continue in vectors of its own, returned as
+// new buffers.
 class ReadAllWorker : public Napi::AsyncWorker {
  public:
   ReadAllWorker(Napi::Env env, Napi::Object handleObj, FdHandle* handle, size_t keySize, size_t valueStride,
-                uint32_t maxEntries, uint32_t batchSize, ReadMethod method)
+                uint32_t maxEntries)
       : Napi::AsyncWorker(env, "ebpf:readAll"),
         deferred_(Napi::Promise::Deferred::New(env)),
         handle_(handle),
         keySize_(keySize),
         valueStride_(valueStride),
-        maxEntries_(maxEntries),
-        batchSize_(batchSize),
-        method_(method) {
+        maxEntries_(maxEntries) {
     handleRef_ = Napi::Persistent(handleObj);
     handle_->Acquire();
     fd_ = handle_->rawFd();
   }
 
+  // Entries go into these buffers (kept alive by references until the read is done).
+  void SetTargets(Napi::Uint8Array keys, Napi::Uint8Array values) {
+    keysRef_ = Napi::Persistent(keys);
+    valuesRef_ = Napi::Persistent(values);
+    keysBase_ = keys.Data();
+    valuesBase_ = values.Data();
+    size_t byKeys = keySize_ == 0 ? SIZE_MAX : keys.ByteLength() / keySize_;
+    size_t byValues = valueStride_ == 0 ? SIZE_MAX : values.ByteLength() / valueStride_;
+    capacity_ = std::min(byKeys, byValues);
+    own_ = false;
+  }
+
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override {
-    if (method_ != ReadMethod::Iterate) {
-      bool unsupported = false;
-      ReadBatch(unsupported);
-      if (!unsupported || method_ == ReadMethod::Batch || err_ != 0) return;
-      count_ = 0;
-      keys_.clear();
-      values_.clear();
-    }
-    ReadIterate();
-  }
+  void Execute() override { ReadIterate(); }
 
   void OnOK() override {
     Napi::Env env = Env();
@@ -163,15 +216,18 @@ class ReadAllWorker : public Napi::AsyncWorker {
       deferred_.Reject(MakeErrnoError(env, op_, err_));
       return;
     }
-    keys_.resize(count_ * keySize_);
-    values_.resize(count_ * valueStride_);
     Napi::Object out = Napi::Object::New(env);
     out.Set("count", Napi::Number::New(env, static_cast<double>(count_)));
     out.Set("keySize", Napi::Number::New(env, static_cast<double>(keySize_)));
     out.Set("valueStride", Napi::Number::New(env, static_cast<double>(valueStride_)));
-    out.Set("keys", ToBuffer(env, std::move(keys_)));
-    out.Set("values", ToBuffer(env, std::move(values_)));
-    out.Set("method", usedBatch_ ? "batch" : "iterate");
+    if (own_) {
+      // No targets, or they were too small: the entries are in our vectors.
+      keys_.resize(count_ * keySize_);
+      values_.resize(count_ * valueStride_);
+      out.Set("keys", ToBuffer(env, std::move(keys_)));
+      out.Set("values", ToBuffer(env, std::move(values_)));
+    }
+    out.Set("method", "iterate");
     out.Set("syscalls", Napi::Number::New(env, static_cast<double>(syscalls_)));
     deferred_.Resolve(out);
   }
@@ -189,64 +245,25 @@ class ReadAllWorker : public Napi::AsyncWorker {
                                             [heap](Napi::Env, uint8_t*) { delete heap; });
   }
 
-  void Reserve(size_t entries) {
-    if (keys_.size() < entries * keySize_) keys_.resize(entries * keySize_);
-    if (values_.size() < entries * valueStride_) values_.resize(entries * valueStride_);
-  }
+  uint8_t* KeyAt(size_t i) { return (own_ ? keys_.data() : keysBase_) + i * keySize_; }
+  uint8_t* ValueAt(size_t i) { return (own_ ? values_.data() : valuesBase_) + i * valueStride_; }
 
-  // Batch lookup in chunks. Sets unsupported when the kernel rejects batch ops for this map type
-  // before anything was read.
-  void ReadBatch(bool& unsupported) {
-    uint32_t chunk = batchSize_;
-    std::vector<uint8_t> inBatch(std::max<size_t>(keySize_, 8));
-    std::vector<uint8_t> outBatch(std::max<size_t>(keySize_, 8));
-    bool first = true;
-    usedBatch_ = true;
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    for (;;) {
-      Reserve(count_ + chunk);
-      uint32_t n = chunk;
-      int r = bpf_map_lookup_batch(fd_, first ? nullptr : inBatch.data(), outBatch.data(),
-                                   keys_.data() + count_ * keySize_, values_.data() + count_ * valueStride_, &n,
-                                   &opts);
-      syscalls_++;
-      int e = r < 0 ? -r : 0;
-      if (e == 0 || e == ENOENT) {
-        count_ += n;
-        if (e == ENOENT) return;
-        std::swap(inBatch, outBatch);
-        first = false;
-        continue;
-      }
-      if (e == ENOSPC) {
-        // A hash bucket holds more entries than fit in this chunk: grow and retry.
-        if (chunk >= (1u << 24)) {
-          err_ = e;
-          op_ = "bpf_map_lookup_batch";
-          return;
-        }
-        chunk *= 2;
-        continue;
-      }
-      if (first && (e == EINVAL || e == ENOTSUPP || e == EOPNOTSUPP)) {
-        unsupported = true;
-        if (method_ == ReadMethod::Batch) {
-          err_ = e;
-          op_ = "bpf_map_lookup_batch";
-        }
-        usedBatch_ = false;
-        return;
-      }
-      err_ = e;
-      op_ = "bpf_map_lookup_batch";
-      return;
+  // Room for `entries` entries. Targets that are too small are left for vectors holding what was
+  // read so far; vectors grow geometrically (each growth zero-fills only its new part).
+  void Reserve(size_t entries) {
+    if (!own_) {
+      if (entries <= capacity_) return;
+      own_ = true;
+      keys_.assign(keysBase_, keysBase_ + count_ * keySize_);
+      values_.assign(valuesBase_, valuesBase_ + count_ * valueStride_);
     }
+    if (keys_.size() < entries * keySize_) keys_.resize(std::max(entries, keys_.size() / std::max<size_t>(keySize_, 1) * 2) * keySize_);
+    if (values_.size() < entries * valueStride_) values_.resize(std::max(entries, values_.size() / std::max<size_t>(valueStride_, 1) * 2) * valueStride_);
   }
 
   // get_next_key + lookup per key. Keys deleted between the two calls are skipped; a restart
   // from the first key (get_next_key on a vanished key) cannot double count thanks to `seen`.
   void ReadIterate() {
-    usedBatch_ = false;
     std::vector<uint8_t> prev(keySize_), next(keySize_);
     std::unordered_set<std::string> seen;
     bool havePrev = false;
@@ -269,7 +286,7 @@ class ReadAllWorker : public Napi::AsyncWorker {
         continue;
       }
       Reserve(count_ + 1);
-      r = bpf_map_lookup_elem(fd_, next.data(), values_.data() + count_ * valueStride_);
+      r = bpf_map_lookup_elem(fd_, next.data(), ValueAt(count_));
       syscalls_++;
       if (r == -ENOENT) {
         // Deleted after get_next_key: skip it but continue from the last key that existed.
@@ -286,7 +303,7 @@ class ReadAllWorker : public Napi::AsyncWorker {
         op_ = "bpf_map_lookup_elem";
         return;
       }
-      memcpy(keys_.data() + count_ * keySize_, next.data(), keySize_);
+      memcpy(KeyAt(count_), next.data(), keySize_);
       count_++;
       seen.insert(std::move(k));
       prev.swap(next);
@@ -303,28 +320,36 @@ class ReadAllWorker : public Napi::AsyncWorker {
   size_t keySize_;
   size_t valueStride_;
   uint32_t maxEntries_;
-  uint32_t batchSize_;
-  ReadMethod method_;
 
+  // Targets (when given) and, once they are outgrown or without them, our own vectors.
+  Napi::Reference<Napi::Uint8Array> keysRef_;
+  Napi::Reference<Napi::Uint8Array> valuesRef_;
+  uint8_t* keysBase_ = nullptr;
+  uint8_t* valuesBase_ = nullptr;
+  size_t capacity_ = 0;
+  bool own_ = true;
   std::vector<uint8_t> keys_;
   std::vector<uint8_t> values_;
   size_t count_ = 0;
   uint64_t syscalls_ = 0;
-  bool usedBatch_ = false;
   int err_ = 0;
   std::string op_;
 };
 
-// readAll(handle, keySize, valueStride, maxEntries, batchSize, method) -> Promise<MapEntries>
-Napi::Value ReadAll(const Napi::CallbackInfo& info) {
+// mapIterateAll(handle, keySize, valueStride, maxEntries, keys?, values?) -> Promise<MapEntries>
+// With keys and values (Uint8Arrays), the result has no keys/values of its own when they held
+// every entry: the caller views its buffers.
+Napi::Value IterateAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FdHandle* h = FdHandle::From(env, info[0]);
   if (h->fd() < 0) ThrowErrno(env, "readAll", EBADF);
   auto* w = new ReadAllWorker(env, info[0].As<Napi::Object>(), h,
                               static_cast<size_t>(info[1].As<Napi::Number>().Int64Value()),
                               static_cast<size_t>(info[2].As<Napi::Number>().Int64Value()),
-                              info[3].As<Napi::Number>().Uint32Value(), info[4].As<Napi::Number>().Uint32Value(),
-                              static_cast<ReadMethod>(info[5].As<Napi::Number>().Int32Value()));
+                              info[3].As<Napi::Number>().Uint32Value());
+  if (info.Length() >= 6 && info[4].IsTypedArray() && info[5].IsTypedArray()) {
+    w->SetTargets(info[4].As<Napi::Uint8Array>(), info[5].As<Napi::Uint8Array>());
+  }
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -339,7 +364,10 @@ void InitMap(Napi::Env env, Napi::Object exports) {
   exports.Set("mapDelete", Napi::Function::New<Delete>(env, "mapDelete"));
   exports.Set("mapNextKey", Napi::Function::New<NextKey>(env, "mapNextKey"));
   exports.Set("mapGetFdById", Napi::Function::New<GetFdById>(env, "mapGetFdById"));
-  exports.Set("mapReadAll", Napi::Function::New<ReadAll>(env, "mapReadAll"));
+  exports.Set("mapIterateAll", Napi::Function::New<IterateAll>(env, "mapIterateAll"));
+  exports.Set("mapLookupBatch", Napi::Function::New<LookupBatch>(env, "mapLookupBatch"));
+  exports.Set("mapHold", Napi::Function::New<Hold>(env, "mapHold"));
+  exports.Set("mapUnhold", Napi::Function::New<Unhold>(env, "mapUnhold"));
   exports.Set("possibleCpus", Napi::Function::New<PossibleCpus>(env, "possibleCpus"));
   exports.Set("probeMapType", Napi::Function::New<ProbeMapType>(env, "probeMapType"));
 }

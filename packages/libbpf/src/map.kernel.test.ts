@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileFixture, makePinDir, makeTempDir, requireKernel, u32Key } from "./kernel-test-support.js";
 import { BpfMap, BpfObject, BpfProgram, ClosedError, LibbpfError, possibleCpus } from "./index.js";
 import type { MapEntries } from "./index.js";
+import { native } from "./native.js";
 
 requireKernel();
 
@@ -145,6 +146,41 @@ describe("BpfMap", () => {
     expect(asMap(auto)).toEqual(asMap(iterate));
     expect(iterate.syscalls).toBeGreaterThanOrEqual(2 * COUNT);
     expect(batch.syscalls).toBeLessThan(10);
+  });
+
+  it.each(["hash_map", "array_map", "percpu_hash_map"])(
+    "reads %s into the same buffers every time with reuse, a second set while one is held",
+    async (name) => {
+      const m = maps[name]!;
+      const plain = asMap(await m.readAll());
+      const first = await m.readAll({ reuse: true });
+      expect(first.release).toBeTypeOf("function");
+      expect(asMap(first)).toEqual(plain);
+      // Held: a concurrent read fills another set.
+      const second = await m.readAll({ reuse: true, method: "iterate" });
+      expect(second.keys.buffer).not.toBe(first.keys.buffer);
+      expect(asMap(second)).toEqual(plain);
+      first.release!();
+      first.release!(); // idempotent
+      second.release!();
+      // Released: the next read fills the first set again, and nothing else is allocated for it.
+      const third = await m.readAll({ reuse: true });
+      expect(third.keys.buffer).toBe(first.keys.buffer);
+      expect(third.values.buffer).toBe(first.values.buffer);
+      expect(asMap(third)).toEqual(plain);
+      third.release!();
+    },
+  );
+
+  it("iterates into buffers of its own when the caller's are too small", async () => {
+    const m = maps.hash_map!;
+    const small = { keys: Buffer.alloc(10 * m.info.keySize), values: Buffer.alloc(10 * m.valueStride) };
+    const handle = native().mapGetFdById(m.info.id);
+    const r = await native().mapIterateAll(handle, m.info.keySize, m.valueStride, m.info.maxEntries, small.keys, small.values);
+    handle.close();
+    expect(r.count).toBe(COUNT);
+    expect(r.keys).toBeInstanceOf(Buffer);
+    expect(asMap(r as MapEntries)).toEqual(asMap(await m.readAll()));
   });
 
   it("falls back to iteration for map types without batch lookups", async () => {

@@ -1,7 +1,8 @@
 import { describeBtfTypes } from "./btf.js";
+import { LibbpfError } from "./errors.js";
 import { checkPath, checkUint, FdOwner } from "./handle.js";
 import { native } from "./native.js";
-import type { NativeFd, NativeReadMethod } from "./native.js";
+import type { NativeFd } from "./native.js";
 import type { BtfType, MapEntries, MapInfo, UpdateFlag } from "./types.js";
 
 /** Options for {@link BpfMap.readAll}. */
@@ -14,16 +15,51 @@ export interface ReadAllOptions {
    * kernel does not support batch lookups for the map type.
    */
   method?: "auto" | "batch" | "iterate";
+  /**
+   * Read into buffers this map keeps and fills again on every read (allocated once, sized for
+   * `maxEntries`, never zero-filled), instead of new buffers per read. The result's `keys` and
+   * `values` then view those buffers: call its `release()` when done with them, after which they
+   * must not be used. A read while another's buffers are still held allocates a second set.
+   */
+  reuse?: boolean;
 }
+
+/**
+ * Keys, values and batch cursors for {@link BpfMap.readAll}: room for `capacity` entries,
+ * uninitialized (a read exposes only what it filled; pages never touched cost no memory).
+ */
+class ReadBuffers {
+  readonly keys: Buffer;
+  readonly values: Buffer;
+  /** The kernel's batch position, in and out: a key, or a 4-byte bucket index for hash maps. */
+  readonly cursors: [Buffer, Buffer];
+
+  constructor(
+    readonly capacity: number,
+    keySize: number,
+    valueStride: number,
+  ) {
+    this.keys = Buffer.allocUnsafeSlow(capacity * keySize);
+    this.values = Buffer.allocUnsafeSlow(capacity * valueStride);
+    const cursor = Math.max(keySize, 8);
+    this.cursors = [Buffer.alloc(cursor), Buffer.alloc(cursor)];
+  }
+}
+
+/** A sliced read yields to the event loop once it has run this long. */
+const READ_SLICE_MS = 2;
+/** Batches are capped to about this many bytes (keys and values), so one call stays short. */
+const BATCH_BYTES = 1 << 20;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Errors of a first batch call that mean "no batch lookups for this map type". */
+const BATCH_UNSUPPORTED: ReadonlySet<string> = new Set(["EINVAL", "ENOTSUPP", "EOPNOTSUPP"]);
 
 const PER_CPU_TYPES: ReadonlySet<string> = new Set(["percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"]);
 
 const UPDATE_FLAGS: Record<UpdateFlag, number> = { any: 0, noexist: 1, exist: 2 };
-const READ_METHODS: Record<NonNullable<ReadAllOptions["method"]>, NativeReadMethod> = {
-  auto: 0,
-  batch: 1,
-  iterate: 2,
-};
+const READ_METHODS: ReadonlySet<string> = new Set(["auto", "batch", "iterate"]);
 
 /** Whether a map type (libbpf name) stores one value per possible CPU. */
 export function isPerCpuMapType(type: string): boolean {
@@ -65,6 +101,8 @@ export class BpfMap implements Disposable {
   readonly isPerCpu: boolean;
   /** Bytes per value as read and written from user space. */
   readonly valueStride: number;
+  /** The buffers `readAll({ reuse: true })` fills, while no read holds them. */
+  #spare: ReadBuffers | undefined;
 
   private constructor(handle: NativeFd, label: string) {
     let info: MapInfo;
@@ -191,24 +229,133 @@ export class BpfMap implements Disposable {
   }
 
   /**
-   * Reads every entry off the JS thread (libuv pool). Keys and values come back packed in two
-   * buffers; `method` and `syscalls` tell how. The result is not an atomic snapshot: entries
-   * changed during the read may or may not be included, but none is included twice.
+   * Reads every entry. Keys and values come back packed in two buffers; `method` and `syscalls`
+   * tell how. The result is not an atomic snapshot: entries changed during the read may or may
+   * not be included, but none is included twice.
+   *
+   * `batch` runs on the JS thread one `bpf_map_lookup_batch` call at a time (each well under a
+   * millisecond at the default batch size), yielding to the event loop every 2 ms: the same
+   * syscalls as a C reader, without the two thread wake-ups a hop to the thread pool costs on a
+   * busy machine. `iterate` (two syscalls per key) runs on the libuv thread pool.
    */
   readAll(options: ReadAllOptions = {}): Promise<MapEntries> {
-    const handle = this.#owner.handle;
-    const method = READ_METHODS[options.method ?? "auto"];
-    if (method === undefined) {
-      return Promise.reject(new TypeError(`BpfMap.readAll: unknown method ${JSON.stringify(options.method)}`));
-    }
-    const batchSize = options.batchSize ?? Math.max(1, Math.min(4096, this.info.maxEntries));
+    // Closed: throws now (ClosedError), as every other method does.
+    return this.#readAll(this.#owner.handle, options);
+  }
+
+  async #readAll(handle: NativeFd, options: ReadAllOptions): Promise<MapEntries> {
+    const method = options.method ?? "auto";
+    if (!READ_METHODS.has(method)) throw new TypeError(`BpfMap.readAll: unknown method ${JSON.stringify(options.method)}`);
+    const { keySize, maxEntries } = this.info;
+    const stride = this.valueStride;
+    const defaultBatch = Math.max(1, Math.min(4096, maxEntries, Math.floor(BATCH_BYTES / Math.max(1, keySize + stride))));
+    const batchSize = options.batchSize ?? defaultBatch;
+    checkUint(batchSize, "BpfMap.readAll: batchSize", 1 << 24);
+    if (batchSize === 0) throw new RangeError("BpfMap.readAll: batchSize must be at least 1");
+
+    // A batch may return up to batchSize entries past the last one: room for maxEntries + one batch.
+    const capacity = maxEntries + batchSize;
+    let buffers = options.reuse ? this.#spare : undefined;
+    if (buffers === undefined || buffers.capacity < capacity) buffers = new ReadBuffers(capacity, keySize, stride);
+    if (options.reuse) this.#spare = undefined;
+    const taken = buffers;
+    let released = false;
+    const release = (): void => {
+      if (released || !options.reuse) return;
+      released = true;
+      this.#spare ??= taken;
+    };
+    const view = (count: number, syscalls: number, how: "batch" | "iterate", from = taken): MapEntries => ({
+      count,
+      keySize,
+      valueStride: stride,
+      keys: from.keys.subarray(0, count * keySize),
+      values: from.values.subarray(0, count * stride),
+      method: how,
+      syscalls,
+      ...(options.reuse && from === taken ? { release } : {}),
+    });
+
     try {
-      checkUint(batchSize, "BpfMap.readAll: batchSize", 1 << 24);
-      if (batchSize === 0) throw new RangeError("BpfMap.readAll: batchSize must be at least 1");
-      return native().mapReadAll(handle, this.info.keySize, this.valueStride, this.info.maxEntries, batchSize, method);
-    } catch (e) {
-      return Promise.reject(e);
+      if (method !== "iterate") {
+        const read = await this.#readBatches(handle, taken, batchSize, method === "batch");
+        if (read !== undefined) {
+          // Outgrown (see #readBatches): the read is in larger buffers of its own; ours go back.
+          if (read.into !== taken) release();
+          return view(read.count, read.syscalls, "batch", read.into);
+        }
+      }
+      const read = await native().mapIterateAll(handle, keySize, stride, maxEntries, taken.keys, taken.values);
+      // `auto` that fell back made one batch call first.
+      const syscalls = read.syscalls + (method === "auto" ? 1 : 0);
+      if (read.keys !== undefined && read.values !== undefined) {
+        release();
+        return { ...read, keys: read.keys, values: read.values, syscalls };
+      }
+      return view(read.count, syscalls, "iterate");
+    } catch (error) {
+      release();
+      throw error;
     }
+  }
+
+  /**
+   * Batch lookups on the JS thread in slices; undefined when the kernel has no batch lookups for
+   * this map type (unless `required`: then that error).
+   */
+  async #readBatches(
+    handle: NativeFd,
+    buffers: ReadBuffers,
+    batchSize: number,
+    required: boolean,
+  ): Promise<{ count: number; syscalls: number; into: ReadBuffers } | undefined> {
+    const { keySize } = this.info;
+    const stride = this.valueStride;
+    const addon = native();
+    let target = buffers;
+    let [cursorIn, cursorOut] = buffers.cursors;
+    let chunk = batchSize;
+    let count = 0;
+    let syscalls = 0;
+    let first = true;
+    addon.mapHold(handle);
+    try {
+      let sliceStart = performance.now();
+      for (;;) {
+        if (count + chunk > target.capacity) {
+          // Rare: a bucket larger than the batch made the batch grow past the room left.
+          const bigger = new ReadBuffers(Math.max(count + chunk, target.capacity * 2), keySize, stride);
+          target.keys.copy(bigger.keys, 0, 0, count * keySize);
+          target.values.copy(bigger.values, 0, 0, count * stride);
+          target = bigger;
+        }
+        let r: number;
+        try {
+          r = addon.mapLookupBatch(handle, first, cursorIn, cursorOut, target.keys, target.values, count, chunk, keySize, stride);
+        } catch (error) {
+          if (first && !required && error instanceof LibbpfError && BATCH_UNSUPPORTED.has(error.code)) return undefined;
+          throw error;
+        }
+        syscalls++;
+        if (r === -1) {
+          // A hash bucket holds more entries than fit in this batch: grow and retry.
+          if (chunk >= 1 << 24) throw new LibbpfError("bpf_map_lookup_batch", 28 /* ENOSPC */, { description: "a hash bucket holds more than 2^24 entries" });
+          chunk *= 2;
+          continue;
+        }
+        count += r >>> 1;
+        if ((r & 1) === 1) break;
+        [cursorIn, cursorOut] = [cursorOut, cursorIn];
+        first = false;
+        if (performance.now() - sliceStart >= READ_SLICE_MS) {
+          await nextTurn();
+          sliceStart = performance.now();
+        }
+      }
+    } finally {
+      addon.mapUnhold(handle);
+    }
+    return { count, syscalls, into: target };
   }
 
   #describe(typeId: number): BtfType | undefined {

@@ -38,8 +38,8 @@ export interface NativeObject {
 
 export type EnumKind = "prog" | "attach" | "map" | "link";
 
-/** 0 = auto, 1 = batch, 2 = iterate. */
-export type NativeReadMethod = 0 | 1 | 2;
+/** A read's result: `keys` and `values` absent when the caller's buffers held every entry. */
+export type NativeMapRead = Omit<MapEntries, "keys" | "values" | "release"> & { keys?: Buffer; values?: Buffer };
 
 export interface NativeAddon {
   registerErrorFactory(factory: (detail: NativeErrorDetail) => Error): void;
@@ -67,7 +67,24 @@ export interface NativeAddon {
   mapDelete(fd: number, key: Uint8Array): boolean;
   mapNextKey(fd: number, key: Uint8Array | null, keySize: number): Buffer | undefined;
   mapGetFdById(id: number): NativeFd;
-  mapReadAll(handle: NativeFd, keySize: number, valueStride: number, maxEntries: number, batchSize: number, method: NativeReadMethod): Promise<MapEntries>;
+  /** get-next-key + lookup per key on the thread pool; with `keys` and `values`, entries are written there (the result then has no buffers of its own unless they were too small). */
+  mapIterateAll(handle: NativeFd, keySize: number, valueStride: number, maxEntries: number, keys?: Uint8Array, values?: Uint8Array): Promise<NativeMapRead>;
+  /** One batch lookup: `n * 2 + (1 at the end of the map)`, or -1 when `count` cannot hold a hash bucket. */
+  mapLookupBatch(
+    handle: NativeFd,
+    first: boolean,
+    inCursor: Uint8Array,
+    outCursor: Uint8Array,
+    keys: Uint8Array,
+    values: Uint8Array,
+    offset: number,
+    count: number,
+    keySize: number,
+    valueStride: number,
+  ): number;
+  /** Defers close() of the handle until the matching mapUnhold. */
+  mapHold(handle: NativeFd): void;
+  mapUnhold(handle: NativeFd): void;
   possibleCpus(): number;
   probeMapType(type: number): boolean;
 

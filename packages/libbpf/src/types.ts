@@ -91,6 +91,11 @@ export interface MapEntries {
   method: "batch" | "iterate";
   /** Number of bpf() syscalls issued. */
   syscalls: number;
+  /**
+   * Present when the read filled buffers the map reuses (`readAll({ reuse: true })`): hands them
+   * back for the next read. `keys` and `values` must not be used afterwards. Idempotent.
+   */
+  release?(): void;
 }
 
 /** A BTF type, resolved through typedefs and const/volatile/restrict modifiers. */

@@ -18,15 +18,19 @@ export function rowSeries(row: Row, timestampMs: number, extraLabels: Readonly<R
 
 /** Reads every family (`read`) and turns its rows into series. */
 export async function gatherSeries(read: () => Promise<RegistryRead>, extraLabels: Readonly<Record<string, string>>): Promise<TimeSeries[]> {
-  const { families } = await read();
+  const whole = await read();
   const timestampMs = Date.now();
   const series: TimeSeries[] = [];
   const slicer = new Slicer();
-  for (const { read: values } of families) {
-    for (const batch of values.rows()) {
-      for (const row of batch) series.push(rowSeries(row, timestampMs, extraLabels));
-      if (slicer.due()) await slicer.pause();
+  try {
+    for (const { read: values } of whole.families) {
+      for (const batch of values.rows()) {
+        for (const row of batch) series.push(rowSeries(row, timestampMs, extraLabels));
+        if (slicer.due()) await slicer.pause();
+      }
     }
+  } finally {
+    whole.release?.();
   }
   return series;
 }

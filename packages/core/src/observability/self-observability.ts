@@ -14,7 +14,7 @@ import { createRemoteWriteMetrics } from "../forwarding/remote-write-metrics.js"
 import { RemoteWriter, type RemoteWriteSettings } from "../forwarding/remote-write.js";
 import { gatherSeries } from "../forwarding/samples.js";
 import type { Logger } from "../logger.js";
-import type { MetricRegistry, RegistryRead } from "../scrape/registry.js";
+import { sharedReads, type MetricRegistry, type RegistryRead } from "../scrape/registry.js";
 import type { AgentMetrics } from "./agent-metrics.js";
 import { ProgramStats } from "./program-stats.js";
 
@@ -33,11 +33,11 @@ export interface ObservabilitySettings {
 export const AGENT_FAMILY_PREFIX = "ebpf_operator_agent_";
 
 export class SelfObservability {
-  /** Reads every family (the maps), or waits for the read already in progress. */
+  /** Reads every family (the maps), or joins the read already in progress; release() each. */
   readonly read: () => Promise<RegistryRead>;
   /**
    * One namespace's series: only that namespace's maps are read, the agent's own families are
-   * left out; concurrent reads of one namespace share the read.
+   * left out; concurrent reads of one namespace share the read; release() each.
    */
   readonly readNamespace: (namespace: string) => Promise<RegistryRead>;
   private readonly writer: RemoteWriter | undefined;
@@ -55,28 +55,19 @@ export class SelfObservability {
     private readonly settings: ObservabilitySettings,
     private readonly logger: Logger,
   ) {
-    let inFlight: Promise<RegistryRead> | undefined;
-    this.read = () =>
-      (inFlight ??= (async () => {
-        const end = metrics.scrapeDuration.startTimer();
-        try {
-          return await families.read();
-        } finally {
-          end();
-          inFlight = undefined;
-        }
-      })());
-    const scoped = new Map<string, Promise<RegistryRead>>();
-    this.readNamespace = (namespace) => {
-      let read = scoped.get(namespace);
-      if (!read) {
-        read = families
-          .read({ namespaces: new Set([namespace]) }, (family) => !family.name.startsWith(AGENT_FAMILY_PREFIX))
-          .finally(() => scoped.delete(namespace));
-        scoped.set(namespace, read);
+    // /metrics and remote-write asking at once share one read (and its map buffers).
+    this.read = sharedReads(async () => {
+      const end = metrics.scrapeDuration.startTimer();
+      try {
+        return await families.read();
+      } finally {
+        end();
       }
-      return read;
-    };
+    });
+    // Scrapes of one tenant's view at once share its read too.
+    this.readNamespace = sharedReads((namespace: string) =>
+      families.read({ namespaces: new Set([namespace]) }, (family) => !family.name.startsWith(AGENT_FAMILY_PREFIX)),
+    );
     new ProgramStats(families, { statuses, statsEnabled: () => this.stats !== undefined });
     const writeMetrics = createRemoteWriteMetrics(promRegistry);
     const remote = settings.remoteWrite;

@@ -22,7 +22,7 @@ export function isSigned(type: BtfType | undefined): boolean {
   return (type?.kind === "int" || type?.kind === "enum") && type.signed;
 }
 
-function isCharArray(type: BtfType): boolean {
+export function isCharArray(type: BtfType): boolean {
   return (
     type.kind === "array" &&
     type.elementType.kind === "int" &&

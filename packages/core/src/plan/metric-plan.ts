@@ -13,7 +13,18 @@ import type { LabelSpec, MetricSpec } from "../api/metrics-schema.js";
 import { runChain, type DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
 import type { SKIP } from "../plugin/sdk.js";
-import { defaultDecode, defaultDecodeAt, isInteger, isSigned, memberList, sizedDecode, sizedDecodeAt, typeName, type FieldDecodeAt } from "./btf-fields.js";
+import {
+  defaultDecode,
+  defaultDecodeAt,
+  isCharArray,
+  isInteger,
+  isSigned,
+  memberList,
+  sizedDecode,
+  sizedDecodeAt,
+  typeName,
+  type FieldDecodeAt,
+} from "./btf-fields.js";
 import { bucketLayout, type BucketLayout } from "./histogram.js";
 import type { MetricConfig } from "./metric-config.js";
 
@@ -40,6 +51,25 @@ export interface LabelPlan {
   injective: boolean;
   /** The text may hold a quote, backslash or newline (strings, decoders): escape it. */
   needsEscape: boolean;
+  /**
+   * The text is the field's decimal value (BTF integers, the flat key): scrape-time rendering
+   * may print the number's digits itself instead of calling `decode`. Absent for anything else.
+   */
+  integer?: { size: 1 | 2 | 4 | 8; signed: boolean };
+  /** The text is a C string: the field's bytes up to the first NUL, as UTF-8 (BTF char arrays). */
+  cString?: boolean;
+}
+
+/**
+ * When the rows of a plan that is not `uniqueRows` are still distinct series: if every key is in
+ * canonical form (C strings zero after their NUL, bools 0 or 1, bytes no label reads zero), its
+ * default labels tell every key apart, and a kernel map's keys are distinct. Checked per scrape,
+ * row by row, before choosing to skip summing.
+ */
+export interface DistinctWhen {
+  nulPadded: Slice[];
+  bools: Slice[];
+  zero: Slice[];
 }
 
 export interface NumberPlan {
@@ -68,6 +98,8 @@ export interface MetricPlan {
    * histogram): the scrape can skip summing rows with equal labels.
    */
   uniqueRows: boolean;
+  /** Set when rows in canonical form are distinct series (see DistinctWhen); absent for uniqueRows plans. */
+  distinctWhen?: DistinctWhen;
 }
 
 type Source = { slice: Slice; type?: BtfType };
@@ -80,6 +112,12 @@ function defaultLabel(name: string, slice: Slice, type: BtfType | undefined): La
   // Injective: decimal or hex of every byte. Not: bools (any non-zero is "true") and arrays
   // (a char array's text ends at its first NUL). Enumerator names are distinct identifiers.
   const injective = !type || type.kind === "enum" || (type.kind === "int" ? !type.bool : type.kind !== "array");
+  const decimal = type ? type.kind === "int" && !type.bool && isInteger(type) : true;
+  const size = type ? type.size : slice.size;
+  const integer =
+    decimal && (size === 1 || size === 2 || size === 4 || size === 8)
+      ? { size: size as 1 | 2 | 4 | 8, signed: type?.kind === "int" && type.signed }
+      : undefined;
   return {
     name,
     slice,
@@ -88,14 +126,56 @@ function defaultLabel(name: string, slice: Slice, type: BtfType | undefined): La
     injective,
     // Numbers, hex and enumerator names are plain; only char arrays carry arbitrary text.
     needsEscape: type?.kind === "array",
+    integer,
+    ...(type && isCharArray(type) ? { cString: true } : {}),
   };
 }
 
 /** Whether the labels' slices together cover every byte of a `keySize`-byte key. */
 function coversKey(labels: readonly LabelPlan[], keySize: number): boolean {
+  return uncovered(labels, keySize).length === 0;
+}
+
+/** The ranges of a `keySize`-byte key that no label reads. */
+function uncovered(labels: readonly LabelPlan[], keySize: number): Slice[] {
   const covered = new Uint8Array(keySize);
   for (const { slice } of labels) covered.fill(1, slice.offset, Math.min(keySize, slice.offset + slice.size));
-  return covered.every((b) => b === 1);
+  const gaps: Slice[] = [];
+  for (let i = 0; i < keySize; i++) {
+    if (covered[i] === 1) continue;
+    const last = gaps[gaps.length - 1];
+    if (last && last.offset + last.size === i) last.size++;
+    else gaps.push({ offset: i, size: 1 });
+  }
+  return gaps;
+}
+
+/** How a label's text relates to its bytes, for DistinctWhen. */
+type LabelBytes = "injective" | "cString" | "bool" | "hex" | "decoded";
+
+function labelBytes(label: LabelPlan, type: BtfType | undefined, decoded: boolean): LabelBytes {
+  if (decoded) return "decoded";
+  if (label.injective) return "injective";
+  if (label.cString) return "cString";
+  if (type?.kind === "int" && type.bool && type.size === 1) return "bool";
+  // Other arrays print every byte in hex (defaultDecode): injective too.
+  if (type?.kind === "array") return "hex";
+  return "decoded";
+}
+
+/**
+ * DistinctWhen of labels: injective and hex ones need no check, C strings must be zero after
+ * their NUL, 1-byte bools 0 or 1, unread bytes zero; decoders (or wider bools): undefined.
+ */
+function distinctWhen(labels: readonly LabelPlan[], kinds: readonly LabelBytes[], keySize: number): DistinctWhen | undefined {
+  const when: DistinctWhen = { nulPadded: [], bools: [], zero: uncovered(labels, keySize) };
+  for (let i = 0; i < labels.length; i++) {
+    const kind = kinds[i]!;
+    if (kind === "decoded") return undefined;
+    if (kind === "cString") when.nulPadded.push(labels[i]!.slice);
+    if (kind === "bool") when.bools.push(labels[i]!.slice);
+  }
+  return when;
 }
 
 /** Builds the plan of a metric; throws a coded error naming the field. */
@@ -112,6 +192,11 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
   const histogram = config.type === "histogram";
 
   const labels: LabelPlan[] = [];
+  const kinds: LabelBytes[] = [];
+  const push = (label: LabelPlan, type: BtfType | undefined, decoded = false): void => {
+    labels.push(label);
+    kinds.push(labelBytes(label, type, decoded));
+  };
   let bucketSource: Source | undefined;
 
   const configured = spec.labels ?? [];
@@ -124,12 +209,12 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
         const problem = labelNameProblem(member.name, histogram);
         if (problem) fail(`${at}.labels`, `key member "${member.name}" of struct ${keyStruct.name} ${problem}; list ${at}.labels to name the labels yourself`);
         if (member.bitSize > 0) fail(`${at}.labels`, `key member "${member.name}" is a bit field, which cannot be a label`);
-        labels.push(defaultLabel(member.name, { offset: member.offset, size: member.type.size }, member.type));
+        push(defaultLabel(member.name, { offset: member.offset, size: member.type.size }, member.type), member.type);
       }
     } else if (histogram) {
       bucketSource = { slice: { offset: 0, size: info.keySize }, type: keyType };
     } else if (info.maxEntries > 1) {
-      labels.push(defaultLabel("key", { offset: 0, size: info.keySize }, keyType));
+      push(defaultLabel("key", { offset: 0, size: info.keySize }, keyType), keyType);
     }
   } else {
     const sources = labelSources(configured, at, keyType, info.keySize, fail);
@@ -141,8 +226,8 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
         return;
       }
       const chain = label.decoders?.length ? decoders.chain(label.decoders, `${at}.labels[${j}].decoders`) : undefined;
-      if (!chain) labels.push(defaultLabel(label.name, source.slice, source.type));
-      else labels.push({ name: label.name, slice: source.slice, decode: (bytes) => runChain(chain, bytes), injective: false, needsEscape: true });
+      if (!chain) push(defaultLabel(label.name, source.slice, source.type), source.type);
+      else push({ name: label.name, slice: source.slice, decode: (bytes) => runChain(chain, bytes), injective: false, needsEscape: true }, source.type, true);
     });
   }
 
@@ -169,6 +254,7 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
   }
 
   const value = valuePlan(spec, at, map, fail);
+  const uniqueRows = !histogram && labels.every((l) => l.injective) && coversKey(labels, info.keySize);
   return {
     config,
     labels,
@@ -179,7 +265,8 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
     perCpu: map.isPerCpu,
     cpuLabel,
     unlabelledZeroKey: false,
-    uniqueRows: !histogram && labels.every((l) => l.injective) && coversKey(labels, info.keySize),
+    uniqueRows,
+    ...(!histogram && !uniqueRows ? { distinctWhen: distinctWhen(labels, kinds, info.keySize) } : {}),
   };
 }
 

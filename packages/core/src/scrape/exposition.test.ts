@@ -97,7 +97,7 @@ describe("the collector's own exposition", () => {
   });
 
   it("prints struct-key labels byte for byte as prom-client prints the samples, over several chunks", async () => {
-    const key = struct("task_key", [member("pid", u32, 0), member("big", u64, 8), member("neg", s64, 16), member("comm", comm, 24)], 40);
+    const key = struct("task_key", [member("pid", u32, 0), member("cpu", u32, 4), member("big", u64, 8), member("neg", s64, 16), member("comm", comm, 24)], 40);
     const plan = buildMetricPlan(config({ name: "tasks" }), mapView(key, u64, true), decoders, ref);
     const keys: Buffer[] = [];
     const values: Buffer[] = [];
@@ -105,12 +105,18 @@ describe("the collector's own exposition", () => {
     for (let i = 0; i < 6000; i++) {
       const k = Buffer.alloc(40);
       if (i >= 5000) {
-        // The last 1000 rows repeat earlier keys: their label sets are summed.
-        keys.push(keys[i - 5000]!);
-        values.push(values[i - 5000]!);
+        // The last 1000 rows repeat earlier keys with a byte after comm's NUL: the same labels,
+        // another key (not in canonical form), so the walk sums label sets.
+        const j = i - 5000;
+        const source = j % names.length === 5 ? j - 1 : j; // names[5] fills comm: no NUL
+        const copy = Buffer.from(keys[source]!);
+        copy[39] = 0x55;
+        keys.push(copy);
+        values.push(values[source]!);
         continue;
       }
       k.writeUInt32LE(i, 0);
+      k.writeUInt32LE(4294967295 - i, 4);
       k.writeBigUInt64LE(i % 3 === 0 ? 2n ** 63n + 5n : BigInt(i), 8);
       k.writeBigInt64LE(i % 2 === 0 ? -(2n ** 60n) : BigInt(-i), 16);
       k.write(names[i % names.length]!, 24, 16);
@@ -123,6 +129,88 @@ describe("the collector's own exposition", () => {
     expect(pieces).toBeGreaterThan(1);
     expect(text).toBe(expected);
     expect(expected.split("\n").filter((l) => l.startsWith("tasks_total{"))).toHaveLength(5000);
+  });
+
+  it("prints rows that are each a series of their own (integers as digits, enums and wide integers as text) like prom-client", async () => {
+    const color: BtfType = {
+      kind: "enum",
+      name: "color",
+      size: 4,
+      signed: false,
+      values: [
+        { name: "RED", value: 0n },
+        { name: "GREEN", value: 1n },
+      ],
+    };
+    const u8: BtfType = { kind: "int", name: "unsigned char", size: 1, signed: false, char: false, bool: false };
+    const s16: BtfType = { kind: "int", name: "short", size: 2, signed: true, char: false, bool: false };
+    const key = struct(
+      "k",
+      [
+        member("pid", u32, 0),
+        member("cpu", u32, 4),
+        member("big", u64, 8),
+        member("neg", s64, 16),
+        member("c", color, 24),
+        member("small", u8, 28),
+        member("tiny", u8, 29),
+        member("s", s16, 30),
+      ],
+      32,
+    );
+    const plan = buildMetricPlan(config({ name: "uniq", type: "gauge" }), mapView(key, s64), decoders, ref);
+    expect(plan.uniqueRows).toBe(true);
+    const keys: Buffer[] = [];
+    const values: Buffer[] = [];
+    for (let i = 0; i < 6000; i++) {
+      const k = Buffer.alloc(32);
+      k.writeUInt32LE(i, 0);
+      k.writeUInt32LE(4294967295 - i, 4);
+      k.writeBigUInt64LE(i % 3 === 0 ? 2n ** 63n + BigInt(i) : i % 3 === 1 ? 2n ** 53n - 1n - BigInt(i) : BigInt(i), 8);
+      k.writeBigInt64LE(i % 2 === 0 ? -(2n ** 60n) - BigInt(i) : BigInt(-i), 16);
+      k.writeUInt32LE(i % 3, 24); // 2 is no enumerator: "unknown:2"
+      k.writeUInt8(i % 256, 28);
+      k.writeUInt8(255 - (i % 256), 29);
+      k.writeInt16LE(-i, 30);
+      keys.push(k);
+      values.push(le(i % 5 === 0 ? -BigInt(i) * 1000n : BigInt(i) * 2n ** 40n, 8));
+    }
+    const read = entries(keys, values);
+    const { text, pieces } = ours("uniq", "gauge", read, plan, 1, base);
+    expect(pieces).toBeGreaterThan(1);
+    expect(text).toBe(await render("uniq", "gauge", planRowsAll(read, plan, 1, base)));
+    expect(text.split("\n").filter((l) => l.startsWith("uniq{"))).toHaveLength(6000);
+    // Without base labels: the first label opens the braces.
+    const bare = { namespace: "", ebpfmap: "" };
+    expect(ours("uniq", "gauge", read, plan, 1, bare).text).toContain('uniq{namespace="",ebpfmap="",pid="0",cpu="4294967295",');
+  });
+
+  it("skips summing when every key is in canonical form (C strings zero after the NUL), and sums when one is not", async () => {
+    const key = struct("k", [member("pid", u32, 0), member("comm", comm, 4)], 20);
+    const plan = buildMetricPlan(config({ name: "c" }), mapView(key, u64), decoders, ref);
+    expect(plan.uniqueRows).toBe(false);
+    expect(plan.distinctWhen).toEqual({ nulPadded: [{ offset: 4, size: 16 }], bools: [], zero: [] });
+    const keys = Array.from({ length: 3000 }, (_, i) => {
+      const k = Buffer.alloc(20);
+      k.writeUInt32LE(i % 1500, 0);
+      k.write(i < 1500 ? "bash" : 'sh"', 4);
+      return k;
+    });
+    const values = keys.map((_, i) => le(i, 8));
+    const canonical = entries(keys, values);
+    const text = ours("c_total", "counter", canonical, plan, 1, base).text;
+    expect(text).toBe(await render("c_total", "counter", planRowsAll(canonical, plan, 1, base)));
+    expect(text.split("\n").filter((l) => l.startsWith("c_total{"))).toHaveLength(3000);
+
+    // The last row becomes row 0's key with a byte after comm's NUL: another key, the same
+    // labels. Out of canonical form, the walk sums it into row 0's series.
+    keys[2999] = Buffer.from(keys[0]!);
+    keys[2999][19] = 1;
+    const merged = entries(keys, values);
+    const summed = ours("c_total", "counter", merged, plan, 1, base).text;
+    expect(summed).toBe(await render("c_total", "counter", planRowsAll(merged, plan, 1, base)));
+    expect(summed.split("\n").filter((l) => l.startsWith("c_total{"))).toHaveLength(2999);
+    expect(summed).toContain(`c_total{namespace="team \\"a\\"",ebpfmap="m\\\\1",pid="0",comm="bash"} 2999\n`);
   });
 
   it("prints histograms and flat metrics like prom-client", async () => {
@@ -165,7 +253,10 @@ describe("the collector's own exposition", () => {
 describe("series cap (quotas.seriesPerEbpfMap)", () => {
   const key = struct("k", [member("pid", u32, 0), member("comm", comm, 4)], 20);
   const plan = buildMetricPlan(config({ name: "tasks" }), mapView(key, u64), decoders, ref);
-  /** 1000 rows, 500 label sets (each twice): a tenant's map of distinct keys. */
+  /**
+   * 1000 rows, 500 label sets (each twice): a tenant's map of distinct keys. A map's keys are
+   * distinct bytes, so each label set's second key differs after comm's NUL (same labels).
+   */
   const read = (() => {
     const keys: Buffer[] = [];
     const values: Buffer[] = [];
@@ -173,6 +264,7 @@ describe("series cap (quotas.seriesPerEbpfMap)", () => {
       const k = Buffer.alloc(20);
       k.writeUInt32LE(i % 500, 0);
       k.write("x", 4);
+      if (i >= 500) k[19] = 1;
       keys.push(k);
       values.push(le(1, 8));
     }
@@ -231,6 +323,33 @@ describe("series cap (quotas.seriesPerEbpfMap)", () => {
     expect(pids.size).toBe(2);
     expect(hrows.find((r) => r.name === "h_count" && r.labels.overflow === "true")?.value).toBe(18);
     expect(hrows).toHaveLength(3 * perSet);
+  });
+
+  it("writes the same text as the rows for distinct rows under and over the cap, and per CPU", async () => {
+    const header = (name: string): string => familyHeader({ name, help: "help \\ text", type: "counter" });
+    const [flatConfig] = metricConfigs({ name: "c", map: "m", type: "tracepoint", target: "a/b", program: "p", code: "c" });
+    const flatPlan = buildMetricPlan(flatConfig!, mapView(u32, u64), decoders, ref);
+    const flat = entries(
+      Array.from({ length: 50 }, (_, i) => le(i, 4)),
+      Array.from({ length: 50 }, (_, i) => le(i + 1, 8)),
+    );
+    // 50 distinct rows: under a cap of 50 the direct byte path, over a cap of 10 the walk.
+    for (const maxSeries of [50, 10]) {
+      const dropped: number[] = [];
+      const text = planTextAll(flat, flatPlan, 1, base, { maxSeries, onDropped: (n) => dropped.push(n) });
+      expect(`${header("c_total")}${text}`).toBe(await render("c_total", "counter", planRowsAll(flat, flatPlan, 1, base, { maxSeries })));
+      expect(text.split("\n").filter((l) => l.startsWith("c_total{"))).toHaveLength(maxSeries === 50 ? 50 : 11);
+      expect(dropped).toEqual(maxSeries === 50 ? [] : [40]);
+    }
+    const cpus = 3;
+    const pplan = buildMetricPlan(config({ name: "irqs", perCpu: true, labels: [{ name: "irq", size: 4 }] }), mapView(u32, u64, true), decoders, ref);
+    const pread = entries(
+      Array.from({ length: 5 }, (_, i) => le(i, 4)),
+      Array.from({ length: 5 }, (_, i) => Buffer.concat(Array.from({ length: cpus }, (_, cpu) => le(10 * i + cpu, 8)))),
+    );
+    const ptext = planTextAll(pread, pplan, cpus, base);
+    expect(`${header("irqs_total")}${ptext}`).toBe(await render("irqs_total", "counter", planRowsAll(pread, pplan, cpus, base)));
+    expect(ptext).toContain(',irq="4",cpu="2"} 42\n');
   });
 
   it("counts a perCpu metric's series per CPU against the cap, and sums the rest without their cpu label", () => {

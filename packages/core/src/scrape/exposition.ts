@@ -52,39 +52,6 @@ export function rowLine(row: Row): string {
   return sampleLine(row.name, labelPairs(row.labels), row.value);
 }
 
-/** Lines per piece of text. */
-const CHUNK_LINES = 2048;
-
-/** Gathers sample lines into pieces of CHUNK_LINES lines. */
-export class LineChunks {
-  private lines: string[] = [];
-  private ready = "";
-
-  add(name: string, labels: string, value: number): void {
-    this.lines.push(labels === "" ? `${name} ${formatValue(value)}` : `${name}{${labels}} ${formatValue(value)}`);
-    if (this.lines.length >= CHUNK_LINES) this.flush();
-  }
-
-  /** The pieces finished since the last call ("" when none). */
-  take(): string {
-    const out = this.ready;
-    this.ready = "";
-    return out;
-  }
-
-  /** Everything still held. */
-  finish(): string {
-    this.flush();
-    return this.take();
-  }
-
-  private flush(): void {
-    if (this.lines.length === 0) return;
-    this.ready += `${this.lines.join("\n")}\n`;
-    this.lines = [];
-  }
-}
-
 /**
  * Cooperative time slicing for long loops on the JS thread: `due()` says when the current
  * slice has run for `sliceMs` (ask it every hundred rows or so: it reads the clock);

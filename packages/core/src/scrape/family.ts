@@ -35,6 +35,17 @@ export interface FamilyRead {
   lines(): Iterable<string>;
   /** The same samples as rows, in batches; each step bounded, a batch may be empty. */
   rows(): Iterable<readonly Row[]>;
+  /**
+   * The same text as `lines()`, as UTF-8 bytes (whole lines per piece; an empty piece is a step
+   * boundary). Optional: families without it are written from `lines()`.
+   */
+  bytes?(): Iterable<Uint8Array>;
+  /**
+   * The consumer is done with this read: memory behind it (the map buffers an eBPF family reads
+   * into) may be reused by the next read; walking it afterwards is not allowed. Optional, and
+   * idempotent; a read never released costs a fresh allocation on the next read, nothing more.
+   */
+  release?(): void;
 }
 
 export interface MetricFamily {

@@ -1,12 +1,13 @@
 /**
  * Serves eBPF maps as metric families. Nothing is accumulated: on each scrape every exported
- * map is read (batch lookup, off the JS thread) and its current values are served. Resources
+ * map is read (batch lookups in 2 ms slices) and its current values are served. Resources
  * that export the same metric name share one family (told apart by the `namespace` and
  * `ebpfmap` labels); a resource that would change an existing family's type or help is refused.
  *
  * A read only takes the map's bytes; decoding and rendering run when a consumer walks the read
  * (as text for /metrics, as rows for remote-write), in bounded steps. A scoped read (one
- * tenant's view) reads only the maps of that tenant's resources.
+ * tenant's view) reads only the maps of that tenant's resources. The bytes are read into
+ * buffers each map keeps (no allocation per scrape) until the consumer releases the read.
  *
  * Series caps: `setSeriesLimit` tells, per resource, how many series it may serve on this node
  * and how many its namespace may (cluster mode: the namespace's tenancy policy,
@@ -25,7 +26,7 @@ import { describeError, operatorError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { MetricPlan } from "../plan/metric-plan.js";
 import { inScope, type FamilyRead, type MetricFamily, type Row, type Scope } from "./family.js";
-import { planRows, planText, type SeriesCap } from "./plan-rows.js";
+import { planBytes, planRows, planText, type SeriesCap } from "./plan-rows.js";
 import type { MetricRegistry } from "./registry.js";
 
 /** One resource's map served as one metric. */
@@ -83,8 +84,14 @@ class MapFamily implements MetricFamily {
       *lines() {
         for (const { source, entries, cap } of reads) yield* planText(entries, source.plan, cpus, base(source.ref), cap);
       },
+      *bytes() {
+        for (const { source, entries, cap } of reads) yield* planBytes(entries, source.plan, cpus, base(source.ref), cap);
+      },
       *rows(): Generator<Row[]> {
         for (const { source, entries, cap } of reads) yield* planRows(entries, source.plan, cpus, base(source.ref), cap);
+      },
+      release() {
+        for (const { entries } of reads) entries.release?.();
       },
     };
   }
@@ -179,7 +186,8 @@ export class MapCollector {
   private async readSource(source: MapSource): Promise<MapEntries | undefined> {
     const started = process.hrtime.bigint();
     try {
-      const entries = await source.map.readAll();
+      // Into buffers the map keeps from one scrape to the next; the read's release() hands them back.
+      const entries = await source.map.readAll({ reuse: true });
       this.metrics.mapReadDuration.observe({ method: entries.method }, Number(process.hrtime.bigint() - started) / 1e9);
       this.metrics.mapEntries.set(mapLabels(source), entries.count);
       this.metrics.mapMaxEntries.set(mapLabels(source), source.map.info.maxEntries);

@@ -63,3 +63,36 @@ export function readInteger(buffer: Buffer, offset: number, size: number, signed
       throw new RangeError(`cannot read a ${size}-byte integer`);
   }
 }
+
+/** Reads one integer kind at a byte offset. */
+export type IntegerReader = (buffer: Uint8Array, offset: number) => number;
+
+/**
+ * A reader specialised for one size and signedness, for loops over many rows: the same numbers
+ * as readInteger, read from the bytes without Buffer's per-call checks and size switch (the
+ * switch and checks were a fifth of a 100k-row render's CPU, --cpu-prof). Callers stay in bounds.
+ */
+export function integerReader(size: number, signed: boolean): IntegerReader {
+  if (!LITTLE_ENDIAN) return (b, at) => readInteger(b as Buffer, at, size, signed);
+  switch (size) {
+    case 1:
+      return signed ? (b, at) => (b[at]! << 24) >> 24 : (b, at) => b[at]!;
+    case 2:
+      return signed ? (b, at) => ((b[at]! | (b[at + 1]! << 8)) << 16) >> 16 : (b, at) => b[at]! | (b[at + 1]! << 8);
+    case 4:
+      return signed
+        ? (b, at) => b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)
+        : (b, at) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+    case 8:
+      // hi * 2^32 is exact and the sum is rounded once, as in readUnsigned.
+      return signed
+        ? (b, at) =>
+            (b[at + 4]! | (b[at + 5]! << 8) | (b[at + 6]! << 16) | (b[at + 7]! << 24)) * 4294967296 +
+            ((b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0)
+        : (b, at) =>
+            ((b[at + 4]! | (b[at + 5]! << 8) | (b[at + 6]! << 16) | (b[at + 7]! << 24)) >>> 0) * 4294967296 +
+            ((b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0);
+    default:
+      throw new RangeError(`cannot read a ${size}-byte integer`);
+  }
+}

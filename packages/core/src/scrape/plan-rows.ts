@@ -1,7 +1,8 @@
 /**
  * Runs a metric plan over one read of a map: decode each row's labels, read its value (summed
  * over CPUs, or one value per CPU with a `cpu` label when the metric asks: `perCpu`), sum rows
- * whose labels come out equal, and for histograms collect bucket counts per label set. The series come out either as exposition text (`planText`) or as rows (`planRows`),
+ * whose labels come out equal, and for histograms collect bucket counts per label set. The
+ * series come out either as exposition text (`planBytes`, `planText`) or as rows (`planRows`),
  * from the same walk.
  *
  * Rows are grouped by their rendered label text (`,name="value"…`, escaped), which is both the
@@ -12,6 +13,11 @@
  * 4096 rows show the field's values to be mostly distinct (a pid, say): then caching costs more
  * than it saves and that label is decoded row by row.
  *
+ * The text is written as bytes (`ByteLines`): a plan whose rows are all distinct series writes
+ * each row's line directly, integer labels and values as digits, other labels as bytes encoded
+ * once per distinct value; grouped plans and histograms render their summed series the same way
+ * from their label text.
+ *
  * The walks are generators that yield every STEP_ROWS rows, so a large map is spread over
  * several event-loop turns.
  *
@@ -21,16 +27,20 @@
  * serves at most `maxSeries` label sets plus one, whatever its map holds. A histogram label set
  * costs as many series as it renders (its buckets, `_sum`, `_count`); with `perCpu` each CPU's
  * series is a label set of its own (`cpu` among its labels). Which label sets are kept
- * follows the map's iteration order: the cap bounds the output, it does not choose.
+ * follows the map's iteration order: the cap bounds the output, it does not choose. The direct
+ * byte path (distinct rows, summed CPUs) is taken only when the read cannot reach the cap; any
+ * other read goes through `walk`, which applies it.
  */
+import { endianness } from "node:os";
 import type { MapEntries } from "@ebpf-operator/libbpf";
 import { CPU_LABEL } from "../api/metric-names.js";
-import type { MetricPlan, NumberPlan } from "../plan/metric-plan.js";
+import type { LabelPlan, MetricPlan } from "../plan/metric-plan.js";
 import { SKIP } from "../plugin/sdk.js";
-import { LineChunks, escapeLabelValue, labelPairs } from "./exposition.js";
+import { ByteLines, STEP } from "./byte-lines.js";
+import { escapeLabelValue, labelPairs } from "./exposition.js";
 import type { Row } from "./family.js";
 import { histogramSeries } from "./histogram-series.js";
-import { isZero, perCpuSlotSize, readInteger } from "./map-values.js";
+import { integerReader, isZero, perCpuSlotSize, readInteger, type IntegerReader } from "./map-values.js";
 
 /** Rows (or groups) between two yields of the walks. */
 export const STEP_ROWS = 128;
@@ -71,14 +81,36 @@ interface DecodedLabel {
   pair: string;
 }
 
-function readNumber(values: Buffer, base: number, plan: NumberPlan, perCpu: boolean, slot: number, cpus: number): number {
-  const { offset, size } = plan.slice;
-  if (!perCpu) return readInteger(values, base + offset, size, plan.signed);
-  let sum = 0;
-  for (let cpu = 0; cpu < cpus; cpu++) sum += readInteger(values, base + cpu * slot + offset, size, plan.signed);
-  return sum;
+const LITTLE_ENDIAN = endianness() === "LE";
+
+/**
+ * Whether every row of the read is a series of its own: always for `uniqueRows` plans; for plans
+ * with `distinctWhen`, when every key is in canonical form (a pass over the keys, in steps).
+ */
+function* distinctRows(entries: MapEntries, plan: MetricPlan): Generator<void, boolean, undefined> {
+  if (plan.uniqueRows) return true;
+  const when = plan.distinctWhen;
+  if (!when) return false;
+  const { keys, keySize, count } = entries;
+  const { nulPadded, bools, zero } = when;
+  for (let row = 0; row < count; row++) {
+    if (row % (STEP_ROWS * 8) === STEP_ROWS * 8 - 1) yield;
+    const base = row * keySize;
+    for (const { offset, size } of zero) for (let i = base + offset; i < base + offset + size; i++) if (keys[i] !== 0) return false;
+    for (const { offset } of bools) if (keys[base + offset]! > 1) return false;
+    for (const { offset, size } of nulPadded) {
+      const end = base + offset + size;
+      let i = base + offset;
+      while (i < end && keys[i] !== 0) i++;
+      for (; i < end; i++) if (keys[i] !== 0) return false;
+    }
+  }
+  return true;
 }
 
+/**
+ * `distinct`: what distinctRows found, when the caller has already asked (else the walk asks).
+ */
 function* walk(
   entries: MapEntries,
   plan: MetricPlan,
@@ -86,6 +118,7 @@ function* walk(
   visitor: SeriesVisitor,
   wantTexts: boolean,
   cap: SeriesCap = {},
+  distinct?: boolean,
 ): Generator<void, void, undefined> {
   const { bucket } = plan;
   // Each label set's cost against the cap; the cap in label sets.
@@ -98,18 +131,21 @@ function* walk(
   const keys = entries.keys;
   // The flat spec's single counter: one row, key 0, no `key` label.
   const labels = plan.unlabelledZeroKey && entries.count === 1 && isZero(keys, 0, entries.keySize) ? [] : plan.labels;
+  distinct ??= !bucket && (yield* distinctRows(entries, plan));
   // One label over a key no two rows share: every value is new, a cache would only cost.
-  const cacheable = !(plan.uniqueRows && labels.length === 1);
+  const cacheable = !(distinct && labels.length === 1);
   const caches: (Map<number | string, DecodedLabel | typeof SKIP> | undefined)[] = labels.map(() => (cacheable ? new Map() : undefined));
   const hits = new Array<number>(labels.length).fill(0);
   const prefixes = labels.map((label) => `,${label.name}="`);
-  const slot = perCpuSlotSize(plan.valueSize);
-  const grouped = !plan.uniqueRows;
+  const readValue = valueReader(plan, cpus);
+  const grouped = !distinct;
   const values = new Map<string, number>();
   const buckets = new Map<string, Map<number, number>>();
   const groupTexts = wantTexts && grouped ? new Map<string, string[]>() : undefined;
   // perCpu: each CPU's slot is a series of its own, its number the last label.
   const cpuPairs = plan.cpuLabel ? Array.from({ length: cpus }, (_, cpu) => `,${CPU_LABEL}="${cpu}"`) : undefined;
+  const readSlot = integerReader(plan.value.slice.size, plan.value.signed);
+  const slot = perCpuSlotSize(plan.valueSize);
   const texts = wantTexts ? new Array<string>(labels.length + (cpuPairs ? 1 : 0)) : undefined;
   // Every series the walk would serve goes through here (with perCpu, one per CPU), so the cap
   // counts what is served, per-CPU series included.
@@ -181,13 +217,13 @@ function* walk(
     const bucketIndex = bucket ? readInteger(keys, keyBase + bucket.slice.offset, bucket.slice.size, bucket.signed) : 0;
     const valueBase = row * entries.valueStride;
     if (!cpuPairs) {
-      add(key, readNumber(entries.values, valueBase, plan.value, plan.perCpu, slot, cpus), bucketIndex);
+      add(key, readValue(entries.values, valueBase), bucketIndex);
       continue;
     }
-    const { offset, size } = plan.value.slice;
+    const at = valueBase + plan.value.slice.offset;
     for (let cpu = 0; cpu < cpus; cpu++) {
       if (texts) texts[labels.length] = String(cpu);
-      add(key + cpuPairs[cpu]!, readInteger(entries.values, valueBase + cpu * slot + offset, size, plan.value.signed), bucketIndex);
+      add(key + cpuPairs[cpu]!, readSlot(entries.values, at + cpu * slot), bucketIndex);
     }
   }
   let n = 0;
@@ -210,24 +246,179 @@ function joinLabels(base: string, key: string): string {
   return base + key;
 }
 
-/** The read's sample lines in pieces (a piece may be empty: a step boundary). */
-export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): Generator<string, void, undefined> {
+const STEPS: readonly Uint8Array[] = [STEP];
+const TWO_21 = 2097152;
+
+/**
+ * Writes one label's value text of the row at `at` (key bytes), or returns false for a row the
+ * decoder skips. Integers print their digits; other labels their decoded text, escaped, encoded
+ * once per distinct field value while that pays (the same cache rule as `walk`).
+ */
+type LabelWriter = (out: ByteLines, keys: Buffer, at: number, row: number) => boolean;
+
+function labelWriter(label: LabelPlan): LabelWriter {
+  const int = label.integer;
+  const { size } = label.slice;
+  const text = (keys: Buffer, at: number): string | typeof SKIP => (label.decodeAt ? label.decodeAt(keys, at) : label.decode(keys.subarray(at, at + size)));
+  if (int) {
+    const { signed } = int;
+    const read = integerReader(int.size, signed);
+    if (int.size <= 4) return (out, keys, at) => (out.int(read(keys, at)), true);
+    // 8 bytes: exact as a double below 2^53 in magnitude; beyond, the decoder's (BigInt) text.
+    const high = integerReader(4, signed);
+    return (out, keys, at) => {
+      const hi = high(keys, at + (LITTLE_ENDIAN ? 4 : 0));
+      if (hi < TWO_21 && hi >= -TWO_21) out.int(read(keys, at));
+      else out.text(text(keys, at) as string);
+      return true;
+    };
+  }
+  if (label.cString) {
+    // The bytes up to the NUL are the text's UTF-8 when they are printable ASCII other than a
+    // quote or backslash (a comm, a path): copied as they are. Anything else is decoded and escaped.
+    return (out, keys, at) => {
+      const end = at + size;
+      let i = at;
+      for (; i < end; i++) {
+        const c = keys[i]!;
+        if (c === 0) break;
+        if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) {
+          out.text(escapeLabelValue(text(keys, at) as string));
+          return true;
+        }
+      }
+      out.slice(keys, at, i);
+      return true;
+    };
+  }
+  let cache: Map<number | string, Buffer | typeof SKIP> | undefined = new Map();
+  let hits = 0;
+  const encode = (t: string | typeof SKIP): Buffer | typeof SKIP => (t === SKIP ? SKIP : Buffer.from(label.needsEscape ? escapeLabelValue(t) : t));
+  return (out, keys, at, row) => {
+    if (cache === undefined) {
+      const t = text(keys, at);
+      if (t === SKIP) return false;
+      out.text(label.needsEscape ? escapeLabelValue(t) : t);
+      return true;
+    }
+    const cacheKey = size <= 6 ? keys.readUIntLE(at, size) : keys.toString("latin1", at, at + size);
+    let bytes = cache.get(cacheKey);
+    if (bytes === undefined) {
+      bytes = encode(text(keys, at));
+      cache.set(cacheKey, bytes);
+      // Mostly distinct values: the cache only costs. Decode row by row from here.
+      if (row >= CACHE_PROBE_ROWS && hits * 4 < row) cache = undefined;
+    } else hits++;
+    if (bytes === SKIP) return false;
+    out.bytes(bytes);
+    return true;
+  };
+}
+
+/**
+ * The text of a read whose every row is a series of its own (distinctRows): each row's line is written as it
+ * is read, nothing is kept per row.
+ */
+function* uniqueText(
+  entries: MapEntries,
+  plan: MetricPlan,
+  cpus: number,
+  baseText: string,
+  labels: readonly LabelPlan[],
+  out: ByteLines,
+): Generator<void, void, undefined> {
+  const name = plan.config.name;
+  const braces = baseText !== "" || labels.length > 0;
+  // The constant bytes between the variable parts of a line, each copied with one call:
+  // `name{base,label0="`, then `",labelJ="` between labels, then `"} ` (or `} `, or ` `).
+  const n = labels.length;
+  const seps = labels.map((label, j) => Buffer.from(`${j === 0 ? `${name}{${baseText}` : '"'}${baseText === "" && j === 0 ? "" : ","}${label.name}="`));
+  const head = n > 0 ? seps[0]! : Buffer.from(braces ? `${name}{${baseText}` : name);
+  const tail = Buffer.from(n > 0 ? '"} ' : braces ? "} " : " ");
+  const writers = labels.map(labelWriter);
+  const { keys, values, keySize, valueStride, count } = entries;
+  const value = valueReader(plan, cpus);
+  const offsets = labels.map((l) => l.slice.offset);
+  rows: for (let row = 0; row < count; row++) {
+    if (row % STEP_ROWS === STEP_ROWS - 1) yield;
+    const keyBase = row * keySize;
+    out.bytes(head);
+    for (let j = 0; j < n; j++) {
+      if (j > 0) out.bytes(seps[j]!);
+      if (!writers[j]!(out, keys, keyBase + offsets[j]!, row)) {
+        out.dropLine();
+        continue rows;
+      }
+    }
+    out.bytes(tail);
+    out.value(value(values, row * valueStride));
+    out.endLine();
+  }
+}
+
+/** A row's value (summed over CPUs for per-CPU maps), read by a reader made for the plan. */
+function valueReader(plan: MetricPlan, cpus: number): IntegerReader {
+  const { offset, size } = plan.value.slice;
+  const read = integerReader(size, plan.value.signed);
+  if (!plan.perCpu) return (b, at) => read(b, at + offset);
+  const slot = perCpuSlotSize(plan.valueSize);
+  return (b, at) => {
+    let sum = 0;
+    for (let cpu = 0; cpu < cpus; cpu++) sum += read(b, at + cpu * slot + offset);
+    return sum;
+  };
+}
+
+/** The read's sample lines as UTF-8 bytes, in pieces (an empty piece is a step boundary). */
+export function* planBytes(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap: SeriesCap = {}): Generator<Uint8Array, void, undefined> {
   const baseText = labelPairs({ namespace: base.namespace, ebpfmap: base.ebpfmap });
   const name = plan.config.name;
-  const out = new LineChunks();
-  const visitor: SeriesVisitor = {
-    value: (key, _texts, value) => out.add(name, joinLabels(baseText, key), value),
-    histogram: (key, _texts, counts) => {
-      const labels = joinLabels(baseText, key);
-      const series = histogramSeries(plan.layout!, counts);
-      const le = labels === "" ? 'le="' : `${labels},le="`;
-      for (const [bound, count] of series.buckets) out.add(`${name}_bucket`, `${le}${bound}"`, count);
-      out.add(`${name}_sum`, labels, series.sum);
-      out.add(`${name}_count`, labels, series.count);
-    },
+  const out = new ByteLines();
+  // At each step: the pieces finished since the last, or an empty one (the consumer may yield).
+  const ready = (): readonly Uint8Array[] => {
+    const done = out.take();
+    return done.length === 0 ? STEPS : done;
   };
-  for (const _ of walk(entries, plan, cpus, visitor, false, cap)) yield out.take();
-  yield out.finish();
+  const labels = plan.unlabelledZeroKey && entries.count === 1 && isZero(entries.keys, 0, entries.keySize) ? [] : plan.labels;
+  let distinct = false;
+  if (!plan.bucket) {
+    const check = distinctRows(entries, plan);
+    let step = check.next();
+    for (; !step.done; step = check.next()) yield STEP;
+    distinct = step.value;
+  }
+  // The direct path writes one summed line per row: not for per-CPU series, nor for a read with
+  // more rows than its cap (walk sums those into the overflow series and counts them).
+  if (distinct && !plan.cpuLabel && (cap.maxSeries === undefined || entries.count <= cap.maxSeries)) {
+    for (const _ of uniqueText(entries, plan, cpus, baseText, labels, out)) yield* ready();
+  } else {
+    const line = (series: string, labelText: string, value: number): void => {
+      out.text(labelText === "" ? `${series} ` : `${series}{${labelText}} `);
+      out.value(value);
+      out.endLine();
+    };
+    const visitor: SeriesVisitor = {
+      value: (key, _texts, value) => line(name, joinLabels(baseText, key), value),
+      histogram: (key, _texts, counts) => {
+        const labelText = joinLabels(baseText, key);
+        const series = histogramSeries(plan.layout!, counts);
+        const le = labelText === "" ? 'le="' : `${labelText},le="`;
+        for (const [bound, count] of series.buckets) line(`${name}_bucket`, `${le}${bound}"`, count);
+        line(`${name}_sum`, labelText, series.sum);
+        line(`${name}_count`, labelText, series.count);
+      },
+    };
+    for (const _ of walk(entries, plan, cpus, visitor, false, cap, distinct)) yield* ready();
+  }
+  out.endPiece();
+  yield* out.take();
+}
+
+/** The read's sample lines as text, in pieces (a piece may be empty: a step boundary). */
+export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): Generator<string, void, undefined> {
+  // Pieces hold whole lines, so no UTF-8 sequence is split between two of them.
+  for (const piece of planBytes(entries, plan, cpus, base, cap))
+    yield piece.length === 0 ? "" : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
 }
 
 /** The read's samples as rows, in batches (a batch may be empty: a step boundary). */

@@ -8,23 +8,25 @@ import { familyHeader } from "./exposition.js";
 import type { Scope } from "./family.js";
 import type { MetricRegistry, RegistryRead } from "./registry.js";
 
-export function* exposition(read: RegistryRead, omitEmpty = false): Generator<string, void, undefined> {
+export function* exposition(read: RegistryRead, omitEmpty = false): Generator<string | Uint8Array, void, undefined> {
   const { families } = read;
   let written = 0;
   for (const { family, read: values } of families) {
     const header = (written === 0 ? "" : "\n") + familyHeader(family);
+    // Families that write bytes (the eBPF ones) are taken as bytes: no string per line.
+    const pieces: Iterable<string | Uint8Array> = values.bytes ? values.bytes() : values.lines();
     if (!omitEmpty) {
       written++;
       yield header;
-      for (const piece of values.lines()) yield piece;
+      yield* pieces;
       continue;
     }
     // A tenant's view: a family none of whose series is the tenant's is left out whole, HELP
     // and TYPE included (another tenant's metric names and help texts are theirs).
     let pending: string | undefined = header;
-    for (const piece of values.lines()) {
-      if (piece === "") continue;
-      if (pending !== undefined) {
+    for (const piece of pieces) {
+      // An empty piece is a step boundary: passed on (the writer may yield there), no header yet.
+      if (pending !== undefined && piece.length > 0) {
         written++;
         yield pending;
         pending = undefined;
@@ -37,7 +39,13 @@ export function* exposition(read: RegistryRead, omitEmpty = false): Generator<st
 
 /** The whole text at once: for small registries (the operator's) and tests. A scoped read leaves out empty families. */
 export async function registryText(registry: MetricRegistry, scope?: Scope): Promise<string> {
-  let out = "";
-  for (const piece of exposition(await registry.read(scope), scope?.namespaces !== undefined)) out += piece;
-  return out;
+  const read = await registry.read(scope);
+  try {
+    let out = "";
+    for (const piece of exposition(read, scope?.namespaces !== undefined))
+      out += typeof piece === "string" ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
+    return out;
+  } finally {
+    read.release?.();
+  }
 }

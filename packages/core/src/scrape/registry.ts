@@ -18,6 +18,59 @@ export const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 /** One scrape of every family, in order. */
 export interface RegistryRead {
   readonly families: readonly { readonly family: MetricFamily; readonly read: FamilyRead }[];
+  /** Done with every family's read (FamilyRead.release). Optional and idempotent. */
+  release?(): void;
+}
+
+/** A registry read whose release() releases every family's read. */
+export function registryRead(families: RegistryRead["families"]): RegistryRead {
+  let released = false;
+  return {
+    families,
+    release() {
+      if (released) return;
+      released = true;
+      for (const { read } of families) read.release?.();
+    },
+  };
+}
+
+/**
+ * Hands one read to several holders (say /metrics and remote-write asking at the same time, or
+ * two scrapes of one tenant's view): each gets its own release(), and the read is released when
+ * the last holder has released it. Reads are shared per key (the namespace of a tenant's view;
+ * none for the whole node): `read(key)` is called at most once while a read of that key is in
+ * flight, and a key is forgotten once its read settles.
+ */
+export function sharedReads<K = void>(read: (key: K) => Promise<RegistryRead>): (key: K) => Promise<RegistryRead> {
+  const inFlight = new Map<K, { promise: Promise<RegistryRead>; holders: number }>();
+  return (key) => {
+    let entry = inFlight.get(key);
+    if (!entry) {
+      const created = {
+        holders: 0,
+        // Once settled, new callers start a new read: the holders of this one are all known.
+        promise: read(key).finally(() => {
+          if (inFlight.get(key) === created) inFlight.delete(key);
+        }),
+      };
+      inFlight.set(key, created);
+      entry = created;
+    }
+    const shared = entry;
+    shared.holders++;
+    return shared.promise.then((whole) => {
+      let mine = false;
+      return {
+        families: whole.families,
+        release() {
+          if (mine) return;
+          mine = true;
+          if (--shared.holders === 0) whole.release?.();
+        },
+      };
+    });
+  };
 }
 
 export class MetricRegistry {
@@ -51,8 +104,14 @@ export class MetricRegistry {
    */
   async read(scope?: Scope, include?: (family: MetricFamily) => boolean): Promise<RegistryRead> {
     const families = include ? this.families().filter(include) : this.families();
-    const reads = await Promise.all(families.map((family) => family.read(scope)));
-    return { families: families.map((family, i) => ({ family, read: reads[i]! })) };
+    const settled = await Promise.allSettled(families.map((family) => family.read(scope)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      // Hand back what the other families read before giving up.
+      for (const r of settled) if (r.status === "fulfilled") r.value.release?.();
+      throw failed.reason;
+    }
+    return registryRead(families.map((family, i) => ({ family, read: (settled[i] as PromiseFulfilledResult<FamilyRead>).value })));
   }
 }
 

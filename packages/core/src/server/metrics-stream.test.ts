@@ -2,11 +2,13 @@ import { Writable } from "node:stream";
 import { Counter, Gauge, Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../logger.js";
-import { LineChunks, labelPairs } from "../scrape/exposition.js";
+import { ByteLines, STEP } from "../scrape/byte-lines.js";
+import { labelPairs, sampleLine } from "../scrape/exposition.js";
 import type { FamilyRead, MetricFamily, Row } from "../scrape/family.js";
 import { MetricRegistry } from "../scrape/registry.js";
 import { registryText } from "../scrape/registry-text.js";
-import { startHttpServer } from "./http-server.js";
+import { gunzipSync } from "node:zlib";
+import { acceptsGzip, startHttpServer } from "./http-server.js";
 import { writeExposition } from "./metrics-stream.js";
 
 /** A large family the way the collector serves one: lines rendered in pieces, rows alike. */
@@ -15,12 +17,30 @@ function bigFamily(name: string, help: string, lines: number): MetricFamily {
   const value = (i: number) => (i % 7 === 0 ? Number.NaN : i * 1.5);
   const read: FamilyRead = {
     *lines() {
-      const out = new LineChunks();
+      let text = "";
       for (let i = 0; i < lines; i++) {
-        out.add(name, labelPairs(labels(i)), value(i));
-        if (i % 128 === 0) yield out.take();
+        text += sampleLine(name, labelPairs(labels(i)), value(i));
+        if (i % 128 === 0) {
+          yield text;
+          text = "";
+        }
       }
-      yield out.finish();
+      yield text;
+    },
+    *bytes() {
+      const out = new ByteLines();
+      for (let i = 0; i < lines; i++) {
+        out.text(`${name}{${labelPairs(labels(i))}} `);
+        out.value(value(i));
+        out.endLine();
+        if (i % 128 === 0) {
+          const ready = out.take();
+          if (ready.length === 0) yield STEP;
+          yield* ready;
+        }
+      }
+      out.endPiece();
+      yield* out.take();
     },
     *rows() {
       const rows: Row[] = [];
@@ -77,10 +97,90 @@ describe("streamed /metrics", () => {
       { metrics: () => ours.read(), ready: () => true, status: () => ({}), logger: createLogger({ level: "silent" }) },
     );
     close = server.close;
-    const response = await fetch(`${server.url}/metrics`);
+    const response = await fetch(`${server.url}/metrics`, { headers: { "accept-encoding": "identity" } });
     expect(response.headers.get("content-type")).toBe(theirs.contentType);
     expect(response.headers.get("transfer-encoding")).toBe("chunked");
-    expect(await response.text()).toBe(await theirs.metrics());
+    expect(response.headers.get("content-encoding")).toBeNull();
+    const plain = await response.text();
+    expect(plain).toBe(await theirs.metrics());
+  });
+
+  it("gzips the same text when the scraper accepts gzip, and releases each read", async () => {
+    const { ours } = sampleRegistries(50_000);
+    let released = 0;
+    const read = async () => {
+      const r = await ours.read();
+      return { families: r.families, release: () => void released++ };
+    };
+    const server = await startHttpServer({ host: "127.0.0.1", port: 0 }, { metrics: read, ready: () => true, logger: createLogger({ level: "silent" }) });
+    close = server.close;
+    const plain = Buffer.from(await (await fetch(`${server.url}/metrics`, { headers: { "accept-encoding": "identity" } })).arrayBuffer());
+    // Raw bytes of the gzip response: node:http does not decompress.
+    const { request } = await import("node:http");
+    const gz = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+      request(`${server.url}/metrics`, { headers: { "accept-encoding": "gzip" } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (c: Buffer) => parts.push(c));
+        res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+        res.on("error", reject);
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(gz.headers["content-encoding"]).toBe("gzip");
+    expect(gz.headers.vary).toBe("accept-encoding");
+    expect(gz.body.length).toBeLessThan(plain.length / 5);
+    expect(gunzipSync(gz.body).equals(plain)).toBe(true);
+    expect(released).toBe(2);
+  });
+
+  it("serves a tenant's view from byte families too: empty families left out whole, gzipped when asked, read released", async () => {
+    const ours = new MetricRegistry();
+    ours.register(bigFamily("big_family", "help", 20_000));
+    ours.register(bigFamily("empty_family", "another tenant's help", 0));
+    ours.register(bigFamily("last_family", "help", 3));
+    const scopes: (string | undefined)[] = [];
+    let released = 0;
+    const server = await startHttpServer(
+      { host: "127.0.0.1", port: 0 },
+      {
+        metrics: async (scope) => {
+          scopes.push(scope?.namespaces ? [...scope.namespaces].join() : undefined);
+          const r = await ours.read(scope);
+          return { families: r.families, release: () => void released++ };
+        },
+        ready: () => true,
+        namespaceViews: true,
+        logger: createLogger({ level: "silent" }),
+      },
+    );
+    close = server.close;
+    const url = `${server.url}/namespaces/team-a/metrics`;
+    const plain = Buffer.from(await (await fetch(url, { headers: { "accept-encoding": "identity" } })).arrayBuffer());
+    const { request } = await import("node:http");
+    const gz = await new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+      request(url, { headers: { "accept-encoding": "gzip" } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (c: Buffer) => parts.push(c));
+        res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+        res.on("error", reject);
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(scopes).toEqual(["team-a", "team-a"]);
+    const text = plain.toString();
+    expect(text).toBe(await registryText(ours, { namespaces: new Set(["team-a"]) }));
+    expect(text).not.toContain("empty_family");
+    expect(text).not.toContain("another tenant's help");
+    expect(text.startsWith("# HELP big_family help\n")).toBe(true);
+    expect(text).toContain("\n\n# HELP last_family help\n");
+    expect(gz.headers["content-encoding"]).toBe("gzip");
+    expect(gz.body.length).toBeLessThan(plain.length / 5);
+    expect(gunzipSync(gz.body).equals(plain)).toBe(true);
+    expect(released).toBe(2);
+    // The whole-node view keeps the empty family's HELP/TYPE, as prom-client does.
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toContain("# HELP empty_family another tenant's help\n");
   });
 
   it("gives the event loop back while it writes a large exposition", async () => {
@@ -119,5 +219,20 @@ describe("streamed /metrics", () => {
     expect(response.status).toBe(200);
     expect(await response.text()).toBe("");
     expect((await fetch(`${server.url}/status`)).status).toBe(404); // this process has no /status
+  });
+});
+
+describe("Accept-Encoding", () => {
+  it("takes gzip when the scraper lists it with a q-value above 0", () => {
+    expect(acceptsGzip("gzip")).toBe(true);
+    expect(acceptsGzip("deflate, gzip;q=1.0, *;q=0.5")).toBe(true);
+    expect(acceptsGzip("x-gzip")).toBe(true);
+    expect(acceptsGzip("*")).toBe(true);
+    expect(acceptsGzip("gzip;q=0")).toBe(false);
+    expect(acceptsGzip("gzip; q=0, *")).toBe(false);
+    expect(acceptsGzip("identity")).toBe(false);
+    expect(acceptsGzip("br, zstd")).toBe(false);
+    expect(acceptsGzip(undefined)).toBe(false);
+    expect(acceptsGzip("")).toBe(false);
   });
 });
