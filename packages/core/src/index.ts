@@ -32,6 +32,8 @@ export {
   type KernelSupport,
   type PluginHost,
   type PluginMeta,
+  type PodCgroupTarget,
+  type PodScopeSupport,
   type PrepareInput,
   type ProgramTypePlugin,
 } from "./plugin/sdk.js";
@@ -40,6 +42,8 @@ export { PluginRegistry, type PluginReport } from "./plugin/plugin-registry.js";
 export { importPlugin, type PluginLoadOutcome } from "./plugin/plugin-import.js";
 export { ensureBpffs, ensureTracefs } from "./kernel/mounts.js";
 export { StaticPodSource, type PodInfo, type PodSource } from "./pods/pod-source.js";
+export { defaultPodScope, podIdTable, scopedPods, type PodScopeDependencies, type ScopedPod } from "./agent/pod-scope.js";
+export { createPodDecoder } from "./decoders/pod.js";
 export { matchesLabels, selectPods, type LabelRequirement, type PodSelector } from "./pods/selector.js";
 export { findCgroup2MountInfo, parseCgroup2MountInfo, type Cgroup2Mount } from "./pods/cgroup-mount.js";
 export { parsePodCgroupPath, containerIdOf, type PodCgroupPath, type ContainerCgroupPath } from "./pods/cgroup-layout.js";

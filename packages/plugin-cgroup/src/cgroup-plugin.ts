@@ -6,6 +6,11 @@
  * so the program stays attached across an agent restart.
  *
  * The root cgroup (`/`) is a valid target: it covers the whole machine.
+ *
+ * Pod scope (`spec.selector`): the cgroup path is relative to each selected pod, and only `/`
+ * (the pod's own cgroup) is accepted; the host attaches the program to every selected pod's
+ * cgroup with the pod's directory as the target, never to the path as written (so `/` is never
+ * the root cgroup there).
  */
 import { readdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -56,6 +61,19 @@ export const cgroupPlugin = definePlugin<CgroupTarget>({
     const directory = target.directory ?? (await resolveDirectory(target));
     const link = program.attachCgroup(directory, target.attachType);
     return [{ kind: "link", link, description: `${target.hook} on cgroup ${directory}` }];
+  },
+
+  podScope: {
+    check(_type, target) {
+      const segments = target.cgroup.split("/").filter((s) => s !== "");
+      if (segments.length > 0) {
+        throw new PluginTargetError(
+          "EOP_ERR_TARGET_INVALID",
+          `cgroup target "${target.hook}:${target.cgroup}": with spec.selector the program attaches to each selected pod's own cgroup, so the path must be "/" (the pod's cgroup), e.g. ${target.hook}:/`,
+        );
+      }
+    },
+    target: (_type, target, pod) => ({ ...target, cgroup: pod.path, directory: pod.directory }),
   },
 
   // The `cgroup` decoder (id → path) is core's.

@@ -94,6 +94,10 @@ class FakeLoader {
   }
 
   async removePinned(): Promise<void> {}
+  async attachPod(): Promise<never> {
+    throw new Error("not pod-scoped");
+  }
+  async detachPod(): Promise<void> {}
 }
 
 /** Objects keyed by the code: an edit of the code is a new object, hence a new load. */

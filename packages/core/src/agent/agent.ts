@@ -20,6 +20,8 @@ import { PROGRAM_PIN, programPinName } from "../loader/pin-layout.js";
 import { ObjectRefusedError, type EnforcementResolver, type LoadEnforcement } from "../loader/enforcement.js";
 import { loadKeyOf, type LoadRequest, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
+import { createPodDecoder } from "../decoders/pod.js";
+import { podIdTable, scopedPods, type PodScopeDependencies } from "./pod-scope.js";
 import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "../api/resource-status.js";
 
 interface ManagedResource {
@@ -35,6 +37,10 @@ interface ManagedResource {
   /** What the collector serves for this resource (maps of `loaded`). */
   served?: PlannedMetric[];
   queue: Promise<void>;
+  /** Pod scope: the attached pods' cgroup ids -> pod name, which the resource's `pod` decoder reads. */
+  podIds: Map<bigint, string>;
+  /** Pod scope: a pod sync is queued (churn does not pile them up). */
+  podSyncQueued?: boolean;
 }
 
 /** Called after every change of a resource's status; `undefined` when the resource is gone. */
@@ -43,7 +49,7 @@ export type StatusListener = (ref: ResourceRef, status: ResourceStatus | undefin
 export interface AgentDependencies {
   /** Compiles (standalone) or fetches (cluster) the resource's object. */
   objects: ObjectProvider;
-  loader: Pick<ProgramLoader, "preflight" | "load" | "recheck" | "unload" | "listPinned" | "removePinned">;
+  loader: Pick<ProgramLoader, "preflight" | "load" | "recheck" | "unload" | "listPinned" | "removePinned" | "attachPod" | "detachPod">;
   collector: Pick<MapCollector, "add" | "remove">;
   metrics: AgentMetrics;
   logger: Logger;
@@ -54,6 +60,8 @@ export interface AgentDependencies {
    * no rules, enforce mode, tracing privileges only for tracing program types.
    */
   enforcement?: EnforcementResolver;
+  /** Pod scope: the node's pods and their cgroups (default: none, the standalone agent). */
+  pods?: PodScopeDependencies;
 }
 
 /** Whether an errno code (`EBUSY`) appears in an error's cause chain. */
@@ -74,8 +82,103 @@ export class Agent {
   /** Per namespace: the load step of a resource with a namespace memory budget, one at a time. */
   private readonly namespaceLoads = new Map<string, Promise<void>>();
 
+  private podTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
   constructor(private readonly deps: AgentDependencies) {
     this.decoders = deps.decoders ?? new DecoderRegistry();
+    deps.pods?.source.onChange(() => this.syncAllPods());
+  }
+
+  /**
+   * Pod scope follows churn: every pod-scoped resource is synced with the node's pods when they
+   * change and every `intervalMs` (a new pod's cgroup can appear after the API server lists it).
+   */
+  private syncAllPods(): void {
+    if (this.stopped) return;
+    for (const managed of this.resources.values()) {
+      if (!managed.loaded?.podScope || managed.podSyncQueued) continue;
+      managed.podSyncQueued = true;
+      this.enqueue(managed.ref, managed.status.source, async (m) => {
+        m.podSyncQueued = false;
+        await this.syncPods(m);
+      }).catch((error: unknown) => resourceLogger(this.deps.logger, managed.ref).error({ error: describeError(error) }, "pod sync failed"));
+    }
+  }
+
+  private updatePodTimer(): void {
+    const wanted = !this.stopped && this.deps.pods !== undefined && [...this.resources.values()].some((m) => m.loaded?.podScope);
+    if (wanted && !this.podTimer) {
+      this.podTimer = setInterval(() => this.syncAllPods(), this.deps.pods!.intervalMs ?? 2_000);
+      this.podTimer.unref();
+    } else if (!wanted && this.podTimer) {
+      clearInterval(this.podTimer);
+      this.podTimer = undefined;
+    }
+  }
+
+  /**
+   * Attaches a pod-scoped resource's program to the selected pods' cgroups on this node, detaches
+   * it from pods no longer selected or gone (their pins removed), and rebuilds the resource's
+   * cgroup id -> pod table (so a gone pod's series disappear at the next scrape). A pod that
+   * fails to attach is logged and left out (tried again at the next sync); the others run.
+   */
+  private async syncPods(managed: ManagedResource, report = false): Promise<void> {
+    const loaded = managed.loaded;
+    const selector = managed.loadedRequest?.spec.selector;
+    if (!loaded?.podScope || !selector) return;
+    const log = resourceLogger(this.deps.logger, managed.ref);
+    const pods = this.deps.pods ? await scopedPods(this.deps.pods, managed.ref.namespace, selector) : [];
+    const wanted = new Map(pods.map((p) => [p.uid, p]));
+    let changed = false;
+    for (const uid of [...loaded.podScope.pods.keys()]) {
+      if (wanted.has(uid)) continue;
+      await this.deps.loader.detachPod(loaded, uid);
+      changed = true;
+      log.info({ podUid: uid }, "pod gone or no longer selected: detached and unpinned");
+    }
+    const failed: string[] = [];
+    for (const pod of pods) {
+      if (loaded.podScope.pods.has(pod.uid)) continue;
+      try {
+        await this.deps.loader.attachPod(loaded, {
+          uid: pod.uid,
+          namespace: pod.namespace,
+          pod: pod.name,
+          directory: pod.cgroup.directory,
+          path: pod.cgroup.path,
+        });
+        changed = true;
+        log.info({ pod: pod.name, cgroup: pod.cgroup.path }, "attached to pod");
+      } catch (error) {
+        failed.push(pod.name);
+        log.error({ pod: pod.name, error: describeError(error) }, "attach to pod failed; tried again at the next pod sync");
+      }
+    }
+    const attached = pods.filter((p) => loaded.podScope!.pods.has(p.uid));
+    managed.podIds = podIdTable(attached);
+    if (!report && !changed && failed.length === 0) return;
+    const descriptions = attached.map((p) => `pod ${p.namespace}/${p.name} (cgroup ${p.cgroup.path})`);
+    if (managed.status.program) managed.status.program.attachments = descriptions;
+    for (const program of managed.status.programs ?? []) program.attachments = descriptions;
+    const names = attached.map((p) => p.name).join(", ");
+    setCondition(managed.status.conditions, {
+      type: ConditionType.Loaded,
+      status: "True",
+      reason: loaded.adopted ? Reason.Adopted : Reason.Loaded,
+      message:
+        (attached.length === 0
+          ? `program ${loaded.program.info().id} loaded, attached to no pod: no pod of namespace ${managed.ref.namespace} on this node matches spec.selector${this.deps.pods?.standalone !== false ? " (a standalone agent knows no pods: there is no API server)" : ""}`
+          : `program ${loaded.program.info().id} attached to ${attached.length} pod(s): ${names}`) +
+        (failed.length > 0 ? `; attaching to ${failed.join(", ")} failed (retried)` : ""),
+    });
+    this.notify(managed.ref, managed.status);
+  }
+
+  /** The decoders a resource's metrics plan with: a pod-scoped one's `pod` reads its own table. */
+  private decodersFor(managed: ManagedResource, spec: { selector?: unknown }): DecoderRegistry {
+    if (spec.selector === undefined) return this.decoders;
+    return this.decoders.derive([createPodDecoder((id) => managed.podIds.get(id))]);
   }
 
   /** Subscribes to status changes (cluster mode writes them to the per-node status objects). */
@@ -132,6 +235,7 @@ export class Agent {
       this.resources.delete(refKey(ref));
       log.info({}, "resource removed: program detached and unpinned");
       this.updateGauges();
+      this.updatePodTimer();
       this.notify(ref, undefined);
     });
     managed.queue = run.catch(() => undefined);
@@ -161,6 +265,9 @@ export class Agent {
 
   /** Closes our handles; pins stay so a restarted agent adopts the running programs. */
   async shutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.podTimer) clearInterval(this.podTimer);
+    this.podTimer = undefined;
     await Promise.all([...this.resources.values()].map((m) => m.queue));
     for (const managed of this.resources.values()) {
       this.deps.collector.remove(managed.ref);
@@ -173,7 +280,7 @@ export class Agent {
     const key = refKey(ref);
     let managed = this.resources.get(key);
     if (!managed) {
-      managed = { ref, status: newStatus(ref, source), queue: Promise.resolve() };
+      managed = { ref, status: newStatus(ref, source), queue: Promise.resolve(), podIds: new Map() };
       this.resources.set(key, managed);
     }
     const target = managed;
@@ -217,6 +324,7 @@ export class Agent {
     // One resource serves the flat metric and/or each of spec.metrics[].
     const metrics = metricConfigs(spec);
     const names = metrics.map((m) => m.name).join(", ");
+    const decoders = this.decodersFor(managed, spec);
 
     let step: "preflight" | "compile" | "load" = "preflight";
     let newlyLoaded: LoadedProgram | undefined;
@@ -242,14 +350,14 @@ export class Agent {
           spec,
           object: { path: compiled.objectPath, hash: compiled.hash },
           logger: log,
-          checkMaps: (maps) => void (planned = planMetrics(metrics, maps, this.decoders, ref)),
+          checkMaps: (maps) => void (planned = planMetrics(metrics, maps, decoders, ref)),
           ...(enforcement ? { enforcement } : {}),
           ...(enforcement?.namespaceMapBytes !== undefined ? { namespaceMapBytesInUse: this.namespaceMapBytes(ref) } : {}),
         };
         if (managed.loaded?.loadKey === loadKey) {
           // Same kernel program: the rules may have changed, and the metric mapping.
           await this.deps.loader.recheck(request, managed.loaded);
-          this.serve(managed, planMetrics(metrics, managed.loaded.maps, this.decoders, ref));
+          this.serve(managed, planMetrics(metrics, managed.loaded.maps, decoders, ref));
           managed.loadedRequest = request;
         } else {
           newlyLoaded = await this.loadReplacing(managed, request);
@@ -292,6 +400,8 @@ export class Agent {
             ? `program ${managed.status.program.id} attached: ${managed.status.program.attachments.join(", ")}`
             : `programs ${managed.status.programs.map((p) => `${p.name} (${p.id})`).join(", ")} attached: ${managed.status.program.attachments.join(", ")}`,
       });
+      // Pod scope: attached per pod now (a new generation starts with none; an adopted one keeps its pods).
+      if (loaded.podScope) await this.syncPods(managed, true);
       setCondition(managed.status.conditions, { type: ConditionType.Ready, status: "True", reason: Reason.Serving, message: `serving ${names}` });
       this.setPhase(managed, "Running");
       log.info({ metric: names, adopted: loaded.adopted }, "resource ready");
@@ -316,6 +426,7 @@ export class Agent {
       this.fail(managed, reason, code, describeError(error));
     } finally {
       this.updateGauges();
+      this.updatePodTimer();
     }
   }
 

@@ -35,12 +35,34 @@ export function checkMetricsSpec(spec: EbpfMapSpec): FieldError[] {
     const other = served.get(name);
     if (other) errors.push({ field: `${at}.name`, message: `metric "${name}" is also defined by ${other}` });
     served.set(name, `${at}.name`);
-    errors.push(...checkMetric(metric, at));
+    errors.push(...checkMetric(metric, at, spec.selector !== undefined));
   });
   return errors;
 }
 
-function checkMetric(metric: MetricSpec, at: string): FieldError[] {
+/**
+ * Pod identity labels: a pod-scoped resource (spec.selector) may name a label `pod` when the
+ * agent's `pod` decoder makes its value (the last decoder of the chain, so nothing after it can
+ * rewrite the name); the `pod` decoder serves nothing else. Anything else named `pod` is the
+ * scrape target's label, reserved.
+ */
+export function podLabelProblem(label: NonNullable<MetricSpec["labels"]>[number], podScoped: boolean): { field: string; message: string } | undefined {
+  const decoders = label.decoders ?? [];
+  const last = decoders.length - 1;
+  const misplaced = decoders.findIndex((d, i) => d.name === "pod" && !(i === last && label.name === "pod"));
+  if (misplaced !== -1) return { field: `decoders[${misplaced}]`, message: 'the decoder "pod" may only be the last decoder of a label named pod' };
+  if (label.name !== "pod") return undefined;
+  if (!podScoped)
+    return { field: "name", message: '"pod" is a label of the scrape target; only a pod-scoped resource (spec.selector) may set it, with the decoder pod' };
+  if (decoders[last]?.name !== "pod")
+    return {
+      field: "decoders",
+      message: 'a pod-scoped resource\'s label "pod" takes its value from the agent: end its decoders with pod (e.g. uint, pod over a cgroup id)',
+    };
+  return undefined;
+}
+
+function checkMetric(metric: MetricSpec, at: string, podScoped = false): FieldError[] {
   const errors: FieldError[] = [];
   const type = metric.type ?? "counter";
   const labels = metric.labels ?? [];
@@ -49,7 +71,9 @@ function checkMetric(metric: MetricSpec, at: string): FieldError[] {
     const field = `${at}.labels[${j}]`;
     if (!isValidLabelName(label.name))
       errors.push({ field: `${field}.name`, message: `"${label.name}" is not a valid Prometheus label name (names starting with __ are reserved)` });
-    const reserved = reservedLabelReason(label.name);
+    const podProblem = podLabelProblem(label, podScoped);
+    if (podProblem) errors.push({ field: `${field}.${podProblem.field}`, message: podProblem.message });
+    const reserved = label.name === "pod" ? undefined : reservedLabelReason(label.name);
     if (reserved) errors.push({ field: `${field}.name`, message: `${reserved}; choose another name` });
     // The last label of a histogram is the bucket index: it becomes `le`, never a label itself.
     const isBucket = type === "histogram" && j === labels.length - 1;

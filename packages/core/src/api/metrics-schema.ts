@@ -23,10 +23,21 @@ export const METRIC_NAME_VALIDATIONS = [
   },
   { rule: "!self.contains(':')", message: "colons in metric names are reserved for recording rules" },
 ];
+// `pod` is checked on the whole label (LABEL_VALIDATIONS): a pod-scoped resource may name it
+// when the agent's `pod` decoder makes its value (api/metrics-check.ts also needs spec.selector).
 export const LABEL_NAME_VALIDATIONS = [
   {
-    rule: `!(self in [${[...RESERVED_LABEL_NAMES].map((n) => `'${n}'`).join(", ")}]) && !self.startsWith('exported_')`,
+    rule: `!(self in [${[...RESERVED_LABEL_NAMES]
+      .filter((n) => n !== "pod")
+      .map((n) => `'${n}'`)
+      .join(", ")}]) && !self.startsWith('exported_')`,
     message: "reserved label name: set by the agent or by the scrape target (job, instance, node, pod, container, service, endpoint...)",
+  },
+];
+export const LABEL_VALIDATIONS = [
+  {
+    rule: "self.name != 'pod' || (has(self.decoders) && size(self.decoders) > 0 && self.decoders[size(self.decoders) - 1].name == 'pod')",
+    message: "the label pod is the agent's: only a pod-scoped resource (spec.selector) may name it, with the decoder pod last (e.g. uint, pod)",
   },
 ];
 
@@ -71,7 +82,7 @@ export const LabelSpecSchema = Type.Object(
       Type.Array(DecoderConfigSchema, { maxItems: 8, description: "Decoder chain from the field's bytes to the label text. Default: by the BTF type." }),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, "x-kubernetes-validations": LABEL_VALIDATIONS },
 );
 
 export const ValueSpecSchema = Type.Object(

@@ -294,3 +294,51 @@ describe("spec.selector (pod scope)", () => {
     expect(result.errors).toContainEqual({ field, message: expect.stringContaining(message) });
   });
 });
+
+describe("the pod label of pod-scoped resources", () => {
+  const podScoped = (labels: unknown[], selector: unknown = { matchLabels: { app: "web" } }, scoped = true) =>
+    withSpec({
+      type: "cgroup",
+      target: "cgroup/skb/egress:/",
+      program: "count_egress",
+      name: undefined,
+      map: undefined,
+      prometheusType: undefined,
+      help: undefined,
+      selector: scoped ? selector : undefined,
+      metrics: [{ name: "pod_packets", map: "egress", labels }],
+    });
+  const errors = (input: unknown) => {
+    const result = validateEbpfMapObject(input);
+    return result.ok ? [] : result.errors.map((e) => `${e.field}: ${e.message}`);
+  };
+  const podLabel = { name: "pod", decoders: [{ name: "uint" }, { name: "pod" }] };
+
+  it("accepts a label pod made by the decoder pod, in a pod-scoped resource", () => {
+    expect(errors(podScoped([podLabel]))).toEqual([]);
+  });
+
+  it("refuses the label pod without spec.selector (it is the scrape target's)", () => {
+    expect(errors(podScoped([podLabel], undefined, false))).toEqual([
+      expect.stringMatching(/^spec\.metrics\[0\]\.labels\[0\]\.name: "pod" is a label of the scrape target; only a pod-scoped resource/),
+    ]);
+  });
+
+  it("refuses a label pod whose value the tenant makes (no decoder pod, or another decoder after it)", () => {
+    expect(errors(podScoped([{ name: "pod", decoders: [{ name: "uint" }] }]))).toEqual([
+      expect.stringMatching(/^spec\.metrics\[0\]\.labels\[0\]\.decoders: a pod-scoped resource's label "pod" takes its value from the agent/),
+    ]);
+    expect(errors(podScoped([{ name: "pod", decoders: [{ name: "uint" }, { name: "pod" }, { name: "static_map", default: "their-pod" }] }]))).toEqual([
+      expect.stringMatching(/^spec\.metrics\[0\]\.labels\[0\]\.decoders\[1\]: the decoder "pod" may only be the last decoder of a label named pod/),
+    ]);
+  });
+
+  it("refuses the decoder pod under another label name, and container stays reserved", () => {
+    expect(errors(podScoped([{ name: "workload", decoders: [{ name: "uint" }, { name: "pod" }] }]))).toEqual([
+      expect.stringMatching(/^spec\.metrics\[0\]\.labels\[0\]\.decoders\[1\]: the decoder "pod" may only be the last decoder of a label named pod/),
+    ]);
+    expect(errors(podScoped([{ name: "container", decoders: [{ name: "uint" }] }]))).toEqual([
+      expect.stringMatching(/labels\[0\]\.name: "container" is a label/),
+    ]);
+  });
+});

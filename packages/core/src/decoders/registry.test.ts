@@ -11,7 +11,7 @@ describe("CORE_DECODERS", () => {
   });
   it("holds the generic decoders core owns", () => {
     expect(Object.keys(CORE_DECODERS).sort()).toEqual(
-      ["cgroup", "errno", "hex", "ifname", "inet_ip", "int", "ksym", "majorminor", "port", "regexp", "static_map", "string", "syscall", "uint"].sort(),
+      ["cgroup", "errno", "hex", "ifname", "inet_ip", "int", "ksym", "majorminor", "pod", "port", "regexp", "static_map", "string", "syscall", "uint"].sort(),
     );
   });
 });

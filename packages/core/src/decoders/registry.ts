@@ -16,6 +16,7 @@ import { inetIp } from "./inet-ip.js";
 import { int } from "./int.js";
 import { ksym } from "./ksym.js";
 import { majorminor } from "./majorminor.js";
+import { pod } from "./pod.js";
 import { port } from "./port.js";
 import { regexp } from "./regexp.js";
 import { staticMap } from "./static-map.js";
@@ -56,6 +57,8 @@ export const CORE_DECODERS = {
   static_map: staticMap,
   /** text -> itself when it matches `pattern`, else the row is dropped. */
   regexp,
+  /** decimal text (cgroup v2 id) -> the selected pod's name; pod-scoped resources' `pod` label only (else the row is dropped). */
+  pod,
 } as const satisfies Record<string, CoreDecoder>;
 
 export type CoreDecoderName = keyof typeof CORE_DECODERS;
@@ -108,6 +111,17 @@ export class DecoderRegistry {
     }
     this.conflicts.push(...refused);
     return refused;
+  }
+
+  /**
+   * A registry with everything this one has and `decoders` in place of same-named ones: the
+   * agent's per-resource decoders (a pod-scoped resource's `pod` table).
+   */
+  derive(decoders: readonly Decoder[]): DecoderRegistry {
+    const derived = new DecoderRegistry({});
+    for (const [name, entry] of this.byName) derived.byName.set(name, entry);
+    for (const decoder of decoders) derived.byName.set(decoder.name, { decoder, owner: "agent" });
+    return derived;
   }
 
   get(name: string): Decoder | undefined {

@@ -22,6 +22,7 @@ import type { PluginHost } from "../plugin/sdk.js";
 import { PLUGIN } from "../plugin/tokens.js";
 import { Agent } from "../agent/agent.js";
 import { CompilingObjectProvider, type ObjectProvider } from "../agent/object-provider.js";
+import { defaultPodScope, type PodScopeDependencies } from "../agent/pod-scope.js";
 
 export interface AgentSettings extends ObservabilitySettings {
   pinRoot: string;
@@ -59,6 +60,11 @@ export const TOKENS = {
    * rebinds it before `Agent` is resolved.
    */
   Enforcement: Symbol.for("ebpf-operator.Enforcement") as ServiceIdentifier<EnforcementResolver>,
+  /**
+   * Pod scope: the node's pods and their cgroups. Default: no pods (standalone); cluster mode
+   * rebinds it to the node's pod informer before `Agent` is resolved.
+   */
+  Pods: Symbol.for("ebpf-operator.Pods") as ServiceIdentifier<PodScopeDependencies>,
   /** Program stats, resource metrics, remote-write; `start()` it beside the HTTP server. */
   Observability: Symbol.for("ebpf-operator.Observability") as ServiceIdentifier<SelfObservability>,
 } as const;
@@ -121,6 +127,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
     return decoders;
   });
   container.bind(TOKENS.Enforcement).toConstantValue(() => undefined);
+  container.bind(TOKENS.Pods).toDynamicValue(() => defaultPodScope());
   container.bind(TOKENS.Collector).toDynamicValue((ctx) => new MapCollector(ctx.get(TOKENS.Families), ctx.get(TOKENS.AgentMetrics)));
   container.bind(TOKENS.Agent).toDynamicValue(
     (ctx) =>
@@ -132,6 +139,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
         logger: ctx.get(TOKENS.Logger),
         decoders: ctx.get(TOKENS.Decoders),
         enforcement: ctx.get(TOKENS.Enforcement),
+        pods: ctx.get(TOKENS.Pods),
       }),
   );
   container.bind(TOKENS.Observability).toDynamicValue((ctx) => {

@@ -27,3 +27,22 @@ describe("loadKeyOf", () => {
     expect(loadKeyOf({ programs: [flat] }, "abc")).not.toBe(key);
   });
 });
+
+describe("pod link pins", () => {
+  it("name a pod's links by its UID and are read back; other entries are not pod links", async () => {
+    const { podLinkPinName, podOfLinkPin, isPodLinkPin } = await import("./pin-layout.js");
+    const uid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    expect(podLinkPinName(uid, 0, 1)).toBe(`pod_${uid}_0_1`);
+    expect(podOfLinkPin(`pod_${uid}_0_1`)).toBe(uid);
+    expect(podOfLinkPin("link_0")).toBeUndefined();
+    expect(podOfLinkPin("map_pod_x")).toBeUndefined();
+    expect(isPodLinkPin(`pod_${uid}_2_0`)).toBe(true);
+    expect(isPodLinkPin(`pod_${uid}`)).toBe(false);
+  });
+
+  it("refuse a UID that could leave the directory or collide with other pins", async () => {
+    const { podLinkPinName } = await import("./pin-layout.js");
+    expect(() => podLinkPinName("../x", 0, 0)).toThrow(/cannot name a pin/);
+    expect(() => podLinkPinName("a_b", 0, 0)).toThrow(/cannot name a pin/);
+  });
+});

@@ -10,6 +10,9 @@
  * program keeps the layout above, so generations pinned before `spec.programs` existed are
  * adopted unchanged.
  *
+ * A pod-scoped resource (`spec.selector`) pins each pod's links as `pod_<pod UID>_<program
+ * index>_<n>` in the same directory: added and removed as pods come and go, adopted by UID.
+ *
  * `loadKey` hashes what the kernel sees (object, type, target, program), so a restarted agent
  * adopts a directory only for the same resource *and* code, and a changed resource loads into a
  * new directory beside the old one before the old one goes (no gap in attachment).
@@ -33,6 +36,19 @@ export function programLinkPins(entries: readonly string[], program: string): st
     .filter((e) => e.startsWith(prefix) && /^\d+$/.test(e.slice(prefix.length)))
     .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
 }
+
+const POD_UID = /^[0-9A-Fa-f-]{1,64}$/;
+const POD_LINK_PIN = /^pod_([0-9A-Fa-f-]{1,64})_\d+_\d+$/;
+/** A pod's link pin; the UID is the API server's (hex digits and dashes), checked anyway. */
+export function podLinkPinName(uid: string, program: number, index: number): string {
+  if (!POD_UID.test(uid)) throw operatorError("EOP_ERR_PIN_FAILED", `pod UID ${JSON.stringify(uid)} cannot name a pin`);
+  return `pod_${uid}_${program}_${index}`;
+}
+/** The pod UID of a pod link pin, or undefined for any other entry. */
+export function podOfLinkPin(entry: string): string | undefined {
+  return POD_LINK_PIN.exec(entry)?.[1];
+}
+export const isPodLinkPin = (entry: string): boolean => POD_LINK_PIN.test(entry);
 
 /** One path component under the pin root: never empty, `.`, `..` or anything with a slash. */
 function component(part: string, what: string): string {

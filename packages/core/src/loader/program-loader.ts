@@ -23,7 +23,7 @@ import { operatorError, withCode } from "../errors.js";
 import { ObjectFormatError, inspectObject, type ObjectReport } from "../inspect/inspect-object.js";
 import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
-import { PluginTargetError, type Attachment, type PluginHost, type ProgramTypePlugin } from "../plugin/sdk.js";
+import { PluginTargetError, type Attachment, type PluginHost, type PodCgroupTarget, type ProgramTypePlugin } from "../plugin/sdk.js";
 import {
   PROGRAM_PIN,
   assertContained,
@@ -34,6 +34,9 @@ import {
   programLinkPinName,
   programLinkPins,
   programPinName,
+  isPodLinkPin,
+  podLinkPinName,
+  podOfLinkPin,
   type PinnedGeneration,
 } from "./pin-layout.js";
 import {
@@ -95,6 +98,19 @@ export interface LoadedProgram {
   attachments: Attachment[];
   /** The memory estimate of the object's maps on this node (what a namespace budget counts). */
   mapBytes: number;
+  /**
+   * Pod scope (`spec.selector`): the programs with their plugins, attached per pod by
+   * `attachPod`, and the links per pod UID (pinned `pod_<uid>_<program>_<n>`); absent node-wide.
+   */
+  podScope?: { planned: PreflightProgram[]; pods: Map<string, PodAttachment> };
+}
+
+/** One pod's links of a pod-scoped resource. */
+export interface PodAttachment {
+  uid: string;
+  /** The cgroup attached to, when this agent attached it (adopted links know only their pins). */
+  path?: string;
+  attachments: Attachment[];
 }
 
 /** A program of the spec with its plugin and parsed (and resolved) target. */
@@ -138,11 +154,11 @@ export class ProgramLoader {
     const entries = programsOf(spec);
     refusePodScope(this.registry, spec);
     const out: PreflightProgram[] = [];
-    for (const entry of entries) out.push(await this.preflightOne(entry));
+    for (const entry of entries) out.push(await this.preflightOne(entry, spec.selector !== undefined));
     return out;
   }
 
-  private async preflightOne(entry: ResourceProgram): Promise<PreflightProgram> {
+  private async preflightOne(entry: ResourceProgram, podScoped: boolean): Promise<PreflightProgram> {
     const { type } = entry;
     const parsed = await parseTarget(this.registry, entry);
     const { plugin } = parsed;
@@ -162,6 +178,12 @@ export class ProgramLoader {
       const hint = support.hint ? ` (${support.hint})` : "";
       const where = entry.field === "spec" ? "" : ` (${programField(entry, "type")})`;
       throw operatorError("EOP_ERR_KERNEL_UNSUPPORTED", `program type "${type}"${where} is not supported by this kernel: ${support.reason}${hint}`);
+    }
+    if (podScoped) {
+      // The target is relative to each pod: it is never resolved (nor attached) as written.
+      const scope = plugin.podScope!;
+      await callPlugin(plugin, "podScope.check", () => scope.check(type, target));
+      return { entry, plugin, target };
     }
     if (plugin.resolveTarget) {
       const resolve = plugin.resolveTarget.bind(plugin);
@@ -216,9 +238,57 @@ export class ProgramLoader {
         ignoreErrors(() => attachment.close());
       }
     }
+    for (const pod of loaded.podScope?.pods.values() ?? []) closeAttachments(pod.attachments, !options.keepPins);
     for (const map of loaded.maps.values()) map.close();
     for (const p of loaded.programs) p.program.close();
     if (!options.keepPins) await removeDirAndEmptyParents(loaded.dir, this.pinRoot);
+  }
+
+  /**
+   * Pod scope: attaches every program of a pod-scoped resource to one pod's cgroup (the plugin's
+   * `podScope.target`) and pins the links in the generation directory, so a restarted agent
+   * adopts them. All or nothing for the pod. Refuses the root cgroup whatever the plugin says.
+   */
+  async attachPod(loaded: LoadedProgram, pod: PodCgroupTarget & { uid: string }): Promise<PodAttachment> {
+    const scope = loaded.podScope;
+    if (!scope) throw operatorError("EOP_ERR_POD_SCOPE_UNSUPPORTED", `EbpfMap "${loaded.ref.namespace}/${loaded.ref.name}" is not pod-scoped`);
+    if (pod.path === "/" || pod.path === "") throw operatorError("EOP_ERR_ATTACH_FAILED", `pod ${pod.namespace}/${pod.pod}: refusing the root cgroup`);
+    const label = `EbpfMap "${loaded.ref.namespace}/${loaded.ref.name}"`;
+    const made: Attachment[] = [];
+    try {
+      for (const [i, { entry, plugin, target }] of scope.planned.entries()) {
+        const podTarget = plugin.podScope!.target(entry.type, target, pod);
+        const part = loaded.programs[i]!;
+        const attachments = await callPlugin(
+          plugin,
+          "attach",
+          () => plugin.attach({ program: part.program, programType: entry.type, target: podTarget, resource: loaded.ref, host: this.host }),
+          "EOP_ERR_ATTACH_FAILED",
+          `attach program "${entry.program}" of ${label} to pod ${pod.namespace}/${pod.pod} (cgroup ${pod.path})`,
+        );
+        made.push(...attachments);
+        await assertContained(this.pinRoot, loaded.dir);
+        attachments.forEach((attachment, n) => {
+          if (attachment.kind === "link") attachment.link.pin(join(loaded.dir, podLinkPinName(pod.uid, i, n)));
+        });
+      }
+    } catch (error) {
+      closeAttachments(made, true);
+      await unlinkPodPins(loaded.dir, pod.uid, this.pinRoot);
+      throw error;
+    }
+    const attached: PodAttachment = { uid: pod.uid, path: pod.path, attachments: made };
+    scope.pods.set(pod.uid, attached);
+    return attached;
+  }
+
+  /** Pod scope: detaches a pod's links and removes their pins (the pod is gone or no longer selected). */
+  async detachPod(loaded: LoadedProgram, uid: string): Promise<void> {
+    const pod = loaded.podScope?.pods.get(uid);
+    if (!pod) return;
+    closeAttachments(pod.attachments, true);
+    loaded.podScope!.pods.delete(uid);
+    await unlinkPodPins(loaded.dir, uid, this.pinRoot);
   }
 
   /** Pinned generations under the root, for garbage collection of what no resource owns. */
@@ -323,7 +393,8 @@ export class ProgramLoader {
       }
       request.checkMaps?.(maps);
       // All or nothing: a program that fails to attach detaches the ones before it (cleanup).
-      for (const [i, { entry, plugin, target }] of planned.entries()) {
+      // Pod scope attaches per pod afterwards (attachPod), never to the target as written.
+      for (const [i, { entry, plugin, target }] of podScoped(spec) ? [] : planned.entries()) {
         const part = attached[i]!;
         const made = await callPlugin(
           plugin,
@@ -340,6 +411,7 @@ export class ProgramLoader {
       await this.pinAll(dir, maps, attached, label);
       opened.close();
       const loaded = assemble(ref, loadKey, dir, false, attached, maps, mapBytes);
+      if (podScoped(spec)) loaded.podScope = { planned, pods: new Map() };
       request.logger.info(
         {
           loadKey,
@@ -410,7 +482,8 @@ export class ProgramLoader {
       const missing = requiredMaps(request).find((name) => !maps.has(name));
       if (missing !== undefined) throw operatorError("EOP_ERR_PIN_FAILED", `pinned generation ${dir} of ${label} lacks map "${missing}"`);
       request.checkMaps?.(maps);
-      for (const [i, { entry, plugin, target }] of planned.entries()) {
+      const podLinks = podScoped(spec) ? adoptPodLinks(dir, entries) : undefined;
+      for (const [i, { entry, plugin, target }] of podLinks ? [] : planned.entries()) {
         const part = attached[i]!;
         if (part.attachments.length > 0) continue;
         // Attachments that cannot be pinned (socket filters held by a socket): attach again.
@@ -424,7 +497,9 @@ export class ProgramLoader {
           )),
         );
       }
-      return assemble(ref, loadKey, dir, true, attached, maps, mapBytes);
+      const loaded = assemble(ref, loadKey, dir, true, attached, maps, mapBytes);
+      if (podLinks) loaded.podScope = { planned, pods: podLinks };
+      return loaded;
     } catch (error) {
       for (const part of attached) {
         for (const a of part.attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
@@ -479,19 +554,30 @@ function containPinning(object: BpfObject, mapSpecs: readonly MapSpec[], dir: st
 }
 
 /**
- * Pod scope is discovered (pods/) but not yet attached per pod: running the program node-wide
- * instead would give the tenant more than it asked for (and than the policy's "own workloads"
- * scope allows), so a resource with `spec.selector` is refused. An unknown type is named first.
+ * Pod scope (`spec.selector`) runs a program only for the selected pods: a type whose plugin
+ * declares `podScope` (cgroup) is attached per pod; any other type is refused, never run
+ * node-wide instead (that would give the tenant more than it asked for, and than the policy's
+ * "own workloads" scope allows). Per-container scope is refused too: the container's name is in
+ * the pod's status, which the agent's metadata-only pod informer does not carry. An unknown
+ * type is named first.
  */
 export function refusePodScope(registry: PluginRegistry, spec: EbpfMapSpec): void {
   if (spec.selector === undefined) return;
   const entries = programsOf(spec);
-  for (const entry of entries) registry.forType(entry.type);
-  const types = [...new Set(entries.map((e) => `"${e.type}"`))].join(", ");
-  throw operatorError(
-    "EOP_ERR_POD_SCOPE_UNSUPPORTED",
-    `spec.selector: this agent cannot yet confine program type ${types} to pods, and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
-  );
+  const unsupported = entries.filter((entry) => registry.forType(entry.type).plugin.podScope === undefined);
+  if (unsupported.length > 0) {
+    const types = [...new Set(unsupported.map((e) => `"${e.type}"`))].join(", ");
+    throw operatorError(
+      "EOP_ERR_POD_SCOPE_UNSUPPORTED",
+      `spec.selector: this agent cannot yet confine program type ${types} to pods (pod scope runs cgroup programs only), and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
+    );
+  }
+  if (spec.selector.container !== undefined) {
+    throw operatorError(
+      "EOP_ERR_POD_SCOPE_UNSUPPORTED",
+      `spec.selector.container: per-container scope is not supported yet (the container's name is in the pod's status, which this agent does not read); remove it to attach to each selected pod's cgroup`,
+    );
+  }
 }
 
 /**
@@ -584,11 +670,47 @@ function ignoreErrors(call: () => void): void {
   }
 }
 
+function podScoped(spec: Pick<EbpfMapSpec, "selector">): boolean {
+  return spec.selector !== undefined;
+}
+
+/** Closes attachments; `detach` also detaches links (not on shutdown, where pins keep them). */
+function closeAttachments(attachments: readonly Attachment[], detach: boolean): void {
+  for (const a of attachments) {
+    if (a.kind === "link") {
+      if (detach) ignoreErrors(() => a.link.detach());
+      ignoreErrors(() => a.link.close());
+    } else ignoreErrors(() => a.close());
+  }
+}
+
+/** The pinned pod links of a pod-scoped generation, by pod UID. */
+function adoptPodLinks(dir: string, entries: readonly string[]): Map<string, PodAttachment> {
+  const pods = new Map<string, PodAttachment>();
+  for (const entry of entries) {
+    const uid = podOfLinkPin(entry);
+    if (uid === undefined) continue;
+    const pod = pods.get(uid) ?? { uid, attachments: [] };
+    pod.attachments.push({ kind: "link", link: BpfLink.openPinned(join(dir, entry)), description: `pinned ${entry}` });
+    pods.set(uid, pod);
+  }
+  return pods;
+}
+
+async function unlinkPodPins(dir: string, uid: string, root: string): Promise<void> {
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (podOfLinkPin(entry) !== uid) continue;
+    await assertContained(root, join(dir, entry), "file");
+    await rm(join(dir, entry), { force: true });
+  }
+}
+
 async function removeGeneration(generation: PinnedGeneration, root: string): Promise<void> {
   await assertContained(root, generation.dir);
   const entries = await readdir(generation.dir).catch(() => [] as string[]);
   for (const entry of entries) {
-    if (!entry.startsWith("link_")) continue;
+    if (!entry.startsWith("link_") && !isPodLinkPin(entry)) continue;
     // A planted link would make us detach another component's program.
     if (
       !(await assertContained(root, join(generation.dir, entry), "file").then(

@@ -9,6 +9,7 @@
 import type { BtfMember, BtfType, MapInfo } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
 import { CPU_LABEL, isValidLabelName, reservedLabelReason } from "../api/metric-names.js";
+import { podLabelProblem } from "../api/metrics-check.js";
 import type { LabelSpec, MetricSpec } from "../api/metrics-schema.js";
 import { runChain, type DecoderRegistry } from "../decoders/registry.js";
 import { operatorError } from "../errors.js";
@@ -225,6 +226,9 @@ export function buildMetricPlan(config: MetricConfig, map: MapView, decoders: De
         bucketSource = source;
         return;
       }
+      // Checked here too, for a spec that skipped validation: the label pod is the agent's value.
+      const podProblem = podLabelProblem(label, true);
+      if (podProblem) fail(`${at}.labels[${j}].${podProblem.field}`, podProblem.message);
       const chain = label.decoders?.length ? decoders.chain(label.decoders, `${at}.labels[${j}].decoders`) : undefined;
       if (!chain) push(defaultLabel(label.name, source.slice, source.type), source.type);
       else push({ name: label.name, slice: source.slice, decode: (bytes) => runChain(chain, bytes), injective: false, needsEscape: true }, source.type, true);

@@ -69,6 +69,29 @@ export interface AttachInput<TTarget> {
  */
 export type Attachment = { kind: "link"; link: BpfLink; description: string } | { kind: "handle"; description: string; close(): void };
 
+/** One selected pod's cgroup v2, as pod scope hands it to a plugin (never the root cgroup). */
+export interface PodCgroupTarget {
+  /** The cgroup's directory as the agent sees it (below the cgroup v2 mount). */
+  directory: string;
+  /** Its path in the hierarchy (`/kubepods/besteffort/pod<uid>`). */
+  path: string;
+  namespace: string;
+  pod: string;
+}
+
+/**
+ * How a program type runs in pod scope (`spec.selector`): the host finds the selected pods on
+ * the node and attaches the loaded program once per pod with the target `target()` returns. A
+ * plugin without `podScope` does not support pod scope (the resource is refused, never run
+ * node-wide instead).
+ */
+export interface PodScopeSupport<TTarget> {
+  /** Throws `PluginTargetError` when `target` cannot be made relative to a pod (before anything loads). */
+  check(programType: string, target: TTarget): void;
+  /** The target for one pod: what `attach` then receives. */
+  target(programType: string, target: TTarget, pod: PodCgroupTarget): TTarget;
+}
+
 /** Returned by a decoder to drop the row (e.g. a `regexp` that does not match). */
 export const SKIP: unique symbol = Symbol.for("ebpf-operator.decoder.skip");
 
@@ -109,6 +132,8 @@ export interface ProgramTypePlugin<TTarget = unknown> {
   attach(input: AttachInput<TTarget>): Promise<Attachment[]>;
   /** Label decoders this plugin contributes (XDP action names, say), usable by any resource. */
   readonly decoders?: readonly Decoder[];
+  /** Pod scope support (see `PodScopeSupport`); absent: the types refuse `spec.selector`. */
+  readonly podScope?: PodScopeSupport<TTarget>;
 }
 
 /** An invalid or missing attach point: becomes the resource's error status. */

@@ -19,6 +19,8 @@ export {
   type KernelSupport,
   type PluginHost,
   type PluginMeta,
+  type PodCgroupTarget,
+  type PodScopeSupport,
   type PrepareInput,
   type ProgramTypePlugin,
 } from "../plugin/sdk.js";
