@@ -27,6 +27,7 @@ import {
   createAgentContainer,
   createLogger,
   defaultPodScope,
+  parseManifests,
   formatFieldErrors,
   validateEbpfMapObject,
   registryText,
@@ -38,11 +39,12 @@ import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js"
 import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.js";
 import { xdpPlugin } from "../../packages/plugin-xdp/src/xdp-plugin.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
+import { example } from "../helpers/manifests.js";
 import { sampleValue } from "../helpers/metrics.js";
 
 requireKernelCapabilities();
 
-const METRIC = "pod_egress_packets_total";
+const METRIC = "tenant_pod_packets_total";
 const CODE = `#include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <ebpf-operator/metrics.h>
@@ -80,7 +82,7 @@ function manifest(namespace: string, name: string, overrides: { selector?: unkno
         selector: overrides.selector ?? { matchLabels: { app: "web" } },
         metrics: [
           {
-            name: "pod_egress_packets",
+            name: "tenant_pod_packets",
             help: "packets the pod's sockets sent",
             type: "counter",
             map: "egress",
@@ -360,6 +362,39 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     expect(await series("alice", "egress", "web-a1")).toBe(before);
     expect(await sendFrom(alice1, 5)).toBe(5);
     expect(await series("alice", "egress", "web-a1")).toBe(before! + 5);
+  });
+
+  it("runs examples/pod-egress.yaml as shipped (in alice's namespace): her pods counted, bob's not", async () => {
+    const parsed = parseManifests(example("pod-egress.yaml").replace(/^metadata:\n/m, "metadata:\n  namespace: alice\n"), "pod-egress.yaml");
+    expect(parsed.problems).toEqual([]);
+    expect(parsed.resources[0]!.ref).toEqual({ namespace: "alice", name: "pod-egress" });
+    await agent.sync([manifest("alice", "egress"), manifest("bob", "egress"), ...parsed.resources]);
+    expect(status("alice", "pod-egress")).toMatchObject({ phase: "Running" });
+    expect(attachedTo(alice1.podDir)).toHaveLength(2); // "egress" and the example
+    expect(await sendFrom(alice1, 9)).toBe(9);
+    expect(await sendFrom(bob1, 4)).toBe(4);
+    expect(sampleValue(await families(), "pod_egress_packets_total", { namespace: "alice", ebpfmap: "pod-egress", pod: "web-a1" })).toBe(9);
+    expect((await seriesOf("alice", "pod-egress")).filter((l) => !l.includes('pod="web-a1"'))).toEqual([]);
+  });
+
+  it("in standalone mode (no API server, no pods) the example runs attached to no pod and says why", async () => {
+    const container = await createAgentContainer({ pinRoot: `${pinRoot}-standalone`, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
+    container.bind(PLUGIN).toConstantValue(cgroupPlugin);
+    const standalone = container.get(TOKENS.Agent);
+    try {
+      const parsed = parseManifests(example("pod-egress.yaml"), "pod-egress.yaml");
+      await standalone.sync(parsed.resources);
+      const s = standalone.statuses().find((r) => r.name === "pod-egress");
+      expect(s).toMatchObject({ phase: "Running", program: { attachments: [] } });
+      expect(s?.conditions.find((c) => c.type === "Loaded")?.message).toMatch(/attached to no pod: .*a standalone agent knows no pods/);
+      expect(await registryText(container.get(TOKENS.Families))).not.toMatch(/^pod_egress_packets_total\{/m);
+      expect(attachedTo(top)).toEqual([]);
+    } finally {
+      await standalone.sync([]);
+      await standalone.shutdown();
+      rmSync(`${pinRoot}-standalone`, { recursive: true, force: true });
+    }
+    expect(existsSync(`${pinRoot}-standalone`)).toBe(false);
   });
 
   it("deleting the resources detaches every pod and leaves no pins", async () => {

@@ -44,7 +44,9 @@ export async function checkResource(desired: Pick<Desired, "ref" | "resource">, 
   refusePodScope(deps.registry, resource.spec);
   const planned: Pick<PreflightProgram, "entry">[] = [];
   for (const entry of programsOf(resource.spec)) {
-    await parseTarget(deps.registry, entry);
+    const { plugin, target } = await parseTarget(deps.registry, entry);
+    // Pod scope: the target is relative to each pod (refusePodScope made sure the plugin has podScope).
+    if (resource.spec.selector !== undefined) plugin.podScope!.check(entry.type, target);
     planned.push({ entry });
   }
   const compiled = await deps.compiler.compile({ source: resource.spec.code, label: `${ref.namespace}/${ref.name}` });

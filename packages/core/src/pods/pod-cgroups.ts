@@ -102,10 +102,20 @@ export class PodCgroupIndex {
    * `fullWalkIntervalMs`, default 5 s), for a kubelet that started (or a cgroupRoot that moved)
    * after the last walk.
    */
-  async scan(wanted: Iterable<string> = []): Promise<PodCgroupScan> {
+  scan(wanted: Iterable<string> = []): Promise<PodCgroupScan> {
+    // One scan at a time: two at once share the roots and the full-walk rate limit, and the
+    // second would return before the first's full walk found the roots (pods missing from it).
+    const run = this.scanning.then(() => this.scanOnce([...wanted]));
+    this.scanning = run.catch(() => undefined);
+    return run;
+  }
+
+  private scanning: Promise<unknown> = Promise.resolve();
+
+  private async scanOnce(wanted: readonly string[]): Promise<PodCgroupScan> {
     const now = (this.options.now ?? Date.now)();
     let found = await this.walkRoots();
-    const missing = [...wanted].some((uid) => !found.pods.has(uid));
+    const missing = wanted.some((uid) => !found.pods.has(uid));
     if ((this.roots.size === 0 || missing) && now - this.lastFullWalk >= (this.options.fullWalkIntervalMs ?? 5_000)) {
       this.lastFullWalk = now;
       this.fullWalks++;
