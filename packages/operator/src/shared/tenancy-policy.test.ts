@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_QUOTAS } from "@ebpf-operator/core";
+import { DEFAULT_QUOTAS, parseManifests, type EbpfMapSpec } from "@ebpf-operator/core";
 import { admit, effectivePolicy, enforcementOf, matchesSelector, nodeRefusal, objectRefusal, type PolicyObject } from "./tenancy-policy.js";
 import { ALLOW_KERNEL_WIDE_LABEL } from "./types.js";
 
@@ -148,5 +149,24 @@ describe("objectRefusal", () => {
     expect(objectRefusal(p, [{ rule: "observe-helper", message: "x" }]).rule).toBe("verdictMode");
     const many = Array.from({ length: 12 }, (_, i) => ({ rule: "helper" as const, message: `h${i}` }));
     expect(objectRefusal(p, many).message).toMatch(/h7 \(and 4 more\)$/);
+  });
+});
+
+describe("pod scope under the default policy (issue 12: the tenant's own workloads)", () => {
+  const example = parseManifests(readFileSync(new URL("../../../../examples/pod-egress.yaml", import.meta.url), "utf8"), "pod-egress.yaml").resources[0]!;
+  const resource = (spec: EbpfMapSpec) => ({ metadata: { name: "pod-egress", namespace: "shop" }, spec });
+
+  it("admits the pod-scoped cgroup example in a tenant's namespace without any node-wide grant", () => {
+    const p = effectivePolicy("shop", {}, [], ["tracepoint"]);
+    expect(p.source).toBe("Default");
+    expect(example.resource.spec.selector).toEqual({ matchLabels: { app: "web" } });
+    expect(admit(resource(example.resource.spec), p, [])).toBeUndefined();
+  });
+
+  it("refuses the same program without spec.selector: cgroup/skb/egress:/ is then the node's root cgroup", () => {
+    const { selector: _selector, ...nodeWide } = example.resource.spec;
+    expect(admit(resource(nodeWide as EbpfMapSpec), effectivePolicy("shop", {}, [], ["tracepoint"]), [])?.message).toMatch(
+      /rule targetScopes: spec\.target "cgroup\/skb\/egress:\/" of program type cgroup is node-wide/,
+    );
   });
 });

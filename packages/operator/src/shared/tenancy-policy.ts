@@ -184,9 +184,11 @@ export function objectRefusal(policy: EffectivePolicy, violations: readonly Viol
 }
 
 /**
- * The scope of a program's target. Every target the plugins have today is node-wide (an
- * interface, a host cgroup path, a tracepoint or kprobe on every task); pod scope is a
- * `spec.selector` over the namespace's own pods (issue 12), which the agent then enforces.
+ * The scope of a program's target. Without `spec.selector` every target is node-wide (an
+ * interface, a host cgroup path, a tracepoint or kprobe on every task); with it the target is
+ * the namespace's own pods (issue 12): the agent attaches a cgroup program to each selected
+ * pod's cgroup only, and refuses the types it cannot confine to pods (never running them
+ * node-wide), so "pod" here is what runs.
  */
 export function targetScopeOf(spec: EbpfMapSpec): TargetScope {
   return spec.selector !== undefined ? "pod" : "node";
