@@ -710,6 +710,8 @@ describe("the plain manifests on a real API server", () => {
     ["get", "configmaps", SYSTEM],
     ["create", "tokenreviews.authentication.k8s.io"],
     ["create", "subjectaccessreviews.authorization.k8s.io"],
+    ["list", "pods", TENANT],
+    ["watch", "pods", TENANT],
   ];
   const agentMustNot: Check[] = [
     ["patch", "ebpfmaps.observability.cloud", TENANT, "status"],

@@ -14,6 +14,7 @@ import {
   API_GROUP_VERSION,
   KIND,
   TOKENS,
+  defaultPodScope,
   ConditionType,
   POLICY_KIND,
   describeError,
@@ -37,6 +38,7 @@ import { startSecureServing, type SecureServingOptions } from "../serving/secure
 import { agentAttributes } from "../serving/kube-access.js";
 import { FetchingObjectProvider } from "./fetching-object-provider.js";
 import { NodeStatusWriter } from "./node-status-writer.js";
+import { NodePodSource } from "./node-pods.js";
 
 export interface ClusterAgentOptions extends ObservabilitySettings, SecureServingOptions {
   kubeConfig: KubeConfig;
@@ -128,6 +130,8 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   // The namespace's tenancy policy: `of` is set below, once the informers exist, before the first
   // sync (nothing is loaded before it).
   const namespacePolicy: { of?: (namespace: string) => EffectivePolicy } = {};
+  // Pod scope: this node's pods (metadata only), their cgroups from the kernel's tree.
+  const nodePods = new NodePodSource({ kubeConfig, nodeName, logger });
   const host = await startAgentHost({
     ...options,
     tls: serving.certificate.current,
@@ -145,6 +149,7 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
       container
         .rebind(TOKENS.Enforcement)
         .toConstantValue((ref) => enforcementOf(namespacePolicy.of ? namespacePolicy.of(ref.namespace) : effectivePolicy(ref.namespace, undefined, [], [])));
+      container.rebind(TOKENS.Pods).toConstantValue({ ...defaultPodScope(nodePods), standalone: false });
     },
     mode: "cluster",
     status: () => ({ node: nodeName }),
@@ -229,6 +234,9 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   policies.on(sync);
   namespaces.on(sync);
 
+  // Not awaited: pod scope follows the pods as they are listed (a change event syncs the pod-scoped
+  // resources), and no other resource waits for them.
+  nodePods.start().catch((error: unknown) => logger.error({ error: describeError(error) }, "the node's pod informer failed"));
   await Promise.all([ebpfMaps.start(), nodes.start(), policies.start(), namespaces.start()]);
   if (!nodes.get(nodeName)) logger.warn({ node: nodeName }, "this node's Node object does not exist: no EbpfMap is selected until it does");
   await syncOnce();
@@ -247,6 +255,7 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
       nodes.stop();
       policies.stop();
       namespaces.stop();
+      nodePods.stop();
       writer.stop();
       await syncing;
       serving.certificate.stop();
