@@ -397,6 +397,29 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     expect(existsSync(`${pinRoot}-standalone`)).toBe(false);
   });
 
+  it("switching between pod scope and a node-wide target (same code) is a new generation: nothing of the other scope stays attached", async () => {
+    const nodeWideTarget = `cgroup/skb/egress:${top.slice((await findCgroup2Mount())!.length)}/kubepods`;
+    const kubepods = join(top, "kubepods");
+    const asPodScoped = manifest("alice", "switch");
+    const asNodeWide = manifest("alice", "switch", { target: nodeWideTarget, labels: [{ name: "cgroup", decoders: [{ name: "uint" }] }] });
+    delete (asNodeWide.resource.spec as { selector?: unknown }).selector;
+    await agent.sync([asPodScoped]);
+    const podId = status("alice", "switch")!.program!.id;
+    expect(attachedTo(alice1.podDir)).toContain(podId);
+    await agent.sync([asNodeWide]);
+    const nodeId = status("alice", "switch")!.program!.id;
+    expect(nodeId).not.toBe(podId);
+    expect(attachedTo(kubepods)).toEqual([nodeId]);
+    expect(attachedTo(alice1.podDir)).not.toContain(podId);
+    expect(podPins("alice", "switch")).toEqual([]);
+    await agent.sync([asPodScoped]);
+    const again = status("alice", "switch")!.program!.id;
+    expect(attachedTo(kubepods)).toEqual([]);
+    expect(attachedTo(alice1.podDir)).toContain(again);
+    await agent.sync([]);
+    expect(attachedTo(alice1.podDir)).toEqual([]);
+  });
+
   it("deleting the resources detaches every pod and leaves no pins", async () => {
     await agent.sync([]);
     expect(attachedTo(alice1.podDir)).toEqual([]);

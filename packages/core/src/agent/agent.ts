@@ -366,6 +366,8 @@ export class Agent {
           managed.loaded = newlyLoaded;
           managed.loadedRequest = request;
           newlyLoaded = undefined;
+          // Pod scope: the new generation is attached to the pods before the previous one goes (no gap).
+          if (managed.loaded.podScope) await this.syncPods(managed).catch((error: unknown) => log.error({ error: describeError(error) }, "pod sync failed"));
           if (previous) await this.deps.loader.unload(previous);
         }
       };

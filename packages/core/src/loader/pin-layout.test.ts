@@ -46,3 +46,13 @@ describe("pod link pins", () => {
     expect(() => podLinkPinName("a_b", 0, 0)).toThrow(/cannot name a pin/);
   });
 });
+
+describe("loadKeyOf and pod scope", () => {
+  it("makes a pod-scoped resource a generation of its own, and leaves node-wide keys as they were", () => {
+    const spec = { type: "cgroup", target: "cgroup/skb/egress:/", program: "count_egress" };
+    const nodeWide = loadKeyOf(spec, "h");
+    expect(loadKeyOf({ ...spec, selector: { matchLabels: { app: "web" } } }, "h")).not.toBe(nodeWide);
+    expect(loadKeyOf({ ...spec, selector: {} }, "h")).toBe(loadKeyOf({ ...spec, selector: { matchLabels: { app: "db" } } }, "h"));
+    expect(loadKeyOf({ ...spec }, "h")).toBe(nodeWide);
+  });
+});

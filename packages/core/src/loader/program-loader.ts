@@ -126,7 +126,11 @@ const VERIFIER_TAIL_LINES = 20;
  * What the kernel sees of a resource: equal keys mean an adoptable pinned generation. The
  * enforcement's verdict mode and privileges change the loaded programs, so they are part of it.
  */
-export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program" | "programs">, objectHash: string, enforcement?: LoadEnforcement): string {
+export function loadKeyOf(
+  spec: Pick<EbpfMapSpec, "type" | "target" | "program" | "programs" | "selector">,
+  objectHash: string,
+  enforcement?: LoadEnforcement,
+): string {
   const programs = programsOf(spec);
   // One program hashes as the flat spec always did, so older pins stay adoptable.
   const parts: unknown[] =
@@ -135,6 +139,10 @@ export function loadKeyOf(spec: Pick<EbpfMapSpec, "type" | "target" | "program" 
       : [objectHash, ...programs.map((p) => [p.type, p.target, p.program])];
   // Without enforcement options the key is what it always was: pinned generations stay adoptable.
   if (enforcement !== undefined && (verdictModeOf(enforcement) !== "enforce" || enforcement.tracingPrivileges)) parts.push(enforcementKey(enforcement));
+  // Pod scope attaches per pod, node scope to the target as written: a resource switching between
+  // them is a new generation, never the running one kept (a node-wide attachment must not survive
+  // as "pod-scoped"). Node-wide keys are unchanged, so their pins stay adoptable.
+  if (spec.selector !== undefined) parts.push("pod-scope");
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
 }
 
