@@ -15,7 +15,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -299,6 +299,28 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     expect(attachedTo(bob1.podDir)).toEqual([status("bob", "egress")!.program!.id]);
   });
 
+  it("attack: alice's program keys its rows by bob's pod's cgroup id and by made-up ids: none of them becomes a series", async () => {
+    const bobId = statSync(bob1.containerDir, { bigint: true }).ino;
+    const code = CODE.replace(
+      "u64 cgroup = bpf_skb_cgroup_id(skb);\n  EOP_COUNTER_INC(egress, cgroup);",
+      `u64 bob = ${bobId}ULL, made_up = bpf_skb_cgroup_id(skb) + 1;\n  EOP_COUNTER_INC(egress, bob);\n  EOP_COUNTER_INC(egress, made_up);`,
+    );
+    expect(code).toContain(`${bobId}ULL`);
+    const forged = manifest("alice", "forged");
+    (forged.resource.spec as { code: string }).code = code;
+    (forged.resource.spec as { metrics: { name: string }[] }).metrics[0]!.name = "forged_pod_packets";
+    await agent.sync([manifest("alice", "egress"), manifest("bob", "egress"), forged]);
+    expect(status("alice", "forged")).toMatchObject({ phase: "Running" });
+    expect(await sendFrom(alice1, 6)).toBe(6);
+    // The rows exist in alice's map (bob's id and a made-up one, 6 each), but no id is one of her pods'.
+    const pinned = join(status("alice", "forged")!.program!.pinDir, "map_egress");
+    const rows = JSON.parse(execFileSync("bpftool", ["map", "dump", "pinned", pinned, "-j"], { encoding: "utf8" })) as unknown[];
+    expect(rows).toHaveLength(2);
+    const text = await families();
+    expect(text.split("\n").filter((l) => l.startsWith("forged_pod_packets_total{"))).toEqual([]);
+    expect(await series("bob", "egress", "web-b1")).toBe(7); // bob's own counter: his 7 packets since it exists, none of alice's
+  });
+
   it("follows churn: a new matching pod is attached and counted within seconds; a deleted pod is detached, unpinned, and its series disappear", async () => {
     await agent.sync([manifest("alice", "egress"), manifest("bob", "egress")]);
     alice2 = makePod("alice", "web-a2", "cgroupfs");
@@ -313,7 +335,7 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     expect(attachedTo(alice2.podDir)).toEqual([status("alice", "egress")!.program!.id]);
     expect(await sendFrom(alice2, 12)).toBe(12);
     expect(await series("alice", "egress", "web-a2")).toBe(12);
-    expect(await series("alice", "egress", "web-a1")).toBe(35);
+    expect(await series("alice", "egress", "web-a1")).toBe(41);
     // A pod that matches in another namespace is not alice's: bob's new pod goes to bob's resource only.
     const bob2 = makePod("bob", "web-b2", "systemd");
     pods.set(bob2.info);
