@@ -126,7 +126,8 @@ export class Agent {
   private async syncPods(managed: ManagedResource, report = false): Promise<void> {
     const loaded = managed.loaded;
     const selector = managed.loadedRequest?.spec.selector;
-    if (!loaded?.podScope || !selector) return;
+    // A sync queued before the resource was removed finds it gone: nothing to attach any more.
+    if (!loaded?.podScope || !selector || this.resources.get(refKey(managed.ref)) !== managed) return;
     const log = resourceLogger(this.deps.logger, managed.ref);
     const pods = this.deps.pods ? await scopedPods(this.deps.pods, managed.ref.namespace, selector) : [];
     const wanted = new Map(pods.map((p) => [p.uid, p]));
@@ -231,6 +232,7 @@ export class Agent {
       const log = resourceLogger(this.deps.logger, ref);
       this.deps.collector.remove(ref);
       if (managed.loaded) await this.deps.loader.unload(managed.loaded);
+      managed.loaded = undefined;
       this.deps.metrics.attached.remove({ namespace: ref.namespace, ebpfmap: ref.name });
       this.resources.delete(refKey(ref));
       log.info({}, "resource removed: program detached and unpinned");
