@@ -601,7 +601,7 @@ describe("the plain manifests on a real API server", () => {
     }
   });
 
-  it("applies the ServiceMonitors (minimal ServiceMonitor CRD installed): only the sample's namespace taken back", async () => {
+  it("applies the ServiceMonitors (minimal ServiceMonitor CRD installed): only the sample's namespace (and a pod-scoped sample's pod) taken back", async () => {
     await cp.kubectlOk(["apply", "--server-side", "-f", join(deploy, "monitoring", "servicemonitor.yaml")]);
     const monitor = JSON.parse(await cp.kubectlOk(["get", "servicemonitor", "ebpf-operator-agent", "-n", SYSTEM, "-o", "json"])) as {
       spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; honorLabels: boolean; metricRelabelings: unknown[] }[] };
@@ -610,6 +610,8 @@ describe("the plain manifests on a real API server", () => {
     expect(monitor.spec.endpoints[0]!.metricRelabelings).toEqual([
       { sourceLabels: ["exported_namespace"], regex: "(.+)", targetLabel: "namespace", replacement: "$1" },
       { regex: "exported_namespace", action: "labeldrop" },
+      { sourceLabels: ["exported_pod"], regex: "(.+)", targetLabel: "pod", replacement: "$1" },
+      { regex: "exported_pod", action: "labeldrop" },
     ]);
     // It selects the agents' metrics Service, whose port it names.
     const service = byKindName(objects, "Service", "ebpf-operator-agent-metrics") as KubeObject & { spec: { ports: { name: string; port: number }[] } };
