@@ -180,6 +180,25 @@ async function prepareSystem(system: string, tenants: string[]): Promise<void> {
   expect(token.split(".")).toHaveLength(3);
 }
 
+/**
+ * Applies every route to the token and the planted secret in the attacker's namespace, waits:
+ * the file reads fail (the files are not in the sandbox); #line only renames, so that one
+ * compiles, without the token's text (the callers grep everything visible for it).
+ */
+async function expectEveryRouteContained(namespace: string, operatorPid: number): Promise<void> {
+  const programs = routes(operatorPid);
+  await applyAll(namespace, programs);
+  await settled(
+    namespace,
+    programs.map(([name]) => name),
+  );
+  for (const [name] of programs) {
+    const r = await getEbpfMap(cp, namespace, name);
+    if (name === "token-line-marker") expect(r?.status?.object).toBeDefined();
+    else expect(condition(r, "Compiled"), name).toMatchObject({ status: "False", reason: "CompileFailed" });
+  }
+}
+
 async function applyAll(namespace: string, programs: [string, string][]): Promise<void> {
   const manifests = programs.map(([name, code]) => tracepointManifest({ name, namespace, code })).join("---\n");
   await cp.kubectlOk(["apply", "-f", "-"], { input: manifests });
@@ -262,18 +281,7 @@ describe("as deployed: the operator holds the token, a separate compile server c
   });
 
   it("tenant programs reaching for the token and a planted secret by every route fail or yield objects without them", async () => {
-    const programs = routes(operator.child.pid!);
-    await applyAll(ATTACKER, programs);
-    await settled(
-      ATTACKER,
-      programs.map(([name]) => name),
-    );
-    for (const [name] of programs) {
-      const r = await getEbpfMap(cp, ATTACKER, name);
-      // The file reads fail (the files are not in the sandbox); #line only renames: it compiles, without the token's text.
-      if (name === "token-line-marker") expect(r?.status?.object).toBeDefined();
-      else expect(condition(r, "Compiled"), name).toMatchObject({ status: "False", reason: "CompileFailed" });
-    }
+    await expectEveryRouteContained(ATTACKER, operator.child.pid!);
     expectNoSecret(await everythingVisible(ATTACKER, SYSTEM, [operator.logs, compiler.logs]));
   });
 
@@ -359,17 +367,7 @@ describe("in-process: the operator compiles itself, its token on the same file s
   it("tenant programs reaching for the token and a planted secret by every route fail or yield objects without them", async () => {
     const ready = await eventually("the operator's compiler ready", async () => operator.logs.find((l) => l.msg === "compiler ready"));
     expect(ready).toMatchObject({ sandbox: { mode: "bwrap" } });
-    const programs = routes(operator.child.pid!);
-    await applyAll(ATTACKER, programs);
-    await settled(
-      ATTACKER,
-      programs.map(([name]) => name),
-    );
-    for (const [name] of programs) {
-      const r = await getEbpfMap(cp, ATTACKER, name);
-      if (name === "token-line-marker") expect(r?.status?.object).toBeDefined();
-      else expect(condition(r, "Compiled"), name).toMatchObject({ status: "False", reason: "CompileFailed" });
-    }
+    await expectEveryRouteContained(ATTACKER, operator.child.pid!);
     expectNoSecret(await everythingVisible(ATTACKER, SYSTEM, [operator.logs]));
   });
 });
