@@ -659,8 +659,11 @@ describe("published monitoring programs, ported and run by the agent", () => {
     const before = await count();
     workload.run("sleep", 30, 2000);
     const observed = (await count()) - before;
-    // One wait per wakeup from the 30 sleeps, plus the start (wakeup_new) and any preemption.
-    expect(observed).toBeGreaterThanOrEqual(30);
+    // One wait per wakeup from the 30 sleeps, plus any preemption. A sleep whose timer fires while
+    // the sleeper is still on its CPU (not yet switched out: it happens on a loaded machine) is a
+    // wakeup without a queue wait: runqlat observes nothing for it (the next switch-in observes
+    // one wait for two wakeups). So a few may be missing; a broken port observes none or one.
+    expect(observed).toBeGreaterThanOrEqual(30 - 3);
     expect(observed).toBeLessThanOrEqual(2 * 30 + 10);
   });
 
