@@ -14,7 +14,8 @@
         "native/btf.cc",
         "native/socket.cc",
         "native/capabilities.cc",
-        "native/seccomp.cc"
+        "native/seccomp.cc",
+        "native/memory.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -15,7 +15,7 @@ export { BpfLink } from "./link.js";
 export { PacketSocket, ETH_P_ALL } from "./socket.js";
 export type { PacketSocketOptions } from "./socket.js";
 export { buildSeccompFilter } from "./seccomp.js";
-export { enableStats, possibleCpus, probeMapType, probeProgramType, probeTracing } from "./stats.js";
+export { enableStats, possibleCpus, probeMapType, probeProgramType, probeTracing, releaseFreeMemory } from "./stats.js";
 export type { StatsHandle, TracingProbe } from "./stats.js";
 export { KERNEL_BTF_DIR, btfTypeNames, kernelBtfTypeNames } from "./btf.js";
 export { BpfLoadError, ClosedError, LibbpfError, errnoCode } from "./errors.js";

@@ -86,6 +86,7 @@ export interface NativeAddon {
   mapHold(handle: NativeFd): void;
   mapUnhold(handle: NativeFd): void;
   possibleCpus(): number;
+  releaseFreeMemory(): boolean;
   probeMapType(type: number): boolean;
 
   linkInfo(fd: number): LinkInfo;

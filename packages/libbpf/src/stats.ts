@@ -10,6 +10,16 @@ export function possibleCpus(): number {
   return native().possibleCpus();
 }
 
+/**
+ * Gives memory the process no longer uses back to the kernel: a V8 memory-pressure GC (which
+ * releases the heap's free pages) and `malloc_trim(0)` over every glibc arena. Blocks the
+ * thread for the GC (tens of ms for a heap of a few tens of MiB): call it at a quiet moment,
+ * e.g. after a burst of object loads, not per request. Returns whether glibc released memory.
+ */
+export function releaseFreeMemory(): boolean {
+  return native().releaseFreeMemory();
+}
+
 /** Handle returned by {@link enableStats}. */
 export interface StatsHandle extends Disposable {
   /** Stops this request for statistics. Idempotent. */

@@ -4,14 +4,13 @@
  * one replica reconcile; `/metrics`, `/healthz` and `/readyz` are served throughout.
  */
 import { hostname } from "node:os";
-import type { KubeConfig, V1Namespace, V1Node } from "@kubernetes/client-node";
+import type { KubeConfig, V1Node } from "@kubernetes/client-node";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import {
   API_GROUP_VERSION,
   BpfCompiler,
   CompileMetrics,
   KIND,
-  POLICY_KIND,
   MetricRegistry,
   NODE_STATUS_KIND,
   describeError,
@@ -25,13 +24,13 @@ import {
 import { LocalObjectCompiler, type ObjectCompiler } from "./compiler/object-compiler.js";
 import { RemoteObjectCompiler } from "./compiler/remote-compiler.js";
 import { withCompilerMetrics } from "./compiler/compiler-metrics.js";
-import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL, POLICY_PLURAL } from "./crd/crds.js";
-import type { PolicyObject } from "./shared/tenancy-policy.js";
+import { EBPFMAP_PLURAL, NODE_STATUS_PLURAL } from "./crd/crds.js";
 import { EbpfMapReconciler, KubeEbpfMapWriter } from "./controller/ebpfmap-reconciler.js";
 import { MAX_OBJECT_BYTES, ObjectStore } from "./shared/object-store.js";
 import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
 import { EventRecorder } from "./kube/events.js";
 import { Informer, objectKey } from "./kube/informer.js";
+import { tenancyInformers } from "./kube/tenancy-informers.js";
 import { LeaderElector } from "./kube/leader-election.js";
 import { WorkQueue } from "./kube/work-queue.js";
 import { operatorAttributes } from "./serving/kube-access.js";
@@ -136,14 +135,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     logger,
   });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", logger });
-  const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
-  const policies = new Informer<PolicyObject>({
-    kubeConfig,
-    apiVersion: API_GROUP_VERSION,
-    kind: POLICY_KIND,
-    path: `/apis/${API_GROUP_VERSION}/${POLICY_PLURAL}`,
-    logger,
-  });
+  const { policies, namespaces } = tenancyInformers(kubeConfig, logger);
   const objects = new ObjectStore(kubeConfig, options.namespace);
   // Fair across namespaces; with several workers one is always left for the other namespaces.
   const workerCount = options.workers ?? 2;

@@ -16,6 +16,7 @@ import { ensureTracefs } from "../kernel/mounts.js";
 import type { Logger } from "../logger.js";
 import type { EnforcementResolver } from "../loader/enforcement.js";
 import { ProgramLoader } from "../loader/program-loader.js";
+import { IdleMemoryRelease } from "./idle-memory.js";
 import { importPlugin } from "../plugin/plugin-import.js";
 import { PluginRegistry } from "../plugin/plugin-registry.js";
 import type { PluginHost } from "../plugin/sdk.js";
@@ -112,7 +113,9 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   });
   container
     .bind(TOKENS.ProgramLoader)
-    .toDynamicValue((ctx) => new ProgramLoader(ctx.get(TOKENS.Settings).pinRoot, ctx.get(TOKENS.PluginRegistry), ctx.get(TOKENS.PluginHost)));
+    .toDynamicValue(
+      (ctx) => new ProgramLoader(ctx.get(TOKENS.Settings).pinRoot, ctx.get(TOKENS.PluginRegistry), ctx.get(TOKENS.PluginHost), new IdleMemoryRelease()),
+    );
   // Core decoders plus those of the plugins that registered; a plugin decoder taking a name
   // already registered is refused and logged (EOP_ERR_DECODER_CONFLICT).
   container.bind(TOKENS.Decoders).toDynamicValue((ctx) => {

@@ -151,6 +151,8 @@ export class ProgramLoader {
     private readonly pinRoot: string,
     private readonly registry: PluginRegistry,
     private readonly host: PluginHost,
+    /** Told about every load and unload (the agent gives memory back after a burst of them). */
+    private readonly loadActivity?: { noteWork(): void },
   ) {}
 
   /**
@@ -206,12 +208,16 @@ export class ProgramLoader {
     const loadKey = loadKeyOf(spec, request.object.hash, request.enforcement);
     const dir = generationPinDir(this.pinRoot, ref, loadKey);
     const pinned = (await listPinnedGenerations(this.pinRoot)).find((g) => g.dir === dir);
-    if (pinned?.complete) {
-      request.logger.info({ loadKey, dir }, "adopting pinned program");
-      return this.adopt(request, programs, loadKey, dir);
+    try {
+      if (pinned?.complete) {
+        request.logger.info({ loadKey, dir }, "adopting pinned program");
+        return await this.adopt(request, programs, loadKey, dir);
+      }
+      if (pinned) await removeGeneration(pinned, this.pinRoot); // an earlier run died half-way through pinning
+      return await this.loadFresh(request, programs, loadKey, dir);
+    } finally {
+      this.loadActivity?.noteWork();
     }
-    if (pinned) await removeGeneration(pinned, this.pinRoot); // an earlier run died half-way through pinning
-    return this.loadFresh(request, programs, loadKey, dir);
   }
 
   /**
@@ -238,6 +244,7 @@ export class ProgramLoader {
 
   /** Detaches and unpins a resource's generation; `keepPins` only closes our handles (shutdown). */
   async unload(loaded: LoadedProgram, options: { keepPins?: boolean } = {}): Promise<void> {
+    this.loadActivity?.noteWork();
     for (const attachment of loaded.attachments) {
       if (attachment.kind === "link") {
         if (!options.keepPins) ignoreErrors(() => attachment.link.detach());

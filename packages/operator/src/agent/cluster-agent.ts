@@ -9,14 +9,13 @@
  * node, is unloaded and unpinned. When the API server is away, the informers retry with
  * backoff and `/metrics` keeps being served.
  */
-import type { KubeConfig, V1Namespace, V1Node } from "@kubernetes/client-node";
+import type { KubeConfig, V1Node } from "@kubernetes/client-node";
 import {
   API_GROUP_VERSION,
   KIND,
   TOKENS,
   defaultPodScope,
   ConditionType,
-  POLICY_KIND,
   describeError,
   newStatus,
   refKey,
@@ -27,12 +26,13 @@ import {
   type Logger,
   type ObservabilitySettings,
 } from "@ebpf-operator/core";
-import { EBPFMAP_PLURAL, POLICY_PLURAL } from "../crd/crds.js";
+import { EBPFMAP_PLURAL } from "../crd/crds.js";
 import { Informer, objectKey } from "../kube/informer.js";
+import { tenancyInformers } from "../kube/tenancy-informers.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
 import { selectsNode } from "../shared/node-selection.js";
 import { ObjectStore } from "../shared/object-store.js";
-import { admit, effectivePolicy, enforcementOf, nodeRefusal, type EffectivePolicy, type PolicyObject } from "../shared/tenancy-policy.js";
+import { admit, currentPolicy, effectivePolicy, enforcementOf, nodeRefusal, type EffectivePolicy } from "../shared/tenancy-policy.js";
 import type { EbpfMapObject } from "../shared/types.js";
 import { startSecureServing, type SecureServingOptions } from "../serving/secure-serving.js";
 import { agentAttributes } from "../serving/kube-access.js";
@@ -167,17 +167,9 @@ export async function startClusterAgent(options: ClusterAgentOptions): Promise<R
   });
   const nodes = new Informer<V1Node>({ kubeConfig, apiVersion: "v1", kind: "Node", path: "/api/v1/nodes", fieldSelector: `metadata.name=${nodeName}`, logger });
   // The tenancy policy, evaluated here again: the operator's verdict in the status is not trusted.
-  const policies = new Informer<PolicyObject>({
-    kubeConfig,
-    apiVersion: API_GROUP_VERSION,
-    kind: POLICY_KIND,
-    path: `/apis/${API_GROUP_VERSION}/${POLICY_PLURAL}`,
-    logger,
-  });
-  const namespaces = new Informer<V1Namespace>({ kubeConfig, apiVersion: "v1", kind: "Namespace", path: "/api/v1/namespaces", logger });
-  const registry = host.container.get(TOKENS.PluginRegistry);
-  const kernelWide = registry.programTypes().filter((t) => registry.forType(t).plugin.meta.kernelWide);
-  const policyFor = (namespace: string) => effectivePolicy(namespace, namespaces.get(namespace)?.metadata?.labels, policies.list(), kernelWide);
+  const { policies, namespaces } = tenancyInformers(kubeConfig, logger);
+  const plugins = host.container.get(TOKENS.PluginRegistry);
+  const policyFor = (namespace: string) => currentPolicy(namespace, { namespaces, policies, plugins });
   namespacePolicy.of = policyFor;
   // Series are capped where they are read (every scrape and remote-write read), by the policy
   // of the resource's namespace at that moment.

@@ -54,7 +54,7 @@ import { nodeCounts, selectsNode, summarizeNodes } from "../shared/node-selectio
 import type { ObjectStore } from "../shared/object-store.js";
 import {
   admit,
-  effectivePolicy,
+  currentPolicy,
   enforcementOf,
   nodeRefusal,
   objectRefusal,
@@ -451,8 +451,7 @@ export class EbpfMapReconciler {
   }
 
   private policyFor(namespace: string): EffectivePolicy {
-    const kernelWide = this.deps.plugins.programTypes().filter((t) => this.deps.plugins.forType(t).plugin.meta.kernelWide);
-    return effectivePolicy(namespace, this.deps.namespaces.get(namespace)?.metadata?.labels, this.deps.policies.list(), kernelWide);
+    return currentPolicy(namespace, this.deps);
   }
 
   /** Deletion: wait until no agent reports the resource any more, then drop the finalizer. */

@@ -90,6 +90,20 @@ function fill(spec: EbpfTenancyPolicySpec | undefined, base: Pick<EffectivePolic
   };
 }
 
+/** What a namespace's policy is computed from, as the operator and the agents watch it. */
+export interface PolicyInputs {
+  namespaces: { get(name: string): { metadata?: { labels?: Record<string, string> } } | undefined };
+  policies: { list(): readonly PolicyObject[] };
+  /** The registered program types and whether each plugin declares `kernelWide`. */
+  plugins: { programTypes(): readonly string[]; forType(type: string): { plugin: { meta: { kernelWide?: boolean } } } };
+}
+
+/** The policy governing `namespace` now: its labels and the policies as last watched. */
+export function currentPolicy(namespace: string, inputs: PolicyInputs): EffectivePolicy {
+  const kernelWide = inputs.plugins.programTypes().filter((t) => inputs.plugins.forType(t).plugin.meta.kernelWide);
+  return effectivePolicy(namespace, inputs.namespaces.get(namespace)?.metadata?.labels, inputs.policies.list(), kernelWide);
+}
+
 /**
  * The policy governing `namespace` (with these labels). `kernelWideTypes`: the program types whose
  * plugins declare `kernelWide` (what the namespace label grants node-wide).
