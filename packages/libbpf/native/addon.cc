@@ -13,6 +13,7 @@
 namespace ebpf {
 void InitSocket(Napi::Env env, Napi::Object exports);  // socket.cc
 void InitSeccomp(Napi::Env env, Napi::Object exports);  // seccomp.cc
+void InitNetns(Napi::Env env, Napi::Object exports);    // netns.cc
 }  // namespace ebpf
 
 namespace {
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ebpf::InitBtf(env, exports);
   ebpf::InitSocket(env, exports);
   ebpf::InitSeccomp(env, exports);
+  ebpf::InitNetns(env, exports);
   return exports;
 }
 
