@@ -22,6 +22,17 @@ const TOTAL = quick ? 200 : 1000;
 const DISTINCT = quick ? 20 : 100;
 const NS = "eop-bench";
 const OPERATOR_NS = "eop-bench-system";
+const BENCH_POLICY = {
+  apiVersion: "observability.cloud/v1",
+  kind: "EbpfTenancyPolicy",
+  metadata: { name: "eop-bench" },
+  spec: {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": NS } },
+    targetScopes: ["pod", "node"],
+    nodeScopeProgramTypes: ["tracepoint"],
+    quotas: { ebpfMaps: TOTAL },
+  },
+};
 const NODE = "eop-bench-node";
 
 export interface OperatorRow {
@@ -84,10 +95,13 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
       "condition=established",
       "crd/ebpfmaps.observability.cloud",
       "crd/ebpfmapnodestatuses.observability.cloud",
+      "crd/ebpftenancypolicies.observability.cloud",
       "--timeout=60s",
     ]);
     for (const ns of [OPERATOR_NS, NS]) await cp.kubectlOk(["create", "namespace", ns]);
-    await cp.kubectlOk(["label", "namespace", NS, "observability.cloud/allow-kernel-wide-programs=true"]);
+    // The bench namespace runs TOTAL node-wide tracepoint counters: more than the default policy's
+    // quota of EbpfMaps per namespace (and than the kernel-wide namespace label grants).
+    await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify(BENCH_POLICY) });
     await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE } }) });
 
     const cache = join(work, "cache");

@@ -13,6 +13,7 @@
         "native/link.cc",
         "native/btf.cc",
         "native/socket.cc",
+        "native/netns.cc",
         "native/capabilities.cc",
         "native/seccomp.cc",
         "native/memory.cc"

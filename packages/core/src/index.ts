@@ -33,6 +33,7 @@ export {
   type PluginHost,
   type PluginMeta,
   type PodCgroupTarget,
+  type PodNetnsTarget,
   type PodScopeSupport,
   type PrepareInput,
   type ProgramTypePlugin,
@@ -48,7 +49,7 @@ export { matchesLabels, selectPods, type LabelRequirement, type PodSelector } fr
 export { findCgroup2MountInfo, parseCgroup2MountInfo, type Cgroup2Mount } from "./pods/cgroup-mount.js";
 export { parsePodCgroupPath, containerIdOf, type PodCgroupPath, type ContainerCgroupPath } from "./pods/cgroup-layout.js";
 export { PodCgroupIndex, cgroupPids, type PodCgroup, type PodCgroupScan, type ContainerCgroup, type CgroupRef } from "./pods/pod-cgroups.js";
-export { podNetns, type PodNetns } from "./pods/pod-netns.js";
+export { openPodNetns, podNetns, type OpenPodNetns, type PodNetns, type PodNetnsLookup } from "./pods/pod-netns.js";
 export { CgroupIdentities, type CgroupIdentity, type CgroupIdentityOptions } from "./pods/cgroup-identity.js";
 export { ProgramLoader, loadKeyOf, type LoadedProgram, type LoadRequest } from "./loader/program-loader.js";
 export {

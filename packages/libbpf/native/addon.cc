@@ -14,6 +14,7 @@ namespace ebpf {
 void InitSocket(Napi::Env env, Napi::Object exports);  // socket.cc
 void InitSeccomp(Napi::Env env, Napi::Object exports);  // seccomp.cc
 void InitMemory(Napi::Env env, Napi::Object exports);   // memory.cc
+void InitNetns(Napi::Env env, Napi::Object exports);    // netns.cc
 }  // namespace ebpf
 
 namespace {
@@ -36,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ebpf::InitSocket(env, exports);
   ebpf::InitSeccomp(env, exports);
   ebpf::InitMemory(env, exports);
+  ebpf::InitNetns(env, exports);
   return exports;
 }
 

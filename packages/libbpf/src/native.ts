@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 import { createNativeError } from "./errors.js";
 import type { NativeErrorDetail } from "./errors.js";
-import type { BtfType, LinkInfo, MapEntries, MapInfo, MapSpec, ProgramInfo, ProgramSpec, SeccompRule } from "./types.js";
+import type { BtfType, LinkInfo, NetnsLink, MapEntries, MapInfo, MapSpec, ProgramInfo, ProgramSpec, SeccompRule } from "./types.js";
 
 /** A native handle owning one file descriptor. `fd` is -1 once closed. */
 export interface NativeFd {
@@ -100,6 +100,10 @@ export interface NativeAddon {
   btfNames(paths: string[], basePath: string | null, kind: "func" | "typedef", prefix: string): string[];
 
   openPacketSocket(ifindex: number, protocol: number): NativeFd;
+
+  netnsLinks(nsFd: number): NetnsLink[];
+  attachXdpInNetns(nsFd: number, progFd: number, ifindex: number, flags: number): NativeFd;
+  openPacketSocketInNetns(nsFd: number, ifindex: number, protocol: number): NativeFd;
 
   buildSeccompFilter(options: { defaultErrno: number; rules: readonly SeccompRule[] }): { program: Buffer; unresolved: string[] };
 }

@@ -30,6 +30,12 @@ export interface UprobeOptions {
 export interface XdpOptions {
   /** Default `auto`: let the kernel pick native mode if the driver has it, generic otherwise. */
   mode?: XdpMode;
+  /**
+   * An open network-namespace fd (`/proc/<pid>/ns/net`): attach to the device `ifindex` of that
+   * namespace (from a thread that enters it; Node's threads stay where they are). Default: the
+   * caller's namespace. The fd stays the caller's; the link stays valid after it is closed.
+   */
+  netnsFd?: number;
 }
 
 const XDP_FLAGS: Record<XdpMode, number> = {
@@ -161,6 +167,11 @@ export class BpfProgram implements Disposable {
     const mode = options.mode ?? "auto";
     const flags = XDP_FLAGS[mode];
     if (flags === undefined) throw new TypeError(`attachXdp: unknown mode ${JSON.stringify(mode)}`);
+    if (options.netnsFd !== undefined) {
+      checkFd(options.netnsFd, "attachXdp: netnsFd");
+      const h = native().attachXdpInNetns(options.netnsFd, this.#owner.fd, ifindex, flags);
+      return wrapLink(h, `BpfLink xdp ifindex ${ifindex} in netns fd ${options.netnsFd}`);
+    }
     const h = native().attachXdp(this.#owner.fd, ifindex, flags);
     return wrapLink(h, `BpfLink xdp ifindex ${ifindex}`);
   }

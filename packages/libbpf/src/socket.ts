@@ -8,6 +8,12 @@ export const ETH_P_ALL = 0x0003;
 export interface PacketSocketOptions {
   /** Ethertype to receive, in host byte order (`0x0800` for IPv4). Default {@link ETH_P_ALL}. */
   protocol?: number;
+  /**
+   * An open network-namespace fd (`/proc/<pid>/ns/net`): make and bind the socket in that
+   * namespace, `ifindex` being one of its devices. The socket stays bound there after the fd is
+   * closed. Needs CAP_SYS_ADMIN (setns) besides CAP_NET_RAW.
+   */
+  netnsFd?: number;
 }
 
 /**
@@ -37,7 +43,9 @@ export class PacketSocket implements Disposable {
     checkUint(ifindex, "PacketSocket.open: ifindex", 0x7fffffff);
     const protocol = options.protocol ?? ETH_P_ALL;
     checkUint(protocol, "PacketSocket.open: protocol", 0xffff);
-    const handle = native().openPacketSocket(ifindex, protocol);
+    if (options.netnsFd !== undefined) checkUint(options.netnsFd, "PacketSocket.open: netnsFd", 0x7fffffff);
+    const handle =
+      options.netnsFd === undefined ? native().openPacketSocket(ifindex, protocol) : native().openPacketSocketInNetns(options.netnsFd, ifindex, protocol);
     return new PacketSocket(new FdOwner(handle, `PacketSocket ifindex ${ifindex}`), ifindex);
   }
 

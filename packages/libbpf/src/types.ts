@@ -151,3 +151,23 @@ export interface SeccompFilter {
   /** Rule names this architecture (or this libseccomp) does not know; those rules were skipped. */
   unresolved: string[];
 }
+
+/** A network device as the kernel lists it in one network namespace (`netnsLinks`). */
+export interface NetnsLink {
+  /** The device's index in that namespace (indexes are per namespace). */
+  ifindex: number;
+  /** Its name: chosen by whoever holds CAP_NET_ADMIN in the namespace, so never proof of anything. */
+  name: string;
+  loopback: boolean;
+  up: boolean;
+  /**
+   * `IFLA_LINK_NETNSID`: set (>= 0) when the device's other end or lower device is in another
+   * namespace (a veth whose peer is outside, an ipvlan/macvlan over a node's device); -1 when it
+   * has none outside (loopback, a dummy, a veth pair made inside the namespace). Reported by the
+   * kernel: a process in the namespace cannot make a device with a link outside unless it is
+   * privileged in that other namespace too.
+   */
+  linkNetnsid: number;
+  /** `IFLA_INFO_KIND` (`veth`, `ipvlan`, ...); empty for devices without one (loopback, physical). */
+  kind: string;
+}

@@ -6,11 +6,16 @@
  *
  * The packet socket only exists to run the filter; nothing reads it. Return 0 from the program
  * (the map updates are the point), and skip `PACKET_OUTGOING` packets to count one direction.
+ *
+ * Pod scope (`spec.selector`, target `*`): one socket per selected pod's own interface
+ * (`podInterfaces`), made and bound inside the pod's network namespace, so the filter sees that
+ * pod's packets, both ways, and nothing of the node's or another pod's interfaces. Sockets
+ * cannot be pinned: a restarted agent attaches each pod again (the maps, pinned, keep counting).
  */
-import { definePlugin } from "@ebpf-operator/core/sdk";
-import { PacketSocket, probeProgramType } from "@ebpf-operator/libbpf";
-import { listInterfaces, selectInterfaces } from "@ebpf-operator/plugin-xdp";
-import { parseSocketTarget, socketTargetSchema, type SocketTarget } from "./socket-target.js";
+import { PluginTargetError, definePlugin, type Attachment } from "@ebpf-operator/core/sdk";
+import { PacketSocket, probeProgramType, type BpfProgram } from "@ebpf-operator/libbpf";
+import { listInterfaces, podInterfaces, selectInterfaces } from "@ebpf-operator/plugin-xdp";
+import { POD_INTERFACES, parseSocketTarget, socketTargetSchema, type SocketTarget } from "./socket-target.js";
 
 export const socketPlugin = definePlugin<SocketTarget>({
   meta: {
@@ -32,6 +37,12 @@ export const socketPlugin = definePlugin<SocketTarget>({
   },
 
   async resolveTarget(_type, target) {
+    if (target.interface === POD_INTERFACES) {
+      throw new PluginTargetError(
+        "EOP_ERR_TARGET_INVALID",
+        `socket target "*" means each selected pod's own interfaces: it needs spec.selector (without one, name an interface of the node, e.g. sockfilter/eth0)`,
+      );
+    }
     return { ...target, ifindex: await ifindexOf(target) };
   },
 
@@ -40,18 +51,34 @@ export const socketPlugin = definePlugin<SocketTarget>({
   },
 
   async attach({ program, target }) {
-    const ifindex = target.ifindex ?? (await ifindexOf(target));
-    const socket = PacketSocket.open(ifindex);
-    try {
-      program.attachSocketFilter(socket.fd);
-    } catch (error) {
-      socket.close();
-      throw error;
+    const netnsFd = target.podNetnsFd;
+    if (netnsFd !== undefined) {
+      const interfaces = podInterfaces(netnsFd);
+      if (interfaces.length === 0) throw new Error("the pod has no interface of its own (none connects its network namespace to the outside)");
+      const made: Attachment[] = [];
+      try {
+        for (const iface of interfaces) made.push(filterOn(program, iface.ifindex, `${iface.name} in the pod's network namespace`, netnsFd));
+      } catch (error) {
+        for (const attachment of made) if (attachment.kind === "handle") attachment.close();
+        throw error;
+      }
+      return made;
     }
-    // The closure keeps the socket reachable: garbage collection would close it (and detach).
-    return [
-      { kind: "handle", description: `socket filter on ${target.interface} (ifindex ${ifindex}, AF_PACKET fd ${socket.fd})`, close: () => socket.close() },
-    ];
+    const ifindex = target.ifindex ?? (await ifindexOf(target));
+    return [filterOn(program, ifindex, target.interface)];
+  },
+
+  podScope: {
+    network: true,
+    check(_type, target) {
+      if (target.interface !== POD_INTERFACES) {
+        throw new PluginTargetError(
+          "EOP_ERR_TARGET_INVALID",
+          `socket target "${target.interface}": with spec.selector the filter runs on each selected pod's own interfaces, in the pod's network namespace, so the target must be "*" (sockfilter/*); interface names inside a pod are the pod's to choose and are never matched`,
+        );
+      }
+    },
+    target: (_type, target, pod) => ({ interface: target.interface, podNetnsFd: pod.netns!.fd }),
   },
 
   // No decoders of its own: inet_ip and port are core's, ip_proto and l3_proto plugin-xdp's.
@@ -59,4 +86,17 @@ export const socketPlugin = definePlugin<SocketTarget>({
 
 async function ifindexOf(target: SocketTarget): Promise<number> {
   return selectInterfaces([target.interface], await listInterfaces(), "socket target")[0]!.ifindex;
+}
+
+/** A packet socket bound to `ifindex` (in the namespace of `netnsFd`, if given) running the filter. */
+function filterOn(program: BpfProgram, ifindex: number, name: string, netnsFd?: number): Attachment {
+  const socket = PacketSocket.open(ifindex, netnsFd !== undefined ? { netnsFd } : {});
+  try {
+    program.attachSocketFilter(socket.fd);
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
+  // The closure keeps the socket reachable: garbage collection would close it (and detach).
+  return { kind: "handle", description: `socket filter on ${name} (ifindex ${ifindex}, AF_PACKET fd ${socket.fd})`, close: () => socket.close() };
 }

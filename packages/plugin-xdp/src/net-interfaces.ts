@@ -6,6 +6,7 @@
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { PluginTargetError, closestNames } from "@ebpf-operator/core/sdk";
+import { netnsLinks } from "@ebpf-operator/libbpf";
 import { isGlob, matchesGlob, type ResolvedInterface } from "./xdp-target.js";
 
 export const SYS_CLASS_NET = "/sys/class/net";
@@ -43,4 +44,23 @@ export function selectInterfaces(wanted: readonly string[], available: readonly 
     for (const match of matches.sort((a, b) => a.ifindex - b.ifindex)) selected.set(match.ifindex, match);
   }
   return [...selected.values()];
+}
+
+/**
+ * A pod's own interfaces, in the pod's network namespace (`netnsFd`), as the kernel reports them:
+ * the devices that connect the namespace to the outside — a veth whose peer, or an ipvlan or
+ * macvlan whose lower device, is in another namespace (`IFLA_LINK_NETNSID`) — and devices
+ * without a link kind (a physical device or VF a CNI moved in). Not loopback, and not the
+ * devices a process of the pod can make itself (a dummy, a veth pair or a tunnel inside the
+ * namespace: each has a kind and nothing outside). Names are not looked at (whoever holds
+ * CAP_NET_ADMIN in the pod chooses them; they are only shown, cleaned). Sorted by ifindex.
+ */
+export function podInterfaces(netnsFd: number): ResolvedInterface[] {
+  return (
+    netnsLinks(netnsFd)
+      .filter((link) => !link.loopback && (link.linkNetnsid >= 0 || link.kind === ""))
+      // The name goes into status and logs: only the characters interface names usually have.
+      .map((link) => ({ name: link.name.replace(/[^A-Za-z0-9_.@-]/g, "?"), ifindex: link.ifindex }))
+      .sort((a, b) => a.ifindex - b.ifindex)
+  );
 }

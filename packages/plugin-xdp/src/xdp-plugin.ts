@@ -4,15 +4,18 @@
  * across an agent restart, and detaches it through the links when the resource goes.
  *
  * Interfaces are those of the agent's own network namespace (the attach is by ifindex, which is
- * per namespace): to watch a pod's interface, attach to its host-side veth.
+ * per namespace). Pod scope (`spec.selector`, target `*`): the program attaches inside each
+ * selected pod's network namespace, to the pod's own interfaces (`podInterfaces`), from a thread
+ * that enters the namespace; it then sees the packets the pod receives, and its redirects can
+ * reach only the pod's devices (docs/architecture.md says why not the host side of the veth).
  */
-import { definePlugin } from "@ebpf-operator/core/sdk";
+import { PluginTargetError, definePlugin } from "@ebpf-operator/core/sdk";
 import { probeProgramType, type BpfLink, type BpfProgram } from "@ebpf-operator/libbpf";
 import { ipProtoDecoder } from "./decoders/ip-proto.js";
 import { l3ProtoDecoder } from "./decoders/l3-proto.js";
 import { xdpActionDecoder } from "./decoders/xdp-action.js";
-import { listInterfaces, selectInterfaces } from "./net-interfaces.js";
-import { parseXdpTarget, xdpTargetSchema, type ResolvedInterface, type XdpAttachMode, type XdpTarget } from "./xdp-target.js";
+import { listInterfaces, podInterfaces, selectInterfaces } from "./net-interfaces.js";
+import { POD_INTERFACES, parseXdpTarget, xdpTargetSchema, type ResolvedInterface, type XdpAttachMode, type XdpTarget } from "./xdp-target.js";
 
 export const xdpPlugin = definePlugin<XdpTarget>({
   meta: {
@@ -42,11 +45,13 @@ export const xdpPlugin = definePlugin<XdpTarget>({
   },
 
   async attach({ program, target }) {
+    const netnsFd = target.podNetnsFd;
     // Globs match what exists now: resolve again if the host did not (or the target is old).
-    const interfaces = target.resolved ?? selectInterfaces(target.interfaces, await listInterfaces());
+    const interfaces = netnsFd !== undefined ? podInterfaces(netnsFd) : (target.resolved ?? selectInterfaces(target.interfaces, await listInterfaces()));
+    if (interfaces.length === 0) throw new Error("the pod has no interface of its own (none connects its network namespace to the outside)");
     const links: { link: BpfLink; description: string }[] = [];
     try {
-      for (const iface of interfaces) links.push(attachOne(program, iface, target.mode));
+      for (const iface of interfaces) links.push(attachOne(program, iface, target.mode, netnsFd));
     } catch (error) {
       for (const { link } of links) {
         try {
@@ -60,19 +65,34 @@ export const xdpPlugin = definePlugin<XdpTarget>({
     return links.map(({ link, description }) => ({ kind: "link" as const, link, description }));
   },
 
+  podScope: {
+    network: true,
+    check(_type, target) {
+      if (target.interfaces.length !== 1 || target.interfaces[0] !== POD_INTERFACES) {
+        throw new PluginTargetError(
+          "EOP_ERR_TARGET_INVALID",
+          `xdp target "${target.interfaces.join(",")}": with spec.selector the program attaches to each selected pod's own interfaces, in the pod's network namespace, so the target must be "*" (with an optional ?mode=), e.g. xdp/*?mode=generic; interface names inside a pod are the pod's to choose and are never matched`,
+        );
+      }
+    },
+    target: (_type, target, pod) => ({ interfaces: target.interfaces, mode: target.mode, podNetnsFd: pod.netns!.fd }),
+  },
+
   // ifname, inet_ip, port are core decoders; these are the XDP-specific names.
   decoders: [xdpActionDecoder, l3ProtoDecoder, ipProtoDecoder],
 });
 
-function attachOne(program: BpfProgram, iface: ResolvedInterface, mode: XdpAttachMode): { link: BpfLink; description: string } {
-  const describe = (used: string) => `xdp ${iface.name} (ifindex ${iface.ifindex}, ${used} mode)`;
-  if (mode !== "auto") return { link: program.attachXdp(iface.ifindex, { mode }), description: describe(mode) };
+function attachOne(program: BpfProgram, iface: ResolvedInterface, mode: XdpAttachMode, netnsFd?: number): { link: BpfLink; description: string } {
+  const where = netnsFd !== undefined ? " in the pod's network namespace" : "";
+  const describe = (used: string) => `xdp ${iface.name} (ifindex ${iface.ifindex}${where}, ${used} mode)`;
+  const options = (m: Exclude<XdpAttachMode, "auto">) => (netnsFd !== undefined ? { mode: m, netnsFd } : { mode: m });
+  if (mode !== "auto") return { link: program.attachXdp(iface.ifindex, options(mode)), description: describe(mode) };
   try {
-    return { link: program.attachXdp(iface.ifindex, { mode: "native" }), description: describe("native") };
+    return { link: program.attachXdp(iface.ifindex, options("native")), description: describe("native") };
   } catch (nativeError) {
     // Drivers without XDP support refuse native mode; generic mode works on every interface.
     try {
-      return { link: program.attachXdp(iface.ifindex, { mode: "generic" }), description: describe("generic") };
+      return { link: program.attachXdp(iface.ifindex, options("generic")), description: describe("generic") };
     } catch (genericError) {
       throw new Error(
         `attach xdp to ${iface.name} (ifindex ${iface.ifindex}): native mode failed (${(nativeError as Error).message}), generic mode failed too`,

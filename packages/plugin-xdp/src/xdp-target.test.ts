@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { xdpPlugin } from "./xdp-plugin.js";
 import { XDP_TARGET_PATTERN, matchesGlob, parseXdpTarget } from "./xdp-target.js";
 
 describe("parseXdpTarget", () => {
@@ -45,5 +46,22 @@ describe("matchesGlob", () => {
     ["eth0", "eth01", false],
   ])("matches %s against %s: %s", (glob, name, expected) => {
     expect(matchesGlob(glob, name)).toBe(expected);
+  });
+});
+
+describe("xdp pod scope", () => {
+  const scope = xdpPlugin.podScope!;
+  const pod = { directory: "/sys/fs/cgroup/kubepods/podx", path: "/kubepods/podx", namespace: "alice", pod: "web", netns: { fd: 42, inode: 1n } };
+
+  it("attaches in the pod's network namespace, to every interface of the pod (target *), keeping the mode", () => {
+    expect(scope.network).toBe(true);
+    for (const target of ["*", "xdp/*", "xdp/*?mode=generic"]) expect(() => scope.check("xdp", parseXdpTarget(target))).not.toThrow();
+    expect(scope.target("xdp", parseXdpTarget("xdp/*?mode=native"), pod)).toEqual({ interfaces: ["*"], mode: "native", podNetnsFd: 42 });
+  });
+
+  it.each(["eth0", "xdp/eth0,eth1", "veth*", "*,eth0"])("refuses %s in pod scope: names inside a pod are the pod's to choose", (target) => {
+    expect(() => scope.check("xdp", parseXdpTarget(target))).toThrow(
+      expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining('so the target must be "*"') }),
+    );
   });
 });

@@ -4,7 +4,8 @@
  *   [xdp/]<interface>[,<interface>...][?mode=auto|native|generic]
  *
  * An interface is a name (`eth0`) or a glob with `*` (`veth*`), matched against the interfaces
- * that exist when the resource is loaded. The mode lives in the target string because the flat
+ * that exist when the resource is loaded. In pod scope (`spec.selector`) the target is `*`: each
+ * selected pod's own interfaces, in its network namespace (see `podInterfaces`). The mode lives in the target string because the flat
  * spec has no other field for it; `auto` (the default) tries the driver's native XDP and falls
  * back to generic (skb) mode when the driver has none.
  */
@@ -19,7 +20,12 @@ export interface XdpTarget {
   mode: XdpAttachMode;
   /** Filled in by `resolveTarget`: the interfaces the names and globs matched, by ifindex. */
   resolved?: ResolvedInterface[];
+  /** Pod scope: an open fd of the pod's network namespace; its own interfaces are attached there. */
+  podNetnsFd?: number;
 }
+
+/** The one pod-scoped interface list: every interface of the pod (names are the pod's to choose, so none is named). */
+export const POD_INTERFACES = "*";
 
 export interface ResolvedInterface {
   name: string;

@@ -21,7 +21,8 @@ import { ObjectRefusedError, type EnforcementResolver, type LoadEnforcement } fr
 import { loadKeyOf, type LoadRequest, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
 import { createPodDecoder } from "../decoders/pod.js";
-import { podIdTable, scopedPods, type PodScopeDependencies } from "./pod-scope.js";
+import { podIdTable, podNetnsOf, scopedPods, type PodScopeDependencies } from "./pod-scope.js";
+import type { OpenPodNetns } from "../pods/pod-netns.js";
 import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "../api/resource-status.js";
 
 interface ManagedResource {
@@ -41,6 +42,8 @@ interface ManagedResource {
   podIds: Map<bigint, string>;
   /** Pod scope: a pod sync is queued (churn does not pile them up). */
   podSyncQueued?: boolean;
+  /** Pod scope: why selected pods are not attached (hostNetwork, no process yet), as last reported. */
+  podNotes?: string;
 }
 
 /** Called after every change of a resource's status; `undefined` when the resource is gone. */
@@ -139,27 +142,63 @@ export class Agent {
       log.info({ podUid: uid }, "pod gone or no longer selected: detached and unpinned");
     }
     const failed: string[] = [];
+    // Types that attach to the pod's interfaces (xdp, socket) need its own network namespace.
+    const network = loaded.podScope.planned.some((p) => p.plugin.podScope?.network === true);
+    const notes: string[] = [];
     for (const pod of pods) {
       if (loaded.podScope.pods.has(pod.uid)) continue;
+      let netns: OpenPodNetns | undefined;
       try {
+        if (network) {
+          const lookup = await podNetnsOf(this.deps.pods, pod);
+          if (lookup.found === "hostNetwork") {
+            notes.push(
+              `not attached to ${pod.name}: it uses the node's network (hostNetwork), and a pod-scoped program attaches only to a pod's own interfaces, never the node's`,
+            );
+            continue;
+          }
+          if (lookup.found === "none") {
+            notes.push(
+              `not yet attached to ${pod.name}: no process of the pod whose network namespace the agent can open (none started yet, or the agent lacks the host's PID namespace or CAP_SYS_PTRACE: docs/deploy.md)`,
+            );
+            continue;
+          }
+          netns = lookup.netns;
+        }
         await this.deps.loader.attachPod(loaded, {
           uid: pod.uid,
           namespace: pod.namespace,
           pod: pod.name,
           directory: pod.cgroup.directory,
           path: pod.cgroup.path,
+          ...(netns ? { netns: { fd: netns.fd, inode: netns.inode } } : {}),
         });
         changed = true;
-        log.info({ pod: pod.name, cgroup: pod.cgroup.path }, "attached to pod");
+        log.info({ pod: pod.name, cgroup: pod.cgroup.path, ...(netns ? { netns: String(netns.inode) } : {}) }, "attached to pod");
       } catch (error) {
         failed.push(pod.name);
         log.error({ pod: pod.name, error: describeError(error) }, "attach to pod failed; tried again at the next pod sync");
+      } finally {
+        await netns?.close().catch(() => undefined);
       }
     }
     const attached = pods.filter((p) => loaded.podScope!.pods.has(p.uid));
     managed.podIds = podIdTable(attached);
+    const noted = notes.join("; ");
+    if (noted !== (managed.podNotes ?? "")) {
+      if (noted !== "") log.warn({ notes }, "pods not attached");
+      managed.podNotes = noted;
+      changed = true;
+    }
     if (!report && !changed && failed.length === 0) return;
-    const descriptions = attached.map((p) => `pod ${p.namespace}/${p.name} (cgroup ${p.cgroup.path})`);
+    const descriptions = attached.map((p) =>
+      network
+        ? `pod ${p.namespace}/${p.name}: ${loaded
+            .podScope!.pods.get(p.uid)!
+            .attachments.map((a) => a.description)
+            .join(", ")}`
+        : `pod ${p.namespace}/${p.name} (cgroup ${p.cgroup.path})`,
+    );
     if (managed.status.program) managed.status.program.attachments = descriptions;
     for (const program of managed.status.programs ?? []) program.attachments = descriptions;
     const names = attached.map((p) => p.name).join(", ");
@@ -168,10 +207,13 @@ export class Agent {
       status: "True",
       reason: loaded.adopted ? Reason.Adopted : Reason.Loaded,
       message:
-        (attached.length === 0
-          ? `program ${loaded.program.info().id} loaded, attached to no pod: no pod of namespace ${managed.ref.namespace} on this node matches spec.selector${this.deps.pods?.standalone !== false ? " (a standalone agent knows no pods: there is no API server)" : ""}`
-          : `program ${loaded.program.info().id} attached to ${attached.length} pod(s): ${names}`) +
-        (failed.length > 0 ? `; attaching to ${failed.join(", ")} failed (retried)` : ""),
+        (attached.length === 0 && pods.length > 0
+          ? `program ${loaded.program.info().id} loaded, attached to no pod`
+          : attached.length === 0
+            ? `program ${loaded.program.info().id} loaded, attached to no pod: no pod of namespace ${managed.ref.namespace} on this node matches spec.selector${this.deps.pods?.standalone !== false ? " (a standalone agent knows no pods: there is no API server)" : ""}`
+            : `program ${loaded.program.info().id} attached to ${attached.length} pod(s): ${names}`) +
+        (failed.length > 0 ? `; attaching to ${failed.join(", ")} failed (retried)` : "") +
+        (noted !== "" ? `; ${noted}` : ""),
     });
     this.notify(managed.ref, managed.status);
   }

@@ -9,6 +9,7 @@
 import type { PodSource } from "../pods/pod-source.js";
 import { PodCgroupIndex, type PodCgroup, type PodCgroupScan } from "../pods/pod-cgroups.js";
 import { findCgroup2MountInfo } from "../pods/cgroup-mount.js";
+import { openPodNetns, type PodNetnsLookup } from "../pods/pod-netns.js";
 import { StaticPodSource } from "../pods/pod-source.js";
 import { selectPods, type PodSelector } from "../pods/selector.js";
 
@@ -21,6 +22,8 @@ export interface PodScopeDependencies {
   intervalMs?: number;
   /** False in cluster mode (pods from the API server); otherwise status messages say there are no pods to select. */
   standalone?: boolean;
+  /** A pod's network namespace, opened (default `openPodNetns`: its earliest process's, from /proc). */
+  netns?(pod: ScopedPod): Promise<PodNetnsLookup>;
 }
 
 /** A selected pod whose cgroup was found. */
@@ -71,4 +74,13 @@ export function defaultPodScope(source: PodSource = new StaticPodSource()): PodS
       return found ? found.scan(wanted) : { pods: new Map(), ambiguous: new Map() };
     },
   };
+}
+
+/**
+ * The pod's own network namespace, open, for types that attach to a pod's interfaces; a pod on
+ * the node's network (hostNetwork) or without a visible process is said to be, never opened.
+ */
+export function podNetnsOf(deps: PodScopeDependencies | undefined, pod: ScopedPod): Promise<PodNetnsLookup> {
+  if (deps?.netns) return deps.netns(pod);
+  return openPodNetns(pod.cgroup.directory, pod.cgroup.path);
 }

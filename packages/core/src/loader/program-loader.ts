@@ -272,6 +272,13 @@ export class ProgramLoader {
     const made: Attachment[] = [];
     try {
       for (const [i, { entry, plugin, target }] of scope.planned.entries()) {
+        // A type that attaches to the pod's interfaces gets the pod's own namespace or nothing.
+        if (plugin.podScope!.network === true && pod.netns === undefined) {
+          throw operatorError(
+            "EOP_ERR_ATTACH_FAILED",
+            `attach program "${entry.program}" of ${label} to pod ${pod.namespace}/${pod.pod}: the pod's network namespace is unknown`,
+          );
+        }
         const podTarget = plugin.podScope!.target(entry.type, target, pod);
         const part = loaded.programs[i]!;
         const attachments = await callPlugin(
@@ -279,7 +286,7 @@ export class ProgramLoader {
           "attach",
           () => plugin.attach({ program: part.program, programType: entry.type, target: podTarget, resource: loaded.ref, host: this.host }),
           "EOP_ERR_ATTACH_FAILED",
-          `attach program "${entry.program}" of ${label} to pod ${pod.namespace}/${pod.pod} (cgroup ${pod.path})`,
+          `attach program "${entry.program}" of ${label} to pod ${pod.namespace}/${pod.pod} (${pod.netns ? `network namespace ${pod.netns.inode}` : `cgroup ${pod.path}`})`,
         );
         made.push(...attachments);
         await assertContained(this.pinRoot, loaded.dir);
@@ -582,9 +589,13 @@ export function refusePodScope(registry: PluginRegistry, spec: EbpfMapSpec): voi
   const unsupported = entries.filter((entry) => registry.forType(entry.type).plugin.podScope === undefined);
   if (unsupported.length > 0) {
     const types = [...new Set(unsupported.map((e) => `"${e.type}"`))].join(", ");
+    const supported = registry
+      .programTypes()
+      .filter((type) => registry.forType(type).plugin.podScope !== undefined)
+      .sort();
     throw operatorError(
       "EOP_ERR_POD_SCOPE_UNSUPPORTED",
-      `spec.selector: this agent cannot yet confine program type ${types} to pods (pod scope runs cgroup programs only), and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
+      `spec.selector: this agent cannot yet confine program type ${types} to pods (pod scope runs ${supported.join(", ") || "no"} programs), and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
     );
   }
   if (spec.selector.container !== undefined) {

@@ -77,6 +77,22 @@ export interface PodCgroupTarget {
   path: string;
   namespace: string;
   pod: string;
+  /**
+   * The pod's own network namespace, for types that declare `network` (never the node's: the
+   * host refuses pods on the node's network before asking the plugin).
+   */
+  netns?: PodNetnsTarget;
+}
+
+/**
+ * A selected pod's network namespace, open for the duration of one attach: make links and
+ * sockets in it through libbpf's `netnsFd` options (they stay valid after the host closes it).
+ */
+export interface PodNetnsTarget {
+  /** An open fd of the pod's network namespace (`/proc/<pid>/ns/net`), owned by the host. */
+  fd: number;
+  /** The namespace's inode number (what `ip netns identify` and `/proc/<pid>/ns/net` show). */
+  inode: bigint;
 }
 
 /**
@@ -90,6 +106,11 @@ export interface PodScopeSupport<TTarget> {
   check(programType: string, target: TTarget): void;
   /** The target for one pod: what `attach` then receives. */
   target(programType: string, target: TTarget, pod: PodCgroupTarget): TTarget;
+  /**
+   * True when the type attaches in the pod's network namespace (its interfaces): the host then
+   * finds the namespace (`pod.netns`), and refuses a pod that has none of its own (hostNetwork).
+   */
+  network?: boolean;
 }
 
 /** Returned by a decoder to drop the row (e.g. a `regexp` that does not match). */

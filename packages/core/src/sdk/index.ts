@@ -20,6 +20,7 @@ export {
   type PluginHost,
   type PluginMeta,
   type PodCgroupTarget,
+  type PodNetnsTarget,
   type PodScopeSupport,
   type PrepareInput,
   type ProgramTypePlugin,

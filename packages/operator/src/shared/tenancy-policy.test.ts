@@ -163,6 +163,34 @@ describe("pod scope under the default policy (issue 12: the tenant's own workloa
     expect(admit(resource(example.resource.spec), p, [])).toBeUndefined();
   });
 
+  // xdp and socket in pod scope attach inside each selected pod's network namespace (its own
+  // interfaces): the tenant's own workloads, like cgroup, so the default admits them.
+  const network = (type: "xdp" | "socket", target: string, selector?: EbpfMapSpec["selector"]): EbpfMapSpec => ({
+    type,
+    target,
+    program: "count",
+    code: "int count(void *ctx) { return 0; }",
+    metrics: [{ name: "pod_packets", help: "packets", type: "counter", map: "packets", labels: [] }],
+    ...(selector ? { selector } : {}),
+  });
+
+  it.each([
+    ["xdp", "xdp/*?mode=generic"],
+    ["socket", "sockfilter/*"],
+  ] as const)("admits a pod-scoped %s program (target %s) without any node-wide grant", (type, target) => {
+    const p = effectivePolicy("shop", {}, [], ["tracepoint"]);
+    expect(admit(resource(network(type, target, { matchLabels: { app: "web" } })), p, [])).toBeUndefined();
+  });
+
+  it.each([
+    ["xdp", "xdp/eth0"],
+    ["socket", "sockfilter/eth0"],
+  ] as const)("refuses %s on a node interface (%s, no selector) under the default policy", (type, target) => {
+    const refusal = admit(resource(network(type, target)), effectivePolicy("shop", {}, [], ["tracepoint"]), []);
+    expect(refusal?.rule).toBe("targetScopes");
+    expect(refusal?.message).toMatch(new RegExp(`spec\\.target "${target}" of program type ${type} is node-wide`));
+  });
+
   it("refuses the same program without spec.selector: cgroup/skb/egress:/ is then the node's root cgroup", () => {
     const { selector: _selector, ...nodeWide } = example.resource.spec;
     expect(admit(resource(nodeWide as EbpfMapSpec), effectivePolicy("shop", {}, [], ["tracepoint"]), [])?.message).toMatch(

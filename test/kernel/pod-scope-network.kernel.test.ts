@@ -1,0 +1,467 @@
+/**
+ * Pod-scoped `xdp` and `socket` programs (issue 12) on the real kernel, through the agent's own
+ * container (the real xdp and socket plugins, the real pod discovery of pods/, the addon's
+ * threads that enter a pod's network namespace).
+ *
+ * No kubelet runs in this project: the test lays out what a kubelet, containerd and a CNI plugin
+ * make for a pod (test/helpers/kubelet-layout.ts, shared with pod-scope.kernel.test.ts): the
+ * pod's cgroups (alice's under the cgroupfs driver, bob's under systemd's), a network namespace
+ * per pod with a veth pair (the pod's end `eth0`), and the pod's sandbox process in its container
+ * cgroup holding the namespace. "The API server" is a StaticPodSource. Traffic: UDP from the
+ * test (the node) to each pod's address, which XDP and the socket filter in the pod count by
+ * destination port. Everything (pins, namespaces, veths, cgroups, processes) is removed
+ * afterwards, pass or fail.
+ */
+import { execFileSync } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  PLUGIN,
+  StaticPodSource,
+  TOKENS,
+  createAgentContainer,
+  createLogger,
+  defaultPodScope,
+  registryText,
+  type Agent,
+  type ParsedManifest,
+} from "@ebpf-operator/core";
+import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.js";
+import { socketPlugin } from "../../packages/plugin-socket/src/socket-plugin.js";
+import { xdpPlugin } from "../../packages/plugin-xdp/src/xdp-plugin.js";
+import { requireKernelCapabilities } from "../helpers/kernel.js";
+import { KubeletLayout, until, type NetworkedPod } from "../helpers/kubelet-layout.js";
+import { sampleValue } from "../helpers/metrics.js";
+
+requireKernelCapabilities();
+
+const PORT = 40_000 + (process.pid % 10_000);
+const SUBNET = 250;
+
+const MAP = `struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 64);
+  __type(key, u32);   /* UDP destination port */
+  __type(value, u64); /* packets */
+} udp_packets SEC(".maps");
+`;
+const HEADERS = `#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <ebpf-operator/metrics.h>
+`;
+const XDP_CODE = `${HEADERS}
+${MAP}
+SEC("xdp")
+int count_udp(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return XDP_PASS;
+  struct iphdr *ip = (void *)(eth + 1);
+  if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP || ip->ihl != 5) return XDP_PASS;
+  struct udphdr *udp = (void *)(ip + 1);
+  if ((void *)(udp + 1) > end) return XDP_PASS;
+  u32 port = bpf_ntohs(udp->dest);
+  EOP_COUNTER_INC(udp_packets, port);
+  return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+const SOCKET_CODE = `${HEADERS}
+${MAP}
+SEC("socket")
+int count_udp(struct __sk_buff *skb) {
+  u8 proto;
+  u16 dest;
+  if (skb->pkt_type == PACKET_OUTGOING || skb->protocol != bpf_htons(ETH_P_IP)) return 0;
+  if (bpf_skb_load_bytes(skb, ETH_HLEN + 9, &proto, 1) < 0 || proto != IPPROTO_UDP) return 0;
+  if (bpf_skb_load_bytes(skb, ETH_HLEN + 20 + 2, &dest, 2) < 0) return 0;
+  u32 port = bpf_ntohs(dest);
+  EOP_COUNTER_INC(udp_packets, port);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+const METRIC = { xdp: "pod_xdp_udp_packets_total", socket: "pod_socket_udp_packets_total" } as const;
+
+function manifest(namespace: string, name: string, type: "xdp" | "socket", overrides: { target?: string; selector?: unknown } = {}): ParsedManifest {
+  return {
+    source: `${namespace}-${name}.yaml`,
+    document: 0,
+    ref: { namespace, name },
+    resource: {
+      apiVersion: "observability.cloud/v1",
+      kind: "EbpfMap",
+      metadata: { name, namespace, generation: 1 },
+      spec: {
+        type,
+        target: overrides.target ?? (type === "xdp" ? "xdp/*?mode=generic" : "sockfilter/*"),
+        program: "count_udp",
+        selector: overrides.selector ?? { matchLabels: { app: "web" } },
+        metrics: [
+          {
+            name: METRIC[type].replace(/_total$/, ""),
+            help: `UDP packets the pod received, by destination port (${type})`,
+            type: "counter",
+            map: "udp_packets",
+            labels: [{ name: "port", decoders: [{ name: "uint" }] }],
+          },
+        ],
+        code: type === "xdp" ? XDP_CODE : SOCKET_CODE,
+      },
+    } as ParsedManifest["resource"],
+  };
+}
+
+/** The XDP program id on an interface (in a namespace, or the test's own), if any. */
+function xdpOn(ifname: string, netns?: string): number | undefined {
+  const out = execFileSync("ip", [...(netns ? ["-n", netns] : []), "-j", "-d", "link", "show", "dev", ifname], { encoding: "utf8" });
+  const [link] = JSON.parse(out) as { xdp?: { prog?: { id: number }; attached?: { prog?: { id: number } }[] } }[];
+  return link?.xdp?.prog?.id ?? link?.xdp?.attached?.[0]?.prog?.id;
+}
+
+/** Every XDP program id attached to an interface of the test's (the node's) own namespace. */
+function nodeXdpPrograms(): number[] {
+  const links = JSON.parse(execFileSync("ip", ["-j", "-d", "link", "show"], { encoding: "utf8" })) as {
+    xdp?: { prog?: { id: number }; attached?: { prog?: { id: number } }[] };
+  }[];
+  return links.flatMap((l) => [l.xdp?.prog?.id, ...(l.xdp?.attached ?? []).map((a) => a.prog?.id)]).filter((id): id is number => id !== undefined);
+}
+
+/** The ifindexes packet sockets of a namespace are bound to (`/proc/net/packet` read inside it). */
+function packetSocketIfindexes(netns: string): number[] {
+  const text = execFileSync("ip", ["netns", "exec", netns, "cat", "/proc/net/packet"], { encoding: "utf8" });
+  return text
+    .trim()
+    .split("\n")
+    .slice(1)
+    .map((line) => Number(line.trim().split(/\s+/)[4]));
+}
+
+function ifindexIn(netns: string, ifname: string): number {
+  return (JSON.parse(execFileSync("ip", ["-n", netns, "-j", "link", "show", "dev", ifname], { encoding: "utf8" })) as { ifindex: number }[])[0]!.ifindex;
+}
+
+describe("pod-scoped xdp and socket programs on the real kernel", () => {
+  const pinRoot = `/sys/fs/bpf/eop-test-podnet-${process.pid}`;
+  const cacheDir = mkdtempSync(join(tmpdir(), "eop-podnet-"));
+  const pods = new StaticPodSource();
+  let layout: KubeletLayout;
+  let agent: Agent;
+  let families: () => Promise<string>;
+  let alice: NetworkedPod;
+  let bob: NetworkedPod;
+
+  const status = (namespace: string, name: string) => agent.statuses().find((s) => s.namespace === namespace && s.name === name);
+  const programId = (namespace: string, name: string) => status(namespace, name)!.program!.id;
+  const count = async (type: "xdp" | "socket", namespace: string, ebpfmap: string) =>
+    sampleValue(await families(), METRIC[type], { namespace, ebpfmap, port: String(PORT) }) ?? 0;
+  const seriesOf = async (type: "xdp" | "socket", namespace: string, ebpfmap: string) =>
+    (await families())
+      .split("\n")
+      .filter((l) => l.startsWith(`${METRIC[type]}{`) && l.includes(`namespace="${namespace}"`) && l.includes(`ebpfmap="${ebpfmap}"`));
+  const podPins = (namespace: string, name: string): string[] => {
+    const dir = join(pinRoot, namespace, name);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir).flatMap((generation) => readdirSync(join(dir, generation)).filter((e) => e.startsWith("pod_")));
+  };
+  const loadedMessage = (namespace: string, name: string) => status(namespace, name)?.conditions.find((c) => c.type === "Loaded")?.message ?? "";
+
+  /** Sends `n` datagrams from the node to the pod's address on PORT (nobody listens: the programs count them on the way in). */
+  async function sendTo(pod: NetworkedPod, n: number): Promise<void> {
+    const socket = createSocket("udp4");
+    try {
+      for (let i = 0; i < n; i++) {
+        await new Promise<void>((resolve, reject) => socket.send(Buffer.alloc(16, 120), PORT, pod.network.podAddress, (e) => (e ? reject(e) : resolve())));
+      }
+    } finally {
+      socket.close();
+    }
+  }
+
+  /** Waits for a counter to reach `expected`, then checks it stays there (nothing else is counted late). */
+  async function expectCount(type: "xdp" | "socket", namespace: string, ebpfmap: string, expected: number): Promise<void> {
+    await until(
+      `${namespace}/${ebpfmap} counting ${expected}`,
+      () => count(type, namespace, ebpfmap),
+      (v) => v >= expected,
+      5000,
+    ).catch(() => undefined);
+    await sleep(200);
+    expect(await count(type, namespace, ebpfmap)).toBe(expected);
+  }
+
+  async function newAgent(): Promise<Agent> {
+    const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
+    container.bind(PLUGIN).toConstantValue(xdpPlugin);
+    container.bind(PLUGIN).toConstantValue(socketPlugin);
+    // Pods from the test's "API server"; cgroups and network namespaces from the kernel, found for real.
+    container.rebind(TOKENS.Pods).toConstantValue({ ...defaultPodScope(pods), intervalMs: 500, standalone: false });
+    const registry = container.get(TOKENS.Families);
+    families = () => registryText(registry);
+    return container.get(TOKENS.Agent);
+  }
+
+  beforeAll(async () => {
+    const mount = await findCgroup2Mount();
+    if (!mount) throw new Error("kernel tests need a cgroup v2 hierarchy");
+    layout = new KubeletLayout(join(mount, `eop-test-podnet-${process.pid}`));
+    // Two tenants with pods labelled alike.
+    alice = await layout.makeNetworkedPod("alice", "web-a1", "cgroupfs", { subnet: SUBNET });
+    bob = await layout.makeNetworkedPod("bob", "web-b1", "systemd", { subnet: SUBNET });
+    pods.set(alice.info);
+    pods.set(bob.info);
+    agent = await newAgent();
+  });
+
+  afterAll(async () => {
+    await agent?.sync([]).catch(() => undefined);
+    await agent?.shutdown().catch(() => undefined);
+    await layout?.remove();
+    rmSync(pinRoot, { recursive: true, force: true });
+    rmSync(cacheDir, { recursive: true, force: true });
+    // Cleanup itself is checked: nothing of the test is left in the kernel's trees.
+    expect(existsSync(layout.top)).toBe(false);
+    expect(existsSync(pinRoot)).toBe(false);
+    expect(existsSync(`/run/netns/${alice?.network.netns}`)).toBe(false);
+  });
+
+  it("attaches alice's XDP program inside her pod's network namespace only, and counts exactly her pod's packets", async () => {
+    await agent.sync([manifest("alice", "xdp", "xdp")]);
+    expect(status("alice", "xdp")).toMatchObject({ phase: "Running" });
+    const id = programId("alice", "xdp");
+    const ifindex = ifindexIn(alice.network.netns, "eth0");
+    expect(status("alice", "xdp")?.program?.attachments).toEqual([
+      `pod alice/web-a1: xdp eth0 (ifindex ${ifindex} in the pod's network namespace, generic mode)`,
+    ]);
+    expect(xdpOn("eth0", alice.network.netns)).toBe(id);
+    expect(xdpOn("eth0", bob.network.netns)).toBeUndefined();
+    // Not the host side of either veth, nor any interface of the node.
+    expect(nodeXdpPrograms()).not.toContain(id);
+    expect(podPins("alice", "xdp")).toEqual([`pod_${alice.info.uid}_0_0`]);
+
+    await sendTo(alice, 20);
+    await sendTo(bob, 30);
+    await expectCount("xdp", "alice", "xdp", 20);
+    expect(await seriesOf("xdp", "alice", "xdp")).toEqual([expect.stringContaining(`port="${PORT}"`)]);
+  });
+
+  it("attack: bob's selector names alice's labels and reaches only bob's own pod", async () => {
+    await agent.sync([manifest("alice", "xdp", "xdp"), manifest("bob", "xdp", "xdp")]);
+    expect(status("bob", "xdp")).toMatchObject({ phase: "Running" });
+    expect(xdpOn("eth0", bob.network.netns)).toBe(programId("bob", "xdp"));
+    expect(xdpOn("eth0", alice.network.netns)).toBe(programId("alice", "xdp"));
+    expect(status("bob", "xdp")?.program?.attachments).toEqual([expect.stringMatching(/^pod bob\/web-b1: xdp eth0 /)]);
+    await sendTo(alice, 5);
+    await sendTo(bob, 7);
+    await expectCount("xdp", "bob", "xdp", 7);
+    await expectCount("xdp", "alice", "xdp", 25);
+  });
+
+  it("runs alice's socket filter on a packet socket inside her pod's namespace: exactly her pod's packets", async () => {
+    await agent.sync([manifest("alice", "xdp", "xdp"), manifest("bob", "xdp", "xdp"), manifest("alice", "sock", "socket")]);
+    expect(status("alice", "sock")).toMatchObject({ phase: "Running" });
+    const ifindex = ifindexIn(alice.network.netns, "eth0");
+    expect(status("alice", "sock")?.program?.attachments).toEqual([
+      expect.stringMatching(new RegExp(`^pod alice/web-a1: socket filter on eth0 in the pod's network namespace \\(ifindex ${ifindex}, AF_PACKET fd \\d+\\)$`)),
+    ]);
+    // The agent's packet socket lives in alice's namespace, bound to her eth0; none in bob's.
+    expect(packetSocketIfindexes(alice.network.netns)).toEqual([ifindex]);
+    expect(packetSocketIfindexes(bob.network.netns)).toEqual([]);
+    await sendTo(alice, 11);
+    await sendTo(bob, 13);
+    await expectCount("socket", "alice", "sock", 11);
+    await expectCount("xdp", "alice", "xdp", 36);
+    await expectCount("xdp", "bob", "xdp", 20);
+  });
+
+  it("attack: a pod on the node's network (hostNetwork) is refused with the reason; nothing attaches to the node's interfaces", async () => {
+    const host = await layout.makeNetworkedPod("alice", "web-host", "cgroupfs", { subnet: SUBNET, hostNetwork: true });
+    try {
+      pods.set(host.info);
+      await until(
+        "the hostNetwork pod reported",
+        () => loadedMessage("alice", "xdp"),
+        (m) => m.includes("web-host"),
+      );
+      expect(loadedMessage("alice", "xdp")).toMatch(
+        /attached to 1 pod\(s\): web-a1; not attached to web-host: it uses the node's network \(hostNetwork\), and a pod-scoped program attaches only to a pod's own interfaces, never the node's/,
+      );
+      await until(
+        "the socket resource reports it too",
+        () => loadedMessage("alice", "sock"),
+        (m) => m.includes("not attached to web-host"),
+      );
+      expect(podPins("alice", "xdp")).toEqual([`pod_${alice.info.uid}_0_0`]);
+      expect(nodeXdpPrograms()).not.toContain(programId("alice", "xdp"));
+      // The agent made no packet socket in the node's namespace: the test process's namespace lists none bound anywhere by it.
+      expect(status("alice", "sock")?.program?.attachments).toHaveLength(1);
+      expect(status("alice", "xdp")).toMatchObject({ phase: "Running" });
+    } finally {
+      pods.delete(host.info.uid);
+      await layout.removeNetwork(host.network);
+      await layout.removePod(host);
+    }
+    await until(
+      "the note gone",
+      () => loadedMessage("alice", "xdp"),
+      (m) => !m.includes("web-host"),
+    );
+  });
+
+  it("attack: a pod that renames its interface and makes others (named eth0, and like a node interface) cannot move the attachment", async () => {
+    const carol = await layout.makeNetworkedPod("alice", "web-c1", "cgroupfs", { subnet: SUBNET, labels: { app: "later" } });
+    try {
+      const ns = carol.network.netns;
+      const ip = (...args: string[]) => execFileSync("ip", ["-n", ns, ...args], { stdio: "pipe" });
+      // What a container with CAP_NET_ADMIN can do in its own namespace.
+      ip("link", "set", "eth0", "down");
+      ip("link", "set", "eth0", "name", "real0");
+      ip("link", "set", "real0", "up");
+      // A veth pair inside: one end named eth0, the other like a node interface (alice's host end).
+      ip("link", "add", "eth0", "type", "veth", "peer", "name", alice.network.hostIf);
+      ip("link", "add", "inner0", "type", "veth", "peer", "name", "inner1");
+      for (const name of ["eth0", alice.network.hostIf, "inner0", "inner1"]) ip("link", "set", name, "up");
+      const real = ifindexIn(ns, "real0");
+      pods.set({ ...carol.info, labels: { app: "web" } });
+      const started = Date.now();
+      await until(
+        "carol's pod attached",
+        () => podPins("alice", "xdp").length,
+        (n) => n === 2,
+      );
+      expect(Date.now() - started).toBeLessThan(5000);
+      const id = programId("alice", "xdp");
+      expect(xdpOn("real0", ns)).toBe(id);
+      for (const name of ["eth0", alice.network.hostIf, "inner0", "inner1"]) expect(xdpOn(name, ns)).toBeUndefined();
+      expect(xdpOn(alice.network.hostIf)).toBeUndefined(); // the node's interface of that name
+      expect(nodeXdpPrograms()).not.toContain(id);
+      await until(
+        "carol's socket",
+        () => packetSocketIfindexes(ns),
+        (s) => s.length === 1,
+      );
+      expect(packetSocketIfindexes(ns)).toEqual([real]);
+      const before = await count("xdp", "alice", "xdp");
+      await sendTo(carol, 4);
+      await expectCount("xdp", "alice", "xdp", before + 4);
+    } finally {
+      pods.delete(carol.info.uid);
+      await until(
+        "carol's pod detached",
+        () => podPins("alice", "xdp").length,
+        (n) => n === 1,
+      );
+      await layout.removeNetwork(carol.network);
+      await layout.removePod(carol);
+    }
+  });
+
+  it("follows churn: a new pod is attached within seconds; a deleted pod's attachments and pins go, and its packets no longer count", async () => {
+    const dave = await layout.makeNetworkedPod("alice", "web-a2", "systemd", { subnet: SUBNET });
+    try {
+      const started = Date.now();
+      pods.set(dave.info);
+      await until(
+        "the new pod attached (xdp)",
+        () => xdpOn("eth0", dave.network.netns),
+        (id) => id === programId("alice", "xdp"),
+      );
+      await until(
+        "the new pod attached (socket)",
+        () => packetSocketIfindexes(dave.network.netns).length,
+        (n) => n === 1,
+      );
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(podPins("alice", "xdp").sort()).toEqual([`pod_${alice.info.uid}_0_0`, `pod_${dave.info.uid}_0_0`].sort());
+      const [xdpBefore, sockBefore] = [await count("xdp", "alice", "xdp"), await count("socket", "alice", "sock")];
+      await sendTo(dave, 6);
+      await expectCount("xdp", "alice", "xdp", xdpBefore + 6);
+      await expectCount("socket", "alice", "sock", sockBefore + 6);
+
+      // The pod goes: the API server drops it (its namespace still exists a moment, as when the kubelet tears it down).
+      pods.delete(dave.info.uid);
+      await until(
+        "the deleted pod's pins removed",
+        () => podPins("alice", "xdp"),
+        (p) => p.length === 1,
+      );
+      expect(podPins("alice", "xdp")).toEqual([`pod_${alice.info.uid}_0_0`]);
+      expect(xdpOn("eth0", dave.network.netns)).toBeUndefined();
+      await until(
+        "the deleted pod's socket closed",
+        () => packetSocketIfindexes(dave.network.netns).length,
+        (n) => n === 0,
+      );
+      await sendTo(dave, 9);
+      await expectCount("xdp", "alice", "xdp", xdpBefore + 6);
+      await expectCount("socket", "alice", "sock", sockBefore + 6);
+      expect(status("alice", "xdp")?.program?.attachments).toEqual([expect.stringMatching(/^pod alice\/web-a1: /)]);
+    } finally {
+      pods.delete(dave.info.uid);
+      await layout.removeNetwork(dave.network);
+      await layout.removePod(dave);
+    }
+  });
+
+  it("a restarted agent adopts the pinned XDP link and attaches the socket filter again: counters kept", async () => {
+    const [xdpBefore, sockBefore] = [await count("xdp", "alice", "xdp"), await count("socket", "alice", "sock")];
+    const id = programId("alice", "xdp");
+    const resources = [manifest("alice", "xdp", "xdp"), manifest("bob", "xdp", "xdp"), manifest("alice", "sock", "socket")];
+    await agent.shutdown();
+    expect(xdpOn("eth0", alice.network.netns)).toBe(id); // pinned: still running while no agent runs
+    expect(packetSocketIfindexes(alice.network.netns)).toEqual([]); // a socket cannot be pinned
+    await sendTo(alice, 3); // counted by XDP only
+    agent = await newAgent();
+    await agent.sync(resources);
+    expect(status("alice", "xdp")).toMatchObject({ phase: "Running", program: { adopted: true, id } });
+    expect(status("alice", "sock")).toMatchObject({ phase: "Running", program: { adopted: true } });
+    expect(xdpOn("eth0", alice.network.netns)).toBe(id);
+    expect(packetSocketIfindexes(alice.network.netns)).toEqual([ifindexIn(alice.network.netns, "eth0")]);
+    await expectCount("xdp", "alice", "xdp", xdpBefore + 3);
+    await sendTo(alice, 5);
+    await expectCount("xdp", "alice", "xdp", xdpBefore + 8);
+    await expectCount("socket", "alice", "sock", sockBefore + 5);
+  });
+
+  it("refuses an interface name as a pod-scoped target, and * without a selector (it names no node interface)", async () => {
+    await agent.sync([
+      manifest("alice", "xdp", "xdp"),
+      manifest("alice", "named", "xdp", { target: "xdp/eth0" }),
+      manifest("alice", "named-sock", "socket", { target: "sockfilter/eth0" }),
+      (() => {
+        const m = manifest("alice", "star-node", "socket");
+        delete (m.resource.spec as { selector?: unknown }).selector;
+        return m;
+      })(),
+    ]);
+    expect(status("alice", "named")).toMatchObject({ phase: "Failed", lastError: { code: "EOP_ERR_TARGET_INVALID" } });
+    expect(status("alice", "named")?.lastError?.message).toMatch(
+      /with spec\.selector the program attaches to each selected pod's own interfaces.*the target must be "\*"/,
+    );
+    expect(status("alice", "named-sock")?.lastError?.message).toMatch(/with spec\.selector the filter runs on each selected pod's own interfaces/);
+    expect(status("alice", "star-node")?.lastError?.message).toMatch(/socket target "\*" means each selected pod's own interfaces: it needs spec\.selector/);
+    expect(nodeXdpPrograms()).not.toContain(programId("alice", "xdp"));
+  });
+
+  it("deleting the resources detaches every pod and leaves no pins", async () => {
+    await agent.sync([]);
+    expect(xdpOn("eth0", alice.network.netns)).toBeUndefined();
+    expect(xdpOn("eth0", bob.network.netns)).toBeUndefined();
+    expect(packetSocketIfindexes(alice.network.netns)).toEqual([]);
+    expect(existsSync(join(pinRoot, "alice"))).toBe(false);
+    expect(existsSync(join(pinRoot, "bob"))).toBe(false);
+  });
+});
