@@ -44,7 +44,7 @@ export const PodSelectorSchema = Type.Object(
   {
     additionalProperties: false,
     description:
-      "Pod scope: run the program only for the pods of this namespace that match (on the nodes they run on), each pod's series labelled with pod (and container). {} selects every pod of the namespace. Without a selector the target is node-wide. cgroup programs attach to each selected pod's cgroup (the target's path is then the pod's: write <hook>:/), and a metric label named pod with the decoders uint, pod names the pod of a cgroup id; other program types and container are refused (EOP_ERR_POD_SCOPE_UNSUPPORTED), never run node-wide.",
+      "Pod scope: run the program only for the pods of this namespace that match (on the nodes they run on), each pod's series labelled with pod (and container). {} selects every pod of the namespace. Without a selector the target is node-wide. cgroup programs attach to each selected pod's cgroup (the target's path is then the pod's: write <hook>:/); tracepoint, kprobe and kretprobe programs attach at their target as written behind the agent's gate, which runs them only for tasks in the selected pods' cgroups; a metric label named pod with the decoders uint, pod names the pod of a cgroup id; other program types (raw_tp, tp_btf, fentry, xdp, socket) and container are refused (EOP_ERR_POD_SCOPE_UNSUPPORTED), never run node-wide.",
   },
 );
 
