@@ -3,19 +3,17 @@
  * (compiler, loader, the real cgroup plugin, the real pod discovery of pods/).
  *
  * No kubelet runs in this project: the test lays out the kubelet's cgroup v2 tree itself, the
- * way the kubelet and containerd make it — alice's pods under the cgroupfs driver
- * (`kubepods/besteffort/pod<uid>/<container id>`), bob's under the systemd driver
- * (`kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope`)
- * — below a cgroup of the test's own (as a kubelet `cgroupRoot`), never the root cgroup, and
+ * way the kubelet and containerd make it (test/helpers/kubelet-cgroups.ts) — alice's pods under
+ * the cgroupfs driver, bob's under the systemd driver — below a cgroup of the test's own (as a
+ * kubelet `cgroupRoot`), never the root cgroup, and
  * says which pods "the API server" lists on the node with a StaticPodSource (the cluster agent's
  * is the node's metadata-only pod informer). Traffic: UDP on loopback, from real processes put
  * in the pods' container cgroups. Everything (pins, cgroups, processes) is removed afterwards,
  * pass or fail.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -33,12 +31,12 @@ import {
   registryText,
   type Agent,
   type ParsedManifest,
-  type PodInfo,
 } from "@ebpf-operator/core";
 import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js";
 import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.js";
 import { xdpPlugin } from "../../packages/plugin-xdp/src/xdp-plugin.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
+import { KubeletCgroups, until, type FakePod } from "../helpers/kubelet-cgroups.js";
 import { example } from "../helpers/manifests.js";
 import { sampleValue } from "../helpers/metrics.js";
 
@@ -95,51 +93,18 @@ function manifest(namespace: string, name: string, overrides: { selector?: unkno
   };
 }
 
-interface FakePod {
-  info: PodInfo;
-  /** The pod's cgroup (below the test's kubelet root) and its one container's. */
-  podDir: string;
-  containerDir: string;
-}
-
-const hex = () => randomUUID().replaceAll("-", "");
-
 describe("pod-scoped cgroup programs on the real kernel", () => {
   const pinRoot = `/sys/fs/bpf/eop-test-podscope-${process.pid}`;
   const cacheDir = mkdtempSync(join(tmpdir(), "eop-podscope-"));
   const pods = new StaticPodSource();
+  let kubelet: KubeletCgroups;
   let top: string;
-  const made: string[] = [];
   let listener: Socket;
   let received = 0;
   let agent: Agent;
   let families: () => Promise<string>;
 
-  function mkcgroup(relative: string): string {
-    let dir = top;
-    for (const part of relative.split("/")) {
-      dir = join(dir, part);
-      if (!existsSync(dir)) {
-        mkdirSync(dir);
-        made.push(dir);
-      }
-    }
-    return dir;
-  }
-
-  /** A pod as the kubelet (cgroupfs or systemd driver) and containerd lay it out, with one container. */
-  function makePod(namespace: string, name: string, driver: "cgroupfs" | "systemd", labels: Record<string, string> = { app: "web" }): FakePod {
-    const uid = randomUUID();
-    const container = `${hex()}${hex()}`;
-    const podPath =
-      driver === "cgroupfs"
-        ? `kubepods/besteffort/pod${uid}`
-        : `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${uid.replaceAll("-", "_")}.slice`;
-    const containerPath = driver === "cgroupfs" ? `${podPath}/${container}` : `${podPath}/cri-containerd-${container}.scope`;
-    const podDir = mkcgroup(podPath);
-    const containerDir = mkcgroup(containerPath);
-    return { info: { uid, namespace, name, labels, deleting: false }, podDir, containerDir };
-  }
+  const makePod = (namespace: string, name: string, driver: "cgroupfs" | "systemd") => kubelet.makePod(namespace, name, driver);
 
   /** Sends `count` datagrams from a process in the pod's container cgroup; returns how many arrived. */
   async function sendFrom(pod: FakePod, count: number): Promise<number> {
@@ -169,16 +134,6 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     if (!existsSync(dir)) return [];
     return readdirSync(dir).flatMap((generation) => readdirSync(join(dir, generation)).filter((e) => e.startsWith("pod_")));
   };
-  async function until<T>(what: string, probe: () => Promise<T> | T, ok: (value: T) => boolean, ms = 8000): Promise<T> {
-    const deadline = Date.now() + ms;
-    let value = await probe();
-    while (!ok(value) && Date.now() < deadline) {
-      await sleep(100);
-      value = await probe();
-    }
-    if (!ok(value)) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms} ms`);
-    return value;
-  }
 
   async function newAgent(): Promise<Agent> {
     const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
@@ -196,11 +151,9 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
   let alice2: FakePod | undefined;
 
   beforeAll(async () => {
-    const mount = await findCgroup2Mount();
-    if (!mount) throw new Error("kernel tests need a cgroup v2 hierarchy");
     // The test's kubelet cgroupRoot: a cgroup of its own, never the root cgroup.
-    top = join(mount, `eop-test-podscope-${process.pid}`);
-    mkdirSync(top);
+    kubelet = await KubeletCgroups.create(`eop-test-podscope-${process.pid}`);
+    top = kubelet.top;
     listener = createSocket("udp4");
     listener.on("message", () => received++);
     await new Promise<void>((resolve) => listener.bind(0, "127.0.0.1", resolve));
@@ -216,16 +169,7 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     await agent?.sync([]).catch(() => undefined);
     await agent?.shutdown().catch(() => undefined);
     await new Promise<void>((resolve) => listener?.close(() => resolve()));
-    for (const dir of [...made].reverse()) {
-      for (let i = 0; i < 50 && existsSync(dir); i++) {
-        try {
-          rmdirSync(dir);
-        } catch {
-          await sleep(20); // a finished sender leaves its cgroup a moment later
-        }
-      }
-    }
-    if (top && existsSync(top)) rmdirSync(top);
+    await kubelet?.remove();
     rmSync(pinRoot, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });
     // Cleanup itself is checked: nothing of the test is left in the kernel's trees.
