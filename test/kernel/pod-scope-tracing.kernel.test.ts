@@ -30,6 +30,7 @@ import {
 } from "@ebpf-operator/core";
 import { tracepointPlugin } from "../../packages/plugin-tracepoint/src/tracepoint-plugin.js";
 import { rawTracepointPlugin } from "../../packages/plugin-raw-tracepoint/src/raw-tracepoint-plugin.js";
+import { admit, effectivePolicy, enforcementOf } from "../../packages/operator/src/shared/tenancy-policy.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
 import { KubeletCgroups, until, type FakePod } from "../helpers/kubelet-cgroups.js";
 import { sampleValue } from "../helpers/metrics.js";
@@ -240,8 +241,10 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
     );
   };
 
-  async function newAgent(): Promise<Agent> {
+  /** `enforced`: the loader enforces the default tenancy policy's grant (as the cluster agent does for a namespace no policy selects). */
+  async function newAgent(enforced = false): Promise<Agent> {
     const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
+    if (enforced) container.rebind(TOKENS.Enforcement).toConstantValue((ref) => enforcementOf(effectivePolicy(ref.namespace, undefined, [], [])));
     container.bind(PLUGIN).toConstantValue(tracepointPlugin);
     container.bind(PLUGIN).toConstantValue(rawTracepointPlugin);
     container.rebind(TOKENS.Pods).toConstantValue({ ...defaultPodScope(pods), intervalMs: 500, standalone: false });
@@ -417,6 +420,29 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
       () => filterIds("alice", "getpid").length,
       (n) => n === 1,
     );
+  });
+
+  it("runs under the default tenancy policy (no node-wide grant): admitted, loaded with its enforcement (observe helpers, observe mode), exact counts", async () => {
+    const policy = effectivePolicy("alice", {}, [], ["tracepoint", "kprobe", "kretprobe"]);
+    expect(policy.source).toBe("Default");
+    const resource = manifest("alice", "getpid").resource;
+    expect(admit({ metadata: { name: "getpid", namespace: "alice" }, spec: resource.spec }, policy, [])).toBeUndefined();
+    const unenforced = generation("alice", "getpid");
+    await agent.sync([]);
+    await agent.shutdown();
+    agent = await newAgent(true);
+    await agent.sync([manifest("alice", "getpid")]);
+    expect(status("alice", "getpid")).toMatchObject({ phase: "Running" });
+    // The enforcement (observe mode) is part of what the kernel sees: another generation.
+    expect(generation("alice", "getpid")).not.toBe(unenforced);
+    await until(
+      "alice's pod in the enforced resource's filter",
+      () => filterIds("alice", "getpid").length,
+      (n) => n === 1,
+    );
+    everybody(15);
+    expect(await value("tenant_getpid_runs_total", "alice", "getpid")).toBe(15);
+    expect(await value("tenant_getpid_total", "alice", "getpid", { pod: "web-a1" })).toBe(15);
   });
 
   it("deleting the resources detaches every gate and leaves no pins", async () => {
