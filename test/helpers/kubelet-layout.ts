@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "n
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { PodInfo } from "@ebpf-operator/core";
+import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.js";
 
 export interface FakePod {
   info: PodInfo;
@@ -53,7 +54,15 @@ export class KubeletLayout {
     mkdirSync(top);
   }
 
-  private mkcgroup(relative: string): string {
+  /** The layout rooted at `<cgroup v2 mount>/<name>`; `name` should carry process.pid (tests run side by side). */
+  static async create(name: string): Promise<KubeletLayout> {
+    const mount = await findCgroup2Mount();
+    if (!mount) throw new Error("kernel tests need a cgroup v2 hierarchy");
+    return new KubeletLayout(join(mount, name));
+  }
+
+  /** Makes the cgroups of a path below the root that are missing; returns its directory. */
+  mkcgroup(relative: string): string {
     let dir = this.top;
     for (const part of relative.split("/")) {
       dir = join(dir, part);

@@ -35,8 +35,8 @@ const BAD: Record<string, string> = {
   "no-such-tracepoint": tracepointManifest({ name: "no-such-tracepoint", target: "syscalls/sys_enter_execv" }),
   "bad-target": tracepointManifest({ name: "bad-target", target: "execve" }),
   "schema-violation": tracepointManifest({ name: "schema-violation", prometheusType: "summary" }),
-  // Pod scope is not attached per pod yet: refused, never run node-wide instead.
-  "pod-scoped": `${tracepointManifest({ name: "pod-scoped" })}  selector:\n    matchLabels:\n      app: web\n`,
+  // A type pod scope cannot confine (tp_btf: no gate for tracing programs): refused, never run node-wide instead.
+  "pod-scoped": `${tracepointManifest({ name: "pod-scoped", type: "tp_btf", target: "sys_enter" })}  selector:\n    matchLabels:\n      app: web\n`,
 };
 // The same served name as the good resources' counter, as a gauge: written once the good ones
 // run, so they own the name whatever order the agent works in.
@@ -94,7 +94,11 @@ describe("bad input beside a good resource", () => {
     ["no-such-tracepoint", "EOP_ERR_TARGET_NOT_FOUND", /did you mean syscalls\/sys_enter_execve/],
     ["bad-target", "EOP_ERR_TARGET_INVALID", /spec.target "execve"/],
     ["schema-violation", "EOP_ERR_MANIFEST_INVALID", /spec.prometheusType: must be one of "counter", "gauge"/],
-    ["pod-scoped", "EOP_ERR_POD_SCOPE_UNSUPPORTED", /spec.selector: .*does not run a pod-scoped resource node-wide/],
+    [
+      "pod-scoped",
+      "EOP_ERR_POD_SCOPE_UNSUPPORTED",
+      /spec.selector: spec.type "tp_btf" cannot be confined to pods: .*does not run a pod-scoped resource node-wide/,
+    ],
     ["metric-clash", "EOP_ERR_METRIC_CONFLICT", /already served on this node by EbpfMap "default\/good" as a counter/],
   ])("reports %s as %s with the real message", (name, code, message) => {
     const resource = byName(name);

@@ -3,10 +3,9 @@
  * (compiler, loader, the real cgroup plugin, the real pod discovery of pods/).
  *
  * No kubelet runs in this project: the test lays out the kubelet's cgroup v2 tree itself, the
- * way the kubelet and containerd make it — alice's pods under the cgroupfs driver
- * (`kubepods/besteffort/pod<uid>/<container id>`), bob's under the systemd driver
- * (`kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope`)
- * — below a cgroup of the test's own (as a kubelet `cgroupRoot`), never the root cgroup, and
+ * way the kubelet and containerd make it (test/helpers/kubelet-cgroups.ts) — alice's pods under
+ * the cgroupfs driver, bob's under the systemd driver — below a cgroup of the test's own (as a
+ * kubelet `cgroupRoot`), never the root cgroup, and
  * says which pods "the API server" lists on the node with a StaticPodSource (the cluster agent's
  * is the node's metadata-only pod informer). Traffic: UDP on loopback, from real processes put
  * in the pods' container cgroups. Everything (pins, cgroups, processes) is removed afterwards,
@@ -98,14 +97,14 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
   const pinRoot = `/sys/fs/bpf/eop-test-podscope-${process.pid}`;
   const cacheDir = mkdtempSync(join(tmpdir(), "eop-podscope-"));
   const pods = new StaticPodSource();
+  let kubelet: KubeletLayout;
   let top: string;
-  let layout: KubeletLayout;
   let listener: Socket;
   let received = 0;
   let agent: Agent;
   let families: () => Promise<string>;
 
-  const makePod = (namespace: string, name: string, driver: "cgroupfs" | "systemd"): FakePod => layout.makePod(namespace, name, driver);
+  const makePod = (namespace: string, name: string, driver: "cgroupfs" | "systemd") => kubelet.makePod(namespace, name, driver);
 
   /** Sends `count` datagrams from a process in the pod's container cgroup; returns how many arrived. */
   async function sendFrom(pod: FakePod, count: number): Promise<number> {
@@ -152,11 +151,9 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
   let alice2: FakePod | undefined;
 
   beforeAll(async () => {
-    const mount = await findCgroup2Mount();
-    if (!mount) throw new Error("kernel tests need a cgroup v2 hierarchy");
     // The test's kubelet cgroupRoot: a cgroup of its own, never the root cgroup.
-    top = join(mount, `eop-test-podscope-${process.pid}`);
-    layout = new KubeletLayout(top);
+    kubelet = await KubeletLayout.create(`eop-test-podscope-${process.pid}`);
+    top = kubelet.top;
     listener = createSocket("udp4");
     listener.on("message", () => received++);
     await new Promise<void>((resolve) => listener.bind(0, "127.0.0.1", resolve));
@@ -172,7 +169,7 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     await agent?.sync([]).catch(() => undefined);
     await agent?.shutdown().catch(() => undefined);
     await new Promise<void>((resolve) => listener?.close(() => resolve()));
-    await layout?.remove();
+    await kubelet?.remove();
     rmSync(pinRoot, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });
     // Cleanup itself is checked: nothing of the test is left in the kernel's trees.

@@ -355,6 +355,22 @@ Napi::Value IterateAll(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// mapCreate(type, name, keySize, valueSize, maxEntries, flags) -> FdHandle: a map outside any
+// object (the agent's own, such as the pod-scope gate's filter and program array).
+Napi::Value MapCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int type = ArgInt(info[0]);
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  uint32_t keySize = info[2].As<Napi::Number>().Uint32Value();
+  uint32_t valueSize = info[3].As<Napi::Number>().Uint32Value();
+  uint32_t maxEntries = info[4].As<Napi::Number>().Uint32Value();
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = info[5].As<Napi::Number>().Uint32Value());
+  LogCapture cap;
+  int fd = bpf_map_create(static_cast<bpf_map_type>(type), name.c_str(), keySize, valueSize, maxEntries, &opts);
+  if (fd < 0) ThrowErrno(env, "bpf_map_create(" + name + ")", -errno, cap.text());
+  return FdHandle::New(env, fd);
+}
+
 }  // namespace
 
 void InitMap(Napi::Env env, Napi::Object exports) {
@@ -370,6 +386,7 @@ void InitMap(Napi::Env env, Napi::Object exports) {
   exports.Set("mapUnhold", Napi::Function::New<Unhold>(env, "mapUnhold"));
   exports.Set("possibleCpus", Napi::Function::New<PossibleCpus>(env, "possibleCpus"));
   exports.Set("probeMapType", Napi::Function::New<ProbeMapType>(env, "probeMapType"));
+  exports.Set("mapCreate", Napi::Function::New<MapCreate>(env, "mapCreate"));
 }
 
 }  // namespace ebpf

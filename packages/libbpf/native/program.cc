@@ -135,7 +135,7 @@ void ProbePmu(Napi::Env env, const char* pmu, bool retprobe, uint32_t& type, uin
   }
 }
 
-// attachTracepoint(progFd, category, name)
+// attachTracepoint(progFd, category, name, dryRun?)
 Napi::Value AttachTracepoint(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int progFd = ArgInt(info[0]);
@@ -149,13 +149,26 @@ Napi::Value AttachTracepoint(const Napi::CallbackInfo& info) {
     int err2 = 0;
     if (!ReadSmallFile(legacy, s, err2)) ThrowErrno(env, "read " + path, err);
   }
+  bool dryRun = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
   perf_event_attr attr;
   memset(&attr, 0, sizeof(attr));
   attr.type = PERF_TYPE_TRACEPOINT;
   attr.size = sizeof(attr);
   attr.config = strtoull(s.c_str(), nullptr, 10);
+  // A dry run binds the program to a disabled event, never enabled (so the program never runs),
+  // for the kernel's attach-time checks alone (the ctx bounds against the event's record size).
+  attr.disabled = dryRun ? 1 : 0;
   int pfd = PerfEventOpen(&attr, -1, 0);
   if (pfd < 0) ThrowErrno(env, "perf_event_open(tracepoint " + cat + ":" + name + ")", errno);
+  if (dryRun) {
+    LogCapture cap;
+    int linkFd = bpf_link_create(progFd, pfd, BPF_PERF_EVENT, nullptr);
+    int err = linkFd < 0 ? linkFd : 0;
+    if (linkFd >= 0) close(linkFd);
+    close(pfd);
+    if (err) ThrowErrno(env, "bpf_link_create(tracepoint " + cat + ":" + name + ", BPF_PERF_EVENT, disabled event)", err, cap.text());
+    return env.Undefined();
+  }
   return LinkPerfEvent(env, progFd, pfd, "tracepoint " + cat + ":" + name);
 }
 
@@ -406,6 +419,43 @@ Napi::Value EnableStats(const Napi::CallbackInfo& info) {
   return FdHandle::New(env, fd);
 }
 
+
+// progLoad(type, expectedAttachType, name, license, instructions, logSize) -> FdHandle: loads a
+// program from raw instructions, outside any object (the agent's own small programs, such as the
+// pod-scope gate). Maps are referenced by fd in the instructions (BPF_PSEUDO_MAP_FD). A refusal
+// throws a BpfLoadError with the verifier's log.
+Napi::Value ProgLoad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int type = ArgInt(info[0]);
+  int attachType = ArgInt(info[1]);
+  std::string name = ArgStr(info[2]);
+  std::string license = ArgStr(info[3]);
+  Napi::Uint8Array code = info[4].As<Napi::Uint8Array>();
+  if (code.ByteLength() == 0 || code.ByteLength() % sizeof(bpf_insn) != 0) ThrowTypeError(env, "progLoad: instructions must be a non-empty multiple of 8 bytes");
+  std::vector<bpf_insn> insns(code.ByteLength() / sizeof(bpf_insn));
+  memcpy(insns.data(), code.Data(), code.ByteLength());
+  size_t logSize = static_cast<size_t>(info[5].As<Napi::Number>().Int64Value());
+  std::vector<char> log(logSize > 0 ? logSize : 1, 0);
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = static_cast<bpf_attach_type>(attachType), .log_level = logSize > 0 ? 1u : 0u,
+              .log_size = static_cast<uint32_t>(logSize), .log_buf = logSize > 0 ? log.data() : nullptr);
+  LogCapture cap;
+  int fd = bpf_prog_load(static_cast<bpf_prog_type>(type), name.c_str(), license.c_str(), insns.data(), insns.size(), &opts);
+  if (fd < 0) {
+    int err = -errno;
+    // Without a log buffer the kernel says nothing: load again with one for the error.
+    if (logSize == 0) {
+      std::vector<char> retry(65536, 0);
+      LIBBPF_OPTS(bpf_prog_load_opts, again, .expected_attach_type = static_cast<bpf_attach_type>(attachType), .log_level = 1,
+                  .log_size = static_cast<uint32_t>(retry.size()), .log_buf = retry.data());
+      int fd2 = bpf_prog_load(static_cast<bpf_prog_type>(type), name.c_str(), license.c_str(), insns.data(), insns.size(), &again);
+      if (fd2 >= 0) return FdHandle::New(env, fd2);
+      ThrowLoadError(env, "bpf_prog_load(" + name + ")", err, cap.text(), std::string(retry.data(), strnlen(retry.data(), retry.size())), name);
+    }
+    ThrowLoadError(env, "bpf_prog_load(" + name + ")", err, cap.text(), std::string(log.data(), strnlen(log.data(), log.size())), name);
+  }
+  return FdHandle::New(env, fd);
+}
+
 }  // namespace
 
 void InitProgram(Napi::Env env, Napi::Object exports) {
@@ -422,6 +472,7 @@ void InitProgram(Napi::Env env, Napi::Object exports) {
   exports.Set("detachSocket", Napi::Function::New<DetachSocket>(env, "detachSocket"));
   exports.Set("probeProgType", Napi::Function::New<ProbeProgType>(env, "probeProgType"));
   exports.Set("enableStats", Napi::Function::New<EnableStats>(env, "enableStats"));
+  exports.Set("progLoad", Napi::Function::New<ProgLoad>(env, "progLoad"));
 }
 
 }  // namespace ebpf

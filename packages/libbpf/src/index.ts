@@ -8,7 +8,7 @@
 export { BpfObject } from "./object.js";
 export type { Capability, LoadOptions, ObjectSource } from "./object.js";
 export { BpfProgram } from "./program.js";
-export type { KprobeOptions, UprobeOptions, XdpOptions } from "./program.js";
+export type { KprobeOptions, RawProgramSpec, UprobeOptions, XdpOptions } from "./program.js";
 export { BpfMap, isPerCpuMapType } from "./map.js";
 export type { ReadAllOptions } from "./map.js";
 export { BpfLink } from "./link.js";

@@ -1,4 +1,5 @@
 import { describeBtfTypes } from "./btf.js";
+import { enumValue } from "./enums.js";
 import { LibbpfError } from "./errors.js";
 import { checkPath, checkUint, FdOwner } from "./handle.js";
 import { native } from "./native.js";
@@ -132,6 +133,20 @@ export class BpfMap implements Disposable {
       throw new TypeError(`BpfMap.openPinned: ${path} is a pinned ${type}, not a map`);
     }
     return new BpfMap(handle, `BpfMap pinned at ${path}`);
+  }
+
+  /**
+   * Creates a map outside any object (`bpf_map_create`): for maps of the caller's own (the
+   * agent's pod-scope gate). `type` is libbpf's name (`hash`, `prog_array`, ...). The handle owns the fd.
+   */
+  static create(spec: { type: string; name: string; keySize: number; valueSize: number; maxEntries: number; flags?: number }): BpfMap {
+    if (typeof spec.name !== "string" || !/^[A-Za-z0-9_]{1,15}$/.test(spec.name))
+      throw new TypeError(`BpfMap.create: invalid name ${JSON.stringify(spec.name)}`);
+    for (const field of ["keySize", "valueSize", "maxEntries"] as const) checkUint(spec[field], `BpfMap.create: ${field}`, 0xffffffff);
+    const flags = spec.flags ?? 0;
+    checkUint(flags, "BpfMap.create: flags", 0xffffffff);
+    const h = native().mapCreate(enumValue("map", spec.type), spec.name, spec.keySize, spec.valueSize, spec.maxEntries, flags);
+    return new BpfMap(h, `BpfMap ${spec.name}`);
   }
 
   /** Opens a map by its kernel id (`bpf_map_get_fd_by_id`, needs CAP_SYS_ADMIN). */

@@ -49,6 +49,7 @@ export interface NativeAddon {
 
   progInfo(fd: number): ProgramInfo;
   attachTracepoint(progFd: number, category: string, name: string): NativeFd;
+  attachTracepoint(progFd: number, category: string, name: string, dryRun: true): undefined;
   attachKprobe(progFd: number, func: string, retprobe: boolean, offset: number): NativeFd;
   attachUprobe(progFd: number, binaryPath: string, symbol: string | null, offset: number, pid: number, retprobe: boolean): NativeFd;
   attachRawTracepoint(progFd: number, name: string): NativeFd;
@@ -60,6 +61,7 @@ export interface NativeAddon {
   detachSocket(socketFd: number): void;
   probeProgType(type: number): boolean;
   enableStats(): NativeFd;
+  progLoad(type: number, expectedAttachType: number, name: string, license: string, instructions: Uint8Array, logSize: number): NativeFd;
 
   mapInfo(fd: number): MapInfo;
   mapLookup(fd: number, key: Uint8Array, valueLength: number): Buffer | undefined;
@@ -88,6 +90,7 @@ export interface NativeAddon {
   possibleCpus(): number;
   releaseFreeMemory(): boolean;
   probeMapType(type: number): boolean;
+  mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number): NativeFd;
 
   linkInfo(fd: number): LinkInfo;
   linkDetach(fd: number): void;

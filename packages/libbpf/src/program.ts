@@ -26,6 +26,20 @@ export interface UprobeOptions {
   retprobe?: boolean;
 }
 
+/** What {@link BpfProgram.load} loads: a program from raw instructions, outside any object. */
+export interface RawProgramSpec {
+  /** libbpf's program type name (`tracepoint`, `kprobe`, `raw_tracepoint`, ...). */
+  type: string;
+  /** libbpf's attach type name; default none (0). */
+  expectedAttachType?: string;
+  /** The kernel's name for the program (15 characters at most are kept). */
+  name: string;
+  /** Default `GPL`. */
+  license?: string;
+  /** `struct bpf_insn`s, 8 bytes each, in host byte order. Maps are referenced by fd (BPF_PSEUDO_MAP_FD). */
+  instructions: Uint8Array;
+}
+
 /** Options for {@link BpfProgram.attachXdp}. */
 export interface XdpOptions {
   /** Default `auto`: let the kernel pick native mode if the driver has it, generic otherwise. */
@@ -47,6 +61,17 @@ const XDP_FLAGS: Record<XdpMode, number> = {
 
 function checkFd(fd: unknown, what: string): asserts fd is number {
   checkUint(fd, what, 0x7fffffff);
+}
+
+function checkTracepointName(category: unknown, name: unknown, what: string): void {
+  for (const [v, w] of [
+    [category, "category"],
+    [name, "name"],
+  ] as const) {
+    if (typeof v !== "string" || v === "" || v.includes("/") || v.includes("..")) {
+      throw new TypeError(`${what}: invalid tracepoint ${w} ${JSON.stringify(v)}`);
+    }
+  }
 }
 
 let construct: (handle: NativeFd, label: string) => BpfProgram;
@@ -85,6 +110,23 @@ export class BpfProgram implements Disposable {
       throw new TypeError(`BpfProgram.openPinned: ${path} is a pinned ${type}, not a program`);
     }
     return new BpfProgram(handle, `BpfProgram pinned at ${path}`);
+  }
+
+  /**
+   * Loads a program from raw instructions (`bpf_prog_load`), outside any object: for small
+   * programs of the caller's own (the agent's pod-scope gate), where no compiler runs. Throws a
+   * BpfLoadError with the verifier's log when the kernel refuses it. The handle owns the fd.
+   */
+  static load(spec: RawProgramSpec): BpfProgram {
+    if (!(spec.instructions instanceof Uint8Array) || spec.instructions.byteLength === 0 || spec.instructions.byteLength % 8 !== 0) {
+      throw new TypeError("BpfProgram.load: instructions must be a non-empty multiple of 8 bytes");
+    }
+    if (typeof spec.name !== "string" || !/^[A-Za-z0-9_]{1,15}$/.test(spec.name))
+      throw new TypeError(`BpfProgram.load: invalid name ${JSON.stringify(spec.name)}`);
+    const type = enumValue("prog", spec.type);
+    const attach = spec.expectedAttachType === undefined ? 0 : enumValue("attach", spec.expectedAttachType);
+    const h = native().progLoad(type, attach, spec.name, spec.license ?? "GPL", spec.instructions, 0);
+    return new BpfProgram(h, `BpfProgram ${spec.name}`);
   }
 
   /** The program's file descriptor, owned by this handle. Throws ClosedError once closed. */
@@ -126,16 +168,20 @@ export class BpfProgram implements Disposable {
    * `/sys/kernel/debug/tracing`).
    */
   attachTracepoint(category: string, name: string): BpfLink {
-    for (const [v, w] of [
-      [category, "category"],
-      [name, "name"],
-    ] as const) {
-      if (typeof v !== "string" || v === "" || v.includes("/") || v.includes("..")) {
-        throw new TypeError(`attachTracepoint: invalid tracepoint ${w} ${JSON.stringify(v)}`);
-      }
-    }
+    checkTracepointName(category, name, "attachTracepoint");
     const h = native().attachTracepoint(this.#owner.fd, category, name);
     return wrapLink(h, `BpfLink tracepoint ${category}/${name}`);
+  }
+
+  /**
+   * Runs the kernel's attach-time checks of a `tracepoint` program for `category/name` without
+   * it ever running: binds it to a perf event that is never enabled, then lets both go. Throws
+   * what attaching would (EACCES: the program reads past the event's record). For a program that
+   * runs only through a tail call, which skips these checks.
+   */
+  checkTracepointAttach(category: string, name: string): void {
+    checkTracepointName(category, name, "checkTracepointAttach");
+    native().attachTracepoint(this.#owner.fd, category, name, true);
   }
 
   /** Attaches a `raw_tracepoint` program (`bpf_raw_tracepoint_open`, kernel 4.17+). */

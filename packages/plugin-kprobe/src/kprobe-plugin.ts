@@ -4,6 +4,8 @@
  *
  * Support needs a kernel built with CONFIG_KPROBES: the program type loads without it, but
  * nothing can attach, so support is detected from the kprobe PMU or tracefs' kprobe_events.
+ * In pod scope (`spec.selector`) the program runs behind the host's cgroup gate: for the
+ * selected pods' tasks only.
  */
 import { access } from "node:fs/promises";
 import { join } from "node:path";
@@ -63,6 +65,12 @@ export const kprobePlugin = definePlugin<KprobeTarget>({
     const where = target.offset ? `${target.symbol}+${target.offset}` : target.symbol;
     return [{ kind: "link", link, description: `${target.retprobe ? "kretprobe" : "kprobe"} ${where}` }];
   },
+
+  // Pod scope: the host's gate (a kprobe program too) is attached at this function and runs the
+  // program for the selected pods' tasks only (core's loader/pod-gate.ts). No `verify`: the
+  // context is the registers, one fixed size the verifier bounds, and a program using
+  // bpf_override_return (checked at attach) is refused by the gate's program array.
+  podScope: { mode: "gate", check() {} },
 });
 
 async function hasKprobes(host: PluginHost): Promise<boolean> {

@@ -11,6 +11,8 @@
  * Both skip the perf-event and trace-record layers of classic tracepoints. Existence is checked
  * against the kernel's BTF (`btf_trace_<name>`), so a typo fails with the closest names before
  * anything is compiled.
+ *
+ * Pod scope (`spec.selector`) is refused for both, with why (use `tracepoint`).
  */
 import { PluginTargetError, closestNames, definePlugin, type KernelSupport } from "@ebpf-operator/core/sdk";
 import { probeProgramType, probeTracing } from "@ebpf-operator/libbpf";
@@ -71,6 +73,18 @@ export const rawTracepointPlugin = definePlugin<RawTracepointTarget>({
     }
     // The tracepoint was fixed at load (attach BTF id): a program reopened from its pin attaches the same way.
     return [{ kind: "link", link: program.attachTrace(), description: `tp_btf ${target.name}` }];
+  },
+
+  // Pod scope: neither type can run behind the host's gate (core's loader/pod-gate.ts); both are
+  // refused with their reason, never run node-wide.
+  podScope: {
+    check() {},
+    unsupported: {
+      raw_tp:
+        "the kernel checks how many of the tracepoint's arguments a raw_tp program reads only when the program itself is attached, which the agent's pod-scope gate never does (and a raw tracepoint cannot be attached without running); use type tracepoint with the same event (e.g. raw_syscalls/sys_enter)",
+      tp_btf:
+        "tp_btf programs are BPF_PROG_TYPE_TRACING, which the kernel lets tail-call only into programs of the same attach point, and the agent's pod-scope gate is not built for that type; use type tracepoint with the same event",
+    },
   },
 });
 

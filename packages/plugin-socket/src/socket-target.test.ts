@@ -33,7 +33,7 @@ describe("socket pod scope", () => {
   it("runs in the pod's network namespace, on every interface of the pod (target *)", () => {
     expect(scope.network).toBe(true);
     expect(() => scope.check("socket", parseSocketTarget("sockfilter/*"))).not.toThrow();
-    expect(scope.target("socket", parseSocketTarget("*"), pod)).toEqual({ interface: "*", podNetnsFd: 42 });
+    expect(scope.target!("socket", parseSocketTarget("*"), pod)).toEqual({ interface: "*", podNetnsFd: 42 });
   });
 
   it.each(["eth0", "sockfilter/lo"])("refuses the interface name %s in pod scope: names inside a pod are the pod's to choose", (target) => {

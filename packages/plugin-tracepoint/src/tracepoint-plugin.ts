@@ -1,7 +1,8 @@
 /**
  * Tracepoints: the kernel's stable static hooks (`syscalls/sys_enter_execve`, `sched/sched_switch`).
  * Existence is checked against tracefs (mounted when missing) so a typo fails with the closest
- * real names instead of an errno.
+ * real names instead of an errno. In pod scope (`spec.selector`) the program runs behind the
+ * host's cgroup gate: for the selected pods' tasks only.
  */
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -46,6 +47,18 @@ export const tracepointPlugin = definePlugin<TracepointTarget>({
   async attach({ program, target }) {
     const link = program.attachTracepoint(target.category, target.name);
     return [{ kind: "link", link, description: `tracepoint ${target.category}:${target.name}` }];
+  },
+
+  // Pod scope: the host's gate, attached at this tracepoint, runs the program for the selected
+  // pods' tasks only (core's loader/pod-gate.ts). The kernel checks how far a tracepoint program
+  // reads into the event's record when the program is attached, not when it is tail-called:
+  // `verify` has the kernel check it against a never-enabled event first.
+  podScope: {
+    mode: "gate",
+    check() {},
+    verify({ program, target }) {
+      program.checkTracepointAttach(target.category, target.name);
+    },
   },
 });
 

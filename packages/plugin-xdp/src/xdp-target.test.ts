@@ -56,7 +56,7 @@ describe("xdp pod scope", () => {
   it("attaches in the pod's network namespace, to every interface of the pod (target *), keeping the mode", () => {
     expect(scope.network).toBe(true);
     for (const target of ["*", "xdp/*", "xdp/*?mode=generic"]) expect(() => scope.check("xdp", parseXdpTarget(target))).not.toThrow();
-    expect(scope.target("xdp", parseXdpTarget("xdp/*?mode=native"), pod)).toEqual({ interfaces: ["*"], mode: "native", podNetnsFd: 42 });
+    expect(scope.target!("xdp", parseXdpTarget("xdp/*?mode=native"), pod)).toEqual({ interfaces: ["*"], mode: "native", podNetnsFd: 42 });
   });
 
   it.each(["eth0", "xdp/eth0,eth1", "veth*", "*,eth0"])("refuses %s in pod scope: names inside a pod are the pod's to choose", (target) => {

@@ -87,6 +87,12 @@ export interface GuestScenario {
   memoryMb?: number;
   /** Agent log level in the guest, default info. */
   logLevel?: "debug" | "info" | "warn" | "error";
+  /**
+   * A guest script of its own run instead of guest-runner.mjs (no agent process): plain
+   * JavaScript, `node <path> <scenario.json>`, reading `args` from the scenario file and printing
+   * `EOP-RESULT` lines itself. `manifests`, `waitRunning` and `steps` are then unused.
+   */
+  script?: { path: string; args: unknown };
 }
 
 export interface MetricsResult {
@@ -145,13 +151,17 @@ export async function runGuestScenario(image: GuestImage, scenario: GuestScenari
           compileTimeoutSeconds: Math.ceil((scenario.compileTimeoutMs ?? 240_000) / 1000),
           logLevel: scenario.logLevel ?? "info",
           steps: scenario.steps,
+          ...(scenario.script ? { args: scenario.script.args } : {}),
         },
         null,
         2,
       ),
     );
     // The guest runs this with the host's /bin/sh, chrooted into the host's root (read-only).
-    writeFileSync(join(runDir, "run.sh"), `exec ${shellQuote(process.execPath)} ${shellQuote(runnerPath)} ${shellQuote(scenarioFile)}\n`);
+    writeFileSync(
+      join(runDir, "run.sh"),
+      `exec ${shellQuote(process.execPath)} ${shellQuote(scenario.script?.path ?? runnerPath)} ${shellQuote(scenarioFile)}\n`,
+    );
     const verbose = process.env.EOP_VM_VERBOSE === "1";
     const args = [
       "-accel",

@@ -135,8 +135,10 @@ export class Agent {
     const pods = this.deps.pods ? await scopedPods(this.deps.pods, managed.ref.namespace, selector) : [];
     const wanted = new Map(pods.map((p) => [p.uid, p]));
     let changed = false;
-    for (const uid of [...loaded.podScope.pods.keys()]) {
-      if (wanted.has(uid)) continue;
+    for (const [uid, attachment] of [...loaded.podScope.pods]) {
+      const pod = wanted.get(uid);
+      // A gated pod whose cgroup was made anew (same UID) is let through again under its new id.
+      if (pod && (attachment.cgroupIds === undefined || attachment.cgroupIds.includes(pod.cgroup.id))) continue;
       await this.deps.loader.detachPod(loaded, uid);
       changed = true;
       log.info({ podUid: uid }, "pod gone or no longer selected: detached and unpinned");
@@ -172,6 +174,8 @@ export class Agent {
           directory: pod.cgroup.directory,
           path: pod.cgroup.path,
           ...(netns ? { netns: { fd: netns.fd, inode: netns.inode } } : {}),
+          cgroupId: pod.cgroup.id,
+          level: pod.cgroup.level,
         });
         changed = true;
         log.info({ pod: pod.name, cgroup: pod.cgroup.path, ...(netns ? { netns: String(netns.inode) } : {}) }, "attached to pod");

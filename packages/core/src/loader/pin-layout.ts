@@ -12,6 +12,10 @@
  *
  * A pod-scoped resource (`spec.selector`) pins each pod's links as `pod_<pod UID>_<program
  * index>_<n>` in the same directory: added and removed as pods come and go, adopted by UID.
+ * Tracing types in pod scope (gate mode, pod-gate.ts) pin the pods' filter as `gate_filter`
+ * (the pods are its values), each gate's program array as `gate_calls[_<function>]` (the kernel
+ * empties a program array when its last user reference goes) and the gate's link where the
+ * program's own link would be.
  *
  * `loadKey` hashes what the kernel sees (object, type, target, program), so a restarted agent
  * adopts a directory only for the same resource *and* code, and a changed resource loads into a
@@ -24,6 +28,10 @@ import { operatorError } from "../errors.js";
 
 export const DEFAULT_PIN_ROOT = "/sys/fs/bpf/ebpf-operator";
 export const PROGRAM_PIN = "program";
+/** Pod scope, gate mode: the pods' cgroup ids the gates read (pod-gate.ts); never `map_`, so no tenant map can take its name. */
+export const POD_FILTER_PIN = "gate_filter";
+/** Pod scope, gate mode: a gate's one-slot program array (`gate_calls`, or `gate_calls_<function>` with several programs); its pin keeps it filled. */
+export const gateCallsPinName = (program?: string): string => (program === undefined ? "gate_calls" : `gate_calls_${program}`);
 export const mapPinName = (map: string): string => `map_${map}`;
 export const linkPinName = (index: number): string => `link_${index}`;
 /** Pins of one program of a several-program generation (a C function is never `.`-named). */

@@ -25,7 +25,9 @@ import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
 import { PluginTargetError, type Attachment, type PluginHost, type PodCgroupTarget, type ProgramTypePlugin } from "../plugin/sdk.js";
 import {
+  POD_FILTER_PIN,
   PROGRAM_PIN,
+  gateCallsPinName,
   assertContained,
   generationPinDir,
   linkPinName,
@@ -51,6 +53,7 @@ import {
   type LoadEnforcement,
 } from "./enforcement.js";
 import { formatVerifierRejection, scrubKernelAddresses } from "./verifier-report.js";
+import { GATE_MAX_LEVEL, admitPod, createPodFilter, expelPod, loadPodGate, podsInFilter, type PodGate } from "./pod-gate.js";
 
 export interface LoadRequest {
   ref: ResourceRef;
@@ -102,7 +105,12 @@ export interface LoadedProgram {
    * Pod scope (`spec.selector`): the programs with their plugins, attached per pod by
    * `attachPod`, and the links per pod UID (pinned `pod_<uid>_<program>_<n>`); absent node-wide.
    */
-  podScope?: { planned: PreflightProgram[]; pods: Map<string, PodAttachment> };
+  podScope?: {
+    planned: PreflightProgram[];
+    pods: Map<string, PodAttachment>;
+    /** Gate mode (tracing types): the selected pods' cgroup ids, which the gates in front of the programs read. */
+    filter?: BpfMap;
+  };
 }
 
 /** One pod's links of a pod-scoped resource. */
@@ -111,6 +119,8 @@ export interface PodAttachment {
   /** The cgroup attached to, when this agent attached it (adopted links know only their pins). */
   path?: string;
   attachments: Attachment[];
+  /** Gate mode: the pod's cgroup ids in the resource's filter. */
+  cgroupIds?: bigint[];
 }
 
 /** A program of the spec with its plugin and parsed (and resolved) target. */
@@ -190,10 +200,11 @@ export class ProgramLoader {
       throw operatorError("EOP_ERR_KERNEL_UNSUPPORTED", `program type "${type}"${where} is not supported by this kernel: ${support.reason}${hint}`);
     }
     if (podScoped) {
-      // The target is relative to each pod: it is never resolved (nor attached) as written.
       const scope = plugin.podScope!;
       await callPlugin(plugin, "podScope.check", () => scope.check(type, target));
-      return { entry, plugin, target };
+      // Attach mode: the target is relative to each pod, never resolved (nor attached) as written.
+      // Gate mode: the agent's gate attaches at the target as written, so it is resolved as usual.
+      if (!isGated(plugin)) return { entry, plugin, target };
     }
     if (plugin.resolveTarget) {
       const resolve = plugin.resolveTarget.bind(plugin);
@@ -254,6 +265,7 @@ export class ProgramLoader {
       }
     }
     for (const pod of loaded.podScope?.pods.values() ?? []) closeAttachments(pod.attachments, !options.keepPins);
+    loaded.podScope?.filter?.close();
     for (const map of loaded.maps.values()) map.close();
     for (const p of loaded.programs) p.program.close();
     if (!options.keepPins) await removeDirAndEmptyParents(loaded.dir, this.pinRoot);
@@ -264,7 +276,7 @@ export class ProgramLoader {
    * `podScope.target`) and pins the links in the generation directory, so a restarted agent
    * adopts them. All or nothing for the pod. Refuses the root cgroup whatever the plugin says.
    */
-  async attachPod(loaded: LoadedProgram, pod: PodCgroupTarget & { uid: string }): Promise<PodAttachment> {
+  async attachPod(loaded: LoadedProgram, pod: PodCgroupTarget & { uid: string; cgroupId?: bigint; level?: number }): Promise<PodAttachment> {
     const scope = loaded.podScope;
     if (!scope) throw operatorError("EOP_ERR_POD_SCOPE_UNSUPPORTED", `EbpfMap "${loaded.ref.namespace}/${loaded.ref.name}" is not pod-scoped`);
     if (pod.path === "/" || pod.path === "") throw operatorError("EOP_ERR_ATTACH_FAILED", `pod ${pod.namespace}/${pod.pod}: refusing the root cgroup`);
@@ -272,6 +284,7 @@ export class ProgramLoader {
     const made: Attachment[] = [];
     try {
       for (const [i, { entry, plugin, target }] of scope.planned.entries()) {
+        if (isGated(plugin)) continue; // the filter below lets the pod's tasks through its gate
         // A type that attaches to the pod's interfaces gets the pod's own namespace or nothing.
         if (plugin.podScope!.network === true && pod.netns === undefined) {
           throw operatorError(
@@ -279,7 +292,7 @@ export class ProgramLoader {
             `attach program "${entry.program}" of ${label} to pod ${pod.namespace}/${pod.pod}: the pod's network namespace is unknown`,
           );
         }
-        const podTarget = plugin.podScope!.target(entry.type, target, pod);
+        const podTarget = plugin.podScope!.target!(entry.type, target, pod);
         const part = loaded.programs[i]!;
         const attachments = await callPlugin(
           plugin,
@@ -294,12 +307,26 @@ export class ProgramLoader {
           if (attachment.kind === "link") attachment.link.pin(join(loaded.dir, podLinkPinName(pod.uid, i, n)));
         });
       }
+      if (scope.filter) {
+        if (pod.cgroupId === undefined)
+          throw operatorError("EOP_ERR_ATTACH_FAILED", `pod ${pod.namespace}/${pod.pod}: no cgroup id to let through the gate of ${label}`);
+        if (pod.level !== undefined && pod.level > GATE_MAX_LEVEL) {
+          throw operatorError(
+            "EOP_ERR_ATTACH_FAILED",
+            `pod ${pod.namespace}/${pod.pod}: its cgroup ${pod.path} is ${pod.level} levels deep, and the pod-scope gate of ${label} walks ${GATE_MAX_LEVEL}`,
+          );
+        }
+        const filter = scope.filter;
+        wrap("EOP_ERR_ATTACH_FAILED", `let pod ${pod.namespace}/${pod.pod} (cgroup ${pod.path}) through the gate of ${label}`, () =>
+          admitPod(filter, pod.uid, pod.cgroupId!),
+        );
+      }
     } catch (error) {
       closeAttachments(made, true);
       await unlinkPodPins(loaded.dir, pod.uid, this.pinRoot);
       throw error;
     }
-    const attached: PodAttachment = { uid: pod.uid, path: pod.path, attachments: made };
+    const attached: PodAttachment = { uid: pod.uid, path: pod.path, attachments: made, ...(scope.filter ? { cgroupIds: [pod.cgroupId!] } : {}) };
     scope.pods.set(pod.uid, attached);
     return attached;
   }
@@ -309,6 +336,9 @@ export class ProgramLoader {
     const pod = loaded.podScope?.pods.get(uid);
     if (!pod) return;
     closeAttachments(pod.attachments, true);
+    const filter = loaded.podScope!.filter;
+    if (filter)
+      wrap("EOP_ERR_ATTACH_FAILED", `remove pod ${uid} from the gate of EbpfMap "${loaded.ref.namespace}/${loaded.ref.name}"`, () => expelPod(filter, uid));
     loaded.podScope!.pods.delete(uid);
     await unlinkPodPins(loaded.dir, uid, this.pinRoot);
   }
@@ -414,26 +444,62 @@ export class ProgramLoader {
         cleanup.push(() => map.close());
       }
       request.checkMaps?.(maps);
+      // Pod scope, gate mode: the pods' filter, and a gate in front of each gated program (below).
+      const filter =
+        podScoped(spec) && planned.some((p) => isGated(p.plugin))
+          ? wrap("EOP_ERR_LOAD_FAILED", `create the pod filter of ${label}`, createPodFilter)
+          : undefined;
+      if (filter) cleanup.push(() => filter.close());
+      const gates: { program: string; gate: PodGate }[] = [];
       // All or nothing: a program that fails to attach detaches the ones before it (cleanup).
-      // Pod scope attaches per pod afterwards (attachPod), never to the target as written.
-      for (const [i, { entry, plugin, target }] of podScoped(spec) ? [] : planned.entries()) {
+      // Pod scope attaches per pod afterwards (attachPod), never to the target as written; a
+      // gated program is never attached at all: its gate is, at the target as written.
+      for (const [i, { entry, plugin, target }] of planned.entries()) {
+        if (podScoped(spec) && !isGated(plugin)) continue;
         const part = attached[i]!;
+        let program = part.program;
+        if (filter) {
+          const scope = plugin.podScope!;
+          if (scope.verify) {
+            const verify = scope.verify.bind(scope);
+            await callPlugin(
+              plugin,
+              "podScope.verify",
+              () => verify({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
+              "EOP_ERR_ATTACH_FAILED",
+              `program "${entry.program}" of ${label}: the kernel refuses it at ${entry.type} "${entry.target}" (checked as if attached, without running it)`,
+            );
+          }
+          const kernelType = kernelPrograms[i]!;
+          const gate = wrap("EOP_ERR_LOAD_FAILED", `load the pod-scope gate of program "${entry.program}" of ${label}`, () =>
+            loadPodGate(part.program, kernelType.type, kernelType.expectedAttachType, filter),
+          );
+          cleanup.push(() => (gate.program.close(), gate.calls.close()));
+          gates.push({ program: entry.program, gate });
+          program = gate.program;
+        }
         const made = await callPlugin(
           plugin,
           "attach",
-          () => plugin.attach({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
+          () => plugin.attach({ program, programType: entry.type, target, resource: ref, host: this.host }),
           "EOP_ERR_ATTACH_FAILED",
-          `attach program "${entry.program}" of ${label} to ${entry.type} "${entry.target}"`,
+          `attach ${filter ? "the pod-scope gate of " : ""}program "${entry.program}" of ${label} to ${entry.type} "${entry.target}"`,
         );
+        if (filter) for (const attachment of made) attachment.description = `${attachment.description} (gate: the selected pods' tasks only)`;
         part.attachments.push(...made);
         for (const attachment of made) {
           cleanup.push(() => (attachment.kind === "link" ? (ignoreErrors(() => attachment.link.detach()), attachment.link.close()) : attachment.close()));
         }
       }
-      await this.pinAll(dir, maps, attached, label);
+      await this.pinAll(dir, maps, attached, label, filter, gates);
+      // The gate's link holds the gate, the gate its program array, whose pin keeps it filled.
+      for (const { gate } of gates) {
+        gate.program.close();
+        gate.calls.close();
+      }
       opened.close();
       const loaded = assemble(ref, loadKey, dir, false, attached, maps, mapBytes);
-      if (podScoped(spec)) loaded.podScope = { planned, pods: new Map() };
+      if (podScoped(spec)) loaded.podScope = { planned, pods: new Map(), ...(filter ? { filter } : {}) };
       request.logger.info(
         {
           loadKey,
@@ -454,12 +520,22 @@ export class ProgramLoader {
     }
   }
 
-  private async pinAll(dir: string, maps: Map<string, BpfMap>, programs: AttachedProgram[], label: string): Promise<void> {
+  private async pinAll(
+    dir: string,
+    maps: Map<string, BpfMap>,
+    programs: AttachedProgram[],
+    label: string,
+    filter?: BpfMap,
+    gates: readonly { program: string; gate: PodGate }[] = [],
+  ): Promise<void> {
     try {
       await assertContained(this.pinRoot, dir);
       await mkdir(dir, { recursive: true });
       await assertContained(this.pinRoot, dir);
       for (const [name, map] of maps) map.pin(join(dir, mapPinName(name)));
+      filter?.pin(join(dir, POD_FILTER_PIN));
+      // The kernel empties a program array when its last user reference (fd or pin) goes.
+      for (const { program, gate } of gates) gate.calls.pin(join(dir, gateCallsPinName(programs.length === 1 ? undefined : program)));
       const single = programs.length === 1;
       for (const part of programs) {
         part.attachments.forEach((attachment, index) => {
@@ -505,6 +581,26 @@ export class ProgramLoader {
       if (missing !== undefined) throw operatorError("EOP_ERR_PIN_FAILED", `pinned generation ${dir} of ${label} lacks map "${missing}"`);
       request.checkMaps?.(maps);
       const podLinks = podScoped(spec) ? adoptPodLinks(dir, entries) : undefined;
+      let filter: BpfMap | undefined;
+      if (podLinks && planned.some((p) => isGated(p.plugin))) {
+        // A gated program without its gate's link would simply not run; a generation pinned
+        // half-way is loaded again instead.
+        const ungated = planned.find((p, i) => isGated(p.plugin) && attached[i]!.attachments.length === 0);
+        const callsMissing = planned.find((p) => isGated(p.plugin) && !entries.includes(gateCallsPinName(planned.length === 1 ? undefined : p.entry.program)));
+        if (ungated || callsMissing || !entries.includes(POD_FILTER_PIN)) {
+          throw operatorError(
+            "EOP_ERR_PIN_FAILED",
+            `pinned generation ${dir} of ${label} lacks the pod-scope gate of program "${(ungated ?? callsMissing ?? planned[0]!).entry.program}"`,
+          );
+        }
+        filter = BpfMap.openPinned(join(dir, POD_FILTER_PIN));
+        maps.set(POD_FILTER_PIN, filter); // closed with the maps if adoption fails below; taken out again after
+        for (const [uid, cgroupIds] of podsInFilter(filter)) {
+          const pod = podLinks.get(uid) ?? { uid, attachments: [] };
+          podLinks.set(uid, { ...pod, cgroupIds });
+        }
+        maps.delete(POD_FILTER_PIN);
+      }
       for (const [i, { entry, plugin, target }] of podLinks ? [] : planned.entries()) {
         const part = attached[i]!;
         if (part.attachments.length > 0) continue;
@@ -520,7 +616,7 @@ export class ProgramLoader {
         );
       }
       const loaded = assemble(ref, loadKey, dir, true, attached, maps, mapBytes);
-      if (podLinks) loaded.podScope = { planned, pods: podLinks };
+      if (podLinks) loaded.podScope = { planned, pods: podLinks, ...(filter ? { filter } : {}) };
       return loaded;
     } catch (error) {
       for (const part of attached) {
@@ -577,7 +673,8 @@ function containPinning(object: BpfObject, mapSpecs: readonly MapSpec[], dir: st
 
 /**
  * Pod scope (`spec.selector`) runs a program only for the selected pods: a type whose plugin
- * declares `podScope` (cgroup) is attached per pod; any other type is refused, never run
+ * declares `podScope` is attached per pod (cgroup) or behind the agent's gate (tracing, see
+ * pod-gate.ts); any other type, or one the plugin marks `unsupported`, is refused, never run
  * node-wide instead (that would give the tenant more than it asked for, and than the policy's
  * "own workloads" scope allows). Per-container scope is refused too: the container's name is in
  * the pod's status, which the agent's metadata-only pod informer does not carry. An unknown
@@ -591,12 +688,24 @@ export function refusePodScope(registry: PluginRegistry, spec: EbpfMapSpec): voi
     const types = [...new Set(unsupported.map((e) => `"${e.type}"`))].join(", ");
     const supported = registry
       .programTypes()
-      .filter((type) => registry.forType(type).plugin.podScope !== undefined)
+      .filter((type) => {
+        const scope = registry.forType(type).plugin.podScope;
+        return scope !== undefined && scope.unsupported?.[type] === undefined;
+      })
       .sort();
     throw operatorError(
       "EOP_ERR_POD_SCOPE_UNSUPPORTED",
       `spec.selector: this agent cannot yet confine program type ${types} to pods (pod scope runs ${supported.join(", ") || "no"} programs), and does not run a pod-scoped resource node-wide; remove the selector to run it node-wide (where the tenancy policy allows)`,
     );
+  }
+  for (const entry of entries) {
+    const why = registry.forType(entry.type).plugin.podScope!.unsupported?.[entry.type];
+    if (why !== undefined) {
+      throw operatorError(
+        "EOP_ERR_POD_SCOPE_UNSUPPORTED",
+        `spec.selector: ${programField(entry, "type")} "${entry.type}" cannot be confined to pods: ${why}; the agent does not run a pod-scoped resource node-wide`,
+      );
+    }
   }
   if (spec.selector.container !== undefined) {
     throw operatorError(
@@ -604,6 +713,11 @@ export function refusePodScope(registry: PluginRegistry, spec: EbpfMapSpec): voi
       `spec.selector.container: per-container scope is not supported yet (the container's name is in the pod's status, which this agent does not read); remove it to attach to each selected pod's cgroup`,
     );
   }
+}
+
+/** Pod scope in gate mode: the program runs behind the agent's cgroup filter (pod-gate.ts), never attached itself. */
+function isGated(plugin: ProgramTypePlugin): boolean {
+  return plugin.podScope?.mode === "gate";
 }
 
 /**
@@ -658,7 +772,7 @@ async function callPlugin<T>(
   }
 }
 
-function wrap<T>(code: "EOP_ERR_LOAD_FAILED", message: string, call: () => T): T {
+function wrap<T>(code: "EOP_ERR_LOAD_FAILED" | "EOP_ERR_ATTACH_FAILED", message: string, call: () => T): T {
   try {
     return call();
   } catch (error) {

@@ -96,21 +96,38 @@ export interface PodNetnsTarget {
 }
 
 /**
- * How a program type runs in pod scope (`spec.selector`): the host finds the selected pods on
- * the node and attaches the loaded program once per pod with the target `target()` returns. A
- * plugin without `podScope` does not support pod scope (the resource is refused, never run
- * node-wide instead).
+ * How a program type runs in pod scope (`spec.selector`). A plugin without `podScope` does not
+ * support pod scope (the resource is refused, never run node-wide instead).
+ *
+ * - `mode: "attach"` (the default): the host finds the selected pods on the node and attaches
+ *   the loaded program once per pod with the target `target()` returns (cgroup programs).
+ * - `mode: "gate"`: for types that run on every task wherever they attach (tracing). The host
+ *   loads the program but never attaches it; it attaches in its place a gate of its own, of the
+ *   same kernel program type, at the target as written (resolved as node-wide targets are, and
+ *   attached with this plugin's `attach`), which tail-calls the program only for tasks below a
+ *   selected pod's cgroup. The type must allow tail calls between programs of one type.
  */
 export interface PodScopeSupport<TTarget> {
+  mode?: "attach" | "gate";
   /** Throws `PluginTargetError` when `target` cannot be made relative to a pod (before anything loads). */
   check(programType: string, target: TTarget): void;
-  /** The target for one pod: what `attach` then receives. */
-  target(programType: string, target: TTarget, pod: PodCgroupTarget): TTarget;
+  /** `attach` mode: the target for one pod, what `attach` then receives. */
+  target?(programType: string, target: TTarget, pod: PodCgroupTarget): TTarget;
   /**
-   * True when the type attaches in the pod's network namespace (its interfaces): the host then
-   * finds the namespace (`pod.netns`), and refuses a pod that has none of its own (hostNetwork).
+   * `attach` mode: true when the type attaches in the pod's network namespace (its interfaces):
+   * the host then finds the namespace (`pod.netns`), and refuses a pod that has none of its own
+   * (hostNetwork).
    */
   network?: boolean;
+  /**
+   * `gate` mode: the kernel's attach-time checks of the program itself, as if attached at
+   * `target`, without it ever running (a tail call skips them: the checks that bound what the
+   * program may read of its context, say). Throws what attaching would. Needed unless the
+   * type's context has one fixed size the verifier already bounds (kprobes' registers).
+   */
+  verify?(input: AttachInput<TTarget>): void | Promise<void>;
+  /** Types of the plugin that cannot run in pod scope, with why (refused with `EOP_ERR_POD_SCOPE_UNSUPPORTED`). */
+  unsupported?: Readonly<Record<string, string>>;
 }
 
 /** Returned by a decoder to drop the row (e.g. a `regexp` that does not match). */

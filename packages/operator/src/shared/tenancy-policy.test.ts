@@ -197,4 +197,20 @@ describe("pod scope under the default policy (issue 12: the tenant's own workloa
       /rule targetScopes: spec\.target "cgroup\/skb\/egress:\/" of program type cgroup is node-wide/,
     );
   });
+
+  it("admits pod-scoped tracing (tracepoint, kprobe, kretprobe) without the node-wide grant, and refuses each without the selector", () => {
+    const p = effectivePolicy("shop", {}, [], ["tracepoint", "raw_tp", "tp_btf", "kprobe", "kretprobe"]);
+    for (const [type, target] of [
+      ["tracepoint", "syscalls/sys_enter_getpid"],
+      ["kprobe", "do_unlinkat"],
+      ["kretprobe", "do_unlinkat"],
+    ] as const) {
+      const spec = { ...example.resource.spec, type, target, selector: { matchLabels: { app: "web" } } } as EbpfMapSpec;
+      expect(admit(resource(spec), p, [])).toBeUndefined();
+      const { selector: _selector, ...nodeWide } = spec;
+      expect(admit(resource(nodeWide as EbpfMapSpec), p, [])?.message).toMatch(
+        new RegExp(`rule targetScopes: spec\\.target "${target}" of program type ${type} is node-wide`),
+      );
+    }
+  });
 });
