@@ -15,6 +15,7 @@ export default defineConfig({
     "bench/src/compile.ts",
     "bench/src/auth.ts",
     "bench/src/tenant.ts",
+    "bench/src/churn.ts",
     "bench/src/report.ts",
   ],
   outDir: "bench/dist",

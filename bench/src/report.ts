@@ -12,6 +12,7 @@ import type { CompileRow } from "./compile.js";
 import type { OperatorRow } from "./operator.js";
 import type { ScrapeResults, ScrapeRow } from "./scrape.js";
 import type { TenantResults, TenantRow } from "./tenant.js";
+import type { ChurnResults } from "./churn.js";
 import { barChart, lineChart } from "./svg.js";
 import { readResult, repoRoot, type Stat } from "./common.js";
 
@@ -46,6 +47,7 @@ const auth = readResult<{
   rows: AuthRow[];
 }>("auth");
 const tenant = readResult<TenantResults>("tenant");
+const churn = readResult<ChurnResults>("churn");
 /** A tenant's view against reading its own maps alone (agent CPU per scrape): the worst size. */
 const tenantRatio = (rows: TenantRow[], mode: TenantRow["mode"]): number =>
   Math.max(...rows.filter((r) => r.mode === mode).map((r) => r.cpuMs.median / rows.find((x) => x.size === r.size && x.mode === "own-node")!.cpuMs.median));
@@ -98,7 +100,7 @@ p(
   "```bash",
   "npm run bench              # everything below, ~15 min; writes bench/results/*.json, this file and the plots",
   "npm run bench -- --quick   # sizes up to 100k, fewer runs, 200 EbpfMaps: a few minutes",
-  "bash bench/run.sh --only scrape|footprint|events|operator|compile|auth|tenant|report   # one part (report: just regenerate)",
+  "bash bench/run.sh --only scrape|footprint|events|operator|compile|auth|tenant|churn|report   # one part (report: just regenerate)",
   "# some scrape variants only; EOP_BENCH_SAVE=1 writes them (the file then says which) for the report",
   "EOP_BENCH_SAVE=1 EOP_BENCH_ONLY=hash/u64/100000,hash/struct/100000 node bench/dist/scrape.js",
   "```",
@@ -191,6 +193,17 @@ if (tenant) {
   const worstTenant = tenantRatio(tenant.rows, "tenant-view");
   p(
     `| a tenant's view costs no more than reading the tenant's own maps (no whole-node render per tenant scrape) | agent CPU per scrape of \`/namespaces/<ns>/metrics\` on a node with ${tenant.rows[0]!.tenants} tenants vs \`/metrics\` of an agent holding only that tenant's map: at most ${n(worstTenant, 2)}× (whole node: ${n(tenantRatio(tenant.rows, "whole-node"), 1)}×; section 6) | ${verdict(worstTenant <= 1.1)} |`,
+  );
+}
+if (churn) {
+  const bounded = churn.rows.filter((r) => r.variant === "bounded");
+  const worstHeap = Math.max(...bounded.map((r) => r.heapGrowthMiB.median));
+  const worstUnknown = Math.max(...bounded.map((r) => r.unknown.max));
+  p(
+    `| pod labels stay bounded under a churn of 10,000 short-lived cgroups | negative cache at most ${worstUnknown} ids at every churn size (${churn.rows
+      .map((r) => size(r.churn))
+      .filter((v, i, a) => a.indexOf(v) === i)
+      .join(", ")}); heap growth of the bounded lookup at most ${n(worstHeap, 2)} MiB (section 8) | ${verdict(worstUnknown <= 4096)} |`,
   );
 }
 p("");
@@ -739,6 +752,45 @@ if (compile) {
       : `On a miss the sandbox cost ${ratios.map((r) => `${r.toFixed(2)}×`).join(" and ")} the baseline. A cache hit runs no clang, so the sandbox costs it nothing.`,
     "",
     `Measured with \`npm run bench -- --only compile\` (the other sections come from the full run above); load during the run: \`${compile.machine?.uptime ?? "?"}\`.`,
+    "",
+  );
+} else p("(not run)", "");
+
+p("## 8. Pod labels under cgroup churn", "");
+if (churn) {
+  p(
+    "`bench/src/churn.ts`: what the lookup behind the `cgroup_namespace` / `cgroup_pod` decoders (a cgroup id → the",
+    `pod it belongs to; \`PodLabels\`, \`CgroupIdentities\`) holds under cgroup churn. A node of ${churn.pods} pods with ${churn.containers} containers each,`,
+    "laid out as the kubelet does (cgroupfs driver) below a cgroup of the benchmark's own on the cgroup v2 mount; then",
+    `real short-lived cgroups, made and removed in batches of ${churn.batch} (half named like pods no API server lists, half plain),`,
+    "each one's id (its inode, as the kernel gives it to programs) decoded through `uint, cgroup_namespace` and",
+    "`uint, cgroup_pod` as a scrape decodes a key, with the rescans that unknown ids ask for (at most one per 2 s).",
+    "Each run is a fresh `node --expose-gc` process; heap used and RSS after a forced GC, after the warm-up (the",
+    "node's pods named) and after the churn. Two variants, interleaved run by run: **bounded** is the lookup as the",
+    "agent ships it (a negative cache of at most 4096 ids, 30 s time-to-live); **unbounded** is the same lookup with a",
+    "negative cache that never forgets (the baseline: what the cache would hold without its bounds). Everything made",
+    `is removed. Median of ${churn.runs} runs, [min–max].`,
+    `Run: \`bash bench/run.sh${churn.quick ? " --quick" : ""} --only churn\`, ${churn.when.slice(0, 19)}Z, commit \`${churn.commit}\`; load at the end: \`${churn.machine.uptime.replace(/^.*load average/, "load average")}\`.`,
+    "",
+    "| churned cgroups | lookup | negative cache (ids) | known ids | rescans | heap growth MiB | heap after MiB | RSS growth MiB | RSS after MiB | churn s |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  );
+  for (const r of churn.rows) {
+    const mib = (v: number): string => v.toFixed(2);
+    p(
+      `| ${size(r.churn)} | ${r.variant} | ${r.unknown.median} | ${r.known.median} | ${range(r.rescans, (v) => v.toFixed(0))} | ${range(r.heapGrowthMiB, mib)} | ${range(r.heapAfterMiB, mib)} | ${range(r.rssGrowthMiB, mib)} | ${range(r.rssAfterMiB, mib)} | ${range(r.churnMs, (v) => (v / 1000).toFixed(1))} |`,
+    );
+  }
+  const at = (variant: string, c: number) => churn.rows.find((r) => r.variant === variant && r.churn === c);
+  const sizes = [...new Set(churn.rows.map((r) => r.churn))];
+  const last = sizes[sizes.length - 1]!;
+  const b = at("bounded", last);
+  const u = at("unbounded", last);
+  p(
+    "",
+    b && u
+      ? `At ${size(last)} churned cgroups the bounded lookup's heap grew ${b.heapGrowthMiB.median.toFixed(2)} MiB against the unbounded one's ${u.heapGrowthMiB.median.toFixed(2)} MiB (${ratio(b.heapGrowthMiB.median, u.heapGrowthMiB.median)} of the baseline); its negative cache stops at its bound whatever the churn, while the baseline's grows with every id it ever saw. The known ids stay the node's pods' and containers' cgroups: no churned cgroup is ever named. RSS moves in whole pages and with the allocator's retention, so the heap figures are the ones to compare.`
+      : "",
     "",
   );
 } else p("(not run)", "");

@@ -30,6 +30,7 @@ const CONTROL_PLANE = "eop-policy-control-plane";
 const BOB_POLICY = "eop-policy-bob-tracing";
 const ALICE_POLICY = "eop-policy-alice-xdp";
 const ALICE_HELPERS_POLICY = "eop-policy-alice-helpers";
+const ALICE_POD_LABELS_POLICY = "eop-policy-alice-pod-labels";
 
 let alice: string;
 let bob: string;
@@ -164,7 +165,16 @@ describe("tenancy policy against hostile tenants", () => {
   afterAll(async () => {
     await operator?.stop();
     for (const ns of [ALICE, BOB, OPERATOR_NS]) await deleteNamespace(cp, ns).catch(() => undefined);
-    await cp.kubectl(["delete", "ebpftenancypolicy", BOB_POLICY, ALICE_POLICY, "eop-policy-alice-quota", ALICE_HELPERS_POLICY, "--ignore-not-found"]);
+    await cp.kubectl([
+      "delete",
+      "ebpftenancypolicy",
+      BOB_POLICY,
+      ALICE_POLICY,
+      "eop-policy-alice-quota",
+      ALICE_HELPERS_POLICY,
+      ALICE_POD_LABELS_POLICY,
+      "--ignore-not-found",
+    ]);
     await cp.kubectl(["delete", "node", WORKER, CONTROL_PLANE, "--ignore-not-found"]);
     rmSync(cacheDir, { recursive: true, force: true });
   });
@@ -388,6 +398,35 @@ describe("tenancy policy against hostile tenants", () => {
       return policyOf(r)?.admitted === false && r?.status?.object === undefined ? r : undefined;
     });
     expect(await refused(ALICE, "printk", "helpers", granted)).toContain("bpf_trace_printk");
+  });
+
+  it("refuses cgroup_pod labels without crossNamespacePodLabels, naming the policy rule and the label's decoder field, and admits them once granted", async () => {
+    const podLabels = (grant: boolean) =>
+      cp.kubectlOk(["apply", "-f", "-"], {
+        input: policy(ALICE_POD_LABELS_POLICY, {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ALICE } },
+          priority: 100,
+          targetScopes: ["pod", "node"],
+          nodeScopeProgramTypes: ["tracepoint"],
+          crossNamespacePodLabels: grant,
+          quotas: { ebpfMaps: 50 },
+        }),
+      });
+    // Node-wide tracing granted, the other namespaces' pod names not.
+    await podLabels(false);
+    const granted = { kind: "EbpfTenancyPolicy", name: ALICE_POD_LABELS_POLICY };
+    await applyAs(alice, ALICE, fromExample("node-pod-execs.yaml", "pod-execs"));
+    const message = await refused(ALICE, "pod-execs", "crossNamespacePodLabels", granted);
+    expect(message).toContain('spec.metrics[0].labels[0].decoders[1] "cgroup_namespace" names the pods of every namespace on the node');
+    // Granted: admitted and compiled without an edit.
+    await podLabels(true);
+    const admitted = await eventually("pod-execs admitted and published", async () => {
+      const r = await getEbpfMap(cp, ALICE, "pod-execs");
+      return policyOf(r)?.admitted && r?.status?.object ? r : undefined;
+    });
+    expect(policyOf(admitted)).toMatchObject({ ...granted, admitted: true });
+    await as(alice, ["delete", "ebpfmap", "pod-execs", "-n", ALICE, "--wait=true", "--timeout=60s"]);
+    await cp.kubectlOk(["delete", "ebpftenancypolicy", ALICE_POD_LABELS_POLICY]);
   });
 
   it("leaves bob's resource exactly as it was through all of alice's attempts", async () => {

@@ -45,6 +45,8 @@ export { ensureBpffs, ensureTracefs } from "./kernel/mounts.js";
 export { StaticPodSource, type PodInfo, type PodSource } from "./pods/pod-source.js";
 export { defaultPodScope, podIdTable, scopedPods, type PodScopeDependencies, type ScopedPod } from "./agent/pod-scope.js";
 export { createPodDecoder } from "./decoders/pod.js";
+export { createCgroupPodDecoders } from "./decoders/cgroup-pod.js";
+export { PodLabels, type PodLabelOptions } from "./agent/pod-labels.js";
 export { matchesLabels, selectPods, type LabelRequirement, type PodSelector } from "./pods/selector.js";
 export { findCgroup2MountInfo, parseCgroup2MountInfo, type Cgroup2Mount } from "./pods/cgroup-mount.js";
 export { parsePodCgroupPath, containerIdOf, type PodCgroupPath, type ContainerCgroupPath } from "./pods/cgroup-layout.js";
@@ -122,7 +124,7 @@ export type { CoreDecoder, DecoderOptions } from "./decoders/decoder.js";
 export { bucketLayout, upperBound, type BucketLayout } from "./plan/histogram.js";
 export { histogramSeries, type HistogramSeries } from "./scrape/histogram-series.js";
 export { metricConfigs, type MetricConfig, type MetricKind } from "./plan/metric-config.js";
-export { checkMetricsSpec, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
+export { checkMetricsSpec, crossNamespaceDecoderUses, CROSS_NAMESPACE_DECODERS, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
 export {
   RESERVED_LABEL_NAMES,
   RESERVED_LABEL_PREFIXES,

@@ -62,6 +62,26 @@ export function podLabelProblem(label: NonNullable<MetricSpec["labels"]>[number]
   return undefined;
 }
 
+/**
+ * The decoders that name pods of every namespace on the node (decoders/cgroup-pod.ts): the API
+ * server's metadata about other tenants, which only a tenancy policy with
+ * `crossNamespacePodLabels: true` grants.
+ */
+export const CROSS_NAMESPACE_DECODERS: readonly string[] = ["cgroup_namespace", "cgroup_pod"];
+
+/** Where a spec uses a cross-namespace decoder: `spec.metrics[0].labels[1].decoders[1]` and the decoder's name. */
+export function crossNamespaceDecoderUses(spec: Pick<EbpfMapSpec, "metrics">): { field: string; decoder: string }[] {
+  const uses: { field: string; decoder: string }[] = [];
+  (spec.metrics ?? []).forEach((metric, i) =>
+    (metric.labels ?? []).forEach((label, j) =>
+      (label.decoders ?? []).forEach((decoder, k) => {
+        if (CROSS_NAMESPACE_DECODERS.includes(decoder.name)) uses.push({ field: `spec.metrics[${i}].labels[${j}].decoders[${k}]`, decoder: decoder.name });
+      }),
+    ),
+  );
+  return uses;
+}
+
 function checkMetric(metric: MetricSpec, at: string, podScoped = false): FieldError[] {
   const errors: FieldError[] = [];
   const type = metric.type ?? "counter";

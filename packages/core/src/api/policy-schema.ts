@@ -106,6 +106,13 @@ export const EbpfTenancyPolicySpecSchema = Type.Object(
       ),
     ),
     verdictMode: Type.Optional(VerdictModeSchema),
+    crossNamespacePodLabels: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          "Whether the namespace's EbpfMaps may use the decoders cgroup_namespace and cgroup_pod, which name the pods of every namespace on the node by a cgroup id (the API server's metadata about other tenants). Default false.",
+      }),
+    ),
     nodes: Type.Optional(
       Type.Object(
         {

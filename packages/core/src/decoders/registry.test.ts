@@ -11,7 +11,25 @@ describe("CORE_DECODERS", () => {
   });
   it("holds the generic decoders core owns", () => {
     expect(Object.keys(CORE_DECODERS).sort()).toEqual(
-      ["cgroup", "errno", "hex", "ifname", "inet_ip", "int", "ksym", "majorminor", "pod", "port", "regexp", "static_map", "string", "syscall", "uint"].sort(),
+      [
+        "cgroup",
+        "cgroup_namespace",
+        "cgroup_pod",
+        "errno",
+        "hex",
+        "ifname",
+        "inet_ip",
+        "int",
+        "ksym",
+        "majorminor",
+        "pod",
+        "port",
+        "regexp",
+        "static_map",
+        "string",
+        "syscall",
+        "uint",
+      ].sort(),
     );
   });
 });
@@ -50,7 +68,7 @@ describe("DecoderRegistry", () => {
     const registry = new DecoderRegistry();
     expect(registry.chain([{ name: "uint" }, { name: "syscall" }], "f")).toHaveLength(2);
     expect(() => registry.chain([{ name: "nope" }], "spec.metrics[0].labels[0].decoders")).toThrow(
-      /spec.metrics\[0\].labels\[0\].decoders\[0\]: no decoder named "nope" \(available: cgroup, errno/,
+      /spec.metrics\[0\].labels\[0\].decoders\[0\]: no decoder named "nope" \(available: cgroup, cgroup_namespace, cgroup_pod, errno/,
     );
     expect(() => registry.chain([{ name: "regexp" }], "f")).toThrow(/f\[0\]: decoder "regexp" needs "pattern"/);
   });

@@ -11,7 +11,7 @@ import { MapCollector } from "../scrape/map-family.js";
 import { MetricRegistry } from "../scrape/registry.js";
 import { SelfObservability, type ObservabilitySettings } from "../observability/self-observability.js";
 import { BpfCompiler, CompileMetrics, type SandboxSetting } from "../compiler/index.js";
-import { DecoderRegistry } from "../decoders/registry.js";
+import { CORE_DECODERS, DecoderRegistry } from "../decoders/registry.js";
 import { ensureTracefs } from "../kernel/mounts.js";
 import type { Logger } from "../logger.js";
 import type { EnforcementResolver } from "../loader/enforcement.js";
@@ -24,6 +24,7 @@ import { PLUGIN } from "../plugin/tokens.js";
 import { Agent } from "../agent/agent.js";
 import { CompilingObjectProvider, type ObjectProvider } from "../agent/object-provider.js";
 import { defaultPodScope, type PodScopeDependencies } from "../agent/pod-scope.js";
+import { PodLabels } from "../agent/pod-labels.js";
 
 export interface AgentSettings extends ObservabilitySettings {
   pinRoot: string;
@@ -66,6 +67,8 @@ export const TOKENS = {
    * rebinds it to the node's pod informer before `Agent` is resolved.
    */
   Pods: Symbol.for("ebpf-operator.Pods") as ServiceIdentifier<PodScopeDependencies>,
+  /** The cgroup id -> pod lookup behind the cgroup_namespace / cgroup_pod decoders (over `Pods`). */
+  PodLabels: Symbol.for("ebpf-operator.PodLabels") as ServiceIdentifier<PodLabels>,
   /** Program stats, resource metrics, remote-write; `start()` it beside the HTTP server. */
   Observability: Symbol.for("ebpf-operator.Observability") as ServiceIdentifier<SelfObservability>,
 } as const;
@@ -119,7 +122,9 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   // Core decoders plus those of the plugins that registered; a plugin decoder taking a name
   // already registered is refused and logged (EOP_ERR_DECODER_CONFLICT).
   container.bind(TOKENS.Decoders).toDynamicValue((ctx) => {
-    const decoders = new DecoderRegistry();
+    // cgroup_namespace / cgroup_pod name the node's pods (TOKENS.Pods: none standalone).
+    const podLabels = ctx.get(TOKENS.PodLabels);
+    const decoders = new DecoderRegistry({ ...CORE_DECODERS, ...Object.fromEntries(podLabels.decoders().map((d) => [d.name, d])) });
     const log = ctx.get(TOKENS.Logger);
     for (const report of ctx.get(TOKENS.PluginRegistry).reports) {
       const plugin = report.loaded ? ctx.getAll(PLUGIN, { optional: true }).find((p) => p.meta === report.meta) : undefined;
@@ -131,6 +136,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
   });
   container.bind(TOKENS.Enforcement).toConstantValue(() => undefined);
   container.bind(TOKENS.Pods).toDynamicValue(() => defaultPodScope());
+  container.bind(TOKENS.PodLabels).toDynamicValue((ctx) => new PodLabels(ctx.get(TOKENS.Pods)));
   container.bind(TOKENS.Collector).toDynamicValue((ctx) => new MapCollector(ctx.get(TOKENS.Families), ctx.get(TOKENS.AgentMetrics)));
   container.bind(TOKENS.Agent).toDynamicValue(
     (ctx) =>

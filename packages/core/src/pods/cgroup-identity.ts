@@ -1,6 +1,6 @@
 /**
  * Cgroup id -> the pod it belongs to (`namespace`, `pod`), for labelling a node-scoped
- * program's keys (the coming `cgroup_pod` decoder) and pod-scoped series. Built from the two
+ * program's keys (the `cgroup_namespace`, `cgroup_pod` decoders). Built from the two
  * sources pod scope trusts: the kernel's cgroup tree (pod-cgroups.ts: the pod's cgroup and its
  * containers', by id) and the API server's pods on this node (pod-source.ts: names by UID). A
  * cgroup whose UID the API server does not list for this node is not labelled.
@@ -9,7 +9,8 @@
  * An id not known is remembered in a negative cache, bounded in size (oldest first out) and
  * with a time-to-live, and asks for a rescan (at most one per `rescanIntervalMs`): a program
  * that sees 10,000 short-lived cgroups makes at most `negativeMax` entries, never unbounded
- * memory or series. Known ids are bounded by the node's pods and their containers.
+ * memory or series. Known ids are bounded by the node's pods and their containers. Used by the
+ * `cgroup_namespace` / `cgroup_pod` decoders (decoders/cgroup-pod.ts, wired in agent/pod-labels.ts).
  */
 import type { PodCgroupScan } from "./pod-cgroups.js";
 import type { PodSource } from "./pod-source.js";
@@ -61,8 +62,34 @@ export class CgroupIdentities {
     this.unknown.set(id, now + (this.options.negativeTtlMs ?? 30_000));
     const max = this.options.negativeMax ?? 4096;
     while (this.unknown.size > max) this.unknown.delete(this.unknown.keys().next().value!);
-    if (now - this.lastRescan >= (this.options.rescanIntervalMs ?? 2_000)) void this.refresh();
+    if (now - this.lastRescan >= this.rescanIntervalMs) void this.refresh().catch(() => undefined); // a failed scan keeps the last table
     return undefined;
+  }
+
+  private get rescanIntervalMs(): number {
+    return this.options.rescanIntervalMs ?? 2_000;
+  }
+
+  private soon: NodeJS.Timeout | undefined;
+
+  /**
+   * Pod churn (the pod source changed): a refresh now, or as soon as the rescan interval allows;
+   * a burst of changes makes one pending refresh, not one scan each.
+   */
+  refreshSoon(): void {
+    if (this.soon) return;
+    const wait = Math.max(0, this.lastRescan + this.rescanIntervalMs - this.now());
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      void this.refresh().catch(() => undefined);
+    }, wait);
+    this.soon.unref();
+  }
+
+  /** Cancels a pending refreshSoon (the agent is stopping). */
+  close(): void {
+    clearTimeout(this.soon);
+    this.soon = undefined;
   }
 
   /** Rebuilds the known ids from a scan and the pod source (also on pod churn). Concurrent calls share one scan. */

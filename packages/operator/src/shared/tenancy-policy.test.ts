@@ -214,3 +214,44 @@ describe("pod scope under the default policy (issue 12: the tenant's own workloa
     }
   });
 });
+
+describe("pod labels of other namespaces (cgroup_namespace, cgroup_pod: issue 12)", () => {
+  const example = parseManifests(readFileSync(new URL("../../../../examples/node-pod-execs.yaml", import.meta.url), "utf8"), "node-pod-execs.yaml")
+    .resources[0]!;
+  const resource = (spec: EbpfMapSpec, namespace = "platform") => ({ metadata: { name: "node-pod-execs", namespace }, spec });
+  const nodeWide = { targetScopes: ["pod", "node"] as ("pod" | "node")[], nodeScopeProgramTypes: ["tracepoint"] };
+
+  it("attack: alice's node-wide program with the decoders, in a namespace whose policy grants node scope but not the labels, is refused naming the field", () => {
+    const p = effectivePolicy(
+      "alice",
+      {},
+      [policy("alice-node", { ...nodeWide, namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "alice" } } })],
+      [],
+    );
+    expect(p.crossNamespacePodLabels).toBe(false);
+    expect(admit(resource(example.resource.spec, "alice"), p, [])).toEqual({
+      rule: "crossNamespacePodLabels",
+      message: expect.stringMatching(
+        /^refused by EbpfTenancyPolicy "alice-node", rule crossNamespacePodLabels: spec\.metrics\[0\]\.labels\[0\]\.decoders\[1\] "cgroup_namespace" names the pods of every namespace on the node/,
+      ),
+    });
+  });
+
+  it("attack: the same decoders on a pod-scoped resource under the default policy are refused too (a program writes any id it likes)", () => {
+    const podScoped = { ...example.resource.spec, selector: { matchLabels: { app: "web" } } } as EbpfMapSpec;
+    const p = effectivePolicy("alice", {}, [], ["tracepoint"]);
+    expect(admit(resource(podScoped, "alice"), p, [])?.rule).toBe("crossNamespacePodLabels");
+    // The kernel-wide namespace label grants node scope for tracing types, not other namespaces' pod names.
+    const labelled = effectivePolicy("alice", { [ALLOW_KERNEL_WIDE_LABEL]: "true" }, [], ["tracepoint"]);
+    expect(admit(resource(example.resource.spec, "alice"), labelled, [])?.message).toMatch(/rule crossNamespacePodLabels: .*decoders\[1\] "cgroup_namespace"/);
+  });
+
+  it("admits the shipped example where the policy allows them", () => {
+    const p = effectivePolicy("platform", {}, [policy("platform", { ...nodeWide, crossNamespacePodLabels: true })], []);
+    expect(admit(resource(example.resource.spec), p, [])).toBeUndefined();
+    // A resource without the decoders needs no grant.
+    expect(
+      admit(resource({ ...example.resource.spec, metrics: [] } as EbpfMapSpec), effectivePolicy("p", {}, [policy("p", nodeWide)], []), []),
+    ).toBeUndefined();
+  });
+});

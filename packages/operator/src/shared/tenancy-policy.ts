@@ -23,6 +23,7 @@ import {
   type PolicyVerdictMode,
   type TargetScope,
   type Violation,
+  crossNamespaceDecoderUses,
   formatViolations,
   programsOf,
 } from "@ebpf-operator/core";
@@ -48,6 +49,8 @@ export interface EffectivePolicy {
   helpers: { sets: readonly ("observe" | "any")[]; names: readonly string[] };
   kfuncs: readonly string[];
   verdictMode: PolicyVerdictMode;
+  /** Whether the pod labels of other namespaces (cgroup_namespace, cgroup_pod) may be used. */
+  crossNamespacePodLabels: boolean;
   nodes: { selector?: LabelSelector; controlPlane: boolean };
   quotas: FullQuotas;
 }
@@ -85,6 +88,7 @@ function fill(spec: EbpfTenancyPolicySpec | undefined, base: Pick<EffectivePolic
     helpers: { sets: spec?.helpers?.sets ?? ["observe"], names: spec?.helpers?.names ?? [] },
     kfuncs: spec?.helpers?.kfuncs ?? [],
     verdictMode: spec?.verdictMode ?? "observe",
+    crossNamespacePodLabels: spec?.crossNamespacePodLabels ?? false,
     nodes: { ...(spec?.nodes?.selector ? { selector: spec.nodes.selector } : {}), controlPlane: spec?.nodes?.controlPlane ?? false },
     quotas: { ...DEFAULT_QUOTAS, ...(spec?.quotas ?? {}) },
   };
@@ -244,6 +248,16 @@ export function admit(resource: AdmissionResource, policy: EffectivePolicy, sibl
         `${p.field}.target "${p.target}" of program type ${p.type} is node-wide, and the policy allows node-wide targets only for ${policy.nodeScopeProgramTypes.join(", ") || "no program type"}`,
       );
     }
+  }
+  // Checked whatever the scope: a program writes any cgroup id it likes into its keys, so the
+  // decoders themselves are what names other namespaces' pods.
+  const crossNamespace = crossNamespaceDecoderUses(spec)[0];
+  if (crossNamespace && !policy.crossNamespacePodLabels) {
+    return refuse(
+      policy,
+      "crossNamespacePodLabels",
+      `${crossNamespace.field} "${crossNamespace.decoder}" names the pods of every namespace on the node, and the policy does not allow labels from other namespaces' pods (a cluster admin grants them with crossNamespacePodLabels: true; a pod-scoped resource labels its own pods with the decoder pod)`,
+    );
   }
   const codeBytes = Buffer.byteLength(spec.code, "utf8");
   if (codeBytes > policy.quotas.codeBytes) {
