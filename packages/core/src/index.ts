@@ -42,7 +42,7 @@ export { PluginRegistry, type PluginReport } from "./plugin/plugin-registry.js";
 export { importPlugin, type PluginLoadOutcome } from "./plugin/plugin-import.js";
 export { ensureBpffs, ensureTracefs } from "./kernel/mounts.js";
 export { StaticPodSource, type PodInfo, type PodSource } from "./pods/pod-source.js";
-export { defaultPodScope, podIdTable, scopedPods, type PodScopeDependencies, type ScopedPod } from "./agent/pod-scope.js";
+export { defaultPodScope, podIdTable, scopedPods, type PodScopeDependencies, type ScopedPod, type UnplacedPod } from "./agent/pod-scope.js";
 export { createPodDecoder } from "./decoders/pod.js";
 export { matchesLabels, selectPods, type LabelRequirement, type PodSelector } from "./pods/selector.js";
 export { findCgroup2MountInfo, parseCgroup2MountInfo, type Cgroup2Mount } from "./pods/cgroup-mount.js";
