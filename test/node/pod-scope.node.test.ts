@@ -10,7 +10,8 @@
  * default tenancy policy. Each pod sends a known number of UDP packets on its own loopback
  * (`kubectl exec`, so the sender runs in the pod's container cgroup, as runc puts it there);
  * alice's series carry her pod's name and count exactly her pod's packets and none of bob's. A
- * new matching pod is attached within seconds and counted; a deleted pod's series disappear.
+ * new matching pod is attached within seconds and counted; a deleted pod's series disappear; a
+ * selected pod that has finished (its cgroup gone) is named in the status with its coded reason.
  * Pods, the install, pins and namespaces are removed pass or fail; the pods' cgroups go with
  * the pods (the harness removes the run's cgroup subtree at the end).
  */
@@ -169,6 +170,39 @@ describe("pod scope with real pods on a real kubelet", () => {
     expect(after!.status.program!.attachments).toEqual([`pod ${ALICE}/web-1 (cgroup /${RUN_CGROUP}/kubepods/besteffort/pod${uids[`${ALICE}/web-1`]})`]);
     expect(pins().some((p) => p.includes(`/pod_${uids[`${ALICE}/web-2`]}_`))).toBe(false);
     expect(await valueOf("web-1")).toBe(35);
+  });
+
+  it("a selected pod that has finished (its cgroup gone) is named in the status with EOP_ERR_POD_CGROUP_NOT_FOUND, not attached", async () => {
+    const done = JSON.parse(podManifest(ALICE, "web-done")) as { spec: { restartPolicy?: string; containers: { command: string[] }[] } };
+    done.spec.restartPolicy = "Never";
+    done.spec.containers[0]!.command = ["true"];
+    await cluster.kubectlOk(["apply", "-f", "-"], { kubeconfig: alice, input: JSON.stringify(done) });
+    try {
+      await cluster.kubectlOk(["wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/web-done", "-n", ALICE, "--timeout=120s"], {
+        kubeconfig: alice,
+        timeoutMs: 130_000,
+      });
+      const message = await eventually(
+        "the finished pod named in the Loaded condition",
+        async () => {
+          const loaded = (await report())?.status.conditions?.find((c) => c.type === "Loaded")?.message;
+          return loaded?.includes("web-done: ") ? loaded : undefined;
+        },
+        60_000,
+      );
+      expect(message).toMatch(
+        /^program \d+ attached to 1 pod\(s\): web-1; selected but not attached \(EOP_ERR_POD_CGROUP_NOT_FOUND\): web-done: no root-owned cgroup v2 directory named after its UID \(pod[0-9a-f-]+\): not started yet, finished/,
+      );
+      expect((await report())!.status.program!.attachments).toHaveLength(1);
+    } finally {
+      await cluster.kubectl(["delete", "pod", "web-done", "-n", ALICE, "--ignore-not-found", "--wait=true", "--timeout=60s"], { timeoutMs: 70_000 });
+    }
+    // Gone from the API server: no longer selected, no longer said.
+    await eventually(
+      "the message to drop the deleted pod",
+      async () => ((await report())?.status.conditions?.find((c) => c.type === "Loaded")?.message.includes("web-done") === false ? true : undefined),
+      60_000,
+    );
   });
 
   it("deleting the EbpfMap detaches it from the pod and removes its program and pins", async () => {
