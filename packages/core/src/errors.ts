@@ -59,6 +59,10 @@ export const ERROR_CODES = {
     meaning: "spec.selector asks for pod scope that this agent cannot give the program type (or not per container)",
     fault: "spec",
   },
+  EOP_ERR_POD_CGROUP_NOT_FOUND: {
+    meaning: "a pod the selector selects has no cgroup v2 on this node (no cgroup v2 hierarchy, not started yet, or kept out of it by its runtime)",
+    fault: "system",
+  },
   EOP_ERR_KERNEL_MOUNT: { meaning: "bpffs or tracefs is not mounted and mounting it failed", fault: "system" },
   EOP_ERR_PROGRAM_NOT_FOUND: { meaning: "spec.program names no program in the compiled code", fault: "spec" },
   EOP_ERR_MAP_NOT_FOUND: { meaning: "spec.map names no map in the compiled code", fault: "spec" },

@@ -43,7 +43,7 @@ export { PluginRegistry, type PluginReport } from "./plugin/plugin-registry.js";
 export { importPlugin, type PluginLoadOutcome } from "./plugin/plugin-import.js";
 export { ensureBpffs, ensureTracefs } from "./kernel/mounts.js";
 export { StaticPodSource, type PodInfo, type PodSource } from "./pods/pod-source.js";
-export { defaultPodScope, podIdTable, scopedPods, type PodScopeDependencies, type ScopedPod } from "./agent/pod-scope.js";
+export { defaultPodScope, podIdTable, scopedPods, type PodScopeDependencies, type ScopedPod, type UnplacedPod } from "./agent/pod-scope.js";
 export { createPodDecoder } from "./decoders/pod.js";
 export { createCgroupPodDecoders } from "./decoders/cgroup-pod.js";
 export { PodLabels, type PodLabelOptions } from "./agent/pod-labels.js";

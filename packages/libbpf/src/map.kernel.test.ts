@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { compileFixture, makePinDir, makeTempDir, requireKernel, u32Key } from "./kernel-test-support.js";
@@ -38,11 +40,13 @@ describe("BpfMap", () => {
   const tmp = makeTempDir();
   const pins = makePinDir();
   let obj: BpfObject;
+  let objectPath = "";
   const maps: Record<string, BpfMap> = {};
   const cpus = possibleCpus();
 
   beforeAll(() => {
-    obj = BpfObject.open({ path: compileFixture("maps", tmp.dir) });
+    objectPath = compileFixture("maps", tmp.dir);
+    obj = BpfObject.open({ path: objectPath });
     obj.load();
     for (const name of ["hash_map", "array_map", "percpu_hash_map", "percpu_array_map", "conn_map"]) {
       maps[name] = obj.map(name);
@@ -305,6 +309,32 @@ describe("BpfMap", () => {
         },
       ],
     });
+  });
+
+  it("describes from the object's BTF what the kernel's BTF says, with no CAP_SYS_ADMIN (the agent's DaemonSet has none)", () => {
+    // obj.map() answers from the object's BTF; fromId() (no object) reads the kernel's by id.
+    using byId = BpfMap.fromId(maps.conn_map!.info.id);
+    expect(maps.conn_map!.describeKey()).toEqual(byId.describeKey());
+    expect(maps.conn_map!.describeValue()).toEqual(byId.describeValue());
+    // A pinned map reopened in a process without CAP_SYS_ADMIN: its kernel BTF cannot be read
+    // (BPF_BTF_GET_FD_BY_ID: EPERM), its object's types describe it.
+    const pin = `${pins.dir}/conn_map_declared`;
+    maps.conn_map!.pin(pin);
+    const lib = fileURLToPath(new URL("../dist/index.js", import.meta.url));
+    const script = `const { BpfMap, BpfObject } = await import(${JSON.stringify(lib)});
+      const map = BpfMap.openPinned(${JSON.stringify(pin)});
+      let kernel = "read";
+      try { map.describeKey(); } catch (error) { kernel = error.message; }
+      const object = BpfObject.open({ path: ${JSON.stringify(objectPath)} });
+      map.useDeclaredTypes(object.mapTypes("conn_map"));
+      console.log(JSON.stringify({ kernel, key: map.describeKey() }, (k, v) => (typeof v === "bigint" ? v.toString() : v)));`;
+    const child = spawnSync("setpriv", ["--inh-caps=-sys_admin", "--bounding-set=-sys_admin", process.execPath, "--input-type=module", "-e", script], {
+      encoding: "utf8",
+    });
+    expect(child.status, child.stderr).toBe(0);
+    const seen = JSON.parse(child.stdout) as { kernel: string; key: unknown };
+    expect(seen.kernel).toMatch(/btf__load_from_kernel_by_id\(\d+\): Operation not permitted/);
+    expect(seen.key).toEqual(JSON.parse(JSON.stringify(byId.describeKey(), (k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))));
   });
 
   it("describes typedefs, enums, bit fields, bools and pointers in a value", () => {

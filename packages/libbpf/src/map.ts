@@ -104,6 +104,8 @@ export class BpfMap implements Disposable {
   readonly valueStride: number;
   /** The buffers `readAll({ reuse: true })` fills, while no read holds them. */
   #spare: ReadBuffers | undefined;
+  /** The key and value types of the object that created the map, when given (useDeclaredTypes). */
+  #declared: { key?: BtfType; value?: BtfType } | undefined;
 
   private constructor(handle: NativeFd, label: string) {
     let info: MapInfo;
@@ -373,20 +375,33 @@ export class BpfMap implements Disposable {
     return { count, syscalls, into: target };
   }
 
-  #describe(typeId: number): BtfType | undefined {
+  #describe(typeId: number, side: "key" | "value"): BtfType | undefined {
     this.#owner.check();
     if (this.info.btfId === 0 || typeId === 0) return undefined;
+    if (this.#declared) return this.#declared[side];
     return describeBtfTypes(this.info.btfId, [typeId])[0];
   }
 
-  /** The key's C type from the map's kernel BTF, or undefined for maps created without BTF. */
-  describeKey(): BtfType | undefined {
-    return this.#describe(this.info.btfKeyTypeId);
+  /**
+   * Answers describeKey/describeValue from the types of the object that created this map
+   * ({@link BpfObject.mapTypes}: the same BTF the kernel was given) instead of the map's kernel
+   * BTF. Reading kernel BTF by id (`BPF_BTF_GET_FD_BY_ID`) needs CAP_SYS_ADMIN, which a loader
+   * running with CAP_BPF alone (the agent's DaemonSet) does not have. {@link BpfObject.map} sets
+   * them; a pinned map reopened later takes them from its own object file.
+   */
+  useDeclaredTypes(types: { key?: BtfType; value?: BtfType }): void {
+    this.#owner.check();
+    this.#declared = types;
   }
 
-  /** The value's C type from the map's kernel BTF, or undefined for maps created without BTF. */
+  /** The key's C type from the map's BTF (declared, or the kernel's), or undefined for maps created without BTF. */
+  describeKey(): BtfType | undefined {
+    return this.#describe(this.info.btfKeyTypeId, "key");
+  }
+
+  /** The value's C type from the map's BTF (declared, or the kernel's), or undefined for maps created without BTF. */
   describeValue(): BtfType | undefined {
-    return this.#describe(this.info.btfValueTypeId);
+    return this.#describe(this.info.btfValueTypeId, "value");
   }
 
   /** Closes this handle's fd (deferred while a readAll is running). Idempotent. */

@@ -263,7 +263,10 @@ export class BpfObject implements Disposable {
     if (!names.includes(name)) {
       throw new Error(`map: object ${this.name} has no map ${JSON.stringify(name)}; it has: ${names.join(", ") || "(none)"}`);
     }
-    return wrapMap(handle.mapFd(name), `BpfMap ${this.name}/${name}`);
+    const map = wrapMap(handle.mapFd(name), `BpfMap ${this.name}/${name}`);
+    // Its types from this object's BTF: describing them needs no kernel BTF read (CAP_SYS_ADMIN).
+    map.useDeclaredTypes(handle.mapTypes(name));
+    return map;
   }
 
   /**

@@ -21,7 +21,7 @@ import { ObjectRefusedError, type EnforcementResolver, type LoadEnforcement } fr
 import { loadKeyOf, type LoadRequest, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
 import { createPodDecoder } from "../decoders/pod.js";
-import { podIdTable, podNetnsOf, scopedPods, type PodScopeDependencies } from "./pod-scope.js";
+import { podIdTable, podNetnsOf, scopedPods, type PodScopeDependencies, type UnplacedPod } from "./pod-scope.js";
 import type { OpenPodNetns } from "../pods/pod-netns.js";
 import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "../api/resource-status.js";
 
@@ -44,6 +44,8 @@ interface ManagedResource {
   podSyncQueued?: boolean;
   /** Pod scope: why selected pods are not attached (hostNetwork, no process yet), as last reported. */
   podNotes?: string;
+  /** Pod scope: what the status last said about selected pods that could not be placed. */
+  podUnplaced?: string;
 }
 
 /** Called after every change of a resource's status; `undefined` when the resource is gone. */
@@ -132,7 +134,17 @@ export class Agent {
     // A sync queued before the resource was removed finds it gone: nothing to attach any more.
     if (!loaded?.podScope || !selector || this.resources.get(refKey(managed.ref)) !== managed) return;
     const log = resourceLogger(this.deps.logger, managed.ref);
-    const pods = this.deps.pods ? await scopedPods(this.deps.pods, managed.ref.namespace, selector) : [];
+    const unplaced: UnplacedPod[] = [];
+    const pods = this.deps.pods ? await scopedPods(this.deps.pods, managed.ref.namespace, selector, unplaced) : [];
+    // Selected pods whose cgroup is not found: said in the status (coded), so a node where pod
+    // scope cannot work (no cgroup v2, a runtime that keeps containers out of it) says so per resource.
+    let unplacedChanged = false;
+    const unplacedText = unplaced.map((p) => `${p.name}: ${p.reason}`).join("; ");
+    if (unplacedText !== (managed.podUnplaced ?? "")) {
+      managed.podUnplaced = unplacedText;
+      unplacedChanged = true;
+      if (unplaced.length > 0) log.warn({ unplaced }, "selected pods without a cgroup v2 on this node");
+    }
     const wanted = new Map(pods.map((p) => [p.uid, p]));
     let changed = false;
     for (const [uid, attachment] of [...loaded.podScope.pods]) {
@@ -194,7 +206,7 @@ export class Agent {
       managed.podNotes = noted;
       changed = true;
     }
-    if (!report && !changed && failed.length === 0) return;
+    if (!report && !changed && !unplacedChanged && failed.length === 0) return;
     const descriptions = attached.map((p) =>
       network
         ? `pod ${p.namespace}/${p.name}: ${loaded
@@ -211,12 +223,13 @@ export class Agent {
       status: "True",
       reason: loaded.adopted ? Reason.Adopted : Reason.Loaded,
       message:
-        (attached.length === 0 && pods.length > 0
+        (attached.length === 0 && (pods.length > 0 || unplaced.length > 0)
           ? `program ${loaded.program.info().id} loaded, attached to no pod`
           : attached.length === 0
             ? `program ${loaded.program.info().id} loaded, attached to no pod: no pod of namespace ${managed.ref.namespace} on this node matches spec.selector${this.deps.pods?.standalone !== false ? " (a standalone agent knows no pods: there is no API server)" : ""}`
             : `program ${loaded.program.info().id} attached to ${attached.length} pod(s): ${names}`) +
         (failed.length > 0 ? `; attaching to ${failed.join(", ")} failed (retried)` : "") +
+        (unplaced.length > 0 ? `; selected but not attached (EOP_ERR_POD_CGROUP_NOT_FOUND): ${unplacedText}` : "") +
         (noted !== "" ? `; ${noted}` : ""),
     });
     this.notify(managed.ref, managed.status);

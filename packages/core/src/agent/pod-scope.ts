@@ -34,11 +34,18 @@ export interface ScopedPod {
   cgroup: PodCgroup;
 }
 
+/** A selected pod of this node that pod scope cannot place in the cgroup v2 tree, and why (for the resource's status). */
+export interface UnplacedPod {
+  name: string;
+  reason: string;
+}
+
 /**
  * The pods of `namespace` that `selector` selects and whose cgroup is on this node. Never another
- * namespace's pods (selectPods), never a pod being deleted.
+ * namespace's pods (selectPods), never a pod being deleted. Selected pods whose cgroup is not
+ * found (or found twice) are added to `unplaced`, when given, with the reason.
  */
-export async function scopedPods(deps: PodScopeDependencies, namespace: string, selector: PodSelector): Promise<ScopedPod[]> {
+export async function scopedPods(deps: PodScopeDependencies, namespace: string, selector: PodSelector, unplaced?: UnplacedPod[]): Promise<ScopedPod[]> {
   const selected = selectPods(deps.source.pods(), namespace, selector);
   if (selected.length === 0) return [];
   const scan = await deps.scan(selected.map((p) => p.uid));
@@ -46,8 +53,17 @@ export async function scopedPods(deps: PodScopeDependencies, namespace: string, 
   for (const pod of selected) {
     const cgroup = scan.pods.get(pod.uid);
     if (cgroup && cgroup.path !== "/") out.push({ uid: pod.uid, namespace: pod.namespace, name: pod.name, cgroup });
+    else unplaced?.push({ name: pod.name, reason: unplacedReason(scan, pod.uid) });
   }
+  unplaced?.sort((a, b) => a.name.localeCompare(b.name));
   return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function unplacedReason(scan: PodCgroupScan, uid: string): string {
+  if (scan.noCgroup2) return "this node has no cgroup v2 hierarchy (cgroup v1 only), and pod scope attaches to cgroup v2";
+  const places = scan.ambiguous.get(uid);
+  if (places) return `its UID names cgroups in ${places.length} places (${places.join(", ")}): which one is the kubelet's cannot be told`;
+  return `no root-owned cgroup v2 directory named after its UID (pod${uid}): not started yet, finished, or its runtime keeps containers out of the cgroup v2 hierarchy`;
 }
 
 /** The cgroup ids of the pods (each pod's own and its containers') -> the pod's name. */
@@ -71,7 +87,7 @@ export function defaultPodScope(source: PodSource = new StaticPodSource()): PodS
     async scan(wanted) {
       index ??= findCgroup2MountInfo().then((mount) => (mount ? new PodCgroupIndex(mount) : undefined));
       const found = await index;
-      return found ? found.scan(wanted) : { pods: new Map(), ambiguous: new Map() };
+      return found ? found.scan(wanted) : { pods: new Map(), ambiguous: new Map(), noCgroup2: true };
     },
   };
 }

@@ -567,7 +567,8 @@ export class ProgramLoader {
         for (const pin of linkPins) part.attachments.push({ kind: "link", link: BpfLink.openPinned(join(dir, pin)), description: `pinned ${pin}` });
       }
       // The rules may have changed since this generation was loaded: check the object again.
-      const report = inspect(await readObject(request.object.path, label), spec.code, label);
+      const bytes = await readObject(request.object.path, label);
+      const report = inspect(bytes, spec.code, label);
       const mapBytes = this.check(
         request,
         report,
@@ -577,6 +578,9 @@ export class ProgramLoader {
       for (const entry of entries) {
         if (entry.startsWith("map_")) maps.set(entry.slice("map_".length), BpfMap.openPinned(join(dir, entry)));
       }
+      // The maps' key and value types from their own object (the generation is keyed by its
+      // hash): reading their kernel BTF by id would need CAP_SYS_ADMIN (BpfMap.useDeclaredTypes).
+      declareMapTypes(maps, bytes, request.object.path);
       const missing = requiredMaps(request).find((name) => !maps.has(name));
       if (missing !== undefined) throw operatorError("EOP_ERR_PIN_FAILED", `pinned generation ${dir} of ${label} lacks map "${missing}"`);
       request.checkMaps?.(maps);
@@ -660,6 +664,17 @@ function assemble(
  * instead: libbpf's pin path is cleared, and the map is pinned in the generation directory like
  * every other map (`map_<name>`), private to this resource and removed with it.
  */
+/** Gives adopted maps the key and value types of the object that created them. */
+function declareMapTypes(maps: ReadonlyMap<string, BpfMap>, bytes: Uint8Array, path: string): void {
+  const object = BpfObject.open({ buffer: bytes, name: objectName(path) });
+  try {
+    const declared = new Set(object.maps().map((m) => m.name));
+    for (const [name, map] of maps) if (declared.has(name)) map.useDeclaredTypes(object.mapTypes(name));
+  } finally {
+    object.close();
+  }
+}
+
 function containPinning(object: BpfObject, mapSpecs: readonly MapSpec[], dir: string, logger: Logger): void {
   for (const spec of mapSpecs) {
     if (spec.pinPath === null) continue;

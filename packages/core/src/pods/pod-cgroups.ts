@@ -82,6 +82,8 @@ export interface PodCgroupScan {
   pods: Map<string, PodCgroup>;
   /** UIDs found in more than one place: left out of `pods`, since which one is the kubelet's cannot be told. */
   ambiguous: Map<string, string[]>;
+  /** Set when this node has no cgroup v2 hierarchy at all (cgroup v1 only): no pod cgroup can be found. */
+  noCgroup2?: boolean;
 }
 
 export class PodCgroupIndex {
