@@ -581,7 +581,7 @@ if (operator) {
     "`bench/src/operator.ts` starts its own control plane (etcd + kube-apiserver from",
     "`scripts/build-kube-testenv.sh`, with an audit log of every request at `RequestReceived`), the CRDs,",
     "one Node object and no agent, then the built operator (`node packages/operator/dist/cli.js run",
-    "--no-leader-elect`, 2 workers, empty compile cache). It creates the EbpfMaps through the API (16 at a",
+    "--no-leader-elect`, 4 workers (3 at most on one namespace), empty compile cache). It creates the EbpfMaps through the API (16 at a",
     'time) and polls until every one has `status.object`, `ready: "0/1"` and `Ready=False` with reason',
     "`NodesNotReady`. Requests are counted from the audit log by user agent (the operator's is",
     "`" + (operator.rows[0]?.userAgent ?? "?") + "`), and cross-checked with the API server's `apiserver_request_total` (all clients: the bench's creates",

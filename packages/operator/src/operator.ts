@@ -138,7 +138,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const { policies, namespaces } = tenancyInformers(kubeConfig, logger);
   const objects = new ObjectStore(kubeConfig, options.namespace);
   // Fair across namespaces; with several workers one is always left for the other namespaces.
-  const workerCount = options.workers ?? 2;
+  // Reconciles mostly wait on the API server and the compiler: 4 workers give one namespace 3.
+  const workerCount = options.workers ?? 4;
   const queue = new WorkQueue({ maxActivePerShard: Math.max(1, workerCount - 1) });
   const reconciler = new EbpfMapReconciler({
     writer: new KubeEbpfMapWriter(kubeConfig),
@@ -161,8 +162,20 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   };
   ebpfMaps.on((event, object) => {
     queue.add(objectKey(object));
-    // One more or one fewer decides which of the namespace's EbpfMaps fit its quota.
-    if (event === "add" || event === "delete") requeueNamespace(object.metadata.namespace);
+    // Which of a namespace's EbpfMaps fit its quota follows their age (admit: oldest first, then
+    // by name). One going away, or starting to, lets a younger one in: look at all again. One
+    // added is the youngest and moves no one, except those created in the same second (ordered by
+    // name): only those. Requeueing the whole namespace on every add made creating N resources
+    // cost N² reconciles (docs/benchmarks.md, section 4).
+    if (event === "delete" || (event === "update" && object.metadata.deletionTimestamp)) requeueNamespace(object.metadata.namespace);
+    else if (event === "add") {
+      const created = object.metadata.creationTimestamp;
+      for (const resource of ebpfMaps.list()) {
+        if (resource.metadata.namespace === object.metadata.namespace && String(resource.metadata.creationTimestamp) === String(created)) {
+          queue.add(objectKey(resource));
+        }
+      }
+    }
   });
   nodeStatuses.on((_event, status) => queue.add(`${status.metadata.namespace}/${status.spec.ebpfMap}`));
   // A node's labels decide selection: re-evaluate every resource.
