@@ -31,6 +31,7 @@ import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
 import { EventRecorder } from "./kube/events.js";
 import { Informer, objectKey } from "./kube/informer.js";
 import { tenancyInformers } from "./kube/tenancy-informers.js";
+import { currentPolicy } from "./shared/tenancy-policy.js";
 import { LeaderElector } from "./kube/leader-election.js";
 import { WorkQueue } from "./kube/work-queue.js";
 import { operatorAttributes } from "./serving/kube-access.js";
@@ -164,16 +165,17 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     queue.add(objectKey(object));
     // Which of a namespace's EbpfMaps fit its quota follows their age (admit: oldest first, then
     // by name). One going away, or starting to, lets a younger one in: look at all again. One
-    // added is the youngest and moves no one, except those created in the same second (ordered by
-    // name): only those. Requeueing the whole namespace on every add made creating N resources
-    // cost N² reconciles (docs/benchmarks.md, section 4).
+    // added is the youngest and moves no one, except, in a namespace over its quota, those
+    // created in the same second and named after it: only those. Requeueing the whole namespace
+    // on every add made creating N resources cost N² reconciles (docs/benchmarks.md, section 4).
     if (event === "delete" || (event === "update" && object.metadata.deletionTimestamp)) requeueNamespace(object.metadata.namespace);
     else if (event === "add") {
-      const created = object.metadata.creationTimestamp;
-      for (const resource of ebpfMaps.list()) {
-        if (resource.metadata.namespace === object.metadata.namespace && String(resource.metadata.creationTimestamp) === String(created)) {
+      const { namespace, name, creationTimestamp } = object.metadata;
+      const siblings = ebpfMaps.list().filter((r) => r.metadata.namespace === namespace && !r.metadata.deletionTimestamp);
+      if (siblings.length <= currentPolicy(namespace, { namespaces, policies, plugins }).quotas.ebpfMaps) return;
+      for (const resource of siblings) {
+        if (String(resource.metadata.creationTimestamp) === String(creationTimestamp) && resource.metadata.name.localeCompare(name) > 0)
           queue.add(objectKey(resource));
-        }
       }
     }
   });
