@@ -275,6 +275,9 @@ describe("deploy/ files", () => {
         podSpec(byKindName(plain, kind, name)).containers.map((c) => c.image),
       );
     }
+    // By default the agent sees neither the host's processes nor their namespaces (agent.podNetworkScope).
+    expect(podSpec(byKindName(rendered, "DaemonSet", "ebpf-operator-agent")).hostPID).toBe(false);
+    expect(JSON.stringify(podSpec(byKindName(rendered, "DaemonSet", "ebpf-operator-agent")).containers)).not.toMatch(/SYS_ADMIN|SYS_PTRACE/);
   });
 
   it("the operator's pod keeps the ServiceAccount token out of the compiler container, in the manifests and the chart", async () => {
