@@ -26,6 +26,7 @@ import {
   createAgentContainer,
   createLogger,
   defaultPodScope,
+  parseManifests,
   registryText,
   type Agent,
   type ParsedManifest,
@@ -35,6 +36,7 @@ import { socketPlugin } from "../../packages/plugin-socket/src/socket-plugin.js"
 import { xdpPlugin } from "../../packages/plugin-xdp/src/xdp-plugin.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
 import { KubeletLayout, until, type NetworkedPod } from "../helpers/kubelet-layout.js";
+import { example } from "../helpers/manifests.js";
 import { sampleValue } from "../helpers/metrics.js";
 
 requireKernelCapabilities();
@@ -454,6 +456,41 @@ describe("pod-scoped xdp and socket programs on the real kernel", () => {
     expect(status("alice", "named-sock")?.lastError?.message).toMatch(/with spec\.selector the filter runs on each selected pod's own interfaces/);
     expect(status("alice", "star-node")?.lastError?.message).toMatch(/socket target "\*" means each selected pod's own interfaces: it needs spec\.selector/);
     expect(nodeXdpPrograms()).not.toContain(programId("alice", "xdp"));
+  });
+
+  it("runs examples/pod-xdp-packets.yaml and examples/pod-socket-bytes.yaml as shipped (in alice's namespace): her pod's UDP packets and bytes, none of bob's", async () => {
+    const shipped = ["pod-xdp-packets.yaml", "pod-socket-bytes.yaml"].flatMap((file) => {
+      const parsed = parseManifests(example(file).replace(/^metadata:\n/m, "metadata:\n  namespace: alice\n"), file);
+      expect(parsed.problems).toEqual([]);
+      return parsed.resources;
+    });
+    await agent.sync(shipped);
+    for (const name of ["pod-xdp-packets", "pod-socket-bytes"]) {
+      expect(status("alice", name)).toMatchObject({ phase: "Running" });
+      expect(status("alice", name)?.program?.attachments).toEqual([expect.stringMatching(/^pod alice\/web-a1: /)]);
+    }
+    expect(xdpOn("eth0", alice.network.netns)).toBe(programId("alice", "pod-xdp-packets"));
+    expect(xdpOn("eth0", bob.network.netns)).toBeUndefined();
+    expect(packetSocketIfindexes(bob.network.netns)).toEqual([]);
+    const udp = async (metric: string, ebpfmap: string) => sampleValue(await families(), metric, { namespace: "alice", ebpfmap, protocol: "udp" }) ?? 0;
+    await sendTo(alice, 12);
+    await sendTo(bob, 9);
+    // A frame is 14 (Ethernet) + 20 (IPv4) + 8 (UDP) + 16 (payload) bytes.
+    await until(
+      "alice's 12 datagrams counted by XDP",
+      () => udp("pod_xdp_packets_total", "pod-xdp-packets"),
+      (v) => v >= 12,
+      5000,
+    );
+    await until(
+      "and by the socket filter",
+      () => udp("pod_socket_bytes_total", "pod-socket-bytes"),
+      (v) => v >= 12 * 58,
+      5000,
+    );
+    await sleep(300);
+    expect(await udp("pod_xdp_packets_total", "pod-xdp-packets")).toBe(12);
+    expect(await udp("pod_socket_bytes_total", "pod-socket-bytes")).toBe(12 * 58);
   });
 
   it("deleting the resources detaches every pod and leaves no pins", async () => {

@@ -24,6 +24,7 @@ import {
   createAgentContainer,
   createLogger,
   defaultPodScope,
+  parseManifests,
   registryText,
   type Agent,
   type ParsedManifest,
@@ -33,6 +34,7 @@ import { rawTracepointPlugin } from "../../packages/plugin-raw-tracepoint/src/ra
 import { admit, effectivePolicy, enforcementOf } from "../../packages/operator/src/shared/tenancy-policy.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
 import { KubeletLayout, until, type FakePod } from "../helpers/kubelet-layout.js";
+import { example } from "../helpers/manifests.js";
 import { sampleValue } from "../helpers/metrics.js";
 
 requireKernelCapabilities();
@@ -443,6 +445,26 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
     everybody(15);
     expect(await value("tenant_getpid_runs_total", "alice", "getpid")).toBe(15);
     expect(await value("tenant_getpid_total", "alice", "getpid", { pod: "web-a1" })).toBe(15);
+  });
+
+  it("runs examples/pod-syscalls.yaml as shipped (in alice's namespace, under the default policy's enforcement): her pod's getpid calls by name, no row of bob's pod or the host", async () => {
+    const parsed = parseManifests(example("pod-syscalls.yaml").replace(/^metadata:\n/m, "metadata:\n  namespace: alice\n"), "pod-syscalls.yaml");
+    expect(parsed.problems).toEqual([]);
+    expect(parsed.resources[0]!.ref).toEqual({ namespace: "alice", name: "pod-syscalls" });
+    await agent.sync([manifest("alice", "getpid"), ...parsed.resources]);
+    expect(status("alice", "pod-syscalls")).toMatchObject({ phase: "Running" });
+    await until(
+      "alice's pod in the example's filter",
+      () => filterIds("alice", "pod-syscalls").length,
+      (n) => n === 1,
+    );
+    expect(filterIds("alice", "pod-syscalls")).toEqual([cgroupId(alice1.podDir)]);
+    everybody(25);
+    expect(await value("pod_syscalls_total", "alice", "pod-syscalls", { pod: "web-a1", syscall: "getpid" })).toBe(25);
+    // raw_syscalls/sys_enter fires for every task on the node: only alice's pod has rows.
+    const rows = (await families()).split("\n").filter((l) => l.startsWith("pod_syscalls_total{"));
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.filter((l) => !l.includes('pod="web-a1"'))).toEqual([]);
   });
 
   it("deleting the resources detaches every gate and leaves no pins", async () => {

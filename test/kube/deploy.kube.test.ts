@@ -275,6 +275,9 @@ describe("deploy/ files", () => {
         podSpec(byKindName(plain, kind, name)).containers.map((c) => c.image),
       );
     }
+    // By default the agent sees neither the host's processes nor their namespaces (agent.podNetworkScope).
+    expect(podSpec(byKindName(rendered, "DaemonSet", "ebpf-operator-agent")).hostPID).toBe(false);
+    expect(JSON.stringify(podSpec(byKindName(rendered, "DaemonSet", "ebpf-operator-agent")).containers)).not.toMatch(/SYS_ADMIN|SYS_PTRACE/);
   });
 
   it("the operator's pod keeps the ServiceAccount token out of the compiler container, in the manifests and the chart", async () => {
@@ -941,6 +944,7 @@ operator:
 agent:
   image: { repository: registry.example/ebpf/agent, tag: "9.9.9" }
   capabilities: [BPF, PERFMON, NET_ADMIN, NET_RAW, SYS_ADMIN, SYS_RESOURCE]
+  podNetworkScope: true
   hostNetwork: false
   port: 19442
   mountBpffs: true
@@ -997,6 +1001,7 @@ metrics:
         template: {
           spec: {
             hostNetwork: boolean;
+            hostPID: boolean;
             initContainers: { name: string; securityContext: { privileged: boolean } }[];
             containers: { image: string; args: string[]; securityContext: Record<string, unknown> }[];
           };
@@ -1014,6 +1019,18 @@ metrics:
     expect(pod.containers[0]!.args).toContain("--listen=0.0.0.0:19442");
     // The API server refuses allowPrivilegeEscalation=false together with CAP_SYS_ADMIN.
     expect(pod.containers[0]!.securityContext).toMatchObject({ allowPrivilegeEscalation: true, capabilities: { add: expect.arrayContaining(["SYS_ADMIN"]) } });
+    // agent.podNetworkScope (pod-scoped xdp/socket): the host's PID namespace and SYS_PTRACE
+    // added, SYS_ADMIN (already listed) not twice.
+    expect(pod.hostPID).toBe(true);
+    expect((pod.containers[0]!.securityContext as { capabilities: { add: string[] } }).capabilities.add).toEqual([
+      "BPF",
+      "PERFMON",
+      "NET_ADMIN",
+      "NET_RAW",
+      "SYS_ADMIN",
+      "SYS_RESOURCE",
+      "SYS_PTRACE",
+    ]);
     const deployment = byKindName(objects, "Deployment", "eop-custom") as KubeObject & {
       spec: { replicas: number; template: { spec: { containers: { args: string[] }[] } } };
     };

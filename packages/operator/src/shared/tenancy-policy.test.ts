@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_QUOTAS, parseManifests, type EbpfMapSpec } from "@ebpf-operator/core";
 import { admit, effectivePolicy, enforcementOf, matchesSelector, nodeRefusal, objectRefusal, type PolicyObject } from "./tenancy-policy.js";
@@ -196,6 +196,26 @@ describe("pod scope under the default policy (issue 12: the tenant's own workloa
     expect(admit(resource(nodeWide as EbpfMapSpec), effectivePolicy("shop", {}, [], ["tracepoint"]), [])?.message).toMatch(
       /rule targetScopes: spec\.target "cgroup\/skb\/egress:\/" of program type cgroup is node-wide/,
     );
+  });
+
+  // What each pod-scoped example's header says: a tenant may apply it as shipped, with nothing
+  // node-wide granted, and the same spec without its selector is refused.
+  const examplesDir = new URL("../../../../examples/", import.meta.url);
+  const podScoped = readdirSync(examplesDir)
+    .filter((f) => f.endsWith(".yaml"))
+    .flatMap((file) => parseManifests(readFileSync(new URL(file, examplesDir), "utf8"), file).resources.map((r) => [file, r.resource.spec] as const))
+    .filter(([, spec]) => spec.selector !== undefined);
+
+  it("has a pod-scoped example of each built-in type that supports pod scope", () => {
+    expect(new Set(podScoped.map(([, spec]) => spec.type))).toEqual(new Set(["cgroup", "tracepoint", "xdp", "socket"]));
+  });
+
+  it.each(podScoped)("admits examples/%s as shipped under the default policy, and refuses it without spec.selector", (_file, spec) => {
+    const p = effectivePolicy("shop", {}, [], ["tracepoint", "raw_tp", "tp_btf", "kprobe", "kretprobe"]);
+    expect(p.source).toBe("Default");
+    expect(admit(resource(spec), p, [])).toBeUndefined();
+    const { selector: _selector, ...nodeWide } = spec;
+    expect(admit(resource(nodeWide as EbpfMapSpec), p, [])?.rule).toBe("targetScopes");
   });
 
   it("admits pod-scoped tracing (tracepoint, kprobe, kretprobe) without the node-wide grant, and refuses each without the selector", () => {
