@@ -30,7 +30,7 @@ import { MAX_OBJECT_BYTES, ObjectStore } from "./shared/object-store.js";
 import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
 import { EventRecorder } from "./kube/events.js";
 import { Informer, objectKey } from "./kube/informer.js";
-import { tenancyInformers } from "./kube/tenancy-informers.js";
+import { tenancyInformers } from "./shared/tenancy-informers.js";
 import { currentPolicy } from "./shared/tenancy-policy.js";
 import { LeaderElector } from "./kube/leader-election.js";
 import { WorkQueue } from "./kube/work-queue.js";

@@ -108,6 +108,7 @@ export interface PodNetnsTarget {
  *   selected pod's cgroup. The type must allow tail calls between programs of one type.
  */
 export interface PodScopeSupport<TTarget> {
+  /** `attach` (the default) or `gate`: see above. */
   mode?: "attach" | "gate";
   /** Throws `PluginTargetError` when `target` cannot be made relative to a pod (before anything loads). */
   check(programType: string, target: TTarget): void;

@@ -28,7 +28,7 @@ import {
 } from "@ebpf-operator/core";
 import { EBPFMAP_PLURAL } from "../crd/crds.js";
 import { Informer, objectKey } from "../kube/informer.js";
-import { tenancyInformers } from "../kube/tenancy-informers.js";
+import { tenancyInformers } from "../shared/tenancy-informers.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
 import { selectsNode } from "../shared/node-selection.js";
 import { ObjectStore } from "../shared/object-store.js";

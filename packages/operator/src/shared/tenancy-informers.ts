@@ -6,8 +6,8 @@
 import type { KubeConfig, V1Namespace } from "@kubernetes/client-node";
 import { API_GROUP_VERSION, POLICY_KIND, type Logger } from "@ebpf-operator/core";
 import { POLICY_PLURAL } from "../crd/crds.js";
-import type { PolicyObject } from "../shared/tenancy-policy.js";
-import { Informer } from "./informer.js";
+import type { PolicyObject } from "./tenancy-policy.js";
+import { Informer } from "../kube/informer.js";
 
 export interface TenancyInformers {
   policies: Informer<PolicyObject>;
