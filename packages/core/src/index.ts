@@ -124,7 +124,14 @@ export type { CoreDecoder, DecoderOptions } from "./decoders/decoder.js";
 export { bucketLayout, upperBound, type BucketLayout } from "./plan/histogram.js";
 export { histogramSeries, type HistogramSeries } from "./scrape/histogram-series.js";
 export { metricConfigs, type MetricConfig, type MetricKind } from "./plan/metric-config.js";
-export { checkMetricsSpec, crossNamespaceDecoderUses, CROSS_NAMESPACE_DECODERS, MAX_HISTOGRAM_BUCKETS } from "./api/metrics-check.js";
+export {
+  checkMetricsSpec,
+  crossNamespaceDecoderUses,
+  nodeViewDecoderUses,
+  CROSS_NAMESPACE_DECODERS,
+  NODE_VIEW_DECODERS,
+  MAX_HISTOGRAM_BUCKETS,
+} from "./api/metrics-check.js";
 export {
   RESERVED_LABEL_NAMES,
   RESERVED_LABEL_PREFIXES,

@@ -69,17 +69,35 @@ export function podLabelProblem(label: NonNullable<MetricSpec["labels"]>[number]
  */
 export const CROSS_NAMESPACE_DECODERS: readonly string[] = ["cgroup_namespace", "cgroup_pod"];
 
-/** Where a spec uses a cross-namespace decoder: `spec.metrics[0].labels[1].decoders[1]` and the decoder's name. */
-export function crossNamespaceDecoderUses(spec: Pick<EbpfMapSpec, "metrics">): { field: string; decoder: string }[] {
+/**
+ * The decoders that name any cgroup of the node (decoders/cgroup.ts: the path, which holds other
+ * pods' UIDs and container ids): a view of the node, which only a policy allowing node-wide
+ * targets grants. A program writes whatever cgroup id it likes into its keys, so the decoder, not
+ * the program's scope, is what reveals them.
+ */
+export const NODE_VIEW_DECODERS: readonly string[] = ["cgroup"];
+
+/** Where a spec uses one of `names` as a decoder: `spec.metrics[0].labels[1].decoders[1]` and the decoder's name. */
+function decoderUses(spec: Pick<EbpfMapSpec, "metrics">, names: readonly string[]): { field: string; decoder: string }[] {
   const uses: { field: string; decoder: string }[] = [];
   (spec.metrics ?? []).forEach((metric, i) =>
     (metric.labels ?? []).forEach((label, j) =>
       (label.decoders ?? []).forEach((decoder, k) => {
-        if (CROSS_NAMESPACE_DECODERS.includes(decoder.name)) uses.push({ field: `spec.metrics[${i}].labels[${j}].decoders[${k}]`, decoder: decoder.name });
+        if (names.includes(decoder.name)) uses.push({ field: `spec.metrics[${i}].labels[${j}].decoders[${k}]`, decoder: decoder.name });
       }),
     ),
   );
   return uses;
+}
+
+/** Where a spec uses a cross-namespace decoder: `spec.metrics[0].labels[1].decoders[1]` and the decoder's name. */
+export function crossNamespaceDecoderUses(spec: Pick<EbpfMapSpec, "metrics">): { field: string; decoder: string }[] {
+  return decoderUses(spec, CROSS_NAMESPACE_DECODERS);
+}
+
+/** Where a spec uses a decoder that names any cgroup of the node (NODE_VIEW_DECODERS). */
+export function nodeViewDecoderUses(spec: Pick<EbpfMapSpec, "metrics">): { field: string; decoder: string }[] {
+  return decoderUses(spec, NODE_VIEW_DECODERS);
 }
 
 function checkMetric(metric: MetricSpec, at: string, podScoped = false): FieldError[] {

@@ -275,3 +275,34 @@ describe("pod labels of other namespaces (cgroup_namespace, cgroup_pod: issue 12
     ).toBeUndefined();
   });
 });
+
+describe("the cgroup decoder: any cgroup's path on the node", () => {
+  const example = parseManifests(readFileSync(new URL("../../../../examples/pod-egress.yaml", import.meta.url), "utf8"), "pod-egress.yaml").resources[0]!;
+  // alice's own pod-scoped program, but its key's cgroup id decoded into a node path: she writes
+  // whatever ids she likes into her map (guessed inode numbers), and `cgroup` would name other
+  // pods' UIDs and container ids and the host's services.
+  const withCgroupPath = {
+    ...example.resource.spec,
+    metrics: [
+      {
+        ...example.resource.spec.metrics![0]!,
+        labels: [{ name: "path", decoders: [{ name: "uint" }, { name: "cgroup" }] }],
+      },
+    ],
+  } as EbpfMapSpec;
+  const resource = (spec: EbpfMapSpec) => ({ metadata: { name: "pod-egress", namespace: "alice" }, spec });
+
+  it("attack: a pod-scoped resource under the default policy is refused naming the decoder's field", () => {
+    const p = effectivePolicy("alice", {}, [], ["tracepoint"]);
+    expect(admit(resource(example.resource.spec), p, [])).toBeUndefined();
+    expect(admit(resource(withCgroupPath), p, [])).toEqual({
+      rule: "targetScopes",
+      message: expect.stringMatching(/rule targetScopes: spec\.metrics\[0\]\.labels\[0\]\.decoders\[1\] "cgroup" names any cgroup of the node/),
+    });
+  });
+
+  it("is admitted where the policy grants node-wide targets (the namespace sees the node anyway)", () => {
+    const p = effectivePolicy("alice", {}, [policy("alice-node", { namespaceSelector: {}, targetScopes: ["pod", "node"] })], []);
+    expect(admit(resource(withCgroupPath), p, [])).toBeUndefined();
+  });
+});

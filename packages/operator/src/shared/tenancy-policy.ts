@@ -24,6 +24,7 @@ import {
   type TargetScope,
   type Violation,
   crossNamespaceDecoderUses,
+  nodeViewDecoderUses,
   formatViolations,
   programsOf,
 } from "@ebpf-operator/core";
@@ -257,6 +258,16 @@ export function admit(resource: AdmissionResource, policy: EffectivePolicy, sibl
       policy,
       "crossNamespacePodLabels",
       `${crossNamespace.field} "${crossNamespace.decoder}" names the pods of every namespace on the node, and the policy does not allow labels from other namespaces' pods (a cluster admin grants them with crossNamespacePodLabels: true; a pod-scoped resource labels its own pods with the decoder pod)`,
+    );
+  }
+  // The cgroup decoder turns any cgroup id into its path on the node (other pods' UIDs and
+  // container ids, the host's services): a node view, granted with node-wide targets only.
+  const nodeView = nodeViewDecoderUses(spec)[0];
+  if (nodeView && !policy.targetScopes.includes("node")) {
+    return refuse(
+      policy,
+      "targetScopes",
+      `${nodeView.field} "${nodeView.decoder}" names any cgroup of the node (host paths, other pods' UIDs and container ids), and the policy allows ${describeScopes(policy.targetScopes)}; a pod-scoped resource labels its own pods with the decoder pod${grantHint(policy, resource.metadata.namespace)}`,
     );
   }
   const codeBytes = Buffer.byteLength(spec.code, "utf8");
