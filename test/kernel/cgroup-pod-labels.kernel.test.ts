@@ -13,8 +13,7 @@
  * and test/kube/tenancy-policy.kube.test.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -31,12 +30,11 @@ import {
   registryText,
   type Agent,
   type ParsedManifest,
-  type PodInfo,
 } from "@ebpf-operator/core";
 import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js";
-import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.js";
 import { tracepointPlugin } from "../../packages/plugin-tracepoint/src/tracepoint-plugin.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
+import { KubeletLayout, until, type FakePod } from "../helpers/kubelet-layout.js";
 import { example } from "../helpers/manifests.js";
 
 requireKernelCapabilities();
@@ -64,20 +62,12 @@ function samples(text: string, name: string): Sample[] {
   return out;
 }
 
-interface FakePod {
-  info: PodInfo;
-  podDir: string;
-  containerDir: string;
-}
-
-const hex = () => randomUUID().replaceAll("-", "");
-
 describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real kernel", () => {
   const pinRoot = `/sys/fs/bpf/eop-test-podlabels-${process.pid}`;
   const cacheDir = mkdtempSync(join(tmpdir(), "eop-podlabels-"));
   const pods = new StaticPodSource();
+  let layout: KubeletLayout;
   let top: string;
-  const made: string[] = [];
   let agent: Agent;
   let podLabels: PodLabels;
   let families: () => Promise<string>;
@@ -85,31 +75,6 @@ describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real ke
   let bob: FakePod;
   let unlisted: FakePod;
   let host: string;
-
-  function mkcgroup(relative: string): string {
-    let dir = top;
-    for (const part of relative.split("/")) {
-      dir = join(dir, part);
-      if (!existsSync(dir)) {
-        mkdirSync(dir);
-        made.push(dir);
-      }
-    }
-    return dir;
-  }
-
-  function makePod(namespace: string, name: string, driver: "cgroupfs" | "systemd"): FakePod {
-    const uid = randomUUID();
-    const container = `${hex()}${hex()}`;
-    const podPath =
-      driver === "cgroupfs"
-        ? `kubepods/besteffort/pod${uid}`
-        : `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${uid.replaceAll("-", "_")}.slice`;
-    const containerPath = driver === "cgroupfs" ? `${podPath}/${container}` : `${podPath}/cri-containerd-${container}.scope`;
-    const podDir = mkcgroup(podPath);
-    const containerDir = mkcgroup(containerPath);
-    return { info: { uid, namespace, name, labels: { app: "web" }, deleting: false }, podDir, containerDir };
-  }
 
   /** Runs /bin/true `count` times from a shell moved into `cgroup` first: `count` execs there. */
   function execIn(cgroup: string, count: number): void {
@@ -124,17 +89,6 @@ describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real ke
   const valueOf = async (ebpfmap: string, podNamespace: string, podName: string, metric = METRIC) =>
     (await seriesOf(ebpfmap, metric)).find((s) => s.labels.pod_namespace === podNamespace && s.labels.pod_name === podName)?.value;
 
-  async function until<T>(what: string, probe: () => Promise<T> | T, ok: (value: T) => boolean, ms = 8000): Promise<T> {
-    const deadline = Date.now() + ms;
-    let value = await probe();
-    while (!ok(value) && Date.now() < deadline) {
-      await sleep(100);
-      value = await probe();
-    }
-    if (!ok(value)) throw new Error(`${what}: still ${JSON.stringify(value)} after ${ms} ms`);
-    return value;
-  }
-
   /** The example as shipped, in namespace `platform` (a standalone container has no policy: admission is the operator's). */
   function shippedExample(): ParsedManifest {
     const parsed = parseManifests(example("node-pod-execs.yaml").replace(/^metadata:\n/m, "metadata:\n  namespace: platform\n"), "node-pod-execs.yaml");
@@ -143,15 +97,13 @@ describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real ke
   }
 
   beforeAll(async () => {
-    const mount = await findCgroup2Mount();
-    if (!mount) throw new Error("kernel tests need a cgroup v2 hierarchy");
-    top = join(mount, `eop-test-podlabels-${process.pid}`);
-    mkdirSync(top);
-    alice = makePod("alice", "web-a1", "cgroupfs");
-    bob = makePod("bob", "db-0", "systemd");
+    layout = await KubeletLayout.create(`eop-test-podlabels-${process.pid}`);
+    top = layout.top;
+    alice = layout.makePod("alice", "web-a1", "cgroupfs");
+    bob = layout.makePod("bob", "db-0", "systemd");
     // A cgroup laid out like a pod whose UID the API server does not list on this node.
-    unlisted = makePod("mallory", "not-listed", "cgroupfs");
-    host = mkcgroup("system.slice/host.service");
+    unlisted = layout.makePod("mallory", "not-listed", "cgroupfs");
+    host = layout.mkcgroup("system.slice/host.service");
     pods.set(alice.info);
     pods.set(bob.info);
     const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
@@ -170,15 +122,6 @@ describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real ke
     await agent?.sync([]).catch(() => undefined);
     await agent?.shutdown().catch(() => undefined);
     podLabels?.close();
-    for (const dir of [...made].reverse()) {
-      for (let i = 0; i < 50 && existsSync(dir); i++) {
-        try {
-          rmdirSync(dir);
-        } catch {
-          await sleep(20); // a finished workload leaves its cgroup a moment later
-        }
-      }
-    }
     if (top && existsSync(top)) {
       // Churn cgroups the workload could not remove at once (each holds no process by now).
       for (const name of readdirSync(top).filter((n) => n.startsWith("churn-"))) {
@@ -190,8 +133,8 @@ describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real ke
           }
         }
       }
-      rmdirSync(top);
     }
+    await layout?.remove();
     rmSync(pinRoot, { recursive: true, force: true });
     rmSync(cacheDir, { recursive: true, force: true });
     expect(existsSync(top)).toBe(false);
@@ -301,7 +244,7 @@ describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real ke
   });
 
   it("a new pod is labelled within seconds, a deleted pod's series disappear", async () => {
-    const carol = makePod("carol", "job-x", "systemd");
+    const carol = layout.makePod("carol", "job-x", "systemd");
     pods.set(carol.info);
     execIn(carol.containerDir, 2);
     const started = Date.now();
