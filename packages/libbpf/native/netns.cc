@@ -31,6 +31,7 @@
 
 #include "errors.h"
 #include "fd_handle.h"
+#include "socket.h"
 
 namespace ebpf {
 
@@ -184,23 +185,8 @@ Napi::Value OpenPacketSocketInNetns(const Napi::CallbackInfo& info) {
   int err = InNetns(
       nsFd,
       [&] {
-        fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) return errno;
-        int rcvbuf = 0;
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-        sockaddr_ll addr;
-        memset(&addr, 0, sizeof(addr));
-        addr.sll_family = AF_PACKET;
-        addr.sll_protocol = htons(protocol);
-        addr.sll_ifindex = ifindex;
-        if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-          int e = errno;
-          close(fd);
-          fd = -1;
-          step = "bind(AF_PACKET, ifindex " + std::to_string(ifindex) + ")";
-          return e;
-        }
-        return 0;
+        fd = MakePacketSocket(ifindex, protocol, &step);
+        return fd < 0 ? -fd : 0;
       },
       &step);
   if (err) ThrowErrno(env, step + " in network namespace fd " + std::to_string(nsFd), err);

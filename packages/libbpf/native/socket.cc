@@ -14,23 +14,20 @@
 
 #include "errors.h"
 #include "fd_handle.h"
+#include "socket.h"
 
 namespace ebpf {
 
-namespace {
-
-// openPacketSocket(ifindex, protocol) -> FdHandle
-//
 // The socket is created with protocol 0, which receives nothing, and only starts receiving when
 // bind() names the interface and protocol: it never sees another interface's packets. The
 // receive buffer is set to its minimum so packets a filter lets through (and nobody reads) pin
 // little memory before the kernel drops them.
-Napi::Value OpenPacketSocket(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int ifindex = info[0].As<Napi::Number>().Int32Value();
-  uint16_t protocol = static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value());
+int MakePacketSocket(int ifindex, uint16_t protocol, std::string* step) {
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) ThrowErrno(env, "socket(AF_PACKET, SOCK_RAW)", errno);
+  if (fd < 0) {
+    *step = "socket(AF_PACKET, SOCK_RAW)";
+    return -errno;
+  }
   int rcvbuf = 0;  // the kernel rounds up to its minimum
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   sockaddr_ll addr;
@@ -41,8 +38,22 @@ Napi::Value OpenPacketSocket(const Napi::CallbackInfo& info) {
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
     int err = errno;
     close(fd);
-    ThrowErrno(env, "bind(AF_PACKET, ifindex " + std::to_string(ifindex) + ")", err);
+    *step = "bind(AF_PACKET, ifindex " + std::to_string(ifindex) + ")";
+    return -err;
   }
+  return fd;
+}
+
+namespace {
+
+// openPacketSocket(ifindex, protocol) -> FdHandle (MakePacketSocket in the agent's namespace).
+Napi::Value OpenPacketSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  uint16_t protocol = static_cast<uint16_t>(info[1].As<Napi::Number>().Uint32Value());
+  std::string step;
+  int fd = MakePacketSocket(ifindex, protocol, &step);
+  if (fd < 0) ThrowErrno(env, step, -fd);
   return FdHandle::New(env, fd);
 }
 
