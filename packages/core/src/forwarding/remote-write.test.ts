@@ -1,5 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../logger.js";
@@ -101,6 +103,22 @@ describe("remote-write", () => {
     cleanups.push(() => void rx.server.closeAllConnections());
     cleanups.push(() => void rx.server.close());
     const { w, metrics } = writer({ url: rx.url, timeoutMs: 100 }, async () => series(1));
+    await w.tick();
+    await until(async () => (await value(metrics, "requests", { result: "retry" })) >= 2);
+    expect(await value(metrics, "sentSamples")).toBe(0);
+  });
+
+  it("still times out a receiver that does not answer when garbage collection runs during the request", async () => {
+    // Regression: on Node 20 a timeout built from AbortSignal.timeout/any is only weakly held and a
+    // full collection mid-request removed it, leaving the sender waiting on a hung receiver forever.
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const rx = await receiver([], 60_000);
+    cleanups.push(() => void rx.server.closeAllConnections());
+    cleanups.push(() => void rx.server.close());
+    const collector = setInterval(gc, 20);
+    cleanups.push(() => clearInterval(collector));
+    const { w, metrics } = writer({ url: rx.url, timeoutMs: 300 }, async () => series(1));
     await w.tick();
     await until(async () => (await value(metrics, "requests", { result: "retry" })) >= 2);
     expect(await value(metrics, "sentSamples")).toBe(0);

@@ -131,10 +131,24 @@ export class RemoteWriter {
     this.metrics.pendingSamples.set(this.queue.pendingSamples);
   }
 
+  /**
+   * One POST with its own timeout. Why not `AbortSignal.any([stop, AbortSignal.timeout(ms)])`: on
+   * Node 20 nothing holds those signals strongly (the timeout's timer and the composite's sources
+   * are weak references), so a garbage collection during the request can leave it with no timeout
+   * at all: a hung receiver then stalls the sender forever. Here the timer closes over the
+   * controller, which keeps it (and the signal fetch follows) alive until the timer is cleared.
+   */
   private async post(body: Buffer): Promise<Outcome> {
-    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.settings.timeoutMs)]);
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException(`no answer within ${this.settings.timeoutMs} ms`, "TimeoutError")),
+      this.settings.timeoutMs,
+    );
+    const onStop = () => controller.abort(this.stopController.signal.reason);
+    this.stopController.signal.addEventListener("abort", onStop, { once: true });
     try {
-      const response = await fetch(this.settings.url, { method: "POST", body, headers: { ...REMOTE_WRITE_HEADERS, ...this.settings.headers }, signal });
+      const headers = { ...REMOTE_WRITE_HEADERS, ...this.settings.headers };
+      const response = await fetch(this.settings.url, { method: "POST", body, headers, signal: controller.signal });
       const text = response.ok ? "" : (await response.text()).slice(0, 500);
       if (response.ok) return { result: "success" };
       const detail = `HTTP ${response.status}: ${text.trim()}`;
@@ -142,6 +156,9 @@ export class RemoteWriter {
       return response.status >= 500 || response.status === 429 ? { result: "retry", detail } : { result: "rejected", detail };
     } catch (error) {
       return { result: "retry", detail: describeError(error) };
+    } finally {
+      clearTimeout(timer);
+      this.stopController.signal.removeEventListener("abort", onStop);
     }
   }
 }
