@@ -60,7 +60,10 @@ class FakeLoader {
     return [];
   }
 
+  loadCalls = 0;
+
   async load(request: LoadRequest): Promise<LoadedProgram> {
+    this.loadCalls++;
     if (this.loadError) throw this.loadError;
     const maps = new Map<string, BpfMap>(this.maps);
     request.checkMaps?.(maps);
@@ -177,6 +180,80 @@ describe("Agent (the reconciler)", () => {
     await agent.sync([desired("plugin-broke")]);
     expect(status("plugin-broke").conditions.find((c) => c.type === "Ready")).toMatchObject({ status: "False", reason: "LoadFailed" });
     expect(status("plugin-broke").phase).toBe("Failed");
+  });
+
+  describe("retries", () => {
+    const until = async (what: string, check: () => boolean, ms = 5_000) => {
+      for (const deadline = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 5))) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      }
+    };
+    beforeEach(async () => {
+      await agent.shutdown();
+      const prom = new Registry();
+      families = new MetricRegistry(prom);
+      const metrics = createAgentMetrics(prom);
+      agent = new Agent({
+        objects,
+        loader,
+        collector: new MapCollector(families, metrics),
+        metrics,
+        logger: createLogger({ level: "silent" }),
+        retry: { minMs: 20, maxMs: 40 },
+      });
+    });
+
+    it("tries a failure that may pass (the system's) again with backoff, without an edit, until it loads", async () => {
+      loader.loadError = operatorError("EOP_ERR_LOAD_FAILED", "bpf_object__load: Cannot allocate memory");
+      await agent.sync([desired("opens")]);
+      expect(status("opens")).toMatchObject({
+        phase: "Failed",
+        lastError: { code: "EOP_ERR_LOAD_FAILED", message: "bpf_object__load: Cannot allocate memory" },
+      });
+      expect(status("opens").conditions.find((c) => c.type === "Ready")?.message).toMatch(
+        /^bpf_object__load: Cannot allocate memory \(failed 1 time\(s\) in a row; trying again in 1 s\)$/,
+      );
+      await until("two retries", () => loader.loadCalls >= 3);
+      expect(status("opens").conditions.find((c) => c.type === "Ready")?.message).toMatch(/failed [2-9] time\(s\) in a row/);
+      // A sync with the same spec does not try again at once (only the timer does).
+      const calls = loader.loadCalls;
+      await agent.sync([desired("opens")]);
+      expect(loader.loadCalls).toBe(calls);
+      loader.loadError = undefined;
+      await until("Running", () => status("opens").phase === "Running");
+      expect(await text()).toContain('opens_total{namespace="team-a",ebpfmap="opens",key="1"} 10');
+      // Loaded: nothing more is tried.
+      const loadedAfter = loader.loadCalls;
+      await new Promise((r) => setTimeout(r, 120));
+      expect(loader.loadCalls).toBe(loadedAfter);
+    });
+
+    it("never retries the spec's faults or a kernel that lacks the feature", async () => {
+      loader.loadError = operatorError("EOP_ERR_LOAD_VERIFIER", "R1 invalid mem access");
+      await agent.sync([desired("verifier")]);
+      loader.loadError = operatorError("EOP_ERR_KERNEL_UNSUPPORTED", "no BPF_PROG_TYPE_KPROBE");
+      await agent.sync([desired("verifier"), desired("unsupported")]);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(loader.loadCalls).toBe(2);
+      expect(status("verifier")).toMatchObject({ phase: "Failed", lastError: { code: "EOP_ERR_LOAD_VERIFIER" } });
+      expect(status("unsupported").phase).toBe("Unsupported");
+    });
+
+    it("retries the latest desired spec, and a removal cancels the pending retry", async () => {
+      loader.loadError = operatorError("EOP_ERR_ATTACH_FAILED", "attach: Device or resource busy");
+      await agent.sync([desired("opens")]);
+      await agent.sync([desired("opens", { code: "int y = 2;" })]);
+      loader.loadError = undefined;
+      await until("Running", () => status("opens")?.phase === "Running");
+      expect(status("opens").objectHash).toBe("obj-10");
+      loader.loadError = operatorError("EOP_ERR_ATTACH_FAILED", "attach: Device or resource busy");
+      await agent.sync([desired("other")]);
+      await agent.sync([]);
+      const calls = loader.loadCalls;
+      await new Promise((r) => setTimeout(r, 150));
+      expect(loader.loadCalls).toBe(calls);
+      expect(agent.statuses()).toEqual([]);
+    });
   });
 
   it("refuses a metric name another resource serves with another type, and keeps serving the first", async () => {

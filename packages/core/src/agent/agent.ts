@@ -46,6 +46,10 @@ interface ManagedResource {
   podNotes?: string;
   /** Pod scope: what the status last said about selected pods that could not be placed. */
   podUnplaced?: string;
+  /** The desired state last applied: what a retry reconciles again. */
+  desired?: { resource: DesiredResource; source: string | undefined };
+  /** Failures of this spec in a row that may pass by themselves, and the timer of the next try. */
+  retry?: { failures: number; timer?: NodeJS.Timeout };
 }
 
 /** Called after every change of a resource's status; `undefined` when the resource is gone. */
@@ -67,6 +71,18 @@ export interface AgentDependencies {
   enforcement?: EnforcementResolver;
   /** Pod scope: the node's pods and their cgroups (default: none, the standalone agent). */
   pods?: PodScopeDependencies;
+  /** Backoff of retries after failures that may pass by themselves (default 5 s doubling to 5 min). */
+  retry?: { minMs?: number; maxMs?: number };
+}
+
+/**
+ * Whether a failed attempt is tried again without an edit: the system's faults (an object not
+ * fetched yet, a load or attach the kernel refused for want of memory, a busy hook, a plugin
+ * failing) may pass by themselves; the spec's never do, and a kernel lacking a feature does not
+ * grow it. Uncoded errors are unexpected: tried again too.
+ */
+function mayPass(error: unknown): boolean {
+  return errorCode(error) !== "EOP_ERR_KERNEL_UNSUPPORTED" && errorFault(error) !== "spec";
 }
 
 /** Whether an errno code (`EBUSY`) appears in an error's cause chain. */
@@ -281,7 +297,10 @@ export class Agent {
   }
 
   apply(manifest: Desired): Promise<void> {
-    return this.enqueue(manifest.ref, manifest.source, (managed) => this.reconcile(managed, manifest.resource, manifest.source));
+    return this.enqueue(manifest.ref, manifest.source, (managed) => {
+      managed.desired = { resource: manifest.resource, source: manifest.source };
+      return this.reconcile(managed, manifest.resource, manifest.source);
+    });
   }
 
   remove(ref: ResourceRef): Promise<void> {
@@ -289,6 +308,7 @@ export class Agent {
     if (!managed) return Promise.resolve();
     const run = managed.queue.then(async () => {
       const log = resourceLogger(this.deps.logger, ref);
+      clearTimeout(managed.retry?.timer);
       this.deps.collector.remove(ref);
       if (managed.loaded) await this.deps.loader.unload(managed.loaded);
       managed.loaded = undefined;
@@ -329,6 +349,7 @@ export class Agent {
     this.stopped = true;
     if (this.podTimer) clearInterval(this.podTimer);
     this.podTimer = undefined;
+    for (const managed of this.resources.values()) clearTimeout(managed.retry?.timer);
     await Promise.all([...this.resources.values()].map((m) => m.queue));
     for (const managed of this.resources.values()) {
       this.deps.collector.remove(managed.ref);
@@ -354,11 +375,14 @@ export class Agent {
     await this.enqueue(problem.ref!, problem.source, async (managed) => {
       managed.status.source = problem.source;
       managed.attemptedSpecHash = undefined;
+      clearTimeout(managed.retry?.timer);
+      managed.retry = undefined;
       this.fail(managed, Reason.InvalidSpec, problem.code, problem.message);
     });
   }
 
-  private async reconcile(managed: ManagedResource, resource: DesiredResource, source: string | undefined): Promise<void> {
+  /** `retrying`: a retry of the same spec after a failure that may pass (see `mayPass`). */
+  private async reconcile(managed: ManagedResource, resource: DesiredResource, source: string | undefined, retrying = false): Promise<void> {
     const { ref } = managed;
     const spec = resource.spec;
     const enforcement: LoadEnforcement | undefined = this.deps.enforcement?.(ref, spec);
@@ -367,7 +391,7 @@ export class Agent {
       .update(JSON.stringify([spec, enforcement ?? null]))
       .digest("hex");
     managed.status.source = source;
-    if (specHash === managed.attemptedSpecHash) {
+    if (specHash === managed.attemptedSpecHash && !retrying) {
       // Nothing changed since the last attempt, but the generation may have: an edit reverted to
       // the spec this node already runs (a broken edit that never reached the node, then undone)
       // is a new generation with the same program. Report it under the new generation, or the
@@ -379,6 +403,9 @@ export class Agent {
       }
       return;
     }
+    // A new spec starts counting its failures afresh; a retry (or an edit) replaces a pending one.
+    clearTimeout(managed.retry?.timer);
+    if (specHash !== managed.attemptedSpecHash) managed.retry = undefined;
     managed.attemptedSpecHash = specHash;
     const log = resourceLogger(this.deps.logger, ref);
     const label = `${ref.namespace}/${ref.name}`;
@@ -466,6 +493,7 @@ export class Agent {
       // Pod scope: attached per pod now (a new generation starts with none; an adopted one keeps its pods).
       if (loaded.podScope) await this.syncPods(managed, true);
       setCondition(managed.status.conditions, { type: ConditionType.Ready, status: "True", reason: Reason.Serving, message: `serving ${names}` });
+      managed.retry = undefined;
       this.setPhase(managed, "Running");
       log.info({ metric: names, adopted: loaded.adopted }, "resource ready");
     } catch (error) {
@@ -486,7 +514,8 @@ export class Agent {
                 ? Reason.InvalidSpec
                 : Reason.LoadFailed;
       if (step === "compile") setCondition(managed.status.conditions, { type: ConditionType.Compiled, status: "False", reason, message: describeError(error) });
-      this.fail(managed, reason, code, describeError(error));
+      const retry = mayPass(error) && !this.stopped ? this.scheduleRetry(managed) : undefined;
+      this.fail(managed, reason, code, describeError(error), retry);
     } finally {
       this.updateGauges();
       this.updatePodTimer();
@@ -588,10 +617,33 @@ export class Agent {
     }
   }
 
-  private fail(managed: ManagedResource, reason: string, code: string | undefined, message: string): void {
+  /**
+   * Tries the resource's latest desired state again after a failure that may pass, with
+   * exponential backoff and jitter (so a node-wide fault does not retry every resource at once).
+   * Normal syncs skip the failed spec (its hash is the attempted one): only this timer, an edit or
+   * a restart tries it again. Returns what the status says about it.
+   */
+  private scheduleRetry(managed: ManagedResource): { failures: number; delayMs: number } {
+    const failures = (managed.retry?.failures ?? 0) + 1;
+    const { minMs = 5_000, maxMs = 300_000 } = this.deps.retry ?? {};
+    const delayMs = Math.round(Math.min(minMs * 2 ** (failures - 1), maxMs) * (0.8 + Math.random() * 0.4));
+    const timer = setTimeout(() => {
+      if (this.stopped || this.resources.get(refKey(managed.ref)) !== managed || !managed.desired) return;
+      const { resource, source } = managed.desired;
+      this.enqueue(managed.ref, source, (m) => this.reconcile(m, resource, source, true)).catch((error: unknown) =>
+        resourceLogger(this.deps.logger, managed.ref).error({ error: describeError(error) }, "retry failed"),
+      );
+    }, delayMs);
+    timer.unref();
+    managed.retry = { failures, timer };
+    return { failures, delayMs };
+  }
+
+  private fail(managed: ManagedResource, reason: string, code: string | undefined, message: string, retry?: { failures: number; delayMs: number }): void {
     const { ref } = managed;
     const running = managed.loaded !== undefined;
     managed.status.lastError = { code, message, time: new Date().toISOString() };
+    if (retry) message = `${message} (failed ${retry.failures} time(s) in a row; trying again in ${Math.ceil(retry.delayMs / 1000)} s)`;
     setCondition(managed.status.conditions, {
       type: ConditionType.Ready,
       status: running ? "True" : "False",
@@ -601,7 +653,7 @@ export class Agent {
     if (!running) setCondition(managed.status.conditions, { type: ConditionType.Loaded, status: "False", reason, message });
     this.setPhase(managed, running ? "Degraded" : reason === Reason.KernelUnsupported ? "Unsupported" : "Failed");
     this.deps.metrics.attachFailures.inc({ namespace: ref.namespace, ebpfmap: ref.name, code: code ?? "unknown" });
-    resourceLogger(this.deps.logger, ref).error({ code, reason }, message);
+    resourceLogger(this.deps.logger, ref).error({ code, reason, ...(retry && { failures: retry.failures, retryInMs: retry.delayMs }) }, message);
   }
 
   private setPhase(managed: ManagedResource, phase: Phase): void {
