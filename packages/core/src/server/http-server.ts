@@ -12,7 +12,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { pipeline } from "node:stream";
 import { constants as zlibConstants, createGzip } from "node:zlib";
 import { describeError, operatorError } from "../errors.js";
@@ -37,8 +37,23 @@ export interface HttpHandlers {
   access?: AccessControl;
   /** Serve HTTPS with this certificate and key (PEM); absent: plain HTTP. */
   tls?: TlsCredentials;
+  /** Open connections allowed (default `CONNECTION_LIMITS`). */
+  connectionLimits?: ConnectionLimits;
   logger: Logger;
 }
+
+export interface ConnectionLimits {
+  /** Per peer address: one client (a tenant's pod) cannot take every connection. */
+  perPeer: number;
+  /** All peers together: the process's file descriptors and memory stay bounded. */
+  total: number;
+}
+
+/**
+ * A scraper holds one connection per target (Prometheus: one, kept alive); 64 leaves room for a
+ * few scrapers behind one address, and 2048 for a node's worth of peers.
+ */
+export const CONNECTION_LIMITS: ConnectionLimits = { perPeer: 64, total: 2048 };
 
 export interface TlsCredentials {
   cert: string | Buffer;
@@ -89,6 +104,7 @@ export async function startHttpServer(address: ListenAddress, handlers: HttpHand
   // client's own keep-alive timer on a busy machine: the client reuses a socket the server is
   // closing ("other side closed"). Clients learn the value from the Keep-Alive header.
   server.keepAliveTimeout = 75_000;
+  limitConnections(server, handlers.connectionLimits ?? CONNECTION_LIMITS, handlers.logger);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(address.port, address.host, () => resolve());
@@ -108,6 +124,44 @@ export async function startHttpServer(address: ListenAddress, handlers: HttpHand
         server.closeIdleConnections();
       }),
   };
+}
+
+/**
+ * Closes a new connection at once when its peer address already holds `perPeer` open connections
+ * or the server `total` (checked on the TCP connection, before a TLS handshake or a request: an
+ * idle or half-open connection costs as much as a busy one). Without it, one tenant's pod opening
+ * connections and never finishing a request (each held up to the header or handshake timeout)
+ * would exhaust the agent's descriptors and lock Prometheus out. Written here: Node's
+ * `server.maxConnections` has no per-peer limit, and the per-peer one is what keeps the other
+ * clients served. Refusals are logged at most once per 10 s (with how many), not per connection.
+ */
+function limitConnections(server: Server, limits: ConnectionLimits, logger: Logger): void {
+  const open = new Map<string, number>();
+  let total = 0;
+  let refused = 0;
+  let lastWarning = 0;
+  server.on("connection", (socket: Socket) => {
+    const peer = socket.remoteAddress ?? "unknown";
+    const count = open.get(peer) ?? 0;
+    if (count >= limits.perPeer || total >= limits.total) {
+      socket.destroy();
+      refused++;
+      if (Date.now() - lastWarning >= 10_000) {
+        logger.warn({ peer, open: count, total, refused, limits }, "refusing connections: too many open (per peer or in total)");
+        lastWarning = Date.now();
+        refused = 0;
+      }
+      return;
+    }
+    open.set(peer, count + 1);
+    total++;
+    socket.once("close", () => {
+      total--;
+      const left = (open.get(peer) ?? 1) - 1;
+      if (left > 0) open.set(peer, left);
+      else open.delete(peer);
+    });
+  });
 }
 
 /**
