@@ -12,6 +12,9 @@
  * alice's series carry her pod's name and count exactly her pod's packets and none of bob's. A
  * new matching pod is attached within seconds and counted; a deleted pod's series disappear; a
  * selected pod that has finished (its cgroup gone) is named in the status with its coded reason.
+ * alice's pod-scoped tracepoint (examples/pod-syscalls.yaml: the agent's cgroup gate in front of
+ * her program, in the real DaemonSet with its real capabilities) counts exactly her pod's getppid
+ * calls while bob's pod makes more.
  * Pods, the install, pins and namespaces are removed pass or fail; the pods' cgroups go with
  * the pods (the harness removes the run's cgroup subtree at the end).
  */
@@ -31,6 +34,9 @@ const ALICE = `eop-alice-${process.pid}`;
 const BOB = `eop-bob-${process.pid}`;
 const NAME = "pod-egress";
 const METRIC = "pod_egress_packets_total";
+/** The pod-scoped tracepoint example: its resource and metric. */
+const TRACING = "pod-syscalls";
+const TRACING_METRIC = "pod_syscalls_total";
 /** The run's cgroup subtree (the kubelet's cgroupRoot), named after the run's directory. */
 const RUN_CGROUP = (JSON.parse(readFileSync(join(cluster.dir, "node.json"), "utf8")) as { cgroup: string }).cgroup;
 
@@ -65,22 +71,32 @@ async function sendFrom(kubeconfig: string, namespace: string, pod: string, coun
   return Number(out.trim());
 }
 
+/**
+ * Makes `count` getppid(2) calls from a process in the pod's container (`process.ppid` is one call
+ * each; node makes none of its own). The parent is outside the pod's PID namespace: getppid is 0.
+ */
+async function getppidFrom(kubeconfig: string, namespace: string, pod: string, count: number): Promise<void> {
+  const script = `let s=0;for(let i=0;i<${count};i++)s+=process.ppid;console.log(s===0)`;
+  const out = await cluster.kubectlOk(["exec", "-n", namespace, pod, "-c", "app", "--", "node", "-e", script], { kubeconfig, timeoutMs: 60_000 });
+  expect(out.trim()).toBe("true");
+}
+
 describe("pod scope with real pods on a real kubelet", () => {
   let alice = "";
   let bob = "";
   let reader: AgentReader | undefined;
   const uids: Record<string, string> = {};
 
-  const report = async (): Promise<NodeReport | undefined> => {
-    const r = await cluster.kubectl(["get", "ebpfmapnodestatus", `${NAME}.${cluster.nodeName}`, "-n", ALICE, "-o", "json"]);
+  const report = async (name = NAME): Promise<NodeReport | undefined> => {
+    const r = await cluster.kubectl(["get", "ebpfmapnodestatus", `${name}.${cluster.nodeName}`, "-n", ALICE, "-o", "json"]);
     return r.code === 0 ? (JSON.parse(r.stdout) as NodeReport) : undefined;
   };
-  /** Every pod_egress_packets_total series the agent serves: its labels and value. */
-  const series = async (): Promise<{ labels: string; value: number }[]> =>
+  /** Every series of `metric` the agent serves: its labels and value. */
+  const series = async (metric = METRIC): Promise<{ labels: string; value: number }[]> =>
     (await reader!.read())
       .split("\n")
-      .filter((line) => line.startsWith(`${METRIC}{`))
-      .map((line) => ({ labels: line.slice(METRIC.length, line.lastIndexOf(" ")), value: Number(line.slice(line.lastIndexOf(" ") + 1)) }));
+      .filter((line) => line.startsWith(`${metric}{`))
+      .map((line) => ({ labels: line.slice(metric.length, line.lastIndexOf(" ")), value: Number(line.slice(line.lastIndexOf(" ") + 1)) }));
   const valueOf = async (pod: string) => (await series()).find((s) => s.labels.includes(`namespace="${ALICE}"`) && s.labels.includes(`pod="${pod}"`))?.value;
   const runPod = async (kubeconfig: string, namespace: string, name: string) => {
     await cluster.kubectlOk(["apply", "-f", "-"], { kubeconfig, input: podManifest(namespace, name) });
@@ -115,7 +131,9 @@ describe("pod scope with real pods on a real kubelet", () => {
 
   afterAll(async () => {
     await reader?.remove();
-    await cluster.kubectl(["delete", "ebpfmap", NAME, "-n", ALICE, "--ignore-not-found", "--timeout=120s"], { timeoutMs: 130_000 });
+    for (const name of [NAME, TRACING]) {
+      await cluster.kubectl(["delete", "ebpfmap", name, "-n", ALICE, "--ignore-not-found", "--timeout=120s"], { timeoutMs: 130_000 });
+    }
     for (const ns of [ALICE, BOB]) await cluster.kubectl(["delete", "namespace", ns, "--ignore-not-found", "--timeout=120s"], { timeoutMs: 130_000 });
     await cluster.kubectl(["delete", "-f", join(repoRoot, "deploy/operator.yaml"), "--ignore-not-found", "--timeout=180s"], { timeoutMs: 190_000 });
     expect(pins()).toEqual([]);
@@ -203,6 +221,38 @@ describe("pod scope with real pods on a real kubelet", () => {
       async () => ((await report())?.status.conditions?.find((c) => c.type === "Loaded")?.message.includes("web-done") === false ? true : undefined),
       60_000,
     );
+  });
+
+  it("a pod-scoped tracepoint (examples/pod-syscalls.yaml, behind the agent's gate) counts exactly alice's pod's getppid calls and none of bob's", async () => {
+    const manifest = readFileSync(join(repoRoot, "examples/pod-syscalls.yaml"), "utf8");
+    await cluster.kubectlOk(["apply", "-n", ALICE, "-f", "-"], { kubeconfig: alice, input: manifest });
+    const running = await eventually(
+      "pod-syscalls Running, gated for alice's pod",
+      async () => {
+        const r = await report(TRACING);
+        return r?.status.phase === "Running" && r.status.program?.attachments?.length === 1 ? r : undefined;
+      },
+      60_000,
+    );
+    expect(running.status.program!.attachments).toEqual([`pod ${ALICE}/web-1 (cgroup /${RUN_CGROUP}/kubepods/besteffort/pod${uids[`${ALICE}/web-1`]})`]);
+    const getppid = async () => (await series(TRACING_METRIC)).filter((s) => s.labels.includes(`syscall="getppid"`));
+    const before = (await getppid()).find((s) => s.labels.includes(`pod="web-1"`))?.value ?? 0;
+    // bob's pod (same name, same labels, another namespace) calls more, first; then alice's.
+    await getppidFrom(bob, BOB, "web-1", 20_000);
+    await getppidFrom(alice, ALICE, "web-1", 5_000);
+    const rows = await eventually(
+      "alice's 5000 getppid calls",
+      async () => {
+        const now = await getppid();
+        return now.find((s) => s.labels.includes(`pod="web-1"`))?.value === before + 5_000 ? now : undefined;
+      },
+      30_000,
+    );
+    // Exactly her calls: one row, alice's pod's; bob's 20000 nowhere (nor in an unlabelled row).
+    expect(rows).toEqual([{ labels: `{namespace="${ALICE}",ebpfmap="${TRACING}",pod="web-1",syscall="getppid"}`, value: before + 5_000 }]);
+    expect((await series(TRACING_METRIC)).every((s) => s.labels.startsWith(`{namespace="${ALICE}",ebpfmap="${TRACING}",pod="web-1",`))).toBe(true);
+    await cluster.kubectlOk(["delete", "ebpfmap", TRACING, "-n", ALICE, "--timeout=120s"], { kubeconfig: alice, timeoutMs: 130_000 });
+    await eventually("the tracing program to go", async () => (!programExists(running.status.program!.id) ? true : undefined), 60_000);
   });
 
   it("deleting the EbpfMap detaches it from the pod and removes its program and pins", async () => {
