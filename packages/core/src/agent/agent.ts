@@ -176,7 +176,8 @@ export class Agent {
     const network = loaded.podScope.planned.some((p) => p.plugin.podScope?.network === true);
     const notes: string[] = [];
     for (const pod of pods) {
-      if (loaded.podScope.pods.has(pod.uid)) continue;
+      // An adopted pod whose per-pod gate targets are not known yet is asked about again.
+      if (loaded.podScope.pods.has(pod.uid) && !loaded.podScope.pods.get(pod.uid)!.unresolved) continue;
       let netns: OpenPodNetns | undefined;
       try {
         if (network) {
@@ -208,7 +209,7 @@ export class Agent {
         changed = true;
         log.info({ pod: pod.name, cgroup: pod.cgroup.path, ...(netns ? { netns: String(netns.inode) } : {}) }, "attached to pod");
       } catch (error) {
-        failed.push(pod.name);
+        failed.push(`${pod.name} (${describeError(error)})`);
         log.error({ pod: pod.name, error: describeError(error) }, "attach to pod failed; tried again at the next pod sync");
       } finally {
         await netns?.close().catch(() => undefined);
