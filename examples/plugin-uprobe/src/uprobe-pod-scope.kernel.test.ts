@@ -402,6 +402,49 @@ describe("pod-scoped uprobes on the real kernel (the agent's gate at each pod's 
     await removePod(evil);
   });
 
+  it("a container restarted from another image (same pod) is followed: the probe moves to its new file, the old one's goes", async () => {
+    await agent.sync([manifest("alice", "probe")]);
+    const pod = await makePod("alice", "web-r", "cgroupfs", { labels: { app: "web" } });
+    pods.set(pod.info);
+    await until(
+      "the pod attached",
+      () => podPins("alice", "probe").filter((p) => p.includes(pod.info.uid)).length,
+      (n) => n === 1,
+    );
+    const [oldLink] = podLinkIds("alice", "probe");
+    await callsIn(pod, 5);
+    expect(await value("tenant_probe_calls_total", "alice", "probe", { pod: "web-r" })).toBe(5);
+    // The container ends; the runtime starts it again, in a new container cgroup, from another image.
+    const exited = new Promise((resolve) => pod.app.once("exit", resolve));
+    pod.app.kill("SIGKILL");
+    await exited;
+    rmSync(join(pod.root, "app", "probe-target"));
+    copyFileSync(image, join(pod.root, "app", "probe-target")); // another inode
+    const restarted = kubelet.mkcgroup(`${relative(kubelet.top, pod.podDir)}/${"ab".repeat(32)}`);
+    await removeCgroupTree(pod.containerDir);
+    pod.containerDir = restarted;
+    pod.app = (await chrooted(pod.root, "/app/probe-target", 0, restarted)).child;
+    await until(
+      "the probe moved to the new file",
+      () => podLinkIds("alice", "probe"),
+      (ids) => ids.length === 1 && ids[0] !== oldLink,
+    );
+    expect(linkIds()).not.toContain(oldLink);
+    const runs = await value("tenant_probe_runs_total", "alice", "probe");
+    await callsIn(pod, 8);
+    await callsIn(bob1, 8); // the old image's file: no longer probed for alice
+    expect(await value("tenant_probe_runs_total", "alice", "probe")).toBe(runs + 8);
+    // The program keyed by cgroup id: the old container's rows went with its cgroup (the pod's id table).
+    expect(await value("tenant_probe_calls_total", "alice", "probe", { pod: "web-r" })).toBe(8);
+    pods.delete(pod.info.uid);
+    await until(
+      "the pod detached",
+      () => podPins("alice", "probe").length,
+      (n) => n === 0,
+    );
+    await removePod(pod);
+  });
+
   it("a restarted agent adopts the gate and its link: counting kept, no second link, the pod still followed", async () => {
     await agent.sync([manifest("alice", "probe")]);
     pods.set(alice1.info);

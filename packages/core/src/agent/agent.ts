@@ -176,8 +176,14 @@ export class Agent {
     const network = loaded.podScope.planned.some((p) => p.plugin.podScope?.network === true);
     const notes: string[] = [];
     for (const pod of pods) {
-      // An adopted pod whose per-pod gate targets are not known yet is asked about again.
-      if (loaded.podScope.pods.has(pod.uid) && !loaded.podScope.pods.get(pod.uid)!.unresolved) continue;
+      // Per-pod gate targets (a container's binary) are asked for again when adopted, or when the
+      // pod's containers changed (a container restarted, perhaps from another image).
+      const containers = pod.cgroup.containers
+        .map((c) => String(c.id))
+        .sort()
+        .join(",");
+      const known = loaded.podScope.pods.get(pod.uid);
+      if (known && !known.unresolved && (known.gateLinks === undefined || known.containers === containers)) continue;
       let netns: OpenPodNetns | undefined;
       try {
         if (network) {
@@ -205,6 +211,7 @@ export class Agent {
           ...(netns ? { netns: { fd: netns.fd, inode: netns.inode } } : {}),
           cgroupId: pod.cgroup.id,
           level: pod.cgroup.level,
+          containers,
         });
         changed = true;
         log.info({ pod: pod.name, cgroup: pod.cgroup.path, ...(netns ? { netns: String(netns.inode) } : {}) }, "attached to pod");

@@ -139,6 +139,8 @@ export interface PodAttachment {
   gateLinks?: string[];
   /** Adopted with per-pod gate targets not known yet: the agent asks the plugin again (attachPod). */
   unresolved?: boolean;
+  /** The pod's container cgroups when attached (per-pod gate targets are asked for again when they change). */
+  containers?: string;
 }
 
 /** A program of the spec with its plugin and parsed (and resolved) target. */
@@ -297,7 +299,10 @@ export class ProgramLoader {
    * `podScope.target`) and pins the links in the generation directory, so a restarted agent
    * adopts them. All or nothing for the pod. Refuses the root cgroup whatever the plugin says.
    */
-  async attachPod(loaded: LoadedProgram, pod: PodCgroupTarget & { uid: string; cgroupId?: bigint; level?: number }): Promise<PodAttachment> {
+  async attachPod(
+    loaded: LoadedProgram,
+    pod: PodCgroupTarget & { uid: string; cgroupId?: bigint; level?: number; containers?: string },
+  ): Promise<PodAttachment> {
     const scope = loaded.podScope;
     if (!scope) throw operatorError("EOP_ERR_POD_SCOPE_UNSUPPORTED", `EbpfMap "${loaded.ref.namespace}/${loaded.ref.name}" is not pod-scoped`);
     if (pod.path === "/" || pod.path === "") throw operatorError("EOP_ERR_ATTACH_FAILED", `pod ${pod.namespace}/${pod.pod}: refusing the root cgroup`);
@@ -365,8 +370,13 @@ export class ProgramLoader {
       attachments: [...(known?.attachments ?? []), ...made],
       ...(scope.filter ? { cgroupIds: [pod.cgroupId!] } : {}),
       ...(scope.podGates ? { gateLinks: usedLinks } : {}),
+      ...(pod.containers !== undefined ? { containers: pod.containers } : {}),
     };
     scope.pods.set(pod.uid, attached);
+    // Asked again (adopted, or its containers changed): links of its old targets it no longer uses go.
+    if (known && scope.gateLinks) {
+      await this.releaseGateLinks(loaded, pod.uid, new Set([...scope.gateLinks.keys()].filter((id) => !usedLinks.includes(id))));
+    }
     return attached;
   }
 
@@ -440,28 +450,30 @@ export class ProgramLoader {
   }
 
   /**
-   * The gate links a leaving pod holds: handed to another selected pod whose targets use them
-   * (pinned again under it), or detached when no pod does. Its own pins go with `unlinkPodPins`.
+   * The gate links a pod holds (`only` those, when given) and leaves: each handed to another
+   * selected pod whose targets use it (pinned again under it), or detached when no pod does.
    */
-  private async releaseGateLinks(loaded: LoadedProgram, uid: string): Promise<void> {
+  private async releaseGateLinks(loaded: LoadedProgram, uid: string, only?: ReadonlySet<string>): Promise<void> {
     const scope = loaded.podScope!;
     for (const [id, link] of [...(scope.gateLinks ?? [])]) {
-      if (link.owner !== uid) continue;
+      if (link.owner !== uid || (only && !only.has(id))) continue;
       const heir = [...scope.pods.values()].find((p) => p.uid !== uid && p.gateLinks?.includes(id));
+      const old = link.pins;
+      await assertContained(this.pinRoot, loaded.dir);
       if (!heir) {
         closeAttachments(link.attachments, true);
         scope.gateLinks!.delete(id);
-        continue;
+      } else {
+        link.pins = link.pins.map((pin, n) => {
+          const parts = podLinkPinParts(pin.slice(pin.lastIndexOf("/") + 1))!;
+          const moved = join(loaded.dir, podLinkPinName(heir.uid, parts.program, parts.n));
+          const attachment = link.attachments.filter((a) => a.kind === "link")[n];
+          if (attachment?.kind === "link") wrap("EOP_ERR_ATTACH_FAILED", `pin the gate link ${id} of pod ${heir.uid}`, () => attachment.link.pin(moved));
+          return moved;
+        });
+        link.owner = heir.uid;
       }
-      await assertContained(this.pinRoot, loaded.dir);
-      link.pins = link.pins.map((pin, n) => {
-        const parts = podLinkPinParts(pin.slice(pin.lastIndexOf("/") + 1))!;
-        const moved = join(loaded.dir, podLinkPinName(heir.uid, parts.program, parts.n));
-        const attachment = link.attachments.filter((a) => a.kind === "link")[n];
-        if (attachment?.kind === "link") wrap("EOP_ERR_ATTACH_FAILED", `pin the gate link ${id} of pod ${heir.uid}`, () => attachment.link.pin(moved));
-        return moved;
-      });
-      link.owner = heir.uid;
+      for (const pin of old) await rm(pin, { force: true });
     }
   }
 
