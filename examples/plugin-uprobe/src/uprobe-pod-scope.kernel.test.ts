@@ -14,7 +14,7 @@
  * pod also has a "pause" container whose root lacks the binary.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync, symlinkSync } from "node:fs";
 import { readlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   PLUGIN,
   StaticPodSource,
+  parseManifests,
   TOKENS,
   createAgentContainer,
   createLogger,
@@ -33,8 +34,9 @@ import {
 } from "@ebpf-operator/core";
 import { requireKernelCapabilities } from "../../../test/helpers/kernel.js";
 import { KubeletLayout, until, type FakePod } from "../../../test/helpers/kubelet-layout.js";
+import { example } from "../../../test/helpers/manifests.js";
 import { sampleValue } from "../../../test/helpers/metrics.js";
-import { compileProbeTarget } from "./fixtures/compile.js";
+import { compileProbeTarget, tlsWriterRoot } from "./fixtures/compile.js";
 import { uprobePlugin } from "./uprobe-plugin.js";
 
 requireKernelCapabilities();
@@ -435,8 +437,14 @@ describe("pod-scoped uprobes on the real kernel (the agent's gate at each pod's 
     await callsIn(pod, 8);
     await callsIn(bob1, 8); // the old image's file: no longer probed for alice
     expect(await value("tenant_probe_runs_total", "alice", "probe")).toBe(runs + 8);
-    // The program keyed by cgroup id: the old container's rows went with its cgroup (the pod's id table).
-    expect(await value("tenant_probe_calls_total", "alice", "probe", { pod: "web-r" })).toBe(8);
+    // The program keyed by cgroup id: the old container's rows went with its cgroup; the new
+    // one's is named once a pod sync has put it in the pod's id table.
+    await until(
+      "the new container's row named",
+      () => value("tenant_probe_calls_total", "alice", "probe", { pod: "web-r" }),
+      (n) => n === 8,
+      5000,
+    );
     pods.delete(pod.info.uid);
     await until(
       "the pod detached",
@@ -476,5 +484,43 @@ describe("pod-scoped uprobes on the real kernel (the agent's gate at each pod's 
       (n) => n === 0,
     );
     expect(linkIds()).not.toContain(link);
+  });
+  it("runs examples/pod-tls-writes.yaml as shipped (libssl.so.3 by name, found in the pods' roots): exactly alice's pod's SSL_write calls and bytes, none of bob's pod sharing the file", async () => {
+    const shipped = parseManifests(example("pod-tls-writes.yaml").replace(/^metadata:\n/m, "metadata:\n  namespace: alice\n"), "pod-tls-writes.yaml");
+    expect(shipped.problems).toEqual([]);
+    const tlsAlice = await makePod("alice", "tls-a", "cgroupfs", { setup: (root) => tlsWriterRoot(root) });
+    // bob's container holds the same files (hard links: one image layer for both).
+    const tlsBob = await makePod("bob", "tls-b", "systemd", {
+      setup: (root) => {
+        for (const file of readdirSync(tlsAlice.root, { recursive: true, encoding: "utf8" })) {
+          const from = join(tlsAlice.root, file);
+          if (statSync(from).isDirectory()) mkdirSync(join(root, file), { recursive: true });
+          else linkSync(from, join(root, file));
+        }
+      },
+    });
+    for (const pod of [tlsAlice, tlsBob]) pod.app = (await chrooted(pod.root, "/app/tls-writer", 0, pod.containerDir)).child;
+    pods.set(tlsAlice.info);
+    pods.set(tlsBob.info);
+    await agent.sync(shipped.resources);
+    expect(status("alice", "pod-tls-writes")).toMatchObject({ phase: "Running" });
+    await until(
+      "alice's pod's libssl probed and the pod let through",
+      () => podPins("alice", "pod-tls-writes").length + filterSize("alice", "pod-tls-writes"),
+      (n) => n === 2,
+    );
+    const writes = (pod: Pod, n: number) => chrooted(pod.root, "/app/tls-writer", n, pod.containerDir).then((p) => p.go());
+    await writes(tlsAlice, 20);
+    await writes(tlsBob, 20);
+    const labels = { pod: "tls-a" };
+    expect(await value("pod_tls_writes_total", "alice", "pod-tls-writes", labels)).toBe(20);
+    // SSL_write(ssl, buf, i % 64) for i = 1..20: 210 bytes.
+    expect(await value("pod_tls_write_bytes_total", "alice", "pod-tls-writes", labels)).toBe(210);
+    expect(status("alice", "pod-tls-writes")?.program?.attachments).toEqual([expect.stringMatching(/^pod alice\/tls-a /)]);
+    await agent.sync([]);
+    for (const pod of [tlsAlice, tlsBob]) {
+      pods.delete(pod.info.uid);
+      await removePod(pod);
+    }
   });
 });
