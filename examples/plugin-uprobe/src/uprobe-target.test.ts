@@ -105,3 +105,20 @@ describe("resolving the binary and the function", () => {
     expect(await resolve("uprobe", `${process.execPath}:main?pid=${process.pid}`)).toMatchObject({ pid: process.pid });
   });
 });
+
+describe("pod scope", () => {
+  it("runs behind the agent's gate at each pod's own binary, and refuses ?pid= (a node process) in pod scope", () => {
+    const scope = uprobePlugin.podScope!;
+    expect(scope.mode).toBe("gate");
+    expect(scope.gateTargets).toBeTypeOf("function");
+    expect(() => scope.check("uprobe", parseUprobeTarget("uprobe", "/app/server:handle"))).not.toThrow();
+    expect(() => scope.check("uprobe", parseUprobeTarget("uprobe", "/app/server:handle?pid=7"))).toThrow(
+      expect.objectContaining({ code: "EOP_ERR_TARGET_INVALID", message: expect.stringContaining("?pid=7 names a process of the node") }),
+    );
+  });
+
+  it("describes a pod's target by the binary as the pod sees it, never the agent's fd path", () => {
+    const target = { ...parseUprobeTarget("uprobe", "/app/server:handle"), path: "/proc/self/fd/31", inPod: "pod alice/web (process 9, inode 2049:77)" };
+    expect(describeTarget(target)).toBe("/app/server:handle in pod alice/web (process 9, inode 2049:77)");
+  });
+});

@@ -18,6 +18,8 @@ export interface UprobeTarget {
   binary: string;
   /** Filled in by `resolveTarget`: the file the binary names, as an absolute path. */
   path?: string;
+  /** Pod scope: where the file was found (`path` is then `/proc/self/fd/<n>`, the file open). */
+  inPod?: string;
   /** The function; absent for a bare file offset. */
   symbol?: string;
   /** Added to the symbol's offset, or the file offset when there is no symbol. */
@@ -57,6 +59,7 @@ export function parseUprobeTarget(programType: string, target: string): UprobeTa
 /** How a target reads in /status and messages: `/usr/bin/bash:readline (pid 42)`. */
 export function describeTarget(target: UprobeTarget): string {
   const where = target.symbol ? `${target.symbol}${target.offset ? `+0x${target.offset.toString(16)}` : ""}` : `0x${target.offset.toString(16)}`;
+  if (target.inPod !== undefined) return `${target.binary}:${where} in ${target.inPod}`;
   return `${target.path ?? target.binary}:${where}${target.pid ? ` (pid ${target.pid})` : ""}`;
 }
 

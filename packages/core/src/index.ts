@@ -33,6 +33,7 @@ export {
   type PluginHost,
   type PluginMeta,
   type PodCgroupTarget,
+  type PodGateTarget,
   type PodNetnsTarget,
   type PodScopeSupport,
   type PrepareInput,

@@ -176,7 +176,14 @@ export class Agent {
     const network = loaded.podScope.planned.some((p) => p.plugin.podScope?.network === true);
     const notes: string[] = [];
     for (const pod of pods) {
-      if (loaded.podScope.pods.has(pod.uid)) continue;
+      // Per-pod gate targets (a container's binary) are asked for again when adopted, or when the
+      // pod's containers changed (a container restarted, perhaps from another image).
+      const containers = pod.cgroup.containers
+        .map((c) => String(c.id))
+        .sort()
+        .join(",");
+      const known = loaded.podScope.pods.get(pod.uid);
+      if (known && !known.unresolved && (known.gateLinks === undefined || known.containers === containers)) continue;
       let netns: OpenPodNetns | undefined;
       try {
         if (network) {
@@ -204,11 +211,12 @@ export class Agent {
           ...(netns ? { netns: { fd: netns.fd, inode: netns.inode } } : {}),
           cgroupId: pod.cgroup.id,
           level: pod.cgroup.level,
+          containers,
         });
         changed = true;
         log.info({ pod: pod.name, cgroup: pod.cgroup.path, ...(netns ? { netns: String(netns.inode) } : {}) }, "attached to pod");
       } catch (error) {
-        failed.push(pod.name);
+        failed.push(`${pod.name} (${describeError(error)})`);
         log.error({ pod: pod.name, error: describeError(error) }, "attach to pod failed; tried again at the next pod sync");
       } finally {
         await netns?.close().catch(() => undefined);

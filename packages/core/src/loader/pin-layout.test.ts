@@ -56,3 +56,20 @@ describe("loadKeyOf and pod scope", () => {
     expect(loadKeyOf({ ...spec }, "h")).toBe(nodeWide);
   });
 });
+
+describe("per-pod gate link pins", () => {
+  it("number a target's links from its key, so an adopting agent groups them by target", async () => {
+    const { gateLinkNumber, podLinkPinName, podLinkPinParts } = await import("./pin-layout.js");
+    const uid = "0b1c2d3e-aaaa-bbbb-cccc-0123456789ab";
+    const n0 = gateLinkNumber("2049:1234", 0);
+    const n1 = gateLinkNumber("2049:1234", 1);
+    expect(Number.isSafeInteger(n0)).toBe(true);
+    expect(Math.floor(n0 / 16)).toBe(Math.floor(n1 / 16));
+    expect(n1 - n0).toBe(1);
+    expect(Math.floor(gateLinkNumber("2049:1235", 0) / 16)).not.toBe(Math.floor(n0 / 16));
+    expect(gateLinkNumber("2049:1234", 0)).toBe(n0); // stable across runs
+    expect(podLinkPinParts(podLinkPinName(uid, 2, n1))).toEqual({ uid, program: 2, n: n1 });
+    expect(podLinkPinParts("link_0")).toBeUndefined();
+    expect(() => gateLinkNumber("k", 16)).toThrow(/at most 16/);
+  });
+});

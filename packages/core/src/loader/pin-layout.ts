@@ -15,12 +15,15 @@
  * Tracing types in pod scope (gate mode, pod-gate.ts) pin the pods' filter as `gate_filter`
  * (the pods are its values), each gate's program array as `gate_calls[_<function>]` (the kernel
  * empties a program array when its last user reference goes) and the gate's link where the
- * program's own link would be.
+ * program's own link would be. A gate attached per pod (`podScope.gateTargets`: uprobes) pins
+ * the gate as `gate_prog[_<function>]` and its links as the pod's (`pod_<uid>_<program index>_<n>`,
+ * `n` from the target's key, `gateLinkNumber`), under the pod holding the shared link.
  *
  * `loadKey` hashes what the kernel sees (object, type, target, program), so a restarted agent
  * adopts a directory only for the same resource *and* code, and a changed resource loads into a
  * new directory beside the old one before the old one goes (no gap in attachment).
  */
+import { createHash } from "node:crypto";
 import { lstat, readdir, realpath } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import type { ResourceRef } from "../api/manifest.js";
@@ -32,6 +35,22 @@ export const PROGRAM_PIN = "program";
 export const POD_FILTER_PIN = "gate_filter";
 /** Pod scope, gate mode: a gate's one-slot program array (`gate_calls`, or `gate_calls_<function>` with several programs); its pin keeps it filled. */
 export const gateCallsPinName = (program?: string): string => (program === undefined ? "gate_calls" : `gate_calls_${program}`);
+/** Pod scope, gate mode with per-pod targets: the gate itself (`gate_prog[_<function>]`), attached as pods come. */
+export const gateProgramPinName = (program?: string): string => (program === undefined ? "gate_prog" : `gate_prog_${program}`);
+/**
+ * Pod scope, gate mode with per-pod targets: the `<n>` of a gate link's pin `pod_<uid>_<program
+ * index>_<n>`, from the target's key (44 bits of its SHA-256) and the link's index among the
+ * target's (`n = hash * 16 + index`), so an adopting agent tells which target a pinned link is for.
+ */
+export function gateLinkNumber(key: string, index: number): number {
+  if (index < 0 || index >= 16) throw operatorError("EOP_ERR_ATTACH_FAILED", `a pod-scope gate target made ${index + 1} links (at most 16)`);
+  return Number.parseInt(createHash("sha256").update(key).digest("hex").slice(0, 11), 16) * 16 + index;
+}
+/** The program index and link number of a pod link pin (`pod_<uid>_<program>_<n>`). */
+export function podLinkPinParts(entry: string): { uid: string; program: number; n: number } | undefined {
+  const match = /^pod_([0-9A-Fa-f-]{1,64})_(\d+)_(\d+)$/.exec(entry);
+  return match ? { uid: match[1]!, program: Number(match[2]), n: Number(match[3]) } : undefined;
+}
 export const mapPinName = (map: string): string => `map_${map}`;
 export const linkPinName = (index: number): string => `link_${index}`;
 /** Pins of one program of a several-program generation (a C function is never `.`-named). */

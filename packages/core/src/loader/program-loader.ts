@@ -28,6 +28,9 @@ import {
   POD_FILTER_PIN,
   PROGRAM_PIN,
   gateCallsPinName,
+  gateLinkNumber,
+  gateProgramPinName,
+  podLinkPinParts,
   assertContained,
   generationPinDir,
   linkPinName,
@@ -110,7 +113,18 @@ export interface LoadedProgram {
     pods: Map<string, PodAttachment>;
     /** Gate mode (tracing types): the selected pods' cgroup ids, which the gates in front of the programs read. */
     filter?: BpfMap;
+    /** Gate mode with per-pod targets (`podScope.gateTargets`): each such program's gate by program index, attached per pod. */
+    podGates?: Map<number, BpfProgram>;
+    /** Their links by target (`<program index>_<key hash>`), each shared by every pod whose target has that key. */
+    gateLinks?: Map<string, GateLink>;
   };
+}
+
+/** A gate's link(s) at one per-pod target, pinned under the pod that holds it (`owner`). */
+export interface GateLink {
+  owner: string;
+  attachments: Attachment[];
+  pins: string[];
 }
 
 /** One pod's links of a pod-scoped resource. */
@@ -121,6 +135,12 @@ export interface PodAttachment {
   attachments: Attachment[];
   /** Gate mode: the pod's cgroup ids in the resource's filter. */
   cgroupIds?: bigint[];
+  /** Gate mode with per-pod targets: the gate links (`GateLink` ids) the pod's targets use. */
+  gateLinks?: string[];
+  /** Adopted with per-pod gate targets not known yet: the agent asks the plugin again (attachPod). */
+  unresolved?: boolean;
+  /** The pod's container cgroups when attached (per-pod gate targets are asked for again when they change). */
+  containers?: string;
 }
 
 /** A program of the spec with its plugin and parsed (and resolved) target. */
@@ -203,8 +223,9 @@ export class ProgramLoader {
       const scope = plugin.podScope!;
       await callPlugin(plugin, "podScope.check", () => scope.check(type, target));
       // Attach mode: the target is relative to each pod, never resolved (nor attached) as written.
-      // Gate mode: the agent's gate attaches at the target as written, so it is resolved as usual.
-      if (!isGated(plugin)) return { entry, plugin, target };
+      // Gate mode: the agent's gate attaches at the target as written, so it is resolved as usual;
+      // with per-pod targets (gateTargets) the target is relative to each pod, as in attach mode.
+      if (!isGated(plugin) || perPodGate(plugin)) return { entry, plugin, target };
     }
     if (plugin.resolveTarget) {
       const resolve = plugin.resolveTarget.bind(plugin);
@@ -265,6 +286,8 @@ export class ProgramLoader {
       }
     }
     for (const pod of loaded.podScope?.pods.values() ?? []) closeAttachments(pod.attachments, !options.keepPins);
+    for (const link of loaded.podScope?.gateLinks?.values() ?? []) closeAttachments(link.attachments, !options.keepPins);
+    for (const gate of loaded.podScope?.podGates?.values() ?? []) gate.close();
     loaded.podScope?.filter?.close();
     for (const map of loaded.maps.values()) map.close();
     for (const p of loaded.programs) p.program.close();
@@ -276,14 +299,22 @@ export class ProgramLoader {
    * `podScope.target`) and pins the links in the generation directory, so a restarted agent
    * adopts them. All or nothing for the pod. Refuses the root cgroup whatever the plugin says.
    */
-  async attachPod(loaded: LoadedProgram, pod: PodCgroupTarget & { uid: string; cgroupId?: bigint; level?: number }): Promise<PodAttachment> {
+  async attachPod(
+    loaded: LoadedProgram,
+    pod: PodCgroupTarget & { uid: string; cgroupId?: bigint; level?: number; containers?: string },
+  ): Promise<PodAttachment> {
     const scope = loaded.podScope;
     if (!scope) throw operatorError("EOP_ERR_POD_SCOPE_UNSUPPORTED", `EbpfMap "${loaded.ref.namespace}/${loaded.ref.name}" is not pod-scoped`);
     if (pod.path === "/" || pod.path === "") throw operatorError("EOP_ERR_ATTACH_FAILED", `pod ${pod.namespace}/${pod.pod}: refusing the root cgroup`);
     const label = `EbpfMap "${loaded.ref.namespace}/${loaded.ref.name}"`;
     const made: Attachment[] = [];
+    // Gate links this pod's targets use, and those this call attached (undone if the pod fails).
+    const usedLinks: string[] = [];
+    const newLinks: string[] = [];
+    const known = scope.pods.get(pod.uid);
     try {
       for (const [i, { entry, plugin, target }] of scope.planned.entries()) {
+        if (perPodGate(plugin)) await this.attachPodGate(loaded, i, pod, usedLinks, newLinks, label);
         if (isGated(plugin)) continue; // the filter below lets the pod's tasks through its gate
         // A type that attaches to the pod's interfaces gets the pod's own namespace or nothing.
         if (plugin.podScope!.network === true && pod.netns === undefined) {
@@ -323,12 +354,86 @@ export class ProgramLoader {
       }
     } catch (error) {
       closeAttachments(made, true);
-      await unlinkPodPins(loaded.dir, pod.uid, this.pinRoot);
+      for (const id of newLinks) {
+        const link = scope.gateLinks!.get(id)!;
+        closeAttachments(link.attachments, true);
+        for (const pin of link.pins) await rm(pin, { force: true });
+        scope.gateLinks!.delete(id);
+      }
+      // An adopted pod asked again keeps what it holds (retried at the next sync).
+      if (!known) await unlinkPodPins(loaded.dir, pod.uid, this.pinRoot);
       throw error;
     }
-    const attached: PodAttachment = { uid: pod.uid, path: pod.path, attachments: made, ...(scope.filter ? { cgroupIds: [pod.cgroupId!] } : {}) };
+    const attached: PodAttachment = {
+      uid: pod.uid,
+      path: pod.path,
+      attachments: [...(known?.attachments ?? []), ...made],
+      ...(scope.filter ? { cgroupIds: [pod.cgroupId!] } : {}),
+      ...(scope.podGates ? { gateLinks: usedLinks } : {}),
+      ...(pod.containers !== undefined ? { containers: pod.containers } : {}),
+    };
     scope.pods.set(pod.uid, attached);
+    // Asked again (adopted, or its containers changed): links of its old targets it no longer uses go.
+    if (known && scope.gateLinks) {
+      await this.releaseGateLinks(loaded, pod.uid, new Set([...scope.gateLinks.keys()].filter((id) => !usedLinks.includes(id))));
+    }
     return attached;
+  }
+
+  /**
+   * Gate mode with per-pod targets: attaches program `i`'s gate at each of the pod's targets
+   * (`podScope.gateTargets`) not attached yet for another pod, pinned under this pod. Never
+   * attaches anything the plugin did not find in the pod; a pod without a target fails.
+   */
+  private async attachPodGate(
+    loaded: LoadedProgram,
+    i: number,
+    pod: PodCgroupTarget & { uid: string },
+    used: string[],
+    made: string[],
+    label: string,
+  ): Promise<void> {
+    const scope = loaded.podScope!;
+    const { entry, plugin, target } = scope.planned[i]!;
+    const gate = scope.podGates!.get(i)!;
+    const where = `program "${entry.program}" of ${label} in pod ${pod.namespace}/${pod.pod}`;
+    const gateTargets = plugin.podScope!.gateTargets!.bind(plugin.podScope);
+    const targets = await callPlugin(
+      plugin,
+      "podScope.gateTargets",
+      () => gateTargets(entry.type, target, pod),
+      "EOP_ERR_ATTACH_FAILED",
+      `find the targets of ${where}`,
+    );
+    try {
+      if (targets.length === 0)
+        throw new PluginTargetError("EOP_ERR_TARGET_NOT_FOUND", `${entry.type} "${entry.target}": nothing to attach to in pod ${pod.namespace}/${pod.pod}`);
+      for (const found of targets) {
+        const id = `${i}_${Math.floor(gateLinkNumber(found.key, 0) / 16)}`;
+        if (!used.includes(id)) used.push(id);
+        if (scope.gateLinks!.has(id)) continue; // another selected pod's target is the same: one link for both
+        const attachments = await callPlugin(
+          plugin,
+          "attach",
+          () => plugin.attach({ program: gate, programType: entry.type, target: found.target, resource: loaded.ref, host: this.host }),
+          "EOP_ERR_ATTACH_FAILED",
+          `attach the pod-scope gate of ${where}`,
+        );
+        const link: GateLink = { owner: pod.uid, attachments, pins: [] };
+        scope.gateLinks!.set(id, link);
+        made.push(id);
+        for (const attachment of attachments) attachment.description = `${attachment.description} (gate: the selected pods' tasks only)`;
+        await assertContained(this.pinRoot, loaded.dir);
+        for (const [n, attachment] of attachments.entries()) {
+          if (attachment.kind !== "link") continue;
+          const pin = join(loaded.dir, podLinkPinName(pod.uid, i, gateLinkNumber(found.key, n)));
+          attachment.link.pin(pin);
+          link.pins.push(pin);
+        }
+      }
+    } finally {
+      for (const found of targets) await Promise.resolve(found.release?.()).catch(() => undefined);
+    }
   }
 
   /** Pod scope: detaches a pod's links and removes their pins (the pod is gone or no longer selected). */
@@ -336,11 +441,40 @@ export class ProgramLoader {
     const pod = loaded.podScope?.pods.get(uid);
     if (!pod) return;
     closeAttachments(pod.attachments, true);
+    await this.releaseGateLinks(loaded, uid);
     const filter = loaded.podScope!.filter;
     if (filter)
       wrap("EOP_ERR_ATTACH_FAILED", `remove pod ${uid} from the gate of EbpfMap "${loaded.ref.namespace}/${loaded.ref.name}"`, () => expelPod(filter, uid));
     loaded.podScope!.pods.delete(uid);
     await unlinkPodPins(loaded.dir, uid, this.pinRoot);
+  }
+
+  /**
+   * The gate links a pod holds (`only` those, when given) and leaves: each handed to another
+   * selected pod whose targets use it (pinned again under it), or detached when no pod does.
+   */
+  private async releaseGateLinks(loaded: LoadedProgram, uid: string, only?: ReadonlySet<string>): Promise<void> {
+    const scope = loaded.podScope!;
+    for (const [id, link] of [...(scope.gateLinks ?? [])]) {
+      if (link.owner !== uid || (only && !only.has(id))) continue;
+      const heir = [...scope.pods.values()].find((p) => p.uid !== uid && p.gateLinks?.includes(id));
+      const old = link.pins;
+      await assertContained(this.pinRoot, loaded.dir);
+      if (!heir) {
+        closeAttachments(link.attachments, true);
+        scope.gateLinks!.delete(id);
+      } else {
+        link.pins = link.pins.map((pin, n) => {
+          const parts = podLinkPinParts(pin.slice(pin.lastIndexOf("/") + 1))!;
+          const moved = join(loaded.dir, podLinkPinName(heir.uid, parts.program, parts.n));
+          const attachment = link.attachments.filter((a) => a.kind === "link")[n];
+          if (attachment?.kind === "link") wrap("EOP_ERR_ATTACH_FAILED", `pin the gate link ${id} of pod ${heir.uid}`, () => attachment.link.pin(moved));
+          return moved;
+        });
+        link.owner = heir.uid;
+      }
+      for (const pin of old) await rm(pin, { force: true });
+    }
   }
 
   /** Pinned generations under the root, for garbage collection of what no resource owns. */
@@ -450,7 +584,8 @@ export class ProgramLoader {
           ? wrap("EOP_ERR_LOAD_FAILED", `create the pod filter of ${label}`, createPodFilter)
           : undefined;
       if (filter) cleanup.push(() => filter.close());
-      const gates: { program: string; gate: PodGate }[] = [];
+      const gates: { program: string; gate: PodGate; perPod: boolean }[] = [];
+      const podGates = new Map<number, BpfProgram>();
       // All or nothing: a program that fails to attach detaches the ones before it (cleanup).
       // Pod scope attaches per pod afterwards (attachPod), never to the target as written; a
       // gated program is never attached at all: its gate is, at the target as written.
@@ -475,8 +610,12 @@ export class ProgramLoader {
             loadPodGate(part.program, kernelType.type, kernelType.expectedAttachType, filter),
           );
           cleanup.push(() => (gate.program.close(), gate.calls.close()));
-          gates.push({ program: entry.program, gate });
+          gates.push({ program: entry.program, gate, perPod: perPodGate(plugin) });
           program = gate.program;
+          if (perPodGate(plugin)) {
+            podGates.set(i, gate.program); // attached at each pod's targets (attachPod)
+            continue;
+          }
         }
         const made = await callPlugin(
           plugin,
@@ -493,13 +632,16 @@ export class ProgramLoader {
       }
       await this.pinAll(dir, maps, attached, label, filter, gates);
       // The gate's link holds the gate, the gate its program array, whose pin keeps it filled.
-      for (const { gate } of gates) {
-        gate.program.close();
+      // A gate attached per pod stays open (and pinned) for the pods to come.
+      for (const { gate, perPod } of gates) {
+        if (!perPod) gate.program.close();
         gate.calls.close();
       }
       opened.close();
       const loaded = assemble(ref, loadKey, dir, false, attached, maps, mapBytes);
-      if (podScoped(spec)) loaded.podScope = { planned, pods: new Map(), ...(filter ? { filter } : {}) };
+      if (podScoped(spec)) {
+        loaded.podScope = { planned, pods: new Map(), ...(filter ? { filter } : {}), ...(podGates.size > 0 ? { podGates, gateLinks: new Map() } : {}) };
+      }
       request.logger.info(
         {
           loadKey,
@@ -526,7 +668,7 @@ export class ProgramLoader {
     programs: AttachedProgram[],
     label: string,
     filter?: BpfMap,
-    gates: readonly { program: string; gate: PodGate }[] = [],
+    gates: readonly { program: string; gate: PodGate; perPod?: boolean }[] = [],
   ): Promise<void> {
     try {
       await assertContained(this.pinRoot, dir);
@@ -535,7 +677,10 @@ export class ProgramLoader {
       for (const [name, map] of maps) map.pin(join(dir, mapPinName(name)));
       filter?.pin(join(dir, POD_FILTER_PIN));
       // The kernel empties a program array when its last user reference (fd or pin) goes.
-      for (const { program, gate } of gates) gate.calls.pin(join(dir, gateCallsPinName(programs.length === 1 ? undefined : program)));
+      for (const { program, gate, perPod } of gates) {
+        gate.calls.pin(join(dir, gateCallsPinName(programs.length === 1 ? undefined : program)));
+        if (perPod) gate.program.pin(join(dir, gateProgramPinName(programs.length === 1 ? undefined : program)));
+      }
       const single = programs.length === 1;
       for (const part of programs) {
         part.attachments.forEach((attachment, index) => {
@@ -554,6 +699,8 @@ export class ProgramLoader {
     const label = `EbpfMap "${ref.namespace}/${ref.name}"`;
     const maps = new Map<string, BpfMap>();
     const attached: AttachedProgram[] = [];
+    let podGates: Map<number, BpfProgram> | undefined;
+    let gateLinks: Map<string, GateLink> | undefined;
     try {
       await assertContained(this.pinRoot, dir);
       const entries = (await readdir(dir)).sort();
@@ -584,12 +731,24 @@ export class ProgramLoader {
       const missing = requiredMaps(request).find((name) => !maps.has(name));
       if (missing !== undefined) throw operatorError("EOP_ERR_PIN_FAILED", `pinned generation ${dir} of ${label} lacks map "${missing}"`);
       request.checkMaps?.(maps);
-      const podLinks = podScoped(spec) ? adoptPodLinks(dir, entries) : undefined;
+      // Gate links at per-pod targets are adopted by target (the pin's number), not as the pod's own.
+      const perPodPrograms = new Set(planned.flatMap((p, i) => (perPodGate(p.plugin) ? [i] : [])));
+      const isGateLinkPin = (entry: string) => perPodPrograms.has(podLinkPinParts(entry)?.program ?? -1);
+      const podLinks = podScoped(spec)
+        ? adoptPodLinks(
+            dir,
+            entries.filter((e) => !isGateLinkPin(e)),
+          )
+        : undefined;
       let filter: BpfMap | undefined;
       if (podLinks && planned.some((p) => isGated(p.plugin))) {
         // A gated program without its gate's link would simply not run; a generation pinned
-        // half-way is loaded again instead.
-        const ungated = planned.find((p, i) => isGated(p.plugin) && attached[i]!.attachments.length === 0);
+        // half-way is loaded again instead. A gate attached per pod is pinned itself instead.
+        const ungated = planned.find((p, i) =>
+          perPodGate(p.plugin)
+            ? !entries.includes(gateProgramPinName(planned.length === 1 ? undefined : p.entry.program))
+            : isGated(p.plugin) && attached[i]!.attachments.length === 0,
+        );
         const callsMissing = planned.find((p) => isGated(p.plugin) && !entries.includes(gateCallsPinName(planned.length === 1 ? undefined : p.entry.program)));
         if (ungated || callsMissing || !entries.includes(POD_FILTER_PIN)) {
           throw operatorError(
@@ -604,6 +763,24 @@ export class ProgramLoader {
           podLinks.set(uid, { ...pod, cgroupIds });
         }
         maps.delete(POD_FILTER_PIN);
+      }
+      if (podLinks && perPodPrograms.size > 0) {
+        podGates = new Map();
+        for (const i of perPodPrograms) {
+          podGates.set(i, BpfProgram.openPinned(join(dir, gateProgramPinName(single ? undefined : planned[i]!.entry.program))));
+        }
+        gateLinks = new Map();
+        for (const entry of entries.filter(isGateLinkPin)) {
+          const { uid, program, n } = podLinkPinParts(entry)!;
+          const id = `${program}_${Math.floor(n / 16)}`;
+          const link = gateLinks.get(id) ?? { owner: uid, attachments: [], pins: [] };
+          link.attachments.push({ kind: "link", link: BpfLink.openPinned(join(dir, entry)), description: `pinned ${entry}` });
+          link.pins.push(join(dir, entry));
+          gateLinks.set(id, link);
+          if (!podLinks.has(uid)) podLinks.set(uid, { uid, attachments: [] });
+        }
+        // Which pods' targets use which links is asked of the plugin again at the first pod sync.
+        for (const pod of podLinks.values()) pod.unresolved = true;
       }
       for (const [i, { entry, plugin, target }] of podLinks ? [] : planned.entries()) {
         const part = attached[i]!;
@@ -620,9 +797,11 @@ export class ProgramLoader {
         );
       }
       const loaded = assemble(ref, loadKey, dir, true, attached, maps, mapBytes);
-      if (podLinks) loaded.podScope = { planned, pods: podLinks, ...(filter ? { filter } : {}) };
+      if (podLinks) loaded.podScope = { planned, pods: podLinks, ...(filter ? { filter } : {}), ...(podGates && gateLinks ? { podGates, gateLinks } : {}) };
       return loaded;
     } catch (error) {
+      for (const gate of podGates?.values() ?? []) gate.close();
+      for (const link of gateLinks?.values() ?? []) closeAttachments(link.attachments, false);
       for (const part of attached) {
         for (const a of part.attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
         part.program.close();
@@ -733,6 +912,11 @@ export function refusePodScope(registry: PluginRegistry, spec: EbpfMapSpec): voi
 /** Pod scope in gate mode: the program runs behind the agent's cgroup filter (pod-gate.ts), never attached itself. */
 function isGated(plugin: ProgramTypePlugin): boolean {
   return plugin.podScope?.mode === "gate";
+}
+
+/** Gate mode whose gate attaches at each pod's own targets (`podScope.gateTargets`), not at the target as written. */
+function perPodGate(plugin: ProgramTypePlugin): boolean {
+  return isGated(plugin) && plugin.podScope?.gateTargets !== undefined;
 }
 
 /**

@@ -106,6 +106,7 @@ export interface PodNetnsTarget {
  *   same kernel program type, at the target as written (resolved as node-wide targets are, and
  *   attached with this plugin's `attach`), which tail-calls the program only for tasks below a
  *   selected pod's cgroup. The type must allow tail calls between programs of one type.
+ *   With `gateTargets`, the gate is attached per pod instead (see there).
  */
 export interface PodScopeSupport<TTarget> {
   /** `attach` (the default) or `gate`: see above. */
@@ -127,8 +128,31 @@ export interface PodScopeSupport<TTarget> {
    * type's context has one fixed size the verifier already bounds (kprobes' registers).
    */
   verify?(input: AttachInput<TTarget>): void | Promise<void>;
+  /**
+   * `gate` mode, optional: for types whose attach point lives inside the pod (a uprobe: a file
+   * of the container's root filesystem). The host then never resolves nor attaches the target
+   * as written: for each selected pod it asks for the pod's targets and attaches the gate at
+   * each (the gate's cgroup filter still decides whose tasks run the program). Targets with
+   * equal `key`s (the kernel object the attach lands on, e.g. a file's device and inode) are
+   * attached once for all the pods naming them, so a shared file does not run the program twice
+   * per call; the link moves to another pod when the pod holding it goes. The host calls
+   * `release` (an fd the target holds, say) after attaching, success or not. Throw
+   * `PluginTargetError` when the pod has none yet: the host reports it for that pod and asks
+   * again at its next pod sync, and attaches nothing anywhere else.
+   */
+  gateTargets?(programType: string, target: TTarget, pod: PodCgroupTarget): Promise<PodGateTarget<TTarget>[]>;
   /** Types of the plugin that cannot run in pod scope, with why (refused with `EOP_ERR_POD_SCOPE_UNSUPPORTED`). */
   unsupported?: Readonly<Record<string, string>>;
+}
+
+/** One attach point of a selected pod, for `PodScopeSupport.gateTargets`. */
+export interface PodGateTarget<TTarget> {
+  /** What the plugin's `attach` receives for this pod. */
+  target: TTarget;
+  /** Identifies what the attach lands on: pods whose targets have equal keys share one attachment. */
+  key: string;
+  /** Frees what the target holds open; called by the host after the attach. */
+  release?(): void | Promise<void>;
 }
 
 /** Returned by a decoder to drop the row (e.g. a `regexp` that does not match). */

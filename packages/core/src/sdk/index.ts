@@ -20,6 +20,7 @@ export {
   type PluginHost,
   type PluginMeta,
   type PodCgroupTarget,
+  type PodGateTarget,
   type PodNetnsTarget,
   type PodScopeSupport,
   type PrepareInput,
