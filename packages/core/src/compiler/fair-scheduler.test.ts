@@ -101,6 +101,22 @@ describe("FairScheduler", () => {
     expect(s.preemptions).toBe(1);
   });
 
+  it("with workConserving false, the share is a hard cap: a slot stays idle rather than go above it", async () => {
+    const s = new FairScheduler(2, 1, false);
+    const log: string[] = [];
+    const gates = ["a1", "a2"].map((name) => gate(log, name));
+    const runs = gates.map((g) => s.run("a", g.task));
+    await tick();
+    expect(log).toEqual(["a1"]);
+    expect([s.running, s.queued]).toEqual([1, 1]);
+    gates[0]!.open();
+    await tick();
+    expect(log).toEqual(["a1", "a2"]);
+    gates[1]!.open();
+    await Promise.all(runs);
+    expect(s.preemptions).toBe(0);
+  });
+
   it("serves waiting tenants in turn, not in arrival order", async () => {
     const s = new FairScheduler(1, 1);
     const log: string[] = [];

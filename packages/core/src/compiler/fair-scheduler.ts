@@ -39,6 +39,8 @@ export class FairScheduler {
   constructor(
     readonly slots: number,
     readonly perTenant: number,
+    /** `false`: `perTenant` is a hard cap (for tasks that cannot be preempted, e.g. requests to a remote compiler). */
+    readonly workConserving = true,
   ) {
     for (const [name, v] of [
       ["slots", slots],
@@ -127,7 +129,7 @@ export class FairScheduler {
 
   /** The waiting tenant served longest ago, among those under their share first, then among all. */
   #next(): string | undefined {
-    for (const underShare of [true, false]) {
+    for (const underShare of this.workConserving ? [true, false] : [true]) {
       // Map order is arrival order, which breaks ties between tenants never served.
       let tenant: string | undefined;
       let oldest = Infinity;
