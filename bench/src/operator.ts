@@ -16,10 +16,14 @@ import { parse as parseYaml } from "yaml";
 import { COUNTER_CODE, tracepointManifest } from "../../test/helpers/manifests.js";
 import { startControlPlane, type ControlPlane } from "../../test/helpers/kube/control-plane.js";
 import { startLoggedProcess } from "../../test/helpers/node-process.js";
-import { log, machine, memoryOf, operatorCli, quick, repoRoot, sleep, writeResult } from "./common.js";
+import { log, machine, memoryOf, operatorCli, quick, repoRoot, sleep, stat, writeResult } from "./common.js";
 
-const TOTAL = quick ? 200 : 1000;
-const DISTINCT = quick ? 20 : 100;
+// EOP_BENCH_OPERATOR_MAPS / _SCENARIOS / _NODE_ARGS: fewer EbpfMaps, some scenarios, and node
+// flags for the operator (e.g. "--cpu-prof --cpu-prof-dir=/tmp/eop-prof") while iterating.
+const TOTAL = Number(process.env.EOP_BENCH_OPERATOR_MAPS ?? (quick ? 200 : 1000));
+const DISTINCT = Math.max(1, Math.round(TOTAL / 10));
+const SCENARIOS = (process.env.EOP_BENCH_OPERATOR_SCENARIOS ?? (quick ? "identical,mixed" : "identical,mixed,distinct")).split(",");
+const OPERATOR_NODE_ARGS = (process.env.EOP_BENCH_OPERATOR_NODE_ARGS ?? "").split(" ").filter(Boolean);
 const NS = "eop-bench";
 const OPERATOR_NS = "eop-bench-system";
 const BENCH_POLICY = {
@@ -47,6 +51,18 @@ export interface OperatorRow {
   requests: { operator: number; byVerb: Record<string, number>; bench: number; total: number; apiserverRequestTotalDelta: number };
   userAgent: string;
   configMaps: number;
+  /** From the operator's "compiled and published" log lines: one per EbpfMap that took a compile's outcome. */
+  compiles: CompileSummary;
+}
+
+export interface CompileSummary {
+  /** Outcomes that ran clang (cache misses) and that came from the cache. */
+  compiled: number;
+  cached: number;
+  /** Median (min–max) ms of a cache miss, from the compile request to its end, queueing excluded. */
+  missMs: { median: number; min: number; max: number };
+  /** Median and max ms the outcomes waited in the compiler's fair queue. */
+  queueWaitMs: { median: number; max: number };
 }
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
@@ -107,6 +123,7 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     const cache = join(work, "cache");
     operator = await startLoggedProcess(
       [
+        ...OPERATOR_NODE_ARGS,
         operatorCli,
         "run",
         "--kubeconfig",
@@ -172,6 +189,7 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     const configMaps = (
       JSON.parse((await cp.request("GET", `/api/v1/namespaces/${OPERATOR_NS}/configmaps`)).body) as { items: { metadata: { name: string } }[] }
     ).items.filter((c) => c.metadata.name.startsWith("ebpf-object-")).length;
+    const logs = operator.logs;
     await operator.stop();
     operator = undefined;
     await sleep(1500); // batch audit backend flushes every second
@@ -184,7 +202,10 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     const agents = new Map<string, number>();
     for (const e of events) agents.set(e.userAgent ?? "", (agents.get(e.userAgent ?? "") ?? 0) + 1);
     // The bench's requests are node's https without a User-Agent; kubectl's say kubectl.
-    const operatorAgent = [...agents.keys()].find((ua) => ua !== "" && !ua.startsWith("kubectl") && !ua.startsWith("kube-apiserver")) ?? "";
+    // The operator is the client that patches EbpfMaps (the finalizer, the status): nothing else
+    // here does. The API server's own loopback client (kube-testenv/...) and kubectl are others.
+    const operatorAgent = events.find((e) => e.verb === "patch" && resourceOf(e.requestURI).startsWith("ebpfmaps"))?.userAgent ?? "";
+    if (!operatorAgent) throw new Error(`${name}: no client patched an EbpfMap: the operator's requests cannot be told apart`);
     const byVerb: Record<string, number> = {};
     for (const e of events)
       if ((e.userAgent ?? "") === operatorAgent) byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] = (byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] ?? 0) + 1;
@@ -205,9 +226,10 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
       },
       userAgent: operatorAgent,
       configMaps,
+      compiles: compileSummary(logs),
     };
     log(
-      `operator ${name}: ${TOTAL} EbpfMaps (${distinct} programs) reported in ${(allReportedMs / 1000).toFixed(1)} s, RSS peak ${row.rssMiB.peak.toFixed(0)} MiB, ${row.requests.operator} operator requests (${operatorAgent})`,
+      `operator ${name}: ${TOTAL} EbpfMaps (${distinct} programs) reported in ${(allReportedMs / 1000).toFixed(1)} s, CPU ${cpuSeconds.toFixed(1)} s, RSS peak ${row.rssMiB.peak.toFixed(0)} MiB, ${row.requests.operator} operator requests (${operatorAgent}); compiles ${JSON.stringify(row.compiles)}`,
     );
     return row;
   } finally {
@@ -215,6 +237,18 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     await cp.stop();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+function compileSummary(logs: Record<string, unknown>[]): CompileSummary {
+  const published = logs.filter((l) => l.msg === "compiled and published");
+  const misses = stat(published.filter((l) => l.cached === false).map((l) => Number(l.durationMs) - Number(l.queueWaitMs)));
+  const waits = stat(published.map((l) => Number(l.queueWaitMs)));
+  return {
+    compiled: misses.n,
+    cached: published.length - misses.n,
+    missMs: { median: misses.median, min: misses.min, max: misses.max },
+    queueWaitMs: { median: waits.median, max: waits.max },
+  };
 }
 
 function cpuOf(pid: number): number {
@@ -236,9 +270,12 @@ function resourceOf(uri: string): string {
 
 async function main(): Promise<void> {
   const rows: OperatorRow[] = [];
-  rows.push(await scenario("identical", 1));
-  rows.push(await scenario("mixed", DISTINCT));
-  if (!quick) rows.push(await scenario("distinct", TOTAL));
+  const distinctOf = { identical: 1, mixed: DISTINCT, distinct: TOTAL } as const;
+  for (const name of SCENARIOS) {
+    if (!(name in distinctOf)) throw new Error(`EOP_BENCH_OPERATOR_SCENARIOS: unknown scenario ${JSON.stringify(name)} (identical, mixed, distinct)`);
+    const which = name as keyof typeof distinctOf;
+    rows.push(await scenario(which, distinctOf[which]));
+  }
   log(`wrote ${writeResult("operator", { when: new Date().toISOString(), quick, machine: machine(), rows })}`);
 }
 

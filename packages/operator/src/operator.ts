@@ -30,6 +30,7 @@ import { MAX_OBJECT_BYTES, ObjectStore } from "./shared/object-store.js";
 import type { EbpfMapObject, NodeStatusObject } from "./shared/types.js";
 import { EventRecorder } from "./kube/events.js";
 import { Informer, objectKey } from "./kube/informer.js";
+import { reuseConnections } from "./kube/connection-reuse.js";
 import { tenancyInformers } from "./shared/tenancy-informers.js";
 import { currentPolicy } from "./shared/tenancy-policy.js";
 import { LeaderElector } from "./kube/leader-election.js";
@@ -80,6 +81,8 @@ export interface RunningOperator {
 
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { kubeConfig, logger } = options;
+  // Before any API client is made: one keep-alive agent instead of a connection per request.
+  const closeConnections = reuseConnections(kubeConfig);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "ebpf_operator_controller_process_" });
   const reconciles = new Counter({
@@ -324,6 +327,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     serving.certificate.stop();
     await elector?.release();
     await http.close();
+    closeConnections();
     void started;
   };
   return { url, stop };

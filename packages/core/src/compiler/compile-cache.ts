@@ -124,6 +124,9 @@ export interface EvictionResult {
   bytes: number;
 }
 
+/** evict() scans the directories again after this many writes even when its estimate is below the bound. */
+export const RESCAN_AFTER_WRITES = 64;
+
 /** Objects used (returned) within this window are not evicted: a caller may still be reading them. */
 export const EVICTION_GRACE_MS = 60_000;
 
@@ -198,16 +201,33 @@ export class CompileCache {
   }
 
   async storeManifest(manifestKey: string, key: string, headers: HeaderHashes): Promise<void> {
-    await writeFileAtomic(join(this.manifestsDir, `${manifestKey}.json`), JSON.stringify({ key, headers }));
+    const text = JSON.stringify({ key, headers });
+    await writeFileAtomic(join(this.manifestsDir, `${manifestKey}.json`), text);
     this.#remember(manifestKey, { key, headers });
+    this.#grew(Buffer.byteLength(text));
   }
 
   /** Publishes an object (already size-checked) with its warnings; returns its path. */
   async store(key: string, object: Uint8Array, diagnostics: Diagnostic[]): Promise<string> {
-    await writeFileAtomic(join(this.objectsDir, `${key}.json`), JSON.stringify(diagnostics));
+    const sidecar = JSON.stringify(diagnostics);
+    await writeFileAtomic(join(this.objectsDir, `${key}.json`), sidecar);
     const objectPath = this.objectPath(key);
     await writeFileAtomic(objectPath, object);
+    this.#grew(Buffer.byteLength(sidecar) + object.length);
     return objectPath;
+  }
+
+  /**
+   * The cache's size as of the last scan plus what this process wrote since (an overestimate
+   * when a write replaced a file), so evict() need not stat every file after every store: that
+   * made N compiles cost N² stat calls (docs/benchmarks.md, section 4). Another process sharing
+   * the directory is caught by the rescan every RESCAN_AFTER_WRITES writes.
+   */
+  #estimate: number | undefined;
+  #writesSinceScan = 0;
+  #grew(bytes: number): void {
+    if (this.#estimate !== undefined) this.#estimate += bytes;
+    this.#writesSinceScan += 1;
   }
 
   /** Total bytes of objects, their sidecars and the manifests. */
@@ -222,6 +242,16 @@ export class CompileCache {
    * period stay, even above the bound: a caller may be about to read them.
    */
   async evict(): Promise<EvictionResult & { size: number }> {
+    if (this.#estimate !== undefined && this.#estimate <= this.maxBytes && this.#writesSinceScan < RESCAN_AFTER_WRITES) {
+      return { evicted: 0, bytes: 0, size: this.#estimate };
+    }
+    this.#writesSinceScan = 0;
+    const result = await this.#scanAndEvict();
+    this.#estimate = result.size;
+    return result;
+  }
+
+  async #scanAndEvict(): Promise<EvictionResult & { size: number }> {
     const entries = await this.#entries(this.objectsDir);
     const objects = entries.filter((e) => e.name.endsWith(".o"));
     const sidecars = new Map(entries.filter((e) => e.name.endsWith(".json")).map((e) => [e.name, e]));

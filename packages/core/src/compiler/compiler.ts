@@ -329,15 +329,18 @@ export class BpfCompiler {
       metrics?.running.set(this.#scheduler.running);
       metrics?.queued.set(this.#scheduler.queued);
     };
-    const run = this.#scheduler.run(tenant, async (waitedMs) => {
+    let observed = false;
+    // `preempted`: the fair queue took a borrowed slot back; clang is killed, the compile runs again later.
+    const run = this.#scheduler.run(tenant, async (waitedMs, preempted) => {
       waited(waitedMs);
-      metrics?.queueWait.observe(waitedMs / 1000);
+      if (!observed) metrics?.queueWait.observe(waitedMs / 1000);
+      observed = true;
       gauges();
       const queueWaitMs = Math.round(waitedMs);
       // An identical compile may have finished while this one waited for a slot.
       const late = await hit(queueWaitMs);
       if (late) return late;
-      const built = await this.#build(request.source, setup, manifestKey, fail);
+      const built = await this.#build(request.source, setup, manifestKey, fail, preempted);
       return { ...built, durationMs: elapsed(), queueWaitMs };
     });
     gauges();
@@ -506,6 +509,7 @@ export class BpfCompiler {
     setup: Setup,
     manifestKey: string,
     fail: Fail,
+    preempted: AbortSignal,
   ): Promise<{ objectPath: string; hash: string; cached: boolean; diagnostics: Diagnostic[] }> {
     const deadline = performance.now() + this.#timeoutMs;
     const sandbox = setup.sandbox;
@@ -533,6 +537,7 @@ export class BpfCompiler {
       const flags = [...setup.flags, `-ffile-prefix-map=${workPath}=${STABLE_BUILD_DIR}`];
 
       const run = async (args: string[], maxStdoutBytes: number, stage: string): Promise<ToolRun> => {
+        preempted.throwIfAborted();
         const remaining = deadline - performance.now();
         if (remaining <= 0) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
         let result: ToolRun;
@@ -546,6 +551,7 @@ export class BpfCompiler {
               maxCaptureBytes: MAX_CAPTURE_BYTES,
               maxStdoutBytes,
               ...(setup.limits ? { limits: setup.limits } : {}),
+              signal: preempted,
             });
           } else {
             const direct = await runTool(setup.clang.path, args, {
@@ -555,12 +561,15 @@ export class BpfCompiler {
               cwd: workPath,
               env: { LC_ALL: "C", PATH: "/usr/bin:/bin", TMPDIR: workPath },
               ...(setup.limits ? { limits: setup.limits } : {}),
+              signal: preempted,
             });
             result = { ...direct, toolSignal: direct.signal };
           }
         } catch (cause) {
           throw fail("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `could not run ${setup.clang.path} (${stage}): ${String(cause)}`, [], cause);
         }
+        // Killed for the fair queue: the scheduler runs the compile again (this error goes nowhere).
+        preempted.throwIfAborted();
         if (result.timedOut) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
         // Killed for writing too much: the caller reports the output limit.
         if (result.stdoutOverflow) return result;

@@ -50,6 +50,8 @@ export interface RunOptions {
   user?: { uid: number; gid: number };
   /** The child's whole environment. Default: this process's plus LC_ALL=C. */
   env?: NodeJS.ProcessEnv;
+  /** Aborting kills the process group (the run then resolves, `aborted` set). */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -63,6 +65,8 @@ export interface RunResult {
   truncated: boolean;
   stdoutOverflow: boolean;
   timedOut: boolean;
+  /** Killed because `signal` was aborted. */
+  aborted?: boolean;
   /** What the child wrote to each `readBack` descriptor, in the order they were given. */
   readBack: string[];
   elapsedMs: number;
@@ -160,8 +164,17 @@ export function runTool(command: string, args: readonly string[], options: RunOp
       Math.max(1, options.timeoutMs),
     );
 
+    let aborted = false;
+    const abort = (): void => {
+      aborted = true;
+      killGroup();
+    };
+    if (options.signal?.aborted) abort();
+    else options.signal?.addEventListener("abort", abort, { once: true });
+
     child.once("error", (error) => {
       clearTimeout(timer);
+      options.signal?.removeEventListener("abort", abort);
       reject(error);
     });
     child.once("exit", () => {
@@ -169,6 +182,7 @@ export function runTool(command: string, args: readonly string[], options: RunOp
     });
     child.once("close", (exitCode, signal) => {
       clearTimeout(timer);
+      options.signal?.removeEventListener("abort", abort);
       const stdoutBytes = Buffer.concat(captured.stdout);
       resolvePromise({
         exitCode,
@@ -179,6 +193,7 @@ export function runTool(command: string, args: readonly string[], options: RunOp
         truncated,
         stdoutOverflow,
         timedOut,
+        ...(aborted ? { aborted } : {}),
         readBack: readBack.map((chunks) => Buffer.concat(chunks).toString("utf8")),
         elapsedMs: performance.now() - started,
       });

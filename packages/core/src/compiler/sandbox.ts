@@ -66,6 +66,8 @@ export interface SandboxRun {
   maxCaptureBytes: number;
   maxStdoutBytes: number;
   limits?: ResourceLimits;
+  /** Aborting kills the run (the fair queue preempting a compile: fair-scheduler.ts). */
+  signal?: AbortSignal;
 }
 
 export interface SandboxRunResult extends RunResult {
@@ -326,6 +328,7 @@ export class BwrapSandbox {
       extraStdio: extra,
       ...(job.limits ? { limits: job.limits } : {}),
       ...(this.user ? { user: this.user } : {}),
+      ...(job.signal ? { signal: job.signal } : {}),
     });
     return interpret(result);
   }
@@ -342,8 +345,8 @@ function interpret(result: RunResult): SandboxRunResult {
     if (signal) out.toolSignal = signal;
     return out;
   }
-  // Killed from outside (timeout, output limit): the run result says so.
-  if (result.timedOut || result.stdoutOverflow) return result;
+  // Killed from outside (timeout, output limit, preempted): the run result says so.
+  if (result.timedOut || result.stdoutOverflow || result.aborted) return result;
   // No exit code: bwrap failed to build the sandbox and said why on stderr.
   const message = result.stderr
     .split("\n")

@@ -394,16 +394,40 @@ describe("EbpfMapReconciler", () => {
     expect(current().status?.object).toBeUndefined();
   });
 
-  it("compiles again when the published object cannot be read for the check", async () => {
+  it("publishes the object again when the published one cannot be read for the check", async () => {
     ebpfMaps.put(ebpfMap());
     await reconcile();
+    expect(publishes).toBe(1);
     fetchFails = true;
     policies.put({ metadata: { name: "more-entries" }, spec: { namespaceSelector: {}, targetScopes: ["node"], quotas: { mapEntries: 1 << 20 } } });
     await reconcile();
-    expect(fetches).toBe(2); // the reconcile that starts the compile and the one that takes its outcome
-    expect(compiles).toHaveLength(2);
+    // The object compiled a moment ago is still at hand: checked and published again in the same reconcile.
+    expect(fetches).toBe(1);
+    expect(compiles).toHaveLength(1);
+    expect(publishes).toBe(2);
     expect(checks).toEqual(["compiled [] 1", "compiled [] 1"]);
     expect(condition(Conditions.Ready)).toMatchObject({ reason: Reasons.NodesNotReady });
+  });
+
+  it("an EbpfMap with code its namespace compiled a moment ago takes that object at once; another namespace compiles its own", async () => {
+    ebpfMaps.put(ebpfMap());
+    await reconcile();
+    expect(compiles).toEqual(["team-a/counter"]);
+    const twin = (namespace: string): EbpfMapObject => ({ ...ebpfMap(), metadata: { ...ebpfMap().metadata, name: "twin", namespace } });
+    ebpfMaps.put(twin("team-a"));
+    // One reconcile, no compile request, nothing re-queued: compiled, checked against the policy, published.
+    await reconciler.reconcile("team-a/twin");
+    expect(requeued).toEqual([]);
+    expect(compiles).toEqual(["team-a/counter"]);
+    expect(checks).toEqual(["compiled [] 1"]); // the same object and enforcement: the check is remembered
+    expect(publishes).toBe(2);
+    expect(ebpfMaps.get("team-a/twin")!.status).toMatchObject({ object: { hash: "hash-of-6", configMap: "ebpf-object-hash-of-6" }, ready: "0/3" });
+    // Another namespace never shares the operator's memory of team-a's compiles.
+    namespaces.put(namespace("team-b", { [ALLOW_KERNEL_WIDE_LABEL]: "true" }));
+    ebpfMaps.put(twin("team-b"));
+    expect(await reconciler.reconcile("team-b/twin")).toEqual({});
+    expect(compiles).toEqual(["team-a/counter", "team-b/twin"]);
+    expect(ebpfMaps.get("team-b/twin")!.status?.object).toBeUndefined();
   });
 
   it("counts per-CPU maps for the most CPUs of a node the resource may run on", async () => {

@@ -3,7 +3,8 @@
  * state implies, top to bottom in early-return steps:
  *
  *   get (gone -> done) -> deletion + finalizer -> ensure finalizer -> validate (schema, plugin
- *   target) -> tenancy policy (admitted or refused, naming the rule) -> compile once -> check the
+ *   target) -> tenancy policy (admitted or refused, naming the rule) -> compile once (or take the
+ *   object the namespace compiled from the same code a moment ago) -> check the
  *   object against the policy's rules (helpers, maps, quotas, verdict mode: the agent's own
  *   check) -> publish the object -> aggregate per-node statuses (on the nodes the policy allows)
  *   -> patch /status (skipped when nothing changed)
@@ -11,6 +12,7 @@
  * What retrying cannot fix (an invalid spec, a compile error) becomes a condition and an Event
  * and is not retried until the spec changes; anything else is thrown and requeued with backoff.
  */
+import { createHash } from "node:crypto";
 import {
   CustomObjectsApi,
   PatchStrategy,
@@ -49,7 +51,7 @@ import type { EventRecorder } from "../kube/events.js";
 import type { Informer } from "../kube/informer.js";
 import { mergePatch } from "../kube/merge-patch.js";
 import { Conditions, Reasons } from "../shared/conditions.js";
-import { CompileTracker } from "./compile-tracker.js";
+import { CompileTracker, type CompileOutcome } from "./compile-tracker.js";
 import { nodeCounts, selectsNode, summarizeNodes } from "../shared/node-selection.js";
 import type { ObjectStore } from "../shared/object-store.js";
 import {
@@ -114,6 +116,9 @@ export type ObjectCheck = (spec: EbpfMapSpec, bytes: () => Promise<Uint8Array>, 
 
 /** Object checks remembered (by object, enforcement and CPUs): a policy change re-decides every EbpfMap of a namespace. */
 const MAX_REMEMBERED_CHECKS = 4096;
+/** Compiled objects remembered per namespace and source, and for how long (see `compiledSources`). */
+const MAX_REMEMBERED_SOURCES = 256;
+const REMEMBERED_SOURCE_MS = 5 * 60_000;
 
 /** Outcome of the validate/compile steps: an object, a terminal condition, or a compile under way. */
 type Failure = { ok: false; reason: string; message: string; compiled?: false; requeueAfterMs?: number };
@@ -142,12 +147,22 @@ export class EbpfMapReconciler {
   /** Compiles run beside the loop; the object is checked against the policy and published by the reconcile that takes it. */
   private readonly compiles: CompileTracker<CompiledObject>;
   private readonly outstanding: FairScheduler;
+  /**
+   * The last objects compiled, by namespace and source: an EbpfMap whose code another one of its
+   * namespace compiled a moment ago takes that object in the same reconcile (checked against the
+   * policy and published like any compile's outcome), without a compile request, a wait in the
+   * fair queue or a second reconcile. Per namespace, so a namespace's resources never wait for
+   * or learn of another's compiles (the compiler's content-addressed cache is shared).
+   */
+  private readonly compiledSources = new Map<string, { compiled: CompiledObject; at: number }>();
 
   constructor(private readonly deps: ReconcilerDependencies) {
     this.checkObject =
       deps.checkObject ?? (async (spec, bytes, enforcement, cpus) => checkCompiledObject(deps.plugins, spec, await bytes(), enforcement, cpus));
     this.compiles = new CompileTracker<CompiledObject>((key) => deps.requeue?.(key), isProgramsFault);
-    this.outstanding = new FairScheduler(deps.outstandingCompiles?.total ?? 8, deps.outstandingCompiles?.perNamespace ?? 2);
+    // A hard cap: a request to the compiler cannot be taken back, and 2 per namespace already keep
+    // the compiler's 2 slots busy (its own queue is work-conserving).
+    this.outstanding = new FairScheduler(deps.outstandingCompiles?.total ?? 8, deps.outstandingCompiles?.perNamespace ?? 2, false);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -325,12 +340,20 @@ export class EbpfMapReconciler {
       if (violations) return { ok: true, hash, sha256, configMap };
     }
     const label = `${resource.metadata.namespace}/${resource.metadata.name}`;
-    const outcome = this.compiles.poll(label, resource.spec.code, () =>
-      this.outstanding.run(resource.metadata.namespace, () =>
-        this.deps.compiler.compile({ source: resource.spec.code, label, tenant: resource.metadata.namespace }),
-      ),
-    );
+    const sourceKey = `${resource.metadata.namespace}\0${createHash("sha256").update(resource.spec.code).digest("hex")}`;
+    const entry = this.compiledSources.get(sourceKey);
+    const remembered = entry && Date.now() - entry.at < REMEMBERED_SOURCE_MS ? entry : undefined;
+    const outcome: CompileOutcome<CompiledObject> | undefined = remembered
+      ? { ok: true, value: { ...remembered.compiled, cached: true, durationMs: 0, queueWaitMs: 0 } }
+      : this.compiles.poll(label, resource.spec.code, () =>
+          this.outstanding.run(resource.metadata.namespace, () =>
+            this.deps.compiler.compile({ source: resource.spec.code, label, tenant: resource.metadata.namespace }),
+          ),
+        );
     if (outcome === undefined) return { ok: false, pending: true };
+    if (remembered)
+      this.compiles.forget(label); // a compile started before the object was there is not needed
+    else if (outcome.ok) this.rememberSource(sourceKey, outcome.value);
     if (!outcome.ok) {
       const error = outcome.error;
       if (error instanceof CompileError) {
@@ -357,6 +380,12 @@ export class EbpfMapReconciler {
       if (errorCode(error) === "EOP_ERR_OBJECT_TOO_LARGE") return { ...this.terminal(resource, Reasons.ObjectTooLarge, describeError(error)), compiled: false };
       throw error;
     }
+  }
+
+  private rememberSource(key: string, compiled: CompiledObject): void {
+    this.compiledSources.delete(key);
+    if (this.compiledSources.size >= MAX_REMEMBERED_SOURCES) this.compiledSources.delete(this.compiledSources.keys().next().value!);
+    this.compiledSources.set(key, { compiled, at: Date.now() });
   }
 
   /** Publishes a checked object for the agents. */

@@ -71,6 +71,27 @@ describe("admit", () => {
     spec: { type: "xdp", target: "eth0", program: "p", code: "int x;", name: "n", map: "m", ...spec } as never,
   });
 
+  it("admits a namespace's oldest EbpfMaps up to the quota: by creation time, then by name; deleting and uncreated ones last", () => {
+    const p = effectivePolicy("team-a", {}, [policy("p", { targetScopes: ["pod", "node"], quotas: { ebpfMaps: 2 } })], []);
+    const at = (name: string, creationTimestamp?: string, deletionTimestamp?: string) => ({
+      metadata: { name, namespace: "team-a", ...(creationTimestamp ? { creationTimestamp } : {}), ...(deletionTimestamp ? { deletionTimestamp } : {}) },
+      spec: { type: "tracepoint", target: "syscalls/sys_enter_getpid", program: "p", code: "int x;", name: "n", map: "m" } as never,
+    });
+    const gone = at("a-gone", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z");
+    const old = at("z-old", "2026-01-01T00:00:01Z");
+    const b = at("b", "2026-01-01T00:00:02Z");
+    const a = at("a", "2026-01-01T00:00:02Z"); // same second as b: the name decides
+    const fresh = at("c"); // no creation time yet
+    const all = [fresh, b, gone, a, old];
+    // (A deleting one is finalized before admission is asked; it only must not count for the others.)
+    const admitted = all.filter((r) => r !== gone && admit(r, p, all) === undefined).map((r) => r.metadata.name);
+    expect(admitted.sort()).toEqual(["a", "z-old"]);
+    expect(admit(b, p, all)).toMatchObject({ rule: "quotas.ebpfMaps", message: expect.stringContaining("and 2 older ones take the quota") });
+    expect(admit(fresh, p, all)).toMatchObject({ message: expect.stringContaining("and 3 older ones take the quota") });
+    // Below the quota, nothing is counted: the two youngest alone are both admitted.
+    expect(admit(fresh, p, [fresh, b])).toBeUndefined();
+  });
+
   it("refuses node-wide targets of types left out of nodeScopeProgramTypes", () => {
     const p = effectivePolicy("team-a", { [ALLOW_KERNEL_WIDE_LABEL]: "true" }, [], ["tracepoint"]);
     expect(admit(resource(), p, [])).toEqual({

@@ -274,8 +274,17 @@ export function admit(resource: AdmissionResource, policy: EffectivePolicy, sibl
   if (codeBytes > policy.quotas.codeBytes) {
     return refuse(policy, "quotas.codeBytes", `spec.code is ${codeBytes} bytes; the quota is ${policy.quotas.codeBytes}`);
   }
-  const order = [...siblings.filter((s) => !s.metadata.deletionTimestamp && s.metadata.name !== resource.metadata.name), resource].sort(byAge);
-  const position = order.indexOf(resource);
+  // Its place in the namespace by age: the older live siblings, counted (not sorted: this runs on
+  // every reconcile, and sorting the namespace each time cost N² log N over N resources).
+  let position = 0;
+  if (siblings.length >= policy.quotas.ebpfMaps) {
+    const mine = ageOf(resource);
+    for (const s of siblings) {
+      if (s.metadata.deletionTimestamp || s.metadata.name === resource.metadata.name) continue;
+      const age = ageOf(s);
+      if (age < mine || (age === mine && s.metadata.name.localeCompare(resource.metadata.name) < 0)) position += 1;
+    }
+  }
   if (position >= policy.quotas.ebpfMaps) {
     return refuse(
       policy,
@@ -297,10 +306,10 @@ function describeScopes(scopes: readonly TargetScope[]): string {
   return scopes.map((s) => (s === "pod" ? "the pod scope only (the namespace's own workloads, spec.selector)" : "node-wide targets")).join(" and ");
 }
 
-function byAge(a: AdmissionResource, b: AdmissionResource): number {
-  const ta = a.metadata.creationTimestamp ? new Date(a.metadata.creationTimestamp).getTime() : Number.MAX_SAFE_INTEGER;
-  const tb = b.metadata.creationTimestamp ? new Date(b.metadata.creationTimestamp).getTime() : Number.MAX_SAFE_INTEGER;
-  return ta - tb || a.metadata.name.localeCompare(b.metadata.name);
+/** Creation time in ms; none (not created yet) sorts last. */
+function ageOf(resource: AdmissionResource): number {
+  const created = resource.metadata.creationTimestamp;
+  return created ? new Date(created).getTime() : Number.MAX_SAFE_INTEGER;
 }
 
 export function isControlPlane(node: V1Node): boolean {
