@@ -36,7 +36,7 @@ import type { MapEntries } from "@ebpf-operator/libbpf";
 import { CPU_LABEL } from "../api/metric-names.js";
 import type { LabelPlan, MetricPlan } from "../plan/metric-plan.js";
 import { SKIP } from "../plugin/sdk.js";
-import { ByteLines, STEP } from "./byte-lines.js";
+import { bodyChunks, ByteLines, STEP } from "./byte-lines.js";
 import { escapeLabelValue, labelPairs } from "./exposition.js";
 import type { Row } from "./family.js";
 import { histogramSeries } from "./histogram-series.js";
@@ -410,15 +410,22 @@ export function* planBytes(entries: MapEntries, plan: MetricPlan, cpus: number, 
     };
     for (const _ of walk(entries, plan, cpus, visitor, false, cap, distinct)) yield* ready();
   }
-  out.endPiece();
+  out.finish();
   yield* out.take();
 }
 
 /** The read's sample lines as text, in pieces (a piece may be empty: a step boundary). */
 export function* planText(entries: MapEntries, plan: MetricPlan, cpus: number, base: BaseLabels, cap?: SeriesCap): Generator<string, void, undefined> {
   // Pieces hold whole lines, so no UTF-8 sequence is split between two of them.
-  for (const piece of planBytes(entries, plan, cpus, base, cap))
-    yield piece.length === 0 ? "" : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
+  for (const piece of planBytes(entries, plan, cpus, base, cap)) {
+    if (piece.length === 0) {
+      yield "";
+      continue;
+    }
+    const text = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
+    bodyChunks.give(piece); // decoded: its buffer may be filled again
+    yield text;
+  }
 }
 
 /** The read's samples as rows, in batches (a batch may be empty: a step boundary). */

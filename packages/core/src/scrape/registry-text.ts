@@ -4,6 +4,7 @@
  * `registry.metrics()` lays them out. In pieces (server/metrics-stream.ts writes them as they
  * come), or whole for small registries and tests.
  */
+import { bodyChunks } from "./byte-lines.js";
 import { familyHeader } from "./exposition.js";
 import type { Scope } from "./family.js";
 import type { MetricRegistry, RegistryRead } from "./registry.js";
@@ -42,8 +43,13 @@ export async function registryText(registry: MetricRegistry, scope?: Scope): Pro
   const read = await registry.read(scope);
   try {
     let out = "";
-    for (const piece of exposition(read, scope?.namespaces !== undefined))
-      out += typeof piece === "string" ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
+    for (const piece of exposition(read, scope?.namespaces !== undefined)) {
+      if (typeof piece === "string") out += piece;
+      else {
+        out += Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8");
+        bodyChunks.give(piece);
+      }
+    }
     return out;
   } finally {
     read.release?.();
