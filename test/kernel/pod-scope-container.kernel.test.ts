@@ -25,6 +25,7 @@ import {
   createAgentContainer,
   createLogger,
   defaultPodScope,
+  parseManifests,
   registryText,
   type Agent,
   type ParsedManifest,
@@ -34,6 +35,7 @@ import { tracepointPlugin } from "../../packages/plugin-tracepoint/src/tracepoin
 import { xdpPlugin } from "../../packages/plugin-xdp/src/xdp-plugin.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
 import { KubeletLayout, until, type FakeContainer, type FakePod } from "../helpers/kubelet-layout.js";
+import { example } from "../helpers/manifests.js";
 import { sampleValue } from "../helpers/metrics.js";
 
 requireKernelCapabilities();
@@ -371,6 +373,32 @@ describe("container scope and the container label on the real kernel", () => {
     expect(await seriesOf("tenant_getpid_total", "alice", "getpid")).toEqual(['pod="web-a1",container="server"} 5']);
     // The maps were adopted, not made anew: the program ran for every call, before and after.
     expect(await value("tenant_getpid_runs_total", "alice", "getpid")).toBe(75);
+  });
+
+  it("runs examples/pod-container-egress.yaml as shipped (in alice's namespace): her server container counted, not her sidecar, not bob's", async () => {
+    const parsed = parseManifests(
+      example("pod-container-egress.yaml").replace(/^metadata:\n/m, "metadata:\n  namespace: alice\n"),
+      "pod-container-egress.yaml",
+    );
+    expect(parsed.problems).toEqual([]);
+    await agent.sync([
+      ...parsed.resources,
+      {
+        ...parsed.resources[0]!,
+        ref: { namespace: "bob", name: "pod-container-egress" },
+        resource: { ...parsed.resources[0]!.resource, metadata: { ...parsed.resources[0]!.resource.metadata, namespace: "bob" } },
+      },
+    ]);
+    await until(
+      "the example attached",
+      () => status("alice", "pod-container-egress")?.program?.attachments ?? [],
+      (a) => a.length === 1,
+    );
+    expect(await sendFrom(dirOf(alice, "server"), 4)).toBe(4);
+    expect(await sendFrom(dirOf(alice, "sidecar"), 3)).toBe(3);
+    expect(await sendFrom(dirOf(bob, "server"), 2)).toBe(2);
+    expect(await seriesOf("pod_container_egress_packets_total", "alice", "pod-container-egress")).toEqual(['pod="web-a1",container="server"} 4']);
+    expect(await seriesOf("pod_container_egress_packets_total", "bob", "pod-container-egress")).toEqual(['pod="web-b1",container="server"} 2']);
   });
 
   it("attack: selector.container on an xdp program is refused naming the field and why; nothing loads", async () => {
