@@ -318,6 +318,50 @@ describe("container scope and the container label on the real kernel", () => {
     expect(await value("tenant_getpid_runs_total", "alice", "getpid")).toBe(50);
   });
 
+  it("a node-wide tracepoint labels its rows by namespace, pod and container name (cgroup_container, a platform team's: crossNamespacePodLabels)", async () => {
+    const nodeWide = resource("platform", "node-getpid", {
+      type: "tracepoint",
+      target: "syscalls/sys_enter_getpid",
+      program: "count_getpid",
+      metrics: [
+        {
+          name: "node_getpid",
+          help: "getpid calls by pod and container",
+          type: "counter",
+          map: "calls",
+          labels: [
+            { name: "pod_namespace", field: "cgroup", decoders: [{ name: "uint" }, { name: "cgroup_namespace" }] },
+            { name: "pod_name", field: "cgroup", decoders: [{ name: "uint" }, { name: "cgroup_pod" }] },
+            { name: "container_name", field: "cgroup", decoders: [{ name: "uint" }, { name: "cgroup_container" }] },
+          ],
+        },
+      ],
+      code: GETPID_CODE,
+    });
+    await agent.sync([egress("alice", "server-egress", "server"), getpid("alice", "getpid", "server"), nodeWide]);
+    expect(status("platform", "node-getpid")).toMatchObject({ phase: "Running" });
+    const calls = (pod: string, container: string) => value("node_getpid_total", "platform", "node-getpid", { pod_name: pod, container_name: container });
+    getpids(dirOf(alice, "sidecar"), 1);
+    // The first decode starts the lookup; its scan answers the next scrapes.
+    await until(
+      "container names known",
+      () => calls("web-a1", "sidecar"),
+      (v) => v !== undefined,
+    );
+    const before = { a: (await calls("web-a1", "server")) ?? 0, b: (await calls("web-a1", "sidecar"))!, c: (await calls("web-b1", "server")) ?? 0 };
+    getpids(dirOf(alice, "server"), 11);
+    getpids(dirOf(alice, "sidecar"), 12);
+    getpids(dirOf(bob, "server"), 13);
+    getpids(undefined, 14); // the host's: no pod, no row
+    expect(await calls("web-a1", "server")).toBe(before.a + 11);
+    expect(await calls("web-a1", "sidecar")).toBe(before.b + 12);
+    expect(await calls("web-b1", "server")).toBe(before.c + 13);
+    expect(sampleValue(await families(), "node_getpid_total", { pod_namespace: "bob", pod_name: "web-b1", container_name: "server" })).toBe(before.c + 13);
+    // Every row names a pod's container: the host's and other cgroups' ids are dropped.
+    const rows = (await families()).split("\n").filter((l) => l.startsWith("node_getpid_total{"));
+    for (const row of rows) expect(row).toMatch(/pod_namespace="(alice|bob)",pod_name="web-(a1|b1)",container_name="(server|sidecar)"/);
+  });
+
   // The rows are keyed by cgroup id, and a restarted container is a new cgroup: its series goes on
   // under the same labels from zero (a counter reset, which rate() takes in its stride), and the
   // old instance's row, whose id no container has any more, is dropped.
@@ -347,6 +391,7 @@ describe("container scope and the container label on the real kernel", () => {
   });
 
   it("an agent restart adopts the container attachments; a container restarted while no agent ran is attached anew", async () => {
+    const runs = (await value("tenant_getpid_runs_total", "alice", "getpid"))!;
     await agent.shutdown();
     const old = containers.get(alice.info.uid)!.get("server")!;
     await kubelet.removeContainer(old);
@@ -372,7 +417,7 @@ describe("container scope and the container label on the real kernel", () => {
     expect(await seriesOf("server_egress_packets_total", "alice", "server-egress")).toEqual(['pod="web-a1",container="server"} 2']);
     expect(await seriesOf("tenant_getpid_total", "alice", "getpid")).toEqual(['pod="web-a1",container="server"} 5']);
     // The maps were adopted, not made anew: the program ran for every call, before and after.
-    expect(await value("tenant_getpid_runs_total", "alice", "getpid")).toBe(75);
+    expect(await value("tenant_getpid_runs_total", "alice", "getpid")).toBe(runs + 5);
   });
 
   it("runs examples/pod-container-egress.yaml as shipped (in alice's namespace): her server container counted, not her sidecar, not bob's", async () => {

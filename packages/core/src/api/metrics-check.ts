@@ -76,7 +76,7 @@ export const IDENTITY_LABELS: readonly string[] = ["pod", "container"];
  * server's metadata about other tenants, which only a tenancy policy with
  * `crossNamespacePodLabels: true` grants.
  */
-export const CROSS_NAMESPACE_DECODERS: readonly string[] = ["cgroup_namespace", "cgroup_pod"];
+export const CROSS_NAMESPACE_DECODERS: readonly string[] = ["cgroup_namespace", "cgroup_pod", "cgroup_container"];
 
 /**
  * The decoders that name any cgroup of the node (decoders/cgroup.ts: the path, which holds other

@@ -60,7 +60,7 @@ export const DecoderConfigSchema = Type.Object(
       pattern: "^[a-z][a-z0-9_]*$",
       maxLength: 63,
       description:
-        "Decoder name: uint, int, string, hex, inet_ip, port, ksym, majorminor, ifname, syscall, errno, cgroup, static_map, regexp, pod, container, cgroup_namespace, cgroup_pod, or one a plugin adds.",
+        "Decoder name: uint, int, string, hex, inet_ip, port, ksym, majorminor, ifname, syscall, errno, cgroup, static_map, regexp, pod, container, cgroup_namespace, cgroup_pod, cgroup_container, or one a plugin adds.",
     }),
     endianness: Type.Optional(
       Type.Union([Type.Literal("host"), Type.Literal("little"), Type.Literal("big")], { description: "uint, int: byte order (default host)." }),

@@ -8,7 +8,7 @@
 import { operatorError } from "../errors.js";
 import { SKIP, type Decoder } from "../plugin/sdk.js";
 import { cgroup } from "./cgroup.js";
-import { cgroupNamespace, cgroupPod } from "./cgroup-pod.js";
+import { cgroupContainer, cgroupNamespace, cgroupPod } from "./cgroup-pod.js";
 import { container } from "./container.js";
 import type { CoreDecoder, DecoderOptions } from "./decoder.js";
 import { errno } from "./errno.js";
@@ -67,6 +67,8 @@ export const CORE_DECODERS = {
   cgroup_namespace: cgroupNamespace,
   /** decimal text (cgroup v2 id) -> the name of the pod that cgroup belongs to, on this node, any namespace; else the row is dropped. Needs the policy's crossNamespacePodLabels. */
   cgroup_pod: cgroupPod,
+  /** decimal text (cgroup v2 id) -> the name of the container that cgroup is (its pod's status names it), on this node, any namespace; else the row is dropped. Needs the policy's crossNamespacePodLabels. */
+  cgroup_container: cgroupContainer,
 } as const satisfies Record<string, CoreDecoder>;
 
 export type CoreDecoderName = keyof typeof CORE_DECODERS;
