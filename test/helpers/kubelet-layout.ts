@@ -19,9 +19,17 @@ import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.
 
 export interface FakePod {
   info: PodInfo;
-  /** The pod's cgroup (below the test's kubelet root) and its one container's. */
+  /** The pod's cgroup (below the test's kubelet root) and its first container's. */
   podDir: string;
   containerDir: string;
+  /** The first container's runtime id (what `status.containerStatuses[].containerID` holds after `containerd://`). */
+  containerId: string;
+}
+
+/** A container of a pod: its runtime id and its cgroup. */
+export interface FakeContainer {
+  id: string;
+  dir: string;
 }
 
 /** A pod's network, as a CNI plugin makes it. */
@@ -85,7 +93,24 @@ export class KubeletLayout {
     const containerPath = driver === "cgroupfs" ? `${podPath}/${container}` : `${podPath}/cri-containerd-${container}.scope`;
     const podDir = this.mkcgroup(podPath);
     const containerDir = this.mkcgroup(containerPath);
-    return { info: { uid, namespace, name, labels, deleting: false }, podDir, containerDir };
+    return { info: { uid, namespace, name, labels, deleting: false }, podDir, containerDir, containerId: container };
+  }
+
+  /**
+   * Another container of a pod, as containerd makes it (a new runtime id, its cgroup beside the
+   * pod's others: `<id>` under the cgroupfs driver, `cri-containerd-<id>.scope` under systemd). A
+   * restarted container is one of these too: the kubelet starts a new instance with a new id.
+   */
+  makeContainer(pod: FakePod): FakeContainer {
+    const id = `${hex()}${hex()}`;
+    const systemd = pod.podDir.endsWith(".slice");
+    const relative = `${pod.podDir.slice(this.top.length + 1)}/${systemd ? `cri-containerd-${id}.scope` : id}`;
+    return { id, dir: this.mkcgroup(relative) };
+  }
+
+  /** Removes a container's cgroup (after its processes are gone), as the runtime does when it exits. */
+  async removeContainer(container: FakeContainer): Promise<void> {
+    await removeCgroup(container.dir);
   }
 
   /**

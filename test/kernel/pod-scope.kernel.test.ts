@@ -209,7 +209,7 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     expect(await series("alice", "egress", "web-a1")).toBe(35);
   });
 
-  it("attack: a pod-scoped target naming a host cgroup path, a pod label a tenant writes, or per-container scope are refused; nothing attaches", async () => {
+  it("attack: a pod-scoped target naming a host cgroup path or a pod label a tenant writes are refused, and a container no pod runs attaches nowhere", async () => {
     await agent.sync([
       manifest("alice", "egress"),
       manifest("bob", "egress"),
@@ -223,8 +223,11 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     expect(status("bob", "host-path")?.lastError?.message).toMatch(
       /with spec\.selector the program attaches to each selected pod's own cgroup, so the path must be "\/"/,
     );
-    expect(status("bob", "container")?.lastError).toMatchObject({ code: "EOP_ERR_POD_SCOPE_UNSUPPORTED" });
-    expect(status("bob", "container")?.lastError?.message).toMatch(/spec\.selector\.container: per-container scope is not supported yet/);
+    // selector.container naming a container no selected pod runs: loaded, attached to no pod, and said per pod.
+    expect(status("bob", "container")).toMatchObject({ phase: "Running" });
+    expect(status("bob", "container")?.conditions.find((c) => c.type === "Loaded")?.message).toMatch(
+      /attached to no pod; selected but not attached \(EOP_ERR_POD_CGROUP_NOT_FOUND\): web-b1: spec\.selector\.container: the pod's status names no running container "app"/,
+    );
     // The decoder "pod" anywhere but last in the label pod: the label's value stays the agent's.
     // Refused by validation (what the API server's and the agent's manifest parsing run), and by
     // the agent's plan for a spec that skipped it (this one was handed to the agent directly).

@@ -145,4 +145,66 @@ describe("NodePodSource: this node's pods, metadata only", () => {
     expect(names()).toEqual([`${alice}/db-1`, `${alice}/web-2`, `${bob}/web-1`]);
     expect(changes).toBeGreaterThan(before);
   });
+
+  /** Writes a pod's container statuses as the kubelet would (no kubelet runs here): the status subresource. */
+  const setStatus = (namespace: string, name: string, containers: { name: string; id?: string }[]) =>
+    cp.kubectlOk([
+      "patch",
+      "pod",
+      name,
+      "-n",
+      namespace,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        status: {
+          containerStatuses: containers.map((c) => ({
+            name: c.name,
+            image: "registry.invalid/app:1",
+            imageID: "",
+            ready: c.id !== undefined,
+            restartCount: 0,
+            ...(c.id
+              ? { containerID: `containerd://${c.id}`, state: { running: { startedAt: new Date().toISOString() } } }
+              : { state: { waiting: { reason: "ContainerCreating" } } }),
+          })),
+        },
+      }),
+    ]);
+
+  it("container names: no second watch until asked; then each pod's running containers by runtime id, restarts followed, names and ids only cached", async () => {
+    expect(source.watchingContainers).toBe(false);
+    expect(source.containers(source.pods().find((p) => p.name === "db-1")!.uid)).toBeUndefined();
+    const first = "a".repeat(64);
+    await setStatus(alice, "db-1", [{ name: "app", id: first }]);
+    await setStatus(bob, "web-1", [{ name: "app" }]); // not started yet: no id
+    source.watchContainers();
+    source.watchContainers(); // idempotent
+    expect(source.watchingContainers).toBe(true);
+    const db = source.pods().find((p) => p.namespace === alice && p.name === "db-1")!.uid;
+    const bobs = source.pods().find((p) => p.namespace === bob && p.name === "web-1")!.uid;
+    await eventually("db-1's containers", async () => source.containers(db)?.[0]?.id === first, 15_000);
+    expect(source.containers(db)).toEqual([{ name: "app", id: first }]);
+    await eventually("bob's pod listed", async () => source.containers(bobs) !== undefined, 15_000);
+    expect(source.containers(bobs)).toEqual([]);
+    // A restart: the kubelet writes the new instance's id.
+    const before = changes;
+    const second = "b".repeat(64);
+    await setStatus(alice, "db-1", [{ name: "app", id: second }]);
+    await eventually("the restarted container's new id", async () => source.containers(db)?.[0]?.id === second, 15_000);
+    expect(changes).toBeGreaterThan(before);
+    for (const object of source.cachedContainerObjects()) {
+      expect(Object.keys(object).sort()).toEqual(["apiVersion", "kind", "metadata", "status"]);
+      expect(Object.keys(object.metadata ?? {}).sort()).toEqual(["name", "namespace", "resourceVersion", "uid"]);
+      expect(Object.keys(object.status ?? {})).toEqual(["containerStatuses"]);
+      for (const status of object.status?.containerStatuses ?? [])
+        expect(
+          Object.keys(status)
+            .filter((k) => (status as Record<string, unknown>)[k] !== undefined)
+            .sort(),
+        ).toEqual(status.containerID ? ["containerID", "name"] : ["name"]);
+    }
+    expect(JSON.stringify(source.cachedContainerObjects())).not.toContain("spec-value");
+  });
 });

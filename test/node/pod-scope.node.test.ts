@@ -60,14 +60,14 @@ const podManifest = (namespace: string, name: string) =>
  * pod's loopback (a bound receiver: no ICMP reply, nothing else leaves). Returns how many the
  * receiver got.
  */
-async function sendFrom(kubeconfig: string, namespace: string, pod: string, count: number): Promise<number> {
+async function sendFrom(kubeconfig: string, namespace: string, pod: string, count: number, container = "app"): Promise<number> {
   const script =
     `const d=require("dgram");const r=d.createSocket("udp4");let got=0;` +
     `r.on("message",()=>{if(++got===${count}){r.close();s.close();console.log(got)}});` +
     `const s=d.createSocket("udp4");` +
     `r.bind(0,"127.0.0.1",()=>{let i=0;const f=()=>s.send(Buffer.alloc(16,120),r.address().port,"127.0.0.1",(e)=>{if(e)throw e;if(++i<${count})f()});f()});` +
     `setTimeout(()=>{console.log(got);process.exit(1)},10000).unref();`;
-  const out = await cluster.kubectlOk(["exec", "-n", namespace, pod, "-c", "app", "--", "node", "-e", script], { kubeconfig, timeoutMs: 60_000 });
+  const out = await cluster.kubectlOk(["exec", "-n", namespace, pod, "-c", container, "--", "node", "-e", script], { kubeconfig, timeoutMs: 60_000 });
   return Number(out.trim());
 }
 
@@ -253,6 +253,52 @@ describe("pod scope with real pods on a real kubelet", () => {
     expect((await series(TRACING_METRIC)).every((s) => s.labels.startsWith(`{namespace="${ALICE}",ebpfmap="${TRACING}",pod="web-1",`))).toBe(true);
     await cluster.kubectlOk(["delete", "ebpfmap", TRACING, "-n", ALICE, "--timeout=120s"], { kubeconfig: alice, timeoutMs: 130_000 });
     await eventually("the tracing program to go", async () => (!programExists(running.status.program!.id) ? true : undefined), 60_000);
+  });
+
+  it("container scope: examples/pod-container-egress.yaml attaches to the server container of a two-container pod only, found by the id in the pod's status; its series is labelled pod and container", async () => {
+    const CONTAINER_METRIC = "pod_container_egress_packets_total";
+    const duo = JSON.parse(podManifest(ALICE, "duo-1")) as { spec: { containers: { name: string }[] } };
+    duo.spec.containers = ["server", "sidecar"].map((name) => ({ ...duo.spec.containers[0]!, name }));
+    await cluster.kubectlOk(["apply", "-f", "-"], { kubeconfig: alice, input: JSON.stringify(duo) });
+    try {
+      await cluster.kubectlOk(["wait", "--for=condition=Ready", "pod/duo-1", "-n", ALICE, "--timeout=120s"], { kubeconfig: alice, timeoutMs: 130_000 });
+      uids[`${ALICE}/duo-1`] = (await cluster.kubectlOk(["get", "pod", "duo-1", "-n", ALICE, "-o", "jsonpath={.metadata.uid}"])).trim();
+      const ids = JSON.parse(await cluster.kubectlOk(["get", "pod", "duo-1", "-n", ALICE, "-o", "jsonpath={.status.containerStatuses}"])) as {
+        name: string;
+        containerID: string;
+      }[];
+      const idOf = (name: string) => ids.find((c) => c.name === name)!.containerID.replace(/^[a-z-]+:\/\//, "");
+      await cluster.kubectlOk(["apply", "-n", ALICE, "-f", "-"], {
+        kubeconfig: alice,
+        input: readFileSync(join(repoRoot, "examples/pod-container-egress.yaml"), "utf8"),
+      });
+      const nodeReport = async () => {
+        const r = await cluster.kubectl(["get", "ebpfmapnodestatus", `pod-container-egress.${cluster.nodeName}`, "-n", ALICE, "-o", "json"]);
+        return r.code === 0 ? (JSON.parse(r.stdout) as NodeReport) : undefined;
+      };
+      const running = await eventually("attached to duo-1's server container", async () => {
+        const r = await nodeReport();
+        return r?.status.phase === "Running" && r.status.program?.attachments?.length === 1 ? r : undefined;
+      });
+      const podDir = await hostCgroupOf(ALICE, "duo-1");
+      expect(running.status.program!.attachments).toEqual([
+        `pod ${ALICE}/duo-1 container server (cgroup /${RUN_CGROUP}/kubepods/besteffort/pod${uids[`${ALICE}/duo-1`]}/${idOf("server")})`,
+      ]);
+      // web-1 (app: web too) has no container named server: named in the status, not attached.
+      expect(running.status.conditions?.find((c) => c.type === "Loaded")?.message).toMatch(
+        /web-1: spec\.selector\.container: the pod's status names no running container "server"/,
+      );
+      expect(attachedTo(join(podDir, idOf("server")))).toEqual([running.status.program!.id]);
+      expect(attachedTo(join(podDir, idOf("sidecar")))).toEqual([]);
+      expect(await sendFrom(alice, ALICE, "duo-1", 9, "server")).toBe(9);
+      expect(await sendFrom(alice, ALICE, "duo-1", 4, "sidecar")).toBe(4);
+      const rows = () => reader!.read().then((text) => text.split("\n").filter((l) => l.startsWith(`${CONTAINER_METRIC}{`)));
+      await eventually("the server container's series", async () => ((await rows()).some((l) => l.endsWith(" 9")) ? true : undefined), 30_000);
+      expect(await rows()).toEqual([`${CONTAINER_METRIC}{namespace="${ALICE}",ebpfmap="pod-container-egress",pod="duo-1",container="server"} 9`]);
+    } finally {
+      await cluster.kubectl(["delete", "ebpfmap", "pod-container-egress", "-n", ALICE, "--ignore-not-found", "--timeout=120s"], { timeoutMs: 130_000 });
+      await cluster.kubectl(["delete", "pod", "duo-1", "-n", ALICE, "--ignore-not-found", "--wait=true", "--timeout=60s"], { timeoutMs: 70_000 });
+    }
   });
 
   it("deleting the EbpfMap detaches it from the pod and removes its program and pins", async () => {

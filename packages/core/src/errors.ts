@@ -56,11 +56,12 @@ export const ERROR_CODES = {
   EOP_ERR_TARGET_NOT_FOUND: { meaning: "the attach point does not exist on this kernel", fault: "spec" },
   EOP_ERR_KERNEL_UNSUPPORTED: { meaning: "the kernel lacks a feature the program type needs", fault: "system" },
   EOP_ERR_POD_SCOPE_UNSUPPORTED: {
-    meaning: "spec.selector asks for pod scope that this agent cannot give the program type (or not per container)",
+    meaning: "spec.selector asks for pod scope that this agent cannot give the program type (or, for xdp and socket, per container)",
     fault: "spec",
   },
   EOP_ERR_POD_CGROUP_NOT_FOUND: {
-    meaning: "a pod the selector selects has no cgroup v2 on this node (no cgroup v2 hierarchy, not started yet, or kept out of it by its runtime)",
+    meaning:
+      "a pod the selector selects (or its container named by spec.selector.container) has no cgroup v2 on this node (no cgroup v2 hierarchy, not started yet, or kept out of it by its runtime)",
     fault: "system",
   },
   EOP_ERR_KERNEL_MOUNT: { meaning: "bpffs or tracefs is not mounted and mounting it failed", fault: "system" },

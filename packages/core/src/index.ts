@@ -43,9 +43,19 @@ export { PLUGIN } from "./plugin/tokens.js";
 export { PluginRegistry, type PluginReport } from "./plugin/plugin-registry.js";
 export { importPlugin, type PluginLoadOutcome } from "./plugin/plugin-import.js";
 export { ensureBpffs, ensureTracefs } from "./kernel/mounts.js";
-export { StaticPodSource, type PodInfo, type PodSource } from "./pods/pod-source.js";
-export { defaultPodScope, podIdTable, scopedPods, type PodScopeDependencies, type ScopedPod, type UnplacedPod } from "./agent/pod-scope.js";
+export { StaticPodSource, type PodContainer, type PodInfo, type PodSource } from "./pods/pod-source.js";
+export {
+  containerIdTable,
+  defaultPodScope,
+  podIdTable,
+  scopedPods,
+  targetCgroup,
+  type PodScopeDependencies,
+  type ScopedPod,
+  type UnplacedPod,
+} from "./agent/pod-scope.js";
 export { createPodDecoder } from "./decoders/pod.js";
+export { createContainerDecoder } from "./decoders/container.js";
 export { createCgroupPodDecoders } from "./decoders/cgroup-pod.js";
 export { PodLabels, type PodLabelOptions } from "./agent/pod-labels.js";
 export { matchesLabels, selectPods, type LabelRequirement, type PodSelector } from "./pods/selector.js";

@@ -32,6 +32,8 @@ Napi::Value LinkInfo(const Napi::CallbackInfo& info) {
   const char* t = libbpf_bpf_link_type_str(static_cast<bpf_link_type>(li.type));
   o.Set("type", t ? std::string(t) : "unknown(" + std::to_string(li.type) + ")");
   o.Set("programId", li.prog_id);
+  // A cgroup link's cgroup (0 once that cgroup is gone): pod scope checks adopted links with it.
+  if (li.type == BPF_LINK_TYPE_CGROUP) o.Set("cgroupId", Napi::BigInt::New(env, static_cast<uint64_t>(li.cgroup.cgroup_id)));
   return o;
 }
 

@@ -74,6 +74,8 @@ export interface LinkInfo {
   /** libbpf's name of the link type, e.g. `perf_event`, `xdp`, `cgroup`. */
   type: string;
   programId: number;
+  /** Cgroup links: the cgroup's id (its directory's inode number), 0 once the cgroup was removed. */
+  cgroupId?: bigint;
 }
 
 /** All entries of a map, read in one go. Keys and values are packed back to back. */

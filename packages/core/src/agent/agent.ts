@@ -21,7 +21,18 @@ import { ObjectRefusedError, type EnforcementResolver, type LoadEnforcement } fr
 import { loadKeyOf, type LoadRequest, type LoadedProgram, type ProgramLoader } from "../loader/program-loader.js";
 import type { ObjectProvider } from "./object-provider.js";
 import { createPodDecoder } from "../decoders/pod.js";
-import { podIdTable, podNetnsOf, scopedPods, type PodScopeDependencies, type UnplacedPod } from "./pod-scope.js";
+import { createContainerDecoder } from "../decoders/container.js";
+import {
+  containerIdTable,
+  needsContainerNames,
+  podIdTable,
+  podNetnsOf,
+  scopedPods,
+  targetCgroup,
+  type PodScopeDependencies,
+  type ScopedPod,
+  type UnplacedPod,
+} from "./pod-scope.js";
 import type { OpenPodNetns } from "../pods/pod-netns.js";
 import { ConditionType, Reason, newStatus, setCondition, type Phase, type ResourceStatus } from "../api/resource-status.js";
 
@@ -40,6 +51,8 @@ interface ManagedResource {
   queue: Promise<void>;
   /** Pod scope: the attached pods' cgroup ids -> pod name, which the resource's `pod` decoder reads. */
   podIds: Map<bigint, string>;
+  /** Pod scope: the attached pods' containers' cgroup ids -> container name, which its `container` decoder reads. */
+  containerIds: Map<bigint, string>;
   /** Pod scope: a pod sync is queued (churn does not pile them up). */
   podSyncQueued?: boolean;
   /** Pod scope: why selected pods are not attached (hostNetwork, no process yet), as last reported. */
@@ -150,6 +163,8 @@ export class Agent {
     // A sync queued before the resource was removed finds it gone: nothing to attach any more.
     if (!loaded?.podScope || !selector || this.resources.get(refKey(managed.ref)) !== managed) return;
     const log = resourceLogger(this.deps.logger, managed.ref);
+    // Container names come from a second watch, started by the first resource that needs them.
+    if (needsContainerNames(managed.loadedRequest!.spec)) this.deps.pods?.source.watchContainers?.();
     const unplaced: UnplacedPod[] = [];
     const pods = this.deps.pods ? await scopedPods(this.deps.pods, managed.ref.namespace, selector, unplaced) : [];
     // Selected pods whose cgroup is not found: said in the status (coded), so a node where pod
@@ -163,10 +178,21 @@ export class Agent {
     }
     const wanted = new Map(pods.map((p) => [p.uid, p]));
     let changed = false;
-    for (const [uid, attachment] of [...loaded.podScope.pods]) {
-      const pod = wanted.get(uid);
-      // A gated pod whose cgroup was made anew (same UID) is let through again under its new id.
-      if (pod && (attachment.cgroupIds === undefined || attachment.cgroupIds.includes(pod.cgroup.id))) continue;
+    // A gated pod whose cgroup was made anew (same UID) is let through again under its new id.
+    // So is a pod whose target cgroup was made anew: a restarted container (selector.container).
+    const going = [...loaded.podScope.pods]
+      .filter(([uid, attachment]) => {
+        const pod = wanted.get(uid);
+        return !(pod && (attachment.cgroupIds === undefined || attachment.cgroupIds.includes(targetCgroup(pod).id)));
+      })
+      .map(([uid]) => uid);
+    // Their rows stop being named before they are detached, not after (no scrape in between names them).
+    if (going.length > 0)
+      this.setPodTables(
+        managed,
+        pods.filter((p) => loaded.podScope!.pods.has(p.uid) && !going.includes(p.uid)),
+      );
+    for (const uid of going) {
       await this.deps.loader.detachPod(loaded, uid);
       changed = true;
       log.info({ podUid: uid }, "pod gone or no longer selected: detached and unpinned");
@@ -202,19 +228,21 @@ export class Agent {
           }
           netns = lookup.netns;
         }
+        const target = targetCgroup(pod);
         await this.deps.loader.attachPod(loaded, {
           uid: pod.uid,
           namespace: pod.namespace,
           pod: pod.name,
-          directory: pod.cgroup.directory,
-          path: pod.cgroup.path,
+          ...(pod.container ? { container: pod.container.name } : {}),
+          directory: target.directory,
+          path: target.path,
           ...(netns ? { netns: { fd: netns.fd, inode: netns.inode } } : {}),
-          cgroupId: pod.cgroup.id,
-          level: pod.cgroup.level,
+          cgroupId: target.id,
+          level: target.level,
           containers,
         });
         changed = true;
-        log.info({ pod: pod.name, cgroup: pod.cgroup.path, ...(netns ? { netns: String(netns.inode) } : {}) }, "attached to pod");
+        log.info({ pod: pod.name, cgroup: target.path, ...(netns ? { netns: String(netns.inode) } : {}) }, "attached to pod");
       } catch (error) {
         failed.push(`${pod.name} (${describeError(error)})`);
         log.error({ pod: pod.name, error: describeError(error) }, "attach to pod failed; tried again at the next pod sync");
@@ -223,7 +251,7 @@ export class Agent {
       }
     }
     const attached = pods.filter((p) => loaded.podScope!.pods.has(p.uid));
-    managed.podIds = podIdTable(attached);
+    this.setPodTables(managed, attached);
     const noted = notes.join("; ");
     if (noted !== (managed.podNotes ?? "")) {
       if (noted !== "") log.warn({ notes }, "pods not attached");
@@ -237,7 +265,7 @@ export class Agent {
             .podScope!.pods.get(p.uid)!
             .attachments.map((a) => a.description)
             .join(", ")}`
-        : `pod ${p.namespace}/${p.name} (cgroup ${p.cgroup.path})`,
+        : `pod ${p.namespace}/${p.name}${p.container ? ` container ${p.container.name}` : ""} (cgroup ${targetCgroup(p).path})`,
     );
     if (managed.status.program) managed.status.program.attachments = descriptions;
     for (const program of managed.status.programs ?? []) program.attachments = descriptions;
@@ -259,10 +287,16 @@ export class Agent {
     this.notify(managed.ref, managed.status);
   }
 
-  /** The decoders a resource's metrics plan with: a pod-scoped one's `pod` reads its own table. */
+  /** The tables the resource's `pod` and `container` decoders read: the attached pods' cgroups. */
+  private setPodTables(managed: ManagedResource, attached: readonly ScopedPod[]): void {
+    managed.podIds = podIdTable(attached);
+    managed.containerIds = this.deps.pods ? containerIdTable(this.deps.pods.source, attached) : new Map();
+  }
+
+  /** The decoders a resource's metrics plan with: a pod-scoped one's `pod` and `container` read its own tables. */
   private decodersFor(managed: ManagedResource, spec: { selector?: unknown }): DecoderRegistry {
     if (spec.selector === undefined) return this.decoders;
-    return this.decoders.derive([createPodDecoder((id) => managed.podIds.get(id))]);
+    return this.decoders.derive([createPodDecoder((id) => managed.podIds.get(id)), createContainerDecoder((id) => managed.containerIds.get(id))]);
   }
 
   /** Subscribes to status changes (cluster mode writes them to the per-node status objects). */
@@ -370,7 +404,7 @@ export class Agent {
     const key = refKey(ref);
     let managed = this.resources.get(key);
     if (!managed) {
-      managed = { ref, status: newStatus(ref, source), queue: Promise.resolve(), podIds: new Map() };
+      managed = { ref, status: newStatus(ref, source), queue: Promise.resolve(), podIds: new Map(), containerIds: new Map() };
       this.resources.set(key, managed);
     }
     const target = managed;

@@ -1,5 +1,5 @@
 /**
- * Pod labels for node-wide programs: the `cgroup_namespace` and `cgroup_pod` decoders over one
+ * Pod labels for node-wide programs: the `cgroup_namespace`, `cgroup_pod` and `cgroup_container` decoders over one
  * `CgroupIdentities` shared by every resource of the agent (one negative cache, one rescan rate
  * limit, whatever the number of resources or labels). The lookup starts on first use (most
  * agents never decode a pod label: no cgroup walk, no pod-change work until then) and follows
@@ -18,7 +18,10 @@ export class PodLabels {
   readonly identities: CgroupIdentities;
   private started = false;
 
-  constructor(pods: Pick<PodScopeDependencies, "source" | "scan">, options: PodLabelOptions = {}) {
+  constructor(
+    private readonly pods: Pick<PodScopeDependencies, "source" | "scan">,
+    options: PodLabelOptions = {},
+  ) {
     this.identities = new CgroupIdentities({ scan: (wanted) => pods.scan(wanted), pods: pods.source, ...options });
     pods.source.onChange(() => {
       if (this.started) this.identities.refreshSoon();
@@ -34,9 +37,12 @@ export class PodLabels {
     return this.identities.lookup(id);
   };
 
-  /** `cgroup_namespace` and `cgroup_pod` over this lookup. */
+  /** `cgroup_namespace`, `cgroup_pod` and `cgroup_container` over this lookup; the last starts the container watch at its first use. */
   decoders(): CoreDecoder[] {
-    return createCgroupPodDecoders(this.lookup);
+    return createCgroupPodDecoders(this.lookup, () => {
+      this.pods.source.watchContainers?.();
+      if (this.started) this.identities.refreshSoon();
+    });
   }
 
   close(): void {

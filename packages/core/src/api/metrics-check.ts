@@ -41,33 +41,42 @@ export function checkMetricsSpec(spec: EbpfMapSpec): FieldError[] {
 }
 
 /**
- * Pod identity labels: a pod-scoped resource (spec.selector) may name a label `pod` when the
- * agent's `pod` decoder makes its value (the last decoder of the chain, so nothing after it can
- * rewrite the name); the `pod` decoder serves nothing else. Anything else named `pod` is the
- * scrape target's label, reserved.
+ * Pod identity labels: a pod-scoped resource (spec.selector) may name a label `pod` (`container`)
+ * when the agent's `pod` (`container`) decoder makes its value (the last decoder of the chain, so
+ * nothing after it can rewrite the name); those decoders serve nothing else. Anything else named
+ * `pod` or `container` is the scrape target's label, reserved.
  */
 export function podLabelProblem(label: NonNullable<MetricSpec["labels"]>[number], podScoped: boolean): { field: string; message: string } | undefined {
   const decoders = label.decoders ?? [];
   const last = decoders.length - 1;
-  const misplaced = decoders.findIndex((d, i) => d.name === "pod" && !(i === last && label.name === "pod"));
-  if (misplaced !== -1) return { field: `decoders[${misplaced}]`, message: 'the decoder "pod" may only be the last decoder of a label named pod' };
-  if (label.name !== "pod") return undefined;
+  for (const identity of IDENTITY_LABELS) {
+    const misplaced = decoders.findIndex((d, i) => d.name === identity && !(i === last && label.name === identity));
+    if (misplaced !== -1)
+      return { field: `decoders[${misplaced}]`, message: `the decoder "${identity}" may only be the last decoder of a label named ${identity}` };
+  }
+  if (!IDENTITY_LABELS.includes(label.name)) return undefined;
   if (!podScoped)
-    return { field: "name", message: '"pod" is a label of the scrape target; only a pod-scoped resource (spec.selector) may set it, with the decoder pod' };
-  if (decoders[last]?.name !== "pod")
+    return {
+      field: "name",
+      message: `"${label.name}" is a label of the scrape target; only a pod-scoped resource (spec.selector) may set it, with the decoder ${label.name}`,
+    };
+  if (decoders[last]?.name !== label.name)
     return {
       field: "decoders",
-      message: 'a pod-scoped resource\'s label "pod" takes its value from the agent: end its decoders with pod (e.g. uint, pod over a cgroup id)',
+      message: `a pod-scoped resource's label "${label.name}" takes its value from the agent: end its decoders with ${label.name} (e.g. uint, ${label.name} over a cgroup id)`,
     };
   return undefined;
 }
+
+/** The labels whose values only the agent's decoders of the same name make (pod-scoped resources only). */
+export const IDENTITY_LABELS: readonly string[] = ["pod", "container"];
 
 /**
  * The decoders that name pods of every namespace on the node (decoders/cgroup-pod.ts): the API
  * server's metadata about other tenants, which only a tenancy policy with
  * `crossNamespacePodLabels: true` grants.
  */
-export const CROSS_NAMESPACE_DECODERS: readonly string[] = ["cgroup_namespace", "cgroup_pod"];
+export const CROSS_NAMESPACE_DECODERS: readonly string[] = ["cgroup_namespace", "cgroup_pod", "cgroup_container"];
 
 /**
  * The decoders that name any cgroup of the node (decoders/cgroup.ts: the path, which holds other
@@ -111,7 +120,7 @@ function checkMetric(metric: MetricSpec, at: string, podScoped = false): FieldEr
       errors.push({ field: `${field}.name`, message: `"${label.name}" is not a valid Prometheus label name (names starting with __ are reserved)` });
     const podProblem = podLabelProblem(label, podScoped);
     if (podProblem) errors.push({ field: `${field}.${podProblem.field}`, message: podProblem.message });
-    const reserved = label.name === "pod" ? undefined : reservedLabelReason(label.name);
+    const reserved = IDENTITY_LABELS.includes(label.name) ? undefined : reservedLabelReason(label.name);
     if (reserved) errors.push({ field: `${field}.name`, message: `${reserved}; choose another name` });
     // The last label of a histogram is the bucket index: it becomes `le`, never a label itself.
     const isBucket = type === "histogram" && j === labels.length - 1;

@@ -23,12 +23,13 @@ export const METRIC_NAME_VALIDATIONS = [
   },
   { rule: "!self.contains(':')", message: "colons in metric names are reserved for recording rules" },
 ];
-// `pod` is checked on the whole label (LABEL_VALIDATIONS): a pod-scoped resource may name it
-// when the agent's `pod` decoder makes its value (api/metrics-check.ts also needs spec.selector).
+// `pod` and `container` are checked on the whole label (LABEL_VALIDATIONS): a pod-scoped resource
+// may name them when the agent's decoder of that name makes the value (api/metrics-check.ts also
+// needs spec.selector).
 export const LABEL_NAME_VALIDATIONS = [
   {
     rule: `!(self in [${[...RESERVED_LABEL_NAMES]
-      .filter((n) => n !== "pod")
+      .filter((n) => n !== "pod" && n !== "container")
       .map((n) => `'${n}'`)
       .join(", ")}]) && !self.startsWith('exported_')`,
     message: "reserved label name: set by the agent or by the scrape target (job, instance, node, pod, container, service, endpoint...)",
@@ -38,6 +39,11 @@ export const LABEL_VALIDATIONS = [
   {
     rule: "self.name != 'pod' || (has(self.decoders) && size(self.decoders) > 0 && self.decoders[size(self.decoders) - 1].name == 'pod')",
     message: "the label pod is the agent's: only a pod-scoped resource (spec.selector) may name it, with the decoder pod last (e.g. uint, pod)",
+  },
+  {
+    rule: "self.name != 'container' || (has(self.decoders) && size(self.decoders) > 0 && self.decoders[size(self.decoders) - 1].name == 'container')",
+    message:
+      "the label container is the agent's: only a pod-scoped resource (spec.selector) may name it, with the decoder container last (e.g. uint, container)",
   },
 ];
 
@@ -54,7 +60,7 @@ export const DecoderConfigSchema = Type.Object(
       pattern: "^[a-z][a-z0-9_]*$",
       maxLength: 63,
       description:
-        "Decoder name: uint, int, string, hex, inet_ip, port, ksym, majorminor, ifname, syscall, errno, cgroup, static_map, regexp, pod, cgroup_namespace, cgroup_pod, or one a plugin adds.",
+        "Decoder name: uint, int, string, hex, inet_ip, port, ksym, majorminor, ifname, syscall, errno, cgroup, static_map, regexp, pod, container, cgroup_namespace, cgroup_pod, cgroup_container, or one a plugin adds.",
     }),
     endianness: Type.Optional(
       Type.Union([Type.Literal("host"), Type.Literal("little"), Type.Literal("big")], { description: "uint, int: byte order (default host)." }),

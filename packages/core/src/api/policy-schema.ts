@@ -110,7 +110,7 @@ export const EbpfTenancyPolicySpecSchema = Type.Object(
       Type.Boolean({
         default: false,
         description:
-          "Whether the namespace's EbpfMaps may use the decoders cgroup_namespace and cgroup_pod, which name the pods of every namespace on the node by a cgroup id (the API server's metadata about other tenants). Default false.",
+          "Whether the namespace's EbpfMaps may use the decoders cgroup_namespace, cgroup_pod and cgroup_container, which name the pods (and containers) of every namespace on the node by a cgroup id (the API server's metadata about other tenants). Default false.",
       }),
     ),
     nodes: Type.Optional(

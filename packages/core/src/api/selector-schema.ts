@@ -37,14 +37,15 @@ export const PodSelectorSchema = Type.Object(
       Type.String({
         pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         maxLength: 63,
-        description: "Only this container of each selected pod; series then carry a container label.",
+        description:
+          "Only this container of each selected pod (its name in the pod's spec): cgroup programs attach to the container's cgroup, tracepoint/kprobe/kretprobe run only for its tasks; a pod whose status names no running container of that name is reported and attached once it runs (a restart is followed). Refused for xdp and socket (a pod's containers share its network). A metric label named container with the decoders uint, container names the container of a cgroup id.",
       }),
     ),
   },
   {
     additionalProperties: false,
     description:
-      "Pod scope: run the program only for the pods of this namespace that match (on the nodes they run on), each pod's series labelled with pod (and container). {} selects every pod of the namespace. Without a selector the target is node-wide. cgroup programs attach to each selected pod's cgroup (the target's path is then the pod's: write <hook>:/), and a metric label named pod with the decoders uint, pod names the pod of a cgroup id; tracepoint, kprobe and kretprobe programs attach at their target as written behind the agent's gate, which runs them only for tasks in the selected pods' cgroups; xdp and socket programs attach inside each selected pod's network namespace to its own interfaces (target xdp/* or sockfilter/*; series per resource, no pod label; hostNetwork pods are left out and reported); other program types (raw_tp, tp_btf, fentry) and container are refused (EOP_ERR_POD_SCOPE_UNSUPPORTED), never run node-wide.",
+      "Pod scope: run the program only for the pods of this namespace that match (on the nodes they run on), each pod's series labelled with pod (and container). {} selects every pod of the namespace. Without a selector the target is node-wide. cgroup programs attach to each selected pod's cgroup (the target's path is then the pod's: write <hook>:/), and a metric label named pod with the decoders uint, pod names the pod of a cgroup id; tracepoint, kprobe and kretprobe programs attach at their target as written behind the agent's gate, which runs them only for tasks in the selected pods' cgroups; xdp and socket programs attach inside each selected pod's network namespace to its own interfaces (target xdp/* or sockfilter/*; series per resource, no pod label; hostNetwork pods are left out and reported); a label named container with the decoders uint, container names the pod's container of a cgroup id; other program types (raw_tp, tp_btf, fentry) are refused (EOP_ERR_POD_SCOPE_UNSUPPORTED), never run node-wide.",
   },
 );
 

@@ -333,12 +333,42 @@ describe("the pod label of pod-scoped resources", () => {
     ]);
   });
 
-  it("refuses the decoder pod under another label name, and container stays reserved", () => {
+  it("refuses the decoder pod under another label name", () => {
     expect(errors(podScoped([{ name: "workload", decoders: [{ name: "uint" }, { name: "pod" }] }]))).toEqual([
       expect.stringMatching(/^spec\.metrics\[0\]\.labels\[0\]\.decoders\[1\]: the decoder "pod" may only be the last decoder of a label named pod/),
     ]);
+  });
+
+  const containerLabel = { name: "container", decoders: [{ name: "uint" }, { name: "container" }] };
+
+  it("accepts a label container made by the decoder container, in a pod-scoped resource, with or without selector.container", () => {
+    expect(errors(podScoped([podLabel, containerLabel]))).toEqual([]);
+    expect(errors(podScoped([podLabel, containerLabel], { matchLabels: { app: "web" }, container: "server" }))).toEqual([]);
+  });
+
+  it("attack: a container label on a node-wide resource is refused (it is the scrape target's)", () => {
+    expect(errors(podScoped([containerLabel], undefined, false))).toEqual([
+      expect.stringMatching(
+        /^spec\.metrics\[0\]\.labels\[0\]\.name: "container" is a label of the scrape target; only a pod-scoped resource \(spec\.selector\) may set it, with the decoder container$/,
+      ),
+    ]);
+  });
+
+  it("attack: a label named container whose value the tenant makes (not ending in the decoder container) is refused", () => {
     expect(errors(podScoped([{ name: "container", decoders: [{ name: "uint" }] }]))).toEqual([
-      expect.stringMatching(/labels\[0\]\.name: "container" is a label/),
+      expect.stringMatching(
+        /^spec\.metrics\[0\]\.labels\[0\]\.decoders: a pod-scoped resource's label "container" takes its value from the agent: end its decoders with container/,
+      ),
+    ]);
+    expect(errors(podScoped([{ name: "container", decoders: [{ name: "uint" }, { name: "container" }, { name: "static_map", default: "server" }] }]))).toEqual([
+      expect.stringMatching(/^spec\.metrics\[0\]\.labels\[0\]\.decoders\[1\]: the decoder "container" may only be the last decoder of a label named container/),
+    ]);
+    expect(errors(podScoped([{ name: "container", decoders: [{ name: "uint" }, { name: "pod" }] }]))).toEqual([
+      expect.stringMatching(/^spec\.metrics\[0\]\.labels\[0\]\.decoders\[1\]: the decoder "pod" may only be the last decoder of a label named pod/),
+    ]);
+    // The decoder container under another label name would let a tenant pass the agent's names off as its own label.
+    expect(errors(podScoped([{ name: "workload", decoders: [{ name: "uint" }, { name: "container" }] }]))).toEqual([
+      expect.stringMatching(/^spec\.metrics\[0\]\.labels\[0\]\.decoders\[1\]: the decoder "container" may only be the last decoder of a label named container/),
     ]);
   });
 });

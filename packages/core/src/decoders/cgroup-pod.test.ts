@@ -5,7 +5,7 @@ import { crossNamespaceDecoderUses } from "../api/metrics-check.js";
 import { SKIP } from "../plugin/sdk.js";
 import type { PodCgroup, PodCgroupScan } from "../pods/pod-cgroups.js";
 import { StaticPodSource } from "../pods/pod-source.js";
-import { cgroupNamespace, cgroupPod } from "./cgroup-pod.js";
+import { cgroupContainer, cgroupNamespace, cgroupPod } from "./cgroup-pod.js";
 import { CORE_DECODERS, DecoderRegistry, runChain } from "./registry.js";
 
 const le64 = (n: bigint) => {
@@ -61,6 +61,26 @@ describe("cgroup_namespace and cgroup_pod", () => {
     expect(decode(10n)).toEqual(["alice", "web-1"]);
     expect(decode(11n)).toEqual(["alice", "web-1"]);
     expect(decode(20n)).toEqual(["bob", "db-0"]);
+  });
+
+  it("cgroup_container names a container's cgroup once asked for (it starts the pods' container watch), and drops the pod's own cgroup and unnamed containers", async () => {
+    const { labels, pods, warm } = node();
+    pods.setContainers("a", [{ name: "server", id: "c1" }]);
+    const registry = new DecoderRegistry({ ...CORE_DECODERS, ...Object.fromEntries(labels.decoders().map((d) => [d.name, d])) });
+    const containerOf = registry.chain([{ name: "uint" }, { name: "cgroup_container" }], "f");
+    await warm();
+    expect(pods.watchingContainers).toBe(false); // cgroup_namespace / cgroup_pod never ask
+    expect(runChain(containerOf, le64(11n))).toBe("server");
+    expect(pods.watchingContainers).toBe(true);
+    expect(runChain(containerOf, le64(10n))).toBe(SKIP); // the pod's own cgroup: no container
+    expect(runChain(containerOf, le64(20n))).toBe(SKIP); // bob's pod: no container cgroup
+    expect(runChain(containerOf, le64(999n))).toBe(SKIP);
+    // A restart: the status names a new id; the old container cgroup is no container of that name any more.
+    pods.setContainers("a", [{ name: "server", id: "c2" }]);
+    await sleep(20);
+    await labels.identities.refresh();
+    expect(runChain(containerOf, le64(11n))).toBe(SKIP);
+    expect(new DecoderRegistry().get("cgroup_container")).toBe(cgroupContainer);
   });
 
   it("drop the row of an id that names no pod (a host cgroup, a made-up number) and of input that is not an id", async () => {
@@ -135,6 +155,7 @@ describe("cgroup_namespace and cgroup_pod", () => {
             labels: [
               { name: "pod_namespace", field: "cgroup", decoders: [{ name: "uint" }, { name: "cgroup_namespace" }] },
               { name: "pod_name", field: "cgroup", decoders: [{ name: "uint" }, { name: "cgroup_pod" }] },
+              { name: "container_name", field: "cgroup", decoders: [{ name: "uint" }, { name: "cgroup_container" }] },
             ],
           },
         ],
@@ -142,6 +163,7 @@ describe("cgroup_namespace and cgroup_pod", () => {
     ).toEqual([
       { field: "spec.metrics[1].labels[0].decoders[1]", decoder: "cgroup_namespace" },
       { field: "spec.metrics[1].labels[1].decoders[1]", decoder: "cgroup_pod" },
+      { field: "spec.metrics[1].labels[2].decoders[1]", decoder: "cgroup_container" },
     ]);
     expect(crossNamespaceDecoderUses({})).toEqual([]);
   });

@@ -13,8 +13,10 @@ describe("CORE_DECODERS", () => {
     expect(Object.keys(CORE_DECODERS).sort()).toEqual(
       [
         "cgroup",
+        "cgroup_container",
         "cgroup_namespace",
         "cgroup_pod",
+        "container",
         "errno",
         "hex",
         "ifname",
@@ -68,7 +70,7 @@ describe("DecoderRegistry", () => {
     const registry = new DecoderRegistry();
     expect(registry.chain([{ name: "uint" }, { name: "syscall" }], "f")).toHaveLength(2);
     expect(() => registry.chain([{ name: "nope" }], "spec.metrics[0].labels[0].decoders")).toThrow(
-      /spec.metrics\[0\].labels\[0\].decoders\[0\]: no decoder named "nope" \(available: cgroup, cgroup_namespace, cgroup_pod, errno/,
+      /spec.metrics\[0\].labels\[0\].decoders\[0\]: no decoder named "nope" \(available: cgroup, cgroup_container, cgroup_namespace, cgroup_pod, container, errno/,
     );
     expect(() => registry.chain([{ name: "regexp" }], "f")).toThrow(/f\[0\]: decoder "regexp" needs "pattern"/);
   });

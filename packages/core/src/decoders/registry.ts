@@ -8,7 +8,8 @@
 import { operatorError } from "../errors.js";
 import { SKIP, type Decoder } from "../plugin/sdk.js";
 import { cgroup } from "./cgroup.js";
-import { cgroupNamespace, cgroupPod } from "./cgroup-pod.js";
+import { cgroupContainer, cgroupNamespace, cgroupPod } from "./cgroup-pod.js";
+import { container } from "./container.js";
 import type { CoreDecoder, DecoderOptions } from "./decoder.js";
 import { errno } from "./errno.js";
 import { hex } from "./hex.js";
@@ -60,10 +61,14 @@ export const CORE_DECODERS = {
   regexp,
   /** decimal text (cgroup v2 id) -> the selected pod's name; pod-scoped resources' `pod` label only (else the row is dropped). */
   pod,
+  /** decimal text (cgroup v2 id) -> the name of the selected pods' container of that cgroup; pod-scoped resources' `container` label only (else the row is dropped). */
+  container,
   /** decimal text (cgroup v2 id) -> the namespace of the pod that cgroup belongs to, on this node, any namespace; else the row is dropped. Needs the policy's crossNamespacePodLabels. */
   cgroup_namespace: cgroupNamespace,
   /** decimal text (cgroup v2 id) -> the name of the pod that cgroup belongs to, on this node, any namespace; else the row is dropped. Needs the policy's crossNamespacePodLabels. */
   cgroup_pod: cgroupPod,
+  /** decimal text (cgroup v2 id) -> the name of the container that cgroup is (its pod's status names it), on this node, any namespace; else the row is dropped. Needs the policy's crossNamespacePodLabels. */
+  cgroup_container: cgroupContainer,
 } as const satisfies Record<string, CoreDecoder>;
 
 export type CoreDecoderName = keyof typeof CORE_DECODERS;

@@ -133,7 +133,7 @@ export interface PodAttachment {
   /** The cgroup attached to, when this agent attached it (adopted links know only their pins). */
   path?: string;
   attachments: Attachment[];
-  /** Gate mode: the pod's cgroup ids in the resource's filter. */
+  /** The cgroup ids the pod is attached to (cgroup links) or let through by (gate mode: the filter). */
   cgroupIds?: bigint[];
   /** Gate mode with per-pod targets: the gate links (`GateLink` ids) the pod's targets use. */
   gateLinks?: string[];
@@ -364,11 +364,14 @@ export class ProgramLoader {
       if (!known) await unlinkPodPins(loaded.dir, pod.uid, this.pinRoot);
       throw error;
     }
+    // The cgroup's id (gate filter, cgroup links): a cgroup made anew under the same pod (a
+    // restarted container, with selector.container) is then attached again.
+    const network = scope.planned.some((p) => p.plugin.podScope?.network === true);
     const attached: PodAttachment = {
       uid: pod.uid,
       path: pod.path,
       attachments: [...(known?.attachments ?? []), ...made],
-      ...(scope.filter ? { cgroupIds: [pod.cgroupId!] } : {}),
+      ...(pod.cgroupId !== undefined && (scope.filter || !network) ? { cgroupIds: [pod.cgroupId] } : {}),
       ...(scope.podGates ? { gateLinks: usedLinks } : {}),
       ...(pod.containers !== undefined ? { containers: pod.containers } : {}),
     };
@@ -901,10 +904,13 @@ export function refusePodScope(registry: PluginRegistry, spec: EbpfMapSpec): voi
       );
     }
   }
-  if (spec.selector.container !== undefined) {
+  // One container of a pod: its cgroup (attach mode) or its cgroup id (the gate's filter). Types
+  // that attach to the pod's interfaces cannot narrow to a container: they share the pod's network.
+  const network = spec.selector.container === undefined ? undefined : entries.find((entry) => registry.forType(entry.type).plugin.podScope!.network === true);
+  if (network) {
     throw operatorError(
       "EOP_ERR_POD_SCOPE_UNSUPPORTED",
-      `spec.selector.container: per-container scope is not supported yet (the container's name is in the pod's status, which this agent does not read); remove it to attach to each selected pod's cgroup`,
+      `spec.selector.container: ${programField(network, "type")} "${network.type}" attaches to the pod's network interfaces, which all of a pod's containers share (one network namespace per pod), so it cannot be confined to one container; remove spec.selector.container to count the whole pod`,
     );
   }
 }
@@ -1030,7 +1036,17 @@ function adoptPodLinks(dir: string, entries: readonly string[]): Map<string, Pod
     const uid = podOfLinkPin(entry);
     if (uid === undefined) continue;
     const pod = pods.get(uid) ?? { uid, attachments: [] };
-    pod.attachments.push({ kind: "link", link: BpfLink.openPinned(join(dir, entry)), description: `pinned ${entry}` });
+    const link = BpfLink.openPinned(join(dir, entry));
+    pod.attachments.push({ kind: "link", link, description: `pinned ${entry}` });
+    // A cgroup link says which cgroup it is on (0: that cgroup is gone), so a pod whose cgroup
+    // was made anew while no agent ran (a restarted container) is attached again.
+    let cgroupId: bigint | undefined;
+    try {
+      cgroupId = link.info().cgroupId;
+    } catch {
+      // no info: treated as before (kept as it is)
+    }
+    if (cgroupId !== undefined) pod.cgroupIds = [...new Set([...(pod.cgroupIds ?? []), cgroupId])];
     pods.set(uid, pod);
   }
   return pods;

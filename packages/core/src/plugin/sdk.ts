@@ -69,7 +69,10 @@ export interface AttachInput<TTarget> {
  */
 export type Attachment = { kind: "link"; link: BpfLink; description: string } | { kind: "handle"; description: string; close(): void };
 
-/** One selected pod's cgroup v2, as pod scope hands it to a plugin (never the root cgroup). */
+/**
+ * One selected pod's cgroup v2, as pod scope hands it to a plugin (never the root cgroup); with
+ * `spec.selector.container`, the cgroup of that container of the pod (`container` set).
+ */
 export interface PodCgroupTarget {
   /** The cgroup's directory as the agent sees it (below the cgroup v2 mount). */
   directory: string;
@@ -77,6 +80,8 @@ export interface PodCgroupTarget {
   path: string;
   namespace: string;
   pod: string;
+  /** `spec.selector.container`: the container whose cgroup `directory` and `path` are. */
+  container?: string;
   /**
    * The pod's own network namespace, for types that declare `network` (never the node's: the
    * host refuses pods on the node's network before asking the plugin).

@@ -22,6 +22,8 @@ export interface CgroupIdentity {
   uid: string;
   /** The container's runtime id when the cgroup is a container's (names need the pod's status). */
   containerId?: string;
+  /** The container's name, when the cgroup is a container's and the pod source knows its status (`PodSource.containers`). */
+  container?: string;
 }
 
 export interface CgroupIdentityOptions {
@@ -114,7 +116,12 @@ export class CgroupIdentities {
       if (!cgroup) continue;
       const base = { namespace: pod.namespace, pod: pod.name, uid: pod.uid };
       known.set(cgroup.id, base);
-      for (const container of cgroup.containers) known.set(container.id, { ...base, containerId: container.containerId });
+      // Container names: only once the source follows the pods' statuses (the cgroup_container decoder asked).
+      const names = new Map((this.options.pods.containers?.(pod.uid) ?? []).map((c) => [c.id, c.name]));
+      for (const container of cgroup.containers) {
+        const name = container.conmon ? undefined : names.get(container.containerId);
+        known.set(container.id, { ...base, containerId: container.containerId, ...(name !== undefined ? { container: name } : {}) });
+      }
     }
     this.known = known;
     for (const id of known.keys()) this.unknown.delete(id);

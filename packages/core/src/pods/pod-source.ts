@@ -15,13 +15,35 @@ export interface PodInfo {
   deleting: boolean;
 }
 
+/**
+ * One running container of a pod, as the pod's `status.containerStatuses[]` names it: the name
+ * from the pod's spec and the runtime's id of the instance running now (a restart brings a new
+ * id). The id is what the container's cgroup directory is named after (pods/cgroup-layout.ts).
+ */
+export interface PodContainer {
+  name: string;
+  /** The runtime's container id (64 hex digits), without the `containerd://` / `cri-o://` prefix. */
+  id: string;
+}
+
 export interface PodSource {
   /** Every pod on this node now. */
   pods(): readonly PodInfo[];
   /** The pod with this UID, if it is on this node. */
   pod(uid: string): PodInfo | undefined;
-  /** Called (without arguments) whenever a pod was added, changed or removed. */
+  /** Called (without arguments) whenever a pod was added, changed or removed (or, once watched, its containers). */
   onChange(listener: () => void): void;
+  /**
+   * The pod's running containers (names and runtime ids), once `watchContainers` was called;
+   * undefined when not known (yet). Absent: this source knows no container names.
+   */
+  containers?(uid: string): readonly PodContainer[] | undefined;
+  /**
+   * Starts following the pods' container statuses (cluster mode: a second node-local watch of
+   * whole pods, docs/architecture.md), on first use only: nodes where no resource names a
+   * container never pay for it. Idempotent.
+   */
+  watchContainers?(): void;
 }
 
 /**
@@ -31,7 +53,10 @@ export interface PodSource {
  */
 export class StaticPodSource implements PodSource {
   private readonly byUid = new Map<string, PodInfo>();
+  private readonly containersByUid = new Map<string, readonly PodContainer[]>();
   private readonly listeners: (() => void)[] = [];
+  /** Whether `watchContainers` was called (tests: proof the agent asks only when a resource needs names). */
+  watchingContainers = false;
 
   constructor(pods: readonly PodInfo[] = []) {
     for (const pod of pods) this.byUid.set(pod.uid, pod);
@@ -55,7 +80,22 @@ export class StaticPodSource implements PodSource {
   }
 
   delete(uid: string): void {
+    this.containersByUid.delete(uid);
     if (this.byUid.delete(uid)) this.emit();
+  }
+
+  containers(uid: string): readonly PodContainer[] | undefined {
+    return this.containersByUid.get(uid);
+  }
+
+  watchContainers(): void {
+    this.watchingContainers = true;
+  }
+
+  /** Sets a pod's running containers, as the kubelet writes them to its status (a restart: a new id). */
+  setContainers(uid: string, containers: readonly PodContainer[]): void {
+    this.containersByUid.set(uid, containers);
+    this.emit();
   }
 
   private emit(): void {

@@ -256,7 +256,7 @@ describe("pod scope under the default policy (issue 12: the tenant's own workloa
   });
 });
 
-describe("pod labels of other namespaces (cgroup_namespace, cgroup_pod: issue 12)", () => {
+describe("pod labels of other namespaces (cgroup_namespace, cgroup_pod, cgroup_container: issue 12)", () => {
   const example = parseManifests(readFileSync(new URL("../../../../examples/node-pod-execs.yaml", import.meta.url), "utf8"), "node-pod-execs.yaml")
     .resources[0]!;
   const resource = (spec: EbpfMapSpec, namespace = "platform") => ({ metadata: { name: "node-pod-execs", namespace }, spec });
@@ -285,6 +285,27 @@ describe("pod labels of other namespaces (cgroup_namespace, cgroup_pod: issue 12
     // The kernel-wide namespace label grants node scope for tracing types, not other namespaces' pod names.
     const labelled = effectivePolicy("alice", { [ALLOW_KERNEL_WIDE_LABEL]: "true" }, [], ["tracepoint"]);
     expect(admit(resource(example.resource.spec, "alice"), labelled, [])?.message).toMatch(/rule crossNamespacePodLabels: .*decoders\[1\] "cgroup_namespace"/);
+  });
+
+  it("attack: cgroup_container (other namespaces' container names) on a pod-scoped resource under the default policy is refused naming the field; admitted where granted", () => {
+    const containerNames = {
+      ...example.resource.spec,
+      selector: { matchLabels: { app: "web" } },
+      metrics: [
+        {
+          ...example.resource.spec.metrics![0]!,
+          labels: [{ name: "container_name", field: "cgroup", decoders: [{ name: "uint" }, { name: "cgroup_container" }] }],
+        },
+      ],
+    } as EbpfMapSpec;
+    expect(admit(resource(containerNames, "alice"), effectivePolicy("alice", {}, [], ["tracepoint"]), [])).toEqual({
+      rule: "crossNamespacePodLabels",
+      message: expect.stringMatching(
+        /rule crossNamespacePodLabels: spec\.metrics\[0\]\.labels\[0\]\.decoders\[1\] "cgroup_container" names the pods of every namespace on the node/,
+      ),
+    });
+    const granted = effectivePolicy("platform", {}, [policy("platform", { ...nodeWide, crossNamespacePodLabels: true })], []);
+    expect(admit(resource(containerNames), granted, [])).toBeUndefined();
   });
 
   it("admits the shipped example where the policy allows them", () => {

@@ -50,7 +50,7 @@ export interface EffectivePolicy {
   helpers: { sets: readonly ("observe" | "any")[]; names: readonly string[] };
   kfuncs: readonly string[];
   verdictMode: PolicyVerdictMode;
-  /** Whether the pod labels of other namespaces (cgroup_namespace, cgroup_pod) may be used. */
+  /** Whether the pod labels of other namespaces (cgroup_namespace, cgroup_pod, cgroup_container) may be used. */
   crossNamespacePodLabels: boolean;
   nodes: { selector?: LabelSelector; controlPlane: boolean };
   quotas: FullQuotas;
