@@ -227,8 +227,8 @@ describe("pod scope under the default policy (issue 12: the tenant's own workloa
     .flatMap((file) => parseManifests(readFileSync(new URL(file, examplesDir), "utf8"), file).resources.map((r) => [file, r.resource.spec] as const))
     .filter(([, spec]) => spec.selector !== undefined);
 
-  it("has a pod-scoped example of each built-in type that supports pod scope", () => {
-    expect(new Set(podScoped.map(([, spec]) => spec.type))).toEqual(new Set(["cgroup", "tracepoint", "xdp", "socket"]));
+  it("has a pod-scoped example of each built-in type that supports pod scope (and of the example third-party uprobe plugin)", () => {
+    expect(new Set(podScoped.map(([, spec]) => spec.type))).toEqual(new Set(["cgroup", "tracepoint", "xdp", "socket", "uprobe"]));
   });
 
   it.each(podScoped)("admits examples/%s as shipped under the default policy, and refuses it without spec.selector", (_file, spec) => {
