@@ -58,7 +58,10 @@ describe("standalone agent: the compiler sandbox", () => {
       a.logs.find((l) => typeof l.msg === "string" && l.msg.startsWith("*** COMPILER SANDBOX UNAVAILABLE")),
     );
     expect(banner.msg).toContain("/nonexistent/bwrap");
-    expect(a.logs.some((l) => l.level === "error" && String(l.msg).startsWith("COMPILER SANDBOX UNAVAILABLE"))).toBe(true);
+    // The error log line goes through the logger's own (asynchronous) stream: it may follow the banner.
+    await waitFor("the error log line", async () =>
+      a.logs.some((l) => l.level === "error" && String(l.msg).startsWith("COMPILER SANDBOX UNAVAILABLE")) ? true : undefined,
+    );
     const status = await fetchStatus(a.url);
     expect(status.compiler?.sandbox.mode).toBe("none");
     expect(status.compiler?.warning).toMatch(/^COMPILER SANDBOX UNAVAILABLE: clang compiles the manifests' C unconfined/);

@@ -278,17 +278,20 @@ describe("tenancy policy against hostile tenants", () => {
       (m.spec.metrics as { labels: { name: string }[] }[])[0]!.labels[0]!.name = label;
       return stringifyYaml(m);
     };
-    for (const label of ["job", "instance", "node", "container", "namespace", "ebpfmap", "exported_job"]) {
+    for (const label of ["job", "instance", "node", "namespace", "ebpfmap", "exported_job"]) {
       const result = await as(alice, ["apply", "-n", ALICE, "-f", "-"], withLabel(label));
       expect(result.code, label).not.toBe(0);
       expect(result.stderr).toContain("spec.metrics[0].labels[0].name");
       expect(result.stderr).toContain("reserved label name");
     }
-    // `pod` is the agent's too: only its pod decoder (last in the chain, pod-scoped resources) makes it.
-    const pod = await as(alice, ["apply", "-n", ALICE, "-f", "-"], withLabel("pod"));
-    expect(pod.code).not.toBe(0);
-    expect(pod.stderr).toContain("spec.metrics[0].labels[0]");
-    expect(pod.stderr).toContain("the label pod is the agent's");
+    // `pod` and `container` are the agent's too: only their decoders (last in the chain, pod-scoped
+    // resources) make them.
+    for (const label of ["pod", "container"]) {
+      const result = await as(alice, ["apply", "-n", ALICE, "-f", "-"], withLabel(label));
+      expect(result.code, label).not.toBe(0);
+      expect(result.stderr).toContain("spec.metrics[0].labels[0]");
+      expect(result.stderr).toContain(`the label ${label} is the agent's`);
+    }
     const withName = (name: string) => {
       const m = parseYaml(fromExample("xdp-packets.yaml", "foreign-name")) as Manifest;
       (m.spec.metrics as { name: string }[])[0]!.name = name;
