@@ -14,18 +14,24 @@ function gate(log: string[], name: string): { task: (waited: number, signal: Abo
   };
 }
 
+/** A scheduler and a `submit(name)` running a gated task for tenant `name[0]`; `gates` opens them by name. */
+function harness(slots: number, perTenant: number) {
+  const s = new FairScheduler(slots, perTenant);
+  const log: string[] = [];
+  const gates = new Map<string, ReturnType<typeof gate>>();
+  const submit = (name: string) => {
+    const g = gate(log, name);
+    gates.set(name, g);
+    return s.run(name[0] as string, g.task);
+  };
+  return { s, log, gates, submit };
+}
+
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe("FairScheduler", () => {
   it("runs at most `slots` at once; a waiting tenant under its `perTenant` share goes before one above it", async () => {
-    const s = new FairScheduler(2, 1);
-    const log: string[] = [];
-    const gates = new Map<string, ReturnType<typeof gate>>();
-    const submit = (name: string) => {
-      const g = gate(log, name);
-      gates.set(name, g);
-      return s.run(name[0] as string, g.task);
-    };
+    const { s, log, gates, submit } = harness(2, 1);
     const runs = ["x1", "a1", "a2", "b1"].map(submit);
     await tick();
     expect(log).toEqual(["x1", "a1"]);
@@ -43,14 +49,7 @@ describe("FairScheduler", () => {
   });
 
   it("is work-conserving: a lone tenant uses every slot, and gives a borrowed one back at once when another tenant waits", async () => {
-    const s = new FairScheduler(2, 1);
-    const log: string[] = [];
-    const gates = new Map<string, ReturnType<typeof gate>>();
-    const submit = (name: string) => {
-      const g = gate(log, name);
-      gates.set(name, g);
-      return s.run(name[0] as string, g.task);
-    };
+    const { s, log, gates, submit } = harness(2, 1);
     const runs = ["a1", "a2", "a3"].map(submit);
     await tick();
     // Nobody else waits: a runs two at once, above its share of one.
@@ -118,14 +117,7 @@ describe("FairScheduler", () => {
   });
 
   it("serves waiting tenants in turn, not in arrival order", async () => {
-    const s = new FairScheduler(1, 1);
-    const log: string[] = [];
-    const gates = new Map<string, ReturnType<typeof gate>>();
-    const submit = (name: string) => {
-      const g = gate(log, name);
-      gates.set(name, g);
-      return s.run(name[0] as string, g.task);
-    };
+    const { log, gates, submit } = harness(1, 1);
     // Tenant a floods the queue first; b and c arrive later.
     const runs = ["a1", "a2", "a3", "b1", "b2", "c1"].map(submit);
     for (const name of ["a1", "b1", "c1", "a2", "b2", "a3"]) {
