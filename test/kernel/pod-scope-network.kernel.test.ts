@@ -587,6 +587,32 @@ describe("pod-scoped xdp and socket programs on the real kernel", () => {
     expect(await podsOf("socket", "alice", "sock")).toEqual(["web-a1"]);
   });
 
+  it("a generation pinned before network gates (no gate_calls pin) is loaded again, not half adopted: the pods get gates and their rows their names", async () => {
+    const id = programId("alice", "xdp");
+    const resources = [manifest("alice", "xdp", "xdp"), manifest("bob", "xdp", "xdp"), manifest("alice", "sock", "socket")];
+    await agent.shutdown();
+    const dir = join(pinRoot, "alice", "xdp");
+    const [generation] = readdirSync(dir);
+    rmSync(join(dir, generation!, "gate_calls"));
+    agent = await newAgent();
+    await agent.sync(resources);
+    expect(status("alice", "xdp")).toMatchObject({ phase: "Running", program: { adopted: false } });
+    const fresh = programId("alice", "xdp");
+    expect(fresh).not.toBe(id);
+    await until(
+      "alice's pod attached again behind a gate calling the new program",
+      () => {
+        const gate = xdpOn("eth0", alice.network.netns);
+        return gate === undefined ? undefined : gateOf(gate).calls[0];
+      },
+      (calls) => calls === fresh,
+    );
+    expect(readdirSync(dir)).toHaveLength(1); // the stale generation is gone
+    const before = await count("xdp", "alice", "xdp", "web-a1");
+    await sendTo(alice, 4);
+    await expectCount("xdp", "alice", "xdp", before + 4, "web-a1");
+  });
+
   it("refuses an interface name as a pod-scoped target, and * without a selector (it names no node interface)", async () => {
     await agent.sync([
       manifest("alice", "xdp", "xdp"),
