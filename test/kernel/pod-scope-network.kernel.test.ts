@@ -669,6 +669,19 @@ describe("pod-scoped xdp and socket programs on the real kernel", () => {
     expect(await udp("pod_socket_bytes_total", "pod-socket-bytes")).toBe(12 * 58);
   });
 
+  it("in native mode on the pod's veth (xdp/*, native first) the gate's metadata reaches the program too", async () => {
+    await agent.sync([]);
+    await agent.sync([manifest("alice", "xdp-native", "xdp", { target: "xdp/*" })]);
+    expect(status("alice", "xdp-native")).toMatchObject({ phase: "Running" });
+    expect(status("alice", "xdp-native")?.program?.attachments).toEqual([
+      expect.stringMatching(/^pod alice\/web-a1: xdp eth0 .*native mode\) \(gate: pod cgroup id \d+\)$/),
+    ]);
+    await sendTo(alice, 7);
+    await sendTo(bob, 3);
+    await expectCount("xdp", "alice", "xdp-native", 7, "web-a1");
+    expect(await podsOf("xdp", "alice", "xdp-native")).toEqual(["web-a1"]);
+  });
+
   it("deleting the resources detaches every pod and leaves no pins", async () => {
     await agent.sync([]);
     expect(xdpOn("eth0", alice.network.netns)).toBeUndefined();
