@@ -376,6 +376,39 @@ describe("pod-scoped xdp and socket programs on the real kernel", () => {
     await expectCount("xdp", "bob", "xdp", 20);
   });
 
+  it("eop_pod_cgroup_id compiles with vmlinux.h too (the kernel's own struct __sk_buff)", async () => {
+    const code = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <ebpf-operator/metrics.h>
+#include <ebpf-operator/pod.h>
+${MAP.replaceAll("struct key", "struct pod_key") /* vmlinux.h has a struct key (the keyring's) */}
+SEC("socket")
+int count_udp(struct __sk_buff *skb) {
+  struct pod_key key = { .cgroup = eop_pod_cgroup_id(skb), .port = ${PORT} };
+  if (skb->pkt_type != 4 /* PACKET_OUTGOING */) EOP_COUNTER_INC(udp_packets, key);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+    await agent.sync([
+      manifest("alice", "xdp", "xdp"),
+      manifest("bob", "xdp", "xdp"),
+      manifest("alice", "sock", "socket"),
+      manifest("alice", "sock-btf", "socket", { code }),
+    ]);
+    expect(status("alice", "sock-btf")?.lastError?.message).toBeUndefined();
+    expect(status("alice", "sock-btf")).toMatchObject({ phase: "Running" });
+    await sendTo(alice, 3);
+    await until(
+      "alice's frames counted",
+      () => count("socket", "alice", "sock-btf", "web-a1"),
+      (n) => n >= 3,
+      5000,
+    );
+    expect(await podsOf("socket", "alice", "sock-btf")).toEqual(["web-a1"]);
+  });
+
   it("attack: bob's programs write alice's pod's cgroup id where the gate put theirs (XDP metadata, skb->cb) and key rows by it and by a made-up id: only bob's own pod is named", async () => {
     const aliceId = statSync(alice.podDir, { bigint: true }).ino;
     const forging = [
