@@ -646,6 +646,16 @@ char LICENSE[] SEC("license") = "GPL";
     await expectCount("xdp", "alice", "xdp", before + 4, "web-a1");
   });
 
+  it("an XDP program the gate cannot tail-call (xdp.frags: the program array takes only programs like its first) fails the resource with the kernel's reason, attached nowhere", async () => {
+    const frags = manifest("alice", "frags", "xdp", { code: XDP_CODE.replace('SEC("xdp")', 'SEC("xdp.frags")') });
+    await agent.sync([manifest("alice", "sock", "socket"), frags]);
+    expect(status("alice", "frags")).toMatchObject({ phase: "Failed", lastError: { code: "EOP_ERR_LOAD_FAILED" } });
+    expect(status("alice", "frags")?.lastError?.message).toMatch(/load the pod-scope network gate of program "count_udp" of EbpfMap "alice\/frags"/);
+    expect(xdpOn("eth0", alice.network.netns)).toBeUndefined();
+    expect(existsSync(join(pinRoot, "alice", "frags"))).toBe(false);
+    expect(status("alice", "sock")).toMatchObject({ phase: "Running" });
+  });
+
   it("refuses an interface name as a pod-scoped target, and * without a selector (it names no node interface)", async () => {
     await agent.sync([
       manifest("alice", "xdp", "xdp"),
