@@ -10,8 +10,9 @@
  * - XDP: the id goes in the packet's metadata area (`bpf_xdp_adjust_meta(ctx, -8)`, then 8
  *   bytes at `ctx->data_meta`), per packet, so nothing is shared between CPUs or pods.
  * - socket filter: the id goes in `skb->cb[0]` (low half) and `cb[1]` (high half), which a socket
- *   filter may write; the kernel clears the control block before a filter that touches it runs
- *   (and, on a socket's receive path, restores it after), so no other layer's bytes are read.
+ *   filter may write; the kernel clears those 20 bytes before a filter that touches them runs
+ *   (AF_PACKET's run_filter: `bpf_prog_run_clear_cb`), so no other layer's bytes are read and
+ *   no earlier packet's id is left for the program.
  *
  * The tenant reads it with `eop_pod_cgroup_id(ctx)` (bpf/include/ebpf-operator/pod.h), which is 0
  * when no gate ran, and keys its map by it; the resource's `pod` decoder names the pod (its table
