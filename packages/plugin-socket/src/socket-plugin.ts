@@ -11,6 +11,8 @@
  * (`podInterfaces`), made and bound inside the pod's network namespace, so the filter sees that
  * pod's packets, both ways, and nothing of the node's or another pod's interfaces. Sockets
  * cannot be pinned: a restarted agent attaches each pod again (the maps, pinned, keep counting).
+ * The filter on each socket is the host's gate for that pod (core's loader/pod-net-gate.ts),
+ * which writes the pod's cgroup id into skb->cb and tail-calls the program.
  */
 import { PluginTargetError, definePlugin, type Attachment } from "@ebpf-operator/core/sdk";
 import { PacketSocket, probeProgramType, type BpfProgram } from "@ebpf-operator/libbpf";

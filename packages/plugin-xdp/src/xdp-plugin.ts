@@ -8,6 +8,8 @@
  * selected pod's network namespace, to the pod's own interfaces (`podInterfaces`), from a thread
  * that enters the namespace; it then sees the packets the pod receives, and its redirects can
  * reach only the pod's devices (docs/architecture.md says why not the host side of the veth).
+ * What the host hands `attach` there is its gate for that pod (core's loader/pod-net-gate.ts),
+ * which puts the pod's cgroup id in the packet's metadata and tail-calls the program.
  */
 import { PluginTargetError, definePlugin } from "@ebpf-operator/core/sdk";
 import { probeProgramType, type BpfLink, type BpfProgram } from "@ebpf-operator/libbpf";

@@ -57,6 +57,7 @@ import {
 } from "./enforcement.js";
 import { formatVerifierRejection, scrubKernelAddresses } from "./verifier-report.js";
 import { GATE_MAX_LEVEL, admitPod, createPodFilter, expelPod, loadPodGate, podsInFilter, type PodGate } from "./pod-gate.js";
+import { createNetGateCalls, loadNetGate, netGateSlot, type NetGateSlot } from "./pod-net-gate.js";
 
 export interface LoadRequest {
   ref: ResourceRef;
@@ -117,7 +118,17 @@ export interface LoadedProgram {
     podGates?: Map<number, BpfProgram>;
     /** Their links by target (`<program index>_<key hash>`), each shared by every pod whose target has that key. */
     gateLinks?: Map<string, GateLink>;
+    /** Network types (xdp, socket): each program's network gate (pod-net-gate.ts) by program index, one gate loaded per pod. */
+    netGates?: Map<number, NetGate>;
   };
+}
+
+/** A network-attached program's gate: the program array holding the tenant's program, and how each pod's gate is loaded. */
+export interface NetGate {
+  slot: NetGateSlot;
+  kernelType: string;
+  expectedAttachType: string;
+  calls: BpfMap;
 }
 
 /** A gate's link(s) at one per-pod target, pinned under the pod that holds it (`owner`). */
@@ -243,9 +254,14 @@ export class ProgramLoader {
     try {
       if (pinned?.complete) {
         request.logger.info({ loadKey, dir }, "adopting pinned program");
-        return await this.adopt(request, programs, loadKey, dir);
+        try {
+          return await this.adopt(request, programs, loadKey, dir);
+        } catch (error) {
+          if (!(error instanceof StaleGenerationError)) throw error;
+          request.logger.warn({ loadKey, dir, reason: error.message }, "pinned generation predates this agent's layout: loaded again");
+        }
       }
-      if (pinned) await removeGeneration(pinned, this.pinRoot); // an earlier run died half-way through pinning
+      if (pinned) await removeGeneration(pinned, this.pinRoot); // an earlier run died half-way through pinning, or it is stale
       return await this.loadFresh(request, programs, loadKey, dir);
     } finally {
       this.loadActivity?.noteWork();
@@ -288,6 +304,7 @@ export class ProgramLoader {
     for (const pod of loaded.podScope?.pods.values() ?? []) closeAttachments(pod.attachments, !options.keepPins);
     for (const link of loaded.podScope?.gateLinks?.values() ?? []) closeAttachments(link.attachments, !options.keepPins);
     for (const gate of loaded.podScope?.podGates?.values() ?? []) gate.close();
+    for (const gate of loaded.podScope?.netGates?.values() ?? []) gate.calls.close();
     loaded.podScope?.filter?.close();
     for (const map of loaded.maps.values()) map.close();
     for (const p of loaded.programs) p.program.close();
@@ -325,13 +342,22 @@ export class ProgramLoader {
         }
         const podTarget = plugin.podScope!.target!(entry.type, target, pod);
         const part = loaded.programs[i]!;
-        const attachments = await callPlugin(
-          plugin,
-          "attach",
-          () => plugin.attach({ program: part.program, programType: entry.type, target: podTarget, resource: loaded.ref, host: this.host }),
-          "EOP_ERR_ATTACH_FAILED",
-          `attach program "${entry.program}" of ${label} to pod ${pod.namespace}/${pod.pod} (${pod.netns ? `network namespace ${pod.netns.inode}` : `cgroup ${pod.path}`})`,
-        );
+        // Network types: the pod's own gate, which tells the program the pod's cgroup id, is
+        // what is attached (pod-net-gate.ts); the program runs only through its tail call.
+        const gate = scope.netGates?.get(i) ? this.loadPodNetGate(loaded, i, pod, label) : undefined;
+        let attachments: Attachment[];
+        try {
+          attachments = await callPlugin(
+            plugin,
+            "attach",
+            () => plugin.attach({ program: gate ?? part.program, programType: entry.type, target: podTarget, resource: loaded.ref, host: this.host }),
+            "EOP_ERR_ATTACH_FAILED",
+            `attach ${gate ? "the pod-scope network gate of " : ""}program "${entry.program}" of ${label} to pod ${pod.namespace}/${pod.pod} (${pod.netns ? `network namespace ${pod.netns.inode}` : `cgroup ${pod.path}`})`,
+          );
+        } finally {
+          gate?.close(); // its links and sockets hold it
+        }
+        if (gate) for (const attachment of attachments) attachment.description = `${attachment.description} (gate: pod cgroup id ${pod.cgroupId})`;
         made.push(...attachments);
         await assertContained(this.pinRoot, loaded.dir);
         attachments.forEach((attachment, n) => {
@@ -366,12 +392,13 @@ export class ProgramLoader {
     }
     // The cgroup's id (gate filter, cgroup links): a cgroup made anew under the same pod (a
     // restarted container, with selector.container) is then attached again.
+    // A network gate holds the pod's cgroup id as a constant: a pod whose cgroup was made anew is attached again.
     const network = scope.planned.some((p) => p.plugin.podScope?.network === true);
     const attached: PodAttachment = {
       uid: pod.uid,
       path: pod.path,
       attachments: [...(known?.attachments ?? []), ...made],
-      ...(pod.cgroupId !== undefined && (scope.filter || !network) ? { cgroupIds: [pod.cgroupId] } : {}),
+      ...(pod.cgroupId !== undefined && (scope.filter || !network || (scope.netGates?.size ?? 0) > 0) ? { cgroupIds: [pod.cgroupId] } : {}),
       ...(scope.podGates ? { gateLinks: usedLinks } : {}),
       ...(pod.containers !== undefined ? { containers: pod.containers } : {}),
     };
@@ -381,6 +408,17 @@ export class ProgramLoader {
       await this.releaseGateLinks(loaded, pod.uid, new Set([...scope.gateLinks.keys()].filter((id) => !usedLinks.includes(id))));
     }
     return attached;
+  }
+
+  /** Loads program `i`'s network gate for one pod: the pod's cgroup id baked in (pod-net-gate.ts). */
+  private loadPodNetGate(loaded: LoadedProgram, i: number, pod: PodCgroupTarget & { cgroupId?: bigint }, label: string): BpfProgram {
+    const { slot, kernelType, expectedAttachType, calls } = loaded.podScope!.netGates!.get(i)!;
+    const program = loaded.podScope!.planned[i]!.entry.program;
+    if (pod.cgroupId === undefined || pod.cgroupId === 0n)
+      throw operatorError("EOP_ERR_ATTACH_FAILED", `pod ${pod.namespace}/${pod.pod}: no cgroup id to identify the pod to program "${program}" of ${label}`);
+    return wrap("EOP_ERR_ATTACH_FAILED", `load the pod-scope network gate of program "${program}" of ${label} for pod ${pod.namespace}/${pod.pod}`, () =>
+      loadNetGate(slot, kernelType, expectedAttachType, pod.cgroupId!, calls),
+    );
   }
 
   /**
@@ -589,11 +627,19 @@ export class ProgramLoader {
       if (filter) cleanup.push(() => filter.close());
       const gates: { program: string; gate: PodGate; perPod: boolean }[] = [];
       const podGates = new Map<number, BpfProgram>();
+      const netGates = new Map<number, NetGate>();
       // All or nothing: a program that fails to attach detaches the ones before it (cleanup).
       // Pod scope attaches per pod afterwards (attachPod), never to the target as written; a
       // gated program is never attached at all: its gate is, at the target as written.
       for (const [i, { entry, plugin, target }] of planned.entries()) {
-        if (podScoped(spec) && !isGated(plugin)) continue;
+        if (podScoped(spec) && !isGated(plugin)) {
+          const gate = plugin.podScope?.network === true ? this.createNetGate(attached[i]!.program, kernelPrograms[i]!, entry.program, label) : undefined;
+          if (gate) {
+            cleanup.push(() => gate.calls.close());
+            netGates.set(i, gate);
+          }
+          continue;
+        }
         const part = attached[i]!;
         let program = part.program;
         if (filter) {
@@ -633,7 +679,7 @@ export class ProgramLoader {
           cleanup.push(() => (attachment.kind === "link" ? (ignoreErrors(() => attachment.link.detach()), attachment.link.close()) : attachment.close()));
         }
       }
-      await this.pinAll(dir, maps, attached, label, filter, gates);
+      await this.pinAll(dir, maps, attached, label, filter, gates, netGates);
       // The gate's link holds the gate, the gate its program array, whose pin keeps it filled.
       // A gate attached per pod stays open (and pinned) for the pods to come.
       for (const { gate, perPod } of gates) {
@@ -643,7 +689,13 @@ export class ProgramLoader {
       opened.close();
       const loaded = assemble(ref, loadKey, dir, false, attached, maps, mapBytes);
       if (podScoped(spec)) {
-        loaded.podScope = { planned, pods: new Map(), ...(filter ? { filter } : {}), ...(podGates.size > 0 ? { podGates, gateLinks: new Map() } : {}) };
+        loaded.podScope = {
+          planned,
+          pods: new Map(),
+          ...(filter ? { filter } : {}),
+          ...(podGates.size > 0 ? { podGates, gateLinks: new Map() } : {}),
+          ...(netGates.size > 0 ? { netGates } : {}),
+        };
       }
       request.logger.info(
         {
@@ -665,6 +717,29 @@ export class ProgramLoader {
     }
   }
 
+  /**
+   * Network types in pod scope: the program array the pods' gates tail-call the program through
+   * (holding it), after one gate is loaded as a check, so a program the kernel will not let a
+   * gate call (an XDP program with frags, say) fails the load, not each pod. Undefined for a
+   * kernel type with no network gate (its program is attached per pod itself, without a pod id).
+   */
+  private createNetGate(program: BpfProgram, kernel: { type: string; expectedAttachType: string }, name: string, label: string): NetGate | undefined {
+    const slot = netGateSlot(kernel.type);
+    if (slot === undefined) return undefined;
+    const calls = wrap("EOP_ERR_LOAD_FAILED", `create the pod-scope network gate's program array for program "${name}" of ${label}`, () =>
+      createNetGateCalls(program),
+    );
+    try {
+      wrap("EOP_ERR_LOAD_FAILED", `load the pod-scope network gate of program "${name}" of ${label} (a ${kernel.type} program that tail-calls it)`, () =>
+        loadNetGate(slot, kernel.type, kernel.expectedAttachType, 1n, calls).close(),
+      );
+    } catch (error) {
+      calls.close();
+      throw error;
+    }
+    return { slot, kernelType: kernel.type, expectedAttachType: kernel.expectedAttachType, calls };
+  }
+
   private async pinAll(
     dir: string,
     maps: Map<string, BpfMap>,
@@ -672,6 +747,7 @@ export class ProgramLoader {
     label: string,
     filter?: BpfMap,
     gates: readonly { program: string; gate: PodGate; perPod?: boolean }[] = [],
+    netGates: ReadonlyMap<number, NetGate> = new Map(),
   ): Promise<void> {
     try {
       await assertContained(this.pinRoot, dir);
@@ -684,6 +760,9 @@ export class ProgramLoader {
         gate.calls.pin(join(dir, gateCallsPinName(programs.length === 1 ? undefined : program)));
         if (perPod) gate.program.pin(join(dir, gateProgramPinName(programs.length === 1 ? undefined : program)));
       }
+      // Network gates: the program array every pod's gate tail-calls through (a gate adopted with
+      // its pinned link keeps calling the program it holds; gates loaded later reopen it).
+      for (const [i, { calls }] of netGates) calls.pin(join(dir, gateCallsPinName(programs.length === 1 ? undefined : programs[i]!.name)));
       const single = programs.length === 1;
       for (const part of programs) {
         part.attachments.forEach((attachment, index) => {
@@ -704,6 +783,7 @@ export class ProgramLoader {
     const attached: AttachedProgram[] = [];
     let podGates: Map<number, BpfProgram> | undefined;
     let gateLinks: Map<string, GateLink> | undefined;
+    let netGates: Map<number, NetGate> | undefined;
     try {
       await assertContained(this.pinRoot, dir);
       const entries = (await readdir(dir)).sort();
@@ -785,6 +865,23 @@ export class ProgramLoader {
         // Which pods' targets use which links is asked of the plugin again at the first pod sync.
         for (const pod of podLinks.values()) pod.unresolved = true;
       }
+      if (podLinks && planned.some((p) => p.plugin.podScope?.network === true)) {
+        // Network gates: the program array every gate of the generation calls through. The pods'
+        // pinned links keep their gates; pods attached from now on get gates calling it too.
+        netGates = new Map();
+        const kernelPrograms = await preparedPrograms(bytes, request.object.path, planned);
+        for (const [i, { entry, plugin }] of planned.entries()) {
+          const kernel = kernelPrograms[i]!;
+          const slot = plugin.podScope?.network === true ? netGateSlot(kernel.type) : undefined;
+          if (slot === undefined) continue;
+          const pin = gateCallsPinName(single ? undefined : entry.program);
+          // Pinned by an agent before network gates: its pods' links run the program without a
+          // pod id, so the generation is loaded again rather than half adopted.
+          if (!entries.includes(pin))
+            throw new StaleGenerationError(`pinned generation ${dir} of ${label} lacks the pod-scope network gate of program "${entry.program}"`);
+          netGates.set(i, { slot, kernelType: kernel.type, expectedAttachType: kernel.expectedAttachType, calls: BpfMap.openPinned(join(dir, pin)) });
+        }
+      }
       for (const [i, { entry, plugin, target }] of podLinks ? [] : planned.entries()) {
         const part = attached[i]!;
         if (part.attachments.length > 0) continue;
@@ -800,10 +897,19 @@ export class ProgramLoader {
         );
       }
       const loaded = assemble(ref, loadKey, dir, true, attached, maps, mapBytes);
-      if (podLinks) loaded.podScope = { planned, pods: podLinks, ...(filter ? { filter } : {}), ...(podGates && gateLinks ? { podGates, gateLinks } : {}) };
+      if (podLinks) {
+        loaded.podScope = {
+          planned,
+          pods: podLinks,
+          ...(filter ? { filter } : {}),
+          ...(podGates && gateLinks ? { podGates, gateLinks } : {}),
+          ...(netGates && netGates.size > 0 ? { netGates } : {}),
+        };
+      }
       return loaded;
     } catch (error) {
       for (const gate of podGates?.values() ?? []) gate.close();
+      for (const gate of netGates?.values() ?? []) gate.calls.close();
       for (const link of gateLinks?.values() ?? []) closeAttachments(link.attachments, false);
       for (const part of attached) {
         for (const a of part.attachments) ignoreErrors(() => (a.kind === "link" ? a.link.close() : a.close()));
@@ -815,8 +921,26 @@ export class ProgramLoader {
         await removeGeneration({ ref, loadKey, dir, complete: true }, this.pinRoot).catch(() => undefined);
         await removeDirAndEmptyParents(dir, this.pinRoot).catch(() => undefined);
       }
+      if (error instanceof StaleGenerationError) throw error;
       throw withCode("EOP_ERR_PIN_FAILED", `adopt the pinned objects of ${label} in ${dir}`, error);
     }
+  }
+}
+
+/** A pinned generation this agent cannot adopt as it is (pinned before a layout change): removed and loaded again. */
+class StaleGenerationError extends Error {}
+
+/** The spec's programs as the kernel loads them (type, expected attach type): the object opened again and prepared by the plugins, never loaded. */
+async function preparedPrograms(bytes: Uint8Array, path: string, planned: readonly PreflightProgram[]): Promise<ProgramSpec[]> {
+  const object = BpfObject.open({ buffer: bytes, name: objectName(path) });
+  try {
+    for (const { entry, plugin, target } of planned) {
+      await callPlugin(plugin, "prepare", () => plugin.prepare({ object, programName: entry.program, programType: entry.type, target }));
+    }
+    const programs = object.programs();
+    return planned.map(({ entry }) => programs.find((p) => p.name === entry.program)!);
+  } finally {
+    object.close();
   }
 }
 

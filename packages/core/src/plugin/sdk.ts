@@ -123,7 +123,9 @@ export interface PodScopeSupport<TTarget> {
   /**
    * `attach` mode: true when the type attaches in the pod's network namespace (its interfaces):
    * the host then finds the namespace (`pod.netns`), and refuses a pod that has none of its own
-   * (hostNetwork).
+   * (hostNetwork). For the `xdp` and `socket_filter` kernel types the program `attach` receives
+   * is the host's gate for that pod, which hands the program the pod's cgroup id and tail-calls
+   * it (`eop_pod_cgroup_id` in `<ebpf-operator/pod.h>`); other kernel types get the program.
    */
   network?: boolean;
   /**
