@@ -714,8 +714,10 @@ if (operator) {
       `**The compiler as deployed against in-process (distinct, this run).** All reported in ${n(asDeployed.allReportedMs / 1000, 1)} s with the`,
       `compile server against ${n(inProcess.allReportedMs / 1000, 1)} s in-process; operator CPU ${n(asDeployed.cpuSeconds, 1)} s plus the compile server's`,
       `${n(asDeployed.compileServer?.cpuSeconds ?? NaN, 1)} s against ${n(inProcess.cpuSeconds, 1)} s; miss median ${n(asDeployed.compiles.missMs.median, 0)} against ${n(inProcess.compiles.missMs.median, 0)} ms. The compile server`,
-      `moves clang's forks and their blocked event loop out of the operator, but it is no small process itself`,
-      `(RSS peak ${n(asDeployed.compileServer?.rssPeakMiB ?? NaN, 0)} MiB: it is the same CLI bundle), so each fork costs it about what it cost the operator.`,
+      "takes clang's forks and their blocked event loop off the operator, but not off the machine: it is",
+      `no small process itself (RSS peak ${n(asDeployed.compileServer?.rssPeakMiB ?? NaN, 0)} MiB: the same CLI bundle), and per compile it spends more`,
+      "Node CPU than the in-process compiler costs the operator (the socket round trip with the source as",
+      "JSON and the object as base64 on both sides, and its own log line, come on top; not broken down further).",
       "",
     );
   }
@@ -751,7 +753,7 @@ if (operator) {
     "  heap and event loop, not off the machine.",
     "- *A small long-lived spawner*: a 45 MiB Node process spawns for 1.9 ms of its CPU and 5.5 ms blocked,",
     "  against 13 ms and 30 ms from a 370 MiB one, so it would save up to about 50 ms of CPU per miss where the",
-    "  spawning process is large (the compile server is 170–200 MiB). Not done: `run-tool.ts` would move into a",
+    "  spawning process is large (the compile server is 170–225 MiB). Not done: `run-tool.ts` would move into a",
     "  child process with an entry of its own that runs both from source (the sandbox tests) and from dist.",
     "- *One bubblewrap for both clang runs*: would save one sandbox set-up and one spawn, about 20 ms CPU",
     "  per miss; it needs a helper inside the sandbox that runs clang twice, frames both outputs on one",
