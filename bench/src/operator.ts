@@ -7,6 +7,10 @@
  * distinct programs shared by several EbpfMaps each. Measures the time to all reported, the
  * operator's RSS, and the API requests it made: from the API server's audit log (every request
  * with its user agent, at RequestReceived) and apiserver_request_total before/after.
+ * The compiler runs as the deployment runs it (deploy/: `ebpf-operator compile-server` beside the
+ * operator, over a Unix socket), so clang's forks come from the compile server, not from the
+ * operator's heap; a scenario name ending in `-in-process` runs the operator's in-process compiler
+ * instead (development and tests), measured in the same run as the baseline of that shape.
  * Writes bench/results/operator.json.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,10 +23,13 @@ import { startLoggedProcess } from "../../test/helpers/node-process.js";
 import { log, machine, memoryOf, operatorCli, quick, repoRoot, sleep, stat, writeResult } from "./common.js";
 
 // EOP_BENCH_OPERATOR_MAPS / _SCENARIOS / _NODE_ARGS: fewer EbpfMaps, some scenarios, and node
-// flags for the operator (e.g. "--cpu-prof --cpu-prof-dir=/tmp/eop-prof") while iterating.
+// flags for the operator and the compile server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/eop-prof")
+// while iterating.
 const TOTAL = Number(process.env.EOP_BENCH_OPERATOR_MAPS ?? (quick ? 200 : 1000));
 const DISTINCT = Math.max(1, Math.round(TOTAL / 10));
-const SCENARIOS = (process.env.EOP_BENCH_OPERATOR_SCENARIOS ?? (quick ? "identical,mixed" : "identical,mixed,distinct")).split(",");
+const SCENARIOS = (
+  process.env.EOP_BENCH_OPERATOR_SCENARIOS ?? (quick ? "identical,mixed,distinct-in-process" : "identical,mixed,distinct,distinct-in-process")
+).split(",");
 const OPERATOR_NODE_ARGS = (process.env.EOP_BENCH_OPERATOR_NODE_ARGS ?? "").split(" ").filter(Boolean);
 const NS = "eop-bench";
 const OPERATOR_NS = "eop-bench-system";
@@ -41,6 +48,13 @@ const NODE = "eop-bench-node";
 
 export interface OperatorRow {
   scenario: "identical" | "mixed" | "distinct";
+  /**
+   * `server`: `ebpf-operator compile-server` beside the operator, as deployed (deploy/);
+   * `in-process`: the operator's own compiler (no --compiler-socket). Absent in older results: in-process.
+   */
+  compiler?: "server" | "in-process";
+  /** The compile server's CPU seconds and RSS peak over the same window (server only). */
+  compileServer?: { cpuSeconds: number; rssPeakMiB: number };
   resources: number;
   distinctPrograms: number;
   createMs: number;
@@ -63,6 +77,11 @@ export interface CompileSummary {
   missMs: { median: number; min: number; max: number };
   /** Median and max ms the outcomes waited in the compiler's fair queue. */
   queueWaitMs: { median: number; max: number };
+  /**
+   * Median wall ms of a miss's two clang runs (spawn to exit, sandbox set-up included); the rest
+   * of a miss is the compiler's own work (checks, hashing, cache writes) and the event loop.
+   */
+  clangRunMs?: { preprocess: number; compile: number };
 }
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
@@ -93,7 +112,7 @@ async function apiserverRequestTotal(cp: ControlPlane): Promise<number> {
   return sum;
 }
 
-async function scenario(name: OperatorRow["scenario"], distinct: number): Promise<OperatorRow> {
+async function scenario(name: OperatorRow["scenario"], distinct: number, compiler: "server" | "in-process"): Promise<OperatorRow> {
   const work = mkdtempSync(join(tmpdir(), "eop-bench-operator-"));
   const policy = join(work, "audit-policy.yaml");
   const auditLog = join(work, "audit.log");
@@ -103,6 +122,7 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     extraApiServerFlags: [`--audit-policy-file=${policy}`, `--audit-log-path=${auditLog}`, "--audit-log-format=json", "--audit-log-mode=batch"],
   });
   let operator: Awaited<ReturnType<typeof startLoggedProcess>> | undefined;
+  let compileServer: Awaited<ReturnType<typeof startLoggedProcess>> | undefined;
   try {
     await cp.kubectlOk(["apply", "-f", join(repoRoot, "deploy/crds")]);
     await cp.kubectlOk([
@@ -121,6 +141,34 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: NODE } }) });
 
     const cache = join(work, "cache");
+    const socket = join(work, "compiler.sock");
+    if (compiler === "server") {
+      // The deployment's compiler container, with the chart's compile flags (deploy/manifests).
+      compileServer = await startLoggedProcess(
+        [
+          ...OPERATOR_NODE_ARGS,
+          operatorCli,
+          "compile-server",
+          "--socket",
+          socket,
+          "--listen",
+          "127.0.0.1:0",
+          "--cache-dir",
+          join(work, "compiler-cache"),
+          "--concurrency=2",
+          "--per-namespace-concurrency=1",
+          "--memory-limit=320Mi",
+          "--tmp-size=8Mi",
+          "--timeout=30",
+          "--cache-max-size=256Mi",
+          "--max-object-size=1000000",
+          "--log-level",
+          "info",
+        ],
+        "compile server listening",
+        120_000,
+      );
+    }
     operator = await startLoggedProcess(
       [
         ...OPERATOR_NODE_ARGS,
@@ -135,16 +183,20 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
         "--cache-dir",
         cache,
         "--no-leader-elect",
+        ...(compiler === "server" ? ["--compiler-socket", socket] : []),
         "--log-level",
         "info",
       ],
       "operator listening",
     );
     const pid = operator.child.pid!;
+    const serverPid = compileServer?.child.pid;
     await sleep(2000);
     const auditStart = readFileSync(auditLog, "utf8").length;
     const requestsBefore = await apiserverRequestTotal(cp);
     const cpu0 = cpuOf(pid);
+    const serverCpu0 = serverPid === undefined ? 0 : cpuOf(serverPid);
+    let serverPeak = 0;
 
     // Created through the API, 16 at a time (kubectl would cost a process per object).
     const t0 = performance.now();
@@ -165,6 +217,7 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     let allReportedMs = NaN;
     for (;;) {
       peak = Math.max(peak, memoryOf(pid).rssMiB);
+      if (serverPid !== undefined) serverPeak = Math.max(serverPeak, memoryOf(serverPid).rssMiB);
       const list = JSON.parse((await cp.request("GET", `/apis/observability.cloud/v1/namespaces/${NS}/ebpfmaps`)).body) as {
         items: { status?: { object?: unknown; ready?: string; conditions?: { type: string; status: string; reason: string }[] } }[];
       };
@@ -186,12 +239,16 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
     const requestsAfter = await apiserverRequestTotal(cp);
     const cpuSeconds = cpuOf(pid) - cpu0;
     const end = memoryOf(pid);
+    const server =
+      serverPid === undefined ? undefined : { cpuSeconds: cpuOf(serverPid) - serverCpu0, rssPeakMiB: Math.max(serverPeak, memoryOf(serverPid).hwmMiB) };
     const configMaps = (
       JSON.parse((await cp.request("GET", `/api/v1/namespaces/${OPERATOR_NS}/configmaps`)).body) as { items: { metadata: { name: string } }[] }
     ).items.filter((c) => c.metadata.name.startsWith("ebpf-object-")).length;
     const logs = operator.logs;
     await operator.stop();
     operator = undefined;
+    await compileServer?.stop();
+    compileServer = undefined;
     await sleep(1500); // batch audit backend flushes every second
 
     const events = readFileSync(auditLog, "utf8")
@@ -211,6 +268,8 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
       if ((e.userAgent ?? "") === operatorAgent) byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] = (byVerb[`${e.verb} ${resourceOf(e.requestURI)}`] ?? 0) + 1;
     const row: OperatorRow = {
       scenario: name,
+      compiler,
+      ...(server ? { compileServer: server } : {}),
       resources: TOTAL,
       distinctPrograms: distinct,
       createMs,
@@ -229,11 +288,12 @@ async function scenario(name: OperatorRow["scenario"], distinct: number): Promis
       compiles: compileSummary(logs),
     };
     log(
-      `operator ${name}: ${TOTAL} EbpfMaps (${distinct} programs) reported in ${(allReportedMs / 1000).toFixed(1)} s, CPU ${cpuSeconds.toFixed(1)} s, RSS peak ${row.rssMiB.peak.toFixed(0)} MiB, ${row.requests.operator} operator requests (${operatorAgent}); compiles ${JSON.stringify(row.compiles)}`,
+      `operator ${name} (compiler ${compiler}${server ? `: CPU ${server.cpuSeconds.toFixed(1)} s, RSS peak ${server.rssPeakMiB.toFixed(0)} MiB` : ""}): ${TOTAL} EbpfMaps (${distinct} programs) reported in ${(allReportedMs / 1000).toFixed(1)} s, CPU ${cpuSeconds.toFixed(1)} s, RSS peak ${row.rssMiB.peak.toFixed(0)} MiB, ${row.requests.operator} operator requests (${operatorAgent}); compiles ${JSON.stringify(row.compiles)}`,
     );
     return row;
   } finally {
     await operator?.stop();
+    await compileServer?.stop();
     await cp.stop();
     rmSync(work, { recursive: true, force: true });
   }
@@ -243,11 +303,15 @@ function compileSummary(logs: Record<string, unknown>[]): CompileSummary {
   const published = logs.filter((l) => l.msg === "compiled and published");
   const misses = stat(published.filter((l) => l.cached === false).map((l) => Number(l.durationMs) - Number(l.queueWaitMs)));
   const waits = stat(published.map((l) => Number(l.queueWaitMs)));
+  const runs = published.map((l) => l.clangRunsMs as { preprocess?: number; compile?: number } | undefined).filter((r) => r?.compile !== undefined);
   return {
     compiled: misses.n,
     cached: published.length - misses.n,
     missMs: { median: misses.median, min: misses.min, max: misses.max },
     queueWaitMs: { median: waits.median, max: waits.max },
+    ...(runs.length
+      ? { clangRunMs: { preprocess: stat(runs.map((r) => Number(r!.preprocess))).median, compile: stat(runs.map((r) => Number(r!.compile))).median } }
+      : {}),
   };
 }
 
@@ -272,9 +336,12 @@ async function main(): Promise<void> {
   const rows: OperatorRow[] = [];
   const distinctOf = { identical: 1, mixed: DISTINCT, distinct: TOTAL } as const;
   for (const name of SCENARIOS) {
-    if (!(name in distinctOf)) throw new Error(`EOP_BENCH_OPERATOR_SCENARIOS: unknown scenario ${JSON.stringify(name)} (identical, mixed, distinct)`);
-    const which = name as keyof typeof distinctOf;
-    rows.push(await scenario(which, distinctOf[which]));
+    const inProcess = name.endsWith("-in-process");
+    const base = inProcess ? name.slice(0, -"-in-process".length) : name;
+    if (!(base in distinctOf))
+      throw new Error(`EOP_BENCH_OPERATOR_SCENARIOS: unknown scenario ${JSON.stringify(name)} (identical, mixed, distinct, each optionally with -in-process)`);
+    const which = base as keyof typeof distinctOf;
+    rows.push(await scenario(which, distinctOf[which], inProcess ? "in-process" : "server"));
   }
   log(`wrote ${writeResult("operator", { when: new Date().toISOString(), quick, machine: machine(), rows })}`);
 }

@@ -267,6 +267,9 @@ describe("as deployed: the operator holds the token, a separate compile server c
     await applyAll(OTHER, [["plain", COUNTER_CODE]]);
     const compiled = await eventually("plain compiled and published", async () => (await getEbpfMap(cp, OTHER, "plain"))?.status?.object, 90_000);
     expect(compiled.namespace).toBe(SYSTEM);
+    // The miss's two sandboxed clang runs are timed in the compile server and reach the operator's log over the socket.
+    const published = operator.logs.find((l) => l.msg === "compiled and published" && l.cached === false);
+    expect(published?.clangRunsMs).toMatchObject({ preprocess: expect.any(Number), compile: expect.any(Number) });
   });
 
   it("serves the compile metrics only through the operator's authenticated endpoint: the compiler's TCP port answers probes and nothing else", async () => {

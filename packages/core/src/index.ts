@@ -111,6 +111,7 @@ export { startStandaloneAgent, BUILTIN_PLUGINS, DEFAULT_LISTEN, type RunningAgen
 export { setCondition, newStatus, ConditionType, Reason, type ResourceStatus, type Condition, type Phase } from "./api/resource-status.js";
 export { BpfCompiler, COMPILER_DEFAULTS, CompileError, CompileMetrics, FairScheduler } from "./compiler/index.js";
 export type {
+  ClangRunsMs,
   CompileErrorCode,
   CompileRequest,
   CompileResult,

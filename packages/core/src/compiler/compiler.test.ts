@@ -117,6 +117,12 @@ describe("BpfCompiler", { timeout: 120_000 }, () => {
     expect(result.objectPath).toBe(join(cacheDir, "objects", `${result.hash}.o`));
     expect(result.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
     await expectBpfElf(result.objectPath);
+    // Both sandboxed clang runs timed, within the compile's own time; a cache hit runs none.
+    const runs = result.clangRunsMs!;
+    expect(runs.preprocess).toBeGreaterThan(0);
+    expect(runs.compile).toBeGreaterThan(0);
+    expect(runs.preprocess + runs.compile!).toBeLessThanOrEqual(result.durationMs - result.queueWaitMs + 2);
+    expect((await c.compile({ source: QUICK_START, label: LABEL })).clangRunsMs).toBeUndefined();
   });
 
   it.each([["bpf/README.md's example", "bpf/README.md"]])("compiles %s (metrics.h with <linux/bpf.h>)", async (_name, file) => {

@@ -48,6 +48,17 @@ export interface CompileResult {
   durationMs: number;
   /** How long the compile waited for a slot in the fair queue. */
   queueWaitMs: number;
+  /**
+   * Wall time of each clang run this compile started (from the spawn to the exit of prlimit ->
+   * bwrap -> clang, sandbox set-up included); absent when no clang ran (a cache hit).
+   */
+  clangRunsMs?: ClangRunsMs;
+}
+
+/** Wall ms of a compile's clang runs; `compile` is absent when the object came from the cache after preprocessing. */
+export interface ClangRunsMs {
+  preprocess: number;
+  compile?: number;
 }
 
 export interface CompilerOptions {
@@ -510,7 +521,7 @@ export class BpfCompiler {
     manifestKey: string,
     fail: Fail,
     preempted: AbortSignal,
-  ): Promise<{ objectPath: string; hash: string; cached: boolean; diagnostics: Diagnostic[] }> {
+  ): Promise<{ objectPath: string; hash: string; cached: boolean; diagnostics: Diagnostic[]; clangRunsMs: ClangRunsMs }> {
     const deadline = performance.now() + this.#timeoutMs;
     const sandbox = setup.sandbox;
     // Without the sandbox clang reads the program from a host build directory holding nothing else.
@@ -629,7 +640,13 @@ export class BpfCompiler {
       const existing = await this.#cache.lookup(key);
       if (existing) {
         await this.#cache.storeManifest(manifestKey, key, hashes);
-        return { objectPath: existing.objectPath, hash: key, cached: true, diagnostics: existing.diagnostics };
+        return {
+          objectPath: existing.objectPath,
+          hash: key,
+          cached: true,
+          diagnostics: existing.diagnostics,
+          clangRunsMs: { preprocess: Math.round(pre.elapsedMs) },
+        };
       }
 
       // Stage 2: compile the same source with the same flags; the object comes back on stdout.
@@ -644,7 +661,13 @@ export class BpfCompiler {
       const objectPath = await this.#cache.store(key, object, warnings);
       await this.#cache.storeManifest(manifestKey, key, hashes);
       await this.#evict();
-      return { objectPath, hash: key, cached: false, diagnostics: warnings };
+      return {
+        objectPath,
+        hash: key,
+        cached: false,
+        diagnostics: warnings,
+        clangRunsMs: { preprocess: Math.round(pre.elapsedMs), compile: Math.round(result.elapsedMs) },
+      };
     } finally {
       if (work) await rm(work, { recursive: true, force: true });
     }

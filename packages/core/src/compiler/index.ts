@@ -3,7 +3,7 @@ export { CompileMetrics } from "./compile-metrics.js";
 export { FairScheduler } from "./fair-scheduler.js";
 export type { CompileOutcome } from "./compile-metrics.js";
 export type { SandboxSetting, SandboxStatus } from "./sandbox.js";
-export type { CompileRequest, CompileResult, CompilerOptions, ToolchainInfo } from "./compiler.js";
+export type { ClangRunsMs, CompileRequest, CompileResult, CompilerOptions, ToolchainInfo } from "./compiler.js";
 export type { Diagnostic, Severity } from "./diagnostics.js";
 export { CompileError } from "./errors.js";
 export type { CompileErrorCode } from "./errors.js";

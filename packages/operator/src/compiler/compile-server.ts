@@ -180,13 +180,23 @@ export async function startCompileServer(options: CompileServerOptions): Promise
       try {
         const result = await compiler.compile({ source, label, tenant });
         const object = await readFile(result.objectPath);
-        log.info({ hash: result.hash.slice(0, 12), cached: result.cached, durationMs: result.durationMs, queueWaitMs: result.queueWaitMs }, "compiled");
+        log.info(
+          {
+            hash: result.hash.slice(0, 12),
+            cached: result.cached,
+            durationMs: result.durationMs,
+            queueWaitMs: result.queueWaitMs,
+            clangRunsMs: result.clangRunsMs,
+          },
+          "compiled",
+        );
         send(res, 200, {
           hash: result.hash,
           cached: result.cached,
           diagnostics: result.diagnostics,
           durationMs: result.durationMs,
           queueWaitMs: result.queueWaitMs,
+          ...(result.clangRunsMs ? { clangRunsMs: result.clangRunsMs } : {}),
           object: object.toString("base64"),
         } satisfies CompileResponse);
       } catch (error) {

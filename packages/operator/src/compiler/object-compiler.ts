@@ -5,7 +5,7 @@
  * tenant compiles off the file system that holds the operator's service-account token.
  */
 import { readFile } from "node:fs/promises";
-import type { BpfCompiler, Diagnostic, ToolchainInfo } from "@ebpf-operator/core";
+import type { BpfCompiler, ClangRunsMs, Diagnostic, ToolchainInfo } from "@ebpf-operator/core";
 
 export interface ObjectCompileRequest {
   source: string;
@@ -22,6 +22,8 @@ export interface CompiledObject {
   diagnostics: Diagnostic[];
   durationMs: number;
   queueWaitMs: number;
+  /** Wall ms of the clang runs (absent on a cache hit). */
+  clangRunsMs?: ClangRunsMs;
 }
 
 export interface ObjectCompiler {
@@ -43,6 +45,7 @@ export class LocalObjectCompiler implements ObjectCompiler {
       diagnostics: result.diagnostics,
       durationMs: result.durationMs,
       queueWaitMs: result.queueWaitMs,
+      ...(result.clangRunsMs ? { clangRunsMs: result.clangRunsMs } : {}),
     };
   }
 

@@ -3,7 +3,7 @@
  * pod can reach (an emptyDir shared by the operator and compiler containers).
  *
  *   POST /v1/compile  { source, label, tenant }
- *     200 { hash, cached, diagnostics, durationMs, queueWaitMs, object: <base64> }
+ *     200 { hash, cached, diagnostics, durationMs, queueWaitMs, clangRunsMs?, object: <base64> }
  *     422 { error: { code, message, diagnostics } }     a CompileError (the program's fault)
  *     500 { error: { message } }                         anything else (retried)
  *   GET  /v1/info       200 ToolchainInfo
@@ -11,7 +11,7 @@
  *                       (prom-client's JSON), served by the operator on its authenticated
  *                       /metrics; the compile server has no metrics port of its own
  */
-import type { CompileErrorCode, Diagnostic, PromClientMetric } from "@ebpf-operator/core";
+import type { ClangRunsMs, CompileErrorCode, Diagnostic, PromClientMetric } from "@ebpf-operator/core";
 
 export const COMPILE_PATH = "/v1/compile";
 export const INFO_PATH = "/v1/info";
@@ -25,6 +25,8 @@ export interface CompileResponse {
   diagnostics: Diagnostic[];
   durationMs: number;
   queueWaitMs: number;
+  /** Wall ms of the clang runs (absent on a cache hit). */
+  clangRunsMs?: ClangRunsMs;
   object: string;
 }
 

@@ -33,6 +33,7 @@ export class RemoteObjectCompiler implements ObjectCompiler {
         diagnostics: ok.diagnostics,
         durationMs: ok.durationMs,
         queueWaitMs: ok.queueWaitMs,
+        ...(ok.clangRunsMs ? { clangRunsMs: ok.clangRunsMs } : {}),
         object: Buffer.from(ok.object, "base64"),
       };
     }

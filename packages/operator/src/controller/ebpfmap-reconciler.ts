@@ -344,7 +344,7 @@ export class EbpfMapReconciler {
     const entry = this.compiledSources.get(sourceKey);
     const remembered = entry && Date.now() - entry.at < REMEMBERED_SOURCE_MS ? entry : undefined;
     const outcome: CompileOutcome<CompiledObject> | undefined = remembered
-      ? { ok: true, value: { ...remembered.compiled, cached: true, durationMs: 0, queueWaitMs: 0 } }
+      ? { ok: true, value: { ...remembered.compiled, cached: true, durationMs: 0, queueWaitMs: 0, clangRunsMs: undefined } }
       : this.compiles.poll(label, resource.spec.code, () =>
           this.outstanding.run(resource.metadata.namespace, () =>
             this.deps.compiler.compile({ source: resource.spec.code, label, tenant: resource.metadata.namespace }),
@@ -398,6 +398,7 @@ export class EbpfMapReconciler {
         configMap: published.name,
         durationMs: compiled.durationMs,
         queueWaitMs: compiled.queueWaitMs,
+        clangRunsMs: compiled.clangRunsMs,
       },
       "compiled and published",
     );
