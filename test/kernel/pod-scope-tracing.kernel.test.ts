@@ -16,6 +16,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   PLUGIN,
@@ -39,6 +40,8 @@ import { sampleValue } from "../helpers/metrics.js";
 
 requireKernelCapabilities();
 
+/** This file's agents retry a system fault soon, so a test can tell that a spec fault is not retried. */
+const RETRY = { minMs: 200, maxMs: 400 };
 const GETPID = 39; // x86_64
 const GETPPID = 110;
 
@@ -159,6 +162,8 @@ interface Options {
   program?: string;
   programs?: { program: string; type: string; target: string }[];
   code?: string;
+  /** No spec.selector: the program attached node-wide (its label the plain cgroup id: `pod` is for pod scope only). */
+  nodeWide?: boolean;
 }
 
 function manifest(namespace: string, name: string, options: Options = {}): ParsedManifest {
@@ -175,14 +180,14 @@ function manifest(namespace: string, name: string, options: Options = {}): Parse
       metadata: { name, namespace, generation: 1 },
       spec: {
         ...programs,
-        selector: options.selector ?? { matchLabels: { app: "web" } },
+        ...(options.nodeWide ? {} : { selector: options.selector ?? { matchLabels: { app: "web" } } }),
         metrics: [
           {
             name: "tenant_getpid",
             help: "getpid calls of the pod's tasks",
             type: "counter",
             map: "calls",
-            labels: [{ name: "pod", decoders: [{ name: "uint" }, { name: "pod" }] }],
+            labels: [options.nodeWide ? { name: "cgroup", decoders: [{ name: "uint" }] } : { name: "pod", decoders: [{ name: "uint" }, { name: "pod" }] }],
           },
           { name: "tenant_getpid_runs", help: "every run of the program", type: "counter", map: "seen" },
         ],
@@ -245,7 +250,7 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
 
   /** `enforced`: the loader enforces the default tenancy policy's grant (as the cluster agent does for a namespace no policy selects). */
   async function newAgent(enforced = false): Promise<Agent> {
-    const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
+    const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [], retry: RETRY }, createLogger({ level: "silent" }));
     if (enforced) container.rebind(TOKENS.Enforcement).toConstantValue((ref) => enforcementOf(effectivePolicy(ref.namespace, undefined, [], [])));
     container.bind(PLUGIN).toConstantValue(tracepointPlugin);
     container.bind(PLUGIN).toConstantValue(rawTracepointPlugin);
@@ -337,19 +342,34 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
     expect(await value("tenant_getpid_total", "alice", "getpid", { pod: "web-a1" })).toBe(150);
   });
 
-  it("attack: a tracepoint program reading past the event's record (checked by the kernel only when the program itself is attached) is refused before it runs", async () => {
+  it("attack: a tracepoint program reading past the event's record (checked by the kernel only when the program itself is attached) is refused before it runs, as the spec's fault, and never retried", async () => {
     const code = CODE.replace(
       "int count_getpid(void *ctx) {\n  count();",
       "int count_getpid(void *ctx) {\n  if (((volatile u64 *)ctx)[64] == 42) return 1;\n  count();",
     );
     expect(code).toContain("[64] == 42");
+    const failures = async (name: string) =>
+      sampleValue(await families(), "ebpf_operator_agent_attach_failures_total", { namespace: "alice", ebpfmap: name, code: "EOP_ERR_ATTACH_REFUSED" }) ?? 0;
     await agent.sync([manifest("alice", "getpid"), manifest("alice", "overread", { code })]);
-    expect(status("alice", "overread")).toMatchObject({ phase: "Failed", lastError: { code: "EOP_ERR_ATTACH_FAILED" } });
+    expect(status("alice", "overread")).toMatchObject({ phase: "Failed", lastError: { code: "EOP_ERR_ATTACH_REFUSED" } });
     expect(status("alice", "overread")?.lastError?.message).toMatch(
-      /the kernel refuses it at tracepoint "syscalls\/sys_enter_getpid" \(checked as if attached, without running it\)/,
+      /^spec\.program "count_getpid" of EbpfMap "alice\/overread" reads past the record of tracepoint "syscalls\/sys_enter_getpid": the kernel refuses to attach it \(EACCES\); read only the event's fields/,
     );
     expect(existsSync(join(pinRoot, "alice", "overread"))).toBe(false);
     expect(status("alice", "getpid")).toMatchObject({ phase: "Running" });
+    // Not retried: this file's agents retry a system fault after 200-400 ms (RETRY), so within
+    // 2 s a retried failure would have been counted again several times.
+    await sleep(2000);
+    expect(await failures("overread")).toBe(1);
+    expect(status("alice", "overread")?.conditions.find((c) => c.type === "Ready")?.message).not.toMatch(/trying again/);
+    // Node-wide (attached directly, no gate), the kernel refuses the same program at attach: the same code.
+    await agent.sync([manifest("alice", "getpid"), manifest("alice", "overread", { code }), manifest("alice", "overread-node", { code, nodeWide: true })]);
+    expect(status("alice", "overread-node")).toMatchObject({ phase: "Failed", lastError: { code: "EOP_ERR_ATTACH_REFUSED" } });
+    expect(status("alice", "overread-node")?.lastError?.message).toMatch(/reads past the record of tracepoint "syscalls\/sys_enter_getpid"/);
+    await sleep(1000);
+    expect(await failures("overread-node")).toBe(1);
+    expect(await failures("overread")).toBe(1);
+    expect(existsSync(join(pinRoot, "alice", "overread-node"))).toBe(false);
   });
 
   it("raw_tp and tp_btf are refused in pod scope naming the field and why, and nothing of them runs", async () => {
