@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench [-- --quick] [-- --only scrape|footprint|events|operator|compile|auth|tenant|churn|report]
+# npm run bench [-- --quick] [-- --only scrape|footprint|events|operator|compile|auth|tenant|churn|gate|report]
 # Builds what the benchmarks run (packages, bench/dist, the C floor reader), runs them and writes
 # bench/results/*.json, docs/benchmarks.md and docs/benchmarks-*.svg. Needs root (BPF).
 set -euo pipefail
@@ -11,7 +11,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --only) ONLY="$2"; shift ;;
-    *) echo "usage: bash bench/run.sh [--quick] [--only scrape|footprint|events|operator|compile|auth|tenant|churn|report]" >&2; exit 2 ;;
+    *) echo "usage: bash bench/run.sh [--quick] [--only scrape|footprint|events|operator|compile|auth|tenant|churn|gate|report]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -54,6 +54,7 @@ run_part compile
 run_part auth
 run_part tenant
 run_part churn
+run_part gate
 
 if [ -z "$ONLY" ]; then
   dirty=false

@@ -16,6 +16,7 @@ export default defineConfig({
     "bench/src/auth.ts",
     "bench/src/tenant.ts",
     "bench/src/churn.ts",
+    "bench/src/gate.ts",
     "bench/src/report.ts",
   ],
   outDir: "bench/dist",

@@ -13,6 +13,7 @@ import type { OperatorRow } from "./operator.js";
 import type { ScrapeResults, ScrapeRow } from "./scrape.js";
 import type { TenantResults, TenantRow } from "./tenant.js";
 import type { ChurnResults } from "./churn.js";
+import type { GateResults } from "./gate.js";
 import { barChart, lineChart } from "./svg.js";
 import { readResult, repoRoot, type Stat } from "./common.js";
 
@@ -48,6 +49,7 @@ const auth = readResult<{
 }>("auth");
 const tenant = readResult<TenantResults>("tenant");
 const churn = readResult<ChurnResults>("churn");
+const gate = readResult<GateResults>("gate");
 /** A tenant's view against reading its own maps alone (agent CPU per scrape): the worst size. */
 const tenantRatio = (rows: TenantRow[], mode: TenantRow["mode"]): number =>
   Math.max(...rows.filter((r) => r.mode === mode).map((r) => r.cpuMs.median / rows.find((x) => x.size === r.size && x.mode === "own-node")!.cpuMs.median));
@@ -102,7 +104,7 @@ p(
   "```bash",
   "npm run bench              # everything below, ~15 min; writes bench/results/*.json, this file and the plots",
   "npm run bench -- --quick   # sizes up to 100k, fewer runs, 200 EbpfMaps: a few minutes",
-  "bash bench/run.sh --only scrape|footprint|events|operator|compile|auth|tenant|churn|report   # one part (report: just regenerate)",
+  "bash bench/run.sh --only scrape|footprint|events|operator|compile|auth|tenant|churn|gate|report   # one part (report: just regenerate)",
   "# some scrape variants only; EOP_BENCH_SAVE=1 writes them (the file then says which) for the report",
   "EOP_BENCH_SAVE=1 EOP_BENCH_ONLY=hash/u64/100000,hash/struct/100000 node bench/dist/scrape.js",
   "# the operator with fewer EbpfMaps, some scenarios, profiled (writes bench/results/operator.json)",
@@ -938,6 +940,42 @@ if (churn) {
     b && u
       ? `At ${size(last)} churned cgroups the bounded lookup's heap grew ${b.heapGrowthMiB.median.toFixed(2)} MiB against the unbounded one's ${u.heapGrowthMiB.median.toFixed(2)} MiB (${ratio(b.heapGrowthMiB.median, u.heapGrowthMiB.median)} of the baseline); its negative cache stops at its bound whatever the churn, while the baseline's grows with every id it ever saw. The known ids stay the node's pods' and containers' cgroups: no churned cgroup is ever named. RSS moves in whole pages and with the allocator's retention, so the heap figures are the ones to compare.`
       : "",
+    "",
+  );
+} else p("(not run)", "");
+
+// ---------------------------------------------------------------------------------------------
+p("## 9. The pod-scope gate's cost per event", "");
+if (gate) {
+  p(
+    "`bench/src/gate.ts`: what a pod-scoped tracing resource costs per event against the same program attached node-wide.",
+    "One tenant program (counting calls by the caller's cgroup id in a hash) is run by the real agent as two resources at",
+    `\`${gate.target}\`, each alone (a second program on the tracepoint would share the event's cache misses): **direct** (no`,
+    "`spec.selector`: the tenant's program itself attached, the baseline) and **gated** (`spec.selector`: the agent's gate",
+    "attached, the tenant's program behind its tail call), and the workload with neither; within each run all three, in an order",
+    "that rotates run by run. The gate's kernel statistics include the tail-called program, so its figure is the gated",
+    "resource's whole cost. The workload",
+    `(perl, ${size(gate.calls)} getppid calls) runs in the container cgroup of a selected pod (the gate walks up to the pod's`,
+    "cgroup, finds it and tail-calls) and of an unselected pod at the same depth (the gate walks every level, finds nothing",
+    `and returns). Kernel BPF statistics: ns per event = Δ run_time_ns / Δ run_cnt; wall: (the workload's wall time with the resource − with none) / calls, statistics on in all three. Median of ${gate.runs} runs, (min–max); the ratio is taken per run.`,
+    `Run: \`bash bench/run.sh${gate.quick ? " --quick" : ""} --only gate\`, ${gate.when.slice(0, 19)}Z, commit \`${gate.commit}\`; load at the end: \`${gate.machine.uptime.replace(/^.*load average/, "load average")}\`.`,
+    "",
+    "| workload's task | cgroup depth | direct ns/event | gated ns/event | gated / direct | wall +ns/call direct | wall +ns/call gated |",
+    "|---|---|---|---|---|---|---|",
+  );
+  const f0 = (v: number): string => v.toFixed(0);
+  const f2 = (v: number): string => v.toFixed(2);
+  for (const r of gate.rows) {
+    p(
+      `| ${r.case} | ${r.depth} | ${range(r.directNsPerEvent, f0)} | ${range(r.gatedNsPerEvent, f0)} | ${range(r.ratio, f2)}× | ${range(r.directWallNsPerCall, f0)} | ${range(r.gatedWallNsPerCall, f0)} |`,
+    );
+  }
+  p(
+    "",
+    "Kernel statistics time the programs only (not the tracepoint's own dispatch, which both pay alike); the wall columns are",
+    "what the workload's calls pay in all, noisier on a shared machine (other work shares the CPUs). The depth is the",
+    "workload's cgroup below the v2 root (one more than a kubelet's container cgroup: the benchmark's own cgroup above);",
+    "tasks outside pods sit shallower and pay a shorter walk.",
     "",
   );
 } else p("(not run)", "");

@@ -195,7 +195,8 @@ export class KubeletLayout {
   }
 }
 
-async function removeCgroup(dir: string): Promise<void> {
+/** Removes an empty cgroup, waiting a moment for processes that just finished to leave it. */
+export async function removeCgroup(dir: string): Promise<void> {
   for (let i = 0; i < 50 && existsSync(dir); i++) {
     try {
       rmdirSync(dir);

@@ -13,29 +13,17 @@
  * and test/kube/tenancy-policy.kube.test.ts.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, rmdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  PLUGIN,
-  PodLabels,
-  StaticPodSource,
-  TOKENS,
-  createAgentContainer,
-  createLogger,
-  defaultPodScope,
-  parseManifests,
-  registryText,
-  type Agent,
-  type ParsedManifest,
-} from "@ebpf-operator/core";
+import { PodLabels, TOKENS, parseManifests, type Agent, type ParsedManifest } from "@ebpf-operator/core";
 import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js";
 import { tracepointPlugin } from "../../packages/plugin-tracepoint/src/tracepoint-plugin.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
-import { KubeletLayout, until, type FakePod } from "../helpers/kubelet-layout.js";
+import type { KubeletLayout } from "../helpers/kubelet-layout.js";
+import { removeCgroup, until, type FakePod } from "../helpers/kubelet-layout.js";
 import { example } from "../helpers/manifests.js";
+import { PodScopeAgent } from "../helpers/pod-scope-agent.js";
 
 requireKernelCapabilities();
 
@@ -63,14 +51,17 @@ function samples(text: string, name: string): Sample[] {
 }
 
 describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real kernel", () => {
-  const pinRoot = `/sys/fs/bpf/eop-test-podlabels-${process.pid}`;
-  const cacheDir = mkdtempSync(join(tmpdir(), "eop-podlabels-"));
-  const pods = new StaticPodSource();
+  // The agent's one cgroup id -> pod lookup, with a small negative cache.
+  const env = new PodScopeAgent({
+    name: "podlabels",
+    plugins: [tracepointPlugin, cgroupPlugin],
+    configure: (container, scope) => container.rebind(TOKENS.PodLabels).toConstantValue(new PodLabels(scope, { negativeMax: NEGATIVE_MAX })),
+  });
+  const { pods, families, status } = env;
   let layout: KubeletLayout;
   let top: string;
   let agent: Agent;
   let podLabels: PodLabels;
-  let families: () => Promise<string>;
   let alice: FakePod;
   let bob: FakePod;
   let unlisted: FakePod;
@@ -84,7 +75,6 @@ describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real ke
     if (result.status !== 0) throw new Error(`exec workload failed: ${result.stderr.toString()}`);
   }
 
-  const status = (namespace: string, name: string) => agent.statuses().find((s) => s.namespace === namespace && s.name === name);
   const seriesOf = async (ebpfmap: string, metric = METRIC) => samples(await families(), metric).filter((s) => s.labels.ebpfmap === ebpfmap);
   const valueOf = async (ebpfmap: string, podNamespace: string, podName: string, metric = METRIC) =>
     (await seriesOf(ebpfmap, metric)).find((s) => s.labels.pod_namespace === podNamespace && s.labels.pod_name === podName)?.value;
@@ -97,7 +87,7 @@ describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real ke
   }
 
   beforeAll(async () => {
-    layout = await KubeletLayout.create(`eop-test-podlabels-${process.pid}`);
+    layout = await env.layout();
     top = layout.top;
     alice = layout.makePod("alice", "web-a1", "cgroupfs");
     bob = layout.makePod("bob", "db-0", "systemd");
@@ -106,39 +96,17 @@ describe("cgroup_namespace and cgroup_pod on a node-wide program, on the real ke
     host = layout.mkcgroup("system.slice/host.service");
     pods.set(alice.info);
     pods.set(bob.info);
-    const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
-    container.bind(PLUGIN).toConstantValue(tracepointPlugin);
-    container.bind(PLUGIN).toConstantValue(cgroupPlugin);
-    const scope = { ...defaultPodScope(pods), intervalMs: 500, standalone: false };
-    container.rebind(TOKENS.Pods).toConstantValue(scope);
-    container.rebind(TOKENS.PodLabels).toConstantValue(new PodLabels(scope, { negativeMax: NEGATIVE_MAX }));
-    podLabels = container.get(TOKENS.PodLabels);
-    const registry = container.get(TOKENS.Families);
-    families = () => registryText(registry);
-    agent = container.get(TOKENS.Agent);
+    agent = await env.start((container) => (podLabels = container.get(TOKENS.PodLabels)));
   });
 
   afterAll(async () => {
-    await agent?.sync([]).catch(() => undefined);
-    await agent?.shutdown().catch(() => undefined);
+    await env.stop();
     podLabels?.close();
     if (top && existsSync(top)) {
       // Churn cgroups the workload could not remove at once (each holds no process by now).
-      for (const name of readdirSync(top).filter((n) => n.startsWith("churn-"))) {
-        for (let i = 0; i < 50 && existsSync(join(top, name)); i++) {
-          try {
-            rmdirSync(join(top, name));
-          } catch {
-            await sleep(20);
-          }
-        }
-      }
+      for (const name of readdirSync(top).filter((n) => n.startsWith("churn-"))) await removeCgroup(join(top, name));
     }
-    await layout?.remove();
-    rmSync(pinRoot, { recursive: true, force: true });
-    rmSync(cacheDir, { recursive: true, force: true });
-    expect(existsSync(top)).toBe(false);
-    expect(existsSync(pinRoot)).toBe(false);
+    await env.cleanup();
   });
 
   it("runs examples/node-pod-execs.yaml as shipped: each pod's execs under its namespace and name, whatever the namespace", async () => {

@@ -4,7 +4,7 @@
  * xdp plugins, the real pod discovery).
  *
  * No kubelet runs in this project: the test lays out the kubelet's and containerd's cgroup v2
- * tree itself (test/helpers/kubelet-layout.ts) — alice's pod under the cgroupfs driver, bob's
+ * tree itself (test/helpers/kubelet-layout.ts, through test/helpers/pod-scope-agent.ts) — alice's pod under the cgroupfs driver, bob's
  * under systemd, each with two containers (`server`, `sidecar`) — and says which containers
  * "the kubelet" reports in each pod's status (their names and runtime ids) with a
  * StaticPodSource, as the cluster agent's node-local container watch does. Workloads: UDP on
@@ -12,31 +12,18 @@
  * itself into one container's cgroup. Everything is removed afterwards, pass or fail.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { createSocket, type Socket } from "node:dgram";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  PLUGIN,
-  StaticPodSource,
-  TOKENS,
-  createAgentContainer,
-  createLogger,
-  defaultPodScope,
-  parseManifests,
-  registryText,
-  type Agent,
-  type ParsedManifest,
-} from "@ebpf-operator/core";
+import { parseManifests, type Agent, type ParsedManifest } from "@ebpf-operator/core";
 import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js";
 import { tracepointPlugin } from "../../packages/plugin-tracepoint/src/tracepoint-plugin.js";
 import { xdpPlugin } from "../../packages/plugin-xdp/src/xdp-plugin.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
-import { KubeletLayout, until, type FakeContainer, type FakePod } from "../helpers/kubelet-layout.js";
+import type { KubeletLayout } from "../helpers/kubelet-layout.js";
+import { until, type FakeContainer, type FakePod } from "../helpers/kubelet-layout.js";
 import { example } from "../helpers/manifests.js";
 import { sampleValue } from "../helpers/metrics.js";
+import { LoopbackSink, PodScopeAgent, ebpfMap } from "../helpers/pod-scope-agent.js";
 
 requireKernelCapabilities();
 
@@ -105,15 +92,6 @@ char LICENSE[] SEC("license") = "GPL";
 const POD_LABEL = { name: "pod", field: "cgroup", decoders: [{ name: "uint" }, { name: "pod" }] };
 const CONTAINER_LABEL = { name: "container", field: "cgroup", decoders: [{ name: "uint" }, { name: "container" }] };
 
-function resource(namespace: string, name: string, spec: Record<string, unknown>): ParsedManifest {
-  return {
-    source: `${namespace}-${name}.yaml`,
-    document: 0,
-    ref: { namespace, name },
-    resource: { apiVersion: "observability.cloud/v1", kind: "EbpfMap", metadata: { name, namespace, generation: 1 }, spec } as ParsedManifest["resource"],
-  };
-}
-
 /** A cgroup egress counter labelled by pod and container; `container`: selector.container. */
 function egress(
   namespace: string,
@@ -121,7 +99,7 @@ function egress(
   container?: string,
   { type = "cgroup", target = "cgroup/skb/egress:/", labels = [POD_LABEL, CONTAINER_LABEL] }: { type?: string; target?: string; labels?: unknown[] } = {},
 ): ParsedManifest {
-  return resource(namespace, name, {
+  return ebpfMap(namespace, name, {
     type,
     target,
     program: "count_egress",
@@ -133,7 +111,7 @@ function egress(
 
 /** A gated tracepoint counting getpid calls by pod and container. */
 function getpid(namespace: string, name: string, container: string): ParsedManifest {
-  return resource(namespace, name, {
+  return ebpfMap(namespace, name, {
     type: "tracepoint",
     target: "syscalls/sys_enter_getpid",
     program: "count_getpid",
@@ -147,14 +125,11 @@ function getpid(namespace: string, name: string, container: string): ParsedManif
 }
 
 describe("container scope and the container label on the real kernel", () => {
-  const pinRoot = `/sys/fs/bpf/eop-test-podcontainer-${process.pid}`;
-  const cacheDir = mkdtempSync(join(tmpdir(), "eop-podcontainer-"));
-  const pods = new StaticPodSource();
+  const env = new PodScopeAgent({ name: "podcontainer", plugins: [cgroupPlugin, tracepointPlugin, xdpPlugin], intervalMs: 300 });
+  const { pods, families, status, value } = env;
   let kubelet: KubeletLayout;
-  let listener: Socket;
-  let received = 0;
+  let sink: LoopbackSink;
   let agent: Agent;
-  let families: () => Promise<string>;
   let alice: FakePod;
   let bob: FakePod;
   /** Each pod's containers by name (`server` is the pod's first container). */
@@ -170,18 +145,7 @@ describe("container scope and the container label on the real kernel", () => {
     );
 
   /** Sends `count` datagrams from a process in `dir` (a container's cgroup); returns how many arrived. */
-  async function sendFrom(dir: string, count: number): Promise<number> {
-    const before = received;
-    const script =
-      `require("fs").writeFileSync(${JSON.stringify(join(dir, "cgroup.procs"))}, String(process.pid));` +
-      `const s=require("dgram").createSocket("udp4");let i=0;` +
-      `const f=()=>s.send(Buffer.alloc(16,120),${listener.address().port},"127.0.0.1",(e)=>{if(e)throw e;if(++i<${count})f();else s.close()});f();`;
-    const result = spawnSync(process.execPath, ["-e", script], { stdio: "pipe" });
-    if (result.status !== 0) throw new Error(`sender failed: ${result.stderr.toString()}`);
-    const deadline = Date.now() + 3000;
-    while (received - before < count && Date.now() < deadline) await sleep(20);
-    return received - before;
-  }
+  const sendFrom = (dir: string, count: number) => sink.sendFrom(dir, count);
 
   /** Runs `count` getpid calls in a process that first moves itself into `dir` (undefined: the test's own cgroup). */
   function getpids(dir: string | undefined, count: number): void {
@@ -190,15 +154,12 @@ describe("container scope and the container label on the real kernel", () => {
     if (result.status !== 0) throw new Error(`getpid workload failed: ${result.stderr.toString()}`);
   }
 
-  const value = async (metric: string, namespace: string, ebpfmap: string, labels: Record<string, string> = {}) =>
-    sampleValue(await families(), metric, { namespace, ebpfmap, ...labels });
   const seriesOf = async (metric: string, namespace: string, ebpfmap: string) =>
     (await families())
       .split("\n")
       .filter((l) => l.startsWith(`${metric}{`) && l.includes(`namespace="${namespace}"`) && l.includes(`ebpfmap="${ebpfmap}"`))
       .map((l) => l.replace(/^[^{]*\{/, "").replace(/ebpfmap="[^"]*",?|namespace="[^"]*",?/g, ""))
       .sort();
-  const status = (namespace: string, name: string) => agent.statuses().find((s) => s.namespace === namespace && s.name === name);
   const loadedMessage = (namespace: string, name: string) => status(namespace, name)?.conditions.find((c) => c.type === "Loaded")?.message ?? "";
   /** Program ids attached to a cgroup directory itself. */
   const attachedTo = (dir: string): number[] => {
@@ -215,22 +176,9 @@ describe("container scope and the container label on the real kernel", () => {
       .map((e) => Buffer.from(e.key.map((b) => Number.parseInt(b, 16))).readBigUInt64LE(0))
       .sort();
 
-  async function newAgent(): Promise<Agent> {
-    const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
-    container.bind(PLUGIN).toConstantValue(cgroupPlugin);
-    container.bind(PLUGIN).toConstantValue(tracepointPlugin);
-    container.bind(PLUGIN).toConstantValue(xdpPlugin);
-    container.rebind(TOKENS.Pods).toConstantValue({ ...defaultPodScope(pods), intervalMs: 300, standalone: false });
-    const registry = container.get(TOKENS.Families);
-    families = () => registryText(registry);
-    return container.get(TOKENS.Agent);
-  }
-
   beforeAll(async () => {
-    kubelet = await KubeletLayout.create(`eop-test-podcontainer-${process.pid}`);
-    listener = createSocket("udp4");
-    listener.on("message", () => received++);
-    await new Promise<void>((resolve) => listener.bind(0, "127.0.0.1", resolve));
+    kubelet = await env.layout();
+    sink = await LoopbackSink.open();
     alice = kubelet.makePod("alice", "web-a1", "cgroupfs");
     bob = kubelet.makePod("bob", "web-b1", "systemd");
     for (const pod of [alice, bob]) {
@@ -238,18 +186,12 @@ describe("container scope and the container label on the real kernel", () => {
       containers.get(pod.info.uid)!.set("sidecar", kubelet.makeContainer(pod));
       pods.set(pod.info);
     }
-    agent = await newAgent();
+    agent = await env.start();
   });
 
   afterAll(async () => {
-    await agent?.sync([]).catch(() => undefined);
-    await agent?.shutdown().catch(() => undefined);
-    await new Promise<void>((resolve) => listener?.close(() => resolve()));
-    await kubelet?.remove();
-    rmSync(pinRoot, { recursive: true, force: true });
-    rmSync(cacheDir, { recursive: true, force: true });
-    expect(existsSync(kubelet.top)).toBe(false);
-    expect(existsSync(pinRoot)).toBe(false);
+    await sink?.close();
+    await env.cleanup();
   });
 
   it("the container names are not asked for until a resource uses them; until the pod's status names the container, the pod is reported, then attached", async () => {
@@ -319,7 +261,7 @@ describe("container scope and the container label on the real kernel", () => {
   });
 
   it("a node-wide tracepoint labels its rows by namespace, pod and container name (cgroup_container, a platform team's: crossNamespacePodLabels)", async () => {
-    const nodeWide = resource("platform", "node-getpid", {
+    const nodeWide = ebpfMap("platform", "node-getpid", {
       type: "tracepoint",
       target: "syscalls/sys_enter_getpid",
       program: "count_getpid",
@@ -398,7 +340,7 @@ describe("container scope and the container label on the real kernel", () => {
     const restarted = kubelet.makeContainer(alice);
     containers.get(alice.info.uid)!.set("server", restarted);
     report(alice);
-    agent = await newAgent();
+    agent = await env.start();
     await agent.sync([egress("alice", "server-egress", "server"), getpid("alice", "getpid", "server")]);
     expect(status("alice", "server-egress")).toMatchObject({ phase: "Running", program: { adopted: true } });
     const id = status("alice", "server-egress")!.program!.id;

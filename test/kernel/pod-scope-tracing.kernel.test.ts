@@ -5,79 +5,46 @@
  * attached at the tracepoint and tail-calls it only for tasks below a selected pod's cgroup.
  *
  * No kubelet runs in this project: the test lays out the kubelet's cgroup v2 tree itself
- * (test/helpers/kubelet-cgroups.ts, as test/kernel/pod-scope.kernel.test.ts does): alice's pods
- * under the cgroupfs driver, bob's under the systemd driver, below a cgroup of the test's own.
+ * (test/helpers/kubelet-layout.ts, through test/helpers/pod-scope-agent.ts as the other
+ * pod-scope tests): alice's pods under the cgroupfs driver, bob's under the systemd driver, below a cgroup of the test's own.
  * The workload is perl's `syscall(39)` (getpid on x86_64) from a process that first moves itself
  * into the pod's container cgroup: exactly N getpid calls there (perl calls getpid once before
  * the move, for `$$`, and none after). The host (the test's own cgroup) makes as many calls as
  * each pod, and the rest of the machine its own: none of them may count.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  PLUGIN,
-  StaticPodSource,
-  TOKENS,
-  createAgentContainer,
-  createLogger,
-  defaultPodScope,
-  parseManifests,
-  registryText,
-  type Agent,
-  type ParsedManifest,
-} from "@ebpf-operator/core";
+import { TOKENS, parseManifests, type Agent, type ParsedManifest } from "@ebpf-operator/core";
 import { tracepointPlugin } from "../../packages/plugin-tracepoint/src/tracepoint-plugin.js";
 import { rawTracepointPlugin } from "../../packages/plugin-raw-tracepoint/src/raw-tracepoint-plugin.js";
 import { admit, effectivePolicy, enforcementOf } from "../../packages/operator/src/shared/tenancy-policy.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
-import { KubeletLayout, until, type FakePod } from "../helpers/kubelet-layout.js";
+import type { KubeletLayout } from "../helpers/kubelet-layout.js";
+import { until, type FakePod } from "../helpers/kubelet-layout.js";
 import { example } from "../helpers/manifests.js";
 import { sampleValue } from "../helpers/metrics.js";
+import { COUNT_BY_CGROUP, HEADERS, PodScopeAgent, countByPodMetrics, ebpfMap } from "../helpers/pod-scope-agent.js";
 
 requireKernelCapabilities();
 
 const GETPID = 39; // x86_64
 const GETPPID = 110;
 
-/** Counts getpid calls by the caller's cgroup (the pod's container), and every run in `seen`. */
-const CODE = `#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-#include <ebpf-operator/metrics.h>
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 1024);
-  __type(key, u64);
-  __type(value, u64);
-} calls SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, u32);
-  __type(value, u64);
-} seen SEC(".maps");
-
-static __always_inline void count(void) {
-  u32 zero = 0;
-  u64 cgroup = bpf_get_current_cgroup_id();
-  u64 *runs = bpf_map_lookup_elem(&seen, &zero);
-  if (runs) __sync_fetch_and_add(runs, 1);
-  EOP_COUNTER_INC(calls, cgroup);
-}
-
+/** Counts getpid calls by the caller's cgroup (the pod's container), and every run in `runs`. */
+const CODE = `${HEADERS}
+${COUNT_BY_CGROUP}
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int count_getpid(void *ctx) {
-  count();
+  count_call();
   return 0;
 }
 
 SEC("raw_tp/sys_enter")
 int count_raw(struct bpf_raw_tracepoint_args *ctx) {
-  if (ctx->args[1] == ${GETPID}) count();
+  if (ctx->args[1] == ${GETPID}) count_call();
   return 0;
 }
 
@@ -113,7 +80,7 @@ struct {
   __uint(max_entries, 1);
   __type(key, u32);
   __type(value, u64);
-} seen SEC(".maps");
+} runs SEC(".maps");
 
 int every_call(void *ctx);
 
@@ -127,8 +94,8 @@ struct {
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int every_call(void *ctx) {
   u32 zero = 0;
-  u64 *runs = bpf_map_lookup_elem(&seen, &zero);
-  if (runs) __sync_fetch_and_add(runs, 1);
+  u64 *n = bpf_map_lookup_elem(&runs, &zero);
+  if (n) __sync_fetch_and_add(n, 1);
   return 0;
 }
 
@@ -144,8 +111,8 @@ int count_getpid(void *ctx) {
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int unnamed(void *ctx) {
   u32 zero = 0;
-  u64 *runs = bpf_map_lookup_elem(&seen, &zero);
-  if (runs) __sync_fetch_and_add(runs, 1000);
+  u64 *n = bpf_map_lookup_elem(&runs, &zero);
+  if (n) __sync_fetch_and_add(n, 1000);
   return 0;
 }
 
@@ -159,46 +126,30 @@ interface Options {
   program?: string;
   programs?: { program: string; type: string; target: string }[];
   code?: string;
+  /** No spec.selector: the program attached node-wide (its label the plain cgroup id: `pod` is for pod scope only). */
+  nodeWide?: boolean;
 }
 
 function manifest(namespace: string, name: string, options: Options = {}): ParsedManifest {
   const programs = options.programs
     ? { programs: options.programs }
     : { type: options.type ?? "tracepoint", target: options.target ?? "syscalls/sys_enter_getpid", program: options.program ?? "count_getpid" };
-  return {
-    source: `${namespace}-${name}.yaml`,
-    document: 0,
-    ref: { namespace, name },
-    resource: {
-      apiVersion: "observability.cloud/v1",
-      kind: "EbpfMap",
-      metadata: { name, namespace, generation: 1 },
-      spec: {
-        ...programs,
-        selector: options.selector ?? { matchLabels: { app: "web" } },
-        metrics: [
-          {
-            name: "tenant_getpid",
-            help: "getpid calls of the pod's tasks",
-            type: "counter",
-            map: "calls",
-            labels: [{ name: "pod", decoders: [{ name: "uint" }, { name: "pod" }] }],
-          },
-          { name: "tenant_getpid_runs", help: "every run of the program", type: "counter", map: "seen" },
-        ],
-        code: options.code ?? CODE,
-      },
-    } as ParsedManifest["resource"],
-  };
+  const [calls, runs] = countByPodMetrics({ calls: "tenant_getpid", runs: "tenant_getpid_runs" }, "getpid calls of the pod's tasks");
+  return ebpfMap(namespace, name, {
+    ...programs,
+    ...(options.nodeWide
+      ? { metrics: [{ ...calls, labels: [{ name: "cgroup", decoders: [{ name: "uint" }] }] }, runs] }
+      : { selector: options.selector ?? { matchLabels: { app: "web" } }, metrics: [calls, runs] }),
+    code: options.code ?? CODE,
+  });
 }
 
 describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gate)", () => {
-  const pinRoot = `/sys/fs/bpf/eop-test-podtrace-${process.pid}`;
-  const cacheDir = mkdtempSync(join(tmpdir(), "eop-podtrace-"));
-  const pods = new StaticPodSource();
+  // This file's agents retry a system fault soon, so a test can tell that a spec fault is not retried.
+  const env = new PodScopeAgent({ name: "podtrace", plugins: [tracepointPlugin, rawTracepointPlugin], retry: { minMs: 200, maxMs: 400 } });
+  const { pinRoot, pods, families, status } = env;
   let kubelet: KubeletLayout;
   let agent: Agent;
-  let families: () => Promise<string>;
   let alice1: FakePod;
   let bob1: FakePod;
 
@@ -216,7 +167,6 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
 
   const value = async (metric: string, namespace: string, ebpfmap: string, labels: Record<string, string> = {}) =>
     sampleValue(await families(), metric, { namespace, ebpfmap, ...labels }) ?? 0;
-  const status = (namespace: string, name: string) => agent.statuses().find((s) => s.namespace === namespace && s.name === name);
   const generation = (namespace: string, name: string) => status(namespace, name)!.program!.pinDir;
   const bpftool = <T>(...args: string[]): T => JSON.parse(execFileSync("bpftool", [...args, "-j"], { encoding: "utf8" })) as T;
   /** The cgroup ids in a resource's pinned pod filter (bpftool's byte arrays, little-endian). */
@@ -244,19 +194,13 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
   };
 
   /** `enforced`: the loader enforces the default tenancy policy's grant (as the cluster agent does for a namespace no policy selects). */
-  async function newAgent(enforced = false): Promise<Agent> {
-    const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
-    if (enforced) container.rebind(TOKENS.Enforcement).toConstantValue((ref) => enforcementOf(effectivePolicy(ref.namespace, undefined, [], [])));
-    container.bind(PLUGIN).toConstantValue(tracepointPlugin);
-    container.bind(PLUGIN).toConstantValue(rawTracepointPlugin);
-    container.rebind(TOKENS.Pods).toConstantValue({ ...defaultPodScope(pods), intervalMs: 500, standalone: false });
-    const registry = container.get(TOKENS.Families);
-    families = () => registryText(registry);
-    return container.get(TOKENS.Agent);
-  }
+  const newAgent = (enforced = false): Promise<Agent> =>
+    env.start((container) => {
+      if (enforced) container.rebind(TOKENS.Enforcement).toConstantValue((ref) => enforcementOf(effectivePolicy(ref.namespace, undefined, [], [])));
+    });
 
   beforeAll(async () => {
-    kubelet = await KubeletLayout.create(`eop-test-podtrace-${process.pid}`);
+    kubelet = await env.layout();
     alice1 = kubelet.makePod("alice", "web-a1", "cgroupfs");
     bob1 = kubelet.makePod("bob", "web-b1", "systemd");
     pods.set(alice1.info);
@@ -264,15 +208,7 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
     agent = await newAgent();
   });
 
-  afterAll(async () => {
-    await agent?.sync([]).catch(() => undefined);
-    await agent?.shutdown().catch(() => undefined);
-    await kubelet?.remove();
-    rmSync(pinRoot, { recursive: true, force: true });
-    rmSync(cacheDir, { recursive: true, force: true });
-    expect(existsSync(kubelet.top)).toBe(false);
-    expect(existsSync(pinRoot)).toBe(false);
-  });
+  afterAll(() => env.cleanup());
 
   it("alice's pod-scoped tracepoint counts exactly her pod's getpid calls while bob's pod and the host make as many", async () => {
     await agent.sync([manifest("alice", "getpid")]);
@@ -302,6 +238,7 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
       ],
     });
     await agent.sync([manifest("alice", "getpid"), hostile]);
+    expect(status("alice", "hostile")?.lastError).toBeUndefined();
     expect(status("alice", "hostile")).toMatchObject({ phase: "Running" });
     everybody(40);
     getpids(alice1.containerDir, 5, GETPPID); // the unnamed program's tracepoint: had it run, 1000 a call
@@ -337,19 +274,34 @@ describe("pod-scoped tracing programs on the real kernel (the agent's cgroup gat
     expect(await value("tenant_getpid_total", "alice", "getpid", { pod: "web-a1" })).toBe(150);
   });
 
-  it("attack: a tracepoint program reading past the event's record (checked by the kernel only when the program itself is attached) is refused before it runs", async () => {
+  it("attack: a tracepoint program reading past the event's record (checked by the kernel only when the program itself is attached) is refused before it runs, as the spec's fault, and never retried", async () => {
     const code = CODE.replace(
-      "int count_getpid(void *ctx) {\n  count();",
-      "int count_getpid(void *ctx) {\n  if (((volatile u64 *)ctx)[64] == 42) return 1;\n  count();",
+      "int count_getpid(void *ctx) {\n  count_call();",
+      "int count_getpid(void *ctx) {\n  if (((volatile u64 *)ctx)[64] == 42) return 1;\n  count_call();",
     );
     expect(code).toContain("[64] == 42");
+    const failures = async (name: string) =>
+      sampleValue(await families(), "ebpf_operator_agent_attach_failures_total", { namespace: "alice", ebpfmap: name, code: "EOP_ERR_ATTACH_REFUSED" }) ?? 0;
     await agent.sync([manifest("alice", "getpid"), manifest("alice", "overread", { code })]);
-    expect(status("alice", "overread")).toMatchObject({ phase: "Failed", lastError: { code: "EOP_ERR_ATTACH_FAILED" } });
+    expect(status("alice", "overread")).toMatchObject({ phase: "Failed", lastError: { code: "EOP_ERR_ATTACH_REFUSED" } });
     expect(status("alice", "overread")?.lastError?.message).toMatch(
-      /the kernel refuses it at tracepoint "syscalls\/sys_enter_getpid" \(checked as if attached, without running it\)/,
+      /^spec\.program "count_getpid" of EbpfMap "alice\/overread" reads past the record of tracepoint "syscalls\/sys_enter_getpid": the kernel refuses to attach it \(EACCES\); read only the event's fields/,
     );
     expect(existsSync(join(pinRoot, "alice", "overread"))).toBe(false);
     expect(status("alice", "getpid")).toMatchObject({ phase: "Running" });
+    // Not retried: this file's agents retry a system fault after 200-400 ms (env), so within
+    // 2 s a retried failure would have been counted again several times.
+    await sleep(2000);
+    expect(await failures("overread")).toBe(1);
+    expect(status("alice", "overread")?.conditions.find((c) => c.type === "Ready")?.message).not.toMatch(/trying again/);
+    // Node-wide (attached directly, no gate), the kernel refuses the same program at attach: the same code.
+    await agent.sync([manifest("alice", "getpid"), manifest("alice", "overread", { code }), manifest("alice", "overread-node", { code, nodeWide: true })]);
+    expect(status("alice", "overread-node")).toMatchObject({ phase: "Failed", lastError: { code: "EOP_ERR_ATTACH_REFUSED" } });
+    expect(status("alice", "overread-node")?.lastError?.message).toMatch(/reads past the record of tracepoint "syscalls\/sys_enter_getpid"/);
+    await sleep(1000);
+    expect(await failures("overread-node")).toBe(1);
+    expect(await failures("overread")).toBe(1);
+    expect(existsSync(join(pinRoot, "alice", "overread-node"))).toBe(false);
   });
 
   it("raw_tp and tp_btf are refused in pod scope naming the field and why, and nothing of them runs", async () => {

@@ -3,7 +3,8 @@
  * (compiler, loader, the real cgroup plugin, the real pod discovery of pods/).
  *
  * No kubelet runs in this project: the test lays out the kubelet's cgroup v2 tree itself, the
- * way the kubelet and containerd make it (test/helpers/kubelet-cgroups.ts) — alice's pods under
+ * way the kubelet and containerd make it (test/helpers/kubelet-layout.ts, through the agent builder of
+ * test/helpers/pod-scope-agent.ts) — alice's pods under
  * the cgroupfs driver, bob's under the systemd driver — below a cgroup of the test's own (as a
  * kubelet `cgroupRoot`), never the root cgroup, and
  * says which pods "the API server" lists on the node with a StaticPodSource (the cluster agent's
@@ -11,20 +12,15 @@
  * in the pods' container cgroups. Everything (pins, cgroups, processes) is removed afterwards,
  * pass or fail.
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { createSocket, type Socket } from "node:dgram";
-import { existsSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, rmSync, rmdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   PLUGIN,
-  StaticPodSource,
   TOKENS,
   createAgentContainer,
   createLogger,
-  defaultPodScope,
   parseManifests,
   formatFieldErrors,
   validateEbpfMapObject,
@@ -36,9 +32,11 @@ import { cgroupPlugin } from "../../packages/plugin-cgroup/src/cgroup-plugin.js"
 import { findCgroup2Mount } from "../../packages/plugin-cgroup/src/cgroup-mount.js";
 import { xdpPlugin } from "../../packages/plugin-xdp/src/xdp-plugin.js";
 import { requireKernelCapabilities } from "../helpers/kernel.js";
-import { KubeletLayout, until, type FakePod } from "../helpers/kubelet-layout.js";
+import type { KubeletLayout } from "../helpers/kubelet-layout.js";
+import { until, type FakePod } from "../helpers/kubelet-layout.js";
 import { example } from "../helpers/manifests.js";
 import { sampleValue } from "../helpers/metrics.js";
+import { LoopbackSink, PodScopeAgent, ebpfMap } from "../helpers/pod-scope-agent.js";
 
 requireKernelCapabilities();
 
@@ -65,65 +63,40 @@ char LICENSE[] SEC("license") = "GPL";
 `;
 
 function manifest(namespace: string, name: string, overrides: { selector?: unknown; target?: string; labels?: unknown } = {}): ParsedManifest {
-  return {
-    source: `${namespace}-${name}.yaml`,
-    document: 0,
-    ref: { namespace, name },
-    resource: {
-      apiVersion: "observability.cloud/v1",
-      kind: "EbpfMap",
-      metadata: { name, namespace, generation: 1 },
-      spec: {
-        type: "cgroup",
-        target: overrides.target ?? "cgroup/skb/egress:/",
-        program: "count_egress",
-        selector: overrides.selector ?? { matchLabels: { app: "web" } },
-        metrics: [
-          {
-            name: "tenant_pod_packets",
-            help: "packets the pod's sockets sent",
-            type: "counter",
-            map: "egress",
-            labels: overrides.labels ?? [{ name: "pod", decoders: [{ name: "uint" }, { name: "pod" }] }],
-          },
-        ],
-        code: CODE,
+  return ebpfMap(namespace, name, {
+    type: "cgroup",
+    target: overrides.target ?? "cgroup/skb/egress:/",
+    program: "count_egress",
+    selector: overrides.selector ?? { matchLabels: { app: "web" } },
+    metrics: [
+      {
+        name: "tenant_pod_packets",
+        help: "packets the pod's sockets sent",
+        type: "counter",
+        map: "egress",
+        labels: overrides.labels ?? [{ name: "pod", decoders: [{ name: "uint" }, { name: "pod" }] }],
       },
-    } as ParsedManifest["resource"],
-  };
+    ],
+    code: CODE,
+  });
 }
 
 describe("pod-scoped cgroup programs on the real kernel", () => {
-  const pinRoot = `/sys/fs/bpf/eop-test-podscope-${process.pid}`;
-  const cacheDir = mkdtempSync(join(tmpdir(), "eop-podscope-"));
-  const pods = new StaticPodSource();
+  const env = new PodScopeAgent({ name: "podscope", plugins: [cgroupPlugin, xdpPlugin] });
+  const { pinRoot, cacheDir, pods, families, status } = env;
   let kubelet: KubeletLayout;
   let top: string;
-  let listener: Socket;
-  let received = 0;
+  let sink: LoopbackSink;
   let agent: Agent;
-  let families: () => Promise<string>;
 
   const makePod = (namespace: string, name: string, driver: "cgroupfs" | "systemd") => kubelet.makePod(namespace, name, driver);
 
   /** Sends `count` datagrams from a process in the pod's container cgroup; returns how many arrived. */
-  async function sendFrom(pod: FakePod, count: number): Promise<number> {
-    const before = received;
-    const script =
-      `require("fs").writeFileSync(${JSON.stringify(join(pod.containerDir, "cgroup.procs"))}, String(process.pid));` +
-      `const s=require("dgram").createSocket("udp4");let i=0;` +
-      `const f=()=>s.send(Buffer.alloc(16,120),${listener.address().port},"127.0.0.1",(e)=>{if(e)throw e;if(++i<${count})f();else s.close()});f();`;
-    const result = spawnSync(process.execPath, ["-e", script], { stdio: "pipe" });
-    if (result.status !== 0) throw new Error(`sender failed: ${result.stderr.toString()}`);
-    const deadline = Date.now() + 3000;
-    while (received - before < count && Date.now() < deadline) await sleep(20);
-    return received - before;
-  }
+  const sendFrom = (pod: FakePod, count: number) => sink.sendFrom(pod.containerDir, count);
 
   const series = async (namespace: string, ebpfmap: string, pod: string) => sampleValue(await families(), METRIC, { namespace, ebpfmap, pod });
   const seriesOf = async (namespace: string, ebpfmap: string) =>
     (await families()).split("\n").filter((l) => l.startsWith(`${METRIC}{`) && l.includes(`namespace="${namespace}"`) && l.includes(`ebpfmap="${ebpfmap}"`));
-  const status = (namespace: string, name: string) => agent.statuses().find((s) => s.namespace === namespace && s.name === name);
   /** Program ids attached (egress) to a cgroup directory itself. */
   const attachedTo = (dir: string): number[] => {
     const out = execFileSync("bpftool", ["cgroup", "show", dir, "-j"], { encoding: "utf8" }).trim();
@@ -135,46 +108,27 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     return readdirSync(dir).flatMap((generation) => readdirSync(join(dir, generation)).filter((e) => e.startsWith("pod_")));
   };
 
-  async function newAgent(): Promise<Agent> {
-    const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
-    container.bind(PLUGIN).toConstantValue(cgroupPlugin);
-    container.bind(PLUGIN).toConstantValue(xdpPlugin);
-    // Pods from the test's "API server"; the cgroups from the kernel's tree, discovered for real.
-    container.rebind(TOKENS.Pods).toConstantValue({ ...defaultPodScope(pods), intervalMs: 500, standalone: false });
-    const registry = container.get(TOKENS.Families);
-    families = () => registryText(registry);
-    return container.get(TOKENS.Agent);
-  }
-
   let alice1: FakePod;
   let bob1: FakePod;
   let alice2: FakePod | undefined;
 
   beforeAll(async () => {
     // The test's kubelet cgroupRoot: a cgroup of its own, never the root cgroup.
-    kubelet = await KubeletLayout.create(`eop-test-podscope-${process.pid}`);
+    kubelet = await env.layout();
     top = kubelet.top;
-    listener = createSocket("udp4");
-    listener.on("message", () => received++);
-    await new Promise<void>((resolve) => listener.bind(0, "127.0.0.1", resolve));
+    sink = await LoopbackSink.open();
     // Two tenants with pods labelled alike: alice's (cgroupfs driver) and bob's (systemd driver).
     alice1 = makePod("alice", "web-a1", "cgroupfs");
     bob1 = makePod("bob", "web-b1", "systemd");
     pods.set(alice1.info);
     pods.set(bob1.info);
-    agent = await newAgent();
+    agent = await env.start();
   });
 
   afterAll(async () => {
-    await agent?.sync([]).catch(() => undefined);
-    await agent?.shutdown().catch(() => undefined);
-    await new Promise<void>((resolve) => listener?.close(() => resolve()));
-    await kubelet?.remove();
-    rmSync(pinRoot, { recursive: true, force: true });
-    rmSync(cacheDir, { recursive: true, force: true });
+    await sink?.close();
     // Cleanup itself is checked: nothing of the test is left in the kernel's trees.
-    expect(existsSync(top)).toBe(false);
-    expect(existsSync(pinRoot)).toBe(false);
+    await env.cleanup();
   });
 
   it("attaches alice's program to her pod's cgroup only, and counts exactly her pod's packets under pod=<name>", async () => {
@@ -324,7 +278,7 @@ describe("pod-scoped cgroup programs on the real kernel", () => {
     await agent.shutdown();
     expect(podPins("alice", "egress")).toEqual([`pod_${alice1.info.uid}_0_0`]);
     expect(attachedTo(alice1.podDir)).toEqual([id]); // still running while no agent runs
-    agent = await newAgent();
+    agent = await env.start();
     await agent.sync([manifest("alice", "egress"), manifest("bob", "egress")]);
     expect(status("alice", "egress")).toMatchObject({ phase: "Running", program: { adopted: true, id } });
     expect(attachedTo(alice1.podDir)).toEqual([id]);

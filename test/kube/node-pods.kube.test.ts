@@ -146,8 +146,9 @@ describe("NodePodSource: this node's pods, metadata only", () => {
     expect(changes).toBeGreaterThan(before);
   });
 
-  /** Writes a pod's container statuses as the kubelet would (no kubelet runs here): the status subresource. */
-  const setStatus = (namespace: string, name: string, containers: { name: string; id?: string }[]) =>
+  type StatusList = "containerStatuses" | "initContainerStatuses" | "ephemeralContainerStatuses";
+  /** Writes a pod's container statuses (one list: regular by default) as the kubelet would (no kubelet runs here): the status subresource. */
+  const setStatus = (namespace: string, name: string, containers: { name: string; id?: string }[], list: StatusList = "containerStatuses") =>
     cp.kubectlOk([
       "patch",
       "pod",
@@ -159,7 +160,7 @@ describe("NodePodSource: this node's pods, metadata only", () => {
       "-p",
       JSON.stringify({
         status: {
-          containerStatuses: containers.map((c) => ({
+          [list]: containers.map((c) => ({
             name: c.name,
             image: "registry.invalid/app:1",
             imageID: "",
@@ -206,5 +207,57 @@ describe("NodePodSource: this node's pods, metadata only", () => {
         ).toEqual(status.containerID ? ["containerID", "name"] : ["name"]);
     }
     expect(JSON.stringify(source.cachedContainerObjects())).not.toContain("spec-value");
+  });
+
+  it("container names of init (a sidecar too) and ephemeral containers, as of regular ones: by runtime id, names and ids only cached", async () => {
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "jobs-1", namespace: alice, labels: { app: "jobs" } },
+        spec: {
+          nodeName: node,
+          initContainers: [
+            { name: "migrate", image: "registry.invalid/app:1" },
+            { name: "log-shipper", image: "registry.invalid/app:1", restartPolicy: "Always" }, // a sidecar
+          ],
+          containers: [{ name: "app", image: "registry.invalid/app:1", env: [{ name: "SECRET_LOOKING", value: "spec-value" }] }],
+        },
+      }),
+    });
+    // What `kubectl debug` adds: an ephemeral container, through the pod's ephemeralcontainers subresource.
+    await cp.kubectlOk(["debug", "jobs-1", "-n", alice, "--image=registry.invalid/debug:1", "--container=debugger", "--attach=false"]);
+    const [app, migrate, shipper, debuggerId] = ["c", "d", "e", "f"].map((c) => c.repeat(64));
+    await setStatus(
+      alice,
+      "jobs-1",
+      [
+        { name: "migrate", id: migrate },
+        { name: "log-shipper", id: shipper },
+      ],
+      "initContainerStatuses",
+    );
+    await setStatus(alice, "jobs-1", [{ name: "debugger", id: debuggerId }], "ephemeralContainerStatuses");
+    await setStatus(alice, "jobs-1", [{ name: "app", id: app }]);
+    await eventually("jobs-1 listed", async () => source.pods().some((p) => p.namespace === alice && p.name === "jobs-1"), 15_000);
+    const uid = source.pods().find((p) => p.namespace === alice && p.name === "jobs-1")!.uid;
+    await eventually("jobs-1's containers of every kind", async () => source.containers(uid)?.length === 4, 15_000);
+    expect([...source.containers(uid)!].sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+      { name: "app", id: app },
+      { name: "debugger", id: debuggerId },
+      { name: "log-shipper", id: shipper },
+      { name: "migrate", id: migrate },
+    ]);
+    const cached = source.cachedContainerObjects().find((o) => o.metadata?.uid === uid)!;
+    expect(Object.keys(cached.status ?? {}).sort()).toEqual(["containerStatuses", "ephemeralContainerStatuses", "initContainerStatuses"]);
+    for (const statuses of Object.values(cached.status ?? {}))
+      for (const status of statuses ?? [])
+        expect(
+          Object.keys(status)
+            .filter((k) => (status as Record<string, unknown>)[k] !== undefined)
+            .sort(),
+        ).toEqual(["containerID", "name"]);
+    expect(JSON.stringify(source.cachedContainerObjects())).not.toContain("spec-value");
+    expect(JSON.stringify(source.cachedContainerObjects())).not.toContain("registry.invalid");
   });
 });

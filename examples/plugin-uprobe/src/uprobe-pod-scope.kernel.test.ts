@@ -14,59 +14,30 @@
  * pod also has a "pause" container whose root lacks the binary.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync, symlinkSync } from "node:fs";
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { readlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  PLUGIN,
-  StaticPodSource,
-  parseManifests,
-  TOKENS,
-  createAgentContainer,
-  createLogger,
-  defaultPodScope,
-  registryText,
-  type Agent,
-  type ParsedManifest,
-} from "@ebpf-operator/core";
+import { parseManifests, type Agent, type ParsedManifest } from "@ebpf-operator/core";
 import { requireKernelCapabilities } from "../../../test/helpers/kernel.js";
-import { KubeletLayout, until, type FakePod } from "../../../test/helpers/kubelet-layout.js";
+import type { KubeletLayout } from "../../../test/helpers/kubelet-layout.js";
+import { removeCgroup, until, type FakeContainer, type FakePod } from "../../../test/helpers/kubelet-layout.js";
 import { example } from "../../../test/helpers/manifests.js";
 import { sampleValue } from "../../../test/helpers/metrics.js";
+import { COUNT_BY_CGROUP, HEADERS, PodScopeAgent, countByPodMetrics, ebpfMap } from "../../../test/helpers/pod-scope-agent.js";
 import { compileProbeTarget, tlsWriterRoot } from "./fixtures/compile.js";
 import { uprobePlugin } from "./uprobe-plugin.js";
 
 requireKernelCapabilities();
 
 /** Counts calls by the caller's cgroup, and every run of the program in `runs`. */
-const CODE = `#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-#include <ebpf-operator/metrics.h>
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 1024);
-  __type(key, u64);
-  __type(value, u64);
-} calls SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, u32);
-  __type(value, u64);
-} runs SEC(".maps");
-
+const CODE = `${HEADERS}
+${COUNT_BY_CGROUP}
 SEC("uprobe")
 int count_calls(void *ctx) {
-  u32 zero = 0;
-  u64 *n = bpf_map_lookup_elem(&runs, &zero);
-  if (n) __sync_fetch_and_add(n, 1);
-  u64 cgroup = bpf_get_current_cgroup_id();
-  EOP_COUNTER_INC(calls, cgroup);
+  count_call();
   return 0;
 }
 
@@ -74,33 +45,14 @@ char LICENSE[] SEC("license") = "GPL";
 `;
 
 function manifest(namespace: string, name: string, target = "/app/probe-target:eop_probe_target", app = "web"): ParsedManifest {
-  return {
-    source: `${namespace}-${name}.yaml`,
-    document: 0,
-    ref: { namespace, name },
-    resource: {
-      apiVersion: "observability.cloud/v1",
-      kind: "EbpfMap",
-      metadata: { name, namespace, generation: 1 },
-      spec: {
-        type: "uprobe",
-        target,
-        program: "count_calls",
-        selector: { matchLabels: { app } },
-        metrics: [
-          {
-            name: "tenant_probe_calls",
-            help: "calls of eop_probe_target by the pod's tasks",
-            type: "counter",
-            map: "calls",
-            labels: [{ name: "pod", decoders: [{ name: "uint" }, { name: "pod" }] }],
-          },
-          { name: "tenant_probe_runs", help: "every run of the program", type: "counter", map: "runs" },
-        ],
-        code: CODE,
-      },
-    } as ParsedManifest["resource"],
-  };
+  return ebpfMap(namespace, name, {
+    type: "uprobe",
+    target,
+    program: "count_calls",
+    selector: { matchLabels: { app } },
+    metrics: countByPodMetrics({ calls: "tenant_probe_calls", runs: "tenant_probe_runs" }, "calls of eop_probe_target by the pod's tasks"),
+    code: CODE,
+  });
 }
 
 /** A pod as the test lays it out: its app container's root and long-running process, and a pause container. */
@@ -108,17 +60,16 @@ interface Pod extends FakePod {
   root: string;
   app: ReturnType<typeof spawn>;
   pause: ReturnType<typeof spawn>;
+  pauseContainer: FakeContainer;
 }
 
 describe("pod-scoped uprobes on the real kernel (the agent's gate at each pod's binary)", () => {
-  const pinRoot = `/sys/fs/bpf/eop-test-uprobepod-${process.pid}`;
-  const cacheDir = mkdtempSync(join(tmpdir(), "eop-uprobepod-cache-"));
+  const env = new PodScopeAgent({ name: "uprobepod", plugins: [uprobePlugin] });
+  const { pods, families, status } = env;
   const roots = mkdtempSync(join(tmpdir(), "eop-uprobepod-roots-"));
-  const pods = new StaticPodSource();
   const children: ReturnType<typeof spawn>[] = [];
   let kubelet: KubeletLayout;
   let agent: Agent;
-  let families: () => Promise<string>;
   let image: string; // the "image layer" file every root links
   let hostBinary: string; // a copy on the host, outside every root
   let pauseBinary: string;
@@ -169,10 +120,10 @@ describe("pod-scoped uprobes on the real kernel (the agent's gate at each pod's 
     const pauseRoot = `${root}-pause`;
     mkdirSync(pauseRoot);
     linkSync(pauseBinary, join(pauseRoot, "pause"));
-    const pauseDir = kubelet.mkcgroup(`${relative(kubelet.top, pod.podDir)}/pause${process.pid}`);
-    const pause = (await chrooted(pauseRoot, "/pause", 0, pauseDir)).child;
+    const pauseContainer = kubelet.makeContainer(pod);
+    const pause = (await chrooted(pauseRoot, "/pause", 0, pauseContainer.dir)).child;
     const app = options.setup ? pause : (await chrooted(root, "/app/probe-target", 0, pod.containerDir)).child;
-    return { ...pod, root, app, pause };
+    return { ...pod, root, app, pause, pauseContainer };
   }
   async function removePod(pod: Pod): Promise<void> {
     for (const child of [pod.app, pod.pause]) {
@@ -182,22 +133,12 @@ describe("pod-scoped uprobes on the real kernel (the agent's gate at each pod's 
         await exited;
       }
     }
-    await removeCgroupTree(pod.podDir);
-  }
-  async function removeCgroupTree(dir: string): Promise<void> {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) await removeCgroupTree(join(dir, entry.name));
-    for (let i = 0; i < 50 && existsSync(dir); i++) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        await sleep(20); // a finished process leaves its cgroup a moment later
-      }
-    }
+    await kubelet.removeContainer(pod.pauseContainer);
+    await kubelet.removePod(pod);
   }
 
   const value = async (metric: string, namespace: string, ebpfmap: string, labels: Record<string, string> = {}) =>
     sampleValue(await families(), metric, { namespace, ebpfmap, ...labels }) ?? 0;
-  const status = (namespace: string, name: string) => agent.statuses().find((s) => s.namespace === namespace && s.name === name);
   const loadedMessage = (namespace: string, name: string) => status(namespace, name)?.conditions.find((c) => c.type === "Loaded")?.message ?? "";
   const generation = (namespace: string, name: string) => status(namespace, name)!.program!.pinDir!;
   const podPins = (namespace: string, name: string) =>
@@ -216,44 +157,26 @@ describe("pod-scoped uprobes on the real kernel (the agent's gate at each pod's 
   };
   const filterSize = (namespace: string, name: string) => bpftool<unknown[]>("map", "dump", "pinned", join(generation(namespace, name), "gate_filter")).length;
 
-  async function newAgent(): Promise<Agent> {
-    const container = await createAgentContainer({ pinRoot, cacheDir, plugins: [] }, createLogger({ level: "silent" }));
-    container.bind(PLUGIN).toConstantValue(uprobePlugin);
-    container.rebind(TOKENS.Pods).toConstantValue({ ...defaultPodScope(pods), intervalMs: 500, standalone: false });
-    const registry = container.get(TOKENS.Families);
-    families = () => registryText(registry);
-    return container.get(TOKENS.Agent);
-  }
-
   beforeAll(async () => {
     image = compileProbeTarget(roots, "image-probe-target", true);
     hostBinary = join(roots, "host-probe-target");
     copyFileSync(image, hostBinary);
     pauseBinary = join(roots, "pause-binary");
     copyFileSync(image, pauseBinary); // another inode: the pause processes never fire the probe
-    kubelet = await KubeletLayout.create(`eop-test-uprobepod-${process.pid}`);
+    kubelet = await env.layout();
     alice1 = await makePod("alice", "web-a1", "cgroupfs");
     bob1 = await makePod("bob", "web-b1", "systemd");
     pods.set(alice1.info);
     pods.set(bob1.info);
-    agent = await newAgent();
+    agent = await env.start();
   });
 
   afterAll(async () => {
-    await agent?.sync([]).catch(() => undefined);
-    await agent?.shutdown().catch(() => undefined);
+    await env.stop();
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     await sleep(100);
-    if (kubelet) {
-      for (const dir of readdirSync(kubelet.top, { recursive: true, encoding: "utf8" }).filter((d) => /pause\d+$/.test(d))) {
-        await removeCgroupTree(join(kubelet.top, dir));
-      }
-      await kubelet.remove();
-    }
-    rmSync(pinRoot, { recursive: true, force: true });
-    rmSync(cacheDir, { recursive: true, force: true });
     rmSync(roots, { recursive: true, force: true });
-    expect(existsSync(pinRoot)).toBe(false);
+    await env.cleanup(); // the pause containers' cgroups too: the layout made them
   });
 
   it("alice's pod-scoped uprobe counts exactly her pod's calls while bob's pod calls the same function of the same inode as often", async () => {
@@ -423,8 +346,8 @@ describe("pod-scoped uprobes on the real kernel (the agent's gate at each pod's 
     await exited;
     rmSync(join(pod.root, "app", "probe-target"));
     copyFileSync(image, join(pod.root, "app", "probe-target")); // another inode
-    const restarted = kubelet.mkcgroup(`${relative(kubelet.top, pod.podDir)}/${"ab".repeat(32)}`);
-    await removeCgroupTree(pod.containerDir);
+    const restarted = kubelet.makeContainer(pod).dir;
+    await removeCgroup(pod.containerDir);
     pod.containerDir = restarted;
     pod.app = (await chrooted(pod.root, "/app/probe-target", 0, restarted)).child;
     await until(
@@ -468,7 +391,7 @@ describe("pod-scoped uprobes on the real kernel (the agent's gate at each pod's 
     const gate = bpftool<{ prog_id: number }>("link", "show", "id", String(link)).prog_id;
     await agent.shutdown();
     await callsIn(alice1, 4); // counted while no agent runs
-    agent = await newAgent();
+    agent = await env.start();
     await agent.sync([manifest("alice", "probe")]);
     expect(status("alice", "probe")).toMatchObject({ phase: "Running", program: { adopted: true, id } });
     await sleep(1500); // a few pod syncs: the adopted pod is asked about again, nothing attached twice

@@ -79,6 +79,10 @@ export const ERROR_CODES = {
   EOP_ERR_LOAD_VERIFIER: { meaning: "the kernel verifier rejected the program", fault: "spec" },
   EOP_ERR_LOAD_FAILED: { meaning: "the object could not be opened or loaded", fault: "system" },
   EOP_ERR_ATTACH_FAILED: { meaning: "attaching the program failed", fault: "system" },
+  EOP_ERR_ATTACH_REFUSED: {
+    meaning: "the kernel refuses to attach the program as written at its target (a tracepoint program reading past the event's record)",
+    fault: "spec",
+  },
   EOP_ERR_PIN_FAILED: { meaning: "pinning or adopting pinned objects failed", fault: "system" },
   EOP_ERR_PLUGIN_FAILED: { meaning: "a plugin threw an unexpected error while handling a resource", fault: "system" },
   EOP_ERR_METRIC_CONFLICT: { meaning: "another resource exports the same metric name with another type or help", fault: "spec" },

@@ -37,6 +37,8 @@ export interface AgentSettings extends ObservabilitySettings {
   bwrapPath?: string;
   /** Wall (and CPU) time per compile; default the compiler's (30 s). */
   compileTimeoutMs?: number;
+  /** Backoff of retries after failures that may pass by themselves (default 5 s doubling to 5 min; tests shorten it). */
+  retry?: { minMs?: number; maxMs?: number };
 }
 
 export const TOKENS = {
@@ -149,6 +151,7 @@ export async function createAgentContainer(settings: AgentSettings, logger: Logg
         decoders: ctx.get(TOKENS.Decoders),
         enforcement: ctx.get(TOKENS.Enforcement),
         pods: ctx.get(TOKENS.Pods),
+        ...(ctx.get(TOKENS.Settings).retry ? { retry: ctx.get(TOKENS.Settings).retry } : {}),
       }),
   );
   container.bind(TOKENS.Observability).toDynamicValue((ctx) => {

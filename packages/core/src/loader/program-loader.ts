@@ -652,7 +652,9 @@ export class ProgramLoader {
               () => verify({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
               "EOP_ERR_ATTACH_FAILED",
               `program "${entry.program}" of ${label}: the kernel refuses it at ${entry.type} "${entry.target}" (checked as if attached, without running it)`,
-            );
+            ).catch((error: unknown) => {
+              throw attachRefusal(error, entry, label) ?? error;
+            });
           }
           const kernelType = kernelPrograms[i]!;
           const gate = wrap("EOP_ERR_LOAD_FAILED", `load the pod-scope gate of program "${entry.program}" of ${label}`, () =>
@@ -672,7 +674,10 @@ export class ProgramLoader {
           () => plugin.attach({ program, programType: entry.type, target, resource: ref, host: this.host }),
           "EOP_ERR_ATTACH_FAILED",
           `attach ${filter ? "the pod-scope gate of " : ""}program "${entry.program}" of ${label} to ${entry.type} "${entry.target}"`,
-        );
+        ).catch((error: unknown) => {
+          // The gate is the agent's own program: a refusal of it is no fault of the spec.
+          throw (filter ? undefined : attachRefusal(error, entry, label)) ?? error;
+        });
         if (filter) for (const attachment of made) attachment.description = `${attachment.description} (gate: the selected pods' tasks only)`;
         part.attachments.push(...made);
         for (const attachment of made) {
@@ -1083,6 +1088,32 @@ export function isInternalMap(name: string): boolean {
 
 function requiredMaps(request: LoadRequest): readonly string[] {
   return request.requiredMaps ?? (request.spec.map ? [request.spec.map] : []);
+}
+
+/**
+ * The kernel's refusal, at attach time, of the tenant's program as written: a tracepoint program
+ * that reads further into its context than the event's record goes gets EACCES from the
+ * perf-event link (kernel/trace/bpf_trace.c, perf_event_set_bpf_prog: the verifier's
+ * max_ctx_offset against the record's size). The verifier cannot know the record, so it passes
+ * the load; attaching (or podScope.verify, its dry run before a gate tail-calls the program) is
+ * where the kernel says no, and only an edit of the code fixes it: EOP_ERR_ATTACH_REFUSED, a
+ * spec fault the agent does not retry. Only the tracepoint link's EACCES is taken: elsewhere
+ * EACCES can be the agent's privileges (perf_event_open, a security module), a system fault.
+ */
+function attachRefusal(error: unknown, entry: ResourceProgram, label: string): Error | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 8; depth++) {
+    if (current instanceof LibbpfError && current.code === "EACCES" && current.op.startsWith("bpf_link_create(tracepoint ")) {
+      return operatorError(
+        "EOP_ERR_ATTACH_REFUSED",
+        `${programField(entry, "program")} "${entry.program}" of ${label} reads past the record of ${entry.type} "${entry.target}": ` +
+          `the kernel refuses to attach it (EACCES); read only the event's fields, as its format file in tracefs lists them (events/${entry.target}/format)`,
+        current,
+      );
+    }
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /** Calls into a plugin; its own coded errors pass through, anything else is wrapped. */

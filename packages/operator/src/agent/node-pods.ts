@@ -15,20 +15,40 @@ interface PodMetadata {
   metadata?: V1ObjectMeta;
 }
 
+/**
+ * The status lists that name a pod's containers: regular, init (sidecars included) and
+ * ephemeral (`kubectl debug`). Names are unique across the three within a pod (the API server
+ * refuses a pod that repeats one), so one name -> id table serves them all.
+ */
+const STATUS_LISTS = ["containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"] as const;
+type ContainerStatuses = { [list in (typeof STATUS_LISTS)[number]]?: Pick<V1ContainerStatus, "name" | "containerID">[] };
+
 /** What the container watch keeps of a pod: its UID and its containers' names and ids, nothing else. */
 interface PodContainers {
   apiVersion?: string;
   kind?: string;
   metadata?: V1ObjectMeta;
-  status?: { containerStatuses?: Pick<V1ContainerStatus, "name" | "containerID">[] };
+  status?: ContainerStatuses;
 }
 
-/** A pod's containers that have a runtime id (`containerd://<64 hex>`, `cri-o://…`); others are not running yet. */
+/** A pod's containers that have a runtime id (`containerd://<64 hex>`, `cri-o://…`), of every kind; others are not running yet. */
 export function podContainersOf(object: PodContainers): PodContainer[] {
   const out: PodContainer[] = [];
-  for (const status of object.status?.containerStatuses ?? []) {
-    const id = containerIdOf(status.containerID);
-    if (id !== undefined && typeof status.name === "string") out.push({ name: status.name, id });
+  for (const list of STATUS_LISTS) {
+    for (const status of object.status?.[list] ?? []) {
+      const id = containerIdOf(status.containerID);
+      if (id !== undefined && typeof status.name === "string") out.push({ name: status.name, id });
+    }
+  }
+  return out;
+}
+
+/** The container statuses cut to names and ids (the lists the pod has; nothing else of the status). */
+function namesAndIds(status: ContainerStatuses | undefined): ContainerStatuses {
+  const out: ContainerStatuses = {};
+  for (const list of STATUS_LISTS) {
+    const statuses = status?.[list];
+    if (list === "containerStatuses" || statuses) out[list] = (statuses ?? []).map((c) => ({ name: c.name, containerID: c.containerID }));
   }
   return out;
 }
@@ -97,7 +117,8 @@ export class NodePodSource implements PodSource {
   /**
    * Container names (`spec.selector.container`, the `container` label): a second watch of this
    * node's pods, whole objects this time (the metadata-only one has no status), transformed to
-   * the UID and `status.containerStatuses[].{name, containerID}` before caching — what the
+   * the UID and `status.{containerStatuses,initContainerStatuses,ephemeralContainerStatuses}[].{name,
+   * containerID}` before caching — what the
    * kubelet itself watches, so the API server serves the node's pods to the node once more, and
    * a few hundred bytes a pod stay in memory. Started by the first resource that needs it, never
    * on nodes where none does; a restarted container's new id comes with the kubelet's status
@@ -121,7 +142,7 @@ export class NodePodSource implements PodSource {
           namespace: object.metadata?.namespace,
           resourceVersion: object.metadata?.resourceVersion,
         },
-        status: { containerStatuses: (object.status?.containerStatuses ?? []).map((c) => ({ name: c.name, containerID: c.containerID })) },
+        status: namesAndIds(object.status),
       }),
       logger,
       ...(resyncMs === undefined ? {} : { resyncMs }),

@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { createServer, type Server } from "node:https";
+import { Agent, createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
@@ -73,6 +73,55 @@ describe("reuseConnections", () => {
     const close = reuseConnections(kc);
     await expect(kc.makeApiClient(CoreV1Api).listNamespace()).rejects.toThrow(/certificate/i);
     expect(api.requests()).toBe(0);
+    close();
+  });
+
+  it("keeps one agent while the credentials stay the same (new buffers every request); a rotated certificate, key or CA gets a new one", async () => {
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    const kc = new KubeConfig();
+    const load = (ca: string, cert: string, key: string) =>
+      kc.loadFromOptions({
+        clusters: [{ name: "c", server: "https://127.0.0.1:1", caData: b64(ca), skipTLSVerify: false }],
+        users: [{ name: "u", certData: b64(cert), keyData: b64(key) }],
+        contexts: [{ name: "x", cluster: "c", user: "u" }],
+        currentContext: "x",
+      });
+    load("ca-1", "cert-1", "key-1");
+    const close = reuseConnections(kc);
+    /** The agent a request would use (what client-node's request context is given). */
+    const agentOfRequest = async (): Promise<Agent> => {
+      let agent: unknown;
+      const context = { setHeaderParam: () => undefined, getAgent: () => agent, setAgent: (a: unknown) => (agent = a) };
+      await kc.applySecurityAuthentication(context as unknown as Parameters<KubeConfig["applySecurityAuthentication"]>[0]);
+      expect(agent).toBeInstanceOf(Agent);
+      return agent as Agent;
+    };
+    const first = await agentOfRequest();
+    expect(first.options.keepAlive).toBe(true);
+    expect(await agentOfRequest()).toBe(first);
+    expect(await agentOfRequest()).toBe(first);
+    // client-node decodes the kube config anew for every request: equal bytes, other buffers.
+    load("ca-1", "cert-1", "key-1");
+    expect(await agentOfRequest()).toBe(first);
+
+    load("ca-1", "cert-2", "key-1"); // a rotated client certificate
+    const second = await agentOfRequest();
+    expect(second).not.toBe(first);
+    expect(second.options.cert).toEqual(Buffer.from("cert-2"));
+    expect(await agentOfRequest()).toBe(second);
+    load("ca-1", "cert-2", "key-2");
+    const third = await agentOfRequest();
+    expect(third).not.toBe(second);
+    expect(third.options.key).toEqual(Buffer.from("key-2"));
+    load("ca-2", "cert-2", "key-2");
+    const fourth = await agentOfRequest();
+    expect(fourth).not.toBe(third);
+    expect(fourth.options.ca).toEqual(Buffer.from("ca-2"));
+    // Back to earlier credentials is a change too (only the current agent is kept).
+    load("ca-1", "cert-1", "key-1");
+    const fifth = await agentOfRequest();
+    expect([first, second, third, fourth]).not.toContain(fifth);
+    expect(fifth.options.ca).toEqual(Buffer.from("ca-1"));
     close();
   });
 });
