@@ -23,8 +23,7 @@
  * kernel where things are attached (XDP on alice's pods' `eth0` only, packet sockets in her pods'
  * namespaces only, nothing on the node's interfaces). Everything is removed pass or fail.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findCgroup2MountInfo } from "@ebpf-operator/core";
@@ -32,6 +31,7 @@ import { repoRoot } from "../helpers/kube/control-plane.js";
 import { PIN_ROOT, eventually, pinsUnder, programExists, tailCallsOf } from "../helpers/node/bpf.js";
 import { attachNodeCluster } from "../helpers/node/cluster.js";
 import { agentReader, type AgentReader } from "../helpers/node/agent-metrics.js";
+import { podLinks as podLinksIn, podPacketSockets as packetSocketsIn, xdpOf, type IpLink } from "../helpers/node/pod-net.js";
 
 const cluster = attachNodeCluster();
 /** The release and its namespace: an install of its own, with the pod network scope. */
@@ -52,12 +52,6 @@ const RUN_CGROUP = (JSON.parse(readFileSync(join(cluster.dir, "node.json"), "utf
 interface NodeReport {
   status: { phase: string; program?: { id: number; attachments?: string[] }; conditions?: { type: string; message: string }[] };
 }
-interface IpLink {
-  ifname: string;
-  ifindex: number;
-  link_netnsid?: number;
-  xdp?: { mode?: number; prog?: { id: number }; attached?: { prog?: { id: number } }[] };
-}
 
 const podManifest = (namespace: string, name: string) =>
   JSON.stringify({
@@ -74,15 +68,6 @@ const podManifest = (namespace: string, name: string) =>
 const sendScript = (ip: string, count: number) =>
   `const s=require("dgram").createSocket("udp4");let i=0;` +
   `const f=()=>s.send(Buffer.alloc(16,120),${PORT},"${ip}",(e)=>{if(e)throw e;if(++i<${count})f();else{s.close();console.log(i)}});f();`;
-
-/** The XDP program ids attached to each interface of a list from `ip -j -d link show` (which gives one both as `prog` and in `attached`). */
-const xdpOf = (links: IpLink[]): Record<string, number[]> =>
-  Object.fromEntries(
-    links.map((l) => [
-      l.ifname,
-      [...new Set([l.xdp?.prog?.id, ...(l.xdp?.attached ?? []).map((a) => a.prog?.id)])].filter((id): id is number => id !== undefined),
-    ]),
-  );
 
 describe("pod-scoped xdp and socket programs with real pods (chart installed with agent.podNetworkScope)", () => {
   let alice = "";
@@ -133,33 +118,9 @@ describe("pod-scoped xdp and socket programs with real pods (chart installed wit
     join((await findCgroup2MountInfo())!.path, RUN_CGROUP, "kubepods", "besteffort", `pod${uids[`${namespace}/${name}`]}`);
   /** The pod's cgroup id (its cgroup v2 directory's inode): what the agent's gate hands the program. */
   const podCgroupId = async (namespace: string, name: string) => statSync(await podCgroup(namespace, name)).ino;
-  /** A process of the pod as the host sees it (the sandbox's or a container's): a way into its network namespace. */
-  const podPid = async (namespace: string, name: string): Promise<number> => {
-    const dir = await podCgroup(namespace, name);
-    const pids = readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .flatMap((e) =>
-        readFileSync(join(dir, e.name, "cgroup.procs"), "utf8")
-          .trim()
-          .split("\n")
-          .filter(Boolean)
-          .map(Number),
-      );
-    if (pids.length === 0) throw new Error(`no process in ${dir}`);
-    return pids[0]!;
-  };
   /** `ip -j -d link show` in the pod's network namespace, from the host. */
-  const podLinks = async (namespace: string, name: string): Promise<IpLink[]> =>
-    JSON.parse(
-      execFileSync("nsenter", ["-t", String(await podPid(namespace, name)), "-n", "ip", "-j", "-d", "link", "show"], { encoding: "utf8" }),
-    ) as IpLink[];
-  /** The ifindexes the packet sockets of the pod's network namespace are bound to (`/proc/net/packet` read inside it). */
-  const podPacketSockets = async (namespace: string, name: string): Promise<number[]> =>
-    execFileSync("nsenter", ["-t", String(await podPid(namespace, name)), "-n", "cat", "/proc/net/packet"], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .slice(1)
-      .map((line) => Number(line.trim().split(/\s+/)[4]));
+  const podLinks = async (namespace: string, name: string) => podLinksIn(await podCgroup(namespace, name));
+  const podPacketSockets = async (namespace: string, name: string) => packetSocketsIn(await podCgroup(namespace, name));
   /** The node's own interfaces (cni0, the pods' host-side veths, lo, ...): XDP programs on each. */
   const nodeXdp = async () => {
     const r = await cluster.exec(["ip", "-j", "-d", "link", "show"]);
