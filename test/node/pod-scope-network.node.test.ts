@@ -290,9 +290,18 @@ describe("pod-scoped xdp and socket programs with real pods (chart installed wit
       async () => ((await series(XDP.metric)).concat(await series(SOCKET.metric)).some((s) => s.labels.includes(`pod="web-2"`)) ? undefined : true),
       30_000,
     );
+    // The per-node status is written to the API server after the agent's own state changes (the
+    // series go first): wait for it.
     for (const { name } of [XDP, SOCKET]) {
-      const after = await report(name);
-      expect(after!.status.program!.attachments).toEqual([expect.stringMatching(new RegExp(`^pod ${ALICE}/web-1\\b`))]);
+      const after = await eventually(
+        `${name}'s status to drop web-2`,
+        async () => {
+          const r = await report(name);
+          return r?.status.program?.attachments?.length === 1 ? r : undefined;
+        },
+        30_000,
+      );
+      expect(after.status.program!.attachments).toEqual([expect.stringMatching(new RegExp(`^pod ${ALICE}/web-1: `))]);
     }
     expect(pins().some((p) => p.includes(`/pod_${uids[`${ALICE}/web-2`]}_`))).toBe(false);
     expect(await udpOf(XDP.metric, XDP.name, "web-1")).toBe(45);

@@ -187,8 +187,12 @@ describe("pod scope with real pods on a real kubelet", () => {
 
     await cluster.kubectlOk(["delete", "pod", "web-2", "-n", ALICE, "--wait=true", "--timeout=60s"], { kubeconfig: alice, timeoutMs: 70_000 });
     await eventually("web-2's series to disappear", async () => ((await valueOf("web-2")) === undefined ? true : undefined), 30_000);
-    const after = await report();
-    expect(after!.status.program!.attachments).toEqual([`pod ${ALICE}/web-1 (cgroup /${RUN_CGROUP}/kubepods/besteffort/pod${uids[`${ALICE}/web-1`]})`]);
+    // The per-node status is written after the agent's own state changes (the series go first).
+    const after = await eventually("the status to drop web-2", async () => {
+      const r = await report();
+      return r?.status.program?.attachments?.length === 1 ? r : undefined;
+    });
+    expect(after.status.program!.attachments).toEqual([`pod ${ALICE}/web-1 (cgroup /${RUN_CGROUP}/kubepods/besteffort/pod${uids[`${ALICE}/web-1`]})`]);
     expect(pins().some((p) => p.includes(`/pod_${uids[`${ALICE}/web-2`]}_`))).toBe(false);
     expect(await valueOf("web-1")).toBe(35);
   });
