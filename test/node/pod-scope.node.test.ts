@@ -14,7 +14,9 @@
  * selected pod that has finished (its cgroup gone) is named in the status with its coded reason.
  * alice's pod-scoped tracepoint (examples/pod-syscalls.yaml: the agent's cgroup gate in front of
  * her program, in the real DaemonSet with its real capabilities) counts exactly her pod's getppid
- * calls while bob's pod makes more.
+ * calls while bob's pod makes more. This install has no pod network scope (deploy/operator.yaml:
+ * no hostPID, no CAP_SYS_ADMIN/SYS_PTRACE): alice's examples/pod-xdp-packets.yaml runs attached to
+ * no pod and says why (pod-scope-network.node.test.ts installs the chart with the scope).
  * Pods, the install, pins and namespaces are removed pass or fail; the pods' cgroups go with
  * the pods (the harness removes the run's cgroup subtree at the end).
  */
@@ -27,6 +29,7 @@ import { repoRoot } from "../helpers/kube/control-plane.js";
 import { PIN_ROOT, eventually, pinsUnder, programExists } from "../helpers/node/bpf.js";
 import { attachNodeCluster } from "../helpers/node/cluster.js";
 import { agentReader, type AgentReader } from "../helpers/node/agent-metrics.js";
+import { podLinks, xdpOf, type IpLink } from "../helpers/node/pod-net.js";
 
 const cluster = attachNodeCluster();
 const SYSTEM = "ebpf-operator-system";
@@ -184,8 +187,12 @@ describe("pod scope with real pods on a real kubelet", () => {
 
     await cluster.kubectlOk(["delete", "pod", "web-2", "-n", ALICE, "--wait=true", "--timeout=60s"], { kubeconfig: alice, timeoutMs: 70_000 });
     await eventually("web-2's series to disappear", async () => ((await valueOf("web-2")) === undefined ? true : undefined), 30_000);
-    const after = await report();
-    expect(after!.status.program!.attachments).toEqual([`pod ${ALICE}/web-1 (cgroup /${RUN_CGROUP}/kubepods/besteffort/pod${uids[`${ALICE}/web-1`]})`]);
+    // The per-node status is written after the agent's own state changes (the series go first).
+    const after = await eventually("the status to drop web-2", async () => {
+      const r = await report();
+      return r?.status.program?.attachments?.length === 1 ? r : undefined;
+    });
+    expect(after.status.program!.attachments).toEqual([`pod ${ALICE}/web-1 (cgroup /${RUN_CGROUP}/kubepods/besteffort/pod${uids[`${ALICE}/web-1`]})`]);
     expect(pins().some((p) => p.includes(`/pod_${uids[`${ALICE}/web-2`]}_`))).toBe(false);
     expect(await valueOf("web-1")).toBe(35);
   });
@@ -255,6 +262,36 @@ describe("pod scope with real pods on a real kubelet", () => {
     expect((await series(TRACING_METRIC)).every((s) => s.labels.startsWith(`{namespace="${ALICE}",ebpfmap="${TRACING}",pod="web-1",`))).toBe(true);
     await cluster.kubectlOk(["delete", "ebpfmap", TRACING, "-n", ALICE, "--timeout=120s"], { kubeconfig: alice, timeoutMs: 130_000 });
     await eventually("the tracing program to go", async () => (!programExists(running.status.program!.id) ? true : undefined), 60_000);
+  });
+
+  it("the default install (no pod network scope) runs examples/pod-xdp-packets.yaml attached to no pod and says why; nothing is on the pod's or the node's interfaces", async () => {
+    const XDP = "pod-xdp-packets";
+    await cluster.kubectlOk(["apply", "-n", ALICE, "-f", "-"], {
+      kubeconfig: alice,
+      input: readFileSync(join(repoRoot, "examples/pod-xdp-packets.yaml"), "utf8"),
+    });
+    try {
+      const loaded = (r: NodeReport | undefined) => r?.status.conditions?.find((c) => c.type === "Loaded")?.message ?? "";
+      const r = await eventually(
+        "pod-xdp-packets Running, saying why it is on no pod",
+        async () => {
+          const r = await report(XDP);
+          return r?.status.phase === "Running" && loaded(r).includes("web-1") ? r : undefined;
+        },
+        120_000,
+      );
+      // The DaemonSet has neither the host's PID namespace nor CAP_SYS_PTRACE/CAP_SYS_ADMIN
+      // (docs/deploy.md): the agent cannot see the pod's processes, and says so.
+      expect(loaded(r)).toMatch(
+        /^program \d+ loaded, attached to no pod; not yet attached to web-1: no process of the pod whose network namespace the agent can open \(none started yet, or the agent lacks the host's PID namespace or CAP_SYS_PTRACE: docs\/deploy\.md\)$/,
+      );
+      expect(r.status.program!.attachments ?? []).toEqual([]);
+      expect(Object.values(xdpOf(podLinks(await hostCgroupOf(ALICE, "web-1")))).flat()).toEqual([]);
+      const node = await cluster.exec(["ip", "-j", "-d", "link", "show"]);
+      expect(Object.values(xdpOf(JSON.parse(node.stdout) as IpLink[])).flat()).toEqual([]);
+    } finally {
+      await cluster.kubectl(["delete", "ebpfmap", XDP, "-n", ALICE, "--ignore-not-found", "--timeout=120s"], { timeoutMs: 130_000 });
+    }
   });
 
   it("container scope: examples/pod-container-egress.yaml attaches to the server container of a two-container pod only, found by the id in the pod's status; its series is labelled pod and container", async () => {

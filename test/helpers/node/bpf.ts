@@ -42,3 +42,16 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     await sleep(everyMs);
   }
 }
+
+/** A program's name and the program ids in the program arrays it uses (what a gate tail-calls). */
+export function tailCallsOf(id: number): { name: string; calls: number[] } {
+  const info = JSON.parse(execFileSync("bpftool", ["-j", "prog", "show", "id", String(id)], { encoding: "utf8" })) as { name: string; map_ids?: number[] };
+  const calls: number[] = [];
+  for (const mapId of info.map_ids ?? []) {
+    const map = JSON.parse(execFileSync("bpftool", ["-j", "map", "show", "id", String(mapId)], { encoding: "utf8" })) as { type: string };
+    if (map.type !== "prog_array") continue;
+    const entries = JSON.parse(execFileSync("bpftool", ["-j", "map", "dump", "id", String(mapId)], { encoding: "utf8" })) as { value: string[] | number }[];
+    for (const entry of entries) calls.push(typeof entry.value === "number" ? entry.value : Buffer.from(entry.value.map((b) => Number(b))).readUInt32LE(0));
+  }
+  return { name: info.name, calls };
+}
