@@ -379,9 +379,9 @@ describe("BpfMap", () => {
 });
 
 describe("BpfMap.readAll off the JS thread", () => {
-  /** A hash map of `n` u32 keys (1..n) whose u64 values are `key * 3`, created outside any object. */
-  function bigHash(n: number, type: "hash" | "percpu_hash" = "hash"): BpfMap {
-    const m = BpfMap.create({ type, name: `eop_rd_${process.pid % 100000}`, keySize: 4, valueSize: 8, maxEntries: n });
+  /** A hash map holding `n` u32 keys (1..n) whose u64 values are `key * 3`, created outside any object. */
+  function bigHash(n: number, type: "hash" | "percpu_hash" = "hash", maxEntries = n): BpfMap {
+    const m = BpfMap.create({ type, name: `eop_rd_${process.pid % 100000}`, keySize: 4, valueSize: 8, maxEntries });
     const value = Buffer.alloc(m.valueStride);
     for (let k = 1; k <= n; k++) {
       value.writeBigUInt64LE(BigInt(k * 3), 0);
@@ -403,12 +403,13 @@ describe("BpfMap.readAll off the JS thread", () => {
     return out;
   }
 
-  const N = OFF_THREAD_MIN_ENTRIES;
+  // Maps large enough to be read off the JS thread by default (maxEntries decides), partly filled.
+  const N = 65536;
   let hash: BpfMap;
   let percpu: BpfMap;
   beforeAll(() => {
-    hash = bigHash(N);
-    percpu = bigHash(N, "percpu_hash");
+    hash = bigHash(N, "hash", OFF_THREAD_MIN_ENTRIES);
+    percpu = bigHash(N, "percpu_hash", OFF_THREAD_MIN_ENTRIES);
   });
   afterAll(() => {
     hash?.close();
@@ -434,12 +435,12 @@ describe("BpfMap.readAll off the JS thread", () => {
     again.release!();
   });
 
-  it("reads maps from OFF_THREAD_MIN_ENTRIES entries on off the JS thread by default, smaller ones on it", async () => {
+  it("reads maps of OFF_THREAD_MIN_ENTRIES maxEntries or more off the JS thread by default, smaller ones on it", async () => {
     const spy = vi.spyOn(native(), "mapReadBatches");
     try {
       expect((await hash.readAll()).count).toBe(N);
       expect(spy).toHaveBeenCalledTimes(1);
-      using small = bigHash(3000);
+      using small = bigHash(3000, "hash", OFF_THREAD_MIN_ENTRIES - 1);
       expect((await small.readAll()).count).toBe(3000);
       expect(spy).toHaveBeenCalledTimes(1);
     } finally {

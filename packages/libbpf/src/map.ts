@@ -32,12 +32,14 @@ export interface ReadAllOptions {
 }
 
 /**
- * From this many `maxEntries` on, `readAll` reads batches on the thread pool by default. Below it
- * the read is a few milliseconds, less than the two thread wake-ups of a hop on a busy machine;
- * above it a sliced read on the JS thread yields hundreds of times, and under a CPU hog the
- * scheduler takes the CPU away at those yields (docs/benchmarks.md, issue 16).
+ * From this many `maxEntries` on, `readAll` reads batches on the thread pool by default. A hop
+ * costs two thread wake-ups, which on a loaded machine take milliseconds each (a thread that
+ * sleeps waits for a CPU when it wakes; the sliced read never sleeps): a visible share of a
+ * 100k-entry read (~40-100 ms), little of a 1M one (~0.3-1 s), where the sliced read on the JS
+ * thread yields ~250 times and under a CPU hog took up to 1.7x the C floor (docs/benchmarks.md,
+ * issue 16).
  */
-export const OFF_THREAD_MIN_ENTRIES = 65536;
+export const OFF_THREAD_MIN_ENTRIES = 1 << 18;
 
 /**
  * Keys, values and batch cursors for {@link BpfMap.readAll}: room for `capacity` entries,
