@@ -34,10 +34,10 @@ export interface ReadAllOptions {
 /**
  * From this many `maxEntries` on, `readAll` reads batches on the thread pool by default. A hop
  * costs two thread wake-ups, which on a loaded machine take milliseconds each (a thread that
- * sleeps waits for a CPU when it wakes; the sliced read never sleeps): a visible share of a
- * 100k-entry read (~40-100 ms), little of a 1M one (~0.3-1 s), where the sliced read on the JS
- * thread yields ~250 times and under a CPU hog took up to 1.7x the C floor (docs/benchmarks.md,
- * issue 16).
+ * sleeps waits for a CPU when it wakes; the sliced read never sleeps): little of a 1M-entry read
+ * (~0.3-1 s), where the sliced read on the JS thread yields ~250 times and under a CPU hog took up
+ * to 1.7x the C floor; more of a 100k one (~40-100 ms), which the sliced read kept within 1.2x
+ * of the floor on a quiet machine (docs/benchmarks.md, issue 16).
  */
 export const OFF_THREAD_MIN_ENTRIES = 1 << 18;
 
