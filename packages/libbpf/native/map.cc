@@ -1,4 +1,4 @@
-// Map operations on a map fd. readAll runs on the libuv thread pool.
+// Map operations on a map fd. readAll of a large map, and iteration, run on the libuv thread pool.
 #include "map.h"
 
 #include <bpf/bpf.h>
@@ -154,6 +154,157 @@ Napi::Value LookupBatch(const Napi::CallbackInfo& info) {
   if (e == ENOENT) return Napi::Number::New(env, static_cast<double>(n) * 2 + 1);
   if (e == ENOSPC) return Napi::Number::New(env, -1);
   ThrowErrno(env, "bpf_map_lookup_batch", e);
+}
+
+// mapReadBatches(handle, keys, values, cursorA, cursorB, batchSize, keySize, valueStride)
+//   -> Promise<{ count, syscalls, done, first, swapped, chunk, errno }>
+// The whole batch read of a large map on a libuv worker thread: bpf_map_lookup_batch calls one
+// after the other, straight into `keys` and `values` (buffers the map allocated once and keeps;
+// held by references until the read settles), with one thread hop there and one back for the
+// whole map instead of a yield to the event loop every 2 ms. Under a CPU hog every such yield of
+// a sliced read on the JS thread let the scheduler run something else; here the loop runs as a
+// C reader does and the event loop is free meanwhile.
+//
+// bpf() errors do not reject: `errno` says which (with `first`: nothing was read yet, so the JS
+// side can fall back to iteration for map types without batch lookups). `done` is false without
+// an error when the buffers cannot hold the next batch (a hash bucket made it grow past the room
+// left): the JS side continues from `count` with the cursor in `swapped ? cursorB : cursorA`.
+// The handle is held (Acquire): a close() meanwhile is deferred until the read settles.
+class BatchReadWorker : public Napi::AsyncWorker {
+ public:
+  BatchReadWorker(Napi::Env env, Napi::Object handleObj, FdHandle* handle, Napi::Uint8Array keys,
+                  Napi::Uint8Array values, Napi::Uint8Array cursorA, Napi::Uint8Array cursorB, uint32_t batchSize,
+                  size_t keySize, size_t valueStride)
+      : Napi::AsyncWorker(env, "ebpf:readBatches"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        handle_(handle),
+        keys_(keys.Data()),
+        values_(values.Data()),
+        cursorA_(cursorA.Data()),
+        cursorB_(cursorB.Data()),
+        chunk_(batchSize),
+        keySize_(keySize),
+        valueStride_(valueStride) {
+    handleRef_ = Napi::Persistent(handleObj);
+    keysRef_ = Napi::Persistent(keys);
+    valuesRef_ = Napi::Persistent(values);
+    cursorARef_ = Napi::Persistent(cursorA);
+    cursorBRef_ = Napi::Persistent(cursorB);
+    size_t byKeys = keySize == 0 ? SIZE_MAX : keys.ByteLength() / keySize;
+    size_t byValues = valueStride == 0 ? SIZE_MAX : values.ByteLength() / valueStride;
+    capacity_ = std::min(byKeys, byValues);
+    handle_->Acquire();
+    fd_ = handle_->rawFd();
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint8_t* in = cursorA_;
+    uint8_t* out = cursorB_;
+    for (;;) {
+      if (count_ + chunk_ > capacity_) return;  // outgrown: the JS side goes on in larger buffers
+      uint32_t n = chunk_;
+      int r = bpf_map_lookup_batch(fd_, first_ ? nullptr : in, out, keys_ + count_ * keySize_,
+                                   values_ + count_ * valueStride_, &n, &opts);
+      syscalls_++;
+      int e = r < 0 ? -r : 0;
+      if (e == ENOSPC) {
+        // A hash bucket holds more entries than fit in this batch: grow and retry.
+        if (chunk_ >= (1u << 24)) {
+          errno_ = e;
+          return;
+        }
+        chunk_ *= 2;
+        continue;
+      }
+      if (e != 0 && e != ENOENT) {
+        errno_ = e;
+        return;
+      }
+      count_ += n;
+      if (e == ENOENT) {
+        done_ = true;
+        return;
+      }
+      std::swap(in, out);
+      swapped_ = !swapped_;
+      first_ = false;
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    handle_->Release();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("count", Napi::Number::New(env, static_cast<double>(count_)));
+    out.Set("syscalls", Napi::Number::New(env, static_cast<double>(syscalls_)));
+    out.Set("done", Napi::Boolean::New(env, done_));
+    out.Set("first", Napi::Boolean::New(env, first_));
+    out.Set("swapped", Napi::Boolean::New(env, swapped_));
+    out.Set("chunk", Napi::Number::New(env, chunk_));
+    out.Set("errno", Napi::Number::New(env, errno_));
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    handle_->Release();
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference handleRef_;
+  Napi::Reference<Napi::Uint8Array> keysRef_;
+  Napi::Reference<Napi::Uint8Array> valuesRef_;
+  Napi::Reference<Napi::Uint8Array> cursorARef_;
+  Napi::Reference<Napi::Uint8Array> cursorBRef_;
+  FdHandle* handle_;
+  int fd_ = -1;
+  uint8_t* keys_;
+  uint8_t* values_;
+  uint8_t* cursorA_;
+  uint8_t* cursorB_;
+  uint32_t chunk_;
+  size_t keySize_;
+  size_t valueStride_;
+  size_t capacity_ = 0;
+  size_t count_ = 0;
+  uint64_t syscalls_ = 0;
+  bool done_ = false;
+  bool first_ = true;
+  bool swapped_ = false;
+  int errno_ = 0;
+};
+
+Napi::Value ReadBatches(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FdHandle* h = FdHandle::From(env, info[0]);
+  if (h->fd() < 0) ThrowErrno(env, "readAll", EBADF);
+  for (size_t i = 1; i <= 4; i++) {
+    if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      ThrowTypeError(env, "mapReadBatches: keys, values and cursors must be Uint8Arrays");
+    }
+  }
+  Napi::Uint8Array keys = info[1].As<Napi::Uint8Array>();
+  Napi::Uint8Array values = info[2].As<Napi::Uint8Array>();
+  Napi::Uint8Array cursorA = info[3].As<Napi::Uint8Array>();
+  Napi::Uint8Array cursorB = info[4].As<Napi::Uint8Array>();
+  uint32_t batchSize = info[5].As<Napi::Number>().Uint32Value();
+  size_t keySize = static_cast<size_t>(info[6].As<Napi::Number>().Int64Value());
+  size_t valueStride = static_cast<size_t>(info[7].As<Napi::Number>().Int64Value());
+  // The kernel writes a key (or a 4-byte bucket index) into the cursors.
+  size_t cursorMin = std::max<size_t>(keySize, 4);
+  if (batchSize == 0 || cursorA.ByteLength() < cursorMin || cursorB.ByteLength() < cursorMin ||
+      cursorA.Data() == cursorB.Data()) {
+    ThrowTypeError(env, "mapReadBatches: bad batch size or cursors");
+  }
+  auto* w = new BatchReadWorker(env, info[0].As<Napi::Object>(), h, keys, values, cursorA, cursorB, batchSize, keySize,
+                                valueStride);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 // mapHold(handle) / mapUnhold(handle): a read in several calls holds the handle, so a close()
@@ -382,6 +533,7 @@ void InitMap(Napi::Env env, Napi::Object exports) {
   exports.Set("mapGetFdById", Napi::Function::New<GetFdById>(env, "mapGetFdById"));
   exports.Set("mapIterateAll", Napi::Function::New<IterateAll>(env, "mapIterateAll"));
   exports.Set("mapLookupBatch", Napi::Function::New<LookupBatch>(env, "mapLookupBatch"));
+  exports.Set("mapReadBatches", Napi::Function::New<ReadBatches>(env, "mapReadBatches"));
   exports.Set("mapHold", Napi::Function::New<Hold>(env, "mapHold"));
   exports.Set("mapUnhold", Napi::Function::New<Unhold>(env, "mapUnhold"));
   exports.Set("possibleCpus", Napi::Function::New<PossibleCpus>(env, "possibleCpus"));

@@ -9,7 +9,7 @@ export { BpfObject } from "./object.js";
 export type { Capability, LoadOptions, ObjectSource } from "./object.js";
 export { BpfProgram } from "./program.js";
 export type { KprobeOptions, RawProgramSpec, UprobeOptions, XdpOptions } from "./program.js";
-export { BpfMap, isPerCpuMapType } from "./map.js";
+export { BpfMap, OFF_THREAD_MIN_ENTRIES, isPerCpuMapType } from "./map.js";
 export type { ReadAllOptions } from "./map.js";
 export { BpfLink } from "./link.js";
 export { PacketSocket, ETH_P_ALL } from "./socket.js";

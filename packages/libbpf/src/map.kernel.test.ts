@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { compileFixture, makePinDir, makeTempDir, requireKernel, u32Key } from "./kernel-test-support.js";
-import { BpfMap, BpfObject, BpfProgram, ClosedError, LibbpfError, possibleCpus } from "./index.js";
+import { BpfMap, BpfObject, BpfProgram, ClosedError, LibbpfError, OFF_THREAD_MIN_ENTRIES, possibleCpus } from "./index.js";
 import type { MapEntries } from "./index.js";
 import { native } from "./native.js";
 
@@ -197,6 +198,15 @@ describe("BpfMap", () => {
     });
   });
 
+  it("falls back to iteration off the JS thread too for map types without batch lookups", async () => {
+    using m = obj.map("stack_map");
+    expect(await m.readAll({ offThread: true })).toMatchObject({ method: "iterate", count: 0 });
+    await expect(m.readAll({ method: "batch", offThread: true })).rejects.toMatchObject({
+      name: "LibbpfError",
+      code: expect.stringMatching(/^(ENOTSUPP|EOPNOTSUPP|EINVAL)$/),
+    });
+  });
+
   it("grows the batch when a small batch size cannot hold a hash bucket", async () => {
     const r = await maps.hash_map!.readAll({ method: "batch", batchSize: 1 });
     expect(r.count).toBe(COUNT);
@@ -365,5 +375,160 @@ describe("BpfMap", () => {
     expect(() => m.readAll()).toThrow(ClosedError);
     expect(() => m.describeKey()).toThrow(/is closed/);
     expect(() => [...m.entries()]).toThrow(ClosedError);
+  });
+});
+
+describe("BpfMap.readAll off the JS thread", () => {
+  /** A hash map holding `n` u32 keys (1..n) whose u64 values are `key * 3`, created outside any object. */
+  function bigHash(n: number, type: "hash" | "percpu_hash" = "hash", maxEntries = n): BpfMap {
+    const m = BpfMap.create({ type, name: `eop_rd_${process.pid % 100000}`, keySize: 4, valueSize: 8, maxEntries });
+    const value = Buffer.alloc(m.valueStride);
+    for (let k = 1; k <= n; k++) {
+      value.writeBigUInt64LE(BigInt(k * 3), 0);
+      m.update(u32Key(k), value);
+    }
+    return m;
+  }
+
+  /** key -> first u64 of the value; fails on a key read twice. */
+  function byKey(e: MapEntries): Map<number, bigint> {
+    const out = new Map<number, bigint>();
+    const twice: number[] = [];
+    for (let i = 0; i < e.count; i++) {
+      const k = e.keys.readUInt32LE(i * e.keySize);
+      if (out.has(k)) twice.push(k);
+      out.set(k, e.values.readBigUInt64LE(i * e.valueStride));
+    }
+    expect(twice, "keys read twice").toEqual([]);
+    return out;
+  }
+
+  // Maps large enough to be read off the JS thread by default (maxEntries decides), partly filled.
+  const N = 65536;
+  let hash: BpfMap;
+  let percpu: BpfMap;
+  beforeAll(() => {
+    hash = bigHash(N, "hash", OFF_THREAD_MIN_ENTRIES);
+    percpu = bigHash(N, "percpu_hash", OFF_THREAD_MIN_ENTRIES);
+  });
+  afterAll(() => {
+    hash?.close();
+    percpu?.close();
+  });
+
+  it.each(["hash", "percpu"])("reads a %s map the same on the thread pool, on the JS thread and key by key", async (which) => {
+    const m = which === "hash" ? hash : percpu;
+    const pool = await m.readAll({ method: "batch", offThread: true, reuse: true });
+    const sliced = await m.readAll({ method: "batch", offThread: false });
+    const iterate = await m.readAll({ method: "iterate" });
+    expect(pool).toMatchObject({ method: "batch", count: N });
+    expect(pool.syscalls).toBe(sliced.syscalls);
+    const got = byKey(pool);
+    expect(got).toEqual(byKey(sliced));
+    expect(got).toEqual(byKey(iterate));
+    expect(got.get(N)).toBe(BigInt(N * 3));
+    // Into the map's own buffers, again on the next read once released.
+    pool.release!();
+    const again = await m.readAll({ offThread: true, reuse: true });
+    expect(again.keys.buffer).toBe(pool.keys.buffer);
+    expect(byKey(again)).toEqual(got);
+    again.release!();
+  });
+
+  it("reads maps of OFF_THREAD_MIN_ENTRIES maxEntries or more off the JS thread by default, smaller ones on it", async () => {
+    const spy = vi.spyOn(native(), "mapReadBatches");
+    try {
+      expect((await hash.readAll()).count).toBe(N);
+      expect(spy).toHaveBeenCalledTimes(1);
+      using small = bigHash(3000, "hash", OFF_THREAD_MIN_ENTRIES - 1);
+      expect((await small.readAll()).count).toBe(3000);
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("runs the event loop while it reads, and every entry nobody touched is read once while others change", async () => {
+    // Keys 1..N, from the JS thread while the pool reads: every 3rd is deleted, every 3rd + 1
+    // gets a new value, the rest stay.
+    using m = BpfMap.fromId(hash.info.id);
+    let settled = false;
+    const pending = m.readAll({ offThread: true }).finally(() => (settled = true));
+    let rounds = 0;
+    let k = 1;
+    const value = Buffer.alloc(8);
+    while (!settled && k <= N) {
+      rounds++;
+      for (const end = Math.min(N, k + 300); k <= end; k++) {
+        if (k % 3 === 0) m.delete(u32Key(k));
+        else if (k % 3 === 1) {
+          value.writeBigUInt64LE(BigInt(k * 3 + 1));
+          m.update(u32Key(k), value);
+        }
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const r = await pending;
+    const changedUpTo = k;
+    // The read was in flight across several turns of the event loop, changes made in each.
+    expect(rounds).toBeGreaterThan(1);
+    const got = byKey(r);
+    const wrong: string[] = [];
+    for (let key = 1; key <= N; key++) {
+      const v = got.get(key);
+      const touched = key < changedUpTo && key % 3 !== 2;
+      const ok = !touched
+        ? v === BigInt(key * 3) // untouched: read, with its value
+        : key % 3 === 1
+          ? v === BigInt(key * 3) || v === BigInt(key * 3 + 1) // updated: the old or the new value
+          : v === undefined || v === BigInt(key * 3); // deleted: gone, or read before it went
+      if (!ok) wrong.push(`${key}: ${v}`);
+    }
+    expect(wrong).toEqual([]);
+    // Put the map back for the other tests.
+    for (let key = 1; key <= N; key++) {
+      value.writeBigUInt64LE(BigInt(key * 3));
+      m.update(u32Key(key), value);
+    }
+  });
+
+  it("finishes a read whose map is closed meanwhile, then closes the fd", async () => {
+    const m = BpfMap.fromId(hash.info.id);
+    const fd = m.fd;
+    const pending = m.readAll({ offThread: true });
+    m.close();
+    expect(() => m.fd).toThrow(ClosedError);
+    expect(() => m.readAll()).toThrow(ClosedError);
+    const r = await pending;
+    expect(r.count).toBe(N);
+    expect(byKey(r).get(N)).toBe(BigInt(N * 3));
+    // The deferred close happened once the read was done: that descriptor (its number may have
+    // been reused since, but not by this map: nothing else opened it) no longer holds the map.
+    let fdinfo = "";
+    try {
+      fdinfo = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8");
+    } catch {
+      fdinfo = "(closed)";
+    }
+    expect(fdinfo).not.toMatch(new RegExp(`^map_id:\\s+${hash.info.id}$`, "m"));
+  });
+
+  it("continues on the JS thread when a hash bucket makes the batch outgrow the buffers", async () => {
+    // A full hash map read one entry per call at first: buckets of several entries double the
+    // batch (ENOSPC), and near the end the batch no longer fits in maxEntries + 1 entries.
+    using m = bigHash(4000);
+    const r = await m.readAll({ method: "batch", batchSize: 1, offThread: true });
+    expect(r.count).toBe(4000);
+    const got = byKey(r);
+    expect([...got.entries()].filter(([key, v]) => v !== BigInt(key * 3))).toEqual([]);
+    expect(got.size).toBe(4000);
+    // The worker itself stops there, without an error, with what it read so far.
+    const handle = native().mapGetFdById(m.info.id);
+    const small = { keys: Buffer.alloc(10 * 4), values: Buffer.alloc(10 * 8) };
+    const partial = await native().mapReadBatches(handle, small.keys, small.values, Buffer.alloc(8), Buffer.alloc(8), 4, 4, 8);
+    handle.close();
+    expect(partial).toMatchObject({ done: false, errno: 0, first: false });
+    expect(partial.count).toBeGreaterThan(0);
+    expect(partial.count).toBeLessThanOrEqual(10);
   });
 });

@@ -23,7 +23,23 @@ export interface ReadAllOptions {
    * must not be used. A read while another's buffers are still held allocates a second set.
    */
   reuse?: boolean;
+  /**
+   * Where the batch read runs. `true`: the whole read on the libuv thread pool, one hop there and
+   * back. `false`: one batch call at a time on the JS thread, yielding to the event loop every
+   * 2 ms. Default: the thread pool for maps of {@link OFF_THREAD_MIN_ENTRIES} entries or more.
+   */
+  offThread?: boolean;
 }
+
+/**
+ * From this many `maxEntries` on, `readAll` reads batches on the thread pool by default. A hop
+ * costs two thread wake-ups, which on a loaded machine take milliseconds each (a thread that
+ * sleeps waits for a CPU when it wakes; the sliced read never sleeps): little of a 1M-entry read
+ * (~0.3-1 s), where the sliced read on the JS thread yields ~250 times and under a CPU hog took up
+ * to 1.7x the C floor; more of a 100k one (~40-100 ms), which the sliced read kept within 1.2x
+ * of the floor on a quiet machine (docs/benchmarks.md, issue 16).
+ */
+export const OFF_THREAD_MIN_ENTRIES = 1 << 18;
 
 /**
  * Keys, values and batch cursors for {@link BpfMap.readAll}: room for `capacity` entries,
@@ -250,10 +266,11 @@ export class BpfMap implements Disposable {
    * tell how. The result is not an atomic snapshot: entries changed during the read may or may
    * not be included, but none is included twice.
    *
-   * `batch` runs on the JS thread one `bpf_map_lookup_batch` call at a time (each well under a
-   * millisecond at the default batch size), yielding to the event loop every 2 ms: the same
-   * syscalls as a C reader, without the two thread wake-ups a hop to the thread pool costs on a
-   * busy machine. `iterate` (two syscalls per key) runs on the libuv thread pool.
+   * `batch` makes the same `bpf_map_lookup_batch` calls as a C reader. For a large map
+   * (`offThread`) they run one after the other on the libuv thread pool and the event loop is
+   * free meanwhile; for a small one they run on the JS thread one call at a time (each well under
+   * a millisecond), yielding to the event loop every 2 ms, without the two thread wake-ups a hop
+   * costs on a busy machine. `iterate` (two syscalls per key) runs on the libuv thread pool.
    */
   readAll(options: ReadAllOptions = {}): Promise<MapEntries> {
     // Closed: throws now (ClosedError), as every other method does.
@@ -295,7 +312,8 @@ export class BpfMap implements Disposable {
 
     try {
       if (method !== "iterate") {
-        const read = await this.#readBatches(handle, taken, batchSize, method === "batch");
+        const offThread = options.offThread ?? maxEntries >= OFF_THREAD_MIN_ENTRIES;
+        const read = await this.#readBatches(handle, taken, batchSize, method === "batch", offThread);
         if (read !== undefined) {
           // Outgrown (see #readBatches): the read is in larger buffers of its own; ours go back.
           if (read.into !== taken) release();
@@ -317,14 +335,15 @@ export class BpfMap implements Disposable {
   }
 
   /**
-   * Batch lookups on the JS thread in slices; undefined when the kernel has no batch lookups for
-   * this map type (unless `required`: then that error).
+   * Batch lookups, on the thread pool (`offThread`) or on the JS thread in slices; undefined when
+   * the kernel has no batch lookups for this map type (unless `required`: then that error).
    */
   async #readBatches(
     handle: NativeFd,
     buffers: ReadBuffers,
     batchSize: number,
     required: boolean,
+    offThread: boolean,
   ): Promise<{ count: number; syscalls: number; into: ReadBuffers } | undefined> {
     const { keySize } = this.info;
     const stride = this.valueStride;
@@ -337,6 +356,24 @@ export class BpfMap implements Disposable {
     let first = true;
     addon.mapHold(handle);
     try {
+      if (offThread) {
+        const r = await addon.mapReadBatches(handle, target.keys, target.values, cursorIn, cursorOut, chunk, keySize, stride);
+        count = r.count;
+        syscalls = r.syscalls;
+        chunk = r.chunk;
+        first = r.first;
+        if (r.errno !== 0) {
+          const error =
+            r.errno === 28 /* ENOSPC */
+              ? new LibbpfError("bpf_map_lookup_batch", r.errno, { description: "a hash bucket holds more than 2^24 entries" })
+              : new LibbpfError("bpf_map_lookup_batch", r.errno);
+          if (first && !required && BATCH_UNSUPPORTED.has(error.code)) return undefined;
+          throw error;
+        }
+        if (r.done) return { count, syscalls, into: target };
+        // Outgrown (rare, see below): the rest on this thread, from where the worker stopped.
+        if (r.swapped) [cursorIn, cursorOut] = [cursorOut, cursorIn];
+      }
       let sliceStart = performance.now();
       // The longest call so far: a call that would run past the slice starts in a new one.
       let longest = 0;

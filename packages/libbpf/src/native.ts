@@ -84,6 +84,20 @@ export interface NativeAddon {
     keySize: number,
     valueStride: number,
   ): number;
+  /**
+   * The whole batch read on the thread pool, into `keys` and `values` (see map.cc): bpf() errors
+   * resolve with `errno`; `done` false without one means the buffers could not hold the next batch.
+   */
+  mapReadBatches(
+    handle: NativeFd,
+    keys: Uint8Array,
+    values: Uint8Array,
+    cursorA: Uint8Array,
+    cursorB: Uint8Array,
+    batchSize: number,
+    keySize: number,
+    valueStride: number,
+  ): Promise<{ count: number; syscalls: number; done: boolean; first: boolean; swapped: boolean; chunk: number; errno: number }>;
   /** Defers close() of the handle until the matching mapUnhold. */
   mapHold(handle: NativeFd): void;
   mapUnhold(handle: NativeFd): void;

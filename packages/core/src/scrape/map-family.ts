@@ -1,6 +1,7 @@
 /**
  * Serves eBPF maps as metric families. Nothing is accumulated: on each scrape every exported
- * map is read (batch lookups in 2 ms slices) and its current values are served. Resources
+ * map is read (batch lookups: a large map on the thread pool, a small one in 2 ms slices on the JS
+ * thread; BpfMap.readAll) and its current values are served. Resources
  * that export the same metric name share one family (told apart by the `namespace` and
  * `ebpfmap` labels); a resource that would change an existing family's type or help is refused.
  *
