@@ -20,6 +20,22 @@
  * runs without a compiler in a cluster, and the instructions are short enough to read here.
  */
 import { BpfMap, BpfProgram } from "@ebpf-operator/libbpf";
+import {
+  ADD64_IMM,
+  CALL,
+  EXIT,
+  HELPER_MAP_LOOKUP_ELEM,
+  HELPER_TAIL_CALL,
+  JEQ_IMM,
+  JNE_IMM,
+  LD_IMM64,
+  MOV64_IMM,
+  MOV64_REG,
+  PSEUDO_MAP_FD,
+  STX_DW,
+  encodeInstructions,
+  type Insn,
+} from "./bpf-insn.js";
 
 /** Cgroup levels the gate walks (a pod's cgroup deeper than this is refused by the loader). */
 export const GATE_MAX_LEVEL = 24;
@@ -32,25 +48,10 @@ export const FILTER_MAP_NAME = "eop_pod_filter";
 const CALLS_MAP_NAME = "eop_pod_calls";
 const GATE_NAME = "eop_pod_gate";
 
-// BPF instruction encoding (include/uapi/linux/bpf.h, bpf_common.h).
-const MOV64_IMM = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
-const MOV64_REG = 0xbf; // BPF_ALU64 | BPF_MOV | BPF_X
-const ADD64_IMM = 0x07; // BPF_ALU64 | BPF_ADD | BPF_K
-const STX_DW = 0x7b; // BPF_STX | BPF_MEM | BPF_DW
-const LD_IMM64 = 0x18; // BPF_LD | BPF_IMM | BPF_DW (two slots)
-const JEQ_IMM = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-const JNE_IMM = 0x55; // BPF_JMP | BPF_JNE | BPF_K
-const CALL = 0x85; // BPF_JMP | BPF_CALL
-const EXIT = 0x95; // BPF_JMP | BPF_EXIT
-const PSEUDO_MAP_FD = 1;
-const HELPER_MAP_LOOKUP_ELEM = 1;
-const HELPER_TAIL_CALL = 12;
 const HELPER_GET_CURRENT_ANCESTOR_CGROUP_ID = 123;
 
 /** Instructions per walked level (see gateInstructions). */
 const PER_LEVEL = 10;
-
-type Insn = [code: number, dst: number, src: number, off: number, imm: number];
 
 /**
  * The gate's instructions:
@@ -94,14 +95,7 @@ export function gateInstructions(filterFd: number, callsFd: number, maxLevel = G
     [MOV64_IMM, 0, 0, 0, 0],
     [EXIT, 0, 0, 0, 0],
   );
-  const buffer = Buffer.alloc(code.length * 8);
-  code.forEach(([op, dst, src, off, imm], i) => {
-    buffer.writeUInt8(op, i * 8);
-    buffer.writeUInt8((src << 4) | dst, i * 8 + 1);
-    buffer.writeInt16LE(off, i * 8 + 2);
-    buffer.writeInt32LE(imm, i * 8 + 4);
-  });
-  return buffer;
+  return encodeInstructions(code);
 }
 
 /** A resource's filter: the selected pods' cgroup ids (keys) and UIDs (values). */

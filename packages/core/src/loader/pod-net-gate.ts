@@ -23,6 +23,24 @@
  * Hand-assembled like pod-gate.ts (a dozen instructions, no compiler on a cluster's node).
  */
 import { BpfMap, BpfProgram } from "@ebpf-operator/libbpf";
+import {
+  ADD64_IMM,
+  CALL,
+  EXIT,
+  HELPER_TAIL_CALL,
+  JGT_REG,
+  JNE_IMM,
+  LDX_W,
+  LD_IMM64,
+  MOV32_IMM,
+  MOV64_IMM,
+  MOV64_REG,
+  PSEUDO_MAP_FD,
+  STX_DW,
+  STX_W,
+  encodeInstructions,
+  type Insn,
+} from "./bpf-insn.js";
 
 /** Where a kernel program type's gate leaves the pod's cgroup id. */
 export type NetGateSlot = "xdp_meta" | "skb_cb";
@@ -37,21 +55,6 @@ export function netGateSlot(kernelType: string): NetGateSlot | undefined {
   return undefined;
 }
 
-// BPF instruction encoding (include/uapi/linux/bpf.h, bpf_common.h).
-const MOV64_IMM = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
-const MOV32_IMM = 0xb4; // BPF_ALU | BPF_MOV | BPF_K (zero-extends)
-const MOV64_REG = 0xbf; // BPF_ALU64 | BPF_MOV | BPF_X
-const ADD64_IMM = 0x07; // BPF_ALU64 | BPF_ADD | BPF_K
-const LDX_W = 0x61; // BPF_LDX | BPF_MEM | BPF_W
-const STX_W = 0x63; // BPF_STX | BPF_MEM | BPF_W
-const STX_DW = 0x7b; // BPF_STX | BPF_MEM | BPF_DW
-const LD_IMM64 = 0x18; // BPF_LD | BPF_IMM | BPF_DW (two slots)
-const JNE_IMM = 0x55; // BPF_JMP | BPF_JNE | BPF_K
-const JGT_REG = 0x2d; // BPF_JMP | BPF_JGT | BPF_X
-const CALL = 0x85; // BPF_JMP | BPF_CALL
-const EXIT = 0x95; // BPF_JMP | BPF_EXIT
-const PSEUDO_MAP_FD = 1;
-const HELPER_TAIL_CALL = 12;
 const HELPER_XDP_ADJUST_META = 54;
 const XDP_PASS = 2;
 /** struct xdp_md: data, data_end, data_meta (u32 each). */
@@ -62,8 +65,6 @@ const SKB_CB0 = 48;
 const SKB_CB1 = 52;
 /** Bytes of metadata the XDP gate adds in front of the packet. */
 export const XDP_META_BYTES = 8;
-
-type Insn = [code: number, dst: number, src: number, off: number, imm: number];
 
 /**
  * The gate's instructions for one pod (`cgroupId`, never 0: 0 means "no gate ran").
@@ -118,14 +119,7 @@ export function netGateInstructions(slot: NetGateSlot, cgroupId: bigint, callsFd
     [MOV64_IMM, 0, 0, 0, slot === "xdp_meta" ? XDP_PASS : 0],
     [EXIT, 0, 0, 0, 0],
   );
-  const buffer = Buffer.alloc(code.length * 8);
-  code.forEach(([op, dst, src, off, imm], i) => {
-    buffer.writeUInt8(op, i * 8);
-    buffer.writeUInt8((src << 4) | dst, i * 8 + 1);
-    buffer.writeInt16LE(off, i * 8 + 2);
-    buffer.writeInt32LE(imm, i * 8 + 4);
-  });
-  return buffer;
+  return encodeInstructions(code);
 }
 
 /**
