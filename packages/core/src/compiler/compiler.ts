@@ -1,10 +1,12 @@
 /**
  * BpfCompiler: untrusted eBPF C in, a cached BPF ELF object out. See docs/compiler.md.
  *
- * Each compile runs clang twice, never through a shell, both times in the sandbox (sandbox.ts):
- * `clang -E` first, whose line markers name every header the program read (the cache key covers
- * their content) and are checked against the include policy (include-policy.ts), then the real
- * compile of the same source with the same flags, the object coming back on stdout. Both runs
+ * Each compile runs clang twice in one process tree (one prlimit, one sandbox: two-stage.ts),
+ * started by a fixed shell script of ours that never sees tenant text: `clang -E` first, whose
+ * line markers name every header the program read (the cache key covers their content) and are
+ * checked against the include policy (include-policy.ts) while the script waits; only when they
+ * pass and the object is not cached does the script run the real compile, of exactly the text
+ * that was checked (`-x cpp-output` on its stdin), the object coming back on stdout. Both runs
  * are limited in wall time, CPU time, memory and output size; compiles queue fairly across
  * tenants (fair-scheduler.ts).
  */
@@ -23,6 +25,8 @@ import type { FilePolicy, PolicyViolation } from "./include-policy.js";
 import { PSEUDO_FILES, findAsmFileInclusion, findOutsideFile, isFileAllowed, parseLineMarkers, prescanSource } from "./include-policy.js";
 import type { ResourceLimits, RunResult } from "./run-tool.js";
 import { runTool } from "./run-tool.js";
+import type { StageOne, TwoStageOutcome, Verdict } from "./two-stage.js";
+import { runTwoStages, stageFds, twoStageScript } from "./two-stage.js";
 import type { SandboxSetting, SandboxStatus } from "./sandbox.js";
 import { BwrapSandbox, SANDBOX_WORK_DIR, compilerSeccompProgram, sharedLibraries } from "./sandbox.js";
 import type { ClangInfo } from "./toolchain.js";
@@ -181,8 +185,12 @@ interface Setup {
   limits?: ResourceLimits;
   bpftool?: string;
   vmlinux: VmlinuxHeader;
-  /** Flags shared by both clang runs, independent of the build directory. */
+  /** The preprocessing run's flags, independent of the build directory. */
   flags: string[];
+  /** The compile's flags (it reads preprocessed text: no include path, defines or prelude). */
+  codegenFlags: string[];
+  /** The POSIX shell that runs both stages' fixed script (two-stage.ts). */
+  shell: string;
   allowedDirs: string[];
   /** Hash of what every manifest key shares: clang, its files, the sandbox. */
   base: string;
@@ -422,6 +430,16 @@ export class BpfCompiler {
     const systemDirs = (o.systemIncludeDirs ?? [...(triple ? [join(SYSTEM_INCLUDE, triple)] : []), SYSTEM_INCLUDE]).map((d) => resolve(d));
     const extraDirs = (o.extraIncludeDirs ?? []).map((d) => resolve(d));
     const isystem = [clang.resourceInclude, includeDir, ...extraDirs, vmlinux.dir, ...systemDirs];
+    // What the compile of the preprocessed text needs; the rest only shapes preprocessing.
+    const codegenFlags = [
+      "-target",
+      "bpf",
+      "-O2",
+      "-g",
+      "-fno-color-diagnostics",
+      // A crash writes no reproducer (preprocessed source and a script) to TMPDIR.
+      "-fno-crash-diagnostics",
+    ];
     const flags = [
       "-target",
       "bpf",
@@ -440,7 +458,14 @@ export class BpfCompiler {
 
     // Everything that can change an object besides the source, the flags and the headers read.
     const libraries = await sharedLibraries(clang.path).catch(() => []);
+    // Both stages run under one shell (two-stage.ts): Debian's dash, or the system's sh.
+    const shellPath = (await findExecutable("dash", ["/bin/dash"])) ?? (await findExecutable("sh", ["/bin/sh"]));
+    if (!shellPath) throw new CompileError("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", "no POSIX shell (dash or sh) found to run the compiler's two stages");
+    const shell = await realpath(shellPath);
     const baseParts = {
+      // The compile reads the checked preprocessed text (-x cpp-output): its objects differ from
+      // those of a compile of the source.
+      stages: "preprocessed",
       clang: clang.version,
       toolchain: (await Promise.all([clang.path, ...libraries.map((l) => l.real)].map(fileFingerprint))).join("\n"),
     };
@@ -449,6 +474,8 @@ export class BpfCompiler {
       clang,
       vmlinux,
       flags,
+      codegenFlags,
+      shell,
       allowedDirs: await existingRealDirs(isystem),
       base: "",
       searchDirs: isystem.map((d) => resolve(d)),
@@ -478,6 +505,7 @@ export class BpfCompiler {
           bwrapPath: bwrap,
           tool: clang.path,
           libraries,
+          shell,
           includeDirs: dirs,
           dataDirs: [resolve(vmlinux.dir)],
           tmpBytes: this.#tmpBytes,
@@ -545,55 +573,29 @@ export class BpfCompiler {
         if (!this.#scan) return { kind: "visible", name: file };
         return (await isFileAllowed(file, policy)) ? { kind: "visible", name: file } : { kind: "withheld" };
       };
-      const flags = [...setup.flags, `-ffile-prefix-map=${workPath}=${STABLE_BUILD_DIR}`];
+      const prefixMap = `-ffile-prefix-map=${workPath}=${STABLE_BUILD_DIR}`;
+      const preprocessArgs = [...setup.flags, prefixMap, "-E", sourcePath];
+      // Stage 2 compiles exactly the text the include policy checked, fed back on its stdin, so
+      // nothing is read twice (see docs/compiler.md, "Flags").
+      const compileArgs = [...setup.codegenFlags, prefixMap, "-x", "cpp-output", "-c", "-", "-o", "-"];
 
-      const run = async (args: string[], maxStdoutBytes: number, stage: string): Promise<ToolRun> => {
-        preempted.throwIfAborted();
-        const remaining = deadline - performance.now();
-        if (remaining <= 0) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
-        let result: ToolRun;
-        try {
-          if (sandbox) {
-            result = await sandbox.run({
-              tool: setup.clang.path,
-              args,
-              source: { name: SOURCE_NAME, text: source },
-              timeoutMs: remaining,
-              maxCaptureBytes: MAX_CAPTURE_BYTES,
-              maxStdoutBytes,
-              ...(setup.limits ? { limits: setup.limits } : {}),
-              signal: preempted,
-            });
-          } else {
-            const direct = await runTool(setup.clang.path, args, {
-              timeoutMs: remaining,
-              maxCaptureBytes: MAX_CAPTURE_BYTES,
-              maxStdoutBytes,
-              cwd: workPath,
-              env: { LC_ALL: "C", PATH: "/usr/bin:/bin", TMPDIR: workPath },
-              ...(setup.limits ? { limits: setup.limits } : {}),
-              signal: preempted,
-            });
-            result = { ...direct, toolSignal: direct.signal };
-          }
-        } catch (cause) {
-          throw fail("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `could not run ${setup.clang.path} (${stage}): ${String(cause)}`, [], cause);
-        }
+      /** Checks shared by both stages' ends: killed from outside, no sandbox, a limit's signal. */
+      const killed = (result: ToolRun, signal: NodeJS.Signals | null | undefined): void => {
         // Killed for the fair queue: the scheduler runs the compile again (this error goes nowhere).
         preempted.throwIfAborted();
         if (result.timedOut) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
-        // Killed for writing too much: the caller reports the output limit.
-        if (result.stdoutOverflow) return result;
+        // Killed for writing too much: the output limit, not the signal, is the reason.
+        if (result.outputOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `the preprocessed program exceeds ${MAX_PREPROCESSED_BYTES} bytes`);
+        if (result.stdoutOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage());
         if (result.setupError !== undefined)
           throw fail("EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE", `the sandbox could not be set up for this compile: ${result.setupError}`);
         // RLIMIT_CPU has soft = hard, so the kernel's SIGKILL is the CPU limit (the wall-time kill is `timedOut`).
-        if (result.toolSignal === "SIGKILL") throw fail("EOP_ERR_COMPILE_TIMEOUT", `clang exceeded the ${this.#cpuSeconds} s CPU-time limit and was killed`);
-        if (result.toolSignal === "SIGXFSZ") throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `clang wrote a temporary file larger than ${this.#tmpBytes} bytes`);
-        return result;
+        if (signal === "SIGKILL") throw fail("EOP_ERR_COMPILE_TIMEOUT", `clang exceeded the ${this.#cpuSeconds} s CPU-time limit and was killed`);
+        if (signal === "SIGXFSZ") throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `clang wrote a temporary file larger than ${this.#tmpBytes} bytes`);
       };
-      const failed = async (result: ToolRun): Promise<CompileError> => {
-        const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(result.stderr), classify);
-        if (MEMORY_FAILURE.test(result.stderr)) {
+      const failed = async (stderr: string, exitCode: number | null, signal: NodeJS.Signals | null | undefined): Promise<CompileError> => {
+        const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(stderr), classify);
+        if (MEMORY_FAILURE.test(stderr)) {
           return fail(
             "EOP_ERR_COMPILE_MEMORY_LIMIT",
             `clang exceeded the ${this.#memoryLimitBytes}-byte memory limit`,
@@ -607,37 +609,98 @@ export class BpfCompiler {
             diagnostics,
           );
         }
-        return fail("EOP_ERR_COMPILE_FAILED", this.#failureDetail(result, diagnostics), diagnostics);
+        return fail("EOP_ERR_COMPILE_FAILED", this.#failureDetail(signal ?? null, exitCode, diagnostics), diagnostics);
       };
 
-      // Stage 1: preprocess; the line markers name every file read.
-      const pre = await run([...flags, "-E", sourcePath], MAX_PREPROCESSED_BYTES, "preprocess");
-      if (pre.stdoutOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `the preprocessed program exceeds ${MAX_PREPROCESSED_BYTES} bytes`);
-      if (pre.exitCode !== 0) throw await failed(pre);
-      const preprocessed = pre.stdout;
-      const markers = parseLineMarkers(preprocessed);
-      if (this.#scan) {
-        const outside = await findOutsideFile(markers, policy);
-        if (outside) {
-          const from = outside.includedFrom;
-          const fromCode = from !== undefined && policy.sourcePaths.includes(resolve(workPath, from.file));
-          const fromText = from ? ` (included from ${fromCode ? "<code>" : from.file}:${from.line})` : "";
-          const detail = `include refused: ${JSON.stringify(outside.file)}${fromText} is outside the allowed include directories`;
-          const line = from && fromCode ? from.line : 0;
-          throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", detail, [{ severity: "error", line, column: line ? 1 : 0, file: "<code>", message: detail }]);
+      // Between the stages, inside the running process tree: check what the preprocessor read,
+      // then look the object up. Only a program that passed every check is compiled.
+      let found:
+        { existing: { objectPath: string; diagnostics: Diagnostic[] } | undefined; key: string; hashes: Awaited<ReturnType<typeof hashHeaders>> } | undefined;
+      const decide = async (one: StageOne): Promise<Verdict> => {
+        if (one.exitCode !== 0) return { compile: false };
+        const preprocessed = one.text.toString("utf8");
+        const markers = parseLineMarkers(preprocessed);
+        if (this.#scan) {
+          const outside = await findOutsideFile(markers, policy);
+          if (outside) {
+            const from = outside.includedFrom;
+            const fromCode = from !== undefined && policy.sourcePaths.includes(resolve(workPath, from.file));
+            const fromText = from ? ` (included from ${fromCode ? "<code>" : from.file}:${from.line})` : "";
+            const detail = `include refused: ${JSON.stringify(outside.file)}${fromText} is outside the allowed include directories`;
+            const line = from && fromCode ? from.line : 0;
+            throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", detail, [{ severity: "error", line, column: line ? 1 : 0, file: "<code>", message: detail }]);
+          }
+          const asm = findAsmFileInclusion(preprocessed, policy.sourcePaths);
+          if (asm) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(asm));
         }
-        const asm = findAsmFileInclusion(preprocessed, policy.sourcePaths);
-        if (asm) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(asm));
-      }
+        // The object key: the manifest key plus the content of every header read.
+        const headers = [...new Set(markers.map((m) => m.file))]
+          .filter((file) => !PSEUDO_FILES.has(file))
+          .map((file) => resolve(workPath, file))
+          .filter((file) => !policy.sourcePaths.includes(file));
+        const hashes = await hashHeaders([...headers, ...shadowingDirs(headers, setup.searchDirs)]);
+        const key = objectKey(manifestKey, hashes);
+        const existing = await this.#cache.lookup(key);
+        found = { existing, key, hashes };
+        // A compile preempted while deciding is killed anyway; it must not start stage 2.
+        if (existing || preempted.aborted) return { compile: false };
+        return { compile: true, stdin: one.text };
+      };
 
-      // The object key: the manifest key plus the content of every header read.
-      const headers = [...new Set(markers.map((m) => m.file))]
-        .filter((file) => !PSEUDO_FILES.has(file))
-        .map((file) => resolve(workPath, file))
-        .filter((file) => !policy.sourcePaths.includes(file));
-      const hashes = await hashHeaders([...headers, ...shadowingDirs(headers, setup.searchDirs)]);
-      const key = objectKey(manifestKey, hashes);
-      const existing = await this.#cache.lookup(key);
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
+      preempted.throwIfAborted();
+      const common = {
+        timeoutMs: remaining,
+        maxCaptureBytes: MAX_CAPTURE_BYTES,
+        maxStdoutBytes: this.#maxObjectBytes,
+        ...(setup.limits ? { limits: setup.limits } : {}),
+        signal: preempted,
+      };
+      let outcome: TwoStageOutcome & { run: ToolRun };
+      try {
+        if (sandbox) {
+          outcome = await sandbox.runTwoStages({
+            ...common,
+            tool: setup.clang.path,
+            preprocessArgs,
+            compileArgs,
+            source: { name: SOURCE_NAME, text: source },
+            maxTextBytes: MAX_PREPROCESSED_BYTES,
+            decide,
+          });
+        } else {
+          // The same fixed script, without the sandbox: fds 3-6 are the stages' pipes.
+          const script = twoStageScript(preprocessArgs.length, compileArgs.length, stageFds(3));
+          const direct = await runTwoStages(
+            MAX_PREPROCESSED_BYTES,
+            MAX_CAPTURE_BYTES,
+            (stdio) =>
+              runTool(setup.shell, ["-c", script, "ebpf-compile", setup.clang.path, ...preprocessArgs, ...compileArgs], {
+                ...common,
+                cwd: workPath,
+                env: { LC_ALL: "C", PATH: "/usr/bin:/bin", TMPDIR: workPath },
+                extraStdio: stdio,
+              }),
+            decide,
+          );
+          outcome = { ...direct, run: { ...direct.run, toolSignal: direct.run.signal } };
+        }
+      } catch (cause) {
+        if (cause instanceof CompileError) throw cause;
+        throw fail("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `could not run ${setup.clang.path}: ${String(cause)}`, [], cause);
+      }
+      const { run: result, stageOne: pre } = outcome;
+
+      // Stage 1's end.
+      if (!pre) {
+        killed(result, result.toolSignal);
+        throw fail("EOP_ERR_COMPILE_FAILED", `the compile ended before preprocessing did (${result.signal ?? `exit code ${result.exitCode}`})`);
+      }
+      killed(result, pre.signal);
+      if (pre.exitCode !== 0) throw await failed(pre.stderr, pre.exitCode, pre.signal);
+      if (!found) throw fail("EOP_ERR_COMPILE_FAILED", "the preprocessed program was not checked");
+      const { existing, key, hashes } = found;
       if (existing) {
         await this.#cache.storeManifest(manifestKey, key, hashes);
         return {
@@ -648,12 +711,13 @@ export class BpfCompiler {
           clangRunsMs: { preprocess: Math.round(pre.elapsedMs) },
         };
       }
+      if (!outcome.compiled) throw fail("EOP_ERR_COMPILE_FAILED", "the program was not compiled");
 
-      // Stage 2: compile the same source with the same flags; the object comes back on stdout.
-      const result = await run([...flags, "-c", sourcePath, "-o", "-"], this.#maxObjectBytes, "compile");
-      if (result.stdoutOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage());
-      if (result.exitCode !== 0) throw await failed(result);
-      const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(result.stderr), classify);
+      // Stage 2's end: the object on stdout.
+      killed(result, result.toolSignal);
+      if (result.exitCode !== 0) throw await failed(result.stderr, result.exitCode, result.toolSignal);
+      // The preprocessor's warnings (#warning, macro redefinitions) come from stage 1 only.
+      const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(`${pre.stderr}${result.stderr}`), classify);
       const object = result.stdoutBytes;
       if (object.length > this.#maxObjectBytes) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage(object.length), diagnostics);
       if (object.length < 4 || object.readUInt32BE(0) !== 0x7f454c46) throw fail("EOP_ERR_COMPILE_FAILED", "clang produced no ELF object", diagnostics);
@@ -666,7 +730,7 @@ export class BpfCompiler {
         hash: key,
         cached: false,
         diagnostics: warnings,
-        clangRunsMs: { preprocess: Math.round(pre.elapsedMs), compile: Math.round(result.elapsedMs) },
+        clangRunsMs: { preprocess: Math.round(pre.elapsedMs), compile: Math.round(outcome.compileMs ?? 0) },
       };
     } finally {
       if (work) await rm(work, { recursive: true, force: true });
@@ -682,9 +746,9 @@ export class BpfCompiler {
     return `the compiled object${actual} exceeds the ${this.#maxObjectBytes}-byte limit`;
   }
 
-  #failureDetail(result: RunResult, diagnostics: Diagnostic[]): string {
+  #failureDetail(signal: NodeJS.Signals | null, exitCode: number | null, diagnostics: Diagnostic[]): string {
     if (diagnostics.some((d) => d.severity === "error")) return summarizeErrors(diagnostics);
     // Raw stderr is not echoed: a crash dump can quote tokens of the file being parsed.
-    return `clang failed without a diagnostic (${result.signal ?? `exit code ${result.exitCode}`})`;
+    return `clang failed without a diagnostic (${signal ?? `exit code ${exitCode}`})`;
   }
 }
