@@ -5,8 +5,8 @@
  * started by a fixed shell script of ours that never sees tenant text: `clang -E` first, whose
  * line markers name every header the program read (the cache key covers their content) and are
  * checked against the include policy (include-policy.ts) while the script waits; only when they
- * pass and the object is not cached does the script run the real compile, of exactly the text
- * that was checked (`-x cpp-output` on its stdin), the object coming back on stdout. Both runs
+ * pass and the object is not cached does the script run the real compile of the same source with
+ * the same flags, the object coming back on stdout. Both runs
  * are limited in wall time, CPU time, memory and output size; compiles queue fairly across
  * tenants (fair-scheduler.ts).
  */
@@ -25,7 +25,7 @@ import type { FilePolicy, PolicyViolation } from "./include-policy.js";
 import { PSEUDO_FILES, findAsmFileInclusion, findOutsideFile, isFileAllowed, parseLineMarkers, prescanSource } from "./include-policy.js";
 import type { ResourceLimits, RunResult } from "./run-tool.js";
 import { runTool } from "./run-tool.js";
-import type { StageOne, TwoStageOutcome, Verdict } from "./two-stage.js";
+import type { StageOne, TwoStageOutcome } from "./two-stage.js";
 import { runTwoStages, stageFds, twoStageScript } from "./two-stage.js";
 import type { SandboxSetting, SandboxStatus } from "./sandbox.js";
 import { BwrapSandbox, SANDBOX_WORK_DIR, compilerSeccompProgram, sharedLibraries } from "./sandbox.js";
@@ -185,10 +185,8 @@ interface Setup {
   limits?: ResourceLimits;
   bpftool?: string;
   vmlinux: VmlinuxHeader;
-  /** The preprocessing run's flags, independent of the build directory. */
+  /** Flags shared by both clang runs, independent of the build directory. */
   flags: string[];
-  /** The compile's flags (it reads preprocessed text: no include path, defines or prelude). */
-  codegenFlags: string[];
   /** The POSIX shell that runs both stages' fixed script (two-stage.ts). */
   shell: string;
   allowedDirs: string[];
@@ -430,16 +428,6 @@ export class BpfCompiler {
     const systemDirs = (o.systemIncludeDirs ?? [...(triple ? [join(SYSTEM_INCLUDE, triple)] : []), SYSTEM_INCLUDE]).map((d) => resolve(d));
     const extraDirs = (o.extraIncludeDirs ?? []).map((d) => resolve(d));
     const isystem = [clang.resourceInclude, includeDir, ...extraDirs, vmlinux.dir, ...systemDirs];
-    // What the compile of the preprocessed text needs; the rest only shapes preprocessing.
-    const codegenFlags = [
-      "-target",
-      "bpf",
-      "-O2",
-      "-g",
-      "-fno-color-diagnostics",
-      // A crash writes no reproducer (preprocessed source and a script) to TMPDIR.
-      "-fno-crash-diagnostics",
-    ];
     const flags = [
       "-target",
       "bpf",
@@ -463,9 +451,6 @@ export class BpfCompiler {
     if (!shellPath) throw new CompileError("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", "no POSIX shell (dash or sh) found to run the compiler's two stages");
     const shell = await realpath(shellPath);
     const baseParts = {
-      // The compile reads the checked preprocessed text (-x cpp-output): its objects differ from
-      // those of a compile of the source.
-      stages: "preprocessed",
       clang: clang.version,
       toolchain: (await Promise.all([clang.path, ...libraries.map((l) => l.real)].map(fileFingerprint))).join("\n"),
     };
@@ -474,7 +459,6 @@ export class BpfCompiler {
       clang,
       vmlinux,
       flags,
-      codegenFlags,
       shell,
       allowedDirs: await existingRealDirs(isystem),
       base: "",
@@ -575,9 +559,10 @@ export class BpfCompiler {
       };
       const prefixMap = `-ffile-prefix-map=${workPath}=${STABLE_BUILD_DIR}`;
       const preprocessArgs = [...setup.flags, prefixMap, "-E", sourcePath];
-      // Stage 2 compiles exactly the text the include policy checked, fed back on its stdin, so
-      // nothing is read twice (see docs/compiler.md, "Flags").
-      const compileArgs = [...setup.codegenFlags, prefixMap, "-x", "cpp-output", "-c", "-", "-o", "-"];
+      // Stage 2 compiles the same source with the same flags, not the checked preprocessed text
+      // (`-x cpp-output`): that measured no cheaper and would lose macro context and original
+      // columns in diagnostics (docs/compiler.md, "Flags"). The sandbox's files are read-only.
+      const compileArgs = [...setup.flags, prefixMap, "-c", sourcePath, "-o", "-"];
 
       /** Checks shared by both stages' ends: killed from outside, no sandbox, a limit's signal. */
       const killed = (result: ToolRun, signal: NodeJS.Signals | null | undefined): void => {
@@ -616,8 +601,8 @@ export class BpfCompiler {
       // then look the object up. Only a program that passed every check is compiled.
       let found:
         { existing: { objectPath: string; diagnostics: Diagnostic[] } | undefined; key: string; hashes: Awaited<ReturnType<typeof hashHeaders>> } | undefined;
-      const decide = async (one: StageOne): Promise<Verdict> => {
-        if (one.exitCode !== 0) return { compile: false };
+      const decide = async (one: StageOne): Promise<boolean> => {
+        if (one.exitCode !== 0) return false;
         const preprocessed = one.text.toString("utf8");
         const markers = parseLineMarkers(preprocessed);
         if (this.#scan) {
@@ -643,8 +628,7 @@ export class BpfCompiler {
         const existing = await this.#cache.lookup(key);
         found = { existing, key, hashes };
         // A compile preempted while deciding is killed anyway; it must not start stage 2.
-        if (existing || preempted.aborted) return { compile: false };
-        return { compile: true, stdin: one.text };
+        return !existing && !preempted.aborted;
       };
 
       const remaining = deadline - performance.now();
@@ -716,8 +700,7 @@ export class BpfCompiler {
       // Stage 2's end: the object on stdout.
       killed(result, result.toolSignal);
       if (result.exitCode !== 0) throw await failed(result.stderr, result.exitCode, result.toolSignal);
-      // The preprocessor's warnings (#warning, macro redefinitions) come from stage 1 only.
-      const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(`${pre.stderr}${result.stderr}`), classify);
+      const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(result.stderr), classify);
       const object = result.stdoutBytes;
       if (object.length > this.#maxObjectBytes) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage(object.length), diagnostics);
       if (object.length < 4 || object.readUInt32BE(0) !== 0x7f454c46) throw fail("EOP_ERR_COMPILE_FAILED", "clang produced no ELF object", diagnostics);

@@ -30,7 +30,7 @@ import { fileListingHash } from "./compile-cache.js";
 import type { ExtraStdio, ResourceLimits, RunResult } from "./run-tool.js";
 import { runTool } from "./run-tool.js";
 import { SECCOMP_DEFAULT_ERRNO, compilerSeccompRules } from "./seccomp-policy.js";
-import type { StageOne, TwoStageOutcome, Verdict } from "./two-stage.js";
+import type { StageOne, TwoStageOutcome } from "./two-stage.js";
 import { runTwoStages, stageFds, twoStageScript } from "./two-stage.js";
 
 /** `required`: no compile without the sandbox; `auto`: use it when it works, say loudly when not; `off`: never (tests of other layers). */
@@ -86,7 +86,7 @@ export interface SandboxTwoStageRun {
   maxStdoutBytes: number;
   limits?: ResourceLimits;
   signal?: AbortSignal;
-  decide: (stageOne: StageOne) => Promise<Verdict>;
+  decide: (stageOne: StageOne) => Promise<boolean>;
 }
 
 export interface SandboxTwoStageResult extends TwoStageOutcome {

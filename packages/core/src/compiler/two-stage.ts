@@ -2,7 +2,7 @@
  * Both clang runs of a compile in one process tree (one prlimit, one bubblewrap, one spawn): a
  * fixed POSIX shell script of ours runs `clang -E` with its output on inherited pipes, reports
  * its exit status, then blocks reading the caller's verdict from another inherited pipe and only
- * on "compile" execs the second clang, which reads the text to compile from that pipe. Anything
+ * on "compile" execs the second clang. Anything
  * else (a refusal, EOF because the caller died or closed the pipe) ends the script without a
  * second clang; the wall-time limit kills a script whose caller never answers.
  *
@@ -24,7 +24,7 @@ export interface StageFds {
   diagnostics: number;
   /** Stage 1's exit status as a decimal line, written after its text and diagnostics are closed. */
   status: number;
-  /** The caller's verdict line, then stage 2's stdin. */
+  /** The caller's verdict line. */
   verdict: number;
 }
 
@@ -51,7 +51,7 @@ export function twoStageScript(preprocessArgc: number, compileArgc: number, fds:
     // read returns non-zero at EOF: a caller that died or refused never gets stage 2 run.
     `read -r v <&${verdict} || exit 0`,
     `[ "$v" = ${COMPILE_VERDICT} ] || exit 0`,
-    `exec "$1"${refs(2 + preprocessArgc, compileArgc)} <&${verdict} ${verdict}<&-`,
+    `exec "$1"${refs(2 + preprocessArgc, compileArgc)} ${verdict}<&-`,
   ].join("\n");
 }
 
@@ -68,9 +68,6 @@ export interface StageOne {
   elapsedMs: number;
 }
 
-/** What the caller answers after stage 1: stop, or compile with this text on stage 2's stdin. */
-export type Verdict = { compile: false } | { compile: true; stdin: string | Uint8Array };
-
 export interface TwoStageOutcome {
   /** The whole process tree's run; stdout/stderr are stage 2's (and the launcher's own messages). */
   run: RunResult;
@@ -86,7 +83,7 @@ const SIGNALS: Record<number, NodeJS.Signals> = { 6: "SIGABRT", 9: "SIGKILL", 11
 
 /**
  * Runs the two stages: `launch` starts the process tree with `stdio` at the descriptors `fds`
- * names (the launcher places them); `decide` gets stage 1's outcome and returns the verdict. A
+ * names (the launcher places them); `decide` gets stage 1's outcome and says whether to compile. A
  * `decide` that throws sends no verdict (the script ends) and its error is rethrown once the run
  * has ended, so no clang outlives the call.
  */
@@ -94,7 +91,7 @@ export async function runTwoStages(
   maxTextBytes: number,
   maxDiagnosticBytes: number,
   launch: (stdio: ExtraStdio[]) => Promise<RunResult>,
-  decide: (stageOne: StageOne) => Promise<Verdict>,
+  decide: (stageOne: StageOne) => Promise<boolean>,
 ): Promise<TwoStageOutcome> {
   const started = performance.now();
   let verdictPipe: Writable | undefined;
@@ -134,12 +131,10 @@ export async function runTwoStages(
   let failed = false;
   try {
     if (stageOne && !("run" in first)) {
-      const verdict = await decide(stageOne);
-      if (verdict.compile) {
+      if (await decide(stageOne)) {
         compiled = true;
         verdictAt = performance.now();
-        verdictPipe?.write(`${COMPILE_VERDICT}\n`);
-        verdictPipe?.end(verdict.stdin);
+        verdictPipe?.end(`${COMPILE_VERDICT}\n`);
       }
     }
   } catch (error) {
