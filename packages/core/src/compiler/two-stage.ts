@@ -131,7 +131,10 @@ export async function runTwoStages(
   let failed = false;
   try {
     if (stageOne && !("run" in first)) {
-      if (await decide(stageOne)) {
+      // A run that ends first (the wall-time limit, an abort) stops the wait: no verdict then.
+      const deciding = decide(stageOne);
+      deciding.catch(() => undefined);
+      if (await Promise.race([deciding, running.then(() => false)])) {
         compiled = true;
         verdictAt = performance.now();
         verdictPipe?.end(`${COMPILE_VERDICT}\n`);
