@@ -286,6 +286,26 @@ export class BwrapSandbox {
       const detail = probe.setupError ?? (probe.stderr.trim().slice(0, 500) || `exit ${probe.exitCode ?? probe.signal}`);
       throw new Error(`bubblewrap could not run ${options.tool} in a sandbox: ${detail}`);
     }
+    if (options.shell) {
+      // Both stages through the shell, as every compile runs them (seccomp, binds, the pipes).
+      const staged = await sandbox.runTwoStages({
+        tool: options.tool,
+        preprocessArgs: expected.args,
+        compileArgs: expected.args,
+        source: { name: "probe.c", text: "" },
+        timeoutMs: 30_000,
+        maxCaptureBytes: 64 * 1024,
+        maxTextBytes: 64 * 1024,
+        maxStdoutBytes: 64 * 1024,
+        decide: async (one) => one.exitCode === 0 && expected.stdout.test(one.text.toString("utf8")),
+      });
+      if (!staged.compiled || staged.run.exitCode !== 0 || !expected.stdout.test(staged.run.stdout)) {
+        const detail =
+          staged.run.setupError ??
+          (`${staged.stageOne?.stderr ?? ""}${staged.run.stderr}`.trim().slice(0, 500) || `exit ${staged.run.exitCode ?? staged.run.signal}`);
+        throw new Error(`bubblewrap could not run both stages through ${options.shell} in a sandbox: ${detail}`);
+      }
+    }
     return sandbox;
   }
 
