@@ -511,6 +511,27 @@ describe("both clang stages in one sandbox: the verdict between them, the shell'
     expect(pgrep()).toBe("");
   });
 
+  it("more preprocessed text than its limit kills the sandbox: no verdict is asked for, stage 2 never runs", async () => {
+    let asked = false;
+    const lines = ["#define A0 int filler_text_for_the_limit;", ...Array.from({ length: 12 }, (_, i) => `#define A${i + 1} A${i} A${i}`), "A12"];
+    const result = await sandbox.runTwoStages({
+      tool: clang,
+      preprocessArgs: ["-E", "/ebpf-operator/src/program.c"],
+      compileArgs: ["--version"],
+      source: { name: "program.c", text: `${lines.join("\n")}\n` },
+      timeoutMs: 30_000,
+      maxCaptureBytes: 65536,
+      maxTextBytes: 16 * 1024,
+      maxStdoutBytes: 65536,
+      decide: async () => (asked = true),
+    });
+    expect(result.run.outputOverflow).toBe(true);
+    expect(result.stageOne).toBeUndefined();
+    expect(asked).toBe(false);
+    expect(result.compiled).toBe(false);
+    expect(result.run.stdout).toBe("");
+  });
+
   it("the shell never parses an argument: shell syntax in flags reaches clang as literal words", async () => {
     const payload = `$(touch /tmp/pwned-${process.pid}); exit 7; \`id\` "'\\`;
     const seen: string[] = [];
