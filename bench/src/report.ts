@@ -771,7 +771,7 @@ if (operator) {
     );
   }
   p(
-    "**Where a compile's time goes (issue 14).** Measured on this machine, one compile at a time, for",
+    "**Where a compile's time goes (issue 14).** Measured on this machine (before both clang runs shared one sandbox: see the candidates below), one compile at a time, for",
     "this bench's program (`<linux/bpf.h>` and the prelude, no vmlinux.h), the CPU of every process",
     "counted by a cpuacct cgroup around the run (so the sandbox's PID-namespaced children are included),",
     "load 4–7, medians of 20–30 compiles:",
@@ -807,11 +807,12 @@ if (operator) {
     '- *One bubblewrap for both clang runs*: done (docs/compiler.md, "The sandbox"): a fixed dash script',
     "  runs `clang -E` onto inherited pipes, waits for the include-policy verdict on another and only then",
     "  compiles. `node bench/compile-miss-cpu.mjs` (cpuacct cgroup, one compile at a time, 25 distinct misses,",
-    "  medians), the previous build and this one alternating in one lock hold: 161 and 141 ms CPU against 124",
-    "  and 125 at load 0.8–1.4; 168, 153 and 130 against 137, 128 and 132 at load 1.8–2.3. Compiling the",
-    "  checked text (`-x cpp-output`) instead of the source measured the same (137, 131, 139). Operator bench,",
-    "  `distinct`, 300 EbpfMaps: the compile server's own CPU 9.5 and 9.3 s against 7.7 and 8.0 s; time to",
-    "  all reported 47.8 → 50.2 s and 60.2 → 55.6 s (order swapped; load 1.4–7).",
+    "  medians), main's build and this one alternating in one lock hold (19:15, load 1.6–1.8): 156, 164 and",
+    "  164 ms CPU against 139, 141 and 145; wall 152, 161, 158 against 134, 133, 142 ms. Without the sandbox",
+    "  unchanged (127 against 126). Compiling the checked text (`-x cpp-output`) instead of the source measured",
+    "  the same (137, 131, 139 against 137, 128, 132 at load 1.8–2.3). Operator bench, `distinct`, 300",
+    "  EbpfMaps: the compile server's own CPU 9.5 and 9.3 s against 7.7 and 8.0 s; time to all reported",
+    "  47.8 → 50.2 s and 60.2 → 55.6 s (order swapped; load 1.4–7).",
     "- *One clang process for both stages* (40% of a miss is start-up): rejected; a single run (e.g.",
     "  `-save-temps`) compiles before the include policy has seen the preprocessed text, and a refused",
     "  program must never reach the compile.",
