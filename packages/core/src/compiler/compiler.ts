@@ -1,10 +1,12 @@
 /**
  * BpfCompiler: untrusted eBPF C in, a cached BPF ELF object out. See docs/compiler.md.
  *
- * Each compile runs clang twice, never through a shell, both times in the sandbox (sandbox.ts):
- * `clang -E` first, whose line markers name every header the program read (the cache key covers
- * their content) and are checked against the include policy (include-policy.ts), then the real
- * compile of the same source with the same flags, the object coming back on stdout. Both runs
+ * Each compile runs clang twice in one process tree (one prlimit, one sandbox: two-stage.ts),
+ * started by a fixed shell script of ours that never sees tenant text: `clang -E` first, whose
+ * line markers name every header the program read (the cache key covers their content) and are
+ * checked against the include policy (include-policy.ts) while the script waits; only when they
+ * pass and the object is not cached does the script run the real compile of the same source with
+ * the same flags, the object coming back on stdout. Both runs
  * are limited in wall time, CPU time, memory and output size; compiles queue fairly across
  * tenants (fair-scheduler.ts).
  */
@@ -23,6 +25,8 @@ import type { FilePolicy, PolicyViolation } from "./include-policy.js";
 import { PSEUDO_FILES, findAsmFileInclusion, findOutsideFile, isFileAllowed, parseLineMarkers, prescanSource } from "./include-policy.js";
 import type { ResourceLimits, RunResult } from "./run-tool.js";
 import { runTool } from "./run-tool.js";
+import type { StageOne, TwoStageOutcome } from "./two-stage.js";
+import { runTwoStages, stageFds, twoStageScript } from "./two-stage.js";
 import type { SandboxSetting, SandboxStatus } from "./sandbox.js";
 import { BwrapSandbox, SANDBOX_WORK_DIR, compilerSeccompProgram, sharedLibraries } from "./sandbox.js";
 import type { ClangInfo } from "./toolchain.js";
@@ -183,6 +187,8 @@ interface Setup {
   vmlinux: VmlinuxHeader;
   /** Flags shared by both clang runs, independent of the build directory. */
   flags: string[];
+  /** The POSIX shell that runs both stages' fixed script (two-stage.ts). */
+  shell: string;
   allowedDirs: string[];
   /** Hash of what every manifest key shares: clang, its files, the sandbox. */
   base: string;
@@ -440,6 +446,10 @@ export class BpfCompiler {
 
     // Everything that can change an object besides the source, the flags and the headers read.
     const libraries = await sharedLibraries(clang.path).catch(() => []);
+    // Both stages run under one shell (two-stage.ts): Debian's dash, or the system's sh.
+    const shellPath = (await findExecutable("dash", ["/bin/dash"])) ?? (await findExecutable("sh", ["/bin/sh"]));
+    if (!shellPath) throw new CompileError("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", "no POSIX shell (dash or sh) found to run the compiler's two stages");
+    const shell = await realpath(shellPath);
     const baseParts = {
       clang: clang.version,
       toolchain: (await Promise.all([clang.path, ...libraries.map((l) => l.real)].map(fileFingerprint))).join("\n"),
@@ -449,6 +459,7 @@ export class BpfCompiler {
       clang,
       vmlinux,
       flags,
+      shell,
       allowedDirs: await existingRealDirs(isystem),
       base: "",
       searchDirs: isystem.map((d) => resolve(d)),
@@ -478,6 +489,7 @@ export class BpfCompiler {
           bwrapPath: bwrap,
           tool: clang.path,
           libraries,
+          shell,
           includeDirs: dirs,
           dataDirs: [resolve(vmlinux.dir)],
           tmpBytes: this.#tmpBytes,
@@ -545,55 +557,30 @@ export class BpfCompiler {
         if (!this.#scan) return { kind: "visible", name: file };
         return (await isFileAllowed(file, policy)) ? { kind: "visible", name: file } : { kind: "withheld" };
       };
-      const flags = [...setup.flags, `-ffile-prefix-map=${workPath}=${STABLE_BUILD_DIR}`];
+      const prefixMap = `-ffile-prefix-map=${workPath}=${STABLE_BUILD_DIR}`;
+      const preprocessArgs = [...setup.flags, prefixMap, "-E", sourcePath];
+      // Stage 2 compiles the same source with the same flags, not the checked preprocessed text
+      // (`-x cpp-output`): that measured no cheaper and would lose macro context and original
+      // columns in diagnostics (docs/compiler.md, "Flags"). The sandbox's files are read-only.
+      const compileArgs = [...setup.flags, prefixMap, "-c", sourcePath, "-o", "-"];
 
-      const run = async (args: string[], maxStdoutBytes: number, stage: string): Promise<ToolRun> => {
-        preempted.throwIfAborted();
-        const remaining = deadline - performance.now();
-        if (remaining <= 0) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
-        let result: ToolRun;
-        try {
-          if (sandbox) {
-            result = await sandbox.run({
-              tool: setup.clang.path,
-              args,
-              source: { name: SOURCE_NAME, text: source },
-              timeoutMs: remaining,
-              maxCaptureBytes: MAX_CAPTURE_BYTES,
-              maxStdoutBytes,
-              ...(setup.limits ? { limits: setup.limits } : {}),
-              signal: preempted,
-            });
-          } else {
-            const direct = await runTool(setup.clang.path, args, {
-              timeoutMs: remaining,
-              maxCaptureBytes: MAX_CAPTURE_BYTES,
-              maxStdoutBytes,
-              cwd: workPath,
-              env: { LC_ALL: "C", PATH: "/usr/bin:/bin", TMPDIR: workPath },
-              ...(setup.limits ? { limits: setup.limits } : {}),
-              signal: preempted,
-            });
-            result = { ...direct, toolSignal: direct.signal };
-          }
-        } catch (cause) {
-          throw fail("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `could not run ${setup.clang.path} (${stage}): ${String(cause)}`, [], cause);
-        }
+      /** Checks shared by both stages' ends: killed from outside, no sandbox, a limit's signal. */
+      const killed = (result: ToolRun, signal: NodeJS.Signals | null | undefined): void => {
         // Killed for the fair queue: the scheduler runs the compile again (this error goes nowhere).
         preempted.throwIfAborted();
         if (result.timedOut) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
-        // Killed for writing too much: the caller reports the output limit.
-        if (result.stdoutOverflow) return result;
+        // Killed for writing too much: the output limit, not the signal, is the reason.
+        if (result.outputOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `the preprocessed program exceeds ${MAX_PREPROCESSED_BYTES} bytes`);
+        if (result.stdoutOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage());
         if (result.setupError !== undefined)
           throw fail("EOP_ERR_COMPILE_SANDBOX_UNAVAILABLE", `the sandbox could not be set up for this compile: ${result.setupError}`);
         // RLIMIT_CPU has soft = hard, so the kernel's SIGKILL is the CPU limit (the wall-time kill is `timedOut`).
-        if (result.toolSignal === "SIGKILL") throw fail("EOP_ERR_COMPILE_TIMEOUT", `clang exceeded the ${this.#cpuSeconds} s CPU-time limit and was killed`);
-        if (result.toolSignal === "SIGXFSZ") throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `clang wrote a temporary file larger than ${this.#tmpBytes} bytes`);
-        return result;
+        if (signal === "SIGKILL") throw fail("EOP_ERR_COMPILE_TIMEOUT", `clang exceeded the ${this.#cpuSeconds} s CPU-time limit and was killed`);
+        if (signal === "SIGXFSZ") throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `clang wrote a temporary file larger than ${this.#tmpBytes} bytes`);
       };
-      const failed = async (result: ToolRun): Promise<CompileError> => {
-        const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(result.stderr), classify);
-        if (MEMORY_FAILURE.test(result.stderr)) {
+      const failed = async (stderr: string, exitCode: number | null, signal: NodeJS.Signals | null | undefined): Promise<CompileError> => {
+        const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(stderr), classify);
+        if (MEMORY_FAILURE.test(stderr)) {
           return fail(
             "EOP_ERR_COMPILE_MEMORY_LIMIT",
             `clang exceeded the ${this.#memoryLimitBytes}-byte memory limit`,
@@ -607,37 +594,97 @@ export class BpfCompiler {
             diagnostics,
           );
         }
-        return fail("EOP_ERR_COMPILE_FAILED", this.#failureDetail(result, diagnostics), diagnostics);
+        return fail("EOP_ERR_COMPILE_FAILED", this.#failureDetail(signal ?? null, exitCode, diagnostics), diagnostics);
       };
 
-      // Stage 1: preprocess; the line markers name every file read.
-      const pre = await run([...flags, "-E", sourcePath], MAX_PREPROCESSED_BYTES, "preprocess");
-      if (pre.stdoutOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", `the preprocessed program exceeds ${MAX_PREPROCESSED_BYTES} bytes`);
-      if (pre.exitCode !== 0) throw await failed(pre);
-      const preprocessed = pre.stdout;
-      const markers = parseLineMarkers(preprocessed);
-      if (this.#scan) {
-        const outside = await findOutsideFile(markers, policy);
-        if (outside) {
-          const from = outside.includedFrom;
-          const fromCode = from !== undefined && policy.sourcePaths.includes(resolve(workPath, from.file));
-          const fromText = from ? ` (included from ${fromCode ? "<code>" : from.file}:${from.line})` : "";
-          const detail = `include refused: ${JSON.stringify(outside.file)}${fromText} is outside the allowed include directories`;
-          const line = from && fromCode ? from.line : 0;
-          throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", detail, [{ severity: "error", line, column: line ? 1 : 0, file: "<code>", message: detail }]);
+      // Between the stages, inside the running process tree: check what the preprocessor read,
+      // then look the object up. Only a program that passed every check is compiled.
+      let found:
+        { existing: { objectPath: string; diagnostics: Diagnostic[] } | undefined; key: string; hashes: Awaited<ReturnType<typeof hashHeaders>> } | undefined;
+      const decide = async (one: StageOne): Promise<boolean> => {
+        if (one.exitCode !== 0) return false;
+        const preprocessed = one.text.toString("utf8");
+        const markers = parseLineMarkers(preprocessed);
+        if (this.#scan) {
+          const outside = await findOutsideFile(markers, policy);
+          if (outside) {
+            const from = outside.includedFrom;
+            const fromCode = from !== undefined && policy.sourcePaths.includes(resolve(workPath, from.file));
+            const fromText = from ? ` (included from ${fromCode ? "<code>" : from.file}:${from.line})` : "";
+            const detail = `include refused: ${JSON.stringify(outside.file)}${fromText} is outside the allowed include directories`;
+            const line = from && fromCode ? from.line : 0;
+            throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", detail, [{ severity: "error", line, column: line ? 1 : 0, file: "<code>", message: detail }]);
+          }
+          const asm = findAsmFileInclusion(preprocessed, policy.sourcePaths);
+          if (asm) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(asm));
         }
-        const asm = findAsmFileInclusion(preprocessed, policy.sourcePaths);
-        if (asm) throw fail("EOP_ERR_COMPILE_INCLUDE_REFUSED", ...this.#describeViolation(asm));
-      }
+        // The object key: the manifest key plus the content of every header read.
+        const headers = [...new Set(markers.map((m) => m.file))]
+          .filter((file) => !PSEUDO_FILES.has(file))
+          .map((file) => resolve(workPath, file))
+          .filter((file) => !policy.sourcePaths.includes(file));
+        const hashes = await hashHeaders([...headers, ...shadowingDirs(headers, setup.searchDirs)]);
+        const key = objectKey(manifestKey, hashes);
+        const existing = await this.#cache.lookup(key);
+        found = { existing, key, hashes };
+        // A compile preempted while deciding is killed anyway; it must not start stage 2.
+        return !existing && !preempted.aborted;
+      };
 
-      // The object key: the manifest key plus the content of every header read.
-      const headers = [...new Set(markers.map((m) => m.file))]
-        .filter((file) => !PSEUDO_FILES.has(file))
-        .map((file) => resolve(workPath, file))
-        .filter((file) => !policy.sourcePaths.includes(file));
-      const hashes = await hashHeaders([...headers, ...shadowingDirs(headers, setup.searchDirs)]);
-      const key = objectKey(manifestKey, hashes);
-      const existing = await this.#cache.lookup(key);
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) throw fail("EOP_ERR_COMPILE_TIMEOUT", this.#timeoutMessage());
+      preempted.throwIfAborted();
+      const common = {
+        timeoutMs: remaining,
+        maxCaptureBytes: MAX_CAPTURE_BYTES,
+        maxStdoutBytes: this.#maxObjectBytes,
+        ...(setup.limits ? { limits: setup.limits } : {}),
+        signal: preempted,
+      };
+      let outcome: TwoStageOutcome & { run: ToolRun };
+      try {
+        if (sandbox) {
+          outcome = await sandbox.runTwoStages({
+            ...common,
+            tool: setup.clang.path,
+            preprocessArgs,
+            compileArgs,
+            source: { name: SOURCE_NAME, text: source },
+            maxTextBytes: MAX_PREPROCESSED_BYTES,
+            decide,
+          });
+        } else {
+          // The same fixed script, without the sandbox: fds 3-6 are the stages' pipes.
+          const script = twoStageScript(preprocessArgs.length, compileArgs.length, stageFds(3));
+          const direct = await runTwoStages(
+            MAX_PREPROCESSED_BYTES,
+            MAX_CAPTURE_BYTES,
+            (stdio) =>
+              runTool(setup.shell, ["-c", script, "ebpf-compile", setup.clang.path, ...preprocessArgs, ...compileArgs], {
+                ...common,
+                cwd: workPath,
+                env: { LC_ALL: "C", PATH: "/usr/bin:/bin", TMPDIR: workPath },
+                extraStdio: stdio,
+              }),
+            decide,
+          );
+          outcome = { ...direct, run: { ...direct.run, toolSignal: direct.run.signal } };
+        }
+      } catch (cause) {
+        if (cause instanceof CompileError) throw cause;
+        throw fail("EOP_ERR_COMPILE_TOOLCHAIN_MISSING", `could not run ${setup.clang.path}: ${String(cause)}`, [], cause);
+      }
+      const { run: result, stageOne: pre } = outcome;
+
+      // Stage 1's end.
+      if (!pre) {
+        killed(result, result.toolSignal);
+        throw fail("EOP_ERR_COMPILE_FAILED", `the compile ended before preprocessing did (${result.signal ?? `exit code ${result.exitCode}`})`);
+      }
+      killed(result, pre.signal);
+      if (pre.exitCode !== 0) throw await failed(pre.stderr, pre.exitCode, pre.signal);
+      if (!found) throw fail("EOP_ERR_COMPILE_FAILED", "the preprocessed program was not checked");
+      const { existing, key, hashes } = found;
       if (existing) {
         await this.#cache.storeManifest(manifestKey, key, hashes);
         return {
@@ -648,11 +695,11 @@ export class BpfCompiler {
           clangRunsMs: { preprocess: Math.round(pre.elapsedMs) },
         };
       }
+      if (!outcome.compiled) throw fail("EOP_ERR_COMPILE_FAILED", "the program was not compiled");
 
-      // Stage 2: compile the same source with the same flags; the object comes back on stdout.
-      const result = await run([...flags, "-c", sourcePath, "-o", "-"], this.#maxObjectBytes, "compile");
-      if (result.stdoutOverflow) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage());
-      if (result.exitCode !== 0) throw await failed(result);
+      // Stage 2's end: the object on stdout.
+      killed(result, result.toolSignal);
+      if (result.exitCode !== 0) throw await failed(result.stderr, result.exitCode, result.toolSignal);
       const diagnostics = await sanitizeDiagnostics(parseClangDiagnostics(result.stderr), classify);
       const object = result.stdoutBytes;
       if (object.length > this.#maxObjectBytes) throw fail("EOP_ERR_COMPILE_OUTPUT_TOO_LARGE", this.#tooLargeMessage(object.length), diagnostics);
@@ -666,7 +713,7 @@ export class BpfCompiler {
         hash: key,
         cached: false,
         diagnostics: warnings,
-        clangRunsMs: { preprocess: Math.round(pre.elapsedMs), compile: Math.round(result.elapsedMs) },
+        clangRunsMs: { preprocess: Math.round(pre.elapsedMs), compile: Math.round(outcome.compileMs ?? 0) },
       };
     } finally {
       if (work) await rm(work, { recursive: true, force: true });
@@ -682,9 +729,9 @@ export class BpfCompiler {
     return `the compiled object${actual} exceeds the ${this.#maxObjectBytes}-byte limit`;
   }
 
-  #failureDetail(result: RunResult, diagnostics: Diagnostic[]): string {
+  #failureDetail(signal: NodeJS.Signals | null, exitCode: number | null, diagnostics: Diagnostic[]): string {
     if (diagnostics.some((d) => d.severity === "error")) return summarizeErrors(diagnostics);
     // Raw stderr is not echoed: a crash dump can quote tokens of the file being parsed.
-    return `clang failed without a diagnostic (${result.signal ?? `exit code ${result.exitCode}`})`;
+    return `clang failed without a diagnostic (${signal ?? `exit code ${exitCode}`})`;
   }
 }

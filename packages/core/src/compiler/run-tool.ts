@@ -29,8 +29,30 @@ export interface ResourceLimits {
   openFiles?: number;
 }
 
-/** A file descriptor handed to the child as fd 3, 4, ...: an open file, bytes to read, or a pipe to read back. */
-export type ExtraStdio = { fd: number } | { data: string | Uint8Array } | { readBack: true };
+/**
+ * A file descriptor handed to the child as fd 3, 4, ...: an open file, bytes to read, a pipe to
+ * read back when the run ends, a pipe the caller writes while the tool runs (`input`), or a pipe
+ * the caller reads while the tool runs (`output`).
+ */
+export type ExtraStdio = { fd: number } | { data: string | Uint8Array } | { readBack: true } | InputPipe | OutputPipe;
+
+/**
+ * A pipe the caller writes while the tool runs, e.g. an answer the tool waits for: `input` gets
+ * the stream right after the spawn, and the caller must end it (the tool then reads EOF). Write
+ * errors (the tool is gone) are swallowed: the run's result says how it ended.
+ */
+export interface InputPipe {
+  input: (stream: Writable) => void;
+}
+
+/**
+ * A pipe the tool writes and the caller reads while the tool runs: `onEnd` gets the bytes at the
+ * pipe's EOF (every holder closed it), which may be long before the tool exits. More than
+ * `maxBytes` kills the process group, sets `outputOverflow` and hands `onEnd` what was kept.
+ */
+export interface OutputPipe {
+  output: { maxBytes: number; onEnd: (bytes: Buffer, overflow: boolean) => void };
+}
 
 export interface RunOptions {
   timeoutMs: number;
@@ -67,6 +89,8 @@ export interface RunResult {
   timedOut: boolean;
   /** Killed because `signal` was aborted. */
   aborted?: boolean;
+  /** An `output` pipe exceeded its `maxBytes` and the process group was killed. */
+  outputOverflow?: boolean;
   /** What the child wrote to each `readBack` descriptor, in the order they were given. */
   readBack: string[];
   elapsedMs: number;
@@ -139,13 +163,30 @@ export function runTool(command: string, args: readonly string[], options: RunOp
     child.stderr?.on("data", collect("stderr"));
 
     const readBack: Buffer[][] = [];
+    let outputOverflow = false;
     extra.forEach((entry, i) => {
       const stream = child.stdio[3 + i] as (Readable & Writable) | null | undefined;
       if (!stream) return;
       // A child that dies early closes its end: nothing to report, the exit status says it all.
       stream.on("error", () => undefined);
       if ("data" in entry) stream.end(entry.data);
-      else if ("readBack" in entry) {
+      else if ("input" in entry) entry.input(stream);
+      else if ("output" in entry) {
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        let overflow = false;
+        stream.on("data", (chunk: Buffer) => {
+          if (overflow) return;
+          if (bytes + chunk.length > entry.output.maxBytes) {
+            overflow = outputOverflow = true;
+            killGroup();
+            return;
+          }
+          chunks.push(chunk);
+          bytes += chunk.length;
+        });
+        stream.once("close", () => entry.output.onEnd(Buffer.concat(chunks), overflow));
+      } else if ("readBack" in entry) {
         const chunks: Buffer[] = [];
         let bytes = 0;
         readBack.push(chunks);
@@ -194,6 +235,7 @@ export function runTool(command: string, args: readonly string[], options: RunOp
         stdoutOverflow,
         timedOut,
         ...(aborted ? { aborted } : {}),
+        ...(outputOverflow ? { outputOverflow } : {}),
         readBack: readBack.map((chunks) => Buffer.concat(chunks).toString("utf8")),
         elapsedMs: performance.now() - started,
       });

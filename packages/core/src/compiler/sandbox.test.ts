@@ -4,10 +4,11 @@
 // control at the end shows the same programs do leak without it: the checks can fail.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { realpathSync } from "node:fs";
 import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Logger } from "../logger.js";
 import { CompileMetrics } from "./compile-metrics.js";
 import { BpfCompiler, CompileError, findDefaultIncludeDir } from "./index.js";
@@ -15,6 +16,8 @@ import { buildSeccompFilter } from "@ebpf-operator/libbpf";
 import { BwrapSandbox, compilerSeccompProgram } from "./sandbox.js";
 import type { SandboxStatus } from "./sandbox.js";
 import { SECCOMP_DEFAULT_ERRNO, compilerSeccompRules } from "./seccomp-policy.js";
+import type { StageOne } from "./two-stage.js";
+import { stageFds, twoStageScript } from "./two-stage.js";
 import { Registry } from "prom-client";
 
 const SECRET = `EOP-SANDBOX-SECRET-${process.pid}-${randomBytes(6).toString("hex")}`;
@@ -425,5 +428,187 @@ describe("seccomp-only mode: bubblewrap where /proc/sys is read-only (runc), wit
     expect(seen.clone_newuser).toBe("ok");
     // setns on a file that is no namespace: the kernel's own refusal, not the filter's
     expect(seen.setns_user).toBe("Invalid argument");
+  });
+});
+
+describe("both clang stages in one sandbox: the verdict between them, the shell's reach", { timeout: 120_000 }, () => {
+  let clang: string;
+  let sandbox: BwrapSandbox;
+
+  beforeAll(async () => {
+    clang = realpathSync(execFileSync("sh", ["-c", "command -v clang"], { encoding: "utf8" }).trim());
+    sandbox = await BwrapSandbox.create({
+      bwrapPath: "/usr/bin/bwrap",
+      tool: clang,
+      shell: realpathSync("/bin/dash"),
+      includeDirs: [includeDir],
+      tmpBytes: 1024 * 1024,
+      seccompProgram: compilerSeccompProgram(),
+    });
+  });
+
+  /** Stage 1 preprocesses the program; stage 2 is `clang --version`, which prints to stdout: it shows whether stage 2 ran. */
+  function stages(decide: (one: StageOne) => Promise<boolean>, extra: { preprocessArgs?: string[]; timeoutMs?: number; text?: string } = {}) {
+    return sandbox.runTwoStages({
+      tool: clang,
+      preprocessArgs: [...(extra.preprocessArgs ?? []), "-E", "/ebpf-operator/src/program.c"],
+      compileArgs: ["--version"],
+      source: { name: "program.c", text: extra.text ?? "int stage_one_ran = PAYLOAD;\n" },
+      timeoutMs: extra.timeoutMs ?? 30_000,
+      maxCaptureBytes: 65536,
+      maxTextBytes: 1024 * 1024,
+      maxStdoutBytes: 65536,
+      decide,
+    });
+  }
+
+  it("runs stage 2 only on the verdict: refused, failed or unanswered, nothing of it runs (control: accepted, it does)", async () => {
+    const seen: string[] = [];
+    const accepted = await stages(async (one) => (seen.push(one.text.toString()), true), { preprocessArgs: ["-DPAYLOAD=1"] });
+    expect(seen[0]).toContain("int stage_one_ran = 1;");
+    expect(accepted.compiled).toBe(true);
+    expect(accepted.run.stdout).toMatch(/clang version/);
+    expect(accepted.run.exitCode).toBe(0);
+
+    const refused = await stages(async () => false, { preprocessArgs: ["-DPAYLOAD=1"] });
+    expect(refused.stageOne?.exitCode).toBe(0);
+    expect(refused.compiled).toBe(false);
+    expect(refused.run.stdout).toBe("");
+    expect(refused.run.exitCode).toBe(0);
+
+    // The include policy throws: no verdict goes out, the error comes back once the sandbox is gone.
+    const boom = new Error("policy refused");
+    await expect(stages(async () => Promise.reject(boom), { preprocessArgs: ["-DPAYLOAD=1"] })).rejects.toBe(boom);
+  });
+
+  it("a parent that never answers leaves no process behind after the wall-time limit, and stage 2 never runs", async () => {
+    const marker = `EOP_VERDICT_${process.pid}_${randomBytes(4).toString("hex")}`;
+    const pgrep = (): string => {
+      try {
+        return execFileSync("pgrep", ["-af", marker], { encoding: "utf8" });
+      } catch {
+        return ""; // pgrep exits 1 when nothing matches
+      }
+    };
+    let waiting = "";
+    const started = Date.now();
+    const hung = await stages(
+      async () => {
+        // The check below can fail: while the verdict is awaited, the sandbox's processes are there.
+        waiting = pgrep();
+        return new Promise<boolean>(() => undefined);
+      },
+      { preprocessArgs: [`-D${marker}=1`, "-DPAYLOAD=1"], timeoutMs: 1_500 },
+    );
+    expect(waiting).toContain("bwrap");
+    expect(waiting).toContain("/bin/dash");
+    expect(hung.run.timedOut).toBe(true);
+    expect(hung.stageOne?.exitCode).toBe(0);
+    expect(hung.compiled).toBe(false);
+    expect(hung.run.stdout).toBe("");
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(pgrep()).toBe("");
+  });
+
+  it("more preprocessed text than its limit kills the sandbox: no verdict is asked for, stage 2 never runs", async () => {
+    let asked = false;
+    const lines = ["#define A0 int filler_text_for_the_limit;", ...Array.from({ length: 12 }, (_, i) => `#define A${i + 1} A${i} A${i}`), "A12"];
+    const result = await sandbox.runTwoStages({
+      tool: clang,
+      preprocessArgs: ["-E", "/ebpf-operator/src/program.c"],
+      compileArgs: ["--version"],
+      source: { name: "program.c", text: `${lines.join("\n")}\n` },
+      timeoutMs: 30_000,
+      maxCaptureBytes: 65536,
+      maxTextBytes: 16 * 1024,
+      maxStdoutBytes: 65536,
+      decide: async () => (asked = true),
+    });
+    expect(result.run.outputOverflow).toBe(true);
+    expect(result.stageOne).toBeUndefined();
+    expect(asked).toBe(false);
+    expect(result.compiled).toBe(false);
+    expect(result.run.stdout).toBe("");
+  });
+
+  it("the shell never parses an argument: shell syntax in flags reaches clang as literal words", async () => {
+    const payload = `$(touch /tmp/pwned-${process.pid}); exit 7; \`id\` "'\\`;
+    const seen: string[] = [];
+    const result = await stages(async (one) => (seen.push(one.text.toString()), false), {
+      preprocessArgs: [`-DPAYLOAD=${JSON.stringify(payload)}`],
+      text: "const char *stage_one_ran = PAYLOAD;\n",
+    });
+    expect(result.stageOne?.exitCode).toBe(0);
+    expect(seen[0]).toContain(`const char *stage_one_ran = ${JSON.stringify(payload)};`);
+    // The script is built from counts and descriptor numbers only.
+    const script = twoStageScript(3, 2, stageFds(6));
+    expect(script).not.toMatch(/PAYLOAD|touch|pwned/);
+    expect(script.match(/\$\{?\d+\}?/g)).toEqual(["$1", "${2}", "${3}", "${4}", "$1", "${5}", "${6}"]);
+  });
+
+  it("stage 1 holds neither the status nor the verdict pipe, and both stages run under the seccomp filter", async () => {
+    // A "clang" that reports what it can reach: perl, bound like clang, as both stages' tool.
+    const perl = await BwrapSandbox.create({
+      bwrapPath: "/usr/bin/bwrap",
+      tool: "/usr/bin/perl",
+      shell: realpathSync("/bin/dash"),
+      includeDirs: [includeDir],
+      tmpBytes: 1024 * 1024,
+      seccompProgram: compilerSeccompProgram(),
+      probe: { args: ["-e", "print 'ok'"], stdout: /^ok$/ },
+    });
+    const probe = `$| = 1;
+      for my $fd (8, 9) { print "fd$fd=", (open(my $f, "+<&=", $fd) ? "open" : "$!"), "\\n"; }
+      print "socket=", (socket(my $s, 2, 1, 0) ? "ok" : "$!"), "\\n";
+      print "unshare=", (syscall(272, 0x10000000) == -1 ? "$!" : "ok"), "\\n";`;
+    let stageOneSaw = "";
+    const result = await perl.runTwoStages({
+      tool: "/usr/bin/perl",
+      preprocessArgs: ["-e", probe],
+      compileArgs: ["-e", probe],
+      source: { name: "x", text: "" },
+      timeoutMs: 30_000,
+      maxCaptureBytes: 65536,
+      maxTextBytes: 65536,
+      maxStdoutBytes: 65536,
+      decide: async (one) => ((stageOneSaw = one.text.toString()), true),
+    });
+    const EPERM = "Operation not permitted";
+    expect(stageOneSaw).toBe(`fd8=Bad file descriptor\nfd9=Bad file descriptor\nsocket=${EPERM}\nunshare=${EPERM}\n`);
+    // Stage 2 is exec'd by the shell: the verdict pipe is closed for it too.
+    expect(result.run.stdout).toBe(`fd8=Bad file descriptor\nfd9=Bad file descriptor\nsocket=${EPERM}\nunshare=${EPERM}\n`);
+  });
+});
+
+describe("the include policy's verdict between the stages, in the compiler", { timeout: 120_000 }, () => {
+  it("a program the policy refuses after preprocessing is never compiled (control: an accepted one is)", async () => {
+    const outcomes: { compiled: boolean; stdout: number }[] = [];
+    const real = BwrapSandbox.prototype.runTwoStages;
+    const spy = vi.spyOn(BwrapSandbox.prototype, "runTwoStages").mockImplementation(async function (this: BwrapSandbox, job) {
+      // The sandbox's start-up probe runs both stages too (on probe.c): not a compile.
+      if (job.source.name !== "program.bpf.c") return real.call(this, job);
+      try {
+        const outcome = await real.call(this, job);
+        outcomes.push({ compiled: outcome.compiled, stdout: outcome.run.stdoutBytes.length });
+        return outcome;
+      } catch (error) {
+        outcomes.push({ compiled: false, stdout: -1 });
+        throw error;
+      }
+    });
+    try {
+      const c = new BpfCompiler({ cacheDir: join(scratch, "cache-verdict"), includeDir, sandbox: "required" });
+      // Passes the source pre-scan (a literal in asm), refused in the preprocessed text.
+      const refused = await attempt(c, asm(`.incbin "${secret}"`));
+      expect(refused.error?.code).toBe("EOP_ERR_COMPILE_INCLUDE_REFUSED");
+      expect(outcomes).toEqual([{ compiled: false, stdout: -1 }]);
+      const accepted = await attempt(c, "int accepted_program = 1;\n");
+      expect(accepted.ok).toBe(true);
+      expect(outcomes[1]?.compiled).toBe(true);
+      expect(outcomes[1]?.stdout).toBeGreaterThan(0);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

@@ -5,16 +5,16 @@
  *  - its own user, mount, PID, network, IPC, UTS and cgroup namespaces; no further user
  *    namespaces; a new session; no capabilities; a seccomp allow-list (seccomp-policy.ts);
  *    no environment but LC_ALL/TMPDIR/PATH;
- *  - a root file system that holds only the toolchain (clang and the shared libraries the
- *    dynamic loader resolves for it), the include directories and vmlinux.h's (read-only, at their
+ *  - a root file system that holds only the toolchain (clang, the POSIX shell that runs our fixed
+ *    two-stage script, and the shared libraries the dynamic loader resolves for them), the include directories and vmlinux.h's (read-only, at their
  *    own paths; vmlinux.h copied in where its cache is out of the sandbox user's reach), the
  *    program (copied in, read-only, at /ebpf-operator/src/) and a
  *    size-limited /tmp; no /proc, a minimal read-only /dev, nothing writable elsewhere;
  *  - not root: the sandbox's uid is 65534, and when this process is root clang's real uid is
  *    dropped to `user` before bwrap starts.
  *
- * Output leaves through stdout (the preprocessed text, the object) and stderr (diagnostics); no
- * host directory is writable from inside. The process group (prlimit -> bwrap -> clang) is
+ * Output leaves through inherited pipes (the preprocessed text and its diagnostics), stdout (the
+ * object) and stderr (diagnostics); no host directory is writable from inside. The process group (prlimit -> bwrap -> clang) is
  * killed as a whole on a timeout, and bwrap's `--die-with-parent` plus the PID namespace take
  * down anything left.
  *
@@ -30,6 +30,8 @@ import { fileListingHash } from "./compile-cache.js";
 import type { ExtraStdio, ResourceLimits, RunResult } from "./run-tool.js";
 import { runTool } from "./run-tool.js";
 import { SECCOMP_DEFAULT_ERRNO, compilerSeccompRules } from "./seccomp-policy.js";
+import type { StageOne, TwoStageOutcome } from "./two-stage.js";
+import { runTwoStages, stageFds, twoStageScript } from "./two-stage.js";
 
 /** `required`: no compile without the sandbox; `auto`: use it when it works, say loudly when not; `off`: never (tests of other layers). */
 export type SandboxSetting = "required" | "auto" | "off";
@@ -68,6 +70,27 @@ export interface SandboxRun {
   limits?: ResourceLimits;
   /** Aborting kills the run (the fair queue preempting a compile: fair-scheduler.ts). */
   signal?: AbortSignal;
+}
+
+/** Both clang runs of a compile in one sandbox (two-stage.ts): stage 1's output goes to `decide`. */
+export interface SandboxTwoStageRun {
+  tool: string;
+  preprocessArgs: readonly string[];
+  compileArgs: readonly string[];
+  source: { name: string; text: string };
+  timeoutMs: number;
+  maxCaptureBytes: number;
+  /** Stage 1's output limit (the preprocessed text). */
+  maxTextBytes: number;
+  /** Stage 2's output limit (the object). */
+  maxStdoutBytes: number;
+  limits?: ResourceLimits;
+  signal?: AbortSignal;
+  decide: (stageOne: StageOne) => Promise<boolean>;
+}
+
+export interface SandboxTwoStageResult extends TwoStageOutcome {
+  run: SandboxRunResult;
 }
 
 export interface SandboxRunResult extends RunResult {
@@ -172,6 +195,13 @@ export interface BwrapOptions {
   /** The seccomp program (compilerSeccompProgram()), handed to bwrap on a pipe per run. */
   seccompProgram: Buffer;
   user?: { uid: number; gid: number };
+  /**
+   * A POSIX shell (Debian's dash) bound read-only with its libraries, for runTwoStages(); it runs
+   * only our fixed script (two-stage.ts). Without it the sandbox runs single tools only.
+   */
+  shell?: string;
+  /** The shell's shared libraries (sharedLibraries(shell)); listed here when not given. */
+  shellLibraries?: { path: string; real: string }[];
   /** How create() proves the sandbox works: run the tool with these arguments, expect this output. Default: clang --version. */
   probe?: { args: string[]; stdout: RegExp };
 }
@@ -192,16 +222,27 @@ export class BwrapSandbox {
   static async create(options: BwrapOptions): Promise<BwrapSandbox> {
     const user = process.getuid?.() === 0 ? (options.user ?? DEFAULT_SANDBOX_USER) : undefined;
     const binds: string[] = [];
+    const bound = new Set<string>();
     const bind = (from: string, to: string): void => {
+      if (bound.has(to)) return;
+      bound.add(to);
       binds.push("--ro-bind", from, to);
     };
-    // The toolchain: clang and exactly the libraries the loader maps for it.
-    bind(options.tool, options.tool);
-    for (const library of options.libraries ?? (await sharedLibraries(options.tool))) {
-      bind(library.real, library.path);
+    // The toolchain: clang (and the shell) and exactly the libraries the loader maps for them.
+    const programs = [{ path: options.tool, libraries: options.libraries }];
+    if (options.shell) programs.push({ path: options.shell, libraries: options.shellLibraries });
+    for (const program of programs) {
+      bind(program.path, program.path);
+      for (const library of program.libraries ?? (await sharedLibraries(program.path))) {
+        bind(library.real, library.path);
+        if (user) {
+          const why = await unreachableFor(library.real, user, false);
+          if (why) throw new Error(`the toolchain is not reachable by the sandbox's user: ${why}`);
+        }
+      }
       if (user) {
-        const why = await unreachableFor(library.real, user, false);
-        if (why) throw new Error(`the toolchain is not reachable by the sandbox's user: ${why}`);
+        const why = await unreachableFor(program.path, user, false);
+        if (why) throw new Error(`${program.path} is not reachable by the sandbox's user: ${why}`);
       }
     }
     for (const dir of options.includeDirs) {
@@ -217,10 +258,6 @@ export class BwrapSandbox {
     for (const dir of options.dataDirs ?? []) {
       if (!user || !(await unreachableFor(dir, user, true))) bind(dir, dir);
       else for (const entry of await readdir(dir, { withFileTypes: true })) if (entry.isFile()) copies.push(join(dir, entry.name));
-    }
-    if (user) {
-      const why = await unreachableFor(options.tool, user, false);
-      if (why) throw new Error(`clang is not reachable by the sandbox's user: ${why}`);
     }
     const version = await runTool(options.bwrapPath, ["--version"], { timeoutMs: 15_000, maxCaptureBytes: 4096 });
     const status: SandboxStatus = { mode: "bwrap", bwrap: `${options.bwrapPath} (${version.stdout.trim() || "unknown version"})` };
@@ -249,22 +286,76 @@ export class BwrapSandbox {
       const detail = probe.setupError ?? (probe.stderr.trim().slice(0, 500) || `exit ${probe.exitCode ?? probe.signal}`);
       throw new Error(`bubblewrap could not run ${options.tool} in a sandbox: ${detail}`);
     }
+    if (options.shell) {
+      // Both stages through the shell, as every compile runs them (seccomp, binds, the pipes).
+      const staged = await sandbox.runTwoStages({
+        tool: options.tool,
+        preprocessArgs: expected.args,
+        compileArgs: expected.args,
+        source: { name: "probe.c", text: "" },
+        timeoutMs: 30_000,
+        maxCaptureBytes: 64 * 1024,
+        maxTextBytes: 64 * 1024,
+        maxStdoutBytes: 64 * 1024,
+        decide: async (one) => one.exitCode === 0 && expected.stdout.test(one.text.toString("utf8")),
+      });
+      if (!staged.compiled || staged.run.exitCode !== 0 || !expected.stdout.test(staged.run.stdout)) {
+        const detail =
+          staged.run.setupError ??
+          (`${staged.stageOne?.stderr ?? ""}${staged.run.stderr}`.trim().slice(0, 500) || `exit ${staged.run.exitCode ?? staged.run.signal}`);
+        throw new Error(`bubblewrap could not run both stages through ${options.shell} in a sandbox: ${detail}`);
+      }
+    }
     return sandbox;
   }
 
   async run(job: SandboxRun): Promise<SandboxRunResult> {
+    return this.#withCopies((copies) => this.#launch(job, [job.tool, ...job.args], [], copies));
+  }
+
+  /**
+   * Both stages of a compile in this one sandbox: `shell -c <fixed script>` runs `tool
+   * preprocessArgs` with its output on pipes, and `tool compileArgs` only when `decide` says so.
+   */
+  async runTwoStages(job: SandboxTwoStageRun): Promise<SandboxTwoStageResult> {
+    const shell = this.options.shell;
+    if (!shell) throw new Error("this sandbox has no shell for two-stage runs");
+    // fds 3-5 are bwrap's (seccomp, program, status), 6-9 the stages' pipes, 10.. the copied files.
+    const fds = stageFds(6);
+    const script = twoStageScript(job.preprocessArgs.length, job.compileArgs.length, fds);
+    const argv = [shell, "-c", script, "ebpf-compile", job.tool, ...job.preprocessArgs, ...job.compileArgs];
+    return this.#withCopies(async (copies) => {
+      const outcome = await runTwoStages(job.maxTextBytes, job.maxCaptureBytes, (stdio) => this.#launch(job, argv, stdio, copies), job.decide);
+      return { ...outcome, run: outcome.run as SandboxRunResult };
+    });
+  }
+
+  async #withCopies<T>(body: (files: FileHandle[]) => Promise<T>): Promise<T> {
     const files = await Promise.all(this.copies.map((file) => open(file, "r")));
     try {
-      return await this.#run(job, files);
+      return await body(files);
     } finally {
       await Promise.all(files.map((f) => f.close()));
     }
   }
 
-  async #run(job: SandboxRun, files: FileHandle[]): Promise<SandboxRunResult> {
-    // fds: 3 seccomp, 4 the program, 5 status, 6.. the copied files.
-    const extra: ExtraStdio[] = [{ data: this.options.seccompProgram }, { data: job.source.text }, { readBack: true }, ...files.map((f) => ({ fd: f.fd }))];
-    const copies = this.copies.flatMap((file, i) => ["--perms", "0444", "--ro-bind-data", String(6 + i), file]);
+  /** Runs `command` in a new sandbox; `stdio` lands at fd 6.., the copied files after it. */
+  async #launch(
+    job: Pick<SandboxRun, "source" | "timeoutMs" | "maxCaptureBytes" | "maxStdoutBytes" | "limits" | "signal">,
+    command: readonly string[],
+    stdio: ExtraStdio[],
+    files: FileHandle[],
+  ): Promise<SandboxRunResult> {
+    // fds: 3 seccomp, 4 the program, 5 status, 6.. the caller's, then the copied files.
+    const extra: ExtraStdio[] = [
+      { data: this.options.seccompProgram },
+      { data: job.source.text },
+      { readBack: true },
+      ...stdio,
+      ...files.map((f) => ({ fd: f.fd })),
+    ];
+    const firstCopy = 6 + stdio.length;
+    const copies = this.copies.flatMap((file, i) => ["--perms", "0444", "--ro-bind-data", String(firstCopy + i), file]);
     const args = [
       "--unshare-all",
       "--unshare-user",
@@ -316,8 +407,7 @@ export class BwrapSandbox {
       "--seccomp",
       "3",
       "--",
-      job.tool,
-      ...job.args,
+      ...command,
     ];
     const result = await runTool(this.options.bwrapPath, args, {
       timeoutMs: job.timeoutMs,
@@ -346,7 +436,7 @@ function interpret(result: RunResult): SandboxRunResult {
     return out;
   }
   // Killed from outside (timeout, output limit, preempted): the run result says so.
-  if (result.timedOut || result.stdoutOverflow || result.aborted) return result;
+  if (result.timedOut || result.stdoutOverflow || result.outputOverflow || result.aborted) return result;
   // No exit code: bwrap failed to build the sandbox and said why on stderr.
   const message = result.stderr
     .split("\n")

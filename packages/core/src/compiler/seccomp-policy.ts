@@ -8,9 +8,10 @@
  * (statx, faccessat2, clock_nanosleep, ...). Deliberately absent, among everything else:
  * sockets, ptrace and process_vm_*, mount and namespaces (unshare, setns, clone with CLONE_NEW*),
  * bpf, perf_event_open, keyctl, io_uring, userfaultfd, memfd_create, SysV IPC, chroot and
- * handle-based opens. clang runs its frontend in-process, so fork and vfork are absent too;
- * clone is allowed only without namespace flags (threads), clone3 reports ENOSYS so glibc
- * falls back to clone (its flags cannot be inspected).
+ * handle-based opens. clang runs its frontend in-process; the shell that runs both clang stages
+ * starts the first with vfork (no flags: it cannot make a namespace), so vfork is allowed;
+ * clone is allowed only without namespace flags (threads, glibc's fork), clone3 reports ENOSYS
+ * so glibc falls back to clone (its flags cannot be inspected).
  */
 import type { SeccompRule } from "@ebpf-operator/libbpf";
 
@@ -112,9 +113,11 @@ const ALLOWED = [
   "futex",
   "futex_waitv",
   "membarrier",
-  // bwrap's PID-1 reaper runs under the same filter and waits for clang
+  // bwrap's PID-1 reaper runs under the same filter and waits for clang; so does the shell
+  // that runs both clang stages (two-stage.ts), which starts the first with vfork (dash does)
   "wait4",
   "waitid",
+  "vfork",
 ];
 
 /** Flags of clone that create namespaces (not the low byte: that is the exit signal). */
