@@ -60,14 +60,18 @@ export interface MapRun {
 export const HAND_OVER_ENTRIES = 1 << 16;
 
 /**
- * From this many `maxEntries` on, `readAll` reads batches on the thread pool by default. A hop
- * costs two thread wake-ups, which on a loaded machine take milliseconds each (a thread that
- * sleeps waits for a CPU when it wakes; the sliced read never sleeps): little of a 1M-entry read
- * (~0.3-1 s), where the sliced read on the JS thread yields ~250 times and under a CPU hog took up
- * to 1.7x the C floor; more of a 100k one (~40-100 ms), which the sliced read kept within 1.2x
- * of the floor on a quiet machine (docs/benchmarks.md, issue 16).
+ * From this many `maxEntries` on (65536), `readAll` reads batches on the thread pool by default.
+ * A hop costs two thread wake-ups, which on a loaded machine take milliseconds each (a thread
+ * that sleeps waits for a CPU when it wakes; the sliced read never sleeps), while every yield of
+ * a sliced read lets a CPU hog in. A/B under the bench lock on 11-30 (load 4-7 from other work,
+ * plus the hog in the busy rows; 7 paired runs, medians): at 100k struct keys the busy read took
+ * 0.86x the C floor on the pool against 1.20x sliced (stalls 15.3 against 16.6 ms); at 10k
+ * (3 pairs) the sliced read was the faster (0.46x against 1.07x, stalls 13.8 against 21.0 ms). So
+ * the pool from between the two: 64k entries read in ~25-60 ms, where two wake-ups are a small
+ * share. Not measured at 64k itself; docs/architecture.md has the figures, and the cost seen:
+ * the whole 100k scrape took longer with the pool read in most pairs (see there).
  */
-export const OFF_THREAD_MIN_ENTRIES = offThreadMinFromEnv() ?? 1 << 18;
+export const OFF_THREAD_MIN_ENTRIES = offThreadMinFromEnv() ?? 1 << 16;
 
 /**
  * `EOP_READ_OFF_THREAD_MIN` (entries) overrides the threshold: for A/B runs of the scrape bench
