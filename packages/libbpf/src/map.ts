@@ -63,7 +63,7 @@ export const HAND_OVER_ENTRIES = 1 << 16;
  * From this many `maxEntries` on (65536), `readAll` reads batches on the thread pool by default.
  * A hop costs two thread wake-ups, which on a loaded machine take milliseconds each (a thread
  * that sleeps waits for a CPU when it wakes; the sliced read never sleeps), while every yield of
- * a sliced read lets a CPU hog in. A/B under the bench lock on 11-30 (load 4-7 from other work,
+ * a sliced read lets a CPU hog in. A/B under the bench lock on 11-30 (load 3-8 from other work,
  * plus the hog in the busy rows; 9 paired runs, medians): at 100k struct keys the busy read took
  * 0.86x the C floor on the pool against 1.20x sliced (stalls 15.3 against 16.2 ms); at 10k
  * (3 pairs) the sliced read was the faster (0.46x against 1.07x, stalls 13.8 against 21.0 ms). So
