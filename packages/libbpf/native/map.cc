@@ -156,8 +156,8 @@ Napi::Value LookupBatch(const Napi::CallbackInfo& info) {
   ThrowErrno(env, "bpf_map_lookup_batch", e);
 }
 
-// mapReadBatches(handle, keys, values, cursorA, cursorB, batchSize, keySize, valueStride)
-//   -> Promise<{ count, syscalls, done, first, swapped, chunk, errno }>
+// mapReadBatches(handle, keys, values, cursorA, cursorB, batchSize, keySize, valueStride[, offset, first, limit])
+//   -> Promise<{ count, syscalls, done, paused, first, swapped, chunk, errno }>
 // The whole batch read of a large map on a libuv worker thread: bpf_map_lookup_batch calls one
 // after the other, straight into `keys` and `values` (buffers the map allocated once and keeps;
 // held by references until the read settles), with one thread hop there and one back for the
@@ -170,11 +170,17 @@ Napi::Value LookupBatch(const Napi::CallbackInfo& info) {
 // an error when the buffers cannot hold the next batch (a hash bucket made it grow past the room
 // left): the JS side continues from `count` with the cursor in `swapped ? cursorB : cursorA`.
 // The handle is held (Acquire): a close() meanwhile is deferred until the read settles.
+//
+// Hand-over (`limit` > 0): the worker returns (`paused`, not `done`) once it has read at least
+// `limit` entries past `offset`, so the JS side can work on entries [0, count) while the next
+// call, started from `offset = count`, `first = false` and the cursor named by `swapped` as
+// cursorA, fills the buffers past `count`. `count` is absolute (offset included). The two sides
+// never touch the same bytes: the worker writes only past `offset`.
 class BatchReadWorker : public Napi::AsyncWorker {
  public:
   BatchReadWorker(Napi::Env env, Napi::Object handleObj, FdHandle* handle, Napi::Uint8Array keys,
                   Napi::Uint8Array values, Napi::Uint8Array cursorA, Napi::Uint8Array cursorB, uint32_t batchSize,
-                  size_t keySize, size_t valueStride)
+                  size_t keySize, size_t valueStride, size_t offset, bool first, size_t limit)
       : Napi::AsyncWorker(env, "ebpf:readBatches"),
         deferred_(Napi::Promise::Deferred::New(env)),
         handle_(handle),
@@ -184,7 +190,11 @@ class BatchReadWorker : public Napi::AsyncWorker {
         cursorB_(cursorB.Data()),
         chunk_(batchSize),
         keySize_(keySize),
-        valueStride_(valueStride) {
+        valueStride_(valueStride),
+        offset_(offset),
+        limit_(limit),
+        count_(offset),
+        first_(first) {
     handleRef_ = Napi::Persistent(handleObj);
     keysRef_ = Napi::Persistent(keys);
     valuesRef_ = Napi::Persistent(values);
@@ -231,6 +241,10 @@ class BatchReadWorker : public Napi::AsyncWorker {
       std::swap(in, out);
       swapped_ = !swapped_;
       first_ = false;
+      if (limit_ > 0 && count_ - offset_ >= limit_) {
+        paused_ = true;
+        return;
+      }
     }
   }
 
@@ -241,6 +255,7 @@ class BatchReadWorker : public Napi::AsyncWorker {
     out.Set("count", Napi::Number::New(env, static_cast<double>(count_)));
     out.Set("syscalls", Napi::Number::New(env, static_cast<double>(syscalls_)));
     out.Set("done", Napi::Boolean::New(env, done_));
+    out.Set("paused", Napi::Boolean::New(env, paused_));
     out.Set("first", Napi::Boolean::New(env, first_));
     out.Set("swapped", Napi::Boolean::New(env, swapped_));
     out.Set("chunk", Napi::Number::New(env, chunk_));
@@ -269,11 +284,14 @@ class BatchReadWorker : public Napi::AsyncWorker {
   uint32_t chunk_;
   size_t keySize_;
   size_t valueStride_;
+  size_t offset_;
+  size_t limit_;
   size_t capacity_ = 0;
-  size_t count_ = 0;
+  size_t count_;
   uint64_t syscalls_ = 0;
   bool done_ = false;
-  bool first_ = true;
+  bool paused_ = false;
+  bool first_;
   bool swapped_ = false;
   int errno_ = 0;
 };
@@ -281,7 +299,11 @@ class BatchReadWorker : public Napi::AsyncWorker {
 Napi::Value ReadBatches(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FdHandle* h = FdHandle::From(env, info[0]);
-  if (h->fd() < 0) ThrowErrno(env, "readAll", EBADF);
+  // A continuation (a read handed over in runs) goes on with a handle the read holds (mapHold):
+  // a close() since then is deferred, so the fd is still open. A new read needs an open handle.
+  bool continuation = (info.Length() > 8 && info[8].IsNumber() && info[8].As<Napi::Number>().Int64Value() > 0) ||
+                      (info.Length() > 9 && info[9].IsBoolean() && !info[9].As<Napi::Boolean>().Value());
+  if ((continuation ? h->rawFd() : h->fd()) < 0) ThrowErrno(env, "readAll", EBADF);
   for (size_t i = 1; i <= 4; i++) {
     if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
       ThrowTypeError(env, "mapReadBatches: keys, values and cursors must be Uint8Arrays");
@@ -294,14 +316,21 @@ Napi::Value ReadBatches(const Napi::CallbackInfo& info) {
   uint32_t batchSize = info[5].As<Napi::Number>().Uint32Value();
   size_t keySize = static_cast<size_t>(info[6].As<Napi::Number>().Int64Value());
   size_t valueStride = static_cast<size_t>(info[7].As<Napi::Number>().Int64Value());
+  int64_t offset = info.Length() > 8 && info[8].IsNumber() ? info[8].As<Napi::Number>().Int64Value() : 0;
+  bool first = info.Length() > 9 && info[9].IsBoolean() ? info[9].As<Napi::Boolean>().Value() : true;
+  int64_t limit = info.Length() > 10 && info[10].IsNumber() ? info[10].As<Napi::Number>().Int64Value() : 0;
   // The kernel writes a key (or a 4-byte bucket index) into the cursors.
   size_t cursorMin = std::max<size_t>(keySize, 4);
   if (batchSize == 0 || cursorA.ByteLength() < cursorMin || cursorB.ByteLength() < cursorMin ||
       cursorA.Data() == cursorB.Data()) {
     ThrowTypeError(env, "mapReadBatches: bad batch size or cursors");
   }
+  if (offset < 0 || limit < 0 || (keySize > 0 && static_cast<uint64_t>(offset) > keys.ByteLength() / keySize) ||
+      (valueStride > 0 && static_cast<uint64_t>(offset) > values.ByteLength() / valueStride)) {
+    ThrowTypeError(env, "mapReadBatches: bad offset or limit");
+  }
   auto* w = new BatchReadWorker(env, info[0].As<Napi::Object>(), h, keys, values, cursorA, cursorB, batchSize, keySize,
-                                valueStride);
+                                valueStride, static_cast<size_t>(offset), first, static_cast<size_t>(limit));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { compileFixture, makePinDir, makeTempDir, requireKernel, u32Key } from "./kernel-test-support.js";
 import { BpfMap, BpfObject, BpfProgram, ClosedError, LibbpfError, OFF_THREAD_MIN_ENTRIES, possibleCpus } from "./index.js";
-import type { MapEntries } from "./index.js";
+import type { MapEntries, MapRun } from "./index.js";
 import { native } from "./native.js";
 
 requireKernel();
@@ -511,6 +511,155 @@ describe("BpfMap.readAll off the JS thread", () => {
       fdinfo = "(closed)";
     }
     expect(fdinfo).not.toMatch(new RegExp(`^map_id:\\s+${hash.info.id}$`, "m"));
+  });
+
+  describe("hand-over of runs while the read goes on (onRun)", () => {
+    /** Every run handed over, copied (a run's buffers are valid during the call only). */
+    function collect(into: { from: number; count: number; keys: Buffer; values: Buffer }[], also?: (run: MapRun) => void) {
+      return (run: MapRun): void => {
+        into.push({ from: run.from, count: run.count, keys: Buffer.from(run.keys), values: Buffer.from(run.values) });
+        also?.(run);
+      };
+    }
+
+    it.each(["hash", "percpu"])("hands a %s map over in order, each run while the next is read, the same entries and syscalls as one hop", async (which) => {
+      const m = which === "hash" ? hash : percpu;
+      const whole = await m.readAll({ method: "batch", offThread: true });
+      const spy = vi.spyOn(native(), "mapReadBatches");
+      const runs: { from: number; count: number; keys: Buffer; values: Buffer }[] = [];
+      // When a run is handed over, the call reading past it must already have been started.
+      const startedAtHand: number[] = [];
+      try {
+        const r = await m.readAll({
+          method: "batch",
+          offThread: true,
+          runEntries: 8192,
+          reuse: true,
+          onRun: collect(runs, () => startedAtHand.push(spy.mock.calls.length)),
+        });
+        expect(r).toMatchObject({ method: "batch", count: N });
+        expect(r.syscalls).toBe(whole.syscalls);
+        // Runs of at least runEntries (a worker call stops at the first batch past it), the last aside.
+        expect(runs.length).toBeGreaterThan(2);
+        expect(runs.slice(0, -1).filter((x) => x.count < 8192)).toEqual([]);
+        // Contiguous, in order, covering the read exactly once.
+        let next = 0;
+        for (const run of runs) {
+          expect(run.from).toBe(next);
+          expect(run.count).toBeGreaterThan(0);
+          next += run.count;
+        }
+        expect(next).toBe(r.count);
+        expect(Buffer.concat(runs.map((x) => x.keys)).equals(r.keys)).toBe(true);
+        expect(Buffer.concat(runs.map((x) => x.values)).equals(r.values)).toBe(true);
+        expect(byKey(r)).toEqual(byKey(whole));
+        // Each worker call started from where the one before stopped.
+        const offsets = spy.mock.calls.map((c) => c[8]);
+        expect(offsets[0]).toBe(0);
+        for (let i = 1; i < runs.length; i++) expect(offsets[i]).toBe(runs[i - 1]!.from + runs[i - 1]!.count);
+        // Every run but the last was handed over with the next worker call in flight.
+        for (let i = 0; i < runs.length - 1; i++) expect(startedAtHand[i]).toBe(i + 2);
+        r.release!();
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it("hands the whole read over as one run on the JS thread and key by key", async () => {
+      for (const options of [{ method: "batch", offThread: false }, { method: "iterate" }] as const) {
+        const runs: { from: number; count: number; keys: Buffer; values: Buffer }[] = [];
+        const r = await hash.readAll({ ...options, onRun: collect(runs) });
+        expect(runs.map((x) => [x.from, x.count])).toEqual([[0, N]]);
+        expect(runs[0]!.keys.equals(r.keys)).toBe(true);
+      }
+    });
+
+    it("rejects the read when batch k fails, after the runs before it, and gives the buffers back", async () => {
+      // The kernel's error for the second worker call is injected at the binding (a real
+      // mid-read failure cannot be provoked on demand); the first call reads for real.
+      const addon = native();
+      const real = addon.mapReadBatches.bind(addon);
+      let calls = 0;
+      const spy = vi.spyOn(addon, "mapReadBatches").mockImplementation(async (...args: Parameters<typeof real>) => {
+        const r = await real(...args);
+        return ++calls === 2 ? { ...r, errno: 14 /* EFAULT */, done: false, paused: false } : r;
+      });
+      const runs: { from: number; count: number; keys: Buffer; values: Buffer }[] = [];
+      try {
+        const before = await hash.readAll({ offThread: true, reuse: true });
+        const buffer = before.keys.buffer;
+        before.release!();
+        calls = 0;
+        await expect(hash.readAll({ offThread: true, reuse: true, runEntries: 8192, onRun: collect(runs) })).rejects.toMatchObject({ code: "EFAULT" });
+        expect(runs.map((x) => x.from)).toEqual([0]);
+        expect(runs[0]!.count).toBeGreaterThanOrEqual(8192);
+        // The map's buffers came back: the next read fills the same ones.
+        spy.mockRestore();
+        const after = await hash.readAll({ offThread: true, reuse: true });
+        expect(after.keys.buffer).toBe(buffer);
+        expect(after.count).toBe(N);
+        after.release!();
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it("rejects the read when a run's consumer throws, only once the worker's call has settled", async () => {
+      const addon = native();
+      const real = addon.mapReadBatches.bind(addon);
+      let inFlight = 0;
+      const spy = vi.spyOn(addon, "mapReadBatches").mockImplementation((...args: Parameters<typeof real>) => {
+        inFlight++;
+        return real(...args).finally(() => inFlight--);
+      });
+      try {
+        const before = await hash.readAll({ offThread: true, reuse: true });
+        const buffer = before.keys.buffer;
+        before.release!();
+        let handed = 0;
+        const failing = hash.readAll({
+          offThread: true,
+          reuse: true,
+          runEntries: 8192,
+          onRun: () => {
+            if (++handed === 2) throw new Error("consumer failed");
+          },
+        });
+        await expect(failing).rejects.toThrow("consumer failed");
+        expect(inFlight).toBe(0);
+        expect(handed).toBe(2);
+        const after = await hash.readAll({ offThread: true, reuse: true });
+        expect(after.keys.buffer).toBe(buffer);
+        expect(after.count).toBe(N);
+        after.release!();
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it("finishes a read whose map is closed between runs, then closes the fd", async () => {
+      const m = BpfMap.fromId(hash.info.id);
+      const fd = m.fd;
+      const runs: { from: number; count: number; keys: Buffer; values: Buffer }[] = [];
+      const r = await m.readAll({ offThread: true, runEntries: 8192, onRun: collect(runs, (run) => run.from === 0 && m.close()) });
+      expect(() => m.readAll()).toThrow(ClosedError);
+      expect(runs.length).toBeGreaterThan(1);
+      expect(r.count).toBe(N);
+      expect(byKey(r).get(N)).toBe(BigInt(N * 3));
+      let fdinfo = "";
+      try {
+        fdinfo = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8");
+      } catch {
+        fdinfo = "(closed)";
+      }
+      expect(fdinfo).not.toMatch(new RegExp(`^map_id:\\s+${hash.info.id}$`, "m"));
+    });
+
+    it("refuses a bad runEntries or onRun", async () => {
+      await expect(hash.readAll({ runEntries: 0, onRun: () => undefined })).rejects.toThrow(RangeError);
+      await expect(hash.readAll({ runEntries: -1 })).rejects.toThrow(RangeError);
+      await expect(hash.readAll({ onRun: 5 as unknown as () => void })).rejects.toThrow(TypeError);
+    });
   });
 
   it("continues on the JS thread when a hash bucket makes the batch outgrow the buffers", async () => {

@@ -29,17 +29,59 @@ export interface ReadAllOptions {
    * 2 ms. Default: the thread pool for maps of {@link OFF_THREAD_MIN_ENTRIES} entries or more.
    */
   offThread?: boolean;
+  /**
+   * Hand-over: called on the JS thread with each run of entries as soon as it is read, in map
+   * order, every entry of the result exactly once, all before `readAll` resolves. Off the JS
+   * thread the read goes on meanwhile (the worker fills the buffers past the run handed over),
+   * so decoding a run overlaps reading the next; on the JS thread (and for `iterate`) the whole
+   * read comes as one run at the end. The run's buffers are valid during the call only (copy what
+   * you keep). A failure later in the read still rejects `readAll`: runs handed over before it
+   * are then not a whole read. A throw from the callback rejects the read (after the worker's
+   * running call has settled, so the buffers are never written after the read ends).
+   */
+  onRun?: (run: MapRun) => void;
+  /** Entries per hand-over run off the JS thread (default {@link HAND_OVER_ENTRIES}). */
+  runEntries?: number;
+}
+
+/** A run of entries handed over during {@link BpfMap.readAll} (`onRun`). */
+export interface MapRun {
+  /** Index of the run's first entry in the whole read. */
+  from: number;
+  count: number;
+  keys: Buffer;
+  values: Buffer;
 }
 
 /**
- * From this many `maxEntries` on, `readAll` reads batches on the thread pool by default. A hop
- * costs two thread wake-ups, which on a loaded machine take milliseconds each (a thread that
- * sleeps waits for a CPU when it wakes; the sliced read never sleeps): little of a 1M-entry read
- * (~0.3-1 s), where the sliced read on the JS thread yields ~250 times and under a CPU hog took up
- * to 1.7x the C floor; more of a 100k one (~40-100 ms), which the sliced read kept within 1.2x
- * of the floor on a quiet machine (docs/benchmarks.md, issue 16).
+ * Entries per hand-over run off the JS thread: each run costs one more thread-pool hop (two
+ * wake-ups), so runs are large; 64k entries of a struct-keyed map are ~4 MiB and ~25-60 ms to read.
  */
-export const OFF_THREAD_MIN_ENTRIES = 1 << 18;
+export const HAND_OVER_ENTRIES = 1 << 16;
+
+/**
+ * From this many `maxEntries` on (65536), `readAll` reads batches on the thread pool by default.
+ * A hop costs two thread wake-ups, which on a loaded machine take milliseconds each (a thread
+ * that sleeps waits for a CPU when it wakes; the sliced read never sleeps), while every yield of
+ * a sliced read lets a CPU hog in. A/B under the bench lock on 11-30 (load 3-8 from other work,
+ * plus the hog in the busy rows; 9 paired runs, medians): at 100k struct keys the busy read took
+ * 0.86x the C floor on the pool against 1.20x sliced (stalls 15.3 against 16.2 ms); at 10k
+ * (3 pairs) the sliced read was the faster (0.46x against 1.07x, stalls 13.8 against 21.0 ms). So
+ * the pool from between the two: 64k entries read in ~25-60 ms, where two wake-ups are a small
+ * share. Not measured at 64k itself; docs/architecture.md has the figures, and the cost seen:
+ * the whole 100k scrape took longer with the pool read in most pairs (see there).
+ */
+export const OFF_THREAD_MIN_ENTRIES = offThreadMinFromEnv() ?? 1 << 16;
+
+/**
+ * `EOP_READ_OFF_THREAD_MIN` (entries) overrides the threshold: for A/B runs of the scrape bench
+ * on one build; not a setting to tune in production (the default follows the measurements).
+ */
+function offThreadMinFromEnv(): number | undefined {
+  const raw = process.env.EOP_READ_OFF_THREAD_MIN;
+  if (raw === undefined || !/^\d{1,10}$/.test(raw)) return undefined;
+  return Number(raw);
+}
 
 /**
  * Keys, values and batch cursors for {@link BpfMap.readAll}: room for `capacity` entries,
@@ -286,6 +328,23 @@ export class BpfMap implements Disposable {
     const batchSize = options.batchSize ?? defaultBatch;
     checkUint(batchSize, "BpfMap.readAll: batchSize", 1 << 24);
     if (batchSize === 0) throw new RangeError("BpfMap.readAll: batchSize must be at least 1");
+    const runEntries = options.runEntries ?? HAND_OVER_ENTRIES;
+    checkUint(runEntries, "BpfMap.readAll: runEntries", 1 << 30);
+    if (runEntries === 0) throw new RangeError("BpfMap.readAll: runEntries must be at least 1");
+    if (options.onRun !== undefined && typeof options.onRun !== "function") throw new TypeError("BpfMap.readAll: onRun must be a function");
+    const onRun = options.onRun;
+    // Entries handed over so far (onRun): the rest goes in one run once the read is complete.
+    let handed = 0;
+    const handRest = (keys: Buffer, values: Buffer, count: number): void => {
+      if (onRun === undefined || count <= handed) return;
+      onRun({
+        from: handed,
+        count: count - handed,
+        keys: keys.subarray(handed * keySize, count * keySize),
+        values: values.subarray(handed * stride, count * stride),
+      });
+      handed = count;
+    };
 
     // A batch may return up to batchSize entries past the last one: room for maxEntries + one batch.
     const capacity = maxEntries + batchSize;
@@ -313,8 +372,11 @@ export class BpfMap implements Disposable {
     try {
       if (method !== "iterate") {
         const offThread = options.offThread ?? maxEntries >= OFF_THREAD_MIN_ENTRIES;
-        const read = await this.#readBatches(handle, taken, batchSize, method === "batch", offThread);
+        const hand =
+          onRun && offThread ? { runEntries, run: (buffers: ReadBuffers, count: number) => handRest(buffers.keys, buffers.values, count) } : undefined;
+        const read = await this.#readBatches(handle, taken, batchSize, method === "batch", offThread, hand);
         if (read !== undefined) {
+          handRest(read.into.keys, read.into.values, read.count);
           // Outgrown (see #readBatches): the read is in larger buffers of its own; ours go back.
           if (read.into !== taken) release();
           return view(read.count, read.syscalls, "batch", read.into);
@@ -325,8 +387,10 @@ export class BpfMap implements Disposable {
       const syscalls = read.syscalls + (method === "auto" ? 1 : 0);
       if (read.keys !== undefined && read.values !== undefined) {
         release();
+        handRest(read.keys, read.values, read.count);
         return { ...read, keys: read.keys, values: read.values, syscalls };
       }
+      handRest(taken.keys, taken.values, read.count);
       return view(read.count, syscalls, "iterate");
     } catch (error) {
       release();
@@ -344,6 +408,7 @@ export class BpfMap implements Disposable {
     batchSize: number,
     required: boolean,
     offThread: boolean,
+    hand?: { runEntries: number; run: (buffers: ReadBuffers, count: number) => void },
   ): Promise<{ count: number; syscalls: number; into: ReadBuffers } | undefined> {
     const { keySize } = this.info;
     const stride = this.valueStride;
@@ -356,10 +421,32 @@ export class BpfMap implements Disposable {
     let first = true;
     addon.mapHold(handle);
     try {
-      if (offThread) {
-        const r = await addon.mapReadBatches(handle, target.keys, target.values, cursorIn, cursorOut, chunk, keySize, stride);
+      // Off the JS thread: one call for the whole read, or with a hand-over one per run; the
+      // worker fills the buffers past `count` while the run before it is handed over.
+      while (offThread) {
+        const pending = addon.mapReadBatches(
+          handle,
+          target.keys,
+          target.values,
+          cursorIn,
+          cursorOut,
+          chunk,
+          keySize,
+          stride,
+          count,
+          first,
+          hand?.runEntries ?? 0,
+        );
+        try {
+          hand?.run(target, count);
+        } catch (error) {
+          // The worker writes into these buffers until it settles: only then may they go back.
+          await pending.catch(() => undefined);
+          throw error;
+        }
+        const r = await pending;
         count = r.count;
-        syscalls = r.syscalls;
+        syscalls += r.syscalls;
         chunk = r.chunk;
         first = r.first;
         if (r.errno !== 0) {
@@ -371,8 +458,9 @@ export class BpfMap implements Disposable {
           throw error;
         }
         if (r.done) return { count, syscalls, into: target };
-        // Outgrown (rare, see below): the rest on this thread, from where the worker stopped.
         if (r.swapped) [cursorIn, cursorOut] = [cursorOut, cursorIn];
+        // Outgrown (rare, see below): the rest on this thread, from where the worker stopped.
+        if (!r.paused) break;
       }
       let sliceStart = performance.now();
       // The longest call so far: a call that would run past the slice starts in a new one.

@@ -86,7 +86,8 @@ export interface NativeAddon {
   ): number;
   /**
    * The whole batch read on the thread pool, into `keys` and `values` (see map.cc): bpf() errors
-   * resolve with `errno`; `done` false without one means the buffers could not hold the next batch.
+   * resolve with `errno`; `done` false without one means the buffers could not hold the next batch,
+   * or (`paused`) that `limit` entries past `offset` were read: the caller goes on from `count`.
    */
   mapReadBatches(
     handle: NativeFd,
@@ -97,7 +98,10 @@ export interface NativeAddon {
     batchSize: number,
     keySize: number,
     valueStride: number,
-  ): Promise<{ count: number; syscalls: number; done: boolean; first: boolean; swapped: boolean; chunk: number; errno: number }>;
+    offset?: number,
+    first?: boolean,
+    limit?: number,
+  ): Promise<{ count: number; syscalls: number; done: boolean; paused: boolean; first: boolean; swapped: boolean; chunk: number; errno: number }>;
   /** Defers close() of the handle until the matching mapUnhold. */
   mapHold(handle: NativeFd): void;
   mapUnhold(handle: NativeFd): void;
