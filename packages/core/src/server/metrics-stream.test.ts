@@ -244,6 +244,34 @@ describe("streamed /metrics", () => {
     expect(Buffer.concat(pieces).toString()).toBe(await registryText(ours));
   });
 
+  it("resumes after back-pressure in a check phase of its own, not in the callback that drained", async () => {
+    const { ours } = sampleRegistries(20_000);
+    // A sink that is always full and drains from a timer, as a socket drains from the poll phase.
+    // The timer callback schedules an immediate that clears `inDrainTurn` before the writer's
+    // own immediate runs: a write resumed straight from the drain (its microtasks) sees it set.
+    let inDrainTurn = false;
+    let resumedInDrainTurn = 0;
+    let drains = 0;
+    const pieces: Buffer[] = [];
+    const sink = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _encoding, done) {
+        if (inDrainTurn) resumedInDrainTurn++;
+        pieces.push(Buffer.from(chunk));
+        setTimeout(() => {
+          inDrainTurn = true;
+          drains++;
+          setImmediate(() => (inDrainTurn = false));
+          done();
+        }, 0);
+      },
+    });
+    await writeExposition(await ours.read(), sink);
+    expect(drains).toBeGreaterThan(10);
+    expect(resumedInDrainTurn).toBe(0);
+    expect(Buffer.concat(pieces).toString()).toBe(await registryText(ours));
+  });
+
   it("answers HEAD with the headers only", async () => {
     const { ours } = sampleRegistries(10);
     const server = await startHttpServer(

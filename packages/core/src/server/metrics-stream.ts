@@ -44,6 +44,10 @@ export async function writeExposition(read: RegistryRead, out: Writable, omitEmp
         };
         out.once("drain", done).once("close", done);
       });
+      // The drain came in the poll phase of the event loop; going on writing there would add a
+      // slice to the one the check phase runs next (the pause's setImmediate), two slices with no
+      // timers between them. Resume in the check phase: one slice per loop turn.
+      await slicer.pause();
     }
   };
   for (const piece of exposition(read, omitEmpty)) {
