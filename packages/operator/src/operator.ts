@@ -51,7 +51,7 @@ export interface ManagedServingCerts {
 }
 
 /** See OperatorOptions.compileRequestsPerNamespace. */
-export const DEFAULT_COMPILE_REQUESTS_PER_NAMESPACE = 2;
+export const DEFAULT_COMPILE_REQUESTS_PER_NAMESPACE = 3;
 
 export interface OperatorOptions extends SecureServingOptions {
   kubeConfig: KubeConfig;
@@ -73,9 +73,9 @@ export interface OperatorOptions extends SecureServingOptions {
   compilerSocket?: string;
   /**
    * Compile requests kept outstanding per namespace (EbpfMapReconciler's `outstandingCompiles`).
-   * One more than the compile server's slots keeps a slot from idling between a compile's answer
-   * and the next request (docs/architecture.md); the compiler's fair queue still shares slots
-   * across namespaces.
+   * One more than the compile server's 2 slots keeps a slot from idling between a compile's
+   * answer and the next request (docs/architecture.md, measured in docs/compiler.md); the
+   * compiler's fair queue still shares the slots across namespaces. Default 3.
    */
   compileRequestsPerNamespace?: number;
   /** Settings of the in-process compiler (no compilerSocket). Its sandbox is required unless said otherwise. */
