@@ -41,7 +41,7 @@ process.on("exit", () => appendFileSync(process.env.EOP_MODULES_FILE, Object.key
 );
 
 /** Runs the operator CLI under the recorder until `ready` appears in its output (then SIGTERM) or it exits. */
-async function loadedModules(name: string, args: string[], ready?: string): Promise<{ modules: string[]; output: string; code: number | null }> {
+async function loadedModules(name: string, args: string[], ready?: string): Promise<{ modules: string[]; output: string; code: number | string | null }> {
   const file = join(work, `${name}.modules`);
   writeFileSync(file, "");
   const child = spawn("node", ["--import", join(work, "record.mjs"), OPERATOR, ...args], {
@@ -52,11 +52,16 @@ async function loadedModules(name: string, args: string[], ready?: string): Prom
   let stopped = false;
   const onData = (chunk: Buffer) => {
     output += chunk.toString();
-    if (ready && !stopped && output.includes(ready)) stopped = child.kill("SIGTERM"); // once: a second one would kill it mid-shutdown
+    // Once (a second SIGTERM would kill it mid-shutdown), and a moment after the line: the process
+    // installs its SIGTERM handler just after printing it, and a signal before that is fatal.
+    if (ready && !stopped && output.includes(ready)) {
+      stopped = true;
+      setTimeout(() => child.kill("SIGTERM"), 1000);
+    }
   };
   child.stdout.on("data", onData);
   child.stderr.on("data", onData);
-  const code = await new Promise<number | null>((resolve) => child.on("exit", (exitCode) => resolve(exitCode)));
+  const code = await new Promise<number | string | null>((resolve) => child.on("exit", (exitCode, signal) => resolve(exitCode ?? signal)));
   return { modules: readFileSync(file, "utf8").split("\n").filter(Boolean), output, code };
 }
 
