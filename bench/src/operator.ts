@@ -24,13 +24,17 @@ import { log, machine, memoryOf, operatorCli, quick, repoRoot, sleep, stat, writ
 
 // EOP_BENCH_OPERATOR_MAPS / _SCENARIOS / _NODE_ARGS: fewer EbpfMaps, some scenarios, and node
 // flags for the operator and the compile server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/eop-prof")
-// while iterating.
+// while iterating. For an A/B in one run: EOP_BENCH_OPERATOR_CLI, another build's CLI (e.g. main's
+// dist copied aside) for the operator and the compile server; EOP_BENCH_OPERATOR_RUN_ARGS, extra
+// flags for `run` (e.g. "--compile-requests-per-namespace=3").
 const TOTAL = Number(process.env.EOP_BENCH_OPERATOR_MAPS ?? (quick ? 200 : 1000));
 const DISTINCT = Math.max(1, Math.round(TOTAL / 10));
 const SCENARIOS = (
   process.env.EOP_BENCH_OPERATOR_SCENARIOS ?? (quick ? "identical,mixed,distinct-in-process" : "identical,mixed,distinct,distinct-in-process")
 ).split(",");
 const OPERATOR_NODE_ARGS = (process.env.EOP_BENCH_OPERATOR_NODE_ARGS ?? "").split(" ").filter(Boolean);
+const OPERATOR_RUN_ARGS = (process.env.EOP_BENCH_OPERATOR_RUN_ARGS ?? "").split(" ").filter(Boolean);
+const CLI = process.env.EOP_BENCH_OPERATOR_CLI ?? operatorCli;
 const NS = "eop-bench";
 const OPERATOR_NS = "eop-bench-system";
 const BENCH_POLICY = {
@@ -147,7 +151,7 @@ async function scenario(name: OperatorRow["scenario"], distinct: number, compile
       compileServer = await startLoggedProcess(
         [
           ...OPERATOR_NODE_ARGS,
-          operatorCli,
+          CLI,
           "compile-server",
           "--socket",
           socket,
@@ -172,8 +176,9 @@ async function scenario(name: OperatorRow["scenario"], distinct: number, compile
     operator = await startLoggedProcess(
       [
         ...OPERATOR_NODE_ARGS,
-        operatorCli,
+        CLI,
         "run",
+        ...OPERATOR_RUN_ARGS,
         "--kubeconfig",
         cp.kubeconfig,
         "--namespace",

@@ -50,6 +50,9 @@ export interface ManagedServingCerts {
   tuning?: Pick<ServingCertOptions, "caLifetimeMs" | "certLifetimeMs" | "caOverlapMs" | "intervalMs" | "now">;
 }
 
+/** See OperatorOptions.compileRequestsPerNamespace. */
+export const DEFAULT_COMPILE_REQUESTS_PER_NAMESPACE = 3;
+
 export interface OperatorOptions extends SecureServingOptions {
   kubeConfig: KubeConfig;
   /** Namespace of the operator: published objects and the leader Lease live here. */
@@ -68,6 +71,13 @@ export interface OperatorOptions extends SecureServingOptions {
    * the deployment). Without it the operator compiles in this process, in the same sandbox.
    */
   compilerSocket?: string;
+  /**
+   * Compile requests kept outstanding per namespace (EbpfMapReconciler's `outstandingCompiles`).
+   * One more than the compile server's 2 slots keeps a slot from idling between a compile's
+   * answer and the next request (docs/architecture.md, measured in docs/compiler.md); the
+   * compiler's fair queue still shares the slots across namespaces. Default 3.
+   */
+  compileRequestsPerNamespace?: number;
   /** Settings of the in-process compiler (no compilerSocket). Its sandbox is required unless said otherwise. */
   compiler?: Omit<CompilerOptions, "cacheDir" | "metrics" | "logger">;
   /** The leader makes and rotates the serving certificates; absent: they come from elsewhere (cert-manager). */
@@ -159,6 +169,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     logger,
     unloadTimeoutMs: options.unloadTimeoutMs,
     requeue: (key) => queue.add(key),
+    outstandingCompiles: { total: 8, perNamespace: options.compileRequestsPerNamespace ?? DEFAULT_COMPILE_REQUESTS_PER_NAMESPACE },
   });
 
   const requeueNamespace = (namespace: string | undefined) => {

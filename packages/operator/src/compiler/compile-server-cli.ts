@@ -12,8 +12,8 @@ import {
   parseLogLevel,
   signalled,
   type CompilerOptions,
-} from "@ebpf-operator/core";
-import { MAX_OBJECT_BYTES } from "../shared/object-store.js";
+} from "@ebpf-operator/core/compile-host";
+import { MAX_OBJECT_BYTES } from "../shared/limits.js";
 import { startCompileServer } from "./compile-server.js";
 
 export const COMPILE_SERVER_USAGE = `usage: ebpf-operator compile-server --socket PATH [flags]

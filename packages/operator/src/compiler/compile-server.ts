@@ -14,7 +14,15 @@ import { chmod, lstat, readFile, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { BpfCompiler, CompileError, CompileMetrics, describeError, type CompilerOptions, type Logger, type ToolchainInfo } from "@ebpf-operator/core";
+import {
+  BpfCompiler,
+  CompileError,
+  CompileMetrics,
+  describeError,
+  type CompilerOptions,
+  type Logger,
+  type ToolchainInfo,
+} from "@ebpf-operator/core/compile-host";
 import { COMPILE_PATH, INFO_PATH, MAX_REQUEST_BYTES, METRICS_PATH, type CompileResponse, type ErrorResponse } from "./protocol.js";
 
 export interface CompileServerOptions {

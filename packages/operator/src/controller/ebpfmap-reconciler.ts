@@ -107,7 +107,8 @@ export interface ReconcilerDependencies {
   /**
    * Compile requests outstanding at once (the rest wait here, fairly across namespaces), so a
    * namespace creating thousands of EbpfMaps does not park thousands of sources in the compiler.
-   * Default 8, at most 2 per namespace.
+   * Default 8, at most 2 per namespace; the operator passes 3 per namespace
+   * (OperatorOptions.compileRequestsPerNamespace: one more than the compile server's 2 slots).
    */
   outstandingCompiles?: { total: number; perNamespace: number };
 }

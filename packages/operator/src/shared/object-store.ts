@@ -13,10 +13,10 @@ import { readFile } from "node:fs/promises";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { operatorError } from "@ebpf-operator/core";
 import { isConflict } from "../kube/api-errors.js";
+import { MAX_OBJECT_BYTES } from "./limits.js";
 import { OBJECT_HASH_LABEL } from "./types.js";
 
-/** ConfigMaps are limited to 1 MiB in total; leave room for metadata. */
-export const MAX_OBJECT_BYTES = 1_000_000;
+export { MAX_OBJECT_BYTES };
 const OBJECT_KEY = "object.o";
 /** How long a published object is trusted to still exist without asking the API server. */
 const RECENTLY_PUBLISHED_MS = 5 * 60_000;
