@@ -7,13 +7,13 @@
  * It also times readAll() on the pinned map directly: our read without decode or render, into
  * buffers kept from one read to the next as the agent's scrape reads.
  */
-import { readdirSync } from "node:fs";
+import { openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { BpfMap } from "@ebpf-operator/libbpf";
 import { startStandaloneAgent } from "@ebpf-operator/core";
 
-export type ToTarget = { type: "begin" } | { type: "end" } | { type: "readAll"; method: "batch" | "iterate"; runs: number } | { type: "stop" };
+export type ToTarget = { type: "begin" } | { type: "end" } | { type: "readAll"; method: "batch" | "iterate"; runs: number; warm?: boolean } | { type: "stop" };
 
 export interface Measured {
   cpuMs: number;
@@ -23,7 +23,12 @@ export interface Measured {
 
 export interface ReadRun {
   wallMs: number;
+  /** CPU time of the whole process (every thread) over the read. */
   cpuMs: number;
+  /** Time the JS thread was runnable but waiting for a CPU during the read (schedstat run_delay). */
+  waitMs: number;
+  /** Times the JS thread was put on a CPU during the read: 0 when nothing preempted it. */
+  slices: number;
   syscalls: number;
   count: number;
   method: string;
@@ -43,6 +48,21 @@ function send(message: FromTarget): void {
 }
 
 const cpuMs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1000;
+
+/**
+ * The JS thread's run-queue wait (ns) and switch-ins from /proc/thread-self/schedstat
+ * (CONFIG_SCHED_INFO), opened once (on this thread: the path names the opener's thread) and read
+ * with pread, as the C floor reads its own (batch-read serve): a few µs, the same on both sides.
+ * Its first field (CPU time) is not used: for a running thread it lags by up to a tick.
+ */
+let schedFd: number | undefined;
+const schedText = Buffer.alloc(128);
+function schedInfo(): { waitNs: number; slices: number } {
+  schedFd ??= openSync("/proc/thread-self/schedstat", "r");
+  const n = readSync(schedFd, schedText, 0, schedText.length, 0);
+  const [, wait, slices] = schedText.toString("latin1", 0, n).split(" ");
+  return { waitNs: Number(wait), slices: Number(slices) };
+}
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -64,8 +84,10 @@ async function main(): Promise<void> {
   const generation = readdirSync(dir)[0]!;
   const pin = join(dir, generation, `map_${mapName}`);
   const map = BpfMap.openPinned(pin);
+  // Enabled only from "begin" to "end": its 1 ms timer wakes this process every millisecond,
+  // which, left on, preempted the C floor's reads (a separate process) and never ours (the loop
+  // is busy reading): 5-17 of 21 floor reads against 0-3 of ours at 10k (11-30 run).
   const lag = monitorEventLoopDelay({ resolution: 1 });
-  lag.enable();
   let cpu0 = process.cpuUsage();
 
   process.on("message", (message: ToTarget) => {
@@ -73,11 +95,13 @@ async function main(): Promise<void> {
       switch (message.type) {
         case "begin":
           lag.reset();
+          lag.enable();
           cpu0 = process.cpuUsage();
           send({ type: "begun" });
           return;
         case "end": {
           const cpu = cpuMs(process.cpuUsage(cpu0));
+          lag.disable();
           send({ type: "measured", measured: { cpuMs: cpu, lagMaxMs: lag.max / 1e6, lagP99Ms: lag.percentile(99) / 1e6 } });
           return;
         }
@@ -86,13 +110,24 @@ async function main(): Promise<void> {
           // As the agent reads at a scrape: into buffers the map keeps (reuse), filled before by an
           // unrecorded read, as the C floor's are allocated and touched before its timed runs.
           // A fresh set per read measured the page faults of ~16-24 MiB of new memory at 1M entries.
-          (await map.readAll({ method: message.method, reuse: true })).release?.();
+          // (runs: 1 with `warm: false` is one read of an interleaved pair: the buffers are warm.)
+          if (message.warm !== false) (await map.readAll({ method: message.method, reuse: true })).release?.();
           for (let i = 0; i < message.runs; i++) {
             const c0 = process.cpuUsage();
             const t0 = process.hrtime.bigint();
+            const s0 = schedInfo();
             const entries = await map.readAll({ method: message.method, reuse: true });
+            const s1 = schedInfo();
             const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-            runs.push({ wallMs, cpuMs: cpuMs(process.cpuUsage(c0)), syscalls: entries.syscalls, count: entries.count, method: entries.method });
+            runs.push({
+              wallMs,
+              cpuMs: cpuMs(process.cpuUsage(c0)),
+              waitMs: (s1.waitNs - s0.waitNs) / 1e6,
+              slices: s1.slices - s0.slices,
+              syscalls: entries.syscalls,
+              count: entries.count,
+              method: entries.method,
+            });
             entries.release?.();
           }
           send({ type: "read", runs });
