@@ -7,10 +7,10 @@
  * It also times readAll() on the pinned map directly: our read without decode or render, into
  * buffers kept from one read to the next as the agent's scrape reads.
  */
-import { openSync, readdirSync, readSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { BpfMap } from "@ebpf-operator/libbpf";
+import { BpfMap, OFF_THREAD_MIN_ENTRIES } from "@ebpf-operator/libbpf";
 import { startStandaloneAgent } from "@ebpf-operator/core";
 
 export type ToTarget = { type: "begin" } | { type: "end" } | { type: "readAll"; method: "batch" | "iterate"; runs: number; warm?: boolean } | { type: "stop" };
@@ -25,9 +25,9 @@ export interface ReadRun {
   wallMs: number;
   /** CPU time of the whole process (every thread) over the read. */
   cpuMs: number;
-  /** Time the JS thread was runnable but waiting for a CPU during the read (schedstat run_delay). */
+  /** Time the reading threads were runnable but waiting for a CPU during the read (schedstat run_delay). */
   waitMs: number;
-  /** Times the JS thread was put on a CPU during the read: 0 when nothing preempted it. */
+  /** Times the reading threads were put on a CPU during the read (0 on the JS thread when nothing preempted it). */
   slices: number;
   syscalls: number;
   count: number;
@@ -50,18 +50,37 @@ function send(message: FromTarget): void {
 const cpuMs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1000;
 
 /**
- * The JS thread's run-queue wait (ns) and switch-ins from /proc/thread-self/schedstat
- * (CONFIG_SCHED_INFO), opened once (on this thread: the path names the opener's thread) and read
- * with pread, as the C floor reads its own (batch-read serve): a few µs, the same on both sides.
- * Its first field (CPU time) is not used: for a running thread it lags by up to a tick.
+ * Run-queue wait (ns, schedstat run_delay) and switch-ins of the threads that do our read, from
+ * /proc/…/schedstat (CONFIG_SCHED_INFO), each file opened once and read with pread, as the C floor
+ * reads its own thread's (batch-read serve): a few µs per file. The JS thread alone for a read
+ * on the JS thread; every thread of the process for a read on the thread pool (the worker reads
+ * while the JS thread sleeps; their waits do not overlap). The first field (CPU time) is not
+ * used: for a running thread it lags by up to a tick.
  */
-let schedFd: number | undefined;
-const schedText = Buffer.alloc(128);
-function schedInfo(): { waitNs: number; slices: number } {
-  schedFd ??= openSync("/proc/thread-self/schedstat", "r");
-  const n = readSync(schedFd, schedText, 0, schedText.length, 0);
-  const [, wait, slices] = schedText.toString("latin1", 0, n).split(" ");
-  return { waitNs: Number(wait), slices: Number(slices) };
+class SchedInfo {
+  private readonly fds: number[];
+  private readonly text = Buffer.alloc(128);
+
+  constructor(allThreads: boolean) {
+    const paths = allThreads ? readdirSync("/proc/self/task").map((tid) => `/proc/self/task/${tid}/schedstat`) : ["/proc/thread-self/schedstat"];
+    this.fds = paths.map((path) => openSync(path, "r"));
+  }
+
+  read(): { waitNs: number; slices: number } {
+    let waitNs = 0;
+    let slices = 0;
+    for (const fd of this.fds) {
+      const n = readSync(fd, this.text, 0, this.text.length, 0);
+      const [, wait, count] = this.text.toString("latin1", 0, n).split(" ");
+      waitNs += Number(wait);
+      slices += Number(count);
+    }
+    return { waitNs, slices };
+  }
+
+  close(): void {
+    for (const fd of this.fds) closeSync(fd);
+  }
 }
 
 async function main(): Promise<void> {
@@ -112,12 +131,14 @@ async function main(): Promise<void> {
           // A fresh set per read measured the page faults of ~16-24 MiB of new memory at 1M entries.
           // (runs: 1 with `warm: false` is one read of an interleaved pair: the buffers are warm.)
           if (message.warm !== false) (await map.readAll({ method: message.method, reuse: true })).release?.();
+          // After the warm-up read: the thread pool's threads exist by then.
+          const sched = new SchedInfo(message.method === "iterate" || map.info.maxEntries >= OFF_THREAD_MIN_ENTRIES);
           for (let i = 0; i < message.runs; i++) {
             const c0 = process.cpuUsage();
             const t0 = process.hrtime.bigint();
-            const s0 = schedInfo();
+            const s0 = sched.read();
             const entries = await map.readAll({ method: message.method, reuse: true });
-            const s1 = schedInfo();
+            const s1 = sched.read();
             const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
             runs.push({
               wallMs,
@@ -130,6 +151,7 @@ async function main(): Promise<void> {
             });
             entries.release?.();
           }
+          sched.close();
           send({ type: "read", runs });
           return;
         }

@@ -59,9 +59,10 @@ export interface ScrapeRow extends Variant {
 /**
  * Interleaved pairs: our read (in the agent, woken by a message) and the C floor's (a long-lived
  * `batch-read serve`, woken by a line on a pipe), one after the other, the order alternating.
- * *wall*: as in the rows; *on-CPU*: wall minus the reading thread's run-queue wait (schedstat
- * run_delay, both sides read alike), i.e. the read's own time with the waits for a CPU taken out;
- * *preempted*: reads during which the thread was switched out at least once.
+ * *wall*: as in the rows; *on-CPU*: wall minus the reading threads' run-queue wait (schedstat
+ * run_delay, both sides read alike; ours: the JS thread, or every thread for a thread-pool read),
+ * i.e. the read's own time with the waits for a CPU taken out; *preempted*: reads that waited
+ * {@link PREEMPTED_WAIT_MS} or more for a CPU.
  */
 export interface ReadPairs {
   n: number;
@@ -112,6 +113,9 @@ function pairsFor(size: number): number {
   if (size >= 100_000) return quick ? 7 : 11;
   return quick ? 11 : 21;
 }
+
+/** A read that waited this long for a CPU was preempted (a wake-up alone waits µs; a hog's turn, ms). */
+const PREEMPTED_WAIT_MS = 0.5;
 
 type FloorRead = { entries: number; syscalls: number; wallNs: number; cpuNs: number; waitNs: number; slices: number };
 
@@ -495,12 +499,12 @@ async function measurePairs(v: Variant, target: Target, pin: string, batchSize: 
     const floorOnCpu = floor.map((f) => (f.wallNs - f.waitNs) / 1e6);
     return {
       n,
-      read: { wallMs: stat(read.map((r) => r.wallMs)), onCpuMs: stat(readOnCpu), waitMs: stat(read.map((r) => r.waitMs)), preempted: read.filter((r) => r.slices > 0).length },
+      read: { wallMs: stat(read.map((r) => r.wallMs)), onCpuMs: stat(readOnCpu), waitMs: stat(read.map((r) => r.waitMs)), preempted: read.filter((r) => r.waitMs >= PREEMPTED_WAIT_MS).length },
       floor: {
         wallMs: stat(floorWall),
         onCpuMs: stat(floorOnCpu),
         waitMs: stat(floor.map((f) => f.waitNs / 1e6)),
-        preempted: floor.filter((f) => f.slices > 0).length,
+        preempted: floor.filter((f) => f.waitNs / 1e6 >= PREEMPTED_WAIT_MS).length,
         threadCpuMs: stat(floor.map((f) => f.cpuNs / 1e6)),
       },
       wallRatio: stat(read.map((r, i) => r.wallMs / floorWall[i]!)),
