@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   const map = BpfMap.openPinned(pin);
   // Enabled only from "begin" to "end": its 1 ms timer wakes this process every millisecond,
   // which, left on, preempted the C floor's reads (a separate process) and never ours (the loop
-  // is busy reading): 5-17 of 21 floor reads against 0-3 of ours at 10k (11-30 run).
+  // is busy reading): up to 17 of 21 floor reads against 0-3 of ours at 10k (12-01, docs/benchmarks.md).
   const lag = monitorEventLoopDelay({ resolution: 1 });
   let cpu0 = process.cpuUsage();
 

@@ -492,14 +492,20 @@ async function measurePairs(v: Variant, target: Target, pin: string, batchSize: 
         floor.push(await floorReader.read());
         read.push(await ours());
       }
-      if (floor[i]!.entries !== v.size || read[i]!.count !== v.size) throw new Error(`pair ${i}: ${read[i]!.count} / ${floor[i]!.entries} entries, ${v.size} expected`);
+      if (floor[i]!.entries !== v.size || read[i]!.count !== v.size)
+        throw new Error(`pair ${i}: ${read[i]!.count} / ${floor[i]!.entries} entries, ${v.size} expected`);
     }
     const readOnCpu = read.map((r) => r.wallMs - r.waitMs);
     const floorWall = floor.map((f) => f.wallNs / 1e6);
     const floorOnCpu = floor.map((f) => (f.wallNs - f.waitNs) / 1e6);
     return {
       n,
-      read: { wallMs: stat(read.map((r) => r.wallMs)), onCpuMs: stat(readOnCpu), waitMs: stat(read.map((r) => r.waitMs)), preempted: read.filter((r) => r.waitMs >= PREEMPTED_WAIT_MS).length },
+      read: {
+        wallMs: stat(read.map((r) => r.wallMs)),
+        onCpuMs: stat(readOnCpu),
+        waitMs: stat(read.map((r) => r.waitMs)),
+        preempted: read.filter((r) => r.waitMs >= PREEMPTED_WAIT_MS).length,
+      },
       floor: {
         wallMs: stat(floorWall),
         onCpuMs: stat(floorOnCpu),
