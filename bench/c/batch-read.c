@@ -3,6 +3,10 @@
 //   batch-read read <pinned-map> <runs> [batch]   bpf_map_lookup_batch over the whole map, <runs>
 //                                                 times; prints one JSON line: entries, syscalls
 //                                                 per run, wall and CPU ns per run
+//   batch-read serve <pinned-map> [batch]          one read per line on stdin, one JSON line per
+//                                                 read on stdout (entries, syscalls, wall ns,
+//                                                 thread CPU ns, run-queue wait ns, slices): the
+//                                                 floor side of the bench's interleaved pairs
 //   batch-read fill <pinned-map> <n> <u64|struct|u32>
 //                                                 writes n entries with bpf_map_update_batch
 //
@@ -11,12 +15,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 struct task_key {
   uint32_t pid;
@@ -55,57 +61,115 @@ static size_t value_stride(const struct bpf_map_info* info) {
   return (size_t)((info->value_size + 7) / 8 * 8) * (size_t)cpus;
 }
 
-static int do_read(const char* path, int runs, uint32_t batch) {
+struct reader {
+  int fd;
   struct bpf_map_info info;
-  int fd = open_map(path, &info);
-  size_t stride = value_stride(&info);
-  size_t cap = info.max_entries + batch;
-  uint8_t* keys = malloc(cap * info.key_size);
-  uint8_t* values = malloc(cap * stride);
+  size_t stride, cap;
+  uint32_t batch;
+  uint8_t *keys, *values;
+};
+
+static void open_reader(struct reader* r, const char* path, uint32_t batch) {
+  r->fd = open_map(path, &r->info);
+  r->stride = value_stride(&r->info);
+  r->batch = batch;
+  r->cap = r->info.max_entries + batch;
+  r->keys = malloc(r->cap * r->info.key_size);
+  r->values = malloc(r->cap * r->stride);
+  if (!r->keys || !r->values) exit(1);
+  memset(r->keys, 0, r->cap * r->info.key_size);
+  memset(r->values, 0, r->cap * r->stride);
+}
+
+// One whole-map read; returns the entries read, counts the bpf() calls.
+static size_t read_once(struct reader* r, uint64_t* syscalls) {
   uint8_t in[64], out[64];
-  if (!keys || !values) return 1;
-  memset(keys, 0, cap * info.key_size);
-  memset(values, 0, cap * stride);
+  size_t count = 0;
+  uint32_t chunk = r->batch;
+  int first = 1;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  *syscalls = 0;
+  for (;;) {
+    uint32_t n = chunk;
+    if (count + n > r->cap) n = (uint32_t)(r->cap - count);
+    int err = bpf_map_lookup_batch(r->fd, first ? NULL : in, out, r->keys + count * r->info.key_size, r->values + count * r->stride, &n, &opts);
+    (*syscalls)++;
+    if (err && errno == ENOSPC) {
+      chunk *= 2;
+      continue;
+    }
+    if (err && errno != ENOENT) {
+      fprintf(stderr, "bpf_map_lookup_batch: %s\n", strerror(errno));
+      exit(1);
+    }
+    count += n;
+    if (err) break;
+    memcpy(in, out, sizeof(in));
+    first = 0;
+  }
+  return count;
+}
+
+// This thread's time waiting for a CPU while runnable (run_delay, ns) and the times it was put on
+// a CPU (pcount), from /proc/thread-self/schedstat (CONFIG_SCHED_INFO), opened once and read with
+// pread: the bench reads the same file the same way around our read (scrape-target.ts), so both
+// sides are measured alike (a few µs each).
+static int sched_fd = -1;
+
+static void sched_info(uint64_t* wait_ns, uint64_t* slices) {
+  unsigned long long on_cpu = 0, wait = 0, count = 0;
+  char text[128];
+  if (sched_fd < 0) sched_fd = open("/proc/thread-self/schedstat", O_RDONLY);
+  ssize_t n = sched_fd < 0 ? -1 : pread(sched_fd, text, sizeof(text) - 1, 0);
+  text[n > 0 ? n : 0] = 0;
+  if (sscanf(text, "%llu %llu %llu", &on_cpu, &wait, &count) != 3) wait = count = 0;
+  *wait_ns = wait;
+  *slices = count;
+}
+
+static int do_read(const char* path, int runs, uint32_t batch) {
+  struct reader r;
+  open_reader(&r, path, batch);
   printf("{\"entries\":[");
   uint64_t wall[runs], cpu[runs], calls[runs], counts[runs];
-  for (int r = 0; r < runs; r++) {
+  for (int i = 0; i < runs; i++) {
     uint64_t t0 = now_ns(CLOCK_MONOTONIC), c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
-    size_t count = 0;
-    uint64_t syscalls = 0;
-    uint32_t chunk = batch;
-    int first = 1;
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    for (;;) {
-      uint32_t n = chunk;
-      if (count + n > cap) n = (uint32_t)(cap - count);
-      int err = bpf_map_lookup_batch(fd, first ? NULL : in, out, keys + count * info.key_size, values + count * stride, &n, &opts);
-      syscalls++;
-      if (err && errno == ENOSPC) {
-        chunk *= 2;
-        continue;
-      }
-      if (err && errno != ENOENT) {
-        fprintf(stderr, "bpf_map_lookup_batch: %s\n", strerror(errno));
-        return 1;
-      }
-      count += n;
-      if (err) break;
-      memcpy(in, out, sizeof(in));
-      first = 0;
-    }
-    wall[r] = now_ns(CLOCK_MONOTONIC) - t0;
-    cpu[r] = now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
-    calls[r] = syscalls;
-    counts[r] = count;
+    counts[i] = read_once(&r, &calls[i]);
+    wall[i] = now_ns(CLOCK_MONOTONIC) - t0;
+    cpu[i] = now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
   }
-  for (int r = 0; r < runs; r++) printf("%s%llu", r ? "," : "", (unsigned long long)counts[r]);
+  for (int i = 0; i < runs; i++) printf("%s%llu", i ? "," : "", (unsigned long long)counts[i]);
   printf("],\"syscalls\":[");
-  for (int r = 0; r < runs; r++) printf("%s%llu", r ? "," : "", (unsigned long long)calls[r]);
+  for (int i = 0; i < runs; i++) printf("%s%llu", i ? "," : "", (unsigned long long)calls[i]);
   printf("],\"wallNs\":[");
-  for (int r = 0; r < runs; r++) printf("%s%llu", r ? "," : "", (unsigned long long)wall[r]);
+  for (int i = 0; i < runs; i++) printf("%s%llu", i ? "," : "", (unsigned long long)wall[i]);
   printf("],\"cpuNs\":[");
-  for (int r = 0; r < runs; r++) printf("%s%llu", r ? "," : "", (unsigned long long)cpu[r]);
+  for (int i = 0; i < runs; i++) printf("%s%llu", i ? "," : "", (unsigned long long)cpu[i]);
   printf("]}\n");
+  return 0;
+}
+
+// Reads on request: a long-lived process woken by a line on a pipe, as the agent is woken by the
+// bench's message before its read (a fresh process per read would be placed by the scheduler as a
+// new task, which a CPU hog treats differently).
+static int do_serve(const char* path, uint32_t batch) {
+  struct reader r;
+  open_reader(&r, path, batch);
+  uint64_t calls;
+  read_once(&r, &calls);  // touch the buffers, as the agent's unrecorded first read does
+  char line[64];
+  while (fgets(line, sizeof(line), stdin)) {
+    uint64_t w0, s0, w1, s1;
+    uint64_t t0 = now_ns(CLOCK_MONOTONIC), c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+    sched_info(&w0, &s0);
+    size_t count = read_once(&r, &calls);
+    sched_info(&w1, &s1);
+    uint64_t cpu = now_ns(CLOCK_THREAD_CPUTIME_ID) - c0, wall = now_ns(CLOCK_MONOTONIC) - t0;
+    printf("{\"entries\":%zu,\"syscalls\":%llu,\"wallNs\":%llu,\"cpuNs\":%llu,\"waitNs\":%llu,\"slices\":%llu}\n", count,
+           (unsigned long long)calls, (unsigned long long)wall, (unsigned long long)cpu, (unsigned long long)(w1 - w0),
+           (unsigned long long)(s1 - s0));
+    fflush(stdout);
+  }
   return 0;
 }
 
@@ -156,7 +220,8 @@ int main(int argc, char** argv) {
   if (argc >= 4 && strcmp(argv[1], "read") == 0) {
     return do_read(argv[2], atoi(argv[3]), argc >= 5 ? (uint32_t)atoi(argv[4]) : 4096);
   }
+  if (argc >= 3 && strcmp(argv[1], "serve") == 0) return do_serve(argv[2], argc >= 4 ? (uint32_t)atoi(argv[3]) : 4096);
   if (argc == 5 && strcmp(argv[1], "fill") == 0) return do_fill(argv[2], (uint32_t)strtoul(argv[3], NULL, 10), argv[4]);
-  fprintf(stderr, "usage: batch-read read <pinned-map> <runs> [batch] | fill <pinned-map> <n> <u64|struct|u32>\n");
+  fprintf(stderr, "usage: batch-read read <pinned-map> <runs> [batch] | serve <pinned-map> [batch] | fill <pinned-map> <n> <u64|struct|u32>\n");
   return 2;
 }

@@ -129,7 +129,16 @@ const find = (rs: ScrapeRow[] | undefined, r: ScrapeRow): ScrapeRow | undefined 
   rs?.find((x) => x.map === r.map && x.key === r.key && x.size === r.size && !x.busy);
 /** Agent CPU per row beyond the read: decoding, rendering, writing the response. */
 const usPerRow = (r: ScrapeRow): number => ((r.scrape.cpuMs.median - r.read.cpuMs.median) * 1000) / r.series;
-const readRatio = (r: ScrapeRow): number => r.read.wallMs.median / r.floor.wallMs.median;
+/**
+ * Ours / the C floor: the median of per-pair wall ratios over the row's interleaved pairs (one
+ * read each, the order alternating), or, for a result file without pairs, the ratio of the
+ * 5-run medians (under a CPU hog those pick one of two modes: preempted or not).
+ */
+const readRatio = (r: ScrapeRow): number => r.pairs?.wallRatio.median ?? r.read.wallMs.median / r.floor.wallMs.median;
+const readRatioText = (r: ScrapeRow): string =>
+  r.pairs
+    ? `${n(r.pairs.wallRatio.median, 2)}× wall, ${n(r.pairs.onCpuRatio.median, 2)}× on-CPU over ${r.pairs.n} pairs`
+    : `${n(readRatio(r), 2)}× (medians of the runs, no pairs in this result file)`;
 const worst = (rs: ScrapeRow[], f: (r: ScrapeRow) => number): ScrapeRow | undefined =>
   rs.reduce<ScrapeRow | undefined>((a, r) => (!a || f(r) > f(a) ? r : a), undefined);
 const state = (r: ScrapeRow | undefined): string => (r ? `load ${n(r.load1, 2)}, idle stall ${ms(r.idleLagMaxMs.median)} ms` : "");
@@ -148,7 +157,7 @@ if (goalRows.length) {
   const readRows = goalRows.filter((r) => r.size >= 10_000);
   const wr = worst(readRows, readRatio);
   p(
-    `| reading within 1.2× of the C floor at 10k, 100k and 1M | worst read/floor: ${wr ? `${n(readRatio(wr), 2)}× (${variant(wr)}, ${size(wr.size)}; ${state(wr)})` : "–"} | ${verdict(wr && readRatio(wr) <= 1.2)} |`,
+    `| reading within 1.2× of the C floor at 10k, 100k and 1M (the median of per-pair wall ratios ours/floor over interleaved pairs; the on-CPU ratio, waits for a CPU taken out, beside it) | worst: ${wr ? `${readRatioText(wr)} (${variant(wr)}, ${size(wr.size)}; ${state(wr)})` : "–"} | ${verdict(wr && readRatio(wr) <= 1.2)} |`,
   );
   for (const [key, limit] of [
     ["u64", 1],
@@ -234,6 +243,15 @@ p(
   "  entries or more (100k, 1M), from the JS thread in 2 ms slices below (1k, 10k).",
   "- **floor**: `bench/c/batch-read.c` — `bpf_map_lookup_batch` over the whole map into buffers allocated",
   "  beforehand, same batch size (4096); the least any reader can do.",
+  "- **pairs** (read against floor): the two alternating, one read each, the order swapped every pair",
+  "  (21 pairs up to 10k, 11 at 100k, 5 at 1M): ours in the agent woken by the bench's message, the floor's",
+  "  in a long-lived `batch-read serve` woken by a line on a pipe (a process started per read would be",
+  "  scheduled as a new task). Each side reads its threads' `/proc/…/schedstat` around the read (run-queue",
+  "  wait, `run_delay`; ours: the JS thread, or every thread of the agent for a thread-pool read):",
+  "  *on-CPU* = wall − that wait, the read's own time with the waits for a CPU taken out; *preempted* =",
+  "  reads that waited ≥ 0.5 ms. The goal reads the median of the per-pair wall ratios. The agent's",
+  "  loop-delay monitor (a 1 ms timer) runs only inside scrape windows: left on, it woke the agent",
+  "  every millisecond and preempted the floor's reads, never ours.",
   '- **iterate**: `readAll({ method: "iterate" })` — get-next-key + lookup per key through our binding,',
   "  the way ebpf_exporter reads (2 syscalls per key).",
   "- **bpftool**: `bpftool map dump pinned … -j` + `JSON.parse` — the original design's path (one run",
@@ -268,13 +286,18 @@ if (allRows.length) {
     "",
     "### Reading, against the baselines",
     "",
-    "| map | entries | state | read ms (ours, batch) | C floor ms | ours/floor | iterate ms (×floor) | bpftool + JSON.parse ms (×floor) | bpf() syscalls: ours / floor / iterate / bpftool |",
-    "|---|---:|---|---:|---:|---:|---:|---:|---|",
+    "*read ms*, *C floor ms*, *ours/floor*: 5 runs each (3 at 1M), ours back to back, then the floor's",
+    "(`perf stat batch-read read`). *pairs*: the interleaved pairs (method above): median of the per-pair",
+    "ratios, wall and on-CPU (wall − run-queue wait), the on-CPU medians (ms), and the reads preempted (waited",
+    "≥ 0.5 ms for a CPU) of the pairs, ours / floor.",
+    "",
+    "| map | entries | state | read ms (ours, batch) | C floor ms | ours/floor | pairs: ours/floor wall · on-CPU | pairs: on-CPU ms ours / floor | preempted ours / floor (pairs) | iterate ms (×floor) | bpftool + JSON.parse ms (×floor) | bpf() syscalls: ours / floor / iterate / bpftool |",
+    "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   );
   for (const r of allRows) {
     const f = r.floor.wallMs.median;
     p(
-      `| ${variant(r)} | ${size(r.size)} | ${r.busy ? "busy" : "quiet"} | ${range(r.read.wallMs)} | ${range(r.floor.wallMs)} | ${ratio(r.read.wallMs.median, f)} | ${r.iterate ? `${range(r.iterate.wallMs)} (${ratio(r.iterate.wallMs.median, f)})` : "–"} | ${r.bpftool ? `${range(r.bpftool.wallMs)} (${ratio(r.bpftool.wallMs.median, f)})` : "–"} | ${r.read.syscalls} / ${r.floor.syscalls} / ${r.iterate?.syscalls ?? "–"} / ${r.bpftool?.syscalls ?? "–"} |`,
+      `| ${variant(r)} | ${size(r.size)} | ${r.busy ? "busy" : "quiet"} | ${range(r.read.wallMs)} | ${range(r.floor.wallMs)} | ${ratio(r.read.wallMs.median, f)} | ${r.pairs ? `${n(r.pairs.wallRatio.median, 2)}× · ${n(r.pairs.onCpuRatio.median, 2)}×` : "–"} | ${r.pairs ? `${ms(r.pairs.read.onCpuMs.median)} / ${ms(r.pairs.floor.onCpuMs.median)}` : "–"} | ${r.pairs ? `${r.pairs.read.preempted} / ${r.pairs.floor.preempted} of ${r.pairs.n}` : "–"} | ${r.iterate ? `${range(r.iterate.wallMs)} (${ratio(r.iterate.wallMs.median, f)})` : "–"} | ${r.bpftool ? `${range(r.bpftool.wallMs)} (${ratio(r.bpftool.wallMs.median, f)})` : "–"} | ${r.read.syscalls} / ${r.floor.syscalls} / ${r.iterate?.syscalls ?? "–"} / ${r.bpftool?.syscalls ?? "–"} |`,
     );
   }
   p(
@@ -539,6 +562,34 @@ p(
   "scrape) is itself 7–52 ms (medians), where the issue's stall goal assumes a machine whose idle floor is",
   "3–4 ms. Agent CPU per scrape is the figure that still describes the agent; the goal verdicts",
   "above are what was measured, not met where the number is over.",
+  "",
+  "**The 10k read against the floor, busy (12-01).** The 11-30 run read hash/struct and array at 10k,",
+  "busy, at 1.76× and 2.04× the floor while two other 10k busy rows came out at 0.39× and 0.76×. Its own",
+  "CPU figures said otherwise: ours 3.29 ms against the floor's 3.65 (hash/struct), 3.47 against 3.44",
+  "(array). Those reads took ~3 ms of CPU; the kernel ticks at 250 Hz, so a CPU hog on the same core",
+  "takes over at a tick once the read has had its slice, and a run took either ~3 ms or ~3 + 4 ms",
+  "(ranges 3.25–7.29, 3.33–7.62, floor 3.53–13.8): a median of 5 then picks a mode, on each side",
+  "independently. Two measurement faults added to it. The floor ran as a fresh `perf stat` process",
+  "(a new task, placed by the scheduler unlike the agent woken by a message); and the agent's",
+  "loop-delay monitor, enabled for its whole life, woke it every millisecond: with `batch-read serve`",
+  "reading in pairs (below), up to 17 of 21 floor reads per 10k row were switched out (5–17 in half the rows; 0–3 of ours: our loop",
+  "is busy reading) before the monitor was confined to the scrape windows, busy array/u32 reading",
+  "0.71× wall but 1.01× on-CPU (00:16, load 3.3); after it, 1–9 of 21 on both sides and 1.03–1.10×",
+  "wall (00:17, load 2.8–3.4). So the bench now reads interleaved pairs and the goal takes the",
+  "median of their ratios, with the on-CPU ratio (waits for a CPU taken out, both sides measured",
+  "alike from schedstat) beside it. On the same machine, 00:40–00:41 UTC, load 0.45–0.91 before the",
+  "hog (`EOP_BENCH_SAVE=1 EOP_BENCH_ONLY=<the five 10k variants>,hash/struct/100000 node",
+  "bench/dist/scrape.js` in `flock /tmp/bench.lock`, result file not kept), 21 pairs per 10k row,",
+  "ours/floor wall · on-CPU: quiet 1.05–1.12× · 1.05–1.10×, busy 1.02–1.09× · 1.03–1.09× (worst",
+  "percpu_hash/u64 busy: 1.15 against 1.04 ms on-CPU); 100k hash/struct (11 pairs, thread pool)",
+  "1.03× wall both states, on-CPU 1.02× quiet, 0.88× busy; 1M hash/struct (5 pairs, 00:42–00:43, load 0.7–0.9) 1.02× · 1.02× quiet, 0.95× · 1.00× busy. Reads at 10k take ~1 ms on this machine",
+  "(3 ms on 11-30), too short for the hog's tick: 0–2 of 21 preempted, busy or not. Ours is",
+  "therefore not slower under the hog; it is 4–10% above the floor at 10k in CPU, busy or quiet, a",
+  "fixed 40–120 µs per read. It is not the code's per-batch work: warm and back to back, `readAll`",
+  "costs 925–926 µs against 920 for the same three `mapLookupBatch` calls made straight on the addon and",
+  "~5 µs in all on a 16-entry map (350 runs each, 00:46, load 1.5); after a 5 ms pause (as in the pairs) 1.12–1.13 against 1.03–1.04 ms, of which 1.08 in the batch calls, the C",
+  "reader 1.06 (hash, 10k, 60 runs each, /tmp script, 00:44, load 0.6): ~50 µs of JS around the calls and ~40 µs in them. What is left is the JS path being cold after",
+  "a wake-up (`readAll` runs a few times a minute in the agent, never hot); it was left alone: within the goal, and no per-batch work in `packages/libbpf` to remove.",
   "",
   "**Memory at idle.** A second, instrumented footprint run (10 EbpfMaps, quick mode, 01:59–02:04,",
   "during the scrape rows above; its result file was discarded because the heap snapshot itself",

@@ -51,7 +51,26 @@ export interface ScrapeRow extends Variant {
   read: { wallMs: Stat; cpuMs: Stat; syscalls: number; method: string };
   iterate?: { wallMs: Stat; cpuMs: Stat; syscalls: number };
   floor: { wallMs: Stat; cpuMs: Stat; syscalls: number };
+  /** Our read and the C floor alternating, one read each per pair (see {@link measurePairs}). */
+  pairs?: ReadPairs;
   bpftool?: { wallMs: Stat; cpuMs: Stat; parseMs: Stat; syscalls: number; outputMiB: number };
+}
+
+/**
+ * Interleaved pairs: our read (in the agent, woken by a message) and the C floor's (a long-lived
+ * `batch-read serve`, woken by a line on a pipe), one after the other, the order alternating.
+ * *wall*: as in the rows; *on-CPU*: wall minus the reading threads' run-queue wait (schedstat
+ * run_delay, both sides read alike; ours: the JS thread, or every thread for a thread-pool read),
+ * i.e. the read's own time with the waits for a CPU taken out; *preempted*: reads that waited
+ * {@link PREEMPTED_WAIT_MS} or more for a CPU.
+ */
+export interface ReadPairs {
+  n: number;
+  read: { wallMs: Stat; onCpuMs: Stat; waitMs: Stat; preempted: number };
+  floor: { wallMs: Stat; onCpuMs: Stat; waitMs: Stat; preempted: number; threadCpuMs: Stat };
+  /** Per pair: ours / floor. The goal reads the median of these. */
+  wallRatio: Stat;
+  onCpuRatio: Stat;
 }
 
 export interface ScrapeResults {
@@ -83,6 +102,56 @@ const save = !only || process.env.EOP_BENCH_SAVE === "1";
 function runsFor(size: number): number {
   if (quick) return 3;
   return size >= 1_000_000 ? 3 : 5;
+}
+
+/**
+ * Interleaved read pairs per row: many where a read is a few ms (a CPU hog's 4 ms tick decides
+ * whether a run is preempted, so a median of 5 picks one of two modes), few where it is long.
+ */
+function pairsFor(size: number): number {
+  if (size >= 1_000_000) return quick ? 3 : 5;
+  if (size >= 100_000) return quick ? 7 : 11;
+  return quick ? 11 : 21;
+}
+
+/** A read that waited this long for a CPU was preempted (a wake-up alone waits µs; a hog's turn, ms). */
+const PREEMPTED_WAIT_MS = 0.5;
+
+type FloorRead = { entries: number; syscalls: number; wallNs: number; cpuNs: number; waitNs: number; slices: number };
+
+/** The C floor as a long-lived reader (`batch-read serve`): one read per request line. */
+class FloorReader {
+  private readonly child: ChildProcess;
+  private buffered = "";
+  private waiting: { resolve: (r: FloorRead) => void; reject: (e: Error) => void } | undefined;
+
+  constructor(pin: string, batchSize: number) {
+    this.child = spawn(batchReadBin, ["serve", pin, String(batchSize)], { stdio: ["pipe", "pipe", "inherit"] });
+    this.child.stdout!.setEncoding("utf8");
+    this.child.stdout!.on("data", (chunk: string) => {
+      this.buffered += chunk;
+      const at = this.buffered.indexOf("\n");
+      if (at < 0) return;
+      const line = this.buffered.slice(0, at);
+      this.buffered = this.buffered.slice(at + 1);
+      const waiting = this.waiting;
+      this.waiting = undefined;
+      waiting?.resolve(JSON.parse(line) as FloorRead);
+    });
+    this.child.on("exit", (code) => this.waiting?.reject(new Error(`batch-read serve exited ${code}`)));
+  }
+
+  read(): Promise<FloorRead> {
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.child.stdin!.write("read\n");
+    });
+  }
+
+  stop(): void {
+    this.child.stdin!.end();
+    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+  }
 }
 
 const MAP_TYPES: Record<MapKind, string> = { hash: "BPF_MAP_TYPE_HASH", percpu_hash: "BPF_MAP_TYPE_PERCPU_HASH", array: "BPF_MAP_TYPE_ARRAY" };
@@ -345,6 +414,8 @@ async function measureMode(
   const floor = JSON.parse(floorRun.stdout) as { entries: number[]; syscalls: number[]; wallNs: number[]; cpuNs: number[] };
   if (floor.entries[0] !== v.size) throw new Error(`${name}: the C reader saw ${floor.entries[0]} entries`);
 
+  const pairs = await measurePairs(v, target, pin, batchSize, pairsFor(v.size));
+
   // bpftool (quiet rows only): at 1M entries it prints hundreds of MB of JSON, one run there.
   let bpftool: ScrapeRow["bpftool"];
   if (!busy) {
@@ -395,8 +466,59 @@ async function measureMode(
     read: { wallMs: stat(batch.map((r) => r.wallMs)), cpuMs: stat(batch.map((r) => r.cpuMs)), syscalls: batch[0]!.syscalls, method: batch[0]!.method },
     iterate: iterate && { wallMs: stat(iterate.map((r) => r.wallMs)), cpuMs: stat(iterate.map((r) => r.cpuMs)), syscalls: iterate[0]!.syscalls },
     floor: { wallMs: stat(floor.wallNs.map((n) => n / 1e6)), cpuMs: stat(floor.cpuNs.map((n) => n / 1e6)), syscalls: floor.syscalls[0]! },
+    pairs,
     bpftool,
   };
+}
+
+/** `n` interleaved pairs of one read each (ours, the floor's), the order alternating. */
+async function measurePairs(v: Variant, target: Target, pin: string, batchSize: number, n: number): Promise<ReadPairs> {
+  const floorReader = new FloorReader(pin, batchSize);
+  try {
+    const ours = async (): Promise<ReadRun> => {
+      const r = await target.ask({ type: "readAll", method: "batch", runs: 1, warm: false });
+      if (r.type !== "read") throw new Error(`unexpected ${r.type}`);
+      return r.runs[0]!;
+    };
+    await ours(); // both sides' buffers touched, as in the rows above
+    await floorReader.read();
+    const read: ReadRun[] = [];
+    const floor: FloorRead[] = [];
+    for (let i = 0; i < n; i++) {
+      if (i % 2 === 0) {
+        read.push(await ours());
+        floor.push(await floorReader.read());
+      } else {
+        floor.push(await floorReader.read());
+        read.push(await ours());
+      }
+      if (floor[i]!.entries !== v.size || read[i]!.count !== v.size)
+        throw new Error(`pair ${i}: ${read[i]!.count} / ${floor[i]!.entries} entries, ${v.size} expected`);
+    }
+    const readOnCpu = read.map((r) => r.wallMs - r.waitMs);
+    const floorWall = floor.map((f) => f.wallNs / 1e6);
+    const floorOnCpu = floor.map((f) => (f.wallNs - f.waitNs) / 1e6);
+    return {
+      n,
+      read: {
+        wallMs: stat(read.map((r) => r.wallMs)),
+        onCpuMs: stat(readOnCpu),
+        waitMs: stat(read.map((r) => r.waitMs)),
+        preempted: read.filter((r) => r.waitMs >= PREEMPTED_WAIT_MS).length,
+      },
+      floor: {
+        wallMs: stat(floorWall),
+        onCpuMs: stat(floorOnCpu),
+        waitMs: stat(floor.map((f) => f.waitNs / 1e6)),
+        preempted: floor.filter((f) => f.waitNs / 1e6 >= PREEMPTED_WAIT_MS).length,
+        threadCpuMs: stat(floor.map((f) => f.cpuNs / 1e6)),
+      },
+      wallRatio: stat(read.map((r, i) => r.wallMs / floorWall[i]!)),
+      onCpuRatio: stat(readOnCpu.map((c, i) => c / floorOnCpu[i]!)),
+    };
+  } finally {
+    floorReader.stop();
+  }
 }
 
 async function main(): Promise<void> {
@@ -415,7 +537,9 @@ async function main(): Promise<void> {
           `scrape ${map}/${key}/${size} ${row.busy ? "busy" : "quiet"} (load ${row.load1}): scrape ${row.scrape.wallMs.median.toFixed(1)} ms (cpu ${row.scrape.cpuMs.median.toFixed(1)}, ` +
             `${(((row.scrape.cpuMs.median - row.read.cpuMs.median) * 1000) / row.series).toFixed(2)} us/row decode+render, lag max ${row.scrape.lagMaxMs.median.toFixed(1)}, idle ${row.idleLagMaxMs.median.toFixed(1)}), ` +
             `gzip ${row.gzip.bodyMiB.toFixed(2)} MiB cpu ${row.gzip.cpuMs.median.toFixed(1)}, read ${row.read.wallMs.median.toFixed(2)} ms vs floor ${row.floor.wallMs.median.toFixed(2)} ms ` +
-            `(${(row.read.wallMs.median / row.floor.wallMs.median).toFixed(2)}x) [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
+            `(${(row.read.wallMs.median / row.floor.wallMs.median).toFixed(2)}x); ${row.pairs!.n} pairs: wall ${row.pairs!.wallRatio.median.toFixed(2)}x, ` +
+            `on-CPU ${row.pairs!.onCpuRatio.median.toFixed(2)}x (${row.pairs!.read.onCpuMs.median.toFixed(2)} vs ${row.pairs!.floor.onCpuMs.median.toFixed(2)} ms, ` +
+            `preempted ${row.pairs!.read.preempted}/${row.pairs!.floor.preempted}) [${((Date.now() - t0) / 1000).toFixed(0)} s]`,
         );
       }
       if (save) write();
