@@ -11,6 +11,7 @@ import type { Logger } from "../logger.js";
 import type { AccessControl } from "../server/access.js";
 import { parseListenAddress, startHttpServer, type TlsCredentials } from "../server/http-server.js";
 import { TOKENS, createAgentContainer, type AgentSettings } from "./container.js";
+import { applyAgentGcFlags } from "./gc-flags.js";
 import { reportPlugins } from "./plugins.js";
 
 export interface AgentHostOptions extends AgentSettings {
@@ -43,6 +44,8 @@ export interface AgentHost {
 
 export async function startAgentHost(options: AgentHostOptions): Promise<AgentHost> {
   const { logger } = options;
+  // Scavenges on the main thread alone: no wait for helper threads during a scrape (gc-flags.ts).
+  applyAgentGcFlags();
   const listen = parseListenAddress(options.listen);
   await ensureBpffs(options.pinRoot);
   const container = await createAgentContainer(options, logger);
