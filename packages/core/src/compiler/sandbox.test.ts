@@ -13,7 +13,7 @@ import type { Logger } from "../logger.js";
 import { CompileMetrics } from "./compile-metrics.js";
 import { BpfCompiler, CompileError, findDefaultIncludeDir } from "./index.js";
 import { buildSeccompFilter } from "@ebpf-operator/libbpf";
-import { BwrapSandbox, compilerSeccompProgram } from "./sandbox.js";
+import { BwrapSandbox, SANDBOX_WORK_DIR, compilerSeccompProgram } from "./sandbox.js";
 import type { SandboxStatus } from "./sandbox.js";
 import { SECCOMP_DEFAULT_ERRNO, compilerSeccompRules } from "./seccomp-policy.js";
 import type { StageOne } from "./two-stage.js";
@@ -236,6 +236,13 @@ describe("compiler sandbox limits", { timeout: 180_000 }, () => {
   });
 });
 
+/**
+ * perl stands in for clang where a test needs a tool that reports what it can reach. Its scripts
+ * run from the sandbox's program file: `perl -e` reads its program from /dev/null, and the
+ * sandbox has no /dev.
+ */
+const PERL_PROBE = { args: ["-v"], stdout: /This is perl/ };
+
 describe("the sandbox's seccomp filter and file system, seen from inside", { timeout: 60_000 }, () => {
   // perl's syscall() makes raw system calls: x86_64 numbers (the CI and development machines).
   const NR = {
@@ -260,7 +267,7 @@ describe("the sandbox's seccomp filter and file system, seen from inside", { tim
       includeDirs: [includeDir],
       tmpBytes: 1024 * 1024,
       seccompProgram: compilerSeccompProgram(),
-      probe: { args: ["-e", "print 'ok'"], stdout: /^ok$/ },
+      probe: PERL_PROBE,
     });
     const script = `
       $| = 1;
@@ -289,8 +296,8 @@ describe("the sandbox's seccomp filter and file system, seen from inside", { tim
     `;
     const result = await sandbox.run({
       tool: "/usr/bin/perl",
-      args: ["-e", script],
-      source: { name: "x", text: "" },
+      args: [`${SANDBOX_WORK_DIR}/src/probe.pl`],
+      source: { name: "probe.pl", text: script },
       timeoutMs: 30_000,
       maxCaptureBytes: 65536,
       maxStdoutBytes: 65536,
@@ -325,10 +332,10 @@ describe("the sandbox's seccomp filter and file system, seen from inside", { tim
       // bwrap sets PWD for --chdir; nothing of this process's environment gets in.
       env: "LC_ALL,PATH,PWD,TMPDIR",
     });
-    // The root holds the toolchain's directories, /dev, /tmp, the work directory and the
-    // include directory's top (here under /tmp): no /etc, /home, /root, /var, /proc, /sys.
-    expect(seen.root!.split(",")).toEqual(expect.arrayContaining(["dev", "ebpf-operator", "tmp", "usr"]));
-    for (const absent of ["etc", "home", "root", "var", "proc", "sys", "run"]) expect(seen.root!.split(",")).not.toContain(absent);
+    // The root holds the toolchain's directories, /tmp, the work directory and the include
+    // directory's top (here under /tmp): no /dev, /etc, /home, /root, /var, /proc, /sys.
+    expect(seen.root!.split(",")).toEqual(expect.arrayContaining(["ebpf-operator", "tmp", "usr"]));
+    for (const absent of ["dev", "etc", "home", "root", "var", "proc", "sys", "run"]) expect(seen.root!.split(",")).not.toContain(absent);
   });
 });
 
@@ -380,12 +387,12 @@ describe("seccomp-only mode: bubblewrap where /proc/sys is read-only (runc), wit
       includeDirs: [includeDir],
       tmpBytes: 1024 * 1024,
       seccompProgram,
-      probe: { args: ["-e", "print 'ok'"], stdout: /^ok$/ },
+      probe: PERL_PROBE,
     });
     const result = await sandbox.run({
       tool: "/usr/bin/perl",
-      args: ["-e", script],
-      source: { name: "x", text: "" },
+      args: [`${SANDBOX_WORK_DIR}/src/probe.pl`],
+      source: { name: "probe.pl", text: script },
       timeoutMs: 30_000,
       maxCaptureBytes: 65536,
       maxStdoutBytes: 65536,
@@ -556,7 +563,7 @@ describe("both clang stages in one sandbox: the verdict between them, the shell'
       includeDirs: [includeDir],
       tmpBytes: 1024 * 1024,
       seccompProgram: compilerSeccompProgram(),
-      probe: { args: ["-e", "print 'ok'"], stdout: /^ok$/ },
+      probe: PERL_PROBE,
     });
     const probe = `$| = 1;
       for my $fd (8, 9) { print "fd$fd=", (open(my $f, "+<&=", $fd) ? "open" : "$!"), "\\n"; }
@@ -565,9 +572,9 @@ describe("both clang stages in one sandbox: the verdict between them, the shell'
     let stageOneSaw = "";
     const result = await perl.runTwoStages({
       tool: "/usr/bin/perl",
-      preprocessArgs: ["-e", probe],
-      compileArgs: ["-e", probe],
-      source: { name: "x", text: "" },
+      preprocessArgs: [`${SANDBOX_WORK_DIR}/src/probe.pl`],
+      compileArgs: [`${SANDBOX_WORK_DIR}/src/probe.pl`],
+      source: { name: "probe.pl", text: probe },
       timeoutMs: 30_000,
       maxCaptureBytes: 65536,
       maxTextBytes: 65536,

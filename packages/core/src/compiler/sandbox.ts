@@ -9,7 +9,8 @@
  *    two-stage script, and the shared libraries the dynamic loader resolves for them), the include directories and vmlinux.h's (read-only, at their
  *    own paths; vmlinux.h copied in where its cache is out of the sandbox user's reach), the
  *    program (copied in, read-only, at /ebpf-operator/src/) and a
- *    size-limited /tmp; no /proc, a minimal read-only /dev, nothing writable elsewhere;
+ *    size-limited /tmp; no /proc, no /dev (clang and the script use inherited descriptors only),
+ *    nothing writable elsewhere;
  *  - not root: the sandbox's uid is 65534, and when this process is root clang's real uid is
  *    dropped to `user` before bwrap starts.
  *
@@ -380,9 +381,9 @@ export class BwrapSandbox {
       String(DEFAULT_SANDBOX_USER.gid),
       "--hostname",
       "ebpf-compile",
-      // /dev and /tmp first: a later bind below /tmp (an include directory there) stays visible.
-      "--dev",
-      "/dev",
+      // No /dev: clang writes to stdout and the pipes it inherits, and bwrap's --dev costs its
+      // six device binds (docs/compiler.md, "What a compile costs"). /tmp first: a later bind
+      // below /tmp (an include directory there) stays visible.
       "--size",
       String(this.options.tmpBytes),
       "--tmpfs",
@@ -396,8 +397,6 @@ export class BwrapSandbox {
       "4",
       `${SANDBOX_WORK_DIR}/src/${job.source.name}`,
       ...copies,
-      "--remount-ro",
-      "/dev",
       "--remount-ro",
       "/",
       "--chdir",
