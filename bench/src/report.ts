@@ -244,7 +244,7 @@ p(
   "- **floor**: `bench/c/batch-read.c` — `bpf_map_lookup_batch` over the whole map into buffers allocated",
   "  beforehand, same batch size (4096); the least any reader can do.",
   "- **pairs** (read against floor): the two alternating, one read each, the order swapped every pair",
-  "  (21 pairs up to 10k, 11 at 100k, 5 at 1M): ours in the agent woken by the bench's message, the floor's",
+  "  (21 pairs up to 10k, 11 at 100k and 1M): ours in the agent woken by the bench's message, the floor's",
   "  in a long-lived `batch-read serve` woken by a line on a pipe (a process started per read would be",
   "  scheduled as a new task). Each side reads its threads' `/proc/…/schedstat` around the read (run-queue",
   "  wait, `run_delay`; ours: the JS thread, or every thread of the agent for a thread-pool read):",
