@@ -94,7 +94,7 @@ describe("xdp plugin with examples/xdp-packets.yaml", () => {
   });
 
   it("after a restart, moves a pinned link whose interface name now belongs to another device to that device: same program, counters kept", async () => {
-    const other = await createTestNetwork("y", 252);
+    const other = await createTestNetwork("y", 247);
     const name = `eopm${process.pid % 100000}`;
     const moved = join(workspace.configDir, "moved.yaml");
     const movedLabels = { ...labels, ebpfmap: "xdp-moved" };
