@@ -204,6 +204,21 @@ describe("standalone agent lifecycle", () => {
     expect(await metric(agent!, "lifecycle_execs_total", labels("deleted"))).toBeUndefined();
   });
 
+  it("a SIGTERM while it starts (before its first sync has compiled, loaded and pinned) stops it cleanly once started, not by the signal's default action", async () => {
+    await agent?.stop("SIGTERM");
+    agent = undefined;
+    // Code no earlier run compiled: the first sync compiles it, well after the HTTP server listens.
+    write("term-at-start", `${COUNTER_CODE}\n// ${process.pid}-${Date.now()}\n`);
+    const starting = await startAgent(workspace); // resolves at "agent listening", before the first sync
+    const exitCode = await starting.stop("SIGTERM");
+    expect({ exitCode, signal: starting.child.signalCode }).toEqual({ exitCode: 0, signal: null });
+    // The start was finished, not cut: its generation is pinned complete (the program pin comes last).
+    const dir = join(workspace.pinRoot, "team-a", "term-at-start");
+    const generations = readdirSync(dir);
+    expect(generations).toHaveLength(1);
+    expect(readdirSync(join(dir, generations[0]!))).toContain("program");
+  });
+
   it("removes at start-up the pins of a resource deleted while the agent was down", async () => {
     const status = await running("deleted-while-down");
     await agent!.stop("SIGTERM"); // a clean stop keeps the pins

@@ -93,6 +93,78 @@ describe("xdp plugin with examples/xdp-packets.yaml", () => {
     expect(xdpPrograms(network.hostIf)).toEqual([]);
   });
 
+  it("after a restart, moves a pinned link whose interface name now belongs to another device to that device: same program, counters kept", async () => {
+    const other = await createTestNetwork("y", 247);
+    const name = `eopm${process.pid % 100000}`;
+    const moved = join(workspace.configDir, "moved.yaml");
+    const movedLabels = { ...labels, ebpfmap: "xdp-moved" };
+    const movedPackets = async () => sampleValue((await fetchText(`${agent.url}/metrics`)).body, "xdp_packets_total", movedLabels);
+    const movedStatus = async () => (await fetchStatus(agent.url)).resources.find((r) => r.name === "xdp-moved");
+    const ip = (...args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
+    const rename = (from: string, to: string) => {
+      ip("link", "set", from, "down");
+      ip("link", "set", from, "name", to);
+      ip("link", "set", to, "up");
+    };
+    const first = { ifindex: network.hostIfindex(), name: network.hostIf };
+    const second = { ifindex: other.hostIfindex(), name: other.hostIf };
+    try {
+      rename(first.name, name);
+      writeFileSync(
+        moved,
+        example("xdp-packets.yaml")
+          .replace(/^ {2}target: .*$/m, `  target: xdp/${name}?mode=generic`)
+          .replace("name: xdp-packets\nspec", "name: xdp-moved\nspec"),
+      );
+      const running = await waitFor("xdp-moved to be Running", async () => {
+        const s = await movedStatus();
+        return s?.phase === "Running" ? s : undefined;
+      });
+      expect(running.program!.attachments).toEqual([`xdp ${name} (ifindex ${first.ifindex}, generic mode)`]);
+      await network.sendUdp(3, 8);
+      expect(await movedPackets()).toBe(3);
+      await agent.stop("SIGKILL");
+      // While no agent runs, the name moves to another device (what a CNI or an operator can do).
+      rename(name, first.name);
+      rename(second.name, name);
+      expect(xdpPrograms(first.name)).toEqual([expect.objectContaining({ id: running.program!.id })]); // pinned: still on the old device
+      agent = await startAgent(workspace);
+      const adopted = await waitFor("xdp-moved adopted", async () => {
+        const s = await movedStatus();
+        return s?.phase === "Running" ? s : undefined;
+      });
+      expect(adopted.program).toMatchObject({ adopted: true, id: running.program!.id });
+      expect(adopted.program!.attachments).toEqual([`xdp ${name} (ifindex ${second.ifindex}, generic mode)`]);
+      expect(xdpPrograms(name)).toEqual([expect.objectContaining({ id: running.program!.id, mode: "generic" })]);
+      expect(xdpPrograms(first.name)).toEqual([]);
+      await other.sendUdp(5, 8);
+      await network.sendUdp(4, 8); // the old device: no longer counted
+      expect(await movedPackets()).toBe(8);
+      // Pinned where it is now: a second restart keeps it there.
+      await agent.stop("SIGKILL");
+      agent = await startAgent(workspace);
+      await waitFor("xdp-moved adopted again", async () => ((await movedStatus())?.phase === "Running" ? true : undefined));
+      expect(xdpPrograms(name)).toEqual([expect.objectContaining({ id: running.program!.id })]);
+      rmSync(moved);
+      await waitFor("xdp-moved to go", async () => ((await movedStatus()) ? undefined : true));
+      expect(xdpPrograms(name)).toEqual([]);
+    } finally {
+      rmSync(moved, { force: true });
+      // The devices get their own names back (by ifindex), whatever step failed.
+      const names = new Map(
+        (JSON.parse(execFileSync("ip", ["-j", "link", "show"], { encoding: "utf8" })) as { ifindex: number; ifname: string }[]).map((l) => [
+          l.ifindex,
+          l.ifname,
+        ]),
+      );
+      for (const device of [first, second]) {
+        const now = names.get(device.ifindex);
+        if (now !== undefined && now !== device.name) rename(now, device.name);
+      }
+      await other.remove();
+    }
+  });
+
   it("reports a missing interface with the closest names", async () => {
     const missing = `${network.hostIf.slice(0, -1)}z`;
     writeFileSync(

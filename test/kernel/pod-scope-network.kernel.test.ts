@@ -15,7 +15,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -618,6 +618,75 @@ char LICENSE[] SEC("license") = "GPL";
     await expectCount("xdp", "alice", "xdp", xdpBefore + 8, "web-a1");
     await expectCount("socket", "alice", "sock", sockBefore + 5, "web-a1");
     expect(await podsOf("socket", "alice", "sock")).toEqual(["web-a1"]);
+  });
+
+  it("an adopted XDP link on a device the pod no longer has (its veth made anew while no agent ran) is detached, and the pod attached anew to its new eth0: counters kept", async () => {
+    const before = await count("xdp", "alice", "xdp", "web-a1");
+    const id = programId("alice", "xdp");
+    const gate = xdpOn("eth0", alice.network.netns)!;
+    const resources = [manifest("alice", "xdp", "xdp"), manifest("bob", "xdp", "xdp"), manifest("alice", "sock", "socket")];
+    await agent.shutdown();
+    // What a CNI plugin does when it sets a pod's network up again: a new veth pair, same addresses.
+    const { netns, hostIf, hostAddress, podAddress } = alice.network;
+    const oldIfindex = ifindexIn(netns, "eth0");
+    const ip = (...args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
+    ip("link", "del", hostIf);
+    ip("link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", netns);
+    execFileSync("sysctl", ["-q", "-w", `net.ipv6.conf.${hostIf}.disable_ipv6=1`]);
+    ip("netns", "exec", netns, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=1");
+    ip("addr", "add", `${hostAddress}/30`, "dev", hostIf);
+    ip("link", "set", hostIf, "up");
+    ip("-n", netns, "addr", "add", `${podAddress}/30`, "dev", "eth0");
+    ip("-n", netns, "link", "set", "eth0", "up");
+    expect(xdpOn("eth0", netns)).toBeUndefined(); // the pinned link went with the old device
+    agent = await newAgent();
+    await agent.sync(resources);
+    expect(status("alice", "xdp")).toMatchObject({ phase: "Running", program: { adopted: true, id } });
+    const fresh = await until(
+      "alice's new eth0 behind a gate calling her adopted program",
+      () => xdpOn("eth0", netns),
+      (g) => g !== undefined && gateOf(g).calls[0] === id,
+    );
+    expect(fresh).not.toBe(gate);
+    expect(status("alice", "xdp")?.program?.attachments).toEqual([
+      `pod alice/web-a1: xdp eth0 (ifindex ${ifindexIn(netns, "eth0")} in the pod's network namespace, generic mode) ${gated(alice)}`,
+    ]);
+    expect(ifindexIn(netns, "eth0")).not.toBe(oldIfindex);
+    expect(podPins("alice", "xdp")).toEqual([`pod_${alice.info.uid}_0_0`]);
+    await sendTo(alice, 4);
+    await expectCount("xdp", "alice", "xdp", before + 4, "web-a1");
+  });
+
+  it("a pod whose cgroup was made anew under its UID while no agent ran gets, at adoption, a gate naming its new cgroup id (the pinned gate names the old one)", async () => {
+    const id = programId("alice", "xdp");
+    const gate = xdpOn("eth0", alice.network.netns)!;
+    const oldCgroup = statSync(alice.podDir, { bigint: true }).ino;
+    const resources = [manifest("alice", "xdp", "xdp"), manifest("bob", "xdp", "xdp"), manifest("alice", "sock", "socket")];
+    await agent.shutdown();
+    // The pod's cgroups removed and made again (new ids), its sandbox process moved back in.
+    const sandbox = String(alice.network.process.pid);
+    writeFileSync(join(layout.top, "cgroup.procs"), sandbox);
+    rmdirSync(alice.containerDir);
+    rmdirSync(alice.podDir);
+    mkdirSync(alice.podDir);
+    mkdirSync(alice.containerDir);
+    writeFileSync(join(alice.containerDir, "cgroup.procs"), sandbox);
+    expect(statSync(alice.podDir, { bigint: true }).ino).not.toBe(oldCgroup);
+    agent = await newAgent();
+    await agent.sync(resources);
+    expect(status("alice", "xdp")).toMatchObject({ phase: "Running", program: { adopted: true, id } });
+    await until(
+      "alice's pod behind a gate for its new cgroup id",
+      () => status("alice", "xdp")?.program?.attachments ?? [],
+      (a) => a.length === 1 && a[0]!.endsWith(gated(alice)),
+    );
+    const fresh = xdpOn("eth0", alice.network.netns)!;
+    expect(fresh).not.toBe(gate);
+    expect(gateOf(fresh).calls).toEqual([id]);
+    expect(podPins("alice", "xdp")).toEqual([`pod_${alice.info.uid}_0_0`]);
+    // Her packets are counted under her pod's name again: keyed by the id the pod table knows.
+    await sendTo(alice, 4);
+    await expectCount("xdp", "alice", "xdp", 4, "web-a1");
   });
 
   it("a generation pinned before network gates (no gate_calls pin) is loaded again, not half adopted: the pods get gates and their rows their names", async () => {

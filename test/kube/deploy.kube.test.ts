@@ -193,6 +193,7 @@ function clusterScoped(objects: KubeObject[]): string[] {
 }
 
 const operatorYaml = () => readFileSync(join(deploy, "operator.yaml"), "utf8");
+const podNetworkYaml = () => readFileSync(join(deploy, "operator-pod-network.yaml"), "utf8");
 
 beforeAll(async () => {
   await cp.kubectlOk(["apply", "-f", "-"], { input: SERVICE_MONITOR_CRD });
@@ -278,6 +279,32 @@ describe("deploy/ files", () => {
     // By default the agent sees neither the host's processes nor their namespaces (agent.podNetworkScope).
     expect(podSpec(byKindName(rendered, "DaemonSet", "ebpf-operator-agent")).hostPID).toBe(false);
     expect(JSON.stringify(podSpec(byKindName(rendered, "DaemonSet", "ebpf-operator-agent")).containers)).not.toMatch(/SYS_ADMIN|SYS_PTRACE/);
+  });
+
+  it("operator-pod-network.yaml is operator.yaml but for the agent's pod-network privileges, the pod spec the chart renders with agent.podNetworkScope", async () => {
+    const plain = documents(operatorYaml());
+    const variant = documents(podNetworkYaml());
+    const isAgent = (o: KubeObject) => o.kind === "DaemonSet" && o.metadata.name === "ebpf-operator-agent";
+    expect(variant.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(plain.map((o) => `${o.kind}/${o.metadata.name}`));
+    expect(variant.filter((o) => !isAgent(o))).toEqual(plain.filter((o) => !isAgent(o)));
+    type PodSpec = { hostPID: boolean; containers: ({ securityContext: { capabilities: { add: string[] } } } & Record<string, unknown>)[] } & Record<
+      string,
+      unknown
+    >;
+    const podSpec = (o: KubeObject) => (o.spec as { template: { spec: PodSpec } }).template.spec;
+    const comparable = (spec: PodSpec) => ({ ...spec, affinity: undefined, containers: spec.containers.map((c) => ({ ...c, image: undefined })) });
+    const rendered = documents(await helmOk(["template", "ebpf-operator", chart, "-n", SYSTEM, "--set", "agent.podNetworkScope=true"]));
+    const agent = podSpec(byKindName(variant, "DaemonSet", "ebpf-operator-agent"));
+    expect(comparable(agent)).toEqual(comparable(podSpec(byKindName(rendered, "DaemonSet", "ebpf-operator-agent"))));
+    expect(agent.hostPID).toBe(true);
+    expect(agent.containers[0]!.securityContext).toMatchObject({
+      allowPrivilegeEscalation: true,
+      privileged: false,
+      capabilities: { drop: ["ALL"], add: ["BPF", "PERFMON", "NET_ADMIN", "NET_RAW", "SYS_ADMIN", "SYS_PTRACE"] },
+    });
+    // The rest of the DaemonSet is the plain one's (labels, strategy, volumes).
+    const withoutPod = (o: KubeObject) => ({ ...o, spec: { ...(o.spec as object), template: undefined } });
+    expect(withoutPod(byKindName(variant, "DaemonSet", "ebpf-operator-agent"))).toEqual(withoutPod(byKindName(plain, "DaemonSet", "ebpf-operator-agent")));
   });
 
   it("the operator's pod keeps the ServiceAccount token out of the compiler container, in the manifests and the chart", async () => {
@@ -531,6 +558,17 @@ describe("the plain manifests on a real API server", () => {
       timeoutMs: 120_000,
     });
     expect(again).not.toMatch(/ created$/m);
+  });
+
+  it("accepts deploy/operator-pod-network.yaml over it (server-side dry run): the agent's SYS_ADMIN with privilege escalation allowed, the host's PID namespace", async () => {
+    const out = await cp.kubectlOk(
+      ["apply", "--server-side", "--dry-run=server", "--field-manager=eop-deploy-test", "-f", join(deploy, "operator-pod-network.yaml")],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    expect(out).toContain("daemonset.apps/ebpf-operator-agent serverside-applied (server dry run)");
+    expect(out.trim().split("\n")).toHaveLength(documents(podNetworkYaml()).length);
   });
 
   it("serves every data endpoint over HTTPS with authentication: TLS flags and Secret volumes, probes only on /healthz and /readyz, ServiceMonitors with a token and the CA", async () => {

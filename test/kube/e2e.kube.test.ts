@@ -181,6 +181,24 @@ describe("operator + agent + kubectl on one machine", () => {
     await eventually("still 1/1", async () => (await getEbpfMap(cp, APP, "execve-tracepoint"))?.status?.ready === "1/1");
   });
 
+  it("the operator and the agent, sent SIGTERM as soon as they listen (still starting: informers, the first sync), stop cleanly rather than by the signal's default action", async () => {
+    await runningExample();
+    await agent!.stop("SIGKILL");
+    await operator!.stop("SIGTERM");
+    for (const start of [startOperatorProcess, startAgentProcess]) {
+      const starting = await start();
+      const exitCode = await starting.stop("SIGTERM");
+      expect({ args: starting.child.spawnargs[2], exitCode, signal: starting.child.signalCode }).toEqual({
+        args: starting.child.spawnargs[2],
+        exitCode: 0,
+        signal: null,
+      });
+    }
+    operator = await startOperatorProcess();
+    agent = await startAgentProcess();
+    await runningExample();
+  });
+
   it("unloads from a node the resource stops selecting, and loads again when it selects it", async () => {
     const program = await runningExample();
     const elsewhere = readFileSync(join(repo, "examples/execve-tracepoint.yaml"), "utf8").replace(

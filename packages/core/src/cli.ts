@@ -123,6 +123,10 @@ async function run(args: string[]): Promise<number> {
   const listen = values.listen ?? DEFAULT_LISTEN;
   parseListenAddress(listen); // a bad address is a usage error before anything starts
   const compile = compileSettings(values);
+  // Before anything that needs a clean stop exists (bpffs mounted, programs loaded and pinned
+  // by the first sync, the HTTP server): a SIGTERM while the agent starts then stops it once
+  // started, instead of the default action killing it half-way.
+  const stop = signalled();
   const running = await startStandaloneAgent({
     configPath: values.config,
     listen,
@@ -133,7 +137,7 @@ async function run(args: string[]): Promise<number> {
     ...compile,
     ...observabilitySettings(values),
   });
-  await signalled();
+  await stop;
   // Pins stay: a restarted agent adopts the running programs.
   await running.stop();
   return 0;

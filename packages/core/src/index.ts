@@ -27,6 +27,7 @@ export {
   definePlugin,
   type Decoder,
   type Attachment,
+  type AdoptInput,
   type AttachInput,
   type JsonSchema,
   type KernelSupport,

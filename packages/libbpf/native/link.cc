@@ -34,6 +34,8 @@ Napi::Value LinkInfo(const Napi::CallbackInfo& info) {
   o.Set("programId", li.prog_id);
   // A cgroup link's cgroup (0 once that cgroup is gone): pod scope checks adopted links with it.
   if (li.type == BPF_LINK_TYPE_CGROUP) o.Set("cgroupId", Napi::BigInt::New(env, static_cast<uint64_t>(li.cgroup.cgroup_id)));
+  // An XDP link's device, by its index in the namespace the device is in now (0 once it is gone).
+  if (li.type == BPF_LINK_TYPE_XDP) o.Set("ifindex", li.xdp.ifindex);
   return o;
 }
 

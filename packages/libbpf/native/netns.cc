@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include <cerrno>
 #include <cstring>
@@ -193,11 +194,36 @@ Napi::Value OpenPacketSocketInNetns(const Napi::CallbackInfo& info) {
   return FdHandle::New(env, fd);
 }
 
+// xdpProgramIds(ifindex, nsFd) -> the ids of the XDP programs on the device (native, generic,
+// offloaded; none when the device has none or does not exist), asked over netlink in the
+// namespace of nsFd, or in the caller's own when nsFd is -1 (no setns, so no CAP_SYS_ADMIN).
+Napi::Value XdpProgramIds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  int nsFd = info[1].As<Napi::Number>().Int32Value();
+  LIBBPF_OPTS(bpf_xdp_query_opts, opts);
+  auto query = [&] {
+    int err = bpf_xdp_query(ifindex, 0, &opts);
+    // No such device: nothing attached there.
+    return err == -ENODEV ? 0 : (err < 0 ? -err : 0);
+  };
+  std::string step = "bpf_xdp_query(ifindex " + std::to_string(ifindex) + ")";
+  int err = nsFd < 0 ? query() : InNetns(nsFd, query, &step);
+  if (err) ThrowErrno(env, step + (nsFd < 0 ? "" : " in network namespace fd " + std::to_string(nsFd)), err);
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (uint32_t id : {opts.drv_prog_id, opts.skb_prog_id, opts.hw_prog_id}) {
+    if (id != 0) out.Set(n++, id);
+  }
+  return out;
+}
+
 }  // namespace
 
 void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsLinks", Napi::Function::New<NetnsLinks>(env, "netnsLinks"));
   exports.Set("attachXdpInNetns", Napi::Function::New<AttachXdpInNetns>(env, "attachXdpInNetns"));
+  exports.Set("xdpProgramIds", Napi::Function::New<XdpProgramIds>(env, "xdpProgramIds"));
   exports.Set("openPacketSocketInNetns", Napi::Function::New<OpenPacketSocketInNetns>(env, "openPacketSocketInNetns"));
 }
 

@@ -50,6 +50,16 @@ std::string Hex(const uint8_t* p, size_t n) {
   return s;
 }
 
+// progGetFdById(id) -> FdHandle (bpf_prog_get_fd_by_id: CAP_SYS_ADMIN)
+Napi::Value ProgGetFdById(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  LogCapture cap;
+  int fd = bpf_prog_get_fd_by_id(id);
+  if (fd < 0) ThrowErrno(env, "bpf_prog_get_fd_by_id(" + std::to_string(id) + ")", fd, cap.text());
+  return FdHandle::New(env, fd);
+}
+
 Napi::Value ProgInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info[0]);
@@ -472,6 +482,7 @@ void InitProgram(Napi::Env env, Napi::Object exports) {
   exports.Set("detachSocket", Napi::Function::New<DetachSocket>(env, "detachSocket"));
   exports.Set("probeProgType", Napi::Function::New<ProbeProgType>(env, "probeProgType"));
   exports.Set("enableStats", Napi::Function::New<EnableStats>(env, "enableStats"));
+  exports.Set("progGetFdById", Napi::Function::New<ProgGetFdById>(env, "progGetFdById"));
   exports.Set("progLoad", Napi::Function::New<ProgLoad>(env, "progLoad"));
 }
 

@@ -14,7 +14,7 @@ export type { MapRun, ReadAllOptions } from "./map.js";
 export { BpfLink } from "./link.js";
 export { PacketSocket, ETH_P_ALL } from "./socket.js";
 export type { PacketSocketOptions } from "./socket.js";
-export { netnsLinks } from "./netns.js";
+export { netnsLinks, xdpProgramIds } from "./netns.js";
 export { buildSeccompFilter } from "./seccomp.js";
 export { enableStats, possibleCpus, probeMapType, probeProgramType, probeTracing, releaseFreeMemory } from "./stats.js";
 export type { StatsHandle, TracingProbe } from "./stats.js";

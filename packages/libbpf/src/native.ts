@@ -110,6 +110,7 @@ export interface NativeAddon {
   probeMapType(type: number): boolean;
   mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number): NativeFd;
 
+  progGetFdById(id: number): NativeFd;
   linkInfo(fd: number): LinkInfo;
   linkDetach(fd: number): void;
   objPin(fd: number, path: string): void;
@@ -123,6 +124,7 @@ export interface NativeAddon {
   openPacketSocket(ifindex: number, protocol: number): NativeFd;
 
   netnsLinks(nsFd: number): NetnsLink[];
+  xdpProgramIds(ifindex: number, nsFd: number): number[];
   attachXdpInNetns(nsFd: number, progFd: number, ifindex: number, flags: number): NativeFd;
   openPacketSocketInNetns(nsFd: number, ifindex: number, protocol: number): NativeFd;
 

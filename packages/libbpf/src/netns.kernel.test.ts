@@ -8,7 +8,7 @@ import { createSocket } from "node:dgram";
 import { closeSync, openSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileFixture, makeTempDir, requireKernel, sleep, u32Key, u64 } from "./kernel-test-support.js";
-import { BpfObject, LibbpfError, PacketSocket, netnsLinks, type BpfMap } from "./index.js";
+import { BpfObject, BpfProgram, LibbpfError, PacketSocket, netnsLinks, xdpProgramIds, type BpfMap } from "./index.js";
 
 requireKernel();
 
@@ -101,6 +101,27 @@ describe("network namespaces (netnsFd)", () => {
     expect(u64(counters.lookup(u32Key(C_XDP))) - before).toBeGreaterThanOrEqual(5n);
     link.detach();
     expect(xdpProgramOn("eth0", true)).toBeUndefined();
+  });
+
+  it("says which device an XDP link is on: its ifindex, and the program ids the namespace's device has", () => {
+    const eth0 = netnsLinks(nsFd).find((l) => l.name === "eth0")!;
+    const hostIndex = (JSON.parse(ip("-j", "link", "show", "dev", hostIf)) as { ifindex: number }[])[0]!.ifindex;
+    using prog = obj.program("count_xdp");
+    expect(xdpProgramIds(eth0.ifindex, nsFd)).toEqual([]);
+    using link = prog.attachXdp(eth0.ifindex, { mode: "generic", netnsFd: nsFd });
+    expect(link.info()).toMatchObject({ type: "xdp", programId: prog.info().id, ifindex: eth0.ifindex });
+    expect(xdpProgramIds(eth0.ifindex, nsFd)).toEqual([prog.info().id]);
+    // The caller's own namespace: its device of that index (if any) does not have it.
+    expect(xdpProgramIds(eth0.ifindex)).not.toContain(prog.info().id);
+    expect(xdpProgramIds(hostIndex)).toEqual([]);
+    // The program the link runs, opened by its id (what adoption reads a pinned link's program with).
+    using byId = BpfProgram.fromId(link.info().programId);
+    expect(byId.info()).toMatchObject({ id: prog.info().id, tag: prog.info().tag });
+    link.detach();
+    expect(link.info().ifindex).toBe(0);
+    expect(xdpProgramIds(eth0.ifindex, nsFd)).toEqual([]);
+    // No such device: nothing attached there, not an error.
+    expect(xdpProgramIds(0x7ffffff0, nsFd)).toEqual([]);
   });
 
   it("binds a packet socket in the namespace", () => {

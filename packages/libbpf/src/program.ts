@@ -112,6 +112,12 @@ export class BpfProgram implements Disposable {
     return new BpfProgram(handle, `BpfProgram pinned at ${path}`);
   }
 
+  /** Opens a program by its kernel id (`bpf_prog_get_fd_by_id`, needs CAP_SYS_ADMIN). */
+  static fromId(id: number): BpfProgram {
+    checkUint(id, "BpfProgram.fromId: id");
+    return new BpfProgram(native().progGetFdById(id), `BpfProgram id ${id}`);
+  }
+
   /**
    * Loads a program from raw instructions (`bpf_prog_load`), outside any object: for small
    * programs of the caller's own (the agent's pod-scope gate), where no compiler runs. Throws a

@@ -76,6 +76,11 @@ export interface LinkInfo {
   programId: number;
   /** Cgroup links: the cgroup's id (its directory's inode number), 0 once the cgroup was removed. */
   cgroupId?: bigint;
+  /**
+   * XDP links: the device's ifindex, 0 once the device is gone. The index is the one the device
+   * has in the namespace it is in now, which the link does not say (see `xdpProgramIds`).
+   */
+  ifindex?: number;
 }
 
 /** All entries of a map, read in one go. Keys and values are packed back to back. */

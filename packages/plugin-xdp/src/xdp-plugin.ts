@@ -12,7 +12,7 @@
  * which puts the pod's cgroup id in the packet's metadata and tail-calls the program.
  */
 import { PluginTargetError, definePlugin } from "@ebpf-operator/core/sdk";
-import { probeProgramType, type BpfLink, type BpfProgram } from "@ebpf-operator/libbpf";
+import { probeProgramType, xdpProgramIds, type BpfLink, type BpfProgram } from "@ebpf-operator/libbpf";
 import { ipProtoDecoder } from "./decoders/ip-proto.js";
 import { l3ProtoDecoder } from "./decoders/l3-proto.js";
 import { xdpActionDecoder } from "./decoders/xdp-action.js";
@@ -65,6 +65,19 @@ export const xdpPlugin = definePlugin<XdpTarget>({
       throw error;
     }
     return links.map(({ link, description }) => ({ kind: "link" as const, link, description }));
+  },
+
+  // After a restart: the pinned links must be on exactly the interfaces an attach would use now
+  // (the spec's, or the pod's own), each the device of that index in that namespace (ifindexes
+  // repeat across namespaces; the program id on the device tells which one the link is on).
+  async adopted({ links, target }) {
+    const netnsFd = target.podNetnsFd;
+    const wanted = netnsFd !== undefined ? podInterfaces(netnsFd) : (target.resolved ?? selectInterfaces(target.interfaces, await listInterfaces()));
+    const on = links.map((link) => link.info());
+    const ifindexes = new Set(on.map((info) => info.ifindex ?? 0));
+    if (on.some((info) => info.type !== "xdp" || !info.ifindex) || ifindexes.size !== on.length) return false;
+    if (wanted.length !== ifindexes.size || !wanted.every((iface) => ifindexes.has(iface.ifindex))) return false;
+    return on.every((info) => xdpProgramIds(info.ifindex!, netnsFd).includes(info.programId));
   },
 
   podScope: {

@@ -209,7 +209,8 @@ export class Agent {
         .sort()
         .join(",");
       const known = loaded.podScope.pods.get(pod.uid);
-      if (known && !known.unresolved && (known.gateLinks === undefined || known.containers === containers)) continue;
+      // Adopted network links (unverified) are checked against the pod's namespace and cgroup id in attachPod.
+      if (known && !known.unresolved && !known.unverified && (known.gateLinks === undefined || known.containers === containers)) continue;
       let netns: OpenPodNetns | undefined;
       try {
         if (network) {

@@ -67,7 +67,10 @@ export function packageVersion(packageJsonUrl: URL): string {
   return (JSON.parse(readFileSync(packageJsonUrl, "utf8")) as { version: string }).version;
 }
 
-/** Resolves on SIGTERM or SIGINT. */
+/**
+ * Resolves on SIGTERM or SIGINT. Call it before starting anything that needs a clean stop: until
+ * it is called, the signal's default action ends the process on the spot.
+ */
 export function signalled(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));

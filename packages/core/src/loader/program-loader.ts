@@ -152,6 +152,12 @@ export interface PodAttachment {
   unresolved?: boolean;
   /** The pod's container cgroups when attached (per-pod gate targets are asked for again when they change). */
   containers?: string;
+  /**
+   * Adopted links of network programs (by program index), not yet checked against the pod: at
+   * its first pod sync `attachPod` keeps them only if they sit on the pod's own interfaces, in
+   * its namespace, and run a gate built for its cgroup id; otherwise it attaches anew.
+   */
+  unverified?: Map<number, Attachment[]>;
 }
 
 /** A program of the spec with its plugin and parsed (and resolved) target. */
@@ -328,9 +334,26 @@ export class ProgramLoader {
     // Gate links this pod's targets use, and those this call attached (undone if the pod fails).
     const usedLinks: string[] = [];
     const newLinks: string[] = [];
-    const known = scope.pods.get(pod.uid);
+    let known = scope.pods.get(pod.uid);
+    // Adopted network links: kept (their programs not attached again) only if still right for the pod.
+    const kept = new Set<number>();
+    if (known?.unverified) {
+      for (const [i, attachments] of known.unverified) if (await this.podLinksWhereWanted(loaded, i, attachments, pod, label)) kept.add(i);
+      if (kept.size < known.unverified.size) {
+        this.host.logger.warn(
+          { resource: `${loaded.ref.namespace}/${loaded.ref.name}`, pod: `${pod.namespace}/${pod.pod}`, pinned: known.attachments.map((a) => a.description) },
+          "adopted pod links are not on the pod's interfaces or run a gate of another cgroup id: detached and attached anew",
+        );
+        kept.clear();
+        closeAttachments(known.attachments, true);
+        await unlinkPodPins(loaded.dir, pod.uid, this.pinRoot);
+        scope.pods.delete(pod.uid);
+        known = undefined;
+      }
+    }
     try {
       for (const [i, { entry, plugin, target }] of scope.planned.entries()) {
+        if (kept.has(i)) continue;
         if (perPodGate(plugin)) await this.attachPodGate(loaded, i, pod, usedLinks, newLinks, label);
         if (isGated(plugin)) continue; // the filter below lets the pod's tasks through its gate
         // A type that attaches to the pod's interfaces gets the pod's own namespace or nothing.
@@ -408,6 +431,42 @@ export class ProgramLoader {
       await this.releaseGateLinks(loaded, pod.uid, new Set([...scope.gateLinks.keys()].filter((id) => !usedLinks.includes(id))));
     }
     return attached;
+  }
+
+  /**
+   * Whether program `i`'s adopted links of a pod are where attaching it now would put them: the
+   * plugin's `adopted` (XDP: the pod's own interfaces, in its namespace) and, behind a network
+   * gate, each link's program is a gate for the pod's cgroup id now (the same instructions as a
+   * gate loaded for it now: the kernel's tag, which leaves out the program array's fd). A pod
+   * whose cgroup was made anew while no agent ran would otherwise keep a gate naming the old id.
+   */
+  private async podLinksWhereWanted(
+    loaded: LoadedProgram,
+    i: number,
+    attachments: readonly Attachment[],
+    pod: PodCgroupTarget & { cgroupId?: bigint },
+    label: string,
+  ): Promise<boolean> {
+    const planned = loaded.podScope!.planned[i]!;
+    const { entry, plugin, target } = planned;
+    if (pod.netns === undefined) return false;
+    if (!(await this.linksWhereWanted(attachments, planned, plugin.podScope!.target!(entry.type, target, pod)))) return false;
+    if (!loaded.podScope!.netGates?.has(i)) return true;
+    const gate = this.loadPodNetGate(loaded, i, pod, label);
+    try {
+      const tag = gate.info().tag;
+      return attachments.every((a) => {
+        if (a.kind !== "link") return false;
+        try {
+          using running = BpfProgram.fromId(a.link.info().programId);
+          return running.info().tag === tag;
+        } catch {
+          return false; // gone, or not readable (no CAP_SYS_ADMIN): attached anew
+        }
+      });
+    } finally {
+      gate.close();
+    }
   }
 
   /** Loads program `i`'s network gate for one pod: the pod's cgroup id baked in (pod-net-gate.ts). */
@@ -794,11 +853,13 @@ export class ProgramLoader {
       const entries = (await readdir(dir)).sort();
       for (const entry of entries) await assertContained(this.pinRoot, join(dir, entry), "file");
       const single = planned.length === 1;
+      const linkPinsOf: string[][] = [];
       for (const { entry } of planned) {
         const program = BpfProgram.openPinned(join(dir, single ? PROGRAM_PIN : programPinName(entry.program)));
         const part: AttachedProgram = { name: entry.program, type: entry.type, target: entry.target, program, attachments: [] };
         attached.push(part);
         const linkPins = single ? entries.filter((e) => e.startsWith("link_")) : programLinkPins(entries, entry.program);
+        linkPinsOf.push(linkPins);
         for (const pin of linkPins) part.attachments.push({ kind: "link", link: BpfLink.openPinned(join(dir, pin)), description: `pinned ${pin}` });
       }
       // The rules may have changed since this generation was loaded: check the object again.
@@ -826,6 +887,7 @@ export class ProgramLoader {
         ? adoptPodLinks(
             dir,
             entries.filter((e) => !isGateLinkPin(e)),
+            new Set(planned.flatMap((p, i) => (p.plugin.podScope?.network === true ? [i] : []))),
           )
         : undefined;
       let filter: BpfMap | undefined;
@@ -889,17 +951,32 @@ export class ProgramLoader {
       }
       for (const [i, { entry, plugin, target }] of podLinks ? [] : planned.entries()) {
         const part = attached[i]!;
-        if (part.attachments.length > 0) continue;
+        if (part.attachments.length > 0 && (await this.linksWhereWanted(part.attachments, planned[i]!, target))) continue;
+        if (part.attachments.length > 0) {
+          // Pinned links the target no longer names (an XDP link on another interface than the
+          // spec's, say): detached, and the program attached where the spec says.
+          request.logger.warn(
+            { loadKey, program: entry.program, pinned: part.attachments.map((a) => a.description) },
+            "pinned links are not where the spec attaches: detached and attached anew",
+          );
+          closeAttachments(part.attachments, true);
+          part.attachments = [];
+          for (const pin of linkPinsOf[i]!) await rm(join(dir, pin), { force: true });
+        }
         // Attachments that cannot be pinned (socket filters held by a socket): attach again.
-        part.attachments.push(
-          ...(await callPlugin(
-            plugin,
-            "attach",
-            () => plugin.attach({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
-            "EOP_ERR_ATTACH_FAILED",
-            `re-attach program "${entry.program}" of ${label}`,
-          )),
+        const attachments = await callPlugin(
+          plugin,
+          "attach",
+          () => plugin.attach({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
+          "EOP_ERR_ATTACH_FAILED",
+          `re-attach program "${entry.program}" of ${label}`,
         );
+        part.attachments.push(...attachments);
+        // Links are pinned as at a load, so the next agent adopts them.
+        await assertContained(this.pinRoot, dir);
+        attachments.forEach((attachment, index) => {
+          if (attachment.kind === "link") attachment.link.pin(join(dir, single ? linkPinName(index) : programLinkPinName(entry.program, index)));
+        });
       }
       const loaded = assemble(ref, loadKey, dir, true, attached, maps, mapBytes);
       if (podLinks) {
@@ -929,6 +1006,14 @@ export class ProgramLoader {
       if (error instanceof StaleGenerationError) throw error;
       throw withCode("EOP_ERR_PIN_FAILED", `adopt the pinned objects of ${label} in ${dir}`, error);
     }
+  }
+
+  /** Whether adopted links are where the program's plugin would attach it now at `target` (`adopted`; kept when the plugin cannot tell). */
+  private async linksWhereWanted(attachments: readonly Attachment[], { entry, plugin }: PreflightProgram, target: unknown): Promise<boolean> {
+    const links = attachments.flatMap((a) => (a.kind === "link" ? [a.link] : []));
+    if (!plugin.adopted || links.length === 0) return true;
+    const adopted = plugin.adopted.bind(plugin);
+    return callPlugin(plugin, "adopted", () => adopted({ links, programType: entry.type, target, host: this.host }));
   }
 }
 
@@ -1184,15 +1269,24 @@ function closeAttachments(attachments: readonly Attachment[], detach: boolean): 
   }
 }
 
-/** The pinned pod links of a pod-scoped generation, by pod UID. */
-function adoptPodLinks(dir: string, entries: readonly string[]): Map<string, PodAttachment> {
+/**
+ * The pinned pod links of a pod-scoped generation, by pod UID; those of the `network` programs
+ * (by index) also in the pod's `unverified`, checked against the pod at its first sync.
+ */
+function adoptPodLinks(dir: string, entries: readonly string[], network: ReadonlySet<number>): Map<string, PodAttachment> {
   const pods = new Map<string, PodAttachment>();
   for (const entry of entries) {
     const uid = podOfLinkPin(entry);
     if (uid === undefined) continue;
     const pod = pods.get(uid) ?? { uid, attachments: [] };
     const link = BpfLink.openPinned(join(dir, entry));
-    pod.attachments.push({ kind: "link", link, description: `pinned ${entry}` });
+    const attachment: Attachment = { kind: "link", link, description: `pinned ${entry}` };
+    pod.attachments.push(attachment);
+    const program = podLinkPinParts(entry)?.program;
+    if (program !== undefined && network.has(program)) {
+      pod.unverified ??= new Map();
+      pod.unverified.set(program, [...(pod.unverified.get(program) ?? []), attachment]);
+    }
     // A cgroup link says which cgroup it is on (0: that cgroup is gone), so a pod whose cgroup
     // was made anew while no agent ran (a restarted container) is attached again.
     let cgroupId: bigint | undefined;

@@ -63,6 +63,19 @@ export interface AttachInput<TTarget> {
 }
 
 /**
+ * Links an earlier agent attached and pinned, found again after a restart, for one program at
+ * one target (node-wide) or in one pod (pod scope): see `ProgramTypePlugin.adopted`.
+ */
+export interface AdoptInput<TTarget> {
+  /** The pinned links, reopened (the host closes them). */
+  links: readonly BpfLink[];
+  programType: string;
+  /** What `attach` would receive now: node-wide the target resolved again; pod scope `podScope.target`'s for the pod. */
+  target: TTarget;
+  host: PluginHost;
+}
+
+/**
  * What an attach produced. Links are pinned by the host so the program keeps running across an
  * agent restart; a `handle` (a socket filter held by an open socket, say) cannot be pinned and is
  * attached again when the agent adopts the resource.
@@ -200,6 +213,13 @@ export interface ProgramTypePlugin<TTarget = unknown> {
   prepare(input: PrepareInput<TTarget>): void;
   /** After load: attach the program. On failure, close whatever was already attached. */
   attach(input: AttachInput<TTarget>): Promise<Attachment[]>;
+  /**
+   * After an agent restart: whether links pinned by an earlier agent still sit where `attach`
+   * would put them now, as the kernel reports them (an XDP link on the interfaces the target
+   * names, in the pod's namespace in pod scope). False: the host detaches them and attaches
+   * anew. Absent: pinned links are kept as they are.
+   */
+  adopted?(input: AdoptInput<TTarget>): boolean | Promise<boolean>;
   /** Label decoders this plugin contributes (XDP action names, say), usable by any resource. */
   readonly decoders?: readonly Decoder[];
   /** Pod scope support (see `PodScopeSupport`); absent: the types refuse `spec.selector`. */

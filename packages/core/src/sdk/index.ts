@@ -12,6 +12,7 @@ export {
   PluginTargetError,
   SKIP,
   definePlugin,
+  type AdoptInput,
   type AttachInput,
   type Attachment,
   type Decoder,

@@ -105,6 +105,34 @@ describe("runKernelCycle", () => {
     expect(counts[1]).toBeGreaterThan(counts[0]!); // the same map, counting on
   });
 
+  it("asks a plugin's adopted() about the reopened links with the target, and keeps them when it accepts", async () => {
+    const asked: { types: string[]; target: string }[] = [];
+    const checking: ProgramTypePlugin<string> = {
+      ...tracepointPlugin,
+      adopted: ({ links, target }) => {
+        asked.push({ types: links.map((l) => l.info().type), target });
+        return true;
+      },
+    };
+    const report = await runKernelCycle(checking, {
+      type: "cycle",
+      target: "syscalls/sys_enter_getppid",
+      code: COUNTER("tracepoint", "void"),
+      program: "count",
+      map: "hits",
+    });
+    expect(asked).toEqual([{ types: ["perf_event"], target: "syscalls/sys_enter_getppid" }]);
+    expect(report.adopted).toEqual(["pinned link_0"]);
+  });
+
+  it("fails a plugin whose adopted() refuses the links its own attach() made (nothing changed), and leaves no pins", async () => {
+    const refusing: ProgramTypePlugin<string> = { ...tracepointPlugin, adopted: () => false };
+    await expect(
+      runKernelCycle(refusing, { type: "cycle", target: "syscalls/sys_enter_getppid", code: COUNTER("tracepoint", "void"), program: "count", map: "hits" }),
+    ).rejects.toThrow(/adoption attached the program again \(tracepoint syscalls\/sys_enter_getppid\) instead of keeping the links its attach\(\) made/);
+    expect(execFileSync("ls", ["/sys/fs/bpf"], { encoding: "utf8" })).not.toContain(`eop-conformance-${process.pid}-`);
+  });
+
   it("fails a plugin whose attach produces nothing, naming the step, and leaves no pins", async () => {
     const broken: ProgramTypePlugin<string> = { ...tracepointPlugin, attach: async () => [] };
     await expect(

@@ -1,7 +1,8 @@
 /**
  * The conformance suite's real-kernel step: a tiny program compiled with the agent's compiler
  * and taken through the agent's `ProgramLoader` — load, attach, pin; an agent "restart" that
- * adopts the pinned generation (links reopened from their pins, handles attached again); then
+ * adopts the pinned generation (links reopened from their pins — a plugin's `adopted` must keep
+ * the links its own `attach` made, nothing having changed — handles attached again); then
  * unload, which must detach everything and leave no pin behind.
  */
 import { randomBytes } from "node:crypto";
@@ -88,6 +89,12 @@ export async function runKernelCycle(plugin: ProgramTypePlugin, options: KernelC
     if (!adopted.adopted) throw new Error(`a restarted agent loaded the program again instead of adopting the pinned generation in ${fresh.dir}`);
     if (adopted.program.info().id !== programId) throw new Error(`adoption gave program ${adopted.program.info().id}, not the pinned ${programId}`);
     checkAttachments(adopted, "adoption (links from pins, handles attached again)");
+    // Reopened links keep their pin's name; one attached again has the plugin's description.
+    const relinked = adopted.attachments.filter((a) => a.kind === "link" && !a.description.startsWith("pinned "));
+    if (relinked.length > 0)
+      throw new Error(
+        `adoption attached the program again (${relinked.map((a) => a.description).join(", ")}) instead of keeping the links its attach() made: adopted() refused them though nothing changed`,
+      );
     await options.exercise?.(adopted, "adopted");
     const adoptedDescriptions = adopted.attachments.map((a) => a.description);
 

@@ -44,6 +44,8 @@ export async function agent(args: string[]): Promise<number> {
   const listen = values.listen ?? "0.0.0.0:9442";
   parseListenAddress(listen);
   const serving = servingOptions(values);
+  // Before anything that needs a clean stop exists: a SIGTERM while it starts stops it once started.
+  const stop = signalled();
   const running = await startClusterAgent({
     ...serving,
     kubeConfig: kubeConfigFrom(values.kubeconfig),
@@ -56,7 +58,7 @@ export async function agent(args: string[]): Promise<number> {
     logger,
     ...observabilitySettings(values),
   });
-  await signalled();
+  await stop;
   logger.info({}, "shutting down; programs stay pinned");
   await running.stop();
   return 0;

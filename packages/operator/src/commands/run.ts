@@ -55,6 +55,8 @@ export async function run(args: string[]): Promise<number> {
   const serving = servingOptions(values);
   const compileRequests = values["compile-requests-per-namespace"];
   const compileRequestsPerNamespace = compileRequests === undefined ? undefined : positiveInteger("--compile-requests-per-namespace", compileRequests);
+  // Before anything that needs a clean stop exists (the lease, the servers): a SIGTERM while it starts stops it once started.
+  const stop = signalled();
   const operator = await startOperator({
     ...serving,
     ...(values["manage-serving-certs"] && {
@@ -75,7 +77,7 @@ export async function run(args: string[]): Promise<number> {
     ...(compileRequestsPerNamespace !== undefined && { compileRequestsPerNamespace }),
     ...(values["no-source-scan"] ? { compiler: { sourceScan: false } } : {}),
   });
-  await signalled();
+  await stop;
   logger.info({}, "shutting down");
   await operator.stop();
   return 0;
