@@ -40,6 +40,23 @@ const agentDaemonSet = join(manifestDir, "40-agent-daemonset.yaml");
  */
 const POD_NETWORK_EDITS = [
   [
+    `# No CAP_SYS_ADMIN and not privileged: none of the built-in types needs it on kernels >= 5.8
+# (which have CAP_BPF and CAP_PERFMON). Older kernels need CAP_SYS_ADMIN for all of it; the Helm
+# chart's agent.capabilities value is where to add it.
+#
+# The agent runs as uid 0 (bpffs, tracefs and the cgroup hierarchy are owned by root) but with
+# only the capabilities above: no CAP_DAC_OVERRIDE, CAP_SYS_PTRACE, CAP_SYS_MODULE, ...
+`,
+    `# This variant (deploy/operator-pod-network.yaml) adds CAP_SYS_ADMIN and CAP_SYS_PTRACE and the
+# host's PID namespace: pod-scoped xdp/socket programs are attached inside each pod's network
+# namespace, which the agent finds through /proc/<pid>/ns/net and enters (docs/pod-scope.md).
+# Not privileged. Without pod network scope use deploy/operator.yaml, which has neither.
+#
+# The agent runs as uid 0 (bpffs, tracefs and the cgroup hierarchy are owned by root) but with
+# only the capabilities above and those two: no CAP_DAC_OVERRIDE, CAP_SYS_MODULE, ...
+`,
+  ],
+  [
     `      # Not needed: tracepoints and kprobes see every process whatever the PID namespace, and
       # the agent reads only /proc/self/mountinfo and /proc/kallsyms, which its own /proc has.
       hostPID: false
