@@ -123,6 +123,16 @@ export function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** Whether an errno code (`EBUSY`) appears in an error's cause chain. */
+export function hasErrno(error: unknown, codes: readonly string[]): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 8; depth++) {
+    if (codes.includes(errorCode(current) ?? "")) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
 /** The message of an error followed by its causes, `: `-joined — what a status shows. */
 export function describeError(error: unknown): string {
   const parts: string[] = [];

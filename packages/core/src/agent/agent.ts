@@ -14,7 +14,7 @@ import { metricConfigs } from "../plan/metric-config.js";
 import { planMetrics, type PlannedMetric } from "../plan/plan-metrics.js";
 import type { MapCollector } from "../scrape/map-family.js";
 import { DecoderRegistry } from "../decoders/registry.js";
-import { describeError, errorCode, errorFault } from "../errors.js";
+import { describeError, errorCode, errorFault, hasErrno } from "../errors.js";
 import { resourceLogger, type Logger } from "../logger.js";
 import { PROGRAM_PIN, programPinName } from "../loader/pin-layout.js";
 import { ObjectRefusedError, type EnforcementResolver, type LoadEnforcement } from "../loader/enforcement.js";
@@ -96,16 +96,6 @@ export interface AgentDependencies {
  */
 function mayPass(error: unknown): boolean {
   return errorCode(error) !== "EOP_ERR_KERNEL_UNSUPPORTED" && errorFault(error) !== "spec";
-}
-
-/** Whether an errno code (`EBUSY`) appears in an error's cause chain. */
-function hasErrno(error: unknown, codes: readonly string[]): boolean {
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 8; depth++) {
-    if (codes.includes(errorCode(current) ?? "")) return true;
-    current = current.cause;
-  }
-  return false;
 }
 
 export class Agent {

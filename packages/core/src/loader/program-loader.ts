@@ -15,11 +15,12 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { BpfLink, BpfLoadError, BpfMap, BpfObject, BpfProgram, LibbpfError, possibleCpus, type MapSpec, type ProgramSpec } from "@ebpf-operator/libbpf";
 import type { ResourceRef } from "../api/manifest.js";
 import { programField, programsOf, type ResourceProgram } from "../api/programs.js";
 import type { EbpfMapSpec } from "../api/schema.js";
-import { operatorError, withCode } from "../errors.js";
+import { hasErrno, operatorError, withCode } from "../errors.js";
 import { ObjectFormatError, inspectObject, type ObjectReport } from "../inspect/inspect-object.js";
 import type { Logger } from "../logger.js";
 import type { PluginRegistry } from "../plugin/plugin-registry.js";
@@ -952,6 +953,7 @@ export class ProgramLoader {
       for (const [i, { entry, plugin, target }] of podLinks ? [] : planned.entries()) {
         const part = attached[i]!;
         if (part.attachments.length > 0 && (await this.linksWhereWanted(part.attachments, planned[i]!, target))) continue;
+        let detached = false;
         if (part.attachments.length > 0) {
           // Pinned links the target no longer names (an XDP link on another interface than the
           // spec's, say): detached, and the program attached where the spec says.
@@ -962,15 +964,18 @@ export class ProgramLoader {
           closeAttachments(part.attachments, true);
           part.attachments = [];
           for (const pin of linkPinsOf[i]!) await rm(join(dir, pin), { force: true });
+          detached = true;
         }
         // Attachments that cannot be pinned (socket filters held by a socket): attach again.
-        const attachments = await callPlugin(
-          plugin,
-          "attach",
-          () => plugin.attach({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
-          "EOP_ERR_ATTACH_FAILED",
-          `re-attach program "${entry.program}" of ${label}`,
-        );
+        const reattach = (): Promise<Attachment[]> =>
+          callPlugin(
+            plugin,
+            "attach",
+            () => plugin.attach({ program: part.program, programType: entry.type, target, resource: ref, host: this.host }),
+            "EOP_ERR_ATTACH_FAILED",
+            `re-attach program "${entry.program}" of ${label}`,
+          );
+        const attachments = detached ? await whileReleasing(reattach) : await reattach();
         part.attachments.push(...attachments);
         // Links are pinned as at a load, so the next agent adopts them.
         await assertContained(this.pinRoot, dir);
@@ -1260,6 +1265,24 @@ function podScoped(spec: Pick<EbpfMapSpec, "selector">): boolean {
 }
 
 /** Closes attachments; `detach` also detaches links (not on shutdown, where pins keep them). */
+/**
+ * Runs `attach` again while a just-detached link of the same program at the same hook may still
+ * be on its way out. A link whose last reference was its bpffs pin is freed after an RCU grace
+ * period (bpffs frees its inodes that way), and a perf-event link (tracepoint, kprobe) cannot be
+ * detached before: until then the tracepoint's program list still holds the program and a new
+ * attach of it is refused with EEXIST. Bounded: ~1 s in all, then the error stands.
+ */
+async function whileReleasing<T>(attach: () => Promise<T>): Promise<T> {
+  for (let waitMs = 5; ; waitMs *= 2) {
+    try {
+      return await attach();
+    } catch (error) {
+      if (waitMs > 640 || !hasErrno(error, ["EEXIST"])) throw error;
+      await delay(waitMs);
+    }
+  }
+}
+
 function closeAttachments(attachments: readonly Attachment[], detach: boolean): void {
   for (const a of attachments) {
     if (a.kind === "link") {
