@@ -1264,7 +1264,6 @@ function podScoped(spec: Pick<EbpfMapSpec, "selector">): boolean {
   return spec.selector !== undefined;
 }
 
-/** Closes attachments; `detach` also detaches links (not on shutdown, where pins keep them). */
 /**
  * Runs `attach` again while a just-detached link of the same program at the same hook may still
  * be on its way out. A link whose last reference was its bpffs pin is freed after an RCU grace
@@ -1283,6 +1282,7 @@ async function whileReleasing<T>(attach: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Closes attachments; `detach` also detaches links (not on shutdown, where pins keep them). */
 function closeAttachments(attachments: readonly Attachment[], detach: boolean): void {
   for (const a of attachments) {
     if (a.kind === "link") {
