@@ -21,8 +21,9 @@ export async function gatherSeries(read: () => Promise<RegistryRead>, extraLabel
   const whole = await read();
   const timestampMs = Date.now();
   const series: TimeSeries[] = [];
-  const slicer = new Slicer();
   try {
+    // First slice in a check phase of its own, not back to back with the read's (Slicer.begin).
+    const slicer = await Slicer.begin();
     for (const { read: values } of whole.families) {
       for (const batch of values.rows()) {
         for (const row of batch) series.push(rowSeries(row, timestampMs, extraLabels));

@@ -3,7 +3,7 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { MetricSpec } from "../api/metrics-schema.js";
 import { DecoderRegistry } from "../decoders/registry.js";
-import { escapeLabelValue, familyHeader, formatValue, labelPairs } from "./exposition.js";
+import { escapeLabelValue, familyHeader, formatValue, labelPairs, Slicer } from "./exposition.js";
 import { metricConfigs, type MetricConfig } from "../plan/metric-config.js";
 import { buildMetricPlan, type MapView, type MetricPlan } from "../plan/metric-plan.js";
 import type { Row } from "./family.js";
@@ -374,5 +374,25 @@ describe("series cap (quotas.seriesPerEbpfMap)", () => {
     const text = planTextAll(pread, pplan, cpus, base, { maxSeries: 12 });
     expect(text.split("\n").filter((l) => l.startsWith("irqs_total{"))).toHaveLength(13);
     expect(text).toContain(',overflow="true"} 70');
+  });
+});
+
+describe("Slicer", () => {
+  it("begins its first slice after an immediate queued before it, in a check phase of its own", async () => {
+    const order: string[] = [];
+    setImmediate(() => order.push("queued before"));
+    const slicer = await Slicer.begin(50);
+    order.push("first slice");
+    expect(order).toEqual(["queued before", "first slice"]);
+    expect(slicer.due()).toBe(false); // the slice starts when begin resolves, not when it was called
+  });
+
+  it("is due once a slice has run for its length, and starts a new one on pause", async () => {
+    const slicer = await Slicer.begin(5);
+    const until = performance.now() + 6;
+    while (performance.now() < until);
+    expect(slicer.due()).toBe(true);
+    await slicer.pause();
+    expect(slicer.due()).toBe(false);
   });
 });

@@ -244,6 +244,23 @@ describe("streamed /metrics", () => {
     expect(Buffer.concat(pieces).toString()).toBe(await registryText(ours));
   });
 
+  it("writes nothing in the turn its read resolved in: the first slice waits for a check phase", async () => {
+    const { ours } = sampleRegistries(100);
+    const read = await ours.read();
+    const pieces: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        pieces.push(Buffer.from(chunk));
+        done();
+      },
+    });
+    let writtenBeforeImmediate = -1;
+    setImmediate(() => (writtenBeforeImmediate = pieces.length));
+    await writeExposition(read, sink);
+    expect(writtenBeforeImmediate).toBe(0);
+    expect(Buffer.concat(pieces).toString()).toBe(await registryText(ours));
+  });
+
   it("resumes after back-pressure in a check phase of its own, not in the callback that drained", async () => {
     const { ours } = sampleRegistries(20_000);
     // A sink that is always full and drains from a timer, as a socket drains from the poll phase.

@@ -24,13 +24,8 @@ const WRITE_BYTES = 64 * 1024;
  * calls a write back (sockets and zlib streams are): the buffer is then filled again.
  */
 export async function writeExposition(read: RegistryRead, out: Writable, omitEmpty = false): Promise<void> {
-  const slicer = new Slicer();
-  // The read before this resolved wherever it finished: in the poll phase for a read on the
-  // thread pool, at the end of a check-phase slice for a sliced one. Starting the first slice
-  // there ran it back to back with the next one (the poll phase's, then the check phase's) or
-  // with the read's last: 4-5 ms with no timers between them, the longest stall of a quiet
-  // 100k scrape (stall probe, 12-01). Start it in a check phase of its own.
-  await slicer.pause();
+  // First slice in a check phase of its own, not back to back with the read's (Slicer.begin).
+  const slicer = await Slicer.begin();
   let text = "";
   const write = async (piece: string | Uint8Array): Promise<void> => {
     // A body piece's buffer goes back to the pool once the socket (or gzip) is done with its
