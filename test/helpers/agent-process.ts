@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startLoggedProcess, type LoggedProcess } from "./node-process.js";
+import { startLoggedProcess, type LoggedProcess, type ProcessOptions } from "./node-process.js";
 
 export const repoRoot = new URL("../../", import.meta.url).pathname;
 export const cliPath = join(repoRoot, "packages/core/dist/cli.js");
@@ -37,9 +37,11 @@ export function createWorkspace(label: string): AgentWorkspace {
 
 export type AgentProcess = LoggedProcess;
 
-export function startAgent(workspace: AgentWorkspace, extraArgs: string[] = []): Promise<AgentProcess> {
+/** `nodeArgs` go to node before the CLI (V8 options); `options` as for startLoggedProcess. */
+export function startAgent(workspace: AgentWorkspace, extraArgs: string[] = [], nodeArgs: string[] = [], options: ProcessOptions = {}): Promise<AgentProcess> {
   return startLoggedProcess(
     [
+      ...nodeArgs,
       cliPath,
       "run",
       "--config",
@@ -53,6 +55,8 @@ export function startAgent(workspace: AgentWorkspace, extraArgs: string[] = []):
       ...extraArgs,
     ],
     "agent listening",
+    undefined,
+    options,
   );
 }
 

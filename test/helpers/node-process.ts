@@ -16,10 +16,15 @@ export interface ProcessOptions {
   /** Run this instead of node (e.g. `unshare` wrapping node); `args` are then its arguments. */
   command?: string;
   env?: NodeJS.ProcessEnv;
+  /** Pipe the process's stdout (`child.stdout`) instead of passing it through. */
+  pipeStdout?: boolean;
 }
 
 export async function startLoggedProcess(args: string[], readyMessage: string, timeoutMs = 60_000, options: ProcessOptions = {}): Promise<LoggedProcess> {
-  const child = spawn(options.command ?? process.execPath, args, { stdio: ["ignore", "inherit", "pipe"], ...(options.env ? { env: options.env } : {}) });
+  const child = spawn(options.command ?? process.execPath, args, {
+    stdio: ["ignore", options.pipeStdout ? "pipe" : "inherit", "pipe"],
+    ...(options.env ? { env: options.env } : {}),
+  });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
