@@ -267,7 +267,7 @@ p(
 if (allRows.length) {
   p(measuredAt(scrape), "");
   p(
-    `### Per scrape (${scrape!.runs} runs per point${allRows.some((r) => r.size >= 1e6) ? ", 3 at 1M" : ""})`,
+    `### Per scrape (${scrape!.runs} runs per point)`,
     "",
     ...(scrape!.only ? [`This run measured a subset of the variants (\`EOP_BENCH_ONLY=${scrape!.only.join(",")}\`).`, ""] : []),
     "*quiet*: the machine as it is; *busy*: one spinning process per CPU for the whole row. *load*: 1-minute",
@@ -286,7 +286,7 @@ if (allRows.length) {
     "",
     "### Reading, against the baselines",
     "",
-    "*read ms*, *C floor ms*, *ours/floor*: 5 runs each (3 at 1M), ours back to back, then the floor's",
+    `*read ms*, *C floor ms*, *ours/floor*: ${scrape!.runs} runs each, ours back to back, then the floor's`,
     "(`perf stat batch-read read`). *pairs*: the interleaved pairs (method above): median of the per-pair",
     "ratios, wall and on-CPU (wall − run-queue wait), the on-CPU medians (ms), and the reads preempted (waited",
     "≥ 0.5 ms for a CPU) of the pairs, ours / floor.",

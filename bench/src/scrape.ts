@@ -99,10 +99,13 @@ const VARIANTS: [MapKind, KeyKind][] = [
 const only = process.env.EOP_BENCH_ONLY?.split(",").filter(Boolean);
 const save = !only || process.env.EOP_BENCH_SAVE === "1";
 
-function runsFor(size: number): number {
-  if (quick) return 3;
-  return size >= 1_000_000 ? 3 : 5;
-}
+/**
+ * Runs per row: scrapes, idle windows, reads. Five at every size, 1M too (three there until
+ * 12-01): a row's stall figure is the median of per-scrape maxima, and under a CPU hog one
+ * scrape in six or seven meets a third scheduler tick (12-13 ms against 9-10); with three runs
+ * two such scrapes set the row's figure, with five it takes three. ~2 min more per full run.
+ */
+const RUNS = quick ? 3 : 5;
 
 /**
  * Interleaved read pairs per row: many where a read is a few ms (a CPU hog's 4 ms tick decides
@@ -326,7 +329,7 @@ async function measureVariant(v: Variant): Promise<ScrapeRow[]> {
   mkdirSync(configDir);
   writeFileSync(join(configDir, `${name}.yaml`), manifest(name, v));
   const pinRoot = `/sys/fs/bpf/eop-bench-${process.pid}-${name}`;
-  const runs = runsFor(v.size);
+  const runs = RUNS;
   let target: Target | undefined;
   try {
     target = await Target.start([configDir, pinRoot, join(cacheDir, "compile"), name, "bench_map"]);
@@ -526,7 +529,7 @@ async function main(): Promise<void> {
   const rows: ScrapeRow[] = [];
   // Written after every variant: a long run that is stopped keeps the rows it measured.
   const write = (): string =>
-    writeResult("scrape", { when: new Date().toISOString(), quick, machine: machine(), runs: runsFor(1000), rows, only } satisfies ScrapeResults);
+    writeResult("scrape", { when: new Date().toISOString(), quick, machine: machine(), runs: RUNS, rows, only } satisfies ScrapeResults);
   for (const size of SIZES) {
     for (const [map, key] of VARIANTS) {
       const v: Variant = { map, key, size };
