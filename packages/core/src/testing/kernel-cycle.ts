@@ -80,6 +80,7 @@ export async function runKernelCycle(plugin: ProgramTypePlugin, options: KernelC
     const kinds = fresh.attachments.map((a) => a.kind);
     const freshDescriptions = fresh.attachments.map((a) => a.description);
     const programId = fresh.program.info().id;
+    const freshLinkIds = new Set(fresh.attachments.flatMap((a) => (a.kind === "link" ? [a.link.info().id] : [])));
 
     // An agent stopping keeps its pins; a new one (a new loader) must adopt them.
     const restarted = new ProgramLoader(pinRoot, registry, host);
@@ -89,11 +90,14 @@ export async function runKernelCycle(plugin: ProgramTypePlugin, options: KernelC
     if (!adopted.adopted) throw new Error(`a restarted agent loaded the program again instead of adopting the pinned generation in ${fresh.dir}`);
     if (adopted.program.info().id !== programId) throw new Error(`adoption gave program ${adopted.program.info().id}, not the pinned ${programId}`);
     checkAttachments(adopted, "adoption (links from pins, handles attached again)");
-    // Reopened links keep their pin's name; one attached again has the plugin's description.
-    const relinked = adopted.attachments.filter((a) => a.kind === "link" && !a.description.startsWith("pinned "));
+    // Reopened from their pins, the links are the kernel objects the first load made (same ids);
+    // a link attached again is a new one.
+    const relinked = adopted.attachments.flatMap((a) =>
+      a.kind === "link" && !freshLinkIds.has(a.link.info().id) ? [`${a.description} (link ${a.link.info().id})`] : [],
+    );
     if (relinked.length > 0)
       throw new Error(
-        `adoption attached the program again (${relinked.map((a) => a.description).join(", ")}) instead of keeping the links its attach() made: adopted() refused them though nothing changed`,
+        `adoption attached the program again (${relinked.join(", ")}) instead of keeping the links its attach() made: adopted() refused them though nothing changed`,
       );
     await options.exercise?.(adopted, "adopted");
     const adoptedDescriptions = adopted.attachments.map((a) => a.description);
