@@ -129,7 +129,9 @@ describe("runKernelCycle", () => {
     const refusing: ProgramTypePlugin<string> = { ...tracepointPlugin, adopted: () => false };
     await expect(
       runKernelCycle(refusing, { type: "cycle", target: "syscalls/sys_enter_getppid", code: COUNTER("tracepoint", "void"), program: "count", map: "hits" }),
-    ).rejects.toThrow(/adoption attached the program again \(tracepoint syscalls\/sys_enter_getppid \(link \d+\)\) instead of keeping the links its attach\(\) made/);
+    ).rejects.toThrow(
+      /adoption attached the program again \(tracepoint syscalls\/sys_enter_getppid \(link \d+\)\) instead of keeping the links its attach\(\) made/,
+    );
     expect(execFileSync("ls", ["/sys/fs/bpf"], { encoding: "utf8" })).not.toContain(`eop-conformance-${process.pid}-`);
   });
 
