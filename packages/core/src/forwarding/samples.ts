@@ -22,7 +22,6 @@ export async function gatherSeries(read: () => Promise<RegistryRead>, extraLabel
   const timestampMs = Date.now();
   const series: TimeSeries[] = [];
   try {
-    // First slice in a check phase of its own, not back to back with the read's (Slicer.begin).
     const slicer = await Slicer.begin();
     for (const { read: values } of whole.families) {
       for (const batch of values.rows()) {

@@ -56,12 +56,12 @@ export function rowLine(row: Row): string {
  * Cooperative time slicing for long loops on the JS thread: `due()` says when the current
  * slice has run for `sliceMs` (ask it every hundred rows or so: it reads the clock);
  * `pause()` then yields to the event loop (setImmediate: I/O and timers run) and starts a new
- * slice. Start a loop with `await Slicer.begin()`, not `new Slicer()`: see there.
+ * slice. A loop starts with `await Slicer.begin()` (the constructor is private: see there why).
  */
 export class Slicer {
   private started = performance.now();
 
-  constructor(private readonly sliceMs = 2) {}
+  private constructor(private readonly sliceMs = 2) {}
 
   /**
    * A slicer whose first slice starts in a check phase of its own. What comes before a sliced

@@ -24,7 +24,6 @@ const WRITE_BYTES = 64 * 1024;
  * calls a write back (sockets and zlib streams are): the buffer is then filled again.
  */
 export async function writeExposition(read: RegistryRead, out: Writable, omitEmpty = false): Promise<void> {
-  // First slice in a check phase of its own, not back to back with the read's (Slicer.begin).
   const slicer = await Slicer.begin();
   let text = "";
   const write = async (piece: string | Uint8Array): Promise<void> => {

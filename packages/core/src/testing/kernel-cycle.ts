@@ -92,9 +92,10 @@ export async function runKernelCycle(plugin: ProgramTypePlugin, options: KernelC
     checkAttachments(adopted, "adoption (links from pins, handles attached again)");
     // Reopened from their pins, the links are the kernel objects the first load made (same ids);
     // a link attached again is a new one.
-    const relinked = adopted.attachments.flatMap((a) =>
-      a.kind === "link" && !freshLinkIds.has(a.link.info().id) ? [`${a.description} (link ${a.link.info().id})`] : [],
-    );
+    const relinked = adopted.attachments
+      .flatMap((a) => (a.kind === "link" ? [{ description: a.description, id: a.link.info().id }] : []))
+      .filter((link) => !freshLinkIds.has(link.id))
+      .map((link) => `${link.description} (link ${link.id})`);
     if (relinked.length > 0)
       throw new Error(
         `adoption attached the program again (${relinked.join(", ")}) instead of keeping the links its attach() made: adopted() refused them though nothing changed`,
