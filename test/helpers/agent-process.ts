@@ -37,8 +37,14 @@ export function createWorkspace(label: string): AgentWorkspace {
 
 export type AgentProcess = LoggedProcess;
 
-/** `nodeArgs` go to node before the CLI (V8 options); `options` as for startLoggedProcess. */
-export function startAgent(workspace: AgentWorkspace, extraArgs: string[] = [], nodeArgs: string[] = [], options: ProcessOptions = {}): Promise<AgentProcess> {
+export interface AgentProcessOptions extends ProcessOptions {
+  /** Arguments to node before the CLI (V8 options). */
+  nodeArgs?: string[];
+}
+
+/** `extraArgs` go to `ebpf-agent run` after the workspace's; `options` as for startLoggedProcess. */
+export function startAgent(workspace: AgentWorkspace, extraArgs: string[] = [], options: AgentProcessOptions = {}): Promise<AgentProcess> {
+  const { nodeArgs = [], ...processOptions } = options;
   return startLoggedProcess(
     [
       ...nodeArgs,
@@ -56,7 +62,7 @@ export function startAgent(workspace: AgentWorkspace, extraArgs: string[] = [], 
     ],
     "agent listening",
     undefined,
-    options,
+    processOptions,
   );
 }
 

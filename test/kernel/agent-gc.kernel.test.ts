@@ -26,7 +26,7 @@ describe("agent GC options", () => {
     mkdirSync(workspace.configDir, { recursive: true });
     writeFileSync(join(workspace.configDir, "execve-tracepoint.yaml"), example("execve-tracepoint.yaml"));
     // A young generation of 1 MiB (the agent runs with 2 MiB): scavenges every few scrapes.
-    agent = await startAgent(workspace, [], ["--trace-gc-nvp", "--max-semi-space-size=1"], { pipeStdout: true });
+    agent = await startAgent(workspace, [], { nodeArgs: ["--trace-gc-nvp", "--max-semi-space-size=1"], pipeStdout: true });
     createInterface({ input: agent.child.stdout! }).on("line", (line) => {
       if (!line.includes(" gc=s ")) return;
       const background = /background\.scavenge\.parallel=([0-9.]+)/.exec(line);
