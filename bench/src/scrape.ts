@@ -134,7 +134,8 @@ function pairsFor(size: number): number {
  * on another machine; here it shares the two CPUs the hogs already fill, and when the scheduler
  * puts it on the agent's CPU the agent's main thread waits for a third task's tick after each of
  * its own: the busy 1M stall went from 9.0 ms (two ticks of wait and one of work) to 12-13 in 2
- * of 7 A/B rounds at nice 0 against 0 of 6 at nice 10 (12-01, docs/benchmarks.md). At nice 10
+ * of 7 A/B rounds at nice 0 against 0 of 6 at nice 10 (12-01), though the first full run measured
+ * both ways did not bear that out (docs/benchmarks.md: nice 0 no worse there). At nice 10
  * the scraper still reads every byte, and more slowly (a starved client drains the socket
  * later: the scrape's wall time is longer, not shorter), so the 1.5 s goal is read in the harder
  * case too. The nice-0 figures are kept beside them (`coScheduled`): a scraper on the same
