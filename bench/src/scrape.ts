@@ -52,7 +52,7 @@ export interface ScrapeRow extends Variant {
    * Busy rows: the same plain scrapes with the scraper at nice 0, competing with the hogs and
    * the agent for a CPU on equal terms (the `scrape` figures above have it at {@link SCRAPER_NICE}).
    */
-  coScheduled?: { wallMs: Stat; cpuMs: Stat; lagMaxMs: Stat; scraperNice: number };
+  coScheduled?: { wallMs: Stat; cpuMs: Stat; lagMaxMs: Stat };
   /** The scraper's nice value for `scrape` and `gzip` (0 in quiet rows). */
   scraperNice?: number;
   /** The same scrape with Accept-Encoding: gzip. */
@@ -503,7 +503,6 @@ async function measureMode(
       wallMs: stat(coScheduled.wall),
       cpuMs: stat(coScheduled.measured.map((m) => m.cpuMs)),
       lagMaxMs: stat(coScheduled.measured.map((m) => m.lagMaxMs)),
-      scraperNice: 0,
     },
     gzip: {
       wallMs: stat(zipped.wall),
