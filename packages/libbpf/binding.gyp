@@ -16,7 +16,8 @@
         "native/netns.cc",
         "native/capabilities.cc",
         "native/seccomp.cc",
-        "native/memory.cc"
+        "native/memory.cc",
+        "native/sched.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

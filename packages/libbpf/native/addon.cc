@@ -15,6 +15,7 @@ void InitSocket(Napi::Env env, Napi::Object exports);  // socket.cc
 void InitSeccomp(Napi::Env env, Napi::Object exports);  // seccomp.cc
 void InitMemory(Napi::Env env, Napi::Object exports);   // memory.cc
 void InitNetns(Napi::Env env, Napi::Object exports);    // netns.cc
+void InitSched(Napi::Env env, Napi::Object exports);    // sched.cc
 }  // namespace ebpf
 
 namespace {
@@ -38,6 +39,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ebpf::InitSeccomp(env, exports);
   ebpf::InitMemory(env, exports);
   ebpf::InitNetns(env, exports);
+  ebpf::InitSched(env, exports);
   return exports;
 }
 

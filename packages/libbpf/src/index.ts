@@ -16,6 +16,8 @@ export { PacketSocket, ETH_P_ALL } from "./socket.js";
 export type { PacketSocketOptions } from "./socket.js";
 export { netnsLinks, xdpProgramIds } from "./netns.js";
 export { buildSeccompFilter } from "./seccomp.js";
+export { MAX_THREAD_SLICE_NS, MIN_THREAD_SLICE_NS, setThreadSlice, threadSched } from "./sched.js";
+export type { ThreadSched } from "./sched.js";
 export { enableStats, possibleCpus, probeMapType, probeProgramType, probeTracing, releaseFreeMemory } from "./stats.js";
 export type { StatsHandle, TracingProbe } from "./stats.js";
 export { KERNEL_BTF_DIR, btfTypeNames, kernelBtfTypeNames } from "./btf.js";

@@ -107,6 +107,8 @@ export interface NativeAddon {
   mapUnhold(handle: NativeFd): void;
   possibleCpus(): number;
   releaseFreeMemory(): boolean;
+  setThreadSlice(ns: number): { policy: number; sliceNs: number };
+  threadSched(): { policy: number; sliceNs: number };
   probeMapType(type: number): boolean;
   mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, flags: number): NativeFd;
 

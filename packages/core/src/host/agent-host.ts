@@ -12,6 +12,7 @@ import type { AccessControl } from "../server/access.js";
 import { parseListenAddress, startHttpServer, type TlsCredentials } from "../server/http-server.js";
 import { TOKENS, createAgentContainer, type AgentSettings } from "./container.js";
 import { applyAgentGcFlags } from "./gc-flags.js";
+import { applyMainThreadSlice } from "./sched-slice.js";
 import { reportPlugins } from "./plugins.js";
 
 export interface AgentHostOptions extends AgentSettings {
@@ -46,6 +47,8 @@ export async function startAgentHost(options: AgentHostOptions): Promise<AgentHo
   const { logger } = options;
   // Scavenges on the main thread alone: no wait for helper threads during a scrape (gc-flags.ts).
   applyAgentGcFlags();
+  // A short scheduler slice: the event loop preempts a busy neighbour when it wakes (sched-slice.ts).
+  applyMainThreadSlice(logger);
   const listen = parseListenAddress(options.listen);
   await ensureBpffs(options.pinRoot);
   const container = await createAgentContainer(options, logger);

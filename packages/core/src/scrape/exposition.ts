@@ -7,6 +7,7 @@
  * blocked the event loop for hundreds of milliseconds. eBPF rows are decoded straight into label
  * text (`,name="value"`, escaped once per distinct value) and lines are gathered into chunks.
  */
+import { restIfContended } from "./cpu-contention.js";
 import type { MetricFamily, Row } from "./family.js";
 
 const NEEDS_ESCAPE = /[\\\n"]/;
@@ -82,6 +83,8 @@ export class Slicer {
   }
 
   async pause(): Promise<void> {
+    // While this thread competes for its CPU, a short sleep first (cpu-contention.ts says why).
+    restIfContended();
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.started = performance.now();
   }
