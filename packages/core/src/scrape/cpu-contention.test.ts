@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CONTENDED_FOR_MS, ContentionGauge, PREEMPTED_WAIT_NS, RunQueueWait } from "./cpu-contention.js";
+import { CONTENDED_WAIT_SHARE, CONTENTION_WINDOW_MS, ContentionGauge, RunQueueWait } from "./cpu-contention.js";
 
 /** A run-queue wait that reports the values it is given, in turn. */
 function waits(...values: (number | undefined)[]): { read(): number | undefined } {
@@ -11,19 +11,30 @@ function waits(...values: (number | undefined)[]): { read(): number | undefined 
 }
 
 describe("ContentionGauge", () => {
-  it("is contended for CONTENDED_FOR_MS after a wait longer than a wake-up's", () => {
-    const ms = 1e6;
-    const gauge = new ContentionGauge(waits(0, 0.1 * ms, PREEMPTED_WAIT_NS + 0.2 * ms, PREEMPTED_WAIT_NS + 0.3 * ms, PREEMPTED_WAIT_NS + 0.4 * ms));
-    expect(gauge.contended(0)).toBe(false); // first sample: nothing to compare with
-    expect(gauge.contended(2)).toBe(false); // 0.1 ms more: a wake-up
-    expect(gauge.contended(4)).toBe(true); // a preemption
-    expect(gauge.contended(4 + CONTENDED_FOR_MS - 1)).toBe(true);
-    expect(gauge.contended(4 + CONTENDED_FOR_MS)).toBe(false);
+  const ms = 1e6;
+
+  it("is contended for the window after one that spent a tenth or more waiting for a CPU", () => {
+    // Windows of 100 ms from t=0: 12 ms of wait in the first, 3 ms in the second.
+    const gauge = new ContentionGauge(waits(0, 4 * ms, 12 * ms, 13 * ms, 15 * ms, 15 * ms), 0);
+    expect(gauge.contended(0)).toBe(false); // first sample
+    expect(gauge.contended(50)).toBe(false); // the first window is still open
+    expect(gauge.contended(CONTENTION_WINDOW_MS)).toBe(true); // 12 ms in 100: contended
+    expect(gauge.contended(150)).toBe(true); // the verdict holds through the window
+    expect(gauge.contended(CONTENTION_WINDOW_MS * 2)).toBe(false); // 3 ms in 100
+    expect(gauge.contended(CONTENTION_WINDOW_MS * 3)).toBe(false); // none
+  });
+
+  it("takes the share over the window's real length", () => {
+    // One window that lasted 1 s (no slices between scrapes) with 50 ms of wait: 5%.
+    const gauge = new ContentionGauge(waits(0, 50 * ms), 0);
+    gauge.contended(0);
+    expect(gauge.contended(1000)).toBe(false);
+    expect(CONTENDED_WAIT_SHARE).toBe(0.1);
   });
 
   it("is never contended when the wait cannot be read", () => {
-    const gauge = new ContentionGauge(waits(undefined, undefined, undefined));
-    expect([gauge.contended(0), gauge.contended(1), gauge.contended(2)]).toEqual([false, false, false]);
+    const gauge = new ContentionGauge(waits(undefined, undefined, undefined), 0);
+    expect([gauge.contended(0), gauge.contended(100), gauge.contended(200)]).toEqual([false, false, false]);
   });
 });
 
